@@ -1,0 +1,25 @@
+//! veritas primitives: model ids, hashes, tensor values, claims, receipts, signatures and Merkle trees.
+//!
+//! Everything here is pure: no I/O, no clock, no randomness. The `signer` feature adds signing with a
+//! secp256k1 key; without it the crate only verifies, which is what the `verifier` crate needs.
+
+mod abi;
+mod claim;
+mod error;
+mod merkle;
+mod model_id;
+mod receipt;
+#[cfg(feature = "signer")]
+mod signer;
+pub mod values;
+
+pub use alloy_primitives::{Address, B256, keccak256};
+
+pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer};
+pub use error::{PrimitiveError, PrimitiveResult};
+pub use merkle::{MerkleProof, MerkleTree, merkle_leaf};
+pub use model_id::ModelId;
+pub use receipt::{Evidence, Receipt, RECEIPT_VERSION, ReceiptBody, Settlement, Verdict};
+#[cfg(feature = "signer")]
+pub use signer::WorkerKey;
+pub use values::{DType, MapKey, Params, Tensor, TensorData, Value, Values};

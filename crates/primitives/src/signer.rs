@@ -1,0 +1,53 @@
+//! Signing claims with a worker's secp256k1 key (feature `signer`).
+
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+
+use crate::{Address, B256, Claim, ClaimDomain, PrimitiveError, PrimitiveResult, SignedClaim};
+
+/// A worker's signing key.
+pub struct WorkerKey {
+    signer: PrivateKeySigner,
+}
+
+impl WorkerKey {
+    /// A key from its 32 secret bytes.
+    pub fn from_bytes(secret: &B256) -> PrimitiveResult<WorkerKey> {
+        let signer = PrivateKeySigner::from_bytes(secret).map_err(|err| PrimitiveError::Key(err.to_string()))?;
+        Ok(WorkerKey { signer })
+    }
+
+    /// A fresh random key from the operating system's generator.
+    pub fn random() -> WorkerKey {
+        WorkerKey { signer: PrivateKeySigner::random() }
+    }
+
+    /// The 32 secret bytes, for storing the key.
+    pub fn secret(&self) -> B256 {
+        self.signer.to_bytes()
+    }
+
+    /// The Ethereum address of the key.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Signs a 32-byte digest, giving `r ‖ s ‖ v` with v ∈ {27, 28} and a low `s`.
+    pub fn sign_digest(&self, digest: &B256) -> PrimitiveResult<[u8; 65]> {
+        let sig = self.signer.sign_hash_sync(digest).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
+        Ok(sig.as_bytes())
+    }
+
+    /// Signs a claim in a domain.
+    pub fn sign_claim(&self, claim: Claim, domain: &ClaimDomain) -> PrimitiveResult<SignedClaim> {
+        let signature = self.sign_digest(&claim.signing_hash(domain))?;
+        Ok(SignedClaim { claim, signature })
+    }
+}
+
+impl std::fmt::Debug for WorkerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        write!(f, "WorkerKey({})", self.address())
+    }
+}
