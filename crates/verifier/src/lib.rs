@@ -1,1 +1,202 @@
-//! placeholder
+//! veritas verifier: decides whether a receipt holds, with no I/O.
+//!
+//! Architecture invariant: this crate depends only on `veritas-primitives`, reads no files, no
+//! network and no clock, so that it can be audited alone and compiled to WebAssembly for the
+//! browser.
+
+use veritas_primitives::{
+    Address, B256, ModelId, Mode, PrimitiveError, RECEIPT_VERSION, Receipt, recover_signer, values,
+};
+
+/// Why a receipt does not hold. Each variant names the failed check.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The receipt could not be read.
+    #[error("malformed receipt: {0}")]
+    Malformed(String),
+    /// A receipt version this verifier does not know.
+    #[error("unsupported receipt version: expected {expected}, got {got}")]
+    Version {
+        /// The version this verifier reads.
+        expected: u8,
+        /// The version found.
+        got: u8,
+    },
+    /// The worker's signature is not a valid canonical secp256k1 signature.
+    #[error("worker signature: {0}")]
+    Signature(String),
+    /// The signature is valid but was made by another key than the claimed worker's.
+    #[error("worker signature: signed by {got}, but the claim names worker {expected}")]
+    WrongSigner {
+        /// The worker the claim names.
+        expected: Address,
+        /// The address that actually signed.
+        got: Address,
+    },
+    /// A hash in the claim does not match the data carried in the receipt.
+    #[error("{what} hash mismatch: the claim says {expected}, the receipt's {what} hashes to {got}")]
+    HashMismatch {
+        /// Which hash: input, output or params.
+        what: &'static str,
+        /// The hash in the signed claim.
+        expected: B256,
+        /// The hash of the data carried.
+        got: B256,
+    },
+    /// The manifest carried does not hash to the claimed model id.
+    #[error("model id mismatch: the claim says {expected}, the receipt's manifest hashes to {got}")]
+    ModelMismatch {
+        /// The model id in the signed claim.
+        expected: ModelId,
+        /// The id of the manifest carried.
+        got: ModelId,
+    },
+    /// The caller expected another model than the one claimed.
+    #[error("unexpected model: expected {expected}, the receipt is for {got}")]
+    UnexpectedModel {
+        /// The model the caller asked for.
+        expected: ModelId,
+        /// The model the receipt claims.
+        got: ModelId,
+    },
+}
+
+/// Result alias of the verifier.
+pub type VerifyResult<T> = Result<T, VerifyError>;
+
+impl From<PrimitiveError> for VerifyError {
+    fn from(err: PrimitiveError) -> VerifyError {
+        match err {
+            PrimitiveError::Version { expected, got } => VerifyError::Version { expected, got },
+            other => VerifyError::Malformed(other.to_string()),
+        }
+    }
+}
+
+/// One check the verifier made, for people to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// What was found, or why the check was skipped.
+    pub detail: String,
+    /// False when the data needed for the check was not in the receipt.
+    pub performed: bool,
+}
+
+/// What a receipt that holds proves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The receipt's id.
+    pub receipt_id: B256,
+    /// The worker whose signature holds.
+    pub worker: Address,
+    /// The model claimed.
+    pub model_id: ModelId,
+    /// The verification mode.
+    pub mode: Mode,
+    /// Each check, in order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The guarantee a receipt of this mode carries, in one sentence.
+    pub fn guarantee(&self) -> &'static str {
+        guarantee(self.mode)
+    }
+}
+
+/// The guarantee a receipt of a mode carries once verified, and what it does not say.
+pub fn guarantee(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Signed => {
+            "the worker's key signed that this model produced this output from this input; \
+             nobody re-executed it, so it holds the worker accountable but does not prove the computation"
+        }
+        Mode::Reexec => "independent validators re-executed the computation and signed verdicts",
+        Mode::Zk => "a zero-knowledge proof shows the quantized model produced this output from this input",
+        Mode::Tee => "a TEE attestation binds this result to an enclave measurement, under the vendor's assumptions",
+    }
+}
+
+/// What the caller expects of a receipt beyond its own consistency.
+#[derive(Clone, Debug, Default)]
+pub struct Expectations {
+    /// The model the caller asked for.
+    pub model_id: Option<ModelId>,
+}
+
+/// Verifies a receipt: its version, the worker's signature over the claim, and every hash in the
+/// claim against the data the receipt carries (manifest, inputs, outputs, parameters).
+pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<Report> {
+    if receipt.version != RECEIPT_VERSION {
+        return Err(VerifyError::Version { expected: RECEIPT_VERSION, got: receipt.version });
+    }
+    let claim = &receipt.claim;
+    let receipt_id = receipt.id();
+    let signer = recover_signer(&receipt_id, &receipt.signature.0).map_err(|err| match err {
+        PrimitiveError::Signature(reason) => VerifyError::Signature(reason),
+        other => VerifyError::Signature(other.to_string()),
+    })?;
+    if signer != claim.worker {
+        return Err(VerifyError::WrongSigner { expected: claim.worker, got: signer });
+    }
+    let mut checks = vec![Check {
+        name: "signature",
+        detail: format!("EIP-712 claim signed by worker {signer} on chain {}", receipt.domain.chain_id),
+        performed: true,
+    }];
+
+    if let Some(expected) = expect.model_id
+        && expected != claim.model_id
+    {
+        return Err(VerifyError::UnexpectedModel { expected, got: claim.model_id });
+    }
+    let body = &receipt.body;
+    match &body.manifest {
+        Some(manifest) => {
+            // Canonical JSON: serde_json's maps are sorted by key and written without whitespace.
+            let canonical = serde_json::to_vec(manifest).map_err(|err| VerifyError::Malformed(err.to_string()))?;
+            let got = ModelId::of_manifest(&canonical);
+            if got != claim.model_id {
+                return Err(VerifyError::ModelMismatch { expected: claim.model_id, got });
+            }
+            checks.push(Check { name: "model", detail: format!("manifest hashes to {got}"), performed: true });
+        }
+        None => checks.push(Check {
+            name: "model",
+            detail: "no manifest in the receipt; model id taken as signed".into(),
+            performed: false,
+        }),
+    }
+    let mut hash_check = |what: &'static str, expected: B256, got: Option<B256>| match got {
+        Some(got) if got != expected => Err(VerifyError::HashMismatch { what, expected, got }),
+        Some(got) => {
+            checks.push(Check { name: what, detail: format!("hashes to {got}"), performed: true });
+            Ok(())
+        }
+        None => {
+            checks.push(Check { name: what, detail: format!("not carried; hash {expected} taken as signed"), performed: false });
+            Ok(())
+        }
+    };
+    hash_check("input", claim.input_hash, body.input.as_ref().map(values::values_hash))?;
+    hash_check("output", claim.output_hash, body.output.as_ref().map(values::values_hash))?;
+    hash_check("params", claim.params_hash, body.params.as_ref().map(|p| p.hash()))?;
+
+    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks })
+}
+
+/// Parses a receipt's JSON form and verifies it.
+pub fn verify_receipt_json(json: &[u8], expect: &Expectations) -> VerifyResult<Report> {
+    let receipt: Receipt = serde_json::from_slice(json).map_err(|err| VerifyError::Malformed(err.to_string()))?;
+    verify_receipt(&receipt, expect)
+}
+
+/// Decodes a receipt's canonical binary form and verifies it.
+pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult<Report> {
+    verify_receipt(&Receipt::from_canonical_bytes(bytes)?, expect)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,126 @@
+//! Tests of receipt verification: a good receipt holds; each tampering fails with its reason.
+
+use proptest::prelude::*;
+use serde_json::json;
+use veritas_primitives::{
+    Claim, ClaimDomain, Params, ReceiptBody, WorkerKey, keccak256,
+    values::{values_from_json, values_hash},
+};
+
+use super::*;
+
+fn manifest() -> serde_json::Value {
+    json!({"format": "onnx", "files": [{"path": "model.onnx", "sha256": "00", "size": 1}]})
+}
+
+fn good_receipt() -> Receipt {
+    let key = WorkerKey::from_bytes(&keccak256(b"verifier test")).unwrap();
+    let input = values_from_json(&json!({"x": {"dtype": "float32", "shape": [1, 2], "data": [1.5, 2.0]}})).unwrap();
+    let output = values_from_json(&json!({"y": {"dtype": "int64", "shape": [1], "data": [1]}})).unwrap();
+    let params = Params::default();
+    let claim = Claim {
+        request_id: keccak256(b"r"),
+        model_id: ModelId::of_manifest(&serde_json::to_vec(&manifest()).unwrap()),
+        input_hash: values_hash(&input),
+        output_hash: values_hash(&output),
+        params_hash: params.hash(),
+        mode: Mode::Signed,
+        worker: key.address(),
+        timestamp: 1,
+    };
+    let domain = ClaimDomain::dev();
+    let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain).unwrap());
+    receipt.body = ReceiptBody {
+        model_name: Some("m".into()),
+        model_version: Some(1),
+        manifest: Some(manifest()),
+        input: Some(input),
+        output: Some(output),
+        params: Some(params),
+    };
+    receipt
+}
+
+fn check_fails(tamper: impl FnOnce(&mut Receipt), expected: &str) {
+    let mut receipt = good_receipt();
+    tamper(&mut receipt);
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err().to_string();
+    assert!(err.contains(expected), "{err} does not contain {expected:?}");
+}
+
+#[test]
+fn good_receipt_holds_with_every_check_performed() {
+    let receipt = good_receipt();
+    let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
+    assert_eq!(report.worker, receipt.claim.worker);
+    assert_eq!(report.receipt_id, receipt.id());
+    let names: Vec<_> = report.checks.iter().map(|c| (c.name, c.performed)).collect();
+    assert_eq!(names, [("signature", true), ("model", true), ("input", true), ("output", true), ("params", true)]);
+    let json = serde_json::to_vec(&receipt).unwrap();
+    assert_eq!(verify_receipt_json(&json, &Expectations::default()).unwrap(), report);
+}
+
+#[test]
+fn a_receipt_without_body_holds_but_says_what_it_did_not_check() {
+    let mut receipt = good_receipt();
+    receipt.body = ReceiptBody::default();
+    let report = verify_receipt_bytes(&receipt.canonical_bytes(), &Expectations::default()).unwrap();
+    assert!(report.checks.iter().filter(|c| c.name != "signature").all(|c| !c.performed));
+}
+
+#[test]
+fn tampering_fails_with_the_reason() {
+    check_fails(|r| r.claim.timestamp += 1, "signed by");
+    check_fails(|r| r.claim.worker = Address::repeat_byte(1), "signed by");
+    check_fails(|r| r.domain.chain_id = 1, "signed by");
+    check_fails(|r| r.signature.0[64] = 0, "v must be 27 or 28");
+    check_fails(|r| r.version = 2, "unsupported receipt version: expected 1, got 2");
+    check_fails(
+        |r| {
+            let output = json!({"y": {"dtype": "int64", "shape": [1], "data": [2]}});
+            r.body.output = Some(values_from_json(&output).unwrap());
+        },
+        "output hash mismatch",
+    );
+    check_fails(
+        |r| {
+            let input = json!({"x": {"dtype": "float32", "shape": [2, 1], "data": [1.5, 2.0]}});
+            r.body.input = Some(values_from_json(&input).unwrap());
+        },
+        "input hash mismatch",
+    );
+    check_fails(|r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into())), "params hash mismatch");
+    check_fails(|r| r.body.manifest = Some(json!({"format": "gguf"})), "model id mismatch");
+}
+
+#[test]
+fn expected_model_is_enforced() {
+    let receipt = good_receipt();
+    let other = ModelId::of_manifest(b"another");
+    let err = verify_receipt(&receipt, &Expectations { model_id: Some(other) }).unwrap_err();
+    assert!(matches!(err, VerifyError::UnexpectedModel { .. }), "{err}");
+}
+
+#[test]
+fn malformed_json_is_an_error_not_a_panic() {
+    for text in ["", "{}", "[1]", "{\"version\": 1}", "null"] {
+        let err = verify_receipt_json(text.as_bytes(), &Expectations::default()).unwrap_err();
+        assert!(matches!(err, VerifyError::Malformed(_)), "{text}: {err}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let _ = verify_receipt_bytes(&bytes, &Expectations::default());
+        let _ = verify_receipt_json(&bytes, &Expectations::default());
+    }
+
+    #[test]
+    fn any_changed_byte_of_the_canonical_form_fails(position in any::<prop::sample::Index>(), delta in 1u8..=255) {
+        let mut bytes = good_receipt().canonical_bytes();
+        let i = position.index(bytes.len());
+        bytes[i] = bytes[i].wrapping_add(delta);
+        prop_assert!(verify_receipt_bytes(&bytes, &Expectations::default()).is_err(), "byte {i}");
+    }
+}
