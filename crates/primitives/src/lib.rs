@@ -9,16 +9,18 @@ mod error;
 mod merkle;
 mod model_id;
 mod receipt;
+mod schema;
 #[cfg(feature = "signer")]
 mod signer;
 pub mod values;
 
-pub use alloy_primitives::{Address, B256, keccak256};
+pub use alloy_primitives::{Address, B256, hex, keccak256};
 
 pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer};
 pub use error::{PrimitiveError, PrimitiveResult};
 pub use merkle::{MerkleProof, MerkleTree, merkle_leaf};
 pub use model_id::ModelId;
+pub use schema::{Schema, TensorSpec};
 pub use receipt::{Evidence, Receipt, RECEIPT_VERSION, ReceiptBody, Settlement, Verdict};
 #[cfg(feature = "signer")]
 pub use signer::WorkerKey;

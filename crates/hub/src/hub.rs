@@ -1,0 +1,372 @@
+//! The hub: model versions by name, bytes in an object store, names in a redb index.
+
+use std::{path::PathBuf, sync::Arc};
+
+use futures_util::future::BoxFuture;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, memory::InMemory, path::Path as ObjectPath};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use veritas_primitives::{ModelId, Schema, hex};
+
+use crate::{FileEntry, HubError, HubResult, Manifest, ModelFormat, Staged, Stager, validate_name};
+
+/// `(name, version)` → model id.
+const VERSIONS: TableDefinition<(&str, u64), &str> = TableDefinition::new("versions");
+/// model id → the first `(name, version)` it was pushed as.
+const BY_ID: TableDefinition<&str, (&str, u64)> = TableDefinition::new("by_id");
+
+/// Where the hub keeps bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A directory on the local disk.
+    Local(PathBuf),
+    /// Memory only; for tests.
+    Memory,
+    /// An S3-compatible bucket, `s3://bucket/prefix`, configured from the usual `AWS_*` variables.
+    S3(String),
+}
+
+impl StoreLocation {
+    /// Parses `memory`, `s3://…`, `file://…` or a plain path.
+    pub fn parse(text: &str) -> StoreLocation {
+        if text == "memory" {
+            StoreLocation::Memory
+        } else if text.starts_with("s3://") {
+            StoreLocation::S3(text.to_owned())
+        } else {
+            StoreLocation::Local(PathBuf::from(text.strip_prefix("file://").unwrap_or(text)))
+        }
+    }
+
+    fn open(&self) -> HubResult<Arc<dyn ObjectStore>> {
+        match self {
+            StoreLocation::Memory => Ok(Arc::new(InMemory::new())),
+            StoreLocation::Local(dir) => {
+                std::fs::create_dir_all(dir)?;
+                Ok(Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?))
+            }
+            #[cfg(feature = "aws")]
+            StoreLocation::S3(url) => Ok(Arc::new(
+                object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build()?,
+            )),
+            #[cfg(not(feature = "aws"))]
+            StoreLocation::S3(url) => Err(HubError::Location {
+                location: url.clone(),
+                reason: "this build has no S3 support (feature `aws`)".into(),
+            }),
+        }
+    }
+}
+
+/// How to open a hub.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    /// Directory for the index and staged uploads.
+    pub dir: PathBuf,
+    /// Where the bytes go.
+    pub store: StoreLocation,
+    /// The largest model accepted, in bytes.
+    pub max_model_bytes: u64,
+}
+
+impl HubConfig {
+    /// Everything under one local directory.
+    pub fn local(dir: PathBuf) -> HubConfig {
+        HubConfig { store: StoreLocation::Local(dir.join("objects")), dir, max_model_bytes: 4 << 30 }
+    }
+}
+
+/// A model version as the hub lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    /// The repository name.
+    pub name: String,
+    /// The version number, from 1.
+    pub version: u64,
+    /// The content address.
+    pub id: ModelId,
+    /// The manifest.
+    pub manifest: Manifest,
+}
+
+/// What a push did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// The version now holding the bytes.
+    pub version: ModelVersion,
+    /// False when the same bytes were already the latest version of that name.
+    pub created: bool,
+}
+
+/// A store of model versions. The node holds one as `Arc<dyn ModelStore>`.
+pub trait ModelStore: Send + Sync {
+    /// The stager for uploads into this store.
+    fn stager(&self) -> &Stager;
+
+    /// Commits a staged upload as the next version of `name`, unless the latest version already
+    /// has the same bytes; `schema` and `metadata` were read from the staged file by the caller.
+    fn push<'a>(
+        &'a self,
+        name: &'a str,
+        staged: Staged,
+        format: ModelFormat,
+        schema: Schema,
+        metadata: std::collections::BTreeMap<String, String>,
+    ) -> BoxFuture<'a, HubResult<PushOutcome>>;
+
+    /// Every name with its latest version.
+    fn list(&self) -> BoxFuture<'_, HubResult<Vec<ModelVersion>>>;
+
+    /// Every version of one name, oldest first.
+    fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>>;
+
+    /// Finds a version by `name` (latest), `name@version`, or model id.
+    fn resolve<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, HubResult<ModelVersion>>;
+
+    /// The bytes of a version's main file, checked against the manifest's digest.
+    fn load<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, Vec<u8>)>>;
+}
+
+/// The hub over an `object_store` backend.
+pub struct Hub {
+    store: Arc<dyn ObjectStore>,
+    index: Database,
+    stager: Stager,
+}
+
+fn blob_path(sha256: &str) -> ObjectPath {
+    ObjectPath::from(format!("blobs/sha256/{sha256}"))
+}
+
+fn manifest_path(id: &ModelId) -> ObjectPath {
+    ObjectPath::from(format!("manifests/{id}.json"))
+}
+
+impl Hub {
+    /// Opens (or creates) a hub.
+    pub fn open(config: &HubConfig) -> HubResult<Hub> {
+        std::fs::create_dir_all(&config.dir)?;
+        let index = Database::create(config.dir.join("index.redb"))?;
+        let txn = index.begin_write()?;
+        txn.open_table(VERSIONS)?;
+        txn.open_table(BY_ID)?;
+        txn.commit()?;
+        Ok(Hub {
+            store: config.store.open()?,
+            index,
+            stager: Stager::new(config.dir.join("staging"), config.max_model_bytes),
+        })
+    }
+
+    async fn upload_blob(&self, staged: &Staged) -> HubResult<()> {
+        let path = blob_path(&staged.sha256);
+        if self.store.head(&path).await.is_ok() {
+            return Ok(());
+        }
+        // A multipart upload becomes visible only on completion, so a crash leaves no partial blob.
+        let mut writer = WriteMultipart::new(self.store.put_multipart(&path).await?);
+        let mut file = tokio::fs::File::open(staged.path()).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
+        Ok(())
+    }
+
+    async fn read_manifest(&self, id: &ModelId) -> HubResult<Manifest> {
+        let bytes = match self.store.get(&manifest_path(id)).await {
+            Ok(found) => found.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Err(HubError::UnknownModel(id.to_string())),
+            Err(err) => return Err(err.into()),
+        };
+        if ModelId::of_manifest(&bytes) != *id {
+            return Err(HubError::ManifestMismatch { id: *id });
+        }
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    fn lookup_version(&self, name: &str, version: Option<u64>) -> HubResult<Option<(u64, ModelId)>> {
+        let txn = self.index.begin_read()?;
+        let table = txn.open_table(VERSIONS)?;
+        let mut range = table.range((name, 0)..=(name, version.unwrap_or(u64::MAX)))?;
+        let found = match version {
+            Some(v) => table.get((name, v))?.map(|id| (v, id.value().to_owned())),
+            None => range.next_back().transpose()?.map(|(k, id)| (k.value().1, id.value().to_owned())),
+        };
+        found
+            .map(|(v, id)| Ok((v, id.parse().map_err(|err: veritas_primitives::PrimitiveError| HubError::Index(err.to_string()))?)))
+            .transpose()
+    }
+
+    fn names(&self) -> HubResult<Vec<String>> {
+        let txn = self.index.begin_read()?;
+        let table = txn.open_table(VERSIONS)?;
+        let mut names: Vec<String> = Vec::new();
+        for entry in table.iter()? {
+            let (key, _) = entry?;
+            let name = key.value().0;
+            if names.last().map(String::as_str) != Some(name) {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    async fn version_of(&self, name: &str, version: u64, id: ModelId) -> HubResult<ModelVersion> {
+        Ok(ModelVersion { name: name.to_owned(), version, id, manifest: self.read_manifest(&id).await? })
+    }
+
+    async fn push_inner(
+        &self,
+        name: &str,
+        staged: Staged,
+        format: ModelFormat,
+        schema: Schema,
+        metadata: std::collections::BTreeMap<String, String>,
+    ) -> HubResult<PushOutcome> {
+        validate_name(name)?;
+        let manifest = Manifest {
+            manifest_version: 1,
+            format,
+            files: vec![FileEntry { path: format.file_name().into(), sha256: staged.sha256.clone(), size: staged.size }],
+            schema,
+            metadata,
+        };
+        let id = manifest.id();
+        if let Some((version, latest)) = self.lookup_version(name, None)?
+            && latest == id
+        {
+            return Ok(PushOutcome { version: self.version_of(name, version, id).await?, created: false });
+        }
+        self.upload_blob(&staged).await?;
+        self.store.put(&manifest_path(&id), PutPayload::from(manifest.canonical_bytes())).await?;
+        let id_text = id.to_string();
+        let mut txn = self.index.begin_write()?;
+        txn.set_durability(Durability::Immediate).map_err(|err| HubError::Index(err.to_string()))?;
+        let version = {
+            let mut versions = txn.open_table(VERSIONS)?;
+            let next = versions.range((name, 0)..=(name, u64::MAX))?.next_back().transpose()?.map_or(1, |(k, _)| k.value().1 + 1);
+            versions.insert((name, next), id_text.as_str())?;
+            let mut by_id = txn.open_table(BY_ID)?;
+            if by_id.get(id_text.as_str())?.is_none() {
+                by_id.insert(id_text.as_str(), (name, next))?;
+            }
+            next
+        };
+        txn.commit()?;
+        tracing::info!(%name, version, %id, size = staged.size, "model pushed");
+        Ok(PushOutcome { version: ModelVersion { name: name.to_owned(), version, id, manifest }, created: true })
+    }
+
+    async fn resolve_inner(&self, reference: &str) -> HubResult<ModelVersion> {
+        if let Ok(id) = reference.parse::<ModelId>() {
+            let found = {
+                let txn = self.index.begin_read()?;
+                let table = txn.open_table(BY_ID)?;
+                table.get(reference)?.map(|entry| {
+                    let (name, version) = entry.value();
+                    (name.to_owned(), version)
+                })
+            };
+            let (name, version) = found.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
+            return self.version_of(&name, version, id).await;
+        }
+        let (name, version) = match reference.split_once('@') {
+            Some((name, version)) => {
+                let version = version.parse::<u64>().map_err(|_| HubError::UnknownModel(reference.to_owned()))?;
+                (name, Some(version))
+            }
+            None => (reference, None),
+        };
+        let (version, id) =
+            self.lookup_version(name, version)?.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
+        self.version_of(name, version, id).await
+    }
+
+    async fn load_inner(&self, id: &ModelId) -> HubResult<(Manifest, Vec<u8>)> {
+        let manifest = self.read_manifest(id).await?;
+        let file = manifest.main_file().ok_or_else(|| HubError::UnknownModel(id.to_string()))?.clone();
+        let bytes = match self.store.get(&blob_path(&file.sha256)).await {
+            Ok(found) => found.bytes().await?.to_vec(),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(HubError::Integrity { what: format!("{id}/{}", file.path), expected: file.sha256, got: "nothing (file missing)".into() });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != file.sha256 || bytes.len() as u64 != file.size {
+            tracing::error!(%id, expected = %file.sha256, %got, "model bytes changed in the store");
+            return Err(HubError::Integrity { what: format!("{id}/{}", file.path), expected: file.sha256, got });
+        }
+        Ok((manifest, bytes))
+    }
+}
+
+impl ModelStore for Hub {
+    fn stager(&self) -> &Stager {
+        &self.stager
+    }
+
+    fn push<'a>(
+        &'a self,
+        name: &'a str,
+        staged: Staged,
+        format: ModelFormat,
+        schema: Schema,
+        metadata: std::collections::BTreeMap<String, String>,
+    ) -> BoxFuture<'a, HubResult<PushOutcome>> {
+        Box::pin(self.push_inner(name, staged, format, schema, metadata))
+    }
+
+    fn list(&self) -> BoxFuture<'_, HubResult<Vec<ModelVersion>>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for name in self.names()? {
+                if let Some((version, id)) = self.lookup_version(&name, None)? {
+                    out.push(self.version_of(&name, version, id).await?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>> {
+        Box::pin(async move {
+            let entries: Vec<(u64, String)> = {
+                let txn = self.index.begin_read()?;
+                let table = txn.open_table(VERSIONS)?;
+                table
+                    .range((name, 0)..=(name, u64::MAX))?
+                    .map(|entry| entry.map(|(k, v)| (k.value().1, v.value().to_owned())))
+                    .collect::<Result<_, _>>()?
+            };
+            if entries.is_empty() {
+                return Err(HubError::UnknownModel(name.to_owned()));
+            }
+            let mut out = Vec::new();
+            for (version, id) in entries {
+                let id = id.parse().map_err(|err: veritas_primitives::PrimitiveError| HubError::Index(err.to_string()))?;
+                out.push(self.version_of(name, version, id).await?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn resolve<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, HubResult<ModelVersion>> {
+        Box::pin(self.resolve_inner(reference))
+    }
+
+    fn load<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, Vec<u8>)>> {
+        Box::pin(self.load_inner(id))
+    }
+}
+
+#[cfg(test)]
+mod tests;

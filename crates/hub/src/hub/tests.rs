@@ -1,0 +1,146 @@
+//! Tests of the hub against the local-directory and in-memory backends.
+
+use std::collections::BTreeMap;
+
+use veritas_primitives::TensorSpec;
+
+use super::*;
+
+fn schema(n: u64) -> Schema {
+    Schema {
+        inputs: vec![TensorSpec { name: "x".into(), dtype: "float32".into(), shape: vec![None, Some(n)] }],
+        outputs: vec![],
+    }
+}
+
+fn configs(dir: &std::path::Path) -> Vec<HubConfig> {
+    vec![
+        HubConfig::local(dir.join("local")),
+        HubConfig { dir: dir.join("mem"), store: StoreLocation::Memory, max_model_bytes: 1 << 20 },
+    ]
+}
+
+async fn push(hub: &Hub, name: &str, bytes: &[u8]) -> HubResult<PushOutcome> {
+    let staged = hub.stager().stage_bytes(bytes).await?;
+    hub.push(name, staged, ModelFormat::Onnx, schema(4), BTreeMap::new()).await
+}
+
+#[tokio::test]
+async fn versions_are_immutable_and_pushes_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in configs(dir.path()) {
+        let hub = Hub::open(&config).unwrap();
+        let first = push(&hub, "iris", b"model one").await.unwrap();
+        assert!(first.created);
+        assert_eq!(first.version.version, 1);
+
+        let again = push(&hub, "iris", b"model one").await.unwrap();
+        assert!(!again.created, "same bytes must be a no-op");
+        assert_eq!(again.version.id, first.version.id);
+        assert_eq!(again.version.version, 1);
+
+        let second = push(&hub, "iris", b"model two").await.unwrap();
+        assert!(second.created);
+        assert_eq!(second.version.version, 2);
+        assert_ne!(second.version.id, first.version.id);
+
+        assert_eq!(hub.resolve("iris").await.unwrap().version, 2);
+        assert_eq!(hub.resolve("iris@1").await.unwrap().id, first.version.id);
+        assert_eq!(hub.resolve(&first.version.id.to_string()).await.unwrap().version, 1);
+        assert_eq!(hub.versions("iris").await.unwrap().len(), 2);
+
+        push(&hub, "other", b"model one").await.unwrap();
+        let listed: Vec<_> = hub.list().await.unwrap().into_iter().map(|v| (v.name, v.version)).collect();
+        assert_eq!(listed, [("iris".to_owned(), 2), ("other".to_owned(), 1)]);
+
+        let (manifest, bytes) = hub.load(&first.version.id).await.unwrap();
+        assert_eq!(bytes, b"model one");
+        assert_eq!(manifest.id(), first.version.id);
+        assert_eq!(manifest.files[0].size, 9);
+    }
+}
+
+#[tokio::test]
+async fn unknown_references_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    push(&hub, "iris", b"x").await.unwrap();
+    for reference in ["nope", "iris@7", "iris@x", "bagaaierax5iuyfd5n3a3dbvuxhgyamk7m3y5spj5ufgaoxf7j4aegsfypcya"] {
+        let err = hub.resolve(reference).await.unwrap_err();
+        assert!(matches!(err, HubError::UnknownModel(_)), "{reference}: {err}");
+    }
+    assert!(matches!(hub.versions("nope").await.unwrap_err(), HubError::UnknownModel(_)));
+}
+
+#[tokio::test]
+async fn bad_names_are_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    let err = push(&hub, "../../etc/passwd", b"x").await.unwrap_err();
+    assert!(matches!(err, HubError::InvalidName { .. }), "{err}");
+    assert!(hub.list().await.unwrap().is_empty());
+    assert!(!dir.path().join("objects/blobs").exists());
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_are_cut_off_and_leave_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig { max_model_bytes: 10, ..HubConfig::local(dir.path().to_owned()) };
+    let hub = Hub::open(&config).unwrap();
+    let mut upload = hub.stager().begin().unwrap();
+    upload.write(b"0123456789").await.unwrap();
+    let err = upload.write(b"a").await.unwrap_err();
+    assert!(err.to_string().contains("limit is 10 bytes, got at least 11"), "{err}");
+    drop(upload);
+    let leftovers = std::fs::read_dir(dir.path().join("staging")).unwrap().count();
+    assert_eq!(leftovers, 0, "a cut-off upload must leave no staged file");
+}
+
+#[tokio::test]
+async fn bytes_changed_behind_the_hubs_back_are_detected_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    let pushed = push(&hub, "iris", b"honest bytes").await.unwrap().version;
+    let sha = &pushed.manifest.files[0].sha256;
+    let blob = dir.path().join("objects/blobs/sha256").join(sha);
+    std::fs::write(&blob, b"evil bytes!!").unwrap();
+    let err = hub.load(&pushed.id).await.unwrap_err();
+    assert!(matches!(err, HubError::Integrity { .. }), "{err}");
+    assert!(err.to_string().contains(sha), "{err}");
+
+    std::fs::remove_file(&blob).unwrap();
+    let err = hub.load(&pushed.id).await.unwrap_err();
+    assert!(err.to_string().contains("file missing"), "{err}");
+}
+
+#[tokio::test]
+async fn a_changed_manifest_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    let pushed = push(&hub, "iris", b"bytes").await.unwrap().version;
+    let path = dir.path().join(format!("objects/manifests/{}.json", pushed.id));
+    let text = std::fs::read_to_string(&path).unwrap().replace("float32", "float64");
+    std::fs::write(&path, text).unwrap();
+    assert!(matches!(hub.load(&pushed.id).await.unwrap_err(), HubError::ManifestMismatch { .. }));
+}
+
+#[tokio::test]
+async fn the_index_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig::local(dir.path().to_owned());
+    let id = {
+        let hub = Hub::open(&config).unwrap();
+        push(&hub, "iris", b"kept").await.unwrap().version.id
+    };
+    let hub = Hub::open(&config).unwrap();
+    assert_eq!(hub.resolve("iris").await.unwrap().id, id);
+    assert_eq!(hub.load(&id).await.unwrap().1, b"kept");
+}
+
+#[test]
+fn store_locations_parse() {
+    assert_eq!(StoreLocation::parse("memory"), StoreLocation::Memory);
+    assert_eq!(StoreLocation::parse("s3://bucket/models"), StoreLocation::S3("s3://bucket/models".into()));
+    assert_eq!(StoreLocation::parse("file:///data/x"), StoreLocation::Local("/data/x".into()));
+    assert_eq!(StoreLocation::parse("rel/dir"), StoreLocation::Local("rel/dir".into()));
+}
