@@ -1,1 +1,88 @@
-fn main(){}
+//! The `veritas` command: runs a node and talks to one.
+//!
+//! Architecture invariant: this is the only crate that knows the argument parser, and with
+//! `xtask` the only one that uses `anyhow`.
+
+mod client;
+mod commands;
+mod env;
+mod setup;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// The receipt did not verify.
+    pub const INVALID: u8 = 1;
+    /// The node answered with an error.
+    pub const REFUSED: u8 = 3;
+    /// The node could not be reached.
+    pub const UNREACHABLE: u8 = 4;
+    /// A local failure: a file, the setup, the node's own start.
+    pub const LOCAL: u8 = 5;
+}
+
+#[derive(Parser)]
+#[command(name = "veritas", version, about = "Verifiable AI inference: run models, get receipts anyone can check")]
+struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch what is missing and start a local node (the quick start).
+    Up(commands::NodeArgs),
+    /// Start a node.
+    Node(commands::NodeArgs),
+    /// Fetch ONNX Runtime into the data directory.
+    Setup,
+    /// Push, list, show and pull models.
+    #[command(subcommand)]
+    Model(commands::ModelCommand),
+    /// Run a model and get its output and receipt.
+    Infer(commands::InferArgs),
+    /// Verify a receipt offline: signature, model id, hashes.
+    Verify(commands::VerifyArgs),
+    /// Read receipts from a node.
+    #[command(subcommand)]
+    Receipt(commands::ReceiptCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VERITAS_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(exit::LOCAL);
+        }
+    };
+    let out = commands::Output { json: cli.json };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => commands::up(args, &out).await,
+            Command::Node(args) => commands::node(args, &out).await,
+            Command::Setup => commands::setup(&out).await,
+            Command::Model(cmd) => commands::model(cmd, &out).await,
+            Command::Infer(args) => commands::infer(args, &out).await,
+            Command::Verify(args) => commands::verify(args, &out),
+            Command::Receipt(cmd) => commands::receipt(cmd, &out).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            let code = err.downcast_ref::<client::ClientError>().map_or(exit::LOCAL, client::ClientError::exit_code);
+            eprintln!("error: {err:#}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,1 +1,18 @@
-//! placeholder
+//! veritas node: the daemon as a library. It holds the worker's identity, the model hub, the
+//! runtime and the claim log, and serves inference: every result is signed as a claim and written
+//! to the log before it is returned.
+
+mod claim_log;
+mod config;
+mod error;
+mod identity;
+mod metrics;
+mod node;
+
+pub use claim_log::ClaimLog;
+pub use config::NodeConfig;
+pub use error::{NodeError, NodeResult};
+pub use identity::load_or_create_key;
+pub use node::{InferRequest, InferResponse, Node, PushRequest};
+pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
+pub use veritas_runtime::RuntimeError;

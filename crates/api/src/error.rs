@@ -1,0 +1,65 @@
+//! The one mapping from errors to HTTP statuses and the JSON error body.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+use veritas_node::{HubError, NodeError, RuntimeError};
+
+/// An error answered as `{"error": {"code", "message"}}` with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code.
+    pub code: &'static str,
+    /// A message for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// A 400 for a request body that is not what the route takes.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(err: NodeError) -> ApiError {
+        use StatusCode as S;
+        let message = err.to_string();
+        let (status, code) = match &err {
+            NodeError::Hub(HubError::UnknownModel(_)) => (S::NOT_FOUND, "unknown_model"),
+            NodeError::Hub(HubError::InvalidName { .. }) => (S::BAD_REQUEST, "invalid_name"),
+            NodeError::Hub(HubError::TooLarge { .. }) => (S::PAYLOAD_TOO_LARGE, "too_large"),
+            NodeError::Hub(HubError::Integrity { .. } | HubError::ManifestMismatch { .. }) => {
+                (S::INTERNAL_SERVER_ERROR, "integrity_failure")
+            }
+            NodeError::Hub(_) => (S::INTERNAL_SERVER_ERROR, "storage_error"),
+            NodeError::Runtime(RuntimeError::Input(_)) => (S::BAD_REQUEST, "invalid_input"),
+            NodeError::Runtime(RuntimeError::InvalidModel(_)) => (S::UNPROCESSABLE_ENTITY, "invalid_model"),
+            NodeError::Runtime(_) => (S::INTERNAL_SERVER_ERROR, "inference_failed"),
+            NodeError::UnsupportedMode { .. } => (S::BAD_REQUEST, "unsupported_mode"),
+            NodeError::UnsupportedFormat { .. } => (S::UNPROCESSABLE_ENTITY, "unsupported_format"),
+            NodeError::UnknownReceipt(_) => (S::NOT_FOUND, "unknown_receipt"),
+            _ => (S::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if status.is_server_error() {
+            tracing::error!(%message, "request failed");
+        }
+        ApiError::new(status, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+    }
+}

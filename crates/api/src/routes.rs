@@ -1,0 +1,207 @@
+//! The routes.
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    Json, Router,
+    body::{Body, Bytes},
+    extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use futures_util::StreamExt;
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::{Value as Json_, json};
+use veritas_node::{InferRequest, ModelFormat, ModelVersion, Node, PushRequest};
+use veritas_primitives::B256;
+
+use crate::ApiError;
+
+/// The OpenAPI document served at `/openapi.json`.
+const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Limits of the API.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// The largest JSON request body, in bytes.
+    pub max_json_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig { max_json_bytes: 16 << 20 }
+    }
+}
+
+type AppState = Arc<Node>;
+
+/// A JSON body whose rejections are answered in the API's error format.
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_request" };
+            ApiError::new(status, code, format!("cannot read the request body: {}", rejection.body_text()))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))
+    }
+}
+
+/// The router over a node.
+pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
+    Router::new()
+        .route("/v1/models", get(list_models).post(push_model).layer(DefaultBodyLimit::disable()))
+        .route("/v1/models/{reference}", get(show_model))
+        .route("/v1/models/{reference}/content", get(pull_model))
+        .route("/v1/infer", axum::routing::post(infer))
+        .route("/v1/receipts/{id}", get(receipt))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(config.max_json_bytes))
+        .with_state(node)
+}
+
+/// Serves the API on a bound listener until `shutdown` completes.
+pub async fn serve(
+    node: Arc<Node>,
+    listener: tokio::net::TcpListener,
+    config: ApiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(node, &config)).with_graceful_shutdown(shutdown).await
+}
+
+fn model_json(version: &ModelVersion) -> Json_ {
+    json!({
+        "id": version.name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "veritas",
+        "veritas": {
+            "name": version.name,
+            "version": version.version,
+            "model_id": version.id,
+            "format": version.manifest.format,
+            "manifest": version.manifest,
+        }
+    })
+}
+
+/// `GET /v1/models`: OpenAI's list shape, with each model's version and id under `veritas`.
+async fn list_models(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
+    let models = node.models().await?;
+    Ok(Json(json!({"object": "list", "data": models.iter().map(model_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushQuery {
+    name: String,
+    #[serde(default = "default_format")]
+    format: ModelFormat,
+}
+
+fn default_format() -> ModelFormat {
+    ModelFormat::Onnx
+}
+
+/// `POST /v1/models?name=NAME`: the body is the model file, streamed to disk under the size limit.
+async fn push_model(
+    State(node): State<AppState>,
+    query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|err| ApiError::bad_request(format!("{}; expected ?name=NAME", err.body_text())))?;
+    veritas_node::validate_name(&query.name).map_err(veritas_node::NodeError::from)?;
+    let mut upload = node.stager().begin().map_err(veritas_node::NodeError::from)?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| ApiError::bad_request(format!("upload interrupted: {err}")))?;
+        upload.write(&chunk).await.map_err(veritas_node::NodeError::from)?;
+    }
+    if upload.size() == 0 {
+        return Err(ApiError::bad_request("empty upload: the request body must be the model file"));
+    }
+    let staged = upload.finish().await.map_err(veritas_node::NodeError::from)?;
+    let outcome = node.push_model(PushRequest { name: query.name, staged, format: query.format }).await?;
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    let body = json!({
+        "name": outcome.version.name,
+        "version": outcome.version.version,
+        "model_id": outcome.version.id,
+        "created": outcome.created,
+        "manifest": outcome.version.manifest,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET /v1/models/{reference}`: a version by `name`, `name@version` or id, with the name's versions.
+async fn show_model(State(node): State<AppState>, Path(reference): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let version = node.model(&reference).await?;
+    let versions = node.model_versions(&version.name).await?;
+    let mut body = model_json(&version);
+    body["veritas"]["versions"] =
+        versions.iter().map(|v| json!({"version": v.version, "model_id": v.id})).collect::<Vec<_>>().into();
+    Ok(Json(body))
+}
+
+/// `GET /v1/models/{reference}/content`: the model file.
+async fn pull_model(State(node): State<AppState>, Path(reference): Path<String>) -> Result<Response, ApiError> {
+    let (version, bytes) = node.model_bytes(&reference).await?;
+    let file = version.manifest.main_file().map(|f| f.path.clone()).unwrap_or_default();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (header::HeaderName::from_static("x-veritas-model-id"), version.id.to_string()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `POST /v1/infer`.
+async fn infer(State(node): State<AppState>, JsonBody(request): JsonBody<InferRequest>) -> Result<Response, ApiError> {
+    let response = node.infer(request).await?;
+    let id = response.receipt_id.to_string();
+    Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
+}
+
+/// `GET /v1/receipts/{id}`.
+async fn receipt(State(node): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let id: B256 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("receipt id {id:?} is not 32 bytes of hex")))?;
+    let receipt = node.receipt(&id).await?;
+    Ok(Json(serde_json::to_value(receipt).map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?))
+}
+
+/// `GET /healthz`.
+async fn health(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
+    Ok(Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "worker": node.worker(),
+        "chain_id": node.domain().chain_id,
+        "claims_logged": node.claims_logged()?,
+    })))
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], node.metrics_text())
+}
+
+/// `GET /openapi.json`.
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

@@ -1,0 +1,171 @@
+//! Talking to a node over HTTP.
+
+use std::path::Path;
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+use crate::exit;
+
+/// Why a request to the node failed.
+#[derive(Debug)]
+pub enum ClientError {
+    /// No answer.
+    Unreachable {
+        /// The node URL.
+        url: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// An error answer.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The API's error code.
+        code: String,
+        /// The API's message.
+        message: String,
+    },
+}
+
+impl std::error::Error for ClientError {}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Unreachable { url, reason } => {
+                write!(f, "cannot reach the node at {url} ({reason}); is it running? (`veritas up`, or set VERITAS_API)")
+            }
+            ClientError::Refused { status, code, message } => write!(f, "the node refused ({status} {code}): {message}"),
+        }
+    }
+}
+
+impl ClientError {
+    /// The process exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClientError::Unreachable { .. } => exit::UNREACHABLE,
+            ClientError::Refused { .. } => exit::REFUSED,
+        }
+    }
+}
+
+/// A node's HTTP API.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the node at `base`.
+    pub fn new(base: &str) -> Client {
+        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn unreachable(&self, err: reqwest::Error) -> ClientError {
+        ClientError::Unreachable { url: self.base.clone(), reason: err.to_string() }
+    }
+
+    async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        Err(ClientError::Refused {
+            status: status.as_u16(),
+            code: body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+            message: body["error"]["message"].as_str().unwrap_or("(no message)").to_owned(),
+        })
+    }
+
+    /// `GET path` as JSON.
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        let response = self.http.get(self.url(path)).send().await.map_err(|e| self.unreachable(e))?;
+        self.check(response).await?.json().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// `POST path` with a JSON body, giving the JSON answer and its headers.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(Value, reqwest::header::HeaderMap), ClientError> {
+        let response = self.http.post(self.url(path)).json(body).send().await.map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        let headers = response.headers().clone();
+        Ok((response.json().await.map_err(|e| self.unreachable(e))?, headers))
+    }
+
+    /// Streams a file as the body of `POST path`, with a progress bar on a terminal.
+    pub async fn upload(&self, path: &str, file: &Path, quiet: bool) -> anyhow::Result<Value> {
+        let size = tokio::fs::metadata(file).await?.len();
+        let handle = tokio::fs::File::open(file).await?;
+        let bar = progress(size, quiet);
+        let progress_bar = bar.clone();
+        let stream = futures_util::stream::unfold(handle, |mut handle| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = vec![0u8; 256 << 10];
+            match handle.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(buf), handle))
+                }
+                Err(err) => Some((Err(err), handle)),
+            }
+        })
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                progress_bar.inc(chunk.len() as u64);
+            }
+        });
+        let response = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        bar.finish_and_clear();
+        Ok(self.check(response).await?.json().await.map_err(|e| self.unreachable(e))?)
+    }
+
+    /// Downloads `GET path` into a file, with a progress bar on a terminal; returns the response
+    /// headers.
+    pub async fn download(&self, path: &str, file: &Path, quiet: bool) -> anyhow::Result<reqwest::header::HeaderMap> {
+        use tokio::io::AsyncWriteExt;
+        let response = self.http.get(self.url(path)).send().await.map_err(|e| self.unreachable(e))?;
+        let response = self.check(response).await?;
+        let headers = response.headers().clone();
+        let bar = progress(response.content_length().unwrap_or(0), quiet);
+        let partial = file.with_extension("part");
+        let mut out = tokio::fs::File::create(&partial).await?;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(e))?;
+            bar.inc(chunk.len() as u64);
+            out.write_all(&chunk).await?;
+        }
+        out.sync_all().await?;
+        tokio::fs::rename(&partial, file).await?;
+        bar.finish_and_clear();
+        Ok(headers)
+    }
+}
+
+fn progress(size: u64, quiet: bool) -> ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(size);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}

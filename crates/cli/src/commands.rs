@@ -1,0 +1,382 @@
+//! The subcommands.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use veritas_node::{Node, NodeConfig, StoreLocation};
+use veritas_primitives::{ModelId, Receipt};
+use veritas_verifier::{Expectations, verify_receipt};
+
+use crate::{client::Client, env, exit, setup};
+
+/// How output is printed.
+pub struct Output {
+    /// JSON for scripts instead of text for people.
+    pub json: bool,
+}
+
+impl Output {
+    fn print_json(&self, value: &Value) {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    }
+}
+
+/// Options of `veritas up` and `veritas node`.
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Address to serve on; default: the host and port of VERITAS_API.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Where model bytes go: a directory, `memory`, or `s3://bucket/prefix`; default: the data directory.
+    #[arg(long)]
+    store: Option<String>,
+    /// Intra-op threads per model session (default: ONNX Runtime's choice).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The largest model accepted, in bytes.
+    #[arg(long, default_value_t = 4 << 30)]
+    max_model_bytes: u64,
+}
+
+fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
+    if let Some(listen) = args.listen {
+        return Ok(listen);
+    }
+    let api = env::api();
+    let authority = api.split("://").nth(1).unwrap_or(&api).trim_end_matches('/');
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    let authority = authority.replace("localhost", "127.0.0.1");
+    authority.parse().with_context(|| format!("VERITAS_API={api} does not name an address to listen on; use --listen"))
+}
+
+async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<u8> {
+    let home = env::home();
+    let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
+    let listen = listen_address(&args)?;
+    let mut config = NodeConfig::new(home.clone(), onnxruntime);
+    config.threads = args.threads;
+    config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
+    config.hub.max_model_bytes = args.max_model_bytes;
+    if let Some(store) = &args.store {
+        config.hub.store = StoreLocation::parse(store);
+    }
+    let node = Arc::new(Node::open(&config).context("cannot open the node")?);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    if out.json {
+        out.print_json(&json!({"api": url, "worker": node.worker(), "home": home}));
+    } else if banner {
+        println!("veritas is up");
+        println!("  api      {url}");
+        println!("  worker   {}", node.worker());
+        println!("  data     {}", home.display());
+        println!("try, in another terminal:");
+        println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
+        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
+        println!("  veritas verify r.json");
+    } else {
+        println!("serving on {url} as worker {}", node.worker());
+    }
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return,
+            };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+    };
+    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), shutdown).await?;
+    Ok(0)
+}
+
+/// `veritas up`.
+pub async fn up(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
+    run_node(args, out, true).await
+}
+
+/// `veritas node`.
+pub async fn node(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
+    run_node(args, out, false).await
+}
+
+/// `veritas setup`.
+pub async fn setup(out: &Output) -> anyhow::Result<u8> {
+    let path = setup::ensure_onnxruntime(&env::home(), out.json)?;
+    if out.json {
+        out.print_json(&json!({"onnxruntime": path}));
+    } else {
+        println!("ONNX Runtime {} at {}", setup::ONNXRUNTIME_VERSION, path.display());
+    }
+    Ok(0)
+}
+
+/// `veritas model …`.
+#[derive(Subcommand)]
+pub enum ModelCommand {
+    /// Push a model file as the next version of NAME.
+    Push {
+        /// The model file.
+        file: PathBuf,
+        /// The repository name.
+        #[arg(long)]
+        name: String,
+        /// The file's format.
+        #[arg(long, default_value = "onnx", value_parser = ["onnx", "gguf"])]
+        format: String,
+    },
+    /// List models with their latest versions.
+    Ls,
+    /// Show a model version: NAME, NAME@VERSION or a model id.
+    Show {
+        /// The model.
+        reference: String,
+    },
+    /// Download a model file, checked against its digest.
+    Pull {
+        /// The model.
+        reference: String,
+        /// Where to write it (default: NAME-vVERSION.onnx).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn version_line(model: &Value) -> String {
+    let v = &model["veritas"];
+    format!(
+        "{:<20} {:>7} {:<6} {}",
+        v["name"].as_str().unwrap_or("?"),
+        v["version"],
+        v["format"].as_str().unwrap_or("?"),
+        v["model_id"].as_str().unwrap_or("?")
+    )
+}
+
+/// `veritas model …`.
+pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
+    let client = Client::new(&env::api());
+    match cmd {
+        ModelCommand::Push { file, name, format } => {
+            if !file.is_file() {
+                bail!("no such file: {}", file.display());
+            }
+            let path = format!("/v1/models?name={name}&format={format}");
+            let answer = client.upload(&path, &file, out.json).await?;
+            if out.json {
+                out.print_json(&answer);
+            } else {
+                let verb = if answer["created"].as_bool() == Some(true) { "pushed" } else { "unchanged:" };
+                println!("{verb} {} version {}", answer["name"].as_str().unwrap_or(&name), answer["version"]);
+                println!("model id {}", answer["model_id"].as_str().unwrap_or("?"));
+            }
+        }
+        ModelCommand::Ls => {
+            let list = client.get("/v1/models").await?;
+            if out.json {
+                out.print_json(&list);
+            } else {
+                println!("{:<20} {:>7} {:<6} MODEL ID", "NAME", "VERSION", "FORMAT");
+                for model in list["data"].as_array().into_iter().flatten() {
+                    println!("{}", version_line(model));
+                }
+            }
+        }
+        ModelCommand::Show { reference } => {
+            let model = client.get(&format!("/v1/models/{reference}")).await?;
+            if out.json {
+                out.print_json(&model);
+            } else {
+                print_model(&model);
+            }
+        }
+        ModelCommand::Pull { reference, output } => {
+            let model = client.get(&format!("/v1/models/{reference}")).await?;
+            let v = &model["veritas"];
+            let ext = if v["format"] == "gguf" { "gguf" } else { "onnx" };
+            let output = output.unwrap_or_else(|| {
+                PathBuf::from(format!("{}-v{}.{ext}", v["name"].as_str().unwrap_or("model"), v["version"]))
+            });
+            client.download(&format!("/v1/models/{reference}/content"), &output, out.json).await?;
+            let expected = v["manifest"]["files"][0]["sha256"].as_str().unwrap_or_default().to_owned();
+            let bytes = std::fs::read(&output)?;
+            let got = veritas_primitives::hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            if got != expected {
+                std::fs::remove_file(&output)?;
+                bail!("downloaded bytes hash to {got}, the manifest says {expected}; file removed");
+            }
+            if out.json {
+                out.print_json(&json!({"file": output, "sha256": got, "model_id": v["model_id"]}));
+            } else {
+                println!("wrote {} ({} bytes, sha256 {got} matches the manifest)", output.display(), bytes.len());
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn print_model(model: &Value) {
+    let v = &model["veritas"];
+    let manifest = &v["manifest"];
+    println!("name      {}", v["name"].as_str().unwrap_or("?"));
+    println!("version   {}", v["version"]);
+    println!("model id  {}", v["model_id"].as_str().unwrap_or("?"));
+    println!("format    {}", v["format"].as_str().unwrap_or("?"));
+    for file in manifest["files"].as_array().into_iter().flatten() {
+        println!("file      {} {} bytes sha256 {}", file["path"].as_str().unwrap_or("?"), file["size"], file["sha256"].as_str().unwrap_or("?"));
+    }
+    for (title, key) in [("inputs", "inputs"), ("outputs", "outputs")] {
+        println!("{title}:");
+        for spec in manifest["schema"][key].as_array().into_iter().flatten() {
+            let dims: Vec<String> = spec["shape"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| d.as_u64().map_or("?".to_owned(), |d| d.to_string()))
+                .collect();
+            println!("  {:<24} {} [{}]", spec["name"].as_str().unwrap_or("?"), spec["dtype"].as_str().unwrap_or("?"), dims.join(", "));
+        }
+    }
+    if let Some(versions) = v["versions"].as_array() {
+        println!("versions:");
+        for version in versions {
+            println!("  {:>4}  {}", version["version"], version["model_id"].as_str().unwrap_or("?"));
+        }
+    }
+}
+
+/// Options of `veritas infer`.
+#[derive(Args)]
+pub struct InferArgs {
+    /// The model: NAME, NAME@VERSION or a model id.
+    model: String,
+    /// The inputs as JSON, `@FILE` to read a file, or `-` for standard input.
+    #[arg(long)]
+    input: String,
+    /// The verification mode.
+    #[arg(long, default_value = "signed")]
+    mode: String,
+    /// Write the receipt to this file.
+    #[arg(long)]
+    receipt: Option<PathBuf>,
+}
+
+fn read_input(text: &str) -> anyhow::Result<Value> {
+    let raw = if text == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else if let Some(path) = text.strip_prefix('@') {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the input file {path}"))?
+    } else {
+        text.to_owned()
+    };
+    serde_json::from_str(&raw).context("--input is not valid JSON")
+}
+
+/// `veritas infer`.
+pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
+    let input = read_input(&args.input)?;
+    let mode: veritas_primitives::Mode = args.mode.parse()?;
+    let client = Client::new(&env::api());
+    let (answer, _) = client.post("/v1/infer", &json!({"model": args.model, "input": input, "mode": mode})).await?;
+    if let Some(path) = &args.receipt {
+        let receipt = serde_json::to_string_pretty(&answer["receipt"])?;
+        std::fs::write(path, receipt + "\n").with_context(|| format!("cannot write the receipt to {}", path.display()))?;
+    }
+    if out.json {
+        out.print_json(&answer);
+    } else {
+        out.print_json(&answer["output"]);
+        let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
+        eprintln!("receipt {}{where_}", answer["receipt_id"].as_str().unwrap_or("?"));
+    }
+    Ok(0)
+}
+
+/// Options of `veritas verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The receipt file (JSON).
+    file: PathBuf,
+    /// Also require the receipt to be for this model id.
+    #[arg(long)]
+    model_id: Option<ModelId>,
+}
+
+/// `veritas verify`: offline; exit 0 valid, 1 invalid.
+pub fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let expect = Expectations { model_id: args.model_id };
+    let result = serde_json::from_slice::<Receipt>(&bytes)
+        .map_err(|err| veritas_verifier::VerifyError::Malformed(err.to_string()))
+        .and_then(|receipt| verify_receipt(&receipt, &expect));
+    match result {
+        Ok(report) => {
+            if out.json {
+                let checks: Vec<Value> = report
+                    .checks
+                    .iter()
+                    .map(|c| json!({"check": c.name, "performed": c.performed, "detail": c.detail}))
+                    .collect();
+                out.print_json(&json!({
+                    "valid": true,
+                    "receipt_id": report.receipt_id,
+                    "worker": report.worker,
+                    "model_id": report.model_id,
+                    "mode": report.mode,
+                    "guarantee": report.guarantee(),
+                    "checks": checks,
+                }));
+            } else {
+                println!("VALID receipt {}", report.receipt_id);
+                for check in &report.checks {
+                    let mark = if check.performed { "ok  " } else { "skip" };
+                    println!("  {mark} {:<9} {}", check.name, check.detail);
+                }
+                println!("mode {}: {}", report.mode, report.guarantee());
+            }
+            Ok(0)
+        }
+        Err(err) => {
+            if out.json {
+                out.print_json(&json!({"valid": false, "reason": err.to_string()}));
+            } else {
+                println!("INVALID receipt: {err}");
+            }
+            Ok(exit::INVALID)
+        }
+    }
+}
+
+/// `veritas receipt …`.
+#[derive(Subcommand)]
+pub enum ReceiptCommand {
+    /// Fetch a receipt from the node by id.
+    Show {
+        /// The receipt id (0x-prefixed hex).
+        id: String,
+        /// Also write it to this file.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `veritas receipt …`.
+pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
+    let ReceiptCommand::Show { id, output } = cmd;
+    let receipt = Client::new(&env::api()).get(&format!("/v1/receipts/{id}")).await?;
+    let text = serde_json::to_string_pretty(&receipt)?;
+    if let Some(path) = output {
+        std::fs::write(&path, format!("{text}\n"))?;
+    }
+    let _ = out;
+    println!("{text}");
+    Ok(0)
+}

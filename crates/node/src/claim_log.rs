@@ -1,0 +1,163 @@
+//! The claim log: every receipt the node signs, on disk before its response leaves.
+//!
+//! It is also the queue that settlement drains: `pending` holds, in order, the receipts not yet
+//! settled. A write is one redb transaction with immediate durability, so a crash after a
+//! response means the claim is on disk, and a crash before means no response was sent.
+
+use std::path::Path;
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use veritas_primitives::{Address, B256, Receipt, keccak256};
+
+use crate::{NodeError, NodeResult};
+
+/// receipt id → receipt JSON.
+const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// sequence → receipt id, for receipts not yet settled.
+const PENDING: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("pending");
+/// "next_sequence" → the next sequence number.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The node's durable log of signed claims.
+pub struct ClaimLog {
+    db: Database,
+}
+
+impl ClaimLog {
+    /// Opens (or creates) the log at `path`.
+    pub fn open(path: &Path) -> NodeResult<ClaimLog> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(RECEIPTS)?;
+        txn.open_table(PENDING)?;
+        txn.open_table(META)?;
+        txn.commit()?;
+        Ok(ClaimLog { db })
+    }
+
+    /// Reserves the next sequence number and derives a request id from it and the worker:
+    /// unique per worker without any randomness.
+    pub fn next_request_id(&self, worker: &Address) -> NodeResult<B256> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let sequence = {
+            let mut meta = txn.open_table(META)?;
+            let sequence = meta.get("next_sequence")?.map_or(0, |v| v.value());
+            meta.insert("next_sequence", sequence + 1)?;
+            sequence
+        };
+        txn.commit()?;
+        let mut preimage = Vec::with_capacity(28);
+        preimage.extend_from_slice(worker.as_slice());
+        preimage.extend_from_slice(&sequence.to_be_bytes());
+        Ok(keccak256(preimage))
+    }
+
+    /// Appends a receipt and queues it for settlement, durably. Appending the same receipt id
+    /// twice is refused, so a claim is never queued twice.
+    pub fn append(&self, receipt: &Receipt) -> NodeResult<()> {
+        let id = receipt.id();
+        let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut receipts = txn.open_table(RECEIPTS)?;
+            if receipts.get(&id.0)?.is_some() {
+                return Err(NodeError::ClaimLog(format!("receipt {id} is already in the log")));
+            }
+            receipts.insert(&id.0, json.as_slice())?;
+            let mut pending = txn.open_table(PENDING)?;
+            let next = pending.last()?.map_or(0, |(k, _)| k.value() + 1);
+            pending.insert(next, &id.0)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A receipt by id.
+    pub fn get(&self, id: &B256) -> NodeResult<Option<Receipt>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RECEIPTS)?;
+        let Some(json) = table.get(&id.0)? else { return Ok(None) };
+        let receipt = serde_json::from_slice(json.value()).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        Ok(Some(receipt))
+    }
+
+    /// The ids waiting for settlement, oldest first, at most `limit`.
+    pub fn pending(&self, limit: usize) -> NodeResult<Vec<B256>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PENDING)?;
+        table.iter()?.take(limit).map(|entry| Ok(B256::from(*entry?.1.value()))).collect()
+    }
+
+    /// How many receipts the log holds.
+    pub fn len(&self) -> NodeResult<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(RECEIPTS)?.len()?)
+    }
+
+    /// Whether the log is empty.
+    pub fn is_empty(&self) -> NodeResult<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veritas_primitives::{Claim, ClaimDomain, ModelId, Mode, WorkerKey};
+
+    use super::*;
+
+    fn receipt(key: &WorkerKey, request_id: B256) -> Receipt {
+        let claim = Claim {
+            request_id,
+            model_id: ModelId::of_manifest(b"m"),
+            input_hash: B256::ZERO,
+            output_hash: B256::ZERO,
+            params_hash: B256::ZERO,
+            mode: Mode::Signed,
+            worker: key.address(),
+            timestamp: 0,
+        };
+        Receipt::new(ClaimDomain::dev(), key.sign_claim(claim, &ClaimDomain::dev()).unwrap())
+    }
+
+    #[test]
+    fn receipts_survive_reopening_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("claims.redb");
+        let key = WorkerKey::random();
+        let mut ids = Vec::new();
+        {
+            let log = ClaimLog::open(&path).unwrap();
+            for _ in 0..3 {
+                let r = receipt(&key, log.next_request_id(&key.address()).unwrap());
+                log.append(&r).unwrap();
+                ids.push(r.id());
+            }
+        }
+        let log = ClaimLog::open(&path).unwrap();
+        assert_eq!(log.len().unwrap(), 3);
+        assert_eq!(log.pending(10).unwrap(), ids);
+        assert_eq!(log.get(&ids[1]).unwrap().unwrap().id(), ids[1]);
+        assert!(log.get(&B256::ZERO).unwrap().is_none());
+        // Request ids keep counting after a restart, so they never repeat.
+        let next = log.next_request_id(&key.address()).unwrap();
+        let earlier: Vec<_> = ids.iter().map(|id| log.get(id).unwrap().unwrap().claim.request_id).collect();
+        assert!(!earlier.contains(&next));
+    }
+
+    #[test]
+    fn a_receipt_is_never_queued_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ClaimLog::open(&dir.path().join("claims.redb")).unwrap();
+        let key = WorkerKey::random();
+        let r = receipt(&key, B256::repeat_byte(1));
+        log.append(&r).unwrap();
+        assert!(log.append(&r).unwrap_err().to_string().contains("already in the log"));
+        assert_eq!(log.pending(10).unwrap().len(), 1);
+    }
+}

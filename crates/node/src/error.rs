@@ -1,0 +1,76 @@
+//! The error type of the node.
+
+use veritas_hub::HubError;
+use veritas_runtime::RuntimeError;
+
+/// What went wrong serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The hub failed or refused.
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    /// The runtime failed or refused.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A mode this node cannot serve.
+    #[error("mode {mode} is not available on this node; it serves: {available}")]
+    UnsupportedMode {
+        /// The mode asked for.
+        mode: veritas_primitives::Mode,
+        /// The modes it serves.
+        available: &'static str,
+    },
+    /// A model format this node cannot run.
+    #[error("model {model} is {format:?}, which this node cannot run")]
+    UnsupportedFormat {
+        /// The model reference.
+        model: String,
+        /// Its format.
+        format: veritas_hub::ModelFormat,
+    },
+    /// No receipt with that id.
+    #[error("unknown receipt {0}")]
+    UnknownReceipt(String),
+    /// The claim log failed; nothing was acknowledged.
+    #[error("claim log: {0}")]
+    ClaimLog(String),
+    /// The worker key could not be loaded or created.
+    #[error("worker key: {0}")]
+    Key(String),
+    /// Signing failed.
+    #[error(transparent)]
+    Primitive(#[from] veritas_primitives::PrimitiveError),
+    /// A local file operation failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A background task died.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Result alias of the node.
+pub type NodeResult<T> = Result<T, NodeError>;
+
+macro_rules! log_errors {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for NodeError {
+            fn from(err: $ty) -> NodeError {
+                NodeError::ClaimLog(err.to_string())
+            }
+        }
+    )*};
+}
+log_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+impl From<tokio::task::JoinError> for NodeError {
+    fn from(err: tokio::task::JoinError) -> NodeError {
+        NodeError::Internal(err.to_string())
+    }
+}

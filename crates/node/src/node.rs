@@ -1,0 +1,236 @@
+//! The node: push models, run inference, sign and log claims.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+use veritas_hub::{Hub, ModelFormat, ModelStore, ModelVersion, PushOutcome, Staged, Stager};
+use veritas_primitives::{
+    Address, B256, Claim, ClaimDomain, Mode, Params, Receipt, ReceiptBody, Values, WorkerKey, values::values_hash,
+};
+use veritas_runtime::{OnnxRuntime, init_onnxruntime, inspect_onnx, parse_inputs};
+
+use crate::{ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics};
+
+/// A request to run a model.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferRequest {
+    /// The model: `name`, `name@version` or a model id.
+    pub model: String,
+    /// Named inputs: nested arrays typed by the model's schema, or `{"dtype","shape","data"}`.
+    pub input: serde_json::Value,
+    /// The verification mode.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// The answer to an inference request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InferResponse {
+    /// The receipt's id.
+    pub receipt_id: B256,
+    /// The model that ran.
+    pub model: ModelVersion,
+    /// The outputs.
+    pub output: Values,
+    /// The receipt, with the inputs, outputs and manifest it covers.
+    pub receipt: Receipt,
+}
+
+/// What to push.
+pub struct PushRequest {
+    /// The repository name.
+    pub name: String,
+    /// The uploaded bytes.
+    pub staged: Staged,
+    /// The declared format.
+    pub format: ModelFormat,
+}
+
+/// A running node.
+pub struct Node {
+    key: WorkerKey,
+    domain: ClaimDomain,
+    hub: Arc<dyn ModelStore>,
+    runtime: Arc<OnnxRuntime>,
+    claims: Arc<ClaimLog>,
+    metrics: Metrics,
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl Node {
+    /// Opens the node's state and loads ONNX Runtime.
+    pub fn open(config: &NodeConfig) -> NodeResult<Node> {
+        std::fs::create_dir_all(&config.home)?;
+        init_onnxruntime(&config.onnxruntime)?;
+        let key = load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?;
+        let hub = Hub::open(&config.hub)?;
+        let claims = ClaimLog::open(&config.home.join("claims.redb"))?;
+        tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
+        Ok(Node {
+            key,
+            domain: config.domain,
+            hub: Arc::new(hub),
+            runtime: Arc::new(OnnxRuntime::new(config.threads)),
+            claims: Arc::new(claims),
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// The worker's address.
+    pub fn worker(&self) -> Address {
+        self.key.address()
+    }
+
+    /// The domain claims are signed in.
+    pub fn domain(&self) -> ClaimDomain {
+        self.domain
+    }
+
+    /// Where uploads are staged, with the size limit.
+    pub fn stager(&self) -> &Stager {
+        self.hub.stager()
+    }
+
+    /// Inspects an upload and commits it as a model version. Anything the runtime cannot load
+    /// is refused here, not at inference.
+    pub async fn push_model(&self, request: PushRequest) -> NodeResult<PushOutcome> {
+        veritas_hub::validate_name(&request.name)?;
+        let inspection = match request.format {
+            ModelFormat::Onnx => {
+                let path = request.staged.path().to_owned();
+                tokio::task::spawn_blocking(move || -> NodeResult<_> {
+                    let bytes = std::fs::read(path)?;
+                    Ok(inspect_onnx(&bytes)?)
+                })
+                .await??
+            }
+            ModelFormat::Gguf => {
+                return Err(NodeError::UnsupportedFormat { model: request.name, format: request.format });
+            }
+        };
+        let outcome = self
+            .hub
+            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata)
+            .await?;
+        if outcome.created {
+            self.metrics.models_pushed.inc();
+        }
+        Ok(outcome)
+    }
+
+    /// Every model with its latest version.
+    pub async fn models(&self) -> NodeResult<Vec<ModelVersion>> {
+        Ok(self.hub.list().await?)
+    }
+
+    /// Every version of a model name.
+    pub async fn model_versions(&self, name: &str) -> NodeResult<Vec<ModelVersion>> {
+        Ok(self.hub.versions(name).await?)
+    }
+
+    /// One model version by reference.
+    pub async fn model(&self, reference: &str) -> NodeResult<ModelVersion> {
+        Ok(self.hub.resolve(reference).await?)
+    }
+
+    /// The bytes of a model version, digest-checked.
+    pub async fn model_bytes(&self, reference: &str) -> NodeResult<(ModelVersion, Vec<u8>)> {
+        let version = self.hub.resolve(reference).await?;
+        let (_, bytes) = self.hub.load(&version.id).await?;
+        Ok((version, bytes))
+    }
+
+    /// Runs a model, signs the claim and logs the receipt before returning it.
+    pub async fn infer(&self, request: InferRequest) -> NodeResult<InferResponse> {
+        let started = Instant::now();
+        let result = self.infer_inner(request.clone()).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.metrics.count_inference(&request.model, outcome);
+        if result.is_ok() {
+            self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+
+    async fn infer_inner(&self, request: InferRequest) -> NodeResult<InferResponse> {
+        if request.mode != Mode::Signed {
+            return Err(NodeError::UnsupportedMode { mode: request.mode, available: "signed" });
+        }
+        let model = self.hub.resolve(&request.model).await?;
+        if model.manifest.format != ModelFormat::Onnx {
+            return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
+        }
+        let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
+        if !self.runtime.is_loaded(&model.id) {
+            let (_, bytes) = self.hub.load(&model.id).await?;
+            let runtime = self.runtime.clone();
+            let id = model.id;
+            tokio::task::spawn_blocking(move || runtime.load(&id, &bytes)).await??;
+            tracing::info!(model = %model.name, version = model.version, id = %model.id, "model loaded");
+        }
+        let runtime = self.runtime.clone();
+        let id = model.id;
+        let (inputs, outputs) = tokio::task::spawn_blocking(move || {
+            let outputs = runtime.run(&id, &inputs);
+            (inputs, outputs)
+        })
+        .await?;
+        let outputs = outputs?;
+        let params = Params(BTreeMap::new());
+
+        let claims = self.claims.clone();
+        let worker = self.worker();
+        let request_id = tokio::task::spawn_blocking(move || claims.next_request_id(&worker)).await??;
+        let claim = Claim {
+            request_id,
+            model_id: model.id,
+            input_hash: values_hash(&inputs),
+            output_hash: values_hash(&outputs),
+            params_hash: params.hash(),
+            mode: request.mode,
+            worker,
+            timestamp: now_seconds(),
+        };
+        let mut receipt = Receipt::new(self.domain, self.key.sign_claim(claim, &self.domain)?);
+        receipt.body = ReceiptBody {
+            model_name: Some(model.name.clone()),
+            model_version: Some(model.version),
+            manifest: Some(model.manifest.to_json()),
+            input: Some(inputs),
+            output: Some(outputs.clone()),
+            params: Some(params),
+        };
+        let claims = self.claims.clone();
+        let logged = receipt.clone();
+        tokio::task::spawn_blocking(move || claims.append(&logged)).await??;
+        self.metrics.claims_logged.inc();
+        Ok(InferResponse { receipt_id: receipt.id(), model, output: outputs, receipt })
+    }
+
+    /// A logged receipt by id.
+    pub async fn receipt(&self, id: &B256) -> NodeResult<Receipt> {
+        let claims = self.claims.clone();
+        let id = *id;
+        tokio::task::spawn_blocking(move || claims.get(&id))
+            .await??
+            .ok_or_else(|| NodeError::UnknownReceipt(id.to_string()))
+    }
+
+    /// How many receipts the claim log holds.
+    pub fn claims_logged(&self) -> NodeResult<u64> {
+        self.claims.len()
+    }
+
+    /// The Prometheus text exposition of the node's metrics.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+}
