@@ -19,7 +19,10 @@ pub struct Output {
 
 impl Output {
     fn print_json(&self, value: &Value) {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     }
 }
 
@@ -45,11 +48,21 @@ fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
         return Ok(listen);
     }
     let api = env::api();
-    let authority = api.split("://").nth(1).unwrap_or(&api).trim_end_matches('/');
+    let authority = api
+        .split("://")
+        .nth(1)
+        .unwrap_or(&api)
+        .trim_end_matches('/');
     let authority = authority.split('/').next().unwrap_or(authority);
-    let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    let authority = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
     let authority = authority.replace("localhost", "127.0.0.1");
-    authority.parse().with_context(|| format!("VERITAS_API={api} does not name an address to listen on; use --listen"))
+    authority.parse().with_context(|| {
+        format!("VERITAS_API={api} does not name an address to listen on; use --listen")
+    })
 }
 
 async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<u8> {
@@ -58,13 +71,17 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     let listen = listen_address(&args)?;
     let mut config = NodeConfig::new(home.clone(), onnxruntime);
     config.threads = args.threads;
-    config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
+    config.key_hex = std::env::var("VERITAS_WORKER_KEY")
+        .ok()
+        .filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
     if let Some(store) = &args.store {
         config.hub.store = StoreLocation::parse(store);
     }
     let node = Arc::new(Node::open(&config).context("cannot open the node")?);
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     if out.json {
         out.print_json(&json!({"api": url, "worker": node.worker(), "home": home}));
@@ -75,7 +92,9 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         println!("  data     {}", home.display());
         println!("try, in another terminal:");
         println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
-        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
+        println!(
+            "  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json"
+        );
         println!("  veritas verify r.json");
     } else {
         println!("serving on {url} as worker {}", node.worker());
@@ -84,10 +103,11 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => return,
+                };
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
@@ -114,7 +134,11 @@ pub async fn setup(out: &Output) -> anyhow::Result<u8> {
     if out.json {
         out.print_json(&json!({"onnxruntime": path}));
     } else {
-        println!("ONNX Runtime {} at {}", setup::ONNXRUNTIME_VERSION, path.display());
+        println!(
+            "ONNX Runtime {} at {}",
+            setup::ONNXRUNTIME_VERSION,
+            path.display()
+        );
     }
     Ok(0)
 }
@@ -155,7 +179,7 @@ fn version_line(model: &Value) -> String {
     format!(
         "{:<20} {:>7} {:<6} {}",
         v["name"].as_str().unwrap_or("?"),
-        v["version"],
+        v["version"].as_u64().unwrap_or(0),
         v["format"].as_str().unwrap_or("?"),
         v["model_id"].as_str().unwrap_or("?")
     )
@@ -174,8 +198,16 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
             if out.json {
                 out.print_json(&answer);
             } else {
-                let verb = if answer["created"].as_bool() == Some(true) { "pushed" } else { "unchanged:" };
-                println!("{verb} {} version {}", answer["name"].as_str().unwrap_or(&name), answer["version"]);
+                let verb = if answer["created"].as_bool() == Some(true) {
+                    "pushed"
+                } else {
+                    "unchanged:"
+                };
+                println!(
+                    "{verb} {} version {}",
+                    answer["name"].as_str().unwrap_or(&name),
+                    answer["version"]
+                );
                 println!("model id {}", answer["model_id"].as_str().unwrap_or("?"));
             }
         }
@@ -201,14 +233,32 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
         ModelCommand::Pull { reference, output } => {
             let model = client.get(&format!("/v1/models/{reference}")).await?;
             let v = &model["veritas"];
-            let ext = if v["format"] == "gguf" { "gguf" } else { "onnx" };
+            let ext = if v["format"] == "gguf" {
+                "gguf"
+            } else {
+                "onnx"
+            };
             let output = output.unwrap_or_else(|| {
-                PathBuf::from(format!("{}-v{}.{ext}", v["name"].as_str().unwrap_or("model"), v["version"]))
+                PathBuf::from(format!(
+                    "{}-v{}.{ext}",
+                    v["name"].as_str().unwrap_or("model"),
+                    v["version"]
+                ))
             });
-            client.download(&format!("/v1/models/{reference}/content"), &output, out.json).await?;
-            let expected = v["manifest"]["files"][0]["sha256"].as_str().unwrap_or_default().to_owned();
+            client
+                .download(
+                    &format!("/v1/models/{reference}/content"),
+                    &output,
+                    out.json,
+                )
+                .await?;
+            let expected = v["manifest"]["files"][0]["sha256"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let bytes = std::fs::read(&output)?;
-            let got = veritas_primitives::hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            let got =
+                veritas_primitives::hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
             if got != expected {
                 std::fs::remove_file(&output)?;
                 bail!("downloaded bytes hash to {got}, the manifest says {expected}; file removed");
@@ -216,7 +266,11 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
             if out.json {
                 out.print_json(&json!({"file": output, "sha256": got, "model_id": v["model_id"]}));
             } else {
-                println!("wrote {} ({} bytes, sha256 {got} matches the manifest)", output.display(), bytes.len());
+                println!(
+                    "wrote {} ({} bytes, sha256 {got} matches the manifest)",
+                    output.display(),
+                    bytes.len()
+                );
             }
         }
     }
@@ -231,7 +285,12 @@ fn print_model(model: &Value) {
     println!("model id  {}", v["model_id"].as_str().unwrap_or("?"));
     println!("format    {}", v["format"].as_str().unwrap_or("?"));
     for file in manifest["files"].as_array().into_iter().flatten() {
-        println!("file      {} {} bytes sha256 {}", file["path"].as_str().unwrap_or("?"), file["size"], file["sha256"].as_str().unwrap_or("?"));
+        println!(
+            "file      {} {} bytes sha256 {}",
+            file["path"].as_str().unwrap_or("?"),
+            file["size"],
+            file["sha256"].as_str().unwrap_or("?")
+        );
     }
     for (title, key) in [("inputs", "inputs"), ("outputs", "outputs")] {
         println!("{title}:");
@@ -242,13 +301,22 @@ fn print_model(model: &Value) {
                 .flatten()
                 .map(|d| d.as_u64().map_or("?".to_owned(), |d| d.to_string()))
                 .collect();
-            println!("  {:<24} {} [{}]", spec["name"].as_str().unwrap_or("?"), spec["dtype"].as_str().unwrap_or("?"), dims.join(", "));
+            println!(
+                "  {:<24} {} [{}]",
+                spec["name"].as_str().unwrap_or("?"),
+                spec["dtype"].as_str().unwrap_or("?"),
+                dims.join(", ")
+            );
         }
     }
     if let Some(versions) = v["versions"].as_array() {
         println!("versions:");
         for version in versions {
-            println!("  {:>4}  {}", version["version"], version["model_id"].as_str().unwrap_or("?"));
+            println!(
+                "  {:>4}  {}",
+                version["version"],
+                version["model_id"].as_str().unwrap_or("?")
+            );
         }
     }
 }
@@ -273,7 +341,8 @@ fn read_input(text: &str) -> anyhow::Result<Value> {
     let raw = if text == "-" {
         std::io::read_to_string(std::io::stdin())?
     } else if let Some(path) = text.strip_prefix('@') {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read the input file {path}"))?
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the input file {path}"))?
     } else {
         text.to_owned()
     };
@@ -285,17 +354,30 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let input = read_input(&args.input)?;
     let mode: veritas_primitives::Mode = args.mode.parse()?;
     let client = Client::new(&env::api());
-    let (answer, _) = client.post("/v1/infer", &json!({"model": args.model, "input": input, "mode": mode})).await?;
+    let (answer, _) = client
+        .post(
+            "/v1/infer",
+            &json!({"model": args.model, "input": input, "mode": mode}),
+        )
+        .await?;
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer["receipt"])?;
-        std::fs::write(path, receipt + "\n").with_context(|| format!("cannot write the receipt to {}", path.display()))?;
+        std::fs::write(path, receipt + "\n")
+            .with_context(|| format!("cannot write the receipt to {}", path.display()))?;
     }
     if out.json {
         out.print_json(&answer);
     } else {
         out.print_json(&answer["output"]);
-        let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
-        eprintln!("receipt {}{where_}", answer["receipt_id"].as_str().unwrap_or("?"));
+        let where_ = args
+            .receipt
+            .as_ref()
+            .map(|p| format!(" written to {}", p.display()))
+            .unwrap_or_default();
+        eprintln!(
+            "receipt {}{where_}",
+            answer["receipt_id"].as_str().unwrap_or("?")
+        );
     }
     Ok(0)
 }
@@ -312,8 +394,11 @@ pub struct VerifyArgs {
 
 /// `veritas verify`: offline; exit 0 valid, 1 invalid.
 pub fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let expect = Expectations { model_id: args.model_id };
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let expect = Expectations {
+        model_id: args.model_id,
+    };
     let result = serde_json::from_slice::<Receipt>(&bytes)
         .map_err(|err| veritas_verifier::VerifyError::Malformed(err.to_string()))
         .and_then(|receipt| verify_receipt(&receipt, &expect));
@@ -371,7 +456,9 @@ pub enum ReceiptCommand {
 /// `veritas receipt …`.
 pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
     let ReceiptCommand::Show { id, output } = cmd;
-    let receipt = Client::new(&env::api()).get(&format!("/v1/receipts/{id}")).await?;
+    let receipt = Client::new(&env::api())
+        .get(&format!("/v1/receipts/{id}"))
+        .await?;
     let text = serde_json::to_string_pretty(&receipt)?;
     if let Some(path) = output {
         std::fs::write(&path, format!("{text}\n"))?;

@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+};
 use veritas_primitives::{Address, B256, Receipt, keccak256};
 
 use crate::{NodeError, NodeResult};
@@ -60,13 +62,16 @@ impl ClaimLog {
     /// twice is refused, so a claim is never queued twice.
     pub fn append(&self, receipt: &Receipt) -> NodeResult<()> {
         let id = receipt.id();
-        let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        let json =
+            serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
             let mut receipts = txn.open_table(RECEIPTS)?;
             if receipts.get(&id.0)?.is_some() {
-                return Err(NodeError::ClaimLog(format!("receipt {id} is already in the log")));
+                return Err(NodeError::ClaimLog(format!(
+                    "receipt {id} is already in the log"
+                )));
             }
             receipts.insert(&id.0, json.as_slice())?;
             let mut pending = txn.open_table(PENDING)?;
@@ -81,8 +86,11 @@ impl ClaimLog {
     pub fn get(&self, id: &B256) -> NodeResult<Option<Receipt>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(RECEIPTS)?;
-        let Some(json) = table.get(&id.0)? else { return Ok(None) };
-        let receipt = serde_json::from_slice(json.value()).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        let Some(json) = table.get(&id.0)? else {
+            return Ok(None);
+        };
+        let receipt = serde_json::from_slice(json.value())
+            .map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         Ok(Some(receipt))
     }
 
@@ -90,7 +98,11 @@ impl ClaimLog {
     pub fn pending(&self, limit: usize) -> NodeResult<Vec<B256>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(PENDING)?;
-        table.iter()?.take(limit).map(|entry| Ok(B256::from(*entry?.1.value()))).collect()
+        table
+            .iter()?
+            .take(limit)
+            .map(|entry| Ok(B256::from(*entry?.1.value())))
+            .collect()
     }
 
     /// How many receipts the log holds.
@@ -107,7 +119,7 @@ impl ClaimLog {
 
 #[cfg(test)]
 mod tests {
-    use veritas_primitives::{Claim, ClaimDomain, ModelId, Mode, WorkerKey};
+    use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, WorkerKey};
 
     use super::*;
 
@@ -122,7 +134,10 @@ mod tests {
             worker: key.address(),
             timestamp: 0,
         };
-        Receipt::new(ClaimDomain::dev(), key.sign_claim(claim, &ClaimDomain::dev()).unwrap())
+        Receipt::new(
+            ClaimDomain::dev(),
+            key.sign_claim(claim, &ClaimDomain::dev()).unwrap(),
+        )
     }
 
     #[test]
@@ -146,7 +161,10 @@ mod tests {
         assert!(log.get(&B256::ZERO).unwrap().is_none());
         // Request ids keep counting after a restart, so they never repeat.
         let next = log.next_request_id(&key.address()).unwrap();
-        let earlier: Vec<_> = ids.iter().map(|id| log.get(id).unwrap().unwrap().claim.request_id).collect();
+        let earlier: Vec<_> = ids
+            .iter()
+            .map(|id| log.get(id).unwrap().unwrap().claim.request_id)
+            .collect();
         assert!(!earlier.contains(&next));
     }
 
@@ -157,7 +175,12 @@ mod tests {
         let key = WorkerKey::random();
         let r = receipt(&key, B256::repeat_byte(1));
         log.append(&r).unwrap();
-        assert!(log.append(&r).unwrap_err().to_string().contains("already in the log"));
+        assert!(
+            log.append(&r)
+                .unwrap_err()
+                .to_string()
+                .contains("already in the log")
+        );
         assert_eq!(log.pending(10).unwrap().len(), 1);
     }
 }

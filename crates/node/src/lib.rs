@@ -14,5 +14,7 @@ pub use config::NodeConfig;
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
 pub use node::{InferRequest, InferResponse, Node, PushRequest};
-pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
+pub use veritas_hub::{
+    HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name,
+};
 pub use veritas_runtime::RuntimeError;

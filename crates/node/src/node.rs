@@ -9,11 +9,14 @@ use std::{
 use serde::{Deserialize, Serialize};
 use veritas_hub::{Hub, ModelFormat, ModelStore, ModelVersion, PushOutcome, Staged, Stager};
 use veritas_primitives::{
-    Address, B256, Claim, ClaimDomain, Mode, Params, Receipt, ReceiptBody, Values, WorkerKey, values::values_hash,
+    Address, B256, Claim, ClaimDomain, Mode, Params, Receipt, ReceiptBody, Values, WorkerKey,
+    values::values_hash,
 };
 use veritas_runtime::{OnnxRuntime, init_onnxruntime, inspect_onnx, parse_inputs};
 
-use crate::{ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics};
+use crate::{
+    ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics,
+};
 
 /// A request to run a model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,7 +65,9 @@ pub struct Node {
 }
 
 fn now_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Node {
@@ -113,12 +118,21 @@ impl Node {
                 .await??
             }
             ModelFormat::Gguf => {
-                return Err(NodeError::UnsupportedFormat { model: request.name, format: request.format });
+                return Err(NodeError::UnsupportedFormat {
+                    model: request.name,
+                    format: request.format,
+                });
             }
         };
         let outcome = self
             .hub
-            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata)
+            .push(
+                &request.name,
+                request.staged,
+                request.format,
+                inspection.schema,
+                inspection.metadata,
+            )
             .await?;
         if outcome.created {
             self.metrics.models_pushed.inc();
@@ -155,18 +169,26 @@ impl Node {
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics.count_inference(&request.model, outcome);
         if result.is_ok() {
-            self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .inference_seconds
+                .observe(started.elapsed().as_secs_f64());
         }
         result
     }
 
     async fn infer_inner(&self, request: InferRequest) -> NodeResult<InferResponse> {
         if request.mode != Mode::Signed {
-            return Err(NodeError::UnsupportedMode { mode: request.mode, available: "signed" });
+            return Err(NodeError::UnsupportedMode {
+                mode: request.mode,
+                available: "signed",
+            });
         }
         let model = self.hub.resolve(&request.model).await?;
         if model.manifest.format != ModelFormat::Onnx {
-            return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
+            return Err(NodeError::UnsupportedFormat {
+                model: request.model,
+                format: model.manifest.format,
+            });
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         if !self.runtime.is_loaded(&model.id) {
@@ -188,7 +210,8 @@ impl Node {
 
         let claims = self.claims.clone();
         let worker = self.worker();
-        let request_id = tokio::task::spawn_blocking(move || claims.next_request_id(&worker)).await??;
+        let request_id =
+            tokio::task::spawn_blocking(move || claims.next_request_id(&worker)).await??;
         let claim = Claim {
             request_id,
             model_id: model.id,
@@ -212,7 +235,12 @@ impl Node {
         let logged = receipt.clone();
         tokio::task::spawn_blocking(move || claims.append(&logged)).await??;
         self.metrics.claims_logged.inc();
-        Ok(InferResponse { receipt_id: receipt.id(), model, output: outputs, receipt })
+        Ok(InferResponse {
+            receipt_id: receipt.id(),
+            model,
+            output: outputs,
+            receipt,
+        })
     }
 
     /// A logged receipt by id.

@@ -20,8 +20,8 @@ pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer};
 pub use error::{PrimitiveError, PrimitiveResult};
 pub use merkle::{MerkleProof, MerkleTree, merkle_leaf};
 pub use model_id::ModelId;
+pub use receipt::{Evidence, RECEIPT_VERSION, Receipt, ReceiptBody, Settlement, Verdict};
 pub use schema::{Schema, TensorSpec};
-pub use receipt::{Evidence, Receipt, RECEIPT_VERSION, ReceiptBody, Settlement, Verdict};
 #[cfg(feature = "signer")]
 pub use signer::WorkerKey;
 pub use values::{DType, MapKey, Params, Tensor, TensorData, Value, Values};

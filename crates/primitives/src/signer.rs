@@ -13,13 +13,16 @@ pub struct WorkerKey {
 impl WorkerKey {
     /// A key from its 32 secret bytes.
     pub fn from_bytes(secret: &B256) -> PrimitiveResult<WorkerKey> {
-        let signer = PrivateKeySigner::from_bytes(secret).map_err(|err| PrimitiveError::Key(err.to_string()))?;
+        let signer = PrivateKeySigner::from_bytes(secret)
+            .map_err(|err| PrimitiveError::Key(err.to_string()))?;
         Ok(WorkerKey { signer })
     }
 
     /// A fresh random key from the operating system's generator.
     pub fn random() -> WorkerKey {
-        WorkerKey { signer: PrivateKeySigner::random() }
+        WorkerKey {
+            signer: PrivateKeySigner::random(),
+        }
     }
 
     /// The 32 secret bytes, for storing the key.
@@ -34,7 +37,10 @@ impl WorkerKey {
 
     /// Signs a 32-byte digest, giving `r ‖ s ‖ v` with v ∈ {27, 28} and a low `s`.
     pub fn sign_digest(&self, digest: &B256) -> PrimitiveResult<[u8; 65]> {
-        let sig = self.signer.sign_hash_sync(digest).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
+        let sig = self
+            .signer
+            .sign_hash_sync(digest)
+            .map_err(|err| PrimitiveError::Signature(err.to_string()))?;
         Ok(sig.as_bytes())
     }
 

@@ -1,9 +1,7 @@
 //! Checking a request's JSON inputs against a model's schema.
 
 use serde_json::Value as Json;
-use veritas_primitives::{
-    DType, Schema, Tensor, TensorSpec, Value, Values,
-};
+use veritas_primitives::{DType, Schema, Tensor, TensorSpec, Value, Values};
 
 use crate::{RuntimeError, RuntimeResult};
 
@@ -12,8 +10,12 @@ fn input_err(message: String) -> RuntimeError {
 }
 
 fn dtype_of(spec: &TensorSpec) -> RuntimeResult<DType> {
-    serde_json::from_value(Json::String(spec.dtype.clone()))
-        .map_err(|_| input_err(format!("input {:?} has type {}, which this runtime cannot feed", spec.name, spec.dtype)))
+    serde_json::from_value(Json::String(spec.dtype.clone())).map_err(|_| {
+        input_err(format!(
+            "input {:?} has type {}, which this runtime cannot feed",
+            spec.name, spec.dtype
+        ))
+    })
 }
 
 /// Parses a JSON object of named inputs, each either nested arrays (`[[5.1, 3.5]]`, typed by the
@@ -21,11 +23,15 @@ fn dtype_of(spec: &TensorSpec) -> RuntimeResult<DType> {
 /// present with its type and a shape that fits; non-finite numbers are refused.
 pub fn parse_inputs(schema: &Schema, json: &Json) -> RuntimeResult<Values> {
     let Json::Object(given) = json else {
-        return Err(input_err("inputs must be a JSON object of named tensors".into()));
+        return Err(input_err(
+            "inputs must be a JSON object of named tensors".into(),
+        ));
     };
     let expected: Vec<&str> = schema.inputs.iter().map(|s| s.name.as_str()).collect();
     if let Some(unknown) = given.keys().find(|name| !expected.contains(&name.as_str())) {
-        return Err(input_err(format!("unknown input tensor {unknown:?}; the model takes {expected:?}")));
+        return Err(input_err(format!(
+            "unknown input tensor {unknown:?}; the model takes {expected:?}"
+        )));
     }
     let mut values = Values::new();
     for spec in &schema.inputs {
@@ -48,10 +54,16 @@ pub fn parse_inputs(schema: &Schema, json: &Json) -> RuntimeResult<Values> {
                         t.data.dtype()
                     )));
                 }
-                _ => return Err(input_err(format!("tensor {:?}: expected a {dtype} tensor", spec.name))),
+                _ => {
+                    return Err(input_err(format!(
+                        "tensor {:?}: expected a {dtype} tensor",
+                        spec.name
+                    )));
+                }
             }
         } else {
-            Tensor::from_nested_json(&spec.name, dtype, json).map_err(|err| input_err(err.to_string()))?
+            Tensor::from_nested_json(&spec.name, dtype, json)
+                .map_err(|err| input_err(err.to_string()))?
         };
         check_shape(spec, &tensor)?;
         if let Some(index) = tensor.data.first_non_finite() {
@@ -67,7 +79,11 @@ pub fn parse_inputs(schema: &Schema, json: &Json) -> RuntimeResult<Values> {
 
 fn check_shape(spec: &TensorSpec, tensor: &Tensor) -> RuntimeResult<()> {
     let fits = tensor.shape.len() == spec.shape.len()
-        && tensor.shape.iter().zip(&spec.shape).all(|(got, want)| want.is_none_or(|want| want == *got));
+        && tensor
+            .shape
+            .iter()
+            .zip(&spec.shape)
+            .all(|(got, want)| want.is_none_or(|want| want == *got));
     if fits {
         Ok(())
     } else {
@@ -88,7 +104,11 @@ mod tests {
 
     fn schema() -> Schema {
         Schema {
-            inputs: vec![TensorSpec { name: "float_input".into(), dtype: "float32".into(), shape: vec![None, Some(4)] }],
+            inputs: vec![TensorSpec {
+                name: "float_input".into(),
+                dtype: "float32".into(),
+                shape: vec![None, Some(4)],
+            }],
             outputs: vec![],
         }
     }
@@ -99,24 +119,60 @@ mod tests {
                 Value::Tensor(t) => assert_eq!(t.shape, shape),
                 other => panic!("{other:?}"),
             },
-            (Err(err), Err(msg)) => assert!(err.to_string().contains(msg), "{err} does not contain {msg:?}"),
+            (Err(err), Err(msg)) => assert!(
+                err.to_string().contains(msg),
+                "{err} does not contain {msg:?}"
+            ),
             (got, expected) => panic!("{json}: got {got:?}, expected {expected:?}"),
         }
     }
 
     #[test]
     fn inputs_against_the_schema() {
-        check(json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}), Ok(vec![1, 4]));
-        check(json!({"float_input": [[5.1, 3.5, 1.4, 0.2], [1, 2, 3, 4]]}), Ok(vec![2, 4]));
-        check(json!({"float_input": {"dtype": "float32", "shape": [1, 4], "data": [1, 2, 3, 4]}}), Ok(vec![1, 4]));
-        check(json!({"float_inputs": [[1, 2, 3, 4]]}), Err("unknown input tensor \"float_inputs\""));
-        check(json!({}), Err("missing input tensor \"float_input\" (float32 [?, 4])"));
-        check(json!({"float_input": [[5.1, 3.5, 1.4]]}), Err("expected shape [?, 4], got [1, 3]"));
-        check(json!({"float_input": [5.1, 3.5, 1.4, 0.2]}), Err("expected shape [?, 4], got [4]"));
-        check(json!({"float_input": [["a", 3.5, 1.4, 0.2]]}), Err("expected a number, got the string \"a\""));
-        check(json!({"float_input": {"dtype": "int64", "data": [1, 2, 3, 4]}}), Err("expected dtype float32, got int64"));
-        check(json!({"float_input": [["NaN", 3.5, 1.4, 0.2]]}), Err("element 0 is NaN or infinite"));
-        check(json!({"float_input": [[1e39, 3.5, 1.4, 0.2]]}), Err("out of range for float32"));
+        check(
+            json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+            Ok(vec![1, 4]),
+        );
+        check(
+            json!({"float_input": [[5.1, 3.5, 1.4, 0.2], [1, 2, 3, 4]]}),
+            Ok(vec![2, 4]),
+        );
+        check(
+            json!({"float_input": {"dtype": "float32", "shape": [1, 4], "data": [1, 2, 3, 4]}}),
+            Ok(vec![1, 4]),
+        );
+        check(
+            json!({"float_inputs": [[1, 2, 3, 4]]}),
+            Err("unknown input tensor \"float_inputs\""),
+        );
+        check(
+            json!({}),
+            Err("missing input tensor \"float_input\" (float32 [?, 4])"),
+        );
+        check(
+            json!({"float_input": [[5.1, 3.5, 1.4]]}),
+            Err("expected shape [?, 4], got [1, 3]"),
+        );
+        check(
+            json!({"float_input": [5.1, 3.5, 1.4, 0.2]}),
+            Err("expected shape [?, 4], got [4]"),
+        );
+        check(
+            json!({"float_input": [["a", 3.5, 1.4, 0.2]]}),
+            Err("expected a number, got the string \"a\""),
+        );
+        check(
+            json!({"float_input": {"dtype": "int64", "data": [1, 2, 3, 4]}}),
+            Err("expected dtype float32, got int64"),
+        );
+        check(
+            json!({"float_input": [["NaN", 3.5, 1.4, 0.2]]}),
+            Err("element 0 is NaN or infinite"),
+        );
+        check(
+            json!({"float_input": [[1e39, 3.5, 1.4, 0.2]]}),
+            Err("out of range for float32"),
+        );
         check(json!([1, 2]), Err("must be a JSON object"));
     }
 }

@@ -25,7 +25,10 @@ pub fn init_onnxruntime(path: &Path) -> RuntimeResult<()> {
     if ENVIRONMENT.get().is_some() {
         return Ok(());
     }
-    let fail = |reason: String| RuntimeError::Library { path: path.display().to_string(), reason };
+    let fail = |reason: String| RuntimeError::Library {
+        path: path.display().to_string(),
+        reason,
+    };
     if !path.is_file() {
         return Err(fail("no such file".into()));
     }
@@ -52,7 +55,9 @@ fn new_session(bytes: &[u8], threads: Option<usize>) -> RuntimeResult<Session> {
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(|err| RuntimeError::InvalidModel(err.to_string()))?;
     if let Some(threads) = threads {
-        builder = builder.with_intra_threads(threads).map_err(|err| RuntimeError::InvalidModel(err.to_string()))?;
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|err| RuntimeError::InvalidModel(err.to_string()))?;
     }
     builder.commit_from_memory(bytes).map_err(invalid)
 }
@@ -73,22 +78,38 @@ fn element_name(ty: TensorElementType) -> String {
 
 fn spec(name: &str, ty: &ValueType) -> TensorSpec {
     let (dtype, shape) = match ty {
-        ValueType::Tensor { ty, shape, .. } => {
-            (element_name(*ty), shape.iter().map(|&d| u64::try_from(d).ok()).collect())
-        }
+        ValueType::Tensor { ty, shape, .. } => (
+            element_name(*ty),
+            shape.iter().map(|&d| u64::try_from(d).ok()).collect(),
+        ),
         ValueType::Sequence(inner) => match inner.as_ref() {
-            ValueType::Map { key, value } => (format!("seq(map({},{}))", element_name(*key), element_name(*value)), vec![]),
+            ValueType::Map { key, value } => (
+                format!("seq(map({},{}))", element_name(*key), element_name(*value)),
+                vec![],
+            ),
             other => (format!("seq({other})"), vec![]),
         },
         other => (other.to_string(), vec![]),
     };
-    TensorSpec { name: name.to_owned(), dtype, shape }
+    TensorSpec {
+        name: name.to_owned(),
+        dtype,
+        shape,
+    }
 }
 
 fn schema_of(session: &Session) -> Schema {
     Schema {
-        inputs: session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
-        outputs: session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
+        inputs: session
+            .inputs()
+            .iter()
+            .map(|o| spec(o.name(), o.dtype()))
+            .collect(),
+        outputs: session
+            .outputs()
+            .iter()
+            .map(|o| spec(o.name(), o.dtype()))
+            .collect(),
     }
 }
 
@@ -106,13 +127,20 @@ pub fn inspect_onnx(bytes: &[u8]) -> RuntimeResult<Inspection> {
     let session = new_session(bytes, Some(1))?;
     let mut metadata = BTreeMap::new();
     if let Ok(meta) = session.metadata() {
-        for (key, value) in [("producer", meta.producer()), ("graph", meta.name()), ("domain", meta.domain())] {
+        for (key, value) in [
+            ("producer", meta.producer()),
+            ("graph", meta.name()),
+            ("domain", meta.domain()),
+        ] {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
                 metadata.insert(key.to_owned(), value);
             }
         }
     }
-    Ok(Inspection { schema: schema_of(&session), metadata })
+    Ok(Inspection {
+        schema: schema_of(&session),
+        metadata,
+    })
 }
 
 /// Cached ONNX Runtime sessions by model id.
@@ -124,12 +152,17 @@ pub struct OnnxRuntime {
 impl OnnxRuntime {
     /// A runtime whose sessions use `threads` intra-op threads (ONNX Runtime's default if `None`).
     pub fn new(threads: Option<usize>) -> OnnxRuntime {
-        OnnxRuntime { sessions: Mutex::new(HashMap::new()), threads }
+        OnnxRuntime {
+            sessions: Mutex::new(HashMap::new()),
+            threads,
+        }
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ModelId, Arc<Mutex<Session>>>> {
         // OK because the map stays consistent even if a holder panicked.
-        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether a session for this model is cached.
@@ -155,14 +188,25 @@ impl OnnxRuntime {
         for (name, value) in inputs {
             feed.push((name.clone(), to_ort(name, value)?));
         }
-        let mut session = session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let output_names: Vec<String> = session.outputs().iter().map(|o| o.name().to_owned()).collect();
-        let outputs = session.run(feed).map_err(|err| RuntimeError::Inference(err.to_string()))?;
+        let mut session = session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let output_names: Vec<String> = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_owned())
+            .collect();
+        let outputs = session
+            .run(feed)
+            .map_err(|err| RuntimeError::Inference(err.to_string()))?;
         let mut values = Values::new();
         for name in output_names {
             let value = outputs
                 .get(&name)
-                .ok_or_else(|| RuntimeError::UnsupportedOutput { name: name.clone(), reason: "missing".into() })?;
+                .ok_or_else(|| RuntimeError::UnsupportedOutput {
+                    name: name.clone(),
+                    reason: "missing".into(),
+                })?;
             values.insert(name.clone(), from_ort(&name, value)?);
         }
         Ok(values)
@@ -171,7 +215,9 @@ impl OnnxRuntime {
 
 fn to_ort(name: &str, value: &Value) -> RuntimeResult<SessionInputValue<'static>> {
     let Value::Tensor(tensor) = value else {
-        return Err(RuntimeError::Input(format!("tensor {name:?}: maps cannot be fed as inputs")));
+        return Err(RuntimeError::Input(format!(
+            "tensor {name:?}: maps cannot be fed as inputs"
+        )));
     };
     let shape: Vec<i64> = tensor.shape.iter().map(|&d| d as i64).collect();
     let fail = |err: ort::Error| RuntimeError::Input(format!("tensor {name:?}: {err}"));
@@ -183,18 +229,26 @@ fn to_ort(name: &str, value: &Value) -> RuntimeResult<SessionInputValue<'static>
         TensorData::Int8(v) => Tensor::from_array((shape, v.clone())).map_err(fail)?.into(),
         TensorData::Uint8(v) => Tensor::from_array((shape, v.clone())).map_err(fail)?.into(),
         TensorData::Bool(v) => Tensor::from_array((shape, v.clone())).map_err(fail)?.into(),
-        TensorData::String(v) => Tensor::from_string_array((shape, v.as_slice())).map_err(fail)?.into(),
+        TensorData::String(v) => Tensor::from_string_array((shape, v.as_slice()))
+            .map_err(fail)?
+            .into(),
     })
 }
 
 fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
-    let fail = |err: ort::Error| RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: err.to_string() };
+    let fail = |err: ort::Error| RuntimeError::UnsupportedOutput {
+        name: name.to_owned(),
+        reason: err.to_string(),
+    };
     match value.dtype() {
         ValueType::Tensor { ty, .. } => {
             macro_rules! dense {
                 ($t:ty, $variant:ident) => {{
                     let (shape, data) = value.try_extract_tensor::<$t>().map_err(fail)?;
-                    (shape.iter().map(|&d| d as u64).collect::<Vec<_>>(), TensorData::$variant(data.to_vec()))
+                    (
+                        shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),
+                        TensorData::$variant(data.to_vec()),
+                    )
                 }};
             }
             let (shape, data) = match ty {
@@ -207,7 +261,10 @@ fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
                 TensorElementType::Bool => dense!(bool, Bool),
                 TensorElementType::String => {
                     let (shape, data) = value.try_extract_strings().map_err(fail)?;
-                    (shape.iter().map(|&d| d as u64).collect(), TensorData::String(data))
+                    (
+                        shape.iter().map(|&d| d as u64).collect(),
+                        TensorData::String(data),
+                    )
                 }
                 other => {
                     return Err(RuntimeError::UnsupportedOutput {
@@ -216,31 +273,57 @@ fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
                     });
                 }
             };
-            let tensor = veritas_primitives::Tensor::new(name, shape, data)
-                .map_err(|err| RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: err.to_string() })?;
+            let tensor = veritas_primitives::Tensor::new(name, shape, data).map_err(|err| {
+                RuntimeError::UnsupportedOutput {
+                    name: name.to_owned(),
+                    reason: err.to_string(),
+                }
+            })?;
             Ok(Value::Tensor(tensor))
         }
         ValueType::Sequence(inner) => match inner.as_ref() {
-            ValueType::Map { key: TensorElementType::Int64, value: TensorElementType::Float32 } => {
-                let maps = value.try_extract_sequence::<DynMapValueType>().map_err(fail)?;
+            ValueType::Map {
+                key: TensorElementType::Int64,
+                value: TensorElementType::Float32,
+            } => {
+                let maps = value
+                    .try_extract_sequence::<DynMapValueType>()
+                    .map_err(fail)?;
                 let maps = maps
                     .iter()
-                    .map(|m| m.try_extract_key_values::<i64, f32>().map(|kv| kv.into_iter().collect()))
+                    .map(|m| {
+                        m.try_extract_key_values::<i64, f32>()
+                            .map(|kv| kv.into_iter().collect())
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(fail)?;
                 Ok(Value::Int64Maps(maps))
             }
-            ValueType::Map { key: TensorElementType::String, value: TensorElementType::Float32 } => {
-                let maps = value.try_extract_sequence::<DynMapValueType>().map_err(fail)?;
+            ValueType::Map {
+                key: TensorElementType::String,
+                value: TensorElementType::Float32,
+            } => {
+                let maps = value
+                    .try_extract_sequence::<DynMapValueType>()
+                    .map_err(fail)?;
                 let maps = maps
                     .iter()
-                    .map(|m| m.try_extract_key_values::<String, f32>().map(|kv| kv.into_iter().collect()))
+                    .map(|m| {
+                        m.try_extract_key_values::<String, f32>()
+                            .map(|kv| kv.into_iter().collect())
+                    })
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(fail)?;
                 Ok(Value::StringMaps(maps))
             }
-            other => Err(RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: format!("sequence of {other}") }),
+            other => Err(RuntimeError::UnsupportedOutput {
+                name: name.to_owned(),
+                reason: format!("sequence of {other}"),
+            }),
         },
-        other => Err(RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: format!("value type {other}") }),
+        other => Err(RuntimeError::UnsupportedOutput {
+            name: name.to_owned(),
+            reason: format!("value type {other}"),
+        }),
     }
 }

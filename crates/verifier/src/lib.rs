@@ -5,7 +5,7 @@
 //! browser.
 
 use veritas_primitives::{
-    Address, B256, ModelId, Mode, PrimitiveError, RECEIPT_VERSION, Receipt, recover_signer, values,
+    Address, B256, Mode, ModelId, PrimitiveError, RECEIPT_VERSION, Receipt, recover_signer, values,
 };
 
 /// Why a receipt does not hold. Each variant names the failed check.
@@ -34,7 +34,9 @@ pub enum VerifyError {
         got: Address,
     },
     /// A hash in the claim does not match the data carried in the receipt.
-    #[error("{what} hash mismatch: the claim says {expected}, the receipt's {what} hashes to {got}")]
+    #[error(
+        "{what} hash mismatch: the claim says {expected}, the receipt's {what} hashes to {got}"
+    )]
     HashMismatch {
         /// Which hash: input, output or params.
         what: &'static str,
@@ -114,8 +116,12 @@ pub fn guarantee(mode: Mode) -> &'static str {
              nobody re-executed it, so it holds the worker accountable but does not prove the computation"
         }
         Mode::Reexec => "independent validators re-executed the computation and signed verdicts",
-        Mode::Zk => "a zero-knowledge proof shows the quantized model produced this output from this input",
-        Mode::Tee => "a TEE attestation binds this result to an enclave measurement, under the vendor's assumptions",
+        Mode::Zk => {
+            "a zero-knowledge proof shows the quantized model produced this output from this input"
+        }
+        Mode::Tee => {
+            "a TEE attestation binds this result to an enclave measurement, under the vendor's assumptions"
+        }
     }
 }
 
@@ -130,7 +136,10 @@ pub struct Expectations {
 /// claim against the data the receipt carries (manifest, inputs, outputs, parameters).
 pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<Report> {
     if receipt.version != RECEIPT_VERSION {
-        return Err(VerifyError::Version { expected: RECEIPT_VERSION, got: receipt.version });
+        return Err(VerifyError::Version {
+            expected: RECEIPT_VERSION,
+            got: receipt.version,
+        });
     }
     let claim = &receipt.claim;
     let receipt_id = receipt.id();
@@ -139,29 +148,46 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         other => VerifyError::Signature(other.to_string()),
     })?;
     if signer != claim.worker {
-        return Err(VerifyError::WrongSigner { expected: claim.worker, got: signer });
+        return Err(VerifyError::WrongSigner {
+            expected: claim.worker,
+            got: signer,
+        });
     }
     let mut checks = vec![Check {
         name: "signature",
-        detail: format!("EIP-712 claim signed by worker {signer} on chain {}", receipt.domain.chain_id),
+        detail: format!(
+            "EIP-712 claim signed by worker {signer} on chain {}",
+            receipt.domain.chain_id
+        ),
         performed: true,
     }];
 
     if let Some(expected) = expect.model_id
         && expected != claim.model_id
     {
-        return Err(VerifyError::UnexpectedModel { expected, got: claim.model_id });
+        return Err(VerifyError::UnexpectedModel {
+            expected,
+            got: claim.model_id,
+        });
     }
     let body = &receipt.body;
     match &body.manifest {
         Some(manifest) => {
             // Canonical JSON: serde_json's maps are sorted by key and written without whitespace.
-            let canonical = serde_json::to_vec(manifest).map_err(|err| VerifyError::Malformed(err.to_string()))?;
+            let canonical = serde_json::to_vec(manifest)
+                .map_err(|err| VerifyError::Malformed(err.to_string()))?;
             let got = ModelId::of_manifest(&canonical);
             if got != claim.model_id {
-                return Err(VerifyError::ModelMismatch { expected: claim.model_id, got });
+                return Err(VerifyError::ModelMismatch {
+                    expected: claim.model_id,
+                    got,
+                });
             }
-            checks.push(Check { name: "model", detail: format!("manifest hashes to {got}"), performed: true });
+            checks.push(Check {
+                name: "model",
+                detail: format!("manifest hashes to {got}"),
+                performed: true,
+            });
         }
         None => checks.push(Check {
             name: "model",
@@ -170,26 +196,57 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         }),
     }
     let mut hash_check = |what: &'static str, expected: B256, got: Option<B256>| match got {
-        Some(got) if got != expected => Err(VerifyError::HashMismatch { what, expected, got }),
+        Some(got) if got != expected => Err(VerifyError::HashMismatch {
+            what,
+            expected,
+            got,
+        }),
         Some(got) => {
-            checks.push(Check { name: what, detail: format!("hashes to {got}"), performed: true });
+            checks.push(Check {
+                name: what,
+                detail: format!("hashes to {got}"),
+                performed: true,
+            });
             Ok(())
         }
         None => {
-            checks.push(Check { name: what, detail: format!("not carried; hash {expected} taken as signed"), performed: false });
+            checks.push(Check {
+                name: what,
+                detail: format!("not carried; hash {expected} taken as signed"),
+                performed: false,
+            });
             Ok(())
         }
     };
-    hash_check("input", claim.input_hash, body.input.as_ref().map(values::values_hash))?;
-    hash_check("output", claim.output_hash, body.output.as_ref().map(values::values_hash))?;
-    hash_check("params", claim.params_hash, body.params.as_ref().map(|p| p.hash()))?;
+    hash_check(
+        "input",
+        claim.input_hash,
+        body.input.as_ref().map(values::values_hash),
+    )?;
+    hash_check(
+        "output",
+        claim.output_hash,
+        body.output.as_ref().map(values::values_hash),
+    )?;
+    hash_check(
+        "params",
+        claim.params_hash,
+        body.params.as_ref().map(|p| p.hash()),
+    )?;
 
-    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks })
+    Ok(Report {
+        receipt_id,
+        worker: signer,
+        model_id: claim.model_id,
+        mode: claim.mode,
+        checks,
+    })
 }
 
 /// Parses a receipt's JSON form and verifies it.
 pub fn verify_receipt_json(json: &[u8], expect: &Expectations) -> VerifyResult<Report> {
-    let receipt: Receipt = serde_json::from_slice(json).map_err(|err| VerifyError::Malformed(err.to_string()))?;
+    let receipt: Receipt =
+        serde_json::from_slice(json).map_err(|err| VerifyError::Malformed(err.to_string()))?;
     verify_receipt(&receipt, expect)
 }
 

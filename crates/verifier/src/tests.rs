@@ -15,8 +15,11 @@ fn manifest() -> serde_json::Value {
 
 fn good_receipt() -> Receipt {
     let key = WorkerKey::from_bytes(&keccak256(b"verifier test")).unwrap();
-    let input = values_from_json(&json!({"x": {"dtype": "float32", "shape": [1, 2], "data": [1.5, 2.0]}})).unwrap();
-    let output = values_from_json(&json!({"y": {"dtype": "int64", "shape": [1], "data": [1]}})).unwrap();
+    let input =
+        values_from_json(&json!({"x": {"dtype": "float32", "shape": [1, 2], "data": [1.5, 2.0]}}))
+            .unwrap();
+    let output =
+        values_from_json(&json!({"y": {"dtype": "int64", "shape": [1], "data": [1]}})).unwrap();
     let params = Params::default();
     let claim = Claim {
         request_id: keccak256(b"r"),
@@ -44,8 +47,13 @@ fn good_receipt() -> Receipt {
 fn check_fails(tamper: impl FnOnce(&mut Receipt), expected: &str) {
     let mut receipt = good_receipt();
     tamper(&mut receipt);
-    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err().to_string();
-    assert!(err.contains(expected), "{err} does not contain {expected:?}");
+    let err = verify_receipt(&receipt, &Expectations::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(expected),
+        "{err} does not contain {expected:?}"
+    );
 }
 
 #[test]
@@ -54,18 +62,41 @@ fn good_receipt_holds_with_every_check_performed() {
     let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
     assert_eq!(report.worker, receipt.claim.worker);
     assert_eq!(report.receipt_id, receipt.id());
-    let names: Vec<_> = report.checks.iter().map(|c| (c.name, c.performed)).collect();
-    assert_eq!(names, [("signature", true), ("model", true), ("input", true), ("output", true), ("params", true)]);
+    let names: Vec<_> = report
+        .checks
+        .iter()
+        .map(|c| (c.name, c.performed))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("signature", true),
+            ("model", true),
+            ("input", true),
+            ("output", true),
+            ("params", true)
+        ]
+    );
     let json = serde_json::to_vec(&receipt).unwrap();
-    assert_eq!(verify_receipt_json(&json, &Expectations::default()).unwrap(), report);
+    assert_eq!(
+        verify_receipt_json(&json, &Expectations::default()).unwrap(),
+        report
+    );
 }
 
 #[test]
 fn a_receipt_without_body_holds_but_says_what_it_did_not_check() {
     let mut receipt = good_receipt();
     receipt.body = ReceiptBody::default();
-    let report = verify_receipt_bytes(&receipt.canonical_bytes(), &Expectations::default()).unwrap();
-    assert!(report.checks.iter().filter(|c| c.name != "signature").all(|c| !c.performed));
+    let report =
+        verify_receipt_bytes(&receipt.canonical_bytes(), &Expectations::default()).unwrap();
+    assert!(
+        report
+            .checks
+            .iter()
+            .filter(|c| c.name != "signature")
+            .all(|c| !c.performed)
+    );
 }
 
 #[test]
@@ -74,7 +105,10 @@ fn tampering_fails_with_the_reason() {
     check_fails(|r| r.claim.worker = Address::repeat_byte(1), "signed by");
     check_fails(|r| r.domain.chain_id = 1, "signed by");
     check_fails(|r| r.signature.0[64] = 0, "v must be 27 or 28");
-    check_fails(|r| r.version = 2, "unsupported receipt version: expected 1, got 2");
+    check_fails(
+        |r| r.version = 2,
+        "unsupported receipt version: expected 1, got 2",
+    );
     check_fails(
         |r| {
             let output = json!({"y": {"dtype": "int64", "shape": [1], "data": [2]}});
@@ -89,15 +123,27 @@ fn tampering_fails_with_the_reason() {
         },
         "input hash mismatch",
     );
-    check_fails(|r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into())), "params hash mismatch");
-    check_fails(|r| r.body.manifest = Some(json!({"format": "gguf"})), "model id mismatch");
+    check_fails(
+        |r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into())),
+        "params hash mismatch",
+    );
+    check_fails(
+        |r| r.body.manifest = Some(json!({"format": "gguf"})),
+        "model id mismatch",
+    );
 }
 
 #[test]
 fn expected_model_is_enforced() {
     let receipt = good_receipt();
     let other = ModelId::of_manifest(b"another");
-    let err = verify_receipt(&receipt, &Expectations { model_id: Some(other) }).unwrap_err();
+    let err = verify_receipt(
+        &receipt,
+        &Expectations {
+            model_id: Some(other),
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, VerifyError::UnexpectedModel { .. }), "{err}");
 }
 
