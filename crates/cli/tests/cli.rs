@@ -1,0 +1,247 @@
+//! The `veritas` binary as a user runs it: a node in its own process, the commands of the quick
+//! start against it, and their exit codes.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_veritas");
+
+/// A key fixed for the test, so the worker address is known.
+const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+const WORKER: &str = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23";
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
+}
+
+struct NodeProcess {
+    child: Child,
+    api: String,
+    home: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    fn start() -> NodeProcess {
+        let home = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["node", "--listen", "127.0.0.1:0", "--threads", "1"])
+            .env("VERITAS_HOME", home.path())
+            .env("VERITAS_WORKER_KEY", KEY)
+            .env("VERITAS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // The node prints its address once it is listening.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let api = line
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        assert!(line.contains(WORKER), "{line}");
+        NodeProcess { child, api, home }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("VERITAS_API", &self.api)
+            .env("VERITAS_HOME", self.home.path())
+            .env("VERITAS_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn the_quick_start_works_end_to_end() {
+    let node = NodeProcess::start();
+    let model = examples().join("iris-logreg.onnx");
+
+    let push = node.run(&["model", "push", path_str(&model), "--name", "iris"]);
+    assert_eq!(code(&push), 0, "{}", stderr(&push));
+    let text = stdout(&push);
+    assert!(
+        text.starts_with("pushed iris version 1\nmodel id bagaaiera"),
+        "{text}"
+    );
+
+    let again = node.run(&["model", "push", path_str(&model), "--name", "iris"]);
+    assert!(
+        stdout(&again).starts_with("unchanged: iris version 1"),
+        "{}",
+        stdout(&again)
+    );
+
+    let ls = node.run(&["model", "ls"]);
+    assert!(
+        stdout(&ls)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("iris                       1 onnx   bagaaiera"),
+        "{}",
+        stdout(&ls)
+    );
+
+    let show = node.run(&["model", "show", "iris"]);
+    assert!(
+        stdout(&show).contains("  float_input              float32 [?, 4]"),
+        "{}",
+        stdout(&show)
+    );
+
+    let receipt = node.home.path().join("r.json");
+    let infer = node.run(&[
+        "infer",
+        "iris",
+        "--input",
+        r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#,
+        "--receipt",
+        path_str(&receipt),
+    ]);
+    assert_eq!(code(&infer), 0, "{}", stderr(&infer));
+    let output: serde_json::Value = serde_json::from_str(&stdout(&infer)).unwrap();
+    assert_eq!(output["output_label"]["data"][0], 0, "setosa");
+    assert!(stderr(&infer).contains("written to"), "{}", stderr(&infer));
+
+    let verify = node.run(&["verify", path_str(&receipt)]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+    let text = stdout(&verify);
+    assert!(text.starts_with("VALID receipt 0x"), "{text}");
+    assert!(
+        text.contains(&format!("signed by worker {WORKER}")),
+        "{text}"
+    );
+
+    // One changed output value: the receipt no longer holds (exit 1), and says why.
+    let original = std::fs::read_to_string(&receipt).unwrap();
+    let label_at = original.find("\"output_label\"").unwrap();
+    let mut tampered = original.clone();
+    let zero_at =
+        label_at + original[label_at..].find("\"data\": [\n").unwrap() + "\"data\": [\n".len();
+    let digit_at = zero_at + original[zero_at..].find('0').unwrap();
+    tampered.replace_range(digit_at..digit_at + 1, "2");
+    std::fs::write(&receipt, tampered).unwrap();
+    let verify = node.run(&["verify", path_str(&receipt)]);
+    assert_eq!(code(&verify), 1, "{}", stdout(&verify));
+    assert!(
+        stdout(&verify).starts_with("INVALID receipt: output hash mismatch"),
+        "{}",
+        stdout(&verify)
+    );
+
+    let json = node.run(&["--json", "verify", path_str(&receipt)]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(report["valid"], false);
+
+    let pulled = node.home.path().join("pulled.onnx");
+    let pull = node.run(&["model", "pull", "iris", "-o", path_str(&pulled)]);
+    assert_eq!(code(&pull), 0, "{}", stderr(&pull));
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&model).unwrap()
+    );
+}
+
+#[test]
+fn input_from_a_file_and_receipt_show() {
+    let node = NodeProcess::start();
+    let model = examples().join("mnist-cnn.onnx");
+    assert_eq!(
+        code(&node.run(&["model", "push", path_str(&model), "--name", "cnn"])),
+        0
+    );
+    let input = format!("@{}", path_str(&examples().join("mnist-cnn.input.json")));
+    let infer = node.run(&["--json", "infer", "cnn", "--input", &input]);
+    assert_eq!(code(&infer), 0, "{}", stderr(&infer));
+    let answer: serde_json::Value = serde_json::from_str(&stdout(&infer)).unwrap();
+    let id = answer["receipt_id"].as_str().unwrap();
+    let show = node.run(&["receipt", "show", id]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&show)).unwrap();
+    assert_eq!(shown, answer["receipt"]);
+}
+
+#[test]
+fn failures_have_documented_exit_codes_and_clear_messages() {
+    let node = NodeProcess::start();
+    let unknown = node.run(&["infer", "nope", "--input", "{}"]);
+    assert_eq!(code(&unknown), 3);
+    expect_test::expect![[r#"
+        error: the node refused (404 unknown_model): unknown model "nope"
+    "#]]
+    .assert_eq(&stderr(&unknown));
+
+    let bad_json = node.run(&["infer", "nope", "--input", "{"]);
+    assert_eq!(code(&bad_json), 5);
+    assert!(
+        stderr(&bad_json).contains("--input is not valid JSON"),
+        "{}",
+        stderr(&bad_json)
+    );
+
+    let missing = node.run(&["model", "push", "no-such-file.onnx", "--name", "x"]);
+    assert_eq!(code(&missing), 5);
+    assert!(stderr(&missing).contains("no such file: no-such-file.onnx"));
+
+    let junk = node.home.path().join("junk.onnx");
+    std::fs::write(&junk, b"junk").unwrap();
+    let refused = node.run(&["model", "push", path_str(&junk), "--name", "junk"]);
+    assert_eq!(code(&refused), 3);
+    assert!(
+        stderr(&refused).contains("422 invalid_model"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let unreachable = Command::new(BIN)
+        .args(["model", "ls"])
+        .env("VERITAS_API", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(code(&unreachable), 4);
+    assert!(stderr(&unreachable).contains("cannot reach the node at http://127.0.0.1:9"));
+
+    let garbage = node.home.path().join("garbage.json");
+    std::fs::write(&garbage, b"{\"version\": 1}").unwrap();
+    let verify = node.run(&["verify", path_str(&garbage)]);
+    assert_eq!(code(&verify), 1);
+    assert!(
+        stdout(&verify).starts_with("INVALID receipt: malformed receipt"),
+        "{}",
+        stdout(&verify)
+    );
+
+    let usage = node.run(&["infer"]);
+    assert_eq!(code(&usage), 2);
+}
