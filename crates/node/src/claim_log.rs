@@ -4,7 +4,10 @@
 //! settled. A write is one redb transaction with immediate durability, so a crash after a
 //! response means the claim is on disk, and a crash before means no response was sent.
 
-use std::path::Path;
+use std::{
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -23,6 +26,10 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The node's durable log of signed claims.
 pub struct ClaimLog {
     db: Database,
+    /// The next request sequence number. Persisted with each append: a number handed out but
+    /// never appended (a crash in between) may be handed out again, which is harmless because
+    /// no answer ever carried it.
+    next_sequence: AtomicU64,
 }
 
 impl ClaimLog {
@@ -37,25 +44,25 @@ impl ClaimLog {
         txn.open_table(PENDING)?;
         txn.open_table(META)?;
         txn.commit()?;
-        Ok(ClaimLog { db })
+        let next_sequence = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            meta.get("next_sequence")?.map_or(0, |v| v.value())
+        };
+        Ok(ClaimLog {
+            db,
+            next_sequence: AtomicU64::new(next_sequence),
+        })
     }
 
     /// Reserves the next sequence number and derives a request id from it and the worker:
     /// unique per worker without any randomness.
-    pub fn next_request_id(&self, worker: &Address) -> NodeResult<B256> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)?;
-        let sequence = {
-            let mut meta = txn.open_table(META)?;
-            let sequence = meta.get("next_sequence")?.map_or(0, |v| v.value());
-            meta.insert("next_sequence", sequence + 1)?;
-            sequence
-        };
-        txn.commit()?;
+    pub fn next_request_id(&self, worker: &Address) -> B256 {
+        let sequence = self.next_sequence.fetch_add(1, Ordering::SeqCst);
         let mut preimage = Vec::with_capacity(28);
         preimage.extend_from_slice(worker.as_slice());
         preimage.extend_from_slice(&sequence.to_be_bytes());
-        Ok(keccak256(preimage))
+        keccak256(preimage)
     }
 
     /// Appends a receipt and queues it for settlement, durably. Appending the same receipt id
@@ -77,6 +84,12 @@ impl ClaimLog {
             let mut pending = txn.open_table(PENDING)?;
             let next = pending.last()?.map_or(0, |(k, _)| k.value() + 1);
             pending.insert(next, &id.0)?;
+            let mut meta = txn.open_table(META)?;
+            let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
+            meta.insert(
+                "next_sequence",
+                stored.max(self.next_sequence.load(Ordering::SeqCst)),
+            )?;
         }
         txn.commit()?;
         Ok(())
@@ -149,7 +162,7 @@ mod tests {
         {
             let log = ClaimLog::open(&path).unwrap();
             for _ in 0..3 {
-                let r = receipt(&key, log.next_request_id(&key.address()).unwrap());
+                let r = receipt(&key, log.next_request_id(&key.address()));
                 log.append(&r).unwrap();
                 ids.push(r.id());
             }
@@ -160,7 +173,7 @@ mod tests {
         assert_eq!(log.get(&ids[1]).unwrap().unwrap().id(), ids[1]);
         assert!(log.get(&B256::ZERO).unwrap().is_none());
         // Request ids keep counting after a restart, so they never repeat.
-        let next = log.next_request_id(&key.address()).unwrap();
+        let next = log.next_request_id(&key.address());
         let earlier: Vec<_> = ids
             .iter()
             .map(|id| log.get(id).unwrap().unwrap().claim.request_id)

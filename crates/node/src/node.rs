@@ -208,10 +208,8 @@ impl Node {
         let outputs = outputs?;
         let params = Params(BTreeMap::new());
 
-        let claims = self.claims.clone();
         let worker = self.worker();
-        let request_id =
-            tokio::task::spawn_blocking(move || claims.next_request_id(&worker)).await??;
+        let request_id = self.claims.next_request_id(&worker);
         let claim = Claim {
             request_id,
             model_id: model.id,
