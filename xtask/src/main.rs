@@ -39,6 +39,12 @@ fn main() -> anyhow::Result<()> {
                 "veritas-verifier",
                 "--target",
                 "wasm32-unknown-unknown",
+            ]))?;
+            run(Command::new("cargo").args([
+                "build",
+                "--locked",
+                "--manifest-path",
+                "fuzz/Cargo.toml",
             ]))
         }
         "tidy" => tidy(&root),
@@ -120,7 +126,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
 
 fn tidy(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
-    for dir in ["crates", "xtask", "bench"] {
+    for dir in ["crates", "xtask", "bench", "fuzz"] {
         visit(&root.join(dir), &mut |path| {
             if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(path).unwrap_or_default();
