@@ -145,6 +145,8 @@ pub struct Hub {
     store: Arc<dyn ObjectStore>,
     index: Database,
     stager: Stager,
+    /// Manifests already read and checked against their id; content-addressed, so never stale.
+    manifests: std::sync::Mutex<std::collections::HashMap<ModelId, Manifest>>,
 }
 
 fn blob_path(sha256: &str) -> ObjectPath {
@@ -168,6 +170,7 @@ impl Hub {
             store: config.store.open()?,
             index,
             stager: Stager::new(config.dir.join("staging"), config.max_model_bytes),
+            manifests: Default::default(),
         })
     }
 
@@ -189,6 +192,27 @@ impl Hub {
         }
         writer.finish().await?;
         Ok(())
+    }
+
+    fn cached_manifest(&self, id: &ModelId) -> Option<Manifest> {
+        self.manifests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// The manifest of `id`, checked against the id when read from the store.
+    async fn manifest(&self, id: &ModelId) -> HubResult<Manifest> {
+        if let Some(manifest) = self.cached_manifest(id) {
+            return Ok(manifest);
+        }
+        let manifest = self.read_manifest(id).await?;
+        self.manifests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(*id, manifest.clone());
+        Ok(manifest)
     }
 
     async fn read_manifest(&self, id: &ModelId) -> HubResult<Manifest> {
