@@ -161,6 +161,13 @@ impl Hub {
     /// Opens (or creates) a hub.
     pub fn open(config: &HubConfig) -> HubResult<Hub> {
         std::fs::create_dir_all(&config.dir)?;
+        // Uploads cut off by a crash leave staged files; nothing is in flight at open, so they go.
+        let staging = config.dir.join("staging");
+        if staging.is_dir() {
+            for entry in std::fs::read_dir(&staging)?.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let index = Database::create(config.dir.join("index.redb"))?;
         let txn = index.begin_write()?;
         txn.open_table(VERSIONS)?;
@@ -169,7 +176,7 @@ impl Hub {
         Ok(Hub {
             store: config.store.open()?,
             index,
-            stager: Stager::new(config.dir.join("staging"), config.max_model_bytes),
+            stager: Stager::new(staging, config.max_model_bytes),
             manifests: Default::default(),
         })
     }

@@ -201,3 +201,20 @@ fn store_locations_parse() {
         StoreLocation::Local("rel/dir".into())
     );
 }
+
+#[tokio::test]
+async fn uploads_cut_off_by_a_crash_are_swept_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig::local(dir.path().to_owned());
+    drop(Hub::open(&config).unwrap());
+    // What a killed process leaves: a staged file nobody will commit.
+    std::fs::write(dir.path().join("staging/.tmpcrash"), b"half an upload").unwrap();
+    let hub = Hub::open(&config).unwrap();
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("staging"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(hub.list().await.unwrap().is_empty());
+}
