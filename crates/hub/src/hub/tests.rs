@@ -208,6 +208,7 @@ async fn uploads_cut_off_by_a_crash_are_swept_at_open() {
     let config = HubConfig::local(dir.path().to_owned());
     drop(Hub::open(&config).unwrap());
     // What a killed process leaves: a staged file nobody will commit.
+    std::fs::create_dir_all(dir.path().join("staging")).unwrap();
     std::fs::write(dir.path().join("staging/.tmpcrash"), b"half an upload").unwrap();
     let hub = Hub::open(&config).unwrap();
     assert_eq!(
