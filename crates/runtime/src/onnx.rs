@@ -285,37 +285,11 @@ fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
             ValueType::Map {
                 key: TensorElementType::Int64,
                 value: TensorElementType::Float32,
-            } => {
-                let maps = value
-                    .try_extract_sequence::<DynMapValueType>()
-                    .map_err(fail)?;
-                let maps = maps
-                    .iter()
-                    .map(|m| {
-                        m.try_extract_key_values::<i64, f32>()
-                            .map(|kv| kv.into_iter().collect())
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(fail)?;
-                Ok(Value::Int64Maps(maps))
-            }
+            } => Ok(Value::Int64Maps(sequence_of_maps(value).map_err(fail)?)),
             ValueType::Map {
                 key: TensorElementType::String,
                 value: TensorElementType::Float32,
-            } => {
-                let maps = value
-                    .try_extract_sequence::<DynMapValueType>()
-                    .map_err(fail)?;
-                let maps = maps
-                    .iter()
-                    .map(|m| {
-                        m.try_extract_key_values::<String, f32>()
-                            .map(|kv| kv.into_iter().collect())
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(fail)?;
-                Ok(Value::StringMaps(maps))
-            }
+            } => Ok(Value::StringMaps(sequence_of_maps(value).map_err(fail)?)),
             other => Err(RuntimeError::UnsupportedOutput {
                 name: name.to_owned(),
                 reason: format!("sequence of {other}"),
@@ -326,4 +300,19 @@ fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
             reason: format!("value type {other}"),
         }),
     }
+}
+
+/// A sequence of maps from `K` to `f32`, as ONNX-ML's ZipMap produces.
+fn sequence_of_maps<K>(value: &DynValue) -> ort::Result<Vec<BTreeMap<K, f32>>>
+where
+    K: ort::value::IntoTensorElementType + Clone + std::hash::Hash + Ord + std::fmt::Debug,
+{
+    value
+        .try_extract_sequence::<DynMapValueType>()?
+        .iter()
+        .map(|map| {
+            map.try_extract_key_values::<K, f32>()
+                .map(|pairs| pairs.into_iter().collect())
+        })
+        .collect()
 }
