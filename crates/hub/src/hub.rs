@@ -283,7 +283,7 @@ impl Hub {
             name: name.to_owned(),
             version,
             id,
-            manifest: self.read_manifest(&id).await?,
+            manifest: self.manifest(&id).await?,
         })
     }
 

@@ -56,7 +56,7 @@ pub struct PushRequest {
 
 /// A running node.
 pub struct Node {
-    key: WorkerKey,
+    key: Arc<WorkerKey>,
     domain: ClaimDomain,
     hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
@@ -80,7 +80,7 @@ impl Node {
         let claims = ClaimLog::open(&config.home.join("claims.redb"))?;
         tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
-            key,
+            key: Arc::new(key),
             domain: config.domain,
             hub: Arc::new(hub),
             runtime: Arc::new(OnnxRuntime::new(config.threads)),
@@ -198,45 +198,46 @@ impl Node {
             tokio::task::spawn_blocking(move || runtime.load(&id, &bytes)).await??;
             tracing::info!(model = %model.name, version = model.version, id = %model.id, "model loaded");
         }
+        // Inference, hashing, signing and the durable log write are blocking work: one hop to
+        // the blocking pool for all of them.
         let runtime = self.runtime.clone();
-        let id = model.id;
-        let (inputs, outputs) = tokio::task::spawn_blocking(move || {
-            let outputs = runtime.run(&id, &inputs);
-            (inputs, outputs)
-        })
-        .await?;
-        let outputs = outputs?;
-        let params = Params(BTreeMap::new());
-
-        let worker = self.worker();
-        let request_id = self.claims.next_request_id(&worker);
-        let claim = Claim {
-            request_id,
-            model_id: model.id,
-            input_hash: values_hash(&inputs),
-            output_hash: values_hash(&outputs),
-            params_hash: params.hash(),
-            mode: request.mode,
-            worker,
-            timestamp: now_seconds(),
-        };
-        let mut receipt = Receipt::new(self.domain, self.key.sign_claim(claim, &self.domain)?);
-        receipt.body = ReceiptBody {
-            model_name: Some(model.name.clone()),
-            model_version: Some(model.version),
-            manifest: Some(model.manifest.to_json()),
-            input: Some(inputs),
-            output: Some(outputs.clone()),
-            params: Some(params),
-        };
+        let key = self.key.clone();
         let claims = self.claims.clone();
-        let logged = receipt.clone();
-        tokio::task::spawn_blocking(move || claims.append(&logged)).await??;
+        let (domain, mode, timestamp) = (self.domain, request.mode, now_seconds());
+        let manifest_json = model.manifest.to_json();
+        let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
+        let receipt = tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
+            let outputs = runtime.run(&model_id, &inputs)?;
+            let params = Params(BTreeMap::new());
+            let claim = Claim {
+                request_id: claims.next_request_id(&key.address()),
+                model_id,
+                input_hash: values_hash(&inputs),
+                output_hash: values_hash(&outputs),
+                params_hash: params.hash(),
+                mode,
+                worker: key.address(),
+                timestamp,
+            };
+            let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain)?);
+            receipt.body = ReceiptBody {
+                model_name: Some(model_name),
+                model_version: Some(model_version),
+                manifest: Some(manifest_json),
+                input: Some(inputs),
+                output: Some(outputs),
+                params: Some(params),
+            };
+            claims.append(&receipt)?;
+            Ok(receipt)
+        })
+        .await??;
         self.metrics.claims_logged.inc();
+        let output = receipt.body.output.clone().unwrap_or_default();
         Ok(InferResponse {
             receipt_id: receipt.id(),
             model,
-            output: outputs,
+            output,
             receipt,
         })
     }
