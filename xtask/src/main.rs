@@ -24,6 +24,9 @@ fn main() -> anyhow::Result<()> {
         "test" => test(&root),
         "ci" => {
             tidy(&root)?;
+            contracts(&root)?;
+            run(Command::new("git").args(["diff", "--exit-code", "--stat", "contracts/out"]))
+                .context("contracts/out differs from what the sources compile to: run `cargo xtask contracts` and commit")?;
             test(&root)?;
             run(Command::new("cargo").args([
                 "clippy",
@@ -48,17 +51,19 @@ fn main() -> anyhow::Result<()> {
             ]))
         }
         "tidy" => tidy(&root),
+        "contracts" => contracts(&root),
         "setup" => {
             println!("{}", ensure_onnxruntime(&root)?.display());
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <test | ci | tidy | setup>");
+            eprintln!("usage: cargo xtask <test | ci | tidy | contracts | setup>");
             eprintln!("  test   fetch ONNX Runtime if needed and run every test");
             eprintln!(
                 "  ci     tidy, test, clippy -D warnings, and the verifier's WebAssembly build"
             );
             eprintln!("  tidy   project rules: file headers, crate boundaries, pins");
+            eprintln!("  contracts  compile contracts/src with the pinned solc into contracts/out");
             eprintln!("  setup  fetch ONNX Runtime for the tests and print its path");
             std::process::exit(2);
         }
@@ -122,6 +127,15 @@ fn test(root: &Path) -> anyhow::Result<()> {
     }
     command.args(std::env::args().skip(2));
     run(command.env("ORT_DYLIB_PATH", lib))
+}
+
+/// Compiles the Solidity sources with the solc pinned in contracts/package.json (npm).
+fn contracts(root: &Path) -> anyhow::Result<()> {
+    let dir = root.join("contracts");
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir))?;
+    run(Command::new("node").arg("build.mjs").current_dir(&dir))
 }
 
 fn tidy(root: &Path) -> anyhow::Result<()> {

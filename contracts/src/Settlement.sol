@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+
+interface IValidatorStakes {
+    function validatorStake(address signer) external view returns (uint256);
+    function totalValidatorStake() external view returns (uint256);
+}
+
+/// @title Settlement
+/// @notice Fee escrow per account and batch settlement of verified claims.
+///
+/// A batch is the Merkle root of its claims' receipt ids (leaf = keccak256(receiptId), sorted
+/// pairs; see docs/receipt.md) with the net transfers it causes: what each payer pays and what
+/// each worker, validator or the treasury earns. Validators sign the batch as EIP-712 typed data
+/// in this contract's domain (so a signature cannot be replayed on another chain or contract);
+/// a batch settles once, with signatures from more than 2/3 of all validator stake.
+contract Settlement is EIP712, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    struct Transfer {
+        address account;
+        uint256 amount;
+    }
+
+    struct Withdrawal {
+        uint256 amount;
+        uint64 readyAt;
+    }
+
+    bytes32 public constant BATCH_TYPEHASH =
+        keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash)");
+
+    IERC20 public immutable token;
+    IValidatorStakes public immutable registry;
+    /// How long a withdrawal waits, so that work already done can still be settled against it.
+    uint64 public immutable withdrawalDelay;
+
+    mapping(address account => uint256) public balanceOf;
+    mapping(address account => Withdrawal) public pendingWithdrawal;
+    mapping(bytes32 root => uint64 blockNumber) public settledAt;
+    uint256 public batchCount;
+
+    event Deposited(address indexed account, address indexed from, uint256 amount);
+    event WithdrawalRequested(address indexed account, uint256 amount, uint64 readyAt);
+    event Withdrawn(address indexed account, uint256 amount);
+    event BatchSettled(bytes32 indexed root, uint32 count, uint256 volume, uint256 signingStake, address submitter);
+    event Debited(bytes32 indexed root, address indexed account, uint256 amount);
+    event Credited(bytes32 indexed root, address indexed account, uint256 amount);
+
+    error ZeroAmount();
+    error EmptyBatch();
+    error AlreadySettled(bytes32 root);
+    error Unbalanced(uint256 debits, uint256 credits);
+    error InsufficientEscrow(address account, uint256 balance, uint256 amount);
+    error SignersNotAscending(address previous, address signer);
+    error NotAValidator(address signer);
+    error NoQuorum(uint256 signingStake, uint256 totalStake);
+    error NoWithdrawalPending(address account);
+    error WithdrawalNotReady(uint64 readyAt);
+
+    constructor(IERC20 token_, IValidatorStakes registry_, uint64 withdrawalDelay_) EIP712("veritas", "1") {
+        token = token_;
+        registry = registry_;
+        withdrawalDelay = withdrawalDelay_;
+    }
+
+    function deposit(uint256 amount) external {
+        depositFor(msg.sender, amount);
+    }
+
+    function depositFor(address account, uint256 amount) public nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        balanceOf[account] += amount;
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        emit Deposited(account, msg.sender, amount);
+    }
+
+    /// Starts (or restarts) a withdrawal of `amount`; it can be taken after the delay.
+    function requestWithdrawal(uint256 amount) external {
+        if (amount == 0) revert ZeroAmount();
+        uint64 readyAt = uint64(block.timestamp) + withdrawalDelay;
+        pendingWithdrawal[msg.sender] = Withdrawal(amount, readyAt);
+        emit WithdrawalRequested(msg.sender, amount, readyAt);
+    }
+
+    /// Pays out the pending withdrawal, capped at what settlement has left in the account.
+    function withdraw() external nonReentrant returns (uint256 amount) {
+        Withdrawal memory pending = pendingWithdrawal[msg.sender];
+        if (pending.amount == 0) revert NoWithdrawalPending(msg.sender);
+        if (block.timestamp < pending.readyAt) revert WithdrawalNotReady(pending.readyAt);
+        uint256 balance = balanceOf[msg.sender];
+        amount = pending.amount < balance ? pending.amount : balance;
+        delete pendingWithdrawal[msg.sender];
+        balanceOf[msg.sender] = balance - amount;
+        if (amount > 0) token.safeTransfer(msg.sender, amount);
+        emit Withdrawn(msg.sender, amount);
+    }
+
+    /// The EIP-712 digest validators sign for a batch.
+    function batchDigest(bytes32 root, uint32 count, Transfer[] calldata debits, Transfer[] calldata credits)
+        public
+        view
+        returns (bytes32)
+    {
+        bytes32 transfersHash = keccak256(abi.encode(debits, credits));
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, root, count, transfersHash)));
+    }
+
+    /// Settles a batch: checks the quorum's signatures (signers in ascending address order, so
+    /// none counts twice), moves the net transfers between escrow accounts, records the root.
+    function settleBatch(
+        bytes32 root,
+        uint32 count,
+        Transfer[] calldata debits,
+        Transfer[] calldata credits,
+        bytes[] calldata signatures
+    ) external nonReentrant {
+        if (count == 0) revert EmptyBatch();
+        if (settledAt[root] != 0) revert AlreadySettled(root);
+        uint256 signingStake = _quorum(batchDigest(root, count, debits, credits), signatures);
+        uint256 volume = _debit(root, debits);
+        uint256 credited = _credit(root, credits);
+        if (volume != credited) revert Unbalanced(volume, credited);
+        settledAt[root] = uint64(block.number);
+        batchCount += 1;
+        emit BatchSettled(root, count, volume, signingStake, msg.sender);
+    }
+
+    function _quorum(bytes32 digest, bytes[] calldata signatures) private view returns (uint256 signingStake) {
+        address previous;
+        for (uint256 i = 0; i < signatures.length; i++) {
+            address signer = ECDSA.recover(digest, signatures[i]);
+            if (signer <= previous) revert SignersNotAscending(previous, signer);
+            previous = signer;
+            uint256 stake = registry.validatorStake(signer);
+            if (stake == 0) revert NotAValidator(signer);
+            signingStake += stake;
+        }
+        uint256 totalStake = registry.totalValidatorStake();
+        if (signingStake * 3 <= totalStake * 2) revert NoQuorum(signingStake, totalStake);
+    }
+
+    function _debit(bytes32 root, Transfer[] calldata debits) private returns (uint256 volume) {
+        for (uint256 i = 0; i < debits.length; i++) {
+            address account = debits[i].account;
+            uint256 amount = debits[i].amount;
+            uint256 balance = balanceOf[account];
+            if (balance < amount) revert InsufficientEscrow(account, balance, amount);
+            balanceOf[account] = balance - amount;
+            volume += amount;
+            emit Debited(root, account, amount);
+        }
+    }
+
+    function _credit(bytes32 root, Transfer[] calldata credits) private returns (uint256 credited) {
+        for (uint256 i = 0; i < credits.length; i++) {
+            address account = credits[i].account;
+            uint256 amount = credits[i].amount;
+            balanceOf[account] += amount;
+            credited += amount;
+            emit Credited(root, account, amount);
+        }
+    }
+
+    /// Whether `leaf` (keccak256 of a receipt id) is in a settled batch, given its Merkle path.
+    function isSettled(bytes32 root, bytes32 leaf, bytes32[] calldata path) external view returns (bool) {
+        return settledAt[root] != 0 && MerkleProof.verifyCalldata(path, root, leaf);
+    }
+}
