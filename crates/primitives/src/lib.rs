@@ -4,6 +4,7 @@
 //! secp256k1 key; without it the crate only verifies, which is what the `verifier` crate needs.
 
 mod abi;
+pub mod batch;
 mod claim;
 mod error;
 mod merkle;

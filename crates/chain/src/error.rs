@@ -1,0 +1,30 @@
+//! The error type of the chain crate.
+
+use alloy_primitives::Bytes;
+
+/// What went wrong executing on the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The transaction reverted; `reason` is the decoded custom error or revert string.
+    #[error("reverted: {reason}")]
+    Reverted {
+        /// The decoded reason.
+        reason: String,
+        /// The raw revert data.
+        data: Bytes,
+        /// Gas used until the revert.
+        gas_used: u64,
+    },
+    /// The EVM halted (out of gas, invalid opcode, …).
+    #[error("halted: {0}")]
+    Halted(String),
+    /// The EVM refused the transaction before executing it (nonce, balance, …).
+    #[error("invalid transaction: {0}")]
+    Invalid(String),
+    /// A contract artifact or a return value could not be decoded.
+    #[error("decoding: {0}")]
+    Decode(String),
+}
+
+/// Result alias of the chain crate.
+pub type ChainResult<T> = Result<T, ChainError>;

@@ -1,0 +1,13 @@
+//! veritas chain: the settlement contracts' bindings and an EVM (revm) that executes their
+//! committed bytecode.
+//!
+//! Architecture invariant: this is the only crate that knows the EVM. The contracts are compiled
+//! once by `cargo xtask contracts` into `contracts/out/*.json`; everything here uses those
+//! artifacts, so tests run exactly the bytecode that is deployed.
+
+pub mod contracts;
+mod error;
+mod evm;
+
+pub use error::{ChainError, ChainResult};
+pub use evm::{Deployment, LocalEvm, Outcome};
