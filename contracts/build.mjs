@@ -9,12 +9,14 @@ import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const solc = require("solc");
 const here = dirname(fileURLToPath(import.meta.url));
-const srcDir = join(here, "src");
 const outDir = join(here, "out");
 
+// src/: the deployed contracts; test/: contracts that only tests deploy (consumers, attackers).
 const sources = {};
-for (const file of readdirSync(srcDir).filter((f) => f.endsWith(".sol")).sort()) {
-  sources[`src/${file}`] = { content: readFileSync(join(srcDir, file), "utf8") };
+for (const dir of ["src", "test"]) {
+  for (const file of readdirSync(join(here, dir)).filter((f) => f.endsWith(".sol")).sort()) {
+    sources[`${dir}/${file}`] = { content: readFileSync(join(here, dir, file), "utf8") };
+  }
 }
 
 const input = {
@@ -45,7 +47,7 @@ mkdirSync(outDir, { recursive: true });
 let count = 0;
 for (const [source, contracts] of Object.entries(output.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
-    if (!source.startsWith("src/") || !c.evm.bytecode.object) continue; // libraries, interfaces
+    if (!/^(src|test)\//.test(source) || !c.evm.bytecode.object) continue; // libraries, interfaces
     const artifact = {
       contractName: name,
       sourceName: source,

@@ -155,6 +155,12 @@ contract NodeRegistry {
         return node.role == Role.Validator ? node.stake : 0;
     }
 
+    /// Whether `signer` is an inference node with stake: one whose claims can be slashed.
+    function isStakedWorker(address signer) external view returns (bool) {
+        Node storage node = nodes[signer];
+        return node.role == Role.Inference && node.stake > 0;
+    }
+
     function signerCount() external view returns (uint256) {
         return signers.length;
     }

@@ -3,25 +3,21 @@ pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
-
-interface IValidatorStakes {
-    function validatorStake(address signer) external view returns (uint256);
-    function totalValidatorStake() external view returns (uint256);
-}
+import {IValidatorStakes, ValidatorQuorum} from "./ValidatorQuorum.sol";
+import {Disputes} from "./Disputes.sol";
+import {IModelPrices, Requests} from "./Requests.sol";
 
 /// @title Settlement
-/// @notice Fee escrow per account and batch settlement of verified claims.
+/// @notice Fee escrow per account, batch settlement of verified claims, disputes and slashing
+/// (see Disputes), and inference requested by contracts (see Requests).
 ///
 /// A batch is the Merkle root of its claims' receipt ids (leaf = keccak256(receiptId), sorted
 /// pairs; see docs/receipt.md) with the net transfers it causes: what each payer pays and what
 /// each worker, validator or the treasury earns. Validators sign the batch as EIP-712 typed data
 /// in this contract's domain (so a signature cannot be replayed on another chain or contract);
 /// a batch settles once, with signatures from more than 2/3 of all validator stake.
-contract Settlement is EIP712, ReentrancyGuard {
+contract Settlement is Disputes, Requests {
     using SafeERC20 for IERC20;
 
     struct Transfer {
@@ -37,10 +33,27 @@ contract Settlement is EIP712, ReentrancyGuard {
     bytes32 public constant BATCH_TYPEHASH =
         keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash)");
 
+    struct Config {
+        IERC20 token;
+        IValidatorStakes registry;
+        IModelPrices models;
+        address treasury;
+        /// How long a withdrawal waits, so that work already done can still be settled against it.
+        uint64 withdrawalDelay;
+        uint256 disputeBond;
+        uint256 slashAmount;
+        uint64 requestTimeout;
+        uint256 callbackGasLimit;
+    }
+
     IERC20 public immutable token;
-    IValidatorStakes public immutable registry;
-    /// How long a withdrawal waits, so that work already done can still be settled against it.
+    IModelPrices public immutable models;
+    address public immutable treasury;
     uint64 public immutable withdrawalDelay;
+    uint256 public immutable disputeBond;
+    uint256 public immutable slashAmount;
+    uint64 public immutable requestTimeout;
+    uint256 public immutable callbackGasLimit;
 
     mapping(address account => uint256) public balanceOf;
     mapping(address account => Withdrawal) public pendingWithdrawal;
@@ -59,16 +72,57 @@ contract Settlement is EIP712, ReentrancyGuard {
     error AlreadySettled(bytes32 root);
     error Unbalanced(uint256 debits, uint256 credits);
     error InsufficientEscrow(address account, uint256 balance, uint256 amount);
-    error SignersNotAscending(address previous, address signer);
-    error NotAValidator(address signer);
-    error NoQuorum(uint256 signingStake, uint256 totalStake);
     error NoWithdrawalPending(address account);
     error WithdrawalNotReady(uint64 readyAt);
 
-    constructor(IERC20 token_, IValidatorStakes registry_, uint64 withdrawalDelay_) EIP712("veritas", "1") {
-        token = token_;
-        registry = registry_;
-        withdrawalDelay = withdrawalDelay_;
+    constructor(Config memory config) ValidatorQuorum(config.registry) {
+        token = config.token;
+        models = config.models;
+        treasury = config.treasury;
+        withdrawalDelay = config.withdrawalDelay;
+        disputeBond = config.disputeBond;
+        slashAmount = config.slashAmount;
+        requestTimeout = config.requestTimeout;
+        callbackGasLimit = config.callbackGasLimit;
+    }
+
+    function _disputeToken() internal view override returns (IERC20) {
+        return token;
+    }
+
+    function _disputeBond() internal view override returns (uint256) {
+        return disputeBond;
+    }
+
+    function _slashAmount() internal view override returns (uint256) {
+        return slashAmount;
+    }
+
+    function _treasury() internal view override returns (address) {
+        return treasury;
+    }
+
+    function _requestToken() internal view override returns (IERC20) {
+        return token;
+    }
+
+    function _models() internal view override returns (IModelPrices) {
+        return models;
+    }
+
+    function _requestTimeout() internal view override returns (uint64) {
+        return requestTimeout;
+    }
+
+    function _callbackGasLimit() internal view override returns (uint256) {
+        return callbackGasLimit;
+    }
+
+    /// A contract request's fee goes to the worker's escrow account, a tenth to the treasury's.
+    function _creditWorker(address worker, uint256 fee) internal override {
+        uint256 cut = fee / 10;
+        balanceOf[worker] += fee - cut;
+        balanceOf[treasury] += cut;
     }
 
     function deposit(uint256 amount) external {
@@ -131,20 +185,6 @@ contract Settlement is EIP712, ReentrancyGuard {
         settledAt[root] = uint64(block.number);
         batchCount += 1;
         emit BatchSettled(root, count, volume, signingStake, msg.sender);
-    }
-
-    function _quorum(bytes32 digest, bytes[] calldata signatures) private view returns (uint256 signingStake) {
-        address previous;
-        for (uint256 i = 0; i < signatures.length; i++) {
-            address signer = ECDSA.recover(digest, signatures[i]);
-            if (signer <= previous) revert SignersNotAscending(previous, signer);
-            previous = signer;
-            uint256 stake = registry.validatorStake(signer);
-            if (stake == 0) revert NotAValidator(signer);
-            signingStake += stake;
-        }
-        uint256 totalStake = registry.totalValidatorStake();
-        if (signingStake * 3 <= totalStake * 2) revert NoQuorum(signingStake, totalStake);
     }
 
     function _debit(bytes32 root, Transfer[] calldata debits) private returns (uint256 volume) {

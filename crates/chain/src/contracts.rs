@@ -27,6 +27,21 @@ alloy_sol_types::sol!(
     "../../contracts/out/Settlement.json"
 );
 
+/// Contracts that only tests deploy: a consumer of contract requests and two hostile ones.
+pub mod test_contracts {
+    #![allow(missing_docs)]
+    alloy_sol_types::sol!(TestConsumer, "../../contracts/out/TestConsumer.json");
+    alloy_sol_types::sol!(GasBurner, "../../contracts/out/GasBurner.json");
+    alloy_sol_types::sol!(Reentrant, "../../contracts/out/Reentrant.json");
+
+    /// `TestConsumer`.
+    pub const TEST_CONSUMER: &str = include_str!("../../../contracts/out/TestConsumer.json");
+    /// `GasBurner`.
+    pub const GAS_BURNER: &str = include_str!("../../../contracts/out/GasBurner.json");
+    /// `Reentrant`.
+    pub const REENTRANT: &str = include_str!("../../../contracts/out/Reentrant.json");
+}
+
 /// A contract's creation bytecode from its artifact.
 pub fn creation_code(artifact: &str) -> ChainResult<Bytes> {
     let json: serde_json::Value =

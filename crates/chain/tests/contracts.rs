@@ -16,6 +16,11 @@ use veritas_primitives::{
 const CHAIN_ID: u64 = 31337;
 const UNBONDING: u64 = 86_400;
 const WITHDRAWAL_DELAY: u64 = 3_600;
+const DISPUTE_BOND: u64 = 40;
+const SLASH: u64 = 300;
+const REQUEST_TIMEOUT: u64 = 600;
+const CALLBACK_GAS: u64 = 200_000;
+const TREASURY: Address = Address::repeat_byte(0x77);
 
 fn key(n: u8) -> WorkerKey {
     WorkerKey::from_bytes(&keccak256([n])).unwrap()
@@ -85,15 +90,22 @@ impl Net {
             },
         );
         let models = deploy_raw(&mut evm, admin, artifacts::MODEL_REGISTRY, &[]);
+        let config = Settlement::Config {
+            token,
+            registry,
+            models,
+            treasury: TREASURY,
+            withdrawalDelay: WITHDRAWAL_DELAY,
+            disputeBond: U256::from(DISPUTE_BOND),
+            slashAmount: U256::from(SLASH),
+            requestTimeout: REQUEST_TIMEOUT,
+            callbackGasLimit: U256::from(CALLBACK_GAS),
+        };
         let settlement = deploy(
             &mut evm,
             admin,
             artifacts::SETTLEMENT,
-            Settlement::constructorCall {
-                token_: token,
-                registry_: registry,
-                withdrawalDelay_: WITHDRAWAL_DELAY,
-            },
+            Settlement::constructorCall { config },
         );
         evm.send(
             admin,

@@ -14,6 +14,7 @@ mod schema;
 #[cfg(feature = "signer")]
 mod signer;
 pub mod values;
+pub mod verdict;
 
 pub use alloy_primitives::{Address, B256, hex, keccak256};
 

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Claims} from "./Claims.sol";
+
+interface ISlashing {
+    function slash(address signer, uint256 amount, address beneficiary, uint256 reward, address treasury)
+        external
+        returns (uint256 taken);
+}
+
+/// @title Disputes
+/// @notice A validator's signed "invalid" verdict on a signed claim opens a dispute, backed by
+/// the challenger's bond; the validators' quorum decides. A lying worker is slashed (half to the
+/// challenger, half to the treasury) and the bond returned; a frivolous challenger loses the bond
+/// to the treasury.
+abstract contract Disputes is Claims {
+    using SafeERC20 for IERC20;
+
+    struct Dispute {
+        address worker;
+        address challenger;
+        uint256 bond;
+        bool resolved;
+        bool claimValid;
+    }
+
+    mapping(bytes32 claimDigest => Dispute) public disputes;
+
+    event DisputeOpened(bytes32 indexed claimDigest, address indexed worker, address indexed challenger, address accuser);
+    event DisputeResolved(bytes32 indexed claimDigest, bool claimValid, uint256 slashed);
+
+    error AlreadyDisputed(bytes32 claimDigest);
+    error NoSuchDispute(bytes32 claimDigest);
+    error AlreadyResolved(bytes32 claimDigest);
+
+    function _disputeToken() internal view virtual returns (IERC20);
+    function _disputeBond() internal view virtual returns (uint256);
+    function _slashAmount() internal view virtual returns (uint256);
+    function _treasury() internal view virtual returns (address);
+
+    /// Opens a dispute on a signed claim with a validator's signed "invalid" verdict on it.
+    function openDispute(Claim calldata claim, bytes calldata workerSignature, bytes calldata invalidVerdict)
+        external
+        nonReentrant
+        returns (bytes32 digest)
+    {
+        digest = _signedClaim(claim, workerSignature);
+        if (disputes[digest].challenger != address(0)) revert AlreadyDisputed(digest);
+        address accuser = ECDSA.recover(verdictDigest(digest, false), invalidVerdict);
+        if (registry.validatorStake(accuser) == 0) revert NotAValidator(accuser);
+        uint256 bond = _disputeBond();
+        disputes[digest] = Dispute(claim.worker, msg.sender, bond, false, false);
+        _disputeToken().safeTransferFrom(msg.sender, address(this), bond);
+        emit DisputeOpened(digest, claim.worker, msg.sender, accuser);
+    }
+
+    /// Closes a dispute with the quorum's verdict on the claim.
+    function resolveDispute(bytes32 digest, bool claimValid, bytes[] calldata signatures) external nonReentrant {
+        Dispute storage dispute = disputes[digest];
+        if (dispute.challenger == address(0)) revert NoSuchDispute(digest);
+        if (dispute.resolved) revert AlreadyResolved(digest);
+        _quorum(verdictDigest(digest, claimValid), signatures);
+        dispute.resolved = true;
+        dispute.claimValid = claimValid;
+        uint256 slashed;
+        if (claimValid) {
+            _disputeToken().safeTransfer(_treasury(), dispute.bond);
+        } else {
+            uint256 amount = _slashAmount();
+            slashed = ISlashing(address(registry)).slash(dispute.worker, amount, dispute.challenger, amount / 2, _treasury());
+            _disputeToken().safeTransfer(dispute.challenger, dispute.bond);
+        }
+        emit DisputeResolved(digest, claimValid, slashed);
+    }
+}
