@@ -1,5 +1,8 @@
 //! The settlement contracts, executed by revm from their committed bytecode: happy paths and
-//! every revert path of escrow, batch settlement, the node registry and the model registry.
+//! revert paths of escrow, batch settlement, the registries, disputes and contract requests.
+
+mod disputes;
+mod requests;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolConstructor;
@@ -22,11 +25,11 @@ const REQUEST_TIMEOUT: u64 = 600;
 const CALLBACK_GAS: u64 = 200_000;
 const TREASURY: Address = Address::repeat_byte(0x77);
 
-fn key(n: u8) -> WorkerKey {
+pub(crate) fn key(n: u8) -> WorkerKey {
     WorkerKey::from_bytes(&keccak256([n])).unwrap()
 }
 
-struct Net {
+pub(crate) struct Net {
     evm: LocalEvm,
     admin: Address,
     token: Address,
@@ -50,13 +53,18 @@ fn deploy<C: SolConstructor>(
     deploy_raw(evm, from, artifact, &args.abi_encode())
 }
 
-fn deploy_raw(evm: &mut LocalEvm, from: Address, artifact: &str, args: &[u8]) -> Address {
+pub(crate) fn deploy_raw(
+    evm: &mut LocalEvm,
+    from: Address,
+    artifact: &str,
+    args: &[u8],
+) -> Address {
     let mut code = creation_code(artifact).unwrap().to_vec();
     code.extend_from_slice(args);
     evm.deploy(from, code.into()).unwrap().address
 }
 
-fn reverted(result: Result<impl std::fmt::Debug, ChainError>, expected: &str) {
+pub(crate) fn reverted(result: Result<impl std::fmt::Debug, ChainError>, expected: &str) {
     match result {
         Err(ChainError::Reverted { reason, .. }) => assert!(
             reason.contains(expected),
