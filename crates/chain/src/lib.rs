@@ -8,6 +8,7 @@
 pub mod contracts;
 mod error;
 mod evm;
+pub mod genesis;
 
 pub use error::{ChainError, ChainResult};
 pub use evm::{Deployment, LocalEvm, Outcome};

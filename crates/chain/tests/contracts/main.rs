@@ -5,10 +5,10 @@ mod disputes;
 mod requests;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
-use alloy_sol_types::SolConstructor;
 use veritas_chain::{
     ChainError, LocalEvm,
-    contracts::{ModelRegistry, NodeRegistry, Settlement, VeritasToken, artifacts, creation_code},
+    contracts::{ModelRegistry, NodeRegistry, Settlement, VeritasToken},
+    genesis::{Contracts, GenesisConfig, deploy_contracts},
 };
 use veritas_primitives::{
     ClaimDomain, MerkleTree, WorkerKey,
@@ -44,24 +44,13 @@ const NONE: u8 = 0;
 const INFERENCE: u8 = 1;
 const VALIDATOR: u8 = 2;
 
-fn deploy<C: SolConstructor>(
-    evm: &mut LocalEvm,
-    from: Address,
-    artifact: &str,
-    args: C,
-) -> Address {
-    deploy_raw(evm, from, artifact, &args.abi_encode())
-}
-
 pub(crate) fn deploy_raw(
     evm: &mut LocalEvm,
     from: Address,
     artifact: &str,
     args: &[u8],
 ) -> Address {
-    let mut code = creation_code(artifact).unwrap().to_vec();
-    code.extend_from_slice(args);
-    evm.deploy(from, code.into()).unwrap().address
+    veritas_chain::genesis::deploy_artifact(evm, from, artifact, args).unwrap()
 }
 
 pub(crate) fn reverted(result: Result<impl std::fmt::Debug, ChainError>, expected: &str) {
@@ -78,51 +67,23 @@ impl Net {
     fn new(validator_stakes: &[u64]) -> Net {
         let mut evm = LocalEvm::new(CHAIN_ID, 1_767_225_600);
         let admin = key(0).address();
-        let supply = U256::from(10u64).pow(U256::from(27u64));
-        let token = deploy(
-            &mut evm,
+        let config = GenesisConfig {
             admin,
-            artifacts::TOKEN,
-            VeritasToken::constructorCall {
-                holder: admin,
-                supply,
-            },
-        );
-        let registry = deploy(
-            &mut evm,
-            admin,
-            artifacts::NODE_REGISTRY,
-            NodeRegistry::constructorCall {
-                token_: token,
-                unbondingDelay_: UNBONDING,
-            },
-        );
-        let models = deploy_raw(&mut evm, admin, artifacts::MODEL_REGISTRY, &[]);
-        let config = Settlement::Config {
+            supply: U256::from(10u64).pow(U256::from(27u64)),
+            treasury: TREASURY,
+            unbonding_delay: UNBONDING,
+            withdrawal_delay: WITHDRAWAL_DELAY,
+            dispute_bond: U256::from(DISPUTE_BOND),
+            slash_amount: U256::from(SLASH),
+            request_timeout: REQUEST_TIMEOUT,
+            callback_gas_limit: CALLBACK_GAS,
+        };
+        let Contracts {
             token,
             registry,
             models,
-            treasury: TREASURY,
-            withdrawalDelay: WITHDRAWAL_DELAY,
-            disputeBond: U256::from(DISPUTE_BOND),
-            slashAmount: U256::from(SLASH),
-            requestTimeout: REQUEST_TIMEOUT,
-            callbackGasLimit: U256::from(CALLBACK_GAS),
-        };
-        let settlement = deploy(
-            &mut evm,
-            admin,
-            artifacts::SETTLEMENT,
-            Settlement::constructorCall { config },
-        );
-        evm.send(
-            admin,
-            registry,
-            NodeRegistry::setSlasherCall {
-                slasher_: settlement,
-            },
-        )
-        .unwrap();
+            settlement,
+        } = deploy_contracts(&mut evm, &config).unwrap();
         let mut net = Net {
             evm,
             admin,
