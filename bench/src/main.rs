@@ -1,7 +1,9 @@
-//! Benchmarks of veritas against onnxruntime from Python, same models, same machine, same run.
+//! Benchmarks of veritas against its peers, same machine, same run.
 //!
-//!     ORT_DYLIB_PATH=$(cargo xtask setup) cargo run --release --manifest-path bench/Cargo.toml -- [ITERATIONS] [THREADS]
+//!     ORT_DYLIB_PATH=$(cargo xtask setup) cargo run --release --manifest-path bench/Cargo.toml -- onnx [ITERATIONS] [THREADS]
+//!     cargo run --release --manifest-path bench/Cargo.toml -- settlement
 //!
+//! `onnx`: against onnxruntime from Python.
 //! Per example model: batch-1 latency of onnxruntime-python (the peer), of veritas' runtime
 //! alone, of a whole `Node::infer` in-process (input checks, inference, hashing, signing, the
 //! durable claim-log write), and over HTTP on loopback. Then the cost of signing a claim and of
@@ -18,6 +20,8 @@ use serde_json::{Value, json};
 use veritas_node::{InferRequest, ModelFormat, Node, NodeConfig, PushRequest};
 use veritas_primitives::{B256, Claim, ClaimDomain, Mode, ModelId, Receipt, WorkerKey, keccak256};
 use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
+
+mod settlement;
 
 const MODELS: [&str; 5] = [
     "iris-logreg",
@@ -81,9 +85,20 @@ fn peer(model: &Path, input: &Path, iterations: usize, threads: usize) -> Value 
     serde_json::from_slice(&output.stdout).expect("the peer prints JSON")
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("onnx") => onnx(args),
+        Some("settlement") => settlement::run(),
+        _ => {
+            eprintln!("usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[tokio::main]
+async fn onnx(mut args: impl Iterator<Item = String>) {
     let iterations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let ort = std::env::var("ORT_DYLIB_PATH")

@@ -1,0 +1,194 @@
+//! Settlement cost: gas per settled inference for batches of 1, 10, 100 and 1,000 claims against
+//! one settlement transaction per inference, and settled inferences per second on a local EVM.
+
+use std::time::Instant;
+
+use alloy_primitives::{Address, Bytes, U256};
+use veritas_chain::{
+    LocalEvm,
+    contracts::{Settlement, VeritasToken},
+    genesis::{GenesisConfig, Role, deploy_contracts, register_node},
+};
+use veritas_primitives::{
+    MerkleTree, WorkerKey,
+    batch::{Transfer, batch_digest},
+    keccak256, merkle_leaf,
+};
+
+const FEE: u128 = 1_000;
+
+fn key(n: u64) -> WorkerKey {
+    WorkerKey::from_bytes(&keccak256(n.to_be_bytes())).expect("a hash is a valid key")
+}
+
+struct Bench {
+    evm: LocalEvm,
+    admin: Address,
+    settlement: Address,
+    validators: Vec<WorkerKey>,
+    payers: Vec<Address>,
+    workers: Vec<Address>,
+    batches: u64,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let admin = key(0).address();
+        let mut evm = LocalEvm::new(31337, 1_767_225_600);
+        let contracts = deploy_contracts(&mut evm, &GenesisConfig::dev(admin)).expect("deploy");
+        let unit = U256::from(10u64).pow(U256::from(18u64));
+        let validators: Vec<WorkerKey> = (1..=3).map(key).collect();
+        for (i, validator) in validators.iter().enumerate() {
+            let endpoint = format!("http://127.0.0.1:{}", 7800 + i);
+            register_node(
+                &mut evm,
+                &contracts,
+                admin,
+                validator,
+                Role::Validator,
+                &endpoint,
+                unit * U256::from(1000u64),
+            )
+            .expect("register");
+        }
+        // Ten paying accounts with deposits; two workers.
+        let payers: Vec<Address> = (100..110).map(|n| key(n).address()).collect();
+        for &payer in &payers {
+            let amount = unit * U256::from(1_000_000u64);
+            evm.send(
+                admin,
+                contracts.token,
+                VeritasToken::transferCall {
+                    to: payer,
+                    value: amount,
+                },
+            )
+            .expect("fund");
+            evm.send(
+                payer,
+                contracts.token,
+                VeritasToken::approveCall {
+                    spender: contracts.settlement,
+                    value: amount,
+                },
+            )
+            .expect("approve");
+            evm.send(
+                payer,
+                contracts.settlement,
+                Settlement::depositCall { amount },
+            )
+            .expect("deposit");
+        }
+        let workers = (200..202).map(|n| key(n).address()).collect();
+        Bench {
+            evm,
+            admin,
+            settlement: contracts.settlement,
+            validators,
+            payers,
+            workers,
+            batches: 0,
+        }
+    }
+
+    /// Settles one batch of `count` claims spread over the payers and workers; returns its gas.
+    fn settle(&mut self, count: u32) -> u64 {
+        self.batches += 1;
+        let ids: Vec<_> = (0..count)
+            .map(|i| keccak256([self.batches.to_be_bytes(), u64::from(i).to_be_bytes()].concat()))
+            .collect();
+        let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
+        // Net transfers: each payer pays for its claims; the workers earn 90%, validators and
+        // the treasury share the rest.
+        let n_payers = (count as usize).min(self.payers.len());
+        let mut debits: Vec<Transfer> = self.payers[..n_payers]
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let claims = count as usize / n_payers + usize::from(i < count as usize % n_payers);
+                Transfer::of(p, FEE * claims as u128)
+            })
+            .collect();
+        debits.retain(|d| d.amount > U256::ZERO);
+        let total = FEE * u128::from(count);
+        let n_workers = (count as usize).min(self.workers.len());
+        let worker_share = total * 9 / 10;
+        let mut credits: Vec<Transfer> = self.workers[..n_workers]
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                let share = worker_share / n_workers as u128
+                    + u128::from(i == 0) * (worker_share % n_workers as u128);
+                Transfer::of(w, share)
+            })
+            .collect();
+        let rest = total - worker_share;
+        let per_validator = rest / 4;
+        for validator in &self.validators {
+            credits.push(Transfer::of(validator.address(), per_validator));
+        }
+        credits.push(Transfer::of(self.admin, rest - per_validator * 3));
+        let domain = veritas_primitives::ClaimDomain {
+            chain_id: 31337,
+            verifying_contract: self.settlement,
+        };
+        let digest = batch_digest(&domain, tree.root(), count, &debits, &credits);
+        let mut signers: Vec<&WorkerKey> = self.validators.iter().collect();
+        signers.sort_by_key(|k| k.address());
+        let signatures = signers
+            .iter()
+            .map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec()))
+            .collect();
+        let to_abi = |t: Transfer| Settlement::Transfer {
+            account: t.account,
+            amount: t.amount,
+        };
+        let call = Settlement::settleBatchCall {
+            root: tree.root(),
+            count,
+            debits: debits.into_iter().map(to_abi).collect(),
+            credits: credits.into_iter().map(to_abi).collect(),
+            signatures,
+        };
+        self.evm
+            .send(self.admin, self.settlement, call)
+            .expect("settle")
+            .gas_used
+    }
+}
+
+pub fn run() {
+    let mut bench = Bench::new();
+    // Warm up: the first credits to an account pay for creating its storage slot.
+    bench.settle(1000);
+    let single = bench.settle(1);
+    println!(
+        "| batch size | gas per batch | gas per inference | vs one transaction per inference |"
+    );
+    println!("|---|---|---|---|");
+    for count in [1u32, 10, 100, 1000] {
+        let gas = bench.settle(count);
+        let per = gas as f64 / f64::from(count);
+        println!(
+            "| {count} | {gas} | {per:.0} | {:.4}× |",
+            per / single as f64
+        );
+    }
+    println!(
+        "\n(one transaction per inference: {single} gas each; every batch has a quorum of 3 validators, up to 10 payers, 2 workers)"
+    );
+
+    // Throughput of the local EVM: batches of 1,000 claims, signatures made beforehand are not
+    // separated out: the figure includes building and signing each batch, as a batcher would.
+    let batches = 50;
+    let start = Instant::now();
+    for _ in 0..batches {
+        bench.settle(1000);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "\nlocal EVM (in memory): {batches} batches of 1,000 claims in {seconds:.3} s = {:.0} settled inferences/s",
+        f64::from(batches * 1000) / seconds
+    );
+}
