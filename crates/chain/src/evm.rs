@@ -13,6 +13,9 @@ use crate::{ChainError, ChainResult, contracts::revert_reason};
 
 type Db = CacheDB<EmptyDB>;
 
+/// The gas limit of transactions that do not set one.
+pub const DEFAULT_GAS_LIMIT: u64 = 30_000_000;
+
 /// What a successful transaction did.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -93,14 +96,14 @@ impl LocalEvm {
             .map_or(0, |a| a.info.nonce)
     }
 
-    fn tx(&self, from: Address, kind: TxKind, data: Bytes) -> ChainResult<TxEnv> {
+    fn tx(&self, from: Address, kind: TxKind, data: Bytes, gas_limit: u64) -> ChainResult<TxEnv> {
         TxEnv::builder()
             .caller(from)
             .kind(kind)
             .data(data)
             .nonce(self.nonce(from))
             .chain_id(Some(self.chain_id))
-            .gas_limit(30_000_000)
+            .gas_limit(gas_limit)
             .build()
             .map_err(|err| ChainError::Invalid(format!("{err:?}")))
     }
@@ -125,7 +128,18 @@ impl LocalEvm {
 
     /// Executes a transaction and commits its effects in a new block.
     pub fn transact(&mut self, from: Address, kind: TxKind, data: Bytes) -> ChainResult<Outcome> {
-        let tx = self.tx(from, kind, data)?;
+        self.transact_with_gas(from, kind, data, DEFAULT_GAS_LIMIT)
+    }
+
+    /// Executes a transaction with a gas limit and commits its effects in a new block.
+    pub fn transact_with_gas(
+        &mut self,
+        from: Address,
+        kind: TxKind,
+        data: Bytes,
+        gas_limit: u64,
+    ) -> ChainResult<Outcome> {
+        let tx = self.tx(from, kind, data, gas_limit)?;
         let mut evm = build_evm(
             &mut self.db,
             self.chain_id,
@@ -142,7 +156,7 @@ impl LocalEvm {
 
     /// Deploys creation code (with constructor arguments appended).
     pub fn deploy(&mut self, from: Address, code: Bytes) -> ChainResult<Deployment> {
-        let tx = self.tx(from, TxKind::Create, code)?;
+        let tx = self.tx(from, TxKind::Create, code, DEFAULT_GAS_LIMIT)?;
         let mut evm = build_evm(
             &mut self.db,
             self.chain_id,
@@ -181,7 +195,12 @@ impl LocalEvm {
         to: Address,
         call: C,
     ) -> ChainResult<C::Return> {
-        let tx = self.tx(from, TxKind::Call(to), call.abi_encode().into())?;
+        let tx = self.tx(
+            from,
+            TxKind::Call(to),
+            call.abi_encode().into(),
+            DEFAULT_GAS_LIMIT,
+        )?;
         let mut evm = build_evm(
             &mut self.db,
             self.chain_id,

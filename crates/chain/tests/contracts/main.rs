@@ -2,6 +2,7 @@
 //! revert paths of escrow, batch settlement, the registries, disputes and contract requests.
 
 mod disputes;
+mod edges;
 mod requests;
 
 use alloy_primitives::{Address, B256, Bytes, U256};

@@ -1,6 +1,6 @@
 //! Requests from contracts: escrowed fees, verified delivery, bounded callbacks, refunds.
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolConstructor;
 use veritas_chain::contracts::{
     ModelRegistry, Settlement,
@@ -276,4 +276,46 @@ fn a_callback_cannot_reenter_to_be_refunded_too() {
         U256::from(1_000 - PRICE),
         "paid once, refunded nothing beyond the change"
     );
+}
+
+#[test]
+fn a_deliverer_cannot_starve_the_callback_of_gas() {
+    let mut s = setup();
+    let consumer = consumer(&mut s, test_contracts::TEST_CONSUMER, true);
+    let id = ask(&mut s, consumer, b"in");
+    let claim = claim_for(&s, id, b"in", b"out");
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    let keys: Vec<&WorkerKey> = s.validators.iter().collect();
+    let call = Settlement::fulfillCall {
+        id: U256::from(id),
+        output: Bytes::from_static(b"out"),
+        claim: to_abi(&claim),
+        workerSignature: Bytes::from(s.worker.sign_digest(&digest).unwrap().to_vec()),
+        validSignatures: s.net.sign(verdict_digest(&domain, digest, true), &keys),
+    };
+    let data: Bytes = alloy_sol_types::SolCall::abi_encode(&call).into();
+    let starved = s.net.evm.transact_with_gas(
+        key(90).address(),
+        TxKind::Call(s.net.settlement),
+        data.clone(),
+        250_000,
+    );
+    reverted(starved, "InsufficientGasForCallback");
+    // With enough gas the same delivery goes through and the consumer hears of it.
+    s.net
+        .evm
+        .transact_with_gas(
+            key(90).address(),
+            TxKind::Call(s.net.settlement),
+            data,
+            1_000_000,
+        )
+        .unwrap();
+    let calls = s
+        .net
+        .evm
+        .view(s.net.admin, consumer, TestConsumer::callsCall {})
+        .unwrap();
+    assert_eq!(calls, U256::from(1));
 }
