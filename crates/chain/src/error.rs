@@ -21,6 +21,12 @@ pub enum ChainError {
     /// The EVM refused the transaction before executing it (nonce, balance, …).
     #[error("invalid transaction: {0}")]
     Invalid(String),
+    /// The embedded chain's database failed.
+    #[error("chain storage: {0}")]
+    Storage(String),
+    /// A raw transaction that cannot be accepted; the message names what is wrong.
+    #[error("transaction rejected: {0}")]
+    Rejected(String),
     /// A contract artifact or a return value could not be decoded.
     #[error("decoding: {0}")]
     Decode(String),

@@ -1,12 +1,17 @@
-//! A local EVM: revm over an in-memory state, with blocks advanced per transaction.
+//! A local EVM: revm over an in-memory state, one block per transaction.
+//!
+//! Used directly by tests and benchmarks, and by the embedded chain, which persists the state
+//! changes it hands out (see [`LocalEvm::take_changes`]).
 
 use alloy_primitives::{Address, Bytes, Log, TxKind, U256};
 use alloy_sol_types::SolCall;
 use revm::{
-    Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext,
+    Context, DatabaseCommit, ExecuteEvm, MainBuilder, MainContext,
+    bytecode::Bytecode,
     context::{BlockEnv, CfgEnv, TxEnv, result::ExecutionResult},
     database::{CacheDB, EmptyDB},
     primitives::hardfork::SpecId,
+    state::{AccountInfo, EvmState},
 };
 
 use crate::{ChainError, ChainResult, contracts::revert_reason};
@@ -36,12 +41,26 @@ pub struct Deployment {
     pub gas_used: u64,
 }
 
+/// One account of a state, with its code and storage.
+#[derive(Clone, Debug, Default)]
+pub struct AccountState {
+    /// The address.
+    pub address: Address,
+    /// Balance, nonce and code hash.
+    pub info: AccountInfo,
+    /// The code (empty for an externally owned account).
+    pub code: Bytes,
+    /// Storage slots and their values.
+    pub storage: Vec<(U256, U256)>,
+}
+
 /// revm over an in-memory state. Each transaction is mined in its own block.
 pub struct LocalEvm {
     db: Db,
     chain_id: u64,
     block_number: u64,
     timestamp: u64,
+    changes: Vec<EvmState>,
 }
 
 impl LocalEvm {
@@ -52,6 +71,7 @@ impl LocalEvm {
             chain_id,
             block_number: 1,
             timestamp,
+            changes: Vec::new(),
         }
     }
 
@@ -60,14 +80,20 @@ impl LocalEvm {
         self.chain_id
     }
 
-    /// The current block's timestamp.
+    /// The timestamp the next block gets.
     pub fn timestamp(&self) -> u64 {
         self.timestamp
     }
 
-    /// The current block number.
+    /// The number the next block gets.
     pub fn block_number(&self) -> u64 {
         self.block_number
+    }
+
+    /// Sets the number and timestamp of the next block.
+    pub fn set_next_block(&mut self, number: u64, timestamp: u64) {
+        self.block_number = number;
+        self.timestamp = timestamp;
     }
 
     /// Moves the clock forward.
@@ -77,23 +103,71 @@ impl LocalEvm {
 
     /// Sets an account's ether balance.
     pub fn fund(&mut self, account: Address, wei: U256) {
-        let mut info = self
-            .db
-            .cache
-            .accounts
-            .get(&account)
-            .map(|a| a.info.clone())
-            .unwrap_or_default();
+        let mut info = self.account(account);
         info.balance = wei;
         self.db.insert_account_info(account, info);
     }
 
-    fn nonce(&self, account: Address) -> u64 {
+    /// An account's balance, nonce and code hash (empty if it never existed).
+    pub fn account(&self, account: Address) -> AccountInfo {
         self.db
             .cache
             .accounts
             .get(&account)
-            .map_or(0, |a| a.info.nonce)
+            .map(|a| a.info.clone())
+            .unwrap_or_default()
+    }
+
+    /// A storage slot's value.
+    pub fn storage(&self, account: Address, slot: U256) -> U256 {
+        self.db
+            .cache
+            .accounts
+            .get(&account)
+            .and_then(|a| a.storage.get(&slot).copied())
+            .unwrap_or_default()
+    }
+
+    /// An account's code.
+    pub fn code(&self, account: Address) -> Bytes {
+        let info = self.account(account);
+        info.code
+            .or_else(|| self.db.cache.contracts.get(&info.code_hash).cloned())
+            .map(|code| code.original_bytes())
+            .unwrap_or_default()
+    }
+
+    /// Seeds the state with an account, its code and storage (used when loading a chain).
+    pub fn insert_account(&mut self, account: AccountState) {
+        let mut info = account.info;
+        if !account.code.is_empty() {
+            info.code = Some(Bytecode::new_raw(account.code));
+        }
+        self.db.insert_account_info(account.address, info);
+        for (slot, value) in account.storage {
+            // OK to ignore: inserting into a cached account cannot fail with an empty backing db.
+            let _ = self.db.insert_account_storage(account.address, slot, value);
+        }
+    }
+
+    /// Every account with its code and storage, for persisting a whole state.
+    pub fn dump(&self) -> Vec<AccountState> {
+        self.db
+            .cache
+            .accounts
+            .iter()
+            .map(|(address, account)| AccountState {
+                address: *address,
+                info: account.info.clone(),
+                code: self.code(*address),
+                storage: account.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+            })
+            .collect()
+    }
+
+    /// The state changes of every transaction since the last call, in order.
+    pub fn take_changes(&mut self) -> Vec<EvmState> {
+        std::mem::take(&mut self.changes)
     }
 
     fn tx(&self, from: Address, kind: TxKind, data: Bytes, gas_limit: u64) -> ChainResult<TxEnv> {
@@ -101,14 +175,48 @@ impl LocalEvm {
             .caller(from)
             .kind(kind)
             .data(data)
-            .nonce(self.nonce(from))
+            .nonce(self.account(from).nonce)
             .chain_id(Some(self.chain_id))
             .gas_limit(gas_limit)
             .build()
             .map_err(|err| ChainError::Invalid(format!("{err:?}")))
     }
 
-    fn finish(result: ExecutionResult) -> ChainResult<Outcome> {
+    /// Executes a transaction in a new block and commits its effects; the result is returned
+    /// whatever it is (a reverted transaction is still mined).
+    pub fn execute(&mut self, tx: TxEnv) -> ChainResult<ExecutionResult> {
+        let mut evm = build_evm(
+            &mut self.db,
+            self.chain_id,
+            self.block_number,
+            self.timestamp,
+        );
+        let outcome = evm
+            .transact(tx)
+            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
+        self.db.commit(outcome.state.clone());
+        self.changes.push(outcome.state);
+        self.block_number += 1;
+        self.timestamp += 1;
+        Ok(outcome.result)
+    }
+
+    /// Executes a transaction without committing anything.
+    pub fn simulate(&mut self, tx: TxEnv) -> ChainResult<ExecutionResult> {
+        let mut evm = build_evm(
+            &mut self.db,
+            self.chain_id,
+            self.block_number,
+            self.timestamp,
+        );
+        Ok(evm
+            .transact(tx)
+            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?
+            .result)
+    }
+
+    /// A successful result's outcome, or the revert or halt as an error.
+    pub fn outcome(result: ExecutionResult) -> ChainResult<Outcome> {
         match result {
             ExecutionResult::Success {
                 gas, logs, output, ..
@@ -126,12 +234,12 @@ impl LocalEvm {
         }
     }
 
-    /// Executes a transaction and commits its effects in a new block.
+    /// Executes a transaction from `from` (no signature: a development shortcut) and commits it.
     pub fn transact(&mut self, from: Address, kind: TxKind, data: Bytes) -> ChainResult<Outcome> {
         self.transact_with_gas(from, kind, data, DEFAULT_GAS_LIMIT)
     }
 
-    /// Executes a transaction with a gas limit and commits its effects in a new block.
+    /// [`LocalEvm::transact`] with a gas limit.
     pub fn transact_with_gas(
         &mut self,
         from: Address,
@@ -140,36 +248,15 @@ impl LocalEvm {
         gas_limit: u64,
     ) -> ChainResult<Outcome> {
         let tx = self.tx(from, kind, data, gas_limit)?;
-        let mut evm = build_evm(
-            &mut self.db,
-            self.chain_id,
-            self.block_number,
-            self.timestamp,
-        );
-        let result = evm
-            .transact_commit(tx)
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
-        self.block_number += 1;
-        self.timestamp += 1;
-        Self::finish(result)
+        Self::outcome(self.execute(tx)?)
     }
 
     /// Deploys creation code (with constructor arguments appended).
     pub fn deploy(&mut self, from: Address, code: Bytes) -> ChainResult<Deployment> {
         let tx = self.tx(from, TxKind::Create, code, DEFAULT_GAS_LIMIT)?;
-        let mut evm = build_evm(
-            &mut self.db,
-            self.chain_id,
-            self.block_number,
-            self.timestamp,
-        );
-        let result = evm
-            .transact_commit(tx)
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
-        self.block_number += 1;
-        self.timestamp += 1;
+        let result = self.execute(tx)?;
         let address = result.created_address();
-        let outcome = Self::finish(result)?;
+        let outcome = Self::outcome(result)?;
         let address =
             address.ok_or_else(|| ChainError::Decode("deployment created no contract".into()))?;
         Ok(Deployment {
@@ -201,17 +288,7 @@ impl LocalEvm {
             call.abi_encode().into(),
             DEFAULT_GAS_LIMIT,
         )?;
-        let mut evm = build_evm(
-            &mut self.db,
-            self.chain_id,
-            self.block_number,
-            self.timestamp,
-        );
-        let result = evm
-            .transact(tx)
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?
-            .result;
-        let outcome = Self::finish(result)?;
+        let outcome = Self::outcome(self.simulate(tx)?)?;
         C::abi_decode_returns(&outcome.output).map_err(|err| ChainError::Decode(err.to_string()))
     }
 }

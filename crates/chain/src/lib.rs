@@ -6,9 +6,10 @@
 //! artifacts, so tests run exactly the bytecode that is deployed.
 
 pub mod contracts;
+pub mod embedded;
 mod error;
 mod evm;
 pub mod genesis;
 
 pub use error::{ChainError, ChainResult};
-pub use evm::{Deployment, LocalEvm, Outcome};
+pub use evm::{AccountState, Deployment, LocalEvm, Outcome};

@@ -1,0 +1,344 @@
+//! The embedded chain: the local EVM with signed transactions, blocks mined on demand (one per
+//! transaction, like a development node's automine), and everything persisted in redb.
+//!
+//! Genesis deploys the contracts and funds the development accounts; a restart loads the state
+//! of the last block written, which is the last block acknowledged.
+
+mod store;
+
+use std::path::Path;
+
+use alloy_consensus::{Header, Transaction, TxEnvelope, transaction::SignerRecoverable};
+use alloy_eips::eip2718::{Decodable2718, Typed2718};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy_sol_types::SolCall;
+use revm::context::{TxEnv, result::ExecutionResult};
+use serde::{Deserialize, Serialize};
+pub use store::{BlockRecord, LogRecord, ReceiptRecord, TransactionRecord};
+use store::{BlockWrite, ChainStore};
+
+use crate::{
+    ChainError, ChainResult, LocalEvm,
+    contracts::VeritasToken,
+    genesis::{Contracts, GenesisConfig, deploy_contracts},
+};
+
+/// How a new embedded chain starts.
+#[derive(Clone, Debug)]
+pub struct DevGenesis {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// Unix seconds of block 0.
+    pub timestamp: u64,
+    /// The contracts' parameters; its admin deploys them.
+    pub config: GenesisConfig,
+    /// Accounts funded with ether and tokens.
+    pub accounts: Vec<Address>,
+    /// Ether (wei) each account gets.
+    pub ether: U256,
+    /// Tokens (smallest unit) each account gets from the admin.
+    pub tokens: U256,
+}
+
+#[derive(Serialize, Deserialize)]
+struct GenesisMeta {
+    chain_id: u64,
+    token: Address,
+    registry: Address,
+    models: Address,
+    settlement: Address,
+}
+
+/// The embedded chain.
+pub struct EmbeddedChain {
+    evm: LocalEvm,
+    store: ChainStore,
+    head: BlockRecord,
+    contracts: Contracts,
+}
+
+fn header_hash(number: u64, parent_hash: B256, timestamp: u64, gas_used: u64) -> B256 {
+    Header {
+        parent_hash,
+        number,
+        timestamp,
+        gas_used,
+        gas_limit: 1_000_000_000,
+        base_fee_per_gas: Some(0),
+        ..Default::default()
+    }
+    .hash_slow()
+}
+
+impl EmbeddedChain {
+    /// Opens the chain stored at `path`, creating it from `genesis` if it does not exist yet.
+    pub fn open(path: &Path, genesis: &DevGenesis) -> ChainResult<EmbeddedChain> {
+        let store = ChainStore::open(path)?;
+        match store.meta("genesis")? {
+            Some(meta) => Self::load(store, &meta),
+            None => Self::create(store, genesis),
+        }
+    }
+
+    fn create(store: ChainStore, genesis: &DevGenesis) -> ChainResult<EmbeddedChain> {
+        let mut evm = LocalEvm::new(genesis.chain_id, genesis.timestamp);
+        let admin = genesis.config.admin;
+        evm.fund(admin, genesis.ether);
+        let contracts = deploy_contracts(&mut evm, &genesis.config)?;
+        for &account in &genesis.accounts {
+            evm.fund(account, genesis.ether);
+            if account != admin {
+                evm.send(
+                    admin,
+                    contracts.token,
+                    VeritasToken::transferCall {
+                        to: account,
+                        value: genesis.tokens,
+                    },
+                )?;
+            }
+        }
+        // Genesis is one state, not a history: the set-up transactions are not kept, and nonces
+        // stay as they are so that dev accounts' first real transaction follows from them.
+        evm.take_changes();
+        let block = BlockRecord {
+            number: 0,
+            hash: header_hash(0, B256::ZERO, genesis.timestamp, 0),
+            parent_hash: B256::ZERO,
+            timestamp: genesis.timestamp,
+            gas_used: 0,
+            transactions: Vec::new(),
+        };
+        let dump = evm.dump();
+        let meta = GenesisMeta {
+            chain_id: genesis.chain_id,
+            token: contracts.token,
+            registry: contracts.registry,
+            models: contracts.models,
+            settlement: contracts.settlement,
+        };
+        store.write_genesis(
+            &dump,
+            &block,
+            &serde_json::to_vec(&meta).map_err(|e| ChainError::Storage(e.to_string()))?,
+        )?;
+        evm.set_next_block(1, genesis.timestamp + 1);
+        Ok(EmbeddedChain {
+            evm,
+            store,
+            head: block,
+            contracts,
+        })
+    }
+
+    fn load(store: ChainStore, meta: &[u8]) -> ChainResult<EmbeddedChain> {
+        let meta: GenesisMeta =
+            serde_json::from_slice(meta).map_err(|e| ChainError::Storage(e.to_string()))?;
+        let head = store
+            .head()?
+            .ok_or_else(|| ChainError::Storage("genesis metadata without block 0".into()))?;
+        let mut evm = LocalEvm::new(meta.chain_id, head.timestamp + 1);
+        for account in store.load_state()? {
+            evm.insert_account(account);
+        }
+        evm.set_next_block(head.number + 1, head.timestamp + 1);
+        let contracts = Contracts {
+            token: meta.token,
+            registry: meta.registry,
+            models: meta.models,
+            settlement: meta.settlement,
+        };
+        Ok(EmbeddedChain {
+            evm,
+            store,
+            head,
+            contracts,
+        })
+    }
+
+    /// The chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.evm.chain_id()
+    }
+
+    /// Where genesis deployed the contracts.
+    pub fn contracts(&self) -> Contracts {
+        self.contracts
+    }
+
+    /// The latest block.
+    pub fn head(&self) -> &BlockRecord {
+        &self.head
+    }
+
+    /// An account's balance in wei.
+    pub fn balance(&self, account: Address) -> U256 {
+        self.evm.account(account).balance
+    }
+
+    /// An account's nonce.
+    pub fn nonce(&self, account: Address) -> u64 {
+        self.evm.account(account).nonce
+    }
+
+    /// An account's code.
+    pub fn code(&self, account: Address) -> Bytes {
+        self.evm.code(account)
+    }
+
+    /// A storage slot.
+    pub fn storage(&self, account: Address, slot: U256) -> U256 {
+        self.evm.storage(account, slot)
+    }
+
+    /// A typed read-only call against the latest state.
+    pub fn view<C: SolCall>(&mut self, to: Address, call: C) -> ChainResult<C::Return> {
+        self.evm.view(Address::ZERO, to, call)
+    }
+
+    /// A read-only call with raw data; a revert is an error carrying its data.
+    pub fn call(&mut self, from: Address, to: Address, data: Bytes) -> ChainResult<Bytes> {
+        let tx = TxEnv::builder()
+            .caller(from)
+            .kind(TxKind::Call(to))
+            .data(data)
+            .nonce(self.nonce(from))
+            .chain_id(Some(self.chain_id()))
+            .gas_limit(crate::evm::DEFAULT_GAS_LIMIT)
+            .build()
+            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
+        Ok(LocalEvm::outcome(self.evm.simulate(tx)?)?.output)
+    }
+
+    /// A block by number.
+    pub fn block(&self, number: u64) -> ChainResult<Option<BlockRecord>> {
+        self.store.block(number)
+    }
+
+    /// A mined transaction.
+    pub fn transaction(&self, hash: &B256) -> ChainResult<Option<TransactionRecord>> {
+        self.store.transaction(hash)
+    }
+
+    /// A mined transaction's receipt.
+    pub fn receipt(&self, hash: &B256) -> ChainResult<Option<ReceiptRecord>> {
+        self.store.receipt(hash)
+    }
+
+    /// Accepts a signed EIP-2718 transaction, mines it in a new block at time `now` (or one
+    /// second after the previous block, if later) and writes the block before returning its hash.
+    /// A transaction that reverts is still mined, with a failed receipt.
+    pub fn send_raw_transaction(&mut self, raw: &[u8], now: u64) -> ChainResult<B256> {
+        let reject = |reason: String| ChainError::Rejected(reason);
+        let envelope = TxEnvelope::decode_2718_exact(raw)
+            .map_err(|err| reject(format!("malformed transaction: {err}")))?;
+        if envelope.is_eip4844() || envelope.is_eip7702() {
+            return Err(reject(format!(
+                "transaction type {} is not supported",
+                envelope.ty()
+            )));
+        }
+        let from = envelope
+            .recover_signer()
+            .map_err(|err| reject(format!("invalid signature: {err}")))?;
+        match envelope.chain_id() {
+            Some(id) if id == self.chain_id() => {}
+            Some(id) => {
+                return Err(reject(format!(
+                    "wrong chain id: expected {}, got {id}",
+                    self.chain_id()
+                )));
+            }
+            None => {
+                return Err(reject(
+                    "transactions without a chain id (pre-EIP-155) are refused".into(),
+                ));
+            }
+        }
+        let expected = self.nonce(from);
+        if envelope.nonce() != expected {
+            return Err(reject(format!(
+                "wrong nonce for {from}: expected {expected}, got {}",
+                envelope.nonce()
+            )));
+        }
+        let max_cost = U256::from(envelope.gas_limit()) * U256::from(envelope.max_fee_per_gas())
+            + envelope.value();
+        let balance = self.balance(from);
+        if balance < max_cost {
+            return Err(reject(format!(
+                "insufficient funds for {from}: balance {balance}, needs {max_cost}"
+            )));
+        }
+        let tx = TxEnv::builder()
+            .tx_type(Some(envelope.ty()))
+            .caller(from)
+            .kind(envelope.kind())
+            .value(envelope.value())
+            .data(envelope.input().clone())
+            .nonce(envelope.nonce())
+            .gas_limit(envelope.gas_limit())
+            .gas_price(envelope.max_fee_per_gas())
+            .gas_priority_fee(envelope.max_priority_fee_per_gas())
+            .chain_id(Some(self.chain_id()))
+            .access_list(envelope.access_list().cloned().unwrap_or_default())
+            .build()
+            .map_err(|err| reject(format!("{err:?}")))?;
+
+        let number = self.head.number + 1;
+        let timestamp = now.max(self.head.timestamp + 1);
+        self.evm.set_next_block(number, timestamp);
+        let result = self.evm.execute(tx)?;
+        let changes = self.evm.take_changes();
+        let hash = *envelope.tx_hash();
+        let gas_used = result.tx_gas_used();
+        let block = BlockRecord {
+            number,
+            hash: header_hash(number, self.head.hash, timestamp, gas_used),
+            parent_hash: self.head.hash,
+            timestamp,
+            gas_used,
+            transactions: vec![hash],
+        };
+        let (status, logs) = match &result {
+            ExecutionResult::Success { logs, .. } => (true, logs.clone()),
+            _ => (false, Vec::new()),
+        };
+        let receipt = ReceiptRecord {
+            transaction_hash: hash,
+            block_number: number,
+            block_hash: block.hash,
+            from,
+            to: envelope.to(),
+            status,
+            gas_used,
+            effective_gas_price: envelope.effective_gas_price(Some(0)),
+            contract_address: result.created_address(),
+            logs: logs
+                .into_iter()
+                .map(|log| LogRecord {
+                    address: log.address,
+                    topics: log.topics().to_vec(),
+                    data: log.data.data,
+                })
+                .collect(),
+        };
+        let record = TransactionRecord {
+            hash,
+            raw: Bytes::copy_from_slice(raw),
+            from,
+            block_number: number,
+            index: 0,
+        };
+        self.store.write_block(&BlockWrite {
+            block: &block,
+            transactions: &[(record, receipt)],
+            changes: &changes,
+        })?;
+        self.head = block;
+        Ok(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests;
