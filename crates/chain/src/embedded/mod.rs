@@ -4,6 +4,7 @@
 //! Genesis deploys the contracts and funds the development accounts; a restart loads the state
 //! of the last block written, which is the last block acknowledged.
 
+pub mod rpc;
 mod store;
 
 use std::path::Path;
@@ -213,6 +214,33 @@ impl EmbeddedChain {
     /// A block by number.
     pub fn block(&self, number: u64) -> ChainResult<Option<BlockRecord>> {
         self.store.block(number)
+    }
+
+    /// A block by hash.
+    pub fn block_by_hash(&self, hash: &B256) -> ChainResult<Option<BlockRecord>> {
+        match self.store.block_number(hash)? {
+            Some(number) => self.store.block(number),
+            None => Ok(None),
+        }
+    }
+
+    /// The gas a transaction would use now (deployments when `to` is `None`).
+    pub fn estimate_gas(
+        &mut self,
+        from: Address,
+        to: Option<Address>,
+        data: Bytes,
+    ) -> ChainResult<u64> {
+        let tx = TxEnv::builder()
+            .caller(from)
+            .kind(to.map_or(TxKind::Create, TxKind::Call))
+            .data(data)
+            .nonce(self.nonce(from))
+            .chain_id(Some(self.chain_id()))
+            .gas_limit(crate::evm::DEFAULT_GAS_LIMIT)
+            .build()
+            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
+        Ok(LocalEvm::outcome(self.evm.simulate(tx)?)?.gas_used)
     }
 
     /// A mined transaction.

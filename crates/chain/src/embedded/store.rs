@@ -24,6 +24,8 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const TRANSACTIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("transactions");
 /// transaction hash → receipt JSON.
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
+/// block hash → block number.
+const BLOCK_HASHES: TableDefinition<&[u8; 32], u64> = TableDefinition::new("block_hashes");
 /// "genesis" → JSON of what genesis deployed.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -158,6 +160,7 @@ impl ChainStore {
         txn.open_table(CODE).map_err(io)?;
         txn.open_table(STORAGE).map_err(io)?;
         txn.open_table(BLOCKS).map_err(io)?;
+        txn.open_table(BLOCK_HASHES).map_err(io)?;
         txn.open_table(TRANSACTIONS).map_err(io)?;
         txn.open_table(RECEIPTS).map_err(io)?;
         txn.open_table(META).map_err(io)?;
@@ -204,6 +207,10 @@ impl ChainStore {
             txn.open_table(BLOCKS)
                 .map_err(io)?
                 .insert(block.number, json.as_slice())
+                .map_err(io)?;
+            txn.open_table(BLOCK_HASHES)
+                .map_err(io)?
+                .insert(&block.hash.0, block.number)
                 .map_err(io)?;
             txn.open_table(META)
                 .map_err(io)?
@@ -254,6 +261,10 @@ impl ChainStore {
                     write.block.number,
                     serde_json::to_vec(write.block).map_err(io)?.as_slice(),
                 )
+                .map_err(io)?;
+            txn.open_table(BLOCK_HASHES)
+                .map_err(io)?
+                .insert(&write.block.hash.0, write.block.number)
                 .map_err(io)?;
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(io)?;
             let mut receipts = txn.open_table(RECEIPTS).map_err(io)?;
@@ -330,6 +341,13 @@ impl ChainStore {
             return Ok(None);
         };
         serde_json::from_slice(json.value()).map(Some).map_err(io)
+    }
+
+    /// A block's number by its hash.
+    pub fn block_number(&self, hash: &B256) -> ChainResult<Option<u64>> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let table = txn.open_table(BLOCK_HASHES).map_err(io)?;
+        Ok(table.get(&hash.0).map_err(io)?.map(|v| v.value()))
     }
 
     /// A transaction by hash.
