@@ -5,6 +5,8 @@
 
 mod error;
 mod routes;
+mod rpc;
 
 pub use error::ApiError;
 pub use routes::{ApiConfig, router, serve};
+pub use rpc::chain_router;

@@ -14,6 +14,8 @@ pub use config::NodeConfig;
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
 pub use node::{InferRequest, InferResponse, Node, PushRequest};
+/// The chain layer, for the API's JSON-RPC endpoint.
+pub use veritas_chain as chain;
 pub use veritas_hub::{
     HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name,
 };
