@@ -66,7 +66,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
 /// The router over a node.
 pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
-    Router::new()
+    let rpc = node.chain().map(crate::chain_router);
+    let router = Router::new()
         .route(
             "/v1/models",
             get(list_models)
@@ -77,12 +78,17 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/models/{reference}/content", get(pull_model))
         .route("/v1/infer", axum::routing::post(infer))
         .route("/v1/receipts/{id}", get(receipt))
+        .route("/v1/network", get(network))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(config.max_json_bytes))
-        .with_state(node)
+        .with_state(node);
+    match rpc {
+        Some(rpc) => router.nest("/rpc", rpc),
+        None => router,
+    }
 }
 
 /// Serves the API on a bound listener until `shutdown` completes.
@@ -261,6 +267,36 @@ async fn receipt(
             err.to_string(),
         )
     })?))
+}
+
+/// `GET /v1/network`: the chain this node settles on, its contracts and the JSON-RPC path.
+async fn network(State(node): State<AppState>) -> Json<Json_> {
+    let domain = node.domain();
+    let Some(chain) = node.chain() else {
+        return Json(json!({"chain": null, "claim_domain": domain}));
+    };
+    let (contracts, head) = {
+        let chain = chain
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (chain.contracts(), chain.head().number)
+    };
+    Json(json!({
+        "chain": {
+            "kind": "embedded",
+            "chain_id": domain.chain_id,
+            "rpc": "/rpc",
+            "block": head,
+            "contracts": {
+                "token": contracts.token,
+                "node_registry": contracts.registry,
+                "model_registry": contracts.models,
+                "settlement": contracts.settlement,
+            },
+            "dev_accounts": veritas_node::devnet::dev_accounts(),
+        },
+        "claim_domain": domain,
+    }))
 }
 
 /// `GET /healthz`.

@@ -36,7 +36,13 @@ impl Server {
     }
 
     async fn start_in(home: tempfile::TempDir) -> Server {
-        let node = Arc::new(Node::open(&config(home.path())).unwrap());
+        Server::start_with(home, false).await
+    }
+
+    async fn start_with(home: tempfile::TempDir, embedded_chain: bool) -> Server {
+        let mut config = config(home.path());
+        config.embedded_chain = embedded_chain;
+        let node = Arc::new(Node::open(&config).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -468,6 +474,8 @@ async fn health_metrics_and_openapi() {
     let (_, openapi) = server.get("/openapi.json").await;
     assert_eq!(openapi["openapi"], "3.1.0");
     let routes = [
+        "/v1/network",
+        "/rpc",
         "/v1/models",
         "/v1/models/{reference}",
         "/v1/models/{reference}/content",
@@ -490,4 +498,57 @@ async fn health_metrics_and_openapi() {
             "{route} is not in openapi.json"
         );
     }
+}
+
+#[tokio::test]
+async fn a_node_with_the_embedded_chain_serves_json_rpc_and_signs_in_its_domain() {
+    let server = Server::start_with(tempfile::tempdir().unwrap(), true).await;
+    let (_, network) = server.get("/v1/network").await;
+    let chain = &network["chain"];
+    assert_eq!(chain["chain_id"], 31337);
+    assert_eq!(
+        chain["dev_accounts"][0],
+        "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+    );
+    let settlement = chain["contracts"]["settlement"].clone();
+    let answer = server
+        .http
+        .post(format!("{}/rpc", server.url))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getCode", "params": [settlement, "latest"]}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        answer["result"].as_str().unwrap().len() > 1000,
+        "the settlement contract is deployed: {answer}"
+    );
+
+    server.push_example("iris", "iris-logreg.onnx").await;
+    let (_, answer) = server
+        .infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
+        .await;
+    assert_eq!(
+        answer["receipt"]["domain"]["verifying_contract"], settlement,
+        "claims are bound to this deployment"
+    );
+    let receipt: Receipt = serde_json::from_value(answer["receipt"].clone()).unwrap();
+    verify_receipt(&receipt, &Expectations::default()).unwrap();
+}
+
+#[tokio::test]
+async fn a_node_without_a_chain_says_so() {
+    let server = Server::start().await;
+    let (_, network) = server.get("/v1/network").await;
+    assert_eq!(network["chain"], Value::Null);
+    let response = server
+        .http
+        .post(format!("{}/rpc", server.url))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

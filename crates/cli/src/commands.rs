@@ -41,6 +41,9 @@ pub struct NodeArgs {
     /// The largest model accepted, in bytes.
     #[arg(long, default_value_t = 4 << 30)]
     max_model_bytes: u64,
+    /// Do not run the embedded development chain.
+    #[arg(long)]
+    no_chain: bool,
 }
 
 fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
@@ -75,6 +78,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         .ok()
         .filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
+    config.embedded_chain = !args.no_chain;
     if let Some(store) = &args.store {
         config.hub.store = StoreLocation::parse(store);
     }
@@ -83,11 +87,19 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
+    let domain = node.domain();
+    let rpc = node.chain().map(|_| format!("{url}/rpc"));
     if out.json {
-        out.print_json(&json!({"api": url, "worker": node.worker(), "home": home}));
+        out.print_json(&json!({"api": url, "worker": node.worker(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}));
     } else if banner {
         println!("veritas is up");
         println!("  api      {url}");
+        if let Some(rpc) = &rpc {
+            println!(
+                "  chain    {rpc} (chain id {}, settlement {})",
+                domain.chain_id, domain.verifying_contract
+            );
+        }
         println!("  worker   {}", node.worker());
         println!("  data     {}", home.display());
         println!("try, in another terminal:");
@@ -126,6 +138,116 @@ pub async fn up(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
 /// `veritas node`.
 pub async fn node(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
     run_node(args, out, false).await
+}
+
+/// `veritas chain …`.
+#[derive(Subcommand)]
+pub enum ChainCommand {
+    /// The chain the node settles on: id, head block, contracts.
+    Status,
+    /// The development accounts with their ether and token balances.
+    Accounts,
+}
+
+async fn rpc(client: &Client, method: &str, params: Value) -> anyhow::Result<Value> {
+    let (answer, _) = client
+        .post(
+            "/rpc",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
+        )
+        .await?;
+    if let Some(error) = answer.get("error") {
+        bail!("{method}: {}", error["message"].as_str().unwrap_or("error"));
+    }
+    Ok(answer["result"].clone())
+}
+
+fn hex_u256(value: &Value) -> alloy_primitives::U256 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default()
+}
+
+fn tokens(amount: alloy_primitives::U256) -> String {
+    alloy_primitives::utils::format_units(amount, 18).unwrap_or_else(|_| amount.to_string())
+}
+
+/// `veritas chain …`.
+pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
+    let client = Client::new(&env::api());
+    let network = client.get("/v1/network").await?;
+    let chain = &network["chain"];
+    if chain.is_null() {
+        bail!("this node runs no chain (it was started with --no-chain)");
+    }
+    match cmd {
+        ChainCommand::Status => {
+            let block = rpc(&client, "eth_blockNumber", json!([])).await?;
+            if out.json {
+                out.print_json(&json!({"network": network, "block": block}));
+            } else {
+                println!("chain id       {}", chain["chain_id"]);
+                println!(
+                    "rpc            {}{}",
+                    env::api().trim_end_matches('/'),
+                    chain["rpc"].as_str().unwrap_or("/rpc")
+                );
+                println!("block          {}", hex_u256(&block));
+                for (name, key) in [
+                    ("token", "token"),
+                    ("node registry", "node_registry"),
+                    ("model registry", "model_registry"),
+                    ("settlement", "settlement"),
+                ] {
+                    println!(
+                        "{name:<14} {}",
+                        chain["contracts"][key].as_str().unwrap_or("?")
+                    );
+                }
+            }
+        }
+        ChainCommand::Accounts => {
+            let token = chain["contracts"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let mut rows = Vec::new();
+            for account in chain["dev_accounts"].as_array().into_iter().flatten() {
+                let account = account.as_str().unwrap_or_default();
+                let ether =
+                    hex_u256(&rpc(&client, "eth_getBalance", json!([account, "latest"])).await?);
+                let data = format!("0x70a08231{:0>64}", account.trim_start_matches("0x"));
+                let vrt = hex_u256(
+                    &rpc(
+                        &client,
+                        "eth_call",
+                        json!([{"to": token, "data": data}, "latest"]),
+                    )
+                    .await?,
+                );
+                rows.push((account.to_owned(), ether, vrt));
+            }
+            if out.json {
+                let list: Vec<Value> = rows
+                    .iter()
+                    .map(|(a, e, t)| json!({"address": a, "ether": e, "tokens": t}))
+                    .collect();
+                out.print_json(&json!(list));
+            } else {
+                println!(
+                    "development accounts of the test mnemonic (their keys are public: development only)"
+                );
+                for (account, ether, vrt) in rows {
+                    let account = account
+                        .parse::<alloy_primitives::Address>()
+                        .map_or(account, |a| a.to_string());
+                    println!("{account}  {} ETH  {} VRT", tokens(ether), tokens(vrt));
+                }
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// `veritas setup`.

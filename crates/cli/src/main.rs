@@ -53,6 +53,9 @@ enum Command {
     Infer(commands::InferArgs),
     /// Verify a receipt offline: signature, model id, hashes.
     Verify(commands::VerifyArgs),
+    /// The chain the node settles on.
+    #[command(subcommand)]
+    Chain(commands::ChainCommand),
     /// Read receipts from a node.
     #[command(subcommand)]
     Receipt(commands::ReceiptCommand),
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
             Command::Infer(args) => commands::infer(args, &out).await,
             Command::Verify(args) => commands::verify(args, &out),
             Command::Receipt(cmd) => commands::receipt(cmd, &out).await,
+            Command::Chain(cmd) => commands::chain(cmd, &out).await,
         }
     });
     match result {

@@ -245,3 +245,21 @@ fn failures_have_documented_exit_codes_and_clear_messages() {
     let usage = node.run(&["infer"]);
     assert_eq!(code(&usage), 2);
 }
+
+#[test]
+fn chain_status_and_accounts_read_the_embedded_chain() {
+    let node = NodeProcess::start();
+    let status = node.run(&["chain", "status"]);
+    assert_eq!(code(&status), 0, "{}", stderr(&status));
+    let text = stdout(&status);
+    assert!(text.starts_with("chain id       31337\n"), "{text}");
+    assert!(text.contains("settlement     0x"), "{text}");
+    let accounts = node.run(&["chain", "accounts"]);
+    assert_eq!(code(&accounts), 0, "{}", stderr(&accounts));
+    let text = stdout(&accounts);
+    assert!(
+        text.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266  10000.000000000000000000 ETH"),
+        "{text}"
+    );
+    assert!(text.contains("VRT"), "{text}");
+}

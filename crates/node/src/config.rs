@@ -20,6 +20,9 @@ pub struct NodeConfig {
     pub threads: Option<usize>,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,
+    /// Run the embedded development chain (state in `home/chain.redb`); claims are then signed
+    /// in its settlement contract's domain.
+    pub embedded_chain: bool,
 }
 
 impl NodeConfig {
@@ -32,6 +35,7 @@ impl NodeConfig {
             domain: ClaimDomain::dev(),
             threads: None,
             key_hex: None,
+            embedded_chain: false,
         }
     }
 }

@@ -40,6 +40,9 @@ pub enum NodeError {
     /// Signing failed.
     #[error(transparent)]
     Primitive(#[from] veritas_primitives::PrimitiveError),
+    /// The chain failed.
+    #[error("chain: {0}")]
+    Chain(#[from] veritas_chain::ChainError),
     /// A local file operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

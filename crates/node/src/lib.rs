@@ -4,6 +4,7 @@
 
 mod claim_log;
 mod config;
+pub mod devnet;
 mod error;
 mod identity;
 mod metrics;

@@ -58,6 +58,7 @@ pub struct PushRequest {
 pub struct Node {
     key: Arc<WorkerKey>,
     domain: ClaimDomain,
+    chain: Option<Arc<std::sync::Mutex<veritas_chain::embedded::EmbeddedChain>>>,
     hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
     claims: Arc<ClaimLog>,
@@ -78,10 +79,19 @@ impl Node {
         let key = load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?;
         let hub = Hub::open(&config.hub)?;
         let claims = ClaimLog::open(&config.home.join("claims.redb"))?;
+        let (chain, domain) = if config.embedded_chain {
+            let chain =
+                crate::devnet::open_dev_chain(&config.home.join("chain.redb"), now_seconds())?;
+            let domain = chain.contracts().domain(chain.chain_id());
+            (Some(Arc::new(std::sync::Mutex::new(chain))), domain)
+        } else {
+            (None, config.domain)
+        };
         tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
             key: Arc::new(key),
-            domain: config.domain,
+            domain,
+            chain,
             hub: Arc::new(hub),
             runtime: Arc::new(OnnxRuntime::new(config.threads)),
             claims: Arc::new(claims),
@@ -97,6 +107,11 @@ impl Node {
     /// The domain claims are signed in.
     pub fn domain(&self) -> ClaimDomain {
         self.domain
+    }
+
+    /// The embedded chain, when this node runs one.
+    pub fn chain(&self) -> Option<Arc<std::sync::Mutex<veritas_chain::embedded::EmbeddedChain>>> {
+        self.chain.clone()
     }
 
     /// Where uploads are staged, with the size limit.

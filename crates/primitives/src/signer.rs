@@ -18,6 +18,19 @@ impl WorkerKey {
         Ok(WorkerKey { signer })
     }
 
+    /// The key at `m/44'/60'/0'/0/{index}` of a BIP-39 mnemonic (English), as wallets derive it.
+    #[cfg(feature = "mnemonic")]
+    pub fn from_mnemonic(phrase: &str, index: u32) -> PrimitiveResult<WorkerKey> {
+        use alloy_signer_local::{MnemonicBuilder, coins_bip39::English};
+        let signer = MnemonicBuilder::<English>::default()
+            .phrase(phrase)
+            .index(index)
+            .map_err(|err| PrimitiveError::Key(err.to_string()))?
+            .build()
+            .map_err(|err| PrimitiveError::Key(err.to_string()))?;
+        Ok(WorkerKey { signer })
+    }
+
     /// A fresh random key from the operating system's generator.
     pub fn random() -> WorkerKey {
         WorkerKey {
@@ -55,5 +68,27 @@ impl std::fmt::Debug for WorkerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the secret.
         write!(f, "WorkerKey({})", self.address())
+    }
+}
+
+#[cfg(all(test, feature = "mnemonic"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_well_known_test_mnemonic_gives_the_well_known_accounts() {
+        // The development mnemonic of Hardhat and Anvil, and its first two accounts.
+        let phrase = "test test test test test test test test test test test junk";
+        let first = WorkerKey::from_mnemonic(phrase, 0).unwrap();
+        assert_eq!(
+            first.address().to_string(),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
+        let second = WorkerKey::from_mnemonic(phrase, 1).unwrap();
+        assert_eq!(
+            second.address().to_string(),
+            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+        );
+        assert!(WorkerKey::from_mnemonic("not a mnemonic", 0).is_err());
     }
 }

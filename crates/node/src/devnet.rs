@@ -1,0 +1,49 @@
+//! The development network's chain: genesis from the well-known test mnemonic.
+
+use alloy_primitives::U256;
+use veritas_chain::{
+    ChainResult,
+    embedded::{DevGenesis, EmbeddedChain},
+    genesis::GenesisConfig,
+};
+use veritas_primitives::{Address, WorkerKey};
+
+/// The development mnemonic every Ethereum tool knows (Hardhat's and Anvil's): its accounts are
+/// public, so they hold value only on a development chain.
+pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// The embedded chain's id (the usual development id).
+pub const DEV_CHAIN_ID: u64 = 31337;
+
+/// How many development accounts genesis funds.
+pub const DEV_ACCOUNTS: u32 = 10;
+
+/// The development accounts' keys, in derivation order.
+pub fn dev_keys() -> Vec<WorkerKey> {
+    // OK because the mnemonic is a valid constant.
+    (0..DEV_ACCOUNTS)
+        .map(|i| WorkerKey::from_mnemonic(DEV_MNEMONIC, i).expect("the dev mnemonic is valid"))
+        .collect()
+}
+
+/// The development accounts' addresses.
+pub fn dev_accounts() -> Vec<Address> {
+    dev_keys().iter().map(WorkerKey::address).collect()
+}
+
+/// Opens the development chain at `path`, creating it with genesis at `now` if needed: the
+/// contracts deployed by account 0, and every account funded with 10,000 ether and 1,000,000
+/// tokens.
+pub fn open_dev_chain(path: &std::path::Path, now: u64) -> ChainResult<EmbeddedChain> {
+    let unit = U256::from(10u64).pow(U256::from(18u64));
+    let accounts = dev_accounts();
+    let genesis = DevGenesis {
+        chain_id: DEV_CHAIN_ID,
+        timestamp: now,
+        config: GenesisConfig::dev(accounts[0]),
+        accounts,
+        ether: unit * U256::from(10_000u64),
+        tokens: unit * U256::from(1_000_000u64),
+    };
+    EmbeddedChain::open(path, &genesis)
+}
