@@ -115,6 +115,10 @@ fn ensure_onnxruntime(root: &Path) -> anyhow::Result<PathBuf> {
 
 fn test(root: &Path) -> anyhow::Result<()> {
     let lib = ensure_onnxruntime(root)?;
+    // Third-party clients the tests drive (viem), pinned by their lock file.
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(root.join("crates/api/tests/clients")))?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
