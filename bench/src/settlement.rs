@@ -187,8 +187,180 @@ pub fn run() {
         bench.settle(1000);
     }
     let seconds = start.elapsed().as_secs_f64();
+    let in_memory = f64::from(batches * 1000) / seconds;
     println!(
         "\nlocal EVM (in memory): {batches} batches of 1,000 claims in {seconds:.3} s = {:.0} settled inferences/s",
-        f64::from(batches * 1000) / seconds
+        in_memory
     );
+    embedded::run();
+}
+
+mod embedded {
+    //! Settled inferences per second on the embedded chain: signed transactions, one block each,
+    //! every block written to disk before the next.
+
+    use std::time::Instant;
+
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
+    use alloy_sol_types::SolCall;
+    use veritas_chain::{
+        contracts::{NodeRegistry, Settlement, VeritasToken},
+        embedded::{DevGenesis, EmbeddedChain},
+        genesis::GenesisConfig,
+    };
+    use veritas_primitives::{
+        MerkleTree, WorkerKey,
+        batch::{Transfer, batch_digest},
+        keccak256, merkle_leaf,
+    };
+
+    struct Sender {
+        chain: EmbeddedChain,
+        nonces: std::collections::HashMap<Address, u64>,
+        now: u64,
+    }
+
+    impl Sender {
+        fn send(&mut self, key: &WorkerKey, to: Address, data: Vec<u8>) {
+            let nonce = self.nonces.entry(key.address()).or_insert(0);
+            let tx = TxEip1559 {
+                chain_id: 31337,
+                nonce: *nonce,
+                gas_limit: 2_000_000,
+                max_fee_per_gas: 1,
+                max_priority_fee_per_gas: 1,
+                to: TxKind::Call(to),
+                value: U256::ZERO,
+                access_list: Default::default(),
+                input: data.into(),
+            };
+            *nonce += 1;
+            let signature =
+                Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).expect("sign"))
+                    .expect("sig");
+            let raw = TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718();
+            self.now += 1;
+            let hash = self
+                .chain
+                .send_raw_transaction(&raw, self.now)
+                .expect("accepted");
+            assert!(
+                self.chain
+                    .receipt(&hash)
+                    .expect("receipt")
+                    .expect("mined")
+                    .status,
+                "transaction failed"
+            );
+        }
+    }
+
+    pub fn run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys: Vec<WorkerKey> = (0..6u64)
+            .map(|n| WorkerKey::from_bytes(&keccak256(n.to_be_bytes())).expect("key"))
+            .collect();
+        let (admin, validators, payer, worker) =
+            (&keys[0], &keys[1..4], &keys[4], keys[5].address());
+        let unit = U256::from(10u64).pow(U256::from(18u64));
+        let genesis = DevGenesis {
+            chain_id: 31337,
+            timestamp: 1_767_225_600,
+            config: GenesisConfig::dev(admin.address()),
+            accounts: keys.iter().map(WorkerKey::address).collect(),
+            ether: unit * U256::from(100u64),
+            tokens: unit * U256::from(1_000_000u64),
+        };
+        let chain = EmbeddedChain::open(&dir.path().join("chain.redb"), &genesis).expect("genesis");
+        let contracts = chain.contracts();
+        let mut sender = Sender {
+            chain,
+            nonces: Default::default(),
+            now: 1_767_225_600,
+        };
+        let stake = unit * U256::from(1000u64);
+        for validator in validators {
+            sender.send(
+                validator,
+                contracts.token,
+                VeritasToken::approveCall {
+                    spender: contracts.registry,
+                    value: stake,
+                }
+                .abi_encode(),
+            );
+            let operator = validator.address();
+            let digest = sender
+                .chain
+                .view(
+                    contracts.registry,
+                    NodeRegistry::registrationDigestCall { operator },
+                )
+                .expect("digest");
+            let proof = Bytes::from(validator.sign_digest(&digest).expect("proof").to_vec());
+            let register = NodeRegistry::registerCall {
+                signer: operator,
+                role: 2,
+                endpoint: String::new(),
+                stake,
+                signerProof: proof,
+            };
+            sender.send(validator, contracts.registry, register.abi_encode());
+        }
+        let deposit = unit * U256::from(100_000u64);
+        sender.send(
+            payer,
+            contracts.token,
+            VeritasToken::approveCall {
+                spender: contracts.settlement,
+                value: deposit,
+            }
+            .abi_encode(),
+        );
+        sender.send(
+            payer,
+            contracts.settlement,
+            Settlement::depositCall { amount: deposit }.abi_encode(),
+        );
+
+        let domain = contracts.domain(31337);
+        let batches = 40u32;
+        let claims = 1000u32;
+        let start = Instant::now();
+        for b in 0..batches {
+            let ids: Vec<_> = (0..claims)
+                .map(|i| keccak256([b.to_be_bytes(), i.to_be_bytes()].concat()))
+                .collect();
+            let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
+            let debits = vec![Transfer::of(payer.address(), 1000 * u128::from(claims))];
+            let credits = vec![Transfer::of(worker, 1000 * u128::from(claims))];
+            let digest = batch_digest(&domain, tree.root(), claims, &debits, &credits);
+            let mut signers: Vec<&WorkerKey> = validators.iter().collect();
+            signers.sort_by_key(|k| k.address());
+            let signatures = signers
+                .iter()
+                .map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec()))
+                .collect();
+            let to_abi = |t: Transfer| Settlement::Transfer {
+                account: t.account,
+                amount: t.amount,
+            };
+            let call = Settlement::settleBatchCall {
+                root: tree.root(),
+                count: claims,
+                debits: debits.into_iter().map(to_abi).collect(),
+                credits: credits.into_iter().map(to_abi).collect(),
+                signatures,
+            };
+            sender.send(admin, contracts.settlement, call.abi_encode());
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        println!(
+            "embedded chain (signed transactions, a block each, fsync'd to redb): {batches} batches of {claims} claims in {seconds:.3} s = {:.0} settled inferences/s ({:.1} ms per batch)",
+            f64::from(batches * claims) / seconds,
+            seconds * 1000.0 / f64::from(batches)
+        );
+    }
 }
