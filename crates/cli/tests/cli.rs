@@ -25,7 +25,10 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn start() -> NodeProcess {
-        let home = tempfile::tempdir().unwrap();
+        NodeProcess::start_in(tempfile::tempdir().unwrap())
+    }
+
+    fn start_in(home: tempfile::TempDir) -> NodeProcess {
         let mut child = Command::new(BIN)
             .args(["node", "--listen", "127.0.0.1:0", "--threads", "1"])
             .env("VERITAS_HOME", home.path())
@@ -57,6 +60,15 @@ impl NodeProcess {
             .env("VERITAS_LOG", "warn")
             .output()
             .unwrap()
+    }
+}
+
+impl NodeProcess {
+    /// Kills the node with SIGKILL and hands back its data directory.
+    fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::replace(&mut self.home, tempfile::tempdir().unwrap())
     }
 }
 
@@ -262,4 +274,108 @@ fn chain_status_and_accounts_read_the_embedded_chain() {
         "{text}"
     );
     assert!(text.contains("VRT"), "{text}");
+}
+
+/// A raw EIP-1559 transaction from development account 1 sending `amount` tokens to `to`.
+fn signed_transfer(token: &str, to: &str, amount: u64) -> String {
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_primitives::{Signature, TxKind, U256};
+    let key = veritas_primitives::WorkerKey::from_mnemonic(
+        "test test test test test test test test test test test junk",
+        1,
+    )
+    .unwrap();
+    let mut data = vec![0xa9, 0x05, 0x9c, 0xbb]; // transfer(address,uint256)
+    data.extend_from_slice(&[0u8; 12]);
+    data.extend_from_slice(to.parse::<alloy_primitives::Address>().unwrap().as_slice());
+    data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
+    let tx = TxEip1559 {
+        chain_id: 31337,
+        nonce: 0,
+        gas_limit: 100_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(token.parse().unwrap()),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: data.into(),
+    };
+    let signature =
+        Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
+    format!(
+        "0x{}",
+        alloy_primitives::hex::encode(
+            TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()
+        )
+    )
+}
+
+fn rpc(api: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{api}/rpc"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_node_killed_with_sigkill_restarts_with_every_acknowledged_transaction() {
+    let node = NodeProcess::start();
+    let network = node.run(&["--json", "chain", "status"]);
+    let status: serde_json::Value = serde_json::from_str(&stdout(&network)).unwrap();
+    let token = status["network"]["chain"]["contracts"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dead = "0x000000000000000000000000000000000000dEaD";
+    let answer = rpc(
+        &node.api,
+        "eth_sendRawTransaction",
+        serde_json::json!([signed_transfer(&token, dead, 777)]),
+    );
+    let hash = answer["result"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_owned();
+
+    // SIGKILL: no shutdown of any kind. The transaction was acknowledged, so it must survive.
+    let home = node.kill();
+    let node = NodeProcess::start_in(home);
+    let receipt = rpc(
+        &node.api,
+        "eth_getTransactionReceipt",
+        serde_json::json!([hash]),
+    );
+    assert_eq!(receipt["result"]["status"], "0x1", "{receipt}");
+    let data = format!(
+        "0x70a08231{:0>64}",
+        dead.trim_start_matches("0x").to_lowercase()
+    );
+    let balance = rpc(
+        &node.api,
+        "eth_call",
+        serde_json::json!([{"to": token, "data": data}, "latest"]),
+    );
+    let balance = u64::from_str_radix(
+        balance["result"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert_eq!(balance, 777);
+    assert_eq!(
+        rpc(&node.api, "eth_blockNumber", serde_json::json!([]))["result"],
+        "0x1"
+    );
 }
