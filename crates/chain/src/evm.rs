@@ -215,6 +215,18 @@ impl LocalEvm {
             .result)
     }
 
+    /// Executes a call (or a deployment) from `from` without committing anything; a revert is
+    /// an error.
+    pub fn simulate_call(
+        &mut self,
+        from: Address,
+        kind: TxKind,
+        data: Bytes,
+    ) -> ChainResult<Outcome> {
+        let tx = self.tx(from, kind, data, DEFAULT_GAS_LIMIT)?;
+        Self::outcome(self.simulate(tx)?)
+    }
+
     /// A successful result's outcome, or the revert or halt as an error.
     pub fn outcome(result: ExecutionResult) -> ChainResult<Outcome> {
         match result {
@@ -282,13 +294,7 @@ impl LocalEvm {
         to: Address,
         call: C,
     ) -> ChainResult<C::Return> {
-        let tx = self.tx(
-            from,
-            TxKind::Call(to),
-            call.abi_encode().into(),
-            DEFAULT_GAS_LIMIT,
-        )?;
-        let outcome = Self::outcome(self.simulate(tx)?)?;
+        let outcome = self.simulate_call(from, TxKind::Call(to), call.abi_encode().into())?;
         C::abi_decode_returns(&outcome.output).map_err(|err| ChainError::Decode(err.to_string()))
     }
 }

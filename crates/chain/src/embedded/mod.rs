@@ -199,16 +199,7 @@ impl EmbeddedChain {
 
     /// A read-only call with raw data; a revert is an error carrying its data.
     pub fn call(&mut self, from: Address, to: Address, data: Bytes) -> ChainResult<Bytes> {
-        let tx = TxEnv::builder()
-            .caller(from)
-            .kind(TxKind::Call(to))
-            .data(data)
-            .nonce(self.nonce(from))
-            .chain_id(Some(self.chain_id()))
-            .gas_limit(crate::evm::DEFAULT_GAS_LIMIT)
-            .build()
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
-        Ok(LocalEvm::outcome(self.evm.simulate(tx)?)?.output)
+        Ok(self.evm.simulate_call(from, TxKind::Call(to), data)?.output)
     }
 
     /// A block by number.
@@ -231,16 +222,8 @@ impl EmbeddedChain {
         to: Option<Address>,
         data: Bytes,
     ) -> ChainResult<u64> {
-        let tx = TxEnv::builder()
-            .caller(from)
-            .kind(to.map_or(TxKind::Create, TxKind::Call))
-            .data(data)
-            .nonce(self.nonce(from))
-            .chain_id(Some(self.chain_id()))
-            .gas_limit(crate::evm::DEFAULT_GAS_LIMIT)
-            .build()
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
-        Ok(LocalEvm::outcome(self.evm.simulate(tx)?)?.gas_used)
+        let kind = to.map_or(TxKind::Create, TxKind::Call);
+        Ok(self.evm.simulate_call(from, kind, data)?.gas_used)
     }
 
     /// A mined transaction.
