@@ -218,16 +218,15 @@ mod embedded {
 
     struct Sender {
         chain: EmbeddedChain,
-        nonces: std::collections::HashMap<Address, u64>,
         now: u64,
     }
 
     impl Sender {
         fn send(&mut self, key: &WorkerKey, to: Address, data: Vec<u8>) {
-            let nonce = self.nonces.entry(key.address()).or_insert(0);
+            let nonce = self.chain.nonce(key.address());
             let tx = TxEip1559 {
                 chain_id: 31337,
-                nonce: *nonce,
+                nonce,
                 gas_limit: 2_000_000,
                 max_fee_per_gas: 1,
                 max_priority_fee_per_gas: 1,
@@ -236,7 +235,6 @@ mod embedded {
                 access_list: Default::default(),
                 input: data.into(),
             };
-            *nonce += 1;
             let signature =
                 Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).expect("sign"))
                     .expect("sig");
@@ -277,7 +275,6 @@ mod embedded {
         let contracts = chain.contracts();
         let mut sender = Sender {
             chain,
-            nonces: Default::default(),
             now: 1_767_225_600,
         };
         let stake = unit * U256::from(1000u64);
