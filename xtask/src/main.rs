@@ -15,40 +15,20 @@ const ONNXRUNTIME_VERSION: &str = "1.31.1";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("xtask lives in the workspace")?
-        .to_owned();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_owned();
     std::env::set_current_dir(&root)?;
     match task.as_str() {
         "test" => test(&root),
         "ci" => {
             tidy(&root)?;
             contracts(&root)?;
-            run(Command::new("git").args(["diff", "--exit-code", "--stat", "contracts/out"]))
-                .context("contracts/out differs from what the sources compile to: run `cargo xtask contracts` and commit")?;
+            run(Command::new("git").args(["diff", "--exit-code", "--stat", "contracts/out"])).context(
+                "contracts/out differs from what the sources compile to: run `cargo xtask contracts` and commit",
+            )?;
             test(&root)?;
-            run(Command::new("cargo").args([
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]))?;
-            run(Command::new("cargo").args([
-                "build",
-                "-p",
-                "veritas-verifier",
-                "--target",
-                "wasm32-unknown-unknown",
-            ]))?;
-            run(Command::new("cargo").args([
-                "build",
-                "--locked",
-                "--manifest-path",
-                "fuzz/Cargo.toml",
-            ]))
+            run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+            run(Command::new("cargo").args(["build", "-p", "veritas-verifier", "--target", "wasm32-unknown-unknown"]))?;
+            run(Command::new("cargo").args(["build", "--locked", "--manifest-path", "fuzz/Cargo.toml"]))
         }
         "tidy" => tidy(&root),
         "contracts" => contracts(&root),
@@ -59,9 +39,7 @@ fn main() -> anyhow::Result<()> {
         _ => {
             eprintln!("usage: cargo xtask <test | ci | tidy | contracts | setup>");
             eprintln!("  test   fetch ONNX Runtime if needed and run every test");
-            eprintln!(
-                "  ci     tidy, test, clippy -D warnings, and the verifier's WebAssembly build"
-            );
+            eprintln!("  ci     tidy, test, clippy -D warnings, and the verifier's WebAssembly build");
             eprintln!("  tidy   project rules: file headers, crate boundaries, pins");
             eprintln!("  contracts  compile contracts/src with the pinned solc into contracts/out");
             eprintln!("  setup  fetch ONNX Runtime for the tests and print its path");
@@ -72,9 +50,7 @@ fn main() -> anyhow::Result<()> {
 
 fn run(command: &mut Command) -> anyhow::Result<()> {
     eprintln!("$ {command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {command:?}"))?;
+    let status = command.status().with_context(|| format!("cannot run {command:?}"))?;
     if !status.success() {
         bail!("{command:?} failed: {status}");
     }
@@ -82,27 +58,15 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 }
 
 fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }
 
 fn ensure_onnxruntime(root: &Path) -> anyhow::Result<PathBuf> {
     let dir = target_dir(root).join(format!("onnxruntime-{ONNXRUNTIME_VERSION}"));
-    let lib = dir.join(format!(
-        "onnxruntime/capi/libonnxruntime.so.{ONNXRUNTIME_VERSION}"
-    ));
+    let lib = dir.join(format!("onnxruntime/capi/libonnxruntime.so.{ONNXRUNTIME_VERSION}"));
     if !lib.is_file() {
         run(Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--target",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--target"])
             .arg(&dir)
             .arg(format!("onnxruntime=={ONNXRUNTIME_VERSION}"))
             .env("PIP_ROOT_USER_ACTION", "ignore"))?;
@@ -119,10 +83,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(root.join("crates/api/tests/clients")))?;
-    let nextest = Command::new("cargo")
-        .args(["nextest", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut command = Command::new("cargo");
     if nextest {
         command.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
@@ -136,9 +97,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
 /// Compiles the Solidity sources with the solc pinned in contracts/package.json (npm).
 fn contracts(root: &Path) -> anyhow::Result<()> {
     let dir = root.join("contracts");
-    run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir))?;
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&dir))?;
     run(Command::new("node").arg("build.mjs").current_dir(&dir))
 }
 
@@ -149,35 +108,22 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
             if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(path).unwrap_or_default();
                 if !text.lines().next().is_some_and(|l| l.starts_with("//!")) {
-                    problems.push(format!(
-                        "{}: must start with a `//!` line saying what it holds",
-                        path.display()
-                    ));
+                    problems.push(format!("{}: must start with a `//!` line saying what it holds", path.display()));
                 }
             }
         });
     }
     // Architecture invariant: the verifier depends on primitives only.
     let manifest = std::fs::read_to_string(root.join("crates/verifier/Cargo.toml"))?;
-    let deps = manifest
-        .split("[dependencies]")
-        .nth(1)
-        .unwrap_or("")
-        .split("\n[")
-        .next()
-        .unwrap_or("");
+    let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
     for line in deps.lines().filter(|l| l.contains('=')) {
         let name = line.split(['.', '=', ' ']).next().unwrap_or("");
         if !["veritas-primitives", "serde_json", "thiserror"].contains(&name) {
-            problems.push(format!(
-                "crates/verifier depends on {name}; it may depend on primitives only"
-            ));
+            problems.push(format!("crates/verifier depends on {name}; it may depend on primitives only"));
         }
     }
     let cli_pin = std::fs::read_to_string(root.join("crates/cli/src/setup.rs"))?;
-    if !cli_pin.contains(&format!(
-        "ONNXRUNTIME_VERSION: &str = \"{ONNXRUNTIME_VERSION}\""
-    )) {
+    if !cli_pin.contains(&format!("ONNXRUNTIME_VERSION: &str = \"{ONNXRUNTIME_VERSION}\"")) {
         problems.push("the CLI and xtask pin different ONNX Runtime versions".into());
     }
     if problems.is_empty() {

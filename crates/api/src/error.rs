@@ -22,11 +22,7 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
+        ApiError { status, code, message: message.into() }
     }
 
     /// A 400 for a request body that is not what the route takes.
@@ -48,9 +44,7 @@ impl From<NodeError> for ApiError {
             }
             NodeError::Hub(_) => (S::INTERNAL_SERVER_ERROR, "storage_error"),
             NodeError::Runtime(RuntimeError::Input(_)) => (S::BAD_REQUEST, "invalid_input"),
-            NodeError::Runtime(RuntimeError::InvalidModel(_)) => {
-                (S::UNPROCESSABLE_ENTITY, "invalid_model")
-            }
+            NodeError::Runtime(RuntimeError::InvalidModel(_)) => (S::UNPROCESSABLE_ENTITY, "invalid_model"),
             NodeError::Runtime(_) => (S::INTERNAL_SERVER_ERROR, "inference_failed"),
             NodeError::UnsupportedMode { .. } => (S::BAD_REQUEST, "unsupported_mode"),
             NodeError::UnsupportedFormat { .. } => (S::UNPROCESSABLE_ENTITY, "unsupported_format"),
@@ -66,10 +60,6 @@ impl From<NodeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response()
+        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
     }
 }

@@ -30,9 +30,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
-        ApiConfig {
-            max_json_bytes: 16 << 20,
-        }
+        ApiConfig { max_json_bytes: 16 << 20 }
     }
 }
 
@@ -47,16 +45,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "too_large"
-            } else {
-                "invalid_request"
-            };
-            ApiError::new(
-                status,
-                code,
-                format!("cannot read the request body: {}", rejection.body_text()),
-            )
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_request" };
+            ApiError::new(status, code, format!("cannot read the request body: {}", rejection.body_text()))
         })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
@@ -68,12 +58,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
     let rpc = node.chain().map(crate::chain_router);
     let router = Router::new()
-        .route(
-            "/v1/models",
-            get(list_models)
-                .post(push_model)
-                .layer(DefaultBodyLimit::disable()),
-        )
+        .route("/v1/models", get(list_models).post(push_model).layer(DefaultBodyLimit::disable()))
         .route("/v1/models/{reference}", get(show_model))
         .route("/v1/models/{reference}/content", get(pull_model))
         .route("/v1/infer", axum::routing::post(infer))
@@ -98,9 +83,7 @@ pub async fn serve(
     config: ApiConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node, &config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(node, &config)).with_graceful_shutdown(shutdown).await
 }
 
 fn model_json(version: &ModelVersion) -> Json_ {
@@ -122,9 +105,7 @@ fn model_json(version: &ModelVersion) -> Json_ {
 /// `GET /v1/models`: OpenAI's list shape, with each model's version and id under `veritas`.
 async fn list_models(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
     let models = node.models().await?;
-    Ok(Json(
-        json!({"object": "list", "data": models.iter().map(model_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"object": "list", "data": models.iter().map(model_json).collect::<Vec<_>>()})))
 }
 
 #[derive(Deserialize)]
@@ -145,44 +126,21 @@ async fn push_model(
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|err| {
-        ApiError::bad_request(format!("{}; expected ?name=NAME", err.body_text()))
-    })?;
+    let Query(query) =
+        query.map_err(|err| ApiError::bad_request(format!("{}; expected ?name=NAME", err.body_text())))?;
     veritas_node::validate_name(&query.name).map_err(veritas_node::NodeError::from)?;
-    let mut upload = node
-        .stager()
-        .begin()
-        .map_err(veritas_node::NodeError::from)?;
+    let mut upload = node.stager().begin().map_err(veritas_node::NodeError::from)?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|err| ApiError::bad_request(format!("upload interrupted: {err}")))?;
-        upload
-            .write(&chunk)
-            .await
-            .map_err(veritas_node::NodeError::from)?;
+        let chunk = chunk.map_err(|err| ApiError::bad_request(format!("upload interrupted: {err}")))?;
+        upload.write(&chunk).await.map_err(veritas_node::NodeError::from)?;
     }
     if upload.size() == 0 {
-        return Err(ApiError::bad_request(
-            "empty upload: the request body must be the model file",
-        ));
+        return Err(ApiError::bad_request("empty upload: the request body must be the model file"));
     }
-    let staged = upload
-        .finish()
-        .await
-        .map_err(veritas_node::NodeError::from)?;
-    let outcome = node
-        .push_model(PushRequest {
-            name: query.name,
-            staged,
-            format: query.format,
-        })
-        .await?;
-    let status = if outcome.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let staged = upload.finish().await.map_err(veritas_node::NodeError::from)?;
+    let outcome = node.push_model(PushRequest { name: query.name, staged, format: query.format }).await?;
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({
         "name": outcome.version.name,
         "version": outcome.version.version,
@@ -194,43 +152,24 @@ async fn push_model(
 }
 
 /// `GET /v1/models/{reference}`: a version by `name`, `name@version` or id, with the name's versions.
-async fn show_model(
-    State(node): State<AppState>,
-    Path(reference): Path<String>,
-) -> Result<Json<Json_>, ApiError> {
+async fn show_model(State(node): State<AppState>, Path(reference): Path<String>) -> Result<Json<Json_>, ApiError> {
     let version = node.model(&reference).await?;
     let versions = node.model_versions(&version.name).await?;
     let mut body = model_json(&version);
-    body["veritas"]["versions"] = versions
-        .iter()
-        .map(|v| json!({"version": v.version, "model_id": v.id}))
-        .collect::<Vec<_>>()
-        .into();
+    body["veritas"]["versions"] =
+        versions.iter().map(|v| json!({"version": v.version, "model_id": v.id})).collect::<Vec<_>>().into();
     Ok(Json(body))
 }
 
 /// `GET /v1/models/{reference}/content`: the model file.
-async fn pull_model(
-    State(node): State<AppState>,
-    Path(reference): Path<String>,
-) -> Result<Response, ApiError> {
+async fn pull_model(State(node): State<AppState>, Path(reference): Path<String>) -> Result<Response, ApiError> {
     let (version, bytes) = node.model_bytes(&reference).await?;
-    let file = version
-        .manifest
-        .main_file()
-        .map(|f| f.path.clone())
-        .unwrap_or_default();
+    let file = version.manifest.main_file().map(|f| f.path.clone()).unwrap_or_default();
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{file}\""),
-            ),
-            (
-                header::HeaderName::from_static("x-veritas-model-id"),
-                version.id.to_string(),
-            ),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (header::HeaderName::from_static("x-veritas-model-id"), version.id.to_string()),
         ],
         bytes,
     )
@@ -238,35 +177,21 @@ async fn pull_model(
 }
 
 /// `POST /v1/infer`.
-async fn infer(
-    State(node): State<AppState>,
-    JsonBody(request): JsonBody<InferRequest>,
-) -> Result<Response, ApiError> {
+async fn infer(State(node): State<AppState>, JsonBody(request): JsonBody<InferRequest>) -> Result<Response, ApiError> {
     let response = node.infer(request).await?;
     let id = response.receipt_id.to_string();
-    Ok((
-        [(header::HeaderName::from_static("x-veritas-receipt"), id)],
-        Json(response),
-    )
-        .into_response())
+    Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
 }
 
 /// `GET /v1/receipts/{id}`.
-async fn receipt(
-    State(node): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Json_>, ApiError> {
-    let id: B256 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("receipt id {id:?} is not 32 bytes of hex")))?;
+async fn receipt(State(node): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let id: B256 =
+        id.parse().map_err(|_| ApiError::bad_request(format!("receipt id {id:?} is not 32 bytes of hex")))?;
     let receipt = node.receipt(&id).await?;
-    Ok(Json(serde_json::to_value(receipt).map_err(|err| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            err.to_string(),
-        )
-    })?))
+    Ok(Json(
+        serde_json::to_value(receipt)
+            .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?,
+    ))
 }
 
 /// `GET /v1/network`: the chain this node settles on, its contracts and the JSON-RPC path.
@@ -276,9 +201,7 @@ async fn network(State(node): State<AppState>) -> Json<Json_> {
         return Json(json!({"chain": null, "claim_domain": domain}));
     };
     let (contracts, head) = {
-        let chain = chain
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         (chain.contracts(), chain.head().number)
     };
     Json(json!({
@@ -312,13 +235,7 @@ async fn health(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        node.metrics_text(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], node.metrics_text())
 }
 
 /// `GET /openapi.json`.

@@ -17,10 +17,7 @@ const MAX_RPC_BYTES: usize = 8 << 20;
 
 /// A router serving JSON-RPC for `chain` at `/`.
 pub fn chain_router(chain: Chain) -> Router {
-    Router::new()
-        .route("/", post(handle))
-        .layer(DefaultBodyLimit::max(MAX_RPC_BYTES))
-        .with_state(chain)
+    Router::new().route("/", post(handle)).layer(DefaultBodyLimit::max(MAX_RPC_BYTES)).with_state(chain)
 }
 
 async fn handle(State(chain): State<Chain>, body: Bytes) -> Json<Value> {
@@ -34,9 +31,7 @@ async fn handle(State(chain): State<Chain>, body: Bytes) -> Json<Value> {
             }));
         }
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Mining writes to disk: off the async threads.
     let answer = tokio::task::spawn_blocking(move || {
         let mut chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -22,20 +22,10 @@ async fn viem_reads_sends_and_reads_logs() {
     let token = node.chain().unwrap().lock().unwrap().contracts().token;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/rpc", listener.local_addr().unwrap());
-    tokio::spawn(veritas_api::serve(
-        node,
-        listener,
-        Default::default(),
-        std::future::pending(),
-    ));
+    tokio::spawn(veritas_api::serve(node, listener, Default::default(), std::future::pending()));
 
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(clients.join("viem.mjs"))
-            .arg(&url)
-            .arg(token.to_string())
-            .output()
-            .unwrap()
+        Command::new("node").arg(clients.join("viem.mjs")).arg(&url).arg(token.to_string()).output().unwrap()
     })
     .await
     .unwrap();

@@ -47,28 +47,14 @@ impl Server {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            veritas_api::serve(
-                node,
-                listener,
-                veritas_api::ApiConfig {
-                    max_json_bytes: 64 << 10,
-                },
-                async {
-                    let _ = rx.await;
-                },
-            )
+            veritas_api::serve(node, listener, veritas_api::ApiConfig { max_json_bytes: 64 << 10 }, async {
+                let _ = rx.await;
+            })
             .await
             .unwrap();
         });
         let home_path = home.path().to_owned();
-        Server {
-            url,
-            http: reqwest::Client::new(),
-            _home: home,
-            home_path,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        Server { url, http: reqwest::Client::new(), _home: home, home_path, shutdown: Some(tx), task: Some(task) }
     }
 
     async fn stop(mut self) -> tempfile::TempDir {
@@ -81,42 +67,22 @@ impl Server {
     }
 
     async fn push(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}/v1/models?name={name}", self.url))
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
+        let response = self.http.post(format!("{}/v1/models?name={name}", self.url)).body(bytes).send().await.unwrap();
         (response.status(), response.json().await.unwrap())
     }
 
     async fn push_example(&self, name: &str, file: &str) -> Value {
-        let (status, body) = self
-            .push(name, std::fs::read(examples().join(file)).unwrap())
-            .await;
+        let (status, body) = self.push(name, std::fs::read(examples().join(file)).unwrap()).await;
         assert!(status.is_success(), "{body}");
         body
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
+        let response = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        (response.status(), response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post_raw(
-        &self,
-        path: &str,
-        body: &str,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let response = self
             .http
             .post(format!("{}{path}", self.url))
@@ -139,10 +105,7 @@ fn assert_error(status: StatusCode, body: &Value, expected_status: u16, code: &s
     assert_eq!(status.as_u16(), expected_status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     let got = body["error"]["message"].as_str().unwrap();
-    assert!(
-        got.contains(message),
-        "{got:?} does not contain {message:?}"
-    );
+    assert!(got.contains(message), "{got:?} does not contain {message:?}");
 }
 
 #[tokio::test]
@@ -171,12 +134,7 @@ async fn push_list_show_pull() {
     let (_, by_id) = server.get(&format!("/v1/models/{id}")).await;
     assert_eq!(by_id["veritas"]["version"], 1);
 
-    let pulled = server
-        .http
-        .get(format!("{}/v1/models/iris@1/content", server.url))
-        .send()
-        .await
-        .unwrap();
+    let pulled = server.http.get(format!("{}/v1/models/iris@1/content", server.url)).send().await.unwrap();
     assert_eq!(pulled.headers()["x-veritas-model-id"], id);
     assert_eq!(pulled.bytes().await.unwrap().to_vec(), bytes);
 }
@@ -184,50 +142,22 @@ async fn push_list_show_pull() {
 #[tokio::test]
 async fn every_example_answers_with_a_receipt_that_verifies() {
     let server = Server::start().await;
-    for name in [
-        "iris-logreg",
-        "iris-svm",
-        "diabetes-gbr",
-        "mnist-mlp",
-        "mnist-cnn",
-    ] {
+    for name in ["iris-logreg", "iris-svm", "diabetes-gbr", "mnist-mlp", "mnist-cnn"] {
         let pushed = server.push_example(name, &format!("{name}.onnx")).await;
-        let input: Value = serde_json::from_str(
-            &std::fs::read_to_string(examples().join(format!("{name}.input.json"))).unwrap(),
-        )
-        .unwrap();
-        let (status, headers, answer) = server
-            .post_raw(
-                "/v1/infer",
-                &json!({"model": name, "input": input}).to_string(),
-            )
-            .await;
+        let input: Value =
+            serde_json::from_str(&std::fs::read_to_string(examples().join(format!("{name}.input.json"))).unwrap())
+                .unwrap();
+        let (status, headers, answer) =
+            server.post_raw("/v1/infer", &json!({"model": name, "input": input}).to_string()).await;
         assert_eq!(status, StatusCode::OK, "{name}: {answer}");
-        assert_eq!(
-            headers["x-veritas-receipt"].to_str().unwrap(),
-            answer["receipt_id"].as_str().unwrap()
-        );
+        assert_eq!(headers["x-veritas-receipt"].to_str().unwrap(), answer["receipt_id"].as_str().unwrap());
         let receipt: Receipt = serde_json::from_value(answer["receipt"].clone()).unwrap();
-        let expect = Expectations {
-            model_id: Some(pushed["model_id"].as_str().unwrap().parse().unwrap()),
-        };
-        let report =
-            verify_receipt(&receipt, &expect).unwrap_or_else(|err| panic!("{name}: {err}"));
-        assert!(
-            report.checks.iter().all(|c| c.performed),
-            "{name}: every hash is checkable"
-        );
-        assert_eq!(
-            answer["output"],
-            serde_json::to_value(receipt.body.output.as_ref().unwrap()).unwrap()
-        );
+        let expect = Expectations { model_id: Some(pushed["model_id"].as_str().unwrap().parse().unwrap()) };
+        let report = verify_receipt(&receipt, &expect).unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert!(report.checks.iter().all(|c| c.performed), "{name}: every hash is checkable");
+        assert_eq!(answer["output"], serde_json::to_value(receipt.body.output.as_ref().unwrap()).unwrap());
 
-        let (status, fetched) = server
-            .get(&format!(
-                "/v1/receipts/{}",
-                answer["receipt_id"].as_str().unwrap()
-            ))
-            .await;
+        let (status, fetched) = server.get(&format!("/v1/receipts/{}", answer["receipt_id"].as_str().unwrap())).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(fetched, answer["receipt"]);
     }
@@ -239,9 +169,7 @@ async fn every_example_answers_with_a_receipt_that_verifies() {
 async fn receipts_are_on_disk_before_the_answer_and_survive_a_restart() {
     let server = Server::start().await;
     server.push_example("iris", "iris-logreg.onnx").await;
-    let (_, answer) = server
-        .infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
-        .await;
+    let (_, answer) = server.infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}})).await;
     let id = answer["receipt_id"].as_str().unwrap().to_owned();
     let home = server.stop().await;
     let restarted = Server::start_in(home).await;
@@ -256,12 +184,7 @@ async fn bad_inference_requests_get_clear_errors() {
     server.push_example("iris", "iris-logreg.onnx").await;
     let check = |input: Value| json!({"model": "iris", "input": input});
     let cases = [
-        (
-            json!({"model": "nope", "input": {}}),
-            404,
-            "unknown_model",
-            "unknown model \"nope\"",
-        ),
+        (json!({"model": "nope", "input": {}}), 404, "unknown_model", "unknown model \"nope\""),
         (
             check(json!({"x": [[1, 2, 3, 4]]})),
             400,
@@ -281,63 +204,35 @@ async fn bad_inference_requests_get_clear_errors() {
             "element 0: expected a number, got the string \"a\"",
         ),
         (
-            check(
-                json!({"float_input": {"dtype": "int64", "shape": [1, 4], "data": [1, 2, 3, 4]}}),
-            ),
+            check(json!({"float_input": {"dtype": "int64", "shape": [1, 4], "data": [1, 2, 3, 4]}})),
             400,
             "invalid_input",
             "expected dtype float32, got int64",
         ),
-        (
-            check(json!({"float_input": [["NaN", 2, 3, 4]]})),
-            400,
-            "invalid_input",
-            "element 0 is NaN or infinite",
-        ),
-        (
-            check(json!({"float_input": [["Infinity", 2, 3, 4]]})),
-            400,
-            "invalid_input",
-            "NaN or infinite",
-        ),
-        (
-            check(json!({"float_input": [[1e39, 2, 3, 4]]})),
-            400,
-            "invalid_input",
-            "out of range for float32",
-        ),
+        (check(json!({"float_input": [["NaN", 2, 3, 4]]})), 400, "invalid_input", "element 0 is NaN or infinite"),
+        (check(json!({"float_input": [["Infinity", 2, 3, 4]]})), 400, "invalid_input", "NaN or infinite"),
+        (check(json!({"float_input": [[1e39, 2, 3, 4]]})), 400, "invalid_input", "out of range for float32"),
         (
             json!({"model": "iris", "input": {"float_input": [[1, 2, 3, 4]]}, "mode": "zk"}),
             400,
             "unsupported_mode",
             "mode zk is not available",
         ),
-        (
-            json!({"model": "iris", "input": {}, "extra": 1}),
-            400,
-            "invalid_request",
-            "unknown field `extra`",
-        ),
+        (json!({"model": "iris", "input": {}, "extra": 1}), 400, "invalid_request", "unknown field `extra`"),
     ];
     for (body, status, code, message) in cases {
         let (got_status, got) = server.infer(body.clone()).await;
         assert_error(got_status, &got, status, code, message);
     }
     for (raw, message) in [
-        (
-            r#"{"model": "iris", "inp"#,
-            "malformed JSON body: EOF while parsing",
-        ),
+        (r#"{"model": "iris", "inp"#, "malformed JSON body: EOF while parsing"),
         ("not json", "malformed JSON body: expected ident"),
         ("", "malformed JSON body: EOF"),
     ] {
         let (status, _, body) = server.post_raw("/v1/infer", raw).await;
         assert_error(status, &body, 400, "invalid_request", message);
     }
-    let huge = format!(
-        "{{\"model\": \"iris\", \"input\": {{\"float_input\": [{}]}}}}",
-        "[1,2,3,4],".repeat(20_000)
-    );
+    let huge = format!("{{\"model\": \"iris\", \"input\": {{\"float_input\": [{}]}}}}", "[1,2,3,4],".repeat(20_000));
     let (status, _, body) = server.post_raw("/v1/infer", &huge).await;
     assert_error(status, &body, 413, "too_large", "");
     // Nothing failed is logged as a claim.
@@ -348,57 +243,23 @@ async fn bad_inference_requests_get_clear_errors() {
 #[tokio::test]
 async fn bad_uploads_are_refused_at_push() {
     let server = Server::start().await;
-    let (status, body) = server
-        .push("junk", b"this is not an onnx model".to_vec())
-        .await;
-    assert_error(
-        status,
-        &body,
-        422,
-        "invalid_model",
-        "not a loadable ONNX model",
-    );
+    let (status, body) = server.push("junk", b"this is not an onnx model".to_vec()).await;
+    assert_error(status, &body, 422, "invalid_model", "not a loadable ONNX model");
     let good = std::fs::read(examples().join("iris-logreg.onnx")).unwrap();
     let (status, body) = server.push("half", good[..good.len() / 2].to_vec()).await;
-    assert_error(
-        status,
-        &body,
-        422,
-        "invalid_model",
-        "not a loadable ONNX model",
-    );
+    assert_error(status, &body, 422, "invalid_model", "not a loadable ONNX model");
     let (status, body) = server.push("big", vec![0u8; (1 << 20) + 1]).await;
-    assert_error(
-        status,
-        &body,
-        413,
-        "too_large",
-        "the limit is 1048576 bytes",
-    );
+    assert_error(status, &body, 413, "too_large", "the limit is 1048576 bytes");
     let (status, body) = server.push("Bad/Name", good.clone()).await;
     assert_error(status, &body, 400, "invalid_name", "invalid model name");
     let (status, body) = server.push("empty", vec![]).await;
     assert_error(status, &body, 400, "invalid_request", "empty upload");
-    let response = server
-        .http
-        .post(format!("{}/v1/models", server.url))
-        .body(good)
-        .send()
-        .await
-        .unwrap();
+    let response = server.http.post(format!("{}/v1/models", server.url)).body(good).send().await.unwrap();
     let status = response.status();
-    assert_error(
-        status,
-        &response.json().await.unwrap(),
-        400,
-        "invalid_request",
-        "expected ?name=NAME",
-    );
+    assert_error(status, &response.json().await.unwrap(), 400, "invalid_request", "expected ?name=NAME");
     let (_, list) = server.get("/v1/models").await;
     assert_eq!(list["data"], json!([]), "nothing refused is listed");
-    let staged = std::fs::read_dir(server.home_path.join("hub/staging"))
-        .map(|d| d.count())
-        .unwrap_or(0);
+    let staged = std::fs::read_dir(server.home_path.join("hub/staging")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(staged, 0, "refused uploads leave no staged files");
 }
 
@@ -412,16 +273,8 @@ async fn a_model_changed_on_disk_is_refused_at_load() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(&blob, bytes).unwrap();
-    let (status, body) = server
-        .infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
-        .await;
-    assert_error(
-        status,
-        &body,
-        500,
-        "integrity_failure",
-        "integrity check failed",
-    );
+    let (status, body) = server.infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}})).await;
+    assert_error(status, &body, 500, "integrity_failure", "integrity check failed");
 }
 
 #[tokio::test]
@@ -429,9 +282,7 @@ async fn receipts_lookup_errors() {
     let server = Server::start().await;
     let (status, body) = server.get("/v1/receipts/xyz").await;
     assert_error(status, &body, 400, "invalid_request", "not 32 bytes of hex");
-    let (status, body) = server
-        .get(&format!("/v1/receipts/0x{}", "00".repeat(32)))
-        .await;
+    let (status, body) = server.get(&format!("/v1/receipts/0x{}", "00".repeat(32))).await;
     assert_error(status, &body, 404, "unknown_receipt", "unknown receipt");
     let (status, body) = server.get("/v1/nothing").await;
     assert_error(status, &body, 404, "not_found", "no such route");
@@ -446,30 +297,11 @@ async fn health_metrics_and_openapi() {
     assert!(health["worker"].as_str().unwrap().starts_with("0x"));
 
     server.push_example("iris", "iris-logreg.onnx").await;
-    server
-        .infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
-        .await;
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(r#"veritas_inferences_total{model="iris",outcome="ok"} 1"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("veritas_claims_logged_total 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("veritas_models_pushed_total 1"),
-        "{metrics}"
-    );
+    server.infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}})).await;
+    let metrics = server.http.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"veritas_inferences_total{model="iris",outcome="ok"} 1"#), "{metrics}");
+    assert!(metrics.contains("veritas_claims_logged_total 1"), "{metrics}");
+    assert!(metrics.contains("veritas_models_pushed_total 1"), "{metrics}");
 
     let (_, openapi) = server.get("/openapi.json").await;
     assert_eq!(openapi["openapi"], "3.1.0");
@@ -485,18 +317,10 @@ async fn health_metrics_and_openapi() {
         "/metrics",
         "/openapi.json",
     ];
-    let documented: Vec<&str> = openapi["paths"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let documented: Vec<&str> = openapi["paths"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(documented.len(), routes.len());
     for route in routes {
-        assert!(
-            documented.contains(&route),
-            "{route} is not in openapi.json"
-        );
+        assert!(documented.contains(&route), "{route} is not in openapi.json");
     }
 }
 
@@ -506,10 +330,7 @@ async fn a_node_with_the_embedded_chain_serves_json_rpc_and_signs_in_its_domain(
     let (_, network) = server.get("/v1/network").await;
     let chain = &network["chain"];
     assert_eq!(chain["chain_id"], 31337);
-    assert_eq!(
-        chain["dev_accounts"][0],
-        "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
-    );
+    assert_eq!(chain["dev_accounts"][0], "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
     let settlement = chain["contracts"]["settlement"].clone();
     let answer = server
         .http
@@ -521,19 +342,11 @@ async fn a_node_with_the_embedded_chain_serves_json_rpc_and_signs_in_its_domain(
         .json::<Value>()
         .await
         .unwrap();
-    assert!(
-        answer["result"].as_str().unwrap().len() > 1000,
-        "the settlement contract is deployed: {answer}"
-    );
+    assert!(answer["result"].as_str().unwrap().len() > 1000, "the settlement contract is deployed: {answer}");
 
     server.push_example("iris", "iris-logreg.onnx").await;
-    let (_, answer) = server
-        .infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
-        .await;
-    assert_eq!(
-        answer["receipt"]["domain"]["verifying_contract"], settlement,
-        "claims are bound to this deployment"
-    );
+    let (_, answer) = server.infer(json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}})).await;
+    assert_eq!(answer["receipt"]["domain"]["verifying_contract"], settlement, "claims are bound to this deployment");
     let receipt: Receipt = serde_json::from_value(answer["receipt"].clone()).unwrap();
     verify_receipt(&receipt, &Expectations::default()).unwrap();
 }
@@ -543,12 +356,6 @@ async fn a_node_without_a_chain_says_so() {
     let server = Server::start().await;
     let (_, network) = server.get("/v1/network").await;
     assert_eq!(network["chain"], Value::Null);
-    let response = server
-        .http
-        .post(format!("{}/rpc", server.url))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let response = server.http.post(format!("{}/rpc", server.url)).body("{}").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

@@ -46,31 +46,18 @@ impl Rpc {
         let url = format!("http://{}/", listener.local_addr().unwrap());
         let router = veritas_api::chain_router(Arc::new(Mutex::new(chain)));
         tokio::spawn(async move { axum_serve(listener, router).await });
-        Rpc {
-            url,
-            http: reqwest::Client::new(),
-            token,
-            _dir: dir,
-        }
+        Rpc { url, http: reqwest::Client::new(), token, _dir: dir }
     }
 
     async fn raw(&self, body: String) -> Value {
-        let response = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            self.http.post(&self.url).header("content-type", "application/json").body(body).send().await.unwrap();
         assert!(response.status().is_success());
         response.json().await.unwrap()
     }
 
     async fn call(&self, method: &str, params: Value) -> Value {
-        let answer = self
-            .raw(json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string())
-            .await;
+        let answer = self.raw(json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()).await;
         assert_eq!(answer["id"], 7);
         answer
     }
@@ -86,14 +73,7 @@ async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
     axum::serve(listener, router).await.unwrap();
 }
 
-fn transfer_tx(
-    from: &WorkerKey,
-    chain_id: u64,
-    nonce: u64,
-    token: Address,
-    to: Address,
-    amount: u64,
-) -> String {
+fn transfer_tx(from: &WorkerKey, chain_id: u64, nonce: u64, token: Address, to: Address, amount: u64) -> String {
     let tx = TxEip1559 {
         chain_id,
         nonce,
@@ -103,21 +83,10 @@ fn transfer_tx(
         to: TxKind::Call(token),
         value: U256::ZERO,
         access_list: Default::default(),
-        input: VeritasToken::transferCall {
-            to,
-            value: U256::from(amount),
-        }
-        .abi_encode()
-        .into(),
+        input: VeritasToken::transferCall { to, value: U256::from(amount) }.abi_encode().into(),
     };
-    let signature =
-        Signature::from_raw_array(&from.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
-    format!(
-        "0x{}",
-        alloy_primitives::hex::encode(
-            TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()
-        )
-    )
+    let signature = Signature::from_raw_array(&from.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
+    format!("0x{}", alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()))
 }
 
 #[tokio::test]
@@ -128,68 +97,42 @@ async fn a_client_reads_sends_and_finds_its_logs() {
     assert_eq!(rpc.result("eth_chainId", json!([])).await, "0x7a69");
     assert_eq!(rpc.result("net_version", json!([])).await, "31337");
     assert_eq!(rpc.result("eth_blockNumber", json!([])).await, "0x0");
-    let balance = rpc
-        .result("eth_getBalance", json!([alice.address(), "latest"]))
-        .await;
-    assert_eq!(
-        balance,
-        json!(U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64)))
-    );
-    assert_eq!(
-        rpc.result(
-            "eth_getTransactionCount",
-            json!([alice.address(), "pending"])
-        )
-        .await,
-        "0x0"
-    );
-    let code = rpc
-        .result("eth_getCode", json!([rpc.token, "latest"]))
-        .await;
+    let balance = rpc.result("eth_getBalance", json!([alice.address(), "latest"])).await;
+    assert_eq!(balance, json!(U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64))));
+    assert_eq!(rpc.result("eth_getTransactionCount", json!([alice.address(), "pending"])).await, "0x0");
+    let code = rpc.result("eth_getCode", json!([rpc.token, "latest"])).await;
     assert!(code.as_str().unwrap().len() > 100);
 
     let balance_of = |account: Address| json!([{"to": rpc.token, "data": format!("0x{}", alloy_primitives::hex::encode(VeritasToken::balanceOfCall { account }.abi_encode()))}, "latest"]);
     let estimate = rpc.result("eth_estimateGas", json!([{"from": alice.address(), "to": rpc.token, "data": format!("0x{}", alloy_primitives::hex::encode(VeritasToken::transferCall { to: bob, value: U256::from(3) }.abi_encode()))}])).await;
     assert!(u64::from_str_radix(&estimate.as_str().unwrap()[2..], 16).unwrap() > 21_000);
 
-    let hash = rpc
-        .result(
-            "eth_sendRawTransaction",
-            json!([transfer_tx(&alice, CHAIN_ID, 0, rpc.token, bob, 3)]),
-        )
-        .await;
+    let hash = rpc.result("eth_sendRawTransaction", json!([transfer_tx(&alice, CHAIN_ID, 0, rpc.token, bob, 3)])).await;
     let receipt = rpc.result("eth_getTransactionReceipt", json!([hash])).await;
     assert_eq!(receipt["status"], "0x1");
     assert_eq!(receipt["blockNumber"], "0x1");
     assert_eq!(receipt["from"], json!(alice.address()));
     let tx = rpc.result("eth_getTransactionByHash", json!([hash])).await;
     assert_eq!(tx["nonce"], "0x0");
-    let block = rpc
-        .result("eth_getBlockByNumber", json!(["latest", false]))
-        .await;
+    let block = rpc.result("eth_getBlockByNumber", json!(["latest", false])).await;
     assert_eq!(block["transactions"], json!([hash]));
-    let by_hash = rpc
-        .result("eth_getBlockByHash", json!([block["hash"], true]))
-        .await;
+    let by_hash = rpc.result("eth_getBlockByHash", json!([block["hash"], true])).await;
     assert_eq!(by_hash["transactions"][0]["hash"], hash);
 
     let bob_balance = rpc.result("eth_call", balance_of(bob)).await;
-    assert_eq!(
-        U256::from_str_radix(&bob_balance.as_str().unwrap()[2..], 16).unwrap(),
-        U256::from(3)
-    );
+    assert_eq!(U256::from_str_radix(&bob_balance.as_str().unwrap()[2..], 16).unwrap(), U256::from(3));
 
     let transfer_topic = VeritasToken::Transfer::SIGNATURE_HASH;
     let logs = rpc
-        .result("eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "latest", "address": rpc.token, "topics": [transfer_topic]}]))
+        .result(
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "latest", "address": rpc.token, "topics": [transfer_topic]}]),
+        )
         .await;
     assert_eq!(logs.as_array().unwrap().len(), 1, "{logs}");
     assert_eq!(logs[0]["transactionHash"], hash);
     let none = rpc
-        .result(
-            "eth_getLogs",
-            json!([{"fromBlock": "0x0", "toBlock": "latest", "topics": [keccak256(b"nothing")]}]),
-        )
+        .result("eth_getLogs", json!([{"fromBlock": "0x0", "toBlock": "latest", "topics": [keccak256(b"nothing")]}]))
         .await;
     assert_eq!(none, json!([]));
 
@@ -213,69 +156,31 @@ async fn clients_get_json_rpc_errors_that_say_what_is_wrong() {
     let alice = key(1);
     let bob = key(2).address();
     let error = |answer: Value| {
-        (
-            answer["error"]["code"].as_i64().unwrap(),
-            answer["error"]["message"].as_str().unwrap().to_owned(),
-        )
+        (answer["error"]["code"].as_i64().unwrap(), answer["error"]["message"].as_str().unwrap().to_owned())
     };
 
-    let (code, message) = error(
-        rpc.call(
-            "eth_sendRawTransaction",
-            json!([transfer_tx(&alice, 1, 0, rpc.token, bob, 1)]),
-        )
-        .await,
-    );
+    let (code, message) =
+        error(rpc.call("eth_sendRawTransaction", json!([transfer_tx(&alice, 1, 0, rpc.token, bob, 1)])).await);
     assert_eq!(code, -32000);
-    assert!(
-        message.contains("wrong chain id: expected 31337, got 1"),
-        "{message}"
-    );
-    let (_, message) = error(
-        rpc.call(
-            "eth_sendRawTransaction",
-            json!([transfer_tx(&alice, CHAIN_ID, 5, rpc.token, bob, 1)]),
-        )
-        .await,
-    );
+    assert!(message.contains("wrong chain id: expected 31337, got 1"), "{message}");
+    let (_, message) =
+        error(rpc.call("eth_sendRawTransaction", json!([transfer_tx(&alice, CHAIN_ID, 5, rpc.token, bob, 1)])).await);
     assert!(message.contains("expected 0, got 5"), "{message}");
-    let (_, message) = error(
-        rpc.call("eth_sendRawTransaction", json!(["0x02deadbeef"]))
-            .await,
-    );
+    let (_, message) = error(rpc.call("eth_sendRawTransaction", json!(["0x02deadbeef"])).await);
     assert!(message.contains("malformed transaction"), "{message}");
     let (code, message) = error(rpc.call("eth_frobnicate", json!([])).await);
-    assert_eq!(
-        (code, message.as_str()),
-        (-32601, "method eth_frobnicate is not supported")
-    );
+    assert_eq!((code, message.as_str()), (-32601, "method eth_frobnicate is not supported"));
     let (code, _) = error(rpc.call("eth_getBalance", json!(["not an address"])).await);
     assert_eq!(code, -32602);
     let (_, message) = error(rpc.call("eth_getBalance", json!([bob, "0x5"])).await);
-    assert!(
-        message.contains("state at block 5 is not kept"),
-        "{message}"
-    );
-    let transfer = VeritasToken::transferCall {
-        to: bob,
-        value: U256::MAX,
-    }
-    .abi_encode();
+    assert!(message.contains("state at block 5 is not kept"), "{message}");
+    let transfer = VeritasToken::transferCall { to: bob, value: U256::MAX }.abi_encode();
     let reverted = rpc.call("eth_call", json!([{"from": alice.address(), "to": rpc.token, "data": format!("0x{}", alloy_primitives::hex::encode(transfer))}])).await;
     assert_eq!(reverted["error"]["code"], 3);
-    assert!(
-        reverted["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("execution reverted")
-    );
+    assert!(reverted["error"]["message"].as_str().unwrap().starts_with("execution reverted"));
     let garbage = rpc.raw("{not json".into()).await;
     assert_eq!(garbage["error"]["code"], -32700);
     let empty = rpc.raw("[]".into()).await;
     assert_eq!(empty["error"]["code"], -32600);
-    assert_eq!(
-        rpc.result("eth_blockNumber", json!([])).await,
-        "0x0",
-        "nothing was mined"
-    );
+    assert_eq!(rpc.result("eth_blockNumber", json!([])).await, "0x0", "nothing was mined");
 }

@@ -44,13 +44,9 @@ pub mod test_contracts {
 
 /// A contract's creation bytecode from its artifact.
 pub fn creation_code(artifact: &str) -> ChainResult<Bytes> {
-    let json: serde_json::Value =
-        serde_json::from_str(artifact).map_err(|err| ChainError::Decode(err.to_string()))?;
-    let hex = json["bytecode"]
-        .as_str()
-        .ok_or_else(|| ChainError::Decode("artifact has no bytecode".into()))?;
-    hex.parse()
-        .map_err(|err: alloy_primitives::hex::FromHexError| ChainError::Decode(err.to_string()))
+    let json: serde_json::Value = serde_json::from_str(artifact).map_err(|err| ChainError::Decode(err.to_string()))?;
+    let hex = json["bytecode"].as_str().ok_or_else(|| ChainError::Decode("artifact has no bytecode".into()))?;
+    hex.parse().map_err(|err: alloy_primitives::hex::FromHexError| ChainError::Decode(err.to_string()))
 }
 
 /// The committed artifacts, by contract name.

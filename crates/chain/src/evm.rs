@@ -66,13 +66,7 @@ pub struct LocalEvm {
 impl LocalEvm {
     /// An empty chain with `chain_id`, starting at `timestamp`.
     pub fn new(chain_id: u64, timestamp: u64) -> LocalEvm {
-        LocalEvm {
-            db: CacheDB::new(EmptyDB::new()),
-            chain_id,
-            block_number: 1,
-            timestamp,
-            changes: Vec::new(),
-        }
+        LocalEvm { db: CacheDB::new(EmptyDB::new()), chain_id, block_number: 1, timestamp, changes: Vec::new() }
     }
 
     /// The chain id.
@@ -110,22 +104,12 @@ impl LocalEvm {
 
     /// An account's balance, nonce and code hash (empty if it never existed).
     pub fn account(&self, account: Address) -> AccountInfo {
-        self.db
-            .cache
-            .accounts
-            .get(&account)
-            .map(|a| a.info.clone())
-            .unwrap_or_default()
+        self.db.cache.accounts.get(&account).map(|a| a.info.clone()).unwrap_or_default()
     }
 
     /// A storage slot's value.
     pub fn storage(&self, account: Address, slot: U256) -> U256 {
-        self.db
-            .cache
-            .accounts
-            .get(&account)
-            .and_then(|a| a.storage.get(&slot).copied())
-            .unwrap_or_default()
+        self.db.cache.accounts.get(&account).and_then(|a| a.storage.get(&slot).copied()).unwrap_or_default()
     }
 
     /// An account's code.
@@ -185,15 +169,8 @@ impl LocalEvm {
     /// Executes a transaction in a new block and commits its effects; the result is returned
     /// whatever it is (a reverted transaction is still mined).
     pub fn execute(&mut self, tx: TxEnv) -> ChainResult<ExecutionResult> {
-        let mut evm = build_evm(
-            &mut self.db,
-            self.chain_id,
-            self.block_number,
-            self.timestamp,
-        );
-        let outcome = evm
-            .transact(tx)
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
+        let mut evm = build_evm(&mut self.db, self.chain_id, self.block_number, self.timestamp);
+        let outcome = evm.transact(tx).map_err(|err| ChainError::Invalid(format!("{err:?}")))?;
         self.db.commit(outcome.state.clone());
         self.changes.push(outcome.state);
         self.block_number += 1;
@@ -203,26 +180,13 @@ impl LocalEvm {
 
     /// Executes a transaction without committing anything.
     pub fn simulate(&mut self, tx: TxEnv) -> ChainResult<ExecutionResult> {
-        let mut evm = build_evm(
-            &mut self.db,
-            self.chain_id,
-            self.block_number,
-            self.timestamp,
-        );
-        Ok(evm
-            .transact(tx)
-            .map_err(|err| ChainError::Invalid(format!("{err:?}")))?
-            .result)
+        let mut evm = build_evm(&mut self.db, self.chain_id, self.block_number, self.timestamp);
+        Ok(evm.transact(tx).map_err(|err| ChainError::Invalid(format!("{err:?}")))?.result)
     }
 
     /// Executes a call (or a deployment) from `from` without committing anything; a revert is
     /// an error.
-    pub fn simulate_call(
-        &mut self,
-        from: Address,
-        kind: TxKind,
-        data: Bytes,
-    ) -> ChainResult<Outcome> {
+    pub fn simulate_call(&mut self, from: Address, kind: TxKind, data: Bytes) -> ChainResult<Outcome> {
         let tx = self.tx(from, kind, data, DEFAULT_GAS_LIMIT)?;
         Self::outcome(self.simulate(tx)?)
     }
@@ -230,18 +194,12 @@ impl LocalEvm {
     /// A successful result's outcome, or the revert or halt as an error.
     pub fn outcome(result: ExecutionResult) -> ChainResult<Outcome> {
         match result {
-            ExecutionResult::Success {
-                gas, logs, output, ..
-            } => Ok(Outcome {
-                output: output.into_data(),
-                logs,
-                gas_used: gas.tx_gas_used(),
-            }),
-            ExecutionResult::Revert { gas, output, .. } => Err(ChainError::Reverted {
-                reason: revert_reason(&output),
-                data: output,
-                gas_used: gas.tx_gas_used(),
-            }),
+            ExecutionResult::Success { gas, logs, output, .. } => {
+                Ok(Outcome { output: output.into_data(), logs, gas_used: gas.tx_gas_used() })
+            }
+            ExecutionResult::Revert { gas, output, .. } => {
+                Err(ChainError::Reverted { reason: revert_reason(&output), data: output, gas_used: gas.tx_gas_used() })
+            }
             ExecutionResult::Halt { reason, .. } => Err(ChainError::Halted(format!("{reason:?}"))),
         }
     }
@@ -269,31 +227,17 @@ impl LocalEvm {
         let result = self.execute(tx)?;
         let address = result.created_address();
         let outcome = Self::outcome(result)?;
-        let address =
-            address.ok_or_else(|| ChainError::Decode("deployment created no contract".into()))?;
-        Ok(Deployment {
-            address,
-            gas_used: outcome.gas_used,
-        })
+        let address = address.ok_or_else(|| ChainError::Decode("deployment created no contract".into()))?;
+        Ok(Deployment { address, gas_used: outcome.gas_used })
     }
 
     /// Sends a typed call as a transaction.
-    pub fn send<C: SolCall>(
-        &mut self,
-        from: Address,
-        to: Address,
-        call: C,
-    ) -> ChainResult<Outcome> {
+    pub fn send<C: SolCall>(&mut self, from: Address, to: Address, call: C) -> ChainResult<Outcome> {
         self.transact(from, TxKind::Call(to), call.abi_encode().into())
     }
 
     /// Executes a typed call without committing anything, and decodes its return value.
-    pub fn view<C: SolCall>(
-        &mut self,
-        from: Address,
-        to: Address,
-        call: C,
-    ) -> ChainResult<C::Return> {
+    pub fn view<C: SolCall>(&mut self, from: Address, to: Address, call: C) -> ChainResult<C::Return> {
         let outcome = self.simulate_call(from, TxKind::Call(to), call.abi_encode().into())?;
         C::abi_decode_returns(&outcome.output).map_err(|err| ChainError::Decode(err.to_string()))
     }
@@ -313,9 +257,5 @@ fn build_evm(
         gas_limit: 1_000_000_000,
         ..Default::default()
     };
-    Context::mainnet()
-        .with_db(db)
-        .with_cfg(cfg)
-        .with_block(block)
-        .build_mainnet()
+    Context::mainnet().with_db(db).with_cfg(cfg).with_block(block).build_mainnet()
 }

@@ -77,20 +77,12 @@ pub struct Contracts {
 impl Contracts {
     /// The EIP-712 domain claims, batches and verdicts are signed in on this deployment.
     pub fn domain(&self, chain_id: u64) -> ClaimDomain {
-        ClaimDomain {
-            chain_id,
-            verifying_contract: self.settlement,
-        }
+        ClaimDomain { chain_id, verifying_contract: self.settlement }
     }
 }
 
 /// Deploys creation code with encoded constructor arguments.
-pub fn deploy_artifact(
-    evm: &mut LocalEvm,
-    from: Address,
-    artifact: &str,
-    args: &[u8],
-) -> ChainResult<Address> {
+pub fn deploy_artifact(evm: &mut LocalEvm, from: Address, artifact: &str, args: &[u8]) -> ChainResult<Address> {
     let mut code = creation_code(artifact)?.to_vec();
     code.extend_from_slice(args);
     Ok(evm.deploy(from, code.into())?.address)
@@ -104,21 +96,13 @@ pub fn deploy_contracts(evm: &mut LocalEvm, config: &GenesisConfig) -> ChainResu
         evm,
         admin,
         artifacts::TOKEN,
-        &VeritasToken::constructorCall {
-            holder: admin,
-            supply: config.supply,
-        }
-        .abi_encode(),
+        &VeritasToken::constructorCall { holder: admin, supply: config.supply }.abi_encode(),
     )?;
     let registry = deploy_artifact(
         evm,
         admin,
         artifacts::NODE_REGISTRY,
-        &NodeRegistry::constructorCall {
-            token_: token,
-            unbondingDelay_: config.unbonding_delay,
-        }
-        .abi_encode(),
+        &NodeRegistry::constructorCall { token_: token, unbondingDelay_: config.unbonding_delay }.abi_encode(),
     )?;
     let models = deploy_artifact(evm, admin, artifacts::MODEL_REGISTRY, &[])?;
     let settlement_config = Settlement::Config {
@@ -136,24 +120,10 @@ pub fn deploy_contracts(evm: &mut LocalEvm, config: &GenesisConfig) -> ChainResu
         evm,
         admin,
         artifacts::SETTLEMENT,
-        &Settlement::constructorCall {
-            config: settlement_config,
-        }
-        .abi_encode(),
+        &Settlement::constructorCall { config: settlement_config }.abi_encode(),
     )?;
-    evm.send(
-        admin,
-        registry,
-        NodeRegistry::setSlasherCall {
-            slasher_: settlement,
-        },
-    )?;
-    Ok(Contracts {
-        token,
-        registry,
-        models,
-        settlement,
-    })
+    evm.send(admin, registry, NodeRegistry::setSlasherCall { slasher_: settlement })?;
+    Ok(Contracts { token, registry, models, settlement })
 }
 
 /// Registers `signer` as its own operator with `stake`, funded by `funder` (who must hold the
@@ -168,30 +138,10 @@ pub fn register_node(
     stake: U256,
 ) -> ChainResult<()> {
     let operator = signer.address();
-    evm.send(
-        funder,
-        contracts.token,
-        VeritasToken::transferCall {
-            to: operator,
-            value: stake,
-        },
-    )?;
-    evm.send(
-        operator,
-        contracts.token,
-        VeritasToken::approveCall {
-            spender: contracts.registry,
-            value: stake,
-        },
-    )?;
-    let digest = evm.view(
-        operator,
-        contracts.registry,
-        NodeRegistry::registrationDigestCall { operator },
-    )?;
-    let proof = signer
-        .sign_digest(&digest)
-        .map_err(|err| crate::ChainError::Decode(err.to_string()))?;
+    evm.send(funder, contracts.token, VeritasToken::transferCall { to: operator, value: stake })?;
+    evm.send(operator, contracts.token, VeritasToken::approveCall { spender: contracts.registry, value: stake })?;
+    let digest = evm.view(operator, contracts.registry, NodeRegistry::registrationDigestCall { operator })?;
+    let proof = signer.sign_digest(&digest).map_err(|err| crate::ChainError::Decode(err.to_string()))?;
     let call = NodeRegistry::registerCall {
         signer: operator,
         role: role as u8,

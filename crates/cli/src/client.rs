@@ -40,11 +40,9 @@ impl std::fmt::Display for ClientError {
                     "cannot reach the node at {url} ({reason}); is it running? (`veritas up`, or set VERITAS_API)"
                 )
             }
-            ClientError::Refused {
-                status,
-                code,
-                message,
-            } => write!(f, "the node refused ({status} {code}): {message}"),
+            ClientError::Refused { status, code, message } => {
+                write!(f, "the node refused ({status} {code}): {message}")
+            }
         }
     }
 }
@@ -68,10 +66,7 @@ pub struct Client {
 impl Client {
     /// A client for the node at `base`.
     pub fn new(base: &str) -> Client {
-        Client {
-            base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
-        }
+        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
     }
 
     fn url(&self, path: &str) -> String {
@@ -79,10 +74,7 @@ impl Client {
     }
 
     fn unreachable(&self, err: reqwest::Error) -> ClientError {
-        ClientError::Unreachable {
-            url: self.base.clone(),
-            reason: err.to_string(),
-        }
+        ClientError::Unreachable { url: self.base.clone(), reason: err.to_string() }
     }
 
     async fn check(&self, response: reqwest::Response) -> Result<reqwest::Response, ClientError> {
@@ -93,51 +85,23 @@ impl Client {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         Err(ClientError::Refused {
             status: status.as_u16(),
-            code: body["error"]["code"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned(),
-            message: body["error"]["message"]
-                .as_str()
-                .unwrap_or("(no message)")
-                .to_owned(),
+            code: body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
+            message: body["error"]["message"].as_str().unwrap_or("(no message)").to_owned(),
         })
     }
 
     /// `GET path` as JSON.
     pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
-        self.check(response)
-            .await?
-            .json()
-            .await
-            .map_err(|e| self.unreachable(e))
+        let response = self.http.get(self.url(path)).send().await.map_err(|e| self.unreachable(e))?;
+        self.check(response).await?.json().await.map_err(|e| self.unreachable(e))
     }
 
     /// `POST path` with a JSON body, giving the JSON answer and its headers.
-    pub async fn post(
-        &self,
-        path: &str,
-        body: &Value,
-    ) -> Result<(Value, reqwest::header::HeaderMap), ClientError> {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(Value, reqwest::header::HeaderMap), ClientError> {
+        let response = self.http.post(self.url(path)).json(body).send().await.map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
         let headers = response.headers().clone();
-        Ok((
-            response.json().await.map_err(|e| self.unreachable(e))?,
-            headers,
-        ))
+        Ok((response.json().await.map_err(|e| self.unreachable(e))?, headers))
     }
 
     /// Streams a file as the body of `POST path`, with a progress bar on a terminal.
@@ -173,29 +137,14 @@ impl Client {
             .await
             .map_err(|e| self.unreachable(e))?;
         bar.finish_and_clear();
-        Ok(self
-            .check(response)
-            .await?
-            .json()
-            .await
-            .map_err(|e| self.unreachable(e))?)
+        Ok(self.check(response).await?.json().await.map_err(|e| self.unreachable(e))?)
     }
 
     /// Downloads `GET path` into a file, with a progress bar on a terminal; returns the response
     /// headers.
-    pub async fn download(
-        &self,
-        path: &str,
-        file: &Path,
-        quiet: bool,
-    ) -> anyhow::Result<reqwest::header::HeaderMap> {
+    pub async fn download(&self, path: &str, file: &Path, quiet: bool) -> anyhow::Result<reqwest::header::HeaderMap> {
         use tokio::io::AsyncWriteExt;
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let response = self.http.get(self.url(path)).send().await.map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
         let headers = response.headers().clone();
         let bar = progress(response.content_length().unwrap_or(0), quiet);
@@ -220,9 +169,7 @@ fn progress(size: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(size);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-    {
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}") {
         bar.set_style(style);
     }
     bar

@@ -19,10 +19,7 @@ pub struct Output {
 
 impl Output {
     fn print_json(&self, value: &Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     }
 }
 
@@ -51,21 +48,11 @@ fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
         return Ok(listen);
     }
     let api = env::api();
-    let authority = api
-        .split("://")
-        .nth(1)
-        .unwrap_or(&api)
-        .trim_end_matches('/');
+    let authority = api.split("://").nth(1).unwrap_or(&api).trim_end_matches('/');
     let authority = authority.split('/').next().unwrap_or(authority);
-    let authority = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
+    let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
     let authority = authority.replace("localhost", "127.0.0.1");
-    authority.parse().with_context(|| {
-        format!("VERITAS_API={api} does not name an address to listen on; use --listen")
-    })
+    authority.parse().with_context(|| format!("VERITAS_API={api} does not name an address to listen on; use --listen"))
 }
 
 async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<u8> {
@@ -74,39 +61,32 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     let listen = listen_address(&args)?;
     let mut config = NodeConfig::new(home.clone(), onnxruntime);
     config.threads = args.threads;
-    config.key_hex = std::env::var("VERITAS_WORKER_KEY")
-        .ok()
-        .filter(|v| !v.is_empty());
+    config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
     config.embedded_chain = !args.no_chain;
     if let Some(store) = &args.store {
         config.hub.store = StoreLocation::parse(store);
     }
     let node = Arc::new(Node::open(&config).context("cannot open the node")?);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     let domain = node.domain();
     let rpc = node.chain().map(|_| format!("{url}/rpc"));
     if out.json {
-        out.print_json(&json!({"api": url, "worker": node.worker(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}));
+        out.print_json(
+            &json!({"api": url, "worker": node.worker(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}),
+        );
     } else if banner {
         println!("veritas is up");
         println!("  api      {url}");
         if let Some(rpc) = &rpc {
-            println!(
-                "  chain    {rpc} (chain id {}, settlement {})",
-                domain.chain_id, domain.verifying_contract
-            );
+            println!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
         }
         println!("  worker   {}", node.worker());
         println!("  data     {}", home.display());
         println!("try, in another terminal:");
         println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
-        println!(
-            "  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json"
-        );
+        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
         println!("  veritas verify r.json");
     } else {
         println!("serving on {url} as worker {}", node.worker());
@@ -115,11 +95,10 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(term) => term,
-                    Err(_) => return,
-                };
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return,
+            };
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
         }
         #[cfg(not(unix))]
@@ -150,12 +129,8 @@ pub enum ChainCommand {
 }
 
 async fn rpc(client: &Client, method: &str, params: Value) -> anyhow::Result<Value> {
-    let (answer, _) = client
-        .post(
-            "/rpc",
-            &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}),
-        )
-        .await?;
+    let (answer, _) =
+        client.post("/rpc", &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).await?;
     if let Some(error) = answer.get("error") {
         bail!("{method}: {}", error["message"].as_str().unwrap_or("error"));
     }
@@ -163,10 +138,7 @@ async fn rpc(client: &Client, method: &str, params: Value) -> anyhow::Result<Val
 }
 
 fn hex_u256(value: &Value) -> alloy_primitives::U256 {
-    value
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_default()
+    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
 }
 
 fn tokens(amount: alloy_primitives::U256) -> String {
@@ -200,48 +172,28 @@ pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
                     ("model registry", "model_registry"),
                     ("settlement", "settlement"),
                 ] {
-                    println!(
-                        "{name:<14} {}",
-                        chain["contracts"][key].as_str().unwrap_or("?")
-                    );
+                    println!("{name:<14} {}", chain["contracts"][key].as_str().unwrap_or("?"));
                 }
             }
         }
         ChainCommand::Accounts => {
-            let token = chain["contracts"]["token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let token = chain["contracts"]["token"].as_str().unwrap_or_default().to_owned();
             let mut rows = Vec::new();
             for account in chain["dev_accounts"].as_array().into_iter().flatten() {
                 let account = account.as_str().unwrap_or_default();
-                let ether =
-                    hex_u256(&rpc(&client, "eth_getBalance", json!([account, "latest"])).await?);
+                let ether = hex_u256(&rpc(&client, "eth_getBalance", json!([account, "latest"])).await?);
                 let data = format!("0x70a08231{:0>64}", account.trim_start_matches("0x"));
-                let vrt = hex_u256(
-                    &rpc(
-                        &client,
-                        "eth_call",
-                        json!([{"to": token, "data": data}, "latest"]),
-                    )
-                    .await?,
-                );
+                let vrt = hex_u256(&rpc(&client, "eth_call", json!([{"to": token, "data": data}, "latest"])).await?);
                 rows.push((account.to_owned(), ether, vrt));
             }
             if out.json {
-                let list: Vec<Value> = rows
-                    .iter()
-                    .map(|(a, e, t)| json!({"address": a, "ether": e, "tokens": t}))
-                    .collect();
+                let list: Vec<Value> =
+                    rows.iter().map(|(a, e, t)| json!({"address": a, "ether": e, "tokens": t})).collect();
                 out.print_json(&json!(list));
             } else {
-                println!(
-                    "development accounts of the test mnemonic (their keys are public: development only)"
-                );
+                println!("development accounts of the test mnemonic (their keys are public: development only)");
                 for (account, ether, vrt) in rows {
-                    let account = account
-                        .parse::<alloy_primitives::Address>()
-                        .map_or(account, |a| a.to_string());
+                    let account = account.parse::<alloy_primitives::Address>().map_or(account, |a| a.to_string());
                     println!("{account}  {} ETH  {} VRT", tokens(ether), tokens(vrt));
                 }
             }
@@ -256,11 +208,7 @@ pub async fn setup(out: &Output) -> anyhow::Result<u8> {
     if out.json {
         out.print_json(&json!({"onnxruntime": path}));
     } else {
-        println!(
-            "ONNX Runtime {} at {}",
-            setup::ONNXRUNTIME_VERSION,
-            path.display()
-        );
+        println!("ONNX Runtime {} at {}", setup::ONNXRUNTIME_VERSION, path.display());
     }
     Ok(0)
 }
@@ -320,16 +268,8 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
             if out.json {
                 out.print_json(&answer);
             } else {
-                let verb = if answer["created"].as_bool() == Some(true) {
-                    "pushed"
-                } else {
-                    "unchanged:"
-                };
-                println!(
-                    "{verb} {} version {}",
-                    answer["name"].as_str().unwrap_or(&name),
-                    answer["version"]
-                );
+                let verb = if answer["created"].as_bool() == Some(true) { "pushed" } else { "unchanged:" };
+                println!("{verb} {} version {}", answer["name"].as_str().unwrap_or(&name), answer["version"]);
                 println!("model id {}", answer["model_id"].as_str().unwrap_or("?"));
             }
         }
@@ -355,32 +295,14 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
         ModelCommand::Pull { reference, output } => {
             let model = client.get(&format!("/v1/models/{reference}")).await?;
             let v = &model["veritas"];
-            let ext = if v["format"] == "gguf" {
-                "gguf"
-            } else {
-                "onnx"
-            };
+            let ext = if v["format"] == "gguf" { "gguf" } else { "onnx" };
             let output = output.unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "{}-v{}.{ext}",
-                    v["name"].as_str().unwrap_or("model"),
-                    v["version"]
-                ))
+                PathBuf::from(format!("{}-v{}.{ext}", v["name"].as_str().unwrap_or("model"), v["version"]))
             });
-            client
-                .download(
-                    &format!("/v1/models/{reference}/content"),
-                    &output,
-                    out.json,
-                )
-                .await?;
-            let expected = v["manifest"]["files"][0]["sha256"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            client.download(&format!("/v1/models/{reference}/content"), &output, out.json).await?;
+            let expected = v["manifest"]["files"][0]["sha256"].as_str().unwrap_or_default().to_owned();
             let bytes = std::fs::read(&output)?;
-            let got =
-                veritas_primitives::hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+            let got = veritas_primitives::hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
             if got != expected {
                 std::fs::remove_file(&output)?;
                 bail!("downloaded bytes hash to {got}, the manifest says {expected}; file removed");
@@ -388,11 +310,7 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
             if out.json {
                 out.print_json(&json!({"file": output, "sha256": got, "model_id": v["model_id"]}));
             } else {
-                println!(
-                    "wrote {} ({} bytes, sha256 {got} matches the manifest)",
-                    output.display(),
-                    bytes.len()
-                );
+                println!("wrote {} ({} bytes, sha256 {got} matches the manifest)", output.display(), bytes.len());
             }
         }
     }
@@ -434,11 +352,7 @@ fn print_model(model: &Value) {
     if let Some(versions) = v["versions"].as_array() {
         println!("versions:");
         for version in versions {
-            println!(
-                "  {:>4}  {}",
-                version["version"],
-                version["model_id"].as_str().unwrap_or("?")
-            );
+            println!("  {:>4}  {}", version["version"], version["model_id"].as_str().unwrap_or("?"));
         }
     }
 }
@@ -463,8 +377,7 @@ fn read_input(text: &str) -> anyhow::Result<Value> {
     let raw = if text == "-" {
         std::io::read_to_string(std::io::stdin())?
     } else if let Some(path) = text.strip_prefix('@') {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the input file {path}"))?
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the input file {path}"))?
     } else {
         text.to_owned()
     };
@@ -476,12 +389,7 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let input = read_input(&args.input)?;
     let mode: veritas_primitives::Mode = args.mode.parse()?;
     let client = Client::new(&env::api());
-    let (answer, _) = client
-        .post(
-            "/v1/infer",
-            &json!({"model": args.model, "input": input, "mode": mode}),
-        )
-        .await?;
+    let (answer, _) = client.post("/v1/infer", &json!({"model": args.model, "input": input, "mode": mode})).await?;
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer["receipt"])?;
         std::fs::write(path, receipt + "\n")
@@ -491,15 +399,8 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
         out.print_json(&answer);
     } else {
         out.print_json(&answer["output"]);
-        let where_ = args
-            .receipt
-            .as_ref()
-            .map(|p| format!(" written to {}", p.display()))
-            .unwrap_or_default();
-        eprintln!(
-            "receipt {}{where_}",
-            answer["receipt_id"].as_str().unwrap_or("?")
-        );
+        let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
+        eprintln!("receipt {}{where_}", answer["receipt_id"].as_str().unwrap_or("?"));
     }
     Ok(0)
 }
@@ -516,11 +417,8 @@ pub struct VerifyArgs {
 
 /// `veritas verify`: offline; exit 0 valid, 1 invalid.
 pub fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let expect = Expectations {
-        model_id: args.model_id,
-    };
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let expect = Expectations { model_id: args.model_id };
     let result = serde_json::from_slice::<Receipt>(&bytes)
         .map_err(|err| veritas_verifier::VerifyError::Malformed(err.to_string()))
         .and_then(|receipt| verify_receipt(&receipt, &expect));
@@ -578,9 +476,7 @@ pub enum ReceiptCommand {
 /// `veritas receipt …`.
 pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
     let ReceiptCommand::Show { id, output } = cmd;
-    let receipt = Client::new(&env::api())
-        .get(&format!("/v1/receipts/{id}"))
-        .await?;
+    let receipt = Client::new(&env::api()).get(&format!("/v1/receipts/{id}")).await?;
     let text = serde_json::to_string_pretty(&receipt)?;
     if let Some(path) = output {
         std::fs::write(&path, format!("{text}\n"))?;

@@ -20,8 +20,5 @@ pub fn home() -> PathBuf {
 
 /// The node URL: `VERITAS_API`, else [`DEFAULT_API`].
 pub fn api() -> String {
-    std::env::var("VERITAS_API")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_API.to_owned())
+    std::env::var("VERITAS_API").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| DEFAULT_API.to_owned())
 }

@@ -25,11 +25,7 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(
-    name = "veritas",
-    version,
-    about = "Verifiable AI inference: run models, get receipts anyone can check"
-)]
+#[command(name = "veritas", version, about = "Verifiable AI inference: run models, get receipts anyone can check")]
 struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -63,16 +59,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VERITAS_LOG")
-        .unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VERITAS_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -95,9 +84,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            let code = err
-                .downcast_ref::<client::ClientError>()
-                .map_or(exit::LOCAL, client::ClientError::exit_code);
+            let code = err.downcast_ref::<client::ClientError>().map_or(exit::LOCAL, client::ClientError::exit_code);
             eprintln!("error: {err:#}");
             ExitCode::from(code)
         }

@@ -40,14 +40,8 @@ impl NodeProcess {
             .unwrap();
         // The node prints its address once it is listening.
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let api = line
-            .split_whitespace()
-            .nth(2)
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let api = line.split_whitespace().nth(2).unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
         assert!(line.contains(WORKER), "{line}");
         NodeProcess { child, api, home }
     }
@@ -103,35 +97,20 @@ fn the_quick_start_works_end_to_end() {
     let push = node.run(&["model", "push", path_str(&model), "--name", "iris"]);
     assert_eq!(code(&push), 0, "{}", stderr(&push));
     let text = stdout(&push);
-    assert!(
-        text.starts_with("pushed iris version 1\nmodel id bagaaiera"),
-        "{text}"
-    );
+    assert!(text.starts_with("pushed iris version 1\nmodel id bagaaiera"), "{text}");
 
     let again = node.run(&["model", "push", path_str(&model), "--name", "iris"]);
-    assert!(
-        stdout(&again).starts_with("unchanged: iris version 1"),
-        "{}",
-        stdout(&again)
-    );
+    assert!(stdout(&again).starts_with("unchanged: iris version 1"), "{}", stdout(&again));
 
     let ls = node.run(&["model", "ls"]);
     assert!(
-        stdout(&ls)
-            .lines()
-            .nth(1)
-            .unwrap()
-            .starts_with("iris                       1 onnx   bagaaiera"),
+        stdout(&ls).lines().nth(1).unwrap().starts_with("iris                       1 onnx   bagaaiera"),
         "{}",
         stdout(&ls)
     );
 
     let show = node.run(&["model", "show", "iris"]);
-    assert!(
-        stdout(&show).contains("  float_input              float32 [?, 4]"),
-        "{}",
-        stdout(&show)
-    );
+    assert!(stdout(&show).contains("  float_input              float32 [?, 4]"), "{}", stdout(&show));
 
     let receipt = node.home.path().join("r.json");
     let infer = node.run(&[
@@ -151,27 +130,19 @@ fn the_quick_start_works_end_to_end() {
     assert_eq!(code(&verify), 0, "{}", stdout(&verify));
     let text = stdout(&verify);
     assert!(text.starts_with("VALID receipt 0x"), "{text}");
-    assert!(
-        text.contains(&format!("signed by worker {WORKER}")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("signed by worker {WORKER}")), "{text}");
 
     // One changed output value: the receipt no longer holds (exit 1), and says why.
     let original = std::fs::read_to_string(&receipt).unwrap();
     let label_at = original.find("\"output_label\"").unwrap();
     let mut tampered = original.clone();
-    let zero_at =
-        label_at + original[label_at..].find("\"data\": [\n").unwrap() + "\"data\": [\n".len();
+    let zero_at = label_at + original[label_at..].find("\"data\": [\n").unwrap() + "\"data\": [\n".len();
     let digit_at = zero_at + original[zero_at..].find('0').unwrap();
     tampered.replace_range(digit_at..digit_at + 1, "2");
     std::fs::write(&receipt, tampered).unwrap();
     let verify = node.run(&["verify", path_str(&receipt)]);
     assert_eq!(code(&verify), 1, "{}", stdout(&verify));
-    assert!(
-        stdout(&verify).starts_with("INVALID receipt: output hash mismatch"),
-        "{}",
-        stdout(&verify)
-    );
+    assert!(stdout(&verify).starts_with("INVALID receipt: output hash mismatch"), "{}", stdout(&verify));
 
     let json = node.run(&["--json", "verify", path_str(&receipt)]);
     let report: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
@@ -180,20 +151,14 @@ fn the_quick_start_works_end_to_end() {
     let pulled = node.home.path().join("pulled.onnx");
     let pull = node.run(&["model", "pull", "iris", "-o", path_str(&pulled)]);
     assert_eq!(code(&pull), 0, "{}", stderr(&pull));
-    assert_eq!(
-        std::fs::read(&pulled).unwrap(),
-        std::fs::read(&model).unwrap()
-    );
+    assert_eq!(std::fs::read(&pulled).unwrap(), std::fs::read(&model).unwrap());
 }
 
 #[test]
 fn input_from_a_file_and_receipt_show() {
     let node = NodeProcess::start();
     let model = examples().join("mnist-cnn.onnx");
-    assert_eq!(
-        code(&node.run(&["model", "push", path_str(&model), "--name", "cnn"])),
-        0
-    );
+    assert_eq!(code(&node.run(&["model", "push", path_str(&model), "--name", "cnn"])), 0);
     let input = format!("@{}", path_str(&examples().join("mnist-cnn.input.json")));
     let infer = node.run(&["--json", "infer", "cnn", "--input", &input]);
     assert_eq!(code(&infer), 0, "{}", stderr(&infer));
@@ -216,11 +181,7 @@ fn failures_have_documented_exit_codes_and_clear_messages() {
 
     let bad_json = node.run(&["infer", "nope", "--input", "{"]);
     assert_eq!(code(&bad_json), 5);
-    assert!(
-        stderr(&bad_json).contains("--input is not valid JSON"),
-        "{}",
-        stderr(&bad_json)
-    );
+    assert!(stderr(&bad_json).contains("--input is not valid JSON"), "{}", stderr(&bad_json));
 
     let missing = node.run(&["model", "push", "no-such-file.onnx", "--name", "x"]);
     assert_eq!(code(&missing), 5);
@@ -230,17 +191,10 @@ fn failures_have_documented_exit_codes_and_clear_messages() {
     std::fs::write(&junk, b"junk").unwrap();
     let refused = node.run(&["model", "push", path_str(&junk), "--name", "junk"]);
     assert_eq!(code(&refused), 3);
-    assert!(
-        stderr(&refused).contains("422 invalid_model"),
-        "{}",
-        stderr(&refused)
-    );
+    assert!(stderr(&refused).contains("422 invalid_model"), "{}", stderr(&refused));
 
-    let unreachable = Command::new(BIN)
-        .args(["model", "ls"])
-        .env("VERITAS_API", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
+    let unreachable =
+        Command::new(BIN).args(["model", "ls"]).env("VERITAS_API", "http://127.0.0.1:9").output().unwrap();
     assert_eq!(code(&unreachable), 4);
     assert!(stderr(&unreachable).contains("cannot reach the node at http://127.0.0.1:9"));
 
@@ -248,11 +202,7 @@ fn failures_have_documented_exit_codes_and_clear_messages() {
     std::fs::write(&garbage, b"{\"version\": 1}").unwrap();
     let verify = node.run(&["verify", path_str(&garbage)]);
     assert_eq!(code(&verify), 1);
-    assert!(
-        stdout(&verify).starts_with("INVALID receipt: malformed receipt"),
-        "{}",
-        stdout(&verify)
-    );
+    assert!(stdout(&verify).starts_with("INVALID receipt: malformed receipt"), "{}", stdout(&verify));
 
     let usage = node.run(&["infer"]);
     assert_eq!(code(&usage), 2);
@@ -269,10 +219,7 @@ fn chain_status_and_accounts_read_the_embedded_chain() {
     let accounts = node.run(&["chain", "accounts"]);
     assert_eq!(code(&accounts), 0, "{}", stderr(&accounts));
     let text = stdout(&accounts);
-    assert!(
-        text.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266  10000.000000000000000000 ETH"),
-        "{text}"
-    );
+    assert!(text.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266  10000.000000000000000000 ETH"), "{text}");
     assert!(text.contains("VRT"), "{text}");
 }
 
@@ -281,11 +228,9 @@ fn signed_transfer(token: &str, to: &str, amount: u64) -> String {
     use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
     use alloy_eips::eip2718::Encodable2718;
     use alloy_primitives::{Signature, TxKind, U256};
-    let key = veritas_primitives::WorkerKey::from_mnemonic(
-        "test test test test test test test test test test test junk",
-        1,
-    )
-    .unwrap();
+    let key =
+        veritas_primitives::WorkerKey::from_mnemonic("test test test test test test test test test test test junk", 1)
+            .unwrap();
     let mut data = vec![0xa9, 0x05, 0x9c, 0xbb]; // transfer(address,uint256)
     data.extend_from_slice(&[0u8; 12]);
     data.extend_from_slice(to.parse::<alloy_primitives::Address>().unwrap().as_slice());
@@ -301,32 +246,15 @@ fn signed_transfer(token: &str, to: &str, amount: u64) -> String {
         access_list: Default::default(),
         input: data.into(),
     };
-    let signature =
-        Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
-    format!(
-        "0x{}",
-        alloy_primitives::hex::encode(
-            TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()
-        )
-    )
+    let signature = Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
+    format!("0x{}", alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()))
 }
 
 fn rpc(api: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{api}/rpc"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        reqwest::Client::new().post(format!("{api}/rpc")).json(&body).send().await.unwrap().json().await.unwrap()
     })
 }
 
@@ -335,47 +263,19 @@ fn a_node_killed_with_sigkill_restarts_with_every_acknowledged_transaction() {
     let node = NodeProcess::start();
     let network = node.run(&["--json", "chain", "status"]);
     let status: serde_json::Value = serde_json::from_str(&stdout(&network)).unwrap();
-    let token = status["network"]["chain"]["contracts"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = status["network"]["chain"]["contracts"]["token"].as_str().unwrap().to_owned();
     let dead = "0x000000000000000000000000000000000000dEaD";
-    let answer = rpc(
-        &node.api,
-        "eth_sendRawTransaction",
-        serde_json::json!([signed_transfer(&token, dead, 777)]),
-    );
-    let hash = answer["result"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_owned();
+    let answer = rpc(&node.api, "eth_sendRawTransaction", serde_json::json!([signed_transfer(&token, dead, 777)]));
+    let hash = answer["result"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned();
 
     // SIGKILL: no shutdown of any kind. The transaction was acknowledged, so it must survive.
     let home = node.kill();
     let node = NodeProcess::start_in(home);
-    let receipt = rpc(
-        &node.api,
-        "eth_getTransactionReceipt",
-        serde_json::json!([hash]),
-    );
+    let receipt = rpc(&node.api, "eth_getTransactionReceipt", serde_json::json!([hash]));
     assert_eq!(receipt["result"]["status"], "0x1", "{receipt}");
-    let data = format!(
-        "0x70a08231{:0>64}",
-        dead.trim_start_matches("0x").to_lowercase()
-    );
-    let balance = rpc(
-        &node.api,
-        "eth_call",
-        serde_json::json!([{"to": token, "data": data}, "latest"]),
-    );
-    let balance = u64::from_str_radix(
-        balance["result"].as_str().unwrap().trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let data = format!("0x70a08231{:0>64}", dead.trim_start_matches("0x").to_lowercase());
+    let balance = rpc(&node.api, "eth_call", serde_json::json!([{"to": token, "data": data}, "latest"]));
+    let balance = u64::from_str_radix(balance["result"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     assert_eq!(balance, 777);
-    assert_eq!(
-        rpc(&node.api, "eth_blockNumber", serde_json::json!([]))["result"],
-        "0x1"
-    );
+    assert_eq!(rpc(&node.api, "eth_blockNumber", serde_json::json!([]))["result"], "0x1");
 }

@@ -4,8 +4,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use futures_util::future::BoxFuture;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, memory::InMemory,
-    path::Path as ObjectPath,
+    ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart, memory::InMemory, path::Path as ObjectPath,
 };
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -48,16 +47,12 @@ impl StoreLocation {
             StoreLocation::Memory => Ok(Arc::new(InMemory::new())),
             StoreLocation::Local(dir) => {
                 std::fs::create_dir_all(dir)?;
-                Ok(Arc::new(
-                    object_store::local::LocalFileSystem::new_with_prefix(dir)?,
-                ))
+                Ok(Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?))
             }
             #[cfg(feature = "aws")]
-            StoreLocation::S3(url) => Ok(Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(url.as_str())
-                    .build()?,
-            )),
+            StoreLocation::S3(url) => {
+                Ok(Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build()?))
+            }
             #[cfg(not(feature = "aws"))]
             StoreLocation::S3(url) => Err(HubError::Location {
                 location: url.clone(),
@@ -81,11 +76,7 @@ pub struct HubConfig {
 impl HubConfig {
     /// Everything under one local directory.
     pub fn local(dir: PathBuf) -> HubConfig {
-        HubConfig {
-            store: StoreLocation::Local(dir.join("objects")),
-            dir,
-            max_model_bytes: 4 << 30,
-        }
+        HubConfig { store: StoreLocation::Local(dir.join("objects")), dir, max_model_bytes: 4 << 30 }
     }
 }
 
@@ -202,11 +193,7 @@ impl Hub {
     }
 
     fn cached_manifest(&self, id: &ModelId) -> Option<Manifest> {
-        self.manifests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(id)
-            .cloned()
+        self.manifests.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(id).cloned()
     }
 
     /// The manifest of `id`, checked against the id when read from the store.
@@ -215,10 +202,7 @@ impl Hub {
             return Ok(manifest);
         }
         let manifest = self.read_manifest(id).await?;
-        self.manifests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(*id, manifest.clone());
+        self.manifests.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(*id, manifest.clone());
         Ok(manifest)
     }
 
@@ -236,30 +220,17 @@ impl Hub {
         Ok(serde_json::from_slice(&bytes)?)
     }
 
-    fn lookup_version(
-        &self,
-        name: &str,
-        version: Option<u64>,
-    ) -> HubResult<Option<(u64, ModelId)>> {
+    fn lookup_version(&self, name: &str, version: Option<u64>) -> HubResult<Option<(u64, ModelId)>> {
         let txn = self.index.begin_read()?;
         let table = txn.open_table(VERSIONS)?;
         let mut range = table.range((name, 0)..=(name, version.unwrap_or(u64::MAX)))?;
         let found = match version {
             Some(v) => table.get((name, v))?.map(|id| (v, id.value().to_owned())),
-            None => range
-                .next_back()
-                .transpose()?
-                .map(|(k, id)| (k.value().1, id.value().to_owned())),
+            None => range.next_back().transpose()?.map(|(k, id)| (k.value().1, id.value().to_owned())),
         };
         found
             .map(|(v, id)| {
-                Ok((
-                    v,
-                    id.parse()
-                        .map_err(|err: veritas_primitives::PrimitiveError| {
-                            HubError::Index(err.to_string())
-                        })?,
-                ))
+                Ok((v, id.parse().map_err(|err: veritas_primitives::PrimitiveError| HubError::Index(err.to_string()))?))
             })
             .transpose()
     }
@@ -279,12 +250,7 @@ impl Hub {
     }
 
     async fn version_of(&self, name: &str, version: u64, id: ModelId) -> HubResult<ModelVersion> {
-        Ok(ModelVersion {
-            name: name.to_owned(),
-            version,
-            id,
-            manifest: self.manifest(&id).await?,
-        })
+        Ok(ModelVersion { name: name.to_owned(), version, id, manifest: self.manifest(&id).await? })
     }
 
     async fn push_inner(
@@ -311,22 +277,13 @@ impl Hub {
         if let Some((version, latest)) = self.lookup_version(name, None)?
             && latest == id
         {
-            return Ok(PushOutcome {
-                version: self.version_of(name, version, id).await?,
-                created: false,
-            });
+            return Ok(PushOutcome { version: self.version_of(name, version, id).await?, created: false });
         }
         self.upload_blob(&staged).await?;
-        self.store
-            .put(
-                &manifest_path(&id),
-                PutPayload::from(manifest.canonical_bytes()),
-            )
-            .await?;
+        self.store.put(&manifest_path(&id), PutPayload::from(manifest.canonical_bytes())).await?;
         let id_text = id.to_string();
         let mut txn = self.index.begin_write()?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|err| HubError::Index(err.to_string()))?;
+        txn.set_durability(Durability::Immediate).map_err(|err| HubError::Index(err.to_string()))?;
         let version = {
             let mut versions = txn.open_table(VERSIONS)?;
             let next = versions
@@ -343,15 +300,7 @@ impl Hub {
         };
         txn.commit()?;
         tracing::info!(%name, version, %id, size = staged.size, "model pushed");
-        Ok(PushOutcome {
-            version: ModelVersion {
-                name: name.to_owned(),
-                version,
-                id,
-                manifest,
-            },
-            created: true,
-        })
+        Ok(PushOutcome { version: ModelVersion { name: name.to_owned(), version, id, manifest }, created: true })
     }
 
     async fn resolve_inner(&self, reference: &str) -> HubResult<ModelVersion> {
@@ -364,31 +313,24 @@ impl Hub {
                     (name.to_owned(), version)
                 })
             };
-            let (name, version) =
-                found.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
+            let (name, version) = found.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
             return self.version_of(&name, version, id).await;
         }
         let (name, version) = match reference.split_once('@') {
             Some((name, version)) => {
-                let version = version
-                    .parse::<u64>()
-                    .map_err(|_| HubError::UnknownModel(reference.to_owned()))?;
+                let version = version.parse::<u64>().map_err(|_| HubError::UnknownModel(reference.to_owned()))?;
                 (name, Some(version))
             }
             None => (reference, None),
         };
-        let (version, id) = self
-            .lookup_version(name, version)?
-            .ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
+        let (version, id) =
+            self.lookup_version(name, version)?.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
         self.version_of(name, version, id).await
     }
 
     async fn load_inner(&self, id: &ModelId) -> HubResult<(Manifest, Vec<u8>)> {
         let manifest = self.read_manifest(id).await?;
-        let file = manifest
-            .main_file()
-            .ok_or_else(|| HubError::UnknownModel(id.to_string()))?
-            .clone();
+        let file = manifest.main_file().ok_or_else(|| HubError::UnknownModel(id.to_string()))?.clone();
         let bytes = match self.store.get(&blob_path(&file.sha256)).await {
             Ok(found) => found.bytes().await?.to_vec(),
             Err(object_store::Error::NotFound { .. }) => {
@@ -403,11 +345,7 @@ impl Hub {
         let got = hex::encode(Sha256::digest(&bytes));
         if got != file.sha256 || bytes.len() as u64 != file.size {
             tracing::error!(%id, expected = %file.sha256, %got, "model bytes changed in the store");
-            return Err(HubError::Integrity {
-                what: format!("{id}/{}", file.path),
-                expected: file.sha256,
-                got,
-            });
+            return Err(HubError::Integrity { what: format!("{id}/{}", file.path), expected: file.sha256, got });
         }
         Ok((manifest, bytes))
     }
@@ -456,11 +394,8 @@ impl ModelStore for Hub {
             }
             let mut out = Vec::new();
             for (version, id) in entries {
-                let id = id
-                    .parse()
-                    .map_err(|err: veritas_primitives::PrimitiveError| {
-                        HubError::Index(err.to_string())
-                    })?;
+                let id =
+                    id.parse().map_err(|err: veritas_primitives::PrimitiveError| HubError::Index(err.to_string()))?;
                 out.push(self.version_of(name, version, id).await?);
             }
             Ok(out)

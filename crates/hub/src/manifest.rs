@@ -84,19 +84,11 @@ impl Manifest {
 /// Checks a model name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or digit.
 /// Names never become paths, but the rule keeps them safe to print and to type.
 pub fn validate_name(name: &str) -> HubResult<()> {
-    let fail = |reason| {
-        Err(HubError::InvalidName {
-            name: name.to_owned(),
-            reason,
-        })
-    };
+    let fail = |reason| Err(HubError::InvalidName { name: name.to_owned(), reason });
     if name.is_empty() || name.len() > 64 {
         return fail("must be 1 to 64 characters");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-    {
+    if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
         return fail("only lowercase letters, digits, '.', '_' and '-' are allowed");
     }
     if !name.as_bytes()[0].is_ascii_alphanumeric() {

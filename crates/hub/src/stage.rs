@@ -49,13 +49,7 @@ impl Stager {
         std::fs::create_dir_all(&self.dir)?;
         let file = NamedTempFile::new_in(&self.dir)?;
         let writer = tokio::fs::File::from_std(file.reopen()?);
-        Ok(Upload {
-            file,
-            writer,
-            hasher: Sha256::new(),
-            size: 0,
-            limit: self.limit,
-        })
+        Ok(Upload { file, writer, hasher: Sha256::new(), size: 0, limit: self.limit })
     }
 
     /// Stages a whole in-memory buffer.
@@ -96,10 +90,7 @@ impl Upload {
     pub async fn write(&mut self, chunk: &[u8]) -> HubResult<()> {
         self.size += chunk.len() as u64;
         if self.size > self.limit {
-            return Err(HubError::TooLarge {
-                limit: self.limit,
-                got: self.size,
-            });
+            return Err(HubError::TooLarge { limit: self.limit, got: self.size });
         }
         self.hasher.update(chunk);
         self.writer.write_all(chunk).await?;
@@ -116,10 +107,6 @@ impl Upload {
         self.writer.flush().await?;
         self.writer.sync_all().await?;
         let sha256 = veritas_primitives::hex::encode(self.hasher.finalize());
-        Ok(Staged {
-            file: self.file,
-            sha256,
-            size: self.size,
-        })
+        Ok(Staged { file: self.file, sha256, size: self.size })
     }
 }

@@ -9,9 +9,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use redb::{
-    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use veritas_primitives::{Address, B256, Receipt, keccak256};
 
 use crate::{NodeError, NodeResult};
@@ -22,6 +20,22 @@ const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receip
 const PENDING: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("pending");
 /// "next_sequence" → the next sequence number.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// "batch" → the batch being settled: written before its transaction is sent, removed when
+/// its receipts are updated, so a crash in between resumes the same batch.
+const INFLIGHT: TableDefinition<&str, &[u8]> = TableDefinition::new("inflight");
+
+/// A batch on its way to the chain.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InflightBatch {
+    /// Pending-queue positions of its receipts, in batch order.
+    pub sequences: Vec<u64>,
+    /// Its receipt ids, in batch order.
+    pub ids: Vec<B256>,
+    /// The signed settlement transaction.
+    pub raw_transaction: alloy_primitives::Bytes,
+    /// Its hash.
+    pub transaction: B256,
+}
 
 /// The node's durable log of signed claims.
 pub struct ClaimLog {
@@ -43,16 +57,14 @@ impl ClaimLog {
         txn.open_table(RECEIPTS)?;
         txn.open_table(PENDING)?;
         txn.open_table(META)?;
+        txn.open_table(INFLIGHT)?;
         txn.commit()?;
         let next_sequence = {
             let txn = db.begin_read()?;
             let meta = txn.open_table(META)?;
             meta.get("next_sequence")?.map_or(0, |v| v.value())
         };
-        Ok(ClaimLog {
-            db,
-            next_sequence: AtomicU64::new(next_sequence),
-        })
+        Ok(ClaimLog { db, next_sequence: AtomicU64::new(next_sequence) })
     }
 
     /// Reserves the next sequence number and derives a request id from it and the worker:
@@ -69,16 +81,13 @@ impl ClaimLog {
     /// twice is refused, so a claim is never queued twice.
     pub fn append(&self, receipt: &Receipt) -> NodeResult<()> {
         let id = receipt.id();
-        let json =
-            serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
             let mut receipts = txn.open_table(RECEIPTS)?;
             if receipts.get(&id.0)?.is_some() {
-                return Err(NodeError::ClaimLog(format!(
-                    "receipt {id} is already in the log"
-                )));
+                return Err(NodeError::ClaimLog(format!("receipt {id} is already in the log")));
             }
             receipts.insert(&id.0, json.as_slice())?;
             let mut pending = txn.open_table(PENDING)?;
@@ -86,10 +95,7 @@ impl ClaimLog {
             pending.insert(next, &id.0)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
-            meta.insert(
-                "next_sequence",
-                stored.max(self.next_sequence.load(Ordering::SeqCst)),
-            )?;
+            meta.insert("next_sequence", stored.max(self.next_sequence.load(Ordering::SeqCst)))?;
         }
         txn.commit()?;
         Ok(())
@@ -102,8 +108,7 @@ impl ClaimLog {
         let Some(json) = table.get(&id.0)? else {
             return Ok(None);
         };
-        let receipt = serde_json::from_slice(json.value())
-            .map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        let receipt = serde_json::from_slice(json.value()).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         Ok(Some(receipt))
     }
 
@@ -111,11 +116,71 @@ impl ClaimLog {
     pub fn pending(&self, limit: usize) -> NodeResult<Vec<B256>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(PENDING)?;
+        table.iter()?.take(limit).map(|entry| Ok(B256::from(*entry?.1.value()))).collect()
+    }
+
+    /// The oldest pending receipts with their queue positions, at most `limit`.
+    pub fn pending_with_sequence(&self, limit: usize) -> NodeResult<Vec<(u64, B256)>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PENDING)?;
         table
             .iter()?
             .take(limit)
-            .map(|entry| Ok(B256::from(*entry?.1.value())))
+            .map(|entry| {
+                let (k, v) = entry?;
+                Ok((k.value(), B256::from(*v.value())))
+            })
             .collect()
+    }
+
+    /// The batch being settled, if any.
+    pub fn inflight(&self) -> NodeResult<Option<InflightBatch>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(INFLIGHT)?;
+        let Some(json) = table.get("batch")? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(json.value()).map(Some).map_err(|err| NodeError::ClaimLog(err.to_string()))
+    }
+
+    /// Records a batch before its transaction is sent.
+    pub fn begin_batch(&self, batch: &InflightBatch) -> NodeResult<()> {
+        let json = serde_json::to_vec(batch).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.open_table(INFLIGHT)?.insert("batch", json.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Finishes a settled batch: writes its receipts (now with their settlement), takes them off
+    /// the queue and forgets the in-flight record, in one durable transaction.
+    pub fn finish_batch(&self, batch: &InflightBatch, receipts: &[Receipt]) -> NodeResult<()> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut table = txn.open_table(RECEIPTS)?;
+            for receipt in receipts {
+                let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+                table.insert(&receipt.id().0, json.as_slice())?;
+            }
+            let mut pending = txn.open_table(PENDING)?;
+            for sequence in &batch.sequences {
+                pending.remove(sequence)?;
+            }
+            txn.open_table(INFLIGHT)?.remove("batch")?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Drops an in-flight batch whose transaction never made it (its receipts stay queued).
+    pub fn abandon_batch(&self) -> NodeResult<()> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.open_table(INFLIGHT)?.remove("batch")?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// How many receipts the log holds.
@@ -147,10 +212,7 @@ mod tests {
             worker: key.address(),
             timestamp: 0,
         };
-        Receipt::new(
-            ClaimDomain::dev(),
-            key.sign_claim(claim, &ClaimDomain::dev()).unwrap(),
-        )
+        Receipt::new(ClaimDomain::dev(), key.sign_claim(claim, &ClaimDomain::dev()).unwrap())
     }
 
     #[test]
@@ -174,10 +236,7 @@ mod tests {
         assert!(log.get(&B256::ZERO).unwrap().is_none());
         // Request ids keep counting after a restart, so they never repeat.
         let next = log.next_request_id(&key.address());
-        let earlier: Vec<_> = ids
-            .iter()
-            .map(|id| log.get(id).unwrap().unwrap().claim.request_id)
-            .collect();
+        let earlier: Vec<_> = ids.iter().map(|id| log.get(id).unwrap().unwrap().claim.request_id).collect();
         assert!(!earlier.contains(&next));
     }
 
@@ -188,12 +247,7 @@ mod tests {
         let key = WorkerKey::random();
         let r = receipt(&key, B256::repeat_byte(1));
         log.append(&r).unwrap();
-        assert!(
-            log.append(&r)
-                .unwrap_err()
-                .to_string()
-                .contains("already in the log")
-        );
+        assert!(log.append(&r).unwrap_err().to_string().contains("already in the log"));
         assert_eq!(log.pending(10).unwrap().len(), 1);
     }
 }

@@ -21,9 +21,7 @@ pub const DEV_ACCOUNTS: u32 = 10;
 /// The development accounts' keys, in derivation order.
 pub fn dev_keys() -> Vec<WorkerKey> {
     // OK because the mnemonic is a valid constant.
-    (0..DEV_ACCOUNTS)
-        .map(|i| WorkerKey::from_mnemonic(DEV_MNEMONIC, i).expect("the dev mnemonic is valid"))
-        .collect()
+    (0..DEV_ACCOUNTS).map(|i| WorkerKey::from_mnemonic(DEV_MNEMONIC, i).expect("the dev mnemonic is valid")).collect()
 }
 
 /// The development accounts' addresses.

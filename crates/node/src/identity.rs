@@ -8,9 +8,8 @@ use crate::{NodeError, NodeResult};
 
 fn parse_hex(text: &str) -> NodeResult<WorkerKey> {
     let text = text.trim();
-    let bytes: B256 = text.parse().map_err(|_| {
-        NodeError::Key("expected 32 bytes as 64 hex digits (0x prefix optional)".into())
-    })?;
+    let bytes: B256 =
+        text.parse().map_err(|_| NodeError::Key("expected 32 bytes as 64 hex digits (0x prefix optional)".into()))?;
     Ok(WorkerKey::from_bytes(&bytes)?)
 }
 
@@ -68,10 +67,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
     }
 
@@ -94,14 +90,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hex = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
         let key = load_or_create_key(&dir.path().join("unused"), Some(hex)).unwrap();
-        assert_eq!(
-            key.address().to_string(),
-            "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23"
-        );
+        assert_eq!(key.address().to_string(), "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23");
         assert!(!dir.path().join("unused").exists());
-        let err = load_or_create_key(&dir.path().join("unused"), Some("zz"))
-            .unwrap_err()
-            .to_string();
+        let err = load_or_create_key(&dir.path().join("unused"), Some("zz")).unwrap_err().to_string();
         assert!(err.contains("64 hex digits"), "{err}");
         assert!(!err.contains("zz"), "the secret must not be echoed: {err}");
     }

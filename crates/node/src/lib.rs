@@ -9,15 +9,15 @@ mod error;
 mod identity;
 mod metrics;
 mod node;
+mod settle;
 
-pub use claim_log::ClaimLog;
+pub use claim_log::{ClaimLog, InflightBatch};
 pub use config::NodeConfig;
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
 pub use node::{InferRequest, InferResponse, Node, PushRequest};
+pub use settle::{MAX_BATCH, SettledBatch};
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
-pub use veritas_hub::{
-    HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name,
-};
+pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
 pub use veritas_runtime::RuntimeError;

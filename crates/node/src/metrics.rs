@@ -21,47 +21,23 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("veritas");
         let inferences = Family::<Labels, Counter>::default();
-        let inference_seconds = Histogram::new(
-            prometheus_client::metrics::histogram::exponential_buckets(1e-4, 2.0, 18),
-        );
+        let inference_seconds =
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(1e-4, 2.0, 18));
         let claims_logged = Counter::default();
         let models_pushed = Counter::default();
-        registry.register(
-            "inferences",
-            "Inference requests by model and outcome",
-            inferences.clone(),
-        );
+        registry.register("inferences", "Inference requests by model and outcome", inferences.clone());
         registry.register(
             "inference_seconds",
             "Time from request to logged claim, in seconds",
             inference_seconds.clone(),
         );
-        registry.register(
-            "claims_logged",
-            "Claims signed and written to the claim log",
-            claims_logged.clone(),
-        );
-        registry.register(
-            "models_pushed",
-            "Model versions created",
-            models_pushed.clone(),
-        );
-        Metrics {
-            registry,
-            inferences,
-            inference_seconds,
-            claims_logged,
-            models_pushed,
-        }
+        registry.register("claims_logged", "Claims signed and written to the claim log", claims_logged.clone());
+        registry.register("models_pushed", "Model versions created", models_pushed.clone());
+        Metrics { registry, inferences, inference_seconds, claims_logged, models_pushed }
     }
 
     pub fn count_inference(&self, model: &str, outcome: &str) {
-        self.inferences
-            .get_or_create(&vec![
-                ("model".into(), model.into()),
-                ("outcome".into(), outcome.into()),
-            ])
-            .inc();
+        self.inferences.get_or_create(&vec![("model".into(), model.into()), ("outcome".into(), outcome.into())]).inc();
     }
 
     /// The Prometheus text exposition.

@@ -9,14 +9,11 @@ use std::{
 use serde::{Deserialize, Serialize};
 use veritas_hub::{Hub, ModelFormat, ModelStore, ModelVersion, PushOutcome, Staged, Stager};
 use veritas_primitives::{
-    Address, B256, Claim, ClaimDomain, Mode, Params, Receipt, ReceiptBody, Values, WorkerKey,
-    values::values_hash,
+    Address, B256, Claim, ClaimDomain, Mode, Params, Receipt, ReceiptBody, Values, WorkerKey, values::values_hash,
 };
 use veritas_runtime::{OnnxRuntime, init_onnxruntime, inspect_onnx, parse_inputs};
 
-use crate::{
-    ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics,
-};
+use crate::{ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics};
 
 /// A request to run a model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,6 +56,7 @@ pub struct Node {
     key: Arc<WorkerKey>,
     domain: ClaimDomain,
     chain: Option<Arc<std::sync::Mutex<veritas_chain::embedded::EmbeddedChain>>>,
+    batcher: Option<Arc<crate::settle::Batcher>>,
     hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
     claims: Arc<ClaimLog>,
@@ -66,9 +64,7 @@ pub struct Node {
 }
 
 fn now_seconds() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Node {
@@ -79,19 +75,29 @@ impl Node {
         let key = load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?;
         let hub = Hub::open(&config.hub)?;
         let claims = ClaimLog::open(&config.home.join("claims.redb"))?;
-        let (chain, domain) = if config.embedded_chain {
-            let chain =
-                crate::devnet::open_dev_chain(&config.home.join("chain.redb"), now_seconds())?;
+        let (chain, domain, batcher) = if config.embedded_chain {
+            let mut chain = crate::devnet::open_dev_chain(&config.home.join("chain.redb"), now_seconds())?;
             let domain = chain.contracts().domain(chain.chain_id());
-            (Some(Arc::new(std::sync::Mutex::new(chain))), domain)
+            let dev_keys = crate::devnet::dev_keys();
+            let validator = load_or_create_key(&config.home.join("validator.key"), None)?;
+            let payer = WorkerKey::from_bytes(&dev_keys[1].secret())?;
+            let batcher = crate::settle::Batcher {
+                validator,
+                payer,
+                worker: key.address(),
+                fee_per_claim: crate::settle::dev_fee_per_claim(),
+            };
+            crate::settle::bootstrap(&mut chain, &dev_keys[0], &batcher, &key, now_seconds())?;
+            (Some(Arc::new(std::sync::Mutex::new(chain))), domain, Some(Arc::new(batcher)))
         } else {
-            (None, config.domain)
+            (None, config.domain, None)
         };
         tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
             key: Arc::new(key),
             domain,
             chain,
+            batcher,
             hub: Arc::new(hub),
             runtime: Arc::new(OnnxRuntime::new(config.threads)),
             claims: Arc::new(claims),
@@ -107,6 +113,36 @@ impl Node {
     /// The domain claims are signed in.
     pub fn domain(&self) -> ClaimDomain {
         self.domain
+    }
+
+    /// Settles the next batch of pending receipts on the node's chain (or finishes the batch in
+    /// flight); `None` when there is nothing to settle or no chain.
+    pub async fn settle_pending(&self) -> NodeResult<Option<crate::SettledBatch>> {
+        let (Some(chain), Some(batcher)) = (self.chain.clone(), self.batcher.clone()) else {
+            return Ok(None);
+        };
+        let claims = self.claims.clone();
+        let domain = self.domain;
+        tokio::task::spawn_blocking(move || batcher.settle(&chain, &claims, &domain, now_seconds())).await?
+    }
+
+    /// Settles pending receipts every `interval` until the task is dropped; after a failure it
+    /// waits twice as long (up to a minute) before trying again, and nothing is lost meanwhile.
+    pub fn spawn_batcher(self: &Arc<Self>, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut wait = interval;
+            loop {
+                tokio::time::sleep(wait).await;
+                match node.settle_pending().await {
+                    Ok(_) => wait = interval,
+                    Err(err) => {
+                        wait = (wait * 2).min(std::time::Duration::from_secs(60));
+                        tracing::warn!(%err, retry_in = ?wait, "settlement failed; the receipts stay queued");
+                    }
+                }
+            }
+        })
     }
 
     /// The embedded chain, when this node runs one.
@@ -133,21 +169,12 @@ impl Node {
                 .await??
             }
             ModelFormat::Gguf => {
-                return Err(NodeError::UnsupportedFormat {
-                    model: request.name,
-                    format: request.format,
-                });
+                return Err(NodeError::UnsupportedFormat { model: request.name, format: request.format });
             }
         };
         let outcome = self
             .hub
-            .push(
-                &request.name,
-                request.staged,
-                request.format,
-                inspection.schema,
-                inspection.metadata,
-            )
+            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata)
             .await?;
         if outcome.created {
             self.metrics.models_pushed.inc();
@@ -184,26 +211,18 @@ impl Node {
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics.count_inference(&request.model, outcome);
         if result.is_ok() {
-            self.metrics
-                .inference_seconds
-                .observe(started.elapsed().as_secs_f64());
+            self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
         }
         result
     }
 
     async fn infer_inner(&self, request: InferRequest) -> NodeResult<InferResponse> {
         if request.mode != Mode::Signed {
-            return Err(NodeError::UnsupportedMode {
-                mode: request.mode,
-                available: "signed",
-            });
+            return Err(NodeError::UnsupportedMode { mode: request.mode, available: "signed" });
         }
         let model = self.hub.resolve(&request.model).await?;
         if model.manifest.format != ModelFormat::Onnx {
-            return Err(NodeError::UnsupportedFormat {
-                model: request.model,
-                format: model.manifest.format,
-            });
+            return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         if !self.runtime.is_loaded(&model.id) {
@@ -249,12 +268,7 @@ impl Node {
         .await??;
         self.metrics.claims_logged.inc();
         let output = receipt.body.output.clone().unwrap_or_default();
-        Ok(InferResponse {
-            receipt_id: receipt.id(),
-            model,
-            output,
-            receipt,
-        })
+        Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt })
     }
 
     /// A logged receipt by id.

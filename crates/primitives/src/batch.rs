@@ -33,10 +33,7 @@ pub use typed::Transfer;
 impl Transfer {
     /// A transfer of `amount` for `account`.
     pub fn of(account: Address, amount: u128) -> Transfer {
-        Transfer {
-            account,
-            amount: U256::from(amount),
-        }
+        Transfer { account, amount: U256::from(amount) }
     }
 }
 
@@ -46,17 +43,7 @@ pub fn transfers_hash(debits: &[Transfer], credits: &[Transfer]) -> B256 {
 }
 
 /// The EIP-712 digest a validator signs to settle a batch.
-pub fn batch_digest(
-    domain: &ClaimDomain,
-    root: B256,
-    count: u32,
-    debits: &[Transfer],
-    credits: &[Transfer],
-) -> B256 {
-    let batch = typed::Batch {
-        root,
-        count,
-        transfersHash: transfers_hash(debits, credits),
-    };
+pub fn batch_digest(domain: &ClaimDomain, root: B256, count: u32, debits: &[Transfer], credits: &[Transfer]) -> B256 {
+    let batch = typed::Batch { root, count, transfersHash: transfers_hash(debits, credits) };
     batch.eip712_signing_hash(&domain.eip712())
 }

@@ -44,10 +44,7 @@ impl Mode {
             1 => Ok(Mode::Reexec),
             2 => Ok(Mode::Zk),
             3 => Ok(Mode::Tee),
-            other => Err(PrimitiveError::Decode {
-                what: "mode",
-                reason: format!("unknown mode {other}"),
-            }),
+            other => Err(PrimitiveError::Decode { what: "mode", reason: format!("unknown mode {other}") }),
         }
     }
 
@@ -66,13 +63,12 @@ impl std::str::FromStr for Mode {
     type Err = PrimitiveError;
 
     fn from_str(text: &str) -> PrimitiveResult<Mode> {
-        [Mode::Signed, Mode::Reexec, Mode::Zk, Mode::Tee]
-            .into_iter()
-            .find(|m| m.name() == text)
-            .ok_or_else(|| PrimitiveError::Decode {
+        [Mode::Signed, Mode::Reexec, Mode::Zk, Mode::Tee].into_iter().find(|m| m.name() == text).ok_or_else(|| {
+            PrimitiveError::Decode {
                 what: "mode",
                 reason: format!("unknown mode {text:?}; expected signed, reexec, zk or tee"),
-            })
+            }
+        })
     }
 }
 
@@ -122,10 +118,7 @@ impl ClaimDomain {
 
     /// The domain of the embedded development network before any contract is deployed.
     pub fn dev() -> ClaimDomain {
-        ClaimDomain {
-            chain_id: Self::DEV_CHAIN_ID,
-            verifying_contract: Address::ZERO,
-        }
+        ClaimDomain { chain_id: Self::DEV_CHAIN_ID, verifying_contract: Address::ZERO }
     }
 
     pub(crate) fn eip712(&self) -> Eip712Domain {
@@ -183,28 +176,21 @@ pub struct SignedClaim {
 
 /// Half the order of secp256k1: signatures with a larger `s` are malleable copies, refused as
 /// OpenZeppelin's `ECDSA.recover` refuses them.
-const HALF_ORDER: U256 = alloy_primitives::uint!(
-    0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256
-);
+const HALF_ORDER: U256 =
+    alloy_primitives::uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
 
 /// Recovers the address that signed `digest`, accepting only canonical signatures: `v` is 27 or
 /// 28 and `s` is in the lower half of the curve order.
 pub fn recover_signer(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Address> {
     let v = signature[64];
     if v != 27 && v != 28 {
-        return Err(PrimitiveError::Signature(format!(
-            "v must be 27 or 28, got {v}"
-        )));
+        return Err(PrimitiveError::Signature(format!("v must be 27 or 28, got {v}")));
     }
-    let sig = Signature::from_raw_array(signature)
-        .map_err(|err| PrimitiveError::Signature(err.to_string()))?;
+    let sig = Signature::from_raw_array(signature).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
     if sig.s() > HALF_ORDER {
-        return Err(PrimitiveError::Signature(
-            "s is in the upper half of the curve order".into(),
-        ));
+        return Err(PrimitiveError::Signature("s is in the upper half of the curve order".into()));
     }
-    sig.recover_address_from_prehash(digest)
-        .map_err(|err| PrimitiveError::Signature(err.to_string()))
+    sig.recover_address_from_prehash(digest).map_err(|err| PrimitiveError::Signature(err.to_string()))
 }
 
 #[cfg(all(test, feature = "signer"))]
@@ -228,36 +214,20 @@ mod tests {
     #[test]
     fn sign_and_recover() {
         let key = WorkerKey::from_bytes(&keccak256(b"k")).unwrap();
-        let signed = key
-            .sign_claim(claim(key.address()), &ClaimDomain::dev())
-            .unwrap();
+        let signed = key.sign_claim(claim(key.address()), &ClaimDomain::dev()).unwrap();
         let digest = signed.claim.signing_hash(&ClaimDomain::dev());
-        assert_eq!(
-            recover_signer(&digest, &signed.signature).unwrap(),
-            key.address()
-        );
+        assert_eq!(recover_signer(&digest, &signed.signature).unwrap(), key.address());
     }
 
     #[test]
     fn signature_is_bound_to_the_domain() {
         let key = WorkerKey::from_bytes(&keccak256(b"k")).unwrap();
-        let signed = key
-            .sign_claim(claim(key.address()), &ClaimDomain::dev())
-            .unwrap();
-        let other_chain = ClaimDomain {
-            chain_id: 1,
-            ..ClaimDomain::dev()
-        };
-        let other_contract = ClaimDomain {
-            verifying_contract: Address::repeat_byte(9),
-            ..ClaimDomain::dev()
-        };
+        let signed = key.sign_claim(claim(key.address()), &ClaimDomain::dev()).unwrap();
+        let other_chain = ClaimDomain { chain_id: 1, ..ClaimDomain::dev() };
+        let other_contract = ClaimDomain { verifying_contract: Address::repeat_byte(9), ..ClaimDomain::dev() };
         for domain in [other_chain, other_contract] {
             let digest = signed.claim.signing_hash(&domain);
-            assert_ne!(
-                recover_signer(&digest, &signed.signature).unwrap(),
-                key.address()
-            );
+            assert_ne!(recover_signer(&digest, &signed.signature).unwrap(), key.address());
         }
     }
 
@@ -267,40 +237,23 @@ mod tests {
         let expected = keccak256(
             "Claim(bytes32 requestId,bytes32 modelId,bytes32 inputHash,bytes32 outputHash,bytes32 paramsHash,uint8 mode,address worker,uint64 timestamp)",
         );
-        assert_eq!(
-            alloy_sol_types::SolStruct::eip712_type_hash(&claim(Address::ZERO).typed()),
-            expected
-        );
+        assert_eq!(alloy_sol_types::SolStruct::eip712_type_hash(&claim(Address::ZERO).typed()), expected);
     }
 
     #[test]
     fn non_canonical_signatures_are_refused() {
         let key = WorkerKey::from_bytes(&keccak256(b"k")).unwrap();
-        let signed = key
-            .sign_claim(claim(key.address()), &ClaimDomain::dev())
-            .unwrap();
+        let signed = key.sign_claim(claim(key.address()), &ClaimDomain::dev()).unwrap();
         let digest = signed.claim.signing_hash(&ClaimDomain::dev());
         let mut zero_v = signed.signature;
         zero_v[64] -= 27;
-        assert!(
-            recover_signer(&digest, &zero_v)
-                .unwrap_err()
-                .to_string()
-                .contains("v must be 27 or 28")
-        );
+        assert!(recover_signer(&digest, &zero_v).unwrap_err().to_string().contains("v must be 27 or 28"));
         // s' = n - s gives the same signer on a naive check; it must be refused.
-        let n = alloy_primitives::uint!(
-            0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256
-        );
+        let n = alloy_primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
         let s = U256::from_be_slice(&signed.signature[32..64]);
         let mut high = signed.signature;
         high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
         high[64] = if high[64] == 27 { 28 } else { 27 };
-        assert!(
-            recover_signer(&digest, &high)
-                .unwrap_err()
-                .to_string()
-                .contains("upper half")
-        );
+        assert!(recover_signer(&digest, &high).unwrap_err().to_string().contains("upper half"));
     }
 }

@@ -57,11 +57,7 @@ impl MerkleTree {
 
     /// The root; zero for an empty tree.
     pub fn root(&self) -> B256 {
-        self.levels
-            .last()
-            .and_then(|level| level.first())
-            .copied()
-            .unwrap_or(B256::ZERO)
+        self.levels.last().and_then(|level| level.first()).copied().unwrap_or(B256::ZERO)
     }
 
     /// The number of leaves.
@@ -94,10 +90,7 @@ impl MerkleTree {
 impl MerkleProof {
     /// Whether this proof takes `leaf` to `root`.
     pub fn verify(&self, root: &B256, leaf: &B256) -> bool {
-        self.0
-            .iter()
-            .fold(*leaf, |node, sibling| hash_pair(&node, sibling))
-            == *root
+        self.0.iter().fold(*leaf, |node, sibling| hash_pair(&node, sibling)) == *root
     }
 }
 
@@ -108,9 +101,7 @@ mod tests {
     use super::*;
 
     fn leaves(n: usize) -> Vec<B256> {
-        (0..n)
-            .map(|i| merkle_leaf(&keccak256((i as u64).to_le_bytes())))
-            .collect()
+        (0..n).map(|i| merkle_leaf(&keccak256((i as u64).to_le_bytes()))).collect()
     }
 
     #[test]

@@ -40,10 +40,7 @@ impl ModelId {
 impl fmt::Display for ModelId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // OK because base32 encoding of a CIDv1 cannot fail.
-        let text = self
-            .to_cid()
-            .to_string_of_base(Base::Base32Lower)
-            .expect("base32 of a CIDv1");
+        let text = self.to_cid().to_string_of_base(Base::Base32Lower).expect("base32 of a CIDv1");
         f.write_str(&text)
     }
 }
@@ -58,19 +55,13 @@ impl FromStr for ModelId {
     type Err = PrimitiveError;
 
     fn from_str(input: &str) -> PrimitiveResult<ModelId> {
-        let fail = |reason: &str| PrimitiveError::ModelId {
-            input: input.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let fail = |reason: &str| PrimitiveError::ModelId { input: input.to_owned(), reason: reason.to_owned() };
         let cid = Cid::try_from(input).map_err(|err| fail(&format!("not a CID ({err})")))?;
         if cid.version() != Version::V1 {
             return Err(fail("expected a CIDv1"));
         }
         if cid.codec() != JSON_CODEC {
-            return Err(fail(&format!(
-                "expected codec json (0x0200), got {:#x}",
-                cid.codec()
-            )));
+            return Err(fail(&format!("expected codec json (0x0200), got {:#x}", cid.codec())));
         }
         let hash = cid.hash();
         if hash.code() != SHA2_256 || hash.digest().len() != 32 {
@@ -114,10 +105,7 @@ mod tests {
     fn known_digest() {
         // sha256("") is a well-known constant.
         let id = ModelId::of_manifest(b"");
-        assert_eq!(
-            id.digest().to_string(),
-            "0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(id.digest().to_string(), "0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     fn check_err(input: &str, expected: &str) {
@@ -130,15 +118,9 @@ mod tests {
         check_err("", "not a CID");
         check_err("hello", "not a CID");
         // CIDv0 (a bare base58 sha2-256 multihash).
-        check_err(
-            "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG",
-            "expected a CIDv1",
-        );
+        check_err("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "expected a CIDv1");
         // raw codec instead of json
-        check_err(
-            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
-            "expected codec json",
-        );
+        check_err("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "expected codec json");
     }
 
     #[test]

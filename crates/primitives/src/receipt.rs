@@ -9,8 +9,8 @@ use alloy_sol_types::SolValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Address, B256, Claim, ClaimDomain, ModelId, Params, PrimitiveError, PrimitiveResult,
-    SignedClaim, Values, abi, keccak256,
+    Address, B256, Claim, ClaimDomain, ModelId, Params, PrimitiveError, PrimitiveResult, SignedClaim, Values, abi,
+    keccak256,
 };
 
 /// The receipt version this build writes and reads.
@@ -145,19 +145,12 @@ impl Receipt {
             evidence: self
                 .evidence
                 .iter()
-                .map(|e| abi::Evidence {
-                    kind: e.kind.clone(),
-                    data: e.data.clone(),
-                })
+                .map(|e| abi::Evidence { kind: e.kind.clone(), data: e.data.clone() })
                 .collect(),
             verdicts: self
                 .verdicts
                 .iter()
-                .map(|v| abi::Verdict {
-                    validator: v.validator,
-                    valid: v.valid,
-                    signature: v.signature.clone(),
-                })
+                .map(|v| abi::Verdict { validator: v.validator, valid: v.valid, signature: v.signature.clone() })
                 .collect(),
             settlement: self
                 .settlement
@@ -189,50 +182,27 @@ impl Receipt {
     /// Decodes the canonical binary form, strictly: any bytes that would not be written back
     /// exactly are refused.
     pub fn from_canonical_bytes(bytes: &[u8]) -> PrimitiveResult<Receipt> {
-        let decode_err = |reason: String| PrimitiveError::Decode {
-            what: "receipt",
-            reason,
-        };
-        let (&version, rest) = bytes
-            .split_first()
-            .ok_or_else(|| decode_err("empty input".into()))?;
+        let decode_err = |reason: String| PrimitiveError::Decode { what: "receipt", reason };
+        let (&version, rest) = bytes.split_first().ok_or_else(|| decode_err("empty input".into()))?;
         if version != RECEIPT_VERSION {
-            return Err(PrimitiveError::Version {
-                expected: RECEIPT_VERSION,
-                got: version,
-            });
+            return Err(PrimitiveError::Version { expected: RECEIPT_VERSION, got: version });
         }
         let decoded = abi::Receipt::abi_decode(rest).map_err(|err| decode_err(err.to_string()))?;
-        let signature: [u8; 65] = decoded.signature.as_ref().try_into().map_err(|_| {
-            decode_err(format!(
-                "signature must be 65 bytes, got {}",
-                decoded.signature.len()
-            ))
-        })?;
+        let signature: [u8; 65] = decoded
+            .signature
+            .as_ref()
+            .try_into()
+            .map_err(|_| decode_err(format!("signature must be 65 bytes, got {}", decoded.signature.len())))?;
         let receipt = Receipt {
             version,
-            domain: ClaimDomain {
-                chain_id: decoded.chainId,
-                verifying_contract: decoded.verifyingContract,
-            },
+            domain: ClaimDomain { chain_id: decoded.chainId, verifying_contract: decoded.verifyingContract },
             claim: Claim::from_typed(&decoded.claim)?,
             signature: FixedBytes(signature),
-            evidence: decoded
-                .evidence
-                .into_iter()
-                .map(|e| Evidence {
-                    kind: e.kind,
-                    data: e.data,
-                })
-                .collect(),
+            evidence: decoded.evidence.into_iter().map(|e| Evidence { kind: e.kind, data: e.data }).collect(),
             verdicts: decoded
                 .verdicts
                 .into_iter()
-                .map(|v| Verdict {
-                    validator: v.validator,
-                    valid: v.valid,
-                    signature: v.signature,
-                })
+                .map(|v| Verdict { validator: v.validator, valid: v.valid, signature: v.signature })
                 .collect(),
             settlement: match decoded.settlement.len() {
                 0 => None,
@@ -256,10 +226,7 @@ impl Receipt {
 
     /// The signed claim inside.
     pub fn signed_claim(&self) -> SignedClaim {
-        SignedClaim {
-            claim: self.claim.clone(),
-            signature: self.signature.0,
-        }
+        SignedClaim { claim: self.claim.clone(), signature: self.signature.0 }
     }
 }
 

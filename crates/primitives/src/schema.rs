@@ -27,11 +27,7 @@ pub struct Schema {
 impl TensorSpec {
     /// The shape for people: `[?, 4]`.
     pub fn shape_text(&self) -> String {
-        let dims: Vec<String> = self
-            .shape
-            .iter()
-            .map(|d| d.map_or("?".to_owned(), |d| d.to_string()))
-            .collect();
+        let dims: Vec<String> = self.shape.iter().map(|d| d.map_or("?".to_owned(), |d| d.to_string())).collect();
         format!("[{}]", dims.join(", "))
     }
 }

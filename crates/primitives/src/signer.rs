@@ -13,8 +13,7 @@ pub struct WorkerKey {
 impl WorkerKey {
     /// A key from its 32 secret bytes.
     pub fn from_bytes(secret: &B256) -> PrimitiveResult<WorkerKey> {
-        let signer = PrivateKeySigner::from_bytes(secret)
-            .map_err(|err| PrimitiveError::Key(err.to_string()))?;
+        let signer = PrivateKeySigner::from_bytes(secret).map_err(|err| PrimitiveError::Key(err.to_string()))?;
         Ok(WorkerKey { signer })
     }
 
@@ -33,9 +32,7 @@ impl WorkerKey {
 
     /// A fresh random key from the operating system's generator.
     pub fn random() -> WorkerKey {
-        WorkerKey {
-            signer: PrivateKeySigner::random(),
-        }
+        WorkerKey { signer: PrivateKeySigner::random() }
     }
 
     /// The 32 secret bytes, for storing the key.
@@ -50,10 +47,7 @@ impl WorkerKey {
 
     /// Signs a 32-byte digest, giving `r ‖ s ‖ v` with v ∈ {27, 28} and a low `s`.
     pub fn sign_digest(&self, digest: &B256) -> PrimitiveResult<[u8; 65]> {
-        let sig = self
-            .signer
-            .sign_hash_sync(digest)
-            .map_err(|err| PrimitiveError::Signature(err.to_string()))?;
+        let sig = self.signer.sign_hash_sync(digest).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
         Ok(sig.as_bytes())
     }
 
@@ -80,15 +74,9 @@ mod tests {
         // The development mnemonic of Hardhat and Anvil, and its first two accounts.
         let phrase = "test test test test test test test test test test test junk";
         let first = WorkerKey::from_mnemonic(phrase, 0).unwrap();
-        assert_eq!(
-            first.address().to_string(),
-            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-        );
+        assert_eq!(first.address().to_string(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
         let second = WorkerKey::from_mnemonic(phrase, 1).unwrap();
-        assert_eq!(
-            second.address().to_string(),
-            "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-        );
+        assert_eq!(second.address().to_string(), "0x70997970C51812dc3A010C7d01b50e0d17dc79C8");
         assert!(WorkerKey::from_mnemonic("not a mnemonic", 0).is_err());
     }
 }

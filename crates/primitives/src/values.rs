@@ -145,15 +145,10 @@ pub struct Tensor {
 impl Tensor {
     /// A tensor, checked: the element count must match the shape.
     pub fn new(name: &str, shape: Vec<u64>, data: TensorData) -> PrimitiveResult<Tensor> {
-        let expected = shape
-            .iter()
-            .try_fold(1u64, |acc, &dim| acc.checked_mul(dim));
+        let expected = shape.iter().try_fold(1u64, |acc, &dim| acc.checked_mul(dim));
         match expected {
             Some(n) if n == data.len() as u64 => Ok(Tensor { shape, data }),
-            Some(n) => Err(tensor_err(
-                name,
-                format!("shape {shape:?} needs {n} elements, got {}", data.len()),
-            )),
+            Some(n) => Err(tensor_err(name, format!("shape {shape:?} needs {n} elements, got {}", data.len()))),
             None => Err(tensor_err(name, format!("shape {shape:?} overflows"))),
         }
     }
@@ -178,10 +173,7 @@ impl Tensor {
 }
 
 fn tensor_err(name: &str, reason: impl Into<String>) -> PrimitiveError {
-    PrimitiveError::Tensor {
-        name: name.to_owned(),
-        reason: reason.into(),
-    }
+    PrimitiveError::Tensor { name: name.to_owned(), reason: reason.into() }
 }
 
 fn collect_leaves<'a>(
@@ -196,85 +188,44 @@ fn collect_leaves<'a>(
             if items.len() as u64 != len {
                 return Err(tensor_err(
                     name,
-                    format!(
-                        "ragged array: dimension {depth} has length {len} and also {}",
-                        items.len()
-                    ),
+                    format!("ragged array: dimension {depth} has length {len} and also {}", items.len()),
                 ));
             }
-            items
-                .iter()
-                .try_for_each(|item| collect_leaves(name, item, shape, depth + 1, out))
+            items.iter().try_for_each(|item| collect_leaves(name, item, shape, depth + 1, out))
         }
-        (Json::Array(_), None) => Err(tensor_err(
-            name,
-            format!("ragged array: unexpected nesting at depth {depth}"),
-        )),
+        (Json::Array(_), None) => Err(tensor_err(name, format!("ragged array: unexpected nesting at depth {depth}"))),
         (leaf, None) => {
             out.push(leaf);
             Ok(())
         }
-        (_, Some(_)) => Err(tensor_err(
-            name,
-            format!("ragged array: expected an array at depth {depth}"),
-        )),
+        (_, Some(_)) => Err(tensor_err(name, format!("ragged array: expected an array at depth {depth}"))),
     }
 }
 
 fn leaf_f64(name: &str, index: usize, leaf: &Json) -> PrimitiveResult<f64> {
     match leaf {
-        Json::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| tensor_err(name, format!("element {index}: {n} is not a number"))),
+        Json::Number(n) => n.as_f64().ok_or_else(|| tensor_err(name, format!("element {index}: {n} is not a number"))),
         Json::String(s) => match s.as_str() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
-            _ => Err(tensor_err(
-                name,
-                format!("element {index}: expected a number, got the string {s:?}"),
-            )),
+            _ => Err(tensor_err(name, format!("element {index}: expected a number, got the string {s:?}"))),
         },
-        other => Err(tensor_err(
-            name,
-            format!(
-                "element {index}: expected a number, got {}",
-                json_kind(other)
-            ),
-        )),
+        other => Err(tensor_err(name, format!("element {index}: expected a number, got {}", json_kind(other)))),
     }
 }
 
 fn leaf_i64(name: &str, index: usize, leaf: &Json) -> PrimitiveResult<i64> {
     match leaf {
-        Json::Number(n) => n.as_i64().ok_or_else(|| {
-            tensor_err(
-                name,
-                format!("element {index}: expected an integer, got {n}"),
-            )
-        }),
-        other => Err(tensor_err(
-            name,
-            format!(
-                "element {index}: expected an integer, got {}",
-                json_kind(other)
-            ),
-        )),
+        Json::Number(n) => {
+            n.as_i64().ok_or_else(|| tensor_err(name, format!("element {index}: expected an integer, got {n}")))
+        }
+        other => Err(tensor_err(name, format!("element {index}: expected an integer, got {}", json_kind(other)))),
     }
 }
 
-fn int_in<T: TryFrom<i64>>(
-    name: &str,
-    dtype: DType,
-    index: usize,
-    value: i64,
-) -> PrimitiveResult<T> {
-    T::try_from(value).map_err(|_| {
-        tensor_err(
-            name,
-            format!("element {index}: {value} is out of range for {dtype}"),
-        )
-    })
+fn int_in<T: TryFrom<i64>>(name: &str, dtype: DType, index: usize, value: i64) -> PrimitiveResult<T> {
+    T::try_from(value).map_err(|_| tensor_err(name, format!("element {index}: {value} is out of range for {dtype}")))
 }
 
 fn json_kind(json: &Json) -> &'static str {
@@ -297,25 +248,18 @@ fn leaves_to_data(name: &str, dtype: DType, leaves: &[&Json]) -> PrimitiveResult
                     let wide = leaf_f64(name, i, leaf)?;
                     let narrow = wide as f32;
                     if wide.is_finite() && !narrow.is_finite() {
-                        return Err(tensor_err(
-                            name,
-                            format!("element {i}: {wide} is out of range for float32"),
-                        ));
+                        return Err(tensor_err(name, format!("element {i}: {wide} is out of range for float32")));
                     }
                     Ok(narrow)
                 })
                 .collect::<PrimitiveResult<_>>()?,
         ),
-        DType::Float64 => TensorData::Float64(
-            enumerate()
-                .map(|(i, leaf)| leaf_f64(name, i, leaf))
-                .collect::<PrimitiveResult<_>>()?,
-        ),
-        DType::Int64 => TensorData::Int64(
-            enumerate()
-                .map(|(i, leaf)| leaf_i64(name, i, leaf))
-                .collect::<PrimitiveResult<_>>()?,
-        ),
+        DType::Float64 => {
+            TensorData::Float64(enumerate().map(|(i, leaf)| leaf_f64(name, i, leaf)).collect::<PrimitiveResult<_>>()?)
+        }
+        DType::Int64 => {
+            TensorData::Int64(enumerate().map(|(i, leaf)| leaf_i64(name, i, leaf)).collect::<PrimitiveResult<_>>()?)
+        }
         DType::Int32 => TensorData::Int32(
             enumerate()
                 .map(|(i, leaf)| int_in(name, dtype, i, leaf_i64(name, i, leaf)?))
@@ -335,10 +279,9 @@ fn leaves_to_data(name: &str, dtype: DType, leaves: &[&Json]) -> PrimitiveResult
             enumerate()
                 .map(|(i, leaf)| match leaf {
                     Json::Bool(b) => Ok(*b),
-                    other => Err(tensor_err(
-                        name,
-                        format!("element {i}: expected a boolean, got {}", json_kind(other)),
-                    )),
+                    other => {
+                        Err(tensor_err(name, format!("element {i}: expected a boolean, got {}", json_kind(other))))
+                    }
                 })
                 .collect::<PrimitiveResult<_>>()?,
         ),
@@ -346,10 +289,7 @@ fn leaves_to_data(name: &str, dtype: DType, leaves: &[&Json]) -> PrimitiveResult
             enumerate()
                 .map(|(i, leaf)| match leaf {
                     Json::String(s) => Ok(s.clone()),
-                    other => Err(tensor_err(
-                        name,
-                        format!("element {i}: expected a string, got {}", json_kind(other)),
-                    )),
+                    other => Err(tensor_err(name, format!("element {i}: expected a string, got {}", json_kind(other)))),
                 })
                 .collect::<PrimitiveResult<_>>()?,
         ),
@@ -430,33 +370,19 @@ impl Value {
                     TensorData::Bool(v) => v.iter().map(|&x| Json::from(x)).collect(),
                     TensorData::String(v) => v.iter().map(|x| Json::from(x.as_str())).collect(),
                 };
-                (
-                    t.data.dtype().name().to_owned(),
-                    Some(t.shape.clone()),
-                    Json::Array(data),
-                )
+                (t.data.dtype().name().to_owned(), Some(t.shape.clone()), Json::Array(data))
             }
             Value::Int64Maps(maps) => (
                 INT64_MAPS.to_owned(),
                 None,
                 maps.iter()
-                    .map(|m| {
-                        Json::Object(
-                            m.iter()
-                                .map(|(k, &v)| (k.to_string(), f32_json(v)))
-                                .collect(),
-                        )
-                    })
+                    .map(|m| Json::Object(m.iter().map(|(k, &v)| (k.to_string(), f32_json(v))).collect()))
                     .collect(),
             ),
             Value::StringMaps(maps) => (
                 STRING_MAPS.to_owned(),
                 None,
-                maps.iter()
-                    .map(|m| {
-                        Json::Object(m.iter().map(|(k, &v)| (k.clone(), f32_json(v))).collect())
-                    })
-                    .collect(),
+                maps.iter().map(|m| Json::Object(m.iter().map(|(k, &v)| (k.clone(), f32_json(v))).collect())).collect(),
             ),
         };
         serde_json::to_value(ValueJson { dtype, shape, data }).unwrap_or(Json::Null)
@@ -464,37 +390,27 @@ impl Value {
 
     /// Parses the JSON form written by [`Value::to_json`].
     pub fn from_json(name: &str, json: &Json) -> PrimitiveResult<Value> {
-        let typed: ValueJson = serde_json::from_value(json.clone()).map_err(|err| {
-            tensor_err(
-                name,
-                format!("expected {{\"dtype\", \"shape\", \"data\"}}: {err}"),
-            )
-        })?;
+        let typed: ValueJson = serde_json::from_value(json.clone())
+            .map_err(|err| tensor_err(name, format!("expected {{\"dtype\", \"shape\", \"data\"}}: {err}")))?;
         match typed.dtype.as_str() {
             INT64_MAPS | STRING_MAPS => {
                 let Json::Array(items) = &typed.data else {
-                    return Err(tensor_err(
-                        name,
-                        "data of a sequence of maps must be an array of objects",
-                    ));
+                    return Err(tensor_err(name, "data of a sequence of maps must be an array of objects"));
                 };
                 let mut int_maps = Vec::new();
                 let mut string_maps = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     let Json::Object(map) = item else {
-                        return Err(tensor_err(
-                            name,
-                            format!("map {i}: expected an object, got {}", json_kind(item)),
-                        ));
+                        return Err(tensor_err(name, format!("map {i}: expected an object, got {}", json_kind(item))));
                     };
                     let mut ints = BTreeMap::new();
                     let mut strings = BTreeMap::new();
                     for (key, score) in map {
                         let score = leaf_f64(name, i, score)? as f32;
                         if typed.dtype == INT64_MAPS {
-                            let key = key.parse::<i64>().map_err(|_| {
-                                tensor_err(name, format!("map {i}: key {key:?} is not an int64"))
-                            })?;
+                            let key = key
+                                .parse::<i64>()
+                                .map_err(|_| tensor_err(name, format!("map {i}: key {key:?} is not an int64")))?;
                             ints.insert(key, score);
                         } else {
                             strings.insert(key.clone(), score);
@@ -503,11 +419,7 @@ impl Value {
                     int_maps.push(ints);
                     string_maps.push(strings);
                 }
-                Ok(if typed.dtype == INT64_MAPS {
-                    Value::Int64Maps(int_maps)
-                } else {
-                    Value::StringMaps(string_maps)
-                })
+                Ok(if typed.dtype == INT64_MAPS { Value::Int64Maps(int_maps) } else { Value::StringMaps(string_maps) })
             }
             dtype_name => {
                 let dtype: DType = serde_json::from_value(Json::String(dtype_name.to_owned()))
@@ -517,10 +429,7 @@ impl Value {
                 };
                 let leaves: Vec<&Json> = items.iter().collect();
                 if let Some(i) = leaves.iter().position(|leaf| leaf.is_array()) {
-                    return Err(tensor_err(
-                        name,
-                        format!("element {i}: data must be flat, shape goes in \"shape\""),
-                    ));
+                    return Err(tensor_err(name, format!("element {i}: data must be flat, shape goes in \"shape\"")));
                 }
                 let data = leaves_to_data(name, dtype, &leaves)?;
                 let shape = typed.shape.unwrap_or_else(|| vec![data.len() as u64]);
@@ -532,12 +441,7 @@ impl Value {
 
 /// The JSON object form of named values.
 pub fn values_to_json(values: &Values) -> Json {
-    Json::Object(
-        values
-            .iter()
-            .map(|(name, value)| (name.clone(), value.to_json()))
-            .collect(),
-    )
+    Json::Object(values.iter().map(|(name, value)| (name.clone(), value.to_json())).collect())
 }
 
 /// Parses the JSON object form of named values.
@@ -548,9 +452,7 @@ pub fn values_from_json(json: &Json) -> PrimitiveResult<Values> {
             reason: format!("expected an object, got {}", json_kind(json)),
         });
     };
-    map.iter()
-        .map(|(name, value)| Ok((name.clone(), Value::from_json(name, value)?)))
-        .collect()
+    map.iter().map(|(name, value)| Ok((name.clone(), Value::from_json(name, value)?))).collect()
 }
 
 /// Magic and version at the start of the canonical encoding of values.
@@ -583,25 +485,13 @@ pub fn canonical_bytes(values: &Values) -> Vec<u8> {
                 out.push(1);
                 out.push(t.data.dtype().code());
                 put_len(&mut out, t.shape.len());
-                t.shape
-                    .iter()
-                    .for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+                t.shape.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
                 match &t.data {
-                    TensorData::Float32(v) => v
-                        .iter()
-                        .for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes())),
-                    TensorData::Float64(v) => v
-                        .iter()
-                        .for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes())),
-                    TensorData::Int64(v) => v
-                        .iter()
-                        .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-                    TensorData::Int32(v) => v
-                        .iter()
-                        .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
-                    TensorData::Int8(v) => v
-                        .iter()
-                        .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                    TensorData::Float32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes())),
+                    TensorData::Float64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_bits().to_le_bytes())),
+                    TensorData::Int64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                    TensorData::Int32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+                    TensorData::Int8(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
                     TensorData::Uint8(v) => out.extend_from_slice(v),
                     TensorData::Bool(v) => v.iter().for_each(|&x| out.push(u8::from(x))),
                     TensorData::String(v) => v.iter().for_each(|x| put_str(&mut out, x)),

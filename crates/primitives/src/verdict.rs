@@ -18,9 +18,5 @@ mod typed {
 
 /// The EIP-712 digest a validator signs to judge the claim whose digest (receipt id) is given.
 pub fn verdict_digest(domain: &ClaimDomain, claim_digest: B256, valid: bool) -> B256 {
-    typed::Verdict {
-        claimDigest: claim_digest,
-        valid,
-    }
-    .eip712_signing_hash(&domain.eip712())
+    typed::Verdict { claimDigest: claim_digest, valid }.eip712_signing_hash(&domain.eip712())
 }

@@ -11,10 +11,7 @@ fn input_err(message: String) -> RuntimeError {
 
 fn dtype_of(spec: &TensorSpec) -> RuntimeResult<DType> {
     serde_json::from_value(Json::String(spec.dtype.clone())).map_err(|_| {
-        input_err(format!(
-            "input {:?} has type {}, which this runtime cannot feed",
-            spec.name, spec.dtype
-        ))
+        input_err(format!("input {:?} has type {}, which this runtime cannot feed", spec.name, spec.dtype))
     })
 }
 
@@ -23,15 +20,11 @@ fn dtype_of(spec: &TensorSpec) -> RuntimeResult<DType> {
 /// present with its type and a shape that fits; non-finite numbers are refused.
 pub fn parse_inputs(schema: &Schema, json: &Json) -> RuntimeResult<Values> {
     let Json::Object(given) = json else {
-        return Err(input_err(
-            "inputs must be a JSON object of named tensors".into(),
-        ));
+        return Err(input_err("inputs must be a JSON object of named tensors".into()));
     };
     let expected: Vec<&str> = schema.inputs.iter().map(|s| s.name.as_str()).collect();
     if let Some(unknown) = given.keys().find(|name| !expected.contains(&name.as_str())) {
-        return Err(input_err(format!(
-            "unknown input tensor {unknown:?}; the model takes {expected:?}"
-        )));
+        return Err(input_err(format!("unknown input tensor {unknown:?}; the model takes {expected:?}")));
     }
     let mut values = Values::new();
     for spec in &schema.inputs {
@@ -55,15 +48,11 @@ pub fn parse_inputs(schema: &Schema, json: &Json) -> RuntimeResult<Values> {
                     )));
                 }
                 _ => {
-                    return Err(input_err(format!(
-                        "tensor {:?}: expected a {dtype} tensor",
-                        spec.name
-                    )));
+                    return Err(input_err(format!("tensor {:?}: expected a {dtype} tensor", spec.name)));
                 }
             }
         } else {
-            Tensor::from_nested_json(&spec.name, dtype, json)
-                .map_err(|err| input_err(err.to_string()))?
+            Tensor::from_nested_json(&spec.name, dtype, json).map_err(|err| input_err(err.to_string()))?
         };
         check_shape(spec, &tensor)?;
         if let Some(index) = tensor.data.first_non_finite() {
@@ -79,20 +68,11 @@ pub fn parse_inputs(schema: &Schema, json: &Json) -> RuntimeResult<Values> {
 
 fn check_shape(spec: &TensorSpec, tensor: &Tensor) -> RuntimeResult<()> {
     let fits = tensor.shape.len() == spec.shape.len()
-        && tensor
-            .shape
-            .iter()
-            .zip(&spec.shape)
-            .all(|(got, want)| want.is_none_or(|want| want == *got));
+        && tensor.shape.iter().zip(&spec.shape).all(|(got, want)| want.is_none_or(|want| want == *got));
     if fits {
         Ok(())
     } else {
-        Err(input_err(format!(
-            "tensor {:?}: expected shape {}, got {:?}",
-            spec.name,
-            spec.shape_text(),
-            tensor.shape
-        )))
+        Err(input_err(format!("tensor {:?}: expected shape {}, got {:?}", spec.name, spec.shape_text(), tensor.shape)))
     }
 }
 
@@ -119,60 +99,27 @@ mod tests {
                 Value::Tensor(t) => assert_eq!(t.shape, shape),
                 other => panic!("{other:?}"),
             },
-            (Err(err), Err(msg)) => assert!(
-                err.to_string().contains(msg),
-                "{err} does not contain {msg:?}"
-            ),
+            (Err(err), Err(msg)) => assert!(err.to_string().contains(msg), "{err} does not contain {msg:?}"),
             (got, expected) => panic!("{json}: got {got:?}, expected {expected:?}"),
         }
     }
 
     #[test]
     fn inputs_against_the_schema() {
-        check(
-            json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
-            Ok(vec![1, 4]),
-        );
-        check(
-            json!({"float_input": [[5.1, 3.5, 1.4, 0.2], [1, 2, 3, 4]]}),
-            Ok(vec![2, 4]),
-        );
-        check(
-            json!({"float_input": {"dtype": "float32", "shape": [1, 4], "data": [1, 2, 3, 4]}}),
-            Ok(vec![1, 4]),
-        );
-        check(
-            json!({"float_inputs": [[1, 2, 3, 4]]}),
-            Err("unknown input tensor \"float_inputs\""),
-        );
-        check(
-            json!({}),
-            Err("missing input tensor \"float_input\" (float32 [?, 4])"),
-        );
-        check(
-            json!({"float_input": [[5.1, 3.5, 1.4]]}),
-            Err("expected shape [?, 4], got [1, 3]"),
-        );
-        check(
-            json!({"float_input": [5.1, 3.5, 1.4, 0.2]}),
-            Err("expected shape [?, 4], got [4]"),
-        );
-        check(
-            json!({"float_input": [["a", 3.5, 1.4, 0.2]]}),
-            Err("expected a number, got the string \"a\""),
-        );
+        check(json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}), Ok(vec![1, 4]));
+        check(json!({"float_input": [[5.1, 3.5, 1.4, 0.2], [1, 2, 3, 4]]}), Ok(vec![2, 4]));
+        check(json!({"float_input": {"dtype": "float32", "shape": [1, 4], "data": [1, 2, 3, 4]}}), Ok(vec![1, 4]));
+        check(json!({"float_inputs": [[1, 2, 3, 4]]}), Err("unknown input tensor \"float_inputs\""));
+        check(json!({}), Err("missing input tensor \"float_input\" (float32 [?, 4])"));
+        check(json!({"float_input": [[5.1, 3.5, 1.4]]}), Err("expected shape [?, 4], got [1, 3]"));
+        check(json!({"float_input": [5.1, 3.5, 1.4, 0.2]}), Err("expected shape [?, 4], got [4]"));
+        check(json!({"float_input": [["a", 3.5, 1.4, 0.2]]}), Err("expected a number, got the string \"a\""));
         check(
             json!({"float_input": {"dtype": "int64", "data": [1, 2, 3, 4]}}),
             Err("expected dtype float32, got int64"),
         );
-        check(
-            json!({"float_input": [["NaN", 3.5, 1.4, 0.2]]}),
-            Err("element 0 is NaN or infinite"),
-        );
-        check(
-            json!({"float_input": [[1e39, 3.5, 1.4, 0.2]]}),
-            Err("out of range for float32"),
-        );
+        check(json!({"float_input": [["NaN", 3.5, 1.4, 0.2]]}), Err("element 0 is NaN or infinite"));
+        check(json!({"float_input": [[1e39, 3.5, 1.4, 0.2]]}), Err("out of range for float32"));
         check(json!([1, 2]), Err("must be a JSON object"));
     }
 }

@@ -25,10 +25,7 @@ pub fn init_onnxruntime(path: &Path) -> RuntimeResult<()> {
     if ENVIRONMENT.get().is_some() {
         return Ok(());
     }
-    let fail = |reason: String| RuntimeError::Library {
-        path: path.display().to_string(),
-        reason,
-    };
+    let fail = |reason: String| RuntimeError::Library { path: path.display().to_string(), reason };
     if !path.is_file() {
         return Err(fail("no such file".into()));
     }
@@ -55,9 +52,7 @@ fn new_session(bytes: &[u8], threads: Option<usize>) -> RuntimeResult<Session> {
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(|err| RuntimeError::InvalidModel(err.to_string()))?;
     if let Some(threads) = threads {
-        builder = builder
-            .with_intra_threads(threads)
-            .map_err(|err| RuntimeError::InvalidModel(err.to_string()))?;
+        builder = builder.with_intra_threads(threads).map_err(|err| RuntimeError::InvalidModel(err.to_string()))?;
     }
     builder.commit_from_memory(bytes).map_err(invalid)
 }
@@ -78,38 +73,24 @@ fn element_name(ty: TensorElementType) -> String {
 
 fn spec(name: &str, ty: &ValueType) -> TensorSpec {
     let (dtype, shape) = match ty {
-        ValueType::Tensor { ty, shape, .. } => (
-            element_name(*ty),
-            shape.iter().map(|&d| u64::try_from(d).ok()).collect(),
-        ),
+        ValueType::Tensor { ty, shape, .. } => {
+            (element_name(*ty), shape.iter().map(|&d| u64::try_from(d).ok()).collect())
+        }
         ValueType::Sequence(inner) => match inner.as_ref() {
-            ValueType::Map { key, value } => (
-                format!("seq(map({},{}))", element_name(*key), element_name(*value)),
-                vec![],
-            ),
+            ValueType::Map { key, value } => {
+                (format!("seq(map({},{}))", element_name(*key), element_name(*value)), vec![])
+            }
             other => (format!("seq({other})"), vec![]),
         },
         other => (other.to_string(), vec![]),
     };
-    TensorSpec {
-        name: name.to_owned(),
-        dtype,
-        shape,
-    }
+    TensorSpec { name: name.to_owned(), dtype, shape }
 }
 
 fn schema_of(session: &Session) -> Schema {
     Schema {
-        inputs: session
-            .inputs()
-            .iter()
-            .map(|o| spec(o.name(), o.dtype()))
-            .collect(),
-        outputs: session
-            .outputs()
-            .iter()
-            .map(|o| spec(o.name(), o.dtype()))
-            .collect(),
+        inputs: session.inputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
+        outputs: session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
     }
 }
 
@@ -127,20 +108,13 @@ pub fn inspect_onnx(bytes: &[u8]) -> RuntimeResult<Inspection> {
     let session = new_session(bytes, Some(1))?;
     let mut metadata = BTreeMap::new();
     if let Ok(meta) = session.metadata() {
-        for (key, value) in [
-            ("producer", meta.producer()),
-            ("graph", meta.name()),
-            ("domain", meta.domain()),
-        ] {
+        for (key, value) in [("producer", meta.producer()), ("graph", meta.name()), ("domain", meta.domain())] {
             if let Some(value) = value.filter(|v| !v.is_empty()) {
                 metadata.insert(key.to_owned(), value);
             }
         }
     }
-    Ok(Inspection {
-        schema: schema_of(&session),
-        metadata,
-    })
+    Ok(Inspection { schema: schema_of(&session), metadata })
 }
 
 /// Cached ONNX Runtime sessions by model id.
@@ -152,17 +126,12 @@ pub struct OnnxRuntime {
 impl OnnxRuntime {
     /// A runtime whose sessions use `threads` intra-op threads (ONNX Runtime's default if `None`).
     pub fn new(threads: Option<usize>) -> OnnxRuntime {
-        OnnxRuntime {
-            sessions: Mutex::new(HashMap::new()),
-            threads,
-        }
+        OnnxRuntime { sessions: Mutex::new(HashMap::new()), threads }
     }
 
     fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ModelId, Arc<Mutex<Session>>>> {
         // OK because the map stays consistent even if a holder panicked.
-        self.sessions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether a session for this model is cached.
@@ -188,25 +157,14 @@ impl OnnxRuntime {
         for (name, value) in inputs {
             feed.push((name.clone(), to_ort(name, value)?));
         }
-        let mut session = session
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let output_names: Vec<String> = session
-            .outputs()
-            .iter()
-            .map(|o| o.name().to_owned())
-            .collect();
-        let outputs = session
-            .run(feed)
-            .map_err(|err| RuntimeError::Inference(err.to_string()))?;
+        let mut session = session.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let output_names: Vec<String> = session.outputs().iter().map(|o| o.name().to_owned()).collect();
+        let outputs = session.run(feed).map_err(|err| RuntimeError::Inference(err.to_string()))?;
         let mut values = Values::new();
         for name in output_names {
             let value = outputs
                 .get(&name)
-                .ok_or_else(|| RuntimeError::UnsupportedOutput {
-                    name: name.clone(),
-                    reason: "missing".into(),
-                })?;
+                .ok_or_else(|| RuntimeError::UnsupportedOutput { name: name.clone(), reason: "missing".into() })?;
             values.insert(name.clone(), from_ort(&name, value)?);
         }
         Ok(values)
@@ -215,9 +173,7 @@ impl OnnxRuntime {
 
 fn to_ort(name: &str, value: &Value) -> RuntimeResult<SessionInputValue<'static>> {
     let Value::Tensor(tensor) = value else {
-        return Err(RuntimeError::Input(format!(
-            "tensor {name:?}: maps cannot be fed as inputs"
-        )));
+        return Err(RuntimeError::Input(format!("tensor {name:?}: maps cannot be fed as inputs")));
     };
     let shape: Vec<i64> = tensor.shape.iter().map(|&d| d as i64).collect();
     let fail = |err: ort::Error| RuntimeError::Input(format!("tensor {name:?}: {err}"));
@@ -229,26 +185,18 @@ fn to_ort(name: &str, value: &Value) -> RuntimeResult<SessionInputValue<'static>
         TensorData::Int8(v) => Tensor::from_array((shape, v.clone())).map_err(fail)?.into(),
         TensorData::Uint8(v) => Tensor::from_array((shape, v.clone())).map_err(fail)?.into(),
         TensorData::Bool(v) => Tensor::from_array((shape, v.clone())).map_err(fail)?.into(),
-        TensorData::String(v) => Tensor::from_string_array((shape, v.as_slice()))
-            .map_err(fail)?
-            .into(),
+        TensorData::String(v) => Tensor::from_string_array((shape, v.as_slice())).map_err(fail)?.into(),
     })
 }
 
 fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
-    let fail = |err: ort::Error| RuntimeError::UnsupportedOutput {
-        name: name.to_owned(),
-        reason: err.to_string(),
-    };
+    let fail = |err: ort::Error| RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: err.to_string() };
     match value.dtype() {
         ValueType::Tensor { ty, .. } => {
             macro_rules! dense {
                 ($t:ty, $variant:ident) => {{
                     let (shape, data) = value.try_extract_tensor::<$t>().map_err(fail)?;
-                    (
-                        shape.iter().map(|&d| d as u64).collect::<Vec<_>>(),
-                        TensorData::$variant(data.to_vec()),
-                    )
+                    (shape.iter().map(|&d| d as u64).collect::<Vec<_>>(), TensorData::$variant(data.to_vec()))
                 }};
             }
             let (shape, data) = match ty {
@@ -261,10 +209,7 @@ fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
                 TensorElementType::Bool => dense!(bool, Bool),
                 TensorElementType::String => {
                     let (shape, data) = value.try_extract_strings().map_err(fail)?;
-                    (
-                        shape.iter().map(|&d| d as u64).collect(),
-                        TensorData::String(data),
-                    )
+                    (shape.iter().map(|&d| d as u64).collect(), TensorData::String(data))
                 }
                 other => {
                     return Err(RuntimeError::UnsupportedOutput {
@@ -273,32 +218,22 @@ fn from_ort(name: &str, value: &DynValue) -> RuntimeResult<Value> {
                     });
                 }
             };
-            let tensor = veritas_primitives::Tensor::new(name, shape, data).map_err(|err| {
-                RuntimeError::UnsupportedOutput {
-                    name: name.to_owned(),
-                    reason: err.to_string(),
-                }
-            })?;
+            let tensor = veritas_primitives::Tensor::new(name, shape, data)
+                .map_err(|err| RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: err.to_string() })?;
             Ok(Value::Tensor(tensor))
         }
         ValueType::Sequence(inner) => match inner.as_ref() {
-            ValueType::Map {
-                key: TensorElementType::Int64,
-                value: TensorElementType::Float32,
-            } => Ok(Value::Int64Maps(sequence_of_maps(value).map_err(fail)?)),
-            ValueType::Map {
-                key: TensorElementType::String,
-                value: TensorElementType::Float32,
-            } => Ok(Value::StringMaps(sequence_of_maps(value).map_err(fail)?)),
-            other => Err(RuntimeError::UnsupportedOutput {
-                name: name.to_owned(),
-                reason: format!("sequence of {other}"),
-            }),
+            ValueType::Map { key: TensorElementType::Int64, value: TensorElementType::Float32 } => {
+                Ok(Value::Int64Maps(sequence_of_maps(value).map_err(fail)?))
+            }
+            ValueType::Map { key: TensorElementType::String, value: TensorElementType::Float32 } => {
+                Ok(Value::StringMaps(sequence_of_maps(value).map_err(fail)?))
+            }
+            other => {
+                Err(RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: format!("sequence of {other}") })
+            }
         },
-        other => Err(RuntimeError::UnsupportedOutput {
-            name: name.to_owned(),
-            reason: format!("value type {other}"),
-        }),
+        other => Err(RuntimeError::UnsupportedOutput { name: name.to_owned(), reason: format!("value type {other}") }),
     }
 }
 
@@ -310,9 +245,6 @@ where
     value
         .try_extract_sequence::<DynMapValueType>()?
         .iter()
-        .map(|map| {
-            map.try_extract_key_values::<K, f32>()
-                .map(|pairs| pairs.into_iter().collect())
-        })
+        .map(|map| map.try_extract_key_values::<K, f32>().map(|pairs| pairs.into_iter().collect()))
         .collect()
 }

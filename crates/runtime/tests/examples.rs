@@ -12,9 +12,8 @@ fn examples() -> PathBuf {
 }
 
 fn init() {
-    let path = std::env::var("ORT_DYLIB_PATH").expect(
-        "ORT_DYLIB_PATH must name libonnxruntime; `cargo xtask test` fetches it and sets it",
-    );
+    let path = std::env::var("ORT_DYLIB_PATH")
+        .expect("ORT_DYLIB_PATH must name libonnxruntime; `cargo xtask test` fetches it and sets it");
     init_onnxruntime(path.as_ref()).unwrap();
 }
 
@@ -34,9 +33,7 @@ fn assert_matches(name: &str, got: &Value, expected: &Json) {
             assert_eq!(flat.len(), t.data.len(), "{name}: element count");
             for (i, want) in flat.iter().enumerate() {
                 let ok = match (&t.data, want) {
-                    (TensorData::Float32(v), Json::Number(n)) => {
-                        close(f64::from(v[i]), n.as_f64().unwrap())
-                    }
+                    (TensorData::Float32(v), Json::Number(n)) => close(f64::from(v[i]), n.as_f64().unwrap()),
                     (TensorData::Int64(v), Json::Number(n)) => v[i] == n.as_i64().unwrap(),
                     (TensorData::String(v), Json::String(s)) => &v[i] == s,
                     _ => false,
@@ -49,10 +46,7 @@ fn assert_matches(name: &str, got: &Value, expected: &Json) {
             assert_eq!(maps.len(), expected.len());
             for (map, want) in maps.iter().zip(expected) {
                 for (k, v) in map {
-                    assert!(
-                        close(f64::from(*v), want[k.to_string()].as_f64().unwrap()),
-                        "{name}: label {k}"
-                    );
+                    assert!(close(f64::from(*v), want[k.to_string()].as_f64().unwrap()), "{name}: label {k}");
                 }
             }
         }
@@ -62,10 +56,7 @@ fn assert_matches(name: &str, got: &Value, expected: &Json) {
             for (map, want) in maps.iter().zip(expected) {
                 assert_eq!(map.len(), want.as_object().unwrap().len());
                 for (k, v) in map {
-                    assert!(
-                        close(f64::from(*v), want[k].as_f64().unwrap()),
-                        "{name}: label {k}"
-                    );
+                    assert!(close(f64::from(*v), want[k].as_f64().unwrap()), "{name}: label {k}");
                 }
             }
         }
@@ -84,22 +75,10 @@ fn run_example(runtime: &OnnxRuntime, name: &str) -> Values {
     let inspection = inspect_onnx(&bytes).unwrap();
     let id = ModelId::of_manifest(name.as_bytes());
     runtime.load(&id, &bytes).unwrap();
-    let inputs = parse_inputs(
-        &inspection.schema,
-        &read_json(&format!("{name}.input.json")),
-    )
-    .unwrap();
+    let inputs = parse_inputs(&inspection.schema, &read_json(&format!("{name}.input.json"))).unwrap();
     let outputs = runtime.run(&id, &inputs).unwrap();
-    let names: Vec<_> = inspection
-        .schema
-        .outputs
-        .iter()
-        .map(|o| o.name.clone())
-        .collect();
-    assert_eq!(
-        outputs.keys().cloned().collect::<Vec<_>>().len(),
-        names.len()
-    );
+    let names: Vec<_> = inspection.schema.outputs.iter().map(|o| o.name.clone()).collect();
+    assert_eq!(outputs.keys().cloned().collect::<Vec<_>>().len(), names.len());
     outputs
 }
 
@@ -107,13 +86,7 @@ fn run_example(runtime: &OnnxRuntime, name: &str) -> Values {
 fn every_example_matches_onnxruntime_python() {
     init();
     let runtime = OnnxRuntime::new(Some(1));
-    for name in [
-        "iris-logreg",
-        "iris-svm",
-        "diabetes-gbr",
-        "mnist-mlp",
-        "mnist-cnn",
-    ] {
+    for name in ["iris-logreg", "iris-svm", "diabetes-gbr", "mnist-mlp", "mnist-cnn"] {
         let outputs = run_example(&runtime, name);
         let expected = read_json(&format!("{name}.expected.json"));
         let expected = expected.as_object().unwrap();
@@ -145,9 +118,7 @@ fn sessions_are_cached() {
     let bytes = std::fs::read(examples().join("iris-logreg.onnx")).unwrap();
     runtime.load(&id, &bytes).unwrap();
     assert!(runtime.is_loaded(&id));
-    let err = runtime
-        .run(&ModelId::of_manifest(b"other"), &Values::new())
-        .unwrap_err();
+    let err = runtime.run(&ModelId::of_manifest(b"other"), &Values::new()).unwrap_err();
     assert!(err.to_string().contains("is not loaded"), "{err}");
 }
 
@@ -155,11 +126,7 @@ fn sessions_are_cached() {
 fn non_onnx_and_corrupt_files_are_refused() {
     init();
     let good = std::fs::read(examples().join("iris-logreg.onnx")).unwrap();
-    for bad in [
-        b"not a model at all".to_vec(),
-        good[..good.len() / 2].to_vec(),
-        vec![],
-    ] {
+    for bad in [b"not a model at all".to_vec(), good[..good.len() / 2].to_vec(), vec![]] {
         let err = inspect_onnx(&bad).unwrap_err();
         assert!(matches!(err, RuntimeError::InvalidModel(_)), "{err}");
     }

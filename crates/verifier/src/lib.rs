@@ -5,7 +5,8 @@
 //! browser.
 
 use veritas_primitives::{
-    Address, B256, Mode, ModelId, PrimitiveError, RECEIPT_VERSION, Receipt, recover_signer, values,
+    Address, B256, MerkleProof, Mode, ModelId, PrimitiveError, RECEIPT_VERSION, Receipt, merkle_leaf, recover_signer,
+    values, verdict::verdict_digest,
 };
 
 /// Why a receipt does not hold. Each variant names the failed check.
@@ -34,9 +35,7 @@ pub enum VerifyError {
         got: Address,
     },
     /// A hash in the claim does not match the data carried in the receipt.
-    #[error(
-        "{what} hash mismatch: the claim says {expected}, the receipt's {what} hashes to {got}"
-    )]
+    #[error("{what} hash mismatch: the claim says {expected}, the receipt's {what} hashes to {got}")]
     HashMismatch {
         /// Which hash: input, output or params.
         what: &'static str,
@@ -52,6 +51,36 @@ pub enum VerifyError {
         expected: ModelId,
         /// The id of the manifest carried.
         got: ModelId,
+    },
+    /// A verdict whose signature does not recover to the validator it names.
+    #[error("verdict {index}: signed by {got}, but it names validator {expected}")]
+    BadVerdict {
+        /// Its position in the receipt.
+        index: usize,
+        /// The validator it names.
+        expected: Address,
+        /// Who signed it (zero when the signature is malformed).
+        got: Address,
+    },
+    /// The Merkle path does not lead from the receipt to the batch root.
+    #[error("settlement: the Merkle path does not lead from this receipt to batch root {root}")]
+    NotInBatch {
+        /// The batch root the receipt claims.
+        root: B256,
+    },
+    /// The settlement names another chain or contract than the claim's domain.
+    #[error(
+        "settlement: recorded on chain {got_chain} contract {got_contract}, but the claim is signed for chain {chain} contract {contract}"
+    )]
+    SettlementDomain {
+        /// The claim's chain.
+        chain: u64,
+        /// The claim's settlement contract.
+        contract: Address,
+        /// The settlement's chain.
+        got_chain: u64,
+        /// The settlement's contract.
+        got_contract: Address,
     },
     /// The caller expected another model than the one claimed.
     #[error("unexpected model: expected {expected}, the receipt is for {got}")]
@@ -116,12 +145,8 @@ pub fn guarantee(mode: Mode) -> &'static str {
              nobody re-executed it, so it holds the worker accountable but does not prove the computation"
         }
         Mode::Reexec => "independent validators re-executed the computation and signed verdicts",
-        Mode::Zk => {
-            "a zero-knowledge proof shows the quantized model produced this output from this input"
-        }
-        Mode::Tee => {
-            "a TEE attestation binds this result to an enclave measurement, under the vendor's assumptions"
-        }
+        Mode::Zk => "a zero-knowledge proof shows the quantized model produced this output from this input",
+        Mode::Tee => "a TEE attestation binds this result to an enclave measurement, under the vendor's assumptions",
     }
 }
 
@@ -136,10 +161,7 @@ pub struct Expectations {
 /// claim against the data the receipt carries (manifest, inputs, outputs, parameters).
 pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<Report> {
     if receipt.version != RECEIPT_VERSION {
-        return Err(VerifyError::Version {
-            expected: RECEIPT_VERSION,
-            got: receipt.version,
-        });
+        return Err(VerifyError::Version { expected: RECEIPT_VERSION, got: receipt.version });
     }
     let claim = &receipt.claim;
     let receipt_id = receipt.id();
@@ -148,46 +170,29 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         other => VerifyError::Signature(other.to_string()),
     })?;
     if signer != claim.worker {
-        return Err(VerifyError::WrongSigner {
-            expected: claim.worker,
-            got: signer,
-        });
+        return Err(VerifyError::WrongSigner { expected: claim.worker, got: signer });
     }
     let mut checks = vec![Check {
         name: "signature",
-        detail: format!(
-            "EIP-712 claim signed by worker {signer} on chain {}",
-            receipt.domain.chain_id
-        ),
+        detail: format!("EIP-712 claim signed by worker {signer} on chain {}", receipt.domain.chain_id),
         performed: true,
     }];
 
     if let Some(expected) = expect.model_id
         && expected != claim.model_id
     {
-        return Err(VerifyError::UnexpectedModel {
-            expected,
-            got: claim.model_id,
-        });
+        return Err(VerifyError::UnexpectedModel { expected, got: claim.model_id });
     }
     let body = &receipt.body;
     match &body.manifest {
         Some(manifest) => {
             // Canonical JSON: serde_json's maps are sorted by key and written without whitespace.
-            let canonical = serde_json::to_vec(manifest)
-                .map_err(|err| VerifyError::Malformed(err.to_string()))?;
+            let canonical = serde_json::to_vec(manifest).map_err(|err| VerifyError::Malformed(err.to_string()))?;
             let got = ModelId::of_manifest(&canonical);
             if got != claim.model_id {
-                return Err(VerifyError::ModelMismatch {
-                    expected: claim.model_id,
-                    got,
-                });
+                return Err(VerifyError::ModelMismatch { expected: claim.model_id, got });
             }
-            checks.push(Check {
-                name: "model",
-                detail: format!("manifest hashes to {got}"),
-                performed: true,
-            });
+            checks.push(Check { name: "model", detail: format!("manifest hashes to {got}"), performed: true });
         }
         None => checks.push(Check {
             name: "model",
@@ -196,17 +201,9 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         }),
     }
     let mut hash_check = |what: &'static str, expected: B256, got: Option<B256>| match got {
-        Some(got) if got != expected => Err(VerifyError::HashMismatch {
-            what,
-            expected,
-            got,
-        }),
+        Some(got) if got != expected => Err(VerifyError::HashMismatch { what, expected, got }),
         Some(got) => {
-            checks.push(Check {
-                name: what,
-                detail: format!("hashes to {got}"),
-                performed: true,
-            });
+            checks.push(Check { name: what, detail: format!("hashes to {got}"), performed: true });
             Ok(())
         }
         None => {
@@ -218,35 +215,56 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
             Ok(())
         }
     };
-    hash_check(
-        "input",
-        claim.input_hash,
-        body.input.as_ref().map(values::values_hash),
-    )?;
-    hash_check(
-        "output",
-        claim.output_hash,
-        body.output.as_ref().map(values::values_hash),
-    )?;
-    hash_check(
-        "params",
-        claim.params_hash,
-        body.params.as_ref().map(|p| p.hash()),
-    )?;
+    hash_check("input", claim.input_hash, body.input.as_ref().map(values::values_hash))?;
+    hash_check("output", claim.output_hash, body.output.as_ref().map(values::values_hash))?;
+    hash_check("params", claim.params_hash, body.params.as_ref().map(|p| p.hash()))?;
 
-    Ok(Report {
-        receipt_id,
-        worker: signer,
-        model_id: claim.model_id,
-        mode: claim.mode,
-        checks,
-    })
+    for (index, verdict) in receipt.verdicts.iter().enumerate() {
+        let digest = verdict_digest(&receipt.domain, receipt_id, verdict.valid);
+        let got = <[u8; 65]>::try_from(verdict.signature.as_ref())
+            .ok()
+            .and_then(|sig| recover_signer(&digest, &sig).ok())
+            .unwrap_or(Address::ZERO);
+        if got != verdict.validator {
+            return Err(VerifyError::BadVerdict { index, expected: verdict.validator, got });
+        }
+        let word = if verdict.valid { "valid" } else { "INVALID" };
+        checks.push(Check { name: "verdict", detail: format!("{word}, signed by validator {got}"), performed: true });
+    }
+    match &receipt.settlement {
+        Some(settlement) => {
+            if settlement.chain_id != receipt.domain.chain_id
+                || settlement.contract != receipt.domain.verifying_contract
+            {
+                return Err(VerifyError::SettlementDomain {
+                    chain: receipt.domain.chain_id,
+                    contract: receipt.domain.verifying_contract,
+                    got_chain: settlement.chain_id,
+                    got_contract: settlement.contract,
+                });
+            }
+            let proof = MerkleProof(settlement.merkle_path.clone());
+            if !proof.verify(&settlement.batch_root, &merkle_leaf(&receipt_id)) {
+                return Err(VerifyError::NotInBatch { root: settlement.batch_root });
+            }
+            checks.push(Check {
+                name: "batch",
+                detail: format!(
+                    "in batch {} (transaction {}, block {}); whether that batch is on chain needs --rpc",
+                    settlement.batch_root, settlement.transaction, settlement.block
+                ),
+                performed: true,
+            });
+        }
+        None => checks.push(Check { name: "batch", detail: "not settled yet".into(), performed: false }),
+    }
+
+    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks })
 }
 
 /// Parses a receipt's JSON form and verifies it.
 pub fn verify_receipt_json(json: &[u8], expect: &Expectations) -> VerifyResult<Report> {
-    let receipt: Receipt =
-        serde_json::from_slice(json).map_err(|err| VerifyError::Malformed(err.to_string()))?;
+    let receipt: Receipt = serde_json::from_slice(json).map_err(|err| VerifyError::Malformed(err.to_string()))?;
     verify_receipt(&receipt, expect)
 }
 

@@ -15,11 +15,8 @@ fn manifest() -> serde_json::Value {
 
 fn good_receipt() -> Receipt {
     let key = WorkerKey::from_bytes(&keccak256(b"verifier test")).unwrap();
-    let input =
-        values_from_json(&json!({"x": {"dtype": "float32", "shape": [1, 2], "data": [1.5, 2.0]}}))
-            .unwrap();
-    let output =
-        values_from_json(&json!({"y": {"dtype": "int64", "shape": [1], "data": [1]}})).unwrap();
+    let input = values_from_json(&json!({"x": {"dtype": "float32", "shape": [1, 2], "data": [1.5, 2.0]}})).unwrap();
+    let output = values_from_json(&json!({"y": {"dtype": "int64", "shape": [1], "data": [1]}})).unwrap();
     let params = Params::default();
     let claim = Claim {
         request_id: keccak256(b"r"),
@@ -47,13 +44,8 @@ fn good_receipt() -> Receipt {
 fn check_fails(tamper: impl FnOnce(&mut Receipt), expected: &str) {
     let mut receipt = good_receipt();
     tamper(&mut receipt);
-    let err = verify_receipt(&receipt, &Expectations::default())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains(expected),
-        "{err} does not contain {expected:?}"
-    );
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err().to_string();
+    assert!(err.contains(expected), "{err} does not contain {expected:?}");
 }
 
 #[test]
@@ -62,41 +54,21 @@ fn good_receipt_holds_with_every_check_performed() {
     let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
     assert_eq!(report.worker, receipt.claim.worker);
     assert_eq!(report.receipt_id, receipt.id());
-    let names: Vec<_> = report
-        .checks
-        .iter()
-        .map(|c| (c.name, c.performed))
-        .collect();
+    let names: Vec<_> = report.checks.iter().map(|c| (c.name, c.performed)).collect();
     assert_eq!(
         names,
-        [
-            ("signature", true),
-            ("model", true),
-            ("input", true),
-            ("output", true),
-            ("params", true)
-        ]
+        [("signature", true), ("model", true), ("input", true), ("output", true), ("params", true), ("batch", false)]
     );
     let json = serde_json::to_vec(&receipt).unwrap();
-    assert_eq!(
-        verify_receipt_json(&json, &Expectations::default()).unwrap(),
-        report
-    );
+    assert_eq!(verify_receipt_json(&json, &Expectations::default()).unwrap(), report);
 }
 
 #[test]
 fn a_receipt_without_body_holds_but_says_what_it_did_not_check() {
     let mut receipt = good_receipt();
     receipt.body = ReceiptBody::default();
-    let report =
-        verify_receipt_bytes(&receipt.canonical_bytes(), &Expectations::default()).unwrap();
-    assert!(
-        report
-            .checks
-            .iter()
-            .filter(|c| c.name != "signature")
-            .all(|c| !c.performed)
-    );
+    let report = verify_receipt_bytes(&receipt.canonical_bytes(), &Expectations::default()).unwrap();
+    assert!(report.checks.iter().filter(|c| c.name != "signature").all(|c| !c.performed));
 }
 
 #[test]
@@ -105,10 +77,7 @@ fn tampering_fails_with_the_reason() {
     check_fails(|r| r.claim.worker = Address::repeat_byte(1), "signed by");
     check_fails(|r| r.domain.chain_id = 1, "signed by");
     check_fails(|r| r.signature.0[64] = 0, "v must be 27 or 28");
-    check_fails(
-        |r| r.version = 2,
-        "unsupported receipt version: expected 1, got 2",
-    );
+    check_fails(|r| r.version = 2, "unsupported receipt version: expected 1, got 2");
     check_fails(
         |r| {
             let output = json!({"y": {"dtype": "int64", "shape": [1], "data": [2]}});
@@ -123,27 +92,15 @@ fn tampering_fails_with_the_reason() {
         },
         "input hash mismatch",
     );
-    check_fails(
-        |r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into())),
-        "params hash mismatch",
-    );
-    check_fails(
-        |r| r.body.manifest = Some(json!({"format": "gguf"})),
-        "model id mismatch",
-    );
+    check_fails(|r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into())), "params hash mismatch");
+    check_fails(|r| r.body.manifest = Some(json!({"format": "gguf"})), "model id mismatch");
 }
 
 #[test]
 fn expected_model_is_enforced() {
     let receipt = good_receipt();
     let other = ModelId::of_manifest(b"another");
-    let err = verify_receipt(
-        &receipt,
-        &Expectations {
-            model_id: Some(other),
-        },
-    )
-    .unwrap_err();
+    let err = verify_receipt(&receipt, &Expectations { model_id: Some(other) }).unwrap_err();
     assert!(matches!(err, VerifyError::UnexpectedModel { .. }), "{err}");
 }
 
@@ -169,4 +126,63 @@ proptest! {
         bytes[i] = bytes[i].wrapping_add(delta);
         prop_assert!(verify_receipt_bytes(&bytes, &Expectations::default()).is_err(), "byte {i}");
     }
+}
+
+fn settled(receipt: &mut Receipt, validator: &WorkerKey) {
+    use veritas_primitives::{MerkleTree, Settlement, Verdict, merkle_leaf, verdict::verdict_digest};
+    let others = [keccak256(b"a"), keccak256(b"b")];
+    let ids = [others[0], receipt.id(), others[1]];
+    let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
+    receipt.settlement = Some(Settlement {
+        chain_id: receipt.domain.chain_id,
+        contract: receipt.domain.verifying_contract,
+        batch_root: tree.root(),
+        merkle_path: tree.proof(1).unwrap().0,
+        transaction: keccak256(b"tx"),
+        block: 7,
+    });
+    let signature = validator.sign_digest(&verdict_digest(&receipt.domain, receipt.id(), true)).unwrap();
+    receipt.verdicts =
+        vec![Verdict { validator: validator.address(), valid: true, signature: signature.to_vec().into() }];
+}
+
+#[test]
+fn settlement_and_verdicts_are_checked() {
+    let validator = WorkerKey::from_bytes(&keccak256(b"validator")).unwrap();
+    let mut receipt = good_receipt();
+    settled(&mut receipt, &validator);
+    let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
+    assert!(report.checks.iter().any(|c| c.name == "batch" && c.performed));
+    assert!(report.checks.iter().any(|c| c.name == "verdict" && c.detail.contains(&validator.address().to_string())));
+    // The canonical form carries them, and still decodes and verifies.
+    verify_receipt_bytes(&receipt.canonical_bytes(), &Expectations::default()).unwrap();
+
+    check_fails(
+        |r| {
+            settled(r, &validator);
+            r.settlement.as_mut().unwrap().merkle_path[0] = keccak256(b"other");
+        },
+        "does not lead from this receipt",
+    );
+    check_fails(
+        |r| {
+            settled(r, &validator);
+            r.settlement.as_mut().unwrap().chain_id = 1;
+        },
+        "recorded on chain 1",
+    );
+    check_fails(
+        |r| {
+            settled(r, &validator);
+            r.verdicts[0].validator = Address::repeat_byte(9);
+        },
+        "verdict 0: signed by",
+    );
+    check_fails(
+        |r| {
+            settled(r, &validator);
+            r.verdicts[0].valid = false;
+        },
+        "verdict 0",
+    );
 }

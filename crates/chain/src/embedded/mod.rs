@@ -89,14 +89,7 @@ impl EmbeddedChain {
         for &account in &genesis.accounts {
             evm.fund(account, genesis.ether);
             if account != admin {
-                evm.send(
-                    admin,
-                    contracts.token,
-                    VeritasToken::transferCall {
-                        to: account,
-                        value: genesis.tokens,
-                    },
-                )?;
+                evm.send(admin, contracts.token, VeritasToken::transferCall { to: account, value: genesis.tokens })?;
             }
         }
         // Genesis is one state, not a history: the set-up transactions are not kept, and nonces
@@ -124,37 +117,20 @@ impl EmbeddedChain {
             &serde_json::to_vec(&meta).map_err(|e| ChainError::Storage(e.to_string()))?,
         )?;
         evm.set_next_block(1, genesis.timestamp + 1);
-        Ok(EmbeddedChain {
-            evm,
-            store,
-            head: block,
-            contracts,
-        })
+        Ok(EmbeddedChain { evm, store, head: block, contracts })
     }
 
     fn load(store: ChainStore, meta: &[u8]) -> ChainResult<EmbeddedChain> {
-        let meta: GenesisMeta =
-            serde_json::from_slice(meta).map_err(|e| ChainError::Storage(e.to_string()))?;
-        let head = store
-            .head()?
-            .ok_or_else(|| ChainError::Storage("genesis metadata without block 0".into()))?;
+        let meta: GenesisMeta = serde_json::from_slice(meta).map_err(|e| ChainError::Storage(e.to_string()))?;
+        let head = store.head()?.ok_or_else(|| ChainError::Storage("genesis metadata without block 0".into()))?;
         let mut evm = LocalEvm::new(meta.chain_id, head.timestamp + 1);
         for account in store.load_state()? {
             evm.insert_account(account);
         }
         evm.set_next_block(head.number + 1, head.timestamp + 1);
-        let contracts = Contracts {
-            token: meta.token,
-            registry: meta.registry,
-            models: meta.models,
-            settlement: meta.settlement,
-        };
-        Ok(EmbeddedChain {
-            evm,
-            store,
-            head,
-            contracts,
-        })
+        let contracts =
+            Contracts { token: meta.token, registry: meta.registry, models: meta.models, settlement: meta.settlement };
+        Ok(EmbeddedChain { evm, store, head, contracts })
     }
 
     /// The chain id.
@@ -216,12 +192,7 @@ impl EmbeddedChain {
     }
 
     /// The gas a transaction would use now (deployments when `to` is `None`).
-    pub fn estimate_gas(
-        &mut self,
-        from: Address,
-        to: Option<Address>,
-        data: Bytes,
-    ) -> ChainResult<u64> {
+    pub fn estimate_gas(&mut self, from: Address, to: Option<Address>, data: Bytes) -> ChainResult<u64> {
         let kind = to.map_or(TxKind::Create, TxKind::Call);
         Ok(self.evm.simulate_call(from, kind, data)?.gas_used)
     }
@@ -236,50 +207,78 @@ impl EmbeddedChain {
         self.store.receipt(hash)
     }
 
+    /// Signs a transaction from `key` with its next nonce, a generous gas limit and a 1 gwei
+    /// fee; returns the raw bytes and the hash, without sending it.
+    pub fn sign_transaction(
+        &self,
+        key: &veritas_primitives::WorkerKey,
+        to: Address,
+        value: U256,
+        data: Bytes,
+    ) -> ChainResult<(Bytes, B256)> {
+        use alloy_consensus::{SignableTransaction, TxEip1559};
+        use alloy_eips::eip2718::Encodable2718;
+        let tx = TxEip1559 {
+            chain_id: self.chain_id(),
+            nonce: self.nonce(key.address()),
+            gas_limit: 5_000_000,
+            max_fee_per_gas: 1_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(to),
+            value,
+            access_list: Default::default(),
+            input: data,
+        };
+        let raw = key.sign_digest(&tx.signature_hash()).map_err(|err| ChainError::Rejected(err.to_string()))?;
+        let signature =
+            alloy_primitives::Signature::from_raw_array(&raw).map_err(|err| ChainError::Rejected(err.to_string()))?;
+        let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
+        Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))
+    }
+
+    /// Signs and sends a transaction (see [`EmbeddedChain::sign_transaction`]); returns its
+    /// receipt. For the node's own transactions and development tools.
+    pub fn send_signed(
+        &mut self,
+        key: &veritas_primitives::WorkerKey,
+        to: Address,
+        value: U256,
+        data: Bytes,
+        now: u64,
+    ) -> ChainResult<ReceiptRecord> {
+        let (raw, _) = self.sign_transaction(key, to, value, data)?;
+        let hash = self.send_raw_transaction(&raw, now)?;
+        self.receipt(&hash)?.ok_or_else(|| ChainError::Storage(format!("no receipt for mined {hash}")))
+    }
+
     /// Accepts a signed EIP-2718 transaction, mines it in a new block at time `now` (or one
     /// second after the previous block, if later) and writes the block before returning its hash.
     /// A transaction that reverts is still mined, with a failed receipt.
     pub fn send_raw_transaction(&mut self, raw: &[u8], now: u64) -> ChainResult<B256> {
         let reject = |reason: String| ChainError::Rejected(reason);
-        let envelope = TxEnvelope::decode_2718_exact(raw)
-            .map_err(|err| reject(format!("malformed transaction: {err}")))?;
+        let envelope =
+            TxEnvelope::decode_2718_exact(raw).map_err(|err| reject(format!("malformed transaction: {err}")))?;
         if envelope.is_eip4844() || envelope.is_eip7702() {
-            return Err(reject(format!(
-                "transaction type {} is not supported",
-                envelope.ty()
-            )));
+            return Err(reject(format!("transaction type {} is not supported", envelope.ty())));
         }
-        let from = envelope
-            .recover_signer()
-            .map_err(|err| reject(format!("invalid signature: {err}")))?;
+        let from = envelope.recover_signer().map_err(|err| reject(format!("invalid signature: {err}")))?;
         match envelope.chain_id() {
             Some(id) if id == self.chain_id() => {}
             Some(id) => {
-                return Err(reject(format!(
-                    "wrong chain id: expected {}, got {id}",
-                    self.chain_id()
-                )));
+                return Err(reject(format!("wrong chain id: expected {}, got {id}", self.chain_id())));
             }
             None => {
-                return Err(reject(
-                    "transactions without a chain id (pre-EIP-155) are refused".into(),
-                ));
+                return Err(reject("transactions without a chain id (pre-EIP-155) are refused".into()));
             }
         }
         let expected = self.nonce(from);
         if envelope.nonce() != expected {
-            return Err(reject(format!(
-                "wrong nonce for {from}: expected {expected}, got {}",
-                envelope.nonce()
-            )));
+            return Err(reject(format!("wrong nonce for {from}: expected {expected}, got {}", envelope.nonce())));
         }
-        let max_cost = U256::from(envelope.gas_limit()) * U256::from(envelope.max_fee_per_gas())
-            + envelope.value();
+        let max_cost = U256::from(envelope.gas_limit()) * U256::from(envelope.max_fee_per_gas()) + envelope.value();
         let balance = self.balance(from);
         if balance < max_cost {
-            return Err(reject(format!(
-                "insufficient funds for {from}: balance {balance}, needs {max_cost}"
-            )));
+            return Err(reject(format!("insufficient funds for {from}: balance {balance}, needs {max_cost}")));
         }
         let tx = TxEnv::builder()
             .tx_type(Some(envelope.ty()))
@@ -327,25 +326,11 @@ impl EmbeddedChain {
             contract_address: result.created_address(),
             logs: logs
                 .into_iter()
-                .map(|log| LogRecord {
-                    address: log.address,
-                    topics: log.topics().to_vec(),
-                    data: log.data.data,
-                })
+                .map(|log| LogRecord { address: log.address, topics: log.topics().to_vec(), data: log.data.data })
                 .collect(),
         };
-        let record = TransactionRecord {
-            hash,
-            raw: Bytes::copy_from_slice(raw),
-            from,
-            block_number: number,
-            index: 0,
-        };
-        self.store.write_block(&BlockWrite {
-            block: &block,
-            transactions: &[(record, receipt)],
-            changes: &changes,
-        })?;
+        let record = TransactionRecord { hash, raw: Bytes::copy_from_slice(raw), from, block_number: number, index: 0 };
+        self.store.write_block(&BlockWrite { block: &block, transactions: &[(record, receipt)], changes: &changes })?;
         self.head = block;
         Ok(hash)
     }

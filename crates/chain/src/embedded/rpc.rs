@@ -22,31 +22,17 @@ struct RpcError {
 type RpcResult = Result<Value, RpcError>;
 
 fn invalid_params(message: impl Into<String>) -> RpcError {
-    RpcError {
-        code: -32602,
-        message: message.into(),
-        data: None,
-    }
+    RpcError { code: -32602, message: message.into(), data: None }
 }
 
 impl From<ChainError> for RpcError {
     fn from(err: ChainError) -> RpcError {
         match err {
-            ChainError::Reverted { reason, data, .. } => RpcError {
-                code: 3,
-                message: format!("execution reverted: {reason}"),
-                data: Some(json!(data)),
-            },
-            ChainError::Rejected(message) => RpcError {
-                code: -32000,
-                message,
-                data: None,
-            },
-            other => RpcError {
-                code: -32000,
-                message: other.to_string(),
-                data: None,
-            },
+            ChainError::Reverted { reason, data, .. } => {
+                RpcError { code: 3, message: format!("execution reverted: {reason}"), data: Some(json!(data)) }
+            }
+            ChainError::Rejected(message) => RpcError { code: -32000, message, data: None },
+            other => RpcError { code: -32000, message: other.to_string(), data: None },
         }
     }
 }
@@ -54,25 +40,14 @@ impl From<ChainError> for RpcError {
 /// Answers one JSON-RPC request or a batch; `now` is the time a new block gets.
 pub fn handle(chain: &mut EmbeddedChain, request: &Value, now: u64) -> Value {
     match request {
-        Value::Array(batch) if batch.is_empty() => {
-            error_response(Value::Null, invalid_request("empty batch"))
-        }
-        Value::Array(batch) => Value::Array(
-            batch
-                .iter()
-                .map(|one| handle_one(chain, one, now))
-                .collect(),
-        ),
+        Value::Array(batch) if batch.is_empty() => error_response(Value::Null, invalid_request("empty batch")),
+        Value::Array(batch) => Value::Array(batch.iter().map(|one| handle_one(chain, one, now)).collect()),
         one => handle_one(chain, one, now),
     }
 }
 
 fn invalid_request(message: &str) -> RpcError {
-    RpcError {
-        code: -32600,
-        message: format!("invalid request: {message}"),
-        data: None,
-    }
+    RpcError { code: -32600, message: format!("invalid request: {message}"), data: None }
 }
 
 fn error_response(id: Value, err: RpcError) -> Value {
@@ -101,27 +76,17 @@ fn handle_one(chain: &mut EmbeddedChain, request: &Value, now: u64) -> Value {
 }
 
 fn param<'a>(params: &'a [Value], index: usize, what: &str) -> Result<&'a Value, RpcError> {
-    params
-        .get(index)
-        .ok_or_else(|| invalid_params(format!("missing parameter {index} ({what})")))
+    params.get(index).ok_or_else(|| invalid_params(format!("missing parameter {index} ({what})")))
 }
 
 fn parse<T: std::str::FromStr>(value: &Value, what: &str) -> Result<T, RpcError> {
-    value
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid_params(format!("{what}: cannot parse {value}")))
+    value.as_str().and_then(|s| s.parse().ok()).ok_or_else(|| invalid_params(format!("{what}: cannot parse {value}")))
 }
 
 fn quantity(value: &Value, what: &str) -> Result<u64, RpcError> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| invalid_params(format!("{what}: expected a hex quantity, got {value}")))?;
-    let digits = text
-        .strip_prefix("0x")
-        .ok_or_else(|| invalid_params(format!("{what}: {text:?} lacks 0x")))?;
-    u64::from_str_radix(digits, 16)
-        .map_err(|_| invalid_params(format!("{what}: {text:?} is not a hex quantity")))
+    let text = value.as_str().ok_or_else(|| invalid_params(format!("{what}: expected a hex quantity, got {value}")))?;
+    let digits = text.strip_prefix("0x").ok_or_else(|| invalid_params(format!("{what}: {text:?} lacks 0x")))?;
+    u64::from_str_radix(digits, 16).map_err(|_| invalid_params(format!("{what}: {text:?} is not a hex quantity")))
 }
 
 fn hex_u64(n: u64) -> Value {
@@ -144,10 +109,7 @@ fn latest_only(chain: &EmbeddedChain, tag: Option<&Value>) -> Result<(), RpcErro
     if number != chain.head().number {
         return Err(RpcError {
             code: -32000,
-            message: format!(
-                "state at block {number} is not kept; the latest block is {}",
-                chain.head().number
-            ),
+            message: format!("state at block {number} is not kept; the latest block is {}", chain.head().number),
             data: None,
         });
     }
@@ -156,22 +118,10 @@ fn latest_only(chain: &EmbeddedChain, tag: Option<&Value>) -> Result<(), RpcErro
 
 fn call_request(params: &[Value]) -> Result<(Address, Option<Address>, Bytes), RpcError> {
     let call = param(params, 0, "call object")?;
-    let from = call
-        .get("from")
-        .map(|v| parse(v, "from"))
-        .transpose()?
-        .unwrap_or(Address::ZERO);
-    let to = call
-        .get("to")
-        .filter(|v| !v.is_null())
-        .map(|v| parse(v, "to"))
-        .transpose()?;
-    let data = call
-        .get("input")
-        .or_else(|| call.get("data"))
-        .map(|v| parse(v, "data"))
-        .transpose()?
-        .unwrap_or_default();
+    let from = call.get("from").map(|v| parse(v, "from")).transpose()?.unwrap_or(Address::ZERO);
+    let to = call.get("to").filter(|v| !v.is_null()).map(|v| parse(v, "to")).transpose()?;
+    let data =
+        call.get("input").or_else(|| call.get("data")).map(|v| parse(v, "data")).transpose()?.unwrap_or_default();
     Ok((from, to, data))
 }
 
@@ -265,11 +215,7 @@ fn dispatch(chain: &mut EmbeddedChain, method: &str, params: &[Value], now: u64)
         }
         "eth_getLogs" => logs(chain, param(params, 0, "filter")?)?,
         other => {
-            return Err(RpcError {
-                code: -32601,
-                message: format!("method {other} is not supported"),
-                data: None,
-            });
+            return Err(RpcError { code: -32601, message: format!("method {other} is not supported"), data: None });
         }
     })
 }
@@ -317,8 +263,8 @@ fn receipt_logs(receipt: &ReceiptRecord, first_index: u64) -> Vec<Value> {
 fn transaction_json(chain: &EmbeddedChain, tx: &super::TransactionRecord) -> RpcResult {
     use alloy_consensus::{Transaction, TxEnvelope};
     use alloy_eips::eip2718::{Decodable2718, Typed2718};
-    let envelope = TxEnvelope::decode_2718_exact(&tx.raw)
-        .map_err(|e| RpcError::from(ChainError::Storage(e.to_string())))?;
+    let envelope =
+        TxEnvelope::decode_2718_exact(&tx.raw).map_err(|e| RpcError::from(ChainError::Storage(e.to_string())))?;
     let block = chain.block(tx.block_number)?;
     Ok(json!({
         "hash": tx.hash,
@@ -381,27 +327,17 @@ fn logs(chain: &EmbeddedChain, filter: &Value) -> RpcResult {
     let head = chain.head().number;
     let (from, to) = if let Some(hash) = filter.get("blockHash").filter(|v| !v.is_null()) {
         let hash: B256 = parse(hash, "blockHash")?;
-        let block = chain
-            .block_by_hash(&hash)?
-            .ok_or_else(|| invalid_params("unknown blockHash"))?;
+        let block = chain.block_by_hash(&hash)?.ok_or_else(|| invalid_params("unknown blockHash"))?;
         (block.number, block.number)
     } else {
-        (
-            block_number(chain, filter.get("fromBlock"))?,
-            block_number(chain, filter.get("toBlock"))?.min(head),
-        )
+        (block_number(chain, filter.get("fromBlock"))?, block_number(chain, filter.get("toBlock"))?.min(head))
     };
     if to >= from && to - from >= MAX_LOG_RANGE {
-        return Err(invalid_params(format!(
-            "block range {from}..={to} is over {MAX_LOG_RANGE} blocks"
-        )));
+        return Err(invalid_params(format!("block range {from}..={to} is over {MAX_LOG_RANGE} blocks")));
     }
     let addresses: Vec<Address> = match filter.get("address") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(list)) => list
-            .iter()
-            .map(|v| parse(v, "address"))
-            .collect::<Result<_, _>>()?,
+        Some(Value::Array(list)) => list.iter().map(|v| parse(v, "address")).collect::<Result<_, _>>()?,
         Some(one) => vec![parse(one, "address")?],
     };
     let topics: Vec<Vec<B256>> = match filter.get("topics") {
@@ -428,9 +364,10 @@ fn logs(chain: &EmbeddedChain, filter: &Value) -> RpcResult {
             };
             for (log, json) in receipt.logs.iter().zip(receipt_logs(&receipt, index)) {
                 let address_ok = addresses.is_empty() || addresses.contains(&log.address);
-                let topics_ok = topics.iter().enumerate().all(|(i, wanted)| {
-                    wanted.is_empty() || log.topics.get(i).is_some_and(|t| wanted.contains(t))
-                });
+                let topics_ok = topics
+                    .iter()
+                    .enumerate()
+                    .all(|(i, wanted)| wanted.is_empty() || log.topics.get(i).is_some_and(|t| wanted.contains(t)));
                 if address_ok && topics_ok {
                     out.push(json);
                 }

@@ -126,10 +126,7 @@ fn encode_account(info: &AccountInfo) -> Vec<u8> {
 
 fn decode_account(bytes: &[u8]) -> ChainResult<AccountInfo> {
     if bytes.len() != 72 {
-        return Err(ChainError::Storage(format!(
-            "account record of {} bytes, expected 72",
-            bytes.len()
-        )));
+        return Err(ChainError::Storage(format!("account record of {} bytes, expected 72", bytes.len())));
     }
     let mut nonce = [0u8; 8];
     nonce.copy_from_slice(&bytes[32..40]);
@@ -176,12 +173,7 @@ impl ChainStore {
     }
 
     /// Writes genesis: the whole initial state, block 0 and its metadata, at once.
-    pub fn write_genesis(
-        &self,
-        state: &[AccountState],
-        block: &BlockRecord,
-        meta: &[u8],
-    ) -> ChainResult<()> {
+    pub fn write_genesis(&self, state: &[AccountState], block: &BlockRecord, meta: &[u8]) -> ChainResult<()> {
         let mut txn = self.db.begin_write().map_err(io)?;
         txn.set_durability(Durability::Immediate).map_err(io)?;
         {
@@ -190,32 +182,18 @@ impl ChainStore {
             let mut storage = txn.open_table(STORAGE).map_err(io)?;
             for account in state {
                 let address = &account.address;
-                accounts
-                    .insert(&address.0.0, encode_account(&account.info).as_slice())
-                    .map_err(io)?;
+                accounts.insert(&address.0.0, encode_account(&account.info).as_slice()).map_err(io)?;
                 if !account.code.is_empty() {
-                    code.insert(&account.info.code_hash.0, account.code.as_ref())
-                        .map_err(io)?;
+                    code.insert(&account.info.code_hash.0, account.code.as_ref()).map_err(io)?;
                 }
                 for (slot, value) in &account.storage {
-                    storage
-                        .insert(&storage_key(address, slot), &value.to_be_bytes::<32>())
-                        .map_err(io)?;
+                    storage.insert(&storage_key(address, slot), &value.to_be_bytes::<32>()).map_err(io)?;
                 }
             }
             let json = serde_json::to_vec(block).map_err(io)?;
-            txn.open_table(BLOCKS)
-                .map_err(io)?
-                .insert(block.number, json.as_slice())
-                .map_err(io)?;
-            txn.open_table(BLOCK_HASHES)
-                .map_err(io)?
-                .insert(&block.hash.0, block.number)
-                .map_err(io)?;
-            txn.open_table(META)
-                .map_err(io)?
-                .insert("genesis", meta)
-                .map_err(io)?;
+            txn.open_table(BLOCKS).map_err(io)?.insert(block.number, json.as_slice()).map_err(io)?;
+            txn.open_table(BLOCK_HASHES).map_err(io)?.insert(&block.hash.0, block.number).map_err(io)?;
+            txn.open_table(META).map_err(io)?.insert("genesis", meta).map_err(io)?;
         }
         txn.commit().map_err(io)
     }
@@ -233,51 +211,27 @@ impl ChainStore {
                     if !account.is_touched() {
                         continue;
                     }
-                    accounts
-                        .insert(&address.0.0, encode_account(&account.info).as_slice())
-                        .map_err(io)?;
+                    accounts.insert(&address.0.0, encode_account(&account.info).as_slice()).map_err(io)?;
                     if let Some(bytecode) = &account.info.code
                         && !bytecode.is_empty()
                     {
-                        code.insert(
-                            &account.info.code_hash.0,
-                            bytecode.original_bytes().as_ref(),
-                        )
-                        .map_err(io)?;
+                        code.insert(&account.info.code_hash.0, bytecode.original_bytes().as_ref()).map_err(io)?;
                     }
                     for (slot, value) in account.changed_storage_slots() {
                         storage
-                            .insert(
-                                &storage_key(address, slot),
-                                &value.present_value.to_be_bytes::<32>(),
-                            )
+                            .insert(&storage_key(address, slot), &value.present_value.to_be_bytes::<32>())
                             .map_err(io)?;
                     }
                 }
             }
             let mut blocks = txn.open_table(BLOCKS).map_err(io)?;
-            blocks
-                .insert(
-                    write.block.number,
-                    serde_json::to_vec(write.block).map_err(io)?.as_slice(),
-                )
-                .map_err(io)?;
-            txn.open_table(BLOCK_HASHES)
-                .map_err(io)?
-                .insert(&write.block.hash.0, write.block.number)
-                .map_err(io)?;
+            blocks.insert(write.block.number, serde_json::to_vec(write.block).map_err(io)?.as_slice()).map_err(io)?;
+            txn.open_table(BLOCK_HASHES).map_err(io)?.insert(&write.block.hash.0, write.block.number).map_err(io)?;
             let mut transactions = txn.open_table(TRANSACTIONS).map_err(io)?;
             let mut receipts = txn.open_table(RECEIPTS).map_err(io)?;
             for (tx, receipt) in write.transactions {
-                transactions
-                    .insert(&tx.hash.0, serde_json::to_vec(tx).map_err(io)?.as_slice())
-                    .map_err(io)?;
-                receipts
-                    .insert(
-                        &tx.hash.0,
-                        serde_json::to_vec(receipt).map_err(io)?.as_slice(),
-                    )
-                    .map_err(io)?;
+                transactions.insert(&tx.hash.0, serde_json::to_vec(tx).map_err(io)?.as_slice()).map_err(io)?;
+                receipts.insert(&tx.hash.0, serde_json::to_vec(receipt).map_err(io)?.as_slice()).map_err(io)?;
             }
         }
         txn.commit().map_err(io)
@@ -294,11 +248,8 @@ impl ChainStore {
             let (address, record) = entry.map_err(io)?;
             let address = Address::from(*address.value());
             let info = decode_account(record.value())?;
-            let bytes = code
-                .get(&info.code_hash.0)
-                .map_err(io)?
-                .map(|c| Bytes::copy_from_slice(c.value()))
-                .unwrap_or_default();
+            let bytes =
+                code.get(&info.code_hash.0).map_err(io)?.map(|c| Bytes::copy_from_slice(c.value())).unwrap_or_default();
             let mut low = [0u8; 52];
             low[..20].copy_from_slice(address.as_slice());
             let mut high = low;
@@ -306,17 +257,9 @@ impl ChainStore {
             let mut slots = Vec::new();
             for slot in storage.range::<&[u8; 52]>(&low..=&high).map_err(io)? {
                 let (key, value) = slot.map_err(io)?;
-                slots.push((
-                    U256::from_be_slice(&key.value()[20..]),
-                    U256::from_be_bytes(*value.value()),
-                ));
+                slots.push((U256::from_be_slice(&key.value()[20..]), U256::from_be_bytes(*value.value())));
             }
-            out.push(AccountState {
-                address,
-                info,
-                code: bytes,
-                storage: slots,
-            });
+            out.push(AccountState { address, info, code: bytes, storage: slots });
         }
         Ok(out)
     }
@@ -328,9 +271,7 @@ impl ChainStore {
         let Some(entry) = blocks.last().map_err(io)? else {
             return Ok(None);
         };
-        serde_json::from_slice(entry.1.value())
-            .map(Some)
-            .map_err(io)
+        serde_json::from_slice(entry.1.value()).map(Some).map_err(io)
     }
 
     /// A block by number.

@@ -39,8 +39,7 @@ fn signed(key: &WorkerKey, chain_id: u64, nonce: u64, to: Address, data: Vec<u8>
         access_list: Default::default(),
         input: data.into(),
     };
-    let signature =
-        Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
+    let signature = Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
     TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()
 }
 
@@ -50,9 +49,7 @@ fn transfer(to: Address, amount: U256) -> Vec<u8> {
 
 fn token_balance(chain: &mut EmbeddedChain, account: Address) -> U256 {
     let token = chain.contracts().token;
-    chain
-        .view(token, VeritasToken::balanceOfCall { account })
-        .unwrap()
+    chain.view(token, VeritasToken::balanceOfCall { account }).unwrap()
 }
 
 #[test]
@@ -61,19 +58,11 @@ fn genesis_deploys_the_contracts_and_funds_the_accounts() {
     let mut chain = EmbeddedChain::open(&dir.path().join("chain.redb"), &genesis()).unwrap();
     assert_eq!(chain.head().number, 0);
     let contracts = chain.contracts();
-    for address in [
-        contracts.token,
-        contracts.registry,
-        contracts.models,
-        contracts.settlement,
-    ] {
+    for address in [contracts.token, contracts.registry, contracts.models, contracts.settlement] {
         assert!(!chain.code(address).is_empty(), "{address} has code");
     }
     assert_eq!(chain.balance(key(1).address()), genesis().ether);
-    assert_eq!(
-        token_balance(&mut chain, key(2).address()),
-        genesis().tokens
-    );
+    assert_eq!(token_balance(&mut chain, key(2).address()), genesis().tokens);
 }
 
 #[test]
@@ -85,10 +74,7 @@ fn signed_transactions_are_mined_and_survive_a_restart() {
         let mut chain = EmbeddedChain::open(&path, &genesis()).unwrap();
         let token = chain.contracts().token;
         let hash = chain
-            .send_raw_transaction(
-                &signed(&alice, CHAIN_ID, 0, token, transfer(bob, U256::from(5))),
-                T0 + 10,
-            )
+            .send_raw_transaction(&signed(&alice, CHAIN_ID, 0, token, transfer(bob, U256::from(5))), T0 + 10)
             .unwrap();
         let receipt = chain.receipt(&hash).unwrap().unwrap();
         assert!(receipt.status);
@@ -98,15 +84,9 @@ fn signed_transactions_are_mined_and_survive_a_restart() {
         assert_eq!(chain.head().timestamp, T0 + 10);
         // A reverting transaction is mined with a failed receipt and still uses the nonce.
         let too_much = transfer(bob, genesis().tokens * U256::from(2));
-        let failed = chain
-            .send_raw_transaction(&signed(&alice, CHAIN_ID, 1, token, too_much), T0)
-            .unwrap();
+        let failed = chain.send_raw_transaction(&signed(&alice, CHAIN_ID, 1, token, too_much), T0).unwrap();
         assert!(!chain.receipt(&failed).unwrap().unwrap().status);
-        assert_eq!(
-            chain.head().timestamp,
-            T0 + 11,
-            "block times never go backwards"
-        );
+        assert_eq!(chain.head().timestamp, T0 + 11, "block times never go backwards");
         assert_eq!(chain.nonce(alice.address()), 2);
         (hash, chain.head().clone())
         // Dropped here without any shutdown step: only what each block wrote remains.
@@ -114,24 +94,13 @@ fn signed_transactions_are_mined_and_survive_a_restart() {
     let mut chain = EmbeddedChain::open(&path, &genesis()).unwrap();
     assert_eq!(chain.head(), &head);
     assert_eq!(chain.nonce(alice.address()), 2);
-    assert_eq!(
-        token_balance(&mut chain, bob),
-        genesis().tokens + U256::from(5)
-    );
+    assert_eq!(token_balance(&mut chain, bob), genesis().tokens + U256::from(5));
     assert_eq!(chain.transaction(&hash).unwrap().unwrap().block_number, 1);
     assert_eq!(chain.block(1).unwrap().unwrap().transactions, vec![hash]);
     // And it goes on from there.
     let token = chain.contracts().token;
-    chain
-        .send_raw_transaction(
-            &signed(&alice, CHAIN_ID, 2, token, transfer(bob, U256::from(1))),
-            T0 + 20,
-        )
-        .unwrap();
-    assert_eq!(
-        token_balance(&mut chain, bob),
-        genesis().tokens + U256::from(6)
-    );
+    chain.send_raw_transaction(&signed(&alice, CHAIN_ID, 2, token, transfer(bob, U256::from(1))), T0 + 20).unwrap();
+    assert_eq!(token_balance(&mut chain, bob), genesis().tokens + U256::from(6));
 }
 
 #[test]
@@ -142,38 +111,20 @@ fn bad_transactions_are_refused_with_the_reason_and_change_nothing() {
     let alice = key(1);
     let bob = key(2).address();
     let check = |chain: &mut EmbeddedChain, raw: &[u8], expected: &str| {
-        let err = chain
-            .send_raw_transaction(raw, T0 + 5)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(expected),
-            "{err} does not contain {expected:?}"
-        );
+        let err = chain.send_raw_transaction(raw, T0 + 5).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err} does not contain {expected:?}");
     };
     check(
         &mut chain,
         &signed(&alice, 1, 0, token, transfer(bob, U256::from(1))),
         "wrong chain id: expected 31337, got 1",
     );
-    check(
-        &mut chain,
-        &signed(&alice, CHAIN_ID, 3, token, transfer(bob, U256::from(1))),
-        "wrong nonce",
-    );
-    check(
-        &mut chain,
-        &signed(&alice, CHAIN_ID, 3, token, transfer(bob, U256::from(1))),
-        "expected 0, got 3",
-    );
+    check(&mut chain, &signed(&alice, CHAIN_ID, 3, token, transfer(bob, U256::from(1))), "wrong nonce");
+    check(&mut chain, &signed(&alice, CHAIN_ID, 3, token, transfer(bob, U256::from(1))), "expected 0, got 3");
     check(&mut chain, b"\x02garbage", "malformed transaction");
     check(&mut chain, &[], "malformed transaction");
     let poor = key(9);
-    check(
-        &mut chain,
-        &signed(&poor, CHAIN_ID, 0, token, transfer(bob, U256::from(1))),
-        "insufficient funds",
-    );
+    check(&mut chain, &signed(&poor, CHAIN_ID, 0, token, transfer(bob, U256::from(1))), "insufficient funds");
     // A changed byte in the signature makes another sender (or none): refused, not mined.
     let mut raw = signed(&alice, CHAIN_ID, 0, token, transfer(bob, U256::from(1)));
     let last = raw.len() - 2;

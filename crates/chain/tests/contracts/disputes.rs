@@ -2,9 +2,7 @@
 
 use alloy_primitives::{Address, Bytes, U256};
 use veritas_chain::contracts::{NodeRegistry, Settlement, VeritasToken};
-use veritas_primitives::{
-    Claim, ClaimDomain, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest,
-};
+use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
 
 use super::{DISPUTE_BOND, INFERENCE, Net, SLASH, TREASURY, key, reverted};
 
@@ -53,32 +51,15 @@ fn setup() -> Setup {
     let challenger = validators[0].address();
     net.give(challenger, 1_000);
     net.approve(challenger, net.settlement, 1_000);
-    Setup {
-        net,
-        worker,
-        validators,
-    }
+    Setup { net, worker, validators }
 }
 
 fn balance(net: &mut Net, account: Address) -> U256 {
-    net.evm
-        .view(
-            net.admin,
-            net.token,
-            VeritasToken::balanceOfCall { account },
-        )
-        .unwrap()
+    net.evm.view(net.admin, net.token, VeritasToken::balanceOfCall { account }).unwrap()
 }
 
 fn worker_stake(net: &mut Net, worker: Address) -> U256 {
-    net.evm
-        .view(
-            net.admin,
-            net.registry,
-            NodeRegistry::nodeOfCall { signer: worker },
-        )
-        .unwrap()
-        .stake
+    net.evm.view(net.admin, net.registry, NodeRegistry::nodeOfCall { signer: worker }).unwrap().stake
 }
 
 fn open(
@@ -88,15 +69,10 @@ fn open(
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
     let digest = claim.signing_hash(domain);
     let worker_sig = sig(&s.worker, &digest);
-    let accusation = sig(
-        &s.validators[0],
-        &verdict_digest(&s.net.domain(), claim.signing_hash(&s.net.domain()), false),
-    );
-    let call = Settlement::openDisputeCall {
-        claim: to_abi(claim),
-        workerSignature: worker_sig,
-        invalidVerdict: accusation,
-    };
+    let accusation =
+        sig(&s.validators[0], &verdict_digest(&s.net.domain(), claim.signing_hash(&s.net.domain()), false));
+    let call =
+        Settlement::openDisputeCall { claim: to_abi(claim), workerSignature: worker_sig, invalidVerdict: accusation };
     let challenger = s.validators[0].address();
     s.net.evm.send(challenger, s.net.settlement, call)
 }
@@ -114,11 +90,7 @@ fn resolve(
     s.net.evm.send(
         s.net.admin,
         s.net.settlement,
-        Settlement::resolveDisputeCall {
-            digest,
-            claimValid: claim_valid,
-            signatures,
-        },
+        Settlement::resolveDisputeCall { digest, claimValid: claim_valid, signatures },
     )
 }
 
@@ -127,43 +99,20 @@ fn a_lying_worker_is_slashed_and_the_challenger_rewarded() {
     let mut s = setup();
     let claim = claim_by(&s.worker, 1);
     let domain = s.net.domain();
-    let on_chain = s
-        .net
-        .evm
-        .view(
-            s.net.admin,
-            s.net.settlement,
-            Settlement::claimDigestCall {
-                claim: to_abi(&claim),
-            },
-        )
-        .unwrap();
-    assert_eq!(
-        on_chain,
-        claim.signing_hash(&domain),
-        "Solidity's claim digest is the receipt id"
-    );
+    let on_chain =
+        s.net.evm.view(s.net.admin, s.net.settlement, Settlement::claimDigestCall { claim: to_abi(&claim) }).unwrap();
+    assert_eq!(on_chain, claim.signing_hash(&domain), "Solidity's claim digest is the receipt id");
 
     let challenger = s.validators[0].address();
     let before = balance(&mut s.net, challenger);
     open(&mut s, &claim, &domain).unwrap();
-    assert_eq!(
-        balance(&mut s.net, challenger),
-        before - U256::from(DISPUTE_BOND)
-    );
+    assert_eq!(balance(&mut s.net, challenger), before - U256::from(DISPUTE_BOND));
     reverted(open(&mut s, &claim, &domain), "AlreadyDisputed");
     reverted(resolve(&mut s, &claim, false, 2), "NoQuorum");
 
     resolve(&mut s, &claim, false, 3).unwrap();
-    assert_eq!(
-        worker_stake(&mut s.net, s.worker.address()),
-        U256::from(1_000 - SLASH)
-    );
-    assert_eq!(
-        balance(&mut s.net, challenger),
-        before + U256::from(SLASH / 2),
-        "bond back plus half the slash"
-    );
+    assert_eq!(worker_stake(&mut s.net, s.worker.address()), U256::from(1_000 - SLASH));
+    assert_eq!(balance(&mut s.net, challenger), before + U256::from(SLASH / 2), "bond back plus half the slash");
     assert_eq!(balance(&mut s.net, TREASURY), U256::from(SLASH - SLASH / 2));
     reverted(resolve(&mut s, &claim, false, 3), "AlreadyResolved");
 }
@@ -177,15 +126,8 @@ fn a_frivolous_challenger_loses_the_bond() {
     let before = balance(&mut s.net, challenger);
     open(&mut s, &claim, &domain).unwrap();
     resolve(&mut s, &claim, true, 3).unwrap();
-    assert_eq!(
-        worker_stake(&mut s.net, s.worker.address()),
-        U256::from(1_000),
-        "an honest worker keeps its stake"
-    );
-    assert_eq!(
-        balance(&mut s.net, challenger),
-        before - U256::from(DISPUTE_BOND)
-    );
+    assert_eq!(worker_stake(&mut s.net, s.worker.address()), U256::from(1_000), "an honest worker keeps its stake");
+    assert_eq!(balance(&mut s.net, challenger), before - U256::from(DISPUTE_BOND));
     assert_eq!(balance(&mut s.net, TREASURY), U256::from(DISPUTE_BOND));
 }
 
@@ -194,10 +136,7 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     let mut s = setup();
     let claim = claim_by(&s.worker, 3);
     // The worker's signature from another chain does not hold here.
-    let foreign = ClaimDomain {
-        chain_id: 1,
-        ..s.net.domain()
-    };
+    let foreign = ClaimDomain { chain_id: 1, ..s.net.domain() };
     reverted(open(&mut s, &claim, &foreign), "BadWorkerSignature");
     // An accusation signed by somebody who is not a validator.
     let domain = s.net.domain();
@@ -208,19 +147,13 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
         invalidVerdict: sig(&key(77), &verdict_digest(&domain, digest, false)),
     };
     let challenger = s.validators[0].address();
-    reverted(
-        s.net.evm.send(challenger, s.net.settlement, call),
-        "NotAValidator",
-    );
+    reverted(s.net.evm.send(challenger, s.net.settlement, call), "NotAValidator");
     // A "valid" verdict is no accusation: it recovers to another address.
     let call = Settlement::openDisputeCall {
         claim: to_abi(&claim),
         workerSignature: sig(&s.worker, &digest),
         invalidVerdict: sig(&s.validators[0], &verdict_digest(&domain, digest, true)),
     };
-    reverted(
-        s.net.evm.send(challenger, s.net.settlement, call),
-        "NotAValidator",
-    );
+    reverted(s.net.evm.send(challenger, s.net.settlement, call), "NotAValidator");
     reverted(resolve(&mut s, &claim, false, 3), "NoSuchDispute");
 }

@@ -16,25 +16,9 @@ fn deposits_that_would_overflow_revert_with_a_panic() {
     net.deposit(rich, 10);
     // A second deposit that would take the balance past 2^256 - 1 cannot even be paid for: the
     // token's own checked arithmetic refuses the transfer first, and settlement's is checked too.
-    net.evm
-        .send(
-            rich,
-            net.token,
-            VeritasToken::approveCall {
-                spender: net.settlement,
-                value: U256::MAX,
-            },
-        )
-        .unwrap();
-    let result = net.evm.send(
-        rich,
-        net.settlement,
-        Settlement::depositCall { amount: U256::MAX },
-    );
-    assert!(
-        matches!(result, Err(ChainError::Reverted { .. })),
-        "{result:?}"
-    );
+    net.evm.send(rich, net.token, VeritasToken::approveCall { spender: net.settlement, value: U256::MAX }).unwrap();
+    let result = net.evm.send(rich, net.settlement, Settlement::depositCall { amount: U256::MAX });
+    assert!(matches!(result, Err(ChainError::Reverted { .. })), "{result:?}");
     assert_eq!(net.escrow(rich), U256::from(10), "nothing was credited");
 }
 
@@ -43,77 +27,25 @@ fn slashing_more_than_the_stake_takes_the_stake_and_the_unbonding_and_no_more() 
     let mut net = Net::new(&[]);
     // A registry of its own whose slasher is an account, so the slash can be called directly.
     let slasher = key(66).address();
-    let args = NodeRegistry::constructorCall {
-        token_: net.token,
-        unbondingDelay_: 100,
-    }
-    .abi_encode();
-    net.registry = deploy_raw(
-        &mut net.evm,
-        net.admin,
-        veritas_chain::contracts::artifacts::NODE_REGISTRY,
-        &args,
-    );
-    net.evm
-        .send(
-            net.admin,
-            net.registry,
-            NodeRegistry::setSlasherCall { slasher_: slasher },
-        )
-        .unwrap();
+    let args = NodeRegistry::constructorCall { token_: net.token, unbondingDelay_: 100 }.abi_encode();
+    net.registry = deploy_raw(&mut net.evm, net.admin, veritas_chain::contracts::artifacts::NODE_REGISTRY, &args);
+    net.evm.send(net.admin, net.registry, NodeRegistry::setSlasherCall { slasher_: slasher }).unwrap();
     let worker = key(61);
     net.register(&worker, INFERENCE, 100).unwrap();
     let w = worker.address();
-    net.evm
-        .send(
-            w,
-            net.registry,
-            NodeRegistry::startUnbondingCall {
-                signer: w,
-                amount: U256::from(30),
-            },
-        )
-        .unwrap();
+    net.evm.send(w, net.registry, NodeRegistry::startUnbondingCall { signer: w, amount: U256::from(30) }).unwrap();
     let (beneficiary, treasury) = (key(62).address(), key(63).address());
-    let call = NodeRegistry::slashCall {
-        signer: w,
-        amount: U256::MAX,
-        beneficiary,
-        reward: U256::MAX,
-        treasury,
-    };
+    let call = NodeRegistry::slashCall { signer: w, amount: U256::MAX, beneficiary, reward: U256::MAX, treasury };
     let out = net.evm.send(slasher, net.registry, call).unwrap();
-    assert_eq!(
-        U256::from_be_slice(&out.output),
-        U256::from(100),
-        "all of it, and no more"
-    );
-    let node = net
-        .evm
-        .view(w, net.registry, NodeRegistry::nodeOfCall { signer: w })
-        .unwrap();
+    assert_eq!(U256::from_be_slice(&out.output), U256::from(100), "all of it, and no more");
+    let node = net.evm.view(w, net.registry, NodeRegistry::nodeOfCall { signer: w }).unwrap();
     assert_eq!((node.stake, node.unbonding), (U256::ZERO, U256::ZERO));
-    let balance = |net: &mut Net, account| {
-        net.evm
-            .view(
-                net.admin,
-                net.token,
-                VeritasToken::balanceOfCall { account },
-            )
-            .unwrap()
-    };
-    assert_eq!(
-        balance(&mut net, beneficiary),
-        U256::from(100),
-        "the reward is capped at what was taken"
-    );
+    let balance =
+        |net: &mut Net, account| net.evm.view(net.admin, net.token, VeritasToken::balanceOfCall { account }).unwrap();
+    assert_eq!(balance(&mut net, beneficiary), U256::from(100), "the reward is capped at what was taken");
     assert_eq!(balance(&mut net, treasury), U256::ZERO);
     net.evm.advance_time(100);
-    reverted(
-        net.evm
-            .send(w, net.registry, NodeRegistry::withdrawCall { signer: w }),
-        "ZeroAmount",
-    );
+    reverted(net.evm.send(w, net.registry, NodeRegistry::withdrawCall { signer: w }), "ZeroAmount");
 }
 
 #[test]
@@ -140,30 +72,12 @@ fn the_remaining_revert_paths() {
     reverted(net.evm.send(op, net.registry, call), "ZeroAmount");
     net.register(&operator, INFERENCE, 10).unwrap();
     reverted(
-        net.evm.send(
-            op,
-            net.registry,
-            NodeRegistry::addStakeCall {
-                signer: op,
-                amount: U256::ZERO,
-            },
-        ),
+        net.evm.send(op, net.registry, NodeRegistry::addStakeCall { signer: op, amount: U256::ZERO }),
         "ZeroAmount",
     );
+    reverted(net.evm.send(op, net.registry, NodeRegistry::withdrawCall { signer: op }), "ZeroAmount");
     reverted(
-        net.evm
-            .send(op, net.registry, NodeRegistry::withdrawCall { signer: op }),
-        "ZeroAmount",
-    );
-    reverted(
-        net.evm.send(
-            op,
-            net.registry,
-            NodeRegistry::addStakeCall {
-                signer: key(65).address(),
-                amount: U256::from(1),
-            },
-        ),
+        net.evm.send(op, net.registry, NodeRegistry::addStakeCall { signer: key(65).address(), amount: U256::from(1) }),
         "NotRegistered",
     );
     // Model registry: empty names.
@@ -176,12 +90,5 @@ fn the_remaining_revert_paths() {
     };
     reverted(net.evm.send(op, net.models, call), "EmptyName");
     // Escrow: zero withdrawals.
-    reverted(
-        net.evm.send(
-            op,
-            net.settlement,
-            Settlement::requestWithdrawalCall { amount: U256::ZERO },
-        ),
-        "ZeroAmount",
-    );
+    reverted(net.evm.send(op, net.settlement, Settlement::requestWithdrawalCall { amount: U256::ZERO }), "ZeroAmount");
 }

@@ -45,21 +45,15 @@ const NONE: u8 = 0;
 const INFERENCE: u8 = 1;
 const VALIDATOR: u8 = 2;
 
-pub(crate) fn deploy_raw(
-    evm: &mut LocalEvm,
-    from: Address,
-    artifact: &str,
-    args: &[u8],
-) -> Address {
+pub(crate) fn deploy_raw(evm: &mut LocalEvm, from: Address, artifact: &str, args: &[u8]) -> Address {
     veritas_chain::genesis::deploy_artifact(evm, from, artifact, args).unwrap()
 }
 
 pub(crate) fn reverted(result: Result<impl std::fmt::Debug, ChainError>, expected: &str) {
     match result {
-        Err(ChainError::Reverted { reason, .. }) => assert!(
-            reason.contains(expected),
-            "{reason} does not contain {expected}"
-        ),
+        Err(ChainError::Reverted { reason, .. }) => {
+            assert!(reason.contains(expected), "{reason} does not contain {expected}")
+        }
         other => panic!("expected a revert with {expected}, got {other:?}"),
     }
 }
@@ -79,21 +73,8 @@ impl Net {
             request_timeout: REQUEST_TIMEOUT,
             callback_gas_limit: CALLBACK_GAS,
         };
-        let Contracts {
-            token,
-            registry,
-            models,
-            settlement,
-        } = deploy_contracts(&mut evm, &config).unwrap();
-        let mut net = Net {
-            evm,
-            admin,
-            token,
-            registry,
-            models,
-            settlement,
-            validators: Vec::new(),
-        };
+        let Contracts { token, registry, models, settlement } = deploy_contracts(&mut evm, &config).unwrap();
+        let mut net = Net { evm, admin, token, registry, models, settlement, validators: Vec::new() };
         for (i, &stake) in validator_stakes.iter().enumerate() {
             let validator = key(10 + i as u8);
             net.register(&validator, VALIDATOR, stake).unwrap();
@@ -103,40 +84,15 @@ impl Net {
     }
 
     fn give(&mut self, to: Address, amount: u64) {
-        self.evm
-            .send(
-                self.admin,
-                self.token,
-                VeritasToken::transferCall {
-                    to,
-                    value: U256::from(amount),
-                },
-            )
-            .unwrap();
+        self.evm.send(self.admin, self.token, VeritasToken::transferCall { to, value: U256::from(amount) }).unwrap();
     }
 
     fn approve(&mut self, owner: Address, spender: Address, amount: u64) {
-        self.evm
-            .send(
-                owner,
-                self.token,
-                VeritasToken::approveCall {
-                    spender,
-                    value: U256::from(amount),
-                },
-            )
-            .unwrap();
+        self.evm.send(owner, self.token, VeritasToken::approveCall { spender, value: U256::from(amount) }).unwrap();
     }
 
     fn proof(&mut self, signer: &WorkerKey, operator: Address) -> Bytes {
-        let digest = self
-            .evm
-            .view(
-                operator,
-                self.registry,
-                NodeRegistry::registrationDigestCall { operator },
-            )
-            .unwrap();
+        let digest = self.evm.view(operator, self.registry, NodeRegistry::registrationDigestCall { operator }).unwrap();
         signer.sign_digest(&digest).unwrap().to_vec().into()
     }
 
@@ -148,10 +104,7 @@ impl Net {
         let call = NodeRegistry::registerCall {
             signer: operator,
             role,
-            endpoint: format!(
-                "http://127.0.0.1:{}",
-                7700 + u16::from(signer.address().0[19])
-            ),
+            endpoint: format!("http://127.0.0.1:{}", 7700 + u16::from(signer.address().0[19])),
             stake: U256::from(stake),
             signerProof: signer_proof,
         };
@@ -161,42 +114,22 @@ impl Net {
     fn deposit(&mut self, account: Address, amount: u64) {
         self.give(account, amount);
         self.approve(account, self.settlement, amount);
-        self.evm
-            .send(
-                account,
-                self.settlement,
-                Settlement::depositCall {
-                    amount: U256::from(amount),
-                },
-            )
-            .unwrap();
+        self.evm.send(account, self.settlement, Settlement::depositCall { amount: U256::from(amount) }).unwrap();
     }
 
     fn escrow(&mut self, account: Address) -> U256 {
-        self.evm
-            .view(
-                self.admin,
-                self.settlement,
-                Settlement::balanceOfCall { account },
-            )
-            .unwrap()
+        self.evm.view(self.admin, self.settlement, Settlement::balanceOfCall { account }).unwrap()
     }
 
     fn domain(&self) -> ClaimDomain {
-        ClaimDomain {
-            chain_id: CHAIN_ID,
-            verifying_contract: self.settlement,
-        }
+        ClaimDomain { chain_id: CHAIN_ID, verifying_contract: self.settlement }
     }
 
     /// Signatures of the given validators, in ascending address order.
     fn sign(&self, digest: B256, signers: &[&WorkerKey]) -> Vec<Bytes> {
         let mut signers = signers.to_vec();
         signers.sort_by_key(|k| k.address());
-        signers
-            .iter()
-            .map(|k| Bytes::from(k.sign_digest(&digest).unwrap().to_vec()))
-            .collect()
+        signers.iter().map(|k| Bytes::from(k.sign_digest(&digest).unwrap().to_vec())).collect()
     }
 
     fn settle(
@@ -219,10 +152,7 @@ impl Net {
 }
 
 fn to_abi(t: Transfer) -> Settlement::Transfer {
-    Settlement::Transfer {
-        account: t.account,
-        amount: t.amount,
-    }
+    Settlement::Transfer { account: t.account, amount: t.amount }
 }
 
 fn receipts(n: u8) -> (MerkleTree, Vec<B256>) {
@@ -255,42 +185,24 @@ fn a_batch_settles_with_a_quorum_and_moves_the_fees() {
             },
         )
         .unwrap();
-    assert_eq!(
-        on_chain, digest,
-        "the Rust and Solidity EIP-712 digests agree"
-    );
+    assert_eq!(on_chain, digest, "the Rust and Solidity EIP-712 digests agree");
 
     let validators = std::mem::take(&mut net.validators);
     let signers: Vec<&WorkerKey> = validators.iter().collect();
     let signatures = net.sign(digest, &signers);
-    let outcome = net
-        .settle(tree.root(), 5, debits, credits, signatures)
-        .unwrap();
-    assert!(
-        outcome.logs.len() >= 4,
-        "debit, credits and BatchSettled are logged"
-    );
+    let outcome = net.settle(tree.root(), 5, debits, credits, signatures).unwrap();
+    assert!(outcome.logs.len() >= 4, "debit, credits and BatchSettled are logged");
     assert_eq!(net.escrow(payer), U256::from(950));
     assert_eq!(net.escrow(worker), U256::from(45));
     assert_eq!(net.escrow(treasury), U256::from(5));
 
     for (i, id) in ids.iter().enumerate() {
         let path = tree.proof(i).unwrap().0;
-        let call = Settlement::isSettledCall {
-            root: tree.root(),
-            leaf: merkle_leaf(id),
-            path,
-        };
-        assert!(
-            net.evm.view(net.admin, net.settlement, call).unwrap(),
-            "receipt {i} is in the settled batch"
-        );
+        let call = Settlement::isSettledCall { root: tree.root(), leaf: merkle_leaf(id), path };
+        assert!(net.evm.view(net.admin, net.settlement, call).unwrap(), "receipt {i} is in the settled batch");
     }
-    let outsider = Settlement::isSettledCall {
-        root: tree.root(),
-        leaf: merkle_leaf(&B256::ZERO),
-        path: tree.proof(0).unwrap().0,
-    };
+    let outsider =
+        Settlement::isSettledCall { root: tree.root(), leaf: merkle_leaf(&B256::ZERO), path: tree.proof(0).unwrap().0 };
     assert!(!net.evm.view(net.admin, net.settlement, outsider).unwrap());
 }
 
@@ -310,81 +222,46 @@ fn settlement_refuses_what_it_must() {
 
     // Exactly 2/3 of the stake is not more than 2/3.
     let two = net.sign(digest, &[a, b]);
-    reverted(
-        net.settle(root, 3, debits.clone(), credits.clone(), two),
-        "NoQuorum",
-    );
+    reverted(net.settle(root, 3, debits.clone(), credits.clone(), two), "NoQuorum");
     // The same validator twice does not count twice.
     let mut twice = net.sign(digest, &[a, b]);
     twice.push(twice[1].clone());
-    reverted(
-        net.settle(root, 3, debits.clone(), credits.clone(), twice),
-        "SignersNotAscending",
-    );
+    reverted(net.settle(root, 3, debits.clone(), credits.clone(), twice), "SignersNotAscending");
     // A signature by a key that is not a validator.
     let outsider = key(99);
     let sorted = net.sign(digest, &[a, b, c, &outsider]);
-    reverted(
-        net.settle(root, 3, debits.clone(), credits.clone(), sorted),
-        "NotAValidator",
-    );
+    reverted(net.settle(root, 3, debits.clone(), credits.clone(), sorted), "NotAValidator");
     // Signatures over another chain's or another contract's domain do not transfer.
-    for domain in [
-        ClaimDomain {
-            chain_id: 1,
-            ..net.domain()
-        },
-        ClaimDomain {
-            verifying_contract: net.registry,
-            ..net.domain()
-        },
-    ] {
+    for domain in
+        [ClaimDomain { chain_id: 1, ..net.domain() }, ClaimDomain { verifying_contract: net.registry, ..net.domain() }]
+    {
         let foreign = batch_digest(&domain, root, 3, &debits, &credits);
         let sigs = net.sign(foreign, &[a, b, c]);
         let result = net.settle(root, 3, debits.clone(), credits.clone(), sigs);
-        assert!(
-            matches!(result, Err(ChainError::Reverted { .. })),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(ChainError::Reverted { .. })), "{result:?}");
     }
     // Signatures over other transfers or another count do not transfer either.
     let greedy = vec![Transfer::of(worker, 11)];
     let sigs = net.sign(digest, &[a, b, c]);
-    reverted(
-        net.settle(root, 3, vec![Transfer::of(payer, 11)], greedy, sigs.clone()),
-        "NotAValidator",
-    );
-    reverted(
-        net.settle(root, 4, debits.clone(), credits.clone(), sigs.clone()),
-        "NotAValidator",
-    );
+    reverted(net.settle(root, 3, vec![Transfer::of(payer, 11)], greedy, sigs.clone()), "NotAValidator");
+    reverted(net.settle(root, 4, debits.clone(), credits.clone(), sigs.clone()), "NotAValidator");
 
     // Unbalanced and unaffordable batches, properly signed, still fail.
     let unbalanced_credits = vec![Transfer::of(worker, 9)];
     let d = batch_digest(&net.domain(), root, 3, &debits, &unbalanced_credits);
     let sigs_unbalanced = net.sign(d, &[a, b, c]);
-    reverted(
-        net.settle(root, 3, debits.clone(), unbalanced_credits, sigs_unbalanced),
-        "Unbalanced",
-    );
+    reverted(net.settle(root, 3, debits.clone(), unbalanced_credits, sigs_unbalanced), "Unbalanced");
     let too_much = vec![Transfer::of(payer, 101)];
     let too_much_credits = vec![Transfer::of(worker, 101)];
     let d = batch_digest(&net.domain(), root, 3, &too_much, &too_much_credits);
     let sigs_too_much = net.sign(d, &[a, b, c]);
-    reverted(
-        net.settle(root, 3, too_much, too_much_credits, sigs_too_much),
-        "InsufficientEscrow",
-    );
+    reverted(net.settle(root, 3, too_much, too_much_credits, sigs_too_much), "InsufficientEscrow");
     let d = batch_digest(&net.domain(), root, 0, &debits, &credits);
     let sigs_empty = net.sign(d, &[a, b, c]);
-    reverted(
-        net.settle(root, 0, debits.clone(), credits.clone(), sigs_empty),
-        "EmptyBatch",
-    );
+    reverted(net.settle(root, 0, debits.clone(), credits.clone(), sigs_empty), "EmptyBatch");
 
     // The honest batch settles once; a replay is refused.
-    net.settle(root, 3, debits.clone(), credits.clone(), sigs.clone())
-        .unwrap();
+    net.settle(root, 3, debits.clone(), credits.clone(), sigs.clone()).unwrap();
     reverted(net.settle(root, 3, debits, credits, sigs), "AlreadySettled");
     assert_eq!(net.escrow(payer), U256::from(90));
 }
@@ -395,25 +272,9 @@ fn withdrawals_wait_for_the_delay_and_are_capped_by_settlement() {
     let payer = key(1).address();
     let worker = key(2).address();
     net.deposit(payer, 100);
-    reverted(
-        net.evm
-            .send(payer, net.settlement, Settlement::withdrawCall {}),
-        "NoWithdrawalPending",
-    );
-    net.evm
-        .send(
-            payer,
-            net.settlement,
-            Settlement::requestWithdrawalCall {
-                amount: U256::from(80),
-            },
-        )
-        .unwrap();
-    reverted(
-        net.evm
-            .send(payer, net.settlement, Settlement::withdrawCall {}),
-        "WithdrawalNotReady",
-    );
+    reverted(net.evm.send(payer, net.settlement, Settlement::withdrawCall {}), "NoWithdrawalPending");
+    net.evm.send(payer, net.settlement, Settlement::requestWithdrawalCall { amount: U256::from(80) }).unwrap();
+    reverted(net.evm.send(payer, net.settlement, Settlement::withdrawCall {}), "WithdrawalNotReady");
     // Work already done settles during the delay and reduces what can leave.
     let (tree, _) = receipts(1);
     let debits = vec![Transfer::of(payer, 30)];
@@ -423,70 +284,27 @@ fn withdrawals_wait_for_the_delay_and_are_capped_by_settlement() {
     let sigs = net.sign(digest, &[&validators[0]]);
     net.settle(tree.root(), 1, debits, credits, sigs).unwrap();
     net.evm.advance_time(WITHDRAWAL_DELAY);
-    let before = net
-        .evm
-        .view(
-            payer,
-            net.token,
-            VeritasToken::balanceOfCall { account: payer },
-        )
-        .unwrap();
-    net.evm
-        .send(payer, net.settlement, Settlement::withdrawCall {})
-        .unwrap();
-    let after = net
-        .evm
-        .view(
-            payer,
-            net.token,
-            VeritasToken::balanceOfCall { account: payer },
-        )
-        .unwrap();
-    assert_eq!(
-        after - before,
-        U256::from(70),
-        "capped at what settlement left"
-    );
+    let before = net.evm.view(payer, net.token, VeritasToken::balanceOfCall { account: payer }).unwrap();
+    net.evm.send(payer, net.settlement, Settlement::withdrawCall {}).unwrap();
+    let after = net.evm.view(payer, net.token, VeritasToken::balanceOfCall { account: payer }).unwrap();
+    assert_eq!(after - before, U256::from(70), "capped at what settlement left");
     assert_eq!(net.escrow(payer), U256::ZERO);
-    reverted(
-        net.evm.send(
-            payer,
-            net.settlement,
-            Settlement::depositCall { amount: U256::ZERO },
-        ),
-        "ZeroAmount",
-    );
+    reverted(net.evm.send(payer, net.settlement, Settlement::depositCall { amount: U256::ZERO }), "ZeroAmount");
 }
 
 #[test]
 fn registry_registers_unbonds_and_slashes_only_through_the_slasher() {
     let mut net = Net::new(&[100, 200]);
     assert_eq!(
-        net.evm
-            .view(
-                net.admin,
-                net.registry,
-                NodeRegistry::totalValidatorStakeCall {}
-            )
-            .unwrap(),
+        net.evm.view(net.admin, net.registry, NodeRegistry::totalValidatorStakeCall {}).unwrap(),
         U256::from(300)
     );
     let worker = key(20);
     net.register(&worker, INFERENCE, 50).unwrap();
     let stake = |net: &mut Net, who: Address| {
-        net.evm
-            .view(
-                net.admin,
-                net.registry,
-                NodeRegistry::validatorStakeCall { signer: who },
-            )
-            .unwrap()
+        net.evm.view(net.admin, net.registry, NodeRegistry::validatorStakeCall { signer: who }).unwrap()
     };
-    assert_eq!(
-        stake(&mut net, worker.address()),
-        U256::ZERO,
-        "inference nodes count for no quorum"
-    );
+    assert_eq!(stake(&mut net, worker.address()), U256::ZERO, "inference nodes count for no quorum");
     reverted(net.register(&worker, INFERENCE, 50), "AlreadyRegistered");
     reverted(net.register(&key(21), NONE, 50), "InvalidRole");
 
@@ -508,51 +326,18 @@ fn registry_registers_unbonds_and_slashes_only_through_the_slasher() {
     // Unbonding: stake leaves the quorum at once but the tokens only after the delay.
     let v = net.validators[1].address();
     reverted(
-        net.evm.send(
-            operator,
-            net.registry,
-            NodeRegistry::startUnbondingCall {
-                signer: v,
-                amount: U256::from(1),
-            },
-        ),
+        net.evm.send(operator, net.registry, NodeRegistry::startUnbondingCall { signer: v, amount: U256::from(1) }),
         "NotOperator",
     );
-    net.evm
-        .send(
-            v,
-            net.registry,
-            NodeRegistry::startUnbondingCall {
-                signer: v,
-                amount: U256::from(150),
-            },
-        )
-        .unwrap();
+    net.evm.send(v, net.registry, NodeRegistry::startUnbondingCall { signer: v, amount: U256::from(150) }).unwrap();
     assert_eq!(stake(&mut net, v), U256::from(50));
     assert_eq!(
-        net.evm
-            .view(
-                net.admin,
-                net.registry,
-                NodeRegistry::totalValidatorStakeCall {}
-            )
-            .unwrap(),
+        net.evm.view(net.admin, net.registry, NodeRegistry::totalValidatorStakeCall {}).unwrap(),
         U256::from(150)
     );
+    reverted(net.evm.send(v, net.registry, NodeRegistry::withdrawCall { signer: v }), "StillUnbonding");
     reverted(
-        net.evm
-            .send(v, net.registry, NodeRegistry::withdrawCall { signer: v }),
-        "StillUnbonding",
-    );
-    reverted(
-        net.evm.send(
-            v,
-            net.registry,
-            NodeRegistry::startUnbondingCall {
-                signer: v,
-                amount: U256::from(51),
-            },
-        ),
+        net.evm.send(v, net.registry, NodeRegistry::startUnbondingCall { signer: v, amount: U256::from(51) }),
         "InsufficientStake",
     );
 
@@ -564,33 +349,16 @@ fn registry_registers_unbonds_and_slashes_only_through_the_slasher() {
         reward: U256::from(5),
         treasury: net.admin,
     };
+    reverted(net.evm.send(net.admin, net.registry, slash), "NotAuthorized");
     reverted(
-        net.evm.send(net.admin, net.registry, slash),
-        "NotAuthorized",
-    );
-    reverted(
-        net.evm.send(
-            net.admin,
-            net.registry,
-            NodeRegistry::setSlasherCall {
-                slasher_: net.admin,
-            },
-        ),
+        net.evm.send(net.admin, net.registry, NodeRegistry::setSlasherCall { slasher_: net.admin }),
         "SlasherAlreadySet",
     );
 
     net.evm.advance_time(UNBONDING);
-    let before = net
-        .evm
-        .view(v, net.token, VeritasToken::balanceOfCall { account: v })
-        .unwrap();
-    net.evm
-        .send(v, net.registry, NodeRegistry::withdrawCall { signer: v })
-        .unwrap();
-    let after = net
-        .evm
-        .view(v, net.token, VeritasToken::balanceOfCall { account: v })
-        .unwrap();
+    let before = net.evm.view(v, net.token, VeritasToken::balanceOfCall { account: v }).unwrap();
+    net.evm.send(v, net.registry, NodeRegistry::withdrawCall { signer: v }).unwrap();
+    let after = net.evm.view(v, net.token, VeritasToken::balanceOfCall { account: v }).unwrap();
     assert_eq!(after - before, U256::from(150));
 }
 
@@ -610,80 +378,29 @@ fn models_are_published_by_content_id_with_prices() {
     };
     net.evm.send(owner, net.models, publish(v1, 10)).unwrap();
     net.evm.send(owner, net.models, publish(v2, 12)).unwrap();
-    reverted(
-        net.evm.send(owner, net.models, publish(v1, 10)),
-        "AlreadyPublished",
-    );
-    reverted(
-        net.evm
-            .send(other, net.models, publish(keccak256(b"v3"), 1)),
-        "NotOwner",
-    );
-    let versions = net
-        .evm
-        .view(
-            owner,
-            net.models,
-            ModelRegistry::versionsOfCall {
-                name: "iris".into(),
-            },
-        )
-        .unwrap();
+    reverted(net.evm.send(owner, net.models, publish(v1, 10)), "AlreadyPublished");
+    reverted(net.evm.send(other, net.models, publish(keccak256(b"v3"), 1)), "NotOwner");
+    let versions = net.evm.view(owner, net.models, ModelRegistry::versionsOfCall { name: "iris".into() }).unwrap();
     assert_eq!(versions, vec![v1, v2]);
-    let price = net
-        .evm
-        .view(
-            owner,
-            net.models,
-            ModelRegistry::priceOfCall {
-                modelId: v2,
-                tokens: U256::from(100),
-            },
-        )
-        .unwrap();
+    let price =
+        net.evm.view(owner, net.models, ModelRegistry::priceOfCall { modelId: v2, tokens: U256::from(100) }).unwrap();
     assert_eq!(price, U256::from(212));
     reverted(
         net.evm.send(
             other,
             net.models,
-            ModelRegistry::setPricesCall {
-                modelId: v1,
-                pricePerRequest: U256::ZERO,
-                pricePerToken: U256::ZERO,
-            },
+            ModelRegistry::setPricesCall { modelId: v1, pricePerRequest: U256::ZERO, pricePerToken: U256::ZERO },
         ),
         "NotOwner",
     );
-    reverted(
-        net.evm.view(
-            owner,
-            net.models,
-            ModelRegistry::modelOfCall {
-                modelId: B256::ZERO,
-            },
-        ),
-        "UnknownModel",
-    );
-    let model = net
-        .evm
-        .view(
-            owner,
-            net.models,
-            ModelRegistry::modelOfCall { modelId: v2 },
-        )
-        .unwrap();
+    reverted(net.evm.view(owner, net.models, ModelRegistry::modelOfCall { modelId: B256::ZERO }), "UnknownModel");
+    let model = net.evm.view(owner, net.models, ModelRegistry::modelOfCall { modelId: v2 }).unwrap();
     assert_eq!((model.owner, model.version), (owner, 2));
 }
 
 #[test]
 fn the_batch_type_hash_is_the_one_primitives_sign() {
     let mut net = Net::new(&[]);
-    let on_chain = net
-        .evm
-        .view(net.admin, net.settlement, Settlement::BATCH_TYPEHASHCall {})
-        .unwrap();
-    assert_eq!(
-        on_chain,
-        keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash)")
-    );
+    let on_chain = net.evm.view(net.admin, net.settlement, Settlement::BATCH_TYPEHASHCall {}).unwrap();
+    assert_eq!(on_chain, keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash)"));
 }

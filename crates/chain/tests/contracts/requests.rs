@@ -34,20 +34,12 @@ fn setup() -> Setup {
         pricePerToken: U256::ZERO,
     };
     net.evm.send(net.admin, net.models, publish).unwrap();
-    Setup {
-        net,
-        worker,
-        validators,
-        model,
-    }
+    Setup { net, worker, validators, model }
 }
 
 fn consumer(s: &mut Setup, artifact: &str, with_settlement: bool) -> Address {
     let args = if with_settlement {
-        TestConsumer::constructorCall {
-            settlement_: s.net.settlement,
-        }
-        .abi_encode()
+        TestConsumer::constructorCall { settlement_: s.net.settlement }.abi_encode()
     } else {
         Vec::new()
     };
@@ -111,34 +103,16 @@ fn a_contract_gets_its_verified_answer_and_the_worker_is_paid() {
     let claim = claim_for(&s, id, b"input bytes", b"output bytes");
     reverted(fulfill(&mut s, id, &claim, b"output bytes", 2), "NoQuorum");
     fulfill(&mut s, id, &claim, b"output bytes", 3).unwrap();
-    let output = s
-        .net
-        .evm
-        .view(s.net.admin, consumer, TestConsumer::lastOutputCall {})
-        .unwrap();
+    let output = s.net.evm.view(s.net.admin, consumer, TestConsumer::lastOutputCall {}).unwrap();
     assert_eq!(output.as_ref(), b"output bytes");
-    assert_eq!(
-        s.net.escrow(s.worker.address()),
-        U256::from(PRICE - PRICE / 10)
-    );
+    assert_eq!(s.net.escrow(s.worker.address()), U256::from(PRICE - PRICE / 10));
     let token_balance = s
         .net
         .evm
-        .view(
-            s.net.admin,
-            s.net.token,
-            veritas_chain::contracts::VeritasToken::balanceOfCall { account: consumer },
-        )
+        .view(s.net.admin, s.net.token, veritas_chain::contracts::VeritasToken::balanceOfCall { account: consumer })
         .unwrap();
-    assert_eq!(
-        token_balance,
-        U256::from(1_000 - PRICE),
-        "the unused part of maxFee came back"
-    );
-    reverted(
-        fulfill(&mut s, id, &claim, b"output bytes", 3),
-        "RequestClosed",
-    );
+    assert_eq!(token_balance, U256::from(1_000 - PRICE), "the unused part of maxFee came back");
+    reverted(fulfill(&mut s, id, &claim, b"output bytes", 3), "RequestClosed");
 }
 
 #[test]
@@ -160,10 +134,7 @@ fn deliveries_that_do_not_answer_the_request_are_refused() {
     let mut unstaked = good.clone();
     unstaked.worker = stranger.address();
     let saved = std::mem::replace(&mut s.worker, stranger);
-    reverted(
-        fulfill(&mut s, id, &unstaked, b"out", 3),
-        "NotAStakedWorker",
-    );
+    reverted(fulfill(&mut s, id, &unstaked, b"out", 3), "NotAStakedWorker");
     s.worker = saved;
     reverted(fulfill(&mut s, 999, &good, b"out", 3), "NoSuchRequest");
     // A fee below the model's price is refused up front.
@@ -182,33 +153,18 @@ fn unserved_requests_are_refunded_after_the_timeout_and_only_then() {
     let consumer = consumer(&mut s, test_contracts::TEST_CONSUMER, true);
     let id = ask(&mut s, consumer, b"in");
     let refund = Settlement::refundCall { id: U256::from(id) };
-    reverted(
-        s.net
-            .evm
-            .send(s.net.admin, s.net.settlement, refund.clone()),
-        "NotExpired",
-    );
+    reverted(s.net.evm.send(s.net.admin, s.net.settlement, refund.clone()), "NotExpired");
     s.net.evm.advance_time(REQUEST_TIMEOUT + 1);
     let claim = claim_for(&s, id, b"in", b"out");
     reverted(fulfill(&mut s, id, &claim, b"out", 3), "RequestExpired");
-    s.net
-        .evm
-        .send(s.net.admin, s.net.settlement, refund.clone())
-        .unwrap();
+    s.net.evm.send(s.net.admin, s.net.settlement, refund.clone()).unwrap();
     let balance = s
         .net
         .evm
-        .view(
-            s.net.admin,
-            s.net.token,
-            veritas_chain::contracts::VeritasToken::balanceOfCall { account: consumer },
-        )
+        .view(s.net.admin, s.net.token, veritas_chain::contracts::VeritasToken::balanceOfCall { account: consumer })
         .unwrap();
     assert_eq!(balance, U256::from(1_000));
-    reverted(
-        s.net.evm.send(s.net.admin, s.net.settlement, refund),
-        "RequestClosed",
-    );
+    reverted(s.net.evm.send(s.net.admin, s.net.settlement, refund), "RequestClosed");
 }
 
 #[test]
@@ -229,16 +185,8 @@ fn a_callback_that_burns_gas_cannot_block_delivery() {
     let id = U256::from_be_slice(&out.output).to::<u64>();
     let claim = claim_for(&s, id, b"in", b"out");
     let outcome = fulfill(&mut s, id, &claim, b"out", 3).unwrap();
-    assert!(
-        outcome.gas_used < 600_000,
-        "the callback's gas is bounded: {}",
-        outcome.gas_used
-    );
-    assert_eq!(
-        s.net.escrow(s.worker.address()),
-        U256::from(PRICE - PRICE / 10),
-        "the worker is paid anyway"
-    );
+    assert!(outcome.gas_used < 600_000, "the callback's gas is bounded: {}", outcome.gas_used);
+    assert_eq!(s.net.escrow(s.worker.address()), U256::from(PRICE - PRICE / 10), "the worker is paid anyway");
 }
 
 #[test]
@@ -256,26 +204,15 @@ fn a_callback_cannot_reenter_to_be_refunded_too() {
     let claim = claim_for(&s, id, b"in", b"out");
     fulfill(&mut s, id, &claim, b"out", 3).unwrap();
     assert!(
-        !s.net
-            .evm
-            .view(s.net.admin, attacker, Reentrant::reenteredCall {})
-            .unwrap(),
+        !s.net.evm.view(s.net.admin, attacker, Reentrant::reenteredCall {}).unwrap(),
         "the refund inside the callback failed"
     );
     let balance = s
         .net
         .evm
-        .view(
-            s.net.admin,
-            s.net.token,
-            veritas_chain::contracts::VeritasToken::balanceOfCall { account: attacker },
-        )
+        .view(s.net.admin, s.net.token, veritas_chain::contracts::VeritasToken::balanceOfCall { account: attacker })
         .unwrap();
-    assert_eq!(
-        balance,
-        U256::from(1_000 - PRICE),
-        "paid once, refunded nothing beyond the change"
-    );
+    assert_eq!(balance, U256::from(1_000 - PRICE), "paid once, refunded nothing beyond the change");
 }
 
 #[test]
@@ -295,27 +232,10 @@ fn a_deliverer_cannot_starve_the_callback_of_gas() {
         validSignatures: s.net.sign(verdict_digest(&domain, digest, true), &keys),
     };
     let data: Bytes = alloy_sol_types::SolCall::abi_encode(&call).into();
-    let starved = s.net.evm.transact_with_gas(
-        key(90).address(),
-        TxKind::Call(s.net.settlement),
-        data.clone(),
-        250_000,
-    );
+    let starved = s.net.evm.transact_with_gas(key(90).address(), TxKind::Call(s.net.settlement), data.clone(), 250_000);
     reverted(starved, "InsufficientGasForCallback");
     // With enough gas the same delivery goes through and the consumer hears of it.
-    s.net
-        .evm
-        .transact_with_gas(
-            key(90).address(),
-            TxKind::Call(s.net.settlement),
-            data,
-            1_000_000,
-        )
-        .unwrap();
-    let calls = s
-        .net
-        .evm
-        .view(s.net.admin, consumer, TestConsumer::callsCall {})
-        .unwrap();
+    s.net.evm.transact_with_gas(key(90).address(), TxKind::Call(s.net.settlement), data, 1_000_000).unwrap();
+    let calls = s.net.evm.view(s.net.admin, consumer, TestConsumer::callsCall {}).unwrap();
     assert_eq!(calls, U256::from(1));
 }

@@ -8,11 +8,7 @@ use super::*;
 
 fn schema(n: u64) -> Schema {
     Schema {
-        inputs: vec![TensorSpec {
-            name: "x".into(),
-            dtype: "float32".into(),
-            shape: vec![None, Some(n)],
-        }],
+        inputs: vec![TensorSpec { name: "x".into(), dtype: "float32".into(), shape: vec![None, Some(n)] }],
         outputs: vec![],
     }
 }
@@ -20,18 +16,13 @@ fn schema(n: u64) -> Schema {
 fn configs(dir: &std::path::Path) -> Vec<HubConfig> {
     vec![
         HubConfig::local(dir.join("local")),
-        HubConfig {
-            dir: dir.join("mem"),
-            store: StoreLocation::Memory,
-            max_model_bytes: 1 << 20,
-        },
+        HubConfig { dir: dir.join("mem"), store: StoreLocation::Memory, max_model_bytes: 1 << 20 },
     ]
 }
 
 async fn push(hub: &Hub, name: &str, bytes: &[u8]) -> HubResult<PushOutcome> {
     let staged = hub.stager().stage_bytes(bytes).await?;
-    hub.push(name, staged, ModelFormat::Onnx, schema(4), BTreeMap::new())
-        .await
+    hub.push(name, staged, ModelFormat::Onnx, schema(4), BTreeMap::new()).await
 }
 
 #[tokio::test]
@@ -55,23 +46,11 @@ async fn versions_are_immutable_and_pushes_idempotent() {
 
         assert_eq!(hub.resolve("iris").await.unwrap().version, 2);
         assert_eq!(hub.resolve("iris@1").await.unwrap().id, first.version.id);
-        assert_eq!(
-            hub.resolve(&first.version.id.to_string())
-                .await
-                .unwrap()
-                .version,
-            1
-        );
+        assert_eq!(hub.resolve(&first.version.id.to_string()).await.unwrap().version, 1);
         assert_eq!(hub.versions("iris").await.unwrap().len(), 2);
 
         push(&hub, "other", b"model one").await.unwrap();
-        let listed: Vec<_> = hub
-            .list()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| (v.name, v.version))
-            .collect();
+        let listed: Vec<_> = hub.list().await.unwrap().into_iter().map(|v| (v.name, v.version)).collect();
         assert_eq!(listed, [("iris".to_owned(), 2), ("other".to_owned(), 1)]);
 
         let (manifest, bytes) = hub.load(&first.version.id).await.unwrap();
@@ -86,22 +65,11 @@ async fn unknown_references_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
     push(&hub, "iris", b"x").await.unwrap();
-    for reference in [
-        "nope",
-        "iris@7",
-        "iris@x",
-        "bagaaierax5iuyfd5n3a3dbvuxhgyamk7m3y5spj5ufgaoxf7j4aegsfypcya",
-    ] {
+    for reference in ["nope", "iris@7", "iris@x", "bagaaierax5iuyfd5n3a3dbvuxhgyamk7m3y5spj5ufgaoxf7j4aegsfypcya"] {
         let err = hub.resolve(reference).await.unwrap_err();
-        assert!(
-            matches!(err, HubError::UnknownModel(_)),
-            "{reference}: {err}"
-        );
+        assert!(matches!(err, HubError::UnknownModel(_)), "{reference}: {err}");
     }
-    assert!(matches!(
-        hub.versions("nope").await.unwrap_err(),
-        HubError::UnknownModel(_)
-    ));
+    assert!(matches!(hub.versions("nope").await.unwrap_err(), HubError::UnknownModel(_)));
 }
 
 #[tokio::test]
@@ -117,23 +85,14 @@ async fn bad_names_are_refused_before_anything_is_stored() {
 #[tokio::test]
 async fn uploads_over_the_limit_are_cut_off_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let config = HubConfig {
-        max_model_bytes: 10,
-        ..HubConfig::local(dir.path().to_owned())
-    };
+    let config = HubConfig { max_model_bytes: 10, ..HubConfig::local(dir.path().to_owned()) };
     let hub = Hub::open(&config).unwrap();
     let mut upload = hub.stager().begin().unwrap();
     upload.write(b"0123456789").await.unwrap();
     let err = upload.write(b"a").await.unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("limit is 10 bytes, got at least 11"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("limit is 10 bytes, got at least 11"), "{err}");
     drop(upload);
-    let leftovers = std::fs::read_dir(dir.path().join("staging"))
-        .unwrap()
-        .count();
+    let leftovers = std::fs::read_dir(dir.path().join("staging")).unwrap().count();
     assert_eq!(leftovers, 0, "a cut-off upload must leave no staged file");
 }
 
@@ -159,17 +118,10 @@ async fn a_changed_manifest_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
     let pushed = push(&hub, "iris", b"bytes").await.unwrap().version;
-    let path = dir
-        .path()
-        .join(format!("objects/manifests/{}.json", pushed.id));
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("float32", "float64");
+    let path = dir.path().join(format!("objects/manifests/{}.json", pushed.id));
+    let text = std::fs::read_to_string(&path).unwrap().replace("float32", "float64");
     std::fs::write(&path, text).unwrap();
-    assert!(matches!(
-        hub.load(&pushed.id).await.unwrap_err(),
-        HubError::ManifestMismatch { .. }
-    ));
+    assert!(matches!(hub.load(&pushed.id).await.unwrap_err(), HubError::ManifestMismatch { .. }));
 }
 
 #[tokio::test]
@@ -188,18 +140,9 @@ async fn the_index_survives_a_restart() {
 #[test]
 fn store_locations_parse() {
     assert_eq!(StoreLocation::parse("memory"), StoreLocation::Memory);
-    assert_eq!(
-        StoreLocation::parse("s3://bucket/models"),
-        StoreLocation::S3("s3://bucket/models".into())
-    );
-    assert_eq!(
-        StoreLocation::parse("file:///data/x"),
-        StoreLocation::Local("/data/x".into())
-    );
-    assert_eq!(
-        StoreLocation::parse("rel/dir"),
-        StoreLocation::Local("rel/dir".into())
-    );
+    assert_eq!(StoreLocation::parse("s3://bucket/models"), StoreLocation::S3("s3://bucket/models".into()));
+    assert_eq!(StoreLocation::parse("file:///data/x"), StoreLocation::Local("/data/x".into()));
+    assert_eq!(StoreLocation::parse("rel/dir"), StoreLocation::Local("rel/dir".into()));
 }
 
 #[tokio::test]
@@ -211,11 +154,6 @@ async fn uploads_cut_off_by_a_crash_are_swept_at_open() {
     std::fs::create_dir_all(dir.path().join("staging")).unwrap();
     std::fs::write(dir.path().join("staging/.tmpcrash"), b"half an upload").unwrap();
     let hub = Hub::open(&config).unwrap();
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("staging"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
     assert!(hub.list().await.unwrap().is_empty());
 }

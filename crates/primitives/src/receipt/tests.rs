@@ -28,15 +28,12 @@ fn sample_receipt() -> Receipt {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 /// Whether a receipt's worker signature holds.
 fn signature_holds(receipt: &Receipt) -> bool {
-    recover_signer(&receipt.id(), &receipt.signature.0)
-        .is_ok_and(|signer| signer == receipt.claim.worker)
+    recover_signer(&receipt.id(), &receipt.signature.0).is_ok_and(|signer| signer == receipt.claim.worker)
 }
 
 #[test]
@@ -45,25 +42,9 @@ fn golden_fixtures_are_stable() {
     let hex = alloy_primitives::hex::encode(receipt.canonical_bytes());
     let json = serde_json::to_string_pretty(&receipt).unwrap();
     let claim_digest = format!("{}\n", receipt.claim.signing_hash(&receipt.domain));
-    assert_eq!(
-        std::fs::read_to_string(fixture("receipt_v1.hex"))
-            .unwrap()
-            .trim(),
-        hex,
-        "canonical receipt changed"
-    );
-    assert_eq!(
-        std::fs::read_to_string(fixture("receipt_v1.json"))
-            .unwrap()
-            .trim(),
-        json,
-        "receipt JSON changed"
-    );
-    assert_eq!(
-        std::fs::read_to_string(fixture("claim_v1.digest")).unwrap(),
-        claim_digest,
-        "claim digest changed"
-    );
+    assert_eq!(std::fs::read_to_string(fixture("receipt_v1.hex")).unwrap().trim(), hex, "canonical receipt changed");
+    assert_eq!(std::fs::read_to_string(fixture("receipt_v1.json")).unwrap().trim(), json, "receipt JSON changed");
+    assert_eq!(std::fs::read_to_string(fixture("claim_v1.digest")).unwrap(), claim_digest, "claim digest changed");
 }
 
 /// Regenerates the golden fixtures: `cargo test -p veritas-primitives --features signer -- --ignored regenerate`.
@@ -71,21 +52,9 @@ fn golden_fixtures_are_stable() {
 #[ignore = "regenerates fixtures"]
 fn regenerate_fixtures() {
     let receipt = sample_receipt();
-    std::fs::write(
-        fixture("receipt_v1.hex"),
-        alloy_primitives::hex::encode(receipt.canonical_bytes()) + "\n",
-    )
-    .unwrap();
-    std::fs::write(
-        fixture("receipt_v1.json"),
-        serde_json::to_string_pretty(&receipt).unwrap() + "\n",
-    )
-    .unwrap();
-    std::fs::write(
-        fixture("claim_v1.digest"),
-        format!("{}\n", receipt.claim.signing_hash(&receipt.domain)),
-    )
-    .unwrap();
+    std::fs::write(fixture("receipt_v1.hex"), alloy_primitives::hex::encode(receipt.canonical_bytes()) + "\n").unwrap();
+    std::fs::write(fixture("receipt_v1.json"), serde_json::to_string_pretty(&receipt).unwrap() + "\n").unwrap();
+    std::fs::write(fixture("claim_v1.digest"), format!("{}\n", receipt.claim.signing_hash(&receipt.domain))).unwrap();
 }
 
 #[test]
@@ -101,15 +70,8 @@ fn binary_and_json_round_trip() {
 #[test]
 fn filled_receipt_round_trips() {
     let mut receipt = sample_receipt();
-    receipt.evidence.push(Evidence {
-        kind: "simulated".into(),
-        data: vec![1, 2, 3].into(),
-    });
-    receipt.verdicts.push(Verdict {
-        validator: Address::repeat_byte(7),
-        valid: true,
-        signature: vec![9; 65].into(),
-    });
+    receipt.evidence.push(Evidence { kind: "simulated".into(), data: vec![1, 2, 3].into() });
+    receipt.verdicts.push(Verdict { validator: Address::repeat_byte(7), valid: true, signature: vec![9; 65].into() });
     receipt.settlement = Some(Settlement {
         chain_id: 31337,
         contract: Address::repeat_byte(1),
@@ -118,18 +80,13 @@ fn filled_receipt_round_trips() {
         transaction: B256::repeat_byte(5),
         block: 42,
     });
-    assert_eq!(
-        Receipt::from_canonical_bytes(&receipt.canonical_bytes()).unwrap(),
-        receipt
-    );
+    assert_eq!(Receipt::from_canonical_bytes(&receipt.canonical_bytes()).unwrap(), receipt);
 }
 
 #[test]
 fn decoding_errors_name_the_problem() {
     let check = |bytes: &[u8], msg: &str| {
-        let err = Receipt::from_canonical_bytes(bytes)
-            .unwrap_err()
-            .to_string();
+        let err = Receipt::from_canonical_bytes(bytes).unwrap_err().to_string();
         assert!(err.contains(msg), "{err} does not contain {msg:?}");
     };
     let good = sample_receipt().canonical_bytes();
@@ -149,12 +106,7 @@ fn mode_byte_outside_the_enum_is_refused() {
     let claim_start = 1 + 32 * 3;
     let mut bad = good.clone();
     bad[claim_start + 32 * 5 + 31] = 9;
-    assert!(
-        Receipt::from_canonical_bytes(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown mode 9")
-    );
+    assert!(Receipt::from_canonical_bytes(&bad).unwrap_err().to_string().contains("unknown mode 9"));
 }
 
 proptest! {
@@ -181,10 +133,7 @@ fn every_single_byte_change_fails() {
             let mut bytes = good.clone();
             bytes[i] = bytes[i].wrapping_add(delta);
             if let Ok(changed) = Receipt::from_canonical_bytes(&bytes) {
-                assert!(
-                    !signature_holds(&changed),
-                    "byte {i} (+{delta}) changed and the receipt still verifies"
-                );
+                assert!(!signature_holds(&changed), "byte {i} (+{delta}) changed and the receipt still verifies");
             }
         }
     }

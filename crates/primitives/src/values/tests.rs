@@ -9,10 +9,7 @@ fn check_nested(dtype: DType, json: Json, expected: Result<(Vec<u64>, TensorData
     let got = Tensor::from_nested_json("x", dtype, &json);
     match (got, expected) {
         (Ok(t), Ok((shape, data))) => assert_eq!((t.shape, t.data), (shape, data)),
-        (Err(err), Err(msg)) => assert!(
-            err.to_string().contains(msg),
-            "{err} does not contain {msg:?}"
-        ),
+        (Err(err), Err(msg)) => assert!(err.to_string().contains(msg), "{err} does not contain {msg:?}"),
         (got, expected) => panic!("{json}: got {got:?}, expected {expected:?}"),
     }
 }
@@ -25,42 +22,18 @@ fn nested_json() {
         json!([[5.1, 3.5, 1.4, 0.2]]),
         Ok((vec![1, 4], TensorData::Float32(vec![5.1, 3.5, 1.4, 0.2]))),
     );
-    check_nested(
-        Int64,
-        json!([1, 2, 3]),
-        Ok((vec![3], TensorData::Int64(vec![1, 2, 3]))),
-    );
-    check_nested(
-        Float32,
-        json!(7),
-        Ok((vec![], TensorData::Float32(vec![7.0]))),
-    );
-    check_nested(
-        String,
-        json!([["a"], ["b"]]),
-        Ok((vec![2, 1], TensorData::String(vec!["a".into(), "b".into()]))),
-    );
-    check_nested(
-        Bool,
-        json!([true, false]),
-        Ok((vec![2], TensorData::Bool(vec![true, false]))),
-    );
+    check_nested(Int64, json!([1, 2, 3]), Ok((vec![3], TensorData::Int64(vec![1, 2, 3]))));
+    check_nested(Float32, json!(7), Ok((vec![], TensorData::Float32(vec![7.0]))));
+    check_nested(String, json!([["a"], ["b"]]), Ok((vec![2, 1], TensorData::String(vec!["a".into(), "b".into()]))));
+    check_nested(Bool, json!([true, false]), Ok((vec![2], TensorData::Bool(vec![true, false]))));
     check_nested(Float32, json!([[1.0, 2.0], [3.0]]), Err("ragged array"));
     check_nested(Float32, json!([[1.0, 2.0], 3.0]), Err("ragged array"));
-    check_nested(
-        Float32,
-        json!([1.0, "a"]),
-        Err("element 1: expected a number, got the string \"a\""),
-    );
+    check_nested(Float32, json!([1.0, "a"]), Err("element 1: expected a number, got the string \"a\""));
     check_nested(Float32, json!([1e39]), Err("out of range for float32"));
     check_nested(Int64, json!([1.5]), Err("expected an integer, got 1.5"));
     check_nested(Int8, json!([300]), Err("300 is out of range for int8"));
     check_nested(Float32, json!([null]), Err("expected a number, got null"));
-    check_nested(
-        Float32,
-        json!(["-Infinity"]),
-        Ok((vec![1], TensorData::Float32(vec![f32::NEG_INFINITY]))),
-    );
+    check_nested(Float32, json!(["-Infinity"]), Ok((vec![1], TensorData::Float32(vec![f32::NEG_INFINITY]))));
 }
 
 #[test]
@@ -72,18 +45,9 @@ fn nan_is_parsed_and_found() {
 #[test]
 fn typed_json_round_trip() {
     let mut values = Values::new();
-    values.insert(
-        "probabilities".into(),
-        Value::Int64Maps(vec![[(0, 0.9f32), (1, 0.1f32)].into_iter().collect()]),
-    );
-    values.insert(
-        "label".into(),
-        Value::Tensor(Tensor::new("label", vec![1], TensorData::Int64(vec![0])).unwrap()),
-    );
-    values.insert(
-        "names".into(),
-        Value::StringMaps(vec![[("setosa".to_owned(), 0.25f32)].into_iter().collect()]),
-    );
+    values.insert("probabilities".into(), Value::Int64Maps(vec![[(0, 0.9f32), (1, 0.1f32)].into_iter().collect()]));
+    values.insert("label".into(), Value::Tensor(Tensor::new("label", vec![1], TensorData::Int64(vec![0])).unwrap()));
+    values.insert("names".into(), Value::StringMaps(vec![[("setosa".to_owned(), 0.25f32)].into_iter().collect()]));
     let json = values_to_json(&values);
     assert_eq!(
         json,
@@ -102,26 +66,11 @@ fn typed_json_errors() {
         let err = Value::from_json("t", &json).unwrap_err().to_string();
         assert!(err.contains(msg), "{err} does not contain {msg:?}");
     };
-    check(
-        json!({"dtype": "float16", "data": [1]}),
-        "unknown dtype \"float16\"",
-    );
-    check(
-        json!({"dtype": "float32", "shape": [2], "data": [1]}),
-        "needs 2 elements, got 1",
-    );
-    check(
-        json!({"dtype": "float32", "data": [[1]]}),
-        "data must be flat",
-    );
-    check(
-        json!({"dtype": "float32", "data": [1], "extra": 1}),
-        "unknown field",
-    );
-    check(
-        json!({"dtype": "seq(map(int64,float32))", "data": [{"a": 1}]}),
-        "key \"a\" is not an int64",
-    );
+    check(json!({"dtype": "float16", "data": [1]}), "unknown dtype \"float16\"");
+    check(json!({"dtype": "float32", "shape": [2], "data": [1]}), "needs 2 elements, got 1");
+    check(json!({"dtype": "float32", "data": [[1]]}), "data must be flat");
+    check(json!({"dtype": "float32", "data": [1], "extra": 1}), "unknown field");
+    check(json!({"dtype": "seq(map(int64,float32))", "data": [{"a": 1}]}), "key \"a\" is not an int64");
 }
 
 #[test]
@@ -129,14 +78,7 @@ fn canonical_bytes_are_stable() {
     let mut values = Values::new();
     values.insert(
         "float_input".into(),
-        Value::Tensor(
-            Tensor::new(
-                "float_input",
-                vec![1, 2],
-                TensorData::Float32(vec![1.0, -0.5]),
-            )
-            .unwrap(),
-        ),
+        Value::Tensor(Tensor::new("float_input", vec![1, 2], TensorData::Float32(vec![1.0, -0.5])).unwrap()),
     );
     expect_test::expect![[r#"
         56525456414c000101000000000000000b00000000000000666c6f61745f696e70757401010200000000000000010000000000000002000000000000000000803f000000bf
@@ -147,28 +89,16 @@ fn canonical_bytes_are_stable() {
 fn arb_value() -> impl Strategy<Value = super::Value> {
     prop_oneof![
         prop::collection::vec(any::<f32>(), 0..8).prop_map(|v| {
-            super::Value::Tensor(Tensor {
-                shape: vec![v.len() as u64],
-                data: TensorData::Float32(v),
-            })
+            super::Value::Tensor(Tensor { shape: vec![v.len() as u64], data: TensorData::Float32(v) })
         }),
         prop::collection::vec(any::<i64>(), 0..8).prop_map(|v| {
-            super::Value::Tensor(Tensor {
-                shape: vec![1, v.len() as u64],
-                data: TensorData::Int64(v),
-            })
+            super::Value::Tensor(Tensor { shape: vec![1, v.len() as u64], data: TensorData::Int64(v) })
         }),
         prop::collection::vec(".{0,6}", 0..4).prop_map(|v| {
-            super::Value::Tensor(Tensor {
-                shape: vec![v.len() as u64],
-                data: TensorData::String(v),
-            })
+            super::Value::Tensor(Tensor { shape: vec![v.len() as u64], data: TensorData::String(v) })
         }),
-        prop::collection::vec(
-            prop::collection::btree_map(any::<i64>(), any::<f32>(), 0..4),
-            0..3
-        )
-        .prop_map(super::Value::Int64Maps),
+        prop::collection::vec(prop::collection::btree_map(any::<i64>(), any::<f32>(), 0..4), 0..3)
+            .prop_map(super::Value::Int64Maps),
     ]
 }
 
