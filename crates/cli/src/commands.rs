@@ -68,6 +68,8 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         config.hub.store = StoreLocation::parse(store);
     }
     let node = Arc::new(Node::open(&config).context("cannot open the node")?);
+    // Pending receipts settle on the node's chain every few seconds.
+    let _batcher = node.chain().map(|_| node.spawn_batcher(std::time::Duration::from_secs(2)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     let domain = node.domain();
@@ -413,15 +415,73 @@ pub struct VerifyArgs {
     /// Also require the receipt to be for this model id.
     #[arg(long)]
     model_id: Option<ModelId>,
+    /// Also check, over this Ethereum JSON-RPC endpoint, that the receipt's batch is recorded
+    /// on chain (the only check that is not offline).
+    #[arg(long)]
+    rpc: Option<String>,
+}
+
+/// Asks the chain whether the receipt's batch root is recorded and the receipt is in it.
+async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
+    use alloy_sol_types::SolCall;
+    let Some(settlement) = &receipt.settlement else {
+        return Ok(Err("the receipt is not settled yet, so there is nothing to find on chain".into()));
+    };
+    let client = Client::new(rpc_url);
+    let call = |method: &str, params: Value| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (answer, _) = client.post("", &call("eth_chainId", json!([]))).await?;
+    let chain_id = answer["result"].as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+    if chain_id != Some(settlement.chain_id) {
+        return Ok(Err(format!(
+            "{rpc_url} serves chain {chain_id:?}, the receipt settled on chain {}",
+            settlement.chain_id
+        )));
+    }
+    let data = veritas_node::chain::contracts::Settlement::isSettledCall {
+        root: settlement.batch_root,
+        leaf: veritas_primitives::merkle_leaf(&receipt.id()),
+        path: settlement.merkle_path.clone(),
+    }
+    .abi_encode();
+    let params =
+        json!([{"to": settlement.contract, "data": format!("0x{}", veritas_primitives::hex::encode(data))}, "latest"]);
+    let (answer, _) = client.post("", &call("eth_call", params)).await?;
+    if let Some(error) = answer.get("error") {
+        bail!("eth_call isSettled failed: {}", error["message"]);
+    }
+    let settled = answer["result"].as_str().is_some_and(|word| word.ends_with('1'));
+    Ok(if settled {
+        Ok(format!(
+            "batch {} is recorded by {} on chain {}",
+            settlement.batch_root, settlement.contract, settlement.chain_id
+        ))
+    } else {
+        Err(format!(
+            "batch {} is not recorded by {} on chain {}",
+            settlement.batch_root, settlement.contract, settlement.chain_id
+        ))
+    })
 }
 
 /// `veritas verify`: offline; exit 0 valid, 1 invalid.
-pub fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
+pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let expect = Expectations { model_id: args.model_id };
-    let result = serde_json::from_slice::<Receipt>(&bytes)
+    let receipt = serde_json::from_slice::<Receipt>(&bytes);
+    let mut result = receipt
+        .as_ref()
         .map_err(|err| veritas_verifier::VerifyError::Malformed(err.to_string()))
-        .and_then(|receipt| verify_receipt(&receipt, &expect));
+        .and_then(|receipt| verify_receipt(receipt, &expect))
+        .map_err(|err| err.to_string());
+    if let (Ok(report), Some(rpc_url), Ok(receipt)) = (&mut result, &args.rpc, &receipt) {
+        match check_on_chain(rpc_url, receipt).await? {
+            Ok(detail) => report.checks.push(veritas_verifier::Check { name: "chain", detail, performed: true }),
+            Err(reason) if receipt.settlement.is_none() => {
+                report.checks.push(veritas_verifier::Check { name: "chain", detail: reason, performed: false });
+            }
+            Err(reason) => result = Err(format!("settlement: {reason}")),
+        }
+    }
     match result {
         Ok(report) => {
             if out.json {

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
             Command::Setup => commands::setup(&out).await,
             Command::Model(cmd) => commands::model(cmd, &out).await,
             Command::Infer(args) => commands::infer(args, &out).await,
-            Command::Verify(args) => commands::verify(args, &out),
+            Command::Verify(args) => commands::verify(args, &out).await,
             Command::Receipt(cmd) => commands::receipt(cmd, &out).await,
             Command::Chain(cmd) => commands::chain(cmd, &out).await,
         }

@@ -143,9 +143,23 @@ impl Batcher {
         now: u64,
     ) -> NodeResult<Option<SettledBatch>> {
         let mut chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(batch) = claims.inflight()? {
-            return self.resume(&mut chain, claims, domain, batch, now);
-        }
+        let batch = match claims.inflight()? {
+            Some(batch) => batch,
+            None => match self.prepare(&chain, claims, domain)? {
+                Some(batch) => batch,
+                None => return Ok(None),
+            },
+        };
+        self.resume(&mut chain, claims, domain, batch, now)
+    }
+
+    /// Builds, signs and records (before anything is sent) the next batch of pending receipts.
+    fn prepare(
+        &self,
+        chain: &EmbeddedChain,
+        claims: &ClaimLog,
+        domain: &ClaimDomain,
+    ) -> NodeResult<Option<InflightBatch>> {
         let pending = claims.pending_with_sequence(MAX_BATCH)?;
         if pending.is_empty() {
             return Ok(None);
@@ -180,7 +194,7 @@ impl Batcher {
             transaction,
         };
         claims.begin_batch(&batch)?;
-        self.resume(&mut chain, claims, domain, batch, now)
+        Ok(Some(batch))
     }
 
     /// Sends the batch's transaction if it is not mined yet, then records the settlement.
@@ -239,5 +253,108 @@ impl Batcher {
             transaction: mined.transaction_hash,
             block: mined.block_number,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veritas_primitives::{Claim, Mode, keccak256};
+
+    use super::*;
+    use crate::devnet;
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        chain: Mutex<EmbeddedChain>,
+        claims: ClaimLog,
+        batcher: Batcher,
+        domain: ClaimDomain,
+        ids: Vec<B256>,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = devnet::open_dev_chain(&dir.path().join("chain.redb"), 1_767_225_600).unwrap();
+        let keys = devnet::dev_keys();
+        let worker = WorkerKey::from_bytes(&keccak256(b"worker")).unwrap();
+        let batcher = Batcher {
+            validator: WorkerKey::from_bytes(&keccak256(b"validator")).unwrap(),
+            payer: WorkerKey::from_bytes(&keys[1].secret()).unwrap(),
+            worker: worker.address(),
+            fee_per_claim: dev_fee_per_claim(),
+        };
+        bootstrap(&mut chain, &keys[0], &batcher, &worker, 1_767_225_601).unwrap();
+        let domain = chain.contracts().domain(chain.chain_id());
+        let claims = ClaimLog::open(&dir.path().join("claims.redb")).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..3u8 {
+            let claim = Claim {
+                request_id: claims.next_request_id(&worker.address()),
+                model_id: veritas_primitives::ModelId::of_manifest(b"m"),
+                input_hash: keccak256([i]),
+                output_hash: keccak256([i, i]),
+                params_hash: keccak256(b"{}"),
+                mode: Mode::Signed,
+                worker: worker.address(),
+                timestamp: 1,
+            };
+            let receipt = Receipt::new(domain, worker.sign_claim(claim, &domain).unwrap());
+            claims.append(&receipt).unwrap();
+            ids.push(receipt.id());
+        }
+        Setup { _dir: dir, chain: Mutex::new(chain), claims, batcher, domain, ids }
+    }
+
+    fn batches_on_chain(s: &Setup) -> U256 {
+        let mut chain = s.chain.lock().unwrap();
+        let settlement = chain.contracts().settlement;
+        chain.view(settlement, SettlementContract::batchCountCall {}).unwrap()
+    }
+
+    #[test]
+    fn a_batch_recorded_but_never_sent_is_sent_on_the_next_round() {
+        let s = setup();
+        let batch = s.batcher.prepare(&s.chain.lock().unwrap(), &s.claims, &s.domain).unwrap().unwrap();
+        // Crash here: recorded, not sent. The next round sends the very same transaction.
+        let settled = s.batcher.settle(&s.chain, &s.claims, &s.domain, 1_767_225_700).unwrap().unwrap();
+        assert_eq!(settled.transaction, batch.transaction);
+        assert_eq!(batches_on_chain(&s), U256::from(1));
+        assert!(s.claims.pending(10).unwrap().is_empty());
+        assert!(s.claims.inflight().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_batch_mined_before_a_crash_is_finished_not_settled_again() {
+        let s = setup();
+        let batch = s.batcher.prepare(&s.chain.lock().unwrap(), &s.claims, &s.domain).unwrap().unwrap();
+        s.chain.lock().unwrap().send_raw_transaction(&batch.raw_transaction, 1_767_225_700).unwrap();
+        // Crash here: mined, receipts not yet updated.
+        let head = s.chain.lock().unwrap().head().number;
+        let settled = s.batcher.settle(&s.chain, &s.claims, &s.domain, 1_767_225_800).unwrap().unwrap();
+        assert_eq!(settled.transaction, batch.transaction);
+        assert_eq!(s.chain.lock().unwrap().head().number, head, "no second transaction");
+        assert_eq!(batches_on_chain(&s), U256::from(1));
+        for id in &s.ids {
+            assert!(s.claims.get(id).unwrap().unwrap().settlement.is_some());
+        }
+        assert!(s.batcher.settle(&s.chain, &s.claims, &s.domain, 1_767_225_900).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_payer_that_cannot_pay_leaves_the_receipts_queued() {
+        let s = setup();
+        let broke = Batcher {
+            validator: WorkerKey::from_bytes(&s.batcher.validator.secret()).unwrap(),
+            payer: WorkerKey::from_bytes(&keccak256(b"nobody")).unwrap(),
+            worker: s.batcher.worker,
+            fee_per_claim: dev_fee_per_claim(),
+        };
+        let err = broke.settle(&s.chain, &s.claims, &s.domain, 1_767_225_700).unwrap_err();
+        assert!(err.to_string().contains("reverted"), "{err}");
+        assert_eq!(s.claims.pending(10).unwrap().len(), 3, "nothing lost");
+        assert!(s.claims.inflight().unwrap().is_none());
+        // With a payer that can pay, the same receipts settle.
+        s.batcher.settle(&s.chain, &s.claims, &s.domain, 1_767_225_800).unwrap().unwrap();
+        assert!(s.claims.pending(10).unwrap().is_empty());
     }
 }
