@@ -154,7 +154,8 @@ async fn every_example_answers_with_a_receipt_that_verifies() {
         let receipt: Receipt = serde_json::from_value(answer["receipt"].clone()).unwrap();
         let expect = Expectations { model_id: Some(pushed["model_id"].as_str().unwrap().parse().unwrap()) };
         let report = verify_receipt(&receipt, &expect).unwrap_or_else(|err| panic!("{name}: {err}"));
-        assert!(report.checks.iter().all(|c| c.performed), "{name}: every hash is checkable");
+        let unchecked: Vec<_> = report.checks.iter().filter(|c| !c.performed).map(|c| c.name).collect();
+        assert_eq!(unchecked, ["batch"], "{name}: every hash is checkable; only settlement is still to come");
         assert_eq!(answer["output"], serde_json::to_value(receipt.body.output.as_ref().unwrap()).unwrap());
 
         let (status, fetched) = server.get(&format!("/v1/receipts/{}", answer["receipt_id"].as_str().unwrap())).await;
