@@ -90,6 +90,11 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
         println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
         println!("  veritas verify r.json");
+        if rpc.is_some() {
+            println!(
+                "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"
+            );
+        }
     } else {
         println!("serving on {url} as worker {}", node.worker());
     }
@@ -530,13 +535,30 @@ pub enum ReceiptCommand {
         /// Also write it to this file.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Wait (up to this many seconds) until the receipt is settled on chain.
+        #[arg(long, value_name = "SECONDS")]
+        wait_settled: Option<u64>,
     },
 }
 
 /// `veritas receipt …`.
 pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
-    let ReceiptCommand::Show { id, output } = cmd;
-    let receipt = Client::new(&env::api()).get(&format!("/v1/receipts/{id}")).await?;
+    let ReceiptCommand::Show { id, output, wait_settled } = cmd;
+    let client = Client::new(&env::api());
+    let mut receipt = client.get(&format!("/v1/receipts/{id}")).await?;
+    if let Some(seconds) = wait_settled {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        if receipt["settlement"].is_null() && !out.json {
+            eprintln!("waiting for the receipt to settle …");
+        }
+        while receipt["settlement"].is_null() {
+            if std::time::Instant::now() >= deadline {
+                bail!("receipt {id} was not settled within {seconds} s; it stays queued on the node");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            receipt = client.get(&format!("/v1/receipts/{id}")).await?;
+        }
+    }
     let text = serde_json::to_string_pretty(&receipt)?;
     if let Some(path) = output {
         std::fs::write(&path, format!("{text}\n"))?;

@@ -286,3 +286,53 @@ fn a_node_killed_with_sigkill_restarts_with_every_acknowledged_transaction() {
     assert_eq!(balance, 777);
     assert_eq!(rpc(&node.api, "eth_blockNumber", serde_json::json!([]))["result"], head);
 }
+
+#[test]
+fn a_receipt_settles_and_verify_rpc_confirms_it_on_chain() {
+    let node = NodeProcess::start();
+    let model = examples().join("iris-logreg.onnx");
+    assert_eq!(code(&node.run(&["model", "push", path_str(&model), "--name", "iris"])), 0);
+    let fresh = node.home.path().join("fresh.json");
+    let infer = node.run(&[
+        "infer",
+        "iris",
+        "--input",
+        r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#,
+        "--receipt",
+        path_str(&fresh),
+    ]);
+    assert_eq!(code(&infer), 0, "{}", stderr(&infer));
+    let id = stderr(&infer).split_whitespace().nth(1).unwrap().to_owned();
+    let rpc_url = format!("{}/rpc", node.api);
+
+    // Straight from inference: valid, not settled yet, and --rpc says there is nothing to find.
+    let verify = node.run(&["verify", "--rpc", &rpc_url, path_str(&fresh)]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("skip chain"), "{}", stdout(&verify));
+
+    // The node's batcher settles it within seconds.
+    let settled = node.home.path().join("settled.json");
+    let show = node.run(&["receipt", "show", &id, "--wait-settled", "60", "-o", path_str(&settled)]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    let verify = node.run(&["verify", "--rpc", &rpc_url, path_str(&settled)]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+    let text = stdout(&verify);
+    assert!(text.contains("ok   batch"), "{text}");
+    assert!(text.contains("ok   verdict"), "{text}");
+    assert!(text.contains("ok   chain     batch 0x"), "{text}");
+
+    // A receipt claiming a batch made up around it (a consistent root and path) passes the
+    // offline checks, and the chain says no.
+    let mut forged: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&settled).unwrap()).unwrap();
+    let leaf = veritas_primitives::merkle_leaf(&id.parse().unwrap());
+    let made_up = veritas_primitives::MerkleTree::new(vec![leaf, veritas_primitives::keccak256(b"someone else")]);
+    forged["settlement"]["batch_root"] = serde_json::json!(made_up.root());
+    forged["settlement"]["merkle_path"] = serde_json::json!(made_up.proof(0).unwrap().0);
+    std::fs::write(&settled, serde_json::to_string(&forged).unwrap()).unwrap();
+    let offline = node.run(&["verify", path_str(&settled)]);
+    assert_eq!(code(&offline), 0, "{}", stdout(&offline));
+    let verify = node.run(&["verify", "--rpc", &rpc_url, path_str(&settled)]);
+    assert_eq!(code(&verify), 1, "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("INVALID receipt: settlement: batch 0x"), "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("is not recorded"), "{}", stdout(&verify));
+}
