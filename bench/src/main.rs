@@ -23,13 +23,7 @@ use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
 mod settlement;
 
-const MODELS: [&str; 5] = [
-    "iris-logreg",
-    "iris-svm",
-    "diabetes-gbr",
-    "mnist-mlp",
-    "mnist-cnn",
-];
+const MODELS: [&str; 5] = ["iris-logreg", "iris-svm", "diabetes-gbr", "mnist-mlp", "mnist-cnn"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -54,10 +48,7 @@ fn time_us(iterations: usize, mut f: impl FnMut()) -> (f64, f64) {
     median_p90(samples)
 }
 
-async fn time_us_async<F: std::future::Future<Output = ()>>(
-    iterations: usize,
-    mut f: impl FnMut() -> F,
-) -> (f64, f64) {
+async fn time_us_async<F: std::future::Future<Output = ()>>(iterations: usize, mut f: impl FnMut() -> F) -> (f64, f64) {
     for _ in 0..iterations.div_ceil(10) {
         f().await;
     }
@@ -77,11 +68,7 @@ fn peer(model: &Path, input: &Path, iterations: usize, threads: usize) -> Value 
         .args([iterations.to_string(), threads.to_string()])
         .output()
         .expect("python3 runs the peer");
-    assert!(
-        output.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "peer failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("the peer prints JSON")
 }
 
@@ -101,20 +88,14 @@ fn main() {
 async fn onnx(mut args: impl Iterator<Item = String>) {
     let iterations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2000);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
-    let ort = std::env::var("ORT_DYLIB_PATH")
-        .expect("ORT_DYLIB_PATH: run `cargo xtask setup` to get one");
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH: run `cargo xtask setup` to get one");
     let home = tempfile::tempdir().unwrap();
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
     config.threads = Some(threads);
     let node = Arc::new(Node::open(&config).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/infer", listener.local_addr().unwrap());
-    tokio::spawn(veritas_api::serve(
-        node.clone(),
-        listener,
-        Default::default(),
-        std::future::pending(),
-    ));
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
     let http = reqwest::Client::new();
     let examples = root().join("examples/models");
 
@@ -128,8 +109,7 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
     for name in MODELS {
         let model_path = examples.join(format!("{name}.onnx"));
         let input_path = examples.join(format!("{name}.input.json"));
-        let input: Value =
-            serde_json::from_str(&std::fs::read_to_string(&input_path).unwrap()).unwrap();
+        let input: Value = serde_json::from_str(&std::fs::read_to_string(&input_path).unwrap()).unwrap();
         let bytes = std::fs::read(&model_path).unwrap();
 
         let peer = peer(&model_path, &input_path, iterations, threads);
@@ -144,18 +124,8 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
         });
 
         let staged = node.stager().stage_file(&model_path).await.unwrap();
-        node.push_model(PushRequest {
-            name: name.into(),
-            staged,
-            format: ModelFormat::Onnx,
-        })
-        .await
-        .unwrap();
-        let request = InferRequest {
-            model: name.into(),
-            input: input.clone(),
-            mode: Mode::Signed,
-        };
+        node.push_model(PushRequest { name: name.into(), staged, format: ModelFormat::Onnx }).await.unwrap();
+        let request = InferRequest { model: name.into(), input: input.clone(), mode: Mode::Signed };
         let (node_median, node_p90) = time_us_async(iterations, || {
             let node = node.clone();
             let request = request.clone();
@@ -167,11 +137,7 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
 
         let body = json!({"model": name, "input": input}).to_string();
         let (http_median, http_p90) = time_us_async(iterations, || {
-            let call = http
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send();
+            let call = http.post(&url).header("content-type", "application/json").body(body.clone()).send();
             async move {
                 let response = call.await.unwrap();
                 assert!(response.status().is_success());
@@ -209,11 +175,7 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
     let log = veritas_node::ClaimLog::open(&log_dir.path().join("claims.redb")).unwrap();
     let (log_median, log_p90) = time_us(iterations.min(500), || {
         i += 1;
-        log.append(&Receipt::new(
-            domain,
-            key.sign_claim(claim(i), &domain).unwrap(),
-        ))
-        .unwrap();
+        log.append(&Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap())).unwrap();
     });
     println!("\n| claim cost | median (p90) µs |\n|---|---|");
     println!("| sign (EIP-712 digest + secp256k1) | {sign_median:.1} ({sign_p90:.1}) |");

@@ -55,49 +55,24 @@ impl Bench {
         let payers: Vec<Address> = (100..110).map(|n| key(n).address()).collect();
         for &payer in &payers {
             let amount = unit * U256::from(1_000_000u64);
-            evm.send(
-                admin,
-                contracts.token,
-                VeritasToken::transferCall {
-                    to: payer,
-                    value: amount,
-                },
-            )
-            .expect("fund");
+            evm.send(admin, contracts.token, VeritasToken::transferCall { to: payer, value: amount }).expect("fund");
             evm.send(
                 payer,
                 contracts.token,
-                VeritasToken::approveCall {
-                    spender: contracts.settlement,
-                    value: amount,
-                },
+                VeritasToken::approveCall { spender: contracts.settlement, value: amount },
             )
             .expect("approve");
-            evm.send(
-                payer,
-                contracts.settlement,
-                Settlement::depositCall { amount },
-            )
-            .expect("deposit");
+            evm.send(payer, contracts.settlement, Settlement::depositCall { amount }).expect("deposit");
         }
         let workers = (200..202).map(|n| key(n).address()).collect();
-        Bench {
-            evm,
-            admin,
-            settlement: contracts.settlement,
-            validators,
-            payers,
-            workers,
-            batches: 0,
-        }
+        Bench { evm, admin, settlement: contracts.settlement, validators, payers, workers, batches: 0 }
     }
 
     /// Settles one batch of `count` claims spread over the payers and workers; returns its gas.
     fn settle(&mut self, count: u32) -> u64 {
         self.batches += 1;
-        let ids: Vec<_> = (0..count)
-            .map(|i| keccak256([self.batches.to_be_bytes(), u64::from(i).to_be_bytes()].concat()))
-            .collect();
+        let ids: Vec<_> =
+            (0..count).map(|i| keccak256([self.batches.to_be_bytes(), u64::from(i).to_be_bytes()].concat())).collect();
         let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
         // Net transfers: each payer pays for its claims; the workers earn 90%, validators and
         // the treasury share the rest.
@@ -118,8 +93,7 @@ impl Bench {
             .iter()
             .enumerate()
             .map(|(i, &w)| {
-                let share = worker_share / n_workers as u128
-                    + u128::from(i == 0) * (worker_share % n_workers as u128);
+                let share = worker_share / n_workers as u128 + u128::from(i == 0) * (worker_share % n_workers as u128);
                 Transfer::of(w, share)
             })
             .collect();
@@ -129,32 +103,13 @@ impl Bench {
             credits.push(Transfer::of(validator.address(), per_validator));
         }
         credits.push(Transfer::of(self.admin, rest - per_validator * 3));
-        let domain = veritas_primitives::ClaimDomain {
-            chain_id: 31337,
-            verifying_contract: self.settlement,
-        };
+        let domain = veritas_primitives::ClaimDomain { chain_id: 31337, verifying_contract: self.settlement };
         let digest = batch_digest(&domain, tree.root(), count, &debits, &credits);
         let mut signers: Vec<&WorkerKey> = self.validators.iter().collect();
         signers.sort_by_key(|k| k.address());
-        let signatures = signers
-            .iter()
-            .map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec()))
-            .collect();
-        let to_abi = |t: Transfer| Settlement::Transfer {
-            account: t.account,
-            amount: t.amount,
-        };
-        let call = Settlement::settleBatchCall {
-            root: tree.root(),
-            count,
-            debits: debits.into_iter().map(to_abi).collect(),
-            credits: credits.into_iter().map(to_abi).collect(),
-            signatures,
-        };
-        self.evm
-            .send(self.admin, self.settlement, call)
-            .expect("settle")
-            .gas_used
+        let signatures = signers.iter().map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec())).collect();
+        let call = veritas_chain::contracts::settle_batch_call(tree.root(), count, &debits, &credits, signatures);
+        self.evm.send(self.admin, self.settlement, call).expect("settle").gas_used
     }
 }
 
@@ -163,17 +118,12 @@ pub fn run() {
     // Warm up: the first credits to an account pay for creating its storage slot.
     bench.settle(1000);
     let single = bench.settle(1);
-    println!(
-        "| batch size | gas per batch | gas per inference | vs one transaction per inference |"
-    );
+    println!("| batch size | gas per batch | gas per inference | vs one transaction per inference |");
     println!("|---|---|---|---|");
     for count in [1u32, 10, 100, 1000] {
         let gas = bench.settle(count);
         let per = gas as f64 / f64::from(count);
-        println!(
-            "| {count} | {gas} | {per:.0} | {:.4}× |",
-            per / single as f64
-        );
+        println!("| {count} | {gas} | {per:.0} | {:.4}× |", per / single as f64);
     }
     println!(
         "\n(one transaction per inference: {single} gas each; every batch has a quorum of 3 validators, up to 10 payers, 2 workers)"
@@ -236,32 +186,19 @@ mod embedded {
                 input: data.into(),
             };
             let signature =
-                Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).expect("sign"))
-                    .expect("sig");
+                Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).expect("sign")).expect("sig");
             let raw = TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718();
             self.now += 1;
-            let hash = self
-                .chain
-                .send_raw_transaction(&raw, self.now)
-                .expect("accepted");
-            assert!(
-                self.chain
-                    .receipt(&hash)
-                    .expect("receipt")
-                    .expect("mined")
-                    .status,
-                "transaction failed"
-            );
+            let hash = self.chain.send_raw_transaction(&raw, self.now).expect("accepted");
+            assert!(self.chain.receipt(&hash).expect("receipt").expect("mined").status, "transaction failed");
         }
     }
 
     pub fn run() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let keys: Vec<WorkerKey> = (0..6u64)
-            .map(|n| WorkerKey::from_bytes(&keccak256(n.to_be_bytes())).expect("key"))
-            .collect();
-        let (admin, validators, payer, worker) =
-            (&keys[0], &keys[1..4], &keys[4], keys[5].address());
+        let keys: Vec<WorkerKey> =
+            (0..6u64).map(|n| WorkerKey::from_bytes(&keccak256(n.to_be_bytes())).expect("key")).collect();
+        let (admin, validators, payer, worker) = (&keys[0], &keys[1..4], &keys[4], keys[5].address());
         let unit = U256::from(10u64).pow(U256::from(18u64));
         let genesis = DevGenesis {
             chain_id: 31337,
@@ -273,28 +210,18 @@ mod embedded {
         };
         let chain = EmbeddedChain::open(&dir.path().join("chain.redb"), &genesis).expect("genesis");
         let contracts = chain.contracts();
-        let mut sender = Sender {
-            chain,
-            now: 1_767_225_600,
-        };
+        let mut sender = Sender { chain, now: 1_767_225_600 };
         let stake = unit * U256::from(1000u64);
         for validator in validators {
             sender.send(
                 validator,
                 contracts.token,
-                VeritasToken::approveCall {
-                    spender: contracts.registry,
-                    value: stake,
-                }
-                .abi_encode(),
+                VeritasToken::approveCall { spender: contracts.registry, value: stake }.abi_encode(),
             );
             let operator = validator.address();
             let digest = sender
                 .chain
-                .view(
-                    contracts.registry,
-                    NodeRegistry::registrationDigestCall { operator },
-                )
+                .view(contracts.registry, NodeRegistry::registrationDigestCall { operator })
                 .expect("digest");
             let proof = Bytes::from(validator.sign_digest(&digest).expect("proof").to_vec());
             let register = NodeRegistry::registerCall {
@@ -310,47 +237,25 @@ mod embedded {
         sender.send(
             payer,
             contracts.token,
-            VeritasToken::approveCall {
-                spender: contracts.settlement,
-                value: deposit,
-            }
-            .abi_encode(),
+            VeritasToken::approveCall { spender: contracts.settlement, value: deposit }.abi_encode(),
         );
-        sender.send(
-            payer,
-            contracts.settlement,
-            Settlement::depositCall { amount: deposit }.abi_encode(),
-        );
+        sender.send(payer, contracts.settlement, Settlement::depositCall { amount: deposit }.abi_encode());
 
         let domain = contracts.domain(31337);
         let batches = 40u32;
         let claims = 1000u32;
         let start = Instant::now();
         for b in 0..batches {
-            let ids: Vec<_> = (0..claims)
-                .map(|i| keccak256([b.to_be_bytes(), i.to_be_bytes()].concat()))
-                .collect();
+            let ids: Vec<_> = (0..claims).map(|i| keccak256([b.to_be_bytes(), i.to_be_bytes()].concat())).collect();
             let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
             let debits = vec![Transfer::of(payer.address(), 1000 * u128::from(claims))];
             let credits = vec![Transfer::of(worker, 1000 * u128::from(claims))];
             let digest = batch_digest(&domain, tree.root(), claims, &debits, &credits);
             let mut signers: Vec<&WorkerKey> = validators.iter().collect();
             signers.sort_by_key(|k| k.address());
-            let signatures = signers
-                .iter()
-                .map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec()))
-                .collect();
-            let to_abi = |t: Transfer| Settlement::Transfer {
-                account: t.account,
-                amount: t.amount,
-            };
-            let call = Settlement::settleBatchCall {
-                root: tree.root(),
-                count: claims,
-                debits: debits.into_iter().map(to_abi).collect(),
-                credits: credits.into_iter().map(to_abi).collect(),
-                signatures,
-            };
+            let signatures =
+                signers.iter().map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec())).collect();
+            let call = veritas_chain::contracts::settle_batch_call(tree.root(), claims, &debits, &credits, signatures);
             sender.send(admin, contracts.settlement, call.abi_encode());
         }
         let seconds = start.elapsed().as_secs_f64();

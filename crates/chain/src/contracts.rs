@@ -42,6 +42,26 @@ pub mod test_contracts {
     pub const REENTRANT: &str = include_str!("../../../contracts/out/Reentrant.json");
 }
 
+/// The `settleBatch` call of a batch: its root and claim count, its net transfers and the
+/// validators' signatures (in ascending signer order).
+pub fn settle_batch_call(
+    root: alloy_primitives::B256,
+    count: u32,
+    debits: &[veritas_primitives::batch::Transfer],
+    credits: &[veritas_primitives::batch::Transfer],
+    signatures: Vec<Bytes>,
+) -> Settlement::settleBatchCall {
+    let to_abi =
+        |t: &veritas_primitives::batch::Transfer| Settlement::Transfer { account: t.account, amount: t.amount };
+    Settlement::settleBatchCall {
+        root,
+        count,
+        debits: debits.iter().map(to_abi).collect(),
+        credits: credits.iter().map(to_abi).collect(),
+        signatures,
+    }
+}
+
 /// A contract's creation bytecode from its artifact.
 pub fn creation_code(artifact: &str) -> ChainResult<Bytes> {
     let json: serde_json::Value = serde_json::from_str(artifact).map_err(|err| ChainError::Decode(err.to_string()))?;

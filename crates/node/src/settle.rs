@@ -16,7 +16,7 @@ use alloy_primitives::{Bytes, U256};
 use alloy_sol_types::SolCall;
 use veritas_chain::{
     ChainError,
-    contracts::{NodeRegistry, Settlement as SettlementContract, VeritasToken},
+    contracts::{NodeRegistry, Settlement as SettlementContract, VeritasToken, settle_batch_call},
     embedded::EmbeddedChain,
 };
 use veritas_primitives::{
@@ -176,14 +176,7 @@ impl Batcher {
         ];
         let digest = batch_digest(domain, tree.root(), count, &debits, &credits);
         let signature = Bytes::from(self.validator.sign_digest(&digest)?.to_vec());
-        let to_abi = |t: &Transfer| SettlementContract::Transfer { account: t.account, amount: t.amount };
-        let call = SettlementContract::settleBatchCall {
-            root: tree.root(),
-            count,
-            debits: debits.iter().map(to_abi).collect(),
-            credits: credits.iter().map(to_abi).collect(),
-            signatures: vec![signature],
-        };
+        let call = settle_batch_call(tree.root(), count, &debits, &credits, vec![signature]);
         let (raw, transaction) = chain
             .sign_transaction(&self.validator, domain.verifying_contract, U256::ZERO, call.abi_encode().into())
             .map_err(chain_err)?;
