@@ -179,7 +179,10 @@ pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
                     ("model registry", "model_registry"),
                     ("settlement", "settlement"),
                 ] {
-                    println!("{name:<14} {}", chain["contracts"][key].as_str().unwrap_or("?"));
+                    let address = chain["contracts"][key].as_str().unwrap_or("?");
+                    let address =
+                        address.parse::<alloy_primitives::Address>().map_or(address.to_owned(), |a| a.to_string());
+                    println!("{name:<14} {address}");
                 }
             }
         }
