@@ -49,6 +49,7 @@ impl From<NodeError> for ApiError {
             NodeError::UnsupportedMode { .. } => (S::BAD_REQUEST, "unsupported_mode"),
             NodeError::UnsupportedFormat { .. } => (S::UNPROCESSABLE_ENTITY, "unsupported_format"),
             NodeError::UnknownReceipt(_) => (S::NOT_FOUND, "unknown_receipt"),
+            NodeError::InsufficientFunds { .. } => (S::PAYMENT_REQUIRED, "insufficient_funds"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

@@ -98,3 +98,39 @@ async fn the_receipt_endpoint_shows_the_settlement() {
     assert_eq!(fetched["settlement"]["chain_id"], 31337);
     assert!(fetched["settlement"]["merkle_path"].is_array());
 }
+
+#[tokio::test]
+async fn a_request_the_payer_cannot_cover_is_refused_with_402_before_it_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
+    let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
+    config.embedded_chain = true;
+    // The development payer deposits 100,000 tokens; each request costs 60,000.
+    let unit = alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
+    config.fee_per_request = Some(unit * alloy_primitives::U256::from(60_000u64));
+    let node = Arc::new(Node::open(&config).unwrap());
+    push_iris(&node).await;
+    infer(&node, 5.1).await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    let body = json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}});
+    let refuse = || async {
+        let response = reqwest::Client::new().post(format!("{url}/v1/infer")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::PAYMENT_REQUIRED);
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], "insufficient_funds");
+        answer["error"]["message"].as_str().unwrap().to_owned()
+    };
+    let message = refuse().await;
+    assert!(message.contains("has 100000000000000000000000 in escrow"), "{message}");
+    assert!(message.contains("60000000000000000000000 of it committed"), "{message}");
+    assert!(message.contains("the price is 60000000000000000000000"), "{message}");
+
+    // Once the first request is paid, 40,000 remain: still not enough.
+    node.settle_pending().await.unwrap().unwrap();
+    let message = refuse().await;
+    assert!(message.contains("has 40000000000000000000000 in escrow, 0 of it committed"), "{message}");
+    assert_eq!(node.claims_logged().unwrap(), 1, "nothing refused was run or logged");
+}

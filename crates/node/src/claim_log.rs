@@ -183,6 +183,12 @@ impl ClaimLog {
         Ok(())
     }
 
+    /// How many receipts wait for settlement.
+    pub fn pending_count(&self) -> NodeResult<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(PENDING)?.len()?)
+    }
+
     /// How many receipts the log holds.
     pub fn len(&self) -> NodeResult<u64> {
         let txn = self.db.begin_read()?;

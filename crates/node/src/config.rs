@@ -23,6 +23,9 @@ pub struct NodeConfig {
     /// Run the embedded development chain (state in `home/chain.redb`); claims are then signed
     /// in its settlement contract's domain.
     pub embedded_chain: bool,
+    /// The price of one request on the embedded chain, in the token's smallest unit; 0.001
+    /// token if `None`.
+    pub fee_per_request: Option<alloy_primitives::U256>,
 }
 
 impl NodeConfig {
@@ -36,6 +39,7 @@ impl NodeConfig {
             threads: None,
             key_hex: None,
             embedded_chain: false,
+            fee_per_request: None,
         }
     }
 }

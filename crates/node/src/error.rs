@@ -28,6 +28,20 @@ pub enum NodeError {
         /// Its format.
         format: veritas_hub::ModelFormat,
     },
+    /// The paying account cannot cover the price; nothing was run.
+    #[error(
+        "insufficient funds: account {account} has {balance} in escrow, {committed} of it committed to unsettled requests, and the price is {price} (amounts in the token's smallest unit)"
+    )]
+    InsufficientFunds {
+        /// The paying account.
+        account: veritas_primitives::Address,
+        /// Its escrow balance on chain.
+        balance: alloy_primitives::U256,
+        /// What its unsettled requests will take.
+        committed: alloy_primitives::U256,
+        /// The price of this request.
+        price: alloy_primitives::U256,
+    },
     /// No receipt with that id.
     #[error("unknown receipt {0}")]
     UnknownReceipt(String),

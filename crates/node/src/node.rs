@@ -57,6 +57,8 @@ pub struct Node {
     domain: ClaimDomain,
     chain: Option<Arc<std::sync::Mutex<veritas_chain::embedded::EmbeddedChain>>>,
     batcher: Option<Arc<crate::settle::Batcher>>,
+    /// Requests between their payment check and their claim-log write.
+    reserved: std::sync::atomic::AtomicU64,
     hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
     claims: Arc<ClaimLog>,
@@ -85,7 +87,7 @@ impl Node {
                 validator,
                 payer,
                 worker: key.address(),
-                fee_per_claim: crate::settle::dev_fee_per_claim(),
+                fee_per_claim: config.fee_per_request.unwrap_or_else(crate::settle::dev_fee_per_claim),
             };
             crate::settle::bootstrap(&mut chain, &dev_keys[0], &batcher, &key, now_seconds())?;
             (Some(Arc::new(std::sync::Mutex::new(chain))), domain, Some(Arc::new(batcher)))
@@ -98,6 +100,7 @@ impl Node {
             domain,
             chain,
             batcher,
+            reserved: Default::default(),
             hub: Arc::new(hub),
             runtime: Arc::new(OnnxRuntime::new(config.threads)),
             claims: Arc::new(claims),
@@ -225,6 +228,7 @@ impl Node {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
+        let _reservation = self.reserve_payment()?;
         if !self.runtime.is_loaded(&model.id) {
             let (_, bytes) = self.hub.load(&model.id).await?;
             let runtime = self.runtime.clone();
@@ -271,6 +275,26 @@ impl Node {
         Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt })
     }
 
+    /// Checks that the paying account can cover this request on top of its unsettled ones, and
+    /// holds the reservation until the claim is logged (then the claim log counts it).
+    fn reserve_payment(&self) -> NodeResult<Option<Reservation<'_>>> {
+        let (Some(chain), Some(batcher)) = (&self.chain, &self.batcher) else { return Ok(None) };
+        let reservation = Reservation::new(&self.reserved);
+        let price = batcher.fee_per_claim;
+        let account = batcher.payer.address();
+        let balance = {
+            let mut chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let settlement = chain.contracts().settlement;
+            chain.view(settlement, veritas_chain::contracts::Settlement::balanceOfCall { account })?
+        };
+        let others = self.claims.pending_count()? + reservation.others;
+        let committed = price * alloy_primitives::U256::from(others);
+        if balance < committed + price {
+            return Err(NodeError::InsufficientFunds { account, balance, committed, price });
+        }
+        Ok(Some(reservation))
+    }
+
     /// A logged receipt by id.
     pub async fn receipt(&self, id: &B256) -> NodeResult<Receipt> {
         let claims = self.claims.clone();
@@ -288,5 +312,25 @@ impl Node {
     /// The Prometheus text exposition of the node's metrics.
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
+    }
+}
+
+/// One request's hold on the payer's escrow, released when dropped.
+struct Reservation<'a> {
+    counter: &'a std::sync::atomic::AtomicU64,
+    /// Requests that held a reservation before this one.
+    others: u64,
+}
+
+impl<'a> Reservation<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicU64) -> Reservation<'a> {
+        let others = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reservation { counter, others }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
