@@ -151,9 +151,7 @@ mod embedded {
 
     use std::time::Instant;
 
-    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-    use alloy_eips::eip2718::Encodable2718;
-    use alloy_primitives::{Address, Bytes, Signature, TxKind, U256};
+    use alloy_primitives::{Address, Bytes, U256};
     use alloy_sol_types::SolCall;
     use veritas_chain::{
         contracts::{NodeRegistry, Settlement, VeritasToken},
@@ -173,24 +171,9 @@ mod embedded {
 
     impl Sender {
         fn send(&mut self, key: &WorkerKey, to: Address, data: Vec<u8>) {
-            let nonce = self.chain.nonce(key.address());
-            let tx = TxEip1559 {
-                chain_id: 31337,
-                nonce,
-                gas_limit: 2_000_000,
-                max_fee_per_gas: 1,
-                max_priority_fee_per_gas: 1,
-                to: TxKind::Call(to),
-                value: U256::ZERO,
-                access_list: Default::default(),
-                input: data.into(),
-            };
-            let signature =
-                Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).expect("sign")).expect("sig");
-            let raw = TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718();
             self.now += 1;
-            let hash = self.chain.send_raw_transaction(&raw, self.now).expect("accepted");
-            assert!(self.chain.receipt(&hash).expect("receipt").expect("mined").status, "transaction failed");
+            let receipt = self.chain.send_signed(key, to, U256::ZERO, data.into(), self.now).expect("accepted");
+            assert!(receipt.status, "transaction failed");
         }
     }
 

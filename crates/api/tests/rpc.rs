@@ -3,14 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Address, Signature, TxKind, U256};
+use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use serde_json::{Value, json};
 use veritas_node::chain::{
     contracts::VeritasToken,
-    embedded::{DevGenesis, EmbeddedChain},
+    embedded::{DevGenesis, EmbeddedChain, sign_eip1559},
     genesis::GenesisConfig,
 };
 use veritas_primitives::{WorkerKey, keccak256};
@@ -74,19 +72,9 @@ async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
 }
 
 fn transfer_tx(from: &WorkerKey, chain_id: u64, nonce: u64, token: Address, to: Address, amount: u64) -> String {
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 100_000,
-        max_fee_per_gas: 1_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(token),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: VeritasToken::transferCall { to, value: U256::from(amount) }.abi_encode().into(),
-    };
-    let signature = Signature::from_raw_array(&from.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
-    format!("0x{}", alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()))
+    let data = VeritasToken::transferCall { to, value: U256::from(amount) }.abi_encode();
+    let (raw, _) = sign_eip1559(from, chain_id, nonce, token, U256::ZERO, data.into()).unwrap();
+    format!("0x{}", alloy_primitives::hex::encode(raw))
 }
 
 #[tokio::test]

@@ -231,9 +231,7 @@ fn chain_status_and_accounts_read_the_embedded_chain() {
 /// A raw EIP-1559 transaction from development account 2 (which the node's own bootstrap does
 /// not use) sending `amount` tokens to `to`.
 fn signed_transfer(token: &str, to: &str, amount: u64) -> String {
-    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-    use alloy_eips::eip2718::Encodable2718;
-    use alloy_primitives::{Signature, TxKind, U256};
+    use alloy_primitives::U256;
     let key =
         veritas_primitives::WorkerKey::from_mnemonic("test test test test test test test test test test test junk", 2)
             .unwrap();
@@ -241,19 +239,10 @@ fn signed_transfer(token: &str, to: &str, amount: u64) -> String {
     data.extend_from_slice(&[0u8; 12]);
     data.extend_from_slice(to.parse::<alloy_primitives::Address>().unwrap().as_slice());
     data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-    let tx = TxEip1559 {
-        chain_id: 31337,
-        nonce: 0,
-        gas_limit: 100_000,
-        max_fee_per_gas: 1_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(token.parse().unwrap()),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: data.into(),
-    };
-    let signature = Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
-    format!("0x{}", alloy_primitives::hex::encode(TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()))
+    let (raw, _) =
+        veritas_node::chain::embedded::sign_eip1559(&key, 31337, 0, token.parse().unwrap(), U256::ZERO, data.into())
+            .unwrap();
+    format!("0x{}", alloy_primitives::hex::encode(raw))
 }
 
 fn rpc(api: &str, method: &str, params: serde_json::Value) -> serde_json::Value {

@@ -210,9 +210,10 @@ impl Node {
     /// Runs a model, signs the claim and logs the receipt before returning it.
     pub async fn infer(&self, request: InferRequest) -> NodeResult<InferResponse> {
         let started = Instant::now();
-        let result = self.infer_inner(request.clone()).await;
+        let model = request.model.clone();
+        let result = self.infer_inner(request).await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.metrics.count_inference(&request.model, outcome);
+        self.metrics.count_inference(&model, outcome);
         if result.is_ok() {
             self.metrics.inference_seconds.observe(started.elapsed().as_secs_f64());
         }

@@ -50,6 +50,36 @@ struct GenesisMeta {
     settlement: Address,
 }
 
+/// Signs an EIP-1559 call from `key` with a generous gas limit (5,000,000) and a 1 gwei fee;
+/// returns the raw EIP-2718 bytes and the transaction hash.
+pub fn sign_eip1559(
+    key: &veritas_primitives::WorkerKey,
+    chain_id: u64,
+    nonce: u64,
+    to: Address,
+    value: U256,
+    data: Bytes,
+) -> ChainResult<(Bytes, B256)> {
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_eips::eip2718::Encodable2718;
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 5_000_000,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value,
+        access_list: Default::default(),
+        input: data,
+    };
+    let raw = key.sign_digest(&tx.signature_hash()).map_err(|err| ChainError::Rejected(err.to_string()))?;
+    let signature =
+        alloy_primitives::Signature::from_raw_array(&raw).map_err(|err| ChainError::Rejected(err.to_string()))?;
+    let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
+    Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))
+}
+
 /// The embedded chain.
 pub struct EmbeddedChain {
     evm: LocalEvm,
@@ -207,8 +237,8 @@ impl EmbeddedChain {
         self.store.receipt(hash)
     }
 
-    /// Signs a transaction from `key` with its next nonce, a generous gas limit and a 1 gwei
-    /// fee; returns the raw bytes and the hash, without sending it.
+    /// Signs a transaction from `key` with its next nonce (see [`sign_eip1559`]); returns the
+    /// raw bytes and the hash, without sending it.
     pub fn sign_transaction(
         &self,
         key: &veritas_primitives::WorkerKey,
@@ -216,24 +246,7 @@ impl EmbeddedChain {
         value: U256,
         data: Bytes,
     ) -> ChainResult<(Bytes, B256)> {
-        use alloy_consensus::{SignableTransaction, TxEip1559};
-        use alloy_eips::eip2718::Encodable2718;
-        let tx = TxEip1559 {
-            chain_id: self.chain_id(),
-            nonce: self.nonce(key.address()),
-            gas_limit: 5_000_000,
-            max_fee_per_gas: 1_000_000_000,
-            max_priority_fee_per_gas: 1_000_000_000,
-            to: TxKind::Call(to),
-            value,
-            access_list: Default::default(),
-            input: data,
-        };
-        let raw = key.sign_digest(&tx.signature_hash()).map_err(|err| ChainError::Rejected(err.to_string()))?;
-        let signature =
-            alloy_primitives::Signature::from_raw_array(&raw).map_err(|err| ChainError::Rejected(err.to_string()))?;
-        let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
-        Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))
+        sign_eip1559(key, self.chain_id(), self.nonce(key.address()), to, value, data)
     }
 
     /// Signs and sends a transaction (see [`EmbeddedChain::sign_transaction`]); returns its

@@ -1,8 +1,6 @@
 //! Tests of the embedded chain: genesis, signed transactions, restarts, refusals.
 
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_primitives::{Signature, TxKind, U256};
+use alloy_primitives::U256;
 use alloy_sol_types::SolCall;
 use veritas_primitives::{WorkerKey, keccak256};
 
@@ -28,19 +26,7 @@ fn genesis() -> DevGenesis {
 }
 
 fn signed(key: &WorkerKey, chain_id: u64, nonce: u64, to: Address, data: Vec<u8>) -> Vec<u8> {
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 200_000,
-        max_fee_per_gas: 2_000_000_000,
-        max_priority_fee_per_gas: 1_000_000_000,
-        to: TxKind::Call(to),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: data.into(),
-    };
-    let signature = Signature::from_raw_array(&key.sign_digest(&tx.signature_hash()).unwrap()).unwrap();
-    TxEnvelope::Eip1559(tx.into_signed(signature)).encoded_2718()
+    sign_eip1559(key, chain_id, nonce, to, U256::ZERO, data.into()).unwrap().0.to_vec()
 }
 
 fn transfer(to: Address, amount: U256) -> Vec<u8> {
