@@ -82,7 +82,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     // Third-party clients the tests drive (viem), pinned by their lock file.
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(root.join("crates/api/tests/clients")))?;
+        .current_dir(root.join("clients")))?;
     let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut command = Command::new("cargo");
     if nextest {

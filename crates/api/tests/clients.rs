@@ -1,5 +1,5 @@
 //! Third-party Ethereum clients, unmodified, against a node's embedded chain over HTTP: viem
-//! (from npm, pinned in `clients/package.json`; `cargo xtask test` installs it).
+//! (from npm, pinned in the repository's `clients/package.json`; `cargo xtask test` installs it).
 
 use std::{path::PathBuf, process::Command, sync::Arc};
 
@@ -8,7 +8,7 @@ use veritas_node::{Node, NodeConfig};
 
 #[tokio::test]
 async fn viem_reads_sends_and_reads_logs() {
-    let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients");
     assert!(
         clients.join("node_modules/viem").is_dir(),
         "viem is not installed in {}: `cargo xtask test` runs `npm ci` there",

@@ -27,6 +27,12 @@ pub enum ChainError {
     /// A raw transaction that cannot be accepted; the message names what is wrong.
     #[error("transaction rejected: {0}")]
     Rejected(String),
+    /// A JSON-RPC endpoint could not be reached or answered something that is not JSON-RPC.
+    #[error("JSON-RPC: {0}")]
+    Rpc(String),
+    /// Waiting for the chain took too long.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// A contract artifact or a return value could not be decoded.
     #[error("decoding: {0}")]
     Decode(String),

@@ -6,7 +6,7 @@ use alloy_sol_types::SolConstructor;
 use veritas_primitives::{ClaimDomain, WorkerKey};
 
 use crate::{
-    ChainResult, LocalEvm,
+    Chain, ChainResult, Confirmations, LocalEvm,
     contracts::{NodeRegistry, Settlement, VeritasToken, artifacts, creation_code},
 };
 
@@ -62,7 +62,7 @@ impl GenesisConfig {
 }
 
 /// Where the contracts are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contracts {
     /// The ERC-20.
     pub token: Address,
@@ -150,5 +150,108 @@ pub fn register_node(
         signerProof: Bytes::from(proof.to_vec()),
     };
     evm.send(operator, contracts.registry, call)?;
+    Ok(())
+}
+
+/// Deploys the token, both registries and the settlement contract on any chain, from `admin`
+/// (who must hold ether for gas; `config.admin` is ignored), and makes the settlement contract
+/// the registry's slasher: what `veritas chain deploy` runs.
+pub async fn deploy(
+    chain: &impl Chain,
+    admin: &WorkerKey,
+    config: &GenesisConfig,
+    confirmations: Confirmations,
+) -> ChainResult<Contracts> {
+    let holder = admin.address();
+    let create = async |artifact: &str, args: Vec<u8>| -> ChainResult<Address> {
+        let mut code = creation_code(artifact)?.to_vec();
+        code.extend_from_slice(&args);
+        let mined = chain.transact(admin, None, U256::ZERO, code.into(), confirmations).await?;
+        mined.contract_address.ok_or_else(|| {
+            crate::ChainError::Decode(format!("deployment of {artifact} in {} created no contract", mined.transaction))
+        })
+    };
+    let token =
+        create(artifacts::TOKEN, VeritasToken::constructorCall { holder, supply: config.supply }.abi_encode()).await?;
+    let registry = create(
+        artifacts::NODE_REGISTRY,
+        NodeRegistry::constructorCall { token_: token, unbondingDelay_: config.unbonding_delay }.abi_encode(),
+    )
+    .await?;
+    let models = create(artifacts::MODEL_REGISTRY, Vec::new()).await?;
+    let settlement_config = Settlement::Config {
+        token,
+        registry,
+        models,
+        treasury: config.treasury,
+        withdrawalDelay: config.withdrawal_delay,
+        disputeBond: config.dispute_bond,
+        slashAmount: config.slash_amount,
+        requestTimeout: config.request_timeout,
+        callbackGasLimit: U256::from(config.callback_gas_limit),
+    };
+    let settlement =
+        create(artifacts::SETTLEMENT, Settlement::constructorCall { config: settlement_config }.abi_encode()).await?;
+    chain.send_call(admin, registry, NodeRegistry::setSlasherCall { slasher_: settlement }, confirmations).await?;
+    Ok(Contracts { token, registry, models, settlement })
+}
+
+/// A node registration: who signs, in which role, where it listens and what it stakes.
+#[derive(Clone, Copy, Debug)]
+pub struct Registration<'a> {
+    /// The node's signing key; its address is also the operator.
+    pub signer: &'a WorkerKey,
+    /// Its role.
+    pub role: Role,
+    /// Its public endpoint (may be empty).
+    pub endpoint: &'a str,
+    /// The stake, in the token's smallest unit.
+    pub stake: U256,
+}
+
+/// Registers a node on any chain: if `funder` is given, it first sends the signer one ether
+/// (when it has less) and the stake in tokens; then the signer approves the stake and
+/// registers with its proof. Registering twice is refused by the registry, with its reason.
+pub async fn register(
+    chain: &impl Chain,
+    contracts: &Contracts,
+    registration: Registration<'_>,
+    funder: Option<&WorkerKey>,
+    confirmations: Confirmations,
+) -> ChainResult<()> {
+    let Registration { signer, role, endpoint, stake } = registration;
+    let operator = signer.address();
+    if let Some(funder) = funder {
+        let ether = U256::from(10u64).pow(U256::from(18u64));
+        if chain.balance(operator).await? < ether {
+            chain.transact(funder, Some(operator), ether, Bytes::new(), confirmations).await?;
+        }
+        chain
+            .send_call(
+                funder,
+                contracts.token,
+                VeritasToken::transferCall { to: operator, value: stake },
+                confirmations,
+            )
+            .await?;
+    }
+    chain
+        .send_call(
+            signer,
+            contracts.token,
+            VeritasToken::approveCall { spender: contracts.registry, value: stake },
+            confirmations,
+        )
+        .await?;
+    let digest = chain.view(contracts.registry, NodeRegistry::registrationDigestCall { operator }).await?;
+    let proof = signer.sign_digest(&digest).map_err(|err| crate::ChainError::Decode(err.to_string()))?;
+    let call = NodeRegistry::registerCall {
+        signer: operator,
+        role: role as u8,
+        endpoint: endpoint.to_owned(),
+        stake,
+        signerProof: Bytes::from(proof.to_vec()),
+    };
+    chain.send_call(signer, contracts.registry, call, confirmations).await?;
     Ok(())
 }

@@ -5,11 +5,15 @@
 //! once by `cargo xtask contracts` into `contracts/out/*.json`; everything here uses those
 //! artifacts, so tests run exactly the bytecode that is deployed.
 
+mod chain;
 pub mod contracts;
 pub mod embedded;
 mod error;
 mod evm;
 pub mod genesis;
+pub mod rpc_chain;
 
+pub use chain::{Chain, Confirmations, Fees, Mined, sign_envelope};
 pub use error::{ChainError, ChainResult};
 pub use evm::{AccountState, Deployment, LocalEvm, Outcome};
+pub use rpc_chain::RpcChain;

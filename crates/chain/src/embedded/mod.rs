@@ -5,6 +5,7 @@
 //! of the last block written, which is the last block acknowledged.
 
 pub mod rpc;
+mod shared;
 mod store;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use alloy_primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy_sol_types::SolCall;
 use revm::context::{TxEnv, result::ExecutionResult};
 use serde::{Deserialize, Serialize};
+pub use shared::SharedChain;
 pub use store::{BlockRecord, LogRecord, ReceiptRecord, TransactionRecord};
 use store::{BlockWrite, ChainStore};
 
@@ -60,9 +62,7 @@ pub fn sign_eip1559(
     value: U256,
     data: Bytes,
 ) -> ChainResult<(Bytes, B256)> {
-    use alloy_consensus::{SignableTransaction, TxEip1559};
-    use alloy_eips::eip2718::Encodable2718;
-    let tx = TxEip1559 {
+    let tx = alloy_consensus::TxEip1559 {
         chain_id,
         nonce,
         gas_limit: 5_000_000,
@@ -73,11 +73,7 @@ pub fn sign_eip1559(
         access_list: Default::default(),
         input: data,
     };
-    let raw = key.sign_digest(&tx.signature_hash()).map_err(|err| ChainError::Rejected(err.to_string()))?;
-    let signature =
-        alloy_primitives::Signature::from_raw_array(&raw).map_err(|err| ChainError::Rejected(err.to_string()))?;
-    let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
-    Ok((envelope.encoded_2718().into(), *envelope.tx_hash()))
+    crate::sign_envelope(key, tx)
 }
 
 /// The embedded chain.
@@ -86,6 +82,8 @@ pub struct EmbeddedChain {
     store: ChainStore,
     head: BlockRecord,
     contracts: Contracts,
+    pending: Vec<PendingTransaction>,
+    automine: bool,
 }
 
 fn header_hash(number: u64, parent_hash: B256, timestamp: u64, gas_used: u64) -> B256 {
@@ -94,7 +92,7 @@ fn header_hash(number: u64, parent_hash: B256, timestamp: u64, gas_used: u64) ->
         number,
         timestamp,
         gas_used,
-        gas_limit: 1_000_000_000,
+        gas_limit: BLOCK_GAS_LIMIT,
         base_fee_per_gas: Some(0),
         ..Default::default()
     }
@@ -147,7 +145,7 @@ impl EmbeddedChain {
             &serde_json::to_vec(&meta).map_err(|e| ChainError::Storage(e.to_string()))?,
         )?;
         evm.set_next_block(1, genesis.timestamp + 1);
-        Ok(EmbeddedChain { evm, store, head: block, contracts })
+        Ok(EmbeddedChain { evm, store, head: block, contracts, pending: Vec::new(), automine: true })
     }
 
     fn load(store: ChainStore, meta: &[u8]) -> ChainResult<EmbeddedChain> {
@@ -160,7 +158,7 @@ impl EmbeddedChain {
         evm.set_next_block(head.number + 1, head.timestamp + 1);
         let contracts =
             Contracts { token: meta.token, registry: meta.registry, models: meta.models, settlement: meta.settlement };
-        Ok(EmbeddedChain { evm, store, head, contracts })
+        Ok(EmbeddedChain { evm, store, head, contracts, pending: Vec::new(), automine: true })
     }
 
     /// The chain id.
@@ -246,7 +244,7 @@ impl EmbeddedChain {
         value: U256,
         data: Bytes,
     ) -> ChainResult<(Bytes, B256)> {
-        sign_eip1559(key, self.chain_id(), self.nonce(key.address()), to, value, data)
+        sign_eip1559(key, self.chain_id(), self.pending_nonce(key.address()), to, value, data)
     }
 
     /// Signs and sends a transaction (see [`EmbeddedChain::sign_transaction`]); returns its
@@ -261,12 +259,16 @@ impl EmbeddedChain {
     ) -> ChainResult<ReceiptRecord> {
         let (raw, _) = self.sign_transaction(key, to, value, data)?;
         let hash = self.send_raw_transaction(&raw, now)?;
+        if self.pending.iter().any(|tx| tx.hash == hash) {
+            self.mine(now)?;
+        }
         self.receipt(&hash)?.ok_or_else(|| ChainError::Storage(format!("no receipt for mined {hash}")))
     }
 
-    /// Accepts a signed EIP-2718 transaction, mines it in a new block at time `now` (or one
-    /// second after the previous block, if later) and writes the block before returning its hash.
-    /// A transaction that reverts is still mined, with a failed receipt.
+    /// Accepts a signed EIP-2718 transaction. On demand (the default) it is mined at once in a
+    /// new block at time `now` (or one second after the previous block, if later), written
+    /// before this returns; with [`EmbeddedChain::set_automine`] off it waits for the next
+    /// [`EmbeddedChain::mine`]. A transaction that reverts is still mined, with a failed receipt.
     pub fn send_raw_transaction(&mut self, raw: &[u8], now: u64) -> ChainResult<B256> {
         let reject = |reason: String| ChainError::Rejected(reason);
         let envelope =
@@ -284,70 +286,151 @@ impl EmbeddedChain {
                 return Err(reject("transactions without a chain id (pre-EIP-155) are refused".into()));
             }
         }
-        let expected = self.nonce(from);
+        let hash = *envelope.tx_hash();
+        if self.pending.iter().any(|tx| tx.hash == hash) || self.store.transaction(&hash)?.is_some() {
+            return Err(reject(format!("transaction {hash} is already known")));
+        }
+        let expected = self.pending_nonce(from);
         if envelope.nonce() != expected {
             return Err(reject(format!("wrong nonce for {from}: expected {expected}, got {}", envelope.nonce())));
+        }
+        if envelope.gas_limit() > BLOCK_GAS_LIMIT {
+            return Err(reject(format!(
+                "gas limit {} exceeds the block gas limit {BLOCK_GAS_LIMIT}",
+                envelope.gas_limit()
+            )));
         }
         let max_cost = U256::from(envelope.gas_limit()) * U256::from(envelope.max_fee_per_gas()) + envelope.value();
         let balance = self.balance(from);
         if balance < max_cost {
             return Err(reject(format!("insufficient funds for {from}: balance {balance}, needs {max_cost}")));
         }
-        let tx = TxEnv::builder()
-            .tx_type(Some(envelope.ty()))
-            .caller(from)
-            .kind(envelope.kind())
-            .value(envelope.value())
-            .data(envelope.input().clone())
-            .nonce(envelope.nonce())
-            .gas_limit(envelope.gas_limit())
-            .gas_price(envelope.max_fee_per_gas())
-            .gas_priority_fee(envelope.max_priority_fee_per_gas())
-            .chain_id(Some(self.chain_id()))
-            .access_list(envelope.access_list().cloned().unwrap_or_default())
-            .build()
-            .map_err(|err| reject(format!("{err:?}")))?;
-
-        let number = self.head.number + 1;
-        let timestamp = now.max(self.head.timestamp + 1);
-        self.evm.set_next_block(number, timestamp);
-        let result = self.evm.execute(tx)?;
-        let changes = self.evm.take_changes();
-        let hash = *envelope.tx_hash();
-        let gas_used = result.tx_gas_used();
-        let block = BlockRecord {
-            number,
-            hash: header_hash(number, self.head.hash, timestamp, gas_used),
-            parent_hash: self.head.hash,
-            timestamp,
-            gas_used,
-            transactions: vec![hash],
-        };
-        let (status, logs) = match &result {
-            ExecutionResult::Success { logs, .. } => (true, logs.clone()),
-            _ => (false, Vec::new()),
-        };
-        let receipt = ReceiptRecord {
-            transaction_hash: hash,
-            block_number: number,
-            block_hash: block.hash,
-            from,
-            to: envelope.to(),
-            status,
-            gas_used,
-            effective_gas_price: envelope.effective_gas_price(Some(0)),
-            contract_address: result.created_address(),
-            logs: logs
-                .into_iter()
-                .map(|log| LogRecord { address: log.address, topics: log.topics().to_vec(), data: log.data.data })
-                .collect(),
-        };
-        let record = TransactionRecord { hash, raw: Bytes::copy_from_slice(raw), from, block_number: number, index: 0 };
-        self.store.write_block(&BlockWrite { block: &block, transactions: &[(record, receipt)], changes: &changes })?;
-        self.head = block;
+        self.pending.push(PendingTransaction { hash, from, raw: Bytes::copy_from_slice(raw), envelope });
+        if self.automine {
+            self.mine(now)?;
+        }
         Ok(hash)
     }
+
+    /// Whether each transaction is mined as it arrives (the default); when off, transactions
+    /// wait for [`EmbeddedChain::mine`], which the node calls on an interval.
+    pub fn set_automine(&mut self, automine: bool) {
+        self.automine = automine;
+    }
+
+    /// Transactions accepted but not yet mined.
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The next nonce of `account`, counting its transactions waiting to be mined.
+    pub fn pending_nonce(&self, account: Address) -> u64 {
+        self.nonce(account) + self.pending.iter().filter(|tx| tx.from == account).count() as u64
+    }
+
+    /// Mines a block at time `now` (or one second after the previous block, if later) holding
+    /// every waiting transaction, in arrival order, and writes it; an empty block when none
+    /// waits. A transaction the EVM refuses at this point (its sender's balance spent by an
+    /// earlier one) is dropped, as a real node would.
+    pub fn mine(&mut self, now: u64) -> ChainResult<BlockRecord> {
+        let number = self.head.number + 1;
+        let timestamp = now.max(self.head.timestamp + 1);
+        let mut mined = Vec::new();
+        let mut block_gas = 0u64;
+        let mut log_index = 0u64;
+        for pending in std::mem::take(&mut self.pending) {
+            let envelope = &pending.envelope;
+            let tx = TxEnv::builder()
+                .tx_type(Some(envelope.ty()))
+                .caller(pending.from)
+                .kind(envelope.kind())
+                .value(envelope.value())
+                .data(envelope.input().clone())
+                .nonce(envelope.nonce())
+                .gas_limit(envelope.gas_limit())
+                .gas_price(envelope.max_fee_per_gas())
+                .gas_priority_fee(envelope.max_priority_fee_per_gas())
+                .chain_id(Some(self.chain_id()))
+                .access_list(envelope.access_list().cloned().unwrap_or_default())
+                .build()
+                .map_err(|err| ChainError::Rejected(format!("{err:?}")))?;
+            if block_gas + envelope.gas_limit() > BLOCK_GAS_LIMIT {
+                // Full: the rest waits for the next block.
+                self.pending.push(pending);
+                continue;
+            }
+            self.evm.set_next_block(number, timestamp);
+            let result = match self.evm.execute(tx) {
+                Ok(result) => result,
+                Err(err) => {
+                    tracing::warn!(transaction = %pending.hash, %err, "dropped a transaction the EVM refused");
+                    continue;
+                }
+            };
+            let gas_used = result.tx_gas_used();
+            block_gas += gas_used;
+            let (status, logs) = match &result {
+                ExecutionResult::Success { logs, .. } => (true, logs.clone()),
+                _ => (false, Vec::new()),
+            };
+            let index = mined.len() as u64;
+            let receipt = ReceiptRecord {
+                transaction_hash: pending.hash,
+                block_number: number,
+                block_hash: B256::ZERO,
+                from: pending.from,
+                to: envelope.to(),
+                status,
+                gas_used,
+                effective_gas_price: envelope.effective_gas_price(Some(0)),
+                contract_address: result.created_address(),
+                logs: logs
+                    .into_iter()
+                    .map(|log| LogRecord { address: log.address, topics: log.topics().to_vec(), data: log.data.data })
+                    .collect(),
+                index,
+                cumulative_gas_used: block_gas,
+                first_log_index: log_index,
+            };
+            log_index += receipt.logs.len() as u64;
+            let record = TransactionRecord {
+                hash: pending.hash,
+                raw: pending.raw.clone(),
+                from: pending.from,
+                block_number: number,
+                index,
+            };
+            mined.push((record, receipt));
+        }
+        let changes = self.evm.take_changes();
+        let block = BlockRecord {
+            number,
+            hash: header_hash(number, self.head.hash, timestamp, block_gas),
+            parent_hash: self.head.hash,
+            timestamp,
+            gas_used: block_gas,
+            transactions: mined.iter().map(|(tx, _)| tx.hash).collect(),
+        };
+        for (_, receipt) in &mut mined {
+            receipt.block_hash = block.hash;
+        }
+        self.store.write_block(&BlockWrite { block: &block, transactions: &mined, changes: &changes })?;
+        self.evm.set_next_block(number + 1, timestamp + 1);
+        self.head = block.clone();
+        Ok(block)
+    }
 }
+
+/// A transaction accepted and waiting for a block.
+struct PendingTransaction {
+    hash: B256,
+    from: Address,
+    raw: Bytes,
+    envelope: TxEnvelope,
+}
+
+/// The most gas one block holds.
+pub const BLOCK_GAS_LIMIT: u64 = 1_000_000_000;
 
 #[cfg(test)]
 mod tests;

@@ -154,8 +154,12 @@ fn dispatch(chain: &mut EmbeddedChain, method: &str, params: &[Value], now: u64)
         }
         "eth_getTransactionCount" => {
             let address: Address = parse(param(params, 0, "address")?, "address")?;
-            latest_only(chain, params.get(1))?;
-            hex_u64(chain.nonce(address))
+            if params.get(1).and_then(Value::as_str) == Some("pending") {
+                hex_u64(chain.pending_nonce(address))
+            } else {
+                latest_only(chain, params.get(1))?;
+                hex_u64(chain.nonce(address))
+            }
         }
         "eth_getCode" => {
             let address: Address = parse(param(params, 0, "address")?, "address")?;
@@ -223,16 +227,16 @@ fn dispatch(chain: &mut EmbeddedChain, method: &str, params: &[Value], now: u64)
 fn receipt_json(receipt: &ReceiptRecord) -> Value {
     json!({
         "transactionHash": receipt.transaction_hash,
-        "transactionIndex": "0x0",
+        "transactionIndex": hex_u64(receipt.index),
         "blockHash": receipt.block_hash,
         "blockNumber": hex_u64(receipt.block_number),
         "from": receipt.from,
         "to": receipt.to,
-        "cumulativeGasUsed": hex_u64(receipt.gas_used),
+        "cumulativeGasUsed": hex_u64(receipt.cumulative_gas_used.max(receipt.gas_used)),
         "gasUsed": hex_u64(receipt.gas_used),
         "effectiveGasPrice": format!("{:#x}", receipt.effective_gas_price),
         "contractAddress": receipt.contract_address,
-        "logs": receipt_logs(receipt, 0),
+        "logs": receipt_logs(receipt, receipt.first_log_index),
         "logsBloom": Bytes::from(vec![0u8; 256]),
         "status": if receipt.status { "0x1" } else { "0x0" },
         "type": "0x2",
@@ -252,7 +256,7 @@ fn receipt_logs(receipt: &ReceiptRecord, first_index: u64) -> Vec<Value> {
                 "blockNumber": hex_u64(receipt.block_number),
                 "blockHash": receipt.block_hash,
                 "transactionHash": receipt.transaction_hash,
-                "transactionIndex": "0x0",
+                "transactionIndex": hex_u64(receipt.index),
                 "logIndex": hex_u64(first_index + i as u64),
                 "removed": false,
             })

@@ -95,6 +95,15 @@ pub struct ReceiptRecord {
     pub contract_address: Option<Address>,
     /// Logs emitted (empty when it failed).
     pub logs: Vec<LogRecord>,
+    /// Its position in the block.
+    #[serde(default)]
+    pub index: u64,
+    /// Gas used by the block up to and including it.
+    #[serde(default)]
+    pub cumulative_gas_used: u64,
+    /// The block-wide index of its first log.
+    #[serde(default)]
+    pub first_log_index: u64,
 }
 
 /// What one block writes.
