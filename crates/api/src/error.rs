@@ -50,6 +50,10 @@ impl From<NodeError> for ApiError {
             NodeError::UnsupportedFormat { .. } => (S::UNPROCESSABLE_ENTITY, "unsupported_format"),
             NodeError::UnknownReceipt(_) => (S::NOT_FOUND, "unknown_receipt"),
             NodeError::InsufficientFunds { .. } => (S::PAYMENT_REQUIRED, "insufficient_funds"),
+            NodeError::PaymentRequired | NodeError::UnknownApiKey | NodeError::BadSignature(_) => {
+                (S::UNAUTHORIZED, "unauthorized")
+            }
+            NodeError::NoChain => (S::NOT_FOUND, "no_chain"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

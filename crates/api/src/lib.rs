@@ -3,10 +3,12 @@
 //! Architecture invariant: this is the only crate that knows HTTP. Errors map to statuses in one
 //! place, [`error::ApiError`].
 
+mod auth;
 mod error;
 mod routes;
 mod rpc;
 
+pub use auth::SIGNATURE_WINDOW;
 pub use error::ApiError;
 pub use routes::{ApiConfig, router, serve};
 pub use rpc::chain_router;

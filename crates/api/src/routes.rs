@@ -16,7 +16,7 @@ use serde_json::{Value as Json_, json};
 use veritas_node::{InferRequest, ModelFormat, ModelVersion, Node, PushRequest};
 use veritas_primitives::B256;
 
-use crate::ApiError;
+use crate::{ApiError, auth::Paid};
 
 /// The OpenAPI document served at `/openapi.json`.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -36,24 +36,6 @@ impl Default for ApiConfig {
 
 type AppState = Arc<Node>;
 
-/// A JSON body whose rejections are answered in the API's error format.
-struct JsonBody<T>(T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_request" };
-            ApiError::new(status, code, format!("cannot read the request body: {}", rejection.body_text()))
-        })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))
-    }
-}
-
 /// The router over a node.
 pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
     let rpc = node.chain().map(crate::chain_router);
@@ -62,6 +44,8 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/models/{reference}", get(show_model))
         .route("/v1/models/{reference}/content", get(pull_model))
         .route("/v1/infer", axum::routing::post(infer))
+        .route("/v1/account/keys", axum::routing::post(create_key))
+        .route("/v1/accounts/{address}", get(account))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/network", get(network))
         .route("/healthz", get(health))
@@ -176,11 +160,43 @@ async fn pull_model(State(node): State<AppState>, Path(reference): Path<String>)
         .into_response())
 }
 
-/// `POST /v1/infer`.
-async fn infer(State(node): State<AppState>, JsonBody(request): JsonBody<InferRequest>) -> Result<Response, ApiError> {
-    let response = node.infer(request).await?;
+/// `POST /v1/infer`: paid by the authenticated account (or the development payer).
+async fn infer(State(node): State<AppState>, paid: Paid<InferRequest>) -> Result<Response, ApiError> {
+    let response = node.infer(paid.body, paid.account).await?;
     let id = response.receipt_id.to_string();
     Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
+}
+
+/// `POST /v1/account/keys`: an API key for the account that signed the request (EIP-191); the
+/// key is shown once and stored only as its hash.
+async fn create_key(
+    State(node): State<AppState>,
+    headers: axum::http::HeaderMap,
+    paid: Paid<Json_>,
+) -> Result<Response, ApiError> {
+    let signed = headers.contains_key(veritas_primitives::request::SIGNATURE_HEADER);
+    let (Some(account), true) = (paid.account, signed) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "creating an API key needs a request signed by the account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)",
+        ));
+    };
+    let key = node.create_api_key(account)?;
+    Ok((StatusCode::CREATED, Json(json!({"account": account, "api_key": key}))).into_response())
+}
+
+/// `GET /v1/accounts/{address}`: escrow on chain, what unsettled requests commit, what is free.
+async fn account(State(node): State<AppState>, Path(address): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let account: veritas_primitives::Address =
+        address.parse().map_err(|_| ApiError::bad_request(format!("{address:?} is not an address")))?;
+    let (escrow, committed) = node.account(account).await?;
+    Ok(Json(json!({
+        "account": account,
+        "escrow": escrow.to_string(),
+        "committed": committed.to_string(),
+        "available": escrow.saturating_sub(committed).to_string(),
+    })))
 }
 
 /// `GET /v1/receipts/{id}`.
@@ -194,21 +210,21 @@ async fn receipt(State(node): State<AppState>, Path(id): Path<String>) -> Result
     ))
 }
 
-/// `GET /v1/network`: the chain this node settles on, its contracts and the JSON-RPC path.
-async fn network(State(node): State<AppState>) -> Json<Json_> {
+/// `GET /v1/network`: the chain this node settles on, its contracts and, for the embedded
+/// chain, the JSON-RPC path and the development accounts.
+async fn network(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
+    use veritas_node::chain::Chain;
     let domain = node.domain();
-    let Some(chain) = node.chain() else {
-        return Json(json!({"chain": null, "claim_domain": domain}));
+    let Some((chain, contracts)) = node.network() else {
+        return Ok(Json(json!({"chain": null, "claim_domain": domain})));
     };
-    let (contracts, head) = {
-        let chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        (chain.contracts(), chain.head().number)
-    };
-    Json(json!({
+    let head = chain.block_number().await.map_err(veritas_node::NodeError::from)?;
+    let embedded = node.chain().is_some();
+    Ok(Json(json!({
         "chain": {
-            "kind": "embedded",
+            "kind": if embedded { "embedded" } else { "rpc" },
             "chain_id": domain.chain_id,
-            "rpc": "/rpc",
+            "rpc": embedded.then_some("/rpc"),
             "block": head,
             "contracts": {
                 "token": contracts.token,
@@ -216,10 +232,11 @@ async fn network(State(node): State<AppState>) -> Json<Json_> {
                 "model_registry": contracts.models,
                 "settlement": contracts.settlement,
             },
-            "dev_accounts": veritas_node::devnet::dev_accounts(),
+            "dev_accounts": if embedded { veritas_node::devnet::dev_accounts() } else { Vec::new() },
+            "default_payer": node.default_payer(),
         },
         "claim_domain": domain,
-    }))
+    })))
 }
 
 /// `GET /healthz`.

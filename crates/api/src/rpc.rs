@@ -1,16 +1,11 @@
 //! The embedded chain's Ethereum JSON-RPC endpoint over HTTP: `POST /` with a JSON-RPC request
 //! or batch, as wallets and client libraries expect.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{Json, Router, body::Bytes, extract::DefaultBodyLimit, extract::State, routing::post};
 use serde_json::{Value, json};
-use veritas_node::chain::embedded::{EmbeddedChain, rpc};
-
-type Chain = Arc<Mutex<EmbeddedChain>>;
+use veritas_node::chain::embedded::{SharedChain as Chain, rpc};
 
 /// The largest JSON-RPC request accepted, in bytes.
 const MAX_RPC_BYTES: usize = 8 << 20;
@@ -34,7 +29,7 @@ async fn handle(State(chain): State<Chain>, body: Bytes) -> Json<Value> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Mining writes to disk: off the async threads.
     let answer = tokio::task::spawn_blocking(move || {
-        let mut chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut chain = chain.lock();
         rpc::handle(&mut chain, &request, now)
     })
     .await

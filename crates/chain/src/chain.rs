@@ -30,6 +30,17 @@ pub struct Mined {
     pub contract_address: Option<Address>,
 }
 
+/// A signed transaction, not yet sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The EIP-2718 bytes.
+    pub raw: Bytes,
+    /// Its hash.
+    pub hash: B256,
+    /// Its nonce.
+    pub nonce: u64,
+}
+
 /// What a transaction offers to pay per gas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fees {
@@ -69,6 +80,9 @@ pub trait Chain: Send + Sync {
 
     /// The next nonce of `account`, counting transactions not yet mined.
     fn nonce(&self, account: Address) -> impl Future<Output = ChainResult<u64>> + Send;
+
+    /// The next nonce of `account` counting mined transactions only.
+    fn mined_nonce(&self, account: Address) -> impl Future<Output = ChainResult<u64>> + Send;
 
     /// An account's ether balance in wei.
     fn balance(&self, account: Address) -> impl Future<Output = ChainResult<U256>> + Send;
@@ -110,7 +124,7 @@ pub trait Chain: Send + Sync {
         to: Option<Address>,
         value: U256,
         data: Bytes,
-    ) -> impl Future<Output = ChainResult<(Bytes, B256)>> + Send {
+    ) -> impl Future<Output = ChainResult<Signed>> + Send {
         async move {
             let from = key.address();
             let gas = self.estimate_gas(from, to, value, data.clone()).await?;
@@ -127,7 +141,8 @@ pub trait Chain: Send + Sync {
                 access_list: Default::default(),
                 input: data,
             };
-            sign_envelope(key, tx)
+            let (raw, hash) = sign_envelope(key, tx)?;
+            Ok(Signed { raw, hash, nonce })
         }
     }
 
@@ -163,8 +178,8 @@ pub trait Chain: Send + Sync {
         confirmations: Confirmations,
     ) -> impl Future<Output = ChainResult<Mined>> + Send {
         async move {
-            let (raw, _) = self.sign(key, to, value, data).await?;
-            let hash = self.send_raw(raw).await?;
+            let signed = self.sign(key, to, value, data).await?;
+            let hash = self.send_raw(signed.raw).await?;
             let mined = self.wait(hash, confirmations).await?;
             if !mined.status {
                 return Err(ChainError::Reverted {

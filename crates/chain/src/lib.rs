@@ -5,6 +5,7 @@
 //! once by `cargo xtask contracts` into `contracts/out/*.json`; everything here uses those
 //! artifacts, so tests run exactly the bytecode that is deployed.
 
+mod any;
 mod chain;
 pub mod contracts;
 pub mod embedded;
@@ -13,7 +14,8 @@ mod evm;
 pub mod genesis;
 pub mod rpc_chain;
 
-pub use chain::{Chain, Confirmations, Fees, Mined, sign_envelope};
+pub use any::AnyChain;
+pub use chain::{Chain, Confirmations, Fees, Mined, Signed, sign_envelope};
 pub use error::{ChainError, ChainResult};
 pub use evm::{AccountState, Deployment, LocalEvm, Outcome};
 pub use rpc_chain::RpcChain;

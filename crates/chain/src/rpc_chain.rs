@@ -110,6 +110,10 @@ impl Chain for RpcChain {
             .map_err(|err| self.error("eth_getTransactionCount", err))
     }
 
+    async fn mined_nonce(&self, account: Address) -> ChainResult<u64> {
+        self.provider.get_transaction_count(account).await.map_err(|err| self.error("eth_getTransactionCount", err))
+    }
+
     async fn balance(&self, account: Address) -> ChainResult<U256> {
         self.provider.get_balance(account).await.map_err(|err| self.error("eth_getBalance", err))
     }

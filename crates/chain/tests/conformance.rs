@@ -284,11 +284,12 @@ async fn the_embedded_chain_mines_on_an_interval_when_asked() {
     let (chain, _) = embedded_network(&dir);
     chain.lock().set_automine(false);
     let key = dev_key(3);
-    let (raw, hash) = chain.sign(&key, Some(dev_key(4).address()), U256::from(1u64), Bytes::new()).await.unwrap();
-    chain.send_raw(raw).await.unwrap();
+    let first = chain.sign(&key, Some(dev_key(4).address()), U256::from(1u64), Bytes::new()).await.unwrap();
+    let hash = chain.send_raw(first.raw).await.unwrap();
     // A second transaction from the same sender takes the next nonce while the first waits.
-    let (raw2, hash2) = chain.sign(&key, Some(dev_key(4).address()), U256::from(2u64), Bytes::new()).await.unwrap();
-    chain.send_raw(raw2).await.unwrap();
+    let second = chain.sign(&key, Some(dev_key(4).address()), U256::from(2u64), Bytes::new()).await.unwrap();
+    assert_eq!(second.nonce, first.nonce + 1);
+    let hash2 = chain.send_raw(second.raw).await.unwrap();
     assert_eq!(chain.mined(hash).await.unwrap(), None);
     let block = chain.mine().await.unwrap();
     let (first, second) = (chain.mined(hash).await.unwrap().unwrap(), chain.mined(hash2).await.unwrap().unwrap());

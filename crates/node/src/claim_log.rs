@@ -9,6 +9,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
+use alloy_primitives::U256;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use veritas_primitives::{Address, B256, Receipt, keccak256};
 
@@ -16,13 +17,56 @@ use crate::{NodeError, NodeResult};
 
 /// receipt id → receipt JSON.
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
-/// sequence → receipt id, for receipts not yet settled.
-const PENDING: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("pending");
+/// sequence → receipt id (32) ‖ paying account (20) ‖ fee (32), for receipts not yet settled.
+const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
+/// paying account → the fees of its queued receipts (32 bytes, big-endian).
+const COMMITTED: TableDefinition<&[u8; 20], &[u8; 32]> = TableDefinition::new("committed");
+/// SHA-256 of an API key → the account it pays from.
+const API_KEYS: TableDefinition<&[u8; 32], &[u8; 20]> = TableDefinition::new("api_keys");
 /// "next_sequence" → the next sequence number.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// "batch" → the batch being settled: written before its transaction is sent, removed when
 /// its receipts are updated, so a crash in between resumes the same batch.
 const INFLIGHT: TableDefinition<&str, &[u8]> = TableDefinition::new("inflight");
+
+/// Who pays for a receipt, and how much.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Charge {
+    /// The paying account (its escrow in the settlement contract).
+    pub payer: Address,
+    /// The fee, in the token's smallest unit.
+    pub fee: U256,
+}
+
+/// A receipt waiting for settlement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Queued {
+    /// Its position in the queue.
+    pub sequence: u64,
+    /// The receipt id.
+    pub id: B256,
+    /// Who pays for it.
+    pub charge: Charge,
+}
+
+fn encode_queued(id: &B256, charge: &Charge) -> [u8; 84] {
+    let mut out = [0u8; 84];
+    out[..32].copy_from_slice(id.as_slice());
+    out[32..52].copy_from_slice(charge.payer.as_slice());
+    out[52..].copy_from_slice(&charge.fee.to_be_bytes::<32>());
+    out
+}
+
+fn decode_queued(sequence: u64, bytes: &[u8]) -> NodeResult<Queued> {
+    if bytes.len() != 84 {
+        return Err(NodeError::ClaimLog(format!("queue entry {sequence} has {} bytes, expected 84", bytes.len())));
+    }
+    Ok(Queued {
+        sequence,
+        id: B256::from_slice(&bytes[..32]),
+        charge: Charge { payer: Address::from_slice(&bytes[32..52]), fee: U256::from_be_slice(&bytes[52..]) },
+    })
+}
 
 /// A batch on its way to the chain.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -35,6 +79,9 @@ pub struct InflightBatch {
     pub raw_transaction: alloy_primitives::Bytes,
     /// Its hash.
     pub transaction: B256,
+    /// Its nonce: once the sender's mined nonce passes it, an unmined transaction never will be.
+    #[serde(default)]
+    pub nonce: u64,
 }
 
 /// The node's durable log of signed claims.
@@ -58,6 +105,8 @@ impl ClaimLog {
         txn.open_table(PENDING)?;
         txn.open_table(META)?;
         txn.open_table(INFLIGHT)?;
+        txn.open_table(COMMITTED)?;
+        txn.open_table(API_KEYS)?;
         txn.commit()?;
         let next_sequence = {
             let txn = db.begin_read()?;
@@ -77,9 +126,9 @@ impl ClaimLog {
         keccak256(preimage)
     }
 
-    /// Appends a receipt and queues it for settlement, durably. Appending the same receipt id
-    /// twice is refused, so a claim is never queued twice.
-    pub fn append(&self, receipt: &Receipt) -> NodeResult<()> {
+    /// Appends a receipt and queues it for settlement, charged to `charge.payer`, durably.
+    /// Appending the same receipt id twice is refused, so a claim is never queued twice.
+    pub fn append(&self, receipt: &Receipt, charge: Charge) -> NodeResult<()> {
         let id = receipt.id();
         let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         let mut txn = self.db.begin_write()?;
@@ -92,13 +141,39 @@ impl ClaimLog {
             receipts.insert(&id.0, json.as_slice())?;
             let mut pending = txn.open_table(PENDING)?;
             let next = pending.last()?.map_or(0, |(k, _)| k.value() + 1);
-            pending.insert(next, &id.0)?;
+            pending.insert(next, encode_queued(&id, &charge).as_slice())?;
+            let mut committed = txn.open_table(COMMITTED)?;
+            let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
+            committed.insert(&charge.payer.0.0, &(before + charge.fee).to_be_bytes::<32>())?;
             let mut meta = txn.open_table(META)?;
             let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
             meta.insert("next_sequence", stored.max(self.next_sequence.load(Ordering::SeqCst)))?;
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// The fees of `payer`'s receipts not yet settled.
+    pub fn committed(&self, payer: &Address) -> NodeResult<U256> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(COMMITTED)?;
+        Ok(table.get(&payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value())))
+    }
+
+    /// Stores an API key's hash for `account`.
+    pub fn add_api_key(&self, hash: &B256, account: &Address) -> NodeResult<()> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        txn.open_table(API_KEYS)?.insert(&hash.0, &account.0.0)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The account an API key (by its hash) pays from.
+    pub fn api_key_account(&self, hash: &B256) -> NodeResult<Option<Address>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(API_KEYS)?;
+        Ok(table.get(&hash.0)?.map(|v| Address::from(*v.value())))
     }
 
     /// A receipt by id.
@@ -114,13 +189,11 @@ impl ClaimLog {
 
     /// The ids waiting for settlement, oldest first, at most `limit`.
     pub fn pending(&self, limit: usize) -> NodeResult<Vec<B256>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(PENDING)?;
-        table.iter()?.take(limit).map(|entry| Ok(B256::from(*entry?.1.value()))).collect()
+        Ok(self.queued(limit)?.into_iter().map(|queued| queued.id).collect())
     }
 
-    /// The oldest pending receipts with their queue positions, at most `limit`.
-    pub fn pending_with_sequence(&self, limit: usize) -> NodeResult<Vec<(u64, B256)>> {
+    /// The oldest receipts waiting for settlement, with their positions and charges.
+    pub fn queued(&self, limit: usize) -> NodeResult<Vec<Queued>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(PENDING)?;
         table
@@ -128,7 +201,7 @@ impl ClaimLog {
             .take(limit)
             .map(|entry| {
                 let (k, v) = entry?;
-                Ok((k.value(), B256::from(*v.value())))
+                decode_queued(k.value(), v.value())
             })
             .collect()
     }
@@ -165,8 +238,18 @@ impl ClaimLog {
                 table.insert(&receipt.id().0, json.as_slice())?;
             }
             let mut pending = txn.open_table(PENDING)?;
+            let mut committed = txn.open_table(COMMITTED)?;
             for sequence in &batch.sequences {
-                pending.remove(sequence)?;
+                let Some(entry) = pending.remove(sequence)? else { continue };
+                let charge = decode_queued(*sequence, entry.value())?.charge;
+                drop(entry);
+                let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
+                let after = before.saturating_sub(charge.fee);
+                if after.is_zero() {
+                    committed.remove(&charge.payer.0.0)?;
+                } else {
+                    committed.insert(&charge.payer.0.0, &after.to_be_bytes::<32>())?;
+                }
             }
             txn.open_table(INFLIGHT)?.remove("batch")?;
         }
@@ -221,6 +304,10 @@ mod tests {
         Receipt::new(ClaimDomain::dev(), key.sign_claim(claim, &ClaimDomain::dev()).unwrap())
     }
 
+    fn charge() -> Charge {
+        Charge { payer: Address::repeat_byte(7), fee: U256::from(5u64) }
+    }
+
     #[test]
     fn receipts_survive_reopening_in_order() {
         let dir = tempfile::tempdir().unwrap();
@@ -231,7 +318,7 @@ mod tests {
             let log = ClaimLog::open(&path).unwrap();
             for _ in 0..3 {
                 let r = receipt(&key, log.next_request_id(&key.address()));
-                log.append(&r).unwrap();
+                log.append(&r, charge()).unwrap();
                 ids.push(r.id());
             }
         }
@@ -252,8 +339,8 @@ mod tests {
         let log = ClaimLog::open(&dir.path().join("claims.redb")).unwrap();
         let key = WorkerKey::random();
         let r = receipt(&key, B256::repeat_byte(1));
-        log.append(&r).unwrap();
-        assert!(log.append(&r).unwrap_err().to_string().contains("already in the log"));
+        log.append(&r, charge()).unwrap();
+        assert!(log.append(&r, charge()).unwrap_err().to_string().contains("already in the log"));
         assert_eq!(log.pending(10).unwrap().len(), 1);
     }
 }

@@ -2,8 +2,33 @@
 
 use std::path::PathBuf;
 
+use veritas_chain::genesis::Contracts;
 use veritas_hub::HubConfig;
 use veritas_primitives::ClaimDomain;
+
+/// Where a node settles.
+#[derive(Clone, Debug, Default)]
+pub enum ChainConfig {
+    /// Nowhere: receipts are signed in the configured domain and stay queued.
+    #[default]
+    None,
+    /// The embedded development chain (state in `home/chain.redb`), with its funded
+    /// development accounts; development account 1 pays requests that name no account.
+    Embedded {
+        /// Mine a block every this often; each transaction at once when `None`.
+        block_time: Option<std::time::Duration>,
+    },
+    /// Any EVM chain over JSON-RPC, where the contracts were deployed (`veritas chain deploy`)
+    /// and the node's worker and validator keys registered (`veritas node register`).
+    Rpc {
+        /// The JSON-RPC endpoint.
+        url: String,
+        /// Where the contracts are.
+        contracts: Contracts,
+        /// Blocks a settlement must be under before its receipts say so (1: mined).
+        confirmations: u64,
+    },
+}
 
 /// How to start a node.
 #[derive(Clone, Debug)]
@@ -20,11 +45,10 @@ pub struct NodeConfig {
     pub threads: Option<usize>,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,
-    /// Run the embedded development chain (state in `home/chain.redb`); claims are then signed
-    /// in its settlement contract's domain.
-    pub embedded_chain: bool,
-    /// The price of one request on the embedded chain, in the token's smallest unit; 0.001
-    /// token if `None`.
+    /// Where results settle.
+    pub chain: ChainConfig,
+    /// The price of one request of a model the model registry does not list, in the token's
+    /// smallest unit; 0.001 token if `None`.
     pub fee_per_request: Option<alloy_primitives::U256>,
 }
 
@@ -38,7 +62,7 @@ impl NodeConfig {
             domain: ClaimDomain::dev(),
             threads: None,
             key_hex: None,
-            embedded_chain: false,
+            chain: ChainConfig::None,
             fee_per_request: None,
         }
     }

@@ -2,9 +2,10 @@
 
 use alloy_primitives::U256;
 use veritas_chain::{
-    ChainResult,
-    embedded::{DevGenesis, EmbeddedChain},
-    genesis::GenesisConfig,
+    Chain, ChainResult, Confirmations,
+    contracts::{NodeRegistry, Settlement, VeritasToken},
+    embedded::{DevGenesis, EmbeddedChain, SharedChain},
+    genesis::{GenesisConfig, Registration, Role, register},
 };
 use veritas_primitives::{Address, WorkerKey};
 
@@ -44,4 +45,37 @@ pub fn open_dev_chain(path: &std::path::Path, now: u64) -> ChainResult<EmbeddedC
         tokens: unit * U256::from(1_000_000u64),
     };
     EmbeddedChain::open(path, &genesis)
+}
+
+/// Registers the node's worker (inference) and validator keys with 10,000 tokens of stake each
+/// and funds development account 1's escrow with 100,000 tokens, once, all paid by development
+/// account 0, which deployed the contracts.
+pub async fn bootstrap(chain: &SharedChain, worker: &WorkerKey, validator: &WorkerKey) -> ChainResult<()> {
+    let contracts = chain.contracts();
+    let registered =
+        chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer: validator.address() }).await?.operator
+            != Address::ZERO;
+    if registered {
+        return Ok(());
+    }
+    let keys = dev_keys();
+    let unit = U256::from(10u64).pow(U256::from(18u64));
+    let now = Confirmations::default();
+    for (signer, role) in [(worker, Role::Inference), (validator, Role::Validator)] {
+        let registration = Registration { signer, role, endpoint: "", stake: unit * U256::from(10_000u64) };
+        register(chain, &contracts, registration, Some(&keys[0]), now).await?;
+    }
+    let deposit = unit * U256::from(100_000u64);
+    let payer = &keys[1];
+    chain
+        .send_call(
+            payer,
+            contracts.token,
+            VeritasToken::approveCall { spender: contracts.settlement, value: deposit },
+            now,
+        )
+        .await?;
+    chain.send_call(payer, contracts.settlement, Settlement::depositCall { amount: deposit }, now).await?;
+    tracing::info!(validator = %validator.address(), worker = %worker.address(), "registered on the development chain");
+    Ok(())
 }

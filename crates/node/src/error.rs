@@ -42,6 +42,32 @@ pub enum NodeError {
         /// The price of this request.
         price: alloy_primitives::U256,
     },
+    /// The request names no paying account and the node has no default payer.
+    #[error(
+        "payment required: this node needs an API key (Authorization: Bearer …) or a request signed by the paying account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)"
+    )]
+    PaymentRequired,
+    /// The node settles nowhere.
+    #[error("this node runs without a chain (started with --no-chain)")]
+    NoChain,
+    /// An API key the node does not know.
+    #[error("unknown API key")]
+    UnknownApiKey,
+    /// A request signature that does not hold.
+    #[error("bad request signature: {0}")]
+    BadSignature(String),
+    /// A node key that the node registry does not list.
+    #[error(
+        "the {role} key {signer} is not registered in the node registry at {registry}: run `veritas node register --role {role}`"
+    )]
+    NotRegistered {
+        /// The key's address.
+        signer: veritas_primitives::Address,
+        /// Its role.
+        role: &'static str,
+        /// The registry.
+        registry: veritas_primitives::Address,
+    },
     /// No receipt with that id.
     #[error("unknown receipt {0}")]
     UnknownReceipt(String),

@@ -11,8 +11,8 @@ mod metrics;
 mod node;
 mod settle;
 
-pub use claim_log::{ClaimLog, InflightBatch};
-pub use config::NodeConfig;
+pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued};
+pub use config::{ChainConfig, NodeConfig};
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
 pub use node::{InferRequest, InferResponse, Node, PushRequest};

@@ -1,19 +1,30 @@
 //! The node: push models, run inference, sign and log claims.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use alloy_primitives::U256;
+use veritas_chain::{
+    AnyChain, Chain, ChainError, Confirmations, RpcChain,
+    contracts::{ModelRegistry, NodeRegistry},
+    embedded::SharedChain,
+    genesis::Contracts,
 };
 
 use serde::{Deserialize, Serialize};
 use veritas_hub::{Hub, ModelFormat, ModelStore, ModelVersion, PushOutcome, Staged, Stager};
 use veritas_primitives::{
-    Address, B256, Claim, ClaimDomain, Mode, Params, Receipt, ReceiptBody, Values, WorkerKey, values::values_hash,
+    Address, B256, Claim, ClaimDomain, Mode, ModelId, Params, Receipt, ReceiptBody, Values, WorkerKey,
+    values::values_hash,
 };
 use veritas_runtime::{OnnxRuntime, init_onnxruntime, inspect_onnx, parse_inputs};
 
-use crate::{ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics};
+use crate::{
+    ChainConfig, Charge, ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics,
+};
 
 /// A request to run a model.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,56 +66,102 @@ pub struct PushRequest {
 pub struct Node {
     key: Arc<WorkerKey>,
     domain: ClaimDomain,
-    chain: Option<Arc<std::sync::Mutex<veritas_chain::embedded::EmbeddedChain>>>,
-    batcher: Option<Arc<crate::settle::Batcher>>,
-    /// Requests between their payment check and their claim-log write.
-    reserved: std::sync::atomic::AtomicU64,
+    settlement: Option<Arc<Settlement>>,
     hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
     claims: Arc<ClaimLog>,
     metrics: Metrics,
+    /// Digests of signed requests already served, with their times, to refuse replays.
+    seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
 }
+
+/// Where and how the node settles, and who pays by default.
+struct Settlement {
+    batcher: crate::settle::Batcher,
+    /// The embedded chain, when the node runs it.
+    embedded: Option<SharedChain>,
+    /// Pays requests that name no account (development account 1 on the embedded chain).
+    default_payer: Option<Address>,
+    /// The price of a model the model registry does not list.
+    default_fee: U256,
+    /// Requests between their payment check and their claim-log write, by payer.
+    reserved: std::sync::Mutex<HashMap<Address, U256>>,
+    /// Model prices read from the registry, with when they were read.
+    prices: std::sync::Mutex<HashMap<ModelId, (U256, Instant)>>,
+}
+
+/// How long a model price read from the registry is reused.
+const PRICE_TTL: Duration = Duration::from_secs(30);
 
 fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Node {
-    /// Opens the node's state and loads ONNX Runtime.
-    pub fn open(config: &NodeConfig) -> NodeResult<Node> {
+    /// Opens the node's state, loads ONNX Runtime and connects to its chain (on the embedded
+    /// chain, registering its keys on first start).
+    pub async fn open(config: &NodeConfig) -> NodeResult<Node> {
         std::fs::create_dir_all(&config.home)?;
         init_onnxruntime(&config.onnxruntime)?;
         let key = load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?;
         let hub = Hub::open(&config.hub)?;
         let claims = ClaimLog::open(&config.home.join("claims.redb"))?;
-        let (chain, domain, batcher) = if config.embedded_chain {
-            let mut chain = crate::devnet::open_dev_chain(&config.home.join("chain.redb"), now_seconds())?;
-            let domain = chain.contracts().domain(chain.chain_id());
-            let dev_keys = crate::devnet::dev_keys();
-            let validator = load_or_create_key(&config.home.join("validator.key"), None)?;
-            let payer = WorkerKey::from_bytes(&dev_keys[1].secret())?;
-            let batcher = crate::settle::Batcher {
-                validator,
-                payer,
-                worker: key.address(),
-                fee_per_claim: config.fee_per_request.unwrap_or_else(crate::settle::dev_fee_per_claim),
-            };
-            crate::settle::bootstrap(&mut chain, &dev_keys[0], &batcher, &key, now_seconds())?;
-            (Some(Arc::new(std::sync::Mutex::new(chain))), domain, Some(Arc::new(batcher)))
-        } else {
-            (None, config.domain, None)
+        let default_fee = config.fee_per_request.unwrap_or_else(crate::settle::dev_fee_per_claim);
+        let settlement = match &config.chain {
+            ChainConfig::None => None,
+            ChainConfig::Embedded { block_time } => {
+                let path = config.home.join("chain.redb");
+                let chain =
+                    tokio::task::spawn_blocking(move || crate::devnet::open_dev_chain(&path, now_seconds())).await??;
+                let chain = SharedChain::new(chain);
+                let validator = load_or_create_key(&config.home.join("validator.key"), None)?;
+                crate::devnet::bootstrap(&chain, &key, &validator).await?;
+                if let Some(interval) = *block_time {
+                    chain.lock().set_automine(false);
+                    spawn_miner(chain.clone(), interval);
+                }
+                let confirmations = Confirmations { poll: block_time.map_or(POLL, |t| t / 4), ..Default::default() };
+                let batcher = crate::settle::Batcher {
+                    chain: AnyChain::Embedded(chain.clone()),
+                    contracts: chain.contracts(),
+                    validator,
+                    worker: key.address(),
+                    confirmations,
+                };
+                let payer = crate::devnet::dev_accounts()[1];
+                Some(Settlement::new(batcher, Some(chain), Some(payer), default_fee))
+            }
+            ChainConfig::Rpc { url, contracts, confirmations } => {
+                let chain = RpcChain::connect(url).await?;
+                let validator = load_or_create_key(&config.home.join("validator.key"), None)?;
+                for (signer, role) in [(key.address(), "inference"), (validator.address(), "validator")] {
+                    let node = chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
+                    if node.operator == Address::ZERO {
+                        return Err(NodeError::NotRegistered { signer, role, registry: contracts.registry });
+                    }
+                }
+                let confirmations = Confirmations { depth: (*confirmations).max(1), ..Default::default() };
+                let batcher = crate::settle::Batcher {
+                    chain: AnyChain::Rpc(chain),
+                    contracts: *contracts,
+                    validator,
+                    worker: key.address(),
+                    confirmations,
+                };
+                Some(Settlement::new(batcher, None, None, default_fee))
+            }
         };
+        let domain = settlement.as_ref().map_or(config.domain, |s| s.batcher.domain());
         tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
             key: Arc::new(key),
             domain,
-            chain,
-            batcher,
-            reserved: Default::default(),
+            settlement,
             hub: Arc::new(hub),
             runtime: Arc::new(OnnxRuntime::new(config.threads)),
             claims: Arc::new(claims),
             metrics: Metrics::new(),
+            seen_signatures: Default::default(),
         })
     }
 
@@ -121,12 +178,8 @@ impl Node {
     /// Settles the next batch of pending receipts on the node's chain (or finishes the batch in
     /// flight); `None` when there is nothing to settle or no chain.
     pub async fn settle_pending(&self) -> NodeResult<Option<crate::SettledBatch>> {
-        let (Some(chain), Some(batcher)) = (self.chain.clone(), self.batcher.clone()) else {
-            return Ok(None);
-        };
-        let claims = self.claims.clone();
-        let domain = self.domain;
-        tokio::task::spawn_blocking(move || batcher.settle(&chain, &claims, &domain, now_seconds())).await?
+        let Some(settlement) = &self.settlement else { return Ok(None) };
+        settlement.batcher.settle(&self.claims).await
     }
 
     /// Settles pending receipts every `interval` until the task is dropped; after a failure it
@@ -148,9 +201,95 @@ impl Node {
         })
     }
 
+    /// Whether this node settles on a chain.
+    pub fn settles(&self) -> bool {
+        self.settlement.is_some()
+    }
+
     /// The embedded chain, when this node runs one.
-    pub fn chain(&self) -> Option<Arc<std::sync::Mutex<veritas_chain::embedded::EmbeddedChain>>> {
-        self.chain.clone()
+    pub fn chain(&self) -> Option<SharedChain> {
+        self.settlement.as_ref().and_then(|s| s.embedded.clone())
+    }
+
+    /// The chain this node settles on and where its contracts are.
+    pub fn network(&self) -> Option<(AnyChain, Contracts)> {
+        self.settlement.as_ref().map(|s| (s.batcher.chain.clone(), s.batcher.contracts))
+    }
+
+    /// The account that pays for requests naming none (development account 1 on the embedded
+    /// chain; none elsewhere).
+    pub fn default_payer(&self) -> Option<Address> {
+        self.settlement.as_ref().and_then(|s| s.default_payer)
+    }
+
+    /// An account's escrow on chain and what its unsettled requests at this node commit.
+    pub async fn account(&self, account: Address) -> NodeResult<(U256, U256)> {
+        let Some(settlement) = &self.settlement else { return Err(NodeError::NoChain) };
+        Ok((settlement.batcher.escrow(account).await?, self.claims.committed(&account)?))
+    }
+
+    /// Records a signed request's digest; false if it was seen before. Digests older than ten
+    /// minutes are forgotten: the gateway refuses their timestamps anyway.
+    pub fn first_use_of_signature(&self, digest: B256, timestamp: u64, now: u64) -> bool {
+        let mut seen = self.seen_signatures.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, at| now.saturating_sub(*at) <= 600);
+        seen.insert(digest, timestamp).is_none()
+    }
+
+    /// Creates an API key for `account`: returned once, stored only as its SHA-256.
+    pub fn create_api_key(&self, account: Address) -> NodeResult<String> {
+        let secret = B256::random();
+        let key = format!("vk_{}", alloy_primitives::hex::encode(secret));
+        self.claims.add_api_key(&api_key_hash(&key), &account)?;
+        Ok(key)
+    }
+
+    /// The account an API key pays from, or an error naming the key as unknown.
+    pub fn api_key_account(&self, key: &str) -> NodeResult<Address> {
+        self.claims.api_key_account(&api_key_hash(key))?.ok_or(NodeError::UnknownApiKey)
+    }
+
+    /// The price of one request of `model`: the model registry's, or the node's default for a
+    /// model it does not list.
+    pub async fn price(&self, model: &ModelId) -> NodeResult<U256> {
+        let Some(settlement) = &self.settlement else { return Ok(U256::ZERO) };
+        if let Some((price, read)) = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model)
+            && read.elapsed() < PRICE_TTL
+        {
+            return Ok(*price);
+        }
+        let call = ModelRegistry::priceOfCall { modelId: model.digest(), tokens: U256::ZERO };
+        let price = match settlement.batcher.chain.view(settlement.batcher.contracts.models, call).await {
+            Ok(price) => price,
+            Err(ChainError::Reverted { reason, .. }) if reason.contains("UnknownModel") => settlement.default_fee,
+            Err(err) => return Err(err.into()),
+        };
+        settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(*model, (price, Instant::now()));
+        Ok(price)
+    }
+
+    /// Publishes a model version in the model registry from the worker key at the node's
+    /// default price, unless it is listed already.
+    async fn publish(&self, version: &ModelVersion) -> NodeResult<()> {
+        let Some(settlement) = &self.settlement else { return Ok(()) };
+        let call = ModelRegistry::publishCall {
+            modelId: version.id.digest(),
+            name: version.name.clone(),
+            metadataUri: String::new(),
+            pricePerRequest: settlement.default_fee,
+            pricePerToken: U256::ZERO,
+        };
+        let confirmations = settlement.batcher.confirmations;
+        match settlement
+            .batcher
+            .chain
+            .send_call(&self.key, settlement.batcher.contracts.models, call, confirmations)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ChainError::Reverted { reason, .. }) if reason.contains("AlreadyPublished") => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// Where uploads are staged, with the size limit.
@@ -182,6 +321,9 @@ impl Node {
         if outcome.created {
             self.metrics.models_pushed.inc();
         }
+        if let Err(err) = self.publish(&outcome.version).await {
+            tracing::warn!(%err, model = %outcome.version.id, "not listed in the model registry; the default price applies");
+        }
         Ok(outcome)
     }
 
@@ -207,11 +349,12 @@ impl Node {
         Ok((version, bytes))
     }
 
-    /// Runs a model, signs the claim and logs the receipt before returning it.
-    pub async fn infer(&self, request: InferRequest) -> NodeResult<InferResponse> {
+    /// Runs a model, signs the claim and logs the receipt before returning it; `account` pays
+    /// (the node's default payer when `None`).
+    pub async fn infer(&self, request: InferRequest, account: Option<Address>) -> NodeResult<InferResponse> {
         let started = Instant::now();
         let model = request.model.clone();
-        let result = self.infer_inner(request).await;
+        let result = self.infer_inner(request, account).await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
         self.metrics.count_inference(&model, outcome);
         if result.is_ok() {
@@ -220,7 +363,7 @@ impl Node {
         result
     }
 
-    async fn infer_inner(&self, request: InferRequest) -> NodeResult<InferResponse> {
+    async fn infer_inner(&self, request: InferRequest, account: Option<Address>) -> NodeResult<InferResponse> {
         if request.mode != Mode::Signed {
             return Err(NodeError::UnsupportedMode { mode: request.mode, available: "signed" });
         }
@@ -229,7 +372,7 @@ impl Node {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
-        let _reservation = self.reserve_payment()?;
+        let (charge, _reservation) = self.reserve_payment(&model.id, account).await?;
         if !self.runtime.is_loaded(&model.id) {
             let (_, bytes) = self.hub.load(&model.id).await?;
             let runtime = self.runtime.clone();
@@ -267,7 +410,7 @@ impl Node {
                 output: Some(outputs),
                 params: Some(params),
             };
-            claims.append(&receipt)?;
+            claims.append(&receipt, charge)?;
             Ok(receipt)
         })
         .await??;
@@ -278,22 +421,23 @@ impl Node {
 
     /// Checks that the paying account can cover this request on top of its unsettled ones, and
     /// holds the reservation until the claim is logged (then the claim log counts it).
-    fn reserve_payment(&self) -> NodeResult<Option<Reservation<'_>>> {
-        let (Some(chain), Some(batcher)) = (&self.chain, &self.batcher) else { return Ok(None) };
-        let reservation = Reservation::new(&self.reserved);
-        let price = batcher.fee_per_claim;
-        let account = batcher.payer.address();
-        let balance = {
-            let mut chain = chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let settlement = chain.contracts().settlement;
-            chain.view(settlement, veritas_chain::contracts::Settlement::balanceOfCall { account })?
+    async fn reserve_payment(
+        &self,
+        model: &ModelId,
+        account: Option<Address>,
+    ) -> NodeResult<(Charge, Option<Reservation<'_>>)> {
+        let Some(settlement) = &self.settlement else {
+            return Ok((Charge { payer: account.unwrap_or_default(), fee: U256::ZERO }, None));
         };
-        let others = self.claims.pending_count()? + reservation.others;
-        let committed = price * alloy_primitives::U256::from(others);
+        let payer = account.or(settlement.default_payer).ok_or(NodeError::PaymentRequired)?;
+        let price = self.price(model).await?;
+        let balance = settlement.batcher.escrow(payer).await?;
+        let reservation = Reservation::new(&settlement.reserved, payer, price);
+        let committed = self.claims.committed(&payer)? + reservation.others;
         if balance < committed + price {
-            return Err(NodeError::InsufficientFunds { account, balance, committed, price });
+            return Err(NodeError::InsufficientFunds { account: payer, balance, committed, price });
         }
-        Ok(Some(reservation))
+        Ok((Charge { payer, fee: price }, Some(reservation)))
     }
 
     /// A logged receipt by id.
@@ -316,22 +460,75 @@ impl Node {
     }
 }
 
-/// One request's hold on the payer's escrow, released when dropped.
+/// One request's hold on its payer's escrow, released when dropped.
 struct Reservation<'a> {
-    counter: &'a std::sync::atomic::AtomicU64,
-    /// Requests that held a reservation before this one.
-    others: u64,
+    reserved: &'a std::sync::Mutex<HashMap<Address, U256>>,
+    payer: Address,
+    price: U256,
+    /// What the payer's requests before this one hold.
+    others: U256,
 }
 
 impl<'a> Reservation<'a> {
-    fn new(counter: &'a std::sync::atomic::AtomicU64) -> Reservation<'a> {
-        let others = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Reservation { counter, others }
+    fn new(reserved: &'a std::sync::Mutex<HashMap<Address, U256>>, payer: Address, price: U256) -> Reservation<'a> {
+        let mut map = reserved.lock().unwrap_or_else(|p| p.into_inner());
+        let held = map.entry(payer).or_default();
+        let others = *held;
+        *held += price;
+        Reservation { reserved, payer, price, others }
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
-        self.counter.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let mut map = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = map.get_mut(&self.payer) {
+            *held = held.saturating_sub(self.price);
+            if held.is_zero() {
+                map.remove(&self.payer);
+            }
+        }
     }
+}
+
+impl Settlement {
+    fn new(
+        batcher: crate::settle::Batcher,
+        embedded: Option<SharedChain>,
+        default_payer: Option<Address>,
+        default_fee: U256,
+    ) -> Arc<Settlement> {
+        Arc::new(Settlement {
+            batcher,
+            embedded,
+            default_payer,
+            default_fee,
+            reserved: Default::default(),
+            prices: Default::default(),
+        })
+    }
+}
+
+/// How often to look for a transaction's receipt.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Mines the embedded chain's block every `interval`.
+fn spawn_miner(chain: SharedChain, interval: Duration) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(err) = chain.mine().await {
+                tracing::warn!(%err, "mining a block failed");
+            }
+        }
+    });
+}
+
+/// The SHA-256 an API key is stored as.
+fn api_key_hash(key: &str) -> B256 {
+    use sha2::Digest;
+    B256::from_slice(&sha2::Sha256::digest(key.as_bytes()))
 }

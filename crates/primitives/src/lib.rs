@@ -10,6 +10,7 @@ mod error;
 mod merkle;
 mod model_id;
 mod receipt;
+pub mod request;
 mod schema;
 #[cfg(feature = "signer")]
 mod signer;

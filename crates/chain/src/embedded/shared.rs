@@ -82,6 +82,10 @@ impl Chain for SharedChain {
         Ok(self.lock().pending_nonce(account))
     }
 
+    async fn mined_nonce(&self, account: Address) -> ChainResult<u64> {
+        Ok(self.lock().nonce(account))
+    }
+
     async fn balance(&self, account: Address) -> ChainResult<U256> {
         Ok(self.lock().balance(account))
     }

@@ -1,0 +1,100 @@
+//! Who pays for a request: an API key (`Authorization: Bearer vk_…`), or a request signed by
+//! the paying account (EIP-191, see `veritas_primitives::request`), or nobody named (then the
+//! node's default payer, which only the development network has).
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+    http::{HeaderMap, StatusCode, header},
+};
+use serde::de::DeserializeOwned;
+use veritas_node::Node;
+use veritas_primitives::{
+    Address,
+    request::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, request_digest, verify_request},
+};
+
+use crate::ApiError;
+
+/// How far a signed request's time may be from the node's, in seconds.
+pub const SIGNATURE_WINDOW: u64 = 300;
+
+/// A JSON body with the account that pays for it, authenticated.
+pub(crate) struct Paid<T> {
+    /// The paying account, if the request names one.
+    pub account: Option<Address>,
+    /// The body.
+    pub body: T,
+}
+
+fn unauthorized(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ApiError> {
+    headers
+        .get(name)
+        .map(|value| value.to_str().map_err(|_| unauthorized(format!("the {name} header is not ASCII"))))
+        .transpose()
+}
+
+/// The account a request authenticates as, if any.
+pub(crate) fn authenticate(
+    node: &Node,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<Address>, ApiError> {
+    if let Some(authorization) = header(headers, header::AUTHORIZATION.as_str())? {
+        let key = authorization
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <API key>`"))?;
+        return Ok(Some(node.api_key_account(key.trim())?));
+    }
+    let Some(signature) = header(headers, SIGNATURE_HEADER)? else {
+        return Ok(None);
+    };
+    let account: Address = header(headers, ACCOUNT_HEADER)?
+        .ok_or_else(|| unauthorized(format!("a signed request needs the {ACCOUNT_HEADER} header")))?
+        .parse()
+        .map_err(|_| unauthorized(format!("{ACCOUNT_HEADER} is not an address")))?;
+    let timestamp: u64 = header(headers, TIMESTAMP_HEADER)?
+        .ok_or_else(|| unauthorized(format!("a signed request needs the {TIMESTAMP_HEADER} header")))?
+        .parse()
+        .map_err(|_| unauthorized(format!("{TIMESTAMP_HEADER} must be Unix seconds")))?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if now.abs_diff(timestamp) > SIGNATURE_WINDOW {
+        return Err(unauthorized(format!(
+            "the request was signed at {timestamp}, more than {SIGNATURE_WINDOW} s from the node's time {now}"
+        )));
+    }
+    verify_request(account, signature, method, path, timestamp, body)
+        .map_err(|err| unauthorized(format!("bad request signature: {err}")))?;
+    if !node.first_use_of_signature(request_digest(method, path, timestamp, body), timestamp, now) {
+        return Err(unauthorized("this signed request was already used; sign each request anew"));
+    }
+    Ok(Some(account))
+}
+
+impl<T: DeserializeOwned> FromRequest<Arc<Node>> for Paid<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, node: &Arc<Node>) -> Result<Self, ApiError> {
+        let (method, path, headers) = (req.method().to_string(), req.uri().path().to_owned(), req.headers().clone());
+        let bytes = Bytes::from_request(req, node).await.map_err(|rejection| {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_request" };
+            ApiError::new(status, code, format!("cannot read the request body: {}", rejection.body_text()))
+        })?;
+        let account = authenticate(node, &headers, &method, &path, &bytes)?;
+        let body =
+            serde_json::from_slice(&bytes).map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?;
+        Ok(Paid { account, body })
+    }
+}
