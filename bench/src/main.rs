@@ -92,7 +92,7 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
     let home = tempfile::tempdir().unwrap();
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
     config.threads = Some(threads);
-    let node = Arc::new(Node::open(&config).unwrap());
+    let node = Arc::new(Node::open(&config).await.unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/infer", listener.local_addr().unwrap());
     tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
@@ -130,7 +130,7 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
             let node = node.clone();
             let request = request.clone();
             async move {
-                node.infer(request).await.unwrap();
+                node.infer(request, None).await.unwrap();
             }
         })
         .await;

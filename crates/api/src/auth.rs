@@ -76,7 +76,9 @@ pub(crate) fn authenticate(
     }
     verify_request(account, signature, method, path, timestamp, body)
         .map_err(|err| unauthorized(format!("bad request signature: {err}")))?;
-    if !node.first_use_of_signature(request_digest(method, path, timestamp, body), timestamp, now) {
+    let digest = request_digest(method, path, timestamp, body);
+    let once = veritas_primitives::keccak256([digest.as_slice(), account.as_slice()].concat());
+    if !node.first_use_of_signature(once, timestamp, now) {
         return Err(unauthorized("this signed request was already used; sign each request anew"));
     }
     Ok(Some(account))
@@ -93,8 +95,8 @@ impl<T: DeserializeOwned> FromRequest<Arc<Node>> for Paid<T> {
             ApiError::new(status, code, format!("cannot read the request body: {}", rejection.body_text()))
         })?;
         let account = authenticate(node, &headers, &method, &path, &bytes)?;
-        let body =
-            serde_json::from_slice(&bytes).map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?;
+        let body = serde_json::from_slice(&bytes)
+            .map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?;
         Ok(Paid { account, body })
     }
 }

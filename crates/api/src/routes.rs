@@ -4,14 +4,14 @@ use std::{future::Future, sync::Arc};
 
 use axum::{
     Json, Router,
-    body::{Body, Bytes},
-    extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State},
+    body::Body,
+    extract::{DefaultBodyLimit, Path, Query, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use futures_util::StreamExt;
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 use veritas_node::{InferRequest, ModelFormat, ModelVersion, Node, PushRequest};
 use veritas_primitives::B256;

@@ -17,9 +17,9 @@ async fn viem_reads_sends_and_reads_logs() {
     let home = tempfile::tempdir().unwrap();
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
-    config.embedded_chain = true;
-    let node = Arc::new(Node::open(&config).unwrap());
-    let token = node.chain().unwrap().lock().unwrap().contracts().token;
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    let token = node.chain().unwrap().contracts().token;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/rpc", listener.local_addr().unwrap());
     tokio::spawn(veritas_api::serve(node, listener, Default::default(), std::future::pending()));

@@ -41,8 +41,10 @@ impl Server {
 
     async fn start_with(home: tempfile::TempDir, embedded_chain: bool) -> Server {
         let mut config = config(home.path());
-        config.embedded_chain = embedded_chain;
-        let node = Arc::new(Node::open(&config).unwrap());
+        if embedded_chain {
+            config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
+        }
+        let node = Arc::new(Node::open(&config).await.unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,8 +1,6 @@
 //! The embedded chain's JSON-RPC endpoint on a real HTTP server on 127.0.0.1: reads, a signed
 //! transaction, its receipt and logs, and the errors a client gets.
 
-use std::sync::{Arc, Mutex};
-
 use alloy_primitives::{Address, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use serde_json::{Value, json};
@@ -42,7 +40,7 @@ impl Rpc {
         let token = chain.contracts().token;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
-        let router = veritas_api::chain_router(Arc::new(Mutex::new(chain)));
+        let router = veritas_api::chain_router(veritas_node::chain::embedded::SharedChain::new(chain));
         tokio::spawn(async move { axum_serve(listener, router).await });
         Rpc { url, http: reqwest::Client::new(), token, _dir: dir }
     }

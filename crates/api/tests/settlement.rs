@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use veritas_node::{InferRequest, Node, NodeConfig, chain::contracts::Settlement as SettlementContract};
+use veritas_node::{
+    InferRequest, Node, NodeConfig,
+    chain::{Chain, contracts::Settlement as SettlementContract},
+};
 use veritas_primitives::{Receipt, merkle_leaf};
 use veritas_verifier::{Expectations, verify_receipt};
 
-fn open(home: &std::path::Path) -> Arc<Node> {
+async fn open(home: &std::path::Path) -> Arc<Node> {
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.to_owned(), ort.into());
-    config.embedded_chain = true;
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
     config.threads = Some(1);
-    Arc::new(Node::open(&config).unwrap())
+    Arc::new(Node::open(&config).await.unwrap())
 }
 
 async fn push_iris(node: &Node) {
@@ -29,25 +32,24 @@ async fn infer(node: &Node, x: f64) -> Receipt {
         input: json!({"float_input": [[x, 3.5, 1.4, 0.2]]}),
         mode: veritas_primitives::Mode::Signed,
     };
-    node.infer(request).await.unwrap().receipt
+    node.infer(request, None).await.unwrap().receipt
 }
 
-fn on_chain(node: &Node, receipt: &Receipt) -> bool {
+async fn on_chain(node: &Node, receipt: &Receipt) -> bool {
     let settlement = receipt.settlement.as_ref().unwrap();
     let call = SettlementContract::isSettledCall {
         root: settlement.batch_root,
         leaf: merkle_leaf(&receipt.id()),
         path: settlement.merkle_path.clone(),
     };
-    let chain = node.chain().unwrap();
-    let mut chain = chain.lock().unwrap();
-    chain.view(settlement.contract, call).unwrap()
+    let (chain, _) = node.network().unwrap();
+    chain.view(settlement.contract, call).await.unwrap()
 }
 
 #[tokio::test]
 async fn pending_receipts_settle_once_with_a_verdict_and_a_merkle_path() {
     let home = tempfile::tempdir().unwrap();
-    let node = open(home.path());
+    let node = open(home.path()).await;
     push_iris(&node).await;
     let mut ids = Vec::new();
     for x in [5.1, 6.2, 7.3] {
@@ -65,27 +67,27 @@ async fn pending_receipts_settle_once_with_a_verdict_and_a_merkle_path() {
         assert_eq!(receipt.verdicts.len(), 1, "the node's own validator vouched, and the receipt says who");
         let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
         assert!(report.checks.iter().any(|c| c.name == "batch" && c.performed));
-        assert!(on_chain(&node, &receipt), "the contract confirms the receipt is in the settled batch");
+        assert!(on_chain(&node, &receipt).await, "the contract confirms the receipt is in the settled batch");
     }
 
     // New work after a restart settles in a new batch; the old batch stays settled.
     drop(node);
-    let node = open(home.path());
+    let node = open(home.path()).await;
     assert!(node.settle_pending().await.unwrap().is_none(), "the restart found nothing pending");
     let fourth = infer(&node, 4.9).await;
     let second = node.settle_pending().await.unwrap().unwrap();
     assert_eq!(second.count, 1);
     assert_ne!(second.root, batch.root);
     let receipt = node.receipt(&fourth.id()).await.unwrap();
-    assert!(on_chain(&node, &receipt));
+    assert!(on_chain(&node, &receipt).await);
     let first = node.receipt(&ids[0]).await.unwrap();
-    assert!(on_chain(&node, &first));
+    assert!(on_chain(&node, &first).await);
 }
 
 #[tokio::test]
 async fn the_receipt_endpoint_shows_the_settlement() {
     let home = tempfile::tempdir().unwrap();
-    let node = open(home.path());
+    let node = open(home.path()).await;
     push_iris(&node).await;
     let receipt = infer(&node, 5.0).await;
     assert!(receipt.settlement.is_none(), "an answer never waits for a block");
@@ -104,11 +106,11 @@ async fn a_request_the_payer_cannot_cover_is_refused_with_402_before_it_runs() {
     let home = tempfile::tempdir().unwrap();
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
-    config.embedded_chain = true;
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
     // The development payer deposits 100,000 tokens; each request costs 60,000.
     let unit = alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
     config.fee_per_request = Some(unit * alloy_primitives::U256::from(60_000u64));
-    let node = Arc::new(Node::open(&config).unwrap());
+    let node = Arc::new(Node::open(&config).await.unwrap());
     push_iris(&node).await;
     infer(&node, 5.1).await;
 
@@ -133,4 +135,117 @@ async fn a_request_the_payer_cannot_cover_is_refused_with_402_before_it_runs() {
     let message = refuse().await;
     assert!(message.contains("has 40000000000000000000000 in escrow, 0 of it committed"), "{message}");
     assert_eq!(node.claims_logged().unwrap(), 1, "nothing refused was run or logged");
+}
+
+/// Signs a request as `key` for the `X-Veritas-*` headers.
+fn signed(
+    request: reqwest::RequestBuilder,
+    key: &veritas_primitives::WorkerKey,
+    path: &str,
+    body: &[u8],
+) -> reqwest::RequestBuilder {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let digest = veritas_primitives::request::request_digest("POST", path, now, body);
+    let signature = veritas_primitives::hex::encode(key.sign_digest(&digest).unwrap());
+    request
+        .header("x-veritas-account", key.address().to_string())
+        .header("x-veritas-timestamp", now.to_string())
+        .header("x-veritas-signature", signature)
+        .body(body.to_vec())
+}
+
+#[tokio::test]
+async fn accounts_pay_with_an_api_key_or_a_signed_request() {
+    use veritas_node::chain::{Confirmations, contracts::VeritasToken};
+    let home = tempfile::tempdir().unwrap();
+    let node = open(home.path()).await;
+    push_iris(&node).await;
+    let keys = veritas_node::devnet::dev_keys();
+    let (alice, bob) = (&keys[2], &keys[3]);
+    // Alice deposits 1 token into escrow; Bob deposits nothing.
+    let chain = node.chain().unwrap();
+    let contracts = chain.contracts();
+    let one = alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
+    let approve = VeritasToken::approveCall { spender: contracts.settlement, value: one };
+    chain.send_call(alice, contracts.token, approve, Confirmations::default()).await.unwrap();
+    let deposit = SettlementContract::depositCall { amount: one };
+    chain.send_call(alice, contracts.settlement, deposit, Confirmations::default()).await.unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    let http = reqwest::Client::new();
+
+    // An API key needs a request signed by the account; it is shown once.
+    let unsigned = http.post(format!("{url}/v1/account/keys")).json(&json!({})).send().await.unwrap();
+    assert_eq!(unsigned.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let created =
+        signed(http.post(format!("{url}/v1/account/keys")), alice, "/v1/account/keys", b"{}").send().await.unwrap();
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let api_key = created["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(created["account"].as_str().unwrap().parse::<veritas_primitives::Address>().unwrap(), alice.address());
+    assert!(
+        !std::fs::read(home.path().join("claims.redb"))
+            .unwrap()
+            .windows(api_key.len())
+            .any(|w| w == api_key.as_bytes()),
+        "only the key's hash is stored"
+    );
+
+    // Alice's key pays from Alice's escrow.
+    let body = json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}});
+    let paid = http.post(format!("{url}/v1/infer")).bearer_auth(&api_key).json(&body).send().await.unwrap();
+    assert_eq!(paid.status(), reqwest::StatusCode::OK);
+    let account: Value =
+        http.get(format!("{url}/v1/accounts/{}", alice.address())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(account["escrow"], one.to_string());
+    assert_eq!(account["committed"], "1000000000000000", "the default price, 0.001 token, is committed");
+
+    // An unknown key, and a signed request by an account without escrow.
+    let unknown = http.post(format!("{url}/v1/infer")).bearer_auth("vk_nope").json(&body).send().await.unwrap();
+    assert_eq!(unknown.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let broke = signed(http.post(format!("{url}/v1/infer")), bob, "/v1/infer", &bytes)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broke.status(), reqwest::StatusCode::PAYMENT_REQUIRED);
+    let answer: Value = broke.json().await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap().contains(&bob.address().to_checksum(None)), "{answer}");
+
+    // A signed request by Alice is served once; the same signature again is refused.
+    let request = signed(http.post(format!("{url}/v1/infer")), alice, "/v1/infer", &bytes)
+        .header("content-type", "application/json")
+        .build()
+        .unwrap();
+    let replay = request.try_clone().unwrap();
+    assert_eq!(http.execute(request).await.unwrap().status(), reqwest::StatusCode::OK);
+    assert_eq!(http.execute(replay).await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // Settlement debits Alice for her two requests and nobody else.
+    let before = node.account(keys[1].address()).await.unwrap().0;
+    node.settle_pending().await.unwrap().unwrap();
+    let (escrow, committed) = node.account(alice.address()).await.unwrap();
+    assert_eq!(escrow, one - alloy_primitives::U256::from(2_000_000_000_000_000u64));
+    assert_eq!(committed, alloy_primitives::U256::ZERO);
+    assert_eq!(node.account(keys[1].address()).await.unwrap().0, before, "the development payer paid nothing");
+}
+
+#[tokio::test]
+async fn with_interval_blocks_receipts_settle_at_the_next_block() {
+    let home = tempfile::tempdir().unwrap();
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
+    let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: Some(std::time::Duration::from_millis(500)) };
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    push_iris(&node).await;
+    let receipt = infer(&node, 5.1).await;
+    let (chain, _) = node.network().unwrap();
+    let head = chain.block_number().await.unwrap();
+    node.settle_pending().await.unwrap().unwrap();
+    let settled = node.receipt(&receipt.id()).await.unwrap();
+    assert!(settled.settlement.as_ref().unwrap().block > head, "mined by the interval miner");
+    assert!(on_chain(&node, &settled).await);
 }
