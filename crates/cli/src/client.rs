@@ -61,12 +61,19 @@ impl ClientError {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    api_key: Option<String>,
 }
 
 impl Client {
     /// A client for the node at `base`.
     pub fn new(base: &str) -> Client {
-        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+        Client { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new(), api_key: None }
+    }
+
+    /// Pays for requests with `api_key` (`Authorization: Bearer`).
+    pub fn with_api_key(mut self, api_key: Option<String>) -> Client {
+        self.api_key = api_key;
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -98,10 +105,39 @@ impl Client {
 
     /// `POST path` with a JSON body, giving the JSON answer and its headers.
     pub async fn post(&self, path: &str, body: &Value) -> Result<(Value, reqwest::header::HeaderMap), ClientError> {
-        let response = self.http.post(self.url(path)).json(body).send().await.map_err(|e| self.unreachable(e))?;
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
         let headers = response.headers().clone();
         Ok((response.json().await.map_err(|e| self.unreachable(e))?, headers))
+    }
+
+    /// `POST path` with a JSON body signed by `key` (EIP-191, the `X-Veritas-*` headers).
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &veritas_primitives::WorkerKey,
+    ) -> anyhow::Result<Value> {
+        use veritas_primitives::request::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, request_digest};
+        let bytes = serde_json::to_vec(body)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let signature = key.sign_digest(&request_digest("POST", path, now, &bytes))?;
+        let response = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(ACCOUNT_HEADER, key.address().to_string())
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(SIGNATURE_HEADER, veritas_primitives::hex::encode(signature))
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        Ok(self.check(response).await?.json().await.map_err(|e| self.unreachable(e))?)
     }
 
     /// Streams a file as the body of `POST path`, with a progress bar on a terminal.

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use veritas_node::{Node, NodeConfig, StoreLocation};
+use veritas_node::{ChainConfig, Node, NodeConfig, StoreLocation};
 use veritas_primitives::{ModelId, Receipt};
 use veritas_verifier::{Expectations, verify_receipt};
 
@@ -18,9 +18,26 @@ pub struct Output {
 }
 
 impl Output {
-    fn print_json(&self, value: &Value) {
+    pub(crate) fn print_json(&self, value: &Value) {
         println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     }
+}
+
+/// `veritas node`: start a node, or one of its subcommands.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NodeCli {
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
+    #[command(flatten)]
+    pub args: NodeArgs,
+}
+
+/// `veritas node …`.
+#[derive(Subcommand)]
+pub enum NodeAction {
+    /// Register this node's worker or validator key in the node registry, with a stake.
+    Register(crate::onchain::RegisterArgs),
 }
 
 /// Options of `veritas up` and `veritas node`.
@@ -38,9 +55,22 @@ pub struct NodeArgs {
     /// The largest model accepted, in bytes.
     #[arg(long, default_value_t = 4 << 30)]
     max_model_bytes: u64,
-    /// Do not run the embedded development chain.
-    #[arg(long)]
+    /// Do not settle: no embedded chain and no JSON-RPC chain.
+    #[arg(long, conflicts_with = "chain_rpc")]
     no_chain: bool,
+    /// Settle on the EVM chain at this JSON-RPC endpoint instead of the embedded one (needs
+    /// --deployment and registered keys: `veritas chain deploy`, `veritas node register`).
+    #[arg(long, requires = "deployment")]
+    chain_rpc: Option<String>,
+    /// The deployment file of the contracts on --chain-rpc.
+    #[arg(long)]
+    deployment: Option<PathBuf>,
+    /// Blocks a settlement must be under before receipts record it (with --chain-rpc).
+    #[arg(long, default_value_t = 1)]
+    confirmations: u64,
+    /// Mine the embedded chain's blocks every this many seconds instead of one per transaction.
+    #[arg(long, value_name = "SECONDS")]
+    block_time: Option<f64>,
 }
 
 fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
@@ -63,13 +93,30 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     config.threads = args.threads;
     config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
-    config.embedded_chain = !args.no_chain;
+    config.chain = match (&args.chain_rpc, args.no_chain) {
+        (_, true) => ChainConfig::None,
+        (Some(url), false) => {
+            let path = args.deployment.as_deref().context("--chain-rpc needs --deployment")?;
+            let deployment = crate::onchain::Deployment::read(path)?;
+            ChainConfig::Rpc { url: url.clone(), contracts: deployment.contracts, confirmations: args.confirmations }
+        }
+        (None, false) => {
+            let block_time = match args.block_time {
+                Some(seconds) if !(0.05..=3600.0).contains(&seconds) => {
+                    bail!("--block-time must be between 0.05 and 3600 seconds")
+                }
+                Some(seconds) => Some(std::time::Duration::from_secs_f64(seconds)),
+                None => None,
+            };
+            ChainConfig::Embedded { block_time }
+        }
+    };
     if let Some(store) = &args.store {
         config.hub.store = StoreLocation::parse(store);
     }
-    let node = Arc::new(Node::open(&config).context("cannot open the node")?);
+    let node = Arc::new(Node::open(&config).await.context("cannot open the node")?);
     // Pending receipts settle on the node's chain every few seconds.
-    let _batcher = node.chain().map(|_| node.spawn_batcher(std::time::Duration::from_secs(2)));
+    let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs(2)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     let domain = node.domain();
@@ -133,6 +180,8 @@ pub enum ChainCommand {
     Status,
     /// The development accounts with their ether and token balances.
     Accounts,
+    /// Deploy the contracts on any EVM chain and write a deployment file.
+    Deploy(crate::onchain::DeployArgs),
 }
 
 async fn rpc(client: &Client, method: &str, params: Value) -> anyhow::Result<Value> {
@@ -148,20 +197,25 @@ fn hex_u256(value: &Value) -> alloy_primitives::U256 {
     value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
 }
 
-fn tokens(amount: alloy_primitives::U256) -> String {
+pub(crate) fn tokens(amount: alloy_primitives::U256) -> String {
     alloy_primitives::utils::format_units(amount, 18).unwrap_or_else(|_| amount.to_string())
 }
 
 /// `veritas chain …`.
 pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
+    let status = match cmd {
+        ChainCommand::Deploy(args) => return crate::onchain::deploy_contracts(args, out).await,
+        ChainCommand::Status => true,
+        ChainCommand::Accounts => false,
+    };
     let client = Client::new(&env::api());
     let network = client.get("/v1/network").await?;
     let chain = &network["chain"];
     if chain.is_null() {
         bail!("this node runs no chain (it was started with --no-chain)");
     }
-    match cmd {
-        ChainCommand::Status => {
+    if status {
+        {
             let block = rpc(&client, "eth_blockNumber", json!([])).await?;
             if out.json {
                 out.print_json(&json!({"network": network, "block": block}));
@@ -186,7 +240,8 @@ pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
                 }
             }
         }
-        ChainCommand::Accounts => {
+    } else {
+        {
             let token = chain["contracts"]["token"].as_str().unwrap_or_default().to_owned();
             let mut rows = Vec::new();
             for account in chain["dev_accounts"].as_array().into_iter().flatten() {
@@ -381,6 +436,10 @@ pub struct InferArgs {
     /// Write the receipt to this file.
     #[arg(long)]
     receipt: Option<PathBuf>,
+    /// Pay with this API key (`veritas account key create`); the development network's
+    /// default payer pays when none is given.
+    #[arg(long, env = "VERITAS_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
 }
 
 fn read_input(text: &str) -> anyhow::Result<Value> {
@@ -398,7 +457,7 @@ fn read_input(text: &str) -> anyhow::Result<Value> {
 pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let input = read_input(&args.input)?;
     let mode: veritas_primitives::Mode = args.mode.parse()?;
-    let client = Client::new(&env::api());
+    let client = Client::new(&env::api()).with_api_key(args.api_key.filter(|k| !k.is_empty()));
     let (answer, _) = client.post("/v1/infer", &json!({"model": args.model, "input": input, "mode": mode})).await?;
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer["receipt"])?;

@@ -6,6 +6,7 @@
 mod client;
 mod commands;
 mod env;
+mod onchain;
 mod setup;
 
 use std::process::ExitCode;
@@ -38,8 +39,8 @@ struct Cli {
 enum Command {
     /// Fetch what is missing and start a local node (the quick start).
     Up(commands::NodeArgs),
-    /// Start a node.
-    Node(commands::NodeArgs),
+    /// Start a node, or register its keys on a chain.
+    Node(commands::NodeCli),
     /// Fetch ONNX Runtime into the data directory.
     Setup,
     /// Push, list, show and pull models.
@@ -52,6 +53,9 @@ enum Command {
     /// The chain the node settles on.
     #[command(subcommand)]
     Chain(commands::ChainCommand),
+    /// Escrow and API keys of the account that pays for requests.
+    #[command(subcommand)]
+    Account(onchain::AccountCommand),
     /// Read receipts from a node.
     #[command(subcommand)]
     Receipt(commands::ReceiptCommand),
@@ -72,7 +76,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up(args) => commands::up(args, &out).await,
-            Command::Node(args) => commands::node(args, &out).await,
+            Command::Node(cli) => match cli.action {
+                Some(commands::NodeAction::Register(args)) => onchain::register_node(args, &out).await,
+                None => commands::node(cli.args, &out).await,
+            },
+            Command::Account(cmd) => onchain::account(cmd, &out).await,
             Command::Setup => commands::setup(&out).await,
             Command::Model(cmd) => commands::model(cmd, &out).await,
             Command::Infer(args) => commands::infer(args, &out).await,

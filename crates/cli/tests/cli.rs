@@ -29,8 +29,13 @@ impl NodeProcess {
     }
 
     fn start_in(home: tempfile::TempDir) -> NodeProcess {
+        NodeProcess::start_with(home, &[])
+    }
+
+    fn start_with(home: tempfile::TempDir, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(BIN)
             .args(["node", "--listen", "127.0.0.1:0", "--threads", "1"])
+            .args(extra)
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_WORKER_KEY", KEY)
             .env("VERITAS_LOG", "warn")
@@ -324,4 +329,115 @@ fn a_receipt_settles_and_verify_rpc_confirms_it_on_chain() {
     assert_eq!(code(&verify), 1, "{}", stdout(&verify));
     assert!(stdout(&verify).contains("INVALID receipt: settlement: batch 0x"), "{}", stdout(&verify));
     assert!(stdout(&verify).contains("is not recorded"), "{}", stdout(&verify));
+}
+
+/// anvil from npm (the repository's `clients/`), on a free port, killed by its PID when dropped.
+struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Anvil {
+    fn start() -> Anvil {
+        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules/.bin/anvil");
+        assert!(
+            bin.exists(),
+            "anvil is not installed at {}: `cargo xtask test` runs `npm ci` in clients/",
+            bin.display()
+        );
+        let mut child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("anvil printed its address").unwrap();
+            if let Some(address) = line.strip_prefix("Listening on ") {
+                break format!("http://{}", address.trim());
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Anvil { child, url }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn on_anvil_deploy_register_pay_settle_and_verify() {
+    let anvil = Anvil::start();
+    let home = tempfile::tempdir().unwrap();
+    let deployment = home.path().join("deployment.json");
+    let cli = |args: &[&str], api: Option<&str>| {
+        let mut command = Command::new(BIN);
+        command.args(args).env("VERITAS_HOME", home.path()).env("VERITAS_LOG", "warn").env("VERITAS_WORKER_KEY", KEY);
+        if let Some(api) = api {
+            command.env("VERITAS_API", api);
+        }
+        command.output().unwrap()
+    };
+    let deploy = cli(&["chain", "deploy", "--rpc", &anvil.url, "--out", path_str(&deployment)], None);
+    assert_eq!(code(&deploy), 0, "{}", stderr(&deploy));
+    assert!(stdout(&deploy).contains("settlement"), "{}", stdout(&deploy));
+    let on_anvil = ["--rpc", anvil.url.as_str(), "--deployment", path_str(&deployment)];
+
+    // A node whose keys are not registered refuses to start, saying what to do.
+    let refused = Command::new(BIN)
+        .args(["node", "--listen", "127.0.0.1:0", "--chain-rpc", &anvil.url, "--deployment", path_str(&deployment)])
+        .env("VERITAS_HOME", home.path())
+        .env("VERITAS_WORKER_KEY", KEY)
+        .env("VERITAS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_ne!(code(&refused), 0);
+    assert!(stderr(&refused).contains("veritas node register --role inference"), "{}", stderr(&refused));
+
+    for role in ["inference", "validator"] {
+        let register =
+            cli(&[&["node", "register", "--role", role, "--stake", "1000", "--fund"][..], &on_anvil].concat(), None);
+        assert_eq!(code(&register), 0, "{}", stderr(&register));
+    }
+    let node = NodeProcess::start_with(
+        home,
+        &["--chain-rpc", &anvil.url, "--deployment", path_str(&deployment), "--confirmations", "1"],
+    );
+    // Account 1 deposits into escrow and makes an API key; without one nobody pays.
+    let deposit = node.run(&[&["account", "deposit", "5"][..], &on_anvil].concat());
+    assert_eq!(code(&deposit), 0, "{}", stderr(&deposit));
+    let key = node.run(&[&["account", "key", "create"][..], &on_anvil].concat());
+    assert_eq!(code(&key), 0, "{}", stderr(&key));
+    let api_key = stdout(&key).lines().nth(1).unwrap().trim().to_owned();
+    assert!(api_key.starts_with("vk_"), "{}", stdout(&key));
+
+    let model = examples().join("iris-logreg.onnx");
+    assert_eq!(code(&node.run(&["model", "push", path_str(&model), "--name", "iris"])), 0);
+    let input = r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#;
+    let unpaid = node.run(&["infer", "iris", "--input", input]);
+    assert_eq!(code(&unpaid), 3, "{}", stderr(&unpaid));
+    assert!(stderr(&unpaid).contains("API key"), "{}", stderr(&unpaid));
+    let receipt = node.home.path().join("r.json");
+    let infer = node.run(&["infer", "iris", "--input", input, "--api-key", &api_key, "--receipt", path_str(&receipt)]);
+    assert_eq!(code(&infer), 0, "{}", stderr(&infer));
+    let id = stderr(&infer).split_whitespace().nth(1).unwrap().to_owned();
+
+    let balance = node.run(&[&["--json", "account", "balance"][..], &on_anvil].concat());
+    let balance: serde_json::Value = serde_json::from_str(&stdout(&balance)).unwrap();
+    assert_eq!(balance["escrow"], "5000000000000000000");
+
+    // The batcher settles on anvil; `verify --rpc` confirms the batch there.
+    let show = node.run(&["receipt", "show", &id, "--wait-settled", "60", "-o", path_str(&receipt)]);
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    let verify = node.run(&["verify", "--rpc", &anvil.url, path_str(&receipt)]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+    assert!(stdout(&verify).contains("ok   chain     batch 0x"), "{}", stdout(&verify));
+    let balance = node.run(&[&["--json", "account", "balance"][..], &on_anvil].concat());
+    let balance: serde_json::Value = serde_json::from_str(&stdout(&balance)).unwrap();
+    assert_eq!(balance["escrow"], "4999000000000000000", "one request at the model's registry price, 0.001");
 }

@@ -140,18 +140,17 @@ impl Batcher {
     /// records the settlement.
     async fn resume(&self, claims: &ClaimLog, batch: InflightBatch) -> NodeResult<Option<SettledBatch>> {
         let chain = &self.chain;
-        if chain.mined(batch.transaction).await.map_err(chain_err)?.is_none() {
-            if let Err(err) = chain.send_raw(batch.raw_transaction.clone()).await {
-                // Already in the chain's pool is fine; a nonce used by another transaction
-                // means this one can never be mined, so its receipts go back to the queue.
-                let stale = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none()
-                    && chain.mined_nonce(self.validator.address()).await.map_err(chain_err)? > batch.nonce;
-                if stale {
-                    claims.abandon_batch()?;
-                }
-                if stale || !matches!(err, ChainError::Rejected(ref reason) if reason.contains("already known")) {
-                    return Err(chain_err(err));
-                }
+        let unmined = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none();
+        if unmined && let Err(err) = chain.send_raw(batch.raw_transaction.clone()).await {
+            // Already in the chain's pool is fine; a nonce used by another transaction means
+            // this one can never be mined, so its receipts go back to the queue.
+            let stale = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none()
+                && chain.mined_nonce(self.validator.address()).await.map_err(chain_err)? > batch.nonce;
+            if stale {
+                claims.abandon_batch()?;
+            }
+            if stale || !matches!(err, ChainError::Rejected(ref reason) if reason.contains("already known")) {
+                return Err(chain_err(err));
             }
         }
         let mined = chain.wait(batch.transaction, self.confirmations).await.map_err(chain_err)?;
