@@ -175,7 +175,8 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
     let log = veritas_node::ClaimLog::open(&log_dir.path().join("claims.redb")).unwrap();
     let (log_median, log_p90) = time_us(iterations.min(500), || {
         i += 1;
-        log.append(&Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap())).unwrap();
+        let charge = veritas_node::Charge { payer: key.address(), fee: alloy_primitives::U256::from(1u64) };
+        log.append(&Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap()), charge).unwrap();
     });
     println!("\n| claim cost | median (p90) µs |\n|---|---|");
     println!("| sign (EIP-712 digest + secp256k1) | {sign_median:.1} ({sign_p90:.1}) |");
