@@ -316,6 +316,8 @@ async fn health_metrics_and_openapi() {
         "/v1/models/{reference}/content",
         "/v1/infer",
         "/v1/receipts/{id}",
+        "/v1/account/keys",
+        "/v1/accounts/{address}",
         "/healthz",
         "/metrics",
         "/openapi.json",
