@@ -79,9 +79,11 @@ fn ensure_onnxruntime(root: &Path) -> anyhow::Result<PathBuf> {
 
 fn test(root: &Path) -> anyhow::Result<()> {
     let lib = ensure_onnxruntime(root)?;
-    // Third-party clients the tests drive (viem), pinned by their lock file.
+    // Third-party tools the tests drive (viem, anvil), pinned by exact versions and the lock
+    // file. `npm install` rather than `npm ci`: anvil's per-platform binaries are optional
+    // dependencies, and a lock file written on one platform may lack the others' entries.
     run(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(root.join("clients")))?;
     let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut command = Command::new("cargo");

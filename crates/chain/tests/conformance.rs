@@ -47,7 +47,7 @@ impl Anvil {
         let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules/.bin/anvil");
         assert!(
             bin.exists(),
-            "anvil is not installed at {}: `cargo xtask test` runs `npm ci` in clients/",
+            "anvil is not installed at {}: `cargo xtask test` installs it (npm, in clients/)",
             bin.display()
         );
         let mut child = Command::new(bin)
