@@ -54,6 +54,9 @@ impl From<NodeError> for ApiError {
                 (S::UNAUTHORIZED, "unauthorized")
             }
             NodeError::NoChain => (S::NOT_FOUND, "no_chain"),
+            NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
+                (S::SERVICE_UNAVAILABLE, "chain_unavailable")
+            }
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

@@ -11,7 +11,7 @@ async fn viem_reads_sends_and_reads_logs() {
     let clients = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients");
     assert!(
         clients.join("node_modules/viem").is_dir(),
-        "viem is not installed in {}: `cargo xtask test` runs `npm ci` there",
+        "viem is not installed in {}: `cargo xtask test` installs it (npm)",
         clients.display()
     );
     let home = tempfile::tempdir().unwrap();

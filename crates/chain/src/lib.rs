@@ -5,6 +5,8 @@
 //! once by `cargo xtask contracts` into `contracts/out/*.json`; everything here uses those
 //! artifacts, so tests run exactly the bytecode that is deployed.
 
+#[cfg(feature = "anvil")]
+pub mod anvil;
 mod any;
 mod chain;
 pub mod contracts;

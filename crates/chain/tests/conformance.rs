@@ -2,16 +2,12 @@
 //! against the embedded chain and against anvil (from npm, pinned in the repository's
 //! `clients/package.json`; `cargo xtask test` installs it). Both must pass.
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use veritas_chain::{
     Chain, ChainError, Confirmations, RpcChain,
+    anvil::Anvil,
     contracts::{Settlement, VeritasToken, settle_batch_call},
     embedded::{DevGenesis, EmbeddedChain, SharedChain, sign_eip1559},
     genesis::{Contracts, GenesisConfig, Registration, Role, deploy, register},
@@ -34,48 +30,6 @@ fn tokens(n: u64) -> U256 {
 
 fn fast() -> Confirmations {
     Confirmations { depth: 1, poll: Duration::from_millis(20), timeout: Duration::from_secs(30) }
-}
-
-/// anvil on 127.0.0.1 at a free port, killed (by its PID) when dropped.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Anvil {
-    fn start(extra: &[&str]) -> Anvil {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules/.bin/anvil");
-        assert!(
-            bin.exists(),
-            "anvil is not installed at {}: `cargo xtask test` installs it (npm, in clients/)",
-            bin.display()
-        );
-        let mut child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", "0", "--mnemonic", MNEMONIC, "--chain-id", "31337"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("anvil starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines.next().expect("anvil printed its address").unwrap();
-            if let Some(address) = line.strip_prefix("Listening on ") {
-                break format!("http://{}", address.trim());
-            }
-        };
-        // Keep draining its output so that it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Anvil { child, url }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A chain with the contracts deployed, development accounts 1–3 holding tokens.
@@ -257,9 +211,66 @@ async fn the_embedded_chain_conforms() {
     conformance(&chain, contracts).await;
 }
 
+/// Serves the embedded chain's transport-free JSON-RPC over plain HTTP/1.1 (one request per
+/// connection), as the node's `/rpc` does, so that alloy reaches it through a socket.
+async fn serve_json_rpc(chain: SharedChain) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let chain = chain.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(socket);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                reader.read_exact(&mut body).await.unwrap();
+                let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let answer = chain
+                    .with(move |chain| Ok(veritas_chain::embedded::rpc::handle(chain, &request, 1_767_230_000)))
+                    .await
+                    .unwrap();
+                let answer = serde_json::to_vec(&answer).unwrap();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    answer.len()
+                );
+                let mut socket = reader.into_inner();
+                socket.write_all(head.as_bytes()).await.unwrap();
+                socket.write_all(&answer).await.unwrap();
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn the_embedded_chain_conforms_through_alloy_over_json_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (embedded, contracts) = embedded_network(&dir);
+    let url = serve_json_rpc(embedded).await;
+    let chain = RpcChain::connect(&url).await.unwrap();
+    conformance(&chain, contracts).await;
+}
+
 #[tokio::test]
 async fn anvil_conforms() {
-    let anvil = Anvil::start(&[]);
+    let anvil = Anvil::start(0, &[]).unwrap();
     let (chain, contracts) = anvil_network(&anvil).await;
     // Genesis on the embedded chain and `deploy` on anvil give the contracts the same addresses.
     let dir = tempfile::tempdir().unwrap();
@@ -269,7 +280,7 @@ async fn anvil_conforms() {
 
 #[tokio::test]
 async fn anvil_with_interval_blocks_waits_for_confirmations() {
-    let anvil = Anvil::start(&["--block-time", "1"]);
+    let anvil = Anvil::start(0, &["--block-time", "1"]).unwrap();
     let chain = RpcChain::connect(&anvil.url).await.unwrap();
     let key = dev_key(3);
     let to = dev_key(4).address();

@@ -331,48 +331,9 @@ fn a_receipt_settles_and_verify_rpc_confirms_it_on_chain() {
     assert!(stdout(&verify).contains("is not recorded"), "{}", stdout(&verify));
 }
 
-/// anvil from npm (the repository's `clients/`), on a free port, killed by its PID when dropped.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Anvil {
-    fn start() -> Anvil {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules/.bin/anvil");
-        assert!(
-            bin.exists(),
-            "anvil is not installed at {}: `cargo xtask test` installs it (npm, in clients/)",
-            bin.display()
-        );
-        let mut child = Command::new(bin)
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines.next().expect("anvil printed its address").unwrap();
-            if let Some(address) = line.strip_prefix("Listening on ") {
-                break format!("http://{}", address.trim());
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Anvil { child, url }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn on_anvil_deploy_register_pay_settle_and_verify() {
-    let anvil = Anvil::start();
+    let anvil = veritas_chain::anvil::Anvil::start(0, &[]).unwrap();
     let home = tempfile::tempdir().unwrap();
     let deployment = home.path().join("deployment.json");
     let cli = |args: &[&str], api: Option<&str>| {

@@ -88,6 +88,13 @@ struct Settlement {
     reserved: std::sync::Mutex<HashMap<Address, U256>>,
     /// Model prices read from the registry, with when they were read.
     prices: std::sync::Mutex<HashMap<ModelId, (U256, Instant)>>,
+    /// The last escrow balance read per payer, for when the chain is unreachable.
+    escrows: std::sync::Mutex<HashMap<Address, U256>>,
+}
+
+/// Whether a chain error means the chain could not be reached (rather than that it refused).
+fn unreachable(err: &ChainError) -> bool {
+    matches!(err, ChainError::Rpc(_) | ChainError::Timeout(_))
 }
 
 /// How long a model price read from the registry is reused.
@@ -262,6 +269,13 @@ impl Node {
         let price = match settlement.batcher.chain.view(settlement.batcher.contracts.models, call).await {
             Ok(price) => price,
             Err(ChainError::Reverted { reason, .. }) if reason.contains("UnknownModel") => settlement.default_fee,
+            Err(err) if unreachable(&err) => {
+                // While the chain is away, the last price read holds.
+                let known = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model).map(|(p, _)| *p);
+                let Some(price) = known else { return Err(err.into()) };
+                tracing::warn!(%err, %model, "chain unreachable: using the last price read");
+                return Ok(price);
+            }
             Err(err) => return Err(err.into()),
         };
         settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(*model, (price, Instant::now()));
@@ -431,7 +445,21 @@ impl Node {
         };
         let payer = account.or(settlement.default_payer).ok_or(NodeError::PaymentRequired)?;
         let price = self.price(model).await?;
-        let balance = settlement.batcher.escrow(payer).await?;
+        let balance = match settlement.batcher.escrow(payer).await {
+            Ok(balance) => {
+                settlement.escrows.lock().unwrap_or_else(|p| p.into_inner()).insert(payer, balance);
+                balance
+            }
+            // While the chain is away, requests are checked against the last escrow read (and
+            // everything served since is counted as committed), so the API keeps serving.
+            Err(NodeError::Chain(err)) if unreachable(&err) => {
+                let known = settlement.escrows.lock().unwrap_or_else(|p| p.into_inner()).get(&payer).copied();
+                let Some(balance) = known else { return Err(err.into()) };
+                tracing::warn!(%err, %payer, "chain unreachable: checking against the last escrow read");
+                balance
+            }
+            Err(err) => return Err(err),
+        };
         let reservation = Reservation::new(&settlement.reserved, payer, price);
         let committed = self.claims.committed(&payer)? + reservation.others;
         if balance < committed + price {
@@ -505,6 +533,7 @@ impl Settlement {
             default_fee,
             reserved: Default::default(),
             prices: Default::default(),
+            escrows: Default::default(),
         })
     }
 }
