@@ -216,17 +216,15 @@ pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
     }
     if status {
         {
-            let block = rpc(&client, "eth_blockNumber", json!([])).await?;
+            let block = chain["block"].as_u64().unwrap_or_default();
             if out.json {
                 out.print_json(&json!({"network": network, "block": block}));
             } else {
-                println!("chain id       {}", chain["chain_id"]);
-                println!(
-                    "rpc            {}{}",
-                    env::api().trim_end_matches('/'),
-                    chain["rpc"].as_str().unwrap_or("/rpc")
-                );
-                println!("block          {}", hex_u256(&block));
+                println!("chain id       {} ({})", chain["chain_id"], chain["kind"].as_str().unwrap_or("?"));
+                if let Some(path) = chain["rpc"].as_str() {
+                    println!("rpc            {}{path}", env::api().trim_end_matches('/'));
+                }
+                println!("block          {block}");
                 for (name, key) in [
                     ("token", "token"),
                     ("node registry", "node_registry"),
@@ -242,6 +240,9 @@ pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
         }
     } else {
         {
+            if chain["rpc"].is_null() {
+                bail!("this node settles on an external chain: it has no development accounts");
+            }
             let token = chain["contracts"]["token"].as_str().unwrap_or_default().to_owned();
             let mut rows = Vec::new();
             for account in chain["dev_accounts"].as_array().into_iter().flatten() {

@@ -214,12 +214,49 @@ fn failures_have_documented_exit_codes_and_clear_messages() {
 }
 
 #[test]
+fn an_account_deposits_makes_an_api_key_and_pays_on_the_embedded_chain() {
+    let node = NodeProcess::start();
+    let model = examples().join("iris-logreg.onnx");
+    assert_eq!(code(&node.run(&["model", "push", path_str(&model), "--name", "iris"])), 0);
+    let deposit = node.run(&["account", "deposit", "3", "--dev-account", "2"]);
+    assert_eq!(code(&deposit), 0, "{}", stderr(&deposit));
+    assert!(
+        stdout(&deposit).contains("escrow of 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC: 3.0"),
+        "{}",
+        stdout(&deposit)
+    );
+    let key = node.run(&["--json", "account", "key", "create", "--dev-account", "2"]);
+    assert_eq!(code(&key), 0, "{}", stderr(&key));
+    let key: serde_json::Value = serde_json::from_str(&stdout(&key)).unwrap();
+    let api_key = key["api_key"].as_str().unwrap();
+    let input = r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#;
+    let infer = node.run(&["infer", "iris", "--input", input, "--api-key", api_key]);
+    assert_eq!(code(&infer), 0, "{}", stderr(&infer));
+    let balance = node.run(&["--json", "account", "balance", "--dev-account", "2"]);
+    let balance: serde_json::Value = serde_json::from_str(&stdout(&balance)).unwrap();
+    assert_eq!(balance["escrow"], "3000000000000000000");
+    assert_eq!(balance["committed"], "1000000000000000", "one request at the registry price, not yet settled");
+    // Bad amounts and keys are refused with what was wrong.
+    let bad = node.run(&["account", "deposit", "lots", "--dev-account", "2"]);
+    assert_eq!(code(&bad), 5, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("not an amount"), "{}", stderr(&bad));
+    let wrong_key = node.run(&["infer", "iris", "--input", input, "--api-key", "vk_0000"]);
+    assert_eq!(code(&wrong_key), 3, "{}", stderr(&wrong_key));
+    assert!(stderr(&wrong_key).contains("unknown API key"), "{}", stderr(&wrong_key));
+    let withdraw = node.run(&["account", "withdraw", "1", "--dev-account", "2"]);
+    assert_eq!(code(&withdraw), 0, "{}", stderr(&withdraw));
+    let early = node.run(&["account", "withdraw", "--finish", "--dev-account", "2"]);
+    assert_ne!(code(&early), 0, "the withdrawal delay has not passed");
+    assert!(stderr(&early).contains("WithdrawalNotReady"), "{}", stderr(&early));
+}
+
+#[test]
 fn chain_status_and_accounts_read_the_embedded_chain() {
     let node = NodeProcess::start();
     let status = node.run(&["chain", "status"]);
     assert_eq!(code(&status), 0, "{}", stderr(&status));
     let text = stdout(&status);
-    assert!(text.starts_with("chain id       31337\n"), "{text}");
+    assert!(text.starts_with("chain id       31337 (embedded)\n"), "{text}");
     assert!(text.contains("settlement     0x"), "{text}");
     let accounts = node.run(&["chain", "accounts"]);
     assert_eq!(code(&accounts), 0, "{}", stderr(&accounts));
