@@ -107,7 +107,7 @@ impl Batcher {
 
     /// Builds, signs and records (before anything is sent) the next batch of pending receipts.
     pub(crate) async fn prepare(&self, claims: &ClaimLog) -> NodeResult<Option<InflightBatch>> {
-        let queued = claims.queued(MAX_BATCH)?;
+        let queued = self.payable(claims.queued(MAX_BATCH * 4)?).await?;
         if queued.is_empty() {
             return Ok(None);
         }
@@ -187,6 +187,32 @@ impl Batcher {
             transaction: mined.transaction,
             block: mined.block,
         }))
+    }
+
+    /// The oldest queued receipts whose payers' escrow covers them, at most [`MAX_BATCH`]: a
+    /// payer that can no longer pay (it withdrew) holds back only its own receipts, which stay
+    /// queued until it deposits again.
+    async fn payable(&self, queued: Vec<crate::Queued>) -> NodeResult<Vec<crate::Queued>> {
+        let mut left = BTreeMap::<Address, U256>::new();
+        let mut payable = Vec::with_capacity(queued.len().min(MAX_BATCH));
+        for entry in queued {
+            if payable.len() == MAX_BATCH {
+                break;
+            }
+            let payer = entry.charge.payer;
+            let remaining = match left.get(&payer) {
+                Some(remaining) => *remaining,
+                None => self.escrow(payer).await?,
+            };
+            if remaining < entry.charge.fee {
+                left.insert(payer, U256::ZERO);
+                tracing::warn!(%payer, receipt = %entry.id, "the payer's escrow does not cover this receipt; it stays queued");
+                continue;
+            }
+            left.insert(payer, remaining - entry.charge.fee);
+            payable.push(entry);
+        }
+        Ok(payable)
     }
 
     /// An account's escrow in the settlement contract.
@@ -309,11 +335,12 @@ mod tests {
     async fn each_payer_is_debited_for_its_own_requests() {
         let other = devnet::dev_keys()[2].address();
         let s = setup(&[payer(), other, payer()]).await;
-        // Account 2 has no escrow yet: the batch cannot settle, and nothing is lost.
-        let err = s.batcher.settle(&s.claims).await.unwrap_err();
-        assert!(err.to_string().contains("InsufficientEscrow"), "{err}");
-        assert_eq!(s.claims.pending(10).unwrap().len(), 3);
+        // Account 2 has no escrow yet: account 1's receipts settle, account 2's wait.
+        let before = s.batcher.escrow(payer()).await.unwrap();
+        assert_eq!(s.batcher.settle(&s.claims).await.unwrap().unwrap().count, 2);
+        assert_eq!(s.claims.pending(10).unwrap(), vec![s.ids[1]]);
         assert!(s.claims.inflight().unwrap().is_none());
+        assert!(s.batcher.settle(&s.claims).await.unwrap().is_none(), "nothing payable");
         let key = &devnet::dev_keys()[2];
         let token = s.chain.contracts().token;
         let settlement = s.chain.contracts().settlement;
@@ -321,8 +348,8 @@ mod tests {
         let approve = veritas_chain::contracts::VeritasToken::approveCall { spender: settlement, value: fee() };
         s.chain.send_call(key, token, approve, now).await.unwrap();
         s.chain.send_call(key, settlement, SettlementContract::depositCall { amount: fee() }, now).await.unwrap();
-        let before = s.batcher.escrow(payer()).await.unwrap();
-        s.batcher.settle(&s.claims).await.unwrap().unwrap();
+        assert_eq!(s.batcher.settle(&s.claims).await.unwrap().unwrap().count, 1);
+        assert!(s.claims.pending(10).unwrap().is_empty());
         assert_eq!(before - s.batcher.escrow(payer()).await.unwrap(), fee() * U256::from(2u64));
         assert_eq!(s.batcher.escrow(other).await.unwrap(), U256::ZERO);
         let worker = s.batcher.escrow(s.batcher.worker).await.unwrap();
