@@ -1,7 +1,7 @@
 //! Deploying the contracts on a fresh chain and registering nodes: what the embedded chain's
 //! genesis does, and what tests and benchmarks start from.
 
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolConstructor;
 use veritas_primitives::{ClaimDomain, WorkerKey};
 
@@ -61,6 +61,23 @@ impl GenesisConfig {
     }
 }
 
+impl GenesisConfig {
+    /// The settlement contract's constructor argument.
+    fn settlement(&self, token: Address, registry: Address, models: Address) -> Settlement::Config {
+        Settlement::Config {
+            token,
+            registry,
+            models,
+            treasury: self.treasury,
+            withdrawalDelay: self.withdrawal_delay,
+            disputeBond: self.dispute_bond,
+            slashAmount: self.slash_amount,
+            requestTimeout: self.request_timeout,
+            callbackGasLimit: U256::from(self.callback_gas_limit),
+        }
+    }
+}
+
 /// Where the contracts are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Contracts {
@@ -105,17 +122,7 @@ pub fn deploy_contracts(evm: &mut LocalEvm, config: &GenesisConfig) -> ChainResu
         &NodeRegistry::constructorCall { token_: token, unbondingDelay_: config.unbonding_delay }.abi_encode(),
     )?;
     let models = deploy_artifact(evm, admin, artifacts::MODEL_REGISTRY, &[])?;
-    let settlement_config = Settlement::Config {
-        token,
-        registry,
-        models,
-        treasury: config.treasury,
-        withdrawalDelay: config.withdrawal_delay,
-        disputeBond: config.dispute_bond,
-        slashAmount: config.slash_amount,
-        requestTimeout: config.request_timeout,
-        callbackGasLimit: U256::from(config.callback_gas_limit),
-    };
+    let settlement_config = config.settlement(token, registry, models);
     let settlement = deploy_artifact(
         evm,
         admin,
@@ -141,14 +148,7 @@ pub fn register_node(
     evm.send(funder, contracts.token, VeritasToken::transferCall { to: operator, value: stake })?;
     evm.send(operator, contracts.token, VeritasToken::approveCall { spender: contracts.registry, value: stake })?;
     let digest = evm.view(operator, contracts.registry, NodeRegistry::registrationDigestCall { operator })?;
-    let proof = signer.sign_digest(&digest).map_err(|err| crate::ChainError::Decode(err.to_string()))?;
-    let call = NodeRegistry::registerCall {
-        signer: operator,
-        role: role as u8,
-        endpoint: endpoint.to_owned(),
-        stake,
-        signerProof: Bytes::from(proof.to_vec()),
-    };
+    let call = register_call(Registration { signer, role, endpoint, stake }, &digest)?;
     evm.send(operator, contracts.registry, call)?;
     Ok(())
 }
@@ -179,21 +179,25 @@ pub async fn deploy(
     )
     .await?;
     let models = create(artifacts::MODEL_REGISTRY, Vec::new()).await?;
-    let settlement_config = Settlement::Config {
-        token,
-        registry,
-        models,
-        treasury: config.treasury,
-        withdrawalDelay: config.withdrawal_delay,
-        disputeBond: config.dispute_bond,
-        slashAmount: config.slash_amount,
-        requestTimeout: config.request_timeout,
-        callbackGasLimit: U256::from(config.callback_gas_limit),
-    };
+    let settlement_config = config.settlement(token, registry, models);
     let settlement =
         create(artifacts::SETTLEMENT, Settlement::constructorCall { config: settlement_config }.abi_encode()).await?;
     chain.send_call(admin, registry, NodeRegistry::setSlasherCall { slasher_: settlement }, confirmations).await?;
     Ok(Contracts { token, registry, models, settlement })
+}
+
+/// The registry call of `registration`, with the signer's proof over `digest` (the registry's
+/// `registrationDigest` for the operator).
+fn register_call(registration: Registration<'_>, digest: &B256) -> ChainResult<NodeRegistry::registerCall> {
+    let Registration { signer, role, endpoint, stake } = registration;
+    let proof = signer.sign_digest(digest).map_err(|err| crate::ChainError::Decode(err.to_string()))?;
+    Ok(NodeRegistry::registerCall {
+        signer: signer.address(),
+        role: role as u8,
+        endpoint: endpoint.to_owned(),
+        stake,
+        signerProof: Bytes::from(proof.to_vec()),
+    })
 }
 
 /// A node registration: who signs, in which role, where it listens and what it stakes.
@@ -219,7 +223,7 @@ pub async fn register(
     funder: Option<&WorkerKey>,
     confirmations: Confirmations,
 ) -> ChainResult<()> {
-    let Registration { signer, role, endpoint, stake } = registration;
+    let Registration { signer, stake, .. } = registration;
     let operator = signer.address();
     if let Some(funder) = funder {
         let ether = U256::from(10u64).pow(U256::from(18u64));
@@ -244,14 +248,7 @@ pub async fn register(
         )
         .await?;
     let digest = chain.view(contracts.registry, NodeRegistry::registrationDigestCall { operator }).await?;
-    let proof = signer.sign_digest(&digest).map_err(|err| crate::ChainError::Decode(err.to_string()))?;
-    let call = NodeRegistry::registerCall {
-        signer: operator,
-        role: role as u8,
-        endpoint: endpoint.to_owned(),
-        stake,
-        signerProof: Bytes::from(proof.to_vec()),
-    };
+    let call = register_call(registration, &digest)?;
     chain.send_call(signer, contracts.registry, call, confirmations).await?;
     Ok(())
 }
