@@ -21,6 +21,7 @@ use veritas_node::{InferRequest, ModelFormat, Node, NodeConfig, PushRequest};
 use veritas_primitives::{B256, Claim, ClaimDomain, Mode, ModelId, Receipt, WorkerKey, keccak256};
 use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
+mod llm;
 mod settlement;
 
 const MODELS: [&str; 5] = ["iris-logreg", "iris-svm", "diabetes-gbr", "mnist-mlp", "mnist-cnn"];
@@ -77,8 +78,11 @@ fn main() {
     match args.next().as_deref() {
         Some("onnx") => onnx(args),
         Some("settlement") => settlement::run(),
+        Some("llm-drift") => llm::run(args),
         _ => {
-            eprintln!("usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement");
+            eprintln!(
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm-drift [GENERATIONS] [THREADS]"
+            );
             std::process::exit(2);
         }
     }

@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-use veritas_node::{HubError, NodeError, RuntimeError};
+use veritas_node::{HubError, LlmError, NodeError, RuntimeError};
 
 /// An error answered as `{"error": {"code", "message"}}` with its status.
 #[derive(Debug)]
@@ -54,6 +54,12 @@ impl From<NodeError> for ApiError {
                 (S::UNAUTHORIZED, "unauthorized")
             }
             NodeError::NoChain => (S::NOT_FOUND, "no_chain"),
+            NodeError::Llm(LlmError::NotGguf | LlmError::Malformed(_) | LlmError::UnsupportedArchitecture { .. }) => {
+                (S::UNPROCESSABLE_ENTITY, "invalid_model")
+            }
+            NodeError::Llm(LlmError::PromptTooLong { .. } | LlmError::InvalidSampling(_)) => {
+                (S::BAD_REQUEST, "invalid_request")
+            }
             NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
                 (S::SERVICE_UNAVAILABLE, "chain_unavailable")
             }

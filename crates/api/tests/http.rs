@@ -364,3 +364,37 @@ async fn a_node_without_a_chain_says_so() {
     let response = server.http.post(format!("{}/rpc", server.url)).body("{}").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_gguf_language_model_is_inspected_at_push() {
+    let gguf = std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model");
+    let home = tempfile::tempdir().unwrap();
+    let mut config = config(home.path());
+    config.hub.max_model_bytes = 1 << 30;
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node, listener, Default::default(), std::future::pending()));
+    let http = reqwest::Client::new();
+    let push = |name: &'static str, bytes: Vec<u8>| {
+        let request = http.post(format!("{url}/v1/models?name={name}&format=gguf")).body(bytes);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = push("smollm2", std::fs::read(&gguf).unwrap()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["manifest"]["format"], "gguf");
+    assert_eq!(body["manifest"]["metadata"]["architecture"], "llama");
+    assert_eq!(body["manifest"]["metadata"]["context_length"], "8192");
+    assert_eq!(body["manifest"]["metadata"]["chat_template"], "gguf");
+
+    let onnx = std::fs::read(examples().join("iris-logreg.onnx")).unwrap();
+    let (status, body) = push("fake", onnx).await;
+    assert_error(status, &body, 422, "invalid_model", "not a GGUF file");
+    let mut truncated = std::fs::read(&gguf).unwrap();
+    truncated.truncate(64);
+    let (status, body) = push("cut", truncated).await;
+    assert_error(status, &body, 422, "invalid_model", "GGUF");
+}

@@ -289,9 +289,9 @@ pub enum ModelCommand {
         /// The repository name.
         #[arg(long)]
         name: String,
-        /// The file's format.
-        #[arg(long, default_value = "onnx", value_parser = ["onnx", "gguf"])]
-        format: String,
+        /// The file's format; default: `gguf` for a `.gguf` file, else `onnx`.
+        #[arg(long, value_parser = ["onnx", "gguf"])]
+        format: Option<String>,
     },
     /// List models with their latest versions.
     Ls,
@@ -329,6 +329,10 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
             if !file.is_file() {
                 bail!("no such file: {}", file.display());
             }
+            let format = format.unwrap_or_else(|| {
+                let gguf = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+                if gguf { "gguf" } else { "onnx" }.to_owned()
+            });
             let path = format!("/v1/models?name={name}&format={format}");
             let answer = client.upload(&path, &file, out.json).await?;
             if out.json {

@@ -107,6 +107,8 @@ pub struct Generation {
     pub prompt_tokens: usize,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// Each token's log-probability at generation time, when asked for.
+    pub logprobs: Vec<f64>,
 }
 
 /// One completion token scored against the model's distribution at its position.
@@ -188,11 +190,13 @@ impl LlmModel {
 
     /// Generates a completion of `prompt` (already in the model's chat format, if any),
     /// calling `on_text` with each piece of final text; `on_text` returning
-    /// `ControlFlow::Break` cancels.
+    /// `ControlFlow::Break` cancels. With `logprobs`, each token's log-probability under the
+    /// raw logits at generation time is recorded (it costs a pass over the vocabulary a token).
     pub fn generate(
         &self,
         prompt: &str,
         params: &SamplingParams,
+        logprobs: bool,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> LlmResult<Generation> {
         params.validate()?;
@@ -210,6 +214,7 @@ impl LlmModel {
         let vocab = self.model.vocab();
         let mut stream = TextStream::new(&params.stop);
         let mut tokens = Vec::new();
+        let mut token_logprobs = Vec::new();
         let mut finish = FinishReason::Length;
         let mut position = prompt_tokens.len();
         while tokens.len() < budget {
@@ -219,6 +224,9 @@ impl LlmModel {
                 break;
             }
             tokens.push(token.0 as u32);
+            if logprobs {
+                token_logprobs.push(log_softmax_at(ctx.get_logits_ith(batch.n_tokens() - 1), token.0 as u32));
+            }
             let piece = vocab.token_to_piece(token, false, None);
             let text = stream.push(&piece);
             if !text.is_empty() && on_text(&text).is_break() {
@@ -248,6 +256,7 @@ impl LlmModel {
             tokens,
             prompt_tokens: prompt_tokens.len(),
             finish_reason: finish,
+            logprobs: token_logprobs,
         })
     }
 
@@ -288,11 +297,17 @@ impl LlmModel {
     }
 }
 
+/// The log-probability of `token` under `logits`.
+fn log_softmax_at(logits: &[f32], token: u32) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = f64::from(max) + logits.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
+    f64::from(logits[token as usize]) - log_sum
+}
+
 /// Scores `token` against one position's logits.
 fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScore {
     let target = logits[token as usize];
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_sum = f64::from(max) + logits.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
     let rank = 1 + logits.iter().filter(|&&x| x > target).count() as u32;
     let consistent = if params.greedy() {
         rank == 1
@@ -305,5 +320,5 @@ fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScor
         let above: f64 = logits.iter().filter(|&&x| x > target).map(|&x| scaled(x)).sum();
         within_k && (params.top_p >= 1.0 || above / total < f64::from(params.top_p))
     };
-    TokenScore { token, logprob: f64::from(target) - log_sum, rank, consistent }
+    TokenScore { token, logprob: log_softmax_at(logits, token), rank, consistent }
 }

@@ -25,7 +25,7 @@ fn chat(user: &str) -> String {
 }
 
 fn generate(prompt: &str, params: &SamplingParams) -> veritas_llm::Generation {
-    model().generate(prompt, params, |_| ControlFlow::Continue(())).unwrap()
+    model().generate(prompt, params, false, |_| ControlFlow::Continue(())).unwrap()
 }
 
 /// A GGUF header with one key, `general.architecture`, and no tensors.
@@ -99,7 +99,7 @@ fn max_tokens_stop_sequences_and_cancellation_end_a_generation() {
 
     let mut pieces = 0;
     let cancelled = model()
-        .generate(&prompt, &long_params(), |_| {
+        .generate(&prompt, &long_params(), false, |_| {
             pieces += 1;
             if pieces == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
@@ -115,24 +115,29 @@ fn long_params() -> SamplingParams {
 #[test]
 fn a_prompt_longer_than_the_context_names_both_numbers() {
     let prompt = "word ".repeat(9000);
-    let err = model().generate(&prompt, &SamplingParams::default(), |_| ControlFlow::Continue(())).unwrap_err();
+    let err = model().generate(&prompt, &SamplingParams::default(), false, |_| ControlFlow::Continue(())).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, LlmError::PromptTooLong { context: 8192, .. }), "{message}");
     assert!(message.contains("8192"), "{message}");
     let bad = SamplingParams { top_p: 0.0, ..Default::default() };
-    assert!(model().generate("hi", &bad, |_| ControlFlow::Continue(())).unwrap_err().to_string().contains("top_p"));
+    assert!(
+        model().generate("hi", &bad, false, |_| ControlFlow::Continue(())).unwrap_err().to_string().contains("top_p")
+    );
 }
 
 #[test]
 fn scoring_a_greedy_generation_finds_every_token_consistent() {
     let prompt = chat("What is the capital of France?");
     let params = SamplingParams { temperature: 0.0, max_tokens: 32, ..Default::default() };
-    let generation = generate(&prompt, &params);
+    let generation = model().generate(&prompt, &params, true, |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(generation.logprobs.len(), generation.tokens.len());
     let scores = model().score(&prompt, &generation.tokens, &params).unwrap();
     assert_eq!(scores.len(), generation.tokens.len());
-    for (score, token) in scores.iter().zip(&generation.tokens) {
+    for ((score, token), at_generation) in scores.iter().zip(&generation.tokens).zip(&generation.logprobs) {
         assert_eq!(score.token, *token);
         assert!(score.logprob <= 0.0);
+        // Batched scoring and incremental generation agree closely (bench `llm-drift` measures how closely).
+        assert!((score.logprob - at_generation).abs() < 0.5, "{} vs {at_generation}", score.logprob);
     }
     let consistent = scores.iter().filter(|s| s.consistent).count();
     assert_eq!(consistent, scores.len(), "{scores:?}");

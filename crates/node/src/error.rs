@@ -83,6 +83,9 @@ pub enum NodeError {
     /// The chain failed.
     #[error("chain: {0}")]
     Chain(#[from] veritas_chain::ChainError),
+    /// A language model or a request to it.
+    #[error(transparent)]
+    Llm(#[from] veritas_llm::LlmError),
     /// A local file operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -20,4 +20,5 @@ pub use settle::{MAX_BATCH, SettledBatch};
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
 pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
+pub use veritas_llm::LlmError;
 pub use veritas_runtime::RuntimeError;

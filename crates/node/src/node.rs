@@ -325,7 +325,21 @@ impl Node {
                 .await??
             }
             ModelFormat::Gguf => {
-                return Err(NodeError::UnsupportedFormat { model: request.name, format: request.format });
+                // A language model: its header is read and llama.cpp must know its architecture.
+                let path = request.staged.path().to_owned();
+                let info = tokio::task::spawn_blocking(move || veritas_llm::inspect_gguf(&path)).await??;
+                let mut metadata = BTreeMap::from([
+                    ("architecture".to_owned(), info.architecture),
+                    ("tensors".to_owned(), info.tensors.to_string()),
+                    ("chat_template".to_owned(), if info.chat_template.is_some() { "gguf" } else { "none" }.to_owned()),
+                ]);
+                if let Some(name) = info.name {
+                    metadata.insert("name".to_owned(), name);
+                }
+                if let Some(context) = info.context_length {
+                    metadata.insert("context_length".to_owned(), context.to_string());
+                }
+                veritas_runtime::Inspection { schema: Default::default(), metadata }
             }
         };
         let outcome = self
