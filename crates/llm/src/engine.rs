@@ -150,6 +150,17 @@ impl LlmModel {
         self.model.n_ctx_train() as usize
     }
 
+    /// The prompt for a conversation: the GGUF's own chat template, rendered, ending with the
+    /// assistant's turn opened. A model without a template is refused.
+    pub fn chat_prompt(&self, messages: &[crate::ChatMessage]) -> LlmResult<String> {
+        let template = self.info.chat_template.as_deref().ok_or_else(|| {
+            LlmError::InvalidMessages("this model has no chat template; use a plain completion".into())
+        })?;
+        let vocab = self.model.vocab();
+        let piece = |token| String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned();
+        crate::render_chat(template, messages, &piece(vocab.bos()), &piece(vocab.eos()))
+    }
+
     /// Tokenizes text, special tokens (`<|im_start|>`) included, with the BOS the model asks for.
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
         self.model.vocab().tokenize(text.as_bytes(), true, true).into_iter().map(|t| t.0 as u32).collect()

@@ -27,6 +27,9 @@ pub enum LlmError {
         /// The context size.
         context: usize,
     },
+    /// A conversation that cannot be rendered; the message says why.
+    #[error("invalid messages: {0}")]
+    InvalidMessages(String),
     /// A sampling parameter out of its range; the message names it.
     #[error("invalid sampling parameter: {0}")]
     InvalidSampling(String),

@@ -5,11 +5,13 @@
 //! count give the same tokens: the prompt is decoded in fixed chunks, then one token per
 //! decode, and the sampler is `llama.cpp`'s seeded chain.
 
+mod chat;
 mod engine;
 mod error;
 mod sampling;
 mod text;
 
+pub use chat::{ChatMessage, ROLES, render_chat};
 pub use engine::{FinishReason, Generation, GgufInfo, LlmModel, TokenScore, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;

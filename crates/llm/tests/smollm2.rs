@@ -149,3 +149,14 @@ fn scoring_a_greedy_generation_finds_every_token_consistent() {
     let scores = model().score(&prompt, &forged, &params).unwrap();
     assert!(scores.iter().any(|s| !s.consistent));
 }
+
+#[test]
+fn chat_prompts_come_from_the_gguf_template() {
+    let messages = [veritas_llm::ChatMessage { role: "user".into(), content: "Hi".into() }];
+    let prompt = model().chat_prompt(&messages).unwrap();
+    assert!(prompt.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), "{prompt}");
+    assert!(prompt.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"), "{prompt}");
+    let answer = generate(&prompt, &SamplingParams { temperature: 0.0, max_tokens: 16, ..Default::default() });
+    assert!(!answer.text.contains("<|im_end|>"));
+    assert!(!answer.text.trim().is_empty());
+}
