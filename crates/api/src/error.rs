@@ -57,9 +57,10 @@ impl From<NodeError> for ApiError {
             NodeError::Llm(LlmError::NotGguf | LlmError::Malformed(_) | LlmError::UnsupportedArchitecture { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "invalid_model")
             }
-            NodeError::Llm(LlmError::PromptTooLong { .. } | LlmError::InvalidSampling(_)) => {
-                (S::BAD_REQUEST, "invalid_request")
-            }
+            NodeError::NotAnLlm { .. } => (S::BAD_REQUEST, "not_a_language_model"),
+            NodeError::Llm(
+                LlmError::PromptTooLong { .. } | LlmError::InvalidSampling(_) | LlmError::InvalidMessages(_),
+            ) => (S::BAD_REQUEST, "invalid_request"),
             NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
                 (S::SERVICE_UNAVAILABLE, "chain_unavailable")
             }

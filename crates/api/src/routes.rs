@@ -44,6 +44,8 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/models/{reference}", get(show_model))
         .route("/v1/models/{reference}/content", get(pull_model))
         .route("/v1/infer", axum::routing::post(infer))
+        .route("/v1/chat/completions", axum::routing::post(crate::openai::chat))
+        .route("/v1/completions", axum::routing::post(crate::openai::completion))
         .route("/v1/account/keys", axum::routing::post(create_key))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/receipts/{id}", get(receipt))

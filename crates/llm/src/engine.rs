@@ -161,6 +161,11 @@ impl LlmModel {
         crate::render_chat(template, messages, &piece(vocab.bos()), &piece(vocab.eos()))
     }
 
+    /// A token's text (lossy for a piece of a character).
+    pub fn piece(&self, token: u32) -> String {
+        String::from_utf8_lossy(&self.model.vocab().token_to_piece(LlamaToken(token as i32), false, None)).into_owned()
+    }
+
     /// Tokenizes text, special tokens (`<|im_start|>`) included, with the BOS the model asks for.
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
         self.model.vocab().tokenize(text.as_bytes(), true, true).into_iter().map(|t| t.0 as u32).collect()

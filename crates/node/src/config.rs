@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub domain: ClaimDomain,
     /// Intra-op threads per ONNX session; ONNX Runtime's default if `None`.
     pub threads: Option<usize>,
+    /// llama.cpp threads per generation; all cores if `None`.
+    pub llm_threads: Option<usize>,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,
     /// Where results settle.
@@ -61,6 +63,7 @@ impl NodeConfig {
             onnxruntime,
             domain: ClaimDomain::dev(),
             threads: None,
+            llm_threads: None,
             key_hex: None,
             chain: ChainConfig::None,
             fee_per_request: None,

@@ -68,6 +68,14 @@ pub enum NodeError {
         /// The registry.
         registry: veritas_primitives::Address,
     },
+    /// A chat request to a model that is not a language model.
+    #[error("{model} is a {format:?} model, not a language model (GGUF): use /v1/infer")]
+    NotAnLlm {
+        /// The model as named.
+        model: String,
+        /// Its format.
+        format: veritas_hub::ModelFormat,
+    },
     /// No receipt with that id.
     #[error("unknown receipt {0}")]
     UnknownReceipt(String),

@@ -2,6 +2,7 @@
 //! runtime and the claim log, and serves inference: every result is signed as a claim and written
 //! to the log before it is returned.
 
+mod chat;
 mod claim_log;
 mod config;
 pub mod devnet;
@@ -11,6 +12,7 @@ mod metrics;
 mod node;
 mod settle;
 
+pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
 pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued};
 pub use config::{ChainConfig, NodeConfig};
 pub use error::{NodeError, NodeResult};
@@ -20,5 +22,5 @@ pub use settle::{MAX_BATCH, SettledBatch};
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
 pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
-pub use veritas_llm::LlmError;
+pub use veritas_llm::{self as llm, LlmError};
 pub use veritas_runtime::RuntimeError;

@@ -64,13 +64,19 @@ pub struct PushRequest {
 
 /// A running node.
 pub struct Node {
-    key: Arc<WorkerKey>,
-    domain: ClaimDomain,
+    pub(crate) key: Arc<WorkerKey>,
+    pub(crate) domain: ClaimDomain,
     settlement: Option<Arc<Settlement>>,
-    hub: Arc<dyn ModelStore>,
+    pub(crate) hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
-    claims: Arc<ClaimLog>,
-    metrics: Metrics,
+    pub(crate) claims: Arc<ClaimLog>,
+    pub(crate) metrics: Metrics,
+    /// The data directory.
+    pub(crate) home: std::path::PathBuf,
+    /// llama.cpp threads per generation.
+    pub(crate) llm_threads: usize,
+    /// Loaded language models.
+    pub(crate) llms: std::sync::Mutex<HashMap<ModelId, Arc<veritas_llm::LlmModel>>>,
     /// Digests of signed requests already served, with their times, to refuse replays.
     seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
 }
@@ -100,7 +106,7 @@ fn unreachable(err: &ChainError) -> bool {
 /// How long a model price read from the registry is reused.
 const PRICE_TTL: Duration = Duration::from_secs(30);
 
-fn now_seconds() -> u64 {
+pub(crate) fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -169,6 +175,11 @@ impl Node {
             claims: Arc::new(claims),
             metrics: Metrics::new(),
             seen_signatures: Default::default(),
+            home: config.home.clone(),
+            llm_threads: config
+                .llm_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+            llms: Default::default(),
         })
     }
 
@@ -449,7 +460,7 @@ impl Node {
 
     /// Checks that the paying account can cover this request on top of its unsettled ones, and
     /// holds the reservation until the claim is logged (then the claim log counts it).
-    async fn reserve_payment(
+    pub(crate) async fn reserve_payment(
         &self,
         model: &ModelId,
         account: Option<Address>,
@@ -503,7 +514,7 @@ impl Node {
 }
 
 /// One request's hold on its payer's escrow, released when dropped.
-struct Reservation<'a> {
+pub(crate) struct Reservation<'a> {
     reserved: &'a std::sync::Mutex<HashMap<Address, U256>>,
     payer: Address,
     price: U256,

@@ -1,0 +1,185 @@
+//! The OpenAI-compatible chat and completions endpoints on the default model (`cargo xtask test`
+//! fetches it and sets `VERITAS_TEST_GGUF`): answers, streams, receipts, and bad requests.
+
+use std::{sync::Arc, time::Duration};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use veritas_node::{Node, NodeConfig};
+use veritas_verifier::{Expectations, verify_receipt};
+
+struct Chat {
+    url: String,
+    http: reqwest::Client,
+    node: Arc<Node>,
+    _home: tempfile::TempDir,
+}
+
+async fn start() -> Chat {
+    let gguf = std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model");
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
+    let home = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
+    config.threads = Some(1);
+    config.llm_threads = Some(2);
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    for (name, path, format) in [
+        ("smollm2", std::path::PathBuf::from(gguf), veritas_node::ModelFormat::Gguf),
+        (
+            "iris",
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/iris-logreg.onnx"),
+            veritas_node::ModelFormat::Onnx,
+        ),
+    ] {
+        let staged = node.stager().stage_file(&path).await.unwrap();
+        node.push_model(veritas_node::PushRequest { name: name.into(), staged, format }).await.unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    Chat { url, http: reqwest::Client::new(), node, _home: home }
+}
+
+impl Chat {
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.url)).json(&body).send().await.unwrap()
+    }
+}
+
+fn hello(extra: Value) -> Value {
+    let mut body = json!({
+        "model": "smollm2",
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        "temperature": 0, "max_tokens": 24,
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    body
+}
+
+/// The `data:` payloads of a server-sent event stream.
+fn events(text: &str) -> Vec<String> {
+    text.lines().filter_map(|line| line.strip_prefix("data: ")).map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_chat_answer_carries_a_receipt_that_verifies() {
+    let chat = start().await;
+    let response = chat.post("/v1/chat/completions", hello(json!({"seed": 3, "logprobs": true}))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = response.headers()["x-veritas-receipt"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "smollm2");
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!content.trim().is_empty());
+    assert_eq!(body["choices"][0]["message"]["role"], "assistant");
+    let usage = &body["usage"];
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap()
+    );
+    let logprobs = body["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert_eq!(logprobs.len() as u64, usage["completion_tokens"].as_u64().unwrap());
+    assert_eq!(body["veritas"]["receipt_id"], header);
+    let receipt: veritas_primitives::Receipt = serde_json::from_value(body["veritas"]["receipt"].clone()).unwrap();
+    verify_receipt(&receipt, &Expectations::default()).unwrap();
+    let text = &receipt.body.output.as_ref().unwrap()["text"];
+    assert_eq!(serde_json::to_value(text).unwrap()["data"][0], content);
+    assert_eq!(receipt.body.params.as_ref().unwrap().0["seed"], 3);
+
+    // The same request again gives the same answer (greedy, same threads).
+    let again: Value = chat.post("/v1/chat/completions", hello(json!({"seed": 3}))).await.json().await.unwrap();
+    assert_eq!(again["choices"][0]["message"]["content"], content);
+    assert_ne!(again["veritas"]["receipt_id"], header, "each request gets its own receipt");
+
+    let completion: Value = chat
+        .post(
+            "/v1/completions",
+            json!({"model": "smollm2", "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(completion["object"], "text_completion");
+    assert!(completion["choices"][0]["text"].as_str().is_some());
+    assert!(completion["veritas"]["receipt"].is_object());
+}
+
+#[tokio::test]
+async fn a_streamed_answer_ends_with_the_receipt_and_done() {
+    let chat = start().await;
+    let response = chat
+        .post("/v1/chat/completions", hello(json!({"stream": true, "stream_options": {"include_usage": true}})))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let data = events(&response.text().await.unwrap());
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let streamed: String =
+        chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect::<Vec<_>>().concat();
+    let last = chunks.iter().find(|c| c["veritas"].is_object()).expect("a chunk with the receipt");
+    assert!(last["choices"][0]["finish_reason"].is_string());
+    let receipt: veritas_primitives::Receipt = serde_json::from_value(last["veritas"]["receipt"].clone()).unwrap();
+    verify_receipt(&receipt, &Expectations::default()).unwrap();
+    let text = serde_json::to_value(&receipt.body.output.as_ref().unwrap()["text"]).unwrap();
+    assert_eq!(text["data"][0], streamed, "the receipt covers exactly what was streamed");
+    assert!(chunks.last().unwrap()["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn bad_chat_requests_get_clear_errors() {
+    let chat = start().await;
+    let cases = [
+        (json!({"model": "nope"}), 404, "unknown_model", "nope"),
+        (json!({"model": "iris"}), 400, "not_a_language_model", "not a language model"),
+        (json!({"temperature": 5}), 400, "invalid_request", "temperature"),
+        (json!({"top_p": 0}), 400, "invalid_request", "top_p"),
+        (json!({"max_tokens": 0}), 400, "invalid_request", "max_tokens"),
+        (json!({"n": 2}), 400, "invalid_request", "n = 1"),
+        (json!({"frobnicate": true}), 400, "invalid_request", "frobnicate"),
+        (json!({"messages": []}), 400, "invalid_request", "at least one message"),
+        (json!({"messages": [{"role": "wizard", "content": "hi"}]}), 400, "invalid_request", "wizard"),
+        (json!({"messages": [{"role": "user"}]}), 400, "invalid_request", "content"),
+        (json!({"messages": [{"role": "user", "content": "word ".repeat(9000)}]}), 400, "invalid_request", "8192"),
+    ];
+    for (extra, status, code, needle) in cases {
+        for stream in [false, true] {
+            let mut body = hello(extra.clone());
+            body["stream"] = json!(stream);
+            let response = chat.post("/v1/chat/completions", body).await;
+            assert_eq!(response.status().as_u16(), status, "{extra}");
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(answer["error"]["code"], code, "{extra}: {answer}");
+            let message = answer["error"]["message"].as_str().unwrap();
+            assert!(message.contains(needle), "{extra}: {message}");
+        }
+    }
+    assert_eq!(chat.node.claims_logged().unwrap(), 0, "nothing refused was run or logged");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_stops_the_generation_and_the_receipt_covers_what_was_sent() {
+    let chat = start().await;
+    let body = hello(json!({"stream": true, "max_tokens": 400, "temperature": 1, "seed": 1,
+        "messages": [{"role": "user", "content": "Write a long story about a dragon."}]}));
+    let mut response = chat.post("/v1/chat/completions", body).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.chunk().await.unwrap().unwrap();
+    response.chunk().await.unwrap().unwrap();
+    drop(response);
+    // The generation notices, stops early, and its (shorter) receipt is logged.
+    let mut logged = 0;
+    for _ in 0..100 {
+        logged = chat.node.claims_logged().unwrap();
+        if logged == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged, 1);
+}

@@ -1,0 +1,201 @@
+//! Chat and completions with language models: the prompt (from the model's own chat template),
+//! generation on llama.cpp, and a signed receipt for what was generated.
+//!
+//! The receipt's input is the messages (as JSON) and the rendered prompt; its output the text
+//! and the token ids; its parameters the sampling parameters with the engine and thread count,
+//! which together make a generation reproducible.
+
+use std::{collections::BTreeMap, ops::ControlFlow, path::PathBuf, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+use veritas_hub::{ModelFormat, ModelVersion};
+use veritas_llm::{ChatMessage, FinishReason, LlmModel, SamplingParams};
+use veritas_primitives::{
+    Address, B256, Claim, Mode, ModelId, Params, Receipt, ReceiptBody, Tensor, TensorData, Value, Values,
+    values::values_hash,
+};
+
+use crate::{Node, NodeError, NodeResult, node::now_seconds};
+
+/// What to complete: a conversation, or a raw prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatInput {
+    /// Messages, rendered with the model's chat template.
+    Messages(Vec<ChatMessage>),
+    /// A prompt used as it is.
+    Prompt(String),
+}
+
+/// A request to a language model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatRequest {
+    /// The model: `name`, `name@version` or a model id.
+    pub model: String,
+    /// The conversation or prompt.
+    pub input: ChatInput,
+    /// Sampling.
+    pub sampling: SamplingParams,
+    /// Whether to record each token's log-probability.
+    pub logprobs: bool,
+}
+
+/// A finished chat answer with its receipt.
+#[derive(Clone, Debug)]
+pub struct ChatResponse {
+    /// The model version that ran.
+    pub model: ModelVersion,
+    /// The generation.
+    pub generation: veritas_llm::Generation,
+    /// The token pieces of the generation, for `logprobs`.
+    pub pieces: Vec<String>,
+    /// The receipt (logged before this returns).
+    pub receipt: Receipt,
+}
+
+/// The engine named in every LLM receipt's parameters.
+pub const ENGINE: &str = "llama.cpp (llama-cpp-2 0.1.160)";
+
+fn string_tensor(name: &str, text: String) -> NodeResult<Value> {
+    Ok(Value::Tensor(Tensor::new(name, vec![1], TensorData::String(vec![text]))?))
+}
+
+impl Node {
+    /// The loaded language model for a version, loading it (from a digest-checked copy on local
+    /// disk) on first use.
+    async fn llm(&self, version: &ModelVersion) -> NodeResult<Arc<LlmModel>> {
+        if let Some(model) = self.llms.lock().unwrap_or_else(|p| p.into_inner()).get(&version.id) {
+            return Ok(model.clone());
+        }
+        let (manifest, bytes) = self.hub.load(&version.id).await?;
+        let sha = manifest.main_file().map(|f| f.sha256.clone()).unwrap_or_default();
+        let dir = self.home.join("llm-cache");
+        let path: PathBuf = dir.join(format!("{sha}.gguf"));
+        let threads = self.llm_threads;
+        let model = tokio::task::spawn_blocking(move || -> NodeResult<LlmModel> {
+            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
+                std::fs::create_dir_all(&dir)?;
+                let partial = path.with_extension("part");
+                std::fs::write(&partial, &bytes)?;
+                std::fs::rename(&partial, &path)?;
+            }
+            drop(bytes);
+            Ok(LlmModel::load(&path, threads)?)
+        })
+        .await??;
+        let model = Arc::new(model);
+        tracing::info!(model = %version.name, version = version.version, id = %version.id, "language model loaded");
+        self.llms.lock().unwrap_or_else(|p| p.into_inner()).insert(version.id, model.clone());
+        Ok(model)
+    }
+
+    /// Runs a chat or completion request: `on_text` gets each piece of final text as it is
+    /// generated (returning `Break` cancels: a client that went away); the receipt covers what
+    /// was generated, cancelled or not, and is logged before this returns.
+    pub async fn chat(
+        &self,
+        request: ChatRequest,
+        account: Option<Address>,
+        on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
+    ) -> NodeResult<ChatResponse> {
+        request.sampling.validate()?;
+        let version = self.hub.resolve(&request.model).await?;
+        if version.manifest.format != ModelFormat::Gguf {
+            return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
+        }
+        let model = self.llm(&version).await?;
+        let prompt = match &request.input {
+            ChatInput::Messages(messages) => model.chat_prompt(messages)?,
+            ChatInput::Prompt(prompt) => prompt.clone(),
+        };
+        let (charge, _reservation) = self.reserve_payment(&version.id, account).await?;
+        let sampling = request.sampling.clone();
+        let logprobs = request.logprobs;
+        let generating = model.clone();
+        let prompt_for_run = prompt.clone();
+        let generation =
+            tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
+                .await??;
+        let pieces = generation.tokens.iter().map(|t| model.piece(*t)).collect();
+
+        let mut input = Values::new();
+        let messages = match &request.input {
+            ChatInput::Messages(messages) => serde_json::to_string(messages).unwrap_or_default(),
+            ChatInput::Prompt(_) => String::new(),
+        };
+        input.insert("messages".into(), string_tensor("messages", messages)?);
+        input.insert("prompt".into(), string_tensor("prompt", prompt)?);
+        let mut output = Values::new();
+        output.insert("text".into(), string_tensor("text", generation.text.clone())?);
+        let tokens: Vec<i64> = generation.tokens.iter().map(|t| i64::from(*t)).collect();
+        output.insert(
+            "tokens".into(),
+            Value::Tensor(Tensor::new("tokens", vec![tokens.len() as u64], TensorData::Int64(tokens))?),
+        );
+        let params = llm_params(&request.sampling, self.llm_threads, generation.finish_reason);
+        let receipt = self.sign_and_log(version.id, &version, input, output, params, charge).await?;
+        self.metrics.claims_logged.inc();
+        Ok(ChatResponse { model: version, generation, pieces, receipt })
+    }
+
+    /// Signs the claim over inputs, outputs and parameters and logs the receipt, charged.
+    async fn sign_and_log(
+        &self,
+        model_id: ModelId,
+        version: &ModelVersion,
+        input: Values,
+        output: Values,
+        params: Params,
+        charge: crate::Charge,
+    ) -> NodeResult<Receipt> {
+        let key = self.key.clone();
+        let claims = self.claims.clone();
+        let domain = self.domain;
+        let (name, number, manifest) = (version.name.clone(), version.version, version.manifest.to_json());
+        tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
+            let claim = Claim {
+                request_id: claims.next_request_id(&key.address()),
+                model_id,
+                input_hash: values_hash(&input),
+                output_hash: values_hash(&output),
+                params_hash: params.hash(),
+                mode: Mode::Signed,
+                worker: key.address(),
+                timestamp: now_seconds(),
+            };
+            let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain)?);
+            receipt.body = ReceiptBody {
+                model_name: Some(name),
+                model_version: Some(number),
+                manifest: Some(manifest),
+                input: Some(input),
+                output: Some(output),
+                params: Some(params),
+            };
+            claims.append(&receipt, charge)?;
+            Ok(receipt)
+        })
+        .await?
+    }
+}
+
+/// The receipt's parameters of a generation.
+fn llm_params(sampling: &SamplingParams, threads: usize, finish: FinishReason) -> Params {
+    let json = |v: serde_json::Value| v;
+    Params(BTreeMap::from([
+        ("engine".to_owned(), json(ENGINE.into())),
+        ("threads".to_owned(), json(threads.into())),
+        ("temperature".to_owned(), json(f64::from(sampling.temperature).into())),
+        ("top_p".to_owned(), json(f64::from(sampling.top_p).into())),
+        ("top_k".to_owned(), json(sampling.top_k.into())),
+        ("seed".to_owned(), json(sampling.seed.into())),
+        ("max_tokens".to_owned(), json(sampling.max_tokens.into())),
+        ("stop".to_owned(), json(sampling.stop.clone().into())),
+        ("finish_reason".to_owned(), serde_json::to_value(finish).unwrap_or_default()),
+    ]))
+}
+
+/// A receipt id as OpenAI-style completion id.
+pub fn completion_id(receipt: &B256) -> String {
+    format!("chatcmpl-{}", alloy_primitives::hex::encode(&receipt[..12]))
+}
