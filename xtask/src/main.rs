@@ -142,10 +142,29 @@ fn ensure_smollm2(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(gguf)
 }
 
+/// The Python clients the tests drive (the official `openai` package), pinned in
+/// `clients/requirements.txt`, installed with pip into the target directory.
+fn ensure_python_clients(root: &Path) -> anyhow::Result<PathBuf> {
+    let requirements = std::fs::read_to_string(root.join("clients/requirements.txt"))?;
+    let dir = target_dir(root).join("python-clients");
+    let stamp = dir.join(".requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "--target"])
+            .arg(&dir)
+            .arg("-r")
+            .arg(root.join("clients/requirements.txt"))
+            .env("PIP_ROOT_USER_ACTION", "ignore"))?;
+        std::fs::write(&stamp, requirements)?;
+    }
+    Ok(dir)
+}
+
 fn test(root: &Path) -> anyhow::Result<()> {
     ensure_build_tools()?;
     let lib = ensure_onnxruntime(root)?;
     let gguf = ensure_smollm2(root)?;
+    let python = ensure_python_clients(root)?;
     // Third-party tools the tests drive (viem, anvil), pinned by exact versions and the lock
     // file. `npm install` rather than `npm ci`: anvil's per-platform binaries are optional
     // dependencies, and a lock file written on one platform may lack the others' entries.
@@ -160,7 +179,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
         command.args(["test", "--workspace", "--no-fail-fast"]);
     }
     command.args(std::env::args().skip(2));
-    run(command.env("ORT_DYLIB_PATH", lib).env("VERITAS_TEST_GGUF", gguf))
+    run(command.env("ORT_DYLIB_PATH", lib).env("VERITAS_TEST_GGUF", gguf).env("VERITAS_TEST_PYTHONPATH", python))
 }
 
 /// Compiles the Solidity sources with the solc pinned in contracts/package.json (npm).

@@ -183,3 +183,28 @@ async fn a_client_that_disconnects_stops_the_generation_and_the_receipt_covers_w
     }
     assert_eq!(logged, 1);
 }
+
+#[tokio::test]
+async fn the_official_openai_python_client_works_unmodified() {
+    let python =
+        std::env::var("VERITAS_TEST_PYTHONPATH").expect("VERITAS_TEST_PYTHONPATH; `cargo xtask test` installs openai");
+    let chat = start().await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/openai_chat.py");
+    let url = chat.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3").arg(script).arg(url).env("PYTHONPATH", python).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let content = report["content"].as_str().unwrap();
+    assert!(!content.trim().is_empty(), "{report}");
+    assert_eq!(report["streamed"], content, "streamed and whole answers agree (same seed, greedy)");
+    assert!(report["receipt_id"].as_str().unwrap().starts_with("0x"), "{report}");
+    assert!(report["header_receipt"].as_str().unwrap().starts_with("0x"), "{report}");
+    assert!(report["stream_receipt_id"].as_str().unwrap().starts_with("0x"), "{report}");
+    assert!(report["stream_finish"].is_string(), "{report}");
+    assert!(report["completion"].is_string(), "{report}");
+    assert!(report["usage"].as_u64().unwrap() > 0);
+}

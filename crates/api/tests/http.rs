@@ -317,6 +317,8 @@ async fn health_metrics_and_openapi() {
         "/v1/infer",
         "/v1/receipts/{id}",
         "/v1/account/keys",
+        "/v1/chat/completions",
+        "/v1/completions",
         "/v1/accounts/{address}",
         "/healthz",
         "/metrics",
