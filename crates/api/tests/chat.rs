@@ -208,3 +208,25 @@ async fn the_official_openai_python_client_works_unmodified() {
     assert!(report["completion"].is_string(), "{report}");
     assert!(report["usage"].as_u64().unwrap() > 0);
 }
+
+#[tokio::test]
+async fn several_chats_at_once_all_answer() {
+    let chat = start().await;
+    let requests = (0..6u32).map(|seed| {
+        let body = hello(json!({"seed": seed, "temperature": 0.8, "max_tokens": 12}));
+        let (http, url) = (chat.http.clone(), chat.url.clone());
+        tokio::spawn(async move {
+            let response = http.post(format!("{url}/v1/chat/completions")).json(&body).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()["veritas"]["receipt_id"].as_str().unwrap().to_owned()
+        })
+    });
+    let mut ids = Vec::new();
+    for request in requests.collect::<Vec<_>>() {
+        ids.push(request.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "six answers, six receipts");
+    assert_eq!(chat.node.claims_logged().unwrap(), 6);
+}

@@ -71,6 +71,12 @@ pub struct NodeArgs {
     /// Mine the embedded chain's blocks every this many seconds instead of one per transaction.
     #[arg(long, value_name = "SECONDS")]
     block_time: Option<f64>,
+    /// llama.cpp threads per generation (default: all cores).
+    #[arg(long)]
+    llm_threads: Option<usize>,
+    /// Generations that run at once; further chat requests wait their turn.
+    #[arg(long, default_value_t = 4)]
+    max_generations: usize,
     /// `veritas up` only: do not fetch and push the default language model.
     #[arg(long)]
     no_default_model: bool,
@@ -94,6 +100,8 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     let listen = listen_address(&args)?;
     let mut config = NodeConfig::new(home.clone(), onnxruntime);
     config.threads = args.threads;
+    config.llm_threads = args.llm_threads;
+    config.max_generations = args.max_generations;
     config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
     config.chain = match (&args.chain_rpc, args.no_chain) {

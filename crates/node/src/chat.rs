@@ -109,6 +109,11 @@ impl Node {
             ChatInput::Prompt(prompt) => prompt.clone(),
         };
         let (charge, _reservation) = self.reserve_payment(&version.id, account).await?;
+        let _turn = self
+            .generations
+            .acquire()
+            .await
+            .map_err(|_| NodeError::Internal("the generation queue is closed".into()))?;
         let sampling = request.sampling.clone();
         let logprobs = request.logprobs;
         let generating = model.clone();

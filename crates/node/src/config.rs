@@ -45,6 +45,8 @@ pub struct NodeConfig {
     pub threads: Option<usize>,
     /// llama.cpp threads per generation; all cores if `None`.
     pub llm_threads: Option<usize>,
+    /// Generations that run at once; further chat requests queue.
+    pub max_generations: usize,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,
     /// Where results settle.
@@ -64,6 +66,7 @@ impl NodeConfig {
             domain: ClaimDomain::dev(),
             threads: None,
             llm_threads: None,
+            max_generations: 4,
             key_hex: None,
             chain: ChainConfig::None,
             fee_per_request: None,

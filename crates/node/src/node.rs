@@ -77,6 +77,9 @@ pub struct Node {
     pub(crate) llm_threads: usize,
     /// Loaded language models.
     pub(crate) llms: std::sync::Mutex<HashMap<ModelId, Arc<veritas_llm::LlmModel>>>,
+    /// Generations that may run at once; the others wait their turn, in order, so that memory
+    /// (a context and its KV cache each) stays bounded however many requests arrive.
+    pub(crate) generations: tokio::sync::Semaphore,
     /// Digests of signed requests already served, with their times, to refuse replays.
     seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
 }
@@ -180,6 +183,7 @@ impl Node {
                 .llm_threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
             llms: Default::default(),
+            generations: tokio::sync::Semaphore::new(config.max_generations.max(1)),
         })
     }
 
