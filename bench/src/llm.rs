@@ -76,3 +76,182 @@ pub fn run(mut args: impl Iterator<Item = String>) {
         100.0 * score_s / generate_s
     );
 }
+
+/// `veritas-bench llm [THREADS]`: prefill and decode speed through veritas against llama.cpp
+/// itself (llama-cpp-2, the same vendored build) on the default model; time to first token over
+/// HTTP; throughput with 1, 4 and 16 concurrent chats; scoring against generating 256 tokens.
+pub fn speed(mut args: impl Iterator<Item = String>) {
+    let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2);
+    let gguf = std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF: `cargo xtask setup` fetches the model");
+    let prompt = format!(
+        "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n",
+        "Summarise the following: the sea is wide and deep, and ships cross it every day. ".repeat(8)
+    );
+    let decode_tokens = 128u32;
+    let runs = 5;
+
+    // The peer: llama.cpp through llama-cpp-2 directly, greedy, one context per run.
+    let (raw_prefill, raw_decode) = raw_llama(&gguf, &prompt, decode_tokens, threads, runs);
+
+    let model = LlmModel::load(gguf.as_ref(), threads).unwrap();
+    let prompt_tokens = model.tokenize(&prompt).len();
+    let params = SamplingParams { temperature: 0.0, max_tokens: decode_tokens, ..Default::default() };
+    let mut prefill = Vec::new();
+    let mut decode = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        let mut first = None;
+        let generation = model
+            .generate(&prompt, &params, false, |_| {
+                first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let total = started.elapsed().as_secs_f64();
+        let first = first.unwrap_or(total);
+        prefill.push(prompt_tokens as f64 / first);
+        decode.push((generation.tokens.len() - 1) as f64 / (total - first));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (veritas_prefill, veritas_decode) = (median(&mut prefill), median(&mut decode));
+    println!(
+        "SmolLM2-135M-Instruct Q4_1, {threads} threads, prompt {prompt_tokens} tokens, {decode_tokens} greedy tokens, median of {runs}"
+    );
+    println!("| | llama.cpp (llama-cpp-2) | veritas engine | ratio |\n|---|---|---|---|");
+    println!("| prefill tokens/s | {raw_prefill:.0} | {veritas_prefill:.0} | {:.2}× |", veritas_prefill / raw_prefill);
+    println!("| decode tokens/s | {raw_decode:.1} | {veritas_decode:.1} | {:.2}× |", veritas_decode / raw_decode);
+    println!("(veritas' prefill figure includes sampling and decoding the first token)");
+
+    // Scoring 256 tokens against generating them.
+    let long = SamplingParams { temperature: 0.0, max_tokens: 256, ..Default::default() };
+    let started = Instant::now();
+    let generation = model.generate(&prompt, &long, false, |_| ControlFlow::Continue(())).unwrap();
+    let generate_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    model.score(&prompt, &generation.tokens, &long).unwrap();
+    let score_s = started.elapsed().as_secs_f64();
+    println!(
+        "\n| scoring {} tokens / generating them | {:.1}% ({:.3} s / {:.3} s) |",
+        generation.tokens.len(),
+        100.0 * score_s / generate_s,
+        score_s,
+        generate_s
+    );
+    drop(model);
+    http(&gguf, threads);
+}
+
+fn raw_llama(gguf: &str, prompt: &str, decode_tokens: u32, threads: usize, runs: usize) -> (f64, f64) {
+    use std::num::NonZeroU32;
+
+    use llama_cpp_2::{
+        context::params::LlamaContextParams, llama_backend::LlamaBackend, llama_batch::LlamaBatch, model::LlamaModel,
+        model::params::LlamaModelParams, sampling::LlamaSampler,
+    };
+    llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
+    let backend = LlamaBackend::init().unwrap();
+    let model = LlamaModel::load_from_file(&backend, gguf, &LlamaModelParams::default()).unwrap();
+    let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+    let (mut prefill, mut decode) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(tokens.len() as u32 + decode_tokens))
+            .with_n_batch(512)
+            .with_n_ubatch(512)
+            .with_n_threads(threads as i32)
+            .with_n_threads_batch(threads as i32);
+        let mut ctx = model.new_context(&backend, params).unwrap();
+        let mut batch = LlamaBatch::new(512, 1);
+        for (i, token) in tokens.iter().enumerate() {
+            batch.add(*token, i as i32, &[0], i + 1 == tokens.len()).unwrap();
+        }
+        let started = Instant::now();
+        ctx.decode(&mut batch).unwrap();
+        prefill.push(tokens.len() as f64 / started.elapsed().as_secs_f64());
+        let mut sampler = LlamaSampler::greedy();
+        let started = Instant::now();
+        let mut position = tokens.len() as i32;
+        let mut generated = 0;
+        for _ in 0..decode_tokens {
+            let token = sampler.sample(&ctx, batch.n_tokens() - 1);
+            if model.vocab().is_eog(token) {
+                break;
+            }
+            let _ = model.vocab().token_to_piece(token, false, None);
+            generated += 1;
+            batch.clear();
+            batch.add(token, position, &[0], true).unwrap();
+            ctx.decode(&mut batch).unwrap();
+            position += 1;
+        }
+        decode.push(generated as f64 / started.elapsed().as_secs_f64());
+    }
+    prefill.sort_by(f64::total_cmp);
+    decode.sort_by(f64::total_cmp);
+    (prefill[runs / 2], decode[runs / 2])
+}
+
+#[tokio::main]
+async fn http(gguf: &str, threads: usize) {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH: `cargo xtask setup` fetches one");
+    let home = tempfile::tempdir().unwrap();
+    let mut config = veritas_node::NodeConfig::new(home.path().to_owned(), ort.into());
+    config.llm_threads = Some(threads);
+    config.max_generations = 16;
+    let node = Arc::new(veritas_node::Node::open(&config).await.unwrap());
+    let staged = node.stager().stage_file(gguf.as_ref()).await.unwrap();
+    let push = veritas_node::PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf };
+    node.push_model(push).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    let http = reqwest::Client::new();
+    let body = |stream: bool, max_tokens: u32| {
+        json!({"model": "smollm2", "messages": [{"role": "user", "content": "Tell me about the sea."}],
+               "temperature": 0, "max_tokens": max_tokens, "stream": stream})
+    };
+    // Warm up: load the model.
+    http.post(&url).json(&body(false, 4)).send().await.unwrap().text().await.unwrap();
+    let mut ttft = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let mut response = http.post(&url).json(&body(true, 16)).send().await.unwrap();
+        let mut first = None;
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            if first.is_none() && String::from_utf8_lossy(&chunk).contains("\"content\":\"") {
+                let text = String::from_utf8_lossy(&chunk).into_owned();
+                if !text.contains("\"content\":\"\"") {
+                    first = Some(started.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        ttft.push(first.unwrap_or(f64::NAN));
+    }
+    ttft.sort_by(f64::total_cmp);
+    println!("\n| time to first token over HTTP (streamed chat, median of 10) | {:.1} ms |", ttft[5]);
+    println!("\n| concurrent chats (64 tokens each) | completion tokens/s, all chats | wall s |\n|---|---|---|");
+    for concurrent in [1usize, 4, 16] {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..concurrent)
+            .map(|_| {
+                let (http, url, body) = (http.clone(), url.clone(), body(false, 64));
+                tokio::spawn(async move {
+                    let answer: Value = http.post(&url).json(&body).send().await.unwrap().json().await.unwrap();
+                    answer["usage"]["completion_tokens"].as_u64().unwrap_or(0)
+                })
+            })
+            .collect();
+        let mut tokens = 0;
+        for task in tasks {
+            tokens += task.await.unwrap();
+        }
+        let wall = started.elapsed().as_secs_f64();
+        println!("| {concurrent} | {:.1} | {wall:.2} |", tokens as f64 / wall);
+    }
+}

@@ -79,6 +79,7 @@ fn main() {
         Some("onnx") => onnx(args),
         Some("settlement") => settlement::run(),
         Some("llm-drift") => llm::run(args),
+        Some("llm") => llm::speed(args),
         _ => {
             eprintln!(
                 "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm-drift [GENERATIONS] [THREADS]"
