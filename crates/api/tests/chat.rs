@@ -230,3 +230,42 @@ async fn several_chats_at_once_all_answer() {
     assert_eq!(ids.len(), 6, "six answers, six receipts");
     assert_eq!(chat.node.claims_logged().unwrap(), 6);
 }
+
+#[tokio::test]
+async fn a_chat_is_charged_per_request_and_per_token_at_the_registry_price() {
+    use alloy_primitives::U256;
+    use veritas_node::chain::{Chain, Confirmations, contracts::ModelRegistry};
+    let gguf = std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF");
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH");
+    let home = tempfile::tempdir().unwrap();
+    let key = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+    let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
+    config.key_hex = Some(key.into());
+    config.llm_threads = Some(2);
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    let staged = node.stager().stage_file(gguf.as_ref()).await.unwrap();
+    let push = veritas_node::PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf };
+    let version = node.push_model(push).await.unwrap().version;
+    // The worker published the model; as its owner it sets a per-token price.
+    let chain = node.chain().unwrap();
+    let owner = veritas_primitives::WorkerKey::from_bytes(&key.parse().unwrap()).unwrap();
+    let (per_request, per_token) = (U256::from(1_000_000_000_000_000u64), U256::from(10_000_000_000_000u64));
+    let call = ModelRegistry::setPricesCall {
+        modelId: version.id.digest(),
+        pricePerRequest: per_request,
+        pricePerToken: per_token,
+    };
+    chain.send_call(&owner, chain.contracts().models, call, Confirmations::default()).await.unwrap();
+
+    let request = veritas_node::ChatRequest {
+        model: "smollm2".into(),
+        input: veritas_node::ChatInput::Prompt("The sea is".into()),
+        sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 12, ..Default::default() },
+        logprobs: false,
+    };
+    let answer = node.chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap();
+    let payer = veritas_node::devnet::dev_accounts()[1];
+    let (_, committed) = node.account(payer).await.unwrap();
+    assert_eq!(committed, per_request + per_token * U256::from(answer.generation.tokens.len()));
+}

@@ -108,7 +108,8 @@ impl Node {
             ChatInput::Messages(messages) => model.chat_prompt(messages)?,
             ChatInput::Prompt(prompt) => prompt.clone(),
         };
-        let (charge, _reservation) = self.reserve_payment(&version.id, account).await?;
+        let max_tokens = u64::from(request.sampling.max_tokens);
+        let (mut charge, _reservation) = self.reserve_payment(&version.id, account, max_tokens).await?;
         let _turn = self
             .generations
             .acquire()
@@ -122,6 +123,8 @@ impl Node {
             tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
                 .await??;
         let pieces = generation.tokens.iter().map(|t| model.piece(*t)).collect();
+        // Charged for the tokens produced, not the most that were allowed.
+        charge.fee = charge.fee.min(self.price_for(&version.id, generation.tokens.len() as u64).await?);
 
         let mut input = Values::new();
         let messages = match &request.input {

@@ -96,9 +96,16 @@ struct Settlement {
     /// Requests between their payment check and their claim-log write, by payer.
     reserved: std::sync::Mutex<HashMap<Address, U256>>,
     /// Model prices read from the registry, with when they were read.
-    prices: std::sync::Mutex<HashMap<ModelId, (U256, Instant)>>,
+    prices: std::sync::Mutex<HashMap<ModelId, (Prices, Instant)>>,
     /// The last escrow balance read per payer, for when the chain is unreachable.
     escrows: std::sync::Mutex<HashMap<Address, U256>>,
+}
+
+/// A model's prices, in the token's smallest unit.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prices {
+    per_request: U256,
+    per_token: U256,
 }
 
 /// Whether a chain error means the chain could not be reached (rather than that it refused).
@@ -274,27 +281,41 @@ impl Node {
     /// The price of one request of `model`: the model registry's, or the node's default for a
     /// model it does not list.
     pub async fn price(&self, model: &ModelId) -> NodeResult<U256> {
-        let Some(settlement) = &self.settlement else { return Ok(U256::ZERO) };
-        if let Some((price, read)) = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model)
+        Ok(self.prices(model).await?.per_request)
+    }
+
+    /// The price of a request of `model` that produces `tokens` tokens (language models are
+    /// also priced per token).
+    pub async fn price_for(&self, model: &ModelId, tokens: u64) -> NodeResult<U256> {
+        let prices = self.prices(model).await?;
+        Ok(prices.per_request + prices.per_token * U256::from(tokens))
+    }
+
+    /// A model's prices from the registry (read at most every 30 s), or the node's default.
+    async fn prices(&self, model: &ModelId) -> NodeResult<Prices> {
+        let Some(settlement) = &self.settlement else { return Ok(Prices::default()) };
+        if let Some((prices, read)) = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model)
             && read.elapsed() < PRICE_TTL
         {
-            return Ok(*price);
+            return Ok(*prices);
         }
-        let call = ModelRegistry::priceOfCall { modelId: model.digest(), tokens: U256::ZERO };
-        let price = match settlement.batcher.chain.view(settlement.batcher.contracts.models, call).await {
-            Ok(price) => price,
-            Err(ChainError::Reverted { reason, .. }) if reason.contains("UnknownModel") => settlement.default_fee,
+        let call = ModelRegistry::modelOfCall { modelId: model.digest() };
+        let prices = match settlement.batcher.chain.view(settlement.batcher.contracts.models, call).await {
+            Ok(listed) => Prices { per_request: listed.pricePerRequest, per_token: listed.pricePerToken },
+            Err(ChainError::Reverted { reason, .. }) if reason.contains("UnknownModel") => {
+                Prices { per_request: settlement.default_fee, per_token: U256::ZERO }
+            }
             Err(err) if unreachable(&err) => {
-                // While the chain is away, the last price read holds.
+                // While the chain is away, the last prices read hold.
                 let known = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model).map(|(p, _)| *p);
-                let Some(price) = known else { return Err(err.into()) };
-                tracing::warn!(%err, %model, "chain unreachable: using the last price read");
-                return Ok(price);
+                let Some(prices) = known else { return Err(err.into()) };
+                tracing::warn!(%err, %model, "chain unreachable: using the last prices read");
+                return Ok(prices);
             }
             Err(err) => return Err(err.into()),
         };
-        settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(*model, (price, Instant::now()));
-        Ok(price)
+        settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(*model, (prices, Instant::now()));
+        Ok(prices)
     }
 
     /// Publishes a model version in the model registry from the worker key at the node's
@@ -415,7 +436,7 @@ impl Node {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
-        let (charge, _reservation) = self.reserve_payment(&model.id, account).await?;
+        let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
         if !self.runtime.is_loaded(&model.id) {
             let (_, bytes) = self.hub.load(&model.id).await?;
             let runtime = self.runtime.clone();
@@ -464,16 +485,19 @@ impl Node {
 
     /// Checks that the paying account can cover this request on top of its unsettled ones, and
     /// holds the reservation until the claim is logged (then the claim log counts it).
+    /// `tokens` is the most a language model may produce (0 for other models); the charge is
+    /// for that many, and a caller that produced fewer lowers it.
     pub(crate) async fn reserve_payment(
         &self,
         model: &ModelId,
         account: Option<Address>,
+        tokens: u64,
     ) -> NodeResult<(Charge, Option<Reservation<'_>>)> {
         let Some(settlement) = &self.settlement else {
             return Ok((Charge { payer: account.unwrap_or_default(), fee: U256::ZERO }, None));
         };
         let payer = account.or(settlement.default_payer).ok_or(NodeError::PaymentRequired)?;
-        let price = self.price(model).await?;
+        let price = self.price_for(model, tokens).await?;
         let balance = match settlement.batcher.escrow(payer).await {
             Ok(balance) => {
                 settlement.escrows.lock().unwrap_or_else(|p| p.into_inner()).insert(payer, balance);
