@@ -74,9 +74,10 @@ pub struct NodeArgs {
     /// llama.cpp threads per generation (default: all cores).
     #[arg(long)]
     llm_threads: Option<usize>,
-    /// Generations that run at once; further chat requests wait their turn.
-    #[arg(long, default_value_t = 4)]
-    max_generations: usize,
+    /// Generations that run at once; further chat requests wait their turn (default: as many as
+    /// the cores hold at --llm-threads each).
+    #[arg(long)]
+    max_generations: Option<usize>,
     /// `veritas up` only: do not fetch and push the default language model.
     #[arg(long)]
     no_default_model: bool,

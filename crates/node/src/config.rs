@@ -45,8 +45,10 @@ pub struct NodeConfig {
     pub threads: Option<usize>,
     /// llama.cpp threads per generation; all cores if `None`.
     pub llm_threads: Option<usize>,
-    /// Generations that run at once; further chat requests queue.
-    pub max_generations: usize,
+    /// Generations that run at once; further chat requests queue. `None`: as many as the cores
+    /// hold at `llm_threads` each (llama.cpp's threads spin: more than the cores hold slows every
+    /// generation down many times over).
+    pub max_generations: Option<usize>,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,
     /// Where results settle.
@@ -66,7 +68,7 @@ impl NodeConfig {
             domain: ClaimDomain::dev(),
             threads: None,
             llm_threads: None,
-            max_generations: 4,
+            max_generations: None,
             key_hex: None,
             chain: ChainConfig::None,
             fee_per_request: None,

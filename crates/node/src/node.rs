@@ -175,6 +175,9 @@ impl Node {
             }
         };
         let domain = settlement.as_ref().map_or(config.domain, |s| s.batcher.domain());
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let llm_threads = config.llm_threads.unwrap_or(cores).max(1);
+        let max_generations = config.max_generations.unwrap_or(cores / llm_threads).max(1);
         tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
             key: Arc::new(key),
@@ -186,11 +189,9 @@ impl Node {
             metrics: Metrics::new(),
             seen_signatures: Default::default(),
             home: config.home.clone(),
-            llm_threads: config
-                .llm_threads
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
+            llm_threads,
             llms: Default::default(),
-            generations: tokio::sync::Semaphore::new(config.max_generations.max(1)),
+            generations: tokio::sync::Semaphore::new(max_generations),
         })
     }
 
