@@ -15,3 +15,13 @@ pub use chat::{ChatMessage, ROLES, render_chat};
 pub use engine::{FinishReason, Generation, GgufInfo, LlmModel, TokenScore, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
+
+/// How far (in nats) a claimed token log-probability may be from the scored one and still
+/// match: 1.7× the largest drift between batched scoring and incremental generation measured on
+/// 300 honest generations of the default model (`docs/llm.md`, `bench/RESULTS.md`).
+pub const LOGPROB_TOLERANCE: f64 = 1.0;
+
+/// The share of a completion's tokens that may fall outside the sampler's support as scored
+/// before the completion is judged inconsistent with its sampling parameters: 3.3× the honest
+/// rate measured (0.90%); at least one token is always allowed.
+pub const INCONSISTENT_TOLERANCE: f64 = 0.03;
