@@ -269,3 +269,30 @@ async fn a_chat_is_charged_per_request_and_per_token_at_the_registry_price() {
     let (_, committed) = node.account(payer).await.unwrap();
     assert_eq!(committed, per_request + per_token * U256::from(answer.generation.tokens.len()));
 }
+
+#[tokio::test]
+async fn a_long_answer_does_not_hold_up_a_short_one() {
+    let chat = start().await;
+    let story = hello(json!({"stream": true, "max_tokens": 300, "temperature": 1, "seed": 11,
+        "messages": [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]}));
+    let mut long = chat.post("/v1/chat/completions", story).await;
+    assert_eq!(long.status(), StatusCode::OK);
+    long.chunk().await.unwrap().unwrap();
+    // While the story streams, a short question is answered: the two take turns decoding. Had
+    // the short one waited for the story, the story would be over (its remaining chunks
+    // buffered) by the time the short answer came.
+    let short: Value = chat.post("/v1/chat/completions", hello(json!({"max_tokens": 4}))).await.json().await.unwrap();
+    let answered = std::time::Instant::now();
+    assert!(short["veritas"]["receipt_id"].is_string(), "{short}");
+    let mut rest = String::new();
+    while let Some(chunk) = long.chunk().await.unwrap() {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let story_went_on = answered.elapsed();
+    let pieces = events(&rest).iter().filter(|d| d.contains("\"content\":\"")).count();
+    assert!(pieces > 20, "the story ended too soon to tell ({pieces} more pieces)");
+    assert!(
+        story_went_on > Duration::from_millis(150),
+        "the story was over when the short answer came ({story_went_on:?})"
+    );
+}

@@ -74,8 +74,7 @@ pub struct NodeArgs {
     /// llama.cpp threads per generation (default: all cores).
     #[arg(long)]
     llm_threads: Option<usize>,
-    /// Generations that run at once; further chat requests wait their turn (default: as many as
-    /// the cores hold at --llm-threads each).
+    /// Chats answered at once, taking turns a token at a time (default 4); further requests wait.
     #[arg(long)]
     max_generations: Option<usize>,
     /// `veritas up` only: do not fetch and push the default language model.

@@ -130,14 +130,26 @@ pub struct LlmModel {
     model: LlamaModel,
     info: GgufInfo,
     threads: i32,
+    slots: std::sync::Arc<crate::DecodeSlots>,
 }
 
 impl LlmModel {
-    /// Loads a model (after [`inspect_gguf`]); `threads` llama.cpp threads per request.
+    /// Loads a model (after [`inspect_gguf`]) that decodes with `threads` llama.cpp threads,
+    /// one decode at a time.
     pub fn load(path: &Path, threads: usize) -> LlmResult<LlmModel> {
+        LlmModel::load_with_slots(path, threads, std::sync::Arc::new(crate::DecodeSlots::new(1)))
+    }
+
+    /// Loads a model whose decodes take turns in `slots`, shared with other models on the same
+    /// cores.
+    pub fn load_with_slots(
+        path: &Path,
+        threads: usize,
+        slots: std::sync::Arc<crate::DecodeSlots>,
+    ) -> LlmResult<LlmModel> {
         let info = inspect_gguf(path)?;
         let model = LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default()).map_err(engine)?;
-        Ok(LlmModel { model, info, threads: threads.clamp(1, 256) as i32 })
+        Ok(LlmModel { model, info, threads: threads.clamp(1, 256) as i32, slots })
     }
 
     /// What the file says about itself.
@@ -199,6 +211,7 @@ impl LlmModel {
                 let position = start + chunk_index * PROMPT_CHUNK + i;
                 batch.add(LlamaToken(*token as i32), position as i32, &[0], want(position)).map_err(engine)?;
             }
+            let _turn = self.slots.acquire();
             ctx.decode(batch).map_err(engine)?;
         }
         Ok(())
@@ -258,6 +271,7 @@ impl LlmModel {
             }
             batch.clear();
             batch.add(token, position as i32, &[0], true).map_err(engine)?;
+            let _turn = self.slots.acquire();
             ctx.decode(&mut batch).map_err(engine)?;
             position += 1;
         }

@@ -9,12 +9,14 @@ mod chat;
 mod engine;
 mod error;
 mod sampling;
+mod slots;
 mod text;
 
 pub use chat::{ChatMessage, ROLES, render_chat};
 pub use engine::{FinishReason, Generation, GgufInfo, LlmModel, TokenScore, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
+pub use slots::{DecodeSlots, Slot};
 
 /// How far (in nats) a claimed token log-probability may be from the scored one and still
 /// match: 1.7× the largest drift between batched scoring and incremental generation measured on

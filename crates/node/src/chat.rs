@@ -72,6 +72,7 @@ impl Node {
         let dir = self.home.join("llm-cache");
         let path: PathBuf = dir.join(format!("{sha}.gguf"));
         let threads = self.llm_threads;
+        let slots = self.decode_slots.clone();
         let model = tokio::task::spawn_blocking(move || -> NodeResult<LlmModel> {
             if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
                 std::fs::create_dir_all(&dir)?;
@@ -80,7 +81,7 @@ impl Node {
                 std::fs::rename(&partial, &path)?;
             }
             drop(bytes);
-            Ok(LlmModel::load(&path, threads)?)
+            Ok(LlmModel::load_with_slots(&path, threads, slots)?)
         })
         .await??;
         let model = Arc::new(model);

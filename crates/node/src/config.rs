@@ -45,9 +45,10 @@ pub struct NodeConfig {
     pub threads: Option<usize>,
     /// llama.cpp threads per generation; all cores if `None`.
     pub llm_threads: Option<usize>,
-    /// Generations that run at once; further chat requests queue. `None`: as many as the cores
-    /// hold at `llm_threads` each (llama.cpp's threads spin: more than the cores hold slows every
-    /// generation down many times over).
+    /// Generations under way at once (each holds a context and its KV cache); further chat
+    /// requests queue. They take turns decoding, a token at a time, so that all advance; only
+    /// as many decodes run at once as the cores hold at `llm_threads` each (llama.cpp's threads
+    /// spin: more slows every generation down many times over). `None`: 4.
     pub max_generations: Option<usize>,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,

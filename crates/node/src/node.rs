@@ -80,6 +80,8 @@ pub struct Node {
     /// Generations that may run at once; the others wait their turn, in order, so that memory
     /// (a context and its KV cache each) stays bounded however many requests arrive.
     pub(crate) generations: tokio::sync::Semaphore,
+    /// Decodes that may run at once: as many as the cores hold at `llm_threads` each.
+    pub(crate) decode_slots: Arc<veritas_llm::DecodeSlots>,
     /// Digests of signed requests already served, with their times, to refuse replays.
     seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
 }
@@ -112,6 +114,9 @@ struct Prices {
 fn unreachable(err: &ChainError) -> bool {
     matches!(err, ChainError::Rpc(_) | ChainError::Timeout(_))
 }
+
+/// Generations under way at once by default; they take turns decoding, a token at a time.
+const DEFAULT_GENERATIONS: usize = 4;
 
 /// How long a model price read from the registry is reused.
 const PRICE_TTL: Duration = Duration::from_secs(30);
@@ -177,7 +182,7 @@ impl Node {
         let domain = settlement.as_ref().map_or(config.domain, |s| s.batcher.domain());
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let llm_threads = config.llm_threads.unwrap_or(cores).max(1);
-        let max_generations = config.max_generations.unwrap_or(cores / llm_threads).max(1);
+        let max_generations = config.max_generations.unwrap_or(DEFAULT_GENERATIONS).max(1);
         tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
             key: Arc::new(key),
@@ -192,6 +197,7 @@ impl Node {
             llm_threads,
             llms: Default::default(),
             generations: tokio::sync::Semaphore::new(max_generations),
+            decode_slots: Arc::new(veritas_llm::DecodeSlots::new(cores / llm_threads)),
         })
     }
 
