@@ -15,6 +15,10 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+/// How many template instructions one rendering may take (a conversation of hundreds of
+/// messages takes far fewer).
+pub const TEMPLATE_FUEL: u64 = 10_000_000;
+
 /// The roles a message may have.
 pub const ROLES: [&str; 3] = ["system", "user", "assistant"];
 
@@ -30,6 +34,8 @@ pub fn render_chat(template: &str, messages: &[ChatMessage], bos: &str, eos: &st
         )));
     }
     let mut env = Environment::new();
+    // A template comes with an uploaded model: it may not run forever.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function("raise_exception", |message: String| -> Result<String, minijinja::Error> {
@@ -76,5 +82,8 @@ mod tests {
         let err = render_chat(strict, &[message("assistant", "x")], "", "").unwrap_err().to_string();
         assert!(err.contains("first must be user"), "{err}");
         assert!(render_chat("{% for %}", &[message("user", "x")], "", "").is_err());
+        // A template that would loop for ever runs out of fuel.
+        let endless = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        assert!(render_chat(endless, &[message("user", "x")], "", "").is_err());
     }
 }
