@@ -67,6 +67,12 @@ impl Node {
         if let Some(model) = self.llms.lock().unwrap_or_else(|p| p.into_inner()).get(&version.id) {
             return Ok(model.clone());
         }
+        // One load at a time: concurrent first requests wait for it instead of loading (and
+        // writing the cached copy) again.
+        let _loading = self.llm_loading.lock().await;
+        if let Some(model) = self.llms.lock().unwrap_or_else(|p| p.into_inner()).get(&version.id) {
+            return Ok(model.clone());
+        }
         let (manifest, bytes) = self.hub.load(&version.id).await?;
         let sha = manifest.main_file().map(|f| f.sha256.clone()).unwrap_or_default();
         let dir = self.home.join("llm-cache");

@@ -77,6 +77,8 @@ pub struct Node {
     pub(crate) llm_threads: usize,
     /// Loaded language models.
     pub(crate) llms: std::sync::Mutex<HashMap<ModelId, Arc<veritas_llm::LlmModel>>>,
+    /// Held while a language model loads.
+    pub(crate) llm_loading: tokio::sync::Mutex<()>,
     /// Generations that may run at once; the others wait their turn, in order, so that memory
     /// (a context and its KV cache each) stays bounded however many requests arrive.
     pub(crate) generations: tokio::sync::Semaphore,
@@ -196,6 +198,7 @@ impl Node {
             home: config.home.clone(),
             llm_threads,
             llms: Default::default(),
+            llm_loading: Default::default(),
             generations: tokio::sync::Semaphore::new(max_generations),
             decode_slots: Arc::new(veritas_llm::DecodeSlots::new(cores / llm_threads)),
         })
