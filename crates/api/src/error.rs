@@ -54,6 +54,7 @@ impl From<NodeError> for ApiError {
                 (S::UNAUTHORIZED, "unauthorized")
             }
             NodeError::NoChain => (S::NOT_FOUND, "no_chain"),
+            NodeError::ForeignClaim(_) => (S::BAD_REQUEST, "foreign_claim"),
             NodeError::Llm(LlmError::NotGguf | LlmError::Malformed(_) | LlmError::UnsupportedArchitecture { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "invalid_model")
             }

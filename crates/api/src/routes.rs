@@ -47,6 +47,7 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/chat/completions", axum::routing::post(crate::openai::chat))
         .route("/v1/completions", axum::routing::post(crate::openai::completion))
         .route("/v1/account/keys", axum::routing::post(create_key))
+        .route("/v1/verdicts", axum::routing::post(verdict))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/network", get(network))
@@ -167,6 +168,37 @@ async fn infer(State(node): State<AppState>, paid: Paid<InferRequest>) -> Result
     let response = node.infer(paid.body, paid.account).await?;
     let id = response.receipt_id.to_string();
     Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerdictQuery {
+    #[serde(default = "default_check")]
+    check: veritas_node::CheckMode,
+}
+
+fn default_check() -> veritas_node::CheckMode {
+    veritas_node::CheckMode::Reexec
+}
+
+/// `POST /v1/verdicts?check=signed|reexec`: this node, as a validator, checks the receipt in the
+/// body and answers with its signed verdict.
+async fn verdict(
+    State(node): State<AppState>,
+    query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Bytes,
+) -> Result<Json<Json_>, ApiError> {
+    let Query(query) =
+        query.map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec", err.body_text())))?;
+    let receipt: veritas_primitives::Receipt =
+        serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
+    let judgement = node.judge(&receipt, query.check).await?;
+    Ok(Json(json!({
+        "receipt_id": receipt.id(),
+        "valid": judgement.valid,
+        "reason": judgement.reason,
+        "verdict": judgement.verdict,
+    })))
 }
 
 /// `POST /v1/account/keys`: an API key for the account that signed the request (EIP-191); the

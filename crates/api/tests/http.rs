@@ -319,6 +319,7 @@ async fn health_metrics_and_openapi() {
         "/v1/account/keys",
         "/v1/chat/completions",
         "/v1/completions",
+        "/v1/verdicts",
         "/v1/accounts/{address}",
         "/healthz",
         "/metrics",

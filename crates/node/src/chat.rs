@@ -63,7 +63,7 @@ fn string_tensor(name: &str, text: String) -> NodeResult<Value> {
 impl Node {
     /// The loaded language model for a version, loading it (from a digest-checked copy on local
     /// disk) on first use.
-    async fn llm(&self, version: &ModelVersion) -> NodeResult<Arc<LlmModel>> {
+    pub(crate) async fn llm(&self, version: &ModelVersion) -> NodeResult<Arc<LlmModel>> {
         if let Some(model) = self.llms.lock().unwrap_or_else(|p| p.into_inner()).get(&version.id) {
             return Ok(model.clone());
         }

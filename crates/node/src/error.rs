@@ -68,6 +68,9 @@ pub enum NodeError {
         /// The registry.
         registry: veritas_primitives::Address,
     },
+    /// A claim made for another network (chain or settlement contract).
+    #[error("the claim belongs to another network: {0}")]
+    ForeignClaim(String),
     /// A chat request to a model that is not a language model.
     #[error("{model} is a {format:?} model, not a language model (GGUF): use /v1/infer")]
     NotAnLlm {

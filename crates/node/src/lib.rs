@@ -11,6 +11,7 @@ mod identity;
 mod metrics;
 mod node;
 mod settle;
+mod validate;
 
 pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
 pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued};
@@ -19,6 +20,7 @@ pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
 pub use node::{InferRequest, InferResponse, Node, PushRequest};
 pub use settle::{MAX_BATCH, SettledBatch};
+pub use validate::{CheckMode, Judgement};
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
 pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};

@@ -15,6 +15,7 @@ pub(crate) struct Metrics {
     pub inference_seconds: Histogram,
     pub claims_logged: Counter,
     pub models_pushed: Counter,
+    pub verdicts: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -33,11 +34,18 @@ impl Metrics {
         );
         registry.register("claims_logged", "Claims signed and written to the claim log", claims_logged.clone());
         registry.register("models_pushed", "Model versions created", models_pushed.clone());
-        Metrics { registry, inferences, inference_seconds, claims_logged, models_pushed }
+        let verdicts = Family::<Labels, Counter>::default();
+        registry.register("verdicts", "Verdicts this node signed as a validator, by outcome", verdicts.clone());
+        Metrics { registry, inferences, inference_seconds, claims_logged, models_pushed, verdicts }
     }
 
     pub fn count_inference(&self, model: &str, outcome: &str) {
         self.inferences.get_or_create(&vec![("model".into(), model.into()), ("outcome".into(), outcome.into())]).inc();
+    }
+
+    pub fn count_verdict(&self, valid: bool) {
+        let outcome = if valid { "valid" } else { "invalid" };
+        self.verdicts.get_or_create(&vec![("verdict".into(), outcome.into())]).inc();
     }
 
     /// The Prometheus text exposition.

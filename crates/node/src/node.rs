@@ -447,13 +447,7 @@ impl Node {
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
-        if !self.runtime.is_loaded(&model.id) {
-            let (_, bytes) = self.hub.load(&model.id).await?;
-            let runtime = self.runtime.clone();
-            let id = model.id;
-            tokio::task::spawn_blocking(move || runtime.load(&id, &bytes)).await??;
-            tracing::info!(model = %model.name, version = model.version, id = %model.id, "model loaded");
-        }
+        self.load_onnx(&model).await?;
         // Inference, hashing, signing and the durable log write are blocking work: one hop to
         // the blocking pool for all of them.
         let runtime = self.runtime.clone();
@@ -491,6 +485,31 @@ impl Node {
         self.metrics.claims_logged.inc();
         let output = receipt.body.output.clone().unwrap_or_default();
         Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt })
+    }
+
+    /// Loads an ONNX model version into the runtime (digest-checked), unless it is loaded.
+    async fn load_onnx(&self, model: &ModelVersion) -> NodeResult<()> {
+        if !self.runtime.is_loaded(&model.id) {
+            let (_, bytes) = self.hub.load(&model.id).await?;
+            let runtime = self.runtime.clone();
+            let id = model.id;
+            tokio::task::spawn_blocking(move || runtime.load(&id, &bytes)).await??;
+            tracing::info!(model = %model.name, version = model.version, id = %model.id, "model loaded");
+        }
+        Ok(())
+    }
+
+    /// Runs an ONNX model version on inputs already checked (a validator's re-execution).
+    pub(crate) async fn run_onnx(&self, model: &ModelVersion, inputs: Values) -> NodeResult<Values> {
+        self.load_onnx(model).await?;
+        let runtime = self.runtime.clone();
+        let id = model.id;
+        Ok(tokio::task::spawn_blocking(move || runtime.run(&id, &inputs)).await??)
+    }
+
+    /// The key this node signs verdicts and batches with, when it settles.
+    pub(crate) fn validator_key(&self) -> Option<&WorkerKey> {
+        self.settlement.as_ref().map(|s| &s.batcher.validator)
     }
 
     /// Checks that the paying account can cover this request on top of its unsettled ones, and

@@ -1,0 +1,154 @@
+//! A node as validator: `POST /v1/verdicts` checks a receipt (signed or re-executed) and signs its
+//! verdict. Honest claims hold; a lying worker's claim (consistent hashes, its own valid
+//! signature, a wrong output) is caught by re-execution; an unregistered worker is caught by the
+//! signed check.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use veritas_node::{ChainConfig, CheckMode, InferRequest, Node, NodeConfig};
+use veritas_primitives::{
+    Receipt, TensorData, Value as Tensor, WorkerKey, recover_signer, values::values_hash, verdict::verdict_digest,
+};
+
+const KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+
+async fn node(home: &std::path::Path) -> Arc<Node> {
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
+    let mut config = NodeConfig::new(home.to_owned(), ort.into());
+    config.key_hex = Some(KEY.into());
+    config.threads = Some(1);
+    config.llm_threads = Some(2);
+    config.chain = ChainConfig::Embedded { block_time: None };
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models");
+    let staged = node.stager().stage_file(&examples.join("iris-logreg.onnx")).await.unwrap();
+    let push = veritas_node::PushRequest { name: "iris".into(), staged, format: veritas_node::ModelFormat::Onnx };
+    node.push_model(push).await.unwrap();
+    node
+}
+
+/// The receipt re-signed by `key` after `change` edits its output: every hash consistent, the
+/// signature valid, the output a lie.
+fn lie(receipt: &Receipt, key: &WorkerKey, change: impl FnOnce(&mut veritas_primitives::Values)) -> Receipt {
+    let mut output = receipt.body.output.clone().unwrap();
+    change(&mut output);
+    let mut claim = receipt.claim.clone();
+    claim.output_hash = values_hash(&output);
+    claim.worker = key.address();
+    let mut forged = Receipt::new(receipt.domain, key.sign_claim(claim, &receipt.domain).unwrap());
+    forged.body = receipt.body.clone();
+    forged.body.output = Some(output);
+    forged
+}
+
+#[tokio::test]
+async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistered_worker() {
+    let home = tempfile::tempdir().unwrap();
+    let node = node(home.path()).await;
+    let request = InferRequest {
+        model: "iris".into(),
+        input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+        mode: Default::default(),
+    };
+    let honest = node.infer(request, None).await.unwrap().receipt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    let http = reqwest::Client::new();
+    let judge = |receipt: &Receipt, check: &str| {
+        let request = http.post(format!("{url}/v1/verdicts?check={check}")).json(receipt);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, answer) = judge(&honest, "reexec").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["valid"], true, "{answer}");
+    // The verdict is the validator's EIP-712 signature over (receipt id, valid).
+    let verdict: veritas_primitives::Verdict = serde_json::from_value(answer["verdict"].clone()).unwrap();
+    let digest = verdict_digest(&node.domain(), honest.id(), true);
+    let signature: [u8; 65] = verdict.signature.to_vec().try_into().unwrap();
+    assert_eq!(recover_signer(&digest, &signature).unwrap(), verdict.validator);
+
+    // The worker lies about the output, consistently: only re-execution sees it.
+    let worker = WorkerKey::from_bytes(&KEY.parse().unwrap()).unwrap();
+    let forged = lie(&honest, &worker, |output| {
+        let (_, first) = output.iter_mut().next().unwrap();
+        if let Tensor::Tensor(tensor) = first
+            && let TensorData::Int64(labels) = &mut tensor.data
+        {
+            labels[0] = (labels[0] + 1) % 3;
+        }
+    });
+    veritas_verifier::verify_receipt(&forged, &Default::default()).unwrap();
+    let (_, signed) = judge(&forged, "signed").await;
+    assert_eq!(signed["valid"], true, "the signed check cannot see a consistent lie: {signed}");
+    let (_, reexec) = judge(&forged, "reexec").await;
+    assert_eq!(reexec["valid"], false, "{reexec}");
+    assert!(reexec["reason"].as_str().unwrap().contains("outputs differ"), "{reexec}");
+
+    // A claim by a key that is not a registered, staked inference node.
+    let stranger = WorkerKey::from_bytes(&veritas_primitives::keccak256(b"stranger")).unwrap();
+    let unregistered = lie(&honest, &stranger, |_| {});
+    let (_, answer) = judge(&unregistered, "signed").await;
+    assert_eq!(answer["valid"], false);
+    assert!(answer["reason"].as_str().unwrap().contains("not a registered"), "{answer}");
+
+    // A receipt whose data does not match its claim, another network's claim, and garbage.
+    let mut tampered = honest.clone();
+    tampered.body.input = forged.body.output.clone();
+    let (_, answer) = judge(&tampered, "signed").await;
+    assert_eq!(answer["valid"], false);
+    let mut foreign = honest.clone();
+    foreign.domain.chain_id = 1;
+    let (status, answer) = judge(&foreign, "signed").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("foreign_claim")), "{answer}");
+    let response = http.post(format!("{url}/v1/verdicts")).body("{\"nope\": 1}").send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let metrics = node.metrics_text();
+    assert!(metrics.contains("veritas_verdicts_total{verdict=\"invalid\"} 3"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
+    let gguf = std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model");
+    let home = tempfile::tempdir().unwrap();
+    let node = node(home.path()).await;
+    let staged = node.stager().stage_file(gguf.as_ref()).await.unwrap();
+    let push = veritas_node::PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf };
+    node.push_model(push).await.unwrap();
+    let request = veritas_node::ChatRequest {
+        model: "smollm2".into(),
+        input: veritas_node::ChatInput::Messages(vec![veritas_node::llm::ChatMessage {
+            role: "user".into(),
+            content: "What is the capital of France?".into(),
+        }]),
+        sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 24, ..Default::default() },
+        logprobs: false,
+    };
+    let honest = node.chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap().receipt;
+    let judgement = node.judge(&honest, CheckMode::Reexec).await.unwrap();
+    assert!(judgement.valid, "{}", judgement.reason);
+
+    // A greedy claim whose answer was swapped for another: consistent hashes, not what the model says.
+    let worker = WorkerKey::from_bytes(&KEY.parse().unwrap()).unwrap();
+    let forged = lie(&honest, &worker, |output| {
+        // An empty text passes the text check, so that scoring is what must catch the tokens.
+        let text = veritas_primitives::Tensor::new("text", vec![1], TensorData::String(vec![String::new()])).unwrap();
+        output.insert("text".into(), Tensor::Tensor(text));
+        let ids: Vec<i64> = vec![8421, 314, 253, 8124, 30, 1073, 5116];
+        output.insert(
+            "tokens".into(),
+            Tensor::Tensor(
+                veritas_primitives::Tensor::new("tokens", vec![ids.len() as u64], TensorData::Int64(ids)).unwrap(),
+            ),
+        );
+    });
+    let judgement = node.judge(&forged, CheckMode::Reexec).await.unwrap();
+    assert!(!judgement.valid, "{}", judgement.reason);
+    assert!(judgement.reason.contains("could not have been sampled"), "{}", judgement.reason);
+}

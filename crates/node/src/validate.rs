@@ -1,0 +1,164 @@
+//! The validator's check of a claim, and its signed verdict.
+//!
+//! `signed` checks what the receipt itself proves (the worker's signature, every hash, the
+//! model id) and that the worker is a registered, staked inference node. `reexec` also runs the
+//! claim again: an ONNX model on the same inputs, whose outputs must hash the same (ONNX Runtime
+//! on the CPU is deterministic for a given build and thread count, so a float re-execution that
+//! differs means different computation, not noise); a language model's completion is scored
+//! teacher-forced and must be consistent with its sampling parameters within the measured
+//! tolerance (`veritas_llm::INCONSISTENT_TOLERANCE`).
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::Bytes;
+use serde::{Deserialize, Serialize};
+use veritas_chain::{Chain, contracts::NodeRegistry};
+use veritas_hub::ModelFormat;
+use veritas_llm::SamplingParams;
+use veritas_primitives::{Receipt, TensorData, Value, Verdict, values::values_hash, verdict::verdict_digest};
+use veritas_verifier::{Expectations, verify_receipt};
+
+use crate::{Node, NodeError, NodeResult};
+
+/// How thoroughly to check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMode {
+    /// The receipt's own proofs and the worker's registration.
+    Signed,
+    /// All of that, and the computation run again.
+    Reexec,
+}
+
+/// A validator's judgement of a claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judgement {
+    /// Whether the claim holds.
+    pub valid: bool,
+    /// Why, for people.
+    pub reason: String,
+    /// The signed verdict (EIP-712 `Verdict(claimDigest, valid)` in the node's domain).
+    pub verdict: Verdict,
+}
+
+fn string_input(receipt: &Receipt, side: &str, name: &str) -> Option<String> {
+    let values = if side == "input" { receipt.body.input.as_ref()? } else { receipt.body.output.as_ref()? };
+    match values.get(name)? {
+        Value::Tensor(tensor) => match &tensor.data {
+            TensorData::String(strings) => strings.first().cloned(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Node {
+    /// Checks a claim and signs the verdict with this node's validator key.
+    pub async fn judge(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<Judgement> {
+        let validator = self.validator_key().ok_or(NodeError::NoChain)?;
+        if receipt.domain != self.domain {
+            return Err(NodeError::ForeignClaim(format!(
+                "signed for chain {} and contract {}, this network is chain {} and contract {}",
+                receipt.domain.chain_id,
+                receipt.domain.verifying_contract,
+                self.domain.chain_id,
+                self.domain.verifying_contract
+            )));
+        }
+        let (valid, reason) = self.check(receipt, mode).await?;
+        let digest = verdict_digest(&self.domain, receipt.id(), valid);
+        let signature = Bytes::from(validator.sign_digest(&digest)?.to_vec());
+        self.metrics.count_verdict(valid);
+        Ok(Judgement { valid, reason, verdict: Verdict { validator: validator.address(), valid, signature } })
+    }
+
+    async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
+        if let Err(err) = verify_receipt(receipt, &Expectations::default()) {
+            return Ok((false, format!("the receipt does not hold: {err}")));
+        }
+        if let Some((chain, contracts)) = self.network() {
+            let node =
+                chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer: receipt.claim.worker }).await?;
+            if node.operator.is_zero() || node.stake.is_zero() || node.role != 1 {
+                return Ok((
+                    false,
+                    format!("worker {} is not a registered, staked inference node", receipt.claim.worker),
+                ));
+            }
+        }
+        if mode == CheckMode::Signed {
+            return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
+        }
+        let version = match self.hub.resolve(&receipt.claim.model_id.to_string()).await {
+            Ok(version) => version,
+            Err(_) => {
+                return Err(NodeError::Internal(format!(
+                    "model {} is not in this node's hub: it cannot be re-executed here",
+                    receipt.claim.model_id
+                )));
+            }
+        };
+        match version.manifest.format {
+            ModelFormat::Onnx => {
+                let inputs = receipt.body.input.clone().unwrap_or_default();
+                let outputs = self.run_onnx(&version, inputs).await?;
+                if values_hash(&outputs) == receipt.claim.output_hash {
+                    Ok((true, "re-executed: the outputs are the same".into()))
+                } else {
+                    Ok((false, "re-executed: the outputs differ from the claimed ones".into()))
+                }
+            }
+            ModelFormat::Gguf => self.rescore(&version, receipt).await,
+        }
+    }
+
+    /// Teacher-forced scoring of a claimed completion against its sampling parameters.
+    async fn rescore(&self, version: &veritas_hub::ModelVersion, receipt: &Receipt) -> NodeResult<(bool, String)> {
+        let prompt = string_input(receipt, "input", "prompt").unwrap_or_default();
+        let tokens: Vec<u32> = match receipt.body.output.as_ref().and_then(|o| o.get("tokens")) {
+            Some(Value::Tensor(tensor)) => match &tensor.data {
+                TensorData::Int64(ids) => ids.iter().filter_map(|t| u32::try_from(*t).ok()).collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let params: BTreeMap<String, serde_json::Value> = receipt.body.params.clone().unwrap_or_default().0;
+        let number = |key: &str| params.get(key).and_then(serde_json::Value::as_f64);
+        let sampling = SamplingParams {
+            temperature: number("temperature").unwrap_or(1.0) as f32,
+            top_p: number("top_p").unwrap_or(1.0) as f32,
+            top_k: number("top_k").unwrap_or(0.0) as u32,
+            seed: number("seed").unwrap_or(0.0) as u32,
+            max_tokens: number("max_tokens").unwrap_or(1.0).max(1.0) as u32,
+            stop: Vec::new(),
+        };
+        if tokens.is_empty() {
+            return Ok((true, "an empty completion: nothing to score".into()));
+        }
+        let model = self.llm(version).await?;
+        let scoring = model.clone();
+        let scored = tokens.clone();
+        let scores = tokio::task::spawn_blocking(move || scoring.score(&prompt, &scored, &sampling)).await??;
+        let inconsistent = scores.iter().filter(|s| !s.consistent).count();
+        let allowed = ((tokens.len() as f64 * veritas_llm::INCONSISTENT_TOLERANCE).floor() as usize).max(1);
+        let text = string_input(receipt, "output", "text").unwrap_or_default();
+        let pieces: String = tokens.iter().map(|t| model.piece(*t)).collect();
+        if !pieces.starts_with(&text) {
+            return Ok((false, "the claimed text is not what the claimed tokens spell".into()));
+        }
+        if inconsistent > allowed {
+            Ok((
+                false,
+                format!("{inconsistent} of {} tokens could not have been sampled (tolerance {allowed})", tokens.len()),
+            ))
+        } else {
+            Ok((
+                true,
+                format!(
+                    "scored: {inconsistent} of {} tokens outside the sampler's support (tolerance {allowed})",
+                    tokens.len()
+                ),
+            ))
+        }
+    }
+}
