@@ -313,8 +313,8 @@ async fn run(
                     };
                     let mut events = vec![chunk(last, Some(("veritas", veritas(&answer))))];
                     if include_usage {
-                        let mut usage_chunk = json!({"id": "", "object": object, "choices": [], "usage": usage(&answer)});
-                        usage_chunk["id"] = json!(veritas_node::completion_id(&answer.receipt.id()));
+                        let id = veritas_node::completion_id(&answer.receipt.id());
+                        let usage_chunk = json!({"id": id, "object": object, "choices": [], "usage": usage(&answer)});
                         events.push(Event::default().data(usage_chunk.to_string()));
                     }
                     events.push(Event::default().data("[DONE]"));

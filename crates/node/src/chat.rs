@@ -10,12 +10,12 @@ use std::{collections::BTreeMap, ops::ControlFlow, path::PathBuf, sync::Arc};
 use serde::{Deserialize, Serialize};
 use veritas_hub::{ModelFormat, ModelVersion};
 use veritas_llm::{ChatMessage, FinishReason, LlmModel, SamplingParams};
-use veritas_primitives::{
-    Address, B256, Claim, Mode, ModelId, Params, Receipt, ReceiptBody, Tensor, TensorData, Value, Values,
-    values::values_hash,
-};
+use veritas_primitives::{Address, B256, Mode, Params, Receipt, Tensor, TensorData, Value, Values};
 
-use crate::{Node, NodeError, NodeResult, node::now_seconds};
+use crate::{
+    Node, NodeError, NodeResult,
+    node::{Answer, now_seconds, sign_and_log},
+};
 
 /// What to complete: a conversation, or a raw prompt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,7 +47,7 @@ pub struct ChatResponse {
     pub model: ModelVersion,
     /// The generation.
     pub generation: veritas_llm::Generation,
-    /// The token pieces of the generation, for `logprobs`.
+    /// The token pieces of the generation, when logprobs were asked for (else empty).
     pub pieces: Vec<String>,
     /// The receipt (logged before this returns).
     pub receipt: Receipt,
@@ -129,7 +129,8 @@ impl Node {
         let generation =
             tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
                 .await??;
-        let pieces = generation.tokens.iter().map(|t| model.piece(*t)).collect();
+        // Token texts are only shown with logprobs.
+        let pieces = if logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
         // Charged for the tokens produced, not the most that were allowed.
         charge.fee = charge.fee.min(self.price_for(&version.id, generation.tokens.len() as u64).await?);
 
@@ -148,64 +149,36 @@ impl Node {
             Value::Tensor(Tensor::new("tokens", vec![tokens.len() as u64], TensorData::Int64(tokens))?),
         );
         let params = llm_params(&request.sampling, self.llm_threads, generation.finish_reason);
-        let receipt = self.sign_and_log(version.id, &version, input, output, params, charge).await?;
+        let answer = Answer {
+            model_id: version.id,
+            model_name: version.name.clone(),
+            model_version: version.version,
+            manifest: version.manifest.to_json(),
+            mode: Mode::Signed,
+            timestamp: now_seconds(),
+            input,
+            output,
+            params,
+        };
+        let (key, claims, domain) = (self.key.clone(), self.claims.clone(), self.domain);
+        let receipt =
+            tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, charge)).await??;
         self.metrics.claims_logged.inc();
         Ok(ChatResponse { model: version, generation, pieces, receipt })
-    }
-
-    /// Signs the claim over inputs, outputs and parameters and logs the receipt, charged.
-    async fn sign_and_log(
-        &self,
-        model_id: ModelId,
-        version: &ModelVersion,
-        input: Values,
-        output: Values,
-        params: Params,
-        charge: crate::Charge,
-    ) -> NodeResult<Receipt> {
-        let key = self.key.clone();
-        let claims = self.claims.clone();
-        let domain = self.domain;
-        let (name, number, manifest) = (version.name.clone(), version.version, version.manifest.to_json());
-        tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
-            let claim = Claim {
-                request_id: claims.next_request_id(&key.address()),
-                model_id,
-                input_hash: values_hash(&input),
-                output_hash: values_hash(&output),
-                params_hash: params.hash(),
-                mode: Mode::Signed,
-                worker: key.address(),
-                timestamp: now_seconds(),
-            };
-            let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain)?);
-            receipt.body = ReceiptBody {
-                model_name: Some(name),
-                model_version: Some(number),
-                manifest: Some(manifest),
-                input: Some(input),
-                output: Some(output),
-                params: Some(params),
-            };
-            claims.append(&receipt, charge)?;
-            Ok(receipt)
-        })
-        .await?
     }
 }
 
 /// The receipt's parameters of a generation.
 fn llm_params(sampling: &SamplingParams, threads: usize, finish: FinishReason) -> Params {
-    let json = |v: serde_json::Value| v;
     Params(BTreeMap::from([
-        ("engine".to_owned(), json(ENGINE.into())),
-        ("threads".to_owned(), json(threads.into())),
-        ("temperature".to_owned(), json(f64::from(sampling.temperature).into())),
-        ("top_p".to_owned(), json(f64::from(sampling.top_p).into())),
-        ("top_k".to_owned(), json(sampling.top_k.into())),
-        ("seed".to_owned(), json(sampling.seed.into())),
-        ("max_tokens".to_owned(), json(sampling.max_tokens.into())),
-        ("stop".to_owned(), json(sampling.stop.clone().into())),
+        ("engine".to_owned(), ENGINE.into()),
+        ("threads".to_owned(), threads.into()),
+        ("temperature".to_owned(), f64::from(sampling.temperature).into()),
+        ("top_p".to_owned(), f64::from(sampling.top_p).into()),
+        ("top_k".to_owned(), sampling.top_k.into()),
+        ("seed".to_owned(), sampling.seed.into()),
+        ("max_tokens".to_owned(), sampling.max_tokens.into()),
+        ("stop".to_owned(), sampling.stop.clone().into()),
         ("finish_reason".to_owned(), serde_json::to_value(finish).unwrap_or_default()),
     ]))
 }

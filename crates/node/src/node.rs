@@ -458,28 +458,18 @@ impl Node {
         let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
         let receipt = tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
             let outputs = runtime.run(&model_id, &inputs)?;
-            let params = Params(BTreeMap::new());
-            let claim = Claim {
-                request_id: claims.next_request_id(&key.address()),
+            let answer = Answer {
                 model_id,
-                input_hash: values_hash(&inputs),
-                output_hash: values_hash(&outputs),
-                params_hash: params.hash(),
+                model_name,
+                model_version,
+                manifest: manifest_json,
                 mode,
-                worker: key.address(),
                 timestamp,
+                input: inputs,
+                output: outputs,
+                params: Params(BTreeMap::new()),
             };
-            let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain)?);
-            receipt.body = ReceiptBody {
-                model_name: Some(model_name),
-                model_version: Some(model_version),
-                manifest: Some(manifest_json),
-                input: Some(inputs),
-                output: Some(outputs),
-                params: Some(params),
-            };
-            claims.append(&receipt, charge)?;
-            Ok(receipt)
+            sign_and_log(&key, &claims, domain, answer, charge)
         })
         .await??;
         self.metrics.claims_logged.inc();
@@ -568,6 +558,51 @@ impl Node {
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
     }
+}
+
+/// What a receipt records of one answer, before it is signed.
+pub(crate) struct Answer {
+    pub model_id: ModelId,
+    pub model_name: String,
+    pub model_version: u64,
+    pub manifest: serde_json::Value,
+    pub mode: Mode,
+    pub timestamp: u64,
+    pub input: Values,
+    pub output: Values,
+    pub params: Params,
+}
+
+/// Signs the claim over an answer and writes its receipt, charged, to the claim log (blocking:
+/// the write is durable before this returns).
+pub(crate) fn sign_and_log(
+    key: &WorkerKey,
+    claims: &ClaimLog,
+    domain: ClaimDomain,
+    answer: Answer,
+    charge: Charge,
+) -> NodeResult<Receipt> {
+    let claim = Claim {
+        request_id: claims.next_request_id(&key.address()),
+        model_id: answer.model_id,
+        input_hash: values_hash(&answer.input),
+        output_hash: values_hash(&answer.output),
+        params_hash: answer.params.hash(),
+        mode: answer.mode,
+        worker: key.address(),
+        timestamp: answer.timestamp,
+    };
+    let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain)?);
+    receipt.body = ReceiptBody {
+        model_name: Some(answer.model_name),
+        model_version: Some(answer.model_version),
+        manifest: Some(answer.manifest),
+        input: Some(answer.input),
+        output: Some(answer.output),
+        params: Some(answer.params),
+    };
+    claims.append(&receipt, charge)?;
+    Ok(receipt)
 }
 
 /// One request's hold on its payer's escrow, released when dropped.

@@ -41,9 +41,9 @@ pub struct Judgement {
     pub verdict: Verdict,
 }
 
-fn string_input(receipt: &Receipt, side: &str, name: &str) -> Option<String> {
-    let values = if side == "input" { receipt.body.input.as_ref()? } else { receipt.body.output.as_ref()? };
-    match values.get(name)? {
+/// The one string of a named string tensor.
+fn string_value(values: Option<&veritas_primitives::Values>, name: &str) -> Option<String> {
+    match values?.get(name)? {
         Value::Tensor(tensor) => match &tensor.data {
             TensorData::String(strings) => strings.first().cloned(),
             _ => None,
@@ -114,7 +114,7 @@ impl Node {
 
     /// Teacher-forced scoring of a claimed completion against its sampling parameters.
     async fn rescore(&self, version: &veritas_hub::ModelVersion, receipt: &Receipt) -> NodeResult<(bool, String)> {
-        let prompt = string_input(receipt, "input", "prompt").unwrap_or_default();
+        let prompt = string_value(receipt.body.input.as_ref(), "prompt").unwrap_or_default();
         let tokens: Vec<u32> = match receipt.body.output.as_ref().and_then(|o| o.get("tokens")) {
             Some(Value::Tensor(tensor)) => match &tensor.data {
                 TensorData::Int64(ids) => ids.iter().filter_map(|t| u32::try_from(*t).ok()).collect(),
@@ -141,7 +141,7 @@ impl Node {
         let scores = tokio::task::spawn_blocking(move || scoring.score(&prompt, &scored, &sampling)).await??;
         let inconsistent = scores.iter().filter(|s| !s.consistent).count();
         let allowed = ((tokens.len() as f64 * veritas_llm::INCONSISTENT_TOLERANCE).floor() as usize).max(1);
-        let text = string_input(receipt, "output", "text").unwrap_or_default();
+        let text = string_value(receipt.body.output.as_ref(), "text").unwrap_or_default();
         let pieces: String = tokens.iter().map(|t| model.piece(*t)).collect();
         if !pieces.starts_with(&text) {
             return Ok((false, "the claimed text is not what the claimed tokens spell".into()));
