@@ -64,7 +64,7 @@ struct Common {
     n: Option<u32>,
     presence_penalty: Option<f32>,
     frequency_penalty: Option<f32>,
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "accepted so that clients sending it are not refused; not used")]
     user: Option<String>,
     /// Everything else, refused by name.
     #[serde(flatten)]
