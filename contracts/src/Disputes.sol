@@ -29,13 +29,19 @@ abstract contract Disputes is Claims {
     }
 
     mapping(bytes32 claimDigest => Dispute) public disputes;
+    /// Validators already slashed for a verdict on a claim, so that one verdict costs once.
+    mapping(bytes32 claimDigest => mapping(address validator => bool)) public verdictSlashed;
 
     event DisputeOpened(bytes32 indexed claimDigest, address indexed worker, address indexed challenger, address accuser);
     event DisputeResolved(bytes32 indexed claimDigest, bool claimValid, uint256 slashed);
+    event VerdictSlashed(bytes32 indexed claimDigest, address indexed validator, bool valid, uint256 slashed);
 
     error AlreadyDisputed(bytes32 claimDigest);
     error NoSuchDispute(bytes32 claimDigest);
     error AlreadyResolved(bytes32 claimDigest);
+    error NotResolved(bytes32 claimDigest);
+    error VerdictAgreesWithQuorum(bytes32 claimDigest, bool valid);
+    error AlreadySlashed(bytes32 claimDigest, address validator);
 
     function _disputeToken() internal view virtual returns (IERC20);
     function _disputeBond() internal view virtual returns (uint256);
@@ -75,5 +81,27 @@ abstract contract Disputes is Claims {
             _disputeToken().safeTransfer(dispute.challenger, dispute.bond);
         }
         emit DisputeResolved(digest, claimValid, slashed);
+    }
+
+    /// Slashes a validator whose signed verdict on a claim contradicts the quorum's resolution
+    /// of its dispute: one that called a lie valid, or an honest claim invalid. Anyone may call
+    /// it with the verdict's signature; half of what is taken goes to the caller, the rest to
+    /// the treasury. Each validator is slashed at most once per claim.
+    function slashVerdict(bytes32 claimDigest, bool valid, bytes calldata signature)
+        external
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        Dispute storage dispute = disputes[claimDigest];
+        if (dispute.challenger == address(0)) revert NoSuchDispute(claimDigest);
+        if (!dispute.resolved) revert NotResolved(claimDigest);
+        if (valid == dispute.claimValid) revert VerdictAgreesWithQuorum(claimDigest, valid);
+        address validator = ECDSA.recover(verdictDigest(claimDigest, valid), signature);
+        if (registry.validatorStake(validator) == 0) revert NotAValidator(validator);
+        if (verdictSlashed[claimDigest][validator]) revert AlreadySlashed(claimDigest, validator);
+        verdictSlashed[claimDigest][validator] = true;
+        uint256 amount = _slashAmount();
+        slashed = ISlashing(address(registry)).slash(validator, amount, msg.sender, amount / 2, _treasury());
+        emit VerdictSlashed(claimDigest, validator, valid, slashed);
     }
 }

@@ -65,6 +65,11 @@ impl From<NodeError> for ApiError {
             NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
                 (S::SERVICE_UNAVAILABLE, "chain_unavailable")
             }
+            NodeError::Peer(_) | NodeError::BadWork(_) => (S::BAD_GATEWAY, "peer_failed"),
+            NodeError::NoWorkers(_) => (S::SERVICE_UNAVAILABLE, "no_workers"),
+            NodeError::NotAValidator => (S::BAD_REQUEST, "not_a_validator"),
+            NodeError::Refused(_) => (S::UNPROCESSABLE_ENTITY, "refused"),
+            NodeError::Cancelled => (S::BAD_REQUEST, "cancelled"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

@@ -222,6 +222,7 @@ pub(crate) async fn chat(State(node): State<Arc<Node>>, paid: Paid<ChatBody>) ->
         input: ChatInput::Messages(body.messages),
         sampling,
         logprobs: body.logprobs,
+        mode: None,
     };
     run(node, request, paid.account, &body.common, Kind::Chat).await
 }
@@ -238,6 +239,7 @@ pub(crate) async fn completion(
         input: ChatInput::Prompt(body.prompt),
         sampling,
         logprobs: body.logprobs.is_some(),
+        mode: None,
     };
     run(node, request, paid.account, &body.common, Kind::Completion).await
 }
@@ -261,16 +263,18 @@ async fn run(
         return Ok(response);
     }
     let include_usage = common.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Step>(64);
+    // Unbounded: text is small, and the sender may be a blocking generation thread or (on a
+    // gateway) an async relay of a worker's stream, which must not block.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Step>();
     let text_tx = tx.clone();
     tokio::spawn(async move {
         // A client that goes away drops the stream, the channel closes, and generation stops.
-        let on_text = move |text: &str| match text_tx.blocking_send(Step::Text(text.to_owned())) {
+        let on_text = move |text: &str| match text_tx.send(Step::Text(text.to_owned())) {
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         };
         let result = node.chat(request, account, on_text).await.map_err(ApiError::from);
-        let _ = tx.send(Step::Done(Box::new(result))).await;
+        let _ = tx.send(Step::Done(Box::new(result)));
     });
     // Errors found before any text (unknown model, payment, prompt too long) are plain HTTP
     // errors; after that the stream has begun.
@@ -330,4 +334,46 @@ async fn run(
     });
     let events = futures_util::stream::iter(opening.into_iter().map(Ok::<_, Infallible>)).chain(events);
     Ok(Sse::new(events).into_response())
+}
+
+/// `POST /v1/work/chat`: a gateway's chat request to this inference node, answered as
+/// newline-delimited JSON events: text pieces, then the generation with its signed receipt.
+pub(crate) async fn work_chat(
+    State(node): State<Arc<Node>>,
+    body: Result<Json<veritas_node::WorkChat>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    use veritas_node::WorkChatEvent;
+    let Json(work) = body.map_err(|err| invalid(format!("malformed work request: {}", err.body_text())))?;
+    let request = ChatRequest {
+        model: work.model,
+        input: work.input,
+        sampling: work.sampling,
+        logprobs: work.logprobs,
+        mode: Some(work.mode),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<WorkChatEvent>();
+    let text_tx = tx.clone();
+    tokio::spawn(async move {
+        let on_text = move |text: &str| match text_tx.send(WorkChatEvent::Text(text.to_owned())) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
+        };
+        let event = match node.chat(request, None, on_text).await {
+            Ok(answer) => WorkChatEvent::Done(Box::new(veritas_node::WorkChatDone {
+                generation: answer.generation,
+                pieces: answer.pieces,
+                receipt: answer.receipt,
+            })),
+            Err(err) => WorkChatEvent::Error(err.to_string()),
+        };
+        let _ = tx.send(event);
+    });
+    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, Infallible>(axum::body::Bytes::from(line)), rx))
+    });
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
+        .into_response())
 }

@@ -48,6 +48,9 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/completions", axum::routing::post(crate::openai::completion))
         .route("/v1/account/keys", axum::routing::post(create_key))
         .route("/v1/verdicts", axum::routing::post(verdict))
+        .route("/v1/batches/sign", axum::routing::post(sign_batch))
+        .route("/v1/work/chat", axum::routing::post(crate::openai::work_chat))
+        .route("/v1/network/registry", get(registry))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/network", get(network))
@@ -173,16 +176,13 @@ async fn infer(State(node): State<AppState>, paid: Paid<InferRequest>) -> Result
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct VerdictQuery {
-    #[serde(default = "default_check")]
-    check: veritas_node::CheckMode,
+    #[serde(default)]
+    check: Option<veritas_node::CheckMode>,
 }
 
-fn default_check() -> veritas_node::CheckMode {
-    veritas_node::CheckMode::Reexec
-}
-
-/// `POST /v1/verdicts?check=signed|reexec`: this node, as a validator, checks the receipt in the
-/// body and answers with its signed verdict.
+/// `POST /v1/verdicts[?check=signed|reexec]`: this node, as a validator, checks the receipt in
+/// the body and answers with its signed verdict. Without `check`, a `reexec` claim is
+/// re-executed when it falls in the node's sampled share, anything else is checked `signed`.
 async fn verdict(
     State(node): State<AppState>,
     query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
@@ -196,9 +196,26 @@ async fn verdict(
     Ok(Json(json!({
         "receipt_id": receipt.id(),
         "valid": judgement.valid,
+        "check": judgement.check,
         "reason": judgement.reason,
         "verdict": judgement.verdict,
     })))
+}
+
+/// `POST /v1/batches/sign`: this node, as a validator, signs a batch whose every claim carries a
+/// quorum of "valid" verdicts.
+async fn sign_batch(
+    State(node): State<AppState>,
+    body: Result<Json<veritas_node::BatchToSign>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<veritas_node::BatchSignature>, ApiError> {
+    let Json(batch) = body.map_err(|err| ApiError::bad_request(format!("not a batch: {}", err.body_text())))?;
+    Ok(Json(node.sign_batch(&batch).await?))
+}
+
+/// `GET /v1/network/registry`: every registered node with its role, endpoint and stake, and the
+/// validators' total stake, as the chain records them now.
+async fn registry(State(node): State<AppState>) -> Result<Json<veritas_node::Registry>, ApiError> {
+    Ok(Json(node.registry().await?))
 }
 
 /// `POST /v1/account/keys`: an API key for the account that signed the request (EIP-191); the
@@ -278,9 +295,12 @@ async fn health(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
     Ok(Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
+        "role": node.role().name(),
+        "key": node.worker(),
         "worker": node.worker(),
         "chain_id": node.domain().chain_id,
         "claims_logged": node.claims_logged()?,
+        "counts": node.counts()?,
     })))
 }
 

@@ -25,7 +25,7 @@ fn iris(x: f64) -> InferRequest {
     InferRequest {
         model: "iris".into(),
         input: json!({"float_input": [[x, 3.5, 1.4, 0.2]]}),
-        mode: veritas_primitives::Mode::Signed,
+        mode: Some(veritas_primitives::Mode::Signed),
     }
 }
 

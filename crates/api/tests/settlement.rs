@@ -30,7 +30,7 @@ async fn infer(node: &Node, x: f64) -> Receipt {
     let request = InferRequest {
         model: "iris".into(),
         input: json!({"float_input": [[x, 3.5, 1.4, 0.2]]}),
-        mode: veritas_primitives::Mode::Signed,
+        mode: Some(veritas_primitives::Mode::Signed),
     };
     node.infer(request, None).await.unwrap().receipt
 }

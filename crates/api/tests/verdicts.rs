@@ -110,7 +110,8 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
     let response = http.post(format!("{url}/v1/verdicts")).body("{\"nope\": 1}").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let metrics = node.metrics_text();
-    assert!(metrics.contains("veritas_verdicts_total{verdict=\"invalid\"} 3"), "{metrics}");
+    assert!(metrics.contains("veritas_verdicts_total{verdict=\"invalid\",check=\"signed\"} 2"), "{metrics}");
+    assert_eq!(node.counts().unwrap()["verdicts_invalid"], 3);
 }
 
 #[tokio::test]
@@ -129,9 +130,10 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
         }]),
         sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 24, ..Default::default() },
         logprobs: false,
+        mode: None,
     };
     let honest = node.chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap().receipt;
-    let judgement = node.judge(&honest, CheckMode::Reexec).await.unwrap();
+    let judgement = node.judge(&honest, Some(CheckMode::Reexec)).await.unwrap();
     assert!(judgement.valid, "{}", judgement.reason);
 
     // A greedy claim whose answer was swapped for another: consistent hashes, not what the model says.
@@ -148,7 +150,7 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
             ),
         );
     });
-    let judgement = node.judge(&forged, CheckMode::Reexec).await.unwrap();
+    let judgement = node.judge(&forged, Some(CheckMode::Reexec)).await.unwrap();
     assert!(!judgement.valid, "{}", judgement.reason);
     assert!(judgement.reason.contains("could not have been sampled"), "{}", judgement.reason);
 }

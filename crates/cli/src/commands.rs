@@ -57,11 +57,11 @@ pub struct NodeArgs {
     max_model_bytes: u64,
     /// Do not settle: no embedded chain and no JSON-RPC chain.
     #[arg(long, conflicts_with = "chain_rpc")]
-    no_chain: bool,
+    pub(crate) no_chain: bool,
     /// Settle on the EVM chain at this JSON-RPC endpoint instead of the embedded one (needs
     /// --deployment and registered keys: `veritas chain deploy`, `veritas node register`).
     #[arg(long, requires = "deployment")]
-    chain_rpc: Option<String>,
+    pub(crate) chain_rpc: Option<String>,
     /// The deployment file of the contracts on --chain-rpc.
     #[arg(long)]
     deployment: Option<PathBuf>,
@@ -73,16 +73,48 @@ pub struct NodeArgs {
     block_time: Option<f64>,
     /// llama.cpp threads per generation (default: all cores).
     #[arg(long)]
-    llm_threads: Option<usize>,
+    pub(crate) llm_threads: Option<usize>,
     /// Chats answered at once, taking turns a token at a time (default 4); further requests wait.
     #[arg(long)]
     max_generations: Option<usize>,
     /// `veritas up` only: do not fetch and push the default language model.
     #[arg(long)]
-    no_default_model: bool,
+    pub(crate) no_default_model: bool,
+    /// What this node does: standalone (everything in one process), gateway, inference or validator.
+    #[arg(long, default_value = "standalone", value_parser = parse_role)]
+    pub(crate) role: veritas_node::NodeRole,
+    /// Fetch models this node lacks from this hub (a gateway's API URL), digest-checked.
+    #[arg(long)]
+    pub(crate) hub_url: Option<String>,
+    /// Validators: the share of `reexec` claims re-executed (0 to 1; chosen by claim hash).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) reexec_sampling: f64,
+    /// The verification mode of requests that name none: signed or reexec (default: signed;
+    /// `veritas up`: reexec).
+    #[arg(long)]
+    pub(crate) default_mode: Option<veritas_primitives::Mode>,
+    /// TEST ONLY, development chain only: make this node lie (wrong-output, other-model,
+    /// truncate, made-up; validators: approve-all).
+    #[arg(long, value_parser = parse_fault, hide = true)]
+    pub(crate) fault: Option<veritas_node::Fault>,
 }
 
-fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
+fn parse_role(text: &str) -> Result<veritas_node::NodeRole, String> {
+    use veritas_node::NodeRole as R;
+    [R::Standalone, R::Gateway, R::Inference, R::Validator]
+        .into_iter()
+        .find(|role| role.name() == text)
+        .ok_or_else(|| format!("unknown role {text:?}: standalone, gateway, inference or validator"))
+}
+
+pub(crate) fn parse_fault(text: &str) -> Result<veritas_node::Fault, String> {
+    veritas_node::Fault::ALL.iter().find(|(_, name)| *name == text).map(|(fault, _)| *fault).ok_or_else(|| {
+        let names: Vec<&str> = veritas_node::Fault::ALL.iter().map(|(_, n)| *n).collect();
+        format!("unknown fault {text:?}: {}", names.join(", "))
+    })
+}
+
+pub(crate) fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
     if let Some(listen) = args.listen {
         return Ok(listen);
     }
@@ -94,11 +126,9 @@ fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
     authority.parse().with_context(|| format!("VERITAS_API={api} does not name an address to listen on; use --listen"))
 }
 
-async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<u8> {
-    let home = env::home();
-    let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
-    let listen = listen_address(&args)?;
-    let mut config = NodeConfig::new(home.clone(), onnxruntime);
+/// A node's configuration from its options.
+pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: PathBuf) -> anyhow::Result<NodeConfig> {
+    let mut config = NodeConfig::new(home.to_owned(), onnxruntime);
     config.threads = args.threads;
     config.llm_threads = args.llm_threads;
     config.max_generations = args.max_generations;
@@ -125,21 +155,60 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     if let Some(store) = &args.store {
         config.hub.store = StoreLocation::parse(store);
     }
-    let node = Arc::new(Node::open(&config).await.context("cannot open the node")?);
-    if banner && !args.no_default_model && node.model(setup::DEFAULT_LLM).await.is_err() {
-        let gguf = setup::ensure_default_llm(&home, out.json)?;
-        let staged = node.stager().stage_file(&gguf).await.map_err(veritas_node::NodeError::from)?;
-        let request = veritas_node::PushRequest {
-            name: setup::DEFAULT_LLM.into(),
-            staged,
-            format: veritas_node::ModelFormat::Gguf,
-        };
-        let pushed = node.push_model(request).await.context("cannot push the default language model")?;
-        if !out.json {
-            println!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
-        }
+    if !(0.0..=1.0).contains(&args.reexec_sampling) {
+        bail!("--reexec-sampling must be between 0 and 1");
     }
-    // Pending receipts settle on the node's chain every few seconds.
+    config.role = args.role;
+    config.hub_url = args.hub_url.clone();
+    config.reexec_sampling = args.reexec_sampling;
+    config.default_mode = args.default_mode.unwrap_or(veritas_primitives::Mode::Signed);
+    config.fault = args.fault;
+    Ok(config)
+}
+
+/// Pushes the default language model unless the node has it.
+pub(crate) async fn push_default_llm(node: &Node, home: &std::path::Path, out: &Output) -> anyhow::Result<()> {
+    if node.model(setup::DEFAULT_LLM).await.is_ok() {
+        return Ok(());
+    }
+    let gguf = setup::ensure_default_llm(home, out.json)?;
+    let staged = node.stager().stage_file(&gguf).await.map_err(veritas_node::NodeError::from)?;
+    let request =
+        veritas_node::PushRequest { name: setup::DEFAULT_LLM.into(), staged, format: veritas_node::ModelFormat::Gguf };
+    let pushed = node.push_model(request).await.context("cannot push the default language model")?;
+    if !out.json {
+        println!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
+    }
+    Ok(())
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<u8> {
+    let home = env::home();
+    let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
+    let listen = listen_address(&args)?;
+    let config = node_config(&args, &home, onnxruntime)?;
+    let node = Arc::new(Node::open(&config).await.context("cannot open the node")?);
+    if banner && !args.no_default_model {
+        push_default_llm(&node, &home, out).await?;
+    }
+    // Verdicts are collected as claims come, and pending receipts settle every few seconds.
+    let _verifier = node.settles().then(|| node.spawn_verifier(std::time::Duration::from_millis(500)));
     let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs(2)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -168,28 +237,14 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
             );
         }
     } else {
-        println!("serving on {url} as worker {}", node.worker());
+        println!("serving on {url} as {} {}", node.role().name(), node.worker());
     }
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return,
-            };
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("shutting down");
-    };
-    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), shutdown).await?;
+    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), shutdown_signal()).await?;
     Ok(0)
 }
 
-/// `veritas up`.
-pub async fn up(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
+/// `veritas up --single`: everything in this one process.
+pub async fn up_single(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
     run_node(args, out, true).await
 }
 
@@ -460,9 +515,9 @@ pub struct InferArgs {
     /// The inputs as JSON, `@FILE` to read a file, or `-` for standard input.
     #[arg(long)]
     input: String,
-    /// The verification mode.
-    #[arg(long, default_value = "signed")]
-    mode: String,
+    /// The verification mode: signed or reexec (default: the node's).
+    #[arg(long)]
+    mode: Option<veritas_primitives::Mode>,
     /// Write the receipt to this file.
     #[arg(long)]
     receipt: Option<PathBuf>,
@@ -486,9 +541,12 @@ fn read_input(text: &str) -> anyhow::Result<Value> {
 /// `veritas infer`.
 pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let input = read_input(&args.input)?;
-    let mode: veritas_primitives::Mode = args.mode.parse()?;
     let client = Client::new(&env::api()).with_api_key(args.api_key.filter(|k| !k.is_empty()));
-    let (answer, _) = client.post("/v1/infer", &json!({"model": args.model, "input": input, "mode": mode})).await?;
+    let mut body = json!({"model": args.model, "input": input});
+    if let Some(mode) = args.mode {
+        body["mode"] = json!(mode);
+    }
+    let (answer, _) = client.post("/v1/infer", &body).await?;
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer["receipt"])?;
         std::fs::write(path, receipt + "\n")
@@ -519,6 +577,38 @@ pub struct VerifyArgs {
 }
 
 /// Asks the chain whether the receipt's batch root is recorded and the receipt is in it.
+/// Whether the receipt's verdicts add up to a quorum of the validator stake the registry on
+/// chain records now.
+async fn check_quorum(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
+    use veritas_node::chain::{AnyChain, Chain, RpcChain, contracts::Settlement};
+    let chain = AnyChain::Rpc(RpcChain::connect(rpc_url).await?);
+    let registry = chain.view(receipt.domain.verifying_contract, Settlement::registryCall {}).await?;
+    let snapshot = veritas_node::Registry::read(&chain, registry).await?;
+    Ok(match veritas_verifier::verdict_quorum(receipt, &snapshot.validators) {
+        Err(err) => Err(err.to_string()),
+        Ok(report) => match report.outcome {
+            Some(true) => Ok(format!(
+                "{} validators holding {} of {} stake said valid (registry at block {})",
+                receipt.verdicts.iter().filter(|v| v.valid).count(),
+                tokens(report.valid_stake),
+                tokens(report.total),
+                snapshot.block
+            )),
+            Some(false) => Err(veritas_verifier::VerifyError::JudgedInvalid {
+                stake: tokens(report.invalid_stake),
+                total: tokens(report.total),
+            }
+            .to_string()),
+            None => Err(veritas_verifier::VerifyError::NoQuorum {
+                valid: tokens(report.valid_stake),
+                invalid: tokens(report.invalid_stake),
+                total: tokens(report.total),
+            }
+            .to_string()),
+        },
+    })
+}
+
 async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
     use alloy_sol_types::SolCall;
     let Some(settlement) = &receipt.settlement else {
@@ -577,6 +667,14 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                 report.checks.push(veritas_verifier::Check { name: "chain", detail: reason, performed: false });
             }
             Err(reason) => result = Err(format!("settlement: {reason}")),
+        }
+    }
+    if let (Ok(report), Some(rpc_url), Ok(receipt)) = (&mut result, &args.rpc, &receipt)
+        && !receipt.verdicts.is_empty()
+    {
+        match check_quorum(rpc_url, receipt).await? {
+            Ok(detail) => report.checks.push(veritas_verifier::Check { name: "quorum", detail, performed: true }),
+            Err(reason) => result = Err(format!("quorum: {reason}")),
         }
     }
     match result {

@@ -7,6 +7,7 @@ mod chat;
 mod client;
 mod commands;
 mod env;
+mod network;
 mod onchain;
 mod setup;
 
@@ -38,8 +39,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Fetch what is missing and start a local node (the quick start).
-    Up(commands::NodeArgs),
+    /// Fetch what is missing and start a whole local network: chain, gateway, inference nodes
+    /// and validators, each node its own process (the quick start).
+    Up(network::UpArgs),
     /// Start a node, or register its keys on a chain.
     Node(commands::NodeCli),
     /// Fetch ONNX Runtime into the data directory.
@@ -53,6 +55,9 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Verify a receipt offline: signature, model id, hashes.
     Verify(commands::VerifyArgs),
+    /// The nodes of the network: role, stake, endpoint, health and counts.
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// The chain the node settles on.
     #[command(subcommand)]
     Chain(commands::ChainCommand),
@@ -78,7 +83,8 @@ fn main() -> ExitCode {
     let out = commands::Output { json: cli.json };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => commands::up(args, &out).await,
+            Command::Up(args) => network::up(args, &out).await,
+            Command::Network(cmd) => network::network(cmd, &out).await,
             Command::Node(cli) => match cli.action {
                 Some(commands::NodeAction::Register(args)) => onchain::register_node(args, &out).await,
                 None => commands::node(cli.args, &out).await,

@@ -497,7 +497,7 @@ fn veritas_up_pushes_the_default_language_model_once() {
     std::fs::copy(gguf(), home.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
     for expect_push in [true, false] {
         let mut child = Command::new(BIN)
-            .args(["up", "--listen", "127.0.0.1:0", "--no-chain"])
+            .args(["up", "--single", "--listen", "127.0.0.1:0", "--no-chain"])
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_LOG", "warn")
             .stdout(Stdio::piped())

@@ -173,6 +173,11 @@ impl LlmModel {
         crate::render_chat(template, messages, &piece(vocab.bos()), &piece(vocab.eos()))
     }
 
+    /// The end-of-sequence token.
+    pub fn eos(&self) -> u32 {
+        self.model.vocab().eos().0 as u32
+    }
+
     /// A token's text (lossy for a piece of a character).
     pub fn piece(&self, token: u32) -> String {
         String::from_utf8_lossy(&self.model.vocab().token_to_piece(LlamaToken(token as i32), false, None)).into_owned()

@@ -38,6 +38,8 @@ pub struct ChatRequest {
     pub sampling: SamplingParams,
     /// Whether to record each token's log-probability.
     pub logprobs: bool,
+    /// The verification mode; the node's default if `None`.
+    pub mode: Option<Mode>,
 }
 
 /// A finished chat answer with its receipt.
@@ -106,9 +108,25 @@ impl Node {
         on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
     ) -> NodeResult<ChatResponse> {
         request.sampling.validate()?;
-        let version = self.hub.resolve(&request.model).await?;
+        let mode = request.mode.unwrap_or(self.default_mode);
+        if !matches!(mode, Mode::Signed | Mode::Reexec) {
+            return Err(NodeError::UnsupportedMode { mode, available: "signed, reexec" });
+        }
+        let version = self.resolve_model(&request.model).await?;
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
+        }
+        if self.role == crate::NodeRole::Gateway {
+            let max_tokens = u64::from(request.sampling.max_tokens);
+            let (charge, _reservation) = self.reserve_payment(&version.id, account, max_tokens).await?;
+            let work = crate::WorkChat {
+                model: version.id.to_string(),
+                input: request.input,
+                sampling: request.sampling,
+                logprobs: request.logprobs,
+                mode,
+            };
+            return self.dispatch_chat(version, work, charge, on_text).await;
         }
         let model = self.llm(&version).await?;
         let prompt = match &request.input {
@@ -126,9 +144,15 @@ impl Node {
         let logprobs = request.logprobs;
         let generating = model.clone();
         let prompt_for_run = prompt.clone();
-        let generation =
+        let mut generation = if self.fault == Some(crate::Fault::MadeUp) {
+            crate::faults::made_up_generation(&model, &prompt)
+        } else {
             tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
-                .await??;
+                .await??
+        };
+        if let Some(fault) = self.fault {
+            crate::faults::alter_generation(fault, &model, &mut generation);
+        }
         // Token texts are only shown with logprobs.
         let pieces = if logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
         // Charged for the tokens produced, not the most that were allowed.
@@ -154,16 +178,18 @@ impl Node {
             model_name: version.name.clone(),
             model_version: version.version,
             manifest: version.manifest.to_json(),
-            mode: Mode::Signed,
+            mode,
             timestamp: now_seconds(),
             input,
             output,
             params,
         };
         let (key, claims, domain) = (self.key.clone(), self.claims.clone(), self.domain);
+        let charge = (self.role != crate::NodeRole::Inference).then_some(charge);
         let receipt =
             tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, charge)).await??;
         self.metrics.claims_logged.inc();
+        self.verification.wake.notify_one();
         Ok(ChatResponse { model: version, generation, pieces, receipt })
     }
 }

@@ -29,6 +29,27 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// its receipts are updated, so a crash in between resumes the same batch.
 const INFLIGHT: TableDefinition<&str, &[u8]> = TableDefinition::new("inflight");
 
+/// receipt id → its queue sequence, for claims waiting for a quorum of verdicts.
+const AWAITING: TableDefinition<&[u8; 32], u64> = TableDefinition::new("awaiting_verdicts");
+/// receipt id → queue sequence, for claims a quorum judged valid and not yet settled.
+const VERIFIED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("verified");
+/// receipt id → 1, for claims a quorum judged invalid: never settled, never charged.
+const REJECTED: TableDefinition<&[u8; 32], u8> = TableDefinition::new("rejected");
+
+/// Where a claim stands with the validators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimStatus {
+    /// Waiting for a quorum of verdicts.
+    Awaiting,
+    /// A quorum judged it valid; waiting for its batch.
+    Verified,
+    /// Settled on chain.
+    Settled,
+    /// A quorum judged it invalid: it is not settled and its payer is not charged.
+    Rejected,
+}
+
 /// Who pays for a receipt, and how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Charge {
@@ -107,6 +128,20 @@ impl ClaimLog {
         txn.open_table(INFLIGHT)?;
         txn.open_table(COMMITTED)?;
         txn.open_table(API_KEYS)?;
+        txn.open_table(VERIFIED)?;
+        txn.open_table(REJECTED)?;
+        let mut awaiting = txn.open_table(AWAITING)?;
+        // Logs written before verdicts were collected: their queued claims wait for verdicts.
+        if txn.open_table(META)?.get("verification")?.is_none() {
+            let pending = txn.open_table(PENDING)?;
+            for entry in pending.iter()? {
+                let (k, v) = entry?;
+                let queued = decode_queued(k.value(), v.value())?;
+                awaiting.insert(&queued.id.0, queued.sequence)?;
+            }
+            txn.open_table(META)?.insert("verification", 1)?;
+        }
+        drop(awaiting);
         txn.commit()?;
         let next_sequence = {
             let txn = db.begin_read()?;
@@ -129,6 +164,16 @@ impl ClaimLog {
     /// Appends a receipt and queues it for settlement, charged to `charge.payer`, durably.
     /// Appending the same receipt id twice is refused, so a claim is never queued twice.
     pub fn append(&self, receipt: &Receipt, charge: Charge) -> NodeResult<()> {
+        self.write(receipt, Some(charge))
+    }
+
+    /// Records a receipt that this node does not settle (an inference node's: its gateway
+    /// queues and settles it), durably.
+    pub fn record(&self, receipt: &Receipt) -> NodeResult<()> {
+        self.write(receipt, None)
+    }
+
+    fn write(&self, receipt: &Receipt, charge: Option<Charge>) -> NodeResult<()> {
         let id = receipt.id();
         let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         let mut txn = self.db.begin_write()?;
@@ -139,12 +184,15 @@ impl ClaimLog {
                 return Err(NodeError::ClaimLog(format!("receipt {id} is already in the log")));
             }
             receipts.insert(&id.0, json.as_slice())?;
-            let mut pending = txn.open_table(PENDING)?;
-            let next = pending.last()?.map_or(0, |(k, _)| k.value() + 1);
-            pending.insert(next, encode_queued(&id, &charge).as_slice())?;
-            let mut committed = txn.open_table(COMMITTED)?;
-            let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
-            committed.insert(&charge.payer.0.0, &(before + charge.fee).to_be_bytes::<32>())?;
+            if let Some(charge) = charge {
+                let mut pending = txn.open_table(PENDING)?;
+                let next = pending.last()?.map_or(0, |(k, _)| k.value() + 1);
+                pending.insert(next, encode_queued(&id, &charge).as_slice())?;
+                txn.open_table(AWAITING)?.insert(&id.0, next)?;
+                let mut committed = txn.open_table(COMMITTED)?;
+                let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
+                committed.insert(&charge.payer.0.0, &(before + charge.fee).to_be_bytes::<32>())?;
+            }
             let mut meta = txn.open_table(META)?;
             let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
             meta.insert("next_sequence", stored.max(self.next_sequence.load(Ordering::SeqCst)))?;
@@ -206,6 +254,98 @@ impl ClaimLog {
             .collect()
     }
 
+    /// Claims waiting for a quorum of verdicts, at most `limit`.
+    pub fn awaiting(&self, limit: usize) -> NodeResult<Vec<B256>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(AWAITING)?;
+        let mut entries: Vec<(u64, B256)> = table
+            .iter()?
+            .map(|entry| entry.map(|(k, v)| (v.value(), B256::from(*k.value()))))
+            .collect::<Result<_, _>>()?;
+        entries.sort_unstable();
+        Ok(entries.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    /// How many claims wait for a quorum of verdicts.
+    pub fn awaiting_count(&self) -> NodeResult<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(AWAITING)?.len()?)
+    }
+
+    /// Where a logged claim stands; `None` if it is not in the log.
+    pub fn status(&self, id: &B256) -> NodeResult<Option<ClaimStatus>> {
+        let txn = self.db.begin_read()?;
+        if txn.open_table(RECEIPTS)?.get(&id.0)?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(if txn.open_table(AWAITING)?.get(&id.0)?.is_some() {
+            ClaimStatus::Awaiting
+        } else if txn.open_table(VERIFIED)?.get(&id.0)?.is_some() {
+            ClaimStatus::Verified
+        } else if txn.open_table(REJECTED)?.get(&id.0)?.is_some() {
+            ClaimStatus::Rejected
+        } else {
+            ClaimStatus::Settled
+        }))
+    }
+
+    /// Records a quorum's judgement of an awaiting claim, with the verdicts, in one durable
+    /// write: valid claims become settleable; invalid ones leave the queue and their charge is
+    /// dropped (the payer does not pay for a lie). A claim not awaiting is left as it is.
+    pub fn finish_verification(
+        &self,
+        id: &B256,
+        verdicts: Vec<veritas_primitives::Verdict>,
+        valid: bool,
+    ) -> NodeResult<()> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        {
+            let mut awaiting = txn.open_table(AWAITING)?;
+            let Some(sequence) = awaiting.remove(&id.0)?.map(|v| v.value()) else { return Ok(()) };
+            let mut receipts = txn.open_table(RECEIPTS)?;
+            let json = receipts.get(&id.0)?.map(|v| v.value().to_vec());
+            if let Some(json) = json {
+                let mut receipt: Receipt =
+                    serde_json::from_slice(&json).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+                receipt.verdicts = verdicts;
+                let json = serde_json::to_vec(&receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
+                receipts.insert(&id.0, json.as_slice())?;
+            }
+            if valid {
+                txn.open_table(VERIFIED)?.insert(&id.0, sequence)?;
+            } else {
+                txn.open_table(REJECTED)?.insert(&id.0, 1)?;
+                let mut pending = txn.open_table(PENDING)?;
+                let entry = pending.remove(sequence)?.map(|v| v.value().to_vec());
+                if let Some(entry) = entry {
+                    let charge = decode_queued(sequence, &entry)?.charge;
+                    let mut committed = txn.open_table(COMMITTED)?;
+                    release(&mut committed, &charge)?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The oldest queued claims a quorum judged valid, with their positions and charges.
+    pub fn settleable(&self, limit: usize) -> NodeResult<Vec<Queued>> {
+        let txn = self.db.begin_read()?;
+        let verified = txn.open_table(VERIFIED)?;
+        let mut sequences: Vec<u64> =
+            verified.iter()?.map(|entry| entry.map(|(_, v)| v.value())).collect::<Result<_, _>>()?;
+        sequences.sort_unstable();
+        let pending = txn.open_table(PENDING)?;
+        let mut out = Vec::new();
+        for sequence in sequences.into_iter().take(limit) {
+            if let Some(entry) = pending.get(sequence)? {
+                out.push(decode_queued(sequence, entry.value())?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The batch being settled, if any.
     pub fn inflight(&self) -> NodeResult<Option<InflightBatch>> {
         let txn = self.db.begin_read()?;
@@ -239,17 +379,15 @@ impl ClaimLog {
             }
             let mut pending = txn.open_table(PENDING)?;
             let mut committed = txn.open_table(COMMITTED)?;
+            let mut verified = txn.open_table(VERIFIED)?;
+            for id in &batch.ids {
+                verified.remove(&id.0)?;
+            }
             for sequence in &batch.sequences {
                 let Some(entry) = pending.remove(sequence)? else { continue };
                 let charge = decode_queued(*sequence, entry.value())?.charge;
                 drop(entry);
-                let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
-                let after = before.saturating_sub(charge.fee);
-                if after.is_zero() {
-                    committed.remove(&charge.payer.0.0)?;
-                } else {
-                    committed.insert(&charge.payer.0.0, &after.to_be_bytes::<32>())?;
-                }
+                release(&mut committed, &charge)?;
             }
             txn.open_table(INFLIGHT)?.remove("batch")?;
         }
@@ -282,6 +420,18 @@ impl ClaimLog {
     pub fn is_empty(&self) -> NodeResult<bool> {
         Ok(self.len()? == 0)
     }
+}
+
+/// Takes a charge off its payer's committed total.
+fn release(committed: &mut redb::Table<&[u8; 20], &[u8; 32]>, charge: &Charge) -> NodeResult<()> {
+    let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
+    let after = before.saturating_sub(charge.fee);
+    if after.is_zero() {
+        committed.remove(&charge.payer.0.0)?;
+    } else {
+        committed.insert(&charge.payer.0.0, &after.to_be_bytes::<32>())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

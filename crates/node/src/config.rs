@@ -30,6 +30,68 @@ pub enum ChainConfig {
     },
 }
 
+/// What a node does in the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// Everything in one process: serves the API, runs models with its own worker key, judges
+    /// its claims with its own validator key and settles them (`veritas node`).
+    #[default]
+    Standalone,
+    /// Serves the API and accounts, sends each request to a registered inference node, collects
+    /// validators' verdicts, opens and resolves disputes and settles quorum-verified claims.
+    Gateway,
+    /// Runs models and signs claims for gateways; charges nobody (the gateway does).
+    Inference,
+    /// Judges claims (signed or re-executed) and signs verdicts and batches.
+    Validator,
+}
+
+impl NodeRole {
+    /// The role's name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeRole::Standalone => "standalone",
+            NodeRole::Gateway => "gateway",
+            NodeRole::Inference => "inference",
+            NodeRole::Validator => "validator",
+        }
+    }
+}
+
+/// A deliberate lie, for byzantine tests on development networks only: a node refuses to start
+/// with one unless its chain is the development chain (id 31337).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    /// An inference node that returns (and signs) a changed output.
+    WrongOutput,
+    /// An inference node that runs a different model than the one it names.
+    OtherModel,
+    /// An inference node that cuts a completion short and claims it finished.
+    Truncate,
+    /// An inference node that computes nothing and signs a made-up answer.
+    MadeUp,
+    /// A validator that signs "valid" for every claim without checking it.
+    ApproveAll,
+}
+
+impl Fault {
+    /// Every fault, with its CLI name.
+    pub const ALL: [(Fault, &'static str); 5] = [
+        (Fault::WrongOutput, "wrong-output"),
+        (Fault::OtherModel, "other-model"),
+        (Fault::Truncate, "truncate"),
+        (Fault::MadeUp, "made-up"),
+        (Fault::ApproveAll, "approve-all"),
+    ];
+
+    /// The fault's CLI name.
+    pub fn name(self) -> &'static str {
+        Fault::ALL.iter().find(|(f, _)| *f == self).map_or("?", |(_, n)| n)
+    }
+}
+
 /// How to start a node.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -57,6 +119,18 @@ pub struct NodeConfig {
     /// The price of one request of a model the model registry does not list, in the token's
     /// smallest unit; 0.001 token if `None`.
     pub fee_per_request: Option<alloy_primitives::U256>,
+    /// What the node does.
+    pub role: NodeRole,
+    /// Where to fetch models this node's hub lacks, by id (a gateway's API): inference nodes
+    /// and validators get them from the gateway, digest-checked.
+    pub hub_url: Option<String>,
+    /// A validator re-executes this share of `reexec` claims (chosen by the claim's hash, so
+    /// every validator picks the same ones and no one chooses); the others it checks `signed`.
+    pub reexec_sampling: f64,
+    /// The mode of requests that name none.
+    pub default_mode: veritas_primitives::Mode,
+    /// A deliberate lie (byzantine tests; development chain only).
+    pub fault: Option<Fault>,
 }
 
 impl NodeConfig {
@@ -73,6 +147,11 @@ impl NodeConfig {
             key_hex: None,
             chain: ChainConfig::None,
             fee_per_request: None,
+            role: NodeRole::Standalone,
+            hub_url: None,
+            reexec_sampling: 1.0,
+            default_mode: veritas_primitives::Mode::Signed,
+            fault: None,
         }
     }
 }

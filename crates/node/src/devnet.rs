@@ -65,8 +65,18 @@ pub async fn bootstrap(chain: &SharedChain, worker: &WorkerKey, validator: &Work
         let registration = Registration { signer, role, endpoint: "", stake: unit * U256::from(10_000u64) };
         register(chain, &contracts, registration, Some(&keys[0]), now).await?;
     }
+    fund_payer(chain).await?;
+    tracing::info!(validator = %validator.address(), worker = %worker.address(), "registered on the development chain");
+    Ok(())
+}
+
+/// Development account 1's escrow: 100,000 tokens, paid by itself.
+async fn fund_payer(chain: &SharedChain) -> ChainResult<()> {
+    let contracts = chain.contracts();
+    let unit = U256::from(10u64).pow(U256::from(18u64));
     let deposit = unit * U256::from(100_000u64);
-    let payer = &keys[1];
+    let payer = &dev_keys()[1];
+    let now = Confirmations::default();
     chain
         .send_call(
             payer,
@@ -76,6 +86,36 @@ pub async fn bootstrap(chain: &SharedChain, worker: &WorkerKey, validator: &Work
         )
         .await?;
     chain.send_call(payer, contracts.settlement, Settlement::depositCall { amount: deposit }, now).await?;
-    tracing::info!(validator = %validator.address(), worker = %worker.address(), "registered on the development chain");
+    Ok(())
+}
+
+/// A gateway's start on the development chain, once: development account 1's escrow, and
+/// 100,000 tokens for the gateway's key (from account 0) that the settlement contract may take
+/// as dispute bonds. The network's nodes are registered by whoever starts them (`veritas up`).
+pub async fn bootstrap_gateway(chain: &SharedChain, gateway: &WorkerKey) -> ChainResult<()> {
+    let contracts = chain.contracts();
+    let held = chain.view(contracts.token, VeritasToken::balanceOfCall { account: gateway.address() }).await?;
+    if !held.is_zero() {
+        return Ok(());
+    }
+    let unit = U256::from(10u64).pow(U256::from(18u64));
+    let amount = unit * U256::from(100_000u64);
+    let now = Confirmations::default();
+    let keys = dev_keys();
+    // Ether for the gas of batches and disputes, tokens for dispute bonds.
+    chain.transact(&keys[0], Some(gateway.address()), unit * U256::from(1_000u64), Default::default(), now).await?;
+    chain
+        .send_call(&keys[0], contracts.token, VeritasToken::transferCall { to: gateway.address(), value: amount }, now)
+        .await?;
+    chain
+        .send_call(
+            gateway,
+            contracts.token,
+            VeritasToken::approveCall { spender: contracts.settlement, value: U256::MAX },
+            now,
+        )
+        .await?;
+    fund_payer(chain).await?;
+    tracing::info!(gateway = %gateway.address(), "gateway funded on the development chain");
     Ok(())
 }

@@ -100,6 +100,27 @@ pub enum NodeError {
     /// A local file operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// A peer (inference node, validator, hub) could not be reached or answered with an error.
+    #[error("peer: {0}")]
+    Peer(String),
+    /// No registered inference node could take the request.
+    #[error("no inference node serves this network now: {0}")]
+    NoWorkers(String),
+    /// A validator's work was asked of a node that is not one.
+    #[error("this node is not a validator")]
+    NotAValidator,
+    /// A validator refused to sign (a batch without a quorum behind every claim, …).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A worker's answer does not match what it was asked, or a hub sent other bytes.
+    #[error("the worker's answer does not hold: {0}")]
+    BadWork(String),
+    /// The client went away.
+    #[error("the request was cancelled")]
+    Cancelled,
+    /// The node's configuration cannot work.
+    #[error("configuration: {0}")]
+    Config(String),
     /// A background task died.
     #[error("internal: {0}")]
     Internal(String),

@@ -7,18 +7,25 @@ mod claim_log;
 mod config;
 pub mod devnet;
 mod error;
+mod faults;
+mod gateway;
 mod identity;
 mod metrics;
+mod network;
 mod node;
+mod peers;
+mod quorum;
 mod settle;
 mod validate;
 
 pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
-pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued};
-pub use config::{ChainConfig, NodeConfig};
+pub use claim_log::{Charge, ClaimLog, ClaimStatus, InflightBatch, Queued};
+pub use config::{ChainConfig, Fault, NodeConfig, NodeRole};
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
+pub use network::{Member, Registry, sampled};
 pub use node::{InferRequest, InferResponse, Node, PushRequest};
+pub use peers::{BatchSignature, BatchToSign, ClaimVerdicts, WorkChat, WorkChatDone, WorkChatEvent};
 pub use settle::{MAX_BATCH, SettledBatch};
 pub use validate::{CheckMode, Judgement};
 /// The chain layer, for the API's JSON-RPC endpoint.

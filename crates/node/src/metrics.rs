@@ -16,6 +16,16 @@ pub(crate) struct Metrics {
     pub claims_logged: Counter,
     pub models_pushed: Counter,
     pub verdicts: Family<Labels, Counter>,
+    /// Claims whose quorum formed, by outcome (gateway).
+    pub quorums: Family<Labels, Counter>,
+    /// Time from a claim's log write to its quorum (gateway).
+    pub verdict_seconds: Histogram,
+    /// Verdicts received from validators and refused (bad signature, wrong claim, not staked).
+    pub verdicts_refused: Family<Labels, Counter>,
+    /// Disputes opened and resolved, slashes made (gateway).
+    pub disputes: Family<Labels, Counter>,
+    /// Claims waiting for a quorum.
+    pub awaiting: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Metrics {
@@ -36,16 +46,64 @@ impl Metrics {
         registry.register("models_pushed", "Model versions created", models_pushed.clone());
         let verdicts = Family::<Labels, Counter>::default();
         registry.register("verdicts", "Verdicts this node signed as a validator, by outcome", verdicts.clone());
-        Metrics { registry, inferences, inference_seconds, claims_logged, models_pushed, verdicts }
+        let quorums = Family::<Labels, Counter>::default();
+        registry.register("quorums", "Claims whose validators' quorum formed, by outcome", quorums.clone());
+        let verdict_seconds = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(1e-3, 2.0, 18));
+        registry.register(
+            "verdict_seconds",
+            "Time from a claim's log write to its quorum of verdicts, in seconds",
+            verdict_seconds.clone(),
+        );
+        let verdicts_refused = Family::<Labels, Counter>::default();
+        registry.register("verdicts_refused", "Verdicts from validators refused, by reason", verdicts_refused.clone());
+        let disputes = Family::<Labels, Counter>::default();
+        registry.register("disputes", "Disputes opened and resolved and verdicts slashed, by event", disputes.clone());
+        let awaiting = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register("claims_awaiting_verdicts", "Claims waiting for a quorum of verdicts", awaiting.clone());
+        Metrics {
+            registry,
+            inferences,
+            inference_seconds,
+            claims_logged,
+            models_pushed,
+            verdicts,
+            quorums,
+            verdict_seconds,
+            verdicts_refused,
+            disputes,
+            awaiting,
+        }
     }
 
     pub fn count_inference(&self, model: &str, outcome: &str) {
         self.inferences.get_or_create(&vec![("model".into(), model.into()), ("outcome".into(), outcome.into())]).inc();
     }
 
-    pub fn count_verdict(&self, valid: bool) {
+    pub fn count_verdict(&self, valid: bool, check: &str) {
         let outcome = if valid { "valid" } else { "invalid" };
-        self.verdicts.get_or_create(&vec![("verdict".into(), outcome.into())]).inc();
+        self.verdicts.get_or_create(&vec![("verdict".into(), outcome.into()), ("check".into(), check.into())]).inc();
+    }
+
+    pub fn count(family: &Family<Labels, Counter>, key: &str, value: &str) {
+        family.get_or_create(&vec![(key.into(), value.into())]).inc();
+    }
+
+    /// A counter's value in a family with one label.
+    pub fn value(family: &Family<Labels, Counter>, key: &str, value: &str) -> u64 {
+        family.get_or_create(&vec![(key.into(), value.into())]).get()
+    }
+
+    /// Verdicts signed, by outcome, over both checks.
+    pub fn verdicts_signed(&self, valid: bool) -> u64 {
+        let outcome = if valid { "valid" } else { "invalid" };
+        ["signed", "reexec"]
+            .iter()
+            .map(|check| {
+                self.verdicts
+                    .get_or_create(&vec![("verdict".into(), outcome.into()), ("check".into(), (*check).into())])
+                    .get()
+            })
+            .sum()
     }
 
     /// The Prometheus text exposition.

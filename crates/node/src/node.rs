@@ -34,9 +34,10 @@ pub struct InferRequest {
     pub model: String,
     /// Named inputs: nested arrays typed by the model's schema, or `{"dtype","shape","data"}`.
     pub input: serde_json::Value,
-    /// The verification mode.
-    #[serde(default)]
-    pub mode: Mode,
+    /// The verification mode; the node's default (`signed`, or what it was started with) if
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
 }
 
 /// The answer to an inference request.
@@ -66,7 +67,7 @@ pub struct PushRequest {
 pub struct Node {
     pub(crate) key: Arc<WorkerKey>,
     pub(crate) domain: ClaimDomain,
-    settlement: Option<Arc<Settlement>>,
+    pub(crate) settlement: Option<Arc<Settlement>>,
     pub(crate) hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
     pub(crate) claims: Arc<ClaimLog>,
@@ -86,11 +87,32 @@ pub struct Node {
     pub(crate) decode_slots: Arc<veritas_llm::DecodeSlots>,
     /// Digests of signed requests already served, with their times, to refuse replays.
     seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
+    /// What this node does in the network.
+    pub(crate) role: crate::NodeRole,
+    /// The key verdicts and batch signatures are made with (standalone: `validator.key`;
+    /// validators: the node key); none on gateways and inference nodes.
+    pub(crate) validator: Option<Arc<WorkerKey>>,
+    /// The HTTP client for peers.
+    pub(crate) peers: crate::peers::Peers,
+    /// Where missing models are fetched from.
+    pub(crate) hub_url: Option<String>,
+    /// The share of `reexec` claims this validator re-executes.
+    pub(crate) reexec_sampling: f64,
+    /// The mode of requests that name none.
+    pub(crate) default_mode: Mode,
+    /// A deliberate lie, for byzantine tests.
+    pub(crate) fault: Option<crate::Fault>,
+    /// The registry as last read, with when.
+    pub(crate) registry_cache: tokio::sync::Mutex<Option<(crate::network::Registry, Instant)>>,
+    /// Verification state of claims awaiting a quorum (gateway, standalone).
+    pub(crate) verification: crate::quorum::Verification,
+    /// Which worker the next request goes to first (round robin).
+    pub(crate) next_worker: std::sync::atomic::AtomicUsize,
 }
 
 /// Where and how the node settles, and who pays by default.
-struct Settlement {
-    batcher: crate::settle::Batcher,
+pub(crate) struct Settlement {
+    pub(crate) batcher: crate::settle::Batcher,
     /// The embedded chain, when the node runs it.
     embedded: Option<SharedChain>,
     /// Pays requests that name no account (development account 1 on the embedded chain).
@@ -131,21 +153,39 @@ impl Node {
     /// Opens the node's state, loads ONNX Runtime and connects to its chain (on the embedded
     /// chain, registering its keys on first start).
     pub async fn open(config: &NodeConfig) -> NodeResult<Node> {
+        use crate::NodeRole;
         std::fs::create_dir_all(&config.home)?;
         init_onnxruntime(&config.onnxruntime)?;
-        let key = load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?;
+        let key = Arc::new(load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?);
         let hub = Hub::open(&config.hub)?;
         let claims = ClaimLog::open(&config.home.join("claims.redb"))?;
         let default_fee = config.fee_per_request.unwrap_or_else(crate::settle::dev_fee_per_claim);
+        let role = config.role;
+        // Standalone nodes judge with a second key of their own; validators with their node key.
+        let validator = match role {
+            NodeRole::Standalone if !matches!(config.chain, ChainConfig::None) => {
+                Some(Arc::new(load_or_create_key(&config.home.join("validator.key"), None)?))
+            }
+            NodeRole::Validator => Some(key.clone()),
+            _ => None,
+        };
         let settlement = match &config.chain {
             ChainConfig::None => None,
             ChainConfig::Embedded { block_time } => {
+                if matches!(role, NodeRole::Inference | NodeRole::Validator) {
+                    return Err(NodeError::Config(format!(
+                        "a node in the {} role joins a gateway's chain (--chain-rpc), it does not run one",
+                        role.name()
+                    )));
+                }
                 let path = config.home.join("chain.redb");
                 let chain =
                     tokio::task::spawn_blocking(move || crate::devnet::open_dev_chain(&path, now_seconds())).await??;
                 let chain = SharedChain::new(chain);
-                let validator = load_or_create_key(&config.home.join("validator.key"), None)?;
-                crate::devnet::bootstrap(&chain, &key, &validator).await?;
+                match &validator {
+                    Some(validator) => crate::devnet::bootstrap(&chain, &key, validator).await?,
+                    None => crate::devnet::bootstrap_gateway(&chain, &key).await?,
+                }
                 if let Some(interval) = *block_time {
                     chain.lock().set_automine(false);
                     spawn_miner(chain.clone(), interval);
@@ -154,8 +194,7 @@ impl Node {
                 let batcher = crate::settle::Batcher {
                     chain: AnyChain::Embedded(chain.clone()),
                     contracts: chain.contracts(),
-                    validator,
-                    worker: key.address(),
+                    sender: validator.clone().unwrap_or_else(|| key.clone()),
                     confirmations,
                 };
                 let payer = crate::devnet::dev_accounts()[1];
@@ -163,31 +202,54 @@ impl Node {
             }
             ChainConfig::Rpc { url, contracts, confirmations } => {
                 let chain = RpcChain::connect(url).await?;
-                let validator = load_or_create_key(&config.home.join("validator.key"), None)?;
-                for (signer, role) in [(key.address(), "inference"), (validator.address(), "validator")] {
+                let mut needed = Vec::new();
+                match role {
+                    NodeRole::Standalone => {
+                        needed.push((key.address(), "inference", 1u8));
+                        if let Some(validator) = &validator {
+                            needed.push((validator.address(), "validator", 2u8));
+                        }
+                    }
+                    NodeRole::Inference => needed.push((key.address(), "inference", 1u8)),
+                    NodeRole::Validator => needed.push((key.address(), "validator", 2u8)),
+                    NodeRole::Gateway => {}
+                }
+                for (signer, role_name, role_code) in needed {
                     let node = chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
-                    if node.operator == Address::ZERO {
-                        return Err(NodeError::NotRegistered { signer, role, registry: contracts.registry });
+                    if node.operator == Address::ZERO || node.role != role_code {
+                        return Err(NodeError::NotRegistered { signer, role: role_name, registry: contracts.registry });
                     }
                 }
                 let confirmations = Confirmations { depth: (*confirmations).max(1), ..Default::default() };
                 let batcher = crate::settle::Batcher {
                     chain: AnyChain::Rpc(chain),
                     contracts: *contracts,
-                    validator,
-                    worker: key.address(),
+                    sender: validator.clone().filter(|_| role == NodeRole::Standalone).unwrap_or_else(|| key.clone()),
                     confirmations,
                 };
                 Some(Settlement::new(batcher, None, None, default_fee))
             }
         };
         let domain = settlement.as_ref().map_or(config.domain, |s| s.batcher.domain());
+        if let Some(fault) = config.fault
+            && domain.chain_id != crate::devnet::DEV_CHAIN_ID
+        {
+            return Err(NodeError::Config(format!(
+                "the test fault {} is only allowed on the development chain ({}), this is chain {}",
+                fault.name(),
+                crate::devnet::DEV_CHAIN_ID,
+                domain.chain_id
+            )));
+        }
+        if let Some(fault) = config.fault {
+            tracing::warn!(fault = fault.name(), "THIS NODE LIES ON PURPOSE (byzantine test fault)");
+        }
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let llm_threads = config.llm_threads.unwrap_or(cores).max(1);
         let max_generations = config.max_generations.unwrap_or(DEFAULT_GENERATIONS).max(1);
-        tracing::info!(worker = %key.address(), home = %config.home.display(), "node opened");
+        tracing::info!(role = role.name(), key = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
-            key: Arc::new(key),
+            key,
             domain,
             settlement,
             hub: Arc::new(hub),
@@ -201,6 +263,16 @@ impl Node {
             llm_loading: Default::default(),
             generations: tokio::sync::Semaphore::new(max_generations),
             decode_slots: Arc::new(veritas_llm::DecodeSlots::new(cores / llm_threads)),
+            role,
+            validator,
+            peers: crate::peers::Peers::new(),
+            hub_url: config.hub_url.clone(),
+            reexec_sampling: config.reexec_sampling.clamp(0.0, 1.0),
+            default_mode: config.default_mode,
+            fault: config.fault,
+            registry_cache: Default::default(),
+            verification: Default::default(),
+            next_worker: Default::default(),
         })
     }
 
@@ -218,7 +290,18 @@ impl Node {
     /// flight); `None` when there is nothing to settle or no chain.
     pub async fn settle_pending(&self) -> NodeResult<Option<crate::SettledBatch>> {
         let Some(settlement) = &self.settlement else { return Ok(None) };
-        settlement.batcher.settle(&self.claims).await
+        if !matches!(self.role, crate::NodeRole::Standalone | crate::NodeRole::Gateway) {
+            return Ok(None);
+        }
+        let batcher = &settlement.batcher;
+        if let Some(batch) = self.claims.inflight()? {
+            return batcher.resume(&self.claims, batch).await;
+        }
+        self.verify_pending().await?;
+        let Some(plan) = batcher.plan(&self.claims).await? else { return Ok(None) };
+        let signatures = self.batch_signatures(&plan).await?;
+        let batch = batcher.commit(&self.claims, &plan, signatures).await?;
+        batcher.resume(&self.claims, batch).await
     }
 
     /// Settles pending receipts every `interval` until the task is dropped; after a failure it
@@ -438,26 +521,37 @@ impl Node {
     }
 
     async fn infer_inner(&self, request: InferRequest, account: Option<Address>) -> NodeResult<InferResponse> {
-        if request.mode != Mode::Signed {
-            return Err(NodeError::UnsupportedMode { mode: request.mode, available: "signed" });
+        let mode = request.mode.unwrap_or(self.default_mode);
+        if !matches!(mode, Mode::Signed | Mode::Reexec) {
+            return Err(NodeError::UnsupportedMode { mode, available: "signed, reexec" });
         }
-        let model = self.hub.resolve(&request.model).await?;
+        let model = self.resolve_model(&request.model).await?;
         if model.manifest.format != ModelFormat::Onnx {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
-        self.load_onnx(&model).await?;
+        if self.role == crate::NodeRole::Gateway {
+            return self.dispatch_infer(model, &inputs, request.input, mode, charge).await;
+        }
+        let faulty = if self.fault.is_some() { self.faulty_onnx(&model, &inputs).await? } else { None };
+        if faulty.is_none() {
+            self.load_onnx(&model).await?;
+        }
         // Inference, hashing, signing and the durable log write are blocking work: one hop to
         // the blocking pool for all of them.
         let runtime = self.runtime.clone();
         let key = self.key.clone();
         let claims = self.claims.clone();
-        let (domain, mode, timestamp) = (self.domain, request.mode, now_seconds());
+        let (domain, timestamp) = (self.domain, now_seconds());
+        let charge = (self.role != crate::NodeRole::Inference).then_some(charge);
         let manifest_json = model.manifest.to_json();
         let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
         let receipt = tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
-            let outputs = runtime.run(&model_id, &inputs)?;
+            let outputs = match faulty {
+                Some(outputs) => outputs,
+                None => runtime.run(&model_id, &inputs)?,
+            };
             let answer = Answer {
                 model_id,
                 model_name,
@@ -473,6 +567,7 @@ impl Node {
         })
         .await??;
         self.metrics.claims_logged.inc();
+        self.verification.wake.notify_one();
         let output = receipt.body.output.clone().unwrap_or_default();
         Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt })
     }
@@ -497,9 +592,14 @@ impl Node {
         Ok(tokio::task::spawn_blocking(move || runtime.run(&id, &inputs)).await??)
     }
 
-    /// The key this node signs verdicts and batches with, when it settles.
+    /// The key this node signs verdicts and batches with, if it judges claims.
     pub(crate) fn validator_key(&self) -> Option<&WorkerKey> {
-        self.settlement.as_ref().map(|s| &s.batcher.validator)
+        self.validator.as_deref()
+    }
+
+    /// What this node does in the network.
+    pub fn role(&self) -> crate::NodeRole {
+        self.role
     }
 
     /// Checks that the paying account can cover this request on top of its unsettled ones, and
@@ -512,7 +612,8 @@ impl Node {
         account: Option<Address>,
         tokens: u64,
     ) -> NodeResult<(Charge, Option<Reservation<'_>>)> {
-        let Some(settlement) = &self.settlement else {
+        let Some(settlement) = self.settlement.as_ref().filter(|_| self.role != crate::NodeRole::Inference) else {
+            // No chain, or an inference node: the gateway that sent the work charges for it.
             return Ok((Charge { payer: account.unwrap_or_default(), fee: U256::ZERO }, None));
         };
         let payer = account.or(settlement.default_payer).ok_or(NodeError::PaymentRequired)?;
@@ -554,6 +655,24 @@ impl Node {
         self.claims.len()
     }
 
+    /// What this node has done, for `veritas network status`.
+    pub fn counts(&self) -> NodeResult<serde_json::Value> {
+        use crate::metrics::Metrics as M;
+        let m = &self.metrics;
+        Ok(serde_json::json!({
+            "claims_logged": self.claims.len()?,
+            "awaiting_verdicts": self.claims.awaiting_count()?,
+            "pending_settlement": self.claims.pending_count()?,
+            "verdicts_valid": m.verdicts_signed(true),
+            "verdicts_invalid": m.verdicts_signed(false),
+            "quorums_valid": M::value(&m.quorums, "outcome", "valid"),
+            "quorums_invalid": M::value(&m.quorums, "outcome", "invalid"),
+            "disputes_opened": M::value(&m.disputes, "event", "opened"),
+            "validators_slashed": M::value(&m.disputes, "event", "validator_slashed"),
+            "workers_slashed": M::value(&m.disputes, "event", "resolved_invalid"),
+        }))
+    }
+
     /// The Prometheus text exposition of the node's metrics.
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
@@ -573,14 +692,15 @@ pub(crate) struct Answer {
     pub params: Params,
 }
 
-/// Signs the claim over an answer and writes its receipt, charged, to the claim log (blocking:
-/// the write is durable before this returns).
+/// Signs the claim over an answer and writes its receipt to the claim log (blocking: the write
+/// is durable before this returns), queued for verdicts and settlement with its charge, or
+/// only recorded when the charge is `None` (an inference node's, which its gateway settles).
 pub(crate) fn sign_and_log(
     key: &WorkerKey,
     claims: &ClaimLog,
     domain: ClaimDomain,
     answer: Answer,
-    charge: Charge,
+    charge: Option<Charge>,
 ) -> NodeResult<Receipt> {
     let claim = Claim {
         request_id: claims.next_request_id(&key.address()),
@@ -601,7 +721,10 @@ pub(crate) fn sign_and_log(
         output: Some(answer.output),
         params: Some(answer.params),
     };
-    claims.append(&receipt, charge)?;
+    match charge {
+        Some(charge) => claims.append(&receipt, charge)?,
+        None => claims.record(&receipt)?,
+    }
     Ok(receipt)
 }
 

@@ -1,9 +1,11 @@
 //! The batcher: settles the claim log's pending receipts on the node's chain, a batch at a time.
 //!
-//! Until the verification network exists, the node's own validator key (a second key, in
-//! `validator.key`) is the network's only validator: it signs each batch and a verdict on each
-//! claim, and the receipt carries that verdict, so a reader sees who vouched. Each receipt is
-//! charged to the account that paid for its request; a batch debits each payer's escrow once.
+//! Only claims that a quorum of validators judged valid are settled (see `quorum`); their
+//! receipts already carry those verdicts. A batch is signed by validators holding more than 2/3
+//! of the stake: a standalone node's own validator key, or the network's validators, each of
+//! which checks every claim's quorum before signing. Each receipt is charged to the account
+//! that paid for its request; a batch debits each payer's escrow once and credits each worker
+//! nine tenths of its claims' fees and the validators that judged them the rest.
 //!
 //! A claim is never settled twice and never lost: the batch (its queue positions, receipt ids
 //! and the signed transaction) is written to the claim log before the transaction is sent, and
@@ -26,7 +28,6 @@ use veritas_primitives::{
     Address, B256, ClaimDomain, MerkleTree, Receipt, Settlement, Verdict, WorkerKey,
     batch::{Transfer, batch_digest},
     merkle_leaf,
-    verdict::verdict_digest,
 };
 
 use crate::{ClaimLog, InflightBatch, NodeError, NodeResult};
@@ -52,39 +53,65 @@ pub struct SettledBatch {
     pub block: u64,
 }
 
-/// The chain, the contracts and who signs.
+/// The chain, the contracts and who sends the transactions.
 pub(crate) struct Batcher {
     pub chain: AnyChain,
     pub contracts: Contracts,
-    pub validator: WorkerKey,
-    pub worker: Address,
+    /// Signs and pays for the settlement transactions.
+    pub sender: std::sync::Arc<WorkerKey>,
     pub confirmations: Confirmations,
+}
+
+/// A batch before validators sign it.
+pub(crate) struct BatchPlan {
+    pub queued: Vec<crate::Queued>,
+    pub ids: Vec<B256>,
+    pub tree: MerkleTree,
+    pub debits: Vec<Transfer>,
+    pub credits: Vec<Transfer>,
+    /// The EIP-712 digest validators sign.
+    pub digest: B256,
+    /// Each claim's "valid" verdicts, in batch order.
+    pub verdicts: Vec<Vec<Verdict>>,
+}
+
+/// What one settled claim pays whom.
+pub(crate) struct Share {
+    pub charge: crate::Charge,
+    pub worker: Address,
+    pub validators: Vec<Address>,
 }
 
 fn chain_err(err: ChainError) -> NodeError {
     NodeError::Chain(err)
 }
 
-/// Nets a batch's charges: one debit per payer (in address order), the worker's nine tenths
-/// and the validator's rest as credits; zero amounts are left out.
-fn transfers(charges: &[crate::Charge], worker: Address, validator: Address) -> (Vec<Transfer>, Vec<Transfer>) {
+/// Nets a batch's charges: one debit per payer and one credit per worker or validator (each in
+/// address order): a claim's worker earns nine tenths of its fee, the validators that judged it
+/// valid share the rest (what does not divide evenly goes to the worker); zero amounts are left
+/// out.
+pub(crate) fn transfers(shares: &[Share]) -> (Vec<Transfer>, Vec<Transfer>) {
     let mut by_payer = BTreeMap::<Address, U256>::new();
-    for charge in charges {
-        *by_payer.entry(charge.payer).or_default() += charge.fee;
+    let mut earned = BTreeMap::<Address, U256>::new();
+    for share in shares {
+        let fee = share.charge.fee;
+        *by_payer.entry(share.charge.payer).or_default() += fee;
+        let to_worker = fee * U256::from(9u64) / U256::from(10u64);
+        let rest = fee - to_worker;
+        let mut worker = to_worker;
+        if share.validators.is_empty() {
+            worker += rest;
+        } else {
+            let each = rest / U256::from(share.validators.len());
+            for validator in &share.validators {
+                *earned.entry(*validator).or_default() += each;
+            }
+            worker += rest - each * U256::from(share.validators.len());
+        }
+        *earned.entry(share.worker).or_default() += worker;
     }
-    let total: U256 = by_payer.values().copied().sum();
-    let to_worker = total * U256::from(9u64) / U256::from(10u64);
-    let debits = by_payer
-        .into_iter()
-        .filter(|(_, amount)| !amount.is_zero())
-        .map(|(account, amount)| Transfer { account, amount })
-        .collect();
-    let credits = [(worker, to_worker), (validator, total - to_worker)]
-        .into_iter()
-        .filter(|(_, amount)| !amount.is_zero())
-        .map(|(account, amount)| Transfer { account, amount })
-        .collect();
-    (debits, credits)
+    let keep = |(account, amount): (Address, U256)| (!amount.is_zero()).then_some(Transfer { account, amount });
+    (by_payer.into_iter().filter_map(keep).collect(), earned.into_iter().filter_map(keep).collect())
 }
 
 impl Batcher {
@@ -93,59 +120,82 @@ impl Batcher {
         self.contracts.domain(self.chain.chain_id())
     }
 
-    /// Settles the next batch, or finishes the one in flight; `None` when nothing is pending.
-    pub async fn settle(&self, claims: &ClaimLog) -> NodeResult<Option<SettledBatch>> {
-        let batch = match claims.inflight()? {
-            Some(batch) => batch,
-            None => match self.prepare(claims).await? {
-                Some(batch) => batch,
-                None => return Ok(None),
-            },
-        };
+    /// Settles the next batch with one key's batch signature (a standalone node's validator),
+    /// or finishes the one in flight; `None` when nothing is pending.
+    #[cfg(test)]
+    pub async fn settle(&self, claims: &ClaimLog, signer: &WorkerKey) -> NodeResult<Option<SettledBatch>> {
+        if let Some(batch) = claims.inflight()? {
+            return self.resume(claims, batch).await;
+        }
+        let Some(plan) = self.plan(claims).await? else { return Ok(None) };
+        let signature = Bytes::from(signer.sign_digest(&plan.digest)?.to_vec());
+        let batch = self.commit(claims, &plan, vec![signature]).await?;
         self.resume(claims, batch).await
     }
 
-    /// Builds, signs and records (before anything is sent) the next batch of pending receipts.
-    pub(crate) async fn prepare(&self, claims: &ClaimLog) -> NodeResult<Option<InflightBatch>> {
-        let queued = self.payable(claims.queued(MAX_BATCH * 4)?).await?;
+    /// The next batch: the oldest quorum-verified claims whose payers can pay, with their
+    /// transfers and the digest validators sign; `None` when there are none.
+    pub(crate) async fn plan(&self, claims: &ClaimLog) -> NodeResult<Option<BatchPlan>> {
+        let queued = self.payable(claims.settleable(MAX_BATCH * 4)?).await?;
         if queued.is_empty() {
             return Ok(None);
         }
-        let domain = self.domain();
+        let mut shares = Vec::with_capacity(queued.len());
+        let mut verdicts = Vec::with_capacity(queued.len());
+        for entry in &queued {
+            let receipt = claims.get(&entry.id)?.ok_or_else(|| NodeError::UnknownReceipt(entry.id.to_string()))?;
+            let valid: Vec<Verdict> = receipt.verdicts.iter().filter(|v| v.valid).cloned().collect();
+            shares.push(Share {
+                charge: entry.charge,
+                worker: receipt.claim.worker,
+                validators: valid.iter().map(|v| v.validator).collect(),
+            });
+            verdicts.push(valid);
+        }
         let ids: Vec<B256> = queued.iter().map(|entry| entry.id).collect();
-        let count = ids.len() as u32;
         let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
-        let charges: Vec<_> = queued.iter().map(|entry| entry.charge).collect();
-        let (debits, credits) = transfers(&charges, self.worker, self.validator.address());
-        let digest = batch_digest(&domain, tree.root(), count, &debits, &credits);
-        let signature = Bytes::from(self.validator.sign_digest(&digest)?.to_vec());
-        let call = settle_batch_call(tree.root(), count, &debits, &credits, vec![signature]);
+        let (debits, credits) = transfers(&shares);
+        let digest = batch_digest(&self.domain(), tree.root(), ids.len() as u32, &debits, &credits);
+        Ok(Some(BatchPlan { queued, ids, tree, debits, credits, digest, verdicts }))
+    }
+
+    /// Signs the settlement transaction with the validators' signatures (in ascending signer
+    /// order) and records the batch before anything is sent.
+    pub(crate) async fn commit(
+        &self,
+        claims: &ClaimLog,
+        plan: &BatchPlan,
+        signatures: Vec<Bytes>,
+    ) -> NodeResult<InflightBatch> {
+        let domain = self.domain();
+        let count = plan.ids.len() as u32;
+        let call = settle_batch_call(plan.tree.root(), count, &plan.debits, &plan.credits, signatures);
         let signed = self
             .chain
-            .sign(&self.validator, Some(domain.verifying_contract), U256::ZERO, call.abi_encode().into())
+            .sign(&self.sender, Some(domain.verifying_contract), U256::ZERO, call.abi_encode().into())
             .await
             .map_err(chain_err)?;
         let batch = InflightBatch {
-            sequences: queued.iter().map(|entry| entry.sequence).collect(),
-            ids,
+            sequences: plan.queued.iter().map(|entry| entry.sequence).collect(),
+            ids: plan.ids.clone(),
             raw_transaction: signed.raw,
             transaction: signed.hash,
             nonce: signed.nonce,
         };
         claims.begin_batch(&batch)?;
-        Ok(Some(batch))
+        Ok(batch)
     }
 
     /// Sends the batch's transaction if it is not mined yet, waits for its confirmations, then
     /// records the settlement.
-    async fn resume(&self, claims: &ClaimLog, batch: InflightBatch) -> NodeResult<Option<SettledBatch>> {
+    pub(crate) async fn resume(&self, claims: &ClaimLog, batch: InflightBatch) -> NodeResult<Option<SettledBatch>> {
         let chain = &self.chain;
         let unmined = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none();
         if unmined && let Err(err) = chain.send_raw(batch.raw_transaction.clone()).await {
             // Already in the chain's pool is fine; a nonce used by another transaction means
             // this one can never be mined, so its receipts go back to the queue.
             let stale = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none()
-                && chain.mined_nonce(self.validator.address()).await.map_err(chain_err)? > batch.nonce;
+                && chain.mined_nonce(self.sender.address()).await.map_err(chain_err)? > batch.nonce;
             if stale {
                 claims.abandon_batch()?;
             }
@@ -163,12 +213,6 @@ impl Batcher {
         let mut receipts = Vec::with_capacity(batch.ids.len());
         for (index, id) in batch.ids.iter().enumerate() {
             let mut receipt: Receipt = claims.get(id)?.ok_or_else(|| NodeError::UnknownReceipt(id.to_string()))?;
-            let verdict = self.validator.sign_digest(&verdict_digest(&domain, *id, true))?;
-            receipt.verdicts = vec![Verdict {
-                validator: self.validator.address(),
-                valid: true,
-                signature: Bytes::from(verdict.to_vec()),
-            }];
             receipt.settlement = Some(Settlement {
                 chain_id: domain.chain_id,
                 contract: domain.verifying_contract,
@@ -235,7 +279,16 @@ mod tests {
         chain: SharedChain,
         claims: ClaimLog,
         batcher: Batcher,
+        validator: WorkerKey,
+        worker: Address,
         ids: Vec<B256>,
+    }
+
+    /// Plans, signs and records the next batch without sending it.
+    async fn prepare(s: &Setup) -> NodeResult<Option<InflightBatch>> {
+        let Some(plan) = s.batcher.plan(&s.claims).await? else { return Ok(None) };
+        let signature = Bytes::from(s.validator.sign_digest(&plan.digest)?.to_vec());
+        Ok(Some(s.batcher.commit(&s.claims, &plan, vec![signature]).await?))
     }
 
     fn fee() -> U256 {
@@ -251,8 +304,7 @@ mod tests {
         let batcher = Batcher {
             chain: AnyChain::Embedded(chain.clone()),
             contracts: chain.contracts(),
-            validator,
-            worker: worker.address(),
+            sender: std::sync::Arc::new(WorkerKey::from_bytes(&keccak256(b"validator")).unwrap()),
             confirmations: Confirmations::default(),
         };
         let domain = batcher.domain();
@@ -271,9 +323,17 @@ mod tests {
             };
             let receipt = Receipt::new(domain, worker.sign_claim(claim, &domain).unwrap());
             claims.append(&receipt, Charge { payer: *payer, fee: fee() }).unwrap();
+            // A quorum (the only validator) judged it valid.
+            let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true);
+            let verdict = Verdict {
+                validator: validator.address(),
+                valid: true,
+                signature: Bytes::from(validator.sign_digest(&digest).unwrap().to_vec()),
+            };
+            claims.finish_verification(&receipt.id(), vec![verdict], true).unwrap();
             ids.push(receipt.id());
         }
-        Setup { _dir: dir, chain, claims, batcher, ids }
+        Setup { _dir: dir, chain, claims, batcher, validator, worker: worker.address(), ids }
     }
 
     async fn batches_on_chain(s: &Setup) -> U256 {
@@ -287,9 +347,9 @@ mod tests {
     #[tokio::test]
     async fn a_batch_recorded_but_never_sent_is_sent_on_the_next_round() {
         let s = setup(&[payer(); 3]).await;
-        let batch = s.batcher.prepare(&s.claims).await.unwrap().unwrap();
+        let batch = prepare(&s).await.unwrap().unwrap();
         // Crash here: recorded, not sent. The next round sends the very same transaction.
-        let settled = s.batcher.settle(&s.claims).await.unwrap().unwrap();
+        let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
         assert_eq!(settled.transaction, batch.transaction);
         assert_eq!(batches_on_chain(&s).await, U256::from(1));
         assert!(s.claims.pending(10).unwrap().is_empty());
@@ -300,34 +360,34 @@ mod tests {
     #[tokio::test]
     async fn a_batch_mined_before_a_crash_is_finished_not_settled_again() {
         let s = setup(&[payer(); 3]).await;
-        let batch = s.batcher.prepare(&s.claims).await.unwrap().unwrap();
+        let batch = prepare(&s).await.unwrap().unwrap();
         s.chain.send_raw(batch.raw_transaction.clone()).await.unwrap();
         // Crash here: mined, receipts not yet updated.
         let head = s.chain.block_number().await.unwrap();
-        let settled = s.batcher.settle(&s.claims).await.unwrap().unwrap();
+        let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
         assert_eq!(settled.transaction, batch.transaction);
         assert_eq!(s.chain.block_number().await.unwrap(), head, "no second transaction");
         assert_eq!(batches_on_chain(&s).await, U256::from(1));
         for id in &s.ids {
             assert!(s.claims.get(id).unwrap().unwrap().settlement.is_some());
         }
-        assert!(s.batcher.settle(&s.claims).await.unwrap().is_none());
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn a_batch_whose_nonce_was_taken_goes_back_to_the_queue() {
         let s = setup(&[payer(); 2]).await;
-        s.batcher.prepare(&s.claims).await.unwrap().unwrap();
+        prepare(&s).await.unwrap().unwrap();
         // Another transaction from the validator key takes the batch's nonce.
-        let validator = &s.batcher.validator;
+        let validator = &s.validator;
         s.chain
             .transact(validator, Some(payer()), U256::from(1u64), Bytes::new(), Confirmations::default())
             .await
             .unwrap();
-        assert!(s.batcher.settle(&s.claims).await.is_err());
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.is_err());
         assert!(s.claims.inflight().unwrap().is_none());
         assert_eq!(s.claims.pending(10).unwrap().len(), 2, "nothing lost");
-        s.batcher.settle(&s.claims).await.unwrap().unwrap();
+        s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
         assert!(s.claims.pending(10).unwrap().is_empty());
     }
 
@@ -337,10 +397,10 @@ mod tests {
         let s = setup(&[payer(), other, payer()]).await;
         // Account 2 has no escrow yet: account 1's receipts settle, account 2's wait.
         let before = s.batcher.escrow(payer()).await.unwrap();
-        assert_eq!(s.batcher.settle(&s.claims).await.unwrap().unwrap().count, 2);
+        assert_eq!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap().count, 2);
         assert_eq!(s.claims.pending(10).unwrap(), vec![s.ids[1]]);
         assert!(s.claims.inflight().unwrap().is_none());
-        assert!(s.batcher.settle(&s.claims).await.unwrap().is_none(), "nothing payable");
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none(), "nothing payable");
         let key = &devnet::dev_keys()[2];
         let token = s.chain.contracts().token;
         let settlement = s.chain.contracts().settlement;
@@ -348,11 +408,11 @@ mod tests {
         let approve = veritas_chain::contracts::VeritasToken::approveCall { spender: settlement, value: fee() };
         s.chain.send_call(key, token, approve, now).await.unwrap();
         s.chain.send_call(key, settlement, SettlementContract::depositCall { amount: fee() }, now).await.unwrap();
-        assert_eq!(s.batcher.settle(&s.claims).await.unwrap().unwrap().count, 1);
+        assert_eq!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap().count, 1);
         assert!(s.claims.pending(10).unwrap().is_empty());
         assert_eq!(before - s.batcher.escrow(payer()).await.unwrap(), fee() * U256::from(2u64));
         assert_eq!(s.batcher.escrow(other).await.unwrap(), U256::ZERO);
-        let worker = s.batcher.escrow(s.batcher.worker).await.unwrap();
+        let worker = s.batcher.escrow(s.worker).await.unwrap();
         assert_eq!(worker, fee() * U256::from(3u64) * U256::from(9u64) / U256::from(10u64));
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use veritas_chain::{Chain, contracts::NodeRegistry};
 use veritas_hub::ModelFormat;
 use veritas_llm::SamplingParams;
-use veritas_primitives::{Receipt, TensorData, Value, Verdict, values::values_hash, verdict::verdict_digest};
+use veritas_primitives::{Mode, Receipt, TensorData, Value, Verdict, values::values_hash, verdict::verdict_digest};
 use veritas_verifier::{Expectations, verify_receipt};
 
 use crate::{Node, NodeError, NodeResult};
@@ -30,11 +30,23 @@ pub enum CheckMode {
     Reexec,
 }
 
+impl CheckMode {
+    /// The check's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckMode::Signed => "signed",
+            CheckMode::Reexec => "reexec",
+        }
+    }
+}
+
 /// A validator's judgement of a claim.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Judgement {
     /// Whether the claim holds.
     pub valid: bool,
+    /// How it was checked.
+    pub check: CheckMode,
     /// Why, for people.
     pub reason: String,
     /// The signed verdict (EIP-712 `Verdict(claimDigest, valid)` in the node's domain).
@@ -42,7 +54,7 @@ pub struct Judgement {
 }
 
 /// The one string of a named string tensor.
-fn string_value(values: Option<&veritas_primitives::Values>, name: &str) -> Option<String> {
+pub(crate) fn string_value(values: Option<&veritas_primitives::Values>, name: &str) -> Option<String> {
     match values?.get(name)? {
         Value::Tensor(tensor) => match &tensor.data {
             TensorData::String(strings) => strings.first().cloned(),
@@ -53,8 +65,10 @@ fn string_value(values: Option<&veritas_primitives::Values>, name: &str) -> Opti
 }
 
 impl Node {
-    /// Checks a claim and signs the verdict with this node's validator key.
-    pub async fn judge(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<Judgement> {
+    /// Checks a claim and signs the verdict with this node's validator key. Without an explicit
+    /// check, a `reexec` claim is re-executed if it is in the sampled share (by its digest),
+    /// every other claim is checked `signed`.
+    pub async fn judge(&self, receipt: &Receipt, check: Option<CheckMode>) -> NodeResult<Judgement> {
         let validator = self.validator_key().ok_or(NodeError::NoChain)?;
         if receipt.domain != self.domain {
             return Err(NodeError::ForeignClaim(format!(
@@ -65,11 +79,27 @@ impl Node {
                 self.domain.verifying_contract
             )));
         }
-        let (valid, reason) = self.check(receipt, mode).await?;
+        let mode = check.unwrap_or(
+            if receipt.claim.mode == Mode::Reexec && crate::network::sampled(&receipt.id(), self.reexec_sampling) {
+                CheckMode::Reexec
+            } else {
+                CheckMode::Signed
+            },
+        );
+        let (valid, reason) = if self.fault == Some(crate::Fault::ApproveAll) {
+            (true, "approved without checking (test fault approve-all)".to_owned())
+        } else {
+            self.check(receipt, mode).await?
+        };
         let digest = verdict_digest(&self.domain, receipt.id(), valid);
         let signature = Bytes::from(validator.sign_digest(&digest)?.to_vec());
-        self.metrics.count_verdict(valid);
-        Ok(Judgement { valid, reason, verdict: Verdict { validator: validator.address(), valid, signature } })
+        self.metrics.count_verdict(valid, mode.name());
+        Ok(Judgement {
+            valid,
+            check: mode,
+            reason,
+            verdict: Verdict { validator: validator.address(), valid, signature },
+        })
     }
 
     async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
@@ -89,15 +119,7 @@ impl Node {
         if mode == CheckMode::Signed {
             return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
         }
-        let version = match self.hub.resolve(&receipt.claim.model_id.to_string()).await {
-            Ok(version) => version,
-            Err(_) => {
-                return Err(NodeError::Internal(format!(
-                    "model {} is not in this node's hub: it cannot be re-executed here",
-                    receipt.claim.model_id
-                )));
-            }
-        };
+        let version = self.model_by_id(&receipt.claim.model_id).await?;
         match version.manifest.format {
             ModelFormat::Onnx => {
                 let inputs = receipt.body.input.clone().unwrap_or_default();
@@ -132,19 +154,61 @@ impl Node {
             max_tokens: number("max_tokens").unwrap_or(1.0).max(1.0) as u32,
             stop: Vec::new(),
         };
-        if tokens.is_empty() {
+        let model = self.llm(version).await?;
+        // The prompt must be the model's own rendering of the messages.
+        let messages = string_value(receipt.body.input.as_ref(), "messages").unwrap_or_default();
+        if !messages.is_empty() {
+            let parsed: Vec<veritas_llm::ChatMessage> = match serde_json::from_str(&messages) {
+                Ok(parsed) => parsed,
+                Err(err) => return Ok((false, format!("the claimed messages are not a conversation: {err}"))),
+            };
+            match model.chat_prompt(&parsed) {
+                Ok(rendered) if rendered == prompt => {}
+                Ok(_) => return Ok((false, "the prompt is not the model's rendering of the messages".into())),
+                Err(err) => return Ok((false, format!("the messages cannot be rendered: {err}"))),
+            }
+        }
+        let finish = params.get("finish_reason").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        let stops = params.get("stop").and_then(serde_json::Value::as_array).is_some_and(|s| !s.is_empty());
+        // A completion that claims the model stopped must end where the model would end it:
+        // the end-of-sequence token must be one the sampler could pick next (within a rank of
+        // 3 for near-ties), so a completion cut short is caught.
+        let ends = finish == "stop" && !stops;
+        let max_tokens = sampling.max_tokens as usize;
+        if tokens.is_empty() && !ends {
             return Ok((true, "an empty completion: nothing to score".into()));
         }
-        let model = self.llm(version).await?;
         let scoring = model.clone();
-        let scored = tokens.clone();
-        let scores = tokio::task::spawn_blocking(move || scoring.score(&prompt, &scored, &sampling)).await??;
+        let mut scored = tokens.clone();
+        if ends {
+            scored.push(model.eos());
+        }
+        let mut scores = tokio::task::spawn_blocking(move || scoring.score(&prompt, &scored, &sampling)).await??;
+        if ends
+            && let Some(end) = scores.pop()
+            && !end.consistent
+            && end.rank > 3
+        {
+            return Ok((
+                false,
+                format!(
+                    "the completion claims the model stopped, but ending there ranks {}: it was cut short",
+                    end.rank
+                ),
+            ));
+        }
         let inconsistent = scores.iter().filter(|s| !s.consistent).count();
         let allowed = ((tokens.len() as f64 * veritas_llm::INCONSISTENT_TOLERANCE).floor() as usize).max(1);
         let text = string_value(receipt.body.output.as_ref(), "text").unwrap_or_default();
         let pieces: String = tokens.iter().map(|t| model.piece(*t)).collect();
         if !pieces.starts_with(&text) {
             return Ok((false, "the claimed text is not what the claimed tokens spell".into()));
+        }
+        if inconsistent <= allowed && finish == "length" && tokens.len() != max_tokens {
+            return Ok((
+                false,
+                format!("finished for length after {} tokens, but max_tokens is {max_tokens}", tokens.len()),
+            ));
         }
         if inconsistent > allowed {
             Ok((

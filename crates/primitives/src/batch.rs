@@ -20,7 +20,7 @@ mod typed {
             bytes32 transfersHash;
         }
 
-        #[derive(Debug, PartialEq, Eq)]
+        #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         struct Transfer {
             address account;
             uint256 amount;

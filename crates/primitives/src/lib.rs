@@ -17,7 +17,7 @@ mod signer;
 pub mod values;
 pub mod verdict;
 
-pub use alloy_primitives::{Address, B256, hex, keccak256};
+pub use alloy_primitives::{Address, B256, U256, hex, keccak256};
 
 pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer};
 pub use error::{PrimitiveError, PrimitiveResult};

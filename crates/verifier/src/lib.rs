@@ -52,6 +52,42 @@ pub enum VerifyError {
         /// The id of the manifest carried.
         got: ModelId,
     },
+    /// A verdict by a key the validator set does not hold a stake for.
+    #[error("verdict {index}: {validator} is not a staked validator in the registry")]
+    NotAValidator {
+        /// Its position in the receipt.
+        index: usize,
+        /// The key that signed it.
+        validator: Address,
+    },
+    /// A second verdict by the same validator.
+    #[error("verdict {index}: a second verdict by validator {validator}")]
+    DuplicateVerdict {
+        /// Its position in the receipt.
+        index: usize,
+        /// The validator.
+        validator: Address,
+    },
+    /// The verdicts do not add up to a quorum.
+    #[error(
+        "no quorum: valid verdicts hold {valid} and invalid ones {invalid} of {total} validator stake; more than 2/3 is needed"
+    )]
+    NoQuorum {
+        /// Stake behind "valid".
+        valid: String,
+        /// Stake behind "invalid".
+        invalid: String,
+        /// All validator stake.
+        total: String,
+    },
+    /// A quorum of validators judged the claim invalid.
+    #[error("a quorum of validators judged this claim INVALID ({stake} of {total} validator stake)")]
+    JudgedInvalid {
+        /// Stake behind "invalid".
+        stake: String,
+        /// All validator stake.
+        total: String,
+    },
     /// A verdict whose signature does not recover to the validator it names.
     #[error("verdict {index}: signed by {got}, but it names validator {expected}")]
     BadVerdict {
@@ -272,6 +308,9 @@ pub fn verify_receipt_json(json: &[u8], expect: &Expectations) -> VerifyResult<R
 pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult<Report> {
     verify_receipt(&Receipt::from_canonical_bytes(bytes)?, expect)
 }
+
+mod quorum;
+pub use quorum::{QuorumReport, ValidatorSet, verdict_quorum};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,359 @@
+//! `veritas up`: a whole local network on 127.0.0.1, each node its own OS process with its own
+//! key and stake: this process is the gateway (the embedded chain, the hub, accounts, the API,
+//! verdict collection and settlement); it registers and starts the inference nodes and the
+//! validators, which reach the chain over the gateway's JSON-RPC and fetch models from its hub.
+//! `veritas network status` lists the registered nodes with their health and counts.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use veritas_node::{
+    Node, NodeRole,
+    chain::{
+        Chain, Confirmations,
+        contracts::NodeRegistry,
+        genesis::{Registration, Role, register},
+    },
+};
+use veritas_primitives::{Address, U256};
+
+use crate::{
+    client::Client,
+    commands::{NodeArgs, Output, listen_address, node_config, push_default_llm, shutdown_signal},
+    env, setup,
+};
+
+/// Options of `veritas up`.
+#[derive(Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Validators to start, each its own process, key and stake (1 to 9).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=9))]
+    pub validators: u16,
+    /// Inference nodes to start, each its own process, key and stake (1 to 9).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=9))]
+    pub workers: u16,
+    /// Run everything in this one process instead (a node that is its own worker and validator).
+    #[arg(long)]
+    pub single: bool,
+    /// TEST ONLY: make one node lie, as `worker-2=wrong-output` or `validator-1=approve-all`
+    /// (repeatable; development chain only).
+    #[arg(long = "node-fault", value_name = "NODE=FAULT", hide = true)]
+    pub node_faults: Vec<String>,
+}
+
+/// `veritas network …`.
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// The registered nodes: role, stake, endpoint, health and counts.
+    Status,
+}
+
+/// The stake each node of the local network registers with: 10,000 tokens.
+fn local_stake() -> U256 {
+    U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64))
+}
+
+/// One node of the local network.
+struct Member {
+    name: String,
+    role: NodeRole,
+    port: u16,
+    home: std::path::PathBuf,
+    fault: Option<veritas_node::Fault>,
+}
+
+/// `veritas up`.
+pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
+    if args.single {
+        return crate::commands::up_single(args.node, out).await;
+    }
+    if args.node.chain_rpc.is_some() || args.node.no_chain {
+        bail!("veritas up runs its own development chain; use `veritas node --role …` to join another chain");
+    }
+    let mut faults = std::collections::BTreeMap::new();
+    for spec in &args.node_faults {
+        let (name, fault) = spec.split_once('=').context("--node-fault takes NODE=FAULT, as worker-2=wrong-output")?;
+        let fault = crate::commands::parse_fault(fault).map_err(anyhow::Error::msg)?;
+        faults.insert(name.to_owned(), fault);
+    }
+    let home = env::home();
+    let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
+    let listen = listen_address(&args.node)?;
+    let mut config = node_config(&args.node, &home, onnxruntime.clone())?;
+    config.role = NodeRole::Gateway;
+    config.default_mode = args.node.default_mode.unwrap_or(veritas_primitives::Mode::Reexec);
+    let node = Arc::new(Node::open(&config).await.context("cannot open the gateway")?);
+    if !args.node.no_default_model {
+        push_default_llm(&node, &home, out).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(veritas_api::serve(node.clone(), listener, veritas_api::ApiConfig::default(), async {
+        let _ = stop_rx.await;
+    }));
+    let _verifier = node.spawn_verifier(Duration::from_millis(200));
+    let _batcher = node.spawn_batcher(Duration::from_secs(2));
+
+    let chain = node.chain().context("the gateway runs no chain")?;
+    let contracts = chain.contracts();
+    let network_dir = home.join("network");
+    std::fs::create_dir_all(&network_dir)?;
+    let deployment = network_dir.join("deployment.json");
+    let record = json!({
+        "chain_id": node.domain().chain_id,
+        "contracts": contracts,
+        "deployer": veritas_node::devnet::dev_accounts()[0],
+        "block": 0,
+    });
+    std::fs::write(&deployment, serde_json::to_vec_pretty(&record)?)?;
+
+    // Nodes listen next to the gateway (workers on its port + 1…, validators on + 11…), or on
+    // free ports when the gateway's was picked by the system (--listen …:0).
+    let port = |offset: u16| -> anyhow::Result<u16> {
+        if listen.port() != 0 {
+            return address.port().checked_add(offset).context("the gateway's port is too high for its nodes");
+        }
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    };
+    let mut members = Vec::new();
+    for i in 1..=args.workers {
+        members.push((format!("worker-{i}"), NodeRole::Inference, port(i)?));
+    }
+    for i in 1..=args.validators {
+        members.push((format!("validator-{i}"), NodeRole::Validator, port(10 + i)?));
+    }
+    let members: Vec<Member> = members
+        .into_iter()
+        .map(|(name, role, port)| Member {
+            home: network_dir.join(&name),
+            fault: faults.remove(&name),
+            name,
+            role,
+            port,
+        })
+        .collect();
+    if let Some(name) = faults.keys().next() {
+        bail!("--node-fault names {name}, which is not a node of this network");
+    }
+    let funder = &veritas_node::devnet::dev_keys()[0];
+    let exe = std::env::current_exe().context("cannot find the veritas binary")?;
+    let mut children = Vec::new();
+    for member in &members {
+        std::fs::create_dir_all(&member.home)?;
+        let key = veritas_node::load_or_create_key(&member.home.join("worker.key"), None)?;
+        let endpoint = format!("http://127.0.0.1:{}", member.port);
+        let registered = chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer: key.address() }).await?;
+        if registered.operator == Address::ZERO {
+            let role = if member.role == NodeRole::Validator { Role::Validator } else { Role::Inference };
+            let registration = Registration { signer: &key, role, endpoint: &endpoint, stake: local_stake() };
+            register(&chain, &contracts, registration, Some(funder), Confirmations::default())
+                .await
+                .with_context(|| format!("cannot register {}", member.name))?;
+        } else if registered.endpoint != endpoint {
+            bail!(
+                "{} is registered at {}, not {endpoint}: start veritas up on the port it first used, or with a fresh VERITAS_HOME",
+                member.name,
+                registered.endpoint
+            );
+        }
+        children.push(spawn(&exe, member, &url, &deployment, &onnxruntime, &args.node)?);
+    }
+    for member in &members {
+        wait_healthy(member).await?;
+    }
+    let domain = node.domain();
+    if out.json {
+        out.print_json(&json!({
+            "api": url,
+            "rpc": format!("{url}/rpc"),
+            "chain_id": domain.chain_id,
+            "home": home,
+            "nodes": members.iter().map(|m| json!({"name": m.name, "role": m.role.name(), "endpoint": format!("http://127.0.0.1:{}", m.port)})).collect::<Vec<_>>(),
+        }));
+    } else {
+        println!("veritas is up: a local network of {} processes", members.len() + 1);
+        println!("  gateway  {url} (chain {url}/rpc, chain id {})", domain.chain_id);
+        for member in &members {
+            let lie = member.fault.map(|f| format!("  LIES ON PURPOSE ({})", f.name())).unwrap_or_default();
+            println!("  {:<11} http://127.0.0.1:{}{lie}", member.name, member.port);
+        }
+        println!("  data     {}", home.display());
+        println!("try, in another terminal:");
+        println!("  veritas network status");
+        println!("  veritas chat                          # or any OpenAI client at {url}/v1");
+        println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
+        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
+        println!(
+            "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"
+        );
+    }
+    // A node that exits is started again after a pause; its claims and verdicts wait meanwhile.
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        for (index, (name, child)) in children.iter_mut().enumerate() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let member = &members[index];
+                eprintln!(
+                    "warning: {name} exited ({status}); restarting it in 3 s (log: {})",
+                    member.home.join("node.log").display()
+                );
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                *child = spawn(&exe, member, &url, &deployment, &onnxruntime, &args.node)?.1;
+            }
+        }
+    }
+    for (_, child) in &mut children {
+        let _ = child.start_kill();
+    }
+    for (_, child) in &mut children {
+        let _ = child.wait().await;
+    }
+    let _ = stop_tx.send(());
+    server.await.context("the API task failed")??;
+    Ok(0)
+}
+
+/// Starts one node's process, logging to its home's `node.log`.
+fn spawn(
+    exe: &Path,
+    member: &Member,
+    gateway: &str,
+    deployment: &Path,
+    onnxruntime: &Path,
+    args: &NodeArgs,
+) -> anyhow::Result<(String, tokio::process::Child)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(member.home.join("node.log"))?;
+    let mut command = tokio::process::Command::new(exe);
+    command
+        .args(["node", "--role", member.role.name(), "--listen", &format!("127.0.0.1:{}", member.port)])
+        .args(["--chain-rpc", &format!("{gateway}/rpc"), "--hub-url", gateway])
+        .arg("--deployment")
+        .arg(deployment)
+        .env("VERITAS_HOME", &member.home)
+        .env("ORT_DYLIB_PATH", onnxruntime)
+        .env_remove("VERITAS_WORKER_KEY")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true);
+    if let Some(threads) = args.llm_threads {
+        command.args(["--llm-threads", &threads.to_string()]);
+    }
+    if member.role == NodeRole::Validator {
+        command.args(["--reexec-sampling", &args.reexec_sampling.to_string()]);
+    }
+    if let Some(fault) = member.fault {
+        command.args(["--fault", fault.name()]);
+    }
+    let child = command.spawn().with_context(|| format!("cannot start {}", member.name))?;
+    Ok((member.name.clone(), child))
+}
+
+/// Waits until a node answers `/healthz` (a minute at most).
+async fn wait_healthy(member: &Member) -> anyhow::Result<()> {
+    let client = Client::new(&format!("http://127.0.0.1:{}", member.port));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if client.get("/healthz").await.is_ok() {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            let log = std::fs::read_to_string(member.home.join("node.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(10).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            bail!("{} did not come up within a minute; the end of its log:\n{}", member.name, tail.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `veritas network status`.
+pub async fn network(cmd: NetworkCommand, out: &Output) -> anyhow::Result<u8> {
+    let NetworkCommand::Status = cmd;
+    let api = env::api();
+    let client = Client::new(&api);
+    let gateway = client.get("/healthz").await?;
+    let registry = client.get("/v1/network/registry").await?;
+    let total = registry["validators"]["total"].as_str().map(str::to_owned).unwrap_or_default();
+    let mut rows = vec![json!({
+        "role": gateway["role"],
+        "signer": gateway["key"],
+        "stake": null,
+        "endpoint": api,
+        "health": "ok",
+        "counts": gateway["counts"],
+    })];
+    let members = registry["members"].as_array().cloned().unwrap_or_default();
+    let probes = members.iter().map(|member| async move {
+        let endpoint = member["endpoint"].as_str().unwrap_or_default();
+        let health = if endpoint.is_empty() {
+            Err("no endpoint".to_owned())
+        } else {
+            let probe = Client::new(endpoint);
+            match tokio::time::timeout(Duration::from_secs(3), probe.get("/healthz")).await {
+                Ok(Ok(health)) => Ok(health),
+                Ok(Err(err)) => Err(err.to_string()),
+                Err(_) => Err("no answer in 3 s".to_owned()),
+            }
+        };
+        (member, health)
+    });
+    for (member, health) in futures_util::future::join_all(probes).await {
+        let (status, counts) = match health {
+            Ok(health) => ("ok".to_owned(), health["counts"].clone()),
+            Err(err) => (format!("down: {err}"), Value::Null),
+        };
+        rows.push(json!({
+            "role": member["role"],
+            "signer": member["signer"],
+            "stake": member["stake"],
+            "endpoint": member["endpoint"],
+            "health": status,
+            "counts": counts,
+        }));
+    }
+    if out.json {
+        out.print_json(&json!({"nodes": rows, "validator_stake": total, "block": registry["block"]}));
+        return Ok(0);
+    }
+    println!("{:<10} {:<42} {:>10} {:<24} {:<8} counts", "role", "signer", "stake", "endpoint", "health");
+    for row in &rows {
+        let stake =
+            row["stake"].as_str().and_then(parse_u256).map(crate::commands::tokens).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<10} {:<42} {:>10} {:<24} {:<8} {}",
+            row["role"].as_str().unwrap_or("?"),
+            row["signer"].as_str().unwrap_or("?"),
+            stake,
+            row["endpoint"].as_str().unwrap_or(""),
+            row["health"].as_str().unwrap_or("?"),
+            summary(&row["counts"]),
+        );
+    }
+    Ok(0)
+}
+
+fn parse_u256(text: &str) -> Option<U256> {
+    if let Some(hex) = text.strip_prefix("0x") { U256::from_str_radix(hex, 16).ok() } else { text.parse().ok() }
+}
+
+/// The non-zero counts, for one line.
+fn summary(counts: &Value) -> String {
+    let Some(counts) = counts.as_object() else { return String::new() };
+    counts
+        .iter()
+        .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
