@@ -47,6 +47,14 @@ pub(crate) fn alter(outputs: &mut Values) {
 fn made_up(model: &ModelVersion) -> NodeResult<Values> {
     let mut outputs = Values::new();
     for spec in &model.manifest.schema.outputs {
+        if spec.dtype.starts_with("seq(map(int64") {
+            outputs.insert(spec.name.clone(), Value::Int64Maps(vec![Default::default()]));
+            continue;
+        }
+        if spec.dtype.starts_with("seq(map(string") {
+            outputs.insert(spec.name.clone(), Value::StringMaps(vec![Default::default()]));
+            continue;
+        }
         let shape: Vec<u64> = spec.shape.iter().map(|d| d.unwrap_or(1)).collect();
         let count = shape.iter().product::<u64>() as usize;
         let data = match spec.dtype.as_str() {
