@@ -28,12 +28,12 @@ struct Network {
 impl Network {
     fn start(extra: &[&str]) -> Network {
         let home = tempfile::tempdir().unwrap();
-        Network::start_in(home, extra)
+        Network::start_in(home, &[&["--no-default-model"][..], extra].concat())
     }
 
     fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Network {
         let mut child = Command::new(BIN)
-            .args(["--json", "up", "--listen", "127.0.0.1:0", "--no-default-model", "--llm-threads", "1"])
+            .args(["--json", "up", "--listen", "127.0.0.1:0", "--llm-threads", "1"])
             .args(extra)
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_LOG", "warn")
@@ -325,4 +325,64 @@ fn the_quorum_forms_with_one_of_four_validators_down_and_claims_wait_below_it() 
     assert!(net.counts()["awaiting_verdicts"].as_u64().unwrap() >= 1);
     let out = net.cli(&["receipt", "show", &waiting, "--wait-settled", "90"]);
     assert!(out.status.success(), "settles once the validators are back: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn gguf() -> String {
+    std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model")
+}
+
+/// A network whose gateway pushed the default language model (from the test copy, no download).
+fn llm_network(extra: &[&str]) -> Network {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("models")).unwrap();
+    std::fs::copy(gguf(), home.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+    Network::start_in(home, extra)
+}
+
+#[test]
+fn a_chat_answer_through_the_network_is_rescored_by_the_validators_and_settled() {
+    let net = llm_network(&["--node-fault", "worker-2=truncate"]);
+    let (honest, _) = net.member("worker-1");
+    let mut outcomes = Vec::new();
+    for i in 0..2 {
+        let path = net.home.path().join(format!("chat-{i}.json"));
+        let out = net.cli(&[
+            "chat",
+            "-m",
+            "Name three colours.",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "24",
+            "--receipt",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let receipt: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        outcomes.push(id_of(&receipt));
+    }
+    net.wait_idle(Duration::from_secs(120));
+    let mut seen = 0;
+    for id in &outcomes {
+        let receipt = net.receipt(id);
+        let verdicts = receipt["verdicts"].as_array().unwrap();
+        assert_eq!(verdicts.len(), 3, "{receipt}");
+        if signer_of(&receipt) == honest {
+            assert!(verdicts.iter().all(|v| v["valid"] == true), "{receipt}");
+            assert!(!receipt["settlement"].is_null());
+        } else {
+            // Cut short and claimed finished: the validators' end-of-sequence check catches it.
+            assert!(verdicts.iter().all(|v| v["valid"] == false), "{receipt}");
+            assert!(receipt["settlement"].is_null());
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+    assert_eq!(net.counts()["quorums_invalid"], 1);
+}
+
+/// A receipt's id, recomputed by the verifier.
+fn id_of(receipt: &Value) -> String {
+    let receipt: veritas_primitives::Receipt = serde_json::from_value(receipt.clone()).unwrap();
+    receipt.id().to_string()
 }
