@@ -135,7 +135,7 @@ impl Network {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            if args.iter().any(|a| *a == listen.as_bytes()) && args.iter().any(|a| *a == b"node") {
+            if args.contains(&listen.as_bytes()) && args.contains(&b"node".as_slice()) {
                 let pid = entry.file_name().to_string_lossy().into_owned();
                 assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
                 return;
