@@ -97,8 +97,8 @@ abstract contract Disputes is Claims {
         if (!dispute.resolved) revert NotResolved(claimDigest);
         if (valid == dispute.claimValid) revert VerdictAgreesWithQuorum(claimDigest, valid);
         address validator = ECDSA.recover(verdictDigest(claimDigest, valid), signature);
-        if (registry.validatorStake(validator) == 0) revert NotAValidator(validator);
         if (verdictSlashed[claimDigest][validator]) revert AlreadySlashed(claimDigest, validator);
+        if (registry.validatorStake(validator) == 0) revert NotAValidator(validator);
         verdictSlashed[claimDigest][validator] = true;
         uint256 amount = _slashAmount();
         slashed = ISlashing(address(registry)).slash(validator, amount, msg.sender, amount / 2, _treasury());

@@ -157,3 +157,65 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     reverted(s.net.evm.send(challenger, s.net.settlement, call), "NotAValidator");
     reverted(resolve(&mut s, &claim, false, 3), "NoSuchDispute");
 }
+
+fn slash_verdict(
+    s: &mut Setup,
+    digest: alloy_primitives::B256,
+    valid: bool,
+    signature: Bytes,
+) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
+    let call = Settlement::slashVerdictCall { claimDigest: digest, valid, signature };
+    s.net.evm.send(s.net.admin, s.net.settlement, call)
+}
+
+#[test]
+fn a_validator_whose_verdict_contradicts_the_resolution_is_slashed_once() {
+    let mut s = setup();
+    let claim = claim_by(&s.worker, 5);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    // The third validator also signed "valid" for the lie.
+    let vouch = sig(&s.validators[2], &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NoSuchDispute");
+    open(&mut s, &claim, &domain).unwrap();
+    reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NotResolved");
+    resolve(&mut s, &claim, false, 3).unwrap();
+
+    let liar = s.validators[2].address();
+    let stake = |s: &mut Setup| worker_stake(&mut s.net, liar);
+    let caller = s.net.admin;
+    let (stake_before, total_before) = (stake(&mut s), total_stake(&mut s.net));
+    let paid_before = balance(&mut s.net, caller);
+    slash_verdict(&mut s, digest, true, vouch.clone()).unwrap();
+    let taken = stake_before.min(U256::from(SLASH));
+    assert_eq!(stake(&mut s), stake_before - taken);
+    assert_eq!(total_stake(&mut s.net), total_before - taken, "the quorum's base shrinks with it");
+    assert_eq!(balance(&mut s.net, caller), paid_before + taken.min(U256::from(SLASH / 2)), "half to the caller");
+    reverted(slash_verdict(&mut s, digest, true, vouch), "AlreadySlashed");
+
+    // A verdict that agrees with the quorum is not slashable, nor is a key that is no validator.
+    let agrees = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    reverted(slash_verdict(&mut s, digest, false, agrees), "VerdictAgreesWithQuorum");
+    let outsider = sig(&key(77), &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, outsider), "NotAValidator");
+}
+
+#[test]
+fn a_validator_that_called_an_honest_claim_invalid_is_slashed() {
+    let mut s = setup();
+    let claim = claim_by(&s.worker, 6);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    open(&mut s, &claim, &domain).unwrap();
+    resolve(&mut s, &claim, true, 3).unwrap();
+    // The accusation that opened the dispute came from the first validator.
+    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    let accuser = s.validators[0].address();
+    let before = worker_stake(&mut s.net, accuser);
+    slash_verdict(&mut s, digest, false, accusation).unwrap();
+    assert!(worker_stake(&mut s.net, accuser) < before);
+}
+
+fn total_stake(net: &mut Net) -> U256 {
+    net.evm.view(net.admin, net.registry, NodeRegistry::totalValidatorStakeCall {}).unwrap()
+}
