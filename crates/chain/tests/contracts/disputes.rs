@@ -1,6 +1,7 @@
 //! Disputes: a signed "invalid" verdict opens one; the quorum's verdict slashes the liar.
 
-use alloy_primitives::{Address, Bytes, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_sol_types::SolEvent;
 use veritas_chain::contracts::{NodeRegistry, Settlement, VeritasToken};
 use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
 
@@ -32,7 +33,7 @@ pub(crate) fn to_abi(claim: &Claim) -> veritas_chain::contracts::Claims::Claim {
     }
 }
 
-fn sig(key: &WorkerKey, digest: &alloy_primitives::B256) -> Bytes {
+fn sig(key: &WorkerKey, digest: &B256) -> Bytes {
     Bytes::from(key.sign_digest(digest).unwrap().to_vec())
 }
 
@@ -43,7 +44,11 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let mut net = Net::new(&[100, 100, 100]);
+    setup_with(&[100, 100, 100])
+}
+
+fn setup_with(validator_stakes: &[u64]) -> Setup {
+    let mut net = Net::new(validator_stakes);
     let worker = key(40);
     net.register(&worker, INFERENCE, 1_000).unwrap();
     let validators = std::mem::take(&mut net.validators);
@@ -83,9 +88,20 @@ fn resolve(
     claim_valid: bool,
     signers: usize,
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
+    let all: Vec<usize> = (0..signers).collect();
+    resolve_by(s, claim, claim_valid, &all)
+}
+
+/// Resolves with the verdicts of the validators at the given indices.
+fn resolve_by(
+    s: &mut Setup,
+    claim: &Claim,
+    claim_valid: bool,
+    signers: &[usize],
+) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
     let digest = claim.signing_hash(&s.net.domain());
     let verdict = verdict_digest(&s.net.domain(), digest, claim_valid);
-    let keys: Vec<&WorkerKey> = s.validators.iter().take(signers).collect();
+    let keys: Vec<&WorkerKey> = signers.iter().map(|&i| &s.validators[i]).collect();
     let signatures = s.net.sign(verdict, &keys);
     s.net.evm.send(
         s.net.admin,
@@ -158,64 +174,160 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     reverted(resolve(&mut s, &claim, false, 3), "NoSuchDispute");
 }
 
+/// Four validators with 500 each, more than a slash takes: three of them (1,500 of 2,000) are a quorum.
+const STAKE: u64 = 500;
+
+/// Whoever calls `slashVerdict`, for the reward: neither a validator nor the treasury.
+const CALLER: Address = Address::repeat_byte(0x55);
+
 fn slash_verdict(
     s: &mut Setup,
-    digest: alloy_primitives::B256,
+    digest: B256,
     valid: bool,
     signature: Bytes,
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
     let call = Settlement::slashVerdictCall { claimDigest: digest, valid, signature };
-    s.net.evm.send(s.net.admin, s.net.settlement, call)
-}
-
-#[test]
-fn a_validator_whose_verdict_contradicts_the_resolution_is_slashed_once() {
-    let mut s = setup();
-    let claim = claim_by(&s.worker, 5);
-    let domain = s.net.domain();
-    let digest = claim.signing_hash(&domain);
-    // The third validator also signed "valid" for the lie.
-    let vouch = sig(&s.validators[2], &verdict_digest(&domain, digest, true));
-    reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NoSuchDispute");
-    open(&mut s, &claim, &domain).unwrap();
-    reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NotResolved");
-    resolve(&mut s, &claim, false, 3).unwrap();
-
-    let liar = s.validators[2].address();
-    let stake = |s: &mut Setup| worker_stake(&mut s.net, liar);
-    let caller = s.net.admin;
-    let (stake_before, total_before) = (stake(&mut s), total_stake(&mut s.net));
-    let paid_before = balance(&mut s.net, caller);
-    slash_verdict(&mut s, digest, true, vouch.clone()).unwrap();
-    let taken = stake_before.min(U256::from(SLASH));
-    assert_eq!(stake(&mut s), stake_before - taken);
-    assert_eq!(total_stake(&mut s.net), total_before - taken, "the quorum's base shrinks with it");
-    assert_eq!(balance(&mut s.net, caller), paid_before + taken.min(U256::from(SLASH / 2)), "half to the caller");
-    reverted(slash_verdict(&mut s, digest, true, vouch), "AlreadySlashed");
-
-    // A verdict that agrees with the quorum is not slashable, nor is a key that is no validator.
-    let agrees = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
-    reverted(slash_verdict(&mut s, digest, false, agrees), "VerdictAgreesWithQuorum");
-    let outsider = sig(&key(77), &verdict_digest(&domain, digest, true));
-    reverted(slash_verdict(&mut s, digest, true, outsider), "NotAValidator");
-}
-
-#[test]
-fn a_validator_that_called_an_honest_claim_invalid_is_slashed() {
-    let mut s = setup();
-    let claim = claim_by(&s.worker, 6);
-    let domain = s.net.domain();
-    let digest = claim.signing_hash(&domain);
-    open(&mut s, &claim, &domain).unwrap();
-    resolve(&mut s, &claim, true, 3).unwrap();
-    // The accusation that opened the dispute came from the first validator.
-    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
-    let accuser = s.validators[0].address();
-    let before = worker_stake(&mut s.net, accuser);
-    slash_verdict(&mut s, digest, false, accusation).unwrap();
-    assert!(worker_stake(&mut s.net, accuser) < before);
+    s.net.evm.send(CALLER, s.net.settlement, call)
 }
 
 fn total_stake(net: &mut Net) -> U256 {
     net.evm.view(net.admin, net.registry, NodeRegistry::totalValidatorStakeCall {}).unwrap()
+}
+
+/// Slashes the verdict of the validator at `index` and checks the money: exactly `SLASH` leaves its stake and the
+/// validators' total, half of it reaches the caller and the rest the treasury, and it is logged.
+fn assert_slashed(s: &mut Setup, digest: B256, valid: bool, index: usize) {
+    let address = s.validators[index].address();
+    let signature = sig(&s.validators[index], &verdict_digest(&s.net.domain(), digest, valid));
+    let stake = worker_stake(&mut s.net, address);
+    let total = total_stake(&mut s.net);
+    let (caller, treasury) = (balance(&mut s.net, CALLER), balance(&mut s.net, TREASURY));
+    let outcome = slash_verdict(s, digest, valid, signature).unwrap();
+    let slashed = U256::from(SLASH);
+    assert_eq!(worker_stake(&mut s.net, address), stake - slashed, "the slash comes out of the stake");
+    assert_eq!(total_stake(&mut s.net), total - slashed, "the quorum's base shrinks with it");
+    assert_eq!(balance(&mut s.net, CALLER), caller + U256::from(SLASH / 2), "half to the caller");
+    assert_eq!(balance(&mut s.net, TREASURY), treasury + U256::from(SLASH - SLASH / 2), "the rest to the treasury");
+    let event = outcome
+        .logs
+        .iter()
+        .find_map(|log| Settlement::VerdictSlashed::decode_log(log).ok())
+        .expect("VerdictSlashed is logged");
+    assert_eq!((event.claimDigest, event.validator, event.valid, event.slashed), (digest, address, valid, slashed));
+    let slashed_once: bool = s
+        .net
+        .evm
+        .view(s.net.admin, s.net.settlement, Settlement::verdictSlashedCall { claimDigest: digest, validator: address })
+        .unwrap();
+    assert!(slashed_once);
+}
+
+#[test]
+fn a_validator_that_vouched_for_a_lie_is_slashed_once() {
+    let mut s = setup_with(&[STAKE; 4]);
+    let claim = claim_by(&s.worker, 5);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    open(&mut s, &claim, &domain).unwrap();
+    // The first three validators find the lie; the fourth had signed "valid" for it.
+    resolve_by(&mut s, &claim, false, &[0, 1, 2]).unwrap();
+    assert_slashed(&mut s, digest, true, 3);
+
+    let vouch = sig(&s.validators[3], &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, vouch), "AlreadySlashed");
+    let liar = s.validators[3].address();
+    assert_eq!(worker_stake(&mut s.net, liar), U256::from(STAKE - SLASH), "a verdict costs once");
+}
+
+#[test]
+fn a_verdict_that_agrees_with_the_resolution_is_not_slashable() {
+    let mut s = setup_with(&[STAKE; 4]);
+    let lie = claim_by(&s.worker, 6);
+    let domain = s.net.domain();
+    open(&mut s, &lie, &domain).unwrap();
+    resolve_by(&mut s, &lie, false, &[0, 1, 2]).unwrap();
+    let digest = lie.signing_hash(&domain);
+    for validator in 0..4 {
+        let agrees = sig(&s.validators[validator], &verdict_digest(&domain, digest, false));
+        reverted(slash_verdict(&mut s, digest, false, agrees), "VerdictAgreesWithQuorum");
+    }
+
+    // Nor does "valid" on an honest claim cost anything.
+    let honest = claim_by(&s.worker, 7);
+    open(&mut s, &honest, &domain).unwrap();
+    resolve_by(&mut s, &honest, true, &[1, 2, 3]).unwrap();
+    let digest = honest.signing_hash(&domain);
+    let agrees = sig(&s.validators[1], &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, agrees), "VerdictAgreesWithQuorum");
+    assert_eq!(total_stake(&mut s.net), U256::from(4 * STAKE), "nobody was slashed");
+}
+
+#[test]
+fn verdicts_are_slashable_only_once_their_dispute_is_resolved() {
+    let mut s = setup_with(&[STAKE; 4]);
+    let claim = claim_by(&s.worker, 8);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    let vouch = sig(&s.validators[3], &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NoSuchDispute");
+    open(&mut s, &claim, &domain).unwrap();
+    reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NotResolved");
+    // Not even the accusation that opened the dispute can be slashed before the quorum speaks.
+    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    reverted(slash_verdict(&mut s, digest, false, accusation), "NotResolved");
+    resolve_by(&mut s, &claim, false, &[0, 1, 2]).unwrap();
+    slash_verdict(&mut s, digest, true, vouch).unwrap();
+}
+
+#[test]
+fn a_validator_that_called_an_honest_claim_invalid_is_slashed() {
+    let mut s = setup_with(&[STAKE; 4]);
+    let claim = claim_by(&s.worker, 9);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    open(&mut s, &claim, &domain).unwrap();
+    resolve_by(&mut s, &claim, true, &[1, 2, 3]).unwrap();
+    // The accusation that opened the dispute came from the first validator.
+    assert_slashed(&mut s, digest, false, 0);
+    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    reverted(slash_verdict(&mut s, digest, false, accusation), "AlreadySlashed");
+}
+
+#[test]
+fn only_a_validators_verdict_is_slashable() {
+    let mut s = setup_with(&[STAKE; 4]);
+    let claim = claim_by(&s.worker, 10);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    open(&mut s, &claim, &domain).unwrap();
+    resolve_by(&mut s, &claim, false, &[0, 1, 2]).unwrap();
+    // A key that was never registered, and a registered inference node (no validator stake).
+    let outsider = sig(&key(77), &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, outsider), "NotAValidator");
+    let worker = sig(&s.worker, &verdict_digest(&domain, digest, true));
+    reverted(slash_verdict(&mut s, digest, true, worker), "NotAValidator");
+    // A verdict on another claim does not recover to its signer here.
+    let elsewhere = sig(&s.validators[3], &verdict_digest(&domain, keccak256(b"another claim"), true));
+    reverted(slash_verdict(&mut s, digest, true, elsewhere), "NotAValidator");
+    assert_eq!(total_stake(&mut s.net), U256::from(4 * STAKE), "nobody was slashed");
+}
+
+#[test]
+fn a_repeat_is_reported_as_such_once_the_stake_is_slashed_out() {
+    // 100 of stake, less than a slash: the first call takes all of it (and the reward, capped at
+    // what was taken, is all of it); a second is a repeat, not a verdict by a non-validator.
+    let mut s = setup();
+    let claim = claim_by(&s.worker, 11);
+    let domain = s.net.domain();
+    let digest = claim.signing_hash(&domain);
+    open(&mut s, &claim, &domain).unwrap();
+    resolve(&mut s, &claim, true, 3).unwrap();
+    let accuser = s.validators[0].address();
+    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    let caller = balance(&mut s.net, CALLER);
+    slash_verdict(&mut s, digest, false, accusation.clone()).unwrap();
+    assert_eq!(worker_stake(&mut s.net, accuser), U256::ZERO);
+    assert_eq!(total_stake(&mut s.net), U256::from(200));
+    assert_eq!(balance(&mut s.net, CALLER), caller + U256::from(100));
+    reverted(slash_verdict(&mut s, digest, false, accusation), "AlreadySlashed");
 }
