@@ -65,7 +65,7 @@ impl From<NodeError> for ApiError {
             NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
                 (S::SERVICE_UNAVAILABLE, "chain_unavailable")
             }
-            NodeError::Peer(_) | NodeError::BadWork(_) => (S::BAD_GATEWAY, "peer_failed"),
+            NodeError::Peer(_) | NodeError::PeerRejected(_) | NodeError::BadWork(_) => (S::BAD_GATEWAY, "peer_failed"),
             NodeError::NoWorkers(_) => (S::SERVICE_UNAVAILABLE, "no_workers"),
             NodeError::NotAValidator => (S::BAD_REQUEST, "not_a_validator"),
             NodeError::Refused(_) => (S::UNPROCESSABLE_ENTITY, "refused"),

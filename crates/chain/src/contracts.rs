@@ -42,6 +42,20 @@ pub mod test_contracts {
     pub const REENTRANT: &str = include_str!("../../../contracts/out/Reentrant.json");
 }
 
+/// A claim as the contracts take it (`Claims.Claim`).
+pub fn claim_struct(claim: &veritas_primitives::Claim) -> Claims::Claim {
+    Claims::Claim {
+        requestId: claim.request_id,
+        modelId: claim.model_id.digest(),
+        inputHash: claim.input_hash,
+        outputHash: claim.output_hash,
+        paramsHash: claim.params_hash,
+        mode: claim.mode.code(),
+        worker: claim.worker,
+        timestamp: claim.timestamp,
+    }
+}
+
 /// The `settleBatch` call of a batch: its root and claim count, its net transfers and the
 /// validators' signatures (in ascending signer order).
 pub fn settle_batch_call(

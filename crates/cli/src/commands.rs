@@ -273,7 +273,7 @@ async fn rpc(client: &Client, method: &str, params: Value) -> anyhow::Result<Val
     Ok(answer["result"].clone())
 }
 
-fn hex_u256(value: &Value) -> alloy_primitives::U256 {
+pub(crate) fn hex_u256(value: &Value) -> alloy_primitives::U256 {
     value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
 }
 

@@ -21,7 +21,7 @@ use veritas_primitives::{Address, U256};
 
 use crate::{
     client::Client,
-    commands::{NodeArgs, Output, listen_address, node_config, push_default_llm, shutdown_signal},
+    commands::{NodeArgs, Output, hex_u256, listen_address, node_config, push_default_llm, shutdown_signal},
     env, setup,
 };
 
@@ -105,12 +105,12 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let network_dir = home.join("network");
     std::fs::create_dir_all(&network_dir)?;
     let deployment = network_dir.join("deployment.json");
-    let record = json!({
-        "chain_id": node.domain().chain_id,
-        "contracts": contracts,
-        "deployer": veritas_node::devnet::dev_accounts()[0],
-        "block": 0,
-    });
+    let record = crate::onchain::Deployment {
+        chain_id: node.domain().chain_id,
+        contracts,
+        deployer: veritas_node::devnet::dev_accounts()[0],
+        block: 0,
+    };
     std::fs::write(&deployment, serde_json::to_vec_pretty(&record)?)?;
 
     // Nodes listen next to the gateway (workers on its port + 1…, validators on + 11…), or on
@@ -328,8 +328,7 @@ pub async fn network(cmd: NetworkCommand, out: &Output) -> anyhow::Result<u8> {
     }
     println!("{:<10} {:<42} {:>10} {:<24} {:<8} counts", "role", "signer", "stake", "endpoint", "health");
     for row in &rows {
-        let stake =
-            row["stake"].as_str().and_then(parse_u256).map(crate::commands::tokens).unwrap_or_else(|| "-".into());
+        let stake = if row["stake"].is_null() { "-".into() } else { crate::commands::tokens(hex_u256(&row["stake"])) };
         println!(
             "{:<10} {:<42} {:>10} {:<24} {:<8} {}",
             row["role"].as_str().unwrap_or("?"),
@@ -341,10 +340,6 @@ pub async fn network(cmd: NetworkCommand, out: &Output) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
-}
-
-fn parse_u256(text: &str) -> Option<U256> {
-    if let Some(hex) = text.strip_prefix("0x") { U256::from_str_radix(hex, 16).ok() } else { text.parse().ok() }
 }
 
 /// The non-zero counts, for one line.

@@ -27,6 +27,16 @@ pub enum ChatInput {
     Prompt(String),
 }
 
+impl ChatInput {
+    /// The messages as the receipt records them (JSON); empty for a raw prompt.
+    pub(crate) fn messages_json(&self) -> String {
+        match self {
+            ChatInput::Messages(messages) => serde_json::to_string(messages).unwrap_or_default(),
+            ChatInput::Prompt(_) => String::new(),
+        }
+    }
+}
+
 /// A request to a language model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChatRequest {
@@ -108,10 +118,7 @@ impl Node {
         on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
     ) -> NodeResult<ChatResponse> {
         request.sampling.validate()?;
-        let mode = request.mode.unwrap_or(self.default_mode);
-        if !matches!(mode, Mode::Signed | Mode::Reexec) {
-            return Err(NodeError::UnsupportedMode { mode, available: "signed, reexec" });
-        }
+        let mode = self.mode(request.mode)?;
         let version = self.resolve_model(&request.model).await?;
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
@@ -159,10 +166,7 @@ impl Node {
         charge.fee = charge.fee.min(self.price_for(&version.id, generation.tokens.len() as u64).await?);
 
         let mut input = Values::new();
-        let messages = match &request.input {
-            ChatInput::Messages(messages) => serde_json::to_string(messages).unwrap_or_default(),
-            ChatInput::Prompt(_) => String::new(),
-        };
+        let messages = request.input.messages_json();
         input.insert("messages".into(), string_tensor("messages", messages)?);
         input.insert("prompt".into(), string_tensor("prompt", prompt)?);
         let mut output = Values::new();

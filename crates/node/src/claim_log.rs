@@ -36,20 +36,6 @@ const VERIFIED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("verified
 /// receipt id → 1, for claims a quorum judged invalid: never settled, never charged.
 const REJECTED: TableDefinition<&[u8; 32], u8> = TableDefinition::new("rejected");
 
-/// Where a claim stands with the validators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClaimStatus {
-    /// Waiting for a quorum of verdicts.
-    Awaiting,
-    /// A quorum judged it valid; waiting for its batch.
-    Verified,
-    /// Settled on chain.
-    Settled,
-    /// A quorum judged it invalid: it is not settled and its payer is not charged.
-    Rejected,
-}
-
 /// Who pays for a receipt, and how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Charge {
@@ -270,23 +256,6 @@ impl ClaimLog {
     pub fn awaiting_count(&self) -> NodeResult<u64> {
         let txn = self.db.begin_read()?;
         Ok(txn.open_table(AWAITING)?.len()?)
-    }
-
-    /// Where a logged claim stands; `None` if it is not in the log.
-    pub fn status(&self, id: &B256) -> NodeResult<Option<ClaimStatus>> {
-        let txn = self.db.begin_read()?;
-        if txn.open_table(RECEIPTS)?.get(&id.0)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(if txn.open_table(AWAITING)?.get(&id.0)?.is_some() {
-            ClaimStatus::Awaiting
-        } else if txn.open_table(VERIFIED)?.get(&id.0)?.is_some() {
-            ClaimStatus::Verified
-        } else if txn.open_table(REJECTED)?.get(&id.0)?.is_some() {
-            ClaimStatus::Rejected
-        } else {
-            ClaimStatus::Settled
-        }))
     }
 
     /// Records a quorum's judgement of an awaiting claim, with the verdicts, in one durable

@@ -103,6 +103,9 @@ pub enum NodeError {
     /// A peer (inference node, validator, hub) could not be reached or answered with an error.
     #[error("peer: {0}")]
     Peer(String),
+    /// A peer refused the request itself (400 or 422): it would be refused anywhere.
+    #[error("peer: {0}")]
+    PeerRejected(String),
     /// No registered inference node could take the request.
     #[error("no inference node serves this network now: {0}")]
     NoWorkers(String),

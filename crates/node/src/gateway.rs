@@ -37,7 +37,7 @@ impl Node {
                 "{id} (not in this node's hub, and no --hub-url)"
             ))));
         };
-        let _one = self.llm_loading.lock().await;
+        let _one = self.fetching.lock().await;
         if let Ok(version) = self.hub.resolve(&id.to_string()).await {
             return Ok(version);
         }
@@ -91,9 +91,7 @@ impl Node {
                     return Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt });
                 }
                 // A worker that refuses the request itself (bad input) would refuse it anywhere.
-                Err(NodeError::Peer(message)) if message.contains(" 400 ") || message.contains(" 422 ") => {
-                    return Err(NodeError::Peer(message));
-                }
+                Err(err @ NodeError::PeerRejected(_)) => return Err(err),
                 Err(err) => {
                     tracing::warn!(%err, worker = %worker.signer, "worker failed; trying the next");
                     failures.push(format!("{}: {err}", worker.signer));
@@ -121,12 +119,10 @@ impl Node {
             match self.peers.chat(&worker.endpoint, &request, &mut relay).await {
                 Ok(done) => {
                     self.check_work(&done.receipt, &worker, &model.id, request.mode, None)?;
-                    let messages = match &request.input {
-                        crate::ChatInput::Messages(messages) => serde_json::to_string(messages).unwrap_or_default(),
-                        crate::ChatInput::Prompt(_) => String::new(),
-                    };
                     let input = done.receipt.body.input.as_ref();
-                    if crate::validate::string_value(input, "messages").unwrap_or_default() != messages {
+                    if crate::validate::string_value(input, "messages").unwrap_or_default()
+                        != request.input.messages_json()
+                    {
                         return Err(NodeError::BadWork(format!("worker {} changed the messages", worker.signer)));
                     }
                     if let crate::ChatInput::Prompt(prompt) = &request.input
@@ -143,7 +139,7 @@ impl Node {
                 }
                 Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
                 Err(err) if streamed => return Err(err),
-                Err(NodeError::Peer(message)) if message.contains(" 400 ") => return Err(NodeError::Peer(message)),
+                Err(err @ NodeError::PeerRejected(_)) => return Err(err),
                 Err(err) => {
                     tracing::warn!(%err, worker = %worker.signer, "worker failed; trying the next");
                     failures.push(format!("{}: {err}", worker.signer));

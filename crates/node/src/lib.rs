@@ -19,7 +19,7 @@ mod settle;
 mod validate;
 
 pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
-pub use claim_log::{Charge, ClaimLog, ClaimStatus, InflightBatch, Queued};
+pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued};
 pub use config::{ChainConfig, Fault, NodeConfig, NodeRole};
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;

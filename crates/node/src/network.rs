@@ -71,11 +71,6 @@ impl Registry {
         validators.sort_by_key(|m| keccak256([claim.as_slice(), m.signer.as_slice()].concat()));
         validators
     }
-
-    /// A member by key.
-    pub fn member(&self, signer: &Address) -> Option<&Member> {
-        self.members.iter().find(|m| m.signer == *signer)
-    }
 }
 
 /// Whether a claim is one of the `share` (0..=1) re-executed: derived from its digest alone, so

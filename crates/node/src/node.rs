@@ -106,6 +106,8 @@ pub struct Node {
     pub(crate) registry_cache: tokio::sync::Mutex<Option<(crate::network::Registry, Instant)>>,
     /// Verification state of claims awaiting a quorum (gateway, standalone).
     pub(crate) verification: crate::quorum::Verification,
+    /// Held while a model is fetched from the hub at `hub_url`.
+    pub(crate) fetching: tokio::sync::Mutex<()>,
     /// Which worker the next request goes to first (round robin).
     pub(crate) next_worker: std::sync::atomic::AtomicUsize,
 }
@@ -224,7 +226,7 @@ impl Node {
                 let batcher = crate::settle::Batcher {
                     chain: AnyChain::Rpc(chain),
                     contracts: *contracts,
-                    sender: validator.clone().filter(|_| role == NodeRole::Standalone).unwrap_or_else(|| key.clone()),
+                    sender: validator.clone().unwrap_or_else(|| key.clone()),
                     confirmations,
                 };
                 Some(Settlement::new(batcher, None, None, default_fee))
@@ -272,6 +274,7 @@ impl Node {
             fault: config.fault,
             registry_cache: Default::default(),
             verification: Default::default(),
+            fetching: Default::default(),
             next_worker: Default::default(),
         })
     }
@@ -521,10 +524,7 @@ impl Node {
     }
 
     async fn infer_inner(&self, request: InferRequest, account: Option<Address>) -> NodeResult<InferResponse> {
-        let mode = request.mode.unwrap_or(self.default_mode);
-        if !matches!(mode, Mode::Signed | Mode::Reexec) {
-            return Err(NodeError::UnsupportedMode { mode, available: "signed, reexec" });
-        }
+        let mode = self.mode(request.mode)?;
         let model = self.resolve_model(&request.model).await?;
         if model.manifest.format != ModelFormat::Onnx {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
@@ -570,6 +570,16 @@ impl Node {
         self.verification.wake.notify_one();
         let output = receipt.body.output.clone().unwrap_or_default();
         Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt })
+    }
+
+    /// The mode a request runs in: the one it names, else the node's default; only modes the
+    /// node can serve.
+    pub(crate) fn mode(&self, requested: Option<Mode>) -> NodeResult<Mode> {
+        let mode = requested.unwrap_or(self.default_mode);
+        if !matches!(mode, Mode::Signed | Mode::Reexec) {
+            return Err(NodeError::UnsupportedMode { mode, available: "signed, reexec" });
+        }
+        Ok(mode)
     }
 
     /// Loads an ONNX model version into the runtime (digest-checked), unless it is loaded.

@@ -210,14 +210,19 @@ impl Peers {
     }
 }
 
+/// A peer's error answer: a refusal of the request itself (400, 422) apart from other failures.
 async fn status_err(url: &str, response: reqwest::Response) -> NodeError {
     let status = response.status();
+    let rejected = matches!(status.as_u16(), 400 | 422);
     let body = response.text().await.unwrap_or_default();
     let message = serde_json::from_str::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
         .unwrap_or_else(|| body.chars().take(300).collect());
-    peer_err(url, format!("{status}: {message}"))
+    match peer_err(url, format!("{status}: {message}")) {
+        NodeError::Peer(message) if rejected => NodeError::PeerRejected(message),
+        err => err,
+    }
 }
 
 async fn read_json<R: DeserializeOwned>(url: &str, response: reqwest::Response) -> NodeResult<R> {

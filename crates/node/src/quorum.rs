@@ -17,11 +17,10 @@ use alloy_primitives::Bytes;
 use futures_util::future::join_all;
 use veritas_chain::{
     Chain, ChainError,
-    contracts::{Claims, Settlement as SettlementContract},
+    contracts::{Settlement as SettlementContract, claim_struct},
 };
 use veritas_primitives::{
-    Address, B256, MerkleTree, Receipt, U256, Verdict, batch::batch_digest, merkle_leaf, recover_signer,
-    verdict::verdict_digest,
+    Address, B256, MerkleTree, Receipt, U256, Verdict, batch::batch_digest, merkle_leaf, recover_signer_bytes,
 };
 
 use crate::{
@@ -205,10 +204,7 @@ impl Node {
         if verdict.validator != member.signer {
             return Err("names another validator");
         }
-        let digest = verdict_digest(&self.domain, *id, verdict.valid);
-        let signer =
-            <[u8; 65]>::try_from(verdict.signature.as_ref()).ok().and_then(|sig| recover_signer(&digest, &sig).ok());
-        if signer != Some(member.signer) {
+        if verdict.signer(&self.domain, *id) != Some(member.signer) {
             return Err("signature does not hold for this claim");
         }
         if registry.validators.stake_of(&member.signer).is_zero() {
@@ -226,18 +222,8 @@ impl Node {
 
     /// Opens a dispute on a claim with a validator's "invalid" verdict (the gateway's bond).
     async fn open_dispute(&self, receipt: &Receipt, accusation: &Verdict) -> NodeResult<()> {
-        let claim = &receipt.claim;
         let call = SettlementContract::openDisputeCall {
-            claim: Claims::Claim {
-                requestId: claim.request_id,
-                modelId: claim.model_id.digest(),
-                inputHash: claim.input_hash,
-                outputHash: claim.output_hash,
-                paramsHash: claim.params_hash,
-                mode: claim.mode.code(),
-                worker: claim.worker,
-                timestamp: claim.timestamp,
-            },
+            claim: claim_struct(&receipt.claim),
             workerSignature: Bytes::from(receipt.signature.to_vec()),
             invalidVerdict: accusation.signature.clone(),
         };
@@ -322,9 +308,7 @@ impl Node {
                     continue;
                 }
             };
-            let recovered =
-                <[u8; 65]>::try_from(signature.as_ref()).ok().and_then(|sig| recover_signer(&plan.digest, &sig).ok());
-            if recovered == Some(member.signer) {
+            if recover_signer_bytes(&plan.digest, &signature).ok() == Some(member.signer) {
                 signed.insert(member.signer, signature);
             } else {
                 tracing::warn!(validator = %member.signer, "batch signature refused: it does not hold");
@@ -359,10 +343,7 @@ impl Node {
             let mut seen = HashSet::new();
             let mut stake = U256::ZERO;
             for verdict in &claim.verdicts {
-                let digest = verdict_digest(&self.domain, claim.id, true);
-                let signer = <[u8; 65]>::try_from(verdict.signature.as_ref())
-                    .ok()
-                    .and_then(|sig| recover_signer(&digest, &sig).ok());
+                let signer = verdict.signer(&self.domain, claim.id);
                 if !verdict.valid || signer != Some(verdict.validator) || !seen.insert(verdict.validator) {
                     return refuse(format!("claim {}: a verdict that is not a valid signed \"valid\"", claim.id));
                 }

@@ -179,6 +179,13 @@ pub struct SignedClaim {
 const HALF_ORDER: U256 =
     alloy_primitives::uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
 
+/// The signer of a signature given as bytes (which must be 65 long), as [`recover_signer`].
+pub fn recover_signer_bytes(digest: &B256, signature: &[u8]) -> PrimitiveResult<Address> {
+    let signature = <&[u8; 65]>::try_from(signature)
+        .map_err(|_| PrimitiveError::Signature(format!("a signature has 65 bytes, not {}", signature.len())))?;
+    recover_signer(digest, signature)
+}
+
 /// Recovers the address that signed `digest`, accepting only canonical signatures: `v` is 27 or
 /// 28 and `s` is in the lower half of the curve order.
 pub fn recover_signer(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Address> {

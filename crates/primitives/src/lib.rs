@@ -19,7 +19,7 @@ pub mod verdict;
 
 pub use alloy_primitives::{Address, B256, U256, hex, keccak256};
 
-pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer};
+pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer, recover_signer_bytes};
 pub use error::{PrimitiveError, PrimitiveResult};
 pub use merkle::{MerkleProof, MerkleTree, merkle_leaf};
 pub use model_id::ModelId;

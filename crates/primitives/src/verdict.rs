@@ -4,7 +4,7 @@
 
 use alloy_sol_types::SolStruct;
 
-use crate::{B256, ClaimDomain};
+use crate::{Address, B256, ClaimDomain, Verdict, recover_signer_bytes};
 
 mod typed {
     #![allow(missing_docs)]
@@ -19,4 +19,12 @@ mod typed {
 /// The EIP-712 digest a validator signs to judge the claim whose digest (receipt id) is given.
 pub fn verdict_digest(domain: &ClaimDomain, claim_digest: B256, valid: bool) -> B256 {
     typed::Verdict { claimDigest: claim_digest, valid }.eip712_signing_hash(&domain.eip712())
+}
+
+impl Verdict {
+    /// Who signed this verdict on the claim with digest `claim_digest`; `None` if the signature
+    /// does not hold (malformed, or made for another claim, outcome or network).
+    pub fn signer(&self, domain: &ClaimDomain, claim_digest: B256) -> Option<Address> {
+        recover_signer_bytes(&verdict_digest(domain, claim_digest, self.valid), &self.signature).ok()
+    }
 }

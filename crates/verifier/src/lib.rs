@@ -6,7 +6,7 @@
 
 use veritas_primitives::{
     Address, B256, MerkleProof, Mode, ModelId, PrimitiveError, RECEIPT_VERSION, Receipt, merkle_leaf, recover_signer,
-    values, verdict::verdict_digest,
+    values,
 };
 
 /// Why a receipt does not hold. Each variant names the failed check.
@@ -256,11 +256,7 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
     hash_check("params", claim.params_hash, body.params.as_ref().map(|p| p.hash()))?;
 
     for (index, verdict) in receipt.verdicts.iter().enumerate() {
-        let digest = verdict_digest(&receipt.domain, receipt_id, verdict.valid);
-        let got = <[u8; 65]>::try_from(verdict.signature.as_ref())
-            .ok()
-            .and_then(|sig| recover_signer(&digest, &sig).ok())
-            .unwrap_or(Address::ZERO);
+        let got = verdict.signer(&receipt.domain, receipt_id).unwrap_or(Address::ZERO);
         if got != verdict.validator {
             return Err(VerifyError::BadVerdict { index, expected: verdict.validator, got });
         }

@@ -2,7 +2,7 @@
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolEvent;
-use veritas_chain::contracts::{NodeRegistry, Settlement, VeritasToken};
+use veritas_chain::contracts::{NodeRegistry, Settlement, VeritasToken, claim_struct};
 use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
 
 use super::{DISPUTE_BOND, INFERENCE, Net, SLASH, TREASURY, key, reverted};
@@ -17,19 +17,6 @@ pub(crate) fn claim_by(worker: &WorkerKey, request: u8) -> Claim {
         mode: Mode::Reexec,
         worker: worker.address(),
         timestamp: 1_767_225_600,
-    }
-}
-
-pub(crate) fn to_abi(claim: &Claim) -> veritas_chain::contracts::Claims::Claim {
-    veritas_chain::contracts::Claims::Claim {
-        requestId: claim.request_id,
-        modelId: claim.model_id.digest(),
-        inputHash: claim.input_hash,
-        outputHash: claim.output_hash,
-        paramsHash: claim.params_hash,
-        mode: claim.mode.code(),
-        worker: claim.worker,
-        timestamp: claim.timestamp,
     }
 }
 
@@ -76,8 +63,11 @@ fn open(
     let worker_sig = sig(&s.worker, &digest);
     let accusation =
         sig(&s.validators[0], &verdict_digest(&s.net.domain(), claim.signing_hash(&s.net.domain()), false));
-    let call =
-        Settlement::openDisputeCall { claim: to_abi(claim), workerSignature: worker_sig, invalidVerdict: accusation };
+    let call = Settlement::openDisputeCall {
+        claim: claim_struct(claim),
+        workerSignature: worker_sig,
+        invalidVerdict: accusation,
+    };
     let challenger = s.validators[0].address();
     s.net.evm.send(challenger, s.net.settlement, call)
 }
@@ -115,8 +105,11 @@ fn a_lying_worker_is_slashed_and_the_challenger_rewarded() {
     let mut s = setup();
     let claim = claim_by(&s.worker, 1);
     let domain = s.net.domain();
-    let on_chain =
-        s.net.evm.view(s.net.admin, s.net.settlement, Settlement::claimDigestCall { claim: to_abi(&claim) }).unwrap();
+    let on_chain = s
+        .net
+        .evm
+        .view(s.net.admin, s.net.settlement, Settlement::claimDigestCall { claim: claim_struct(&claim) })
+        .unwrap();
     assert_eq!(on_chain, claim.signing_hash(&domain), "Solidity's claim digest is the receipt id");
 
     let challenger = s.validators[0].address();
@@ -158,7 +151,7 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     let domain = s.net.domain();
     let digest = claim.signing_hash(&domain);
     let call = Settlement::openDisputeCall {
-        claim: to_abi(&claim),
+        claim: claim_struct(&claim),
         workerSignature: sig(&s.worker, &digest),
         invalidVerdict: sig(&key(77), &verdict_digest(&domain, digest, false)),
     };
@@ -166,7 +159,7 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     reverted(s.net.evm.send(challenger, s.net.settlement, call), "NotAValidator");
     // A "valid" verdict is no accusation: it recovers to another address.
     let call = Settlement::openDisputeCall {
-        claim: to_abi(&claim),
+        claim: claim_struct(&claim),
         workerSignature: sig(&s.worker, &digest),
         invalidVerdict: sig(&s.validators[0], &verdict_digest(&domain, digest, true)),
     };

@@ -8,7 +8,7 @@ use veritas_chain::contracts::{
 };
 use veritas_primitives::{Claim, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
 
-use super::{INFERENCE, Net, REQUEST_TIMEOUT, deploy_raw, disputes::to_abi, key, reverted};
+use super::{INFERENCE, Net, REQUEST_TIMEOUT, deploy_raw, key, reverted};
 
 const PRICE: u64 = 25;
 const MAX_FEE: u64 = 40;
@@ -87,7 +87,7 @@ fn fulfill(
     let call = Settlement::fulfillCall {
         id: U256::from(id),
         output: Bytes::copy_from_slice(output),
-        claim: to_abi(claim),
+        claim: veritas_chain::contracts::claim_struct(claim),
         workerSignature: worker_sig,
         validSignatures: valid,
     };
@@ -227,7 +227,7 @@ fn a_deliverer_cannot_starve_the_callback_of_gas() {
     let call = Settlement::fulfillCall {
         id: U256::from(id),
         output: Bytes::from_static(b"out"),
-        claim: to_abi(&claim),
+        claim: veritas_chain::contracts::claim_struct(&claim),
         workerSignature: Bytes::from(s.worker.sign_digest(&digest).unwrap().to_vec()),
         validSignatures: s.net.sign(verdict_digest(&domain, digest, true), &keys),
     };
