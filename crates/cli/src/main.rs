@@ -8,7 +8,9 @@ mod client;
 mod commands;
 mod env;
 mod network;
+mod node;
 mod onchain;
+mod receipts;
 mod setup;
 
 use std::process::ExitCode;
@@ -43,7 +45,7 @@ enum Command {
     /// and validators, each node its own process (the quick start).
     Up(network::UpArgs),
     /// Start a node, or register its keys on a chain.
-    Node(commands::NodeCli),
+    Node(node::NodeCli),
     /// Fetch ONNX Runtime into the data directory.
     Setup,
     /// Push, list, show and pull models.
@@ -54,7 +56,7 @@ enum Command {
     /// Chat with a language model in the terminal (or one message with -m).
     Chat(chat::ChatArgs),
     /// Verify a receipt offline: signature, model id, hashes.
-    Verify(commands::VerifyArgs),
+    Verify(receipts::VerifyArgs),
     /// The nodes of the network: role, stake, endpoint, health and counts.
     #[command(subcommand)]
     Network(network::NetworkCommand),
@@ -66,7 +68,7 @@ enum Command {
     Account(onchain::AccountCommand),
     /// Read receipts from a node.
     #[command(subcommand)]
-    Receipt(commands::ReceiptCommand),
+    Receipt(receipts::ReceiptCommand),
 }
 
 fn main() -> ExitCode {
@@ -86,16 +88,16 @@ fn main() -> ExitCode {
             Command::Up(args) => network::up(args, &out).await,
             Command::Network(cmd) => network::network(cmd, &out).await,
             Command::Node(cli) => match cli.action {
-                Some(commands::NodeAction::Register(args)) => onchain::register_node(args, &out).await,
-                None => commands::node(cli.args, &out).await,
+                Some(node::NodeAction::Register(args)) => onchain::register_node(args, &out).await,
+                None => node::node(cli.args, &out).await,
             },
             Command::Account(cmd) => onchain::account(cmd, &out).await,
             Command::Setup => commands::setup(&out).await,
             Command::Model(cmd) => commands::model(cmd, &out).await,
             Command::Infer(args) => commands::infer(args, &out).await,
             Command::Chat(args) => chat::chat(args, &out).await,
-            Command::Verify(args) => commands::verify(args, &out).await,
-            Command::Receipt(cmd) => commands::receipt(cmd, &out).await,
+            Command::Verify(args) => receipts::verify(args, &out).await,
+            Command::Receipt(cmd) => receipts::receipt(cmd, &out).await,
             Command::Chain(cmd) => commands::chain(cmd, &out).await,
         }
     });

@@ -21,8 +21,10 @@ use veritas_primitives::{Address, U256};
 
 use crate::{
     client::Client,
-    commands::{NodeArgs, Output, hex_u256, listen_address, node_config, push_default_llm, shutdown_signal},
-    env, setup,
+    commands::{Output, hex_u256},
+    env,
+    node::{NodeArgs, listen_address, node_config, push_default_llm, shutdown_signal},
+    setup,
 };
 
 /// Options of `veritas up`.
@@ -69,7 +71,7 @@ struct Member {
 /// `veritas up`.
 pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     if args.single {
-        return crate::commands::up_single(args.node, out).await;
+        return crate::node::up_single(args.node, out).await;
     }
     if args.node.chain_rpc.is_some() || args.node.no_chain {
         bail!("veritas up runs its own development chain; use `veritas node --role …` to join another chain");
@@ -77,7 +79,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let mut faults = std::collections::BTreeMap::new();
     for spec in &args.node_faults {
         let (name, fault) = spec.split_once('=').context("--node-fault takes NODE=FAULT, as worker-2=wrong-output")?;
-        let fault = crate::commands::parse_fault(fault).map_err(anyhow::Error::msg)?;
+        let fault = crate::node::parse_fault(fault).map_err(anyhow::Error::msg)?;
         faults.insert(name.to_owned(), fault);
     }
     let home = env::home();

@@ -1,0 +1,241 @@
+//! `veritas node` and `veritas up --single`: a node's options, its configuration from them, and
+//! running it until Ctrl-C or SIGTERM.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use veritas_node::{ChainConfig, Node, NodeConfig, StoreLocation};
+
+use crate::{commands::Output, env, setup};
+
+/// `veritas node`: start a node, or one of its subcommands.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NodeCli {
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
+    #[command(flatten)]
+    pub args: NodeArgs,
+}
+
+/// `veritas node …`.
+#[derive(Subcommand)]
+pub enum NodeAction {
+    /// Register this node's worker or validator key in the node registry, with a stake.
+    Register(crate::onchain::RegisterArgs),
+}
+
+/// Options of `veritas up` and `veritas node`.
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Address to serve on; default: the host and port of VERITAS_API.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Where model bytes go: a directory, `memory`, or `s3://bucket/prefix`; default: the data directory.
+    #[arg(long)]
+    store: Option<String>,
+    /// Intra-op threads per model session (default: ONNX Runtime's choice).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The largest model accepted, in bytes.
+    #[arg(long, default_value_t = 4 << 30)]
+    max_model_bytes: u64,
+    /// Do not settle: no embedded chain and no JSON-RPC chain.
+    #[arg(long, conflicts_with = "chain_rpc")]
+    pub(crate) no_chain: bool,
+    /// Settle on the EVM chain at this JSON-RPC endpoint instead of the embedded one (needs
+    /// --deployment and registered keys: `veritas chain deploy`, `veritas node register`).
+    #[arg(long, requires = "deployment")]
+    pub(crate) chain_rpc: Option<String>,
+    /// The deployment file of the contracts on --chain-rpc.
+    #[arg(long)]
+    deployment: Option<PathBuf>,
+    /// Blocks a settlement must be under before receipts record it (with --chain-rpc).
+    #[arg(long, default_value_t = 1)]
+    confirmations: u64,
+    /// Mine the embedded chain's blocks every this many seconds instead of one per transaction.
+    #[arg(long, value_name = "SECONDS")]
+    block_time: Option<f64>,
+    /// llama.cpp threads per generation (default: all cores).
+    #[arg(long)]
+    pub(crate) llm_threads: Option<usize>,
+    /// Chats answered at once, taking turns a token at a time (default 4); further requests wait.
+    #[arg(long)]
+    max_generations: Option<usize>,
+    /// `veritas up` only: do not fetch and push the default language model.
+    #[arg(long)]
+    pub(crate) no_default_model: bool,
+    /// What this node does: standalone (everything in one process), gateway, inference or validator.
+    #[arg(long, default_value = "standalone", value_parser = parse_role)]
+    pub(crate) role: veritas_node::NodeRole,
+    /// Fetch models this node lacks from this hub (a gateway's API URL), digest-checked.
+    #[arg(long)]
+    pub(crate) hub_url: Option<String>,
+    /// Validators: the share of `reexec` claims re-executed (0 to 1; chosen by claim hash).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) reexec_sampling: f64,
+    /// The verification mode of requests that name none: signed or reexec (default: signed;
+    /// `veritas up`: reexec).
+    #[arg(long)]
+    pub(crate) default_mode: Option<veritas_primitives::Mode>,
+    /// TEST ONLY, development chain only: make this node lie (wrong-output, other-model,
+    /// truncate, made-up; validators: approve-all).
+    #[arg(long, value_parser = parse_fault, hide = true)]
+    pub(crate) fault: Option<veritas_node::Fault>,
+}
+
+fn parse_role(text: &str) -> Result<veritas_node::NodeRole, String> {
+    use veritas_node::NodeRole as R;
+    [R::Standalone, R::Gateway, R::Inference, R::Validator]
+        .into_iter()
+        .find(|role| role.name() == text)
+        .ok_or_else(|| format!("unknown role {text:?}: standalone, gateway, inference or validator"))
+}
+
+pub(crate) fn parse_fault(text: &str) -> Result<veritas_node::Fault, String> {
+    veritas_node::Fault::ALL.iter().find(|(_, name)| *name == text).map(|(fault, _)| *fault).ok_or_else(|| {
+        let names: Vec<&str> = veritas_node::Fault::ALL.iter().map(|(_, n)| *n).collect();
+        format!("unknown fault {text:?}: {}", names.join(", "))
+    })
+}
+
+pub(crate) fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
+    if let Some(listen) = args.listen {
+        return Ok(listen);
+    }
+    let api = env::api();
+    let authority = api.split("://").nth(1).unwrap_or(&api).trim_end_matches('/');
+    let authority = authority.split('/').next().unwrap_or(authority);
+    let authority = if authority.contains(':') { authority.to_owned() } else { format!("{authority}:80") };
+    let authority = authority.replace("localhost", "127.0.0.1");
+    authority.parse().with_context(|| format!("VERITAS_API={api} does not name an address to listen on; use --listen"))
+}
+
+/// A node's configuration from its options.
+pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: PathBuf) -> anyhow::Result<NodeConfig> {
+    let mut config = NodeConfig::new(home.to_owned(), onnxruntime);
+    config.threads = args.threads;
+    config.llm_threads = args.llm_threads;
+    config.max_generations = args.max_generations;
+    config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
+    config.hub.max_model_bytes = args.max_model_bytes;
+    config.chain = match (&args.chain_rpc, args.no_chain) {
+        (_, true) => ChainConfig::None,
+        (Some(url), false) => {
+            let path = args.deployment.as_deref().context("--chain-rpc needs --deployment")?;
+            let deployment = crate::onchain::Deployment::read(path)?;
+            ChainConfig::Rpc { url: url.clone(), contracts: deployment.contracts, confirmations: args.confirmations }
+        }
+        (None, false) => {
+            let block_time = match args.block_time {
+                Some(seconds) if !(0.05..=3600.0).contains(&seconds) => {
+                    bail!("--block-time must be between 0.05 and 3600 seconds")
+                }
+                Some(seconds) => Some(std::time::Duration::from_secs_f64(seconds)),
+                None => None,
+            };
+            ChainConfig::Embedded { block_time }
+        }
+    };
+    if let Some(store) = &args.store {
+        config.hub.store = StoreLocation::parse(store);
+    }
+    if !(0.0..=1.0).contains(&args.reexec_sampling) {
+        bail!("--reexec-sampling must be between 0 and 1");
+    }
+    config.role = args.role;
+    config.hub_url = args.hub_url.clone();
+    config.reexec_sampling = args.reexec_sampling;
+    config.default_mode = args.default_mode.unwrap_or(veritas_primitives::Mode::Signed);
+    config.fault = args.fault;
+    Ok(config)
+}
+
+/// Pushes the default language model unless the node has it.
+pub(crate) async fn push_default_llm(node: &Node, home: &std::path::Path, out: &Output) -> anyhow::Result<()> {
+    if node.model(setup::DEFAULT_LLM).await.is_ok() {
+        return Ok(());
+    }
+    let gguf = setup::ensure_default_llm(home, out.json)?;
+    let staged = node.stager().stage_file(&gguf).await.map_err(veritas_node::NodeError::from)?;
+    let request =
+        veritas_node::PushRequest { name: setup::DEFAULT_LLM.into(), staged, format: veritas_node::ModelFormat::Gguf };
+    let pushed = node.push_model(request).await.context("cannot push the default language model")?;
+    if !out.json {
+        println!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
+    }
+    Ok(())
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return,
+        };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<u8> {
+    let home = env::home();
+    let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
+    let listen = listen_address(&args)?;
+    let config = node_config(&args, &home, onnxruntime)?;
+    let node = Arc::new(Node::open(&config).await.context("cannot open the node")?);
+    if banner && !args.no_default_model {
+        push_default_llm(&node, &home, out).await?;
+    }
+    // Verdicts are collected as claims come, and pending receipts settle every few seconds.
+    let _verifier = node.settles().then(|| node.spawn_verifier(std::time::Duration::from_millis(500)));
+    let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs(2)));
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let domain = node.domain();
+    let rpc = node.chain().map(|_| format!("{url}/rpc"));
+    if out.json {
+        out.print_json(
+            &json!({"api": url, "worker": node.worker(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}),
+        );
+    } else if banner {
+        println!("veritas is up");
+        println!("  api      {url}");
+        if let Some(rpc) = &rpc {
+            println!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
+        }
+        println!("  worker   {}", node.worker());
+        println!("  data     {}", home.display());
+        println!("try, in another terminal:");
+        println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
+        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
+        println!("  veritas verify r.json");
+        println!("  veritas chat                          # or any OpenAI client at {url}/v1");
+        if rpc.is_some() {
+            println!(
+                "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"
+            );
+        }
+    } else {
+        println!("serving on {url} as {} {}", node.role().name(), node.worker());
+    }
+    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), shutdown_signal()).await?;
+    Ok(0)
+}
+
+/// `veritas up --single`: everything in this one process.
+pub async fn up_single(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
+    run_node(args, out, true).await
+}
+
+/// `veritas node`.
+pub async fn node(args: NodeArgs, out: &Output) -> anyhow::Result<u8> {
+    run_node(args, out, false).await
+}

@@ -1,0 +1,212 @@
+//! `veritas verify` (offline, and with `--rpc` against the chain: the batch and the verdicts'
+//! quorum) and `veritas receipt show`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use veritas_primitives::{ModelId, Receipt};
+use veritas_verifier::{Expectations, verify_receipt};
+
+use crate::{
+    client::Client,
+    commands::{Output, tokens},
+    env, exit,
+};
+
+/// Options of `veritas verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The receipt file (JSON).
+    file: PathBuf,
+    /// Also require the receipt to be for this model id.
+    #[arg(long)]
+    model_id: Option<ModelId>,
+    /// Also check, over this Ethereum JSON-RPC endpoint, that the receipt's batch is recorded
+    /// on chain (the only check that is not offline).
+    #[arg(long)]
+    rpc: Option<String>,
+}
+
+/// Whether the receipt's verdicts add up to a quorum of the validator stake the registry on
+/// chain records now.
+async fn check_quorum(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
+    use veritas_node::chain::{AnyChain, Chain, RpcChain, contracts::Settlement};
+    let chain = AnyChain::Rpc(RpcChain::connect(rpc_url).await?);
+    let registry = chain.view(receipt.domain.verifying_contract, Settlement::registryCall {}).await?;
+    let snapshot = veritas_node::Registry::read(&chain, registry).await?;
+    Ok(match veritas_verifier::verdict_quorum(receipt, &snapshot.validators) {
+        Err(err) => Err(err.to_string()),
+        Ok(report) => match report.outcome {
+            Some(true) => Ok(format!(
+                "{} validators holding {} of {} stake said valid (registry at block {})",
+                receipt.verdicts.iter().filter(|v| v.valid).count(),
+                tokens(report.valid_stake),
+                tokens(report.total),
+                snapshot.block
+            )),
+            Some(false) => Err(veritas_verifier::VerifyError::JudgedInvalid {
+                stake: tokens(report.invalid_stake),
+                total: tokens(report.total),
+            }
+            .to_string()),
+            None => Err(veritas_verifier::VerifyError::NoQuorum {
+                valid: tokens(report.valid_stake),
+                invalid: tokens(report.invalid_stake),
+                total: tokens(report.total),
+            }
+            .to_string()),
+        },
+    })
+}
+
+/// Asks the chain whether the receipt's batch root is recorded and the receipt is in it.
+async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
+    use alloy_sol_types::SolCall;
+    let Some(settlement) = &receipt.settlement else {
+        return Ok(Err("the receipt is not settled yet, so there is nothing to find on chain".into()));
+    };
+    let client = Client::new(rpc_url);
+    let call = |method: &str, params: Value| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let (answer, _) = client.post("", &call("eth_chainId", json!([]))).await?;
+    let chain_id = answer["result"].as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+    if chain_id != Some(settlement.chain_id) {
+        return Ok(Err(format!(
+            "{rpc_url} serves chain {chain_id:?}, the receipt settled on chain {}",
+            settlement.chain_id
+        )));
+    }
+    let data = veritas_node::chain::contracts::Settlement::isSettledCall {
+        root: settlement.batch_root,
+        leaf: veritas_primitives::merkle_leaf(&receipt.id()),
+        path: settlement.merkle_path.clone(),
+    }
+    .abi_encode();
+    let params =
+        json!([{"to": settlement.contract, "data": format!("0x{}", veritas_primitives::hex::encode(data))}, "latest"]);
+    let (answer, _) = client.post("", &call("eth_call", params)).await?;
+    if let Some(error) = answer.get("error") {
+        bail!("eth_call isSettled failed: {}", error["message"]);
+    }
+    let settled = answer["result"].as_str().is_some_and(|word| word.ends_with('1'));
+    Ok(if settled {
+        Ok(format!(
+            "batch {} is recorded by {} on chain {}",
+            settlement.batch_root, settlement.contract, settlement.chain_id
+        ))
+    } else {
+        Err(format!(
+            "batch {} is not recorded by {} on chain {}",
+            settlement.batch_root, settlement.contract, settlement.chain_id
+        ))
+    })
+}
+
+/// `veritas verify`: offline; exit 0 valid, 1 invalid.
+pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
+    let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let expect = Expectations { model_id: args.model_id };
+    let receipt = serde_json::from_slice::<Receipt>(&bytes);
+    let mut result = receipt
+        .as_ref()
+        .map_err(|err| veritas_verifier::VerifyError::Malformed(err.to_string()))
+        .and_then(|receipt| verify_receipt(receipt, &expect))
+        .map_err(|err| err.to_string());
+    if let (Ok(report), Some(rpc_url), Ok(receipt)) = (&mut result, &args.rpc, &receipt) {
+        match check_on_chain(rpc_url, receipt).await? {
+            Ok(detail) => report.checks.push(veritas_verifier::Check { name: "chain", detail, performed: true }),
+            Err(reason) if receipt.settlement.is_none() => {
+                report.checks.push(veritas_verifier::Check { name: "chain", detail: reason, performed: false });
+            }
+            Err(reason) => result = Err(format!("settlement: {reason}")),
+        }
+    }
+    if let (Ok(report), Some(rpc_url), Ok(receipt)) = (&mut result, &args.rpc, &receipt)
+        && !receipt.verdicts.is_empty()
+    {
+        match check_quorum(rpc_url, receipt).await? {
+            Ok(detail) => report.checks.push(veritas_verifier::Check { name: "quorum", detail, performed: true }),
+            Err(reason) => result = Err(format!("quorum: {reason}")),
+        }
+    }
+    match result {
+        Ok(report) => {
+            if out.json {
+                let checks: Vec<Value> = report
+                    .checks
+                    .iter()
+                    .map(|c| json!({"check": c.name, "performed": c.performed, "detail": c.detail}))
+                    .collect();
+                out.print_json(&json!({
+                    "valid": true,
+                    "receipt_id": report.receipt_id,
+                    "worker": report.worker,
+                    "model_id": report.model_id,
+                    "mode": report.mode,
+                    "guarantee": report.guarantee(),
+                    "checks": checks,
+                }));
+            } else {
+                println!("VALID receipt {}", report.receipt_id);
+                for check in &report.checks {
+                    let mark = if check.performed { "ok  " } else { "skip" };
+                    println!("  {mark} {:<9} {}", check.name, check.detail);
+                }
+                println!("mode {}: {}", report.mode, report.guarantee());
+            }
+            Ok(0)
+        }
+        Err(err) => {
+            if out.json {
+                out.print_json(&json!({"valid": false, "reason": err.to_string()}));
+            } else {
+                println!("INVALID receipt: {err}");
+            }
+            Ok(exit::INVALID)
+        }
+    }
+}
+
+/// `veritas receipt …`.
+#[derive(Subcommand)]
+pub enum ReceiptCommand {
+    /// Fetch a receipt from the node by id.
+    Show {
+        /// The receipt id (0x-prefixed hex).
+        id: String,
+        /// Also write it to this file.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Wait (up to this many seconds) until the receipt is settled on chain.
+        #[arg(long, value_name = "SECONDS")]
+        wait_settled: Option<u64>,
+    },
+}
+
+/// `veritas receipt …`.
+pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
+    let ReceiptCommand::Show { id, output, wait_settled } = cmd;
+    let client = Client::new(&env::api());
+    let mut receipt = client.get(&format!("/v1/receipts/{id}")).await?;
+    if let Some(seconds) = wait_settled {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        if receipt["settlement"].is_null() && !out.json {
+            eprintln!("waiting for the receipt to settle …");
+        }
+        while receipt["settlement"].is_null() {
+            if std::time::Instant::now() >= deadline {
+                bail!("receipt {id} was not settled within {seconds} s; it stays queued on the node");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            receipt = client.get(&format!("/v1/receipts/{id}")).await?;
+        }
+    }
+    let text = serde_json::to_string_pretty(&receipt)?;
+    if let Some(path) = output {
+        std::fs::write(&path, format!("{text}\n"))?;
+    }
+    let _ = out;
+    println!("{text}");
+    Ok(0)
+}
