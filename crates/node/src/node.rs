@@ -1,4 +1,6 @@
-//! The node: push models, run inference, sign and log claims.
+//! The node: its state and start (per role and chain), inference, signing and logging claims.
+//! Payments are in `payment`, models in `models`, chat in `chat`, a gateway's dispatch in
+//! `gateway`, verdicts in `validate` and `quorum`.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -8,19 +10,16 @@ use std::{
 
 use alloy_primitives::U256;
 use veritas_chain::{
-    AnyChain, Chain, ChainError, Confirmations, RpcChain,
-    contracts::{ModelRegistry, NodeRegistry},
-    embedded::SharedChain,
-    genesis::Contracts,
+    AnyChain, Chain, Confirmations, RpcChain, contracts::NodeRegistry, embedded::SharedChain, genesis::Contracts,
 };
 
 use serde::{Deserialize, Serialize};
-use veritas_hub::{Hub, ModelFormat, ModelStore, ModelVersion, PushOutcome, Staged, Stager};
+use veritas_hub::{Hub, ModelFormat, ModelStore, ModelVersion, Staged};
 use veritas_primitives::{
     Address, B256, Claim, ClaimDomain, Mode, ModelId, Params, Receipt, ReceiptBody, Values, WorkerKey,
     values::values_hash,
 };
-use veritas_runtime::{OnnxRuntime, init_onnxruntime, inspect_onnx, parse_inputs};
+use veritas_runtime::{OnnxRuntime, init_onnxruntime, parse_inputs};
 
 use crate::{
     ChainConfig, Charge, ClaimLog, NodeConfig, NodeError, NodeResult, identity::load_or_create_key, metrics::Metrics,
@@ -86,7 +85,7 @@ pub struct Node {
     /// Decodes that may run at once: as many as the cores hold at `llm_threads` each.
     pub(crate) decode_slots: Arc<veritas_llm::DecodeSlots>,
     /// Digests of signed requests already served, with their times, to refuse replays.
-    seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
+    pub(crate) seen_signatures: std::sync::Mutex<HashMap<B256, u64>>,
     /// What this node does in the network.
     pub(crate) role: crate::NodeRole,
     /// The key verdicts and batch signatures are made with (standalone: `validator.key`;
@@ -116,36 +115,21 @@ pub struct Node {
 pub(crate) struct Settlement {
     pub(crate) batcher: crate::settle::Batcher,
     /// The embedded chain, when the node runs it.
-    embedded: Option<SharedChain>,
+    pub(crate) embedded: Option<SharedChain>,
     /// Pays requests that name no account (development account 1 on the embedded chain).
-    default_payer: Option<Address>,
+    pub(crate) default_payer: Option<Address>,
     /// The price of a model the model registry does not list.
-    default_fee: U256,
+    pub(crate) default_fee: U256,
     /// Requests between their payment check and their claim-log write, by payer.
-    reserved: std::sync::Mutex<HashMap<Address, U256>>,
+    pub(crate) reserved: std::sync::Mutex<HashMap<Address, U256>>,
     /// Model prices read from the registry, with when they were read.
-    prices: std::sync::Mutex<HashMap<ModelId, (Prices, Instant)>>,
+    pub(crate) prices: std::sync::Mutex<HashMap<ModelId, (crate::payment::Prices, Instant)>>,
     /// The last escrow balance read per payer, for when the chain is unreachable.
-    escrows: std::sync::Mutex<HashMap<Address, U256>>,
-}
-
-/// A model's prices, in the token's smallest unit.
-#[derive(Clone, Copy, Debug, Default)]
-struct Prices {
-    per_request: U256,
-    per_token: U256,
-}
-
-/// Whether a chain error means the chain could not be reached (rather than that it refused).
-fn unreachable(err: &ChainError) -> bool {
-    matches!(err, ChainError::Rpc(_) | ChainError::Timeout(_))
+    pub(crate) escrows: std::sync::Mutex<HashMap<Address, U256>>,
 }
 
 /// Generations under way at once by default; they take turns decoding, a token at a time.
 const DEFAULT_GENERATIONS: usize = 4;
-
-/// How long a model price read from the registry is reused.
-const PRICE_TTL: Duration = Duration::from_secs(30);
 
 pub(crate) fn now_seconds() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -347,168 +331,6 @@ impl Node {
         self.settlement.as_ref().and_then(|s| s.default_payer)
     }
 
-    /// An account's escrow on chain and what its unsettled requests at this node commit.
-    pub async fn account(&self, account: Address) -> NodeResult<(U256, U256)> {
-        let Some(settlement) = &self.settlement else { return Err(NodeError::NoChain) };
-        Ok((settlement.batcher.escrow(account).await?, self.claims.committed(&account)?))
-    }
-
-    /// Records a signed request's digest; false if it was seen before. Digests older than ten
-    /// minutes are forgotten: the gateway refuses their timestamps anyway.
-    pub fn first_use_of_signature(&self, digest: B256, timestamp: u64, now: u64) -> bool {
-        let mut seen = self.seen_signatures.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, at| now.saturating_sub(*at) <= 600);
-        seen.insert(digest, timestamp).is_none()
-    }
-
-    /// Creates an API key for `account`: returned once, stored only as its SHA-256.
-    pub fn create_api_key(&self, account: Address) -> NodeResult<String> {
-        let secret = B256::random();
-        let key = format!("vk_{}", alloy_primitives::hex::encode(secret));
-        self.claims.add_api_key(&api_key_hash(&key), &account)?;
-        Ok(key)
-    }
-
-    /// The account an API key pays from, or an error naming the key as unknown.
-    pub fn api_key_account(&self, key: &str) -> NodeResult<Address> {
-        self.claims.api_key_account(&api_key_hash(key))?.ok_or(NodeError::UnknownApiKey)
-    }
-
-    /// The price of one request of `model`: the model registry's, or the node's default for a
-    /// model it does not list.
-    pub async fn price(&self, model: &ModelId) -> NodeResult<U256> {
-        Ok(self.prices(model).await?.per_request)
-    }
-
-    /// The price of a request of `model` that produces `tokens` tokens (language models are
-    /// also priced per token).
-    pub async fn price_for(&self, model: &ModelId, tokens: u64) -> NodeResult<U256> {
-        let prices = self.prices(model).await?;
-        Ok(prices.per_request + prices.per_token * U256::from(tokens))
-    }
-
-    /// A model's prices from the registry (read at most every 30 s), or the node's default.
-    async fn prices(&self, model: &ModelId) -> NodeResult<Prices> {
-        let Some(settlement) = &self.settlement else { return Ok(Prices::default()) };
-        if let Some((prices, read)) = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model)
-            && read.elapsed() < PRICE_TTL
-        {
-            return Ok(*prices);
-        }
-        let call = ModelRegistry::modelOfCall { modelId: model.digest() };
-        let prices = match settlement.batcher.chain.view(settlement.batcher.contracts.models, call).await {
-            Ok(listed) => Prices { per_request: listed.pricePerRequest, per_token: listed.pricePerToken },
-            Err(ChainError::Reverted { reason, .. }) if reason.contains("UnknownModel") => {
-                Prices { per_request: settlement.default_fee, per_token: U256::ZERO }
-            }
-            Err(err) if unreachable(&err) => {
-                // While the chain is away, the last prices read hold.
-                let known = settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).get(model).map(|(p, _)| *p);
-                let Some(prices) = known else { return Err(err.into()) };
-                tracing::warn!(%err, %model, "chain unreachable: using the last prices read");
-                return Ok(prices);
-            }
-            Err(err) => return Err(err.into()),
-        };
-        settlement.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(*model, (prices, Instant::now()));
-        Ok(prices)
-    }
-
-    /// Publishes a model version in the model registry from the worker key at the node's
-    /// default price, unless it is listed already.
-    async fn publish(&self, version: &ModelVersion) -> NodeResult<()> {
-        let Some(settlement) = &self.settlement else { return Ok(()) };
-        let call = ModelRegistry::publishCall {
-            modelId: version.id.digest(),
-            name: version.name.clone(),
-            metadataUri: String::new(),
-            pricePerRequest: settlement.default_fee,
-            pricePerToken: U256::ZERO,
-        };
-        let confirmations = settlement.batcher.confirmations;
-        match settlement
-            .batcher
-            .chain
-            .send_call(&self.key, settlement.batcher.contracts.models, call, confirmations)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(ChainError::Reverted { reason, .. }) if reason.contains("AlreadyPublished") => Ok(()),
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    /// Where uploads are staged, with the size limit.
-    pub fn stager(&self) -> &Stager {
-        self.hub.stager()
-    }
-
-    /// Inspects an upload and commits it as a model version. Anything the runtime cannot load
-    /// is refused here, not at inference.
-    pub async fn push_model(&self, request: PushRequest) -> NodeResult<PushOutcome> {
-        veritas_hub::validate_name(&request.name)?;
-        let inspection = match request.format {
-            ModelFormat::Onnx => {
-                let path = request.staged.path().to_owned();
-                tokio::task::spawn_blocking(move || -> NodeResult<_> {
-                    let bytes = std::fs::read(path)?;
-                    Ok(inspect_onnx(&bytes)?)
-                })
-                .await??
-            }
-            ModelFormat::Gguf => {
-                // A language model: its header is read and llama.cpp must know its architecture.
-                let path = request.staged.path().to_owned();
-                let info = tokio::task::spawn_blocking(move || veritas_llm::inspect_gguf(&path)).await??;
-                let mut metadata = BTreeMap::from([
-                    ("architecture".to_owned(), info.architecture),
-                    ("tensors".to_owned(), info.tensors.to_string()),
-                    ("chat_template".to_owned(), if info.chat_template.is_some() { "gguf" } else { "none" }.to_owned()),
-                ]);
-                if let Some(name) = info.name {
-                    metadata.insert("name".to_owned(), name);
-                }
-                if let Some(context) = info.context_length {
-                    metadata.insert("context_length".to_owned(), context.to_string());
-                }
-                veritas_runtime::Inspection { schema: Default::default(), metadata }
-            }
-        };
-        let outcome = self
-            .hub
-            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata)
-            .await?;
-        if outcome.created {
-            self.metrics.models_pushed.inc();
-        }
-        if let Err(err) = self.publish(&outcome.version).await {
-            tracing::warn!(%err, model = %outcome.version.id, "not listed in the model registry; the default price applies");
-        }
-        Ok(outcome)
-    }
-
-    /// Every model with its latest version.
-    pub async fn models(&self) -> NodeResult<Vec<ModelVersion>> {
-        Ok(self.hub.list().await?)
-    }
-
-    /// Every version of a model name.
-    pub async fn model_versions(&self, name: &str) -> NodeResult<Vec<ModelVersion>> {
-        Ok(self.hub.versions(name).await?)
-    }
-
-    /// One model version by reference.
-    pub async fn model(&self, reference: &str) -> NodeResult<ModelVersion> {
-        Ok(self.hub.resolve(reference).await?)
-    }
-
-    /// The bytes of a model version, digest-checked.
-    pub async fn model_bytes(&self, reference: &str) -> NodeResult<(ModelVersion, Vec<u8>)> {
-        let version = self.hub.resolve(reference).await?;
-        let (_, bytes) = self.hub.load(&version.id).await?;
-        Ok((version, bytes))
-    }
-
     /// Runs a model, signs the claim and logs the receipt before returning it; `account` pays
     /// (the node's default payer when `None`).
     pub async fn infer(&self, request: InferRequest, account: Option<Address>) -> NodeResult<InferResponse> {
@@ -612,45 +434,6 @@ impl Node {
         self.role
     }
 
-    /// Checks that the paying account can cover this request on top of its unsettled ones, and
-    /// holds the reservation until the claim is logged (then the claim log counts it).
-    /// `tokens` is the most a language model may produce (0 for other models); the charge is
-    /// for that many, and a caller that produced fewer lowers it.
-    pub(crate) async fn reserve_payment(
-        &self,
-        model: &ModelId,
-        account: Option<Address>,
-        tokens: u64,
-    ) -> NodeResult<(Charge, Option<Reservation<'_>>)> {
-        let Some(settlement) = self.settlement.as_ref().filter(|_| self.role != crate::NodeRole::Inference) else {
-            // No chain, or an inference node: the gateway that sent the work charges for it.
-            return Ok((Charge { payer: account.unwrap_or_default(), fee: U256::ZERO }, None));
-        };
-        let payer = account.or(settlement.default_payer).ok_or(NodeError::PaymentRequired)?;
-        let price = self.price_for(model, tokens).await?;
-        let balance = match settlement.batcher.escrow(payer).await {
-            Ok(balance) => {
-                settlement.escrows.lock().unwrap_or_else(|p| p.into_inner()).insert(payer, balance);
-                balance
-            }
-            // While the chain is away, requests are checked against the last escrow read (and
-            // everything served since is counted as committed), so the API keeps serving.
-            Err(NodeError::Chain(err)) if unreachable(&err) => {
-                let known = settlement.escrows.lock().unwrap_or_else(|p| p.into_inner()).get(&payer).copied();
-                let Some(balance) = known else { return Err(err.into()) };
-                tracing::warn!(%err, %payer, "chain unreachable: checking against the last escrow read");
-                balance
-            }
-            Err(err) => return Err(err),
-        };
-        let reservation = Reservation::new(&settlement.reserved, payer, price);
-        let committed = self.claims.committed(&payer)? + reservation.others;
-        if balance < committed + price {
-            return Err(NodeError::InsufficientFunds { account: payer, balance, committed, price });
-        }
-        Ok((Charge { payer, fee: price }, Some(reservation)))
-    }
-
     /// A logged receipt by id.
     pub async fn receipt(&self, id: &B256) -> NodeResult<Receipt> {
         let claims = self.claims.clone();
@@ -738,37 +521,6 @@ pub(crate) fn sign_and_log(
     Ok(receipt)
 }
 
-/// One request's hold on its payer's escrow, released when dropped.
-pub(crate) struct Reservation<'a> {
-    reserved: &'a std::sync::Mutex<HashMap<Address, U256>>,
-    payer: Address,
-    price: U256,
-    /// What the payer's requests before this one hold.
-    others: U256,
-}
-
-impl<'a> Reservation<'a> {
-    fn new(reserved: &'a std::sync::Mutex<HashMap<Address, U256>>, payer: Address, price: U256) -> Reservation<'a> {
-        let mut map = reserved.lock().unwrap_or_else(|p| p.into_inner());
-        let held = map.entry(payer).or_default();
-        let others = *held;
-        *held += price;
-        Reservation { reserved, payer, price, others }
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        let mut map = self.reserved.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = map.get_mut(&self.payer) {
-            *held = held.saturating_sub(self.price);
-            if held.is_zero() {
-                map.remove(&self.payer);
-            }
-        }
-    }
-}
-
 impl Settlement {
     fn new(
         batcher: crate::settle::Batcher,
@@ -804,10 +556,4 @@ fn spawn_miner(chain: SharedChain, interval: Duration) {
             }
         }
     });
-}
-
-/// The SHA-256 an API key is stored as.
-fn api_key_hash(key: &str) -> B256 {
-    use sha2::Digest;
-    B256::from_slice(&sha2::Sha256::digest(key.as_bytes()))
 }
