@@ -44,9 +44,7 @@ pub(crate) fn hex_u256(value: &Value) -> alloy_primitives::U256 {
     value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
 }
 
-pub(crate) fn tokens(amount: alloy_primitives::U256) -> String {
-    alloy_primitives::utils::format_units(amount, 18).unwrap_or_else(|_| amount.to_string())
-}
+pub(crate) use veritas_verifier::tokens;
 
 /// `veritas chain …`.
 pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {

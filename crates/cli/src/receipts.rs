@@ -9,11 +9,7 @@ use serde_json::{Value, json};
 use veritas_primitives::{ModelId, Receipt};
 use veritas_verifier::{Expectations, verify_receipt};
 
-use crate::{
-    client::Client,
-    commands::{Output, tokens},
-    env, exit,
-};
+use crate::{client::Client, commands::Output, env, exit};
 
 /// Options of `veritas verify`.
 #[derive(Args)]
@@ -30,35 +26,23 @@ pub struct VerifyArgs {
 }
 
 /// Whether the receipt's verdicts add up to a quorum of the validator stake the registry on
-/// chain records now.
+/// chain records now, and whether the receipt's own snapshot names that registry.
 async fn check_quorum(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
     use veritas_node::chain::{AnyChain, Chain, RpcChain, contracts::Settlement};
     let chain = AnyChain::Rpc(RpcChain::connect(rpc_url).await?);
     let registry = chain.view(receipt.domain.verifying_contract, Settlement::registryCall {}).await?;
-    let snapshot = veritas_node::Registry::read(&chain, registry).await?;
-    Ok(match veritas_verifier::verdict_quorum(receipt, &snapshot.validators) {
-        Err(err) => Err(err.to_string()),
-        Ok(report) => match report.outcome {
-            Some(true) => Ok(format!(
-                "{} validators holding {} of {} stake said valid (registry at block {})",
-                receipt.verdicts.iter().filter(|v| v.valid).count(),
-                tokens(report.valid_stake),
-                tokens(report.total),
-                snapshot.block
-            )),
-            Some(false) => Err(veritas_verifier::VerifyError::JudgedInvalid {
-                stake: tokens(report.invalid_stake),
-                total: tokens(report.total),
-            }
-            .to_string()),
-            None => Err(veritas_verifier::VerifyError::NoQuorum {
-                valid: tokens(report.valid_stake),
-                invalid: tokens(report.invalid_stake),
-                total: tokens(report.total),
-            }
-            .to_string()),
-        },
-    })
+    if let Some(snapshot) = &receipt.body.registry
+        && snapshot.registry != registry
+    {
+        return Ok(Err(format!(
+            "the receipt's snapshot is of registry {}, but its settlement contract uses {registry}",
+            snapshot.registry
+        )));
+    }
+    let now = veritas_node::Registry::read(&chain, registry).await?;
+    Ok(veritas_verifier::check_quorum(receipt, &now.validators)
+        .map(|report| format!("{} (registry on chain at block {})", report.describe(receipt), now.block))
+        .map_err(|err| err.to_string()))
 }
 
 /// Asks the chain whether the receipt's batch root is recorded and the receipt is in it.
@@ -126,7 +110,11 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
         && !receipt.verdicts.is_empty()
     {
         match check_quorum(rpc_url, receipt).await? {
-            Ok(detail) => report.checks.push(veritas_verifier::Check { name: "quorum", detail, performed: true }),
+            Ok(detail) => {
+                // The chain's count replaces the one against the receipt's own snapshot.
+                report.checks.retain(|check| check.name != "quorum");
+                report.checks.push(veritas_verifier::Check { name: "quorum", detail, performed: true });
+            }
             Err(reason) => result = Err(format!("quorum: {reason}")),
         }
     }

@@ -201,16 +201,24 @@ fn a_local_network_settles_inferences_that_a_quorum_of_independent_validators_ch
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("quorum") && text.contains("3 validators"), "{text}");
+    assert!(text.contains("registry on chain"), "{text}");
+    // Offline, against the registry snapshot the receipt carries.
+    let out = net.cli(&["verify", path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 validators") && text.contains("snapshot of registry"), "{text}");
 
-    // A verdict added by hand from an unregistered key breaks the quorum check.
+    // With one verdict removed, two of three validators are no quorum, offline and on chain.
     let mut receipt: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     let verdicts = receipt["verdicts"].as_array_mut().unwrap();
     verdicts.truncate(2);
     std::fs::write(&path, receipt.to_string()).unwrap();
-    let out = net.cli(&["verify", "--rpc", &rpc, path.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "two of three validators are no quorum: {text}");
-    assert!(text.contains("no quorum"), "{text}");
+    for args in [vec!["verify", "--rpc", &rpc], vec!["verify"]] {
+        let out = net.cli(&[args, vec![path.to_str().unwrap()]].concat());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "two of three validators are no quorum: {text}");
+        assert!(text.contains("no quorum"), "{text}");
+    }
 
     let counts = net.counts();
     assert_eq!(counts["quorums_valid"], 4, "{counts}");

@@ -259,12 +259,13 @@ impl ClaimLog {
     }
 
     /// Records a quorum's judgement of an awaiting claim, with the verdicts, in one durable
-    /// write: valid claims become settleable; invalid ones leave the queue and their charge is
+    /// write, with the registry snapshot it was counted against: valid claims become settleable; invalid ones leave the queue and their charge is
     /// dropped (the payer does not pay for a lie). A claim not awaiting is left as it is.
     pub fn finish_verification(
         &self,
         id: &B256,
         verdicts: Vec<veritas_primitives::Verdict>,
+        registry: veritas_primitives::RegistrySnapshot,
         valid: bool,
     ) -> NodeResult<()> {
         let mut txn = self.db.begin_write()?;
@@ -278,6 +279,7 @@ impl ClaimLog {
                 let mut receipt: Receipt =
                     serde_json::from_slice(&json).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
                 receipt.verdicts = verdicts;
+                receipt.body.registry = Some(registry);
                 let json = serde_json::to_vec(&receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
                 receipts.insert(&id.0, json.as_slice())?;
             }

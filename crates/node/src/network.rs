@@ -4,8 +4,7 @@
 use alloy_primitives::U256;
 use serde::{Deserialize, Serialize};
 use veritas_chain::{AnyChain, Chain, ChainResult, contracts::NodeRegistry};
-use veritas_primitives::{Address, B256, keccak256};
-use veritas_verifier::ValidatorSet;
+use veritas_primitives::{Address, B256, RegistrySnapshot, ValidatorSet, keccak256};
 
 /// One registered node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +22,8 @@ pub struct Member {
 /// The registry at one block.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
+    /// The registry contract.
+    pub address: Address,
     /// The block it was read at.
     pub block: u64,
     /// Every registered node, in registration order.
@@ -54,7 +55,12 @@ impl Registry {
             .filter(|m| m.role == "validator" && !m.stake.is_zero())
             .map(|m| (m.signer, m.stake))
             .collect();
-        Ok(Registry { block, members, validators: ValidatorSet { stakes, total } })
+        Ok(Registry { address: registry, block, members, validators: ValidatorSet { stakes, total } })
+    }
+
+    /// The validator stakes with where and when they were read, for a receipt.
+    pub fn snapshot(&self) -> RegistrySnapshot {
+        RegistrySnapshot { registry: self.address, block: self.block, validators: self.validators.clone() }
     }
 
     /// Staked inference nodes with an endpoint.

@@ -513,6 +513,7 @@ pub(crate) fn sign_and_log(
         input: Some(answer.input),
         output: Some(answer.output),
         params: Some(answer.params),
+        registry: None,
     };
     match charge {
         Some(charge) => claims.append(&receipt, charge)?,

@@ -168,7 +168,7 @@ impl Node {
             }
         }
         let verdicts: Vec<Verdict> = have.into_values().collect();
-        self.claims.finish_verification(id, verdicts, valid)?;
+        self.claims.finish_verification(id, verdicts, registry.snapshot(), valid)?;
         lock(&self.verification.collected).remove(id);
         lock(&self.verification.disputed).remove(id);
         if let Some(seen) = lock(&self.verification.first_seen).remove(id) {

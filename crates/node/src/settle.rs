@@ -309,6 +309,7 @@ mod tests {
         };
         let domain = batcher.domain();
         let claims = ClaimLog::open(&dir.path().join("claims.redb")).unwrap();
+        let registry = crate::Registry::read(&batcher.chain, batcher.contracts.registry).await.unwrap().snapshot();
         let mut ids = Vec::new();
         for (i, payer) in payers.iter().enumerate() {
             let claim = Claim {
@@ -330,7 +331,7 @@ mod tests {
                 valid: true,
                 signature: Bytes::from(validator.sign_digest(&digest).unwrap().to_vec()),
             };
-            claims.finish_verification(&receipt.id(), vec![verdict], true).unwrap();
+            claims.finish_verification(&receipt.id(), vec![verdict], registry.clone(), true).unwrap();
             ids.push(receipt.id());
         }
         Setup { _dir: dir, chain, claims, batcher, validator, worker: worker.address(), ids }

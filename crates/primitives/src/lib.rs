@@ -14,10 +14,11 @@ pub mod request;
 mod schema;
 #[cfg(feature = "signer")]
 mod signer;
+mod validators;
 pub mod values;
 pub mod verdict;
 
-pub use alloy_primitives::{Address, B256, U256, hex, keccak256};
+pub use alloy_primitives::{Address, B256, U256, hex, keccak256, utils::format_units};
 
 pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer, recover_signer_bytes};
 pub use error::{PrimitiveError, PrimitiveResult};
@@ -27,4 +28,5 @@ pub use receipt::{Evidence, RECEIPT_VERSION, Receipt, ReceiptBody, Settlement, V
 pub use schema::{Schema, TensorSpec};
 #[cfg(feature = "signer")]
 pub use signer::WorkerKey;
+pub use validators::{RegistrySnapshot, ValidatorSet};
 pub use values::{DType, MapKey, Params, Tensor, TensorData, Value, Values};

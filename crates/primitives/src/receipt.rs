@@ -9,8 +9,8 @@ use alloy_sol_types::SolValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Address, B256, Claim, ClaimDomain, ModelId, Params, PrimitiveError, PrimitiveResult, SignedClaim, Values, abi,
-    keccak256,
+    Address, B256, Claim, ClaimDomain, ModelId, Params, PrimitiveError, PrimitiveResult, RegistrySnapshot, SignedClaim,
+    Values, abi, keccak256,
 };
 
 /// The receipt version this build writes and reads.
@@ -79,6 +79,9 @@ pub struct ReceiptBody {
     /// The parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Params>,
+    /// The validator stakes the verdicts' quorum was counted against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySnapshot>,
 }
 
 /// A receipt; see the module docs.

@@ -263,6 +263,28 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         let word = if verdict.valid { "valid" } else { "INVALID" };
         checks.push(Check { name: "verdict", detail: format!("{word}, signed by validator {got}"), performed: true });
     }
+    if !receipt.verdicts.is_empty() {
+        checks.push(match &body.registry {
+            Some(snapshot) => {
+                let report = check_quorum(receipt, &snapshot.validators)?;
+                Check {
+                    name: "quorum",
+                    detail: format!(
+                        "{}, by the receipt's snapshot of registry {} at block {} (--rpc checks the chain's)",
+                        report.describe(receipt),
+                        snapshot.registry,
+                        snapshot.block
+                    ),
+                    performed: true,
+                }
+            }
+            None => Check {
+                name: "quorum",
+                detail: "no registry snapshot in the receipt; --rpc counts the verdicts against the chain's".into(),
+                performed: false,
+            },
+        });
+    }
     match &receipt.settlement {
         Some(settlement) => {
             if settlement.chain_id != receipt.domain.chain_id
@@ -306,7 +328,8 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
 }
 
 mod quorum;
-pub use quorum::{QuorumReport, ValidatorSet, verdict_quorum};
+pub use quorum::{QuorumReport, check_quorum, tokens, verdict_quorum};
+pub use veritas_primitives::{RegistrySnapshot, ValidatorSet};
 
 #[cfg(test)]
 mod tests;

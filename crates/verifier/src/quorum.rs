@@ -1,32 +1,10 @@
 //! Whether a receipt's verdicts form a quorum: signed by validators holding more than 2/3 of
-//! all validator stake, as the node registry recorded it (a snapshot the caller provides).
+//! all validator stake, as the node registry recorded it (a snapshot the caller provides: the
+//! receipt's own, or one read from the chain).
 
-use std::collections::BTreeMap;
-
-use veritas_primitives::{Address, Receipt, U256};
+use veritas_primitives::{Receipt, U256, ValidatorSet};
 
 use crate::{VerifyError, VerifyResult};
-
-/// Validator stakes as the node registry records them: the snapshot a quorum is checked against.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ValidatorSet {
-    /// Each validator's stake (validators without stake are left out).
-    pub stakes: BTreeMap<Address, U256>,
-    /// All validator stake (`NodeRegistry.totalValidatorStake`).
-    pub total: U256,
-}
-
-impl ValidatorSet {
-    /// Whether `stake` is more than 2/3 of all validator stake (the contracts' rule).
-    pub fn is_quorum(&self, stake: U256) -> bool {
-        !self.total.is_zero() && stake * U256::from(3u8) > self.total * U256::from(2u8)
-    }
-
-    /// A validator's stake; zero for anyone else.
-    pub fn stake_of(&self, validator: &Address) -> U256 {
-        self.stakes.get(validator).copied().unwrap_or_default()
-    }
-}
 
 /// What a receipt's verdicts add up to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +17,23 @@ pub struct QuorumReport {
     pub total: U256,
     /// `Some(true)`: a quorum says valid; `Some(false)`: a quorum says invalid; `None`: neither.
     pub outcome: Option<bool>,
+}
+
+impl QuorumReport {
+    /// The quorum in words, for a check's detail.
+    pub fn describe(&self, receipt: &Receipt) -> String {
+        format!(
+            "{} validators holding {} of {} stake said valid",
+            receipt.verdicts.iter().filter(|v| v.valid).count(),
+            tokens(self.valid_stake),
+            tokens(self.total)
+        )
+    }
+}
+
+/// A token amount (18 decimals) for people.
+pub fn tokens(amount: U256) -> String {
+    veritas_primitives::format_units(amount, 18).unwrap_or_else(|_| amount.to_string())
 }
 
 /// Adds up a receipt's verdicts against a validator set. The verdicts' signatures must already
@@ -56,9 +51,9 @@ pub fn verdict_quorum(receipt: &Receipt, validators: &ValidatorSet) -> VerifyRes
             return Err(VerifyError::DuplicateVerdict { index, validator: verdict.validator });
         }
         if verdict.valid {
-            valid_stake += stake;
+            valid_stake = valid_stake.saturating_add(stake);
         } else {
-            invalid_stake += stake;
+            invalid_stake = invalid_stake.saturating_add(stake);
         }
     }
     let outcome = if validators.is_quorum(valid_stake) {
@@ -69,4 +64,21 @@ pub fn verdict_quorum(receipt: &Receipt, validators: &ValidatorSet) -> VerifyRes
         None
     };
     Ok(QuorumReport { valid_stake, invalid_stake, total: validators.total, outcome })
+}
+
+/// Like [`verdict_quorum`], but only a quorum saying "valid" is Ok: a quorum saying "invalid"
+/// is [`VerifyError::JudgedInvalid`], and neither is [`VerifyError::NoQuorum`].
+pub fn check_quorum(receipt: &Receipt, validators: &ValidatorSet) -> VerifyResult<QuorumReport> {
+    let report = verdict_quorum(receipt, validators)?;
+    match report.outcome {
+        Some(true) => Ok(report),
+        Some(false) => {
+            Err(VerifyError::JudgedInvalid { stake: tokens(report.invalid_stake), total: tokens(report.total) })
+        }
+        None => Err(VerifyError::NoQuorum {
+            valid: tokens(report.valid_stake),
+            invalid: tokens(report.invalid_stake),
+            total: tokens(report.total),
+        }),
+    }
 }

@@ -37,6 +37,7 @@ fn good_receipt() -> Receipt {
         input: Some(input),
         output: Some(output),
         params: Some(params),
+        registry: None,
     };
     receipt
 }
@@ -185,4 +186,50 @@ fn settlement_and_verdicts_are_checked() {
         },
         "verdict 0",
     );
+}
+
+#[test]
+fn the_quorum_is_counted_against_the_receipts_registry_snapshot() {
+    use veritas_primitives::{RegistrySnapshot, U256, ValidatorSet};
+    let validator = WorkerKey::from_bytes(&keccak256(b"validator")).unwrap();
+    let other = Address::repeat_byte(7);
+    let snapshot = |mine: u64, theirs: u64| RegistrySnapshot {
+        registry: Address::repeat_byte(1),
+        block: 9,
+        validators: ValidatorSet {
+            stakes: [(validator.address(), U256::from(mine)), (other, U256::from(theirs))]
+                .into_iter()
+                .filter(|(_, stake)| !stake.is_zero())
+                .collect(),
+            total: U256::from(mine + theirs),
+        },
+    };
+    let mut receipt = good_receipt();
+    settled(&mut receipt, &validator);
+    // Without a snapshot the quorum is not checked offline, and the report says so.
+    let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
+    assert!(report.checks.iter().any(|c| c.name == "quorum" && !c.performed));
+
+    receipt.body.registry = Some(snapshot(70, 30));
+    let report = verify_receipt(&receipt, &Expectations::default()).unwrap();
+    let quorum = report.checks.iter().find(|c| c.name == "quorum").unwrap();
+    assert!(quorum.performed && quorum.detail.contains("at block 9"), "{quorum:?}");
+
+    // Exactly 2/3 is not more than 2/3.
+    receipt.body.registry = Some(snapshot(2, 1));
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    assert!(err.to_string().starts_with("no quorum"), "{err}");
+    // A verdict by a key the snapshot holds no stake for.
+    receipt.body.registry = Some(snapshot(0, 100));
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    assert!(err.to_string().contains("is not a staked validator"), "{err}");
+    // A quorum that says invalid.
+    receipt.body.registry = Some(snapshot(70, 30));
+    let signature = validator
+        .sign_digest(&veritas_primitives::verdict::verdict_digest(&receipt.domain, receipt.id(), false))
+        .unwrap();
+    receipt.verdicts[0].valid = false;
+    receipt.verdicts[0].signature = signature.to_vec().into();
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    assert!(err.to_string().contains("judged this claim INVALID"), "{err}");
 }
