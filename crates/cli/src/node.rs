@@ -81,7 +81,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub(crate) default_mode: Option<veritas_primitives::Mode>,
     /// TEST ONLY, development chain only: make this node lie (wrong-output, other-model,
-    /// truncate, made-up; validators: approve-all).
+    /// truncate, made-up; validators: approve-all, bad-verdicts).
     #[arg(long, value_parser = parse_fault, hide = true)]
     pub(crate) fault: Option<veritas_node::Fault>,
 }

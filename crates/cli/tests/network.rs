@@ -161,6 +161,18 @@ impl Drop for Network {
     }
 }
 
+/// A GET over plain HTTP/1.1 on loopback, the body as text.
+fn http_get(url: &str) -> String {
+    use std::io::Write;
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(response)
+}
+
 fn signer_of(receipt: &Value) -> String {
     receipt["claim"]["worker"].as_str().unwrap().to_lowercase()
 }
@@ -281,6 +293,61 @@ fn lying_workers_and_a_lying_validator_are_caught_disputed_and_slashed() {
     assert!(after_a < stake_a && after_b < stake_a, "{after_a} {after_b} of {stake_a}");
     assert!(after_validator < validator_stake, "{after_validator} of {validator_stake}");
     assert_eq!((after_honest, honest_validator), (stake_a, validator_stake));
+}
+
+#[test]
+fn verdicts_that_do_not_hold_are_refused_and_another_models_answer_is_caught() {
+    let net = Network::start(&[
+        "--workers",
+        "2",
+        "--validators",
+        "4",
+        "--node-fault",
+        "worker-2=other-model",
+        "--node-fault",
+        "validator-4=bad-verdicts",
+    ]);
+    let (honest, _) = net.member("worker-1");
+    let (liar, stake) = net.member("worker-2");
+    let (bad_validator, validator_stake) = net.member("validator-4");
+    net.push_iris();
+    // The lying worker answers with this model's outputs while naming iris.
+    let svm = examples().join("iris-svm.onnx");
+    net.json(&["model", "push", svm.to_str().unwrap(), "--name", "iris-svm"]);
+    let ids: Vec<String> = (0..12).map(|i| net.infer(4.5 + f64::from(i) / 10.0)).collect();
+    net.wait_idle(Duration::from_secs(90));
+    let mut lies = 0;
+    for id in &ids {
+        let receipt = net.receipt(id);
+        let verdicts = receipt["verdicts"].as_array().unwrap();
+        // Replayed, forged, misnamed and garbled verdicts are all refused: only the three
+        // honest validators' verdicts count, and the receipt carries nothing else.
+        assert_eq!(verdicts.len(), 3, "{receipt}");
+        assert!(verdicts.iter().all(|v| v["validator"].as_str().unwrap().to_lowercase() != bad_validator));
+        if signer_of(&receipt) == honest {
+            assert!(verdicts.iter().all(|v| v["valid"] == true), "{receipt}");
+            assert!(!receipt["settlement"].is_null(), "{receipt}");
+        } else {
+            assert_eq!(signer_of(&receipt), liar);
+            assert!(verdicts.iter().all(|v| v["valid"] == false), "another model's outputs: {receipt}");
+            assert!(receipt["settlement"].is_null(), "{receipt}");
+            lies += 1;
+        }
+    }
+    assert_eq!(lies, 6, "round robin over two workers");
+    let counts = net.counts();
+    assert_eq!(counts["quorums_invalid"], lies, "{counts}");
+    assert_eq!(counts["workers_slashed"], lies, "{counts}");
+    assert_eq!(counts["validators_slashed"], 0, "a refused verdict is no evidence against anyone: {counts}");
+    assert!(counts["verdicts_refused"].as_u64().unwrap() >= 12, "each claim's bad verdict: {counts}");
+    let text = http_get(&format!("{}/metrics", net.api));
+    for reason in ["names another validator", "signature does not hold for this claim"] {
+        assert!(text.contains(&format!("reason=\"{reason}\"")), "{reason}: {text}");
+    }
+    let (_, after) = net.member("worker-2");
+    let (_, after_validator) = net.member("validator-4");
+    assert!(after < stake, "the lying worker is slashed: {after} of {stake}");
+    assert_eq!(after_validator, validator_stake);
 }
 
 #[test]

@@ -74,16 +74,21 @@ pub enum Fault {
     MadeUp,
     /// A validator that signs "valid" for every claim without checking it.
     ApproveAll,
+    /// A validator whose verdicts do not hold, by turns (by the claim's digest): its verdict on
+    /// another claim replayed, one signed by a key of no validator, one naming another
+    /// validator, one with a garbled signature.
+    BadVerdicts,
 }
 
 impl Fault {
     /// Every fault, with its CLI name.
-    pub const ALL: [(Fault, &'static str); 5] = [
+    pub const ALL: [(Fault, &'static str); 6] = [
         (Fault::WrongOutput, "wrong-output"),
         (Fault::OtherModel, "other-model"),
         (Fault::Truncate, "truncate"),
         (Fault::MadeUp, "made-up"),
         (Fault::ApproveAll, "approve-all"),
+        (Fault::BadVerdicts, "bad-verdicts"),
     ];
 
     /// The fault's CLI name.

@@ -1,9 +1,11 @@
-//! Deliberate lies of an inference node, for byzantine tests (`--fault`; refused unless the
-//! chain is the development chain). Each produces a claim that is validly signed and consistent
-//! with itself, so that only validators re-executing it can tell.
+//! Deliberate lies of an inference node or a validator, for byzantine tests (`--fault`; refused
+//! unless the chain is the development chain). A lying worker's claim is validly signed and
+//! consistent with itself, so that only validators re-executing it can tell; a lying validator's
+//! verdict is one a gateway must refuse or outvote.
 
+use alloy_primitives::Bytes;
 use veritas_hub::{ModelFormat, ModelVersion};
-use veritas_primitives::{Tensor, TensorData, Value, Values};
+use veritas_primitives::{Address, B256, Tensor, TensorData, Value, Values, Verdict, WorkerKey, keccak256};
 
 use crate::{Fault, Node, NodeError, NodeResult};
 
@@ -147,4 +149,28 @@ pub(crate) fn alter_generation(fault: Fault, model: &veritas_llm::LlmModel, gene
     }
     generation.text = generation.tokens.iter().map(|t| model.piece(*t)).collect();
     generation.logprobs.truncate(generation.tokens.len());
+}
+
+/// The verdict of the last claim a `bad-verdicts` validator judged, to replay on the next.
+static LAST_VERDICT: std::sync::Mutex<Option<Verdict>> = std::sync::Mutex::new(None);
+
+/// A verdict as a `bad-verdicts` validator sends it, the kind chosen by the claim's digest.
+pub(crate) fn bad_verdict(claim: &B256, honest: Verdict, digest: &B256) -> NodeResult<Verdict> {
+    let replayed = std::mem::replace(
+        &mut *LAST_VERDICT.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        Some(honest.clone()),
+    );
+    Ok(match claim[31] % 4 {
+        // Its verdict on another claim.
+        0 if replayed.is_some() => replayed.unwrap_or(honest),
+        // Signed by a key that is no validator's.
+        0 | 1 => {
+            let stranger = WorkerKey::from_bytes(&keccak256([b"a stranger".as_slice(), claim.as_slice()].concat()))?;
+            Verdict { signature: Bytes::from(stranger.sign_digest(digest)?.to_vec()), ..honest }
+        }
+        // Naming another validator.
+        2 => Verdict { validator: Address::from_word(keccak256(claim)), ..honest },
+        // A garbled signature.
+        _ => Verdict { signature: Bytes::from(honest.signature[..10].to_vec()), ..honest },
+    })
 }

@@ -26,7 +26,12 @@ pub(crate) struct Metrics {
     pub disputes: Family<Labels, Counter>,
     /// Claims waiting for a quorum.
     pub awaiting: prometheus_client::metrics::gauge::Gauge,
+    /// The latest verdict latencies in seconds (at most [`RECENT`]), for percentiles in counts.
+    recent_verdict_seconds: std::sync::Mutex<std::collections::VecDeque<f64>>,
 }
+
+/// How many recent verdict latencies [`Metrics::verdict_percentiles`] looks at.
+const RECENT: usize = 1024;
 
 impl Metrics {
     pub fn new() -> Metrics {
@@ -72,7 +77,51 @@ impl Metrics {
             verdicts_refused,
             disputes,
             awaiting,
+            recent_verdict_seconds: Default::default(),
         }
+    }
+
+    /// Records the time a claim took from its log write to its quorum.
+    pub fn observe_verdict(&self, seconds: f64) {
+        self.verdict_seconds.observe(seconds);
+        let mut recent = self.recent_verdict_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(seconds);
+    }
+
+    /// The median and 90th percentile of the recent verdict latencies, in milliseconds.
+    pub fn verdict_percentiles(&self) -> Option<(u64, u64)> {
+        let recent = self.recent_verdict_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sorted: Vec<f64> = recent.iter().copied().collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| (sorted[((sorted.len() - 1) as f64 * q) as usize] * 1000.0).round() as u64;
+        Some((at(0.5), at(0.9)))
+    }
+
+    /// Verdicts this node signed, by the check made.
+    pub fn verdicts_checked(&self, check: &str) -> u64 {
+        ["valid", "invalid"]
+            .iter()
+            .map(|outcome| {
+                self.verdicts
+                    .get_or_create(&vec![("verdict".into(), (*outcome).into()), ("check".into(), check.into())])
+                    .get()
+            })
+            .sum()
+    }
+
+    /// Verdicts refused, over every reason.
+    pub fn verdicts_refused_total(&self) -> u64 {
+        let mut total = 0;
+        for reason in crate::quorum::REFUSALS {
+            total += Metrics::value(&self.verdicts_refused, "reason", reason);
+        }
+        total
     }
 
     pub fn count_inference(&self, model: &str, outcome: &str) {

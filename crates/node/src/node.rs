@@ -463,6 +463,10 @@ impl Node {
             "disputes_opened": M::value(&m.disputes, "event", "opened"),
             "validators_slashed": M::value(&m.disputes, "event", "validator_slashed"),
             "workers_slashed": M::value(&m.disputes, "event", "resolved_invalid"),
+            "verdicts_refused": m.verdicts_refused_total(),
+            "verdict_ms_p50": m.verdict_percentiles().map(|p| p.0),
+            "verdict_ms_p90": m.verdict_percentiles().map(|p| p.1),
+            "reexecuted_percent": percent(m.verdicts_checked("reexec"), m.verdicts_signed(true) + m.verdicts_signed(false)),
         }))
     }
 
@@ -470,6 +474,11 @@ impl Node {
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
     }
+}
+
+/// `part` in percent of `whole`, none of none.
+fn percent(part: u64, whole: u64) -> Option<u64> {
+    (whole > 0).then(|| part * 100 / whole)
 }
 
 /// What a receipt records of one answer, before it is signed.

@@ -31,6 +31,11 @@ use crate::{
 /// How long the registry read is reused.
 const REGISTRY_TTL: Duration = Duration::from_secs(1);
 /// Claims judged per round.
+/// Why a gateway refuses a validator's verdict (the `reason` label of
+/// `veritas_verdicts_refused_total`).
+pub(crate) const REFUSALS: [&str; 4] =
+    ["names another validator", "signature does not hold for this claim", "not a staked validator", "no answer"];
+
 const ROUND: usize = 64;
 /// How long a validator may take for one verdict (a re-executed generation included).
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -136,7 +141,7 @@ impl Node {
                     }
                 },
                 Err(err) => {
-                    Metrics::count(&self.metrics.verdicts_refused, "reason", "no answer");
+                    Metrics::count(&self.metrics.verdicts_refused, "reason", REFUSALS[3]);
                     tracing::debug!(%err, validator = %member.signer, "no verdict; asked again next round");
                 }
             }
@@ -172,7 +177,7 @@ impl Node {
         lock(&self.verification.collected).remove(id);
         lock(&self.verification.disputed).remove(id);
         if let Some(seen) = lock(&self.verification.first_seen).remove(id) {
-            self.metrics.verdict_seconds.observe(seen.elapsed().as_secs_f64());
+            self.metrics.observe_verdict(seen.elapsed().as_secs_f64());
         }
         Metrics::count(&self.metrics.quorums, "outcome", if valid { "valid" } else { "invalid" });
         if !valid {
@@ -202,13 +207,13 @@ impl Node {
         registry: &Registry,
     ) -> Result<Verdict, &'static str> {
         if verdict.validator != member.signer {
-            return Err("names another validator");
+            return Err(REFUSALS[0]);
         }
         if verdict.signer(&self.domain, *id) != Some(member.signer) {
-            return Err("signature does not hold for this claim");
+            return Err(REFUSALS[1]);
         }
         if registry.validators.stake_of(&member.signer).is_zero() {
-            return Err("not a staked validator");
+            return Err(REFUSALS[2]);
         }
         Ok(verdict)
     }

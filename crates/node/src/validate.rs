@@ -94,12 +94,11 @@ impl Node {
         let digest = verdict_digest(&self.domain, receipt.id(), valid);
         let signature = Bytes::from(validator.sign_digest(&digest)?.to_vec());
         self.metrics.count_verdict(valid, mode.name());
-        Ok(Judgement {
-            valid,
-            check: mode,
-            reason,
-            verdict: Verdict { validator: validator.address(), valid, signature },
-        })
+        let mut verdict = Verdict { validator: validator.address(), valid, signature };
+        if self.fault == Some(crate::Fault::BadVerdicts) {
+            verdict = crate::faults::bad_verdict(&receipt.id(), verdict, &digest)?;
+        }
+        Ok(Judgement { valid, check: mode, reason, verdict })
     }
 
     async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
