@@ -156,10 +156,7 @@ static LAST_VERDICT: std::sync::Mutex<Option<Verdict>> = std::sync::Mutex::new(N
 
 /// A verdict as a `bad-verdicts` validator sends it, the kind chosen by the claim's digest.
 pub(crate) fn bad_verdict(claim: &B256, honest: Verdict, digest: &B256) -> NodeResult<Verdict> {
-    let replayed = std::mem::replace(
-        &mut *LAST_VERDICT.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-        Some(honest.clone()),
-    );
+    let replayed = LAST_VERDICT.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(honest.clone());
     Ok(match claim[31] % 4 {
         // Its verdict on another claim.
         0 if replayed.is_some() => replayed.unwrap_or(honest),
