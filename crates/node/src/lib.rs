@@ -27,11 +27,12 @@ pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;
 pub use network::{Member, Registry, sampled};
 pub use node::{InferRequest, InferResponse, Node, PushRequest};
-pub use peers::{BatchSignature, BatchToSign, ClaimVerdicts, WorkChat, WorkChatDone, WorkChatEvent};
+pub use peers::{BatchSignature, WorkChat, WorkChatDone, WorkChatEvent};
 pub use settle::{MAX_BATCH, SettledBatch};
 pub use validate::{CheckMode, Judgement};
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
 pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
 pub use veritas_llm::{self as llm, LlmError};
+pub use veritas_primitives::batch::{BatchToSign, ClaimVerdicts};
 pub use veritas_runtime::RuntimeError;

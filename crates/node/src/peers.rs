@@ -7,7 +7,7 @@ use std::{ops::ControlFlow, time::Duration};
 use alloy_primitives::Bytes;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use veritas_hub::ModelVersion;
-use veritas_primitives::{B256, Receipt, batch::Transfer};
+use veritas_primitives::{Receipt, batch::BatchToSign};
 
 use crate::{InferRequest, InferResponse, Judgement, NodeError, NodeResult};
 
@@ -55,29 +55,6 @@ pub struct WorkChatDone {
     pub pieces: Vec<String>,
     /// The signed receipt.
     pub receipt: Receipt,
-}
-
-/// A batch a gateway asks validators to sign, with what lets them check it: every claim's
-/// receipt id with its quorum of verdicts.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BatchToSign {
-    /// The Merkle root of the receipt ids.
-    pub root: B256,
-    /// The claims, in batch order.
-    pub claims: Vec<ClaimVerdicts>,
-    /// What each payer pays.
-    pub debits: Vec<Transfer>,
-    /// What each worker, validator or the treasury earns.
-    pub credits: Vec<Transfer>,
-}
-
-/// A claim's receipt id and the verdicts that make its quorum.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ClaimVerdicts {
-    /// The receipt id (the claim's EIP-712 digest).
-    pub id: B256,
-    /// Its "valid" verdicts.
-    pub verdicts: Vec<veritas_primitives::Verdict>,
 }
 
 /// A validator's signature on a batch.

@@ -19,9 +19,7 @@ use veritas_chain::{
     Chain, ChainError,
     contracts::{Settlement as SettlementContract, claim_struct},
 };
-use veritas_primitives::{
-    Address, B256, MerkleTree, Receipt, U256, Verdict, batch::batch_digest, merkle_leaf, recover_signer_bytes,
-};
+use veritas_primitives::{Address, B256, Receipt, U256, Verdict, recover_signer_bytes};
 
 use crate::{
     BatchSignature, BatchToSign, Node, NodeError, NodeResult, NodeRole, metrics::Metrics, network::Member,
@@ -334,36 +332,9 @@ impl Node {
     /// a quorum of "valid" verdicts from staked validators, and its transfers balance.
     pub async fn sign_batch(&self, batch: &BatchToSign) -> NodeResult<BatchSignature> {
         let key = self.validator_key().ok_or(NodeError::NotAValidator)?;
-        let refuse = |why: String| Err(NodeError::Refused(why));
-        if batch.claims.is_empty() || batch.claims.len() > crate::MAX_BATCH {
-            return refuse(format!("a batch holds 1 to {} claims, this one {}", crate::MAX_BATCH, batch.claims.len()));
-        }
-        let ids: Vec<B256> = batch.claims.iter().map(|c| c.id).collect();
-        let root = MerkleTree::new(ids.iter().map(merkle_leaf).collect()).root();
-        if root != batch.root {
-            return refuse(format!("the root {} is not the claims' Merkle root {root}", batch.root));
-        }
         let registry = self.registry().await?;
-        for claim in &batch.claims {
-            let mut seen = HashSet::new();
-            let mut stake = U256::ZERO;
-            for verdict in &claim.verdicts {
-                let signer = verdict.signer(&self.domain, claim.id);
-                if !verdict.valid || signer != Some(verdict.validator) || !seen.insert(verdict.validator) {
-                    return refuse(format!("claim {}: a verdict that is not a valid signed \"valid\"", claim.id));
-                }
-                stake += registry.validators.stake_of(&verdict.validator);
-            }
-            if !registry.validators.is_quorum(stake) {
-                return refuse(format!("claim {} has no quorum of \"valid\" verdicts", claim.id));
-            }
-        }
-        let debits: U256 = batch.debits.iter().map(|t| t.amount).sum();
-        let credits: U256 = batch.credits.iter().map(|t| t.amount).sum();
-        if debits != credits {
-            return refuse(format!("debits {debits} and credits {credits} do not balance"));
-        }
-        let digest = batch_digest(&self.domain, root, ids.len() as u32, &batch.debits, &batch.credits);
+        let digest = veritas_verifier::check_batch(&self.domain, batch, &registry.validators, crate::MAX_BATCH)
+            .map_err(NodeError::Refused)?;
         Ok(BatchSignature { validator: key.address(), signature: Bytes::from(key.sign_digest(&digest)?.to_vec()) })
     }
 }

@@ -7,8 +7,9 @@
 
 use alloy_primitives::U256;
 use alloy_sol_types::{SolStruct, SolValue};
+use serde::{Deserialize, Serialize};
 
-use crate::{Address, B256, ClaimDomain, keccak256};
+use crate::{Address, B256, ClaimDomain, Verdict, keccak256};
 
 mod typed {
     #![allow(missing_docs)]
@@ -46,4 +47,34 @@ pub fn transfers_hash(debits: &[Transfer], credits: &[Transfer]) -> B256 {
 pub fn batch_digest(domain: &ClaimDomain, root: B256, count: u32, debits: &[Transfer], credits: &[Transfer]) -> B256 {
     let batch = typed::Batch { root, count, transfersHash: transfers_hash(debits, credits) };
     batch.eip712_signing_hash(&domain.eip712())
+}
+
+/// A batch a gateway asks validators to sign, with what lets them check it: every claim's
+/// receipt id with its quorum of verdicts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchToSign {
+    /// The Merkle root of the receipt ids.
+    pub root: B256,
+    /// The claims, in batch order.
+    pub claims: Vec<ClaimVerdicts>,
+    /// What each payer pays.
+    pub debits: Vec<Transfer>,
+    /// What each worker, validator or the treasury earns.
+    pub credits: Vec<Transfer>,
+}
+
+/// A claim's receipt id and the verdicts that make its quorum.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimVerdicts {
+    /// The receipt id (the claim's EIP-712 digest).
+    pub id: B256,
+    /// Its "valid" verdicts.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The sum of some transfers' amounts; `None` past 2^256.
+pub fn total(transfers: &[Transfer]) -> Option<U256> {
+    transfers.iter().try_fold(U256::ZERO, |sum, t| sum.checked_add(t.amount))
 }

@@ -328,7 +328,7 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
 }
 
 mod quorum;
-pub use quorum::{QuorumReport, check_quorum, tokens, verdict_quorum};
+pub use quorum::{QuorumReport, check_batch, check_quorum, tokens, verdict_quorum};
 pub use veritas_primitives::{RegistrySnapshot, ValidatorSet};
 
 #[cfg(test)]

@@ -2,7 +2,13 @@
 //! all validator stake, as the node registry recorded it (a snapshot the caller provides: the
 //! receipt's own, or one read from the chain).
 
-use veritas_primitives::{Receipt, U256, ValidatorSet};
+use std::collections::BTreeSet;
+
+use veritas_primitives::{
+    B256, ClaimDomain, MerkleTree, Receipt, U256, ValidatorSet,
+    batch::{BatchToSign, batch_digest, total},
+    merkle_leaf,
+};
 
 use crate::{VerifyError, VerifyResult};
 
@@ -40,7 +46,7 @@ pub fn tokens(amount: U256) -> String {
 /// have been checked ([`crate::verify_receipt`] does); a verdict by a key that is not a staked
 /// validator, or a validator's second verdict, is an error.
 pub fn verdict_quorum(receipt: &Receipt, validators: &ValidatorSet) -> VerifyResult<QuorumReport> {
-    let mut seen = std::collections::BTreeSet::new();
+    let mut seen = BTreeSet::new();
     let (mut valid_stake, mut invalid_stake) = (U256::ZERO, U256::ZERO);
     for (index, verdict) in receipt.verdicts.iter().enumerate() {
         let stake = validators.stake_of(&verdict.validator);
@@ -81,4 +87,45 @@ pub fn check_quorum(receipt: &Receipt, validators: &ValidatorSet) -> VerifyResul
             total: tokens(report.total),
         }),
     }
+}
+
+/// What a validator checks before it signs a batch: it holds 1 to `max_claims` claims, its root
+/// is their Merkle root, every claim carries a quorum of signed "valid" verdicts (each validator
+/// once) of `validators`, and its debits and credits balance. Returns the digest to sign, or
+/// why not.
+pub fn check_batch(
+    domain: &ClaimDomain,
+    batch: &BatchToSign,
+    validators: &ValidatorSet,
+    max_claims: usize,
+) -> Result<B256, String> {
+    if batch.claims.is_empty() || batch.claims.len() > max_claims {
+        return Err(format!("a batch holds 1 to {max_claims} claims, this one {}", batch.claims.len()));
+    }
+    let ids: Vec<B256> = batch.claims.iter().map(|c| c.id).collect();
+    let root = MerkleTree::new(ids.iter().map(merkle_leaf).collect()).root();
+    if root != batch.root {
+        return Err(format!("the root {} is not the claims' Merkle root {root}", batch.root));
+    }
+    for claim in &batch.claims {
+        let mut seen = BTreeSet::new();
+        let mut stake = U256::ZERO;
+        for verdict in &claim.verdicts {
+            let signer = verdict.signer(domain, claim.id);
+            if !verdict.valid || signer != Some(verdict.validator) || !seen.insert(verdict.validator) {
+                return Err(format!("claim {}: a verdict that is not a valid signed \"valid\"", claim.id));
+            }
+            stake = stake.saturating_add(validators.stake_of(&verdict.validator));
+        }
+        if !validators.is_quorum(stake) {
+            return Err(format!("claim {} has no quorum of \"valid\" verdicts", claim.id));
+        }
+    }
+    match (total(&batch.debits), total(&batch.credits)) {
+        (Some(debits), Some(credits)) if debits == credits => {}
+        (Some(debits), Some(credits)) => return Err(format!("debits {debits} and credits {credits} do not balance")),
+        _ => return Err("the transfers add up to more than 2^256".into()),
+    }
+    let count = u32::try_from(ids.len()).map_err(|_| "too many claims".to_owned())?;
+    Ok(batch_digest(domain, root, count, &batch.debits, &batch.credits))
 }

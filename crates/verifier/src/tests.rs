@@ -233,3 +233,57 @@ fn the_quorum_is_counted_against_the_receipts_registry_snapshot() {
     let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
     assert!(err.to_string().contains("judged this claim INVALID"), "{err}");
 }
+
+#[test]
+fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
+    use veritas_primitives::{
+        MerkleTree, U256, ValidatorSet, Verdict,
+        batch::{BatchToSign, ClaimVerdicts, Transfer, batch_digest},
+        merkle_leaf,
+        verdict::verdict_digest,
+    };
+    let domain = ClaimDomain::dev();
+    let keys: Vec<WorkerKey> = (0u8..3).map(|i| WorkerKey::from_bytes(&keccak256([i])).unwrap()).collect();
+    let validators =
+        ValidatorSet { stakes: keys.iter().map(|k| (k.address(), U256::from(10))).collect(), total: U256::from(30) };
+    let verdict = |key: &WorkerKey, id: B256, valid: bool| Verdict {
+        validator: key.address(),
+        valid,
+        signature: key.sign_digest(&verdict_digest(&domain, id, valid)).unwrap().to_vec().into(),
+    };
+    let ids = [keccak256(b"one"), keccak256(b"two")];
+    let good = || BatchToSign {
+        root: MerkleTree::new(ids.iter().map(merkle_leaf).collect()).root(),
+        claims: ids
+            .iter()
+            .map(|id| ClaimVerdicts { id: *id, verdicts: keys.iter().map(|k| verdict(k, *id, true)).collect() })
+            .collect(),
+        debits: vec![Transfer::of(Address::repeat_byte(1), 10)],
+        credits: vec![Transfer::of(Address::repeat_byte(2), 9), Transfer::of(Address::repeat_byte(3), 1)],
+    };
+    let batch = good();
+    let digest = check_batch(&domain, &batch, &validators, 10).unwrap();
+    assert_eq!(digest, batch_digest(&domain, batch.root, 2, &batch.debits, &batch.credits));
+
+    let refused = |change: &dyn Fn(&mut BatchToSign), max: usize, expected: &str| {
+        let mut batch = good();
+        change(&mut batch);
+        let err = check_batch(&domain, &batch, &validators, max).unwrap_err();
+        assert!(err.contains(expected), "{err}");
+    };
+    refused(&|_| {}, 1, "1 to 1 claims");
+    refused(&|b| b.root = keccak256(b"other"), 10, "is not the claims' Merkle root");
+    // Two of three validators are exactly 2/3: not more.
+    refused(&|b| drop(b.claims[1].verdicts.pop()), 10, "no quorum");
+    refused(&|b| b.claims[1].verdicts[2] = b.claims[1].verdicts[0].clone(), 10, "not a valid signed");
+    refused(&|b| b.claims[0].verdicts[0] = verdict(&keys[0], ids[0], false), 10, "not a valid signed");
+    refused(&|b| b.claims[0].verdicts[0] = verdict(&keys[0], ids[1], true), 10, "not a valid signed");
+    refused(&|b| b.credits[1].amount = U256::from(2), 10, "do not balance");
+    refused(
+        &|b| {
+            b.debits = vec![Transfer { account: Address::ZERO, amount: U256::MAX }, Transfer::of(Address::ZERO, 11)];
+        },
+        10,
+        "more than 2^256",
+    );
+}
