@@ -2,6 +2,7 @@
 //!
 //!     ORT_DYLIB_PATH=$(cargo xtask setup) cargo run --release --manifest-path bench/Cargo.toml -- onnx [ITERATIONS] [THREADS]
 //!     cargo run --release --manifest-path bench/Cargo.toml -- settlement
+//!     VERITAS_BIN=target/release/veritas cargo run --release --manifest-path bench/Cargo.toml -- verification
 //!
 //! `onnx`: against onnxruntime from Python.
 //! Per example model: batch-1 latency of onnxruntime-python (the peer), of veritas' runtime
@@ -23,6 +24,7 @@ use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
 mod llm;
 mod settlement;
+mod verification;
 
 const MODELS: [&str; 5] = ["iris-logreg", "iris-svm", "diabetes-gbr", "mnist-mlp", "mnist-cnn"];
 
@@ -80,9 +82,10 @@ fn main() {
         Some("settlement") => settlement::run(),
         Some("llm-drift") => llm::run(args),
         Some("llm") => llm::speed(args),
+        Some("verification") => verification::run(args),
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm-drift [GENERATIONS] [THREADS]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS]"
             );
             std::process::exit(2);
         }
