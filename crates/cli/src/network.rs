@@ -237,7 +237,8 @@ fn spawn(
     let log = std::fs::OpenOptions::new().create(true).append(true).open(member.home.join("node.log"))?;
     let mut command = tokio::process::Command::new(exe);
     command
-        .args(["node", "--role", member.role.name(), "--listen", &format!("127.0.0.1:{}", member.port)])
+        .args(["node", "--exit-with-parent", "--role", member.role.name()])
+        .args(["--listen", &format!("127.0.0.1:{}", member.port)])
         .args(["--chain-rpc", &format!("{gateway}/rpc"), "--hub-url", gateway])
         .arg("--deployment")
         .arg(deployment)

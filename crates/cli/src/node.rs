@@ -84,6 +84,10 @@ pub struct NodeArgs {
     /// truncate, made-up; validators: approve-all, bad-verdicts).
     #[arg(long, value_parser = parse_fault, hide = true)]
     pub(crate) fault: Option<veritas_node::Fault>,
+    /// Exit when the process that started this one is gone (`veritas up` passes it to its
+    /// nodes, so that a gateway killed outright leaves no node behind).
+    #[arg(long, hide = true)]
+    pub(crate) exit_with_parent: bool,
 }
 
 fn parse_role(text: &str) -> Result<veritas_node::NodeRole, String> {
@@ -226,8 +230,32 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     } else {
         println!("serving on {url} as {} {}", node.role().name(), node.worker());
     }
-    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), shutdown_signal()).await?;
+    let exit_with_parent = args.exit_with_parent;
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = parent_gone(), if exit_with_parent => {}
+        }
+    };
+    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), stop).await?;
     Ok(0)
+}
+
+/// Resolves once the process that started this one has exited (this one was re-parented).
+async fn parent_gone() {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!(parent, "the process that started this node is gone; stopping");
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }
 
 /// `veritas up --single`: everything in this one process.

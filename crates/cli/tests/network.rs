@@ -128,20 +128,24 @@ impl Network {
         (row["signer"].as_str().unwrap().to_lowercase(), stake)
     }
 
-    /// Kills one node's process (found by the port it listens on) as a crash would.
-    fn crash(&self, name: &str) {
+    /// The process id of one node (found by the port it listens on), if it runs.
+    fn pid_of(&self, name: &str) -> Option<String> {
         let endpoint = &self.nodes.iter().find(|(n, _)| n == name).unwrap().1;
         let listen = endpoint.trim_start_matches("http://");
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             if args.contains(&listen.as_bytes()) && args.contains(&b"node".as_slice()) {
-                let pid = entry.file_name().to_string_lossy().into_owned();
-                assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
-                return;
+                return Some(entry.file_name().to_string_lossy().into_owned());
             }
         }
-        panic!("no process listens on {listen}");
+        None
+    }
+
+    /// Kills one node's process as a crash would.
+    fn crash(&self, name: &str) {
+        let pid = self.pid_of(name).unwrap_or_else(|| panic!("{name} does not run"));
+        assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
     }
 }
 
@@ -293,6 +297,20 @@ fn lying_workers_and_a_lying_validator_are_caught_disputed_and_slashed() {
     assert!(after_a < stake_a && after_b < stake_a, "{after_a} {after_b} of {stake_a}");
     assert!(after_validator < validator_stake, "{after_validator} of {validator_stake}");
     assert_eq!((after_honest, honest_validator), (stake_a, validator_stake));
+}
+
+#[test]
+fn nodes_stop_when_veritas_up_is_killed_outright() {
+    let mut net = Network::start(&["--workers", "1", "--validators", "1"]);
+    let names: Vec<String> = net.nodes.iter().map(|(n, _)| n.clone()).collect();
+    assert!(names.iter().all(|n| net.pid_of(n).is_some()));
+    net.child.kill().unwrap();
+    net.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while names.iter().any(|n| net.pid_of(n).is_some()) {
+        assert!(Instant::now() < deadline, "nodes outlived a SIGKILLed veritas up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
