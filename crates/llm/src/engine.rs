@@ -339,21 +339,77 @@ fn log_softmax_at(logits: &[f32], token: u32) -> f64 {
     f64::from(logits[token as usize]) - log_sum
 }
 
-/// Scores `token` against one position's logits.
+/// Scores `token` against one position's logits, in two passes over the vocabulary: its
+/// log-probability, its rank, and whether the seeded sampler could have drawn it (top-k and the
+/// nucleus at the sampling temperature).
 fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScore {
     let target = logits[token as usize];
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let rank = 1 + logits.iter().filter(|&&x| x > target).count() as u32;
+    let t = f64::from(params.temperature);
+    let nucleus = !params.greedy() && params.top_p < 1.0;
+    let (mut rank, mut sum, mut scaled_total, mut scaled_above) = (1u32, 0.0f64, 0.0f64, 0.0f64);
+    for &x in logits {
+        let shifted = f64::from(x - max);
+        let e = shifted.exp();
+        sum += e;
+        let above = x > target;
+        rank += u32::from(above);
+        if nucleus {
+            // At temperature 1 the scaled weight is the unscaled one.
+            let scaled = if t == 1.0 { e } else { (shifted / t).exp() };
+            scaled_total += scaled;
+            if above {
+                scaled_above += scaled;
+            }
+        }
+    }
     let consistent = if params.greedy() {
         rank == 1
     } else {
         let within_k = params.top_k == 0 || rank <= params.top_k;
-        // The nucleus: probability mass (at the sampling temperature) of the tokens ranked above.
-        let t = f64::from(params.temperature);
-        let scaled = |x: f32| (f64::from(x - max) / t).exp();
-        let total: f64 = logits.iter().map(|&x| scaled(x)).sum();
-        let above: f64 = logits.iter().filter(|&&x| x > target).map(|&x| scaled(x)).sum();
-        within_k && (params.top_p >= 1.0 || above / total < f64::from(params.top_p))
+        within_k && (!nucleus || scaled_above / scaled_total < f64::from(params.top_p))
     };
-    TokenScore { token, logprob: log_softmax_at(logits, token), rank, consistent }
+    let logprob = f64::from(target) - (f64::from(max) + sum.ln());
+    TokenScore { token, logprob, rank, consistent }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scoring as its definition reads, one quantity per pass.
+    fn naive(logits: &[f32], token: u32, params: &SamplingParams) -> (f64, u32, bool) {
+        let target = logits[token as usize];
+        let rank = 1 + logits.iter().filter(|&&x| x > target).count() as u32;
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let t = f64::from(params.temperature);
+        let weight = |x: f32| (f64::from(x - max) / t).exp();
+        let total: f64 = logits.iter().map(|&x| weight(x)).sum();
+        let above: f64 = logits.iter().filter(|&&x| x > target).map(|&x| weight(x)).sum();
+        let consistent = if params.greedy() {
+            rank == 1
+        } else {
+            (params.top_k == 0 || rank <= params.top_k)
+                && (params.top_p >= 1.0 || above / total < f64::from(params.top_p))
+        };
+        (log_softmax_at(logits, token), rank, consistent)
+    }
+
+    #[test]
+    fn one_pass_scoring_agrees_with_the_definition() {
+        // Deterministic pseudo-random logits over a small vocabulary.
+        let logits: Vec<f32> =
+            (0u32..5000).map(|i| ((i.wrapping_mul(2_654_435_761) % 10_007) as f32) / 700.0).collect();
+        for (temperature, top_k, top_p) in
+            [(0.0, 40, 0.95), (0.7, 40, 0.95), (1.0, 0, 0.9), (1.3, 0, 1.0), (1.0, 5, 0.5)]
+        {
+            let params = SamplingParams { temperature, top_k, top_p, ..Default::default() };
+            for token in (0..5000).step_by(97) {
+                let score = score_token(&logits, token, &params);
+                let (logprob, rank, consistent) = naive(&logits, token, &params);
+                assert!((score.logprob - logprob).abs() < 1e-9, "{temperature} {token}");
+                assert_eq!((score.rank, score.consistent), (rank, consistent), "{temperature} {top_k} {top_p} {token}");
+            }
+        }
+    }
 }
