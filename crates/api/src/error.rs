@@ -38,6 +38,7 @@ impl From<NodeError> for ApiError {
         let (status, code) = match &err {
             NodeError::Hub(HubError::UnknownModel(_)) => (S::NOT_FOUND, "unknown_model"),
             NodeError::Hub(HubError::InvalidName { .. }) => (S::BAD_REQUEST, "invalid_name"),
+            NodeError::Hub(HubError::InvalidTolerance(_)) => (S::BAD_REQUEST, "invalid_tolerance"),
             NodeError::Hub(HubError::TooLarge { .. }) => (S::PAYLOAD_TOO_LARGE, "too_large"),
             NodeError::Hub(HubError::Integrity { .. } | HubError::ManifestMismatch { .. }) => {
                 (S::INTERNAL_SERVER_ERROR, "integrity_failure")

@@ -13,7 +13,7 @@ use axum::{
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
-use veritas_node::{InferRequest, ModelFormat, ModelVersion, Node, PushRequest};
+use veritas_node::{InferRequest, ModelFormat, ModelVersion, Node, PushRequest, Tolerance};
 use veritas_primitives::B256;
 
 use crate::{ApiError, auth::Paid};
@@ -104,21 +104,43 @@ struct PushQuery {
     name: String,
     #[serde(default = "default_format")]
     format: ModelFormat,
+    /// The absolute part of the model's tolerance (ONNX only); with `tolerance_rel`, 0 if absent.
+    tolerance_abs: Option<f64>,
+    /// The relative part of the model's tolerance (ONNX only); with `tolerance_abs`, 0 if absent.
+    tolerance_rel: Option<f64>,
+}
+
+impl PushQuery {
+    /// The declared tolerance: none when neither part is given (the outputs must be exact).
+    fn tolerance(&self) -> Option<Tolerance> {
+        if self.tolerance_abs.is_none() && self.tolerance_rel.is_none() {
+            return None;
+        }
+        Some(Tolerance { abs: self.tolerance_abs.unwrap_or(0.0), rel: self.tolerance_rel.unwrap_or(0.0) })
+    }
 }
 
 fn default_format() -> ModelFormat {
     ModelFormat::Onnx
 }
 
-/// `POST /v1/models?name=NAME`: the body is the model file, streamed to disk under the size limit.
+/// `POST /v1/models?name=NAME[&format=onnx|gguf][&tolerance_abs=X&tolerance_rel=Y]`: the body is
+/// the model file, streamed to disk under the size limit. A tolerance is checked before the upload
+/// is read.
 async fn push_model(
     State(node): State<AppState>,
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Query(query) =
-        query.map_err(|err| ApiError::bad_request(format!("{}; expected ?name=NAME", err.body_text())))?;
+    let Query(query) = query.map_err(|err| {
+        ApiError::bad_request(format!(
+            "{}; expected ?name=NAME[&format=onnx|gguf][&tolerance_abs=X][&tolerance_rel=Y]",
+            err.body_text()
+        ))
+    })?;
     veritas_node::validate_name(&query.name).map_err(veritas_node::NodeError::from)?;
+    let tolerance = query.tolerance();
+    veritas_node::validate_tolerance(query.format, tolerance.as_ref()).map_err(veritas_node::NodeError::from)?;
     let mut upload = node.stager().begin().map_err(veritas_node::NodeError::from)?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -129,7 +151,8 @@ async fn push_model(
         return Err(ApiError::bad_request("empty upload: the request body must be the model file"));
     }
     let staged = upload.finish().await.map_err(veritas_node::NodeError::from)?;
-    let outcome = node.push_model(PushRequest { name: query.name, staged, format: query.format }).await?;
+    let request = PushRequest { name: query.name, staged, format: query.format };
+    let outcome = node.push_model_with_tolerance(request, tolerance).await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({
         "name": outcome.version.name,

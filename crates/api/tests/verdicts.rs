@@ -154,3 +154,98 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
     assert!(!judgement.valid, "{}", judgement.reason);
     assert!(judgement.reason.contains("could not have been sampled"), "{}", judgement.reason);
 }
+
+#[tokio::test]
+async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() {
+    let home = tempfile::tempdir().unwrap();
+    // `iris`: the same file pushed without a tolerance, so its outputs must be exact.
+    let node = node(home.path()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    let http = reqwest::Client::new();
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/iris-logreg.onnx");
+    let bytes = std::fs::read(file).unwrap();
+    let push = |query: &str| {
+        let request = http.post(format!("{url}/v1/models?{query}")).body(bytes.clone());
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    // Refused tolerances name the field; nothing is stored.
+    for (query, expected) in [
+        ("name=bad&tolerance_abs=-1", "tolerance.abs must not be negative"),
+        ("name=bad&tolerance_abs=0&tolerance_rel=0", "leave the tolerance out"),
+        ("name=bad&tolerance_rel=inf", "tolerance.rel must be a finite number"),
+        ("name=bad&format=gguf&tolerance_abs=0.001", "ONNX models only"),
+    ] {
+        let (status, answer) = push(query).await;
+        assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_tolerance")), "{query}: {answer}");
+        assert!(answer["error"]["message"].as_str().unwrap().contains(expected), "{query}: {answer}");
+    }
+    assert!(node.model("bad").await.is_err());
+
+    let (status, pushed) = push("name=iris-tolerant&tolerance_abs=0.001").await;
+    assert_eq!(status, 201, "{pushed}");
+    assert_eq!(pushed["manifest"]["tolerance"], json!({"abs": 0.001, "rel": 0.0}), "{pushed}");
+    let exact = node.model("iris").await.unwrap();
+    assert_eq!(exact.manifest.tolerance, None);
+    assert_ne!(pushed["model_id"].as_str().unwrap(), exact.id.to_string(), "the tolerance is part of the model id");
+
+    let infer = |model: &str| {
+        let request = InferRequest {
+            model: model.into(),
+            input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+            mode: Default::default(),
+        };
+        let node = node.clone();
+        async move { node.infer(request, None).await.unwrap().receipt }
+    };
+    let worker = WorkerKey::from_bytes(&KEY.parse().unwrap()).unwrap();
+    // The receipt with the first class's probability moved by `delta`, consistently re-signed.
+    let nudged = |receipt: &Receipt, delta: f32| {
+        lie(receipt, &worker, |output| match output.get_mut("output_probability") {
+            Some(Tensor::Int64Maps(maps)) => *maps[0].get_mut(&0).unwrap() += delta,
+            other => panic!("unexpected output_probability {other:?}"),
+        })
+    };
+    let judge = |receipt: Receipt| {
+        let node = node.clone();
+        async move {
+            let judgement = node.judge(&receipt, Some(CheckMode::Reexec)).await.unwrap();
+            (judgement.valid, judgement.reason)
+        }
+    };
+
+    let honest = infer("iris-tolerant").await;
+    assert_eq!(honest.body.manifest.as_ref().unwrap()["tolerance"]["abs"], 0.001, "the claim signs the tolerance");
+    let (valid, reason) = judge(honest.clone()).await;
+    assert!(valid && reason.contains("the outputs are the same"), "{reason}");
+
+    let (valid, reason) = judge(nudged(&honest, 1e-6)).await;
+    assert!(valid, "{reason}");
+    assert!(reason.contains("agree within the model's tolerance (abs 0.001 + rel 0.0"), "{reason}");
+
+    let (valid, reason) = judge(nudged(&honest, -0.5)).await;
+    assert!(!valid, "{reason}");
+    assert!(reason.contains("output `output_probability`[0][0]: claimed 0.4815"), "{reason}");
+    assert!(reason.contains("beyond abs 0.001 + rel 0.0"), "{reason}");
+
+    // Labels are not floats: a changed label is caught whatever the tolerance.
+    let relabelled = lie(&honest, &worker, |output| {
+        if let Some(Tensor::Tensor(tensor)) = output.get_mut("output_label")
+            && let TensorData::Int64(labels) = &mut tensor.data
+        {
+            labels[0] = (labels[0] + 1) % 3;
+        }
+    });
+    let (valid, reason) = judge(relabelled).await;
+    assert!(!valid && reason.contains("output `output_label`[0]: claimed 1, re-executed 0"), "{reason}");
+
+    // Without a tolerance, the smallest nudge is a different output.
+    let honest = infer("iris").await;
+    let (valid, reason) = judge(nudged(&honest, 1e-6)).await;
+    assert!(!valid && reason.contains("outputs differ"), "{reason}");
+}

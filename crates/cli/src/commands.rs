@@ -137,6 +137,14 @@ pub enum ModelCommand {
         /// The file's format; default: `gguf` for a `.gguf` file, else `onnx`.
         #[arg(long, value_parser = ["onnx", "gguf"])]
         format: Option<String>,
+        /// ONNX only: validators accept re-executed floats within ABS + REL·|re-executed| of the
+        /// claimed ones instead of requiring the same output hash (for networks whose hardware or
+        /// ONNX Runtime builds differ in the last bits). Part of the model id.
+        #[arg(long, value_name = "ABS")]
+        tolerance_abs: Option<f64>,
+        /// ONNX only: the relative part of the tolerance (see --tolerance-abs); 0 if left out.
+        #[arg(long, value_name = "REL")]
+        tolerance_rel: Option<f64>,
     },
     /// List models with their latest versions.
     Ls,
@@ -155,6 +163,26 @@ pub enum ModelCommand {
     },
 }
 
+/// The push route for a file: its name, format and any declared tolerance, checked here so that
+/// a refused tolerance costs no upload.
+fn push_path(name: &str, format: &str, abs: Option<f64>, rel: Option<f64>) -> anyhow::Result<String> {
+    let mut path = format!("/v1/models?name={name}&format={format}");
+    if abs.is_none() && rel.is_none() {
+        return Ok(path);
+    }
+    if format != "onnx" {
+        bail!(
+            "--tolerance-abs and --tolerance-rel apply to ONNX models only; a language model's completion is \
+             checked by rescoring, not against a tolerance"
+        );
+    }
+    let tolerance = veritas_node::Tolerance::new(abs.unwrap_or(0.0), rel.unwrap_or(0.0)).map_err(|err| {
+        anyhow::anyhow!(err.replace("tolerance.abs", "--tolerance-abs").replace("tolerance.rel", "--tolerance-rel"))
+    })?;
+    path.push_str(&format!("&tolerance_abs={}&tolerance_rel={}", tolerance.abs, tolerance.rel));
+    Ok(path)
+}
+
 fn version_line(model: &Value) -> String {
     let v = &model["veritas"];
     format!(
@@ -170,7 +198,7 @@ fn version_line(model: &Value) -> String {
 pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
     let client = Client::new(&env::api());
     match cmd {
-        ModelCommand::Push { file, name, format } => {
+        ModelCommand::Push { file, name, format, tolerance_abs, tolerance_rel } => {
             if !file.is_file() {
                 bail!("no such file: {}", file.display());
             }
@@ -178,7 +206,7 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
                 let gguf = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
                 if gguf { "gguf" } else { "onnx" }.to_owned()
             });
-            let path = format!("/v1/models?name={name}&format={format}");
+            let path = push_path(&name, &format, tolerance_abs, tolerance_rel)?;
             let answer = client.upload(&path, &file, out.json).await?;
             if out.json {
                 out.print_json(&answer);
@@ -239,6 +267,13 @@ fn print_model(model: &Value) {
     println!("version   {}", v["version"]);
     println!("model id  {}", v["model_id"].as_str().unwrap_or("?"));
     println!("format    {}", v["format"].as_str().unwrap_or("?"));
+    let tolerance = &manifest["tolerance"];
+    if tolerance.is_object() {
+        println!(
+            "tolerance abs {} + rel {} (re-executed floats; everything else exact)",
+            tolerance["abs"], tolerance["rel"]
+        );
+    }
     for file in manifest["files"].as_array().into_iter().flatten() {
         println!(
             "file      {} {} bytes sha256 {}",
@@ -325,4 +360,31 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
         eprintln!("receipt {}{where_}", answer["receipt_id"].as_str().unwrap_or("?"));
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_path;
+
+    #[test]
+    fn push_paths_carry_a_checked_tolerance() {
+        assert_eq!(push_path("iris", "onnx", None, None).unwrap(), "/v1/models?name=iris&format=onnx");
+        assert_eq!(
+            push_path("iris", "onnx", Some(1e-5), None).unwrap(),
+            "/v1/models?name=iris&format=onnx&tolerance_abs=0.00001&tolerance_rel=0"
+        );
+        assert_eq!(
+            push_path("iris", "onnx", None, Some(0.25)).unwrap(),
+            "/v1/models?name=iris&format=onnx&tolerance_abs=0&tolerance_rel=0.25"
+        );
+        for (format, abs, rel, expected) in [
+            ("gguf", Some(1e-3), None, "ONNX models only"),
+            ("onnx", Some(-1.0), None, "--tolerance-abs must not be negative"),
+            ("onnx", None, Some(f64::NAN), "--tolerance-rel must be a finite number"),
+            ("onnx", Some(0.0), Some(0.0), "leave the tolerance out"),
+        ] {
+            let err = push_path("m", format, abs, rel).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
 }

@@ -16,6 +16,9 @@ pub enum HubError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// A declared tolerance that the hub does not accept.
+    #[error("invalid tolerance: {0}")]
+    InvalidTolerance(String),
     /// An upload larger than the configured limit.
     #[error("upload too large: the limit is {limit} bytes, got at least {got}")]
     TooLarge {

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use veritas_primitives::{ModelId, Schema, hex};
 
-use crate::{FileEntry, HubError, HubResult, Manifest, ModelFormat, Staged, Stager, validate_name};
+use crate::{
+    FileEntry, HubError, HubResult, Manifest, ModelFormat, Staged, Stager, Tolerance, validate_name, validate_tolerance,
+};
 
 /// `(name, version)` → model id.
 const VERSIONS: TableDefinition<(&str, u64), &str> = TableDefinition::new("versions");
@@ -108,7 +110,8 @@ pub trait ModelStore: Send + Sync {
     fn stager(&self) -> &Stager;
 
     /// Commits a staged upload as the next version of `name`, unless the latest version already
-    /// has the same bytes; `schema` and `metadata` were read from the staged file by the caller.
+    /// has the same manifest; `schema` and `metadata` were read from the staged file by the caller,
+    /// `tolerance` is declared by the pusher (ONNX only, checked here).
     fn push<'a>(
         &'a self,
         name: &'a str,
@@ -116,6 +119,7 @@ pub trait ModelStore: Send + Sync {
         format: ModelFormat,
         schema: Schema,
         metadata: std::collections::BTreeMap<String, String>,
+        tolerance: Option<Tolerance>,
     ) -> BoxFuture<'a, HubResult<PushOutcome>>;
 
     /// Every name with its latest version.
@@ -260,8 +264,10 @@ impl Hub {
         format: ModelFormat,
         schema: Schema,
         metadata: std::collections::BTreeMap<String, String>,
+        tolerance: Option<Tolerance>,
     ) -> HubResult<PushOutcome> {
         validate_name(name)?;
+        validate_tolerance(format, tolerance.as_ref())?;
         let manifest = Manifest {
             manifest_version: 1,
             format,
@@ -272,6 +278,7 @@ impl Hub {
             }],
             schema,
             metadata,
+            tolerance,
         };
         let id = manifest.id();
         if let Some((version, latest)) = self.lookup_version(name, None)?
@@ -363,8 +370,9 @@ impl ModelStore for Hub {
         format: ModelFormat,
         schema: Schema,
         metadata: std::collections::BTreeMap<String, String>,
+        tolerance: Option<Tolerance>,
     ) -> BoxFuture<'a, HubResult<PushOutcome>> {
-        Box::pin(self.push_inner(name, staged, format, schema, metadata))
+        Box::pin(self.push_inner(name, staged, format, schema, metadata, tolerance))
     }
 
     fn list(&self) -> BoxFuture<'_, HubResult<Vec<ModelVersion>>> {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+pub use veritas_primitives::Tolerance;
 use veritas_primitives::{ModelId, Schema};
 
 use crate::{HubError, HubResult};
@@ -56,6 +57,11 @@ pub struct Manifest {
     /// Facts read from the model (producer, opset, …).
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// How far a validator's re-executed float outputs may be from the claimed ones (ONNX only).
+    /// Absent, they must be exact. Left out of the JSON when absent, so manifests without one
+    /// keep their ids; present, it is part of the model id, so every claim signs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<Tolerance>,
 }
 
 impl Manifest {
@@ -79,6 +85,20 @@ impl Manifest {
     pub fn main_file(&self) -> Option<&FileEntry> {
         self.files.first()
     }
+}
+
+/// Checks a declared tolerance: ONNX models only; both parts finite and non-negative, not both
+/// zero (see [`Tolerance::check`]).
+pub fn validate_tolerance(format: ModelFormat, tolerance: Option<&Tolerance>) -> HubResult<()> {
+    let Some(tolerance) = tolerance else { return Ok(()) };
+    if format != ModelFormat::Onnx {
+        return Err(HubError::InvalidTolerance(
+            "a tolerance applies to the float outputs of ONNX models only; a language model's completion is \
+             checked by rescoring"
+                .into(),
+        ));
+    }
+    tolerance.check().map_err(HubError::InvalidTolerance)
 }
 
 /// Checks a model name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or digit.
@@ -122,5 +142,47 @@ mod tests {
             assert!(err.contains(reason), "{bad}: {err}");
         }
         validate_name(&"a".repeat(65)).unwrap_err();
+    }
+
+    fn manifest(tolerance: Option<Tolerance>) -> Manifest {
+        Manifest {
+            manifest_version: 1,
+            format: ModelFormat::Onnx,
+            files: vec![FileEntry { path: "model.onnx".into(), sha256: "00".repeat(32), size: 1 }],
+            schema: Schema::default(),
+            metadata: BTreeMap::new(),
+            tolerance,
+        }
+    }
+
+    #[test]
+    fn a_tolerance_is_part_of_the_id_and_absent_changes_nothing() {
+        let exact = manifest(None);
+        let text = String::from_utf8(exact.canonical_bytes()).unwrap();
+        assert!(!text.contains("tolerance"), "{text}");
+        let old: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(old.id(), exact.id());
+        let tolerant = manifest(Some(Tolerance { abs: 1e-3, rel: 0.0 }));
+        let text = String::from_utf8(tolerant.canonical_bytes()).unwrap();
+        assert!(text.contains(r#""tolerance":{"abs":0.001,"rel":0.0}"#), "{text}");
+        assert_ne!(tolerant.id(), exact.id());
+        let read: Manifest = serde_json::from_str(&text).unwrap();
+        assert_eq!((read.id(), read), (tolerant.id(), tolerant));
+    }
+
+    #[test]
+    fn tolerances() {
+        validate_tolerance(ModelFormat::Onnx, None).unwrap();
+        validate_tolerance(ModelFormat::Gguf, None).unwrap();
+        validate_tolerance(ModelFormat::Onnx, Some(&Tolerance { abs: 1e-3, rel: 1e-4 })).unwrap();
+        for (format, tolerance, expected) in [
+            (ModelFormat::Gguf, Tolerance { abs: 1e-3, rel: 0.0 }, "ONNX models only"),
+            (ModelFormat::Onnx, Tolerance { abs: -1.0, rel: 0.0 }, "tolerance.abs must not be negative"),
+            (ModelFormat::Onnx, Tolerance { abs: 0.0, rel: f64::NAN }, "tolerance.rel must be a finite number"),
+            (ModelFormat::Onnx, Tolerance { abs: 0.0, rel: 0.0 }, "leave the tolerance out"),
+        ] {
+            let err = validate_tolerance(format, Some(&tolerance)).unwrap_err().to_string();
+            assert!(err.starts_with("invalid tolerance: ") && err.contains(expected), "{err}");
+        }
     }
 }

@@ -48,7 +48,10 @@ impl Node {
         drop(bytes);
         let staged = upload.finish().await?;
         let manifest = remote.manifest;
-        let outcome = self.hub.push(&remote.name, staged, manifest.format, manifest.schema, manifest.metadata).await?;
+        let outcome = self
+            .hub
+            .push(&remote.name, staged, manifest.format, manifest.schema, manifest.metadata, manifest.tolerance)
+            .await?;
         if outcome.version.id != *id {
             return Err(NodeError::BadWork(format!(
                 "the hub at {hub} sent model bytes that hash to {}, not {id}",

@@ -32,7 +32,10 @@ pub use settle::{MAX_BATCH, SettledBatch};
 pub use validate::{CheckMode, Judgement};
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
-pub use veritas_hub::{HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, validate_name};
+pub use veritas_hub::{
+    HubError, Manifest, ModelFormat, ModelVersion, PushOutcome, StoreLocation, Tolerance, validate_name,
+    validate_tolerance,
+};
 pub use veritas_llm::{self as llm, LlmError};
 pub use veritas_primitives::batch::{BatchToSign, ClaimVerdicts};
 pub use veritas_runtime::RuntimeError;

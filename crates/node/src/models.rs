@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
 use veritas_chain::{Chain, ChainError, contracts::ModelRegistry};
-use veritas_hub::{ModelFormat, ModelVersion, PushOutcome, Stager};
+use veritas_hub::{ModelFormat, ModelVersion, PushOutcome, Stager, Tolerance};
 use veritas_runtime::inspect_onnx;
 
 use crate::{Node, NodeResult, PushRequest};
@@ -41,9 +41,21 @@ impl Node {
     }
 
     /// Inspects an upload and commits it as a model version. Anything the runtime cannot load
-    /// is refused here, not at inference.
+    /// is refused here, not at inference. Re-executions of its claims must be exact.
     pub async fn push_model(&self, request: PushRequest) -> NodeResult<PushOutcome> {
+        self.push_model_with_tolerance(request, None).await
+    }
+
+    /// [`Node::push_model`], declaring how far a validator's re-executed float outputs may be
+    /// from the claimed ones (ONNX only; `None`: exact). The tolerance goes into the manifest, so
+    /// it is part of the model id and every claim signs it.
+    pub async fn push_model_with_tolerance(
+        &self,
+        request: PushRequest,
+        tolerance: Option<Tolerance>,
+    ) -> NodeResult<PushOutcome> {
         veritas_hub::validate_name(&request.name)?;
+        veritas_hub::validate_tolerance(request.format, tolerance.as_ref())?;
         let inspection = match request.format {
             ModelFormat::Onnx => {
                 let path = request.staged.path().to_owned();
@@ -73,7 +85,7 @@ impl Node {
         };
         let outcome = self
             .hub
-            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata)
+            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata, tolerance)
             .await?;
         if outcome.created {
             self.metrics.models_pushed.inc();

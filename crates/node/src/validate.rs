@@ -4,7 +4,9 @@
 //! model id) and that the worker is a registered, staked inference node. `reexec` also runs the
 //! claim again: an ONNX model on the same inputs, whose outputs must hash the same (ONNX Runtime
 //! on the CPU is deterministic for a given build and thread count, so a float re-execution that
-//! differs means different computation, not noise); a language model's completion is scored
+//! differs means different computation, not noise), or, for a model whose manifest declares a
+//! tolerance, must agree with the claimed outputs within it (floats within the tolerance,
+//! everything else exact: `veritas_primitives::tolerance`); a language model's completion is scored
 //! teacher-forced and must be consistent with its sampling parameters within the measured
 //! tolerance (`veritas_llm::INCONSISTENT_TOLERANCE`).
 
@@ -15,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use veritas_chain::{Chain, contracts::NodeRegistry};
 use veritas_hub::ModelFormat;
 use veritas_llm::SamplingParams;
-use veritas_primitives::{Mode, Receipt, TensorData, Value, Verdict, values::values_hash, verdict::verdict_digest};
+use veritas_primitives::{
+    Mode, Receipt, TensorData, Value, Values, Verdict, tolerance::compare_within, values::values_hash,
+    verdict::verdict_digest,
+};
 use veritas_verifier::{Expectations, verify_receipt};
 
 use crate::{Node, NodeError, NodeResult};
@@ -61,6 +66,47 @@ pub(crate) fn string_value(values: Option<&veritas_primitives::Values>, name: &s
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// Re-executed ONNX outputs against the claim: the same hash, or, where the model declares a
+/// tolerance, the claimed outputs (carried in the receipt, hashing to the claim's output hash)
+/// within it.
+fn compare_onnx(
+    receipt: &Receipt,
+    outputs: &Values,
+    tolerance: Option<&veritas_primitives::Tolerance>,
+) -> (bool, String) {
+    if values_hash(outputs) == receipt.claim.output_hash {
+        return (true, "re-executed: the outputs are the same".into());
+    }
+    let Some(tolerance) = tolerance else {
+        return (false, "re-executed: the outputs differ from the claimed ones".into());
+    };
+    // `verify_receipt` has checked the carried outputs against the claim already; checked again
+    // here so that nothing unsigned is ever compared.
+    let claimed = match &receipt.body.output {
+        Some(claimed) if values_hash(claimed) == receipt.claim.output_hash => claimed,
+        Some(_) => return (false, "the claimed outputs do not hash to the claim's output hash".into()),
+        None => {
+            return (
+                false,
+                "re-executed: the outputs differ from the claimed hash, and the receipt carries no outputs to \
+                 compare within the model's tolerance"
+                    .into(),
+            );
+        }
+    };
+    match compare_within(claimed, outputs, tolerance) {
+        Ok(agreement) => (
+            true,
+            format!(
+                "re-executed: the outputs agree within the model's tolerance ({tolerance}; max abs difference {:?} \
+                 over {} floats)",
+                agreement.max_abs_diff, agreement.floats
+            ),
+        ),
+        Err(difference) => (false, format!("re-executed: {difference}")),
     }
 }
 
@@ -123,11 +169,7 @@ impl Node {
             ModelFormat::Onnx => {
                 let inputs = receipt.body.input.clone().unwrap_or_default();
                 let outputs = self.run_onnx(&version, inputs).await?;
-                if values_hash(&outputs) == receipt.claim.output_hash {
-                    Ok((true, "re-executed: the outputs are the same".into()))
-                } else {
-                    Ok((false, "re-executed: the outputs differ from the claimed ones".into()))
-                }
+                Ok(compare_onnx(receipt, &outputs, version.manifest.tolerance.as_ref()))
             }
             ModelFormat::Gguf => self.rescore(&version, receipt).await,
         }

@@ -14,6 +14,7 @@ pub mod request;
 mod schema;
 #[cfg(feature = "signer")]
 mod signer;
+pub mod tolerance;
 mod validators;
 pub mod values;
 pub mod verdict;
@@ -28,5 +29,6 @@ pub use receipt::{Evidence, RECEIPT_VERSION, Receipt, ReceiptBody, Settlement, V
 pub use schema::{Schema, TensorSpec};
 #[cfg(feature = "signer")]
 pub use signer::WorkerKey;
+pub use tolerance::Tolerance;
 pub use validators::{RegistrySnapshot, ValidatorSet};
 pub use values::{DType, MapKey, Params, Tensor, TensorData, Value, Values};

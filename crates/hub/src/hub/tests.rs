@@ -22,7 +22,7 @@ fn configs(dir: &std::path::Path) -> Vec<HubConfig> {
 
 async fn push(hub: &Hub, name: &str, bytes: &[u8]) -> HubResult<PushOutcome> {
     let staged = hub.stager().stage_bytes(bytes).await?;
-    hub.push(name, staged, ModelFormat::Onnx, schema(4), BTreeMap::new()).await
+    hub.push(name, staged, ModelFormat::Onnx, schema(4), BTreeMap::new(), None).await
 }
 
 #[tokio::test]
@@ -58,6 +58,40 @@ async fn versions_are_immutable_and_pushes_idempotent() {
         assert_eq!(manifest.id(), first.version.id);
         assert_eq!(manifest.files[0].size, 9);
     }
+}
+
+#[tokio::test]
+async fn a_tolerance_makes_another_version_and_a_bad_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    let exact = push(&hub, "iris", b"model").await.unwrap().version;
+    assert_eq!(exact.manifest.tolerance, None);
+    let tolerance = Tolerance { abs: 1e-3, rel: 0.0 };
+    let hub = &hub;
+    let push_tolerant = |tolerance: Tolerance, format: ModelFormat| async move {
+        let staged = hub.stager().stage_bytes(b"model").await?;
+        hub.push("iris", staged, format, schema(4), BTreeMap::new(), Some(tolerance)).await
+    };
+    let tolerant = push_tolerant(tolerance, ModelFormat::Onnx).await.unwrap();
+    assert!(tolerant.created, "the same bytes with a tolerance are another manifest");
+    assert_eq!(tolerant.version.version, 2);
+    assert_ne!(tolerant.version.id, exact.id);
+    assert_eq!(tolerant.version.manifest.tolerance, Some(tolerance));
+    let (manifest, _) = hub.load(&tolerant.version.id).await.unwrap();
+    assert_eq!(manifest.tolerance, Some(tolerance));
+    assert!(!push_tolerant(tolerance, ModelFormat::Onnx).await.unwrap().created);
+    // Both versions stay reachable by id.
+    assert_eq!(hub.resolve(&exact.id.to_string()).await.unwrap().manifest.tolerance, None);
+
+    for (bad, format) in [
+        (Tolerance { abs: -1e-3, rel: 0.0 }, ModelFormat::Onnx),
+        (Tolerance { abs: 0.0, rel: 0.0 }, ModelFormat::Onnx),
+        (tolerance, ModelFormat::Gguf),
+    ] {
+        let err = push_tolerant(bad, format).await.unwrap_err();
+        assert!(matches!(err, HubError::InvalidTolerance(_)), "{err}");
+    }
+    assert_eq!(hub.versions("iris").await.unwrap().len(), 2);
 }
 
 #[tokio::test]
