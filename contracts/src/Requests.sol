@@ -23,7 +23,8 @@ interface IWorkers {
 /// the request like any other and, once a quorum of validators has found the claim valid, anyone
 /// may deliver the output, which pays the worker and calls the requester back with bounded gas.
 /// Unserved requests are refunded after a timeout. Inputs and outputs are the canonical value
-/// bytes whose keccak-256 the claim carries.
+/// bytes whose keccak-256 the claim carries. A delivered claim is settled as a batch of one (its
+/// Merkle leaf is the root), so `isSettled(leaf, leaf, [])` finds it like any batched claim.
 abstract contract Requests is Claims {
     using SafeERC20 for IERC20;
 
@@ -68,6 +69,8 @@ abstract contract Requests is Claims {
     function _requestTimeout() internal view virtual returns (uint64);
     function _callbackGasLimit() internal view virtual returns (uint256);
     function _creditWorker(address worker, uint256 fee) internal virtual;
+    /// Records a delivered claim as settled on its own: a batch of one, whose root is its leaf.
+    function _settleAlone(bytes32 claimDigest) internal virtual;
 
     function requestInference(bytes32 modelId, bytes calldata input, uint8 mode, uint256 maxFee, address callback)
         external
@@ -107,6 +110,7 @@ abstract contract Requests is Claims {
 
         // Effects before the callback, so a re-entering callback finds the request closed.
         request.done = true;
+        _settleAlone(digest);
         uint256 fee = _models().priceOf(request.modelId, 0);
         if (fee > request.maxFee) fee = request.maxFee;
         _creditWorker(claim.worker, fee);

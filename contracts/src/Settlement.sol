@@ -118,6 +118,13 @@ contract Settlement is Disputes, Requests {
         return callbackGasLimit;
     }
 
+    /// A delivered contract request is recorded like a batch whose only leaf is its claim.
+    function _settleAlone(bytes32 claimDigest) internal override {
+        bytes32 root = keccak256(abi.encode(claimDigest));
+        if (settledAt[root] != 0) revert AlreadySettled(root);
+        settledAt[root] = uint64(block.number);
+    }
+
     /// A contract request's fee goes to the worker's escrow account, a tenth to the treasury's.
     function _creditWorker(address worker, uint256 fee) internal override {
         uint256 cut = fee / 10;

@@ -23,8 +23,15 @@ contract TestConsumer is IInferenceConsumer {
     }
 
     function ask(IERC20 token, bytes32 modelId, bytes calldata input, uint256 maxFee) external returns (uint256) {
+        return askWithMode(token, modelId, input, 0, maxFee);
+    }
+
+    function askWithMode(IERC20 token, bytes32 modelId, bytes calldata input, uint8 mode, uint256 maxFee)
+        public
+        returns (uint256)
+    {
         token.approve(address(settlement), maxFee);
-        return settlement.requestInference(modelId, input, 0, maxFee, address(this));
+        return settlement.requestInference(modelId, input, mode, maxFee, address(this));
     }
 
     function onInferenceResult(uint256 requestId, bytes calldata output) external {

@@ -102,7 +102,14 @@ fn a_contract_gets_its_verified_answer_and_the_worker_is_paid() {
     let id = ask(&mut s, consumer, b"input bytes");
     let claim = claim_for(&s, id, b"input bytes", b"output bytes");
     reverted(fulfill(&mut s, id, &claim, b"output bytes", 2), "NoQuorum");
+    let leaf = veritas_primitives::merkle_leaf(&claim.signing_hash(&s.net.domain()));
+    let settled = |s: &mut Setup| {
+        let call = Settlement::isSettledCall { root: leaf, leaf, path: Vec::new() };
+        s.net.evm.view(s.net.admin, s.net.settlement, call).unwrap()
+    };
+    assert!(!settled(&mut s));
     fulfill(&mut s, id, &claim, b"output bytes", 3).unwrap();
+    assert!(settled(&mut s), "a delivered claim is settled as a batch of one");
     let output = s.net.evm.view(s.net.admin, consumer, TestConsumer::lastOutputCall {}).unwrap();
     assert_eq!(output.as_ref(), b"output bytes");
     assert_eq!(s.net.escrow(s.worker.address()), U256::from(PRICE - PRICE / 10));
