@@ -4,7 +4,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 
 use crate::{
     Chain, ChainResult, RpcChain,
-    chain::{Fees, Mined},
+    chain::{ChainLog, Fees, Mined},
     embedded::SharedChain,
 };
 
@@ -65,5 +65,9 @@ impl Chain for AnyChain {
 
     async fn mined(&self, transaction: B256) -> ChainResult<Option<Mined>> {
         both!(self, c => c.mined(transaction).await)
+    }
+
+    async fn logs(&self, address: Address, topic0: B256, from: u64, to: u64) -> ChainResult<Vec<ChainLog>> {
+        both!(self, c => c.logs(address, topic0, from, to).await)
     }
 }

@@ -30,6 +30,19 @@ pub struct Mined {
     pub contract_address: Option<Address>,
 }
 
+/// A log a contract emitted, as far as a watcher cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainLog {
+    /// The block that holds it.
+    pub block: u64,
+    /// The transaction that emitted it.
+    pub transaction: B256,
+    /// Its topics (the first is the event's signature hash).
+    pub topics: Vec<B256>,
+    /// Its data.
+    pub data: Bytes,
+}
+
 /// A signed transaction, not yet sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signed {
@@ -105,6 +118,17 @@ pub trait Chain: Send + Sync {
 
     /// A mined transaction, or `None` while it is not (or never will be) mined.
     fn mined(&self, transaction: B256) -> impl Future<Output = ChainResult<Option<Mined>>> + Send;
+
+    /// The logs `address` emitted with first topic `topic0` in blocks `from..=to`, in chain
+    /// order (`eth_getLogs`). `to` must not pass the head (nodes such as anvil refuse it), and
+    /// nodes cap the range of one query: keep it to a few thousand blocks.
+    fn logs(
+        &self,
+        address: Address,
+        topic0: B256,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = ChainResult<Vec<ChainLog>>> + Send;
 
     /// A typed read-only call.
     fn view<C: SolCall + Send>(&self, to: Address, call: C) -> impl Future<Output = ChainResult<C::Return>> + Send {

@@ -5,13 +5,13 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_provider::{Provider, RootProvider};
 use alloy_rpc_client::RpcClient;
-use alloy_rpc_types_eth::{TransactionInput, TransactionReceipt, TransactionRequest};
+use alloy_rpc_types_eth::{Filter, TransactionInput, TransactionReceipt, TransactionRequest};
 use alloy_transport::TransportError;
 use alloy_transport_http::Http;
 
 use crate::{
     Chain, ChainError, ChainResult,
-    chain::{Fees, Mined, reverted},
+    chain::{ChainLog, Fees, Mined, reverted},
 };
 
 /// How long one JSON-RPC request may take.
@@ -147,5 +147,18 @@ impl Chain for RpcChain {
             .await
             .map_err(|err| self.error("eth_getTransactionReceipt", err))?;
         Ok(receipt.and_then(mined))
+    }
+
+    async fn logs(&self, address: Address, topic0: B256, from: u64, to: u64) -> ChainResult<Vec<ChainLog>> {
+        let filter = Filter::new().address(address).event_signature(topic0).from_block(from).to_block(to);
+        let logs = self.provider.get_logs(&filter).await.map_err(|err| self.error("eth_getLogs", err))?;
+        logs.into_iter()
+            .map(|log| {
+                let (Some(block), Some(transaction)) = (log.block_number, log.transaction_hash) else {
+                    return Err(ChainError::Decode(format!("eth_getLogs at {}: a log without its block", self.url)));
+                };
+                Ok(ChainLog { block, transaction, topics: log.topics().to_vec(), data: log.data().data.clone() })
+            })
+            .collect()
     }
 }

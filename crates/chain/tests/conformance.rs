@@ -165,6 +165,16 @@ async fn conformance(chain: &impl Chain, contracts: Contracts) {
         .await
         .unwrap();
     assert!(!made_up);
+    // The settlement's event, found by its signature in exactly the block that mined it.
+    let topic = <Settlement::BatchSettled as alloy_sol_types::SolEvent>::SIGNATURE_HASH;
+    let head = chain.block_number().await.unwrap();
+    let logs = chain.logs(contracts.settlement, topic, 0, head).await.unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!((logs[0].block, logs[0].transaction), (mined.block, mined.transaction));
+    assert_eq!(logs[0].topics[1], good.tree.root(), "the root is the first indexed field");
+    assert_eq!(chain.logs(contracts.settlement, topic, mined.block, mined.block).await.unwrap(), logs);
+    assert!(chain.logs(contracts.settlement, topic, 0, mined.block - 1).await.unwrap().is_empty());
+    assert!(chain.logs(contracts.registry, topic, 0, head).await.unwrap().is_empty(), "another address");
     let worker_escrow =
         chain.view(contracts.settlement, Settlement::balanceOfCall { account: p.worker.address() }).await.unwrap();
     assert_eq!(worker_escrow, tokens(2));

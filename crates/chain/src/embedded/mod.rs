@@ -235,6 +235,29 @@ impl EmbeddedChain {
         self.store.receipt(hash)
     }
 
+    /// The logs `address` emitted with first topic `topic0` in blocks `from..=to` (up to the
+    /// head), in chain order.
+    pub fn logs(&self, address: Address, topic0: B256, from: u64, to: u64) -> ChainResult<Vec<crate::ChainLog>> {
+        let mut out = Vec::new();
+        for number in from..=to.min(self.head().number) {
+            let Some(block) = self.block(number)? else { continue };
+            for hash in &block.transactions {
+                let Some(receipt) = self.receipt(hash)? else { continue };
+                for log in receipt.logs {
+                    if log.address == address && log.topics.first() == Some(&topic0) {
+                        out.push(crate::ChainLog {
+                            block: number,
+                            transaction: *hash,
+                            topics: log.topics,
+                            data: log.data,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Signs a transaction from `key` with its next nonce (see [`sign_eip1559`]); returns the
     /// raw bytes and the hash, without sending it.
     pub fn sign_transaction(

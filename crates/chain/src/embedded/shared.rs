@@ -13,7 +13,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use super::EmbeddedChain;
 use crate::{
     Chain, ChainError, ChainResult,
-    chain::{Fees, Mined},
+    chain::{ChainLog, Fees, Mined},
     genesis::Contracts,
 };
 
@@ -112,5 +112,9 @@ impl Chain for SharedChain {
             gas_used: receipt.gas_used,
             contract_address: receipt.contract_address,
         }))
+    }
+
+    async fn logs(&self, address: Address, topic0: B256, from: u64, to: u64) -> ChainResult<Vec<ChainLog>> {
+        self.with(move |chain| chain.logs(address, topic0, from, to)).await
     }
 }
