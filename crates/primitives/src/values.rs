@@ -556,5 +556,8 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
+mod decode;
+pub use decode::values_from_canonical;
+
 #[cfg(test)]
 mod tests;

@@ -121,3 +121,96 @@ proptest! {
         prop_assert_eq!(same_bits(&one, &two), values_hash(&one) == values_hash(&two));
     }
 }
+
+fn every_kind() -> Values {
+    let t = |shape: Vec<u64>, data| Value::Tensor(Tensor::new("t", shape, data).unwrap());
+    Values::from([
+        ("a_f32".to_owned(), t(vec![2, 2], TensorData::Float32(vec![1.5, -0.0, f32::NAN, f32::INFINITY]))),
+        ("b_f64".to_owned(), t(vec![1], TensorData::Float64(vec![std::f64::consts::PI]))),
+        ("c_i64".to_owned(), t(vec![3], TensorData::Int64(vec![i64::MIN, 0, i64::MAX]))),
+        ("d_i32".to_owned(), t(vec![0], TensorData::Int32(vec![]))),
+        ("e_i8".to_owned(), t(vec![2], TensorData::Int8(vec![-128, 127]))),
+        ("f_u8".to_owned(), t(vec![1, 3], TensorData::Uint8(vec![0, 7, 255]))),
+        ("g_bool".to_owned(), t(vec![2], TensorData::Bool(vec![true, false]))),
+        ("h_str".to_owned(), t(vec![2], TensorData::String(vec!["".into(), "setosa ✓".into()]))),
+        ("i_scalar".to_owned(), t(vec![], TensorData::Float32(vec![0.25]))),
+        ("j_imaps".to_owned(), Value::Int64Maps(vec![BTreeMap::from([(0, 0.9), (2, 0.1)]), BTreeMap::new()])),
+        ("k_smaps".to_owned(), Value::StringMaps(vec![BTreeMap::from([("a".to_owned(), 0.5)])])),
+    ])
+}
+
+#[test]
+fn canonical_bytes_decode_to_the_same_values_bit_for_bit() {
+    for values in [Values::new(), every_kind()] {
+        let bytes = canonical_bytes(&values);
+        let decoded = values_from_canonical(&bytes).unwrap();
+        assert_eq!(canonical_bytes(&decoded), bytes);
+        assert_eq!(values_hash(&decoded), values_hash(&values));
+    }
+}
+
+#[test]
+fn bytes_that_are_not_canonical_values_are_refused_with_the_reason() {
+    let good = canonical_bytes(&every_kind());
+    let refused = |bytes: &[u8], expected: &str| {
+        let err = values_from_canonical(bytes).unwrap_err().to_string();
+        assert!(err.starts_with("malformed canonical values: ") && err.contains(expected), "{err}");
+    };
+    refused(b"", "magic needs 8 bytes");
+    refused(b"VRTVAL\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00", "values magic");
+    // Every strict prefix is refused (truncated), and so is a trailing byte.
+    for cut in 0..good.len() {
+        assert!(values_from_canonical(&good[..cut]).is_err(), "a prefix of {cut} bytes decoded");
+    }
+    refused(&[good.as_slice(), &[0]].concat(), "1 bytes follow the last value");
+    // A huge count is refused before anything is allocated.
+    let mut huge = VALUES_MAGIC.to_vec();
+    huge.extend_from_slice(&u64::MAX.to_le_bytes());
+    refused(&huge, "value count 18446744073709551615 at offset 8 does not fit");
+    // One tensor of shape [2^32, 2^32] with no elements behind it.
+    let mut overflow = VALUES_MAGIC.to_vec();
+    overflow.extend_from_slice(&1u64.to_le_bytes());
+    overflow.extend_from_slice(&1u64.to_le_bytes());
+    overflow.extend_from_slice(b"x\x01\x01");
+    overflow.extend_from_slice(&2u64.to_le_bytes());
+    overflow.extend_from_slice(&(1u64 << 32).to_le_bytes());
+    overflow.extend_from_slice(&(1u64 << 32).to_le_bytes());
+    refused(&overflow, "tensor `x` of shape [4294967296, 4294967296] does not fit");
+    // A bool that is neither 0 nor 1.
+    let bools = Values::from([(
+        "b".to_owned(),
+        Value::Tensor(Tensor::new("b", vec![1], TensorData::Bool(vec![true])).unwrap()),
+    )]);
+    let mut two = canonical_bytes(&bools);
+    *two.last_mut().unwrap() = 2;
+    refused(&two, "bool element 2 is neither 0 nor 1");
+    // Names out of order decode, but do not re-encode to the same bytes.
+    let one = |name: &str| {
+        canonical_bytes(&Values::from([(
+            name.to_owned(),
+            Value::Tensor(Tensor::new(name, vec![1], TensorData::Uint8(vec![1])).unwrap()),
+        )]))
+    };
+    let (a, b) = (one("a"), one("b"));
+    let mut swapped = VALUES_MAGIC.to_vec();
+    swapped.extend_from_slice(&2u64.to_le_bytes());
+    swapped.extend_from_slice(&b[16..]);
+    swapped.extend_from_slice(&a[16..]);
+    refused(&swapped, "not in canonical form");
+    let mut twice = VALUES_MAGIC.to_vec();
+    twice.extend_from_slice(&2u64.to_le_bytes());
+    twice.extend_from_slice(&a[16..]);
+    twice.extend_from_slice(&a[16..]);
+    refused(&twice, "value `a` appears twice");
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+        let mut prefixed = VALUES_MAGIC.to_vec();
+        prefixed.extend_from_slice(&bytes);
+        if let Ok(values) = values_from_canonical(&prefixed) {
+            proptest::prop_assert_eq!(canonical_bytes(&values), prefixed);
+        }
+    }
+}
