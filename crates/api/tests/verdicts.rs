@@ -50,6 +50,7 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
         model: "iris".into(),
         input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
         mode: Default::default(),
+        request_id: None,
     };
     let honest = node.infer(request, None).await.unwrap().receipt;
 
@@ -199,6 +200,7 @@ async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() 
             model: model.into(),
             input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
             mode: Default::default(),
+            request_id: None,
         };
         let node = node.clone();
         async move { node.infer(request, None).await.unwrap().receipt }

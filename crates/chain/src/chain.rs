@@ -149,9 +149,22 @@ pub trait Chain: Send + Sync {
         value: U256,
         data: Bytes,
     ) -> impl Future<Output = ChainResult<Signed>> + Send {
+        self.sign_with_gas(key, to, value, data, 0)
+    }
+
+    /// [`Chain::sign`] with `extra_gas` on top of the estimate: for calls that hand a fixed gas
+    /// budget to a callee (whose use the estimate does not see) and check that it is there.
+    fn sign_with_gas(
+        &self,
+        key: &WorkerKey,
+        to: Option<Address>,
+        value: U256,
+        data: Bytes,
+        extra_gas: u64,
+    ) -> impl Future<Output = ChainResult<Signed>> + Send {
         async move {
             let from = key.address();
-            let gas = self.estimate_gas(from, to, value, data.clone()).await?;
+            let gas = self.estimate_gas(from, to, value, data.clone()).await?.saturating_add(extra_gas);
             let nonce = self.nonce(from).await?;
             let fees = self.fees().await?;
             let tx = TxEip1559 {
@@ -201,8 +214,21 @@ pub trait Chain: Send + Sync {
         data: Bytes,
         confirmations: Confirmations,
     ) -> impl Future<Output = ChainResult<Mined>> + Send {
+        self.transact_with_gas(key, to, value, data, 0, confirmations)
+    }
+
+    /// [`Chain::transact`] with `extra_gas` on top of the estimate (see [`Chain::sign_with_gas`]).
+    fn transact_with_gas(
+        &self,
+        key: &WorkerKey,
+        to: Option<Address>,
+        value: U256,
+        data: Bytes,
+        extra_gas: u64,
+        confirmations: Confirmations,
+    ) -> impl Future<Output = ChainResult<Mined>> + Send {
         async move {
-            let signed = self.sign(key, to, value, data).await?;
+            let signed = self.sign_with_gas(key, to, value, data, extra_gas).await?;
             let hash = self.send_raw(signed.raw).await?;
             let mined = self.wait(hash, confirmations).await?;
             if !mined.status {

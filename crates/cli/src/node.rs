@@ -200,6 +200,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     }
     // Verdicts are collected as claims come, and pending receipts settle every few seconds.
     let _verifier = node.settles().then(|| node.spawn_verifier(std::time::Duration::from_millis(500)));
+    let _requests = node.settles().then(|| node.spawn_requests(std::time::Duration::from_secs(1)));
     let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs(2)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);

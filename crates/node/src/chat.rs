@@ -14,7 +14,7 @@ use veritas_primitives::{Address, B256, Mode, Params, Receipt, Tensor, TensorDat
 
 use crate::{
     Node, NodeError, NodeResult,
-    node::{Answer, now_seconds, sign_and_log},
+    node::{Answer, Queue, now_seconds, sign_and_log},
 };
 
 /// What to complete: a conversation, or a raw prompt.
@@ -187,11 +187,11 @@ impl Node {
             input,
             output,
             params,
+            request_id: None,
         };
         let (key, claims, domain) = (self.key.clone(), self.claims.clone(), self.domain);
-        let charge = (self.role != crate::NodeRole::Inference).then_some(charge);
-        let receipt =
-            tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, charge)).await??;
+        let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };
+        let receipt = tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, queue)).await??;
         self.metrics.claims_logged.inc();
         self.verification.wake.notify_one();
         Ok(ChatResponse { model: version, generation, pieces, receipt })

@@ -15,6 +15,9 @@ use veritas_primitives::{Address, B256, Receipt, keccak256};
 
 use crate::{NodeError, NodeResult};
 
+mod requests;
+pub use requests::Served;
+
 /// receipt id → receipt JSON.
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
 /// sequence → receipt id (32) ‖ paying account (20) ‖ fee (32), for receipts not yet settled.
@@ -35,6 +38,13 @@ const AWAITING: TableDefinition<&[u8; 32], u64> = TableDefinition::new("awaiting
 const VERIFIED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("verified");
 /// receipt id → 1, for claims a quorum judged invalid: never settled, never charged.
 const REJECTED: TableDefinition<&[u8; 32], u8> = TableDefinition::new("rejected");
+/// receipt id → the on-chain request id, for claims that answer a contract's request.
+const CONTRACT: TableDefinition<&[u8; 32], u64> = TableDefinition::new("contract_claims");
+/// on-chain request id → the receipt id answering it (32 bytes), or why it was not served
+/// (UTF-8): each request is served once.
+const SERVED: TableDefinition<u64, &[u8]> = TableDefinition::new("served_requests");
+/// receipt id → on-chain request id, for contract claims a quorum judged valid, not delivered.
+const FULFILL: TableDefinition<&[u8; 32], u64> = TableDefinition::new("to_fulfill");
 
 /// Who pays for a receipt, and how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,6 +126,9 @@ impl ClaimLog {
         txn.open_table(API_KEYS)?;
         txn.open_table(VERIFIED)?;
         txn.open_table(REJECTED)?;
+        txn.open_table(CONTRACT)?;
+        txn.open_table(SERVED)?;
+        txn.open_table(FULFILL)?;
         let mut awaiting = txn.open_table(AWAITING)?;
         // Logs written before verdicts were collected: their queued claims wait for verdicts.
         if txn.open_table(META)?.get("verification")?.is_none() {
@@ -283,7 +296,15 @@ impl ClaimLog {
                 let json = serde_json::to_vec(&receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
                 receipts.insert(&id.0, json.as_slice())?;
             }
-            if valid {
+            let request = txn.open_table(CONTRACT)?.get(&id.0)?.map(|v| v.value());
+            if let Some(request) = request {
+                // A contract's request: paid from its escrow on delivery, never batched.
+                if valid {
+                    txn.open_table(FULFILL)?.insert(&id.0, request)?;
+                } else {
+                    txn.open_table(REJECTED)?.insert(&id.0, 1)?;
+                }
+            } else if valid {
                 txn.open_table(VERIFIED)?.insert(&id.0, sequence)?;
             } else {
                 txn.open_table(REJECTED)?.insert(&id.0, 1)?;

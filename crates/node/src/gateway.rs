@@ -12,6 +12,7 @@ use veritas_verifier::{Expectations, verify_receipt};
 
 use crate::{
     Charge, ChatResponse, InferRequest, InferResponse, Node, NodeError, NodeResult, WorkChat, network::Member,
+    node::Queue,
 };
 
 impl Node {
@@ -78,18 +79,25 @@ impl Node {
         &self,
         model: ModelVersion,
         inputs: &Values,
-        input: serde_json::Value,
-        mode: Mode,
-        charge: Charge,
+        request: InferRequest,
+        queue: Queue,
     ) -> NodeResult<InferResponse> {
-        let request = InferRequest { model: model.id.to_string(), input, mode: Some(mode) };
+        let mode = request.mode.unwrap_or(self.default_mode);
         let mut failures = Vec::new();
         for worker in self.workers().await? {
             match self.peers.infer(&worker.endpoint, &request).await {
                 Ok(answer) => {
                     let receipt = answer.receipt;
                     self.check_work(&receipt, &worker, &model.id, mode, Some(values_hash(inputs)))?;
-                    let receipt = self.log_work(receipt, charge).await?;
+                    if let Some(id) = request.request_id
+                        && receipt.claim.request_id != id
+                    {
+                        return Err(NodeError::BadWork(format!(
+                            "worker {}: the claim answers request {}, not {id}",
+                            worker.signer, receipt.claim.request_id
+                        )));
+                    }
+                    let receipt = self.log_work(receipt, queue).await?;
                     let output = receipt.body.output.clone().unwrap_or_default();
                     return Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt });
                 }
@@ -137,7 +145,7 @@ impl Node {
                         fee: charge.fee.min(self.price_for(&model.id, done.generation.tokens.len() as u64).await?),
                         ..charge
                     };
-                    let receipt = self.log_work(done.receipt, charge).await?;
+                    let receipt = self.log_work(done.receipt, Queue::Paid(charge)).await?;
                     return Ok(ChatResponse { model, generation: done.generation, pieces: done.pieces, receipt });
                 }
                 Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
@@ -187,11 +195,11 @@ impl Node {
         Ok(())
     }
 
-    /// Logs a worker's receipt with its charge and wakes the verdict collection.
-    async fn log_work(&self, receipt: Receipt, charge: Charge) -> NodeResult<Receipt> {
+    /// Logs a worker's receipt as `queue` says and wakes the verdict collection.
+    async fn log_work(&self, receipt: Receipt, queue: Queue) -> NodeResult<Receipt> {
         let claims = self.claims.clone();
         let logged = receipt.clone();
-        tokio::task::spawn_blocking(move || claims.append(&logged, charge)).await??;
+        tokio::task::spawn_blocking(move || crate::node::log_receipt(&claims, &logged, queue)).await??;
         self.metrics.claims_logged.inc();
         self.verification.wake.notify_one();
         Ok(receipt)

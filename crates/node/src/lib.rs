@@ -17,11 +17,12 @@ mod node;
 mod payment;
 mod peers;
 mod quorum;
+mod requests;
 mod settle;
 mod validate;
 
 pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
-pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued};
+pub use claim_log::{Charge, ClaimLog, InflightBatch, Queued, Served};
 pub use config::{ChainConfig, Fault, NodeConfig, NodeRole};
 pub use error::{NodeError, NodeResult};
 pub use identity::load_or_create_key;

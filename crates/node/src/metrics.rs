@@ -26,6 +26,8 @@ pub(crate) struct Metrics {
     pub disputes: Family<Labels, Counter>,
     /// Claims waiting for a quorum.
     pub awaiting: prometheus_client::metrics::gauge::Gauge,
+    /// Contracts' requests seen on chain, by event: served, refused, fulfilled (gateway).
+    pub contract_requests: Family<Labels, Counter>,
     /// The latest verdict latencies in seconds (at most [`RECENT`]), for percentiles in counts.
     recent_verdict_seconds: std::sync::Mutex<std::collections::VecDeque<f64>>,
 }
@@ -65,6 +67,12 @@ impl Metrics {
         registry.register("disputes", "Disputes opened and resolved and verdicts slashed, by event", disputes.clone());
         let awaiting = prometheus_client::metrics::gauge::Gauge::default();
         registry.register("claims_awaiting_verdicts", "Claims waiting for a quorum of verdicts", awaiting.clone());
+        let contract_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "contract_requests",
+            "Contracts' inference requests read from the chain, by event (served, refused, fulfilled, undeliverable)",
+            contract_requests.clone(),
+        );
         Metrics {
             registry,
             inferences,
@@ -77,6 +85,7 @@ impl Metrics {
             verdicts_refused,
             disputes,
             awaiting,
+            contract_requests,
             recent_verdict_seconds: Default::default(),
         }
     }

@@ -37,6 +37,10 @@ pub struct InferRequest {
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// The request id the claim carries; a fresh one if absent. A contract's request is
+    /// answered with its on-chain id, which `fulfill` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<B256>,
 }
 
 /// The answer to an inference request.
@@ -285,6 +289,10 @@ impl Node {
             return batcher.resume(&self.claims, batch).await;
         }
         self.verify_pending().await?;
+        // Contracts' verified answers go out one by one, from the same key, between batches.
+        if let Err(err) = self.fulfill_requests().await {
+            tracing::warn!(%err, "delivering contracts' answers failed; they stay queued");
+        }
         let Some(plan) = batcher.plan(&self.claims).await? else { return Ok(None) };
         let signatures = self.batch_signatures(&plan).await?;
         let batch = batcher.commit(&self.claims, &plan, signatures).await?;
@@ -353,8 +361,23 @@ impl Node {
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
+        let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };
+        self.run_and_log(model, inputs, request.input, mode, request.request_id, queue).await
+    }
+
+    /// Runs a checked request (or has a worker run it, on a gateway) and logs its receipt.
+    pub(crate) async fn run_and_log(
+        &self,
+        model: ModelVersion,
+        inputs: Values,
+        input: serde_json::Value,
+        mode: Mode,
+        request_id: Option<B256>,
+        queue: Queue,
+    ) -> NodeResult<InferResponse> {
         if self.role == crate::NodeRole::Gateway {
-            return self.dispatch_infer(model, &inputs, request.input, mode, charge).await;
+            let request = InferRequest { model: model.id.to_string(), input, mode: Some(mode), request_id };
+            return self.dispatch_infer(model, &inputs, request, queue).await;
         }
         let faulty = if self.fault.is_some() { self.faulty_onnx(&model, &inputs).await? } else { None };
         if faulty.is_none() {
@@ -366,7 +389,6 @@ impl Node {
         let key = self.key.clone();
         let claims = self.claims.clone();
         let (domain, timestamp) = (self.domain, now_seconds());
-        let charge = (self.role != crate::NodeRole::Inference).then_some(charge);
         let manifest_json = model.manifest.to_json();
         let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
         let receipt = tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
@@ -384,8 +406,9 @@ impl Node {
                 input: inputs,
                 output: outputs,
                 params: Params(BTreeMap::new()),
+                request_id,
             };
-            sign_and_log(&key, &claims, domain, answer, charge)
+            sign_and_log(&key, &claims, domain, answer, queue)
         })
         .await??;
         self.metrics.claims_logged.inc();
@@ -492,20 +515,33 @@ pub(crate) struct Answer {
     pub input: Values,
     pub output: Values,
     pub params: Params,
+    /// The request id to claim; a fresh one when `None`.
+    pub request_id: Option<B256>,
+}
+
+/// How a logged receipt waits for the rest of the network.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Queue {
+    /// Queued for verdicts and batch settlement, charged to an escrow account.
+    Paid(Charge),
+    /// Queued for verdicts, then delivered to a contract's on-chain request (by its id), which
+    /// pays from its own escrow.
+    Contract(u64),
+    /// Only recorded: an inference node's, which its gateway queues.
+    Record,
 }
 
 /// Signs the claim over an answer and writes its receipt to the claim log (blocking: the write
-/// is durable before this returns), queued for verdicts and settlement with its charge, or
-/// only recorded when the charge is `None` (an inference node's, which its gateway settles).
+/// is durable before this returns), queued as `queue` says.
 pub(crate) fn sign_and_log(
     key: &WorkerKey,
     claims: &ClaimLog,
     domain: ClaimDomain,
     answer: Answer,
-    charge: Option<Charge>,
+    queue: Queue,
 ) -> NodeResult<Receipt> {
     let claim = Claim {
-        request_id: claims.next_request_id(&key.address()),
+        request_id: answer.request_id.unwrap_or_else(|| claims.next_request_id(&key.address())),
         model_id: answer.model_id,
         input_hash: values_hash(&answer.input),
         output_hash: values_hash(&answer.output),
@@ -524,11 +560,17 @@ pub(crate) fn sign_and_log(
         params: Some(answer.params),
         registry: None,
     };
-    match charge {
-        Some(charge) => claims.append(&receipt, charge)?,
-        None => claims.record(&receipt)?,
-    }
+    log_receipt(claims, &receipt, queue)?;
     Ok(receipt)
+}
+
+/// Writes a receipt to the claim log as `queue` says (blocking, durable).
+pub(crate) fn log_receipt(claims: &ClaimLog, receipt: &Receipt, queue: Queue) -> NodeResult<()> {
+    match queue {
+        Queue::Paid(charge) => claims.append(receipt, charge),
+        Queue::Contract(request) => claims.append_contract(receipt, request),
+        Queue::Record => claims.record(receipt),
+    }
 }
 
 impl Settlement {

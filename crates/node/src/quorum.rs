@@ -75,7 +75,7 @@ impl Node {
     }
 
     /// Whether this node collects verdicts and settles.
-    fn collects(&self) -> bool {
+    pub(crate) fn collects(&self) -> bool {
         matches!(self.role, NodeRole::Standalone | NodeRole::Gateway) && self.settles()
     }
 

@@ -1,0 +1,222 @@
+//! Contracts' requests: a gateway reads `InferenceRequested` events from the settlement
+//! contract, serves each request once with the request's on-chain id in the claim, has the
+//! claim judged by the validators like any other, and once a quorum finds it valid, delivers
+//! the output with `fulfill`, which pays the worker from the request's escrow, calls the
+//! requesting contract back and records the claim as settled (a batch of one).
+//!
+//! A request that cannot be served (its input is not canonical values, the model is unknown or
+//! not ONNX, the mode is not offered, the deadline passed) is recorded as refused, with the
+//! reason, and never retried; its requester gets its fee back with `refund` after the deadline.
+//! A request that fails for a passing reason (no worker answers, the chain is unreachable) is
+//! tried again: the cursor stays on its block.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy_primitives::{Bytes, U256};
+use alloy_sol_types::SolEvent;
+use veritas_chain::{
+    Chain, ChainError, ChainLog,
+    contracts::{Settlement as SettlementContract, claim_struct},
+};
+use veritas_hub::ModelFormat;
+use veritas_primitives::{
+    B256, Mode, ModelId, Receipt, Settlement, keccak256, merkle_leaf,
+    values::{canonical_bytes, values_from_canonical, values_hash, values_to_json},
+};
+
+use crate::{Node, NodeError, NodeResult, metrics::Metrics, node::Queue};
+
+/// Blocks read per `eth_getLogs` query.
+const SPAN: u64 = 1_000;
+/// Queries per round, so a gateway far behind catches up without stalling the rest.
+const SPANS_PER_ROUND: usize = 10;
+/// Deliveries per round.
+const DELIVERIES: usize = 16;
+/// Gas on top of the callback's limit for `fulfill`'s own check (`limit + limit/63 + 10_000`).
+const CALLBACK_MARGIN: u64 = 20_000;
+
+/// Whether an error may pass by itself (then the request is tried again).
+fn passing(err: &NodeError) -> bool {
+    matches!(err, NodeError::NoWorkers(_) | NodeError::Peer(_) | NodeError::Chain(_) | NodeError::NoChain)
+        || matches!(err, NodeError::Io(_) | NodeError::ClaimLog(_))
+}
+
+fn refused(why: impl Into<String>) -> NodeError {
+    NodeError::Refused(why.into())
+}
+
+impl Node {
+    /// Serves contracts' requests and delivers their verified answers every `interval`, until
+    /// the task is dropped (gateways and standalone nodes on a chain).
+    pub fn spawn_requests(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                if let Err(err) = node.serve_requests().await {
+                    tracing::warn!(%err, "reading contracts' requests failed; trying again");
+                }
+            }
+        })
+    }
+
+    /// What this node knows of on-chain request `id`: served (by which receipt) or refused.
+    pub fn contract_request(&self, id: u64) -> NodeResult<Option<crate::Served>> {
+        self.claims.served(id)
+    }
+
+    /// Reads the settlement contract's new requests and serves them; returns how many were
+    /// served.
+    pub async fn serve_requests(&self) -> NodeResult<usize> {
+        if !self.collects() {
+            return Ok(0);
+        }
+        let (chain, contracts) = self.network().ok_or(NodeError::NoChain)?;
+        let head = chain.block_number().await?;
+        let mut served = 0;
+        for _ in 0..SPANS_PER_ROUND {
+            let from = self.claims.requests_cursor()?.unwrap_or(0);
+            if from > head {
+                break;
+            }
+            let to = head.min(from + SPAN - 1);
+            let topic = SettlementContract::InferenceRequested::SIGNATURE_HASH;
+            for log in chain.logs(contracts.settlement, topic, from, to).await? {
+                match self.serve_request(&log).await {
+                    Ok(true) => served += 1,
+                    Ok(false) => {}
+                    Err(err) => {
+                        // Read again from this block next round; served requests are skipped.
+                        self.claims.set_requests_cursor(log.block)?;
+                        return Err(err);
+                    }
+                }
+            }
+            self.claims.set_requests_cursor(to + 1)?;
+        }
+        Ok(served)
+    }
+
+    /// Serves one request unless it was served or refused before. `Err` only for a passing
+    /// failure; anything else refuses the request for good.
+    async fn serve_request(&self, log: &ChainLog) -> NodeResult<bool> {
+        let event = match SettlementContract::InferenceRequested::decode_raw_log(log.topics.iter().copied(), &log.data)
+        {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(%err, block = log.block, "an InferenceRequested log that does not decode; skipped");
+                return Ok(false);
+            }
+        };
+        let Ok(id) = u64::try_from(event.id) else {
+            tracing::warn!(id = %event.id, "a request id over 2^64; skipped");
+            return Ok(false);
+        };
+        if self.claims.served(id)?.is_some() {
+            return Ok(false);
+        }
+        match self.answer_request(id, &event).await {
+            Ok(receipt) => {
+                Metrics::count(&self.metrics.contract_requests, "event", "served");
+                tracing::info!(request = id, receipt = %receipt.id(), "a contract's request served");
+                Ok(true)
+            }
+            Err(err) if passing(&err) => Err(err),
+            Err(err) => {
+                let reason = err.to_string();
+                self.claims.refuse_request(id, &reason)?;
+                Metrics::count(&self.metrics.contract_requests, "event", "refused");
+                tracing::warn!(request = id, %reason, "a contract's request refused; its requester may take a refund after the deadline");
+                Ok(false)
+            }
+        }
+    }
+
+    async fn answer_request(&self, id: u64, event: &SettlementContract::InferenceRequested) -> NodeResult<Receipt> {
+        if crate::node::now_seconds() >= event.deadline {
+            return Err(refused(format!("request {id}: its deadline {} has passed", event.deadline)));
+        }
+        let mode = Mode::from_code(event.mode).map_err(|err| refused(format!("request {id}: {err}")))?;
+        let mode = self.mode(Some(mode))?;
+        let inputs =
+            values_from_canonical(&event.input).map_err(|err| refused(format!("request {id}: input: {err}")))?;
+        let model = self.model_by_id(&ModelId(event.modelId)).await.map_err(|err| match err {
+            NodeError::Hub(err) => refused(format!("request {id}: model {}: {err}", ModelId(event.modelId))),
+            other => other,
+        })?;
+        if model.manifest.format != ModelFormat::Onnx {
+            return Err(refused(format!(
+                "request {id}: model {} is {:?}; contracts' requests are served for ONNX models",
+                model.id, model.manifest.format
+            )));
+        }
+        // The inputs must be what the model takes, and still hash as the request's did.
+        let input = values_to_json(&inputs);
+        let checked = veritas_runtime::parse_inputs(&model.manifest.schema, &input)
+            .map_err(|err| refused(format!("request {id}: input: {err}")))?;
+        if values_hash(&checked) != keccak256(&event.input) {
+            return Err(refused(format!("request {id}: its input does not survive the model's schema unchanged")));
+        }
+        let request_id = B256::from(U256::from(id));
+        let answer = self.run_and_log(model, checked, input, mode, Some(request_id), Queue::Contract(id)).await?;
+        Ok(answer.receipt)
+    }
+
+    /// Delivers verified answers to their contracts (`fulfill`), and records each delivery in
+    /// its receipt's settlement; returns how many were delivered.
+    pub(crate) async fn fulfill_requests(&self) -> NodeResult<usize> {
+        let Some(settlement) = self.settlement.as_ref() else { return Ok(0) };
+        let batcher = &settlement.batcher;
+        let mut delivered = 0;
+        for (id, request) in self.claims.to_fulfill(DELIVERIES)? {
+            let mut receipt = self.claims.get(&id)?.ok_or_else(|| NodeError::UnknownReceipt(id.to_string()))?;
+            let output = canonical_bytes(&receipt.body.output.clone().unwrap_or_default());
+            let mut valid: Vec<_> = receipt.verdicts.iter().filter(|v| v.valid).collect();
+            valid.sort_by_key(|v| v.validator);
+            let call = SettlementContract::fulfillCall {
+                id: U256::from(request),
+                output: Bytes::from(output),
+                claim: claim_struct(&receipt.claim),
+                workerSignature: Bytes::from(receipt.signature.to_vec()),
+                validSignatures: valid.iter().map(|v| v.signature.clone()).collect(),
+            };
+            let contract = batcher.contracts.settlement;
+            let limit = batcher.chain.view(contract, SettlementContract::callbackGasLimitCall {}).await?;
+            let extra = u64::try_from(limit).unwrap_or(u64::MAX / 2).saturating_mul(64) / 63 + CALLBACK_MARGIN;
+            let data = alloy_sol_types::SolCall::abi_encode(&call).into();
+            let sent = batcher
+                .chain
+                .transact_with_gas(&batcher.sender, Some(contract), U256::ZERO, data, extra, batcher.confirmations)
+                .await;
+            match sent {
+                Ok(mined) => {
+                    receipt.settlement = Some(Settlement {
+                        chain_id: batcher.chain.chain_id(),
+                        contract,
+                        batch_root: merkle_leaf(&id),
+                        merkle_path: Vec::new(),
+                        transaction: mined.transaction,
+                        block: mined.block,
+                    });
+                    self.claims.finish_fulfill(&receipt)?;
+                    delivered += 1;
+                    Metrics::count(&self.metrics.contract_requests, "event", "fulfilled");
+                    tracing::info!(request, receipt = %id, block = mined.block, "a contract's request fulfilled");
+                }
+                Err(ChainError::Reverted { reason, .. })
+                    if ["RequestClosed", "RequestExpired", "NoSuchRequest", "ClaimMismatch"]
+                        .iter()
+                        .any(|r| reason.contains(r)) =>
+                {
+                    // Delivered by someone else, or never deliverable: the receipt stays
+                    // verified and unsettled.
+                    self.claims.finish_fulfill(&receipt)?;
+                    Metrics::count(&self.metrics.contract_requests, "event", "undeliverable");
+                    tracing::warn!(request, receipt = %id, %reason, "a verified answer cannot be delivered");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(delivered)
+    }
+}
