@@ -53,6 +53,7 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/network/registry", get(registry))
         .route("/v1/accounts/{address}", get(account))
         .route("/v1/receipts/{id}", get(receipt))
+        .route("/v1/requests/{id}", get(contract_request))
         .route("/v1/network", get(network))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
@@ -282,6 +283,22 @@ async fn receipt(State(node): State<AppState>, Path(id): Path<String>) -> Result
         serde_json::to_value(receipt)
             .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?,
     ))
+}
+
+/// `GET /v1/requests/{id}`: what this gateway did with a contract's on-chain request: served
+/// (with the receipt id), refused (with the reason), or not seen yet.
+async fn contract_request(State(node): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let request: u64 =
+        id.parse().map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a decimal number")))?;
+    Ok(Json(match node.contract_request(request)? {
+        Some(veritas_node::Served::Receipt(receipt)) => {
+            json!({"request": request, "status": "served", "receipt_id": receipt})
+        }
+        Some(veritas_node::Served::Refused(reason)) => {
+            json!({"request": request, "status": "refused", "reason": reason})
+        }
+        None => json!({"request": request, "status": "unseen"}),
+    }))
 }
 
 /// `GET /v1/network`: the chain this node settles on, its contracts and, for the embedded

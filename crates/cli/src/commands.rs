@@ -327,7 +327,7 @@ pub struct InferArgs {
     api_key: Option<String>,
 }
 
-fn read_input(text: &str) -> anyhow::Result<Value> {
+pub(crate) fn read_input(text: &str) -> anyhow::Result<Value> {
     let raw = if text == "-" {
         std::io::read_to_string(std::io::stdin())?
     } else if let Some(path) = text.strip_prefix('@') {

@@ -11,6 +11,7 @@ mod network;
 mod node;
 mod onchain;
 mod receipts;
+mod request;
 mod setup;
 
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
     Model(commands::ModelCommand),
     /// Run a model and get its output and receipt.
     Infer(commands::InferArgs),
+    /// Ask for inference on chain, as a contract does: escrow the fee, wait for the network to
+    /// serve, verify and deliver the answer (`fulfill`), print it.
+    Request(request::RequestArgs),
     /// Chat with a language model in the terminal (or one message with -m).
     Chat(chat::ChatArgs),
     /// Verify a receipt offline: signature, model id, hashes.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
             Command::Setup => commands::setup(&out).await,
             Command::Model(cmd) => commands::model(cmd, &out).await,
             Command::Infer(args) => commands::infer(args, &out).await,
+            Command::Request(args) => request::request(args, &out).await,
             Command::Chat(args) => chat::chat(args, &out).await,
             Command::Verify(args) => receipts::verify(args, &out).await,
             Command::Receipt(cmd) => receipts::receipt(cmd, &out).await,

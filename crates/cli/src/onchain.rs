@@ -43,18 +43,18 @@ pub struct ChainArgs {
 }
 
 impl ChainArgs {
-    fn confirmations(&self) -> Confirmations {
+    pub(crate) fn confirmations(&self) -> Confirmations {
         Confirmations { depth: self.confirmations.max(1), ..Default::default() }
     }
 
-    async fn connect(&self) -> anyhow::Result<RpcChain> {
+    pub(crate) async fn connect(&self) -> anyhow::Result<RpcChain> {
         let url = self.rpc.clone().unwrap_or_else(|| format!("{}/rpc", env::api().trim_end_matches('/')));
         Ok(RpcChain::connect(&url).await?)
     }
 
     /// The signing key: `$key_env`, else the development account (`--dev-account`, else
     /// `default_dev`) when the chain is the development chain.
-    fn key(&self, chain: &RpcChain, default_dev: u32) -> anyhow::Result<WorkerKey> {
+    pub(crate) fn key(&self, chain: &RpcChain, default_dev: u32) -> anyhow::Result<WorkerKey> {
         if let Some(hex) = std::env::var(&self.key_env).ok().filter(|v| !v.is_empty()) {
             if self.dev_account.is_some() {
                 bail!("both ${} and --dev-account name a key; use one", self.key_env);
@@ -78,7 +78,7 @@ impl ChainArgs {
             .with_context(|| format!("there are {} development accounts", dev_keys().len()))
     }
 
-    async fn contracts(&self, chain: &RpcChain) -> anyhow::Result<Contracts> {
+    pub(crate) async fn contracts(&self, chain: &RpcChain) -> anyhow::Result<Contracts> {
         if let Some(path) = &self.deployment {
             let deployment = Deployment::read(path)?;
             if deployment.chain_id != chain.chain_id() {

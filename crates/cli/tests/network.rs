@@ -479,3 +479,35 @@ fn id_of(receipt: &Value) -> String {
     let receipt: veritas_primitives::Receipt = serde_json::from_value(receipt.clone()).unwrap();
     receipt.id().to_string()
 }
+
+#[test]
+fn a_request_made_on_chain_is_served_judged_and_delivered_by_the_network() {
+    let net = Network::start(&[]);
+    net.push_iris();
+    let input = r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#;
+    let path = net.home.path().join("request.json");
+    let answer = net.json(&["request", "iris", "--input", input, "--receipt", path.to_str().unwrap()]);
+    let receipt: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(answer["receipt_id"], id_of(&receipt));
+    let request: u64 = answer["request"].as_str().unwrap().parse().unwrap();
+    assert_eq!(receipt["claim"]["request_id"], format!("0x{request:064x}"), "the claim answers the on-chain request");
+    assert_eq!(receipt["claim"]["mode"], "reexec");
+    let verdicts = receipt["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 3, "{receipt}");
+    assert!(verdicts.iter().all(|v| v["valid"] == true));
+    assert_eq!(receipt["settlement"]["merkle_path"], serde_json::json!([]), "delivered alone: {receipt}");
+    // The same answer as a paid request through the API.
+    let paid = net.json(&["infer", "iris", "--input", input]);
+    assert_eq!(paid["output"], answer["output"]);
+
+    // Anyone checks it: the quorum against the registry and the delivery on chain.
+    let rpc = format!("{}/rpc", net.api);
+    let out = net.cli(&["verify", "--rpc", &rpc, path.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 validators") && text.contains("is recorded by"), "{text}");
+    let status = http_get(&format!("{}/v1/requests/{request}", net.api));
+    assert!(status.contains("\"served\""), "{status}");
+    let metrics = http_get(&format!("{}/metrics", net.api));
+    assert!(metrics.contains(r#"veritas_contract_requests_total{event="fulfilled"} 1"#), "{metrics}");
+}

@@ -39,4 +39,4 @@ pub use veritas_hub::{
 };
 pub use veritas_llm::{self as llm, LlmError};
 pub use veritas_primitives::batch::{BatchToSign, ClaimVerdicts};
-pub use veritas_runtime::RuntimeError;
+pub use veritas_runtime::{RuntimeError, parse_inputs};
