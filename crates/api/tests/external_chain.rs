@@ -64,7 +64,7 @@ async fn receipts_queue_while_the_chain_is_away_and_settle_once_it_is_back() {
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
     config.key_hex = Some(WORKER.into());
     config.threads = Some(1);
-    config.chain = ChainConfig::Rpc { url: anvil.url.clone(), contracts, confirmations: 1 };
+    config.chain = ChainConfig::Rpc { url: anvil.url.clone(), contracts, confirmations: 1, from_block: 0 };
     let node = Arc::new(Node::open(&config).await.unwrap());
     assert_eq!(node.domain(), contracts.domain(31337));
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/iris-logreg.onnx");

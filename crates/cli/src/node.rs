@@ -130,7 +130,12 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
         (Some(url), false) => {
             let path = args.deployment.as_deref().context("--chain-rpc needs --deployment")?;
             let deployment = crate::onchain::Deployment::read(path)?;
-            ChainConfig::Rpc { url: url.clone(), contracts: deployment.contracts, confirmations: args.confirmations }
+            ChainConfig::Rpc {
+                url: url.clone(),
+                contracts: deployment.contracts,
+                confirmations: args.confirmations,
+                from_block: deployment.block,
+            }
         }
         (None, false) => {
             let block_time = match args.block_time {

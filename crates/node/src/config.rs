@@ -27,6 +27,8 @@ pub enum ChainConfig {
         contracts: Contracts,
         /// Blocks a settlement must be under before its receipts say so (1: mined).
         confirmations: u64,
+        /// The block the contracts were deployed in: contracts' requests are read from there.
+        from_block: u64,
     },
 }
 

@@ -190,8 +190,11 @@ impl Node {
                 let payer = crate::devnet::dev_accounts()[1];
                 Some(Settlement::new(batcher, Some(chain), Some(payer), default_fee))
             }
-            ChainConfig::Rpc { url, contracts, confirmations } => {
+            ChainConfig::Rpc { url, contracts, confirmations, from_block } => {
                 let chain = RpcChain::connect(url).await?;
+                if claims.requests_cursor()?.is_none() {
+                    claims.set_requests_cursor(*from_block)?;
+                }
                 let mut needed = Vec::new();
                 match role {
                     NodeRole::Standalone => {
