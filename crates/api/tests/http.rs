@@ -316,6 +316,7 @@ async fn health_metrics_and_openapi() {
         "/v1/models/{reference}/content",
         "/v1/infer",
         "/v1/receipts/{id}",
+        "/v1/requests/{id}",
         "/v1/account/keys",
         "/v1/chat/completions",
         "/v1/completions",
