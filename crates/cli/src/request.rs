@@ -19,7 +19,12 @@ use veritas_node::chain::{
 };
 use veritas_primitives::{Mode, ModelId, Schema, values::canonical_bytes};
 
-use crate::{client::Client, commands::Output, env, onchain::ChainArgs};
+use crate::{
+    client::Client,
+    commands::{Output, tokens},
+    env,
+    onchain::ChainArgs,
+};
 
 /// Options of `veritas request`.
 #[derive(Args)]
@@ -75,20 +80,11 @@ pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
         None => price,
     };
     if max_fee < price {
-        bail!(
-            "--max-fee {} is below the model's price of {} tokens",
-            veritas_primitives::format_units(max_fee, 18)?,
-            veritas_primitives::format_units(price, 18)?
-        );
+        bail!("--max-fee {} is below the model's price of {} tokens", tokens(max_fee), tokens(price));
     }
     let held = chain.view(contracts.token, VeritasToken::balanceOfCall { account: key.address() }).await?;
     if held < max_fee {
-        bail!(
-            "account {} holds {} tokens; the request escrows {}",
-            key.address(),
-            veritas_primitives::format_units(held, 18)?,
-            veritas_primitives::format_units(max_fee, 18)?
-        );
+        bail!("account {} holds {} tokens; the request escrows {}", key.address(), tokens(held), tokens(max_fee));
     }
     let confirmations = args.chain.confirmations();
     let approve = VeritasToken::approveCall { spender: contracts.settlement, value: max_fee };
@@ -113,7 +109,7 @@ pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
         eprintln!(
             "request {id} on chain (block {}, {} tokens escrowed by {}); waiting for the network…",
             mined.block,
-            veritas_primitives::format_units(max_fee, 18)?,
+            tokens(max_fee),
             key.address()
         );
     }
