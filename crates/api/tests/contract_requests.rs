@@ -158,3 +158,50 @@ async fn requests_that_cannot_be_served_are_refused_once_with_the_reason() {
     let metrics = node.metrics_text();
     assert!(metrics.contains(r#"veritas_contract_requests_total{event="refused"} 3"#), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_delivery_made_before_the_node_sends_its_own_becomes_the_receipts_settlement() {
+    let home = tempfile::tempdir().unwrap();
+    let node = open(home.path()).await;
+    let chain = node.chain().unwrap();
+    let contracts = chain.contracts();
+    let consumer = consumer(&node).await;
+    let input = canonical_bytes(&iris_input(5.4));
+    let id = ask(&node, consumer, input, Mode::Reexec).await;
+    assert_eq!(node.serve_requests().await.unwrap(), 1);
+    let Some(Served::Receipt(receipt_id)) = node.contract_request(id).unwrap() else { panic!("not served") };
+    for _ in 0..50 {
+        node.verify_pending().await.unwrap();
+        if !node.receipt(&receipt_id).await.unwrap().verdicts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Someone else delivers the verified claim first (as the node would have before a crash).
+    let receipt = node.receipt(&receipt_id).await.unwrap();
+    let mut valid: Vec<_> = receipt.verdicts.iter().filter(|v| v.valid).collect();
+    valid.sort_by_key(|v| v.validator);
+    let call = SettlementContract::fulfillCall {
+        id: U256::from(id),
+        output: canonical_bytes(receipt.body.output.as_ref().unwrap()).into(),
+        claim: veritas_node::chain::contracts::claim_struct(&receipt.claim),
+        workerSignature: receipt.signature.to_vec().into(),
+        validSignatures: valid.iter().map(|v| v.signature.clone()).collect(),
+    };
+    let stranger = &dev_keys()[5];
+    let mined = chain
+        .transact_with_gas(
+            stranger,
+            Some(contracts.settlement),
+            U256::ZERO,
+            call.abi_encode().into(),
+            2_000_000,
+            Confirmations::default(),
+        )
+        .await
+        .unwrap();
+    node.settle_pending().await.unwrap();
+    let settled = node.receipt(&receipt_id).await.unwrap().settlement.expect("the earlier delivery is recorded");
+    assert_eq!((settled.transaction, settled.block), (mined.transaction, mined.block));
+    assert_eq!(view(&node, consumer, TestConsumer::callsCall {}).await, U256::from(1), "delivered once");
+}

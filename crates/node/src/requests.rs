@@ -32,6 +32,8 @@ const SPAN: u64 = 1_000;
 const SPANS_PER_ROUND: usize = 10;
 /// Deliveries per round.
 const DELIVERIES: usize = 16;
+/// How far back a delivery made before a crash is looked for.
+const LOOKBACK: u64 = 10_000;
 /// Gas on top of the callback's limit for `fulfill`'s own check (`limit + limit/63 + 10_000`).
 const CALLBACK_MARGIN: u64 = 20_000;
 
@@ -208,8 +210,23 @@ impl Node {
                         .iter()
                         .any(|r| reason.contains(r)) =>
                 {
-                    // Delivered by someone else, or never deliverable: the receipt stays
-                    // verified and unsettled.
+                    // Delivered already (by this node before a crash, or by anyone with the
+                    // same claim): the delivery is the receipt's settlement. Otherwise never
+                    // deliverable: the receipt stays verified and unsettled.
+                    if let Some(mined) = self.find_delivery(request, &id).await? {
+                        receipt.settlement = Some(Settlement {
+                            chain_id: batcher.chain.chain_id(),
+                            contract,
+                            batch_root: merkle_leaf(&id),
+                            merkle_path: Vec::new(),
+                            transaction: mined.transaction,
+                            block: mined.block,
+                        });
+                        self.claims.finish_fulfill(&receipt)?;
+                        delivered += 1;
+                        tracing::info!(request, receipt = %id, block = mined.block, "a contract's request was fulfilled already");
+                        continue;
+                    }
                     self.claims.finish_fulfill(&receipt)?;
                     Metrics::count(&self.metrics.contract_requests, "event", "undeliverable");
                     tracing::warn!(request, receipt = %id, %reason, "a verified answer cannot be delivered");
@@ -218,5 +235,29 @@ impl Node {
             }
         }
         Ok(delivered)
+    }
+
+    /// The `InferenceFulfilled` event of `request` delivering claim `id`, among the last
+    /// [`LOOKBACK`] blocks.
+    async fn find_delivery(&self, request: u64, id: &B256) -> NodeResult<Option<ChainLog>> {
+        let (chain, contracts) = self.network().ok_or(NodeError::NoChain)?;
+        let head = chain.block_number().await?;
+        let topic = SettlementContract::InferenceFulfilled::SIGNATURE_HASH;
+        let mut from = head.saturating_sub(LOOKBACK);
+        while from <= head {
+            let to = head.min(from + SPAN - 1);
+            for log in chain.logs(contracts.settlement, topic, from, to).await? {
+                let Ok(event) =
+                    SettlementContract::InferenceFulfilled::decode_raw_log(log.topics.iter().copied(), &log.data)
+                else {
+                    continue;
+                };
+                if event.id == U256::from(request) && event.claimDigest == *id {
+                    return Ok(Some(log));
+                }
+            }
+            from = to + 1;
+        }
+        Ok(None)
     }
 }
