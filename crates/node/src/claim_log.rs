@@ -432,7 +432,7 @@ mod tests {
 
     use super::*;
 
-    fn receipt(key: &WorkerKey, request_id: B256) -> Receipt {
+    pub(super) fn receipt(key: &WorkerKey, request_id: B256) -> Receipt {
         let claim = Claim {
             request_id,
             model_id: ModelId::of_manifest(b"m"),

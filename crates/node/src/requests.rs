@@ -43,6 +43,11 @@ fn passing(err: &NodeError) -> bool {
         || matches!(err, NodeError::Io(_) | NodeError::ClaimLog(_))
 }
 
+/// The settlement of a claim delivered by `fulfill`: a batch of one, its leaf the root.
+fn alone(chain_id: u64, contract: veritas_primitives::Address, id: &B256, transaction: B256, block: u64) -> Settlement {
+    Settlement { chain_id, contract, batch_root: merkle_leaf(id), merkle_path: Vec::new(), transaction, block }
+}
+
 fn refused(why: impl Into<String>) -> NodeError {
     NodeError::Refused(why.into())
 }
@@ -192,14 +197,8 @@ impl Node {
                 .await;
             match sent {
                 Ok(mined) => {
-                    receipt.settlement = Some(Settlement {
-                        chain_id: batcher.chain.chain_id(),
-                        contract,
-                        batch_root: merkle_leaf(&id),
-                        merkle_path: Vec::new(),
-                        transaction: mined.transaction,
-                        block: mined.block,
-                    });
+                    receipt.settlement =
+                        Some(alone(batcher.chain.chain_id(), contract, &id, mined.transaction, mined.block));
                     self.claims.finish_fulfill(&receipt)?;
                     delivered += 1;
                     Metrics::count(&self.metrics.contract_requests, "event", "fulfilled");
@@ -213,18 +212,12 @@ impl Node {
                     // Delivered already (by this node before a crash, or by anyone with the
                     // same claim): the delivery is the receipt's settlement. Otherwise never
                     // deliverable: the receipt stays verified and unsettled.
-                    if let Some(mined) = self.find_delivery(request, &id).await? {
-                        receipt.settlement = Some(Settlement {
-                            chain_id: batcher.chain.chain_id(),
-                            contract,
-                            batch_root: merkle_leaf(&id),
-                            merkle_path: Vec::new(),
-                            transaction: mined.transaction,
-                            block: mined.block,
-                        });
+                    if let Some(log) = self.find_delivery(request, &id).await? {
+                        let chain_id = batcher.chain.chain_id();
+                        receipt.settlement = Some(alone(chain_id, contract, &id, log.transaction, log.block));
                         self.claims.finish_fulfill(&receipt)?;
                         delivered += 1;
-                        tracing::info!(request, receipt = %id, block = mined.block, "a contract's request was fulfilled already");
+                        tracing::info!(request, receipt = %id, block = log.block, "a contract's request was fulfilled already");
                         continue;
                     }
                     self.claims.finish_fulfill(&receipt)?;

@@ -123,23 +123,13 @@ impl ClaimLog {
 
 #[cfg(test)]
 mod tests {
-    use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, RegistrySnapshot, WorkerKey};
+    use veritas_primitives::{RegistrySnapshot, WorkerKey};
 
     use super::*;
     use crate::Charge;
 
     fn receipt(key: &WorkerKey, request: u64) -> Receipt {
-        let claim = Claim {
-            request_id: B256::from(alloy_primitives::U256::from(request)),
-            model_id: ModelId::of_manifest(b"m"),
-            input_hash: B256::ZERO,
-            output_hash: B256::ZERO,
-            params_hash: B256::ZERO,
-            mode: Mode::Signed,
-            worker: key.address(),
-            timestamp: 0,
-        };
-        Receipt::new(ClaimDomain::dev(), key.sign_claim(claim, &ClaimDomain::dev()).unwrap())
+        super::super::tests::receipt(key, B256::from(alloy_primitives::U256::from(request)))
     }
 
     fn snapshot() -> RegistrySnapshot {
