@@ -327,7 +327,9 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
     verify_receipt(&Receipt::from_canonical_bytes(bytes)?, expect)
 }
 
+mod badge;
 mod quorum;
+pub use badge::{Badge, badge, describe_json};
 pub use quorum::{QuorumReport, check_batch, check_quorum, tokens, verdict_quorum};
 pub use veritas_primitives::{RegistrySnapshot, ValidatorSet};
 

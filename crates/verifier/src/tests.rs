@@ -287,3 +287,45 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
         "more than 2^256",
     );
 }
+
+#[test]
+fn the_badge_follows_what_the_receipt_itself_proves() {
+    use veritas_primitives::{RegistrySnapshot, U256, ValidatorSet};
+    let validator = WorkerKey::from_bytes(&keccak256(b"validator")).unwrap();
+    let describe = |receipt: &Receipt| crate::describe_json(&serde_json::to_vec(receipt).unwrap());
+    // Fresh from the worker: it holds, nobody has judged it yet.
+    let mut receipt = good_receipt();
+    let fresh = describe(&receipt);
+    assert_eq!(fresh["badge"], "pending", "{fresh}");
+    assert_eq!(fresh["mode"], serde_json::to_value(receipt.claim.mode).unwrap());
+    assert!(fresh["checks"].as_array().unwrap().iter().any(|c| c["name"] == "signature"), "{fresh}");
+    // Verdicts without a snapshot to count them against: still pending.
+    settled(&mut receipt, &validator);
+    let settlement = receipt.settlement.take();
+    assert_eq!(describe(&receipt)["badge"], "pending");
+    // A quorum by the snapshot: verified; in a batch too: settled.
+    receipt.body.registry = Some(RegistrySnapshot {
+        registry: Address::repeat_byte(1),
+        block: 9,
+        validators: ValidatorSet {
+            stakes: [(validator.address(), U256::from(10u64))].into_iter().collect(),
+            total: U256::from(10u64),
+        },
+    });
+    assert_eq!(describe(&receipt)["badge"], "verified");
+    receipt.settlement = settlement;
+    let shown = describe(&receipt);
+    assert_eq!(shown["badge"], "settled", "{shown}");
+    assert_eq!(shown["receipt_id"], serde_json::to_value(receipt.id()).unwrap());
+    // One changed output value, or bytes that are not a receipt: invalid, with the reason.
+    let mut changed = serde_json::to_value(&receipt).unwrap();
+    let output = changed["body"]["output"].as_object_mut().unwrap();
+    let (name, _) = output.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+    output.remove(&name);
+    let shown = crate::describe_json(changed.to_string().as_bytes());
+    assert_eq!(shown["badge"], "invalid", "{shown}");
+    assert!(shown["error"].as_str().unwrap().contains("output"), "{shown}");
+    let garbage = crate::describe_json(b"{\"not\": \"a receipt\"}");
+    assert_eq!(garbage["badge"], "invalid");
+    assert!(garbage["error"].as_str().unwrap().starts_with("malformed"), "{garbage}");
+}

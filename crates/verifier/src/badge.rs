@@ -1,0 +1,71 @@
+//! What a person is shown about a receipt: one badge (pending, verified, settled or invalid)
+//! and the checks behind it, decided here from the receipt alone, so that a browser running this
+//! crate as WebAssembly takes nobody's word for it.
+
+use serde_json::{Value, json};
+
+use crate::{Expectations, Report, VerifyResult, verify_receipt_json};
+
+/// A receipt's state, as far as its own contents prove it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Badge {
+    /// It holds, but carries no quorum that could be counted (verdicts still being collected).
+    Pending,
+    /// It holds and a quorum of validator stake, counted against the receipt's registry
+    /// snapshot, judged it valid.
+    Verified,
+    /// Verified, and included in a settled batch (its Merkle path leads to the batch root; that
+    /// the root is on chain is a question for the chain).
+    Settled,
+    /// Something in it does not hold: a signature, a hash, a verdict, the quorum or the path.
+    Invalid,
+}
+
+impl Badge {
+    /// The badge's name: `pending`, `verified`, `settled` or `invalid`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Badge::Pending => "pending",
+            Badge::Verified => "verified",
+            Badge::Settled => "settled",
+            Badge::Invalid => "invalid",
+        }
+    }
+}
+
+fn performed(report: &Report, name: &str) -> bool {
+    report.checks.iter().any(|check| check.name == name && check.performed)
+}
+
+/// The badge of a verification's outcome.
+pub fn badge(result: &VerifyResult<Report>) -> Badge {
+    match result {
+        Err(_) => Badge::Invalid,
+        Ok(report) if !performed(report, "quorum") => Badge::Pending,
+        Ok(report) if performed(report, "batch") => Badge::Settled,
+        Ok(_) => Badge::Verified,
+    }
+}
+
+/// Verifies a receipt's JSON and describes the outcome as JSON for a user interface:
+/// `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode", "guarantee", "checks": [{"name", "detail", "performed"}]}`.
+pub fn describe_json(receipt_json: &[u8]) -> Value {
+    let result = verify_receipt_json(receipt_json, &Expectations::default());
+    let badge = badge(&result).name();
+    match result {
+        Err(err) => json!({"badge": badge, "error": err.to_string()}),
+        Ok(report) => json!({
+            "badge": badge,
+            "receipt_id": report.receipt_id,
+            "worker": report.worker,
+            "model_id": report.model_id.to_string(),
+            "mode": report.mode,
+            "guarantee": report.guarantee(),
+            "checks": report
+                .checks
+                .iter()
+                .map(|c| json!({"name": c.name, "detail": c.detail, "performed": c.performed}))
+                .collect::<Vec<_>>(),
+        }),
+    }
+}
