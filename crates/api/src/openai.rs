@@ -54,6 +54,8 @@ struct Common {
     top_p: Option<f32>,
     /// An extension: OpenAI has no top_k.
     top_k: Option<u32>,
+    /// An extension: the verification mode (`signed` or `reexec`; the node's default if absent).
+    veritas_mode: Option<veritas_primitives::Mode>,
     seed: Option<i64>,
     max_tokens: Option<u32>,
     max_completion_tokens: Option<u32>,
@@ -222,7 +224,7 @@ pub(crate) async fn chat(State(node): State<Arc<Node>>, paid: Paid<ChatBody>) ->
         input: ChatInput::Messages(body.messages),
         sampling,
         logprobs: body.logprobs,
-        mode: None,
+        mode: body.common.veritas_mode,
     };
     run(node, request, paid.account, &body.common, Kind::Chat).await
 }
@@ -239,7 +241,7 @@ pub(crate) async fn completion(
         input: ChatInput::Prompt(body.prompt),
         sampling,
         logprobs: body.logprobs.is_some(),
-        mode: None,
+        mode: body.common.veritas_mode,
     };
     run(node, request, paid.account, &body.common, Kind::Completion).await
 }

@@ -58,6 +58,7 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(config.max_json_bytes))
         .with_state(node);

@@ -405,3 +405,36 @@ async fn a_gguf_language_model_is_inspected_at_push() {
     let (status, body) = push("cut", truncated).await;
     assert_error(status, &body, 422, "invalid_model", "GGUF");
 }
+
+#[tokio::test]
+async fn the_web_chat_is_served_from_the_binary_with_its_verifier() {
+    let server = Server::start().await;
+    let get = |path: &str| {
+        let request = server.http.get(format!("{}{path}", server.url));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let headers = response.headers().clone();
+            (status, headers, response.bytes().await.unwrap())
+        }
+    };
+    let (status, headers, page) = get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("connect-src 'self'"));
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(page.contains(r#"src="/assets/app.js""#) && page.contains("/assets/style.css"), "{page}");
+    let (status, headers, app) = get("/assets/app.js").await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&app).contains("/assets/pkg/veritas_verifier_wasm.js"));
+    let (status, headers, wasm) = get("/assets/pkg/veritas_verifier_wasm_bg.wasm").await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (StatusCode::OK, "application/wasm"));
+    assert!(wasm.starts_with(b"\0asm"), "a WebAssembly module");
+    let (status, _, _) = get("/assets/pkg/veritas_verifier_wasm.js").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = get("/assets/../Cargo.toml").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = get("/assets/nothing.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(&body[..], b"no such file: /assets/nothing.js");
+}

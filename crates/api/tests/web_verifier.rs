@@ -1,0 +1,45 @@
+//! The browser's verifier, as built into `web/pkg`, run under Node on a real receipt: a settled
+//! receipt's badge is "settled", and with one output digit changed it is "invalid". (The web
+//! page calls the same `describe` on every answer.)
+
+use std::{process::Command, sync::Arc};
+
+use serde_json::{Value, json};
+use veritas_node::{InferRequest, Node, NodeConfig};
+
+#[tokio::test]
+async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
+    let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
+    config.threads = Some(1);
+    let node = Arc::new(Node::open(&config).await.unwrap());
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let staged = node.stager().stage_file(&root.join("examples/models/iris-logreg.onnx")).await.unwrap();
+    let push = veritas_node::PushRequest { name: "iris".into(), staged, format: veritas_node::ModelFormat::Onnx };
+    node.push_model(push).await.unwrap();
+    let request = InferRequest {
+        model: "iris".into(),
+        input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+        mode: None,
+        request_id: None,
+    };
+    let id = node.infer(request, None).await.unwrap().receipt.id();
+    let run = |path: &std::path::Path| -> Vec<Value> {
+        let out = Command::new("node").arg(root.join("web/tests/badge.mjs")).arg(path).output().expect("node");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let path = home.path().join("receipt.json");
+    std::fs::write(&path, serde_json::to_vec(&node.receipt(&id).await.unwrap()).unwrap()).unwrap();
+    let shown = run(&path);
+    assert_eq!(shown[0]["badge"], "pending", "a fresh receipt: {}", shown[0]);
+    node.settle_pending().await.unwrap().expect("the receipt settles");
+    std::fs::write(&path, serde_json::to_vec(&node.receipt(&id).await.unwrap()).unwrap()).unwrap();
+    let shown = run(&path);
+    assert_eq!(shown[0]["badge"], "settled", "{}", shown[0]);
+    assert_eq!(shown[0]["receipt_id"], json!(id));
+    assert_eq!(shown[1]["badge"], "invalid", "one output digit changed: {}", shown[1]);
+    assert!(shown[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
+}
