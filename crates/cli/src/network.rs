@@ -174,6 +174,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     if out.json {
         out.print_json(&json!({
             "api": url,
+            "chat": format!("{url}/"),
             "rpc": format!("{url}/rpc"),
             "chain_id": domain.chain_id,
             "home": home,
@@ -181,6 +182,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
         }));
     } else {
         println!("veritas is up: a local network of {} processes", members.len() + 1);
+        println!("  chat     {url}/   (the web chat: every answer verified in your browser)");
         println!("  gateway  {url} (chain {url}/rpc, chain id {})", domain.chain_id);
         for member in &members {
             let lie = member.fault.map(|f| format!("  LIES ON PURPOSE ({})", f.name())).unwrap_or_default();

@@ -218,6 +218,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     } else if banner {
         println!("veritas is up");
         println!("  api      {url}");
+        println!("  chat     {url}/");
         if let Some(rpc) = &rpc {
             println!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
         }
