@@ -243,8 +243,14 @@ fn an_account_deposits_makes_an_api_key_and_pays_on_the_embedded_chain() {
     assert_eq!(code(&infer), 0, "{}", stderr(&infer));
     let balance = node.run(&["--json", "account", "balance", "--dev-account", "2"]);
     let balance: serde_json::Value = serde_json::from_str(&stdout(&balance)).unwrap();
-    assert_eq!(balance["escrow"], "3000000000000000000");
-    assert_eq!(balance["committed"], "1000000000000000", "one request at the registry price, not yet settled");
+    // One request at the registry price: still committed, or already settled from the escrow
+    // (the node's batcher may have run in between); charged once either way.
+    let amount = |field: &str| balance[field].as_str().unwrap().parse::<u128>().unwrap();
+    assert!(
+        [(3_000_000_000_000_000_000, 1_000_000_000_000_000), (2_999_000_000_000_000_000, 0)]
+            .contains(&(amount("escrow"), amount("committed"))),
+        "{balance}"
+    );
     // Bad amounts and keys are refused with what was wrong.
     let bad = node.run(&["account", "deposit", "lots", "--dev-account", "2"]);
     assert_eq!(code(&bad), 5, "{}", stderr(&bad));
