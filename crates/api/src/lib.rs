@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod explorer;
 mod openai;
 mod routes;
 mod rpc;

@@ -58,6 +58,7 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        .merge(crate::explorer::routes())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(config.max_json_bytes))
@@ -342,6 +343,7 @@ async fn health(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
         "chain_id": node.domain().chain_id,
         "claims_logged": node.claims_logged()?,
         "counts": node.counts()?,
+        "uptime_s": node.uptime().as_secs(),
     })))
 }
 

@@ -117,6 +117,7 @@ impl Node {
         account: Option<Address>,
         on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
     ) -> NodeResult<ChatResponse> {
+        let started = std::time::Instant::now();
         request.sampling.validate()?;
         let mode = self.mode(request.mode)?;
         let version = self.resolve_model(&request.model).await?;
@@ -191,7 +192,8 @@ impl Node {
         };
         let (key, claims, domain) = (self.key.clone(), self.claims.clone(), self.domain);
         let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };
-        let receipt = tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, queue)).await??;
+        let receipt =
+            tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, queue, started)).await??;
         self.metrics.claims_logged.inc();
         self.verification.wake.notify_one();
         Ok(ChatResponse { model: version, generation, pieces, receipt })

@@ -16,7 +16,9 @@ use veritas_primitives::{Address, B256, Receipt, keccak256};
 use crate::{NodeError, NodeResult};
 
 mod requests;
+mod timeline;
 pub use requests::Served;
+pub use timeline::{Activity, Entry, Judged, Origin, Timing};
 
 /// receipt id → receipt JSON.
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");
@@ -129,6 +131,9 @@ impl ClaimLog {
         txn.open_table(CONTRACT)?;
         txn.open_table(SERVED)?;
         txn.open_table(FULFILL)?;
+        txn.open_table(timeline::TIMELINE)?;
+        txn.open_table(timeline::SERVED_BY)?;
+        txn.open_table(timeline::JUDGED_BY)?;
         let mut awaiting = txn.open_table(AWAITING)?;
         // Logs written before verdicts were collected: their queued claims wait for verdicts.
         if txn.open_table(META)?.get("verification")?.is_none() {
@@ -162,17 +167,17 @@ impl ClaimLog {
 
     /// Appends a receipt and queues it for settlement, charged to `charge.payer`, durably.
     /// Appending the same receipt id twice is refused, so a claim is never queued twice.
-    pub fn append(&self, receipt: &Receipt, charge: Charge) -> NodeResult<()> {
-        self.write(receipt, Some(charge))
+    pub fn append(&self, receipt: &Receipt, charge: Charge, timing: Timing) -> NodeResult<()> {
+        self.write(receipt, Some(charge), timing)
     }
 
     /// Records a receipt that this node does not settle (an inference node's: its gateway
     /// queues and settles it), durably.
-    pub fn record(&self, receipt: &Receipt) -> NodeResult<()> {
-        self.write(receipt, None)
+    pub fn record(&self, receipt: &Receipt, timing: Timing) -> NodeResult<()> {
+        self.write(receipt, None, timing)
     }
 
-    fn write(&self, receipt: &Receipt, charge: Option<Charge>) -> NodeResult<()> {
+    fn write(&self, receipt: &Receipt, charge: Option<Charge>, timing: Timing) -> NodeResult<()> {
         let id = receipt.id();
         let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         let mut txn = self.db.begin_write()?;
@@ -195,6 +200,8 @@ impl ClaimLog {
             let mut meta = txn.open_table(META)?;
             let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
             meta.insert("next_sequence", stored.max(self.next_sequence.load(Ordering::SeqCst)))?;
+            let origin = if charge.is_some() { Origin::Request } else { Origin::Recorded };
+            timeline::note(&txn, receipt, timing, origin)?;
         }
         txn.commit()?;
         Ok(())
@@ -286,6 +293,7 @@ impl ClaimLog {
         {
             let mut awaiting = txn.open_table(AWAITING)?;
             let Some(sequence) = awaiting.remove(&id.0)?.map(|v| v.value()) else { return Ok(()) };
+            timeline::count_verdicts(&txn, &verdicts)?;
             let mut receipts = txn.open_table(RECEIPTS)?;
             let json = receipts.get(&id.0)?.map(|v| v.value().to_vec());
             if let Some(json) = json {
@@ -460,7 +468,7 @@ mod tests {
             let log = ClaimLog::open(&path).unwrap();
             for _ in 0..3 {
                 let r = receipt(&key, log.next_request_id(&key.address()));
-                log.append(&r, charge()).unwrap();
+                log.append(&r, charge(), Timing::default()).unwrap();
                 ids.push(r.id());
             }
         }
@@ -481,8 +489,8 @@ mod tests {
         let log = ClaimLog::open(&dir.path().join("claims.redb")).unwrap();
         let key = WorkerKey::random();
         let r = receipt(&key, B256::repeat_byte(1));
-        log.append(&r, charge()).unwrap();
-        assert!(log.append(&r, charge()).unwrap_err().to_string().contains("already in the log"));
+        log.append(&r, charge(), Timing::default()).unwrap();
+        assert!(log.append(&r, charge(), Timing::default()).unwrap_err().to_string().contains("already in the log"));
         assert_eq!(log.pending(10).unwrap().len(), 1);
     }
 }

@@ -82,6 +82,7 @@ impl Node {
         request: InferRequest,
         queue: Queue,
     ) -> NodeResult<InferResponse> {
+        let started = std::time::Instant::now();
         let mode = request.mode.unwrap_or(self.default_mode);
         let mut failures = Vec::new();
         for worker in self.workers().await? {
@@ -97,7 +98,7 @@ impl Node {
                             worker.signer, receipt.claim.request_id
                         )));
                     }
-                    let receipt = self.log_work(receipt, queue).await?;
+                    let receipt = self.log_work(receipt, queue, started).await?;
                     let output = receipt.body.output.clone().unwrap_or_default();
                     return Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt });
                 }
@@ -120,6 +121,7 @@ impl Node {
         charge: Charge,
         mut on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
     ) -> NodeResult<ChatResponse> {
+        let started = std::time::Instant::now();
         let mut failures = Vec::new();
         for worker in self.workers().await? {
             let mut streamed = false;
@@ -145,7 +147,7 @@ impl Node {
                         fee: charge.fee.min(self.price_for(&model.id, done.generation.tokens.len() as u64).await?),
                         ..charge
                     };
-                    let receipt = self.log_work(done.receipt, Queue::Paid(charge)).await?;
+                    let receipt = self.log_work(done.receipt, Queue::Paid(charge), started).await?;
                     return Ok(ChatResponse { model, generation: done.generation, pieces: done.pieces, receipt });
                 }
                 Err(NodeError::Cancelled) => return Err(NodeError::Cancelled),
@@ -196,10 +198,11 @@ impl Node {
     }
 
     /// Logs a worker's receipt as `queue` says and wakes the verdict collection.
-    async fn log_work(&self, receipt: Receipt, queue: Queue) -> NodeResult<Receipt> {
+    async fn log_work(&self, receipt: Receipt, queue: Queue, started: std::time::Instant) -> NodeResult<Receipt> {
         let claims = self.claims.clone();
         let logged = receipt.clone();
-        tokio::task::spawn_blocking(move || crate::node::log_receipt(&claims, &logged, queue)).await??;
+        let timing = crate::Timing::since(started);
+        tokio::task::spawn_blocking(move || crate::node::log_receipt(&claims, &logged, queue, timing)).await??;
         self.metrics.claims_logged.inc();
         self.verification.wake.notify_one();
         Ok(receipt)

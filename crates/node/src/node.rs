@@ -113,6 +113,10 @@ pub struct Node {
     pub(crate) fetching: tokio::sync::Mutex<()>,
     /// Which worker the next request goes to first (round robin).
     pub(crate) next_worker: std::sync::atomic::AtomicUsize,
+    /// When the node started.
+    pub(crate) started: Instant,
+    /// Slashes and disputes read from the chain, for the explorer.
+    pub(crate) chain_events: tokio::sync::Mutex<crate::explorer::ChainEvents>,
 }
 
 /// Where and how the node settles, and who pays by default.
@@ -267,6 +271,8 @@ impl Node {
             verification: Default::default(),
             fetching: Default::default(),
             next_worker: Default::default(),
+            started: Instant::now(),
+            chain_events: Default::default(),
         })
     }
 
@@ -378,6 +384,7 @@ impl Node {
         request_id: Option<B256>,
         queue: Queue,
     ) -> NodeResult<InferResponse> {
+        let started = Instant::now();
         if self.role == crate::NodeRole::Gateway {
             let request = InferRequest { model: model.id.to_string(), input, mode: Some(mode), request_id };
             return self.dispatch_infer(model, &inputs, request, queue).await;
@@ -411,7 +418,7 @@ impl Node {
                 params: Params(BTreeMap::new()),
                 request_id,
             };
-            sign_and_log(&key, &claims, domain, answer, queue)
+            sign_and_log(&key, &claims, domain, answer, queue, started)
         })
         .await??;
         self.metrics.claims_logged.inc();
@@ -535,13 +542,15 @@ pub(crate) enum Queue {
 }
 
 /// Signs the claim over an answer and writes its receipt to the claim log (blocking: the write
-/// is durable before this returns), queued as `queue` says.
+/// is durable before this returns), queued as `queue` says, for a request that arrived at
+/// `started`.
 pub(crate) fn sign_and_log(
     key: &WorkerKey,
     claims: &ClaimLog,
     domain: ClaimDomain,
     answer: Answer,
     queue: Queue,
+    started: Instant,
 ) -> NodeResult<Receipt> {
     let claim = Claim {
         request_id: answer.request_id.unwrap_or_else(|| claims.next_request_id(&key.address())),
@@ -563,16 +572,16 @@ pub(crate) fn sign_and_log(
         params: Some(answer.params),
         registry: None,
     };
-    log_receipt(claims, &receipt, queue)?;
+    log_receipt(claims, &receipt, queue, crate::Timing::since(started))?;
     Ok(receipt)
 }
 
 /// Writes a receipt to the claim log as `queue` says (blocking, durable).
-pub(crate) fn log_receipt(claims: &ClaimLog, receipt: &Receipt, queue: Queue) -> NodeResult<()> {
+pub(crate) fn log_receipt(claims: &ClaimLog, receipt: &Receipt, queue: Queue, timing: crate::Timing) -> NodeResult<()> {
     match queue {
-        Queue::Paid(charge) => claims.append(receipt, charge),
-        Queue::Contract(request) => claims.append_contract(receipt, request),
-        Queue::Record => claims.record(receipt),
+        Queue::Paid(charge) => claims.append(receipt, charge, timing),
+        Queue::Contract(request) => claims.append_contract(receipt, request, timing),
+        Queue::Record => claims.record(receipt, timing),
     }
 }
 

@@ -95,6 +95,13 @@ impl Peers {
         read_json(&url, response).await
     }
 
+    /// A peer's `/healthz`, within `timeout`.
+    pub async fn health(&self, endpoint: &str, timeout: Duration) -> NodeResult<serde_json::Value> {
+        let url = format!("{}/healthz", endpoint.trim_end_matches('/'));
+        let response = self.http.get(&url).timeout(timeout).send().await.map_err(|err| peer_err(&url, err))?;
+        read_json(&url, response).await
+    }
+
     /// Runs an inference on a worker.
     pub async fn infer(&self, endpoint: &str, request: &InferRequest) -> NodeResult<InferResponse> {
         self.post(endpoint, "/v1/infer", request, LONG).await

@@ -323,7 +323,7 @@ mod tests {
                 timestamp: 1,
             };
             let receipt = Receipt::new(domain, worker.sign_claim(claim, &domain).unwrap());
-            claims.append(&receipt, Charge { payer: *payer, fee: fee() }).unwrap();
+            claims.append(&receipt, Charge { payer: *payer, fee: fee() }, crate::Timing::default()).unwrap();
             // A quorum (the only validator) judged it valid.
             let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true);
             let verdict = Verdict {

@@ -21,7 +21,7 @@ pub enum Served {
 impl ClaimLog {
     /// Logs the receipt answering on-chain request `request`, waiting for verdicts; refused if
     /// the request has been served or refused already, so it is answered once.
-    pub fn append_contract(&self, receipt: &Receipt, request: u64) -> NodeResult<()> {
+    pub fn append_contract(&self, receipt: &Receipt, request: u64, timing: super::Timing) -> NodeResult<()> {
         let id = receipt.id();
         let json = serde_json::to_vec(receipt).map_err(|err| NodeError::ClaimLog(err.to_string()))?;
         let mut txn = self.db.begin_write()?;
@@ -43,6 +43,7 @@ impl ClaimLog {
             let mut meta = txn.open_table(META)?;
             let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
             meta.insert("next_sequence", stored.max(sequence + 1))?;
+            super::timeline::note(&txn, receipt, timing, super::Origin::Contract)?;
         }
         txn.commit()?;
         Ok(())
@@ -126,7 +127,7 @@ mod tests {
     use veritas_primitives::{RegistrySnapshot, WorkerKey};
 
     use super::*;
-    use crate::Charge;
+    use crate::{Charge, Timing};
 
     fn receipt(key: &WorkerKey, request: u64) -> Receipt {
         super::super::tests::receipt(key, B256::from(alloy_primitives::U256::from(request)))
@@ -147,10 +148,10 @@ mod tests {
             // A paid claim alongside, to show the two queues stay apart.
             let paid = Charge { payer: Default::default(), fee: alloy_primitives::U256::from(1) };
             let other = receipt(&key, 9);
-            log.append(&other, paid).unwrap();
-            log.append_contract(&answer, 7).unwrap();
-            log.append_contract(&lie, 8).unwrap();
-            let again = log.append_contract(&receipt(&WorkerKey::random(), 7), 7).unwrap_err();
+            log.append(&other, paid, Timing::default()).unwrap();
+            log.append_contract(&answer, 7, Timing::default()).unwrap();
+            log.append_contract(&lie, 8, Timing::default()).unwrap();
+            let again = log.append_contract(&receipt(&WorkerKey::random(), 7), 7, Timing::default()).unwrap_err();
             assert!(again.to_string().contains("request 7 is answered already"), "{again}");
             assert_eq!(log.awaiting(10).unwrap().len(), 3);
             log.finish_verification(&answer.id(), Vec::new(), snapshot(), true).unwrap();

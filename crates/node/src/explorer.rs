@@ -1,0 +1,261 @@
+//! The explorer's figures, from the node's own data: its claim log's timeline (recent claims,
+//! calls per minute, share verified, latency), the registry on chain (nodes, roles, stakes),
+//! slashes and disputes from the chain's events, and each node's own health.
+
+use std::{collections::HashMap, time::Duration};
+
+use alloy_primitives::U256;
+use alloy_sol_types::SolEvent;
+use serde::Serialize;
+use veritas_chain::{
+    Chain,
+    contracts::{NodeRegistry, Settlement as SettlementContract},
+};
+use veritas_primitives::{Address, B256, Receipt};
+
+use crate::{Entry, Judged, Node, NodeError, NodeResult, Origin};
+
+/// Blocks read per `eth_getLogs` query.
+const SPAN: u64 = 1_000;
+/// How far back the first look for slashes and disputes goes.
+const LOOKBACK: u64 = 10_000;
+/// The most claims one figure is computed over.
+const MAX_WINDOW: usize = 100_000;
+
+/// Slashes and disputes read from the chain so far.
+#[derive(Debug, Default)]
+pub(crate) struct ChainEvents {
+    /// The next block to read; `None` before the first look.
+    next: Option<u64>,
+    /// Per slashed node: how often, and how much in all.
+    slashes: HashMap<Address, (u64, U256)>,
+    /// Disputes opened.
+    disputes: u64,
+    /// The first block read.
+    since: u64,
+}
+
+/// One claim, as the explorer lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimSummary {
+    /// Its place on the timeline.
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// The model's name and version, when the receipt names them.
+    pub model: Option<String>,
+    /// The model version's id.
+    pub model_id: B256,
+    /// The claim's mode.
+    pub mode: veritas_primitives::Mode,
+    /// The worker that signed it.
+    pub worker: Address,
+    /// Verdicts that said valid, and invalid.
+    pub verdicts: (usize, usize),
+    /// The settlement transaction, when settled.
+    pub transaction: Option<B256>,
+}
+
+/// Claims in one minute.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Minute {
+    /// The minute's start, Unix milliseconds.
+    pub start_ms: u64,
+    /// Claims logged.
+    pub calls: u64,
+    /// Of those, judged valid by a quorum.
+    pub valid: u64,
+    /// Of those, judged invalid by a quorum.
+    pub invalid: u64,
+}
+
+/// The network's figures over a window.
+#[derive(Clone, Debug, Serialize)]
+pub struct Figures {
+    /// The window, minutes, oldest first.
+    pub minutes: Vec<Minute>,
+    /// Claims in the window.
+    pub calls: u64,
+    /// Of those judged, the share judged valid (none judged: `None`).
+    pub share_verified: Option<f64>,
+    /// Claims a quorum judged invalid, in the window.
+    pub invalid: u64,
+    /// Claims still waiting for a quorum, in the window.
+    pub pending: u64,
+    /// The median time from a request's arrival to its signed claim, milliseconds.
+    pub median_latency_ms: Option<f64>,
+    /// Claims in the whole log's timeline.
+    pub all_time: u64,
+    /// Disputes opened on chain (see `chain_since`).
+    pub disputes: Option<u64>,
+    /// Slashes on chain.
+    pub slashes: Option<u64>,
+    /// The first block the dispute and slash counts cover.
+    pub chain_since: Option<u64>,
+}
+
+/// One registered node, with what it did.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSummary {
+    /// Its signing key.
+    pub signer: Address,
+    /// `inference` or `validator`.
+    pub role: String,
+    /// Where it listens.
+    pub endpoint: String,
+    /// Its stake, in the token's smallest unit.
+    pub stake: U256,
+    /// Claims it signed, verdicts it gave, as this node's log counts them.
+    pub activity: crate::Activity,
+    /// Times it was slashed, and the amount in all.
+    pub slashes: (u64, U256),
+    /// How long it has been up, seconds, when it answered.
+    pub uptime_s: Option<u64>,
+    /// Why it did not answer, when it did not.
+    pub down: Option<String>,
+}
+
+impl Node {
+    /// The latest claims on this node's timeline, newest first (`before`: a position, to page).
+    pub async fn recent_claims(&self, limit: usize, before: Option<u64>) -> NodeResult<Vec<ClaimSummary>> {
+        let claims = self.claims.clone();
+        let limit = limit.clamp(1, 500);
+        tokio::task::spawn_blocking(move || -> NodeResult<Vec<ClaimSummary>> {
+            let mut out = Vec::new();
+            for entry in claims.recent(limit, before)? {
+                let Some(receipt) = claims.get(&entry.id)? else { continue };
+                out.push(summary(entry, &receipt));
+            }
+            Ok(out)
+        })
+        .await?
+    }
+
+    /// Figures over the last `minutes` minutes (at most a day).
+    pub async fn figures(&self, minutes: u64) -> NodeResult<Figures> {
+        let minutes = minutes.clamp(1, 24 * 60);
+        let now_ms = crate::Timing::since(std::time::Instant::now()).logged_ms;
+        let first = (now_ms / 60_000).saturating_sub(minutes - 1) * 60_000;
+        let claims = self.claims.clone();
+        let (entries, all_time) = tokio::task::spawn_blocking(move || -> NodeResult<_> {
+            Ok((claims.since(first, MAX_WINDOW)?, claims.timeline_len()?))
+        })
+        .await??;
+        let mut buckets: Vec<Minute> =
+            (0..minutes).map(|i| Minute { start_ms: first + i * 60_000, ..Minute::default() }).collect();
+        let mut latencies = Vec::with_capacity(entries.len());
+        let (mut pending, mut valid, mut invalid) = (0, 0, 0);
+        for entry in entries.iter().filter(|e| e.origin != Origin::Recorded) {
+            let index = ((entry.logged_ms - first) / 60_000) as usize;
+            let Some(bucket) = buckets.get_mut(index) else { continue };
+            bucket.calls += 1;
+            match entry.judged {
+                Judged::Valid => (bucket.valid, valid) = (bucket.valid + 1, valid + 1),
+                Judged::Invalid => (bucket.invalid, invalid) = (bucket.invalid + 1, invalid + 1),
+                Judged::Pending => pending += 1,
+                Judged::NotHere => {}
+            }
+            latencies.push(entry.latency_us);
+        }
+        latencies.sort_unstable();
+        let median_latency_ms = (!latencies.is_empty()).then(|| latencies[latencies.len() / 2] as f64 / 1000.0);
+        let events = match self.chain_events().await {
+            Ok(events) => Some(events),
+            Err(err) => {
+                tracing::warn!(%err, "reading slashes and disputes from the chain failed");
+                None
+            }
+        };
+        Ok(Figures {
+            calls: buckets.iter().map(|b| b.calls).sum(),
+            minutes: buckets,
+            share_verified: (valid + invalid > 0).then(|| valid as f64 / (valid + invalid) as f64),
+            invalid,
+            pending,
+            median_latency_ms,
+            all_time,
+            disputes: events.as_ref().map(|e| e.1),
+            slashes: events.as_ref().map(|e| e.0.values().map(|s| s.0).sum()),
+            chain_since: events.as_ref().map(|e| e.2),
+        })
+    }
+
+    /// The registered nodes, each with its stake, what it did, its slashes and its health.
+    pub async fn node_summaries(&self) -> NodeResult<Vec<NodeSummary>> {
+        let registry = self.registry().await?;
+        let (slashes, _, _) = self.chain_events().await?;
+        let probes = registry.members.iter().map(|member| async move {
+            let health = self.peers.health(&member.endpoint, Duration::from_secs(2)).await;
+            (member, health)
+        });
+        let mut out = Vec::new();
+        for (member, health) in futures_util::future::join_all(probes).await {
+            let claims = self.claims.clone();
+            let signer = member.signer;
+            let activity = tokio::task::spawn_blocking(move || claims.activity(&signer)).await??;
+            let (uptime_s, down) = match health {
+                Ok(health) => (health["uptime_s"].as_u64(), None),
+                Err(err) => (None, Some(err.to_string())),
+            };
+            out.push(NodeSummary {
+                signer,
+                role: member.role.clone(),
+                endpoint: member.endpoint.clone(),
+                stake: member.stake,
+                activity,
+                slashes: slashes.get(&signer).copied().unwrap_or_default(),
+                uptime_s,
+                down,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How long this node has been running.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Slashes per node, disputes opened, and the first block read: the chain's events read so
+    /// far, brought up to the head.
+    async fn chain_events(&self) -> NodeResult<(HashMap<Address, (u64, U256)>, u64, u64)> {
+        let (chain, contracts) = self.network().ok_or(NodeError::NoChain)?;
+        let mut events = self.chain_events.lock().await;
+        let head = chain.block_number().await?;
+        let mut from = *events.next.get_or_insert_with(|| head.saturating_sub(LOOKBACK));
+        if events.disputes == 0 && events.slashes.is_empty() && events.since == 0 {
+            events.since = from;
+        }
+        while from <= head {
+            let to = head.min(from + SPAN - 1);
+            for log in chain.logs(contracts.registry, NodeRegistry::Slashed::SIGNATURE_HASH, from, to).await? {
+                if let Ok(slash) = NodeRegistry::Slashed::decode_raw_log(log.topics.iter().copied(), &log.data) {
+                    let entry = events.slashes.entry(slash.signer).or_default();
+                    *entry = (entry.0 + 1, entry.1.saturating_add(slash.amount));
+                }
+            }
+            let opened = SettlementContract::DisputeOpened::SIGNATURE_HASH;
+            events.disputes += chain.logs(contracts.settlement, opened, from, to).await?.len() as u64;
+            from = to + 1;
+            events.next = Some(from);
+        }
+        Ok((events.slashes.clone(), events.disputes, events.since))
+    }
+}
+
+fn summary(entry: Entry, receipt: &Receipt) -> ClaimSummary {
+    let body = &receipt.body;
+    let model = body.model_name.as_ref().map(|name| match body.model_version {
+        Some(version) => format!("{name} v{version}"),
+        None => name.clone(),
+    });
+    let valid = receipt.verdicts.iter().filter(|v| v.valid).count();
+    ClaimSummary {
+        entry,
+        model,
+        model_id: receipt.claim.model_id.0,
+        mode: receipt.claim.mode,
+        worker: receipt.claim.worker,
+        verdicts: (valid, receipt.verdicts.len() - valid),
+        transaction: receipt.settlement.as_ref().map(|s| s.transaction),
+    }
+}
