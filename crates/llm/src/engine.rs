@@ -178,6 +178,19 @@ impl LlmModel {
         self.model.vocab().eos().0 as u32
     }
 
+    /// The text a sequence of tokens spells, decoded as generation decodes it: the tokens'
+    /// bytes joined first, so that a character split across tokens comes out whole (only an
+    /// incomplete character at the very end becomes U+FFFD).
+    pub fn spell(&self, tokens: &[u32]) -> String {
+        let vocab = self.model.vocab();
+        let mut stream = TextStream::new(&[]);
+        for token in tokens {
+            stream.push(&vocab.token_to_piece(LlamaToken(*token as i32), false, None));
+        }
+        stream.finish();
+        stream.text().to_owned()
+    }
+
     /// A token's text (lossy for a piece of a character).
     pub fn piece(&self, token: u32) -> String {
         String::from_utf8_lossy(&self.model.vocab().token_to_piece(LlamaToken(token as i32), false, None)).into_owned()

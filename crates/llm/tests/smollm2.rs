@@ -161,3 +161,16 @@ fn chat_prompts_come_from_the_gguf_template() {
     assert!(!answer.text.contains("<|im_end|>"));
     assert!(!answer.text.trim().is_empty());
 }
+
+#[test]
+fn tokens_spell_characters_split_across_them_whole() {
+    let model = model();
+    // Characters outside the vocabulary's merges become byte tokens, one UTF-8 byte each.
+    let text = "colours: 🟥🟩🟦 — 赤緑青";
+    let tokens = model.tokenize(text);
+    let one_by_one: String = tokens.iter().map(|t| model.piece(*t)).collect();
+    assert_ne!(one_by_one, text, "some character is split across tokens, or this test proves nothing");
+    assert_eq!(model.spell(&tokens), text);
+    // An incomplete character at the very end is replaced, as in a generation cut short.
+    assert_eq!(model.spell(&tokens[..tokens.len() - 1]).chars().last(), Some('\u{FFFD}'));
+}

@@ -120,7 +120,7 @@ impl Node {
 /// A completion made up without running the model: a fixed sentence's tokens.
 pub(crate) fn made_up_generation(model: &veritas_llm::LlmModel, prompt: &str) -> veritas_llm::Generation {
     let tokens = model.tokenize(" I did not run the model; this answer is made up.");
-    let text: String = tokens.iter().map(|t| model.piece(*t)).collect();
+    let text = model.spell(&tokens);
     veritas_llm::Generation {
         text,
         tokens,
@@ -147,7 +147,7 @@ pub(crate) fn alter_generation(fault: Fault, model: &veritas_llm::LlmModel, gene
         }
         _ => return,
     }
-    generation.text = generation.tokens.iter().map(|t| model.piece(*t)).collect();
+    generation.text = model.spell(&generation.tokens);
     generation.logprobs.truncate(generation.tokens.len());
 }
 

@@ -241,8 +241,8 @@ impl Node {
         let inconsistent = scores.iter().filter(|s| !s.consistent).count();
         let allowed = ((tokens.len() as f64 * veritas_llm::INCONSISTENT_TOLERANCE).floor() as usize).max(1);
         let text = string_value(receipt.body.output.as_ref(), "text").unwrap_or_default();
-        let pieces: String = tokens.iter().map(|t| model.piece(*t)).collect();
-        if !pieces.starts_with(&text) {
+        // Spelled as generation spells them: a character split across tokens comes out whole.
+        if !model.spell(&tokens).starts_with(&text) {
             return Ok((false, "the claimed text is not what the claimed tokens spell".into()));
         }
         if inconsistent <= allowed && finish == "length" && tokens.len() != max_tokens {
