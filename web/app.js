@@ -2,14 +2,14 @@
 // OpenAI-compatible API, and each answer's badge decided here by the verifier compiled to
 // WebAssembly (web/pkg), from the receipt alone — never from the server's word.
 
-import init, { describe } from '/assets/pkg/veritas_verifier_wasm.js';
+import { judge, confirmOnChain, badgeOf, receiptDetails, downloadLink, fetchReceipt, verifier } from '/assets/receipt.js';
 
 const $ = (id) => document.getElementById(id);
 const STORE = 'veritas.conversations';
 const POLL_MS = 1000;
 const POLL_LIMIT = 120;
 
-const state = { conversations: load(), current: null, abort: null, verifier: init() };
+const state = { conversations: load(), current: null, abort: null, following: new Set() };
 
 function load() {
   try {
@@ -129,90 +129,72 @@ function messageItem(message) {
     badge.type = 'button';
     badge.className = 'badge';
     item.append(badge);
-    showBadge(badge, message);
     badge.onclick = () => openDetails(message);
+    if (message.receiptId && !state.abort) follow(message, item);
+    else showBadge(badge, message);
   }
   return item;
 }
 
 // ---- Verification, in this browser.
-async function judge(receipt) {
-  await state.verifier;
-  return JSON.parse(describe(JSON.stringify(receipt)));
-}
-
-const LABELS = {
-  pending: 'pending — waiting for validators',
-  verified: 'verified — a quorum of validators',
-  settled: 'settled on chain',
-  invalid: 'INVALID',
-};
-
+/** Decides the badge from the receipt (and, once settled, from the chain); returns it. */
 async function showBadge(badge, message) {
-  if (!message.receipt) {
+  if (!message.receiptText) {
     badge.dataset.badge = message.stopped ? 'invalid' : 'pending';
-    badge.textContent = message.stopped ? 'stopped — no receipt' : 'answering…';
-    return;
+    badge.textContent = message.stopped ? 'stopped — no receipt' : message.receiptId ? 'fetching the receipt…' : 'answering…';
+    return 'pending';
   }
-  const shown = await judge(message.receipt);
-  badge.dataset.badge = shown.badge;
-  badge.textContent = LABELS[shown.badge] || shown.badge;
-  badge.title = shown.error || shown.guarantee || '';
+  const shown = await judge(message.receiptText);
+  const chain = shown.badge === 'settled' ? await confirmOnChain(shown) : null;
+  const { badge: name, label, title } = badgeOf(shown, chain);
+  badge.dataset.badge = name;
+  badge.dataset.chain = chain?.state || '';
+  badge.textContent = label;
+  badge.title = title;
+  return chain?.state === 'unavailable' ? 'settled-unconfirmed' : name;
 }
 
-/** Fetches the receipt again until it is settled (or invalid), re-deciding the badge each time. */
+/**
+ * Fetches the receipt again until it is settled (or invalid), re-deciding the badge each time;
+ * also after a reload, for answers still on their way.
+ */
 async function follow(message, item) {
-  const id = message.receipt?.claim && message.receiptId;
-  for (let i = 0; id && i < POLL_LIMIT; i++) {
-    const shown = await judge(message.receipt);
-    if (shown.badge === 'settled' || shown.badge === 'invalid') break;
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    try {
-      message.receipt = await (await api(`/v1/receipts/${id}`)).json();
-      save();
-    } catch (err) {
-      status(err.message);
+  const id = message.receiptId;
+  if (!id || state.following.has(id)) return;
+  state.following.add(id);
+  try {
+    for (let i = 0; i < POLL_LIMIT; i++) {
+      if (i > 0 || !message.receiptText) {
+        try {
+          message.receiptText = await fetchReceipt(id);
+          save();
+        } catch (err) {
+          status(err.message);
+        }
+      }
+      const shown = await showBadge(item.querySelector('.badge'), message);
+      if (shown === 'settled' || shown === 'invalid') break;
+      await new Promise((r) => setTimeout(r, POLL_MS));
     }
-    await showBadge(item.querySelector('.badge'), message);
+  } finally {
+    state.following.delete(id);
   }
 }
 
 async function openDetails(message) {
   const body = $('details-body');
   body.replaceChildren();
-  if (!message.receipt) {
+  if (!message.receiptText) {
     body.textContent = 'This answer has no receipt.';
     $('details').showModal();
     return;
   }
-  const shown = await judge(message.receipt);
-  const r = message.receipt;
-  const rows = [
-    ['badge', LABELS[shown.badge] || shown.badge],
-    ['why', shown.error || ''],
-    ['model', `${r.body?.model_name ?? '?'} (version ${r.body?.model_version ?? '?'})`],
-    ['model id', r.claim.model_id],
-    ['mode', `${r.claim.mode}: ${shown.guarantee || ''}`],
-    ['worker', r.claim.worker],
-    ...r.verdicts.map((v) => [`verdict`, `${v.valid ? 'valid' : 'INVALID'} — validator ${v.validator}`]),
-    ['batch root', r.settlement?.batch_root || 'not settled yet'],
-    ['transaction', r.settlement ? `${r.settlement.transaction} (block ${r.settlement.block}, chain ${r.settlement.chain_id})` : ''],
-    ['Merkle path', r.settlement ? r.settlement.merkle_path.join(' ') || '(alone in its batch)' : ''],
-    ...(shown.checks || []).map((c) => [`check: ${c.name}`, `${c.performed ? '✓' : '–'} ${c.detail}`]),
-  ].filter(([, v]) => v);
-  const list = document.createElement('dl');
-  for (const [k, v] of rows) {
-    const dt = document.createElement('dt');
-    dt.textContent = k;
-    const dd = document.createElement('dd');
-    dd.textContent = v;
-    list.append(dt, dd);
-  }
-  const download = document.createElement('a');
-  download.href = URL.createObjectURL(new Blob([JSON.stringify(r, null, 2)], { type: 'application/json' }));
-  download.download = `receipt-${message.receiptId}.json`;
-  download.textContent = 'Download the receipt (JSON)';
-  body.append(list, download);
+  const shown = await judge(message.receiptText);
+  const chain = shown.badge === 'settled' ? await confirmOnChain(shown) : null;
+  const explore = document.createElement('a');
+  explore.href = `/explorer#/receipt/${message.receiptId}`;
+  explore.textContent = 'Open in the explorer';
+  body.append(receiptDetails(message.receiptText, shown, chain), downloadLink(message.receiptText, message.receiptId), ' · ', explore);
   $('details').showModal();
 }
 
@@ -265,10 +247,8 @@ async function send(text) {
           answer.content += delta;
           textBox.innerHTML = markdown(answer.content);
         }
-        if (chunk.veritas?.receipt) {
-          answer.receipt = chunk.veritas.receipt;
-          answer.receiptId = chunk.veritas.receipt_id;
-        }
+        // The receipt itself is fetched as text once the answer is done (see judge).
+        if (chunk.veritas?.receipt_id) answer.receiptId = chunk.veritas.receipt_id;
       }
     }
   } catch (err) {
@@ -316,7 +296,7 @@ async function start() {
   } catch (err) {
     status(err.message);
   }
-  await state.verifier.catch(() => status('The verifier (WebAssembly) failed to load: answers cannot be checked.'));
+  await verifier.catch(() => status('The verifier (WebAssembly) failed to load: answers cannot be checked.'));
   $('prompt').focus();
 }
 

@@ -1,4 +1,4 @@
-//! The web chat, served at `/`: its files (`web/` in the repository, with the browser's verifier
+//! The web chat, served at `/`, and the explorer, at `/explorer`: its files (`web/` in the repository, with the browser's verifier
 //! built into `web/pkg` by `cargo xtask web`) are embedded in the binary, so a node serves the
 //! same page wherever it runs, with no files beside it.
 
@@ -11,9 +11,12 @@ use axum::{
 };
 
 /// Each file: its path under `/assets/` (the page itself at `/`), its media type and bytes.
-const FILES: [(&str, &str, &[u8]); 5] = [
+const FILES: [(&str, &str, &[u8]); 8] = [
     ("index.html", "text/html; charset=utf-8", include_bytes!("../../../web/index.html")),
+    ("explorer.html", "text/html; charset=utf-8", include_bytes!("../../../web/explorer.html")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/app.js")),
+    ("explorer.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/explorer.js")),
+    ("receipt.js", "text/javascript; charset=utf-8", include_bytes!("../../../web/receipt.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../../../web/style.css")),
     (
         "pkg/veritas_verifier_wasm.js",
@@ -46,9 +49,10 @@ fn file(path: &str) -> Response {
     response
 }
 
-/// `GET /` (the page) and `GET /assets/{path}` (its files).
+/// `GET /` (the chat), `GET /explorer` (the explorer) and `GET /assets/{path}` (their files).
 pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(|| async { file("index.html") }))
+        .route("/explorer", get(|| async { file("explorer.html") }))
         .route("/assets/{*path}", get(|Path(path): Path<String>| async move { file(&path) }))
 }

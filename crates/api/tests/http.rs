@@ -426,7 +426,15 @@ async fn the_web_chat_is_served_from_the_binary_with_its_verifier() {
     assert!(page.contains(r#"src="/assets/app.js""#) && page.contains("/assets/style.css"), "{page}");
     let (status, headers, app) = get("/assets/app.js").await;
     assert_eq!((status, headers["content-type"].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));
-    assert!(String::from_utf8_lossy(&app).contains("/assets/pkg/veritas_verifier_wasm.js"));
+    assert!(String::from_utf8_lossy(&app).contains("/assets/receipt.js"));
+    let (status, _, shared) = get("/assets/receipt.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&shared).contains("/assets/pkg/veritas_verifier_wasm.js"));
+    let (status, headers, explorer) = get("/explorer").await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (StatusCode::OK, "text/html; charset=utf-8"));
+    assert!(String::from_utf8_lossy(&explorer).contains(r#"src="/assets/explorer.js""#));
+    let (status, _, _) = get("/assets/explorer.js").await;
+    assert_eq!(status, StatusCode::OK);
     let (status, headers, wasm) = get("/assets/pkg/veritas_verifier_wasm_bg.wasm").await;
     assert_eq!((status, headers["content-type"].to_str().unwrap()), (StatusCode::OK, "application/wasm"));
     assert!(wasm.starts_with(b"\0asm"), "a WebAssembly module");

@@ -101,7 +101,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     }));
     let _verifier = node.spawn_verifier(Duration::from_millis(200));
     let _requests = node.spawn_requests(Duration::from_millis(500));
-    let _batcher = node.spawn_batcher(Duration::from_secs(2));
+    let _batcher = node.spawn_batcher(Duration::from_secs_f64(args.node.settle_every));
 
     let chain = node.chain().context("the gateway runs no chain")?;
     let contracts = chain.contracts();

@@ -58,6 +58,9 @@ pub struct NodeArgs {
     /// Mine the embedded chain's blocks every this many seconds instead of one per transaction.
     #[arg(long, value_name = "SECONDS")]
     block_time: Option<f64>,
+    /// Settle a batch of verified receipts every this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_interval)]
+    pub(crate) settle_every: f64,
     /// llama.cpp threads per generation (default: all cores).
     #[arg(long)]
     pub(crate) llm_threads: Option<usize>,
@@ -88,6 +91,13 @@ pub struct NodeArgs {
     /// nodes, so that a gateway killed outright leaves no node behind).
     #[arg(long, hide = true)]
     pub(crate) exit_with_parent: bool,
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && (0.1..=86_400.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!("{text:?} is not a number of seconds from 0.1 to 86400")),
+    }
 }
 
 fn parse_role(text: &str) -> Result<veritas_node::NodeRole, String> {
@@ -206,7 +216,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     // Verdicts are collected as claims come, and pending receipts settle every few seconds.
     let _verifier = node.settles().then(|| node.spawn_verifier(std::time::Duration::from_millis(500)));
     let _requests = node.settles().then(|| node.spawn_requests(std::time::Duration::from_secs(1)));
-    let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs(2)));
+    let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs_f64(args.settle_every)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
     let domain = node.domain();

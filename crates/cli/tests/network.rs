@@ -2,184 +2,12 @@
 //! its own OS process with its own key and stake, and the byzantine cases: lying workers and a
 //! lying validator caught, disputed and slashed on chain; sampling; validators down.
 
-use std::{
-    io::Read,
-    path::PathBuf,
-    process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::{Network, examples, http_get, llm_network, signer_of};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_veritas");
-
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
-}
-
-struct Network {
-    child: Child,
-    api: String,
-    home: tempfile::TempDir,
-    /// Node name → endpoint.
-    nodes: Vec<(String, String)>,
-}
-
-impl Network {
-    fn start(extra: &[&str]) -> Network {
-        let home = tempfile::tempdir().unwrap();
-        Network::start_in(home, &[&["--no-default-model"][..], extra].concat())
-    }
-
-    fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Network {
-        let mut child = Command::new(BIN)
-            .args(["--json", "up", "--listen", "127.0.0.1:0", "--llm-threads", "1"])
-            .args(extra)
-            .env("VERITAS_HOME", home.path())
-            .env("VERITAS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        // The banner is one JSON object, printed once every node answers.
-        let mut stdout = child.stdout.take().unwrap();
-        let mut text = String::new();
-        let mut byte = [0u8; 1];
-        let banner: Value = loop {
-            assert_eq!(stdout.read(&mut byte).unwrap(), 1, "veritas up exited before its banner: {text}");
-            text.push(byte[0] as char);
-            if byte[0] == b'}'
-                && let Ok(value) = serde_json::from_str(&text)
-            {
-                break value;
-            }
-        };
-        let api = banner["api"].as_str().unwrap().to_owned();
-        let nodes = banner["nodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| (n["name"].as_str().unwrap().to_owned(), n["endpoint"].as_str().unwrap().to_owned()))
-            .collect();
-        Network { child, api, home, nodes }
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("VERITAS_API", &self.api)
-            .env("VERITAS_HOME", self.home.path())
-            .env("VERITAS_LOG", "warn")
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.cli(&[&["--json"][..], args].concat());
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|err| panic!("{args:?}: {err}"))
-    }
-
-    fn push_iris(&self) {
-        let model = examples().join("iris-logreg.onnx");
-        self.json(&["model", "push", model.to_str().unwrap(), "--name", "iris"]);
-    }
-
-    /// One iris inference; its receipt id.
-    fn infer(&self, x: f64) -> String {
-        let input = format!("{{\"float_input\": [[{x}, 3.5, 1.4, 0.2]]}}");
-        let answer = self.json(&["infer", "iris", "--input", &input]);
-        answer["receipt_id"].as_str().unwrap().to_owned()
-    }
-
-    fn receipt(&self, id: &str) -> Value {
-        self.json(&["receipt", "show", id])
-    }
-
-    fn status(&self) -> Value {
-        self.json(&["network", "status"])
-    }
-
-    /// The gateway's counts.
-    fn counts(&self) -> Value {
-        self.status()["nodes"][0]["counts"].clone()
-    }
-
-    /// Waits until the gateway has judged and settled everything it logged.
-    fn wait_idle(&self, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let counts = self.counts();
-            if counts["awaiting_verdicts"] == 0 && counts["pending_settlement"] == 0 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "still busy after {limit:?}: {counts}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// A registered node's signer and stake, by its name's position in registration order.
-    fn member(&self, name: &str) -> (String, f64) {
-        let index = self.nodes.iter().position(|(n, _)| n == name).unwrap();
-        // Row 0 is the gateway; the registry lists the nodes in the order `up` registered them.
-        let row = &self.status()["nodes"][index + 1];
-        let stake = row["stake"].as_str().unwrap();
-        let stake = u128::from_str_radix(stake.trim_start_matches("0x"), 16).unwrap() as f64 / 1e18;
-        (row["signer"].as_str().unwrap().to_lowercase(), stake)
-    }
-
-    /// The process id of one node (found by the port it listens on), if it runs.
-    fn pid_of(&self, name: &str) -> Option<String> {
-        let endpoint = &self.nodes.iter().find(|(n, _)| n == name).unwrap().1;
-        let listen = endpoint.trim_start_matches("http://");
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            if args.contains(&listen.as_bytes()) && args.contains(&b"node".as_slice()) {
-                return Some(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        None
-    }
-
-    /// Kills one node's process as a crash would.
-    fn crash(&self, name: &str) {
-        let pid = self.pid_of(name).unwrap_or_else(|| panic!("{name} does not run"));
-        assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        // SIGTERM: `veritas up` stops its nodes before it exits.
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A GET over plain HTTP/1.1 on loopback, the body as text.
-fn http_get(url: &str) -> String {
-    use std::io::Write;
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(response)
-}
-
-fn signer_of(receipt: &Value) -> String {
-    receipt["claim"]["worker"].as_str().unwrap().to_lowercase()
-}
 
 #[test]
 fn a_local_network_settles_inferences_that_a_quorum_of_independent_validators_checked() {
@@ -207,6 +35,32 @@ fn a_local_network_settles_inferences_that_a_quorum_of_independent_validators_ch
         assert!(!receipt["settlement"].is_null());
     }
     assert_eq!(workers.len(), 2, "both inference nodes served");
+    // The explorer lists them, newest first, verified and settled, and counts who did what.
+    let recent: Value = serde_json::from_str(&http_get(&format!("{}/v1/explorer/claims", net.api))).unwrap();
+    let listed: Vec<&str> = recent["claims"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ids.iter().rev().map(String::as_str).collect::<Vec<_>>(), "{recent}");
+    for claim in recent["claims"].as_array().unwrap() {
+        assert_eq!(
+            (&claim["judged"], &claim["verdicts"]),
+            (&Value::from("valid"), &serde_json::json!([3, 0])),
+            "{claim}"
+        );
+        assert!(claim["transaction"].is_string() && claim["latency_us"].as_u64().unwrap() > 0, "{claim}");
+    }
+    let figures: Value = serde_json::from_str(&http_get(&format!("{}/v1/explorer/figures", net.api))).unwrap();
+    assert_eq!((&figures["calls"], &figures["share_verified"]), (&Value::from(4), &Value::from(1.0)), "{figures}");
+    assert!(figures["median_latency_ms"].as_f64().unwrap() > 0.0, "{figures}");
+    let nodes: Value = serde_json::from_str(&http_get(&format!("{}/v1/explorer/nodes", net.api))).unwrap();
+    let nodes = nodes["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 5, "{nodes:?}");
+    let served: u64 = nodes.iter().map(|n| n["activity"]["claims"].as_u64().unwrap()).sum();
+    assert_eq!(served, 4, "{nodes:?}");
+    for node in nodes {
+        assert!(node["down"].is_null() && node["uptime_s"].is_u64(), "{node}");
+        if node["role"] == "validator" {
+            assert_eq!(node["activity"]["verdicts_valid"], 4, "each validator's verdict counted: {node}");
+        }
+    }
 
     // Anyone checks the receipt, its quorum against the registry on chain, and its batch.
     let path = net.home.path().join("r.json");
@@ -297,6 +151,22 @@ fn lying_workers_and_a_lying_validator_are_caught_disputed_and_slashed() {
     assert!(after_a < stake_a && after_b < stake_a, "{after_a} {after_b} of {stake_a}");
     assert!(after_validator < validator_stake, "{after_validator} of {validator_stake}");
     assert_eq!((after_honest, honest_validator), (stake_a, validator_stake));
+    // The explorer shows the same record: the lies judged invalid, the disputes and slashes
+    // read from the chain's events, and whom they hit.
+    let figures: Value = serde_json::from_str(&http_get(&format!("{}/v1/explorer/figures", net.api))).unwrap();
+    assert_eq!(figures["calls"], 9, "{figures}");
+    assert_eq!(figures["invalid"], lies, "{figures}");
+    assert_eq!(figures["disputes"], lies, "{figures}");
+    assert_eq!(figures["slashes"], 2 * lies, "a worker and the validator per lie: {figures}");
+    let nodes: Value = serde_json::from_str(&http_get(&format!("{}/v1/explorer/nodes", net.api))).unwrap();
+    let slashes_of = |name: &str| {
+        let (signer, _) = net.member(name);
+        let node =
+            nodes["nodes"].as_array().unwrap().iter().find(|n| n["signer"].as_str().unwrap().to_lowercase() == signer);
+        node.unwrap()["slashes"][0].as_u64().unwrap()
+    };
+    assert_eq!(slashes_of("worker-2") + slashes_of("worker-3"), lies, "{nodes}");
+    assert_eq!((slashes_of("worker-1"), slashes_of("validator-1"), slashes_of("validator-4")), (0, 0, lies), "{nodes}");
 }
 
 #[test]
@@ -418,18 +288,6 @@ fn the_quorum_forms_with_one_of_four_validators_down_and_claims_wait_below_it() 
     assert!(net.counts()["awaiting_verdicts"].as_u64().unwrap() >= 1);
     let out = net.cli(&["receipt", "show", &waiting, "--wait-settled", "90"]);
     assert!(out.status.success(), "settles once the validators are back: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn gguf() -> String {
-    std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model")
-}
-
-/// A network whose gateway pushed the default language model (from the test copy, no download).
-fn llm_network(extra: &[&str]) -> Network {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("models")).unwrap();
-    std::fs::copy(gguf(), home.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    Network::start_in(home, extra)
 }
 
 #[test]

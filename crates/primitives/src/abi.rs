@@ -41,3 +41,16 @@ alloy_sol_types::sol! {
         Settlement[] settlement;
     }
 }
+
+alloy_sol_types::sol! {
+    /// The settlement contract's check that a receipt is in a settled batch.
+    function isSettled(bytes32 root, bytes32 leaf, bytes32[] path) external view returns (bool);
+}
+
+/// The calldata of `isSettled` for a receipt's settlement: what a client sends with `eth_call`
+/// to the settlement contract to confirm, on chain, that the receipt `id` is in its batch.
+pub fn is_settled_calldata(settlement: &crate::Settlement, id: &crate::B256) -> Vec<u8> {
+    use alloy_sol_types::SolCall;
+    isSettledCall { root: settlement.batch_root, leaf: crate::merkle_leaf(id), path: settlement.merkle_path.clone() }
+        .abi_encode()
+}

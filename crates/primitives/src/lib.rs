@@ -19,6 +19,7 @@ mod validators;
 pub mod values;
 pub mod verdict;
 
+pub use abi::is_settled_calldata;
 pub use alloy_primitives::{Address, B256, U256, hex, keccak256, utils::format_units};
 
 pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer, recover_signer_bytes};

@@ -48,13 +48,31 @@ pub fn badge(result: &VerifyResult<Report>) -> Badge {
 }
 
 /// Verifies a receipt's JSON and describes the outcome as JSON for a user interface:
-/// `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode", "guarantee", "checks": [{"name", "detail", "performed"}]}`.
+/// `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode", "guarantee", "checks": [{"name", "detail", "performed"}], "chain_check"?}`.
+///
+/// A settled receipt's `chain_check` (`{"chain_id", "to", "data"}`) is the `eth_call` that asks
+/// the settlement contract whether the batch root is recorded and the receipt is in it: what
+/// the receipt alone cannot prove, a client confirms with the chain it trusts.
 pub fn describe_json(receipt_json: &[u8]) -> Value {
     let result = verify_receipt_json(receipt_json, &Expectations::default());
-    let badge = badge(&result).name();
+    let badge = badge(&result);
+    let chain_check = (badge == Badge::Settled)
+        .then(|| serde_json::from_slice::<veritas_primitives::Receipt>(receipt_json).ok())
+        .flatten()
+        .and_then(|receipt| {
+            let settlement = receipt.settlement.as_ref()?;
+            let data = veritas_primitives::is_settled_calldata(settlement, &receipt.id());
+            Some(json!({
+                "chain_id": settlement.chain_id,
+                "to": settlement.contract,
+                "data": format!("0x{}", veritas_primitives::hex::encode(data)),
+            }))
+        });
+    let badge = badge.name();
     match result {
         Err(err) => json!({"badge": badge, "error": err.to_string()}),
         Ok(report) => json!({
+            "chain_check": chain_check,
             "badge": badge,
             "receipt_id": report.receipt_id,
             "worker": report.worker,

@@ -312,11 +312,23 @@ fn the_badge_follows_what_the_receipt_itself_proves() {
             total: U256::from(10u64),
         },
     });
-    assert_eq!(describe(&receipt)["badge"], "verified");
+    let verified = describe(&receipt);
+    assert_eq!(verified["badge"], "verified");
+    assert!(verified["chain_check"].is_null(), "nothing to ask the chain before settlement");
     receipt.settlement = settlement;
     let shown = describe(&receipt);
     assert_eq!(shown["badge"], "settled", "{shown}");
     assert_eq!(shown["receipt_id"], serde_json::to_value(receipt.id()).unwrap());
+    // The question for the chain: isSettled(root, leaf, path) on the settlement contract.
+    let settlement = receipt.settlement.as_ref().unwrap();
+    let check = &shown["chain_check"];
+    assert_eq!(check["chain_id"], settlement.chain_id);
+    assert_eq!(check["to"], serde_json::to_value(settlement.contract).unwrap());
+    let data = veritas_primitives::hex::decode(check["data"].as_str().unwrap()).unwrap();
+    let selector = &keccak256(b"isSettled(bytes32,bytes32,bytes32[])")[..4];
+    assert_eq!(&data[..4], selector);
+    assert_eq!(&data[4..36], settlement.batch_root.as_slice());
+    assert_eq!(&data[36..68], veritas_primitives::merkle_leaf(&receipt.id()).as_slice());
     // One changed output value, or bytes that are not a receipt: invalid, with the reason.
     let mut changed = serde_json::to_value(&receipt).unwrap();
     let output = changed["body"]["output"].as_object_mut().unwrap();

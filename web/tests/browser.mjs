@@ -1,0 +1,160 @@
+// The web chat and the explorer in a real browser: playwright-core drives the system's
+// Chromium, headless, against a running `veritas up`. Usage:
+//   node web/tests/browser.mjs API_URL [SCREENSHOT_DIR]
+// Prints one line per step; exits non-zero, naming the step, on the first failure.
+
+import { chromium } from 'playwright-core';
+
+const [url, shots] = process.argv.slice(2);
+if (!url) {
+  console.error('usage: node web/tests/browser.mjs API_URL [SCREENSHOT_DIR]');
+  process.exit(2);
+}
+const LONG = 180_000;
+
+function check(ok, what) {
+  if (!ok) throw new Error(what);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  // This machine's network is closed: no background connections, no component updates.
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+let step = 'start';
+let failureNotes = async () => '';
+try {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, colorScheme: 'light' });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => errors.push(String(err)));
+  const done = (what) => console.log(`ok: ${what}`);
+
+  step = 'the chat loads with the default model and the verifier';
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0, null, { timeout: 30_000 });
+  // Every badge the page shows, in order, as the page sets them.
+  // Every badge the page shows, and every length of the answer while it streams, in order.
+  await page.evaluate(() => {
+    window.badges = [];
+    window.lengths = [];
+    new MutationObserver(() => {
+      const badge = document.querySelector('#messages li.assistant:last-child .badge');
+      const state = badge && `${badge.dataset.badge}${badge.dataset.chain ? `:${badge.dataset.chain}` : ''}`;
+      if (state && window.badges[window.badges.length - 1] !== state) window.badges.push(state);
+      const text = document.querySelector('#messages li.assistant:last-child .text');
+      const length = text ? text.textContent.length : 0;
+      if (!document.getElementById('stop').hidden && window.lengths[window.lengths.length - 1] !== length) window.lengths.push(length);
+    }).observe(document.getElementById('messages'), { subtree: true, attributes: true, childList: true, characterData: true });
+  });
+  failureNotes = async () => `badges seen: ${await page.evaluate(() => window.badges.join(' → ')).catch(() => '?')}; ` +
+    `badge says: ${await page.getAttribute('#messages li.assistant:last-child .badge', 'title', { timeout: 1000 }).catch(() => '?')}; ` +
+    `status: ${await page.textContent('#status', { timeout: 1000 }).catch(() => '?')}`;
+  done(step);
+
+  step = 'a message sent with Enter streams its answer';
+  await page.fill('#prompt', 'Name three colours, one per line.');
+  await page.press('#prompt', 'Enter');
+  await page.waitForSelector('#stop:not([hidden])', { timeout: 10_000 });
+  await page.waitForSelector('#send:not([hidden])', { timeout: LONG });
+  const answer = await page.textContent('#messages li.assistant:last-child .text');
+  check(answer.trim().length > 0, 'the answer is not empty');
+  const lengths = (await page.evaluate(() => window.lengths)).filter((n) => n > 0 && n < answer.length);
+  check(lengths.length >= 1, `the answer appeared in parts while the stop button showed (${answer.length} characters at the end)`);
+  done(`${step} (${answer.length} characters)`);
+
+  step = 'the badge turns verified, then settled, confirmed on chain by the browser';
+  await page.waitForSelector('#messages li.assistant:last-child .badge[data-badge="settled"][data-chain="confirmed"]', { timeout: LONG });
+  const seen = await page.evaluate(() => window.badges);
+  const order = ['pending', 'verified', 'settled:confirmed'];
+  const firsts = order.map((s) => seen.indexOf(s));
+  check(firsts.every((i) => i >= 0) && firsts[0] < firsts[1] && firsts[1] < firsts[2], `badges in order ${order}: saw ${seen}`);
+  check(!seen.some((s) => s.startsWith('invalid')), `no invalid badge on the way: ${seen}`);
+  done(`${step} (${seen.join(' → ')})`);
+  if (shots) await page.screenshot({ path: `${shots}/chat.png` });
+
+  step = 'the details panel shows the receipt';
+  await page.click('#messages li.assistant:last-child .badge');
+  await page.waitForSelector('#details[open]');
+  const details = await page.textContent('#details');
+  for (const words of ['model id', 'worker', 'batch root', 'transaction', 'Merkle path', 'isSettled holds', 'Download the receipt']) {
+    check(details.includes(words), `the details mention "${words}"`);
+  }
+  const verdicts = (details.match(/valid — validator 0x/g) || []).length;
+  check(verdicts === 3, `three validators' verdicts are listed (found ${verdicts})`);
+  const receiptId = await page.evaluate(() => JSON.parse(localStorage.getItem('veritas.conversations'))[0].messages[1].receiptId);
+  const downloaded = await Promise.all([page.waitForEvent('download'), page.click('#details a[download]')]);
+  const saved = await downloaded[0].path().then((path) => import('node:fs').then((fs) => fs.readFileSync(path, 'utf8')));
+  const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('veritas.conversations'))[0].messages[1].receiptText);
+  check(saved === stored && JSON.parse(saved).claim, 'the downloaded receipt is the receipt JSON, byte for byte');
+  if (shots) await page.screenshot({ path: `${shots}/chat-details.png` });
+  await page.keyboard.press('Escape');
+  done(`${step} (receipt ${receiptId})`);
+
+  step = 'one changed byte of the stored receipt makes the badge invalid after a reload';
+  await page.evaluate(() => {
+    const conversations = JSON.parse(localStorage.getItem('veritas.conversations'));
+    const message = conversations[0].messages[1];
+    // One hex digit of the claimed output hash, in the stored text.
+    const at = message.receiptText.indexOf('"output_hash":"0x') + 17;
+    const digit = message.receiptText[at] === '0' ? '1' : '0';
+    message.receiptText = message.receiptText.slice(0, at) + digit + message.receiptText.slice(at + 1);
+    localStorage.setItem('veritas.conversations', JSON.stringify(conversations));
+  });
+  await page.reload();
+  const tampered = await page.waitForSelector('#messages li.assistant:last-child .badge[data-badge="invalid"]', { timeout: 30_000 });
+  const why = await tampered.getAttribute('title');
+  check(why && why.length > 0, 'the invalid badge says why');
+  done(`${step} (${why})`);
+
+  step = 'the explorer lists the inference, live, and opens its receipt';
+  await page.goto(`${url}/explorer`);
+  await page.waitForSelector(`a[href="#/receipt/${receiptId}"]`, { timeout: 30_000 });
+  const cards = await page.textContent('.cards');
+  check(/share verified/.test(cards) && /median latency/.test(cards), 'the figures show share verified and median latency');
+  check((await page.$$('figure svg rect')).length > 0, 'the chart draws the last minutes');
+  if (shots) await page.screenshot({ path: `${shots}/explorer.png`, fullPage: true });
+  await page.click(`a[href="#/receipt/${receiptId}"]`);
+  await page.waitForSelector('h1 .badge[data-badge="settled"][data-chain="confirmed"]', { timeout: 30_000 });
+  check((await page.textContent('#view')).includes(receiptId), 'the receipt page names the receipt');
+  done(step);
+
+  step = 'the explorer lists the nodes and validators with stake and work';
+  await page.goto(`${url}/explorer#/nodes`);
+  await page.waitForSelector('table tbody tr');
+  const rows = await page.$$eval('table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  check(rows.filter((r) => r[0] === 'inference').length === 2 && rows.filter((r) => r[0] === 'validator').length === 3,
+    `2 inference nodes and 3 validators: ${JSON.stringify(rows)}`);
+  check(rows.every((r) => r[3].startsWith('up ')), `every node is up: ${JSON.stringify(rows)}`);
+  check(rows.filter((r) => r[0] === 'validator').every((r) => /^[1-9]\d* valid/.test(r[5])), 'each validator gave counted verdicts');
+  if (shots) await page.screenshot({ path: `${shots}/explorer-nodes.png`, fullPage: true });
+  done(step);
+
+  step = 'readable at phone width, dark mode follows the system';
+  const phone = await browser.newContext({ viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
+  const small = await phone.newPage();
+  await small.goto(url);
+  await small.waitForSelector('#prompt');
+  const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `no sideways scrolling at 390 px (${overflow} px too wide)`);
+  const background = await small.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  check(background === 'rgb(14, 17, 22)', `a dark background in dark mode (${background})`);
+  await phone.close();
+  done(step);
+
+  step = 'a node that cannot be reached is said so';
+  await page.route('**/v1/models', (route) => route.abort());
+  await page.goto(url);
+  await page.waitForSelector('#status:not([hidden])');
+  const message = await page.textContent('#status');
+  check(/cannot be reached/.test(message), `the status says the node cannot be reached: ${message}`);
+  done(step);
+
+  check(errors.length === 0, `no script errors: ${errors.join('; ')}`);
+} catch (err) {
+  console.error(`FAILED: ${step}: ${err.message}\n${await failureNotes()}${errors.length ? `\npage errors: ${errors.join('; ')}` : ''}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
