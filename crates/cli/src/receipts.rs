@@ -47,7 +47,6 @@ async fn check_quorum(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result
 
 /// Asks the chain whether the receipt's batch root is recorded and the receipt is in it.
 async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
-    use alloy_sol_types::SolCall;
     let Some(settlement) = &receipt.settlement else {
         return Ok(Err("the receipt is not settled yet, so there is nothing to find on chain".into()));
     };
@@ -61,12 +60,7 @@ async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Resu
             settlement.chain_id
         )));
     }
-    let data = veritas_node::chain::contracts::Settlement::isSettledCall {
-        root: settlement.batch_root,
-        leaf: veritas_primitives::merkle_leaf(&receipt.id()),
-        path: settlement.merkle_path.clone(),
-    }
-    .abi_encode();
+    let data = veritas_primitives::is_settled_calldata(settlement, &receipt.id());
     let params =
         json!([{"to": settlement.contract, "data": format!("0x{}", veritas_primitives::hex::encode(data))}, "latest"]);
     let (answer, _) = client.post("", &call("eth_call", params)).await?;

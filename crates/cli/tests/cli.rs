@@ -7,15 +7,13 @@ use std::{
     process::{Child, Command, Output, Stdio},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_veritas");
+mod common;
+
+use common::{BIN, examples};
 
 /// A key fixed for the test, so the worker address is known.
 const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const WORKER: &str = "0x2c7536E3605D9C16a7a3D7b1898e529396a65c23";
-
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
-}
 
 struct NodeProcess {
     child: Child,
@@ -52,13 +50,7 @@ impl NodeProcess {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("VERITAS_API", &self.api)
-            .env("VERITAS_HOME", self.home.path())
-            .env("VERITAS_LOG", "warn")
-            .output()
-            .unwrap()
+        common::veritas(&self.api, self.home.path(), args)
     }
 }
 

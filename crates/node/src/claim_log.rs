@@ -18,7 +18,7 @@ use crate::{NodeError, NodeResult};
 mod requests;
 mod timeline;
 pub use requests::Served;
-pub use timeline::{Activity, Entry, Judged, Origin, Timing};
+pub use timeline::{Activity, Entry, Judged, Origin, Timing, now_ms};
 
 /// receipt id → receipt JSON.
 const RECEIPTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("receipts");

@@ -133,8 +133,7 @@ impl Node {
     /// Figures over the last `minutes` minutes (at most a day).
     pub async fn figures(&self, minutes: u64) -> NodeResult<Figures> {
         let minutes = minutes.clamp(1, 24 * 60);
-        let now_ms = crate::Timing::since(std::time::Instant::now()).logged_ms;
-        let first = (now_ms / 60_000).saturating_sub(minutes - 1) * 60_000;
+        let first = (crate::claim_log::now_ms() / 60_000).saturating_sub(minutes - 1) * 60_000;
         let claims = self.claims.clone();
         let (entries, all_time) = tokio::task::spawn_blocking(move || -> NodeResult<_> {
             Ok((claims.since(first, MAX_WINDOW)?, claims.timeline_len()?))
@@ -143,19 +142,21 @@ impl Node {
         let mut buckets: Vec<Minute> =
             (0..minutes).map(|i| Minute { start_ms: first + i * 60_000, ..Minute::default() }).collect();
         let mut latencies = Vec::with_capacity(entries.len());
-        let (mut pending, mut valid, mut invalid) = (0, 0, 0);
+        let mut pending = 0;
         for entry in entries.iter().filter(|e| e.origin != Origin::Recorded) {
             let index = ((entry.logged_ms - first) / 60_000) as usize;
             let Some(bucket) = buckets.get_mut(index) else { continue };
             bucket.calls += 1;
             match entry.judged {
-                Judged::Valid => (bucket.valid, valid) = (bucket.valid + 1, valid + 1),
-                Judged::Invalid => (bucket.invalid, invalid) = (bucket.invalid + 1, invalid + 1),
+                Judged::Valid => bucket.valid += 1,
+                Judged::Invalid => bucket.invalid += 1,
                 Judged::Pending => pending += 1,
                 Judged::NotHere => {}
             }
             latencies.push(entry.latency_us);
         }
+        let valid: u64 = buckets.iter().map(|b| b.valid).sum();
+        let invalid: u64 = buckets.iter().map(|b| b.invalid).sum();
         latencies.sort_unstable();
         let median_latency_ms = (!latencies.is_empty()).then(|| latencies[latencies.len() / 2] as f64 / 1000.0);
         let events = match self.chain_events().await {
@@ -187,11 +188,16 @@ impl Node {
             let health = self.peers.health(&member.endpoint, Duration::from_secs(2)).await;
             (member, health)
         });
+        let healths = futures_util::future::join_all(probes).await;
+        let claims = self.claims.clone();
+        let signers: Vec<Address> = registry.members.iter().map(|m| m.signer).collect();
+        let activities = tokio::task::spawn_blocking(move || -> NodeResult<Vec<crate::Activity>> {
+            signers.iter().map(|signer| claims.activity(signer)).collect()
+        })
+        .await??;
         let mut out = Vec::new();
-        for (member, health) in futures_util::future::join_all(probes).await {
-            let claims = self.claims.clone();
+        for ((member, health), activity) in healths.into_iter().zip(activities) {
             let signer = member.signer;
-            let activity = tokio::task::spawn_blocking(move || claims.activity(&signer)).await??;
             let (uptime_s, down) = match health {
                 Ok(health) => (health["uptime_s"].as_u64(), None),
                 Err(err) => (None, Some(err.to_string())),
@@ -221,10 +227,13 @@ impl Node {
         let (chain, contracts) = self.network().ok_or(NodeError::NoChain)?;
         let mut events = self.chain_events.lock().await;
         let head = chain.block_number().await?;
-        let mut from = *events.next.get_or_insert_with(|| head.saturating_sub(LOOKBACK));
-        if events.disputes == 0 && events.slashes.is_empty() && events.since == 0 {
-            events.since = from;
-        }
+        let mut from = match events.next {
+            Some(next) => next,
+            None => {
+                events.since = head.saturating_sub(LOOKBACK);
+                events.since
+            }
+        };
         while from <= head {
             let to = head.min(from + SPAN - 1);
             for log in chain.logs(contracts.registry, NodeRegistry::Slashed::SIGNATURE_HASH, from, to).await? {

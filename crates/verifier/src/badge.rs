@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::{Expectations, Report, VerifyResult, verify_receipt_json};
+use crate::{Expectations, Report, VerifyResult, verify_receipt};
 
 /// A receipt's state, as far as its own contents prove it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,20 +54,23 @@ pub fn badge(result: &VerifyResult<Report>) -> Badge {
 /// the settlement contract whether the batch root is recorded and the receipt is in it: what
 /// the receipt alone cannot prove, a client confirms with the chain it trusts.
 pub fn describe_json(receipt_json: &[u8]) -> Value {
-    let result = verify_receipt_json(receipt_json, &Expectations::default());
+    let receipt = serde_json::from_slice::<veritas_primitives::Receipt>(receipt_json);
+    let result = match &receipt {
+        Ok(receipt) => verify_receipt(receipt, &Expectations::default()),
+        Err(err) => Err(crate::VerifyError::Malformed(err.to_string())),
+    };
     let badge = badge(&result);
-    let chain_check = (badge == Badge::Settled)
-        .then(|| serde_json::from_slice::<veritas_primitives::Receipt>(receipt_json).ok())
-        .flatten()
-        .and_then(|receipt| {
-            let settlement = receipt.settlement.as_ref()?;
+    let chain_check = match (&receipt, badge) {
+        (Ok(receipt), Badge::Settled) => receipt.settlement.as_ref().map(|settlement| {
             let data = veritas_primitives::is_settled_calldata(settlement, &receipt.id());
-            Some(json!({
+            json!({
                 "chain_id": settlement.chain_id,
                 "to": settlement.contract,
                 "data": format!("0x{}", veritas_primitives::hex::encode(data)),
-            }))
-        });
+            })
+        }),
+        _ => None,
+    };
     let badge = badge.name();
     match result {
         Err(err) => json!({"badge": badge, "error": err.to_string()}),

@@ -13,6 +13,17 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_veritas");
 
+/// Runs the `veritas` CLI against the node at `api`, with `home` as its data directory.
+pub fn veritas(api: &str, home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("VERITAS_API", api)
+        .env("VERITAS_HOME", home)
+        .env("VERITAS_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 pub fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
 }
@@ -65,13 +76,7 @@ impl Network {
     }
 
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("VERITAS_API", &self.api)
-            .env("VERITAS_HOME", self.home.path())
-            .env("VERITAS_LOG", "warn")
-            .output()
-            .unwrap()
+        veritas(&self.api, self.home.path(), args)
     }
 
     pub fn json(&self, args: &[&str]) -> Value {

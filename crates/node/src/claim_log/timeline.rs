@@ -91,13 +91,17 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Logged now, `elapsed` after the request arrived.
+    /// Logged now, for a request that arrived at `started`.
     pub fn since(started: std::time::Instant) -> Timing {
-        let logged_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        Timing { logged_ms, latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) }
+        Timing { logged_ms: now_ms(), latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) }
     }
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Adds a claim to the timeline and counts it for its worker, inside the caller's transaction.
@@ -158,37 +162,32 @@ pub struct Activity {
 impl ClaimLog {
     /// The latest claims, newest first, at most `limit`, all before position `before` if given.
     pub fn recent(&self, limit: usize, before: Option<u64>) -> NodeResult<Vec<Entry>> {
-        self.entries_back(before, |entries| entries.len() < limit)
+        self.entries_back(before, limit, 0)
     }
 
     /// Every claim logged at or after `since_ms` (Unix milliseconds), newest first, at most
     /// `limit`.
     pub fn since(&self, since_ms: u64, limit: usize) -> NodeResult<Vec<Entry>> {
-        let mut done = false;
-        let mut entries = self.entries_back(None, |entries| {
-            done = done || entries.last().is_some_and(|e: &Entry| e.logged_ms < since_ms);
-            !done && entries.len() < limit
-        })?;
-        entries.retain(|e| e.logged_ms >= since_ms);
-        Ok(entries)
+        self.entries_back(None, limit, since_ms)
     }
 
-    fn entries_back(&self, before: Option<u64>, mut more: impl FnMut(&Vec<Entry>) -> bool) -> NodeResult<Vec<Entry>> {
+    /// Claims from the newest (before `before`) back, at most `limit`, none logged before
+    /// `since_ms`.
+    fn entries_back(&self, before: Option<u64>, limit: usize, since_ms: u64) -> NodeResult<Vec<Entry>> {
         let txn = self.db.begin_read()?;
         let timeline = txn.open_table(TIMELINE)?;
         let awaiting = txn.open_table(AWAITING)?;
         let rejected = txn.open_table(REJECTED)?;
         let mut out = Vec::new();
-        let range = match before {
-            Some(before) => timeline.range(..before)?,
-            None => timeline.range(0..)?,
-        };
-        for item in range.rev() {
-            if !more(&out) {
+        for item in timeline.range(..before.unwrap_or(u64::MAX))?.rev() {
+            if out.len() >= limit {
                 break;
             }
             let (k, v) = item?;
             let Some(entry) = decode(k.value(), v.value()) else { continue };
+            if entry.logged_ms < since_ms {
+                break;
+            }
             let judged = match entry.origin {
                 Origin::Recorded => Judged::NotHere,
                 _ if awaiting.get(&entry.id.0)?.is_some() => Judged::Pending,
