@@ -184,7 +184,8 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
     let (log_median, log_p90) = time_us(iterations.min(500), || {
         i += 1;
         let charge = veritas_node::Charge { payer: key.address(), fee: alloy_primitives::U256::from(1u64) };
-        log.append(&Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap()), charge).unwrap();
+        let timing = veritas_node::Timing::since(std::time::Instant::now());
+        log.append(&Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap()), charge, timing).unwrap();
     });
     println!("\n| claim cost | median (p90) µs |\n|---|---|");
     println!("| sign (EIP-712 digest + secp256k1) | {sign_median:.1} ({sign_p90:.1}) |");
