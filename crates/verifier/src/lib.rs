@@ -329,6 +329,7 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
 
 mod badge;
 mod quorum;
+pub mod tee;
 pub use badge::{Badge, badge, describe_json};
 pub use quorum::{QuorumReport, check_batch, check_quorum, tokens, verdict_quorum};
 pub use veritas_primitives::{RegistrySnapshot, ValidatorSet};
