@@ -2,7 +2,7 @@
 // OpenAI-compatible API, and each answer's badge decided here by the verifier compiled to
 // WebAssembly (web/pkg), from the receipt alone — never from the server's word.
 
-import { judge, confirmOnChain, badgeOf, receiptDetails, downloadLink, fetchReceipt, verifier } from '/assets/receipt.js';
+import { judge, confirmOnChain, badgeOf, receiptDetails, downloadLink, fetchReceipt, verifier, teeSetup } from '/assets/receipt.js';
 
 const $ = (id) => document.getElementById(id);
 const STORE = 'veritas.conversations';
@@ -146,8 +146,9 @@ async function showBadge(badge, message) {
   }
   const shown = await judge(message.receiptText);
   const chain = shown.badge === 'settled' ? await confirmOnChain(shown) : null;
-  const { badge: name, label, title } = badgeOf(shown, chain);
+  const { badge: name, label, title, tee } = badgeOf(shown, chain, message.nonce);
   badge.dataset.badge = name;
+  badge.dataset.tee = tee || '';
   badge.dataset.chain = chain?.state || '';
   badge.textContent = label;
   badge.title = title;
@@ -222,6 +223,12 @@ async function send(text) {
     stream: true,
     veritas_mode: $('mode').value,
   };
+  if (body.veritas_mode === 'tee') {
+    // A fresh nonce per answer: its attestation must bind it, so it cannot be an old one.
+    const bytes = crypto.getRandomValues(new Uint8Array(32));
+    answer.nonce = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+    body.veritas_nonce = answer.nonce;
+  }
   try {
     const response = await api('/v1/chat/completions', {
       method: 'POST',
@@ -288,6 +295,11 @@ async function start() {
   state.current = state.conversations[0] || null;
   renderConversations();
   renderMessages();
+  const tee = await teeSetup;
+  if (tee.enclave) {
+    const label = tee.simulated ? 'enclave (tee) — SIMULATED, UNTRUSTED' : `enclave attestation (tee, ${tee.enclave})`;
+    $('mode').append(new Option(label, 'tee'));
+  }
   try {
     const models = (await (await api('/v1/models')).json()).data || [];
     const chat = models.filter((m) => m.veritas?.format === 'gguf');

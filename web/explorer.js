@@ -145,9 +145,9 @@ async function receiptPage(view, id) {
   const receipt = await fetchReceipt(id);
   const shown = await judge(receipt);
   const chain = shown.badge === 'settled' ? await confirmOnChain(shown) : null;
-  const { badge, label, title } = badgeOf(shown, chain);
+  const { badge, label, title, tee } = badgeOf(shown, chain);
   view.replaceChildren(
-    el('h1', { textContent: 'Receipt' }, ' ', el('span', { className: 'badge', textContent: label, title, dataset: { badge, chain: chain?.state || '' } })),
+    el('h1', { textContent: 'Receipt' }, ' ', el('span', { className: 'badge', textContent: label, title, dataset: { badge, chain: chain?.state || '', tee: tee || '' } })),
     el('p', { className: 'mono', textContent: id }),
     receiptDetails(receipt, shown, chain),
     downloadLink(receipt, id),

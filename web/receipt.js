@@ -8,13 +8,23 @@ import init, { describe } from '/assets/pkg/veritas_verifier_wasm.js';
 export const verifier = init();
 
 /**
+ * The network's TEE setup as its node publishes it: {enclave, simulated, warning, policy}. The
+ * policy says which enclaves `tee` receipts may come from; it is the node's word, shown as such.
+ */
+export const teeSetup = fetch('/v1/tee/policy')
+  .then((r) => (r.ok ? r.json() : {}))
+  .catch(() => ({}));
+
+/**
  * The verifier's verdict on a receipt, given as the JSON text the node sent: {badge, error?,
- * guarantee, checks, chain_check?, …}. The text, not a parsed object: JavaScript's JSON.parse
- * turns 1.0 into 1, and the parameters' hash covers their exact JSON.
+ * guarantee, checks, chain_check?, tee?, …}. The text, not a parsed object: JavaScript's
+ * JSON.parse turns 1.0 into 1, and the parameters' hash covers their exact JSON. A `tee`
+ * receipt is checked against the network's published TEE policy.
  */
 export async function judge(text) {
   await verifier;
-  return JSON.parse(describe(text));
+  const setup = await teeSetup;
+  return JSON.parse(describe(text, setup.policy ? JSON.stringify(setup.policy) : ''));
 }
 
 /** A receipt's JSON text, as the node stores it. */
@@ -73,15 +83,25 @@ export const LABELS = {
   invalid: 'INVALID',
 };
 
-/** The badge to show: the verifier's, turned invalid when the chain denies the settlement. */
-export function badgeOf(shown, chain) {
+/**
+ * The badge to show: the verifier's, turned invalid when the chain denies the settlement or a
+ * `tee` attestation binds another nonce than the one this page sent (`nonce`, hex, if any). A
+ * simulated enclave's badge always says UNTRUSTED / SIMULATED.
+ */
+export function badgeOf(shown, chain, nonce) {
   if (shown.badge === 'settled' && chain?.state === 'missing') {
     return { badge: 'invalid', label: 'INVALID — not on chain', title: chain.detail };
+  }
+  if (nonce && shown.tee && shown.tee.nonce !== nonce) {
+    return { badge: 'invalid', label: 'INVALID — attestation for another request', title: 'the attestation binds another nonce than the one this page sent' };
   }
   let label = LABELS[shown.badge] || shown.badge;
   if (shown.badge === 'settled' && chain?.state === 'confirmed') label = 'settled on chain ✓';
   if (shown.badge === 'settled' && chain?.state === 'unavailable') label = 'settled (path checked; chain not asked)';
-  return { badge: shown.badge, label, title: chain?.detail || shown.error || shown.guarantee || '' };
+  if (shown.tee?.insecure) label = `UNTRUSTED / SIMULATED enclave · ${label}`;
+  else if (shown.tee) label = `${shown.tee.label} · ${label}`;
+  const title = chain?.detail || shown.error || (shown.tee ? shown.tee.assumptions.join('\n') : shown.guarantee) || '';
+  return { badge: shown.badge, label, title, tee: shown.tee?.insecure ? 'simulated' : shown.tee ? 'attested' : '' };
 }
 
 /** A definition list of what the receipt (JSON text) says and what was checked. */
@@ -100,6 +120,8 @@ export function receiptDetails(text, shown, chain) {
     ['model', `${r.body?.model_name ?? '?'} (version ${r.body?.model_version ?? '?'})`],
     ['model id', r.claim?.model_id],
     ['mode', `${r.claim?.mode}: ${shown.guarantee || ''}`],
+    ['enclave', shown.tee ? shown.tee.label : ''],
+    ...(shown.tee?.assumptions || []).map((line) => ['tee', line]),
     ['worker', r.claim?.worker],
     ['input hash', r.claim?.input_hash],
     ['output hash', r.claim?.output_hash],

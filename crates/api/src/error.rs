@@ -71,6 +71,8 @@ impl From<NodeError> for ApiError {
             NodeError::NotAValidator => (S::BAD_REQUEST, "not_a_validator"),
             NodeError::Refused(_) => (S::UNPROCESSABLE_ENTITY, "refused"),
             NodeError::Cancelled => (S::BAD_REQUEST, "cancelled"),
+            NodeError::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
+            NodeError::Tee(_) => (S::INTERNAL_SERVER_ERROR, "tee_failed"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         if status.is_server_error() {

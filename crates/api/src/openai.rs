@@ -54,8 +54,11 @@ struct Common {
     top_p: Option<f32>,
     /// An extension: OpenAI has no top_k.
     top_k: Option<u32>,
-    /// An extension: the verification mode (`signed` or `reexec`; the node's default if absent).
+    /// An extension: the verification mode (`signed`, `reexec` or, on a network with an
+    /// enclave, `tee`; the node's default if absent).
     veritas_mode: Option<veritas_primitives::Mode>,
+    /// An extension: a `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
+    veritas_nonce: Option<String>,
     seed: Option<i64>,
     max_tokens: Option<u32>,
     max_completion_tokens: Option<u32>,
@@ -225,6 +228,7 @@ pub(crate) async fn chat(State(node): State<Arc<Node>>, paid: Paid<ChatBody>) ->
         sampling,
         logprobs: body.logprobs,
         mode: body.common.veritas_mode,
+        nonce: body.common.veritas_nonce.clone(),
     };
     run(node, request, paid.account, &body.common, Kind::Chat).await
 }
@@ -242,6 +246,7 @@ pub(crate) async fn completion(
         sampling,
         logprobs: body.logprobs.is_some(),
         mode: body.common.veritas_mode,
+        nonce: body.common.veritas_nonce.clone(),
     };
     run(node, request, paid.account, &body.common, Kind::Completion).await
 }
@@ -352,6 +357,7 @@ pub(crate) async fn work_chat(
         sampling: work.sampling,
         logprobs: work.logprobs,
         mode: Some(work.mode),
+        nonce: work.nonce,
     };
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<WorkChatEvent>();
     let text_tx = tx.clone();

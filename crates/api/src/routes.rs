@@ -55,6 +55,7 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/receipts/{id}", get(receipt))
         .route("/v1/requests/{id}", get(contract_request))
         .route("/v1/network", get(network))
+        .route("/v1/tee/policy", get(tee_policy))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -345,6 +346,19 @@ async fn health(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
         "counts": node.counts()?,
         "uptime_s": node.uptime().as_secs(),
     })))
+}
+
+/// `GET /v1/tee/policy`: the enclaves this network's `tee` claims come from and the policy its
+/// gateway and validators check them by (allowlisted measurements, accepted platform states,
+/// whether simulated evidence passes). A reader chooses whether to trust it.
+async fn tee_policy(State(node): State<AppState>) -> Json<Json_> {
+    let (backend, policy) = node.tee();
+    Json(json!({
+        "enclave": backend.map(veritas_node::TeeBackend::name),
+        "simulated": backend == Some(veritas_node::TeeBackend::Simulated),
+        "warning": (backend == Some(veritas_node::TeeBackend::Simulated)).then_some(veritas_node::SIMULATED_WARNING),
+        "policy": policy,
+    }))
 }
 
 /// `GET /metrics`: Prometheus text format.

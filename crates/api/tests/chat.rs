@@ -264,6 +264,7 @@ async fn a_chat_is_charged_per_request_and_per_token_at_the_registry_price() {
         sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 12, ..Default::default() },
         logprobs: false,
         mode: None,
+        nonce: None,
     };
     let answer = node.chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap();
     let payer = veritas_node::devnet::dev_accounts()[1];

@@ -27,6 +27,7 @@ fn iris(x: f64) -> InferRequest {
         input: json!({"float_input": [[x, 3.5, 1.4, 0.2]]}),
         mode: Some(veritas_primitives::Mode::Signed),
         request_id: None,
+        nonce: None,
     }
 }
 

@@ -154,7 +154,10 @@ async fn every_example_answers_with_a_receipt_that_verifies() {
         assert_eq!(status, StatusCode::OK, "{name}: {answer}");
         assert_eq!(headers["x-veritas-receipt"].to_str().unwrap(), answer["receipt_id"].as_str().unwrap());
         let receipt: Receipt = serde_json::from_value(answer["receipt"].clone()).unwrap();
-        let expect = Expectations { model_id: Some(pushed["model_id"].as_str().unwrap().parse().unwrap()) };
+        let expect = Expectations {
+            model_id: Some(pushed["model_id"].as_str().unwrap().parse().unwrap()),
+            ..Default::default()
+        };
         let report = verify_receipt(&receipt, &expect).unwrap_or_else(|err| panic!("{name}: {err}"));
         let unchecked: Vec<_> = report.checks.iter().filter(|c| !c.performed).map(|c| c.name).collect();
         assert_eq!(unchecked, ["batch"], "{name}: every hash is checkable; only settlement is still to come");
@@ -220,6 +223,12 @@ async fn bad_inference_requests_get_clear_errors() {
             400,
             "unsupported_mode",
             "mode zk is not available",
+        ),
+        (
+            json!({"model": "iris", "input": {"float_input": [[1, 2, 3, 4]]}, "mode": "tee"}),
+            400,
+            "unsupported_mode",
+            "start with --tee for tee",
         ),
         (json!({"model": "iris", "input": {}, "extra": 1}), 400, "invalid_request", "unknown field `extra`"),
     ];
@@ -310,6 +319,7 @@ async fn health_metrics_and_openapi() {
     assert_eq!(openapi["openapi"], "3.1.0");
     let routes = [
         "/v1/network",
+        "/v1/tee/policy",
         "/rpc",
         "/v1/models",
         "/v1/models/{reference}",

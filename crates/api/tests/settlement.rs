@@ -32,6 +32,7 @@ async fn infer(node: &Node, x: f64) -> Receipt {
         input: json!({"float_input": [[x, 3.5, 1.4, 0.2]]}),
         mode: Some(veritas_primitives::Mode::Signed),
         request_id: None,
+        nonce: None,
     };
     node.infer(request, None).await.unwrap().receipt
 }

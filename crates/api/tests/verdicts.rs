@@ -51,6 +51,7 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
         input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
         mode: Default::default(),
         request_id: None,
+        nonce: None,
     };
     let honest = node.infer(request, None).await.unwrap().receipt;
 
@@ -132,6 +133,7 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
         sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 24, ..Default::default() },
         logprobs: false,
         mode: None,
+        nonce: None,
     };
     let honest = node.chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap().receipt;
     let judgement = node.judge(&honest, Some(CheckMode::Reexec)).await.unwrap();
@@ -201,6 +203,7 @@ async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() 
             input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
             mode: Default::default(),
             request_id: None,
+            nonce: None,
         };
         let node = node.clone();
         async move { node.infer(request, None).await.unwrap().receipt }

@@ -24,6 +24,7 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
         input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
         mode: None,
         request_id: None,
+        nonce: None,
     };
     let id = node.infer(request, None).await.unwrap().receipt.id();
     let run = |path: &std::path::Path| -> Vec<Value> {

@@ -37,6 +37,10 @@ pub struct ChatArgs {
     /// Write each answer's receipt to this file.
     #[arg(long)]
     receipt: Option<std::path::PathBuf>,
+    /// The verification mode: signed, reexec or tee (default: the node's). A tee answer's
+    /// attestation is checked here, bound to a fresh nonce per message.
+    #[arg(long)]
+    mode: Option<veritas_primitives::Mode>,
 }
 
 struct Session {
@@ -67,6 +71,11 @@ impl Session {
         });
         if let Some(seed) = self.args.seed {
             body["seed"] = json!(seed);
+        }
+        let nonce = veritas_primitives::B256::random();
+        if let Some(mode) = self.args.mode {
+            body["veritas_mode"] = json!(mode);
+            body["veritas_nonce"] = json!(veritas_primitives::hex::encode(nonce));
         }
         let mut request = self.http.post(format!("{}/v1/chat/completions", self.api)).json(&body);
         if let Some(key) = self.args.api_key.as_deref().filter(|k| !k.is_empty()) {
@@ -124,6 +133,10 @@ impl Session {
             eprintln!("(stopped)");
         } else if let Some(veritas) = &self.last_receipt {
             eprintln!("receipt {}", veritas["receipt_id"].as_str().unwrap_or("?"));
+            if self.args.mode == Some(veritas_primitives::Mode::Tee) {
+                let client = crate::client::Client::new(&self.api);
+                crate::receipts::check_tee_answer(&client, &veritas["receipt"], nonce.as_slice()).await?;
+            }
             if let Some(path) = &self.args.receipt {
                 std::fs::write(path, serde_json::to_string_pretty(&veritas["receipt"])? + "\n")
                     .with_context(|| format!("cannot write {}", path.display()))?;

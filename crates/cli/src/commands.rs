@@ -315,9 +315,12 @@ pub struct InferArgs {
     /// The inputs as JSON, `@FILE` to read a file, or `-` for standard input.
     #[arg(long)]
     input: String,
-    /// The verification mode: signed or reexec (default: the node's).
+    /// The verification mode: signed, reexec or tee (default: the node's).
     #[arg(long)]
     mode: Option<veritas_primitives::Mode>,
+    /// A `tee` request's nonce (hex, at most 64 bytes); default: 32 random bytes.
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
     /// Write the receipt to this file.
     #[arg(long)]
     receipt: Option<PathBuf>,
@@ -346,7 +349,18 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     if let Some(mode) = args.mode {
         body["mode"] = json!(mode);
     }
+    let nonce = match (args.mode, &args.nonce) {
+        (_, Some(nonce)) => Some(veritas_node::parse_nonce(nonce)?),
+        (Some(veritas_primitives::Mode::Tee), None) => Some(veritas_primitives::B256::random().to_vec()),
+        _ => None,
+    };
+    if let Some(nonce) = &nonce {
+        body["nonce"] = json!(veritas_primitives::hex::encode(nonce));
+    }
     let (answer, _) = client.post("/v1/infer", &body).await?;
+    if args.mode == Some(veritas_primitives::Mode::Tee) {
+        crate::receipts::check_tee_answer(&client, &answer["receipt"], nonce.as_deref().unwrap_or_default()).await?;
+    }
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer["receipt"])?;
         std::fs::write(path, receipt + "\n")

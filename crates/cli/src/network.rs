@@ -261,6 +261,12 @@ fn spawn(
     if let Some(fault) = member.fault {
         command.args(["--fault", fault.name()]);
     }
+    if let Some(tee) = args.tee {
+        command.args(["--tee", tee.name()]);
+    }
+    if let Some(policy) = &args.tee_policy {
+        command.arg("--tee-policy").arg(std::path::absolute(policy)?);
+    }
     let child = command.spawn().with_context(|| format!("cannot start {}", member.name))?;
     Ok((member.name.clone(), child))
 }

@@ -83,6 +83,16 @@ pub struct NodeArgs {
     /// `veritas up`: reexec).
     #[arg(long)]
     pub(crate) default_mode: Option<veritas_primitives::Mode>,
+    /// Run in an enclave and offer `tee` mode: `nitro` (inside an AWS Nitro Enclave, through its
+    /// NSM device) or `simulated` (development only: UNTRUSTED, no hardware attests it).
+    #[arg(long, value_parser = parse_tee)]
+    pub(crate) tee: Option<veritas_node::TeeBackend>,
+    /// The TEE policy (JSON: allowlisted measurements, accepted TCB statuses and platform flags,
+    /// whether simulated evidence passes) that `tee` claims are checked by and that the node
+    /// publishes at /v1/tee/policy. Default: none accepted; with `--tee simulated`, the
+    /// simulated enclave running this very program.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tee_policy: Option<PathBuf>,
     /// TEST ONLY, development chain only: make this node lie (wrong-output, other-model,
     /// truncate, made-up; validators: approve-all, bad-verdicts).
     #[arg(long, value_parser = parse_fault, hide = true)]
@@ -106,6 +116,30 @@ fn parse_role(text: &str) -> Result<veritas_node::NodeRole, String> {
         .into_iter()
         .find(|role| role.name() == text)
         .ok_or_else(|| format!("unknown role {text:?}: standalone, gateway, inference or validator"))
+}
+
+fn parse_tee(text: &str) -> Result<veritas_node::TeeBackend, String> {
+    use veritas_node::TeeBackend as T;
+    [T::Nitro, T::Simulated]
+        .into_iter()
+        .find(|tee| tee.name() == text)
+        .ok_or_else(|| format!("unknown enclave {text:?}: nitro or simulated"))
+}
+
+/// The TEE policy a node checks `tee` claims by: the file given, else (with `--tee simulated`)
+/// the simulated enclave running this program, else none accepted.
+fn tee_policy(args: &NodeArgs) -> anyhow::Result<veritas_node::TeePolicy> {
+    use veritas_node::TeePolicy;
+    if let Some(path) = &args.tee_policy {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read the TEE policy {}", path.display()))?;
+        return TeePolicy::from_json(&bytes).with_context(|| format!("the TEE policy {}", path.display()));
+    }
+    if args.tee != Some(veritas_node::TeeBackend::Simulated) {
+        return Ok(TeePolicy::default());
+    }
+    let mut policy = TeePolicy::simulated_only();
+    policy.simulated.measurements = vec![veritas_primitives::hex::encode(veritas_node::simulated_measurement()?)];
+    Ok(policy)
 }
 
 pub(crate) fn parse_fault(text: &str) -> Result<veritas_node::Fault, String> {
@@ -169,6 +203,11 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.reexec_sampling = args.reexec_sampling;
     config.default_mode = args.default_mode.unwrap_or(veritas_primitives::Mode::Signed);
     config.fault = args.fault;
+    config.tee = args.tee;
+    config.tee_policy = tee_policy(args)?;
+    if args.tee == Some(veritas_node::TeeBackend::Simulated) {
+        eprintln!("\n{}\n", veritas_node::SIMULATED_WARNING);
+    }
     Ok(config)
 }
 

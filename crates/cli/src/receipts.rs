@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use veritas_node::TeePolicy;
 use veritas_primitives::{ModelId, Receipt};
 use veritas_verifier::{Expectations, verify_receipt};
 
@@ -23,6 +24,39 @@ pub struct VerifyArgs {
     /// on chain (the only check that is not offline).
     #[arg(long)]
     rpc: Option<String>,
+    /// The TEE policy (JSON file) that a `tee` receipt's attestation must satisfy: allowlisted
+    /// measurements, accepted TCB statuses and platform flags. Without it no enclave is accepted.
+    #[arg(long, value_name = "FILE")]
+    tee_policy: Option<PathBuf>,
+    /// Accept the simulated development enclave in `tee` receipts (reported UNTRUSTED /
+    /// SIMULATED: it proves nothing beyond the worker's signature).
+    #[arg(long)]
+    allow_simulated: bool,
+}
+
+/// The TEE policy a reader chose: a file, and whether simulated evidence may pass.
+pub(crate) fn reader_tee_policy(file: Option<&std::path::Path>, allow_simulated: bool) -> anyhow::Result<TeePolicy> {
+    let mut policy = match file {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read the TEE policy {}", path.display()))?;
+            TeePolicy::from_json(&bytes).with_context(|| format!("the TEE policy {}", path.display()))?
+        }
+        None => TeePolicy::default(),
+    };
+    policy.simulated.allow |= allow_simulated;
+    Ok(policy)
+}
+
+/// Prints what a `tee` receipt's attestation proves and under which assumptions.
+pub(crate) fn print_tee(tee: &veritas_verifier::tee::TeeReport) {
+    if tee.insecure {
+        println!("!! UNTRUSTED / SIMULATED enclave: accepted only because the policy allows simulated evidence");
+    }
+    println!("tee {}: proven: this enclave produced this claim, bound with the client's nonce; assuming:", tee.label());
+    for line in tee.assumptions() {
+        println!("  - {line}");
+    }
 }
 
 /// Whether the receipt's verdicts add up to a quorum of the validator stake the registry on
@@ -84,7 +118,10 @@ async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Resu
 /// `veritas verify`: offline; exit 0 valid, 1 invalid.
 pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
-    let expect = Expectations { model_id: args.model_id };
+    let expect = Expectations {
+        model_id: args.model_id,
+        tee_policy: reader_tee_policy(args.tee_policy.as_deref(), args.allow_simulated)?,
+    };
     let receipt = serde_json::from_slice::<Receipt>(&bytes);
     let mut result = receipt
         .as_ref()
@@ -128,6 +165,11 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                     "mode": report.mode,
                     "guarantee": report.guarantee(),
                     "checks": checks,
+                    "tee": report.tee.as_ref().map(|tee| json!({
+                        "label": tee.label(),
+                        "insecure": tee.insecure,
+                        "assumptions": tee.assumptions(),
+                    })),
                 }));
             } else {
                 println!("VALID receipt {}", report.receipt_id);
@@ -136,6 +178,9 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                     println!("  {mark} {:<9} {}", check.name, check.detail);
                 }
                 println!("mode {}: {}", report.mode, report.guarantee());
+                if let Some(tee) = &report.tee {
+                    print_tee(tee);
+                }
             }
             Ok(0)
         }
@@ -191,4 +236,32 @@ pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
     let _ = out;
     println!("{text}");
     Ok(0)
+}
+
+/// The client's own check of a `tee` answer: the attestation binds the nonce it sent and holds
+/// under the network's published policy (`/v1/tee/policy`); a simulated enclave is named loudly.
+pub(crate) async fn check_tee_answer(client: &Client, receipt: &Value, nonce: &[u8]) -> anyhow::Result<()> {
+    let receipt: Receipt = serde_json::from_value(receipt.clone()).context("the node sent a malformed receipt")?;
+    let published = client.get("/v1/tee/policy").await?;
+    let policy: TeePolicy =
+        serde_json::from_value(published["policy"].clone()).context("the node published a malformed TEE policy")?;
+    let expect = Expectations { tee_policy: policy, ..Expectations::default() };
+    let report = verify_receipt(&receipt, &expect).context("the tee receipt does not hold")?;
+    let evidence = receipt.evidence.iter().find_map(veritas_verifier::tee::TeeEvidence::from_evidence);
+    if !evidence.is_some_and(|e| e.is_ok_and(|e| e.nonce == nonce)) {
+        bail!("the attestation does not bind the nonce this client sent");
+    }
+    if let Some(tee) = &report.tee {
+        if tee.insecure {
+            eprintln!(
+                "!! UNTRUSTED / SIMULATED enclave: this tee receipt proves nothing beyond the worker's signature"
+            );
+        } else {
+            eprintln!(
+                "tee: {} attestation holds under the network's policy, bound to this request's nonce",
+                tee.label()
+            );
+        }
+    }
+    Ok(())
 }

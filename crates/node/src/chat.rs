@@ -50,6 +50,8 @@ pub struct ChatRequest {
     pub logprobs: bool,
     /// The verification mode; the node's default if `None`.
     pub mode: Option<Mode>,
+    /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
+    pub nonce: Option<String>,
 }
 
 /// A finished chat answer with its receipt.
@@ -133,9 +135,11 @@ impl Node {
                 sampling: request.sampling,
                 logprobs: request.logprobs,
                 mode,
+                nonce: request.nonce,
             };
             return self.dispatch_chat(version, work, charge, on_text).await;
         }
+        let attest = self.attester(mode, request.nonce.as_deref())?;
         let model = self.llm(&version).await?;
         let prompt = match &request.input {
             ChatInput::Messages(messages) => model.chat_prompt(messages)?,
@@ -193,7 +197,8 @@ impl Node {
         let (key, claims, domain) = (self.key.clone(), self.claims.clone(), self.domain);
         let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };
         let receipt =
-            tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, queue, started)).await??;
+            tokio::task::spawn_blocking(move || sign_and_log(&key, &claims, domain, answer, attest, queue, started))
+                .await??;
         self.metrics.claims_logged.inc();
         self.verification.wake.notify_one();
         Ok(ChatResponse { model: version, generation, pieces, receipt })

@@ -138,6 +138,12 @@ pub struct NodeConfig {
     pub default_mode: veritas_primitives::Mode,
     /// A deliberate lie (byzantine tests; development chain only).
     pub fault: Option<Fault>,
+    /// The enclave the network's `tee` claims come from: an inference node attests with it, a
+    /// gateway offers `tee` mode. `None`: no `tee` mode.
+    pub tee: Option<crate::TeeBackend>,
+    /// The enclaves this node accepts when it checks `tee` claims (gateway, validator), and
+    /// publishes at `/v1/tee/policy`. The default accepts none.
+    pub tee_policy: veritas_verifier::tee::Policy,
 }
 
 impl NodeConfig {
@@ -159,6 +165,8 @@ impl NodeConfig {
             reexec_sampling: 1.0,
             default_mode: veritas_primitives::Mode::Signed,
             fault: None,
+            tee: None,
+            tee_policy: Default::default(),
         }
     }
 }

@@ -121,6 +121,12 @@ pub enum NodeError {
     /// The client went away.
     #[error("the request was cancelled")]
     Cancelled,
+    /// A request the node cannot take as it stands (a malformed nonce, …).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The node's enclave failed to attest.
+    #[error("tee: {0}")]
+    Tee(String),
     /// The node's configuration cannot work.
     #[error("configuration: {0}")]
     Config(String),

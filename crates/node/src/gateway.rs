@@ -89,7 +89,14 @@ impl Node {
             match self.peers.infer(&worker.endpoint, &request).await {
                 Ok(answer) => {
                     let receipt = answer.receipt;
-                    self.check_work(&receipt, &worker, &model.id, mode, Some(values_hash(inputs)))?;
+                    self.check_work(
+                        &receipt,
+                        &worker,
+                        &model.id,
+                        mode,
+                        Some(values_hash(inputs)),
+                        request.nonce.as_deref(),
+                    )?;
                     if let Some(id) = request.request_id
                         && receipt.claim.request_id != id
                     {
@@ -131,7 +138,7 @@ impl Node {
             };
             match self.peers.chat(&worker.endpoint, &request, &mut relay).await {
                 Ok(done) => {
-                    self.check_work(&done.receipt, &worker, &model.id, request.mode, None)?;
+                    self.check_work(&done.receipt, &worker, &model.id, request.mode, None, request.nonce.as_deref())?;
                     let input = done.receipt.body.input.as_ref();
                     if crate::validate::string_value(input, "messages").unwrap_or_default()
                         != request.input.messages_json()
@@ -164,7 +171,8 @@ impl Node {
 
     /// What a gateway checks of a worker's receipt before it logs it: a receipt that holds, in
     /// this network, signed by the worker asked, for the model and mode asked and (when known)
-    /// the input sent. Whether the output is right is the validators' question.
+    /// the input sent; a `tee` claim's evidence under the network's policy, bound to the nonce
+    /// sent. Whether the output is right is the validators' question.
     fn check_work(
         &self,
         receipt: &Receipt,
@@ -172,10 +180,19 @@ impl Node {
         model: &ModelId,
         mode: Mode,
         input_hash: Option<veritas_primitives::B256>,
+        nonce: Option<&str>,
     ) -> NodeResult<()> {
         let bad = |why: String| Err(NodeError::BadWork(format!("worker {}: {why}", worker.signer)));
-        if let Err(err) = verify_receipt(receipt, &Expectations { model_id: Some(*model) }) {
+        let expect = Expectations { model_id: Some(*model), tee_policy: (*self.tee_policy).clone() };
+        if let Err(err) = verify_receipt(receipt, &expect) {
             return bad(format!("its receipt does not hold: {err}"));
+        }
+        if mode == Mode::Tee {
+            let sent = nonce.map(crate::parse_nonce).transpose()?.unwrap_or_default();
+            let bound = receipt.evidence.iter().filter_map(veritas_verifier::tee::TeeEvidence::from_evidence).next();
+            if !bound.is_some_and(|evidence| evidence.is_ok_and(|evidence| evidence.nonce == sent)) {
+                return bad("its attestation binds another nonce than the one sent".into());
+            }
         }
         if receipt.domain != self.domain {
             return bad("its receipt is for another network".into());

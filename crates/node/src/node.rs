@@ -41,6 +41,10 @@ pub struct InferRequest {
     /// answered with its on-chain id, which `fulfill` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<B256>,
+    /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation with the
+    /// claim so that the client knows the evidence was made for its request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// The answer to an inference request.
@@ -117,6 +121,12 @@ pub struct Node {
     pub(crate) started: Instant,
     /// Slashes and disputes read from the chain, for the explorer.
     pub(crate) chain_events: tokio::sync::Mutex<crate::explorer::ChainEvents>,
+    /// The enclave `tee` claims come from (`--tee`); a gateway only offers the mode.
+    pub(crate) tee: Option<crate::TeeBackend>,
+    /// The enclave this node attests with (standalone and inference nodes with `--tee`).
+    pub(crate) enclave: Option<crate::enclave::Enclave>,
+    /// The enclaves accepted in `tee` claims.
+    pub(crate) tee_policy: Arc<veritas_verifier::tee::Policy>,
 }
 
 /// Where and how the node settles, and who pays by default.
@@ -244,6 +254,13 @@ impl Node {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let llm_threads = config.llm_threads.unwrap_or(cores).max(1);
         let max_generations = config.max_generations.unwrap_or(DEFAULT_GENERATIONS).max(1);
+        let enclave = match (config.tee, role) {
+            (Some(backend), NodeRole::Standalone | NodeRole::Inference) => {
+                Some(crate::enclave::Enclave::open(backend)?)
+            }
+            _ => None,
+        };
+        config.tee_policy.check().map_err(|err| NodeError::Config(err.to_string()))?;
         tracing::info!(role = role.name(), key = %key.address(), home = %config.home.display(), "node opened");
         Ok(Node {
             key,
@@ -273,6 +290,9 @@ impl Node {
             next_worker: Default::default(),
             started: Instant::now(),
             chain_events: Default::default(),
+            tee: config.tee,
+            enclave,
+            tee_policy: Arc::new(config.tee_policy.clone()),
         })
     }
 
@@ -371,7 +391,8 @@ impl Node {
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
         let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };
-        self.run_and_log(model, inputs, request.input, mode, request.request_id, queue).await
+        let ask = Ask { mode, request_id: request.request_id, nonce: request.nonce };
+        self.run_and_log(model, inputs, request.input, ask, queue).await
     }
 
     /// Runs a checked request (or has a worker run it, on a gateway) and logs its receipt.
@@ -380,15 +401,16 @@ impl Node {
         model: ModelVersion,
         inputs: Values,
         input: serde_json::Value,
-        mode: Mode,
-        request_id: Option<B256>,
+        ask: Ask,
         queue: Queue,
     ) -> NodeResult<InferResponse> {
         let started = Instant::now();
+        let Ask { mode, request_id, nonce } = ask;
         if self.role == crate::NodeRole::Gateway {
-            let request = InferRequest { model: model.id.to_string(), input, mode: Some(mode), request_id };
+            let request = InferRequest { model: model.id.to_string(), input, mode: Some(mode), request_id, nonce };
             return self.dispatch_infer(model, &inputs, request, queue).await;
         }
+        let attest = self.attester(mode, nonce.as_deref())?;
         let faulty = if self.fault.is_some() { self.faulty_onnx(&model, &inputs).await? } else { None };
         if faulty.is_none() {
             self.load_onnx(&model).await?;
@@ -418,7 +440,7 @@ impl Node {
                 params: Params(BTreeMap::new()),
                 request_id,
             };
-            sign_and_log(&key, &claims, domain, answer, queue, started)
+            sign_and_log(&key, &claims, domain, answer, attest, queue, started)
         })
         .await??;
         self.metrics.claims_logged.inc();
@@ -431,8 +453,10 @@ impl Node {
     /// node can serve.
     pub(crate) fn mode(&self, requested: Option<Mode>) -> NodeResult<Mode> {
         let mode = requested.unwrap_or(self.default_mode);
-        if !matches!(mode, Mode::Signed | Mode::Reexec) {
-            return Err(NodeError::UnsupportedMode { mode, available: "signed, reexec" });
+        let available =
+            if self.tee.is_some() { "signed, reexec, tee" } else { "signed, reexec (start with --tee for tee)" };
+        if !matches!(mode, Mode::Signed | Mode::Reexec) && !(mode == Mode::Tee && self.tee.is_some()) {
+            return Err(NodeError::UnsupportedMode { mode, available });
         }
         Ok(mode)
     }
@@ -529,6 +553,16 @@ pub(crate) struct Answer {
     pub request_id: Option<B256>,
 }
 
+/// What a request asks of its claim besides the computation.
+pub(crate) struct Ask {
+    /// The verification mode.
+    pub mode: Mode,
+    /// The request id to claim; a fresh one when `None`.
+    pub request_id: Option<B256>,
+    /// A `tee` request's nonce, hex.
+    pub nonce: Option<String>,
+}
+
 /// How a logged receipt waits for the rest of the network.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Queue {
@@ -549,6 +583,7 @@ pub(crate) fn sign_and_log(
     claims: &ClaimLog,
     domain: ClaimDomain,
     answer: Answer,
+    attest: Option<crate::enclave::Attest>,
     queue: Queue,
     started: Instant,
 ) -> NodeResult<Receipt> {
@@ -572,6 +607,9 @@ pub(crate) fn sign_and_log(
         params: Some(answer.params),
         registry: None,
     };
+    if let Some(attest) = attest {
+        receipt.evidence.push(attest.evidence(&receipt.id())?);
+    }
     log_receipt(claims, &receipt, queue, crate::Timing::since(started))?;
     Ok(receipt)
 }

@@ -32,6 +32,9 @@ pub struct WorkChat {
     pub logprobs: bool,
     /// The claim's mode.
     pub mode: veritas_primitives::Mode,
+    /// A `tee` request's nonce, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
 }
 
 /// One line of an inference node's streamed chat answer (newline-delimited JSON).

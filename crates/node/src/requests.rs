@@ -165,7 +165,8 @@ impl Node {
             return Err(refused(format!("request {id}: its input does not survive the model's schema unchanged")));
         }
         let request_id = B256::from(U256::from(id));
-        let answer = self.run_and_log(model, checked, input, mode, Some(request_id), Queue::Contract(id)).await?;
+        let ask = crate::node::Ask { mode, request_id: Some(request_id), nonce: None };
+        let answer = self.run_and_log(model, checked, input, ask, Queue::Contract(id)).await?;
         Ok(answer.receipt)
     }
 

@@ -33,6 +33,8 @@ pub enum CheckMode {
     Signed,
     /// All of that, and the computation run again.
     Reexec,
+    /// All of `signed`, and the claim's TEE attestation under the network's policy.
+    Tee,
 }
 
 impl CheckMode {
@@ -41,6 +43,7 @@ impl CheckMode {
         match self {
             CheckMode::Signed => "signed",
             CheckMode::Reexec => "reexec",
+            CheckMode::Tee => "tee",
         }
     }
 }
@@ -125,13 +128,12 @@ impl Node {
                 self.domain.verifying_contract
             )));
         }
-        let mode = check.unwrap_or(
-            if receipt.claim.mode == Mode::Reexec && crate::network::sampled(&receipt.id(), self.reexec_sampling) {
-                CheckMode::Reexec
-            } else {
-                CheckMode::Signed
-            },
-        );
+        let mode = check.unwrap_or(match receipt.claim.mode {
+            Mode::Reexec if crate::network::sampled(&receipt.id(), self.reexec_sampling) => CheckMode::Reexec,
+            // Every tee claim's evidence is checked: it is what the mode sells.
+            Mode::Tee => CheckMode::Tee,
+            _ => CheckMode::Signed,
+        });
         let (valid, reason) = if self.fault == Some(crate::Fault::ApproveAll) {
             (true, "approved without checking (test fault approve-all)".to_owned())
         } else {
@@ -148,8 +150,13 @@ impl Node {
     }
 
     async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
-        if let Err(err) = verify_receipt(receipt, &Expectations::default()) {
-            return Ok((false, format!("the receipt does not hold: {err}")));
+        let expect = Expectations { tee_policy: (*self.tee_policy).clone(), ..Expectations::default() };
+        let report = match verify_receipt(receipt, &expect) {
+            Ok(report) => report,
+            Err(err) => return Ok((false, format!("the receipt does not hold: {err}"))),
+        };
+        if mode == CheckMode::Tee && receipt.claim.mode != Mode::Tee {
+            return Ok((false, format!("a tee check of a {} claim, which carries no attestation", receipt.claim.mode)));
         }
         if let Some((chain, contracts)) = self.network() {
             let node =
@@ -163,6 +170,16 @@ impl Node {
         }
         if mode == CheckMode::Signed {
             return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
+        }
+        if let Some(tee) = report.tee.filter(|_| mode == CheckMode::Tee) {
+            return Ok((
+                true,
+                format!(
+                    "signature, hashes, model id, the worker's registration and the attestation hold ({}; {})",
+                    tee.label(),
+                    tee.assumptions().join("; ")
+                ),
+            ));
         }
         let version = self.model_by_id(&receipt.claim.model_id).await?;
         match version.manifest.format {

@@ -47,16 +47,20 @@ pub fn badge(result: &VerifyResult<Report>) -> Badge {
     }
 }
 
-/// Verifies a receipt's JSON and describes the outcome as JSON for a user interface:
-/// `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode", "guarantee", "checks": [{"name", "detail", "performed"}], "chain_check"?}`.
+/// Verifies a receipt's JSON, `tee` claims under `tee_policy`, and describes the outcome as JSON
+/// for a user interface: `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode",
+/// "guarantee", "checks": [{"name", "detail", "performed"}], "chain_check"?, "tee"?}`. A `tee`
+/// claim's `tee` is `{"label", "insecure", "assumptions"}`: the label of the simulated enclave
+/// is `UNTRUSTED / SIMULATED`, and an interface shows it wherever it shows the badge.
 ///
 /// A settled receipt's `chain_check` (`{"chain_id", "to", "data"}`) is the `eth_call` that asks
 /// the settlement contract whether the batch root is recorded and the receipt is in it: what
 /// the receipt alone cannot prove, a client confirms with the chain it trusts.
-pub fn describe_json(receipt_json: &[u8]) -> Value {
+pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Value {
     let receipt = serde_json::from_slice::<veritas_primitives::Receipt>(receipt_json);
+    let expect = Expectations { tee_policy: tee_policy.clone(), ..Expectations::default() };
     let result = match &receipt {
-        Ok(receipt) => verify_receipt(receipt, &Expectations::default()),
+        Ok(receipt) => verify_receipt(receipt, &expect),
         Err(err) => Err(crate::VerifyError::Malformed(err.to_string())),
     };
     let badge = badge(&result);
@@ -76,6 +80,12 @@ pub fn describe_json(receipt_json: &[u8]) -> Value {
         Err(err) => json!({"badge": badge, "error": err.to_string()}),
         Ok(report) => json!({
             "chain_check": chain_check,
+            "tee": report.tee.as_ref().map(|tee| json!({
+                "label": tee.label(),
+                "insecure": tee.insecure,
+                "assumptions": tee.assumptions(),
+                "nonce": tee_nonce(receipt.as_ref().ok()),
+            })),
             "badge": badge,
             "receipt_id": report.receipt_id,
             "worker": report.worker,
@@ -89,4 +99,10 @@ pub fn describe_json(receipt_json: &[u8]) -> Value {
                 .collect::<Vec<_>>(),
         }),
     }
+}
+
+/// The nonce a receipt's TEE evidence binds, hex.
+fn tee_nonce(receipt: Option<&veritas_primitives::Receipt>) -> Option<String> {
+    let evidence = receipt?.evidence.iter().find_map(crate::tee::TeeEvidence::from_evidence)?.ok()?;
+    Some(veritas_primitives::hex::encode(evidence.nonce))
 }

@@ -118,6 +118,12 @@ pub enum VerifyError {
         /// The settlement's contract.
         got_contract: Address,
     },
+    /// A `tee` claim's evidence does not hold, or evidence that does not fit the claim's mode.
+    #[error("{0}")]
+    Tee(#[from] tee::TeeError),
+    /// A `tee` claim without TEE evidence, or more than one piece of it.
+    #[error("tee evidence: {0}")]
+    TeeEvidence(String),
     /// The caller expected another model than the one claimed.
     #[error("unexpected model: expected {expected}, the receipt is for {got}")]
     UnexpectedModel {
@@ -164,6 +170,8 @@ pub struct Report {
     pub mode: Mode,
     /// Each check, in order.
     pub checks: Vec<Check>,
+    /// What a `tee` claim's attestation shows, and under which assumptions.
+    pub tee: Option<tee::TeeReport>,
 }
 
 impl Report {
@@ -191,6 +199,8 @@ pub fn guarantee(mode: Mode) -> &'static str {
 pub struct Expectations {
     /// The model the caller asked for.
     pub model_id: Option<ModelId>,
+    /// The enclaves the caller accepts for `tee` claims; the default accepts none.
+    pub tee_policy: tee::Policy,
 }
 
 /// Verifies a receipt: its version, the worker's signature over the claim, and every hash in the
@@ -285,6 +295,7 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
             },
         });
     }
+    let tee = check_tee(receipt, &receipt_id, &expect.tee_policy, &mut checks)?;
     match &receipt.settlement {
         Some(settlement) => {
             if settlement.chain_id != receipt.domain.chain_id
@@ -313,7 +324,45 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         None => checks.push(Check { name: "batch", detail: "not settled yet".into(), performed: false }),
     }
 
-    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks })
+    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks, tee })
+}
+
+/// A `tee` claim carries exactly one piece of TEE evidence, which must hold under the policy at
+/// the claim's time and bind this claim; a claim of another mode carries none.
+fn check_tee(
+    receipt: &Receipt,
+    receipt_id: &B256,
+    policy: &tee::Policy,
+    checks: &mut Vec<Check>,
+) -> VerifyResult<Option<tee::TeeReport>> {
+    let mut found = receipt.evidence.iter().filter_map(tee::TeeEvidence::from_evidence);
+    if receipt.claim.mode != Mode::Tee {
+        return match found.next() {
+            Some(_) => Err(VerifyError::TeeEvidence(format!(
+                "TEE evidence on a claim of mode {}; only tee claims carry it",
+                receipt.claim.mode
+            ))),
+            None => Ok(None),
+        };
+    }
+    let evidence = match (found.next(), found.next()) {
+        (Some(evidence), None) => evidence?,
+        (None, _) => return Err(VerifyError::TeeEvidence("a tee claim without TEE evidence".into())),
+        (Some(_), Some(_)) => return Err(VerifyError::TeeEvidence("more than one piece of TEE evidence".into())),
+    };
+    let report = tee::verify(&evidence, receipt_id, receipt.claim.timestamp, policy)?;
+    let measurements: Vec<String> = report.measurements.iter().map(|(name, value)| format!("{name} {value}")).collect();
+    checks.push(Check {
+        name: "tee",
+        detail: format!(
+            "{}: the attestation binds this claim and nonce {}; {}",
+            report.label(),
+            veritas_primitives::hex::encode(&evidence.nonce),
+            measurements.join(", ")
+        ),
+        performed: true,
+    });
+    Ok(Some(report))
 }
 
 /// Parses a receipt's JSON form and verifies it.

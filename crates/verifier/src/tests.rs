@@ -101,7 +101,7 @@ fn tampering_fails_with_the_reason() {
 fn expected_model_is_enforced() {
     let receipt = good_receipt();
     let other = ModelId::of_manifest(b"another");
-    let err = verify_receipt(&receipt, &Expectations { model_id: Some(other) }).unwrap_err();
+    let err = verify_receipt(&receipt, &Expectations { model_id: Some(other), ..Default::default() }).unwrap_err();
     assert!(matches!(err, VerifyError::UnexpectedModel { .. }), "{err}");
 }
 
@@ -292,7 +292,7 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
 fn the_badge_follows_what_the_receipt_itself_proves() {
     use veritas_primitives::{RegistrySnapshot, U256, ValidatorSet};
     let validator = WorkerKey::from_bytes(&keccak256(b"validator")).unwrap();
-    let describe = |receipt: &Receipt| crate::describe_json(&serde_json::to_vec(receipt).unwrap());
+    let describe = |receipt: &Receipt| crate::describe_json(&serde_json::to_vec(receipt).unwrap(), &Default::default());
     // Fresh from the worker: it holds, nobody has judged it yet.
     let mut receipt = good_receipt();
     let fresh = describe(&receipt);
@@ -334,10 +334,66 @@ fn the_badge_follows_what_the_receipt_itself_proves() {
     let output = changed["body"]["output"].as_object_mut().unwrap();
     let (name, _) = output.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
     output.remove(&name);
-    let shown = crate::describe_json(changed.to_string().as_bytes());
+    let shown = crate::describe_json(changed.to_string().as_bytes(), &Default::default());
     assert_eq!(shown["badge"], "invalid", "{shown}");
     assert!(shown["error"].as_str().unwrap().contains("output"), "{shown}");
-    let garbage = crate::describe_json(b"{\"not\": \"a receipt\"}");
+    let garbage = crate::describe_json(b"{\"not\": \"a receipt\"}", &Default::default());
     assert_eq!(garbage["badge"], "invalid");
     assert!(garbage["error"].as_str().unwrap().starts_with("malformed"), "{garbage}");
+}
+
+fn tee_receipt(nonce: &[u8]) -> Receipt {
+    let key = WorkerKey::from_bytes(&keccak256(b"verifier test")).unwrap();
+    let mut receipt = good_receipt();
+    receipt.claim.mode = Mode::Tee;
+    receipt.signature = key.sign_claim(receipt.claim.clone(), &receipt.domain).unwrap().signature.into();
+    let evidence = tee::simulated_evidence([3; 48], &receipt.id(), nonce);
+    receipt.evidence = vec![evidence.to_evidence()];
+    receipt
+}
+
+#[test]
+fn a_simulated_tee_receipt_holds_only_where_simulation_is_allowed_and_says_so() {
+    let receipt = tee_receipt(b"client nonce");
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    assert_eq!(err, VerifyError::Tee(tee::TeeError::SimulatedNotAllowed));
+    let allow = Expectations { tee_policy: tee::Policy::simulated_only(), ..Default::default() };
+    let report = verify_receipt(&receipt, &allow).unwrap();
+    assert!(report.tee.as_ref().unwrap().insecure);
+    let check = report.checks.iter().find(|c| c.name == "tee").unwrap();
+    assert!(check.performed && check.detail.starts_with("UNTRUSTED / SIMULATED"), "{check:?}");
+    let shown = crate::describe_json(&serde_json::to_vec(&receipt).unwrap(), &tee::Policy::simulated_only());
+    assert_eq!(shown["tee"]["label"], "UNTRUSTED / SIMULATED", "{shown}");
+    assert_eq!(shown["tee"]["insecure"], true);
+    assert_eq!(shown["tee"]["nonce"], veritas_primitives::hex::encode(b"client nonce"));
+    let refused = crate::describe_json(&serde_json::to_vec(&receipt).unwrap(), &Default::default());
+    assert_eq!(refused["badge"], "invalid");
+    assert!(refused["error"].as_str().unwrap().contains("UNTRUSTED"), "{refused}");
+}
+
+#[test]
+fn tee_evidence_must_be_there_once_and_bind_this_claim() {
+    let allow = Expectations { tee_policy: tee::Policy::simulated_only(), ..Default::default() };
+    let mut missing = tee_receipt(b"");
+    missing.evidence.clear();
+    let err = verify_receipt(&missing, &allow).unwrap_err().to_string();
+    assert!(err.contains("without TEE evidence"), "{err}");
+    let mut twice = tee_receipt(b"");
+    twice.evidence.push(twice.evidence[0].clone());
+    let err = verify_receipt(&twice, &allow).unwrap_err().to_string();
+    assert!(err.contains("more than one"), "{err}");
+    // Evidence made for another claim (another request of the same worker) does not carry over.
+    let other = {
+        let mut receipt = good_receipt();
+        receipt.claim.request_id = keccak256(b"another request");
+        tee::simulated_evidence([3; 48], &receipt.id(), b"").to_evidence()
+    };
+    let mut moved = tee_receipt(b"");
+    moved.evidence = vec![other];
+    let err = verify_receipt(&moved, &allow).unwrap_err();
+    assert!(matches!(err, VerifyError::Tee(tee::TeeError::Binding { .. })), "{err}");
+    let mut wrong_mode = good_receipt();
+    wrong_mode.evidence = tee_receipt(b"").evidence;
+    let err = verify_receipt(&wrong_mode, &allow).unwrap_err().to_string();
+    assert!(err.contains("only tee claims"), "{err}");
 }

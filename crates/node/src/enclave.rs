@@ -1,0 +1,184 @@
+//! The node's enclave: what attests a `tee` claim. Inside an AWS Nitro Enclave (the NSM device
+//! `/dev/nsm` present) each claim gets an attestation document from the Nitro Secure Module,
+//! whose `user_data` is the claim's binding; elsewhere the simulated enclave, for development
+//! only, makes evidence that proves nothing and says so.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha384};
+use veritas_primitives::{B256, Evidence};
+use veritas_verifier::tee::{Attestation, MAX_NONCE, TeeEvidence, binding, simulated_evidence};
+
+use crate::{NodeError, NodeResult};
+
+/// Which enclave a node runs in (`--tee`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TeeBackend {
+    /// An AWS Nitro Enclave, through its NSM device.
+    Nitro,
+    /// The development enclave: no hardware; UNTRUSTED / SIMULATED.
+    Simulated,
+}
+
+impl TeeBackend {
+    /// Its name, as `--tee` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TeeBackend::Nitro => "nitro",
+            TeeBackend::Simulated => "simulated",
+        }
+    }
+}
+
+/// The warning a simulated enclave prints when a node starts with it.
+pub const SIMULATED_WARNING: &str = "WARNING: --tee simulated: this node's TEE evidence is SIMULATED and UNTRUSTED. \
+No hardware attests it: a `tee` receipt from it proves nothing beyond the worker's signature, and every \
+verifier rejects it unless its policy explicitly allows simulated evidence. For development only.";
+
+/// What the simulated enclave reports as its measurement: the SHA-384 of this program, as a
+/// real enclave would measure its image. Only the node's own word.
+pub fn simulated_measurement() -> NodeResult<[u8; 48]> {
+    let exe = std::env::current_exe().and_then(std::fs::read).map_err(|err| {
+        NodeError::Tee(format!("the simulated enclave cannot read this program to measure it: {err}"))
+    })?;
+    Ok(Sha384::digest(&exe).into())
+}
+
+/// An enclave that attests claims.
+#[derive(Clone)]
+pub(crate) enum Enclave {
+    Simulated {
+        measurement: [u8; 48],
+    },
+    #[cfg(target_os = "linux")]
+    Nitro(Arc<nitro::Nsm>),
+}
+
+impl Enclave {
+    /// Opens the enclave a node was started with.
+    pub(crate) fn open(backend: TeeBackend) -> NodeResult<Enclave> {
+        match backend {
+            TeeBackend::Simulated => {
+                tracing::warn!("{SIMULATED_WARNING}");
+                Ok(Enclave::Simulated { measurement: simulated_measurement()? })
+            }
+            #[cfg(target_os = "linux")]
+            TeeBackend::Nitro => Ok(Enclave::Nitro(Arc::new(nitro::Nsm::open()?))),
+            #[cfg(not(target_os = "linux"))]
+            TeeBackend::Nitro => Err(NodeError::Tee("Nitro Enclaves run Linux; this node does not".into())),
+        }
+    }
+
+    /// Evidence that binds a claim (its EIP-712 digest) and the client's nonce (blocking: the
+    /// NSM answers through an ioctl).
+    pub(crate) fn attest(&self, claim_digest: &B256, nonce: &[u8]) -> NodeResult<Evidence> {
+        if nonce.len() > MAX_NONCE {
+            return Err(NodeError::BadRequest(format!("a nonce of {} bytes; at most {MAX_NONCE}", nonce.len())));
+        }
+        let evidence = match self {
+            Enclave::Simulated { measurement } => simulated_evidence(*measurement, claim_digest, nonce),
+            #[cfg(target_os = "linux")]
+            Enclave::Nitro(nsm) => TeeEvidence {
+                nonce: nonce.to_vec(),
+                attestation: Attestation::Nitro { document: nsm.attest(&binding(claim_digest, nonce))? },
+            },
+        };
+        Ok(evidence.to_evidence())
+    }
+}
+
+/// Decodes a client's nonce: hex (an optional `0x`), at most [`MAX_NONCE`] bytes.
+pub fn parse_nonce(text: &str) -> NodeResult<Vec<u8>> {
+    let bytes = veritas_primitives::hex::decode(text.trim_start_matches("0x"))
+        .map_err(|err| NodeError::BadRequest(format!("nonce: not hex: {err}")))?;
+    if bytes.len() > MAX_NONCE {
+        return Err(NodeError::BadRequest(format!("nonce: {} bytes; at most {MAX_NONCE}", bytes.len())));
+    }
+    Ok(bytes)
+}
+
+#[cfg(target_os = "linux")]
+mod nitro {
+    use aws_nitro_enclaves_nsm_api::{
+        api::{Request, Response},
+        driver,
+    };
+    use serde_bytes::ByteBuf;
+
+    use crate::{NodeError, NodeResult};
+
+    /// The Nitro Secure Module's device, open.
+    pub(crate) struct Nsm(i32);
+
+    impl Nsm {
+        pub(crate) fn open() -> NodeResult<Nsm> {
+            if !std::path::Path::new("/dev/nsm").exists() {
+                return Err(NodeError::Tee(
+                    "--tee nitro needs the Nitro Secure Module (/dev/nsm), which only a Nitro Enclave has; \
+                     for development use --tee simulated"
+                        .into(),
+                ));
+            }
+            let fd = driver::nsm_init();
+            if fd < 0 {
+                return Err(NodeError::Tee("cannot open the Nitro Secure Module (/dev/nsm)".into()));
+            }
+            Ok(Nsm(fd))
+        }
+
+        /// An attestation document whose `user_data` is `user_data`.
+        pub(crate) fn attest(&self, user_data: &[u8; 64]) -> NodeResult<Vec<u8>> {
+            let request = Request::Attestation {
+                user_data: Some(ByteBuf::from(user_data.to_vec())),
+                nonce: None,
+                public_key: None,
+            };
+            match driver::nsm_process_request(self.0, request) {
+                Response::Attestation { document } => Ok(document),
+                Response::Error(code) => Err(NodeError::Tee(format!("the NSM refused an attestation: {code:?}"))),
+                other => Err(NodeError::Tee(format!("the NSM answered an attestation request with {other:?}"))),
+            }
+        }
+    }
+
+    impl Drop for Nsm {
+        fn drop(&mut self) {
+            driver::nsm_exit(self.0);
+        }
+    }
+}
+
+/// A claim's attestation to make once it is signed: the enclave and the client's nonce.
+pub(crate) struct Attest {
+    enclave: Enclave,
+    nonce: Vec<u8>,
+}
+
+impl Attest {
+    /// The evidence for the signed claim (blocking).
+    pub(crate) fn evidence(&self, claim_digest: &B256) -> NodeResult<Evidence> {
+        self.enclave.attest(claim_digest, &self.nonce)
+    }
+}
+
+impl crate::Node {
+    /// What a claim of `mode` will be attested with: nothing unless it is `tee`, then this
+    /// node's enclave and the request's nonce (checked here, before anything runs).
+    pub(crate) fn attester(&self, mode: veritas_primitives::Mode, nonce: Option<&str>) -> NodeResult<Option<Attest>> {
+        if mode != veritas_primitives::Mode::Tee {
+            return Ok(None);
+        }
+        let enclave = self.enclave.clone().ok_or(NodeError::UnsupportedMode {
+            mode,
+            available: "signed, reexec (this node runs in no enclave: start it with --tee)",
+        })?;
+        let nonce = nonce.map(parse_nonce).transpose()?.unwrap_or_default();
+        Ok(Some(Attest { enclave, nonce }))
+    }
+
+    /// The enclave `tee` claims come from, and the policy this node checks them by.
+    pub fn tee(&self) -> (Option<TeeBackend>, &veritas_verifier::tee::Policy) {
+        (self.tee, &self.tee_policy)
+    }
+}
