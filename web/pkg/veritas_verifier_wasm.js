@@ -1,22 +1,35 @@
 /**
  * Verifies a receipt's JSON and describes the outcome as JSON: the badge (`pending`,
  * `verified`, `settled` or `invalid`), the error that made it invalid, and otherwise the
- * receipt id, worker, model id, mode, the guarantee of its mode and each check made.
+ * receipt id, worker, model id, mode, the guarantee of its mode, each check made and, for a
+ * `tee` claim, its label (`UNTRUSTED / SIMULATED` for the development enclave) and assumptions.
+ * `tee_policy_json` is the TEE policy the reader accepts (empty: none, so every `tee` claim is
+ * invalid).
  * @param {string} receipt_json
+ * @param {string} tee_policy_json
  * @returns {string}
  */
-export function describe(receipt_json) {
-    let deferred2_0;
-    let deferred2_1;
+export function describe(receipt_json, tee_policy_json) {
+    let deferred3_0;
+    let deferred3_1;
     try {
-        const ptr0 = passStringToWasm0(receipt_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-        const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.describe(ptr0, len0);
-        deferred2_0 = ret[0];
-        deferred2_1 = ret[1];
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(receipt_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passStringToWasm0(tee_policy_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.describe(ptr0, len0, ptr1, len1);
+        deferred3_0 = ret[0];
+        deferred3_1 = ret[1];
         return getStringFromWasm0(ret[0], ret[1]);
     } finally {
-        wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+        wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
     }
 }
 function __wbg_get_imports() {

@@ -151,6 +151,25 @@ try {
   if (shots) await page.screenshot({ path: `${shots}/explorer-nodes.png`, fullPage: true });
   done(step);
 
+  step = 'an answer in tee mode from the simulated enclave is labelled UNTRUSTED / SIMULATED';
+  await page.goto(url);
+  await page.waitForSelector('#mode option[value="tee"]', { state: 'attached', timeout: 30_000 });
+  check(/SIMULATED/.test(await page.textContent('#mode option[value="tee"]')), 'the mode menu says the enclave is simulated');
+  await page.selectOption('#mode', 'tee');
+  await page.click('#new-chat');
+  await page.fill('#prompt', 'Say yes.');
+  await page.press('#prompt', 'Enter');
+  const teeBadge = await page.waitForSelector('#messages li.assistant:last-child .badge[data-tee="simulated"]', { timeout: LONG });
+  check((await teeBadge.textContent()).includes('UNTRUSTED / SIMULATED'), `the badge says UNTRUSTED / SIMULATED: ${await teeBadge.textContent()}`);
+  await teeBadge.click();
+  await page.waitForSelector('#details[open]');
+  const teeDetails = await page.textContent('#details-body');
+  check(/enclave\s*UNTRUSTED \/ SIMULATED/.test(teeDetails), 'the details name the enclave UNTRUSTED / SIMULATED');
+  check(teeDetails.includes('root of trust'), 'the details say what the attestation rests on');
+  if (shots) await page.screenshot({ path: `${shots}/tee-simulated.png`, fullPage: true });
+  await page.keyboard.press('Escape');
+  done(step);
+
   step = 'readable at phone width, dark mode follows the system';
   const phone = await browser.newContext({ viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
   const small = await phone.newPage();

@@ -20,7 +20,8 @@ fn a_person_chats_sees_each_answer_verified_and_settled_and_browses_the_explorer
         "web/node_modules lacks playwright-core: `cargo xtask test` runs npm ci in web/"
     );
     // Batches every 4 s, so that the browser sees the answer verified before it is settled.
-    let net = common::llm_network(&["--settle-every", "4"]);
+    // With the simulated enclave, so that a tee answer's label can be seen too.
+    let net = common::llm_network(&["--settle-every", "4", "--tee", "simulated"]);
     let shots = std::env::var_os("VERITAS_SCREENSHOTS").map(PathBuf::from);
     let out = Command::new("node")
         .arg(web.join("tests/browser.mjs"))
@@ -32,7 +33,9 @@ fn a_person_chats_sees_each_answer_verified_and_settled_and_browses_the_explorer
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
-    for step in ["streams its answer", "turns verified, then settled", "invalid after a reload", "opens its receipt"] {
+    for step in
+        ["streams its answer", "turns verified, then settled", "invalid after a reload", "opens its receipt", "UNTRUSTED"]
+    {
         assert!(stdout.contains(step), "step {step:?} did not run:\n{stdout}");
     }
 }
