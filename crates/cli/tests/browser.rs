@@ -33,9 +33,13 @@ fn a_person_chats_sees_each_answer_verified_and_settled_and_browses_the_explorer
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the browser test failed:\n{stdout}\n{stderr}");
-    for step in
-        ["streams its answer", "turns verified, then settled", "invalid after a reload", "opens its receipt", "UNTRUSTED"]
-    {
+    for step in [
+        "streams its answer",
+        "turns verified, then settled",
+        "invalid after a reload",
+        "opens its receipt",
+        "UNTRUSTED",
+    ] {
         assert!(stdout.contains(step), "step {step:?} did not run:\n{stdout}");
     }
 }

@@ -455,7 +455,12 @@ impl Node {
         let mode = requested.unwrap_or(self.default_mode);
         let available =
             if self.tee.is_some() { "signed, reexec, tee" } else { "signed, reexec (start with --tee for tee)" };
-        if !matches!(mode, Mode::Signed | Mode::Reexec) && !(mode == Mode::Tee && self.tee.is_some()) {
+        let served = match mode {
+            Mode::Signed | Mode::Reexec => true,
+            Mode::Tee => self.tee.is_some(),
+            Mode::Zk => false,
+        };
+        if !served {
             return Err(NodeError::UnsupportedMode { mode, available });
         }
         Ok(mode)
