@@ -55,7 +55,7 @@ async fn onnx(node: &Arc<Node>, iterations: usize) {
         let input: Value =
             serde_json::from_str(&std::fs::read_to_string(examples.join(format!("{name}.input.json"))).unwrap())
                 .unwrap();
-        let request = InferRequest { model: name.into(), input, mode: Some(Mode::Reexec), request_id: None };
+        let request = InferRequest { model: name.into(), input, mode: Some(Mode::Reexec), request_id: None, nonce: None };
         let (infer, infer_p90) = time_us_async(iterations, || {
             let (node, request) = (node.clone(), request.clone());
             async move {
@@ -116,6 +116,7 @@ async fn llm(node: &Arc<Node>) {
             },
             logprobs: false,
             mode: Some(Mode::Reexec),
+            nonce: None,
         };
         let started = Instant::now();
         let answer = node.chat(request, None, |_| ControlFlow::Continue(())).await.unwrap();
