@@ -215,8 +215,8 @@ async fn verdict(
     query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
     body: axum::body::Bytes,
 ) -> Result<Json<Json_>, ApiError> {
-    let Query(query) =
-        query.map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec", err.body_text())))?;
+    let Query(query) = query
+        .map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec|tee", err.body_text())))?;
     let receipt: veritas_primitives::Receipt =
         serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
     let judgement = node.judge(&receipt, query.check).await?;

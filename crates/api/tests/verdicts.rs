@@ -14,8 +14,13 @@ use veritas_primitives::{
 const KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 
 async fn node(home: &std::path::Path) -> Arc<Node> {
+    node_with(home, |_| {}).await
+}
+
+async fn node_with(home: &std::path::Path, configure: impl FnOnce(&mut NodeConfig)) -> Arc<Node> {
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.to_owned(), ort.into());
+    configure(&mut config);
     config.key_hex = Some(KEY.into());
     config.threads = Some(1);
     config.llm_threads = Some(2);
@@ -253,4 +258,54 @@ async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() 
     let honest = infer("iris").await;
     let (valid, reason) = judge(nudged(&honest, 1e-6)).await;
     assert!(!valid && reason.contains("outputs differ"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_validator_checks_every_tee_claims_attestation_and_its_binding() {
+    use veritas_verifier::tee::{Attestation, TeeEvidence};
+    let home = tempfile::tempdir().unwrap();
+    let node = node_with(home.path(), |config| {
+        config.tee = Some(veritas_node::TeeBackend::Simulated);
+        config.tee_policy = veritas_node::TeePolicy::simulated_only();
+    })
+    .await;
+    let request = InferRequest {
+        model: "iris".into(),
+        input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+        mode: Some(veritas_primitives::Mode::Tee),
+        request_id: None,
+        nonce: Some("c0ffee".into()),
+    };
+    let honest = node.infer(request, None).await.unwrap().receipt;
+    let evidence = TeeEvidence::from_evidence(&honest.evidence[0]).unwrap().unwrap();
+    assert_eq!(evidence.nonce, [0xc0, 0xff, 0xee]);
+    assert!(matches!(evidence.attestation, Attestation::Simulated { .. }));
+
+    let judgement = node.judge(&honest, None).await.unwrap();
+    assert!(judgement.valid, "{}", judgement.reason);
+    assert_eq!(judgement.check, CheckMode::Tee);
+    assert!(judgement.reason.contains("UNTRUSTED / SIMULATED"), "{}", judgement.reason);
+
+    // The same attestation presented with another nonce no longer binds.
+    let mut renonced = honest.clone();
+    renonced.evidence = vec![TeeEvidence { nonce: b"other".to_vec(), ..evidence.clone() }.to_evidence()];
+    let judgement = node.judge(&renonced, None).await.unwrap();
+    assert!(!judgement.valid);
+    assert!(judgement.reason.contains("tee binding"), "{}", judgement.reason);
+    // Without its evidence, a tee claim is invalid.
+    let mut bare = honest.clone();
+    bare.evidence.clear();
+    let judgement = node.judge(&bare, None).await.unwrap();
+    assert!(!judgement.valid);
+    assert!(judgement.reason.contains("without TEE evidence"), "{}", judgement.reason);
+    // A bad nonce is refused before anything runs, naming it.
+    let request = InferRequest {
+        model: "iris".into(),
+        input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+        mode: Some(veritas_primitives::Mode::Tee),
+        request_id: None,
+        nonce: Some("ab".repeat(65)),
+    };
+    let err = node.infer(request, None).await.unwrap_err().to_string();
+    assert!(err.contains("nonce") && err.contains("at most 64"), "{err}");
 }
