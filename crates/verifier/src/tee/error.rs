@@ -51,6 +51,9 @@ pub enum TeeError {
     /// A signature over the evidence does not hold.
     #[error("tee signature: {0}")]
     Signature(String),
+    /// DCAP quote verification by dcap-qvl failed (its message names the check).
+    #[error("tee quote verification (dcap-qvl): {0}")]
+    Quote(String),
     /// The evidence is not valid at the time it is checked at.
     #[error("tee time: {0}")]
     Time(String),

@@ -16,17 +16,20 @@ use alloy_sol_types::SolValue;
 use sha2::{Digest, Sha512};
 use veritas_primitives::{B256, Evidence, hex};
 
+mod dcap;
 mod error;
 mod nitro;
 mod nitro_chain;
 pub mod policy;
 mod simulated;
 mod tdx;
+mod tdx_layout;
 
 pub use error::{TeeError, TeeResult};
 pub use nitro_chain::{AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_SHA256};
 pub use policy::Policy;
 pub use simulated::simulated_evidence;
+pub use tdx_layout::{INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256};
 
 /// The domain tag of [`binding`].
 pub const BINDING_DOMAIN: &[u8] = b"veritas/tee-binding/v1";
