@@ -237,3 +237,7 @@ pub(super) fn verify(document: &[u8], policy: &NitroPolicy, time: u64) -> TeeRes
     };
     Ok((report, doc.user_data))
 }
+
+#[cfg(test)]
+#[path = "nitro_tests.rs"]
+mod tests;
