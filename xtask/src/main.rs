@@ -257,8 +257,24 @@ fn contracts(root: &Path) -> anyhow::Result<()> {
 
 /// What the verifier may depend on besides primitives: crates that primitives already pulls in,
 /// and the audited parsers and cryptography of the TEE formats (docs/tee.md says why each).
-const ALLOWED_VERIFIER_DEPS: &[&str] =
-    &["veritas-primitives", "serde", "serde_json", "thiserror", "alloy-primitives", "alloy-sol-types", "sha2"];
+const ALLOWED_VERIFIER_DEPS: &[&str] = &[
+    "veritas-primitives",
+    "serde",
+    "serde_json",
+    "thiserror",
+    "alloy-primitives",
+    "alloy-sol-types",
+    "sha2",
+    // TEE attestation: COSE and CBOR (Nitro), X.509 and ECDSA P-384 (RustCrypto), PEM, and DCAP
+    // quote verification (dcap-qvl, whose policy hook returns anyhow's Result).
+    "anyhow",
+    "ciborium",
+    "coset",
+    "dcap-qvl",
+    "p384",
+    "pem",
+    "x509-cert",
+];
 
 fn tidy(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();

@@ -19,6 +19,14 @@ pub enum TeeError {
         /// The data the attestation carries, hex.
         got: String,
     },
+    /// The attestation's bound data is not 64 bytes, so it cannot hold a binding.
+    #[error("tee binding: the attestation's {field} has {len} bytes; a binding has 64")]
+    BindingLength {
+        /// Which field (`user_data`, `report_data`).
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
     /// Simulated evidence under a policy that does not allow it.
     #[error(
         "tee: SIMULATED enclave (UNTRUSTED: no hardware attests it); rejected unless the policy allows simulated evidence"
@@ -43,6 +51,9 @@ pub enum TeeError {
     /// A signature over the evidence does not hold.
     #[error("tee signature: {0}")]
     Signature(String),
+    /// DCAP quote verification by dcap-qvl failed (its message names the check).
+    #[error("tee quote verification (dcap-qvl): {0}")]
+    Quote(String),
     /// The evidence is not valid at the time it is checked at.
     #[error("tee time: {0}")]
     Time(String),

@@ -16,15 +16,20 @@ use alloy_sol_types::SolValue;
 use sha2::{Digest, Sha512};
 use veritas_primitives::{B256, Evidence, hex};
 
+mod dcap;
 mod error;
 mod nitro;
+mod nitro_chain;
 pub mod policy;
 mod simulated;
 mod tdx;
+mod tdx_layout;
 
 pub use error::{TeeError, TeeResult};
+pub use nitro_chain::{AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_SHA256};
 pub use policy::Policy;
 pub use simulated::simulated_evidence;
+pub use tdx_layout::{INTEL_SGX_ROOT_CA_DER, INTEL_SGX_ROOT_CA_SHA256};
 
 /// The domain tag of [`binding`].
 pub const BINDING_DOMAIN: &[u8] = b"veritas/tee-binding/v1";
@@ -238,7 +243,8 @@ impl TeeReport {
 }
 
 /// Verifies an attestation against a policy at a time (Unix seconds), without the binding:
-/// returns what it shows and the 64 bytes it binds.
+/// returns what it shows and the data it binds (TDX `report_data`: 64 bytes; Nitro `user_data`:
+/// as the document carries it, 0 to 1024 bytes, and [`verify`] requires 64).
 pub fn verify_attestation(attestation: &Attestation, policy: &Policy, time: u64) -> TeeResult<(TeeReport, Vec<u8>)> {
     policy.check()?;
     match attestation {
@@ -255,6 +261,10 @@ pub fn verify_attestation(attestation: &Attestation, policy: &Policy, time: u64)
 /// evidence's nonce.
 pub fn verify(evidence: &TeeEvidence, claim_digest: &B256, claim_time: u64, policy: &Policy) -> TeeResult<TeeReport> {
     let (report, bound) = verify_attestation(&evidence.attestation, policy, claim_time)?;
+    if bound.len() != 64 {
+        let field = if evidence.kind() == TeeKind::Nitro { "user_data" } else { "report_data" };
+        return Err(TeeError::BindingLength { field, len: bound.len() });
+    }
     let expected = binding(claim_digest, &evidence.nonce);
     if bound != expected {
         return Err(TeeError::Binding { expected: hex::encode(expected), got: hex::encode(bound) });
