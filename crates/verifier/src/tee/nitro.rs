@@ -195,8 +195,17 @@ pub(super) fn verify(document: &[u8], policy: &NitroPolicy, time: u64) -> TeeRes
     }
 
     let (pcr0, pcr1, pcr2) = (doc.pcr(0)?, doc.pcr(1)?, doc.pcr(2)?);
-    if [pcr0, pcr1, pcr2].iter().all(|pcr| pcr.iter().all(|b| *b == 0)) {
-        return Err(TeeError::Debug("nitro document: PCR0, PCR1 and PCR2 are all zero (a debug enclave)".into()));
+    // A debug enclave reports zeros; a zero register is never an image's measurement.
+    let zero: Vec<&str> = [("PCR0", pcr0), ("PCR1", pcr1), ("PCR2", pcr2)]
+        .into_iter()
+        .filter(|(_, pcr)| pcr.iter().all(|b| *b == 0))
+        .map(|(name, _)| name)
+        .collect();
+    if !zero.is_empty() {
+        return Err(TeeError::Debug(format!(
+            "nitro document: {} all zero (a debug enclave, or no measurement)",
+            zero.join(", ")
+        )));
     }
     let on_list = |m: &super::policy::NitroMeasurement| {
         [(&m.pcr0, pcr0), (&m.pcr1, pcr1), (&m.pcr2, pcr2)]
