@@ -1,6 +1,7 @@
 //! The browser's verifier, as built into `web/pkg`, run under Node on a real receipt: a settled
-//! receipt's badge is "settled", and with one output digit changed it is "invalid". (The web
-//! page calls the same `describe` on every answer.)
+//! receipt's badge is "settled", and with one output digit changed it is "invalid"; a simulated
+//! enclave's `tee` receipt is invalid unless the policy allows simulation, and then labelled
+//! UNTRUSTED / SIMULATED. (The web page calls the same `describe` on every answer.)
 
 use std::{process::Command, sync::Arc};
 
@@ -27,11 +28,13 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
         nonce: None,
     };
     let id = node.infer(request, None).await.unwrap().receipt.id();
-    let run = |path: &std::path::Path| -> Vec<Value> {
-        let out = Command::new("node").arg(root.join("web/tests/badge.mjs")).arg(path).output().expect("node");
+    let run_with = |path: &std::path::Path, policy: Option<&std::path::Path>| -> Vec<Value> {
+        let out =
+            Command::new("node").arg(root.join("web/tests/badge.mjs")).arg(path).args(policy).output().expect("node");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     };
+    let run = |path: &std::path::Path| run_with(path, None);
     let path = home.path().join("receipt.json");
     std::fs::write(&path, serde_json::to_vec(&node.receipt(&id).await.unwrap()).unwrap()).unwrap();
     let shown = run(&path);
@@ -43,4 +46,33 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
     assert_eq!(shown[0]["receipt_id"], json!(id));
     assert_eq!(shown[1]["badge"], "invalid", "one output digit changed: {}", shown[1]);
     assert!(shown[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
+
+    // A tee receipt from the simulated enclave.
+    let tee_home = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(tee_home.path().to_owned(), std::env::var("ORT_DYLIB_PATH").unwrap().into());
+    config.threads = Some(1);
+    config.tee = Some(veritas_node::TeeBackend::Simulated);
+    let tee_node = Arc::new(Node::open(&config).await.unwrap());
+    let staged = tee_node.stager().stage_file(&root.join("examples/models/iris-logreg.onnx")).await.unwrap();
+    let push = veritas_node::PushRequest { name: "iris".into(), staged, format: veritas_node::ModelFormat::Onnx };
+    tee_node.push_model(push).await.unwrap();
+    let request = InferRequest {
+        model: "iris".into(),
+        input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+        mode: Some(veritas_primitives::Mode::Tee),
+        request_id: None,
+        nonce: Some("0123".into()),
+    };
+    let receipt = tee_node.infer(request, None).await.unwrap().receipt;
+    std::fs::write(&path, serde_json::to_vec(&receipt).unwrap()).unwrap();
+    let refused = run(&path);
+    assert_eq!(refused[0]["badge"], "invalid", "{}", refused[0]);
+    assert!(refused[0]["error"].as_str().unwrap().contains("SIMULATED"), "{}", refused[0]);
+    let policy = home.path().join("policy.json");
+    std::fs::write(&policy, r#"{"simulated": {"allow": true}}"#).unwrap();
+    let shown = run_with(&path, Some(&policy));
+    assert_eq!(shown[0]["badge"], "pending", "{}", shown[0]);
+    assert_eq!(shown[0]["tee"]["label"], "UNTRUSTED / SIMULATED", "{}", shown[0]);
+    assert_eq!(shown[0]["tee"]["nonce"], "0123", "{}", shown[0]);
+    assert_eq!(shown[1]["badge"], "invalid", "one output digit changed: {}", shown[1]);
 }
