@@ -120,7 +120,7 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
     let bytes = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let expect = Expectations {
         model_id: args.model_id,
-        tee_policy: reader_tee_policy(args.tee_policy.as_deref(), args.allow_simulated)?,
+        tee_policy: reader_tee_policy(args.tee_policy.as_deref(), args.allow_simulated)?.into(),
     };
     let receipt = serde_json::from_slice::<Receipt>(&bytes);
     let mut result = receipt
@@ -245,7 +245,7 @@ pub(crate) async fn check_tee_answer(client: &Client, receipt: &Value, nonce: &[
     let published = client.get("/v1/tee/policy").await?;
     let policy: TeePolicy =
         serde_json::from_value(published["policy"].clone()).context("the node published a malformed TEE policy")?;
-    let expect = Expectations { tee_policy: policy, ..Expectations::default() };
+    let expect = Expectations { tee_policy: policy.into(), ..Expectations::default() };
     let report = verify_receipt(&receipt, &expect).context("the tee receipt does not hold")?;
     let evidence = receipt.evidence.iter().find_map(veritas_verifier::tee::TeeEvidence::from_evidence);
     if !evidence.is_some_and(|e| e.is_ok_and(|e| e.nonce == nonce)) {

@@ -38,11 +38,18 @@ verifier rejects it unless its policy explicitly allows simulated evidence. For 
 
 /// What the simulated enclave reports as its measurement: the SHA-384 of this program, as a
 /// real enclave would measure its image. Only the node's own word.
+/// Measured once per process: the program is read and hashed the first time only.
 pub fn simulated_measurement() -> NodeResult<[u8; 48]> {
-    let exe = std::env::current_exe().and_then(std::fs::read).map_err(|err| {
-        NodeError::Tee(format!("the simulated enclave cannot read this program to measure it: {err}"))
-    })?;
-    Ok(Sha384::digest(&exe).into())
+    static MEASUREMENT: std::sync::OnceLock<Result<[u8; 48], String>> = std::sync::OnceLock::new();
+    MEASUREMENT
+        .get_or_init(|| {
+            let exe = std::env::current_exe()
+                .and_then(std::fs::read)
+                .map_err(|err| format!("the simulated enclave cannot read this program to measure it: {err}"))?;
+            Ok(Sha384::digest(&exe).into())
+        })
+        .clone()
+        .map_err(NodeError::Tee)
 }
 
 /// An enclave that attests claims.

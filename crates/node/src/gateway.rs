@@ -183,7 +183,7 @@ impl Node {
         nonce: Option<&str>,
     ) -> NodeResult<()> {
         let bad = |why: String| Err(NodeError::BadWork(format!("worker {}: {why}", worker.signer)));
-        let expect = Expectations { model_id: Some(*model), tee_policy: (*self.tee_policy).clone() };
+        let expect = Expectations { model_id: Some(*model), tee_policy: self.tee_policy.clone() };
         if let Err(err) = verify_receipt(receipt, &expect) {
             return bad(format!("its receipt does not hold: {err}"));
         }

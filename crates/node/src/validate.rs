@@ -150,7 +150,7 @@ impl Node {
     }
 
     async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
-        let expect = Expectations { tee_policy: (*self.tee_policy).clone(), ..Expectations::default() };
+        let expect = Expectations { tee_policy: self.tee_policy.clone(), ..Expectations::default() };
         let report = match verify_receipt(receipt, &expect) {
             Ok(report) => report,
             Err(err) => return Ok((false, format!("the receipt does not hold: {err}"))),

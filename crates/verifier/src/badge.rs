@@ -58,7 +58,7 @@ pub fn badge(result: &VerifyResult<Report>) -> Badge {
 /// the receipt alone cannot prove, a client confirms with the chain it trusts.
 pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Value {
     let receipt = serde_json::from_slice::<veritas_primitives::Receipt>(receipt_json);
-    let expect = Expectations { tee_policy: tee_policy.clone(), ..Expectations::default() };
+    let expect = Expectations { tee_policy: tee_policy.clone().into(), ..Expectations::default() };
     let result = match &receipt {
         Ok(receipt) => verify_receipt(receipt, &expect),
         Err(err) => Err(crate::VerifyError::Malformed(err.to_string())),

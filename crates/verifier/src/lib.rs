@@ -199,8 +199,9 @@ pub fn guarantee(mode: Mode) -> &'static str {
 pub struct Expectations {
     /// The model the caller asked for.
     pub model_id: Option<ModelId>,
-    /// The enclaves the caller accepts for `tee` claims; the default accepts none.
-    pub tee_policy: tee::Policy,
+    /// The enclaves the caller accepts for `tee` claims; the default accepts none. Shared, so
+    /// that a node checking every claim does not copy it each time.
+    pub tee_policy: std::sync::Arc<tee::Policy>,
 }
 
 /// Verifies a receipt: its version, the worker's signature over the claim, and every hash in the

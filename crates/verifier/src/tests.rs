@@ -357,7 +357,7 @@ fn a_simulated_tee_receipt_holds_only_where_simulation_is_allowed_and_says_so() 
     let receipt = tee_receipt(b"client nonce");
     let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
     assert_eq!(err, VerifyError::Tee(tee::TeeError::SimulatedNotAllowed));
-    let allow = Expectations { tee_policy: tee::Policy::simulated_only(), ..Default::default() };
+    let allow = Expectations { tee_policy: tee::Policy::simulated_only().into(), ..Default::default() };
     let report = verify_receipt(&receipt, &allow).unwrap();
     assert!(report.tee.as_ref().unwrap().insecure);
     let check = report.checks.iter().find(|c| c.name == "tee").unwrap();
@@ -373,7 +373,7 @@ fn a_simulated_tee_receipt_holds_only_where_simulation_is_allowed_and_says_so() 
 
 #[test]
 fn tee_evidence_must_be_there_once_and_bind_this_claim() {
-    let allow = Expectations { tee_policy: tee::Policy::simulated_only(), ..Default::default() };
+    let allow = Expectations { tee_policy: tee::Policy::simulated_only().into(), ..Default::default() };
     let mut missing = tee_receipt(b"");
     missing.evidence.clear();
     let err = verify_receipt(&missing, &allow).unwrap_err().to_string();
