@@ -121,6 +121,7 @@ export function receiptDetails(text, shown, chain) {
     ['model id', r.claim?.model_id],
     ['mode', `${r.claim?.mode}: ${shown.guarantee || ''}`],
     ['enclave', shown.tee ? shown.tee.label : ''],
+    ['tee policy', shown.tee ? 'the allowlist and platform policy this node publishes at /v1/tee/policy (its word: a reader who trusts another verifies with `veritas verify --tee-policy`)' : ''],
     ...(shown.tee?.assumptions || []).map((line) => ['tee', line]),
     ['worker', r.claim?.worker],
     ['input hash', r.claim?.input_hash],
