@@ -139,7 +139,7 @@ mod tests {
         check(i64::from(i32::MIN), max, 31, i64::from(i32::MIN) + 1);
         check(i64::from(i32::MAX), max, 0, i64::from(i32::MAX) * max);
         check(i64::from(i32::MIN), MULTIPLIER_MIN, MAX_SHIFT, -1); // exactly -1/2
-        check(-(1 << 40), max, MAX_SHIFT, 0);
+        check(-(1 << 40), max, MAX_SHIFT, -512);
         assert_eq!(round_shift(i128::MAX >> 1, 0), i64::MAX);
         assert_eq!(Requant { multiplier: max, shift: 0 }.apply(i64::MIN, false), -128);
         assert_eq!(Requant { multiplier: max, shift: 0 }.apply(i64::MAX, true), 127);
