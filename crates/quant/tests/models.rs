@@ -128,3 +128,17 @@ fn cnn_structure_fuses_relu_and_views_flatten() {
     assert_eq!(quantized.input_shape, [1, 28, 28]);
     assert_eq!(quantized.layers[4].shape, [10]);
 }
+
+/// The statement's values, pinned: a change to calibration or integer semantics changes these.
+#[test]
+fn quantized_outputs_are_pinned() {
+    for (name, expected) in [("mnist-mlp", PINNED_MLP), ("mnist-cnn", PINNED_CNN)] {
+        let (_, quantized, _, _) = quantized(name);
+        let input = quantized.quantize_input(&json_values(name, "input"));
+        let output = quantized.run(&input).expect("runs");
+        assert_eq!(output, expected, "{name}");
+    }
+}
+
+const PINNED_MLP: [i8; 10] = [78, -55, -27, -25, -22, -2, -2, -13, -20, 1];
+const PINNED_CNN: [i8; 10] = [-38, 93, -12, -17, 19, -19, -3, -38, 27, -13];
