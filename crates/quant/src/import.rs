@@ -311,8 +311,9 @@ impl Importer<'_> {
                 }
                 _ => return Err(unsupported(node, "constant Add only folds into a Gemm/MatMul/Conv bias")),
             }
+            self.alias(node, id, shape)?;
             self.producers.insert(node.output[0].clone(), index);
-            return self.alias(node, id, shape);
+            return Ok(());
         }
         let (a_id, a_shape) = self.value(a, &node.label())?;
         let (b_id, b_shape) = self.value(b, &node.label())?;
@@ -351,8 +352,10 @@ impl Importer<'_> {
             weights[c * per_channel..(c + 1) * per_channel].iter_mut().for_each(|w| *w *= factor);
             bias[c] = (bias[c] - mean) * factor + beta;
         }
+        // `alias` checked there is an output.
+        self.alias(node, id, shape)?;
         self.producers.insert(node.output[0].clone(), index);
-        self.alias(node, id, shape)
+        Ok(())
     }
 
     fn reshape(&mut self, node: &NodeProto) -> Result<()> {
@@ -379,7 +382,7 @@ impl Importer<'_> {
         if let (Some(axis), Some(known)) = (infer, known) {
             out[axis] = count.checked_div(known).unwrap_or(0);
         }
-        if out.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) != Some(count) {
+        if out.contains(&0) || out.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) != Some(count) {
             return Err(unsupported(node, format!("{shape:?} does not reshape to {out:?}")));
         }
         self.alias(node, id, out)

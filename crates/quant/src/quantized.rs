@@ -117,8 +117,8 @@ fn len_of(shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|&n| n <= MAX_TENSOR_ELEMENTS)
-        .ok_or_else(|| QuantError::Invalid(format!("shape {shape:?} too large")))
+        .filter(|&n| (1..=MAX_TENSOR_ELEMENTS).contains(&n))
+        .ok_or_else(|| QuantError::Invalid(format!("shape {shape:?} empty or too large")))
 }
 
 fn invalid(layer: usize, reason: impl std::fmt::Display) -> QuantError {

@@ -176,6 +176,12 @@ fn bad_models_are_clear_errors() {
     assert_eq!(error(&short), "tensor w: expected 6 values, got 5");
     let shared = model(&[1, 3], vec![node("Add", &["x", "c"], "y", vec![])], vec![floats("c", &[3], &[1.0; 3])], "y");
     assert!(error(&shared).contains("unsupported Add"));
+    let mut no_output = node("BatchNormalization", &["h", "g", "g", "g", "g"], "", vec![]);
+    no_output.output.clear();
+    let gemm = node("Gemm", &["x", "w"], "h", vec![]);
+    let params = vec![floats("w", &[3, 1], &[1.0; 3]), floats("g", &[1], &[1.0])];
+    let message = error(&model(&[1, 3], vec![gemm, no_output], params, "z"));
+    assert!(message.contains("no output"), "{message}");
     let dynamic_weight = model(&[1, 3], vec![node("MatMul", &["x", "x"], "y", vec![])], vec![], "y");
     assert!(error(&dynamic_weight).contains("must be an initializer"));
 }
