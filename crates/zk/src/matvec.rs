@@ -135,6 +135,12 @@ pub fn prove(statement: &MatVecStatement) -> ZkResult<MatVecProof> {
     if let Some(row) = statement.first_false_row() {
         return Err(ZkError::FalseStatement { row });
     }
+    prove_unchecked(statement)
+}
+
+/// The prover's messages for a validated statement, true or not (a false one yields a proof
+/// that must not verify).
+fn prove_unchecked(statement: &MatVecStatement) -> ZkResult<MatVecProof> {
     let mut transcript = Transcript::new(DOMAIN, &statement.encode());
     let row_point = transcript.challenges(statement.row_vars());
     let claimed_sum = statement.output_mle().evaluate(&row_point)?;
@@ -169,4 +175,36 @@ pub fn verify(statement: &MatVecStatement, proof: &MatVecProof) -> ZkResult<()> 
         return Err(ZkError::FinalEvaluation("x̃(s) does not match the input"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prover that follows the protocol on a false statement: its round polynomials are the
+    /// true ones, whose sum is `W̃(r, ·)·x̃` summed, not the claimed `ỹ(r)`.
+    fn check_false(rows: usize, cols: usize, expected: ZkError) {
+        let weights: Vec<i8> = (0..rows * cols).map(|i| (i as i8).wrapping_mul(37)).collect();
+        let input: Vec<i8> = (0..cols).map(|i| (i as i8).wrapping_mul(-11)).collect();
+        let mut statement = MatVecStatement { rows, cols, weights, input, output: vec![0; rows] };
+        statement.output = (0..rows)
+            .map(|row| {
+                let weights = &statement.weights[row * cols..(row + 1) * cols];
+                weights.iter().zip(&statement.input).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum()
+            })
+            .collect();
+        assert_eq!(verify(&statement, &prove(&statement).unwrap()), Ok(()));
+        statement.output[rows - 1] += 1;
+        let proof = prove_unchecked(&statement).unwrap();
+        assert_eq!(verify(&statement, &proof), Err(expected), "{rows}×{cols}");
+    }
+
+    #[test]
+    fn following_the_protocol_on_a_false_statement_fails() {
+        check_false(4, 8, ZkError::RoundSum { round: 0 });
+        check_false(3, 5, ZkError::RoundSum { round: 0 });
+        check_false(1, 2, ZkError::RoundSum { round: 0 });
+        // No rounds: the claim meets the final check directly.
+        check_false(2, 1, ZkError::FinalEvaluation("sumcheck value is not W̃(r, s)·x̃(s)"));
+    }
 }

@@ -165,6 +165,40 @@ mod tests {
     }
 
     #[test]
+    fn prover_that_fixes_each_round_sum_is_caught_at_the_end() {
+        // A false sum: each round the prover shifts p(0) so that p(0) + p(1) matches its running
+        // claim; the rounds pass and the final value differs from f(point)·g(point).
+        let mut f: Vec<EF> = [1, -2, 3, 4, 0, 7, -8, 9].map(ef).to_vec();
+        let mut g: Vec<EF> = [5, 6, -7, 8, 9, 1, 2, -3].map(ef).to_vec();
+        let (f_mle, g_mle) = (crate::Mle::new(f.clone()).unwrap(), crate::Mle::new(g.clone()).unwrap());
+        let false_sum = sum_product(&f, &g) + EF::ONE;
+        let mut transcript = Transcript::new(b"test", &[]);
+        transcript.absorb_ext(&[false_sum]);
+        let mut claim = false_sum;
+        let mut rounds = vec![];
+        for _ in 0..3 {
+            let half = f.len() / 2;
+            let mut values = vec![EF::ZERO; 3];
+            for i in 0..half {
+                values[0] += f[i] * g[i];
+                values[1] += f[half + i] * g[half + i];
+                values[2] += (f[half + i].double() - f[i]) * (g[half + i].double() - g[i]);
+            }
+            values[0] = claim - values[1];
+            transcript.absorb_ext(&values);
+            let r = transcript.challenge();
+            claim = interpolate(&values, r);
+            fold_in_place(&mut f, r);
+            fold_in_place(&mut g, r);
+            rounds.push(values);
+        }
+        let proof = SumcheckProof { rounds };
+        let output = verify_product(false_sum, 3, &proof, &mut Transcript::new(b"test", &[])).unwrap();
+        let at_point = f_mle.evaluate(&output.point).unwrap() * g_mle.evaluate(&output.point).unwrap();
+        assert_ne!(output.value, at_point);
+    }
+
+    #[test]
     fn rejects_mismatched_operands() {
         let mut transcript = Transcript::new(b"test", &[]);
         assert!(prove_product(vec![ef(1); 2], vec![ef(1); 4], ef(0), &mut transcript).is_err());
