@@ -1,0 +1,65 @@
+//! Proofs about the quantized executor: the field, the Fiat–Shamir transcript, multilinear
+//! extensions and the sumcheck protocol (docs/zk.md, "Sumcheck").
+//!
+//! The base field is Goldilocks (`p = 2^64 - 2^32 + 1`) and challenges come from its degree-2
+//! extension, both from Plonky3. [`Transcript`] is the only source of challenges and cannot be
+//! made without absorbing a statement. [`matvec`] is the first use: `y = W·x` for int8 `W`, `x`.
+//! Pure: no I/O, no clock, no randomness; builds for `wasm32-unknown-unknown`.
+
+pub mod matvec;
+pub mod mle;
+pub mod sumcheck;
+pub mod transcript;
+
+pub use matvec::{MatVecProof, MatVecStatement};
+pub use mle::Mle;
+pub use sumcheck::{RoundPoly, SumcheckOutput, SumcheckProof};
+pub use transcript::Transcript;
+
+/// The base field, Goldilocks.
+pub type F = p3_goldilocks::Goldilocks;
+/// The challenge field, the degree-2 binomial extension of [`F`] (about 2^128 elements).
+pub type EF = p3_field::extension::BinomialExtensionField<F, 2>;
+
+/// What can go wrong proving or verifying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ZkError {
+    /// A length that does not match the statement.
+    #[error("{what}: expected {expected}, got {got}")]
+    Length {
+        /// What was measured.
+        what: &'static str,
+        /// The length the statement implies.
+        expected: usize,
+        /// The length found.
+        got: usize,
+    },
+    /// A dimension beyond a limit, or zero.
+    #[error("{what}: must be in 1..={limit}, got {got}")]
+    Dimension {
+        /// Which dimension.
+        what: &'static str,
+        /// The greatest accepted value.
+        limit: usize,
+        /// The value found.
+        got: usize,
+    },
+    /// A round polynomial whose sum over {0, 1} is not the running claim.
+    #[error("sumcheck round {round}: p(0) + p(1) is not the claimed sum")]
+    RoundSum {
+        /// The round, from 0.
+        round: usize,
+    },
+    /// The final claim does not match the evaluations it must equal.
+    #[error("final evaluation check failed: {0}")]
+    FinalEvaluation(&'static str),
+    /// The prover was asked to prove something false.
+    #[error("statement is false at row {row}")]
+    FalseStatement {
+        /// The first row where `y` differs from `W·x`.
+        row: usize,
+    },
+}
+
+/// The result of a proof operation.
+pub type ZkResult<T> = Result<T, ZkError>;
