@@ -6,6 +6,7 @@
 //! made without absorbing a statement. [`matvec`] is the first use: `y = W·x` for int8 `W`, `x`.
 //! Pure: no I/O, no clock, no randomness; builds for `wasm32-unknown-unknown`.
 
+pub mod encoding;
 pub mod matvec;
 pub mod mle;
 pub mod sumcheck;
@@ -59,6 +60,9 @@ pub enum ZkError {
         /// The first row where `y` differs from `W·x`.
         row: usize,
     },
+    /// Bytes that are not the canonical encoding of a proof (`encoding`).
+    #[error("malformed proof encoding: {0}")]
+    Decode(String),
 }
 
 /// The result of a proof operation.
