@@ -247,8 +247,7 @@ pub(crate) async fn check_tee_answer(client: &Client, receipt: &Value, nonce: &[
         serde_json::from_value(published["policy"].clone()).context("the node published a malformed TEE policy")?;
     let expect = Expectations { tee_policy: policy.into(), ..Expectations::default() };
     let report = verify_receipt(&receipt, &expect).context("the tee receipt does not hold")?;
-    let evidence = receipt.evidence.iter().find_map(veritas_verifier::tee::TeeEvidence::from_evidence);
-    if !evidence.is_some_and(|e| e.is_ok_and(|e| e.nonce == nonce)) {
+    if report.tee_nonce.as_deref() != Some(nonce) {
         bail!("the attestation does not bind the nonce this client sent");
     }
     if let Some(tee) = &report.tee {

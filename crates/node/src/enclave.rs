@@ -77,12 +77,9 @@ impl Enclave {
         }
     }
 
-    /// Evidence that binds a claim (its EIP-712 digest) and the client's nonce (blocking: the
-    /// NSM answers through an ioctl).
+    /// Evidence that binds a claim (its EIP-712 digest) and the client's nonce, checked by
+    /// [`parse_nonce`] (blocking: the NSM answers through an ioctl).
     pub(crate) fn attest(&self, claim_digest: &B256, nonce: &[u8]) -> NodeResult<Evidence> {
-        if nonce.len() > MAX_NONCE {
-            return Err(NodeError::BadRequest(format!("a nonce of {} bytes; at most {MAX_NONCE}", nonce.len())));
-        }
         let evidence = match self {
             Enclave::Simulated { measurement } => simulated_evidence(*measurement, claim_digest, nonce),
             #[cfg(target_os = "linux")]

@@ -184,13 +184,13 @@ impl Node {
     ) -> NodeResult<()> {
         let bad = |why: String| Err(NodeError::BadWork(format!("worker {}: {why}", worker.signer)));
         let expect = Expectations { model_id: Some(*model), tee_policy: self.tee_policy.clone() };
-        if let Err(err) = verify_receipt(receipt, &expect) {
-            return bad(format!("its receipt does not hold: {err}"));
-        }
+        let report = match verify_receipt(receipt, &expect) {
+            Ok(report) => report,
+            Err(err) => return bad(format!("its receipt does not hold: {err}")),
+        };
         if mode == Mode::Tee {
             let sent = nonce.map(crate::parse_nonce).transpose()?.unwrap_or_default();
-            let bound = receipt.evidence.iter().filter_map(veritas_verifier::tee::TeeEvidence::from_evidence).next();
-            if !bound.is_some_and(|evidence| evidence.is_ok_and(|evidence| evidence.nonce == sent)) {
+            if report.tee_nonce != Some(sent) {
                 return bad("its attestation binds another nonce than the one sent".into());
             }
         }

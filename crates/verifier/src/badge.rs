@@ -84,7 +84,7 @@ pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Va
                 "label": tee.label(),
                 "insecure": tee.insecure,
                 "assumptions": tee.assumptions(),
-                "nonce": tee_nonce(receipt.as_ref().ok()),
+                "nonce": report.tee_nonce.as_ref().map(veritas_primitives::hex::encode),
             })),
             "badge": badge,
             "receipt_id": report.receipt_id,
@@ -99,10 +99,4 @@ pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Va
                 .collect::<Vec<_>>(),
         }),
     }
-}
-
-/// The nonce a receipt's TEE evidence binds, hex.
-fn tee_nonce(receipt: Option<&veritas_primitives::Receipt>) -> Option<String> {
-    let evidence = receipt?.evidence.iter().find_map(crate::tee::TeeEvidence::from_evidence)?.ok()?;
-    Some(veritas_primitives::hex::encode(evidence.nonce))
 }

@@ -172,6 +172,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// What a `tee` claim's attestation shows, and under which assumptions.
     pub tee: Option<tee::TeeReport>,
+    /// The client nonce a `tee` claim's attestation binds, for the client that sent it to compare.
+    pub tee_nonce: Option<Vec<u8>>,
 }
 
 impl Report {
@@ -296,7 +298,7 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
             },
         });
     }
-    let tee = check_tee(receipt, &receipt_id, &expect.tee_policy, &mut checks)?;
+    let (tee, tee_nonce) = check_tee(receipt, &receipt_id, &expect.tee_policy, &mut checks)?.unzip();
     match &receipt.settlement {
         Some(settlement) => {
             if settlement.chain_id != receipt.domain.chain_id
@@ -325,17 +327,18 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         None => checks.push(Check { name: "batch", detail: "not settled yet".into(), performed: false }),
     }
 
-    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks, tee })
+    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks, tee, tee_nonce })
 }
 
 /// A `tee` claim carries exactly one piece of TEE evidence, which must hold under the policy at
-/// the claim's time and bind this claim; a claim of another mode carries none.
+/// the claim's time and bind this claim; a claim of another mode carries none. Returns what the
+/// attestation shows and the nonce it binds.
 fn check_tee(
     receipt: &Receipt,
     receipt_id: &B256,
     policy: &tee::Policy,
     checks: &mut Vec<Check>,
-) -> VerifyResult<Option<tee::TeeReport>> {
+) -> VerifyResult<Option<(tee::TeeReport, Vec<u8>)>> {
     let mut found = receipt.evidence.iter().filter_map(tee::TeeEvidence::from_evidence);
     if receipt.claim.mode != Mode::Tee {
         return match found.next() {
@@ -363,7 +366,7 @@ fn check_tee(
         ),
         performed: true,
     });
-    Ok(Some(report))
+    Ok(Some((report, evidence.nonce)))
 }
 
 /// Parses a receipt's JSON form and verifies it.
