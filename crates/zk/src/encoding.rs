@@ -1,6 +1,7 @@
-//! The canonical binary encoding of a [`MatVecProof`] (docs/zk.md, "Sumcheck").
+//! Canonical binary encodings: a [`MatVecProof`] (docs/zk.md, "Sumcheck"), and a commitment
+//! and an opening proof of [`crate::pcs`] (docs/zk.md, "Commitment").
 //!
-//! Layout, all integers little-endian: the version byte [`VERSION`]; the round count (`u32`);
+//! `MatVecProof` layout, all integers little-endian: the version byte [`VERSION`]; the round count (`u32`);
 //! for each round the count of its values (`u8`) and the values; then `weights_eval` and
 //! `input_eval`. Each extension element is its two base coordinates, each a canonical `u64`
 //! (`< p`). Decoding is strict: the version, the caps [`MAX_ROUNDS`] and [`MAX_ROUND_VALUES`]
@@ -10,6 +11,7 @@
 use p3_field::integers::QuotientMap;
 use p3_field::{BasedVectorSpace, PrimeField64};
 
+use crate::pcs::{Commitment, MAX_LOG_LEN, OpeningProof};
 use crate::{EF, F, MatVecProof, SumcheckProof, ZkError, ZkResult};
 
 /// The encoding's version byte.
@@ -22,9 +24,16 @@ pub const MAX_ROUND_VALUES: usize = 8;
 /// The encoded size of one extension element: two `u64` coordinates.
 const EF_BYTES: usize = 8 * <EF as BasedVectorSpace<F>>::DIMENSION;
 
+/// The encoded size of one base element: a canonical `u64`.
+const F_BYTES: usize = 8;
+
+fn put_f(out: &mut Vec<u8>, value: &F) {
+    out.extend_from_slice(&value.as_canonical_u64().to_le_bytes());
+}
+
 fn put_ef(out: &mut Vec<u8>, value: &EF) {
     for coordinate in BasedVectorSpace::<F>::as_basis_coefficients_slice(value) {
-        out.extend_from_slice(&coordinate.as_canonical_u64().to_le_bytes());
+        put_f(out, coordinate);
     }
 }
 
@@ -44,17 +53,26 @@ impl<'a> Reader<'a> {
         Ok(&rest[..len])
     }
 
-    fn ef(&mut self, what: &str) -> ZkResult<EF> {
+    fn f(&mut self, what: &str) -> ZkResult<F> {
         let start = self.offset;
-        let bytes = self.take(EF_BYTES, what)?;
-        let coordinates = bytes.chunks_exact(8).map(|chunk| {
-            let value = u64::from_le_bytes(chunk.try_into().expect("OK because chunks are 8 bytes"));
-            <F as QuotientMap<u64>>::from_canonical_checked(value)
-        });
-        let coordinates: Option<Vec<F>> = coordinates.collect();
-        coordinates
-            .and_then(|c| BasedVectorSpace::<F>::from_basis_coefficients_slice(&c))
+        let bytes = self.take(F_BYTES, what)?;
+        let value = u64::from_le_bytes(bytes.try_into().expect("OK because take returns F_BYTES bytes"));
+        <F as QuotientMap<u64>>::from_canonical_checked(value)
             .ok_or_else(|| decode(format!("non-canonical field element at byte {start} ({what})")))
+    }
+
+    fn ef(&mut self, what: &str) -> ZkResult<EF> {
+        let coordinates = [self.f(what)?, self.f(what)?];
+        Ok(BasedVectorSpace::<F>::from_basis_coefficients_fn(|i| coordinates[i]))
+    }
+}
+
+impl Reader<'_> {
+    fn finish(&self) -> ZkResult<()> {
+        if self.offset != self.bytes.len() {
+            return Err(decode(format!("{} trailing bytes", self.bytes.len() - self.offset)));
+        }
+        Ok(())
     }
 }
 
@@ -107,9 +125,93 @@ impl MatVecProof {
         }
         let weights_eval = reader.ef("weights_eval")?;
         let input_eval = reader.ef("input_eval")?;
-        if reader.offset != bytes.len() {
-            return Err(decode(format!("{} trailing bytes", bytes.len() - reader.offset)));
-        }
+        reader.finish()?;
         Ok(Self { sumcheck: SumcheckProof { rounds }, weights_eval, input_eval })
+    }
+}
+
+/// The encoded size of a [`Commitment`]: `log_len` (`u8`) and the root's four canonical `u64`s.
+pub const COMMITMENT_BYTES: usize = 1 + 4 * F_BYTES;
+
+impl Commitment {
+    /// The canonical encoding, [`COMMITMENT_BYTES`] long. Panics only if `log_len` exceeds
+    /// 255, which [`crate::pcs::commit`] never makes and [`Commitment::from_bytes`] rejects.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(COMMITMENT_BYTES);
+        out.push(u8::try_from(self.log_len).expect("log_len fits u8"));
+        for value in &self.root {
+            put_f(&mut out, value);
+        }
+        out
+    }
+
+    /// Decodes exactly [`COMMITMENT_BYTES`] bytes: `log_len` at most [`MAX_LOG_LEN`],
+    /// canonical root elements.
+    pub fn from_bytes(bytes: &[u8]) -> ZkResult<Self> {
+        let mut reader = Reader { bytes, offset: 0 };
+        let log_len = usize::from(reader.take(1, "log_len")?[0]);
+        if log_len > MAX_LOG_LEN {
+            return Err(decode(format!("log_len {log_len}, at most {MAX_LOG_LEN}")));
+        }
+        let root = [reader.f("root")?, reader.f("root")?, reader.f("root")?, reader.f("root")?];
+        reader.finish()?;
+        Ok(Self { log_len, root })
+    }
+}
+
+impl OpeningProof {
+    /// Appends the canonical encoding, without lengths (they follow from the commitment and
+    /// the parameters): `combined_row` (each element two `u64`s), `pow_witness`, every column,
+    /// then every path (each digest four `u64`s).
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        for value in &self.combined_row {
+            put_ef(out, value);
+        }
+        put_f(out, &self.pow_witness);
+        for value in self.columns.iter().flatten() {
+            put_f(out, value);
+        }
+        for value in self.paths.iter().flatten().flatten() {
+            put_f(out, value);
+        }
+    }
+
+    /// The encoded size of a proof of this shape ([`OpeningProof::read_from`]), `None` if it
+    /// overflows `usize`.
+    pub fn encoded_len(cols: usize, rows: usize, num_queries: usize, path_len: usize) -> Option<usize> {
+        let per_query = rows.checked_add(path_len.checked_mul(4)?)?;
+        let elements = cols.checked_mul(2)?.checked_add(1)?.checked_add(num_queries.checked_mul(per_query)?)?;
+        elements.checked_mul(F_BYTES)
+    }
+
+    /// Reads a proof of `cols` combined-row elements and `num_queries` columns of `rows`
+    /// elements with paths of `path_len` digests (from [`crate::pcs::PcsParams::shape`], never
+    /// from the bytes), advancing `bytes` past it. The whole length is checked before anything
+    /// is allocated; every element must be canonical.
+    pub fn read_from(
+        bytes: &mut &[u8],
+        cols: usize,
+        rows: usize,
+        num_queries: usize,
+        path_len: usize,
+    ) -> ZkResult<Self> {
+        match Self::encoded_len(cols, rows, num_queries, path_len) {
+            Some(len) if len <= bytes.len() => {}
+            _ => return Err(decode(format!("truncated opening proof: {} bytes", bytes.len()))),
+        }
+        let mut reader = Reader { bytes, offset: 0 };
+        let combined_row = (0..cols).map(|_| reader.ef("combined row")).collect::<ZkResult<_>>()?;
+        let pow_witness = reader.f("pow witness")?;
+        let columns =
+            (0..num_queries).map(|_| (0..rows).map(|_| reader.f("column")).collect()).collect::<ZkResult<_>>()?;
+        let paths = (0..num_queries)
+            .map(|_| {
+                (0..path_len)
+                    .map(|_| Ok([reader.f("path")?, reader.f("path")?, reader.f("path")?, reader.f("path")?]))
+                    .collect()
+            })
+            .collect::<ZkResult<_>>()?;
+        *bytes = &bytes[reader.offset..];
+        Ok(Self { combined_row, pow_witness, columns, paths })
     }
 }

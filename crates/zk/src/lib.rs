@@ -1,5 +1,6 @@
 //! Proofs about the quantized executor: the field, the Fiat–Shamir transcript, multilinear
-//! extensions and the sumcheck protocol (docs/zk.md, "Sumcheck").
+//! extensions, the sumcheck protocol (docs/zk.md, "Sumcheck") and a multilinear polynomial
+//! commitment ([`pcs`], docs/zk.md, "Commitment").
 //!
 //! The base field is Goldilocks (`p = 2^64 - 2^32 + 1`) and challenges come from its degree-2
 //! extension, both from Plonky3. [`Transcript`] is the only source of challenges and cannot be
@@ -9,11 +10,13 @@
 pub mod encoding;
 pub mod matvec;
 pub mod mle;
+pub mod pcs;
 pub mod sumcheck;
 pub mod transcript;
 
 pub use matvec::{MatVecProof, MatVecStatement};
 pub use mle::Mle;
+pub use pcs::{Commitment, CommitmentData, OpeningProof, PcsParams};
 pub use sumcheck::{RoundPoly, SumcheckOutput, SumcheckProof};
 pub use transcript::Transcript;
 
@@ -59,6 +62,34 @@ pub enum ZkError {
     FalseStatement {
         /// The first row where `y` differs from `W·x`.
         row: usize,
+    },
+    /// A value above a limit.
+    #[error("{what}: at most {limit}, got {got}")]
+    TooLarge {
+        /// What was measured.
+        what: &'static str,
+        /// The greatest accepted value.
+        limit: usize,
+        /// The value found.
+        got: usize,
+    },
+    /// A commitment opening that fails a check (`pcs`), named.
+    #[error("opening check failed: {0}")]
+    Opening(&'static str),
+    /// A proof-of-work witness that does not meet the difficulty.
+    #[error("proof-of-work witness rejected")]
+    ProofOfWork,
+    /// An opened column whose Merkle path does not lead to the committed root.
+    #[error("opening query {query}: Merkle path does not match the commitment")]
+    MerklePath {
+        /// The query, from 0.
+        query: usize,
+    },
+    /// An opened column that does not match the encoding of the combined row.
+    #[error("opening query {query}: column is not consistent with the combined row")]
+    Column {
+        /// The query, from 0.
+        query: usize,
     },
     /// Bytes that are not the canonical encoding of a proof (`encoding`).
     #[error("malformed proof encoding: {0}")]

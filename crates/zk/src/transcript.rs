@@ -1,7 +1,8 @@
 //! The Fiat–Shamir transcript: a Poseidon2 duplex sponge over Goldilocks (Plonky3's
-//! `DuplexChallenger`) that absorbs the protocol version and the statement before anything else.
+//! `DuplexChallenger`) that absorbs the protocol version and the statement before anything else,
+//! draws extension-field challenges and query indices, and grinds and checks proofs of work.
 
-use p3_challenger::{CanObserve, DuplexChallenger, FieldChallenger};
+use p3_challenger::{CanObserve, CanSampleBits, DuplexChallenger, FieldChallenger, GrindingChallenger};
 use p3_field::PrimeCharacteristicRing;
 use p3_goldilocks::{Poseidon2Goldilocks, default_goldilocks_poseidon2_8};
 
@@ -43,6 +44,35 @@ impl Transcript {
         for value in values {
             self.challenger.observe_algebra_element(*value);
         }
+    }
+
+    /// Absorbs base-field elements (a prover message, e.g. a commitment's `to_fields`).
+    pub fn absorb_base(&mut self, values: &[F]) {
+        self.challenger.observe_slice(values);
+    }
+
+    /// Draws an index in `[0, 2^bits)`: the low `bits` bits of a sampled field element (their
+    /// bias is below `2^-32`). `bits` comes from the protocol, never a proof, and is at most 32.
+    pub fn sample_index(&mut self, bits: usize) -> usize {
+        debug_assert!(bits <= 32, "index bits {bits} above 32");
+        self.challenger.sample_bits(bits)
+    }
+
+    /// Finds a proof-of-work witness: an element that, absorbed, makes the next `bits` sampled
+    /// bits zero (about `2^bits` permutations). With `bits` 0 it absorbs nothing and returns
+    /// zero. `bits` is at most 32 (a protocol parameter).
+    pub fn grind(&mut self, bits: usize) -> F {
+        debug_assert!(bits <= 32, "proof-of-work bits {bits} above 32");
+        self.challenger.grind(bits)
+    }
+
+    /// Checks [`Self::grind`]'s witness, absorbing it as the prover did. With `bits` 0 only
+    /// the zero witness is accepted and nothing is absorbed, so each proof has one encoding.
+    pub fn check_pow(&mut self, bits: usize, witness: F) -> bool {
+        if bits == 0 {
+            return witness == F::ZERO;
+        }
+        self.challenger.check_witness(bits, witness)
     }
 
     /// Draws a challenge in the extension field.
@@ -100,5 +130,34 @@ mod tests {
         assert_ne!(one.challenge(), two.challenge());
         let (first, second) = (one.challenge(), one.challenge());
         assert_ne!(first, second);
+        let mut three = Transcript::new(b"a", &[]);
+        three.absorb_base(&[F::ONE]);
+        assert_ne!(three.challenge(), Transcript::new(b"a", &[]).challenge());
+    }
+
+    #[test]
+    fn indices_are_in_range_and_deterministic() {
+        let mut one = Transcript::new(b"a", &[]);
+        let mut two = Transcript::new(b"a", &[]);
+        for bits in [0, 1, 5, 32] {
+            let index = one.sample_index(bits);
+            assert!(index < 1 << bits, "{index} ≥ 2^{bits}");
+            assert_eq!(index, two.sample_index(bits));
+        }
+    }
+
+    #[test]
+    fn proof_of_work_round_trips() {
+        for bits in [0, 1, 8] {
+            let mut prover = Transcript::new(b"pow", &[]);
+            let witness = prover.grind(bits);
+            let mut verifier = Transcript::new(b"pow", &[]);
+            assert!(verifier.check_pow(bits, witness), "{bits} bits");
+            assert_eq!(prover.challenge(), verifier.challenge());
+        }
+        assert!(!Transcript::new(b"pow", &[]).check_pow(0, F::ONE));
+        // Deterministic: this other witness misses the 8-bit target (as 255 in 256 do).
+        let witness = Transcript::new(b"pow", &[]).grind(8);
+        assert!(!Transcript::new(b"pow", &[]).check_pow(8, witness + F::ONE));
     }
 }
