@@ -139,6 +139,24 @@ fn check_accumulator(layer: usize, rows: usize, row_len: usize, weights: &[i8], 
     Ok(())
 }
 
+/// [`check_accumulator`] for a model with parameters; for an architecture, that they are absent.
+fn check_parameters(
+    with_parameters: bool,
+    layer: usize,
+    rows: usize,
+    row_len: usize,
+    weights: &[i8],
+    bias: &[i32],
+) -> Result<()> {
+    if with_parameters {
+        check_accumulator(layer, rows, row_len, weights, bias)
+    } else if weights.is_empty() && bias.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(layer, "an architecture carries no weights or biases"))
+    }
+}
+
 impl QuantizedModel {
     /// The input's element count.
     pub fn input_len(&self) -> usize {
@@ -167,6 +185,29 @@ impl QuantizedModel {
     /// Checks everything a deserialized model may get wrong: ids, shapes, lengths, multipliers,
     /// and that no accumulator can leave `i32`.
     pub fn validate(&self) -> Result<()> {
+        self.check(true)
+    }
+
+    /// The model without its parameters: every `Linear`/`Conv` weight and bias vector emptied.
+    /// What a verifier of a ZK proof knows (the parameters are committed to instead).
+    pub fn architecture(&self) -> QuantizedModel {
+        let mut architecture = self.clone();
+        for layer in &mut architecture.layers {
+            if let QuantOp::Linear { weights, bias, .. } | QuantOp::Conv { weights, bias, .. } = &mut layer.op {
+                *weights = Vec::new();
+                *bias = Vec::new();
+            }
+        }
+        architecture
+    }
+
+    /// Checks what [`Self::validate`] checks except the parameters, which must be absent (an
+    /// [`Self::architecture`]): ids, shapes and multipliers.
+    pub fn validate_architecture(&self) -> Result<()> {
+        self.check(false)
+    }
+
+    fn check(&self, with_parameters: bool) -> Result<()> {
         let mut shapes = vec![self.input_shape.clone()];
         len_of(&self.input_shape)?;
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
@@ -181,7 +222,7 @@ impl QuantizedModel {
                         return Err(invalid(index, "input length"));
                     }
                     requant.validate()?;
-                    check_accumulator(index, *out_features, *in_features, weights, bias)?;
+                    check_parameters(with_parameters, index, *out_features, *in_features, weights, bias)?;
                     vec![*out_features]
                 }
                 QuantOp::Conv { input, geometry, weights, bias, requant, .. } => {
@@ -191,7 +232,7 @@ impl QuantizedModel {
                     requant.validate()?;
                     let out = geometry.out_shape()?;
                     let row = geometry.in_channels * geometry.kernel[0] * geometry.kernel[1];
-                    check_accumulator(index, geometry.out_channels, row, weights, bias)?;
+                    check_parameters(with_parameters, index, geometry.out_channels, row, weights, bias)?;
                     out.to_vec()
                 }
                 QuantOp::MaxPool { input, geometry } | QuantOp::AvgPool { input, geometry, .. } => {
@@ -252,29 +293,41 @@ impl QuantizedModel {
     }
 }
 
-/// One layer on validated inputs; accumulators are exact (`i64`, bounded by `i32` by validation).
-fn run_layer(op: &QuantOp, tensors: &[Vec<i8>], out_len: usize) -> Vec<i8> {
+/// The exact accumulators of a `Linear` or `Conv` layer of a validated model, bias included,
+/// before requantization (`None` for any other layer). `out_len` is the output's length.
+pub fn accumulate(op: &QuantOp, tensors: &[Vec<i8>], out_len: usize) -> Option<Vec<i64>> {
     match op {
-        QuantOp::Linear { input, in_features, weights, bias, requant, relu, .. } => {
+        QuantOp::Linear { input, in_features, weights, bias, .. } => {
             let x = &tensors[*input];
-            bias.iter()
-                .zip(weights.chunks_exact((*in_features).max(1)))
-                .map(|(b, row)| {
-                    let acc =
-                        i64::from(*b) + row.iter().zip(x).map(|(&w, &v)| i64::from(w) * i64::from(v)).sum::<i64>();
-                    requant.apply(acc, *relu)
+            let rows = bias.iter().zip(weights.chunks_exact((*in_features).max(1)));
+            Some(
+                rows.map(|(b, row)| {
+                    i64::from(*b) + row.iter().zip(x).map(|(&w, &v)| i64::from(w) * i64::from(v)).sum::<i64>()
                 })
-                .collect()
+                .collect(),
+            )
         }
-        QuantOp::Conv { input, geometry, weights, bias, requant, relu } => {
+        QuantOp::Conv { input, geometry, weights, bias, .. } => {
             let x = &tensors[*input];
             let plane = out_len / geometry.out_channels.max(1);
             let mut acc: Vec<i64> = (0..out_len).map(|i| i64::from(bias[i / plane])).collect();
-            let shape = [geometry.out_channels, 0, 0];
-            let shape = geometry.out_shape().unwrap_or(shape);
+            let shape = geometry.out_shape().unwrap_or([geometry.out_channels, 0, 0]);
             geometry.for_each_tap(shape, |o, i, w| acc[o] += i64::from(x[i]) * i64::from(weights[w]));
-            acc.into_iter().map(|a| requant.apply(a, *relu)).collect()
+            Some(acc)
         }
+        _ => None,
+    }
+}
+
+/// One layer on validated inputs; accumulators are exact (`i64`, bounded by `i32` by validation).
+/// `tensors` holds every tensor up to the layer's inputs, by id; `out_len` is the output's length.
+pub fn run_layer(op: &QuantOp, tensors: &[Vec<i8>], out_len: usize) -> Vec<i8> {
+    match op {
+        QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. } => accumulate(op, tensors, out_len)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|acc| requant.apply(acc, *relu))
+            .collect(),
         QuantOp::MaxPool { input, geometry } => {
             let x = &tensors[*input];
             let mut out = vec![0; out_len];

@@ -22,29 +22,29 @@ pub const MAX_ROUNDS: usize = 64;
 pub const MAX_ROUND_VALUES: usize = 8;
 
 /// The encoded size of one extension element: two `u64` coordinates.
-const EF_BYTES: usize = 8 * <EF as BasedVectorSpace<F>>::DIMENSION;
+pub(crate) const EF_BYTES: usize = 8 * <EF as BasedVectorSpace<F>>::DIMENSION;
 
 /// The encoded size of one base element: a canonical `u64`.
-const F_BYTES: usize = 8;
+pub(crate) const F_BYTES: usize = 8;
 
-fn put_f(out: &mut Vec<u8>, value: &F) {
+pub(crate) fn put_f(out: &mut Vec<u8>, value: &F) {
     out.extend_from_slice(&value.as_canonical_u64().to_le_bytes());
 }
 
-fn put_ef(out: &mut Vec<u8>, value: &EF) {
+pub(crate) fn put_ef(out: &mut Vec<u8>, value: &EF) {
     for coordinate in BasedVectorSpace::<F>::as_basis_coefficients_slice(value) {
         put_f(out, coordinate);
     }
 }
 
 /// A cursor over the bytes being decoded.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    offset: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) offset: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize, what: &str) -> ZkResult<&'a [u8]> {
+    pub(crate) fn take(&mut self, len: usize, what: &str) -> ZkResult<&'a [u8]> {
         let rest = &self.bytes[self.offset..];
         if rest.len() < len {
             return Err(decode(format!("truncated at byte {} reading {what}", self.offset)));
@@ -53,7 +53,7 @@ impl<'a> Reader<'a> {
         Ok(&rest[..len])
     }
 
-    fn f(&mut self, what: &str) -> ZkResult<F> {
+    pub(crate) fn f(&mut self, what: &str) -> ZkResult<F> {
         let start = self.offset;
         let bytes = self.take(F_BYTES, what)?;
         let value = u64::from_le_bytes(bytes.try_into().expect("OK because take returns F_BYTES bytes"));
@@ -61,14 +61,14 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| decode(format!("non-canonical field element at byte {start} ({what})")))
     }
 
-    fn ef(&mut self, what: &str) -> ZkResult<EF> {
+    pub(crate) fn ef(&mut self, what: &str) -> ZkResult<EF> {
         let coordinates = [self.f(what)?, self.f(what)?];
         Ok(BasedVectorSpace::<F>::from_basis_coefficients_fn(|i| coordinates[i]))
     }
 }
 
 impl Reader<'_> {
-    fn finish(&self) -> ZkResult<()> {
+    pub(crate) fn finish(&self) -> ZkResult<()> {
         if self.offset != self.bytes.len() {
             return Err(decode(format!("{} trailing bytes", self.bytes.len() - self.offset)));
         }
@@ -76,7 +76,7 @@ impl Reader<'_> {
     }
 }
 
-fn decode(message: String) -> ZkError {
+pub(crate) fn decode(message: String) -> ZkError {
     ZkError::Decode(message)
 }
 

@@ -10,6 +10,7 @@
 pub mod encoding;
 pub mod matvec;
 pub mod mle;
+pub mod model;
 pub mod pcs;
 pub mod sumcheck;
 pub mod transcript;
@@ -90,6 +91,15 @@ pub enum ZkError {
     Column {
         /// The query, from 0.
         query: usize,
+    },
+    /// A model that cannot be proven about (invalid, or without parameters).
+    #[error("model: {0}")]
+    Model(String),
+    /// A trace step that is not what the executor computes from the previous ones.
+    #[error("trace: layer {layer}'s output is not what the executor computes from its inputs")]
+    Trace {
+        /// The layer, from 0.
+        layer: usize,
     },
     /// Bytes that are not the canonical encoding of a proof (`encoding`).
     #[error("malformed proof encoding: {0}")]

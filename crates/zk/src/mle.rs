@@ -76,6 +76,28 @@ impl<V: Field> Mle<V> {
     }
 }
 
+/// `eq(point, b)` for every `b ∈ {0,1}^k` (`k = point.len()`), `b`'s most significant bit being
+/// the first coordinate: `Σ_b table[b]·v[b]` is the MLE of `v` at `point`.
+pub fn eq_table<E: Field>(point: &[E]) -> Vec<E> {
+    let mut table = Vec::with_capacity(1 << point.len());
+    table.push(E::ONE);
+    for &r in point {
+        let previous = std::mem::take(&mut table);
+        for value in previous {
+            let high = value * r;
+            table.push(value - high);
+            table.push(high);
+        }
+    }
+    table
+}
+
+/// `eq(a, b) = Π_i (a_i·b_i + (1 − a_i)(1 − b_i))`, the MLE of the equality predicate; `a`, `b`
+/// of one length.
+pub fn eq_at<E: Field>(a: &[E], b: &[E]) -> E {
+    a.iter().zip(b).map(|(&x, &y)| x * y + (E::ONE - x) * (E::ONE - y)).product()
+}
+
 /// `f(r, ·)` from the values of `f`: `lo + r·(hi − lo)` for each pair.
 fn fold_base<V: Field, E: ExtensionField<V>>(evals: &[V], r: E) -> Vec<E> {
     let (lo, hi) = evals.split_at(evals.len() / 2);
@@ -136,6 +158,18 @@ mod tests {
         let h = f.fix_first_variables(&[r1, r2]).unwrap();
         assert_eq!(h.evaluate(&[r3]).unwrap(), f.evaluate(&[r1, r2, r3]).unwrap());
         assert!(mle(&[1]).fix_first_variable(r1).is_none());
+    }
+
+    #[test]
+    fn eq_table_is_the_lagrange_basis() {
+        let f = mle(&[3, -1, 4, 1, -5, 9, 2, 6]);
+        let point = [ef(11), ef(13) + EF::from_basis_coefficients_fn(|i| F::from_usize(i + 1)), ef(17)];
+        let table = eq_table(&point);
+        let dot: EF = table.iter().zip(f.evals()).map(|(&e, &v)| e * v).sum();
+        assert_eq!(dot, f.evaluate(&point).unwrap());
+        let corner = [ef(1), ef(0), ef(1)];
+        assert_eq!(eq_at(&point, &corner), table[0b101]);
+        assert_eq!(eq_table::<EF>(&[]), vec![EF::ONE]);
     }
 
     #[test]

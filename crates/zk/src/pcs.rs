@@ -21,6 +21,7 @@ use p3_matrix::dense::RowMajorMatrix;
 use p3_merkle_tree::{MerkleTree, MerkleTreeMmcs};
 use p3_symmetric::{MerkleCap, PaddingFreeSponge, TruncatedPermutation};
 
+use crate::mle::eq_table;
 use crate::{EF, F, Transcript, ZkError, ZkResult};
 
 /// A Merkle digest: four Goldilocks elements (about 256 bits).
@@ -354,17 +355,6 @@ fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
     if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }
 }
 
-/// `eq(point, b)` for every `b` in `{0, 1}^k`, the first coordinate the index's most
-/// significant bit.
-fn eq_table(point: &[EF]) -> Vec<EF> {
-    let mut table = Vec::with_capacity(1 << point.len());
-    table.push(EF::ONE);
-    for &z in point {
-        table = table.iter().flat_map(|&weight| [weight * (EF::ONE - z), weight * z]).collect();
-    }
-    table
-}
-
 fn inner_product(values: &[EF], weights: &[EF]) -> EF {
     values.iter().zip(weights).map(|(&v, &w)| v * w).sum()
 }
@@ -431,13 +421,5 @@ mod tests {
                 assert_eq!(leaf, expected, "row {row_idx} index {index}");
             }
         }
-    }
-
-    #[test]
-    fn eq_table_is_msb_first() {
-        let (a, b) = (EF::from_u64(3), EF::from_u64(5));
-        let one = EF::ONE;
-        assert_eq!(eq_table(&[a, b]), vec![(one - a) * (one - b), (one - a) * b, a * (one - b), a * b]);
-        assert_eq!(eq_table(&[]), vec![EF::ONE]);
     }
 }

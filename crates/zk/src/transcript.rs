@@ -46,7 +46,7 @@ impl Transcript {
         }
     }
 
-    /// Absorbs base-field elements (a prover message, e.g. a commitment's `to_fields`).
+    /// Absorbs base-field elements (a prover message: a commitment's `to_fields`, a trace).
     pub fn absorb_base(&mut self, values: &[F]) {
         self.challenger.observe_slice(values);
     }

@@ -1,0 +1,213 @@
+//! Proofs of the example MNIST networks: honest proofs verify, and every way a prover can lie
+//! about the statement, the trace or the messages is rejected.
+
+use std::path::PathBuf;
+
+use p3_field::PrimeCharacteristicRing;
+use serde_json::Value;
+use veritas_quant::quantized::accumulate;
+use veritas_quant::{QuantOp, QuantizedModel, quantize};
+use veritas_zk::model::{ModelProof, ProvingKey, prove, prove_trace, verify};
+use veritas_zk::pcs::PcsParams;
+use veritas_zk::{EF, ZkError};
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
+}
+
+fn flatten(value: &Value, out: &mut Vec<f32>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
+        Value::Number(n) => out.push(n.as_f64().expect("number") as f32),
+        other => panic!("unexpected {other}"),
+    }
+}
+
+/// The example model quantized, calibrated on its example input, and that input quantized.
+fn example(name: &str) -> (QuantizedModel, Vec<i8>) {
+    let bytes = std::fs::read(examples().join(format!("{name}.onnx"))).expect("example model");
+    let text = std::fs::read_to_string(examples().join(format!("{name}.input.json"))).expect("input");
+    let value: Value = serde_json::from_str(&text).expect("json");
+    let mut sample = vec![];
+    flatten(value.as_object().expect("object").values().next().expect("entry"), &mut sample);
+    let model = quantize(&bytes, std::slice::from_ref(&sample)).expect("quantizes");
+    let input = model.quantize_input(&sample);
+    (model, input)
+}
+
+fn key(model: &QuantizedModel) -> ProvingKey {
+    ProvingKey::new(model, PcsParams::DEFAULT).expect("commits")
+}
+
+#[test]
+fn honest_proofs_verify_and_prove_the_executor_output() {
+    for name in ["mnist-mlp", "mnist-cnn"] {
+        let (model, input) = example(name);
+        let key = key(&model);
+        let (output, proof) = prove(&key, &input).expect("proves");
+        assert_eq!(output, model.run(&input).unwrap(), "{name}");
+        assert_eq!(verify(key.verifying_key(), &input, &output, &proof), Ok(()), "{name}");
+    }
+}
+
+#[test]
+fn the_statement_is_bound() {
+    let (model, input) = example("mnist-mlp");
+    let key = key(&model);
+    let (output, proof) = prove(&key, &input).unwrap();
+    let vk = key.verifying_key();
+    // Another output or input with the same proof.
+    let mut other = output.clone();
+    other[0] = other[0].wrapping_add(1);
+    assert!(verify(vk, &input, &other, &proof).is_err());
+    let mut other_input = input.clone();
+    other_input[300] = other_input[300].wrapping_add(1);
+    assert!(verify(vk, &other_input, &output, &proof).is_err());
+    // Another model (one weight changed): its commitment differs and the proof fails against it.
+    let mut changed = model.clone();
+    if let QuantOp::Linear { weights, .. } = &mut changed.layers[0].op {
+        weights[5] = weights[5].wrapping_add(1);
+    }
+    let other_key = self::key(&changed);
+    assert_ne!(other_key.verifying_key().commitment, vk.commitment);
+    assert!(verify(other_key.verifying_key(), &input, &output, &proof).is_err());
+    // Another architecture (a requantization constant changed) with the same commitment.
+    let mut architecture = vk.clone();
+    if let QuantOp::Linear { requant, .. } = &mut architecture.architecture.layers[0].op {
+        requant.multiplier += 1;
+    }
+    assert!(verify(&architecture, &input, &output, &proof).is_err());
+}
+
+/// A trace that is self-consistent except for one product: layer 0's first accumulator is off
+/// by `delta`, and everything after it is what the executor computes from the changed value.
+fn forged_trace(model: &QuantizedModel, input: &[i8], delta: i32) -> (Vec<Vec<i8>>, Vec<Vec<i32>>) {
+    let mut tensors = vec![input.to_vec()];
+    let mut accumulators = vec![];
+    for (index, layer) in model.layers.iter().enumerate() {
+        let out_len = layer.shape.iter().product();
+        let out = match (&layer.op, accumulate(&layer.op, &tensors, out_len)) {
+            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(acc)) => {
+                let mut acc: Vec<i32> = acc.into_iter().map(|a| a as i32).collect();
+                if index == 0 {
+                    acc[0] += delta;
+                }
+                let out = acc.iter().map(|&a| requant.apply(i64::from(a), *relu)).collect();
+                accumulators.push(acc);
+                out
+            }
+            (op, _) => veritas_quant::quantized::run_layer(op, &tensors, out_len),
+        };
+        tensors.push(out);
+    }
+    (tensors, accumulators)
+}
+
+#[test]
+fn a_false_product_is_rejected() {
+    for name in ["mnist-mlp", "mnist-cnn"] {
+        let (model, input) = example(name);
+        let key = key(&model);
+        // Large enough to change the requantized value; the forged output is what it leads to.
+        let (tensors, accumulators) = forged_trace(&model, &input, 1 << 20);
+        let output = tensors[model.output].clone();
+        let proof = prove_trace(&key, &input, &output, tensors[1..].to_vec(), accumulators).unwrap();
+        assert!(
+            matches!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::RoundSum { round: 0 })),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_inconsistent_trace_is_rejected() {
+    let (model, input) = example("mnist-cnn");
+    let key = key(&model);
+    let (output, mut proof) = prove(&key, &input).unwrap();
+    // A pooled value changed: the verifier recomputes pooling from its input.
+    let pool = model.layers.iter().position(|l| matches!(l.op, QuantOp::MaxPool { .. })).expect("a pool");
+    proof.tensors[pool][0] = proof.tensors[pool][0].wrapping_add(1);
+    assert_eq!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::Trace { layer: pool }));
+}
+
+/// Every message of the proof, changed one at a time.
+fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
+    let mut out = vec![];
+    let mut push = |what: String, f: &dyn Fn(&mut ModelProof)| {
+        let mut changed = proof.clone();
+        f(&mut changed);
+        out.push((what, changed));
+    };
+    for (l, layer) in proof.layers.iter().enumerate() {
+        push(format!("layer {l} bias_eval"), &|p| p.layers[l].bias_eval += EF::ONE);
+        push(format!("layer {l} weights_eval"), &|p| p.layers[l].weights_eval += EF::ONE);
+        for (r, round) in layer.sumcheck.rounds.iter().enumerate() {
+            for v in 0..round.len() {
+                push(format!("layer {l} round {r} value {v}"), &|p| p.layers[l].sumcheck.rounds[r][v] += EF::ONE);
+            }
+        }
+        push(format!("layer {l} one round fewer"), &|p| {
+            p.layers[l].sumcheck.rounds.pop();
+        });
+    }
+    for (r, round) in proof.batch.rounds.iter().enumerate() {
+        for v in 0..round.len() {
+            push(format!("batch round {r} value {v}"), &|p| p.batch.rounds[r][v] += EF::ONE);
+        }
+    }
+    push("model_eval".into(), &|p| p.model_eval += EF::ONE);
+    push("an accumulator".into(), &|p| p.accumulators[0][0] += 1);
+    push("the last layer output".into(), &|p| {
+        let last = p.tensors.len() - 1;
+        p.tensors[last][0] = p.tensors[last][0].wrapping_add(1);
+    });
+    out
+}
+
+#[test]
+fn every_changed_message_is_rejected() {
+    let (model, input) = example("mnist-mlp");
+    let key = key(&model);
+    let (output, proof) = prove(&key, &input).unwrap();
+    let mutated = mutations(&proof);
+    assert!(mutated.len() > 50);
+    for (what, changed) in mutated {
+        assert!(verify(key.verifying_key(), &input, &output, &changed).is_err(), "{what} accepted");
+    }
+}
+
+#[test]
+fn encodings_round_trip_and_every_sampled_bit_flip_is_rejected() {
+    use veritas_zk::model::VerifyingKey;
+    let (model, input) = example("mnist-mlp");
+    let key = key(&model);
+    let vk = key.verifying_key();
+    let vk_bytes = vk.to_bytes();
+    assert_eq!(&VerifyingKey::from_bytes(&vk_bytes).unwrap(), vk);
+    let mut longer = vk_bytes.clone();
+    longer.push(0);
+    assert!(VerifyingKey::from_bytes(&longer).is_err());
+    assert!(VerifyingKey::from_bytes(&vk_bytes[..vk_bytes.len() - 1]).is_err());
+    // A key that carries the weights is refused: an architecture has none.
+    let mut with_weights = vk.clone();
+    with_weights.architecture = model.clone();
+    assert!(VerifyingKey::from_bytes(&with_weights.to_bytes()).is_err());
+
+    let (output, proof) = prove(&key, &input).unwrap();
+    let bytes = proof.to_bytes();
+    let decoded = ModelProof::from_bytes(&bytes, vk).unwrap();
+    assert_eq!(decoded, proof);
+    assert!(ModelProof::from_bytes(&bytes[..bytes.len() - 1], vk).is_err());
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(ModelProof::from_bytes(&longer, vk).is_err());
+    // 400 positions spread over the whole proof, one bit each: every one rejected, by decoding
+    // (a non-canonical element) or by verification.
+    let stride = bytes.len() / 400;
+    for position in (0..bytes.len()).step_by(stride.max(1)) {
+        let mut flipped = bytes.clone();
+        flipped[position] ^= 1 << (position % 8);
+        let accepted = ModelProof::from_bytes(&flipped, vk).is_ok_and(|p| verify(vk, &input, &output, &p).is_ok());
+        assert!(!accepted, "bit flip at byte {position} of {} accepted", bytes.len());
+    }
+}
