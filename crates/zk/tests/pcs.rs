@@ -3,6 +3,7 @@
 //! encodings round-trip and are strict. `timing` (ignored) prints figures for 2^16 values.
 
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
+use proptest::prelude::*;
 use veritas_zk::encoding::COMMITMENT_BYTES;
 use veritas_zk::pcs::{self, Commitment, OpeningProof, PcsParams};
 use veritas_zk::{EF, F, Mle, Transcript, ZkError, ZkResult};
@@ -266,6 +267,27 @@ fn opening_proof_round_trips() {
         bytes.truncate(bytes.len() - 2);
         assert!(matches!(read(&bytes, layout), Err(ZkError::Decode(_))));
         assert!(matches!(read(&[], layout), Err(ZkError::Decode(_))));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Random values, point and parameters: the opening verifies and both encodings round-trip.
+    #[test]
+    fn random_openings_verify_and_round_trip(
+        log_len in 0usize..9,
+        seed in any::<u64>(),
+        log_blowup in 1usize..4,
+        num_queries in 1usize..12,
+    ) {
+        let params = PcsParams { log_blowup, num_queries, pow_bits: 0 };
+        let (_, opened) = open_random(log_len, &params, seed);
+        prop_assert_eq!(verify(&opened, &params), Ok(()));
+        let mut bytes = vec![];
+        opened.proof.write_to(&mut bytes);
+        prop_assert_eq!(read(&bytes, proof_layout(log_len, &params)), Ok((opened.proof.clone(), 0)));
+        prop_assert_eq!(Commitment::from_bytes(&opened.commitment.to_bytes()), Ok(opened.commitment.clone()));
     }
 }
 
