@@ -274,6 +274,9 @@ const ALLOWED_VERIFIER_DEPS: &[&str] = &[
     "p384",
     "pem",
     "x509-cert",
+    // ZK proofs: the proof system (Plonky3 underneath) and the quantized networks it proves.
+    "veritas-zk",
+    "veritas-quant",
 ];
 
 fn tidy(root: &Path) -> anyhow::Result<()> {

@@ -56,6 +56,7 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .route("/v1/requests/{id}", get(contract_request))
         .route("/v1/network", get(network))
         .route("/v1/tee/policy", get(tee_policy))
+        .route("/v1/proofs/{sha256}", get(proof))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
@@ -191,6 +192,13 @@ async fn pull_model(State(node): State<AppState>, Path(reference): Path<String>)
         bytes,
     )
         .into_response())
+}
+
+/// `GET /v1/proofs/{sha256}`: a `zk` claim's proof from the hub, by the SHA-256 its receipt's
+/// evidence carries.
+async fn proof(State(node): State<AppState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
+    let bytes = node.proof(&sha256).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 /// `POST /v1/infer`: paid by the authenticated account (or the development payer).

@@ -320,6 +320,7 @@ async fn health_metrics_and_openapi() {
     let routes = [
         "/v1/network",
         "/v1/tee/policy",
+        "/v1/proofs/{sha256}",
         "/rpc",
         "/v1/models",
         "/v1/models/{reference}",

@@ -134,9 +134,16 @@ pub enum ModelCommand {
         /// The repository name.
         #[arg(long)]
         name: String,
-        /// The file's format; default: `gguf` for a `.gguf` file, else `onnx`.
-        #[arg(long, value_parser = ["onnx", "gguf"])]
+        /// The file's format; default: `gguf` for a `.gguf` file, `quantized` for a
+        /// `.quant.json` file, else `onnx`.
+        #[arg(long, value_parser = ["onnx", "gguf", "quantized"])]
         format: Option<String>,
+        /// Quantize the ONNX file to int8 here, calibrated on these samples (a JSON array, each
+        /// sample the model's input as `infer --input` takes it), print the accuracy against the
+        /// float model, and push the quantized network: the node commits to its parameters and
+        /// serves it in every mode, `zk` included.
+        #[arg(long, value_name = "FILE")]
+        zk_calibration: Option<PathBuf>,
         /// ONNX only: validators accept re-executed floats within ABS + REL·|re-executed| of the
         /// claimed ones instead of requiring the same output hash (for networks whose hardware or
         /// ONNX Runtime builds differ in the last bits). Part of the model id.
@@ -198,14 +205,37 @@ fn version_line(model: &Value) -> String {
 pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
     let client = Client::new(&env::api());
     match cmd {
-        ModelCommand::Push { file, name, format, tolerance_abs, tolerance_rel } => {
+        ModelCommand::Push { file, name, format, tolerance_abs, tolerance_rel, zk_calibration } => {
             if !file.is_file() {
                 bail!("no such file: {}", file.display());
             }
-            let format = format.unwrap_or_else(|| {
-                let gguf = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
-                if gguf { "gguf" } else { "onnx" }.to_owned()
-            });
+            let quantized_file;
+            let (file, format) = match zk_calibration {
+                Some(samples) => {
+                    if format.as_deref().is_some_and(|f| f != "onnx") {
+                        bail!(
+                            "--zk-calibration quantizes an ONNX file; --format {} was given",
+                            format.unwrap_or_default()
+                        );
+                    }
+                    quantized_file = crate::quantize::quantize(&file, &samples, out.json)?;
+                    (quantized_file.path().to_owned(), "quantized".to_owned())
+                }
+                None => {
+                    let format = format.unwrap_or_else(|| {
+                        let lower = file.to_string_lossy().to_ascii_lowercase();
+                        if lower.ends_with(".gguf") {
+                            "gguf"
+                        } else if lower.ends_with(".quant.json") {
+                            "quantized"
+                        } else {
+                            "onnx"
+                        }
+                        .to_owned()
+                    });
+                    (file, format)
+                }
+            };
             let path = push_path(&name, &format, tolerance_abs, tolerance_rel)?;
             let answer = client.upload(&path, &file, out.json).await?;
             if out.json {
@@ -315,7 +345,8 @@ pub struct InferArgs {
     /// The inputs as JSON, `@FILE` to read a file, or `-` for standard input.
     #[arg(long)]
     input: String,
-    /// The verification mode: signed, reexec or tee (default: the node's).
+    /// The verification mode: signed, reexec, zk (a quantized model's proof, verified here) or tee
+    /// (default: the node's).
     #[arg(long)]
     mode: Option<veritas_primitives::Mode>,
     /// A `tee` request's nonce (hex, at most 64 bytes); default: 32 random bytes.
@@ -360,6 +391,9 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let (answer, _) = client.post("/v1/infer", &body).await?;
     if args.mode == Some(veritas_primitives::Mode::Tee) {
         crate::receipts::check_tee_answer(&client, &answer["receipt"], nonce.as_deref().unwrap_or_default()).await?;
+    }
+    if args.mode == Some(veritas_primitives::Mode::Zk) {
+        crate::receipts::check_zk_answer(&answer["receipt"])?;
     }
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer["receipt"])?;

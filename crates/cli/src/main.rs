@@ -10,6 +10,7 @@ mod env;
 mod network;
 mod node;
 mod onchain;
+mod quantize;
 mod receipts;
 mod request;
 mod setup;

@@ -170,6 +170,12 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                         "insecure": tee.insecure,
                         "assumptions": tee.assumptions(),
                     })),
+                    "zk": report.zk.as_ref().map(|zk| json!({
+                        "commitment": zk.commitment,
+                        "security_bits": zk.security_bits,
+                        "proof_bytes": zk.proof_bytes,
+                        "layers": zk.layers,
+                    })),
                 }));
             } else {
                 println!("VALID receipt {}", report.receipt_id);
@@ -240,6 +246,22 @@ pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
 
 /// The client's own check of a `tee` answer: the attestation binds the nonce it sent and holds
 /// under the network's published policy (`/v1/tee/policy`); a simulated enclave is named loudly.
+/// Verifies a `zk` answer's receipt here, proof included, before its output is shown.
+pub(crate) fn check_zk_answer(receipt: &Value) -> anyhow::Result<()> {
+    let receipt: Receipt = serde_json::from_value(receipt.clone()).context("the node sent a malformed receipt")?;
+    let started = std::time::Instant::now();
+    let report = verify_receipt(&receipt, &Expectations::default()).context("the zk receipt does not hold")?;
+    let zk = report.zk.context("the node answered a zk request without a proof")?;
+    eprintln!(
+        "zk: proof verified here in {:.1} ms ({} bytes, model commitment {}, {} bits)",
+        started.elapsed().as_secs_f64() * 1e3,
+        zk.proof_bytes,
+        zk.commitment,
+        zk.security_bits
+    );
+    Ok(())
+}
+
 pub(crate) async fn check_tee_answer(client: &Client, receipt: &Value, nonce: &[u8]) -> anyhow::Result<()> {
     let receipt: Receipt = serde_json::from_value(receipt.clone()).context("the node sent a malformed receipt")?;
     let published = client.get("/v1/tee/policy").await?;

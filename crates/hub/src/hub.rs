@@ -10,11 +10,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
-use veritas_primitives::{ModelId, Schema, hex};
+use veritas_primitives::{ModelId, hex};
 
-use crate::{
-    FileEntry, HubError, HubResult, Manifest, ModelFormat, Staged, Stager, Tolerance, validate_name, validate_tolerance,
-};
+use crate::{FileEntry, HubError, HubResult, Manifest, PushSpec, Staged, Stager, validate_name, validate_tolerance};
 
 /// `(name, version)` → model id.
 const VERSIONS: TableDefinition<(&str, u64), &str> = TableDefinition::new("versions");
@@ -110,17 +108,15 @@ pub trait ModelStore: Send + Sync {
     fn stager(&self) -> &Stager;
 
     /// Commits a staged upload as the next version of `name`, unless the latest version already
-    /// has the same manifest; `schema` and `metadata` were read from the staged file by the caller,
-    /// `tolerance` is declared by the pusher (ONNX only, checked here).
-    fn push<'a>(
-        &'a self,
-        name: &'a str,
-        staged: Staged,
-        format: ModelFormat,
-        schema: Schema,
-        metadata: std::collections::BTreeMap<String, String>,
-        tolerance: Option<Tolerance>,
-    ) -> BoxFuture<'a, HubResult<PushOutcome>>;
+    /// has the same manifest; the spec's schema, metadata and verifying key were read from the
+    /// staged file by the caller, its tolerance is declared by the pusher (ONNX only, checked here).
+    fn push<'a>(&'a self, name: &'a str, staged: Staged, spec: PushSpec) -> BoxFuture<'a, HubResult<PushOutcome>>;
+
+    /// Stores bytes by their SHA-256 (a proof), returning the lowercase hex digest.
+    fn put_blob(&self, bytes: Vec<u8>) -> BoxFuture<'_, HubResult<String>>;
+
+    /// Bytes stored by [`ModelStore::put_blob`], checked against their digest.
+    fn blob<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, HubResult<Vec<u8>>>;
 
     /// Every name with its latest version.
     fn list(&self) -> BoxFuture<'_, HubResult<Vec<ModelVersion>>>;
@@ -257,15 +253,8 @@ impl Hub {
         Ok(ModelVersion { name: name.to_owned(), version, id, manifest: self.manifest(&id).await? })
     }
 
-    async fn push_inner(
-        &self,
-        name: &str,
-        staged: Staged,
-        format: ModelFormat,
-        schema: Schema,
-        metadata: std::collections::BTreeMap<String, String>,
-        tolerance: Option<Tolerance>,
-    ) -> HubResult<PushOutcome> {
+    async fn push_inner(&self, name: &str, staged: Staged, spec: PushSpec) -> HubResult<PushOutcome> {
+        let PushSpec { format, schema, metadata, tolerance, zk } = spec;
         validate_name(name)?;
         validate_tolerance(format, tolerance.as_ref())?;
         let manifest = Manifest {
@@ -279,6 +268,7 @@ impl Hub {
             schema,
             metadata,
             tolerance,
+            zk,
         };
         let id = manifest.id();
         if let Some((version, latest)) = self.lookup_version(name, None)?
@@ -363,16 +353,39 @@ impl ModelStore for Hub {
         &self.stager
     }
 
-    fn push<'a>(
-        &'a self,
-        name: &'a str,
-        staged: Staged,
-        format: ModelFormat,
-        schema: Schema,
-        metadata: std::collections::BTreeMap<String, String>,
-        tolerance: Option<Tolerance>,
-    ) -> BoxFuture<'a, HubResult<PushOutcome>> {
-        Box::pin(self.push_inner(name, staged, format, schema, metadata, tolerance))
+    fn push<'a>(&'a self, name: &'a str, staged: Staged, spec: PushSpec) -> BoxFuture<'a, HubResult<PushOutcome>> {
+        Box::pin(self.push_inner(name, staged, spec))
+    }
+
+    fn put_blob(&self, bytes: Vec<u8>) -> BoxFuture<'_, HubResult<String>> {
+        Box::pin(async move {
+            let sha256 = hex::encode(Sha256::digest(&bytes));
+            let path = blob_path(&sha256);
+            if self.store.head(&path).await.is_err() {
+                self.store.put(&path, PutPayload::from(bytes)).await?;
+            }
+            Ok(sha256)
+        })
+    }
+
+    fn blob<'a>(&'a self, sha256: &'a str) -> BoxFuture<'a, HubResult<Vec<u8>>> {
+        Box::pin(async move {
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                return Err(HubError::UnknownModel(format!("blob {sha256:?} (not a lowercase hex SHA-256)")));
+            }
+            let bytes = match self.store.get(&blob_path(sha256)).await {
+                Ok(found) => found.bytes().await?.to_vec(),
+                Err(object_store::Error::NotFound { .. }) => {
+                    return Err(HubError::UnknownModel(format!("blob {sha256}")));
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let got = hex::encode(Sha256::digest(&bytes));
+            if got != sha256 {
+                return Err(HubError::Integrity { what: format!("blob {sha256}"), expected: sha256.to_owned(), got });
+            }
+            Ok(bytes)
+        })
     }
 
     fn list(&self) -> BoxFuture<'_, HubResult<Vec<ModelVersion>>> {

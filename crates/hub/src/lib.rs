@@ -11,5 +11,5 @@ mod stage;
 
 pub use error::{HubError, HubResult};
 pub use hub::{Hub, HubConfig, ModelStore, ModelVersion, PushOutcome, StoreLocation};
-pub use manifest::{FileEntry, Manifest, ModelFormat, Tolerance, validate_name, validate_tolerance};
+pub use manifest::{FileEntry, Manifest, ModelFormat, PushSpec, Tolerance, ZkEntry, validate_name, validate_tolerance};
 pub use stage::{Staged, Stager};

@@ -16,6 +16,9 @@ pub enum ModelFormat {
     Onnx,
     /// A GGUF language model.
     Gguf,
+    /// A quantized network (`veritas-quant`'s JSON): run by the bit-exact integer executor, and
+    /// provable in `zk` mode.
+    Quantized,
 }
 
 impl ModelFormat {
@@ -24,6 +27,7 @@ impl ModelFormat {
         match self {
             ModelFormat::Onnx => "model.onnx",
             ModelFormat::Gguf => "model.gguf",
+            ModelFormat::Quantized => "model.quant.json",
         }
     }
 }
@@ -38,6 +42,20 @@ pub struct FileEntry {
     pub sha256: String,
     /// Its size in bytes.
     pub size: u64,
+}
+
+/// What a `zk` proof about a quantized model is checked against: published in the manifest, so
+/// the model id binds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZkEntry {
+    /// The verifying key's canonical bytes, hex: the architecture with its scales, the
+    /// commitment to every weight and bias, and the commitment's parameters.
+    pub verifying_key: String,
+    /// Lowercase hex SHA-256 of those bytes: the model commitment.
+    pub commitment: String,
+    /// The proofs' proven soundness, in bits.
+    pub security_bits: u32,
 }
 
 /// A model version: its format, files and interface. Its canonical JSON (keys sorted, no
@@ -62,6 +80,25 @@ pub struct Manifest {
     /// keep their ids; present, it is part of the model id, so every claim signs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<Tolerance>,
+    /// A quantized model's verifying key for `zk` proofs. Left out when absent, so other
+    /// manifests keep their ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk: Option<ZkEntry>,
+}
+
+/// What the pusher and the inspection of the file say about a new version.
+#[derive(Clone, Debug)]
+pub struct PushSpec {
+    /// The file's format.
+    pub format: ModelFormat,
+    /// Inputs and outputs, read from the file.
+    pub schema: Schema,
+    /// Facts read from the file.
+    pub metadata: BTreeMap<String, String>,
+    /// The declared tolerance (ONNX only).
+    pub tolerance: Option<Tolerance>,
+    /// The verifying key of a quantized model.
+    pub zk: Option<ZkEntry>,
 }
 
 impl Manifest {
@@ -152,6 +189,7 @@ mod tests {
             schema: Schema::default(),
             metadata: BTreeMap::new(),
             tolerance,
+            zk: None,
         }
     }
 

@@ -193,6 +193,7 @@ impl Node {
             output,
             params,
             request_id: None,
+            zk_proof: None,
         };
         let (key, claims, domain) = (self.key.clone(), self.claims.clone(), self.domain);
         let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };

@@ -49,10 +49,14 @@ impl Node {
         drop(bytes);
         let staged = upload.finish().await?;
         let manifest = remote.manifest;
-        let outcome = self
-            .hub
-            .push(&remote.name, staged, manifest.format, manifest.schema, manifest.metadata, manifest.tolerance)
-            .await?;
+        let spec = veritas_hub::PushSpec {
+            format: manifest.format,
+            schema: manifest.schema,
+            metadata: manifest.metadata,
+            tolerance: manifest.tolerance,
+            zk: manifest.zk,
+        };
+        let outcome = self.hub.push(&remote.name, staged, spec).await?;
         if outcome.version.id != *id {
             return Err(NodeError::BadWork(format!(
                 "the hub at {hub} sent model bytes that hash to {}, not {id}",
@@ -104,6 +108,11 @@ impl Node {
                             "worker {}: the claim answers request {}, not {id}",
                             worker.signer, receipt.claim.request_id
                         )));
+                    }
+                    // A zk claim's proof (verified by check_work) goes into this hub too, where the
+                    // client's API serves it.
+                    if let Some(proof) = &receipt.body.zk_proof {
+                        self.hub.put_blob(proof.to_vec()).await?;
                     }
                     let receipt = self.log_work(receipt, queue, started).await?;
                     let output = receipt.body.output.clone().unwrap_or_default();

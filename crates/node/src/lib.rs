@@ -22,6 +22,7 @@ mod quorum;
 mod requests;
 mod settle;
 mod validate;
+mod zk;
 
 pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
 pub use claim_log::{Activity, Charge, ClaimLog, Entry, InflightBatch, Judged, Origin, Queued, Served, Timing};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
 use veritas_chain::{Chain, ChainError, contracts::ModelRegistry};
-use veritas_hub::{ModelFormat, ModelVersion, PushOutcome, Stager, Tolerance};
+use veritas_hub::{ModelFormat, ModelVersion, PushOutcome, PushSpec, Stager, Tolerance};
 use veritas_runtime::inspect_onnx;
 
 use crate::{Node, NodeResult, PushRequest};
@@ -18,7 +18,13 @@ impl Node {
         let call = ModelRegistry::publishCall {
             modelId: version.id.digest(),
             name: version.name.clone(),
-            metadataUri: String::new(),
+            // A quantized model's commitment, so that contracts and auditors read it on chain.
+            metadataUri: version
+                .manifest
+                .zk
+                .as_ref()
+                .map(|zk| format!("veritas:zk:sha256:{}", zk.commitment))
+                .unwrap_or_default(),
             pricePerRequest: settlement.default_fee,
             pricePerToken: U256::ZERO,
         };
@@ -56,7 +62,15 @@ impl Node {
     ) -> NodeResult<PushOutcome> {
         veritas_hub::validate_name(&request.name)?;
         veritas_hub::validate_tolerance(request.format, tolerance.as_ref())?;
+        let mut zk = None;
         let inspection = match request.format {
+            ModelFormat::Quantized => {
+                let path = request.staged.path().to_owned();
+                let (schema, metadata, entry) =
+                    tokio::task::spawn_blocking(move || crate::zk::inspect(&std::fs::read(path)?)).await??;
+                zk = Some(entry);
+                veritas_runtime::Inspection { schema, metadata }
+            }
             ModelFormat::Onnx => {
                 let path = request.staged.path().to_owned();
                 tokio::task::spawn_blocking(move || -> NodeResult<_> {
@@ -83,10 +97,14 @@ impl Node {
                 veritas_runtime::Inspection { schema: Default::default(), metadata }
             }
         };
-        let outcome = self
-            .hub
-            .push(&request.name, request.staged, request.format, inspection.schema, inspection.metadata, tolerance)
-            .await?;
+        let spec = PushSpec {
+            format: request.format,
+            schema: inspection.schema,
+            metadata: inspection.metadata,
+            tolerance,
+            zk,
+        };
+        let outcome = self.hub.push(&request.name, request.staged, spec).await?;
         if outcome.created {
             self.metrics.models_pushed.inc();
         }
@@ -109,6 +127,11 @@ impl Node {
     /// One model version by reference.
     pub async fn model(&self, reference: &str) -> NodeResult<ModelVersion> {
         Ok(self.hub.resolve(reference).await?)
+    }
+
+    /// A `zk` claim's proof from the hub, by its SHA-256 (lowercase hex), digest-checked.
+    pub async fn proof(&self, sha256: &str) -> NodeResult<Vec<u8>> {
+        Ok(self.hub.blob(sha256).await?)
     }
 
     /// The bytes of a model version, digest-checked.

@@ -77,6 +77,8 @@ pub struct Node {
     pub(crate) settlement: Option<Arc<Settlement>>,
     pub(crate) hub: Arc<dyn ModelStore>,
     runtime: Arc<OnnxRuntime>,
+    /// Quantized models' proving keys.
+    pub(crate) proving_keys: crate::zk::ProvingKeys,
     pub(crate) claims: Arc<ClaimLog>,
     pub(crate) metrics: Metrics,
     /// The data directory.
@@ -268,6 +270,7 @@ impl Node {
             settlement,
             hub: Arc::new(hub),
             runtime: Arc::new(OnnxRuntime::new(config.threads)),
+            proving_keys: Default::default(),
             claims: Arc::new(claims),
             metrics: Metrics::new(),
             seen_signatures: Default::default(),
@@ -385,8 +388,15 @@ impl Node {
     async fn infer_inner(&self, request: InferRequest, account: Option<Address>) -> NodeResult<InferResponse> {
         let mode = self.mode(request.mode)?;
         let model = self.resolve_model(&request.model).await?;
-        if model.manifest.format != ModelFormat::Onnx {
+        if !matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
+        }
+        if mode == Mode::Zk && model.manifest.format != ModelFormat::Quantized {
+            return Err(NodeError::BadRequest(format!(
+                "zk mode proves quantized models, and {} is {:?}: push a quantized version (veritas model push \
+                 MODEL.onnx --zk-calibration SAMPLES.json)",
+                request.model, model.manifest.format
+            )));
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
@@ -411,8 +421,22 @@ impl Node {
             return self.dispatch_infer(model, &inputs, request, queue).await;
         }
         let attest = self.attester(mode, nonce.as_deref())?;
-        let faulty = if self.fault.is_some() { self.faulty_onnx(&model, &inputs).await? } else { None };
-        if faulty.is_none() {
+        let quantized = if model.manifest.format == ModelFormat::Quantized {
+            let proving_key = self.proving_key(&model).await?;
+            let checked = inputs.clone();
+            let run =
+                tokio::task::spawn_blocking(move || crate::zk::run(&proving_key, &checked, mode == Mode::Zk)).await??;
+            // The proof is in the hub before the receipt that names it leaves.
+            if let Some(proof) = &run.proof {
+                self.hub.put_blob(proof.clone()).await?;
+            }
+            Some(run)
+        } else {
+            None
+        };
+        let faulty =
+            if self.fault.is_some() && quantized.is_none() { self.faulty_onnx(&model, &inputs).await? } else { None };
+        if faulty.is_none() && quantized.is_none() {
             self.load_onnx(&model).await?;
         }
         // Inference, hashing, signing and the durable log write are blocking work: one hop to
@@ -424,9 +448,10 @@ impl Node {
         let manifest_json = model.manifest.to_json();
         let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
         let receipt = tokio::task::spawn_blocking(move || -> NodeResult<Receipt> {
-            let outputs = match faulty {
-                Some(outputs) => outputs,
-                None => runtime.run(&model_id, &inputs)?,
+            let (outputs, zk_proof) = match (quantized, faulty) {
+                (Some(run), _) => (run.outputs, run.proof),
+                (None, Some(outputs)) => (outputs, None),
+                (None, None) => (runtime.run(&model_id, &inputs)?, None),
             };
             let answer = Answer {
                 model_id,
@@ -439,6 +464,7 @@ impl Node {
                 output: outputs,
                 params: Params(BTreeMap::new()),
                 request_id,
+                zk_proof,
             };
             sign_and_log(&key, &claims, domain, answer, attest, queue, started)
         })
@@ -453,12 +479,15 @@ impl Node {
     /// node can serve.
     pub(crate) fn mode(&self, requested: Option<Mode>) -> NodeResult<Mode> {
         let mode = requested.unwrap_or(self.default_mode);
-        let available =
-            if self.tee.is_some() { "signed, reexec, tee" } else { "signed, reexec (start with --tee for tee)" };
+        let available = if self.tee.is_some() {
+            "signed, reexec, zk, tee"
+        } else {
+            "signed, reexec, zk (start with --tee for tee)"
+        };
         let served = match mode {
-            Mode::Signed | Mode::Reexec => true,
+            // zk: any node proves a quantized model (the model's format is checked with it).
+            Mode::Signed | Mode::Reexec | Mode::Zk => true,
             Mode::Tee => self.tee.is_some(),
-            Mode::Zk => false,
         };
         if !served {
             return Err(NodeError::UnsupportedMode { mode, available });
@@ -556,6 +585,8 @@ pub(crate) struct Answer {
     pub params: Params,
     /// The request id to claim; a fresh one when `None`.
     pub request_id: Option<B256>,
+    /// A `zk` claim's proof.
+    pub zk_proof: Option<Vec<u8>>,
 }
 
 /// What a request asks of its claim besides the computation.
@@ -611,9 +642,18 @@ pub(crate) fn sign_and_log(
         output: Some(answer.output),
         params: Some(answer.params),
         registry: None,
+        zk_proof: None,
     };
     if let Some(attest) = attest {
         receipt.evidence.push(attest.evidence(&receipt.id())?);
+    }
+    if let Some(proof) = answer.zk_proof {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&proof);
+        receipt.evidence.push(veritas_primitives::Evidence {
+            kind: veritas_verifier::zk::EVIDENCE_KIND.into(),
+            data: digest.to_vec().into(),
+        });
+        receipt.body.zk_proof = Some(proof.into());
     }
     log_receipt(claims, &receipt, queue, crate::Timing::since(started))?;
     Ok(receipt)

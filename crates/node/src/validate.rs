@@ -35,6 +35,8 @@ pub enum CheckMode {
     Reexec,
     /// All of `signed`, and the claim's TEE attestation under the network's policy.
     Tee,
+    /// All of `signed`, and the claim's proof (`verify_receipt` verifies it).
+    Zk,
 }
 
 impl CheckMode {
@@ -44,6 +46,7 @@ impl CheckMode {
             CheckMode::Signed => "signed",
             CheckMode::Reexec => "reexec",
             CheckMode::Tee => "tee",
+            CheckMode::Zk => "zk",
         }
     }
 }
@@ -132,6 +135,8 @@ impl Node {
             Mode::Reexec if crate::network::sampled(&receipt.id(), self.reexec_sampling) => CheckMode::Reexec,
             // Every tee claim's evidence is checked: it is what the mode sells.
             Mode::Tee => CheckMode::Tee,
+            // Every zk claim's proof is verified: it costs milliseconds.
+            Mode::Zk => CheckMode::Zk,
             _ => CheckMode::Signed,
         });
         let (valid, reason) = if self.fault == Some(crate::Fault::ApproveAll) {
@@ -171,6 +176,19 @@ impl Node {
         if mode == CheckMode::Signed {
             return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
         }
+        if let Some(zk) = report.zk.as_ref().filter(|_| mode == CheckMode::Zk) {
+            return Ok((
+                true,
+                format!(
+                    "signature, hashes, model id, the worker's registration and the proof hold (model commitment {}, \
+                     {} bits)",
+                    zk.commitment, zk.security_bits
+                ),
+            ));
+        }
+        if mode == CheckMode::Zk {
+            return Ok((false, format!("a zk check of a {} claim, which carries no proof", receipt.claim.mode)));
+        }
         if let Some(tee) = report.tee.filter(|_| mode == CheckMode::Tee) {
             return Ok((
                 true,
@@ -189,6 +207,15 @@ impl Node {
                 Ok(compare_onnx(receipt, &outputs, version.manifest.tolerance.as_ref()))
             }
             ModelFormat::Gguf => self.rescore(&version, receipt).await,
+            ModelFormat::Quantized => {
+                // The integer executor is bit-exact: the outputs must be the same.
+                let key = self.proving_key(&version).await?;
+                let inputs = receipt.body.input.clone().unwrap_or_default();
+                let run = tokio::task::spawn_blocking(move || crate::zk::run(&key, &inputs, false)).await??;
+                let same = Some(&run.outputs) == receipt.body.output.as_ref();
+                let reason = if same { "re-executed: the same int8 outputs" } else { "re-executed: other outputs" };
+                Ok((same, reason.into()))
+            }
         }
     }
 

@@ -82,6 +82,9 @@ pub struct ReceiptBody {
     /// The validator stakes the verdicts' quorum was counted against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySnapshot>,
+    /// A `zk` claim's proof, whose SHA-256 its evidence carries (the hub stores it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zk_proof: Option<Bytes>,
 }
 
 /// A receipt; see the module docs.

@@ -124,6 +124,13 @@ pub enum VerifyError {
     /// A `tee` claim without TEE evidence, or more than one piece of it.
     #[error("tee evidence: {0}")]
     TeeEvidence(String),
+    /// A `zk` claim's proof does not verify (or does not decode).
+    #[error("zk proof: {0}")]
+    Zk(veritas_zk::ZkError),
+    /// A `zk` claim without its evidence, proof, key, input or output, or evidence that does not
+    /// fit the claim's mode.
+    #[error("zk evidence: {0}")]
+    ZkEvidence(String),
     /// The caller expected another model than the one claimed.
     #[error("unexpected model: expected {expected}, the receipt is for {got}")]
     UnexpectedModel {
@@ -174,6 +181,8 @@ pub struct Report {
     pub tee: Option<tee::TeeReport>,
     /// The client nonce a `tee` claim's attestation binds, for the client that sent it to compare.
     pub tee_nonce: Option<Vec<u8>>,
+    /// What a `zk` claim's proof shows.
+    pub zk: Option<zk::ZkReport>,
 }
 
 impl Report {
@@ -299,6 +308,7 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         });
     }
     let (tee, tee_nonce) = check_tee(receipt, &receipt_id, &expect.tee_policy, &mut checks)?.unzip();
+    let zk = zk::check(receipt, &mut checks)?;
     match &receipt.settlement {
         Some(settlement) => {
             if settlement.chain_id != receipt.domain.chain_id
@@ -327,7 +337,7 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         None => checks.push(Check { name: "batch", detail: "not settled yet".into(), performed: false }),
     }
 
-    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks, tee, tee_nonce })
+    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks, tee, tee_nonce, zk })
 }
 
 /// A `tee` claim carries exactly one piece of TEE evidence, which must hold under the policy at
@@ -383,6 +393,7 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
 mod badge;
 mod quorum;
 pub mod tee;
+pub mod zk;
 pub use badge::{Badge, badge, describe_json};
 pub use quorum::{QuorumReport, check_batch, check_quorum, tokens, verdict_quorum};
 pub use veritas_primitives::{RegistrySnapshot, ValidatorSet};

@@ -38,6 +38,7 @@ fn good_receipt() -> Receipt {
         output: Some(output),
         params: Some(params),
         registry: None,
+        zk_proof: None,
     };
     receipt
 }

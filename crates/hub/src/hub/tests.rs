@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 
 use veritas_primitives::TensorSpec;
 
+use veritas_primitives::Schema;
+
+use crate::{ModelFormat, Tolerance};
+
 use super::*;
 
 fn schema(n: u64) -> Schema {
@@ -11,6 +15,10 @@ fn schema(n: u64) -> Schema {
         inputs: vec![TensorSpec { name: "x".into(), dtype: "float32".into(), shape: vec![None, Some(n)] }],
         outputs: vec![],
     }
+}
+
+fn spec(format: ModelFormat, tolerance: Option<Tolerance>) -> PushSpec {
+    PushSpec { format, schema: schema(4), metadata: BTreeMap::new(), tolerance, zk: None }
 }
 
 fn configs(dir: &std::path::Path) -> Vec<HubConfig> {
@@ -22,7 +30,7 @@ fn configs(dir: &std::path::Path) -> Vec<HubConfig> {
 
 async fn push(hub: &Hub, name: &str, bytes: &[u8]) -> HubResult<PushOutcome> {
     let staged = hub.stager().stage_bytes(bytes).await?;
-    hub.push(name, staged, ModelFormat::Onnx, schema(4), BTreeMap::new(), None).await
+    hub.push(name, staged, spec(ModelFormat::Onnx, None)).await
 }
 
 #[tokio::test]
@@ -70,7 +78,7 @@ async fn a_tolerance_makes_another_version_and_a_bad_one_is_refused() {
     let hub = &hub;
     let push_tolerant = |tolerance: Tolerance, format: ModelFormat| async move {
         let staged = hub.stager().stage_bytes(b"model").await?;
-        hub.push("iris", staged, format, schema(4), BTreeMap::new(), Some(tolerance)).await
+        hub.push("iris", staged, spec(format, Some(tolerance))).await
     };
     let tolerant = push_tolerant(tolerance, ModelFormat::Onnx).await.unwrap();
     assert!(tolerant.created, "the same bytes with a tolerance are another manifest");
@@ -190,4 +198,19 @@ async fn uploads_cut_off_by_a_crash_are_swept_at_open() {
     let hub = Hub::open(&config).unwrap();
     assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
     assert!(hub.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn blobs_are_content_addressed_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    for config in configs(dir.path()) {
+        let hub = Hub::open(&config).unwrap();
+        let digest = hub.put_blob(b"a proof".to_vec()).await.unwrap();
+        assert_eq!(digest, hex::encode(Sha256::digest(b"a proof")));
+        assert_eq!(hub.put_blob(b"a proof".to_vec()).await.unwrap(), digest);
+        assert_eq!(hub.blob(&digest).await.unwrap(), b"a proof");
+        assert!(matches!(hub.blob(&"0".repeat(64)).await, Err(HubError::UnknownModel(_))));
+        assert!(matches!(hub.blob("../etc/passwd").await, Err(HubError::UnknownModel(_))));
+        assert!(matches!(hub.blob(&digest.to_uppercase()).await, Err(HubError::UnknownModel(_))));
+    }
 }

@@ -1,0 +1,147 @@
+//! `zk` mode end to end on `veritas up`: the example MLP and CNN are quantized and pushed with
+//! `--zk-calibration`, every `zk` answer carries a proof that the CLI, the gateway and the
+//! validators verify, the proof is in the hub, and a tampered proof or output is rejected
+//! offline.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Network, examples};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+fn text(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// The example input under the quantized model's input name, `input`.
+fn example_input(name: &str) -> Value {
+    let text = std::fs::read_to_string(examples().join(format!("{name}.input.json"))).unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    json!({ "input": value.as_object().unwrap().values().next().unwrap() })
+}
+
+/// Calibration samples: the example input and three scaled copies.
+fn samples(input: &Value) -> Value {
+    let scale = |factor: f64, v: &Value| -> Value {
+        fn walk(v: &Value, f: f64) -> Value {
+            match v {
+                Value::Array(items) => Value::Array(items.iter().map(|i| walk(i, f)).collect()),
+                Value::Number(n) => json!(n.as_f64().unwrap() * f),
+                other => other.clone(),
+            }
+        }
+        walk(v, factor)
+    };
+    json!([input, scale(0.5, input), scale(0.8, input), scale(1.0, &input["input"])])
+}
+
+#[test]
+fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
+    let net = Network::start(&["--workers", "1"]);
+    let dir = net.home.path();
+    let mut receipts = Vec::new();
+    for (name, file) in [("mlp-zk", "mnist-mlp"), ("cnn-zk", "mnist-cnn")] {
+        let input = example_input(file);
+        let samples_path = dir.join(format!("{file}.samples.json"));
+        std::fs::write(&samples_path, samples(&input).to_string()).unwrap();
+        let onnx = examples().join(format!("{file}.onnx"));
+        let args = ["model", "push", onnx.to_str().unwrap(), "--name", name, "--zk-calibration"];
+        let out = net.cli(&[&args[..], &[samples_path.to_str().unwrap()]].concat());
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("top-1 agrees with the float model on"), "{}", text(&out));
+        let shown = net.json(&["model", "show", name]);
+        let manifest = &shown["veritas"]["manifest"];
+        assert_eq!(manifest["format"], "quantized", "{shown}");
+        assert!(manifest["zk"]["security_bits"].as_u64().unwrap() >= 100, "{shown}");
+
+        let path = dir.join(format!("{name}.receipt.json"));
+        let input = input.to_string();
+        let out = net.cli(&["infer", name, "--input", &input, "--mode", "zk", "--receipt", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("zk: proof verified here"), "{}", text(&out));
+        let receipt: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(receipt["claim"]["mode"], "zk");
+        assert_eq!(receipt["evidence"][0]["kind"], "zk-model", "{}", receipt["evidence"]);
+        // The proof is in the hub under the digest the evidence carries.
+        let digest = receipt["evidence"][0]["data"].as_str().unwrap().trim_start_matches("0x").to_owned();
+        let proof = http_get_bytes(&format!("{}/v1/proofs/{digest}", net.api));
+        assert_eq!(hex(&Sha256::digest(&proof)), digest);
+        receipts.push((path, receipt));
+    }
+
+    // The same models in other modes: the same integer executor, without a proof.
+    let out = net.cli(&["infer", "mlp-zk", "--input", &example_input("mnist-mlp").to_string(), "--mode", "reexec"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Validators verify every zk claim's proof; the quorum settles them.
+    net.wait_idle(Duration::from_secs(120));
+    for (path, receipt) in &receipts {
+        let id = receipt_id(receipt);
+        let settled = net.receipt(&id);
+        let verdicts = settled["verdicts"].as_array().unwrap();
+        assert_eq!(verdicts.len(), 3, "{settled}");
+        assert!(verdicts.iter().all(|v| v["valid"] == true), "{settled}");
+        assert!(!settled["settlement"].is_null(), "{settled}");
+        std::fs::write(path, settled.to_string()).unwrap();
+        let out = net.cli(&["verify", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains("ok   zk") && text(&out).contains("the proof holds"), "{}", text(&out));
+    }
+
+    // Offline, tampering is caught: a proof byte changed (and the evidence made to match it).
+    let (path, receipt) = &receipts[0];
+    let mut forged = receipt.clone();
+    let proof_hex = forged["body"]["zk_proof"].as_str().unwrap().trim_start_matches("0x").to_owned();
+    let mut proof = decode_hex(&proof_hex);
+    let last = proof.len() - 40;
+    proof[last] ^= 1;
+    forged["body"]["zk_proof"] = json!(format!("0x{}", hex(&proof)));
+    forged["evidence"][0]["data"] = json!(format!("0x{}", hex(&Sha256::digest(&proof))));
+    std::fs::write(path, forged.to_string()).unwrap();
+    let out = net.cli(&["verify", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("zk proof"), "{}", text(&out));
+    // The proof left out.
+    let mut bare = receipt.clone();
+    bare["body"].as_object_mut().unwrap().remove("zk_proof");
+    std::fs::write(path, bare.to_string()).unwrap();
+    let out = net.cli(&["verify", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("the proof is not in the receipt"), "{}", text(&out));
+
+    // zk mode on a float ONNX model is refused with what to do.
+    net.push_iris();
+    let out = net.cli(&["infer", "iris", "--input", r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#, "--mode", "zk"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--zk-calibration"), "{}", text(&out));
+}
+
+fn receipt_id(receipt: &Value) -> String {
+    let receipt: veritas_primitives::Receipt = serde_json::from_value(receipt.clone()).unwrap();
+    receipt.id().to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// A GET over plain HTTP/1.1 on loopback, the body as bytes (the server sends a length).
+fn http_get_bytes(url: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    response[split + 4..].to_vec()
+}
