@@ -100,6 +100,7 @@ export function badgeOf(shown, chain, nonce) {
   if (shown.badge === 'settled' && chain?.state === 'unavailable') label = 'settled (path checked; chain not asked)';
   if (shown.tee?.insecure) label = `UNTRUSTED / SIMULATED enclave · ${label}`;
   else if (shown.tee) label = `${shown.tee.label} · ${label}`;
+  else if (shown.zk) label = `proof verified · ${label}`;
   const title = chain?.detail || shown.error || (shown.tee ? shown.tee.assumptions.join('\n') : shown.guarantee) || '';
   return { badge: shown.badge, label, title, tee: shown.tee?.insecure ? 'simulated' : shown.tee ? 'attested' : '' };
 }
@@ -123,6 +124,8 @@ export function receiptDetails(text, shown, chain) {
     ['enclave', shown.tee ? shown.tee.label : ''],
     ['tee policy', shown.tee ? 'the allowlist and platform policy this node publishes at /v1/tee/policy (its word: a reader who trusts another verifies with `veritas verify --tee-policy`)' : ''],
     ...(shown.tee?.assumptions || []).map((line) => ['tee', line]),
+    ['zk proof', shown.zk ? `verified in this browser: ${shown.zk.proof_bytes} bytes, ${shown.zk.security_bits} bits of proven soundness, ${shown.zk.layers} layers` : ''],
+    ['model commitment', shown.zk ? shown.zk.commitment : ''],
     ['worker', r.claim?.worker],
     ['input hash', r.claim?.input_hash],
     ['output hash', r.claim?.output_hash],

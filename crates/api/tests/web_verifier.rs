@@ -1,7 +1,8 @@
 //! The browser's verifier, as built into `web/pkg`, run under Node on a real receipt: a settled
 //! receipt's badge is "settled", and with one output digit changed it is "invalid"; a simulated
 //! enclave's `tee` receipt is invalid unless the policy allows simulation, and then labelled
-//! UNTRUSTED / SIMULATED. (The web page calls the same `describe` on every answer.)
+//! UNTRUSTED / SIMULATED; a `zk` receipt's proof is verified in it. (The web page calls the same
+//! `describe` on every answer.)
 
 use std::{process::Command, sync::Arc};
 
@@ -74,5 +75,28 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
     assert_eq!(shown[0]["badge"], "pending", "{}", shown[0]);
     assert_eq!(shown[0]["tee"]["label"], "UNTRUSTED / SIMULATED", "{}", shown[0]);
     assert_eq!(shown[0]["tee"]["nonce"], "0123", "{}", shown[0]);
+    assert_eq!(shown[1]["badge"], "invalid", "one output digit changed: {}", shown[1]);
+
+    // A zk receipt: the browser verifies its proof.
+    let onnx = std::fs::read(root.join("examples/models/mnist-mlp.onnx")).unwrap();
+    let sample = vec![0.5f32; 784];
+    let quantized = veritas_quant::quantize(&onnx, std::slice::from_ref(&sample)).unwrap();
+    let file = home.path().join("mlp.quant.json");
+    std::fs::write(&file, serde_json::to_vec(&quantized).unwrap()).unwrap();
+    let staged = node.stager().stage_file(&file).await.unwrap();
+    let push = veritas_node::PushRequest { name: "mlp".into(), staged, format: veritas_node::ModelFormat::Quantized };
+    node.push_model(push).await.unwrap();
+    let request = InferRequest {
+        model: "mlp".into(),
+        input: json!({"input": [sample]}),
+        mode: Some(veritas_primitives::Mode::Zk),
+        request_id: None,
+        nonce: None,
+    };
+    let receipt = node.infer(request, None).await.unwrap().receipt;
+    std::fs::write(&path, serde_json::to_vec(&receipt).unwrap()).unwrap();
+    let shown = run(&path);
+    assert_eq!(shown[0]["badge"], "pending", "{}", shown[0]);
+    assert!(shown[0]["zk"]["security_bits"].as_u64().unwrap() >= 100, "{}", shown[0]);
     assert_eq!(shown[1]["badge"], "invalid", "one output digit changed: {}", shown[1]);
 }

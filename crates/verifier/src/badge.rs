@@ -86,6 +86,12 @@ pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Va
                 "assumptions": tee.assumptions(),
                 "nonce": report.tee_nonce.as_ref().map(veritas_primitives::hex::encode),
             })),
+            "zk": report.zk.as_ref().map(|zk| json!({
+                "commitment": zk.commitment,
+                "security_bits": zk.security_bits,
+                "proof_bytes": zk.proof_bytes,
+                "layers": zk.layers,
+            })),
             "badge": badge,
             "receipt_id": report.receipt_id,
             "worker": report.worker,
