@@ -139,8 +139,12 @@ fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
         out.push((what, changed));
     };
     for (l, layer) in proof.layers.iter().enumerate() {
-        push(format!("layer {l} bias_eval"), &|p| p.layers[l].bias_eval += EF::ONE);
-        push(format!("layer {l} weights_eval"), &|p| p.layers[l].weights_eval += EF::ONE);
+        for b in 0..layer.bias_evals.len() {
+            push(format!("layer {l} bias block {b}"), &|p| p.layers[l].bias_evals[b] += EF::ONE);
+        }
+        for b in 0..layer.weights_evals.len() {
+            push(format!("layer {l} weight block {b}"), &|p| p.layers[l].weights_evals[b] += EF::ONE);
+        }
         for (r, round) in layer.sumcheck.rounds.iter().enumerate() {
             for v in 0..round.len() {
                 push(format!("layer {l} round {r} value {v}"), &|p| p.layers[l].sumcheck.rounds[r][v] += EF::ONE);

@@ -7,14 +7,14 @@
 //! the same bytes, so a key has one encoding.
 //!
 //! Proof: version [`PROOF_VERSION`]; every layer output (`i8` each); every `Linear`/`Conv`
-//! layer's accumulators (`i32` each); per such layer `b̃(r_o)`, its sumcheck's round values
-//! (3 per round) and `W̃(r_o, s)`; the batch sumcheck's round values; `M̃(ρ)`; the opening
+//! layer's accumulators (`i32` each); per such layer its bias block evaluations, its sumcheck's
+//! round values (3 per round) and its weight block evaluations; the batch sumcheck's round values; `M̃(ρ)`; the opening
 //! ([`OpeningProof::write_to`]). No lengths: every one follows from the verifying key, and the
 //! total is checked before anything is allocated.
 
 use veritas_quant::QuantizedModel;
 
-use super::layout::Layout;
+use super::layout::{Layout, blocks};
 use super::{LayerProof, ModelProof, VerifyingKey, shape_of};
 use crate::encoding::{EF_BYTES, Reader, decode, put_ef};
 use crate::pcs::{Commitment, OpeningProof, PcsParams};
@@ -90,7 +90,8 @@ impl VerifyingKey {
 struct ProofShape {
     tensor_lens: Vec<usize>,
     accumulator_lens: Vec<usize>,
-    layer_rounds: Vec<usize>,
+    /// Per `Linear`/`Conv` layer: sumcheck rounds, bias blocks, weight blocks.
+    layer_rounds: Vec<(usize, usize, usize)>,
     batch_rounds: usize,
     opening: (usize, usize, usize, usize),
 }
@@ -106,7 +107,13 @@ impl ProofShape {
         Ok(Self {
             tensor_lens,
             accumulator_lens: shapes.iter().map(|s| s.rows * s.positions).collect(),
-            layer_rounds: shapes.iter().map(|s| s.col_vars()).collect(),
+            layer_rounds: shapes
+                .iter()
+                .map(|s| {
+                    let (rows, cols) = (blocks(s.rows).len(), blocks(s.cols).len());
+                    (s.col_vars(), rows, rows * cols)
+                })
+                .collect(),
             batch_rounds: layout.log_len,
             opening: (pcs.cols(), pcs.rows(), key.params.num_queries, pcs.log_codeword_len),
         })
@@ -116,7 +123,7 @@ impl ProofShape {
     fn encoded_len(&self) -> Option<usize> {
         let tensors: usize = self.tensor_lens.iter().sum();
         let accumulators = self.accumulator_lens.iter().sum::<usize>().checked_mul(4)?;
-        let layer_values: usize = self.layer_rounds.iter().map(|r| 2 + ROUND_VALUES * r).sum();
+        let layer_values: usize = self.layer_rounds.iter().map(|(r, b, w)| b + ROUND_VALUES * r + w).sum();
         let values = layer_values + ROUND_VALUES * self.batch_rounds + 1;
         let (cols, rows, queries, path) = self.opening;
         let opening = OpeningProof::encoded_len(cols, rows, queries, path)?;
@@ -150,9 +157,9 @@ impl ModelProof {
         let rounds =
             |out: &mut Vec<u8>, proof: &SumcheckProof| proof.rounds.iter().flatten().for_each(|v| put_ef(out, v));
         for layer in &self.layers {
-            put_ef(&mut out, &layer.bias_eval);
+            layer.bias_evals.iter().for_each(|v| put_ef(&mut out, v));
             rounds(&mut out, &layer.sumcheck);
-            put_ef(&mut out, &layer.weights_eval);
+            layer.weights_evals.iter().for_each(|v| put_ef(&mut out, v));
         }
         rounds(&mut out, &self.batch);
         put_ef(&mut out, &self.model_eval);
@@ -185,11 +192,11 @@ impl ModelProof {
                 .push(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("OK: 4 bytes"))).collect());
         }
         let mut layers = Vec::with_capacity(shape.layer_rounds.len());
-        for &rounds in &shape.layer_rounds {
-            let bias_eval = reader.ef("bias evaluation")?;
+        for &(rounds, bias_blocks, weight_blocks) in &shape.layer_rounds {
+            let bias_evals = (0..bias_blocks).map(|_| reader.ef("bias evaluation")).collect::<ZkResult<_>>()?;
             let sumcheck = read_rounds(&mut reader, rounds)?;
-            let weights_eval = reader.ef("weights evaluation")?;
-            layers.push(LayerProof { bias_eval, sumcheck, weights_eval });
+            let weights_evals = (0..weight_blocks).map(|_| reader.ef("weights evaluation")).collect::<ZkResult<_>>()?;
+            layers.push(LayerProof { bias_evals, sumcheck, weights_evals });
         }
         let batch = read_rounds(&mut reader, shape.batch_rounds)?;
         let model_eval = reader.ef("model evaluation")?;

@@ -1,12 +1,16 @@
 //! Where each parameter of a quantized network sits in the committed model vector.
 //!
-//! Each `Linear`/`Conv` layer has two segments: its weights as a `rows × cols` matrix (rows the
-//! output features or channels, cols the input features or `in_channels·kh·kw`), padded with
-//! zeros to powers of two, and its bias, padded likewise. Segments are placed largest first (ties
-//! in layer order, weights before bias), so each starts at a multiple of its own size, and the
-//! vector is padded to a power of two. A segment of `2^m` values at offset `o` is then the
-//! sub-cube whose first `n − m` variables are the bits of `o / 2^m`: its MLE at `z` is the model
-//! vector's MLE at `(bits(o / 2^m), z)`.
+//! A `Linear`/`Conv` layer's weights are a `rows × cols` matrix (rows the output features or
+//! channels, cols the input features or `in_channels·kh·kw`) and its bias a `rows` vector. The
+//! proofs speak of their multilinear extensions padded with zeros to powers of two, but the
+//! padding is not committed: `rows` and `cols` are split into their binary blocks (56 = 32 + 16
+//! + 8, each block starting at a multiple of its size), and each (row block, column block) of the
+//! weights, and each row block of the bias, is one segment of exactly `2^m` parameters. Segments
+//! are placed largest first (ties in layer and block order), so each starts at a multiple of its
+//! own size, and the vector is padded to a power of two. A segment of `2^m` values at offset `o`
+//! is the sub-cube whose first `n − m` variables are the bits of `o / 2^m`: its MLE at `z` is
+//! the model vector's MLE at `(bits(o / 2^m), z)`. The padded matrix's MLE is then
+//! `W̃(r, s) = Σ_{i,j} eq(bits(row block i), r_high)·eq(bits(col block j), s_high)·B̃_ij(r_low, s_low)`.
 
 use p3_field::PrimeCharacteristicRing;
 use veritas_quant::{QuantOp, QuantizedModel};
@@ -35,14 +39,58 @@ pub fn log2_ceil(n: usize) -> usize {
     n.next_power_of_two().trailing_zeros() as usize
 }
 
+/// The binary blocks of `0..n`: `(offset, log2 size)`, largest first; each offset is a multiple
+/// of its block's size.
+pub fn blocks(n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for bit in (0..usize::BITS as usize).rev() {
+        if (n >> bit) & 1 == 1 {
+            out.push((offset, bit));
+            offset += 1 << bit;
+        }
+    }
+    out
+}
+
+/// `eq(bits, r_high)` where `bits` are the top `vars − log` bits of a block at `offset`
+/// (a multiple of `2^log`) among `2^vars` indices, and `r_high` the first `vars − log`
+/// coordinates of `r`: the weight of the block's sub-cube in the padded MLE at `r`.
+pub fn block_weight(offset: usize, log: usize, r: &[EF]) -> EF {
+    let high = r.len() - log;
+    let block = offset >> log;
+    r[..high]
+        .iter()
+        .enumerate()
+        .map(|(t, &x)| if (block >> (high - 1 - t)) & 1 == 1 { x } else { EF::ONE - x })
+        .product()
+}
+
+/// What part of a layer a segment holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The weights of one (row block, column block).
+    Weights {
+        /// The row block's index in `blocks(rows)`.
+        row: usize,
+        /// The column block's index in `blocks(cols)`.
+        col: usize,
+    },
+    /// The bias of one row block.
+    Bias {
+        /// The row block's index in `blocks(rows)`.
+        row: usize,
+    },
+}
+
 /// One segment of the model vector.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
     /// The layer's index in the network.
     pub layer: usize,
-    /// The bias (else the weights).
-    pub bias: bool,
-    /// `log2` of the segment's padded size.
+    /// Which of its parameters.
+    pub part: Part,
+    /// `log2` of the segment's size.
     pub log_size: usize,
     /// Its first index in the model vector.
     pub offset: usize,
@@ -63,15 +111,20 @@ impl Layout {
         let mut segments = Vec::new();
         for (layer, quant_layer) in architecture.layers.iter().enumerate() {
             if let Some((rows, cols, _)) = matrix_dims(&quant_layer.op) {
-                let (row_vars, col_vars) = (log2_ceil(rows), log2_ceil(cols));
-                segments.push(Segment { layer, bias: false, log_size: row_vars + col_vars, offset: 0 });
-                segments.push(Segment { layer, bias: true, log_size: row_vars, offset: 0 });
+                let (row_blocks, col_blocks) = (blocks(rows), blocks(cols));
+                for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
+                    for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
+                        let part = Part::Weights { row, col };
+                        segments.push(Segment { layer, part, log_size: row_log + col_log, offset: 0 });
+                    }
+                    segments.push(Segment { layer, part: Part::Bias { row }, log_size: row_log, offset: 0 });
+                }
             }
         }
         if segments.is_empty() {
             return Err(ZkError::Model("the network has no Linear or Conv layer to commit to".into()));
         }
-        // Stable: ties keep layer order, weights before bias.
+        // Stable: ties keep layer and block order.
         segments.sort_by_key(|s| std::cmp::Reverse(s.log_size));
         let mut offset = 0usize;
         for segment in &mut segments {
@@ -91,15 +144,15 @@ impl Layout {
         Ok(Self { segments, log_len: log2_ceil(offset) })
     }
 
-    /// The index of a layer's weights (or bias) segment.
-    pub fn segment(&self, layer: usize, bias: bool) -> ZkResult<usize> {
+    /// The index of a segment.
+    pub fn segment(&self, layer: usize, part: Part) -> ZkResult<usize> {
         self.segments
             .iter()
-            .position(|s| s.layer == layer && s.bias == bias)
-            .ok_or_else(|| ZkError::Model(format!("layer {layer} has no parameters")))
+            .position(|s| s.layer == layer && s.part == part)
+            .ok_or_else(|| ZkError::Model(format!("layer {layer} has no parameter block {part:?}")))
     }
 
-    /// The model vector: every layer's weights and biases at their offsets, zeros elsewhere.
+    /// The model vector: every segment's parameters, zeros after the last.
     pub fn values(&self, model: &QuantizedModel) -> ZkResult<Vec<F>> {
         let mut values = vec![F::ZERO; 1 << self.log_len];
         for segment in &self.segments {
@@ -108,18 +161,24 @@ impl Layout {
                 return Err(ZkError::Model(format!("layer {} has no parameters", segment.layer)));
             };
             let (rows, cols, _) = matrix_dims(op).unwrap_or_default();
+            check_len("weights", rows * cols, weights.len())?;
+            check_len("bias", rows, bias.len())?;
+            let (row_blocks, col_blocks) = (blocks(rows), blocks(cols));
             let out = &mut values[segment.offset..segment.offset + (1 << segment.log_size)];
-            if segment.bias {
-                check_len("bias", rows, bias.len())?;
-                for (slot, &b) in out.iter_mut().zip(bias) {
-                    *slot = F::from_i32(b);
+            match segment.part {
+                Part::Bias { row } => {
+                    let (start, log) = row_blocks[row];
+                    for (slot, &b) in out.iter_mut().zip(&bias[start..start + (1 << log)]) {
+                        *slot = F::from_i32(b);
+                    }
                 }
-            } else {
-                check_len("weights", rows * cols, weights.len())?;
-                let padded_cols = cols.next_power_of_two();
-                for (row, chunk) in weights.chunks_exact(cols.max(1)).enumerate() {
-                    for (slot, &w) in out[row * padded_cols..].iter_mut().zip(chunk) {
-                        *slot = F::from_i8(w);
+                Part::Weights { row, col } => {
+                    let ((row_start, row_log), (col_start, col_log)) = (row_blocks[row], col_blocks[col]);
+                    for r in 0..1 << row_log {
+                        let source = &weights[(row_start + r) * cols + col_start..][..1 << col_log];
+                        for (slot, &w) in out[r << col_log..].iter_mut().zip(source) {
+                            *slot = F::from_i8(w);
+                        }
                     }
                 }
             }
@@ -141,4 +200,49 @@ impl Layout {
 
 fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
     if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mle;
+
+    #[test]
+    fn blocks_tile_the_range() {
+        assert_eq!(blocks(56), vec![(0, 5), (32, 4), (48, 3)]);
+        assert_eq!(blocks(784), vec![(0, 9), (512, 8), (768, 4)]);
+        assert_eq!(blocks(1), vec![(0, 0)]);
+        assert_eq!(blocks(64), vec![(0, 6)]);
+    }
+
+    #[test]
+    fn blocks_recompose_the_padded_mle() {
+        // A 5 × 3 matrix padded to 8 × 4: its MLE at (r, s) from its four blocks' MLEs.
+        let (rows, cols) = (5usize, 3usize);
+        let values: Vec<F> = (0..rows * cols).map(|i| F::from_usize(i * 7 + 1)).collect();
+        let mut padded = vec![F::ZERO; 8 * 4];
+        for r in 0..rows {
+            for c in 0..cols {
+                padded[r * 4 + c] = values[r * cols + c];
+            }
+        }
+        let r: Vec<EF> = (0..3).map(|i| EF::from_usize(3 + i * 5)).collect();
+        let s: Vec<EF> = (0..2).map(|i| EF::from_usize(11 + i * 2)).collect();
+        let point: Vec<EF> = r.iter().chain(&s).copied().collect();
+        let expected = Mle::new(padded).unwrap().evaluate(&point).unwrap();
+        let mut got = EF::ZERO;
+        for &(row_start, row_log) in &blocks(rows) {
+            for &(col_start, col_log) in &blocks(cols) {
+                let mut block = vec![];
+                for row in row_start..row_start + (1 << row_log) {
+                    block.extend_from_slice(&values[row * cols + col_start..][..1 << col_log]);
+                }
+                let low: Vec<EF> = r[3 - row_log..].iter().chain(&s[2 - col_log..]).copied().collect();
+                got += block_weight(row_start, row_log, &r)
+                    * block_weight(col_start, col_log, &s)
+                    * Mle::new(block).unwrap().evaluate(&low).unwrap();
+            }
+        }
+        assert_eq!(got, expected);
+    }
 }

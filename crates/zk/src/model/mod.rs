@@ -21,7 +21,7 @@ use p3_field::PrimeCharacteristicRing;
 use veritas_quant::quantized::{accumulate, run_layer};
 use veritas_quant::{QuantOp, QuantizedModel};
 
-use self::layout::{Layout, matrix_dims};
+use self::layout::{Layout, Part, block_weight, blocks, matrix_dims};
 use self::linear::{LayerShape, accumulator_eval, bias_spread, input_column};
 use crate::mle::{eq_at, eq_table};
 use crate::pcs::{self, Commitment, CommitmentData, OpeningProof, PcsParams};
@@ -54,12 +54,14 @@ pub struct ProvingKey {
 /// One `Linear`/`Conv` layer's messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerProof {
-    /// `b̃(r_o)`.
-    pub bias_eval: EF,
+    /// Each bias row block's MLE at the low coordinates of `r_o` ([`layout`]): `b̃(r_o)` is
+    /// their combination.
+    pub bias_evals: Vec<EF>,
     /// The sumcheck over the columns.
     pub sumcheck: SumcheckProof,
-    /// `W̃(r_o, s)`.
-    pub weights_eval: EF,
+    /// Each weight block's MLE at the low coordinates of `(r_o, s)`, row blocks first: `W̃(r_o, s)`
+    /// is their combination.
+    pub weights_evals: Vec<EF>,
 }
 
 /// A proof of one inference.
@@ -237,22 +239,36 @@ pub fn prove_trace(
     for ((index, layer, shape), acc) in weighted.zip(&accumulators) {
         let r_o = transcript.challenges(shape.row_vars());
         let r_p = transcript.challenges(shape.pos_vars());
-        let bias_segment = key.layout.segment(index, true)?;
-        let weights_segment = key.layout.segment(index, false)?;
-        let bias = key.segment_values(bias_segment);
-        let bias_eval: EF = eq_table(&r_o).iter().zip(bias).map(|(&e, &b)| e * b).sum();
-        transcript.absorb_ext(&[bias_eval]);
+        let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
+        let mut bias_evals = Vec::with_capacity(row_blocks.len());
+        for (row, &(_, log)) in row_blocks.iter().enumerate() {
+            let segment = key.layout.segment(index, Part::Bias { row })?;
+            let z = r_o[r_o.len() - log..].to_vec();
+            bias_evals.push(Mle::new(key.segment_values(segment).to_vec())?.evaluate(&z)?);
+            claims.push(Claim { segment, z, value: *bias_evals.last().expect("OK: just pushed") });
+        }
+        transcript.absorb_ext(&bias_evals);
+        let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &bias_evals);
         let claimed = accumulator_eval(&shape, acc, &r_o, &r_p) - bias_eval * bias_spread(&shape, &r_p);
-        let weights = Mle::new(key.segment_values(weights_segment).to_vec())?;
-        let weights_at_row = weights.fix_first_variables(&r_o)?;
+        let (QuantOp::Linear { weights, .. } | QuantOp::Conv { weights, .. }) = &layer.op else {
+            unreachable!("OK because shape_of is Some only for Linear and Conv")
+        };
+        let weights_at_row = fold_rows(&shape, weights, &r_o);
         let column = input_column(&layer.op, &shape, &tensors[layer_input(&layer.op)], &r_p);
-        let (sumcheck, out) = prove_product(weights_at_row.evals().to_vec(), column, claimed, &mut transcript)?;
-        let weights_eval = weights_at_row.evaluate(&out.point)?;
-        transcript.absorb_ext(&[weights_eval]);
-        let row_and_col: Vec<EF> = r_o.iter().chain(&out.point).copied().collect();
-        claims.push(Claim { segment: weights_segment, z: row_and_col, value: weights_eval });
-        claims.push(Claim { segment: bias_segment, z: r_o, value: bias_eval });
-        layers.push(LayerProof { bias_eval, sumcheck, weights_eval });
+        let (sumcheck, out) = prove_product(weights_at_row, column, claimed, &mut transcript)?;
+        let mut weights_evals = Vec::with_capacity(row_blocks.len() * col_blocks.len());
+        for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
+            for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
+                let segment = key.layout.segment(index, Part::Weights { row, col })?;
+                let z: Vec<EF> =
+                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
+                let value = Mle::new(key.segment_values(segment).to_vec())?.evaluate(&z)?;
+                weights_evals.push(value);
+                claims.push(Claim { segment, z, value });
+            }
+        }
+        transcript.absorb_ext(&weights_evals);
+        layers.push(LayerProof { bias_evals, sumcheck, weights_evals });
     }
 
     let alpha = transcript.challenge();
@@ -264,6 +280,30 @@ pub fn prove_trace(
     let (_, opening) = pcs::open(&key.data, &out.point, &vk.params, &mut transcript)?;
     let tensors = tensors.split_off(1);
     Ok(ModelProof { tensors, accumulators, layers, batch, model_eval, opening })
+}
+
+/// `Σ_{i,j} w_row(i)·w_col(j)·values[i·|cols| + j]`: a padded matrix's MLE at `(r, s)` from its
+/// blocks' MLEs ([`layout::block_weight`]); a vector's with one column block at `s = []`.
+fn combine_blocks(rows: &[(usize, usize)], cols: &[(usize, usize)], r: &[EF], s: &[EF], values: &[EF]) -> EF {
+    let mut total = EF::ZERO;
+    for (i, &(row_start, row_log)) in rows.iter().enumerate() {
+        let row_weight = block_weight(row_start, row_log, r);
+        for (j, &(col_start, col_log)) in cols.iter().enumerate() {
+            total += row_weight * block_weight(col_start, col_log, s) * values[i * cols.len() + j];
+        }
+    }
+    total
+}
+
+/// `W̃(r_o, k)` for every `k` of the padded column cube: the weights' rows combined by `eq(r_o, ·)`.
+fn fold_rows(shape: &LayerShape, weights: &[i8], r_o: &[EF]) -> Vec<EF> {
+    let mut folded = vec![EF::ZERO; 1 << shape.col_vars()];
+    for (row, &weight) in weights.chunks_exact(shape.cols.max(1)).zip(&eq_table(r_o)) {
+        for (slot, &w) in folded.iter_mut().zip(row) {
+            *slot += weight * F::from_i8(w);
+        }
+    }
+    folded
 }
 
 /// `Σ_i α^i·value_i` and the table of `Σ_i α^i·eq(point_i, ·)` over the model vector's cube,
@@ -344,18 +384,36 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
     for (((index, layer, shape), acc), messages) in weighted.zip(&proof.accumulators).zip(&proof.layers) {
         let r_o = transcript.challenges(shape.row_vars());
         let r_p = transcript.challenges(shape.pos_vars());
-        transcript.absorb_ext(&[messages.bias_eval]);
-        let claimed = accumulator_eval(shape, acc, &r_o, &r_p) - messages.bias_eval * bias_spread(shape, &r_p);
+        let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
+        check_len("bias block evaluations", row_blocks.len(), messages.bias_evals.len())?;
+        check_len("weight block evaluations", row_blocks.len() * col_blocks.len(), messages.weights_evals.len())?;
+        transcript.absorb_ext(&messages.bias_evals);
+        let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &messages.bias_evals);
+        let claimed = accumulator_eval(shape, acc, &r_o, &r_p) - bias_eval * bias_spread(shape, &r_p);
         let out = verify_product(claimed, shape.col_vars(), &messages.sumcheck, &mut transcript)?;
         let column = input_column(&layer.op, shape, &tensors[layer_input(&layer.op)], &r_p);
         let x_eval: EF = eq_table(&out.point).iter().zip(&column).map(|(&e, &c)| e * c).sum();
-        if out.value != messages.weights_eval * x_eval {
+        let weights_eval = combine_blocks(&row_blocks, &col_blocks, &r_o, &out.point, &messages.weights_evals);
+        if out.value != weights_eval * x_eval {
             return Err(ZkError::FinalEvaluation("layer sumcheck value is not W̃(r, s)·X̃(s, r_p)"));
         }
-        transcript.absorb_ext(&[messages.weights_eval]);
-        let row_and_col: Vec<EF> = r_o.iter().chain(&out.point).copied().collect();
-        claims.push(Claim { segment: layout.segment(index, false)?, z: row_and_col, value: messages.weights_eval });
-        claims.push(Claim { segment: layout.segment(index, true)?, z: r_o, value: messages.bias_eval });
+        transcript.absorb_ext(&messages.weights_evals);
+        for (row, &(_, log)) in row_blocks.iter().enumerate() {
+            let z = r_o[r_o.len() - log..].to_vec();
+            claims.push(Claim {
+                segment: layout.segment(index, Part::Bias { row })?,
+                z,
+                value: messages.bias_evals[row],
+            });
+        }
+        for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
+            for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
+                let z: Vec<EF> =
+                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
+                let segment = layout.segment(index, Part::Weights { row, col })?;
+                claims.push(Claim { segment, z, value: messages.weights_evals[row * col_blocks.len() + col] });
+            }
+        }
     }
 
     let alpha = transcript.challenge();
