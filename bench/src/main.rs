@@ -3,6 +3,7 @@
 //!     ORT_DYLIB_PATH=$(cargo xtask setup) cargo run --release --manifest-path bench/Cargo.toml -- onnx [ITERATIONS] [THREADS]
 //!     cargo run --release --manifest-path bench/Cargo.toml -- settlement
 //!     VERITAS_BIN=target/release/veritas cargo run --release --manifest-path bench/Cargo.toml -- verification
+//!     cargo run --release --manifest-path bench/Cargo.toml -- zk [ITERATIONS]
 //!
 //! `onnx`: against onnxruntime from Python.
 //! Per example model: batch-1 latency of onnxruntime-python (the peer), of veritas' runtime
@@ -25,6 +26,7 @@ use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 mod llm;
 mod settlement;
 mod verification;
+mod zk;
 
 const MODELS: [&str; 5] = ["iris-logreg", "iris-svm", "diabetes-gbr", "mnist-mlp", "mnist-cnn"];
 
@@ -83,9 +85,18 @@ fn main() {
         Some("llm-drift") => llm::run(args),
         Some("llm") => llm::speed(args),
         Some("verification") => verification::run(args),
+        Some("zk") => zk::run(args.next().and_then(|a| a.parse().ok()).unwrap_or(5)),
+        Some("zk-one") => {
+            let rest: Vec<String> = args.collect();
+            let [name, model, input, iterations] = rest.as_slice() else {
+                eprintln!("usage: veritas-bench zk-one NAME MODEL INPUT ITERATIONS");
+                std::process::exit(2);
+            };
+            zk::one(name, model, input, iterations.parse().unwrap_or(5));
+        }
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | zk [ITERATIONS]"
             );
             std::process::exit(2);
         }

@@ -3,8 +3,8 @@
 //! A `Linear`/`Conv` layer's weights are a `rows × cols` matrix (rows the output features or
 //! channels, cols the input features or `in_channels·kh·kw`) and its bias a `rows` vector. The
 //! proofs speak of their multilinear extensions padded with zeros to powers of two, but the
-//! padding is not committed: `rows` and `cols` are split into their binary blocks (56 = 32 + 16
-//! + 8, each block starting at a multiple of its size), and each (row block, column block) of the
+//! padding is not committed: `rows` and `cols` are split into their binary blocks (56 is
+//! 32, 16 and 8, each block starting at a multiple of its size), and each (row block, column block) of the
 //! weights, and each row block of the bias, is one segment of exactly `2^m` parameters. Segments
 //! are placed largest first (ties in layer and block order), so each starts at a multiple of its
 //! own size, and the vector is padded to a power of two. A segment of `2^m` values at offset `o`
