@@ -126,6 +126,7 @@ impl Node {
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
         }
+        crate::node::check_zk_format(mode, &version)?;
         if self.role == crate::NodeRole::Gateway {
             let max_tokens = u64::from(request.sampling.max_tokens);
             let (charge, _reservation) = self.reserve_payment(&version.id, account, max_tokens).await?;

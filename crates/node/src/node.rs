@@ -391,13 +391,7 @@ impl Node {
         if !matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) {
             return Err(NodeError::UnsupportedFormat { model: request.model, format: model.manifest.format });
         }
-        if mode == Mode::Zk && model.manifest.format != ModelFormat::Quantized {
-            return Err(NodeError::BadRequest(format!(
-                "zk mode proves quantized models, and {} is {:?}: push a quantized version (veritas model push \
-                 MODEL.onnx --zk-calibration SAMPLES.json)",
-                request.model, model.manifest.format
-            )));
-        }
+        check_zk_format(mode, &model)?;
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         let (charge, _reservation) = self.reserve_payment(&model.id, account, 0).await?;
         let queue = if self.role == crate::NodeRole::Inference { Queue::Record } else { Queue::Paid(charge) };
@@ -587,6 +581,18 @@ pub(crate) struct Answer {
     pub request_id: Option<B256>,
     /// A `zk` claim's proof.
     pub zk_proof: Option<Vec<u8>>,
+}
+
+/// `zk` mode proves quantized models only.
+pub(crate) fn check_zk_format(mode: Mode, model: &ModelVersion) -> NodeResult<()> {
+    if mode == Mode::Zk && model.manifest.format != ModelFormat::Quantized {
+        return Err(NodeError::BadRequest(format!(
+            "zk mode proves quantized models, and {} ({}) is {:?}: push a quantized version (veritas model push \
+             MODEL.onnx --zk-calibration SAMPLES.json)",
+            model.name, model.id, model.manifest.format
+        )));
+    }
+    Ok(())
 }
 
 /// What a request asks of its claim besides the computation.

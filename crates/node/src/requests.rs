@@ -151,12 +151,13 @@ impl Node {
             NodeError::Hub(err) => refused(format!("request {id}: model {}: {err}", ModelId(event.modelId))),
             other => other,
         })?;
-        if model.manifest.format != ModelFormat::Onnx {
+        if !matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) {
             return Err(refused(format!(
-                "request {id}: model {} is {:?}; contracts' requests are served for ONNX models",
+                "request {id}: model {} is {:?}; contracts' requests are served for ONNX and quantized models",
                 model.id, model.manifest.format
             )));
         }
+        crate::node::check_zk_format(mode, &model).map_err(|err| refused(format!("request {id}: {err}")))?;
         // The inputs must be what the model takes, and still hash as the request's did.
         let input = values_to_json(&inputs);
         let checked = veritas_runtime::parse_inputs(&model.manifest.schema, &input)
