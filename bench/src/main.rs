@@ -3,7 +3,7 @@
 //!     ORT_DYLIB_PATH=$(cargo xtask setup) cargo run --release --manifest-path bench/Cargo.toml -- onnx [ITERATIONS] [THREADS]
 //!     cargo run --release --manifest-path bench/Cargo.toml -- settlement
 //!     VERITAS_BIN=target/release/veritas cargo run --release --manifest-path bench/Cargo.toml -- verification
-//!     cargo run --release --manifest-path bench/Cargo.toml -- zk [ITERATIONS]
+//!     bench/zk/run.sh    (zk: veritas and EZKL on the same models; see bench/zk/)
 //!
 //! `onnx`: against onnxruntime from Python.
 //! Per example model: batch-1 latency of onnxruntime-python (the peer), of veritas' runtime
@@ -85,7 +85,10 @@ fn main() {
         Some("llm-drift") => llm::run(args),
         Some("llm") => llm::speed(args),
         Some("verification") => verification::run(args),
-        Some("zk") => zk::run(args.next().and_then(|a| a.parse().ok()).unwrap_or(5)),
+        Some("zk") => {
+            let iterations = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+            zk::run(iterations, args.next().as_deref());
+        }
         Some("zk-one") => {
             let rest: Vec<String> = args.collect();
             let [name, model, input, iterations] = rest.as_slice() else {
@@ -96,7 +99,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | zk [ITERATIONS]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | zk [ITERATIONS] [OUT.json]"
             );
             std::process::exit(2);
         }
