@@ -7,7 +7,8 @@
 
 MODEL is one of mnist-mlp, lenet5, cnn-large (default: all three, in that order). Prints one
 JSON object per model to stdout; with --out also writes them, with the machine and the
-command, to one JSON file.
+command, to one JSON file, where
+the results of models not named this time are kept.
 
 Each phase (gen_settings, calibrate, compile, srs, setup, witness, prove, verify) runs in a
 fresh child process of this script, under `timeout`, so that the child's ru_maxrss (from
@@ -19,6 +20,8 @@ the import of ezkl. The figures a model gets:
   needs) apart, and prove_with_witness_s their sum.
 - verify_s: ezkl.verify; proof_bytes: the raw proof; proof_file_bytes: EZKL's JSON file.
 - peak_rss_mb: the prove child's; peak_rss_mb_setup: the largest of the setup children.
+- cpu_s and load_1m_before per phase: the child's user + system CPU time and the 1-minute
+  load average just before it, to judge how much other work on the machine slowed it.
 
 Settings, chosen to match "the model is committed, its input and output are public":
 - input_visibility public, output_visibility public.
@@ -38,6 +41,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import shlex
 import subprocess
 import sys
@@ -55,8 +59,12 @@ PHASES = SETUP_PHASES + ["witness", "prove", "verify"]
 CALIBRATION_TARGET = "resources"
 
 
-def run_phase(phase, work, model, data):
+def run_phase(phase, work, model, data, mem_limit_gb):
     """Runs one phase in this process and returns what it reports (its time in seconds)."""
+    # A cap on the address space, below the machine's memory, so that a phase that needs too
+    # much fails alone (Rust aborts on the failed allocation) instead of swamping the machine.
+    limit = int(mem_limit_gb * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import ezkl
 
     settings = os.path.join(work, "settings.json")
@@ -109,11 +117,13 @@ async def _get_srs(ezkl, settings, srs):
     return await ezkl.get_srs(settings, srs_path=srs)
 
 
-def spawn(phase, work, model, data, timeout_s):
+def spawn(phase, work, model, data, timeout_s, mem_limit_gb):
     """Runs a phase in a child under `timeout`; returns its report, peak RSS and status."""
     argv = ["timeout", "-k", "10", str(timeout_s), sys.executable, os.path.abspath(__file__),
-            "--phase", phase, "--work", work, "--model", model, "--data", data]
+            "--phase", phase, "--work", work, "--model", model, "--data", data,
+            "--mem-limit-gb", str(mem_limit_gb)]
     log_out, log_err = (os.path.join(work, f"{phase}.{k}") for k in ("stdout", "stderr"))
+    load_1m = os.getloadavg()[0]
     wall = time.perf_counter()
     with open(log_out, "wb") as out, open(log_err, "wb") as err:
         child = subprocess.Popen(argv, stdout=out, stderr=err)
@@ -122,7 +132,8 @@ def spawn(phase, work, model, data, timeout_s):
     wall = time.perf_counter() - wall
     returncode = os.waitstatus_to_exitcode(status)
     child.returncode = returncode
-    result = {"wall_s": wall, "rc": returncode, "peak_rss_mb": usage.ru_maxrss / 1024}
+    result = {"wall_s": wall, "rc": returncode, "peak_rss_mb": usage.ru_maxrss / 1024,
+              "cpu_s": usage.ru_utime + usage.ru_stime, "load_1m_before": load_1m}
     with open(log_out, errors="replace") as f:
         out = f.read()
     with open(log_err, errors="replace") as f:
@@ -135,14 +146,14 @@ def spawn(phase, work, model, data, timeout_s):
         result["stderr_tail"] = err[-600:]
         if returncode == 124 or wall >= timeout_s:
             result["error"] = f"timeout after {timeout_s} s"
-        elif returncode in (137, -9):
-            result["error"] = "killed by SIGKILL: out of memory"
+        elif returncode in (137, -9) or "memory allocation" in err:
+            result["error"] = "out of memory"
         else:
             result["error"] = f"exit status {returncode}"
     return result
 
 
-def bench_model(name, work_root, timeout_s):
+def bench_model(name, work_root, timeout_s, mem_limit_gb):
     import ezkl
 
     model, data = (os.path.join(ROOT, p) for p in MODELS[name])
@@ -158,12 +169,13 @@ def bench_model(name, work_root, timeout_s):
 
     phases = {}
     for phase in PHASES:
-        phases[phase] = spawn(phase, work, model, data, timeout_s)
+        phases[phase] = spawn(phase, work, model, data, timeout_s, mem_limit_gb)
         print(f"{name}: {phase}: {json.dumps(phases[phase])}", file=sys.stderr, flush=True)
         if not phases[phase]["ok"]:
             break
     result = {"model": name, "onnx": os.path.relpath(model, ROOT), "ezkl_version": ezkl.__version__,
               "threads": int(os.environ.get("RAYON_NUM_THREADS", os.cpu_count())),
+              "phase_timeout_s": timeout_s, "mem_limit_gb": mem_limit_gb,
               "calibration_target": CALIBRATION_TARGET, "input_visibility": "public",
               "output_visibility": "public", "param_visibility": "fixed"}
     settings_path = os.path.join(work, "settings.json")
@@ -186,6 +198,7 @@ def bench_model(name, work_root, timeout_s):
         result["witness_s"] = phases["witness"]["s"]
     if phases.get("prove", {}).get("ok"):
         result["prove_s"] = phases["prove"]["s"]
+        result["prove_cpu_s"] = phases["prove"]["cpu_s"]
         result["prove_with_witness_s"] = phases["witness"]["s"] + phases["prove"]["s"]
     result["peak_rss_mb"] = phases.get("prove", {}).get("peak_rss_mb")
     if phases.get("verify", {}).get("ok"):
@@ -200,6 +213,10 @@ def bench_model(name, work_root, timeout_s):
         path = os.path.join(work, name_)
         if os.path.exists(path):
             result[key] = os.path.getsize(path)
+    # The machine is shared: the load before each phase and each child's CPU time (user +
+    # system, Python's start included) tell how far other work may have slowed the figures.
+    result["load_1m_before"] = {p: round(phases[p]["load_1m_before"], 2) for p in phases}
+    result["cpu_s"] = {p: round(phases[p]["cpu_s"], 3) for p in phases}
     failed = [p for p in phases if not phases[p]["ok"]]
     result["ok"] = not failed and len(phases) == len(PHASES)
     if failed:
@@ -220,6 +237,15 @@ def _proof_len(proof):
     return None
 
 
+def mem_total_gb():
+    with open("/proc/meminfo") as f:
+        return int(next(l.split()[1] for l in f if l.startswith("MemTotal"))) / 2**20
+
+
+def default_mem_limit_gb():
+    return round(mem_total_gb() - 3, 1)
+
+
 def machine():
     cpu = platform.processor()
     try:
@@ -227,9 +253,7 @@ def machine():
             cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    with open("/proc/meminfo") as f:
-        mem_kb = int(next(l.split()[1] for l in f if l.startswith("MemTotal")))
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1),
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_total_gb(), 1),
             "python": platform.python_version(), "os": platform.platform()}
 
 
@@ -239,12 +263,14 @@ def main():
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per phase")
     parser.add_argument("--work", default=os.path.expanduser("~/.cache/veritas-bench/ezkl"))
     parser.add_argument("--out", help="also write all results to this JSON file")
+    parser.add_argument("--mem-limit-gb", type=float, default=default_mem_limit_gb(),
+                        help="address-space cap per phase (default: memory less 3 GiB)")
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        report = run_phase(args.phase, args.work, args.model, args.data)
+        report = run_phase(args.phase, args.work, args.model, args.data, args.mem_limit_gb)
         print(json.dumps({"phase": args.phase, **report}), flush=True)
         return
     unknown = [m for m in args.models if m not in MODELS]
@@ -252,7 +278,7 @@ def main():
         parser.error(f"unknown models {unknown}, expected some of {list(MODELS)}")
     results = []
     for name in args.models or list(MODELS):
-        result = bench_model(name, args.work, args.timeout)
+        result = bench_model(name, args.work, args.timeout, args.mem_limit_gb)
         print(json.dumps(result), flush=True)
         results.append(result)
         if args.out:
@@ -260,10 +286,17 @@ def main():
 
 
 def write(path, results):
+    """Writes the results, keeping those of models that this run did not measure."""
     command = "PYTHONPATH=$HOME/.cache/veritas-bench/python python3 bench/zk/ezkl_peer.py " + \
         " ".join(shlex.quote(a) for a in sys.argv[1:])
+    kept = []
+    if os.path.exists(path):
+        with open(path) as f:
+            kept = json.load(f)["results"]
+    fresh = {r["model"]: {**r, "command": command, "machine": machine()} for r in results}
+    merged = [fresh.pop(r["model"], r) for r in kept] + list(fresh.values())
     with open(path, "w") as f:
-        json.dump({"command": command, "machine": machine(), "results": results}, f, indent=2)
+        json.dump({"results": merged}, f, indent=2)
         f.write("\n")
 
 
