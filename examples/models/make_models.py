@@ -5,7 +5,8 @@
     python3 examples/models/make_models.py
 
 Writes, per model, NAME.onnx, NAME.input.json (a sample request) and NAME.expected.json (what
-onnxruntime from PyPI answers to it, which the Rust tests compare against). The data sets ship
+onnxruntime from PyPI answers to it, which the Rust tests compare against); for the MNIST
+networks also NAME.calibration.json (samples for `veritas model push --zk-calibration`). The data sets ship
 inside scikit-learn, so nothing is downloaded.
 """
 import json
@@ -158,6 +159,18 @@ def mnist_cnn():
     save("mnist-cnn", cnn_graph(params, with_head=True), {"image": sample})
 
 
+def calibration():
+    """Calibration samples for `veritas model push --zk-calibration`: 32 digits spread over the
+    data set, one model input per element (the MLP's flat, the CNN's as an image)."""
+    images, _ = digits_28x28()
+    picked = np.round(images[::56][:32], 4)
+    for name, key, shape in [("mnist-mlp", "input", (1, 784)), ("mnist-cnn", "image", (1, 1, 28, 28))]:
+        samples = [{key: image.reshape(shape).tolist()} for image in picked]
+        with open(os.path.join(HERE, name + ".calibration.json"), "w") as f:
+            json.dump(samples, f)
+            f.write("\n")
+
+
 if __name__ == "__main__":
     warnings.simplefilter("ignore", FutureWarning)  # SVC(probability=True) is deprecated, still exported
     iris_logreg()
@@ -165,3 +178,4 @@ if __name__ == "__main__":
     diabetes_gbr()
     mnist_mlp()
     mnist_cnn()
+    calibration()

@@ -32,6 +32,7 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let model = QuantizedModel {
+            input_name: "input".into(),
             input_shape: vec![8],
             input_scale: 1.0,
             layers: vec![linear(0, 8, 5, true), linear(1, 5, 3, false)],

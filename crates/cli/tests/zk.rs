@@ -15,26 +15,8 @@ fn text(out: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-/// The example input under the quantized model's input name, `input`.
-fn example_input(name: &str) -> Value {
-    let text = std::fs::read_to_string(examples().join(format!("{name}.input.json"))).unwrap();
-    let value: Value = serde_json::from_str(&text).unwrap();
-    json!({ "input": value.as_object().unwrap().values().next().unwrap() })
-}
-
-/// Calibration samples: the example input and three scaled copies.
-fn samples(input: &Value) -> Value {
-    let scale = |factor: f64, v: &Value| -> Value {
-        fn walk(v: &Value, f: f64) -> Value {
-            match v {
-                Value::Array(items) => Value::Array(items.iter().map(|i| walk(i, f)).collect()),
-                Value::Number(n) => json!(n.as_f64().unwrap() * f),
-                other => other.clone(),
-            }
-        }
-        walk(v, factor)
-    };
-    json!([input, scale(0.5, input), scale(0.8, input), scale(1.0, &input["input"])])
+fn example(name: &str, suffix: &str) -> std::path::PathBuf {
+    examples().join(format!("{name}.{suffix}.json"))
 }
 
 #[test]
@@ -43,12 +25,12 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
     let dir = net.home.path();
     let mut receipts = Vec::new();
     for (name, file) in [("mlp-zk", "mnist-mlp"), ("cnn-zk", "mnist-cnn")] {
-        let input = example_input(file);
-        let samples_path = dir.join(format!("{file}.samples.json"));
-        std::fs::write(&samples_path, samples(&input).to_string()).unwrap();
+        // The example files as they are: the calibration samples, and the ONNX model's own input
+        // (the quantized network keeps its input's name).
         let onnx = examples().join(format!("{file}.onnx"));
+        let calibration = example(file, "calibration");
         let args = ["model", "push", onnx.to_str().unwrap(), "--name", name, "--zk-calibration"];
-        let out = net.cli(&[&args[..], &[samples_path.to_str().unwrap()]].concat());
+        let out = net.cli(&[&args[..], &[calibration.to_str().unwrap()]].concat());
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("top-1 agrees with the float model on"), "{}", text(&out));
         let shown = net.json(&["model", "show", name]);
@@ -57,7 +39,7 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
         assert!(manifest["zk"]["security_bits"].as_u64().unwrap() >= 100, "{shown}");
 
         let path = dir.join(format!("{name}.receipt.json"));
-        let input = input.to_string();
+        let input = format!("@{}", example(file, "input").display());
         let out = net.cli(&["infer", name, "--input", &input, "--mode", "zk", "--receipt", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("zk: proof verified here"), "{}", text(&out));
@@ -72,7 +54,8 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
     }
 
     // The same models in other modes: the same integer executor, without a proof.
-    let out = net.cli(&["infer", "mlp-zk", "--input", &example_input("mnist-mlp").to_string(), "--mode", "reexec"]);
+    let input = format!("@{}", example("mnist-mlp", "input").display());
+    let out = net.cli(&["infer", "mlp-zk", "--input", &input, "--mode", "reexec"]);
     assert!(out.status.success(), "{}", text(&out));
 
     // Validators verify every zk claim's proof; the quorum settles them.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use veritas_hub::{ModelVersion, ZkEntry};
 use veritas_primitives::{ModelId, Schema, TensorSpec, Values, hex};
 use veritas_quant::QuantizedModel;
-use veritas_verifier::zk::{INPUT_NAME, OUTPUT_NAME, dequantized_output, quantized_input};
+use veritas_verifier::zk::{OUTPUT_NAME, dequantized_output, quantized_input};
 use veritas_zk::model::{ProvingKey, VerifyingKey, prove};
 use veritas_zk::pcs::PcsParams;
 
@@ -42,7 +42,11 @@ pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<(Schema, BTreeMap<String, Stri
     let dims = |shape: &[usize]| std::iter::once(Some(1)).chain(shape.iter().map(|&d| Some(d as u64))).collect();
     let output_len = model.run(&vec![0; model.input_len()]).map_err(bad_model)?.len();
     let schema = Schema {
-        inputs: vec![TensorSpec { name: INPUT_NAME.into(), dtype: "float32".into(), shape: dims(&model.input_shape) }],
+        inputs: vec![TensorSpec {
+            name: model.input_name.clone(),
+            dtype: "float32".into(),
+            shape: dims(&model.input_shape),
+        }],
         outputs: vec![TensorSpec { name: OUTPUT_NAME.into(), dtype: "float32".into(), shape: dims(&[output_len]) }],
     };
     let metadata = BTreeMap::from([

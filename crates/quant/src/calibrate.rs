@@ -116,8 +116,13 @@ pub fn quantize_model(model: &FloatModel, samples: &[Vec<f32>]) -> Result<Quanti
         scales.push(scale);
         layers.push(QuantLayer { op, shape: layer.shape.clone(), scale });
     }
-    let quantized =
-        QuantizedModel { input_shape: model.input_shape.clone(), input_scale: scales[0], layers, output: model.output };
+    let quantized = QuantizedModel {
+        input_name: model.input_name.clone(),
+        input_shape: model.input_shape.clone(),
+        input_scale: scales[0],
+        layers,
+        output: model.output,
+    };
     quantized.validate()?;
     Ok(quantized)
 }

@@ -78,6 +78,8 @@ pub struct FloatLayer {
 /// An imported float network, batch 1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatModel {
+    /// The graph input's name.
+    pub input_name: String,
     /// The input's per-sample shape (without the batch dimension).
     pub input_shape: Vec<usize>,
     /// The layers in execution order.

@@ -44,7 +44,7 @@ pub fn import(model_bytes: &[u8]) -> Result<FloatModel> {
     if importer.layers.is_empty() {
         return Err(QuantError::Invalid("graph has no layers".into()));
     }
-    Ok(FloatModel { input_shape, layers: importer.layers, output })
+    Ok(FloatModel { input_name: input.name.clone(), input_shape, layers: importer.layers, output })
 }
 
 fn input_shape(input: &onnx::ValueInfoProto) -> Result<Vec<usize>> {

@@ -103,6 +103,9 @@ pub struct QuantLayer {
 /// A quantized network, batch 1. `run` defines the statement proven about it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuantizedModel {
+    /// The input's name (the ONNX graph input's), as requests name it.
+    #[serde(default = "default_input_name")]
+    pub input_name: String,
     /// The input's per-sample shape.
     pub input_shape: Vec<usize>,
     /// The input's scale: `quantize_input(x) = clamp(round(x / input_scale))`.
@@ -112,6 +115,14 @@ pub struct QuantizedModel {
     /// The output tensor id.
     pub output: usize,
 }
+
+/// The input name of a model that names none: `input`.
+pub fn default_input_name() -> String {
+    "input".into()
+}
+
+/// The longest input name accepted.
+pub const MAX_INPUT_NAME: usize = 128;
 
 fn len_of(shape: &[usize]) -> Result<usize> {
     shape
@@ -210,6 +221,9 @@ impl QuantizedModel {
     fn check(&self, with_parameters: bool) -> Result<()> {
         let mut shapes = vec![self.input_shape.clone()];
         len_of(&self.input_shape)?;
+        if self.input_name.is_empty() || self.input_name.len() > MAX_INPUT_NAME {
+            return Err(QuantError::Invalid(format!("input name of {} bytes", self.input_name.len())));
+        }
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
             return Err(QuantError::Invalid("input scale".into()));
         }

@@ -17,7 +17,13 @@ fn reference_requant(num: i128, shift: u32, relu: bool) -> i8 {
 }
 
 fn one_layer(input_shape: Vec<usize>, op: QuantOp, shape: Vec<usize>) -> QuantizedModel {
-    QuantizedModel { input_shape, input_scale: 0.01, layers: vec![QuantLayer { op, shape, scale: 0.02 }], output: 1 }
+    QuantizedModel {
+        input_name: "x".into(),
+        input_shape,
+        input_scale: 0.01,
+        layers: vec![QuantLayer { op, shape, scale: 0.02 }],
+        output: 1,
+    }
 }
 
 /// Multipliers of few bits (1/2, 3/4 scaled) make exact ties frequent; random ones cover the rest.
@@ -134,6 +140,7 @@ proptest! {
         let n = input.len();
         // Tensor 1 = ReLU(input), so Add sees two different tensors.
         let model = QuantizedModel {
+            input_name: "x".into(),
             input_shape: vec![n],
             input_scale: 0.01,
             layers: vec![

@@ -16,9 +16,8 @@ use crate::{Check, VerifyError, VerifyResult};
 
 /// The evidence kind of a `zk` claim: its data is the proof's SHA-256.
 pub const EVIDENCE_KIND: &str = "zk-model";
-/// The name of a quantized model's one input and one output.
-pub const INPUT_NAME: &str = "input";
-/// See [`INPUT_NAME`].
+/// The name of a quantized model's one output (its input keeps the ONNX graph input's name,
+/// `QuantizedModel::input_name`).
 pub const OUTPUT_NAME: &str = "output";
 
 /// What a verified proof shows.
@@ -57,14 +56,15 @@ pub fn verifying_key(manifest: &serde_json::Value) -> VerifyResult<(VerifyingKey
     Ok((key, commitment))
 }
 
-/// The statement's int8 input: the `input` float32 tensor of `values`, quantized.
+/// The statement's int8 input: the model's one float32 input tensor in `values`, quantized.
 pub fn quantized_input(architecture: &QuantizedModel, values: &Values) -> VerifyResult<Vec<i8>> {
     let expected = architecture.input_len();
-    match values.get(INPUT_NAME) {
+    let name = &architecture.input_name;
+    match values.get(name) {
         Some(Value::Tensor(Tensor { data: TensorData::Float32(data), .. })) if data.len() == expected => {
             Ok(architecture.quantize_input(data))
         }
-        _ => Err(evidence_error(format!("the input must be one float32 tensor {INPUT_NAME:?} of {expected} values"))),
+        _ => Err(evidence_error(format!("the input must be one float32 tensor {name:?} of {expected} values"))),
     }
 }
 

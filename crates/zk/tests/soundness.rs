@@ -96,7 +96,7 @@ fn network(
         layers.push(QuantLayer { op, shape: vec![out_features], scale: 0.1 });
     }
     let output = layers.len();
-    QuantizedModel { input_shape: vec![c, h, w], input_scale: 0.05, layers, output }
+    QuantizedModel { input_name: "input".into(), input_shape: vec![c, h, w], input_scale: 0.05, layers, output }
 }
 
 /// The honest trace with one accumulator changed by `delta`; every later tensor is what the
