@@ -12,8 +12,8 @@
 //!
 //! The queried columns are authenticated together: the proof carries each Merkle sibling that
 //! the verifier cannot recompute from the opened columns, once (Plonky3's pruned multi-opening,
-//! `MerkleTreeMmcs::open_batch_pruned`/`verify_batch_pruned`), about 650 digests instead of
-//! 124 paths of 13 for `2^16` values.
+//! `MerkleTreeMmcs::open_batch_pruned`/`verify_batch_pruned`): for `2^16` values, 660 digests
+//! where 124 paths of 13 held 1,612 (a proof of 85,644 bytes instead of 116,104).
 //!
 //! Not hiding: the opened columns and the combined row reveal information about the values.
 
