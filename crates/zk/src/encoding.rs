@@ -159,10 +159,16 @@ impl Commitment {
     }
 }
 
+/// The encoded size of a Merkle digest: four canonical `u64`s.
+const DIGEST_BYTES: usize = 4 * F_BYTES;
+
 impl OpeningProof {
-    /// Appends the canonical encoding, without lengths (they follow from the commitment and
-    /// the parameters): `combined_row` (each element two `u64`s), `pow_witness`, every column,
-    /// then every path (each digest four `u64`s).
+    /// Appends the canonical encoding: `combined_row` (each element two `u64`s),
+    /// `pow_witness`, every column, the sibling count (`u32`), then the siblings (each digest
+    /// four `u64`s). Only the sibling count is written: the other lengths follow from the
+    /// commitment and the parameters, while the count depends on the drawn queries. Panics
+    /// only with more than `u32::MAX` siblings, which no prover makes and
+    /// [`OpeningProof::read_from`] rejects.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         for value in &self.combined_row {
             put_ef(out, value);
@@ -171,23 +177,38 @@ impl OpeningProof {
         for value in self.columns.iter().flatten() {
             put_f(out, value);
         }
-        for value in self.paths.iter().flatten().flatten() {
+        let count = u32::try_from(self.siblings.len()).expect("sibling count fits u32");
+        out.extend_from_slice(&count.to_le_bytes());
+        for value in self.siblings.iter().flatten() {
             put_f(out, value);
         }
     }
 
-    /// The encoded size of a proof of this shape ([`OpeningProof::read_from`]), `None` if it
-    /// overflows `usize`.
-    pub fn encoded_len(cols: usize, rows: usize, num_queries: usize, path_len: usize) -> Option<usize> {
-        let per_query = rows.checked_add(path_len.checked_mul(4)?)?;
-        let elements = cols.checked_mul(2)?.checked_add(1)?.checked_add(num_queries.checked_mul(per_query)?)?;
-        elements.checked_mul(F_BYTES)
+    /// The most siblings [`OpeningProof::read_from`] accepts: `num_queries · path_len`, the
+    /// count without deduplication. `None` if it overflows `usize`.
+    pub fn max_siblings(num_queries: usize, path_len: usize) -> Option<usize> {
+        num_queries.checked_mul(path_len)
+    }
+
+    /// The encoded size of a proof of this shape without siblings (up to and including the
+    /// sibling count), the least [`OpeningProof::read_from`] can accept; `None` on overflow.
+    pub fn min_encoded_len(cols: usize, rows: usize, num_queries: usize) -> Option<usize> {
+        let elements = cols.checked_mul(2)?.checked_add(1)?.checked_add(num_queries.checked_mul(rows)?)?;
+        elements.checked_mul(F_BYTES)?.checked_add(4)
+    }
+
+    /// The encoded size of a proof of this shape with [`OpeningProof::max_siblings`] siblings,
+    /// the most [`OpeningProof::read_from`] can accept; `None` on overflow.
+    pub fn max_encoded_len(cols: usize, rows: usize, num_queries: usize, path_len: usize) -> Option<usize> {
+        let siblings = Self::max_siblings(num_queries, path_len)?.checked_mul(DIGEST_BYTES)?;
+        Self::min_encoded_len(cols, rows, num_queries)?.checked_add(siblings)
     }
 
     /// Reads a proof of `cols` combined-row elements and `num_queries` columns of `rows`
-    /// elements with paths of `path_len` digests (from [`crate::pcs::PcsParams::shape`], never
-    /// from the bytes), advancing `bytes` past it. The whole length is checked before anything
-    /// is allocated; every element must be canonical.
+    /// elements in a tree of height `path_len` (from [`crate::pcs::PcsParams::shape`], never
+    /// from the bytes), advancing `bytes` past it. The fixed part's length is checked before
+    /// anything is allocated, and the sibling count against [`OpeningProof::max_siblings`] and
+    /// the bytes left before the siblings are read; every element must be canonical.
     pub fn read_from(
         bytes: &mut &[u8],
         cols: usize,
@@ -195,23 +216,30 @@ impl OpeningProof {
         num_queries: usize,
         path_len: usize,
     ) -> ZkResult<Self> {
-        match Self::encoded_len(cols, rows, num_queries, path_len) {
+        match Self::min_encoded_len(cols, rows, num_queries) {
             Some(len) if len <= bytes.len() => {}
             _ => return Err(decode(format!("truncated opening proof: {} bytes", bytes.len()))),
         }
+        let max_siblings = Self::max_siblings(num_queries, path_len)
+            .ok_or_else(|| decode("opening proof sibling limit overflows".into()))?;
         let mut reader = Reader { bytes, offset: 0 };
         let combined_row = (0..cols).map(|_| reader.ef("combined row")).collect::<ZkResult<_>>()?;
         let pow_witness = reader.f("pow witness")?;
         let columns =
             (0..num_queries).map(|_| (0..rows).map(|_| reader.f("column")).collect()).collect::<ZkResult<_>>()?;
-        let paths = (0..num_queries)
-            .map(|_| {
-                (0..path_len)
-                    .map(|_| Ok([reader.f("path")?, reader.f("path")?, reader.f("path")?, reader.f("path")?]))
-                    .collect()
-            })
+        let count = u32::from_le_bytes(reader.take(4, "sibling count")?.try_into().expect("OK: 4 bytes"));
+        let count = usize::try_from(count).unwrap_or(usize::MAX);
+        if count > max_siblings {
+            return Err(decode(format!("{count} Merkle siblings, at most {max_siblings}")));
+        }
+        let left = bytes.len() - reader.offset;
+        if count.checked_mul(DIGEST_BYTES).is_none_or(|len| len > left) {
+            return Err(decode(format!("truncated opening proof: {count} Merkle siblings in {left} bytes")));
+        }
+        let siblings = (0..count)
+            .map(|_| Ok([reader.f("sibling")?, reader.f("sibling")?, reader.f("sibling")?, reader.f("sibling")?]))
             .collect::<ZkResult<_>>()?;
         *bytes = &bytes[reader.offset..];
-        Ok(Self { combined_row, pow_witness, columns, paths })
+        Ok(Self { combined_row, pow_witness, columns, siblings })
     }
 }

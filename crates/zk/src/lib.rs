@@ -80,12 +80,15 @@ pub enum ZkError {
     /// A proof-of-work witness that does not meet the difficulty.
     #[error("proof-of-work witness rejected")]
     ProofOfWork,
-    /// An opened column whose Merkle path does not lead to the committed root.
-    #[error("opening query {query}: Merkle path does not match the commitment")]
+    /// An opened column that differs from an earlier query's column at the same index.
+    #[error("opening query {query}: column differs from an earlier opening of the same index")]
     MerklePath {
         /// The query, from 0.
         query: usize,
     },
+    /// Opened columns and Merkle siblings that do not lead to the committed root.
+    #[error("opened columns and Merkle siblings do not lead to the committed root")]
+    MerkleRoot,
     /// An opened column that does not match the encoding of the combined row.
     #[error("opening query {query}: column is not consistent with the combined row")]
     Column {

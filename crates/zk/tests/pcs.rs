@@ -1,11 +1,13 @@
-//! The multilinear commitment: honest openings agree with `Mle::evaluate` and verify; every
-//! mutated field, a prover opening another vector and another root are rejected; the byte
-//! encodings round-trip and are strict. `timing` (ignored) prints figures for 2^16 values.
+//! The multilinear commitment: honest openings agree with `Mle::evaluate` and verify; their
+//! Merkle siblings are the deduplicated per-query paths; every mutated field (siblings dropped,
+//! added, changed or swapped, a repeated index opened twice differently), a prover opening
+//! another vector and another root are rejected; the byte encodings round-trip and are strict.
+//! `timing` (ignored) prints figures for 2^16 values.
 
 use p3_field::{BasedVectorSpace, PrimeCharacteristicRing};
 use proptest::prelude::*;
 use veritas_zk::encoding::COMMITMENT_BYTES;
-use veritas_zk::pcs::{self, Commitment, OpeningProof, PcsParams};
+use veritas_zk::pcs::{self, Commitment, Digest, OpeningProof, PcsParams};
 use veritas_zk::{EF, F, Mle, Transcript, ZkError, ZkResult};
 
 /// SplitMix64: a fixed, seeded generator for test data.
@@ -82,7 +84,8 @@ fn honest_openings_verify() {
         let shape = PcsParams::DEFAULT.shape(log_len).unwrap();
         assert_eq!(opened.proof.combined_row.len(), shape.cols());
         assert_eq!(opened.proof.columns.len(), PcsParams::DEFAULT.num_queries);
-        assert!(opened.proof.paths.iter().all(|path| path.len() == shape.log_codeword_len));
+        let siblings = opened.proof.siblings.len();
+        assert!(siblings <= PcsParams::DEFAULT.num_queries * shape.log_codeword_len, "log_len {log_len}");
     }
     for log_len in [0, 3, 7] {
         let (_, opened) = open_random(log_len, &FAST, 10 + log_len as u64);
@@ -106,15 +109,15 @@ fn mutated_fields_are_rejected() {
         let mutations: [(&str, Mutation); 11] = [
             ("combined row entry", |proof| proof.combined_row[1] += EF::ONE),
             ("column entry", |proof| proof.columns[3][1] += F::ONE),
-            ("path digest", |proof| proof.paths[2][0][3] += F::ONE),
-            ("last path digest", |proof| *proof.paths[0].last_mut().unwrap() = [F::ZERO; 4]),
+            ("sibling digest", |proof| proof.siblings[2][3] += F::ONE),
+            ("last sibling", |proof| *proof.siblings.last_mut().unwrap() = [F::ZERO; 4]),
             ("pow witness", |proof| proof.pow_witness = F::ONE),
             ("truncated columns", |proof| drop(proof.columns.pop())),
-            ("truncated paths", |proof| drop(proof.paths.pop())),
+            ("dropped last sibling", |proof| proof.siblings.truncate(proof.siblings.len() - 1)),
             ("short column", |proof| {
                 proof.columns[0].pop();
             }),
-            ("short path", |proof| proof.paths[0].truncate(1)),
+            ("no siblings", |proof| proof.siblings.clear()),
             ("long combined row", |proof| proof.combined_row.push(EF::ZERO)),
             ("short combined row", |proof| proof.combined_row.truncate(1)),
         ];
@@ -137,9 +140,8 @@ fn mutated_fields_are_rejected() {
         proof.combined_row[1] -= weight(0);
         let mut replay = transcript(&opened.commitment, &opened.point, opened.value);
         replay.absorb_ext(&proof.combined_row);
-        (proof.columns, proof.paths) = (0..FAST.num_queries)
-            .map(|_| data.open_column(replay.sample_index(shape.log_codeword_len)).unwrap())
-            .unzip();
+        let indices: Vec<usize> = (0..FAST.num_queries).map(|_| replay.sample_index(shape.log_codeword_len)).collect();
+        (proof.columns, proof.siblings) = data.open_columns(&indices).unwrap();
         assert!(matches!(verify_proof(&opened, &proof, &FAST), Err(ZkError::Column { .. })), "log_len {log_len}");
     }
 }
@@ -178,13 +180,13 @@ fn opening_another_vector_is_rejected() {
         assert!(replay.check_pow(params.pow_bits, other_proof.pow_witness));
         let log_codeword_len = params.shape(log_len).unwrap().log_codeword_len;
         let mut proof = other_proof.clone();
-        (proof.columns, proof.paths) =
-            (0..params.num_queries).map(|_| data.open_column(replay.sample_index(log_codeword_len)).unwrap()).unzip();
+        let indices: Vec<usize> = (0..params.num_queries).map(|_| replay.sample_index(log_codeword_len)).collect();
+        (proof.columns, proof.siblings) = data.open_columns(&indices).unwrap();
         let opened = Opened { commitment: commitment.clone(), point: point.clone(), value, proof };
         assert!(matches!(verify(&opened, &params), Err(ZkError::Column { .. })), "log_len {log_len}");
         // And v'’s own columns fail the Merkle check against v's root.
         let opened = Opened { commitment, point, value, proof: other_proof };
-        assert!(matches!(verify(&opened, &params), Err(ZkError::MerklePath { .. })), "log_len {log_len}");
+        assert_eq!(verify(&opened, &params), Err(ZkError::MerkleRoot), "log_len {log_len}");
     }
 }
 
@@ -193,9 +195,13 @@ fn another_root_is_rejected() {
     let (_, opened) = open_random(7, &FAST, 50);
     let (other, _) = pcs::commit(vec![F::ONE; 128], &FAST).unwrap();
     let moved = Opened { commitment: other.clone(), ..opened };
-    // The transcript absorbs the other commitment too, so indices change; the paths fail.
-    assert!(matches!(verify(&moved, &FAST), Err(ZkError::MerklePath { query: 0 })));
-    // With the original transcript but the other root, the paths fail as well.
+    // The transcript absorbs the other commitment too, so indices change; the siblings fail
+    // (their count, or the root).
+    assert!(matches!(
+        verify(&moved, &FAST),
+        Err(ZkError::MerkleRoot | ZkError::Length { what: "Merkle siblings", .. })
+    ));
+    // With the original transcript but the other root, the root check fails.
     let (_, opened) = open_random(7, &FAST, 50);
     let result = pcs::verify(
         &other,
@@ -205,7 +211,7 @@ fn another_root_is_rejected() {
         &FAST,
         &mut transcript(&opened.commitment, &opened.point, opened.value),
     );
-    assert_eq!(result, Err(ZkError::MerklePath { query: 0 }));
+    assert_eq!(result, Err(ZkError::MerkleRoot));
     // Another length: the shape (and the point's length) no longer fit.
     let longer = Commitment { log_len: 8, root: opened.commitment.root };
     assert!(matches!(
@@ -219,6 +225,104 @@ fn another_root_is_rejected() {
         ),
         Err(ZkError::Length { .. })
     ));
+}
+
+/// The query indices `open` draws for `opened`, replayed.
+fn drawn_indices(opened: &Opened, params: &PcsParams) -> Vec<usize> {
+    let shape = params.shape(opened.commitment.log_len).unwrap();
+    let mut replay = transcript(&opened.commitment, &opened.point, opened.value);
+    replay.absorb_ext(&opened.proof.combined_row);
+    assert!(replay.check_pow(params.pow_bits, opened.proof.pow_witness));
+    (0..params.num_queries).map(|_| replay.sample_index(shape.log_codeword_len)).collect()
+}
+
+/// The documented sibling order, from the full per-query paths: level by level from the
+/// leaves, for each distinct node `i` ascending whose sibling `i ^ 1` is not queried, that
+/// sibling's digest.
+fn reference_siblings(data: &pcs::CommitmentData, indices: &[usize]) -> Vec<Digest> {
+    let paths: Vec<Vec<Digest>> = indices.iter().map(|&index| data.open_column(index).unwrap().1).collect();
+    let height = paths[0].len();
+    let sibling = |query: usize, level: usize| paths[query][level];
+    let mut nodes: Vec<(usize, usize)> = indices.iter().enumerate().map(|(query, &index)| (index, query)).collect();
+    let mut siblings = vec![];
+    for level in 0..height {
+        nodes.sort_unstable();
+        nodes.dedup_by_key(|(index, _)| *index);
+        let queried: Vec<usize> = nodes.iter().map(|&(index, _)| index).collect();
+        for &(index, query) in &nodes {
+            if queried.binary_search(&(index ^ 1)).is_err() {
+                siblings.push(sibling(query, level));
+            }
+        }
+        nodes.iter_mut().for_each(|(index, _)| *index >>= 1);
+    }
+    siblings
+}
+
+#[test]
+fn siblings_are_the_deduplicated_paths() {
+    for (log_len, params, seed) in [(0, FAST, 1), (5, FAST, 2), (9, FAST, 3), (10, PcsParams::DEFAULT, 4)] {
+        let (data, opened) = open_random(log_len, &params, seed);
+        let indices = drawn_indices(&opened, &params);
+        assert_eq!(opened.proof.siblings, reference_siblings(&data, &indices), "log_len {log_len}");
+        for (column, &index) in opened.proof.columns.iter().zip(&indices) {
+            assert_eq!(Some(column), data.open_column(index).map(|(column, _)| column).as_ref());
+        }
+    }
+    // Every leaf queried: nothing to send. One leaf queried twice: its whole path, once.
+    let (_, data) = pcs::commit((0..8u64).map(F::from_u64).collect(), &FAST).unwrap();
+    let all: Vec<usize> = (0..data.shape().codeword_len()).rev().collect();
+    assert!(data.open_columns(&all).unwrap().1.is_empty());
+    let (columns, siblings) = data.open_columns(&[3, 3]).unwrap();
+    assert_eq!((columns[0].clone(), siblings), data.open_column(3).unwrap());
+    assert_eq!(columns[0], columns[1]);
+    assert!(data.open_columns(&[0, data.shape().codeword_len()]).is_none());
+}
+
+#[test]
+fn edited_siblings_are_rejected() {
+    let (_, opened) = open_random(9, &FAST, 110);
+    let siblings = opened.proof.siblings.len();
+    assert!(siblings >= 3, "{siblings}");
+    let check = |edit: &dyn Fn(&mut Vec<Digest>), expected: ZkError| {
+        let mut proof = opened.proof.clone();
+        edit(&mut proof.siblings);
+        assert_eq!(verify_proof(&opened, &proof, &FAST), Err(expected));
+    };
+    let count = |got| ZkError::Length { what: "Merkle siblings", expected: siblings, got };
+    check(&|s| _ = s.remove(0), count(siblings - 1));
+    check(&|s| _ = s.remove(siblings / 2), count(siblings - 1));
+    check(&|s| s.push(s[0]), count(siblings + 1));
+    check(&|s| s.insert(1, [F::ZERO; 4]), count(siblings + 1));
+    check(&|s| s[1][0] += F::ONE, ZkError::MerkleRoot);
+    check(&|s| s[siblings - 1] = s[0], ZkError::MerkleRoot);
+    check(&|s| s.swap(0, 1), ZkError::MerkleRoot);
+    check(&|s| s.swap(1, siblings - 1), ZkError::MerkleRoot);
+    check(&|s| s.reverse(), ZkError::MerkleRoot);
+}
+
+#[test]
+fn a_repeated_index_must_open_one_column() {
+    // Few leaves and many queries: some index is drawn twice.
+    let params = PcsParams { log_blowup: 1, num_queries: 12, pow_bits: 0 };
+    let (_, opened) = open_random(2, &params, 120);
+    assert_eq!(verify(&opened, &params), Ok(()));
+    let indices = drawn_indices(&opened, &params);
+    let second = (1..indices.len()).find(|&q| indices[..q].contains(&indices[q])).expect("a repeated index");
+    let first = indices.iter().position(|&index| index == indices[second]).unwrap();
+    let mut proof = opened.proof.clone();
+    proof.columns[second][0] += F::ONE;
+    assert_eq!(verify_proof(&opened, &proof, &params), Err(ZkError::MerklePath { query: second }));
+    // Changing the first of the two instead names the second too: they disagree.
+    let mut proof = opened.proof.clone();
+    proof.columns[first][0] += F::ONE;
+    assert_eq!(verify_proof(&opened, &proof, &params), Err(ZkError::MerklePath { query: second }));
+    // Changing both alike leaves them consistent; the root no longer matches.
+    let mut proof = opened.proof.clone();
+    for query in (0..indices.len()).filter(|&q| indices[q] == indices[second]) {
+        proof.columns[query][0] += F::ONE;
+    }
+    assert_eq!(verify_proof(&opened, &proof, &params), Err(ZkError::MerkleRoot));
 }
 
 #[test]
@@ -259,7 +363,11 @@ fn opening_proof_round_trips() {
         let mut bytes = vec![];
         opened.proof.write_to(&mut bytes);
         let (cols, rows, queries, path_len) = layout;
-        assert_eq!(bytes.len(), 8 * (2 * cols + 1 + queries * (rows + 4 * path_len)));
+        let siblings = opened.proof.siblings.len();
+        assert_eq!(bytes.len(), 8 * (2 * cols + 1 + queries * rows) + 4 + 32 * siblings);
+        assert_eq!(OpeningProof::min_encoded_len(cols, rows, queries), Some(bytes.len() - 32 * siblings));
+        let max = OpeningProof::max_encoded_len(cols, rows, queries, path_len).unwrap();
+        assert_eq!(max, bytes.len() + 32 * (queries * path_len - siblings));
         assert_eq!(read(&bytes, layout), Ok((opened.proof.clone(), 0)));
         // Trailing bytes are left for the caller; a truncated proof is an error.
         bytes.push(0);
@@ -298,7 +406,9 @@ fn opening_proof_decoding_is_strict() {
     let mut bytes = vec![];
     opened.proof.write_to(&mut bytes);
     // Each field element position made non-canonical (p itself) is rejected.
-    for start in (0..bytes.len()).step_by(8) {
+    let (cols, rows, queries, path_len) = layout;
+    let count_at = 8 * (2 * cols + 1 + queries * rows);
+    for start in (0..count_at).step_by(8).chain((count_at + 4..bytes.len()).step_by(8)) {
         let mut bad = bytes.clone();
         bad[start..start + 8].copy_from_slice(&P.to_le_bytes());
         assert!(matches!(read(&bad, layout), Err(ZkError::Decode(_))), "element at byte {start}");
@@ -306,6 +416,30 @@ fn opening_proof_decoding_is_strict() {
     // Huge caller lengths fail before allocating.
     assert!(matches!(read(&bytes, (usize::MAX, 1, 1, 1)), Err(ZkError::Decode(_))));
     assert!(matches!(read(&bytes, (1, 1, usize::MAX / 2, usize::MAX / 2)), Err(ZkError::Decode(_))));
+    // The sibling count: at most num_queries · path_len, and no more than the bytes hold.
+    let with_count = |count: u32| {
+        let mut edited = bytes.clone();
+        edited[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+        edited
+    };
+    let cap = u32::try_from(queries * path_len).unwrap();
+    let result = read(&with_count(cap + 1), layout);
+    assert!(matches!(&result, Err(ZkError::Decode(m)) if m.contains("at most")), "{result:?}");
+    let result = read(&with_count(u32::MAX), layout);
+    assert!(matches!(&result, Err(ZkError::Decode(m)) if m.contains("at most")), "{result:?}");
+    let result = read(&with_count(cap), layout);
+    assert!(matches!(&result, Err(ZkError::Decode(m)) if m.contains("truncated")), "{result:?}");
+    // A sibling count that fits the cap and the bytes reads that many siblings.
+    let siblings = opened.proof.siblings.len();
+    let (fewer, rest) = read(&with_count(u32::try_from(siblings - 1).unwrap()), layout).unwrap();
+    assert_eq!((fewer.siblings.len(), rest), (siblings - 1, 32));
+    assert!(verify_proof(&opened, &fewer, &FAST).is_err());
+    // A proof with exactly the cap round-trips.
+    let mut full = opened.proof.clone();
+    full.siblings = vec![[F::ONE; 4]; queries * path_len];
+    let mut full_bytes = vec![];
+    full.write_to(&mut full_bytes);
+    assert_eq!(read(&full_bytes, layout), Ok((full, 0)));
 }
 
 #[test]
@@ -366,11 +500,13 @@ fn timing() {
     let shape = params.shape(log_len).unwrap();
     println!(
         "2^{log_len} values as {}×{} (codeword {}), {:.1} bits: commit {committed:?}, commit+open {opened:?}, \
-         verify {verified:?}, proof {} bytes",
+         verify {verified:?}, proof {} bytes ({} Merkle siblings, {} without deduplication)",
         shape.rows(),
         shape.cols(),
         shape.codeword_len(),
         params.security_bits(),
-        bytes.len()
+        bytes.len(),
+        proof.siblings.len(),
+        params.num_queries * shape.log_codeword_len,
     );
 }

@@ -9,8 +9,9 @@
 //! Proof: version [`PROOF_VERSION`]; every layer output (`i8` each); every `Linear`/`Conv`
 //! layer's accumulators (`i32` each); per such layer its bias block evaluations, its sumcheck's
 //! round values (3 per round) and its weight block evaluations; the batch sumcheck's round values; `M̃(ρ)`; the opening
-//! ([`OpeningProof::write_to`]). No lengths: every one follows from the verifying key, and the
-//! total is checked before anything is allocated.
+//! ([`OpeningProof::write_to`]). No lengths but the opening's Merkle sibling count: every other
+//! follows from the verifying key. The total is checked against the least and the most a proof
+//! for the key can have before anything is allocated, and no byte may follow the opening.
 
 use veritas_quant::QuantizedModel;
 
@@ -119,19 +120,19 @@ impl ProofShape {
         })
     }
 
-    /// The exact encoded length, `None` on overflow.
-    fn encoded_len(&self) -> Option<usize> {
+    /// The least and the most encoded length (they differ only in the opening's Merkle
+    /// siblings), `None` on overflow.
+    fn encoded_len_range(&self) -> Option<(usize, usize)> {
         let tensors: usize = self.tensor_lens.iter().sum();
         let accumulators = self.accumulator_lens.iter().sum::<usize>().checked_mul(4)?;
         let layer_values: usize = self.layer_rounds.iter().map(|(r, b, w)| b + ROUND_VALUES * r + w).sum();
         let values = layer_values + ROUND_VALUES * self.batch_rounds + 1;
         let (cols, rows, queries, path) = self.opening;
-        let opening = OpeningProof::encoded_len(cols, rows, queries, path)?;
-        1usize
-            .checked_add(tensors)?
-            .checked_add(accumulators)?
-            .checked_add(values.checked_mul(EF_BYTES)?)?
-            .checked_add(opening)
+        let prefix =
+            1usize.checked_add(tensors)?.checked_add(accumulators)?.checked_add(values.checked_mul(EF_BYTES)?)?;
+        let min = prefix.checked_add(OpeningProof::min_encoded_len(cols, rows, queries)?)?;
+        let max = prefix.checked_add(OpeningProof::max_encoded_len(cols, rows, queries, path)?)?;
+        Some((min, max))
     }
 }
 
@@ -171,9 +172,11 @@ impl ModelProof {
     /// canonical bytes of a proof of that shape is an error. A decoded proof must still verify.
     pub fn from_bytes(bytes: &[u8], key: &VerifyingKey) -> ZkResult<Self> {
         let shape = ProofShape::of(key)?;
-        match shape.encoded_len() {
-            Some(len) if len == bytes.len() => {}
-            Some(len) => return Err(decode(format!("proof of {} bytes, this model's proofs have {len}", bytes.len()))),
+        match shape.encoded_len_range() {
+            Some((min, max)) if (min..=max).contains(&bytes.len()) => {}
+            Some((min, max)) => {
+                return Err(decode(format!("proof of {} bytes, this model's proofs have {min} to {max}", bytes.len())));
+            }
             None => return Err(decode("proof size overflows".into())),
         }
         let mut reader = Reader { bytes, offset: 0 };
