@@ -14,7 +14,8 @@ use veritas_primitives::{Address, B256, Mode, Params, Receipt, Tensor, TensorDat
 
 use crate::{
     Node, NodeError, NodeResult,
-    node::{Answer, Queue, now_seconds, sign_and_log},
+    infer::{Answer, Queue, sign_and_log},
+    node::now_seconds,
 };
 
 /// What to complete: a conversation, or a raw prompt.
@@ -126,7 +127,7 @@ impl Node {
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
         }
-        crate::node::check_zk_format(mode, &version)?;
+        crate::infer::check_zk_format(mode, &version)?;
         if self.role == crate::NodeRole::Gateway {
             let max_tokens = u64::from(request.sampling.max_tokens);
             let (charge, _reservation) = self.reserve_payment(&version.id, account, max_tokens).await?;

@@ -11,8 +11,8 @@ use veritas_primitives::{Mode, ModelId, Receipt, Values, values::values_hash};
 use veritas_verifier::{Expectations, verify_receipt};
 
 use crate::{
-    Charge, ChatResponse, InferRequest, InferResponse, Node, NodeError, NodeResult, WorkChat, network::Member,
-    node::Queue,
+    Charge, ChatResponse, InferRequest, InferResponse, Node, NodeError, NodeResult, WorkChat, infer::Queue,
+    network::Member,
 };
 
 impl Node {
@@ -228,7 +228,7 @@ impl Node {
         let claims = self.claims.clone();
         let logged = receipt.clone();
         let timing = crate::Timing::since(started);
-        tokio::task::spawn_blocking(move || crate::node::log_receipt(&claims, &logged, queue, timing)).await??;
+        tokio::task::spawn_blocking(move || crate::infer::log_receipt(&claims, &logged, queue, timing)).await??;
         self.metrics.claims_logged.inc();
         self.verification.wake.notify_one();
         Ok(receipt)

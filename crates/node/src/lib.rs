@@ -12,6 +12,7 @@ mod explorer;
 mod faults;
 mod gateway;
 mod identity;
+mod infer;
 mod metrics;
 mod models;
 mod network;
@@ -31,8 +32,9 @@ pub use enclave::{SIMULATED_WARNING, TeeBackend, parse_nonce, simulated_measurem
 pub use error::{NodeError, NodeResult};
 pub use explorer::{ClaimSummary, Figures, Minute, NodeSummary};
 pub use identity::load_or_create_key;
+pub use infer::{InferRequest, InferResponse};
 pub use network::{Member, Registry, sampled};
-pub use node::{InferRequest, InferResponse, Node, PushRequest};
+pub use node::{Node, PushRequest};
 pub use peers::{BatchSignature, WorkChat, WorkChatDone, WorkChatEvent};
 pub use settle::{MAX_BATCH, SettledBatch};
 pub use validate::{CheckMode, Judgement};

@@ -24,7 +24,7 @@ use veritas_primitives::{
     values::{canonical_bytes, values_from_canonical, values_hash, values_to_json},
 };
 
-use crate::{Node, NodeError, NodeResult, metrics::Metrics, node::Queue};
+use crate::{Node, NodeError, NodeResult, infer::Queue, metrics::Metrics};
 
 /// Blocks read per `eth_getLogs` query.
 const SPAN: u64 = 1_000;
@@ -157,7 +157,7 @@ impl Node {
                 model.id, model.manifest.format
             )));
         }
-        crate::node::check_zk_format(mode, &model).map_err(|err| refused(format!("request {id}: {err}")))?;
+        crate::infer::check_zk_format(mode, &model).map_err(|err| refused(format!("request {id}: {err}")))?;
         // The inputs must be what the model takes, and still hash as the request's did.
         let input = values_to_json(&inputs);
         let checked = veritas_runtime::parse_inputs(&model.manifest.schema, &input)
@@ -166,7 +166,7 @@ impl Node {
             return Err(refused(format!("request {id}: its input does not survive the model's schema unchanged")));
         }
         let request_id = B256::from(U256::from(id));
-        let ask = crate::node::Ask { mode, request_id: Some(request_id), nonce: None };
+        let ask = crate::infer::Ask { mode, request_id: Some(request_id), nonce: None };
         let answer = self.run_and_log(model, checked, input, ask, Queue::Contract(id)).await?;
         Ok(answer.receipt)
     }
