@@ -111,3 +111,8 @@ pub enum ZkError {
 
 /// The result of a proof operation.
 pub type ZkResult<T> = Result<T, ZkError>;
+
+/// [`ZkError::Length`] unless `got == expected`.
+pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
+    if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }
+}

@@ -29,7 +29,7 @@ use p3_merkle_tree::{MerkleTree, MerkleTreeError, MerkleTreeMmcs, PrunedMerklePa
 use p3_symmetric::{MerkleCap, PaddingFreeSponge, TruncatedPermutation};
 
 use crate::mle::eq_table;
-use crate::{EF, F, Transcript, ZkError, ZkResult};
+use crate::{EF, F, Transcript, ZkError, ZkResult, check_len};
 
 /// A Merkle digest: four Goldilocks elements (about 256 bits).
 pub type Digest = [F; 4];
@@ -394,10 +394,6 @@ pub fn verify(
         }
     }
     Ok(())
-}
-
-fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
-    if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }
 }
 
 fn inner_product(values: &[EF], weights: &[EF]) -> EF {

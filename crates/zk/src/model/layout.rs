@@ -15,7 +15,7 @@
 use p3_field::PrimeCharacteristicRing;
 use veritas_quant::{QuantOp, QuantizedModel};
 
-use crate::{EF, F, ZkError, ZkResult};
+use crate::{EF, F, ZkError, ZkResult, check_len};
 
 /// The most variables the model vector may have (2^30 values).
 pub const MAX_LOG_LEN: usize = 30;
@@ -196,10 +196,6 @@ impl Layout {
         point.extend_from_slice(z);
         point
     }
-}
-
-fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
-    if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use self::linear::{LayerShape, accumulator_eval, bias_spread, input_column};
 use crate::mle::{eq_at, eq_table};
 use crate::pcs::{self, Commitment, CommitmentData, OpeningProof, PcsParams};
 use crate::sumcheck::{prove_product, verify_product};
-use crate::{EF, F, Mle, SumcheckProof, Transcript, ZkError, ZkResult};
+use crate::{EF, F, Mle, SumcheckProof, Transcript, ZkError, ZkResult, check_len};
 
 const DOMAIN: &[u8] = b"model";
 
@@ -424,8 +424,4 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
     }
     transcript.absorb_ext(&[proof.model_eval]);
     pcs::verify(&key.commitment, &out.point, proof.model_eval, &proof.opening, &key.params, &mut transcript)
-}
-
-fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
-    if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }
 }
