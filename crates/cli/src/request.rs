@@ -29,7 +29,7 @@ use crate::{
 /// Options of `veritas request`.
 #[derive(Args)]
 pub struct RequestArgs {
-    /// The model: NAME, NAME@VERSION or a model id (ONNX).
+    /// The model: NAME, NAME@VERSION or a model id (ONNX, or quantized for `zk`).
     model: String,
     /// The inputs as JSON, `@FILE` to read a file, or `-` for standard input.
     #[arg(long)]
