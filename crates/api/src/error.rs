@@ -47,7 +47,7 @@ impl From<NodeError> for ApiError {
             NodeError::Runtime(RuntimeError::Input(_)) => (S::BAD_REQUEST, "invalid_input"),
             NodeError::Runtime(RuntimeError::InvalidModel(_)) => (S::UNPROCESSABLE_ENTITY, "invalid_model"),
             NodeError::Runtime(_) => (S::INTERNAL_SERVER_ERROR, "inference_failed"),
-            NodeError::UnsupportedMode { .. } => (S::BAD_REQUEST, "unsupported_mode"),
+            NodeError::UnsupportedMode { .. } | NodeError::ModeForModel { .. } => (S::BAD_REQUEST, "unsupported_mode"),
             NodeError::UnsupportedFormat { .. } => (S::UNPROCESSABLE_ENTITY, "unsupported_format"),
             NodeError::UnknownReceipt(_) => (S::NOT_FOUND, "unknown_receipt"),
             NodeError::InsufficientFunds { .. } => (S::PAYMENT_REQUIRED, "insufficient_funds"),

@@ -142,7 +142,7 @@ async fn bad_chat_requests_get_clear_errors() {
         (json!({"max_tokens": 0}), 400, "invalid_request", "max_tokens"),
         (json!({"n": 2}), 400, "invalid_request", "n = 1"),
         (json!({"frobnicate": true}), 400, "invalid_request", "frobnicate"),
-        (json!({"veritas_mode": "zk"}), 400, "bad_request", "zk mode proves quantized models"),
+        (json!({"veritas_mode": "zk"}), 400, "unsupported_mode", "zk mode proves quantized models"),
         (json!({"messages": []}), 400, "invalid_request", "at least one message"),
         (json!({"messages": [{"role": "wizard", "content": "hi"}]}), 400, "invalid_request", "wizard"),
         (json!({"messages": [{"role": "user"}]}), 400, "invalid_request", "content"),

@@ -222,7 +222,7 @@ async fn bad_inference_requests_get_clear_errors() {
             json!({"model": "iris", "input": {"float_input": [[1, 2, 3, 4]]}, "mode": "zk"}),
             400,
             "unsupported_mode",
-            "mode zk is not available",
+            "zk mode proves quantized models",
         ),
         (
             json!({"model": "iris", "input": {"float_input": [[1, 2, 3, 4]]}, "mode": "tee"}),

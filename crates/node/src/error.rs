@@ -20,6 +20,16 @@ pub enum NodeError {
         /// The modes it serves.
         available: &'static str,
     },
+    /// A mode the model cannot be served in (`zk` needs a quantized model).
+    #[error("mode {mode} is not available for {model}: {reason}")]
+    ModeForModel {
+        /// The mode asked for.
+        mode: veritas_primitives::Mode,
+        /// The model, by name and id.
+        model: String,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A model format this node cannot run.
     #[error("model {model} is {format:?}, which this node cannot run")]
     UnsupportedFormat {

@@ -209,11 +209,15 @@ pub(crate) struct Answer {
 /// `zk` mode proves quantized models only.
 pub(crate) fn check_zk_format(mode: Mode, model: &ModelVersion) -> NodeResult<()> {
     if mode == Mode::Zk && model.manifest.format != ModelFormat::Quantized {
-        return Err(NodeError::BadRequest(format!(
-            "zk mode proves quantized models, and {} ({}) is {:?}: push a quantized version (veritas model push \
-             MODEL.onnx --zk-calibration SAMPLES.json)",
-            model.name, model.id, model.manifest.format
-        )));
+        return Err(NodeError::ModeForModel {
+            mode,
+            model: format!("{} ({})", model.name, model.id),
+            reason: format!(
+                "zk mode proves quantized models, and this one is {:?}; push a quantized version (veritas model \
+                 push MODEL.onnx --zk-calibration SAMPLES.json)",
+                model.manifest.format
+            ),
+        });
     }
     Ok(())
 }
