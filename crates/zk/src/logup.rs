@@ -97,43 +97,9 @@ pub fn prove(f: &[F], m: &[F], k: usize, transcript: &mut Transcript) -> ZkResul
     let d = n.max(k);
     let gamma = transcript.challenge();
 
-    // tree[ℓ] holds layer ℓ's numerators and denominators; tree[d + 1] the leaves.
-    let half = 1usize << d;
-    let mut leaf_p = vec![EF::ZERO; 2 * half];
-    let mut leaf_q = vec![EF::ONE; 2 * half];
-    for (i, &value) in f.iter().enumerate() {
-        leaf_p[i] = EF::ONE;
-        leaf_q[i] = gamma - value;
-    }
-    for (j, &count) in m.iter().enumerate() {
-        leaf_p[half + j] = -EF::from(count);
-        leaf_q[half + j] = gamma - EF::from_usize(j);
-    }
-    let mut tree = vec![(leaf_p, leaf_q)];
-    for _ in 0..=d {
-        let (p, q) = &tree[tree.len() - 1];
-        let parent =
-            p.chunks_exact(2).zip(q.chunks_exact(2)).map(|(p, q)| (p[0] * q[1] + p[1] * q[0], q[0] * q[1])).unzip();
-        tree.push(parent);
-    }
-    tree.reverse();
-
+    let tree = fraction_tree(f, m, gamma, d);
     let (root_p, root_q) = (tree[0].0[0], tree[0].1[0]);
-    transcript.absorb_ext(&[root_p, root_q]);
-    let (mut point, mut claim_p, mut claim_q) = (Vec::new(), root_p, root_q);
-    let mut layers = Vec::with_capacity(d + 1);
-    for (child_p, child_q) in &tree[1..] {
-        let lambda = transcript.challenge();
-        let (layer, s) = prove_layer(&point, claim_p + lambda * claim_q, lambda, child_p, child_q, transcript);
-        let [p_l, p_r, q_l, q_r] = layer.children;
-        transcript.absorb_ext(&layer.children);
-        let mu = transcript.challenge();
-        claim_p = p_l + mu * (p_r - p_l);
-        claim_q = q_l + mu * (q_r - q_l);
-        point = s;
-        point.push(mu);
-        layers.push(layer);
-    }
+    let (layers, point) = prove_layers(&tree, root_p, root_q, transcript);
     let (f_point, m_point) = (point[1 + d - n..].to_vec(), point[1 + d - k..].to_vec());
     let f_eval = mle_at(f, &f_point);
     let m_eval = mle_at(m, &m_point);
@@ -206,6 +172,56 @@ fn check_dimensions(n: usize, k: usize) -> ZkResult<()> {
     Ok(())
 }
 
+/// The layers of the fraction tree as (numerators, denominators), root first, leaves last.
+fn fraction_tree(f: &[F], m: &[F], gamma: EF, d: usize) -> Vec<(Vec<EF>, Vec<EF>)> {
+    let half = 1usize << d;
+    let mut leaf_p = vec![EF::ZERO; 2 * half];
+    let mut leaf_q = vec![EF::ONE; 2 * half];
+    for (i, &value) in f.iter().enumerate() {
+        leaf_p[i] = EF::ONE;
+        leaf_q[i] = gamma - value;
+    }
+    for (j, &count) in m.iter().enumerate() {
+        leaf_p[half + j] = -EF::from(count);
+        leaf_q[half + j] = gamma - EF::from_usize(j);
+    }
+    let mut tree = vec![(leaf_p, leaf_q)];
+    for _ in 0..=d {
+        let (p, q) = &tree[tree.len() - 1];
+        let parent =
+            p.chunks_exact(2).zip(q.chunks_exact(2)).map(|(p, q)| (p[0] * q[1] + p[1] * q[0], q[0] * q[1])).unzip();
+        tree.push(parent);
+    }
+    tree.reverse();
+    tree
+}
+
+/// Absorbs the claimed root `(root_p, root_q)` and proves each layer of `tree` from the root down;
+/// returns the layer proofs and the leaf point.
+fn prove_layers(
+    tree: &[(Vec<EF>, Vec<EF>)],
+    root_p: EF,
+    root_q: EF,
+    transcript: &mut Transcript,
+) -> (Vec<LayerProof>, Vec<EF>) {
+    transcript.absorb_ext(&[root_p, root_q]);
+    let (mut point, mut claim_p, mut claim_q) = (Vec::new(), root_p, root_q);
+    let mut layers = Vec::with_capacity(tree.len() - 1);
+    for (child_p, child_q) in &tree[1..] {
+        let lambda = transcript.challenge();
+        let (layer, s) = prove_layer(&point, claim_p + lambda * claim_q, lambda, child_p, child_q, transcript);
+        let [p_l, p_r, q_l, q_r] = layer.children;
+        transcript.absorb_ext(&layer.children);
+        let mu = transcript.challenge();
+        claim_p = p_l + mu * (p_r - p_l);
+        claim_q = q_l + mu * (q_r - q_l);
+        point = s;
+        point.push(mu);
+        layers.push(layer);
+    }
+    (layers, point)
+}
+
 /// The sumcheck of one layer's claim `Σ_b eq(r, b)·[p_l q_r + p_r q_l + λ·q_l q_r](b)`, `r` the
 /// layer's point; returns the layer proof and the sumcheck's point.
 fn prove_layer(
@@ -264,5 +280,26 @@ mod tests {
         let f: Vec<F> = [0u64, 3, 3, 1, 4, 3].map(F::from_u64).to_vec();
         assert_eq!(multiplicities(&f, 2), [1u64, 1, 0, 3].map(F::from_u64).to_vec());
         assert_eq!(multiplicities(&[-F::ONE], 1), vec![F::ZERO; 2]);
+    }
+
+    #[test]
+    fn a_forged_root_with_true_layers_below_is_caught_at_the_root_layer() {
+        // f holds 4, outside {0..3}: the true root numerator is not zero. The cheater claims
+        // P = 0 and proves every layer honestly from there; only the root layer's combination
+        // check (claim against the children) stands between it and acceptance.
+        let (n, k) = (2, 2);
+        let f: Vec<F> = [0u64, 1, 4, 3].map(F::from_u64).to_vec();
+        let m = multiplicities(&f, k);
+        let statement = [F::from_usize(n), F::from_usize(k)];
+        let mut prover = Transcript::new(b"logup-unit", &statement);
+        let gamma = prover.challenge();
+        let tree = fraction_tree(&f, &m, gamma, n.max(k));
+        assert_ne!(tree[0].0[0], EF::ZERO);
+        let root_q = tree[0].1[0];
+        let (layers, point) = prove_layers(&tree, EF::ZERO, root_q, &mut prover);
+        let (f_eval, m_eval) = (mle_at(&f, &point[1..]), mle_at(&m, &point[1..]));
+        let proof = LookupProof { root_p: EF::ZERO, root_q, layers, f_eval, m_eval };
+        let result = verify(n, k, &proof, &mut Transcript::new(b"logup-unit", &statement));
+        assert_eq!(result, Err(ZkError::GkrLayer { layer: 0 }));
     }
 }
