@@ -5,9 +5,11 @@
 //! The base field is Goldilocks (`p = 2^64 - 2^32 + 1`) and challenges come from its degree-2
 //! extension, both from Plonky3. [`Transcript`] is the only source of challenges and cannot be
 //! made without absorbing a statement. [`matvec`] is the first use: `y = W·x` for int8 `W`, `x`.
+//! [`logup`] proves range checks (not yet used by the model prover).
 //! Pure: no I/O, no clock, no randomness; builds for `wasm32-unknown-unknown`.
 
 pub mod encoding;
+pub mod logup;
 pub mod matvec;
 pub mod mle;
 pub mod model;
@@ -102,6 +104,15 @@ pub enum ZkError {
     #[error("trace: layer {layer}'s output is not what the executor computes from its inputs")]
     Trace {
         /// The layer, from 0.
+        layer: usize,
+    },
+    /// A LogUp check that fails (`logup`), named.
+    #[error("lookup check failed: {0}")]
+    Lookup(&'static str),
+    /// A GKR layer whose sumcheck's final claim is not the combination of the child values.
+    #[error("gkr layer {layer}: the final claim is not the combination of the child values")]
+    GkrLayer {
+        /// The layer, from 0 at the root.
         layer: usize,
     },
     /// Bytes that are not the canonical encoding of a proof (`encoding`).

@@ -1,17 +1,21 @@
 //! The sumcheck protocol for `Σ_{b ∈ {0,1}^k} f(b)·g(b)` with `f`, `g` multilinear: each round
-//! polynomial has degree 2 and is sent as its values at 0, 1 and 2.
+//! polynomial has degree 2 and is sent as its values at 0, 1 and 2. [`verify_cubic`] checks
+//! degree-3 rounds (values at 0, 1, 2, 3), as GKR's `eq·(product of two)` sums need (`logup`).
 //!
 //! Transcript order: the claimed sum, then for each round the three values followed by the
 //! round's challenge. The number of rounds comes from the statement, never from the proof; the
 //! verifier's output (point and value) must be checked by the caller against `f(point)·g(point)`.
 
-use p3_field::PrimeCharacteristicRing;
+use p3_field::{Field, PrimeCharacteristicRing};
 
 use crate::mle::fold_in_place;
 use crate::{EF, Transcript, ZkError, ZkResult};
 
 /// The number of values sent per round: a degree-2 polynomial at 0, 1 and 2.
 pub const ROUND_VALUES: usize = 3;
+
+/// The number of values sent per round of a degree-3 sumcheck: at 0, 1, 2 and 3.
+pub const CUBIC_ROUND_VALUES: usize = 4;
 
 /// One round polynomial as its values at 0, 1, 2. A `Vec` so that a malformed proof (any other
 /// count) is representable and rejected by the verifier.
@@ -79,6 +83,28 @@ pub fn verify_product(
     proof: &SumcheckProof,
     transcript: &mut Transcript,
 ) -> ZkResult<SumcheckOutput> {
+    verify_rounds(claimed_sum, num_rounds, proof, ROUND_VALUES, interpolate, transcript)
+}
+
+/// Verifies a sumcheck proof with degree-3 rounds (four values each), otherwise as
+/// [`verify_product`]: the caller checks the returned value against the summand at the point.
+pub fn verify_cubic(
+    claimed_sum: EF,
+    num_rounds: usize,
+    proof: &SumcheckProof,
+    transcript: &mut Transcript,
+) -> ZkResult<SumcheckOutput> {
+    verify_rounds(claimed_sum, num_rounds, proof, CUBIC_ROUND_VALUES, interpolate_cubic, transcript)
+}
+
+fn verify_rounds(
+    claimed_sum: EF,
+    num_rounds: usize,
+    proof: &SumcheckProof,
+    values_per_round: usize,
+    interpolate: fn(&[EF], EF) -> EF,
+    transcript: &mut Transcript,
+) -> ZkResult<SumcheckOutput> {
     if proof.rounds.len() != num_rounds {
         return Err(ZkError::Length { what: "sumcheck rounds", expected: num_rounds, got: proof.rounds.len() });
     }
@@ -86,8 +112,12 @@ pub fn verify_product(
     let mut point = Vec::with_capacity(num_rounds);
     let mut claim = claimed_sum;
     for (round, values) in proof.rounds.iter().enumerate() {
-        if values.len() != ROUND_VALUES {
-            return Err(ZkError::Length { what: "sumcheck round values", expected: ROUND_VALUES, got: values.len() });
+        if values.len() != values_per_round {
+            return Err(ZkError::Length {
+                what: "sumcheck round values",
+                expected: values_per_round,
+                got: values.len(),
+            });
         }
         if values[0] + values[1] != claim {
             return Err(ZkError::RoundSum { round });
@@ -105,6 +135,16 @@ pub fn verify_product(
 fn interpolate(values: &[EF], r: EF) -> EF {
     let (r1, r2) = (r - EF::ONE, r - EF::TWO);
     (values[0] * r1 * r2 + values[2] * r * r1).halve() - values[1] * r * r2
+}
+
+/// The degree-3 polynomial with values `values[0..4]` at 0, 1, 2, 3, evaluated at `r` (Lagrange:
+/// the basis denominators are −6, 2, −2, 6).
+fn interpolate_cubic(values: &[EF], r: EF) -> EF {
+    let (r1, r2, r3) = (r - EF::ONE, r - EF::TWO, r - EF::from_u8(3));
+    let sixth = EF::from_u8(6).inverse();
+    let outer = (values[3] * r * r1 * r2 - values[0] * r1 * r2 * r3) * sixth;
+    let inner = (values[1] * r * r2 * r3 - values[2] * r * r1 * r3).halve();
+    outer + inner
 }
 
 #[cfg(test)]
@@ -126,6 +166,24 @@ mod tests {
         let values = [ef(5), ef(6), ef(13)];
         assert_eq!(interpolate(&values, ef(10)), ef(285));
         assert_eq!(interpolate(&values, ef(-4)), ef(61));
+    }
+
+    #[test]
+    fn interpolates_a_cubic() {
+        // p(x) = 2x³ − x² + 4x − 7: −7, −2, 13, 50 at 0..=3; at 10: 1933; at −4: −167.
+        let values = [ef(-7), ef(-2), ef(13), ef(50)];
+        assert_eq!(interpolate_cubic(&values, ef(10)), ef(1933));
+        assert_eq!(interpolate_cubic(&values, ef(-4)), ef(-167));
+        for (x, &value) in values.iter().enumerate() {
+            assert_eq!(interpolate_cubic(&values, ef(x as i64)), value);
+        }
+    }
+
+    #[test]
+    fn cubic_rounds_of_another_count_are_rejected() {
+        let proof = SumcheckProof { rounds: vec![vec![ef(1), ef(2), ef(3)]] };
+        let result = verify_cubic(ef(3), 1, &proof, &mut Transcript::new(b"test", &[]));
+        assert_eq!(result, Err(ZkError::Length { what: "sumcheck round values", expected: 4, got: 3 }));
     }
 
     #[test]
