@@ -304,6 +304,14 @@ fn print_model(model: &Value) {
             tolerance["abs"], tolerance["rel"]
         );
     }
+    let zk = &manifest["zk"];
+    if zk.is_object() {
+        println!(
+            "zk        model commitment {} ({} bits of proven soundness; the verifying key is in the manifest)",
+            zk["commitment"].as_str().unwrap_or("?"),
+            zk["security_bits"]
+        );
+    }
     for file in manifest["files"].as_array().into_iter().flatten() {
         println!(
             "file      {} {} bytes sha256 {}",

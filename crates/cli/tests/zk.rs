@@ -37,6 +37,9 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
         let manifest = &shown["veritas"]["manifest"];
         assert_eq!(manifest["format"], "quantized", "{shown}");
         assert!(manifest["zk"]["security_bits"].as_u64().unwrap() >= 100, "{shown}");
+        let out = net.cli(&["model", "show", name]);
+        let commitment = manifest["zk"]["commitment"].as_str().unwrap();
+        assert!(text(&out).contains(&format!("zk        model commitment {commitment}")), "{}", text(&out));
 
         let path = dir.join(format!("{name}.receipt.json"));
         let input = format!("@{}", example(file, "input").display());
