@@ -75,14 +75,6 @@ pub fn dequantized_output(architecture: &QuantizedModel, output: &[i8]) -> Value
     Values::from([(OUTPUT_NAME.to_owned(), Value::Tensor(tensor))])
 }
 
-/// The int8 output a proof's trace ends in (the input when the network's output is its input).
-fn proof_output<'a>(architecture: &QuantizedModel, proof: &'a ModelProof, input: &'a [i8]) -> &'a [i8] {
-    match architecture.output {
-        0 => input,
-        id => proof.tensors.get(id - 1).map_or(&[], Vec::as_slice),
-    }
-}
-
 /// Checks a receipt's `zk` evidence: none on a claim of another mode; on a `zk` claim exactly
 /// one, naming the proof in the body, which must verify against the manifest's key for the
 /// claimed input and output.
@@ -120,7 +112,7 @@ pub(crate) fn check(receipt: &veritas_primitives::Receipt, checks: &mut Vec<Chec
     };
     let input = quantized_input(&key.architecture, input)?;
     let proof = ModelProof::from_bytes(proof_bytes, &key).map_err(VerifyError::Zk)?;
-    let claimed = proof_output(&key.architecture, &proof, &input).to_vec();
+    let claimed = veritas_zk::model::proven_output(&key, &input, &proof).map_err(VerifyError::Zk)?;
     if dequantized_output(&key.architecture, &claimed) != *output {
         return Err(evidence_error("the claimed output is not the proven int8 output dequantized"));
     }

@@ -100,12 +100,9 @@ pub enum ZkError {
     /// A model that cannot be proven about (invalid, or without parameters).
     #[error("model: {0}")]
     Model(String),
-    /// A trace step that is not what the executor computes from the previous ones.
-    #[error("trace: layer {layer}'s output is not what the executor computes from its inputs")]
-    Trace {
-        /// The layer, from 0.
-        layer: usize,
-    },
+    /// A claimed output that is not where the proof's trace leads.
+    #[error("the claimed output is not the one the proof's trace computes")]
+    Output,
     /// A LogUp check that fails (`logup`), named.
     #[error("lookup check failed: {0}")]
     Lookup(&'static str),

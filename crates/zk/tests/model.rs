@@ -111,7 +111,7 @@ fn a_false_product_is_rejected() {
         // Large enough to change the requantized value; the forged output is what it leads to.
         let (tensors, accumulators) = forged_trace(&model, &input, 1 << 20);
         let output = tensors[model.output].clone();
-        let proof = prove_trace(&key, &input, &output, tensors[1..].to_vec(), accumulators).unwrap();
+        let proof = prove_trace(&key, &input, &output, accumulators).unwrap();
         assert!(
             matches!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::RoundSum { round: 0 })),
             "{name}"
@@ -120,14 +120,16 @@ fn a_false_product_is_rejected() {
 }
 
 #[test]
-fn an_inconsistent_trace_is_rejected() {
+fn an_output_other_than_the_traces_is_rejected() {
+    // The trace is the accumulators: every tensor, pooling and ReLU included, is derived from
+    // them, and the claimed output must be the last.
     let (model, input) = example("mnist-cnn");
     let key = key(&model);
-    let (output, mut proof) = prove(&key, &input).unwrap();
-    // A pooled value changed: the verifier recomputes pooling from its input.
-    let pool = model.layers.iter().position(|l| matches!(l.op, QuantOp::MaxPool { .. })).expect("a pool");
-    proof.tensors[pool][0] = proof.tensors[pool][0].wrapping_add(1);
-    assert_eq!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::Trace { layer: pool }));
+    let (output, proof) = prove(&key, &input).unwrap();
+    assert_eq!(veritas_zk::model::proven_output(key.verifying_key(), &input, &proof), Ok(output.clone()));
+    let mut other = output.clone();
+    other[3] = other[3].wrapping_sub(1);
+    assert_eq!(verify(key.verifying_key(), &input, &other, &proof), Err(ZkError::Output));
 }
 
 /// Every message of the proof, changed one at a time.
@@ -161,9 +163,9 @@ fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
     }
     push("model_eval".into(), &|p| p.model_eval += EF::ONE);
     push("an accumulator".into(), &|p| p.accumulators[0][0] += 1);
-    push("the last layer output".into(), &|p| {
-        let last = p.tensors.len() - 1;
-        p.tensors[last][0] = p.tensors[last][0].wrapping_add(1);
+    push("the last accumulator".into(), &|p| {
+        let last = p.accumulators.len() - 1;
+        p.accumulators[last][0] -= 1;
     });
     out
 }

@@ -186,7 +186,7 @@ proptest! {
         let tensors = forged_trace(&model, &input, layer, forged_index, delta);
         let accumulators = forged_accumulators(&model, &tensors, layer, forged_index, delta);
         let forged_output = tensors[model.output].clone();
-        let forged = prove_trace(&key, &input, &forged_output, tensors[1..].to_vec(), accumulators).unwrap();
+        let forged = prove_trace(&key, &input, &forged_output, accumulators).unwrap();
         prop_assert!(verify(vk, &input, &forged_output, &forged).is_err());
     }
 }
@@ -210,7 +210,7 @@ fn a_wrapped_accumulator_is_rejected() {
     let tensors = forged_trace(&model, &input, 0, 0, i32::MIN);
     let accumulators = forged_accumulators(&model, &tensors, 0, 0, i32::MIN);
     let output = tensors[model.output].clone();
-    let proof = prove_trace(&key, &input, &output, tensors[1..].to_vec(), accumulators).unwrap();
+    let proof = prove_trace(&key, &input, &output, accumulators).unwrap();
     assert!(matches!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::RoundSum { round: 0 })));
 }
 
@@ -239,7 +239,7 @@ fn round_shapes_and_degrees_come_from_the_model() {
     assert!(verify(vk, &input, &output, &shifted).is_err());
     // A trace of another length than the architecture's.
     let mut extra = proof.clone();
-    extra.tensors[0].push(0);
+    extra.accumulators[0].push(0);
     assert!(verify(vk, &input, &output, &extra).is_err());
 }
 
@@ -254,19 +254,21 @@ fn the_commitment_parameters_are_part_of_the_statement() {
 }
 
 #[test]
-fn a_requantized_output_must_match_its_accumulator() {
-    // The remainder of the rounding is not a free witness: the verifier recomputes every
-    // requantization from the accumulator, so an output one off is refused.
+fn a_requantized_output_is_derived_from_its_accumulator() {
+    // The remainder of the rounding is not a free witness: the verifier requantizes every
+    // accumulator itself, so an output one off (anywhere) is refused.
     let (model, input) = small();
     let key = ProvingKey::new(&model, FAST).unwrap();
-    let (output, mut proof) = prove(&key, &input).unwrap();
-    let last = model.layers.len() - 1;
-    proof.tensors[last - 1][0] = proof.tensors[last - 1][0].wrapping_add(1);
-    assert_eq!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::Trace { layer: last - 1 }));
+    let (output, proof) = prove(&key, &input).unwrap();
+    for index in 0..output.len() {
+        let mut other = output.clone();
+        other[index] = other[index].wrapping_add(1);
+        assert_eq!(verify(key.verifying_key(), &input, &other, &proof), Err(ZkError::Output));
+    }
 }
 
 fn fixture_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model-v1.bin")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model-v2.bin")
 }
 
 /// The golden proof of the small network: the prover is deterministic, so any change to the

@@ -6,8 +6,8 @@
 //! (`u32`) and the JSON (serde's field order, no whitespace). Decoding re-encodes and requires
 //! the same bytes, so a key has one encoding.
 //!
-//! Proof: version [`PROOF_VERSION`]; every layer output (`i8` each); every `Linear`/`Conv`
-//! layer's accumulators (`i32` each); per such layer its bias block evaluations, its sumcheck's
+//! Proof: version [`PROOF_VERSION`]; every `Linear`/`Conv` layer's accumulators (`i32` each;
+//! every tensor follows from them and the input); per such layer its bias block evaluations, its sumcheck's
 //! round values (3 per round) and its weight block evaluations; the batch sumcheck's round values; `M̃(ρ)`; the opening
 //! ([`OpeningProof::write_to`]). No lengths but the opening's Merkle sibling count: every other
 //! follows from the verifying key. The total is checked against the least and the most a proof
@@ -24,8 +24,8 @@ use crate::{SumcheckProof, ZkResult};
 
 /// The verifying key encoding's version byte.
 pub const KEY_VERSION: u8 = 1;
-/// The proof encoding's version byte.
-pub const PROOF_VERSION: u8 = 1;
+/// The proof encoding's version byte (2: the trace is the accumulators alone).
+pub const PROOF_VERSION: u8 = 2;
 /// The longest architecture JSON accepted.
 pub const MAX_ARCHITECTURE_BYTES: usize = 1 << 20;
 
@@ -89,7 +89,6 @@ impl VerifyingKey {
 
 /// The sizes a proof for `key` has, from the key alone.
 struct ProofShape {
-    tensor_lens: Vec<usize>,
     accumulator_lens: Vec<usize>,
     /// Per `Linear`/`Conv` layer: sumcheck rounds, bias blocks, weight blocks.
     layer_rounds: Vec<(usize, usize, usize)>,
@@ -101,12 +100,10 @@ impl ProofShape {
     fn of(key: &VerifyingKey) -> ZkResult<Self> {
         let model = &key.architecture;
         model.validate_architecture().map_err(|e| decode(format!("architecture: {e}")))?;
-        let tensor_lens = model.layers.iter().map(|l| l.shape.iter().product()).collect();
         let shapes: Vec<_> = model.layers.iter().filter_map(|l| shape_of(&l.op)).collect();
         let layout = Layout::new(model)?;
         let pcs = key.params.shape(layout.log_len)?;
         Ok(Self {
-            tensor_lens,
             accumulator_lens: shapes.iter().map(|s| s.rows * s.positions).collect(),
             layer_rounds: shapes
                 .iter()
@@ -123,13 +120,11 @@ impl ProofShape {
     /// The least and the most encoded length (they differ only in the opening's Merkle
     /// siblings), `None` on overflow.
     fn encoded_len_range(&self) -> Option<(usize, usize)> {
-        let tensors: usize = self.tensor_lens.iter().sum();
         let accumulators = self.accumulator_lens.iter().sum::<usize>().checked_mul(4)?;
         let layer_values: usize = self.layer_rounds.iter().map(|(r, b, w)| b + ROUND_VALUES * r + w).sum();
         let values = layer_values + ROUND_VALUES * self.batch_rounds + 1;
         let (cols, rows, queries, path) = self.opening;
-        let prefix =
-            1usize.checked_add(tensors)?.checked_add(accumulators)?.checked_add(values.checked_mul(EF_BYTES)?)?;
+        let prefix = 1usize.checked_add(accumulators)?.checked_add(values.checked_mul(EF_BYTES)?)?;
         let min = prefix.checked_add(OpeningProof::min_encoded_len(cols, rows, queries)?)?;
         let max = prefix.checked_add(OpeningProof::max_encoded_len(cols, rows, queries, path)?)?;
         Some((min, max))
@@ -147,9 +142,6 @@ impl ModelProof {
     /// The canonical bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![PROOF_VERSION];
-        for tensor in &self.tensors {
-            out.extend(tensor.iter().map(|&v| v as u8));
-        }
         for acc in &self.accumulators {
             for value in acc {
                 out.extend_from_slice(&value.to_le_bytes());
@@ -184,10 +176,6 @@ impl ModelProof {
         if version != PROOF_VERSION {
             return Err(decode(format!("proof version {version}, expected {PROOF_VERSION}")));
         }
-        let mut tensors = Vec::with_capacity(shape.tensor_lens.len());
-        for &len in &shape.tensor_lens {
-            tensors.push(reader.take(len, "layer output")?.iter().map(|&b| b as i8).collect());
-        }
         let mut accumulators = Vec::with_capacity(shape.accumulator_lens.len());
         for &len in &shape.accumulator_lens {
             let bytes = reader.take(4 * len, "accumulators")?;
@@ -209,6 +197,6 @@ impl ModelProof {
         if !rest.is_empty() {
             return Err(decode(format!("{} trailing bytes", rest.len())));
         }
-        Ok(Self { tensors, accumulators, layers, batch, model_eval, opening })
+        Ok(Self { accumulators, layers, batch, model_eval, opening })
     }
 }

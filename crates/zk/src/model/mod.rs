@@ -6,12 +6,13 @@
 //! parameters, the int8 input and the int8 output. It holds when `QuantizedModel::run` of the
 //! committed parameters with this architecture gives this output on this input.
 //!
-//! **Proof** (this version): the trace in the clear (every layer's int8 output and every
-//! `Linear`/`Conv` layer's int32 accumulators), absorbed before any challenge; per `Linear`/`Conv`
-//! layer a sumcheck that its accumulators are `b + W·x` ([`linear`]); one sumcheck that batches
-//! the resulting claims on the model vector into one evaluation; the PCS opening of it. The
-//! verifier recomputes every other step from the trace with the executor's own code
-//! (requantization of each accumulator, ReLU, pooling, `Add`), so they are checked exactly.
+//! **Proof** (this version): the trace in the clear, which is every `Linear`/`Conv` layer's int32
+//! accumulators (every tensor follows from them and the input: [`derive_trace`]), absorbed
+//! before any challenge; per `Linear`/`Conv` layer a sumcheck that its accumulators are
+//! `b + W·x` ([`linear`]); one sumcheck that batches the resulting claims on the model vector
+//! into one evaluation; the PCS opening of it. The verifier derives every other step with the
+//! executor's own code (requantization of each accumulator, ReLU, pooling, `Add`), so they hold
+//! exactly, and the claimed output must be the last tensor.
 
 pub mod encoding;
 pub mod layout;
@@ -67,8 +68,6 @@ pub struct LayerProof {
 /// A proof of one inference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelProof {
-    /// Every layer's output, layer order (tensor ids 1..).
-    pub tensors: Vec<Vec<i8>>,
     /// Every `Linear`/`Conv` layer's accumulators, `rows × positions`, layer order.
     pub accumulators: Vec<Vec<i32>>,
     /// Every `Linear`/`Conv` layer's sumcheck, layer order.
@@ -177,14 +176,44 @@ fn architecture_fields(model: &QuantizedModel, out: &mut Vec<F>) {
     push(model.output as u64);
 }
 
-/// Absorbs the trace: every layer output, then every accumulator vector.
-fn absorb_trace(transcript: &mut Transcript, tensors: &[Vec<i8>], accumulators: &[Vec<i32>]) {
-    for tensor in tensors {
-        transcript.absorb_base(&tensor.iter().map(|&v| F::from_i8(v)).collect::<Vec<_>>());
-    }
+/// Absorbs the trace: every accumulator vector.
+fn absorb_trace(transcript: &mut Transcript, accumulators: &[Vec<i32>]) {
     for acc in accumulators {
         transcript.absorb_base(&acc.iter().map(|&v| F::from_i32(v)).collect::<Vec<_>>());
     }
+}
+
+/// Every tensor, the input first, from the input and the `Linear`/`Conv` layers' accumulators:
+/// each of those layers' output is its accumulators requantized, every other layer is run by the
+/// executor's own code. Only the products are left to prove. `model` is a validated architecture
+/// (or model); the accumulators' count and lengths are checked.
+pub fn derive_trace(model: &QuantizedModel, input: &[i8], accumulators: &[Vec<i32>]) -> ZkResult<Vec<Vec<i8>>> {
+    check_len("input", model.input_len(), input.len())?;
+    let shapes: Vec<Option<LayerShape>> = model.layers.iter().map(|l| shape_of(&l.op)).collect();
+    check_len("accumulator vectors", shapes.iter().flatten().count(), accumulators.len())?;
+    let mut tensors = vec![input.to_vec()];
+    let mut accumulators = accumulators.iter();
+    for (layer, shape) in model.layers.iter().zip(&shapes) {
+        let out_len: usize = layer.shape.iter().product();
+        let out = match (&layer.op, shape) {
+            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(shape)) => {
+                let acc = accumulators.next().expect("OK because the count was checked");
+                check_len("accumulators", shape.rows * shape.positions, acc.len())?;
+                acc.iter().map(|&a| requant.apply(i64::from(a), *relu)).collect()
+            }
+            (op, _) => run_layer(op, &tensors, out_len),
+        };
+        tensors.push(out);
+    }
+    Ok(tensors)
+}
+
+/// The output a proof's trace leads to on `input` (what a receipt's claimed output must be).
+pub fn proven_output(key: &VerifyingKey, input: &[i8], proof: &ModelProof) -> ZkResult<Vec<i8>> {
+    let model = &key.architecture;
+    model.validate_architecture().map_err(|e| ZkError::Model(e.to_string()))?;
+    let mut tensors = derive_trace(model, input, &proof.accumulators)?;
+    Ok(tensors.swap_remove(model.output))
 }
 
 pub(crate) fn shape_of(op: &QuantOp) -> Option<LayerShape> {
@@ -201,7 +230,7 @@ fn layer_input(op: &QuantOp) -> usize {
 /// Proves that the key's model maps `input` to its output; returns the output and the proof.
 pub fn prove(key: &ProvingKey, input: &[i8]) -> ZkResult<(Vec<i8>, ModelProof)> {
     let model = &key.model;
-    let mut tensors = model.run_trace(input).map_err(|e| ZkError::Model(e.to_string()))?;
+    let tensors = model.run_trace(input).map_err(|e| ZkError::Model(e.to_string()))?;
     let output = tensors[model.output].clone();
     let mut accumulators = Vec::new();
     for (index, layer) in model.layers.iter().enumerate() {
@@ -211,27 +240,19 @@ pub fn prove(key: &ProvingKey, input: &[i8]) -> ZkResult<(Vec<i8>, ModelProof)> 
             accumulators.push(acc.ok_or_else(|| ZkError::Model(format!("layer {index}: accumulator beyond i32")))?);
         }
     }
-    let layer_outputs = tensors.split_off(1);
-    let proof = prove_trace(key, input, &output, layer_outputs, accumulators)?;
+    let proof = prove_trace(key, input, &output, accumulators)?;
     Ok((output, proof))
 }
 
-/// The prover's messages for a given trace (layer outputs and accumulators) and claimed output,
-/// consistent or not: [`prove`] without its checks, for tests of what a cheating prover gets.
+/// The prover's messages for given accumulators and a claimed output, true or not: [`prove`]
+/// without its checks, for tests of what a cheating prover gets.
 #[doc(hidden)]
-pub fn prove_trace(
-    key: &ProvingKey,
-    input: &[i8],
-    output: &[i8],
-    layer_outputs: Vec<Vec<i8>>,
-    accumulators: Vec<Vec<i32>>,
-) -> ZkResult<ModelProof> {
+pub fn prove_trace(key: &ProvingKey, input: &[i8], output: &[i8], accumulators: Vec<Vec<i32>>) -> ZkResult<ModelProof> {
     let model = &key.model;
     let vk = &key.verifying_key;
+    let tensors = derive_trace(model, input, &accumulators)?;
     let mut transcript = Transcript::new(DOMAIN, &vk.statement(input, output));
-    absorb_trace(&mut transcript, &layer_outputs, &accumulators);
-    let mut tensors = vec![input.to_vec()];
-    tensors.extend(layer_outputs);
+    absorb_trace(&mut transcript, &accumulators);
 
     let mut claims = Vec::new();
     let mut layers = Vec::new();
@@ -278,8 +299,7 @@ pub fn prove_trace(
     let model_eval = Mle::new(key.values.clone())?.evaluate(&out.point)?;
     transcript.absorb_ext(&[model_eval]);
     let (_, opening) = pcs::open(&key.data, &out.point, &vk.params, &mut transcript)?;
-    let tensors = tensors.split_off(1);
-    Ok(ModelProof { tensors, accumulators, layers, batch, model_eval, opening })
+    Ok(ModelProof { accumulators, layers, batch, model_eval, opening })
 }
 
 /// `Σ_{i,j} w_row(i)·w_col(j)·values[i·|cols| + j]`: a padded matrix's MLE at `(r, s)` from its
@@ -346,39 +366,16 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
             got: key.commitment.log_len,
         });
     }
-    check_len("input", model.input_len(), input.len())?;
-    check_len("layer outputs", model.layers.len(), proof.tensors.len())?;
     let shapes: Vec<Option<LayerShape>> = model.layers.iter().map(|l| shape_of(&l.op)).collect();
-    let weighted = shapes.iter().flatten().count();
-    check_len("accumulator vectors", weighted, proof.accumulators.len())?;
-    check_len("layer proofs", weighted, proof.layers.len())?;
-
-    // Every step but the products, recomputed from the trace.
-    let mut tensors = vec![input.to_vec()];
-    let mut accumulators = proof.accumulators.iter();
-    for (index, (layer, shape)) in model.layers.iter().zip(&shapes).enumerate() {
-        let claimed = &proof.tensors[index];
-        let out_len: usize = layer.shape.iter().product();
-        check_len("layer output", out_len, claimed.len())?;
-        let expected = match (&layer.op, shape) {
-            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(shape)) => {
-                let acc = accumulators.next().expect("OK because the count was checked");
-                check_len("accumulators", shape.rows * shape.positions, acc.len())?;
-                acc.iter().map(|&a| requant.apply(i64::from(a), *relu)).collect()
-            }
-            (op, _) => run_layer(op, &tensors, out_len),
-        };
-        if &expected != claimed {
-            return Err(ZkError::Trace { layer: index });
-        }
-        tensors.push(expected);
-    }
+    check_len("layer proofs", shapes.iter().flatten().count(), proof.layers.len())?;
+    // Every step but the products, derived from the accumulators.
+    let tensors = derive_trace(model, input, &proof.accumulators)?;
     if tensors[model.output] != output {
-        return Err(ZkError::Trace { layer: model.output.wrapping_sub(1) });
+        return Err(ZkError::Output);
     }
 
     let mut transcript = Transcript::new(DOMAIN, &key.statement(input, output));
-    absorb_trace(&mut transcript, &proof.tensors, &proof.accumulators);
+    absorb_trace(&mut transcript, &proof.accumulators);
     let mut claims = Vec::new();
     let weighted = model.layers.iter().enumerate().zip(&shapes).filter_map(|((i, l), s)| s.as_ref().map(|s| (i, l, s)));
     for (((index, layer, shape), acc), messages) in weighted.zip(&proof.accumulators).zip(&proof.layers) {
