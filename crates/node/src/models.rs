@@ -62,14 +62,14 @@ impl Node {
     ) -> NodeResult<PushOutcome> {
         veritas_hub::validate_name(&request.name)?;
         veritas_hub::validate_tolerance(request.format, tolerance.as_ref())?;
-        let mut zk = None;
+        let (mut zk, mut proving_key) = (None, None);
         let inspection = match request.format {
             ModelFormat::Quantized => {
                 let path = request.staged.path().to_owned();
-                let (schema, metadata, entry) =
+                let inspected =
                     tokio::task::spawn_blocking(move || crate::zk::inspect(&std::fs::read(path)?)).await??;
-                zk = Some(entry);
-                veritas_runtime::Inspection { schema, metadata }
+                (zk, proving_key) = (Some(inspected.entry), Some(inspected.key));
+                veritas_runtime::Inspection { schema: inspected.schema, metadata: inspected.metadata }
             }
             ModelFormat::Onnx => {
                 let path = request.staged.path().to_owned();
@@ -105,6 +105,9 @@ impl Node {
             zk,
         };
         let outcome = self.hub.push(&request.name, request.staged, spec).await?;
+        if let Some(key) = proving_key {
+            self.proving_keys.insert(outcome.version.id, std::sync::Arc::new(key));
+        }
         if outcome.created {
             self.metrics.models_pushed.inc();
         }

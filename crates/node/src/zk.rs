@@ -32,15 +32,23 @@ pub(crate) fn parse(bytes: &[u8]) -> NodeResult<QuantizedModel> {
     Ok(model)
 }
 
-/// A quantized model's schema, facts and verifying key, from its file (blocking: commits to
-/// every parameter).
-pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<(Schema, BTreeMap<String, String>, ZkEntry)> {
+/// What a pushed quantized model gives: its schema and facts, the manifest's `zk` entry, and the
+/// proving key made on the way (kept, so the first `zk` request does not commit again).
+pub(crate) struct Inspected {
+    pub schema: Schema,
+    pub metadata: BTreeMap<String, String>,
+    pub entry: ZkEntry,
+    pub key: ProvingKey,
+}
+
+/// Inspects a quantized model file (blocking: commits to every parameter).
+pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<Inspected> {
     let model = parse(bytes)?;
     let key = ProvingKey::new(&model, PcsParams::DEFAULT).map_err(bad_model)?;
     let vk = key.verifying_key();
     let vk_bytes = vk.to_bytes();
     let dims = |shape: &[usize]| std::iter::once(Some(1)).chain(shape.iter().map(|&d| Some(d as u64))).collect();
-    let output_len = model.run(&vec![0; model.input_len()]).map_err(bad_model)?.len();
+    let output_len = model.output_len();
     let schema = Schema {
         inputs: vec![TensorSpec {
             name: model.input_name.clone(),
@@ -58,7 +66,7 @@ pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<(Schema, BTreeMap<String, Stri
         commitment: hex::encode(Sha256::digest(&vk_bytes)),
         security_bits: vk.params.security_bits_at(vk.commitment.log_len).floor() as u32,
     };
-    Ok((schema, metadata, entry))
+    Ok(Inspected { schema, metadata, entry, key })
 }
 
 /// What a quantized run gives: the outputs, and in `zk` mode the proof's bytes.
@@ -77,6 +85,13 @@ pub(crate) fn run(key: &ProvingKey, inputs: &Values, zk: bool) -> NodeResult<Qua
     }
     let (output, proof) = prove(key, &input).map_err(|e| NodeError::BadRequest(format!("proving: {e}")))?;
     Ok(QuantRun { outputs: dequantized_output(model, &output), proof: Some(proof.to_bytes()) })
+}
+
+impl ProvingKeys {
+    /// Keeps `key` as the proving key of `id`.
+    pub(crate) fn insert(&self, id: ModelId, key: Arc<ProvingKey>) {
+        self.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(id, key);
+    }
 }
 
 impl Node {
@@ -100,7 +115,7 @@ impl Node {
         })
         .await??;
         let key = Arc::new(key);
-        self.proving_keys.keys.lock().unwrap_or_else(|e| e.into_inner()).insert(version.id, key.clone());
+        self.proving_keys.insert(version.id, key.clone());
         tracing::info!(model = %version.name, version = version.version, id = %version.id, "proving key ready");
         Ok(key)
     }

@@ -182,6 +182,14 @@ impl QuantizedModel {
         }
     }
 
+    /// The output's element count.
+    pub fn output_len(&self) -> usize {
+        match self.output {
+            0 => self.input_len(),
+            id => self.layers.get(id - 1).map_or(0, |l| l.shape.iter().product()),
+        }
+    }
+
     /// `clamp(round_half_away_from_zero(x / input_scale), -128, 127)`, in f32.
     pub fn quantize_input(&self, input: &[f32]) -> Vec<i8> {
         input.iter().map(|&x| (x / self.input_scale).round().clamp(-128.0, 127.0) as i8).collect()
