@@ -240,7 +240,8 @@ pub fn prove(key: &ProvingKey, input: &[i8]) -> ZkResult<(Vec<i8>, ModelProof)> 
             accumulators.push(acc.ok_or_else(|| ZkError::Model(format!("layer {index}: accumulator beyond i32")))?);
         }
     }
-    let proof = prove_trace(key, input, &output, accumulators)?;
+    // The executor's tensors are the ones the accumulators give: no need to derive them again.
+    let proof = prove_messages(key, input, &output, accumulators, &tensors)?;
     Ok((output, proof))
 }
 
@@ -248,9 +249,20 @@ pub fn prove(key: &ProvingKey, input: &[i8]) -> ZkResult<(Vec<i8>, ModelProof)> 
 /// without its checks, for tests of what a cheating prover gets.
 #[doc(hidden)]
 pub fn prove_trace(key: &ProvingKey, input: &[i8], output: &[i8], accumulators: Vec<Vec<i32>>) -> ZkResult<ModelProof> {
+    let tensors = derive_trace(&key.model, input, &accumulators)?;
+    prove_messages(key, input, output, accumulators, &tensors)
+}
+
+/// The messages, given the accumulators and every tensor they lead to.
+fn prove_messages(
+    key: &ProvingKey,
+    input: &[i8],
+    output: &[i8],
+    accumulators: Vec<Vec<i32>>,
+    tensors: &[Vec<i8>],
+) -> ZkResult<ModelProof> {
     let model = &key.model;
     let vk = &key.verifying_key;
-    let tensors = derive_trace(model, input, &accumulators)?;
     let mut transcript = Transcript::new(DOMAIN, &vk.statement(input, output));
     absorb_trace(&mut transcript, &accumulators);
 
