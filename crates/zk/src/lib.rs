@@ -5,7 +5,7 @@
 //! The base field is Goldilocks (`p = 2^64 - 2^32 + 1`) and challenges come from its degree-2
 //! extension, both from Plonky3. [`Transcript`] is the only source of challenges and cannot be
 //! made without absorbing a statement. [`matvec`] is the first use: `y = W·x` for int8 `W`, `x`.
-//! [`logup`] proves range checks (not yet used by the model prover).
+//! [`logup`] proves range checks (the model prover's requantization and ReLU).
 //! Pure: no I/O, no clock, no randomness; builds for `wasm32-unknown-unknown`.
 
 pub mod encoding;
@@ -110,6 +110,12 @@ pub enum ZkError {
     #[error("gkr layer {layer}: the final claim is not the combination of the child values")]
     GkrLayer {
         /// The layer, from 0 at the root.
+        layer: usize,
+    },
+    /// A layer's requantization remainders that do not recompose from their committed limbs.
+    #[error("layer {layer}: the accumulators' distances to the output's thresholds are not their limbs")]
+    Requantization {
+        /// The layer's index in the network.
         layer: usize,
     },
     /// Bytes that are not the canonical encoding of a proof (`encoding`).

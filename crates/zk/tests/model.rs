@@ -7,7 +7,7 @@ use p3_field::PrimeCharacteristicRing;
 use serde_json::Value;
 use veritas_quant::quantized::accumulate;
 use veritas_quant::{QuantOp, QuantizedModel, quantize};
-use veritas_zk::model::{ModelProof, ProvingKey, prove, prove_trace, verify};
+use veritas_zk::model::{ModelProof, ProvingKey, prove, prove_witness, verify};
 use veritas_zk::pcs::PcsParams;
 use veritas_zk::{EF, ZkError};
 
@@ -79,29 +79,36 @@ fn the_statement_is_bound() {
     assert!(verify(&architecture, &input, &output, &proof).is_err());
 }
 
-/// A trace that is self-consistent except for one product: layer 0's first accumulator is off
-/// by `delta`, and everything after it is what the executor computes from the changed value.
-fn forged_trace(model: &QuantizedModel, input: &[i8], delta: i32) -> (Vec<Vec<i8>>, Vec<Vec<i32>>) {
+/// A trace that is self-consistent except at layer 0's first output: its accumulator is off by
+/// `acc_delta` and its output value (the accumulator requantized) then off by `out_delta`;
+/// everything after is what the executor computes from the changed values. Returns the
+/// claimed output, every `Linear`/`Conv` output and every accumulator vector.
+fn forged_trace(model: &QuantizedModel, input: &[i8], acc_delta: i64, out_delta: i8) -> Forged {
     let mut tensors = vec![input.to_vec()];
-    let mut accumulators = vec![];
+    let (mut activations, mut accumulators) = (vec![], vec![]);
     for (index, layer) in model.layers.iter().enumerate() {
         let out_len = layer.shape.iter().product();
         let out = match (&layer.op, accumulate(&layer.op, &tensors, out_len)) {
-            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(acc)) => {
-                let mut acc: Vec<i32> = acc.into_iter().map(|a| a as i32).collect();
+            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(mut acc)) => {
                 if index == 0 {
-                    acc[0] += delta;
+                    acc[0] += acc_delta;
                 }
-                let out = acc.iter().map(|&a| requant.apply(i64::from(a), *relu)).collect();
+                let mut out: Vec<i8> = acc.iter().map(|&a| requant.apply(a, *relu)).collect();
+                if index == 0 {
+                    out[0] = out[0].wrapping_add(out_delta);
+                }
                 accumulators.push(acc);
+                activations.push(out.clone());
                 out
             }
             (op, _) => veritas_quant::quantized::run_layer(op, &tensors, out_len),
         };
         tensors.push(out);
     }
-    (tensors, accumulators)
+    (tensors.swap_remove(model.output), activations, accumulators)
 }
+
+type Forged = (Vec<i8>, Vec<Vec<i8>>, Vec<Vec<i64>>);
 
 #[test]
 fn a_false_product_is_rejected() {
@@ -109,9 +116,8 @@ fn a_false_product_is_rejected() {
         let (model, input) = example(name);
         let key = key(&model);
         // Large enough to change the requantized value; the forged output is what it leads to.
-        let (tensors, accumulators) = forged_trace(&model, &input, 1 << 20);
-        let output = tensors[model.output].clone();
-        let proof = prove_trace(&key, &input, &output, accumulators).unwrap();
+        let (output, activations, accumulators) = forged_trace(&model, &input, 1 << 20, 0);
+        let proof = prove_witness(&key, &input, &output, activations, &accumulators).unwrap();
         assert!(
             matches!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::RoundSum { round: 0 })),
             "{name}"
@@ -120,9 +126,28 @@ fn a_false_product_is_rejected() {
 }
 
 #[test]
+fn an_output_its_accumulator_does_not_requantize_to_is_rejected() {
+    // The true accumulator, an output one off: the distances to the output's thresholds are
+    // committed modulo p, so they recompose from their limbs but a limb is out of range.
+    for name in ["mnist-mlp", "mnist-cnn"] {
+        let (model, input) = example(name);
+        let key = key(&model);
+        for delta in [1, -1] {
+            let (output, activations, accumulators) = forged_trace(&model, &input, 0, delta);
+            let proof = prove_witness(&key, &input, &output, activations, &accumulators).unwrap();
+            assert_eq!(
+                verify(key.verifying_key(), &input, &output, &proof),
+                Err(ZkError::Lookup("the root numerator is not zero (a value outside the table)")),
+                "{name}, {delta}"
+            );
+        }
+    }
+}
+
+#[test]
 fn an_output_other_than_the_traces_is_rejected() {
-    // The trace is the accumulators: every tensor, pooling and ReLU included, is derived from
-    // them, and the claimed output must be the last.
+    // Every tensor but the Linear/Conv outputs, pooling and ReLU included, is derived from them,
+    // and the claimed output must be the last.
     let (model, input) = example("mnist-cnn");
     let key = key(&model);
     let (output, proof) = prove(&key, &input).unwrap();
@@ -155,18 +180,39 @@ fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
         push(format!("layer {l} one round fewer"), &|p| {
             p.layers[l].sumcheck.rounds.pop();
         });
-    }
-    for (r, round) in proof.batch.rounds.iter().enumerate() {
-        for v in 0..round.len() {
-            push(format!("batch round {r} value {v}"), &|p| p.batch.rounds[r][v] += EF::ONE);
+        push(format!("layer {l} accumulators"), &|p| p.layers[l].accumulators_eval += EF::ONE);
+        for j in 0..layer.limb_evals.len() {
+            push(format!("layer {l} limb {j}"), &|p| p.layers[l].limb_evals[j] += EF::ONE);
         }
     }
-    push("model_eval".into(), &|p| p.model_eval += EF::ONE);
-    push("an accumulator".into(), &|p| p.accumulators[0][0] += 1);
-    push("the last accumulator".into(), &|p| {
-        let last = p.accumulators.len() - 1;
-        p.accumulators[last][0] -= 1;
-    });
+    type Batch = fn(&mut ModelProof) -> &mut veritas_zk::model::batch::BatchProof;
+    let batches: [(&str, Batch); 2] = [("witness", |p| &mut p.witness_batch), ("model", |p| &mut p.model_batch)];
+    for (name, batch) in batches {
+        let rounds = batch(&mut proof.clone()).sumcheck.rounds.clone();
+        for (r, round) in rounds.iter().enumerate() {
+            for v in 0..round.len() {
+                push(format!("{name} batch round {r} value {v}"), &|p| batch(p).sumcheck.rounds[r][v] += EF::ONE);
+            }
+        }
+        push(format!("{name} evaluation"), &|p| batch(p).eval += EF::ONE);
+    }
+    push("lookup root denominator".into(), &|p| p.lookup.root_q += EF::ONE);
+    push("lookup f".into(), &|p| p.lookup.f_eval += EF::ONE);
+    push("lookup m".into(), &|p| p.lookup.m_eval += EF::ONE);
+    for (g, layer) in proof.lookup.layers.iter().enumerate() {
+        for c in 0..4 {
+            push(format!("gkr layer {g} child {c}"), &|p| p.lookup.layers[g].children[c] += EF::ONE);
+        }
+        for (r, round) in layer.sumcheck.rounds.iter().enumerate() {
+            for v in 0..round.len() {
+                push(format!("gkr layer {g} round {r} value {v}"), &|p| {
+                    p.lookup.layers[g].sumcheck.rounds[r][v] += EF::ONE
+                });
+            }
+        }
+    }
+    push("a layer output".into(), &|p| p.activations[0][0] = p.activations[0][0].wrapping_add(1));
+    push("the witness root".into(), &|p| p.witness.root[0] += veritas_zk::F::ONE);
     out
 }
 

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use veritas_quant::geometry::{Conv2d, Pool2d};
 use veritas_quant::quantized::{accumulate, run_layer};
 use veritas_quant::{QuantLayer, QuantOp, QuantizedModel, Requant};
-use veritas_zk::model::{ModelProof, ProvingKey, VerifyingKey, prove, prove_trace, verify};
+use veritas_zk::model::{ModelProof, ProvingKey, VerifyingKey, prove, prove_witness, verify};
 use veritas_zk::pcs::PcsParams;
 use veritas_zk::{EF, ZkError};
 
@@ -99,51 +99,37 @@ fn network(
     QuantizedModel { input_name: "input".into(), input_shape: vec![c, h, w], input_scale: 0.05, layers, output }
 }
 
-/// The honest trace with one accumulator changed by `delta`; every later tensor is what the
-/// executor computes from the changed one (so only that product is false).
-fn forged_trace(model: &QuantizedModel, input: &[i8], layer: usize, index: usize, delta: i32) -> Vec<Vec<i8>> {
+/// The honest trace with one accumulator of `layer` changed by `acc_delta` and its output (the
+/// changed accumulator requantized) then by `out_delta`; every later tensor is what the executor
+/// computes from the changed one. Returns the claimed output, every `Linear`/`Conv` output and
+/// accumulator vector: what a prover that commits to them sends.
+fn forge(model: &QuantizedModel, input: &[i8], layer: usize, index: usize, acc_delta: i64, out_delta: i8) -> Forged {
     let mut tensors = vec![input.to_vec()];
+    let (mut activations, mut accumulators) = (vec![], vec![]);
     for (l, quant_layer) in model.layers.iter().enumerate() {
         let out_len = quant_layer.shape.iter().product();
         let out = match (&quant_layer.op, accumulate(&quant_layer.op, &tensors, out_len)) {
-            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(acc)) => {
-                let mut acc: Vec<i32> = acc.into_iter().map(|a| a as i32).collect();
+            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(mut acc)) => {
+                let at = index % acc.len();
                 if l == layer {
-                    let at = index % acc.len();
-                    acc[at] = acc[at].wrapping_add(delta);
+                    acc[at] += acc_delta;
                 }
-                acc.iter().map(|&a| requant.apply(i64::from(a), *relu)).collect()
+                let mut out: Vec<i8> = acc.iter().map(|&a| requant.apply(a, *relu)).collect();
+                if l == layer {
+                    out[at] = out[at].wrapping_add(out_delta);
+                }
+                accumulators.push(acc);
+                activations.push(out.clone());
+                out
             }
             (op, _) => run_layer(op, &tensors, out_len),
         };
         tensors.push(out);
     }
-    tensors
+    (tensors.swap_remove(model.output), activations, accumulators)
 }
 
-/// The accumulators of a trace: what `prove` sends, recomputed from the trace's inputs, with the
-/// same forgery applied.
-fn forged_accumulators(
-    model: &QuantizedModel,
-    tensors: &[Vec<i8>],
-    layer: usize,
-    index: usize,
-    delta: i32,
-) -> Vec<Vec<i32>> {
-    let mut out = vec![];
-    for (l, quant_layer) in model.layers.iter().enumerate() {
-        let out_len = quant_layer.shape.iter().product();
-        if let Some(acc) = accumulate(&quant_layer.op, &tensors[..=l], out_len) {
-            let mut acc: Vec<i32> = acc.into_iter().map(|a| a as i32).collect();
-            if l == layer {
-                let at = index % acc.len();
-                acc[at] = acc[at].wrapping_add(delta);
-            }
-            out.push(acc);
-        }
-    }
-    out
-}
+type Forged = (Vec<i8>, Vec<Vec<i8>>, Vec<Vec<i64>>);
 
 fn weighted_layers(model: &QuantizedModel) -> Vec<usize> {
     let weighted = |l: &QuantLayer| matches!(l.op, QuantOp::Linear { .. } | QuantOp::Conv { .. });
@@ -154,8 +140,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Differential: on random networks and inputs, the proven output is the executor's, the
-    /// proof verifies and survives its encoding, and a trace with any one product false (the
-    /// rest consistent with it) is rejected.
+    /// proof verifies and survives its encoding; a trace with any one product false (the rest
+    /// consistent with it) is rejected, and so is one with a true product whose output is not
+    /// its requantization (an unconstrained remainder).
     #[test]
     fn random_networks_prove_the_executor_and_reject_one_false_product(
         (input_dims, conv) in (1usize..3, 4usize..8, 4usize..8).prop_flat_map(|dims| (
@@ -168,7 +155,8 @@ proptest! {
         weights in proptest::collection::vec(any::<i8>(), 64),
         shift in 33u32..40,
         input_seed in proptest::collection::vec(any::<i8>(), 64),
-        (forged_layer, forged_index, delta) in (any::<usize>(), any::<usize>(), prop_oneof![Just(1i32), Just(-1), Just(1 << 20), Just(i32::MIN)]),
+        (forged_layer, forged_index, delta) in (any::<usize>(), any::<usize>(), prop_oneof![Just(1i64), Just(-1), Just(1 << 20), Just(1 << 32)]),
+        out_delta in prop_oneof![Just(1i8), Just(-1), Just(64)],
     ) {
         let model = network(input_dims, conv, pool, add, hidden, classes, &weights, shift);
         prop_assume!(model.validate().is_ok());
@@ -183,11 +171,15 @@ proptest! {
 
         let weighted = weighted_layers(&model);
         let layer = weighted[forged_layer % weighted.len()];
-        let tensors = forged_trace(&model, &input, layer, forged_index, delta);
-        let accumulators = forged_accumulators(&model, &tensors, layer, forged_index, delta);
-        let forged_output = tensors[model.output].clone();
-        let forged = prove_trace(&key, &input, &forged_output, accumulators).unwrap();
+        let (forged_output, activations, accumulators) = forge(&model, &input, layer, forged_index, delta, 0);
+        let forged = prove_witness(&key, &input, &forged_output, activations, &accumulators).unwrap();
         prop_assert!(verify(vk, &input, &forged_output, &forged).is_err());
+        let (forged_output, activations, accumulators) = forge(&model, &input, layer, forged_index, 0, out_delta);
+        let forged = prove_witness(&key, &input, &forged_output, activations, &accumulators).unwrap();
+        prop_assert_eq!(
+            verify(vk, &input, &forged_output, &forged),
+            Err(ZkError::Lookup("the root numerator is not zero (a value outside the table)"))
+        );
     }
 }
 
@@ -201,17 +193,18 @@ fn small() -> (QuantizedModel, Vec<i8>) {
 
 #[test]
 fn a_wrapped_accumulator_is_rejected() {
-    // Accumulators are i32 in the proof (4 bytes each, so no wider value can be sent), and the
-    // field (p ≈ 2^64) with the bound |Σ W·x + b| < 2^40 makes the proof's equation integer
-    // equality: no value congruent modulo 2^32 (or p) passes for the true one.
+    // The field (p ≈ 2^64) with the bound |Σ W·x + b| < 2^31 makes the proof's equation integer
+    // equality: an accumulator congruent modulo 2^32 (i32's wrap-around) is another field
+    // element, and the sumcheck's first round fails. And because the true accumulator lies in
+    // [−2^31, 2^31), its distances to the thresholds fit 32 bits, so the range check cannot
+    // wrap modulo p either (`witness`).
     let (model, input) = small();
     let key = ProvingKey::new(&model, FAST).unwrap();
-    // The accumulator moved by 2^31 (i32's own wrap-around): the sumcheck's first round fails.
-    let tensors = forged_trace(&model, &input, 0, 0, i32::MIN);
-    let accumulators = forged_accumulators(&model, &tensors, 0, 0, i32::MIN);
-    let output = tensors[model.output].clone();
-    let proof = prove_trace(&key, &input, &output, accumulators).unwrap();
-    assert!(matches!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::RoundSum { round: 0 })));
+    for delta in [1i64 << 32, -(1i64 << 32)] {
+        let (output, activations, accumulators) = forge(&model, &input, 0, 0, delta, 0);
+        let proof = prove_witness(&key, &input, &output, activations, &accumulators).unwrap();
+        assert!(matches!(verify(key.verifying_key(), &input, &output, &proof), Err(ZkError::RoundSum { round: 0 })));
+    }
 }
 
 #[test]
@@ -226,7 +219,7 @@ fn round_shapes_and_degrees_come_from_the_model() {
     assert!(matches!(verify(vk, &input, &output, &cubic), Err(ZkError::Length { what: "sumcheck round values", .. })));
     // One round more or fewer than the model's dimensions give.
     let mut longer = proof.clone();
-    longer.batch.rounds.push(vec![EF::ZERO; 3]);
+    longer.model_batch.sumcheck.rounds.push(vec![EF::ZERO; 3]);
     assert!(matches!(verify(vk, &input, &output, &longer), Err(ZkError::Length { what: "sumcheck rounds", .. })));
     let mut shorter = proof.clone();
     shorter.layers[1].sumcheck.rounds.pop();
@@ -239,7 +232,7 @@ fn round_shapes_and_degrees_come_from_the_model() {
     assert!(verify(vk, &input, &output, &shifted).is_err());
     // A trace of another length than the architecture's.
     let mut extra = proof.clone();
-    extra.accumulators[0].push(0);
+    extra.activations[0].push(0);
     assert!(verify(vk, &input, &output, &extra).is_err());
 }
 
@@ -254,9 +247,9 @@ fn the_commitment_parameters_are_part_of_the_statement() {
 }
 
 #[test]
-fn a_requantized_output_is_derived_from_its_accumulator() {
-    // The remainder of the rounding is not a free witness: the verifier requantizes every
-    // accumulator itself, so an output one off (anywhere) is refused.
+fn the_claimed_output_is_the_proven_one() {
+    // The claimed output must be where the proof's trace leads (its last layer's output, whose
+    // requantization is range-checked): an output one off anywhere is refused.
     let (model, input) = small();
     let key = ProvingKey::new(&model, FAST).unwrap();
     let (output, proof) = prove(&key, &input).unwrap();
@@ -268,7 +261,7 @@ fn a_requantized_output_is_derived_from_its_accumulator() {
 }
 
 fn fixture_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model-v2.bin")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model-v3.bin")
 }
 
 /// The golden proof of the small network: the prover is deterministic, so any change to the

@@ -6,26 +6,32 @@
 //! (`u32`) and the JSON (serde's field order, no whitespace). Decoding re-encodes and requires
 //! the same bytes, so a key has one encoding.
 //!
-//! Proof: version [`PROOF_VERSION`]; every `Linear`/`Conv` layer's accumulators (`i32` each;
-//! every tensor follows from them and the input); per such layer its bias block evaluations, its sumcheck's
-//! round values (3 per round) and its weight block evaluations; the batch sumcheck's round values; `M̃(ρ)`; the opening
-//! ([`OpeningProof::write_to`]). No lengths but the opening's Merkle sibling count: every other
-//! follows from the verifying key. The total is checked against the least and the most a proof
-//! for the key can have before anything is allocated, and no byte may follow the opening.
+//! Proof: version [`PROOF_VERSION`]; every `Linear`/`Conv` layer's outputs (`i8` each); the
+//! witness commitment; per such layer its bias block evaluations, `ÃCC(r)`, its sumcheck's
+//! round values (3 per round), its weight block evaluations and its limb evaluations; the
+//! lookup proof (root numerator and denominator; per GKR layer its round values, 4 per round,
+//! and its 4 child values; `f̃` and `m̃`); then the witness batch and the model batch, each its
+//! sumcheck's round values, the evaluation and the opening ([`OpeningProof::write_to`]). No
+//! lengths but the openings' Merkle sibling counts: every other follows from the verifying key.
+//! The total is checked against the least and the most a proof for the key can have before
+//! anything is allocated, and no byte may follow the last opening.
 
 use veritas_quant::QuantizedModel;
 
+use super::batch::BatchProof;
 use super::layout::{Layout, blocks};
-use super::{LayerProof, ModelProof, VerifyingKey, shape_of};
+use super::witness::WitnessLayout;
+use super::{LayerProof, ModelProof, VerifyingKey, weighted_layers};
 use crate::encoding::{EF_BYTES, Reader, decode, put_ef};
+use crate::logup::{self, LookupProof};
 use crate::pcs::{Commitment, OpeningProof, PcsParams};
-use crate::sumcheck::ROUND_VALUES;
+use crate::sumcheck::{CUBIC_ROUND_VALUES, ROUND_VALUES};
 use crate::{SumcheckProof, ZkResult};
 
 /// The verifying key encoding's version byte.
 pub const KEY_VERSION: u8 = 1;
-/// The proof encoding's version byte (2: the trace is the accumulators alone).
-pub const PROOF_VERSION: u8 = 2;
+/// The proof encoding's version byte (3: committed accumulators, requantization by lookups).
+pub const PROOF_VERSION: u8 = 3;
 /// The longest architecture JSON accepted.
 pub const MAX_ARCHITECTURE_BYTES: usize = 1 << 20;
 
@@ -87,24 +93,34 @@ impl VerifyingKey {
     }
 }
 
+/// The shape of an opening: row length, row count, queries, Merkle path length.
+type OpeningShape = (usize, usize, usize, usize);
+
 /// The sizes a proof for `key` has, from the key alone.
 struct ProofShape {
-    accumulator_lens: Vec<usize>,
+    activation_lens: Vec<usize>,
     /// Per `Linear`/`Conv` layer: sumcheck rounds, bias blocks, weight blocks.
     layer_rounds: Vec<(usize, usize, usize)>,
-    batch_rounds: usize,
-    opening: (usize, usize, usize, usize),
+    limb_evals: usize,
+    /// The fraction tree's depth: `max(n, k)`.
+    lookup_depth: usize,
+    witness: (usize, OpeningShape),
+    model: (usize, OpeningShape),
 }
 
 impl ProofShape {
     fn of(key: &VerifyingKey) -> ZkResult<Self> {
         let model = &key.architecture;
         model.validate_architecture().map_err(|e| decode(format!("architecture: {e}")))?;
-        let shapes: Vec<_> = model.layers.iter().filter_map(|l| shape_of(&l.op)).collect();
+        let shapes: Vec<_> = weighted_layers(model).into_iter().map(|(_, _, s)| s).collect();
         let layout = Layout::new(model)?;
-        let pcs = key.params.shape(layout.log_len)?;
+        let witness = WitnessLayout::new(&shapes)?;
+        let opening = |log_len: usize| -> ZkResult<OpeningShape> {
+            let pcs = key.params.shape(log_len)?;
+            Ok((pcs.cols(), pcs.rows(), key.params.num_queries, pcs.log_codeword_len))
+        };
         Ok(Self {
-            accumulator_lens: shapes.iter().map(|s| s.rows * s.positions).collect(),
+            activation_lens: shapes.iter().map(|s| s.rows * s.positions).collect(),
             layer_rounds: shapes
                 .iter()
                 .map(|s| {
@@ -112,51 +128,93 @@ impl ProofShape {
                     (s.col_vars(), rows, rows * cols)
                 })
                 .collect(),
-            batch_rounds: layout.log_len,
-            opening: (pcs.cols(), pcs.rows(), key.params.num_queries, pcs.log_codeword_len),
+            limb_evals: 2 * witness.limbs,
+            lookup_depth: witness.lookup_vars.max(witness.limb_bits),
+            witness: (witness.log_len, opening(witness.log_len)?),
+            model: (layout.log_len, opening(layout.log_len)?),
         })
     }
 
-    /// The least and the most encoded length (they differ only in the opening's Merkle
+    /// The least and the most encoded length (they differ only in the openings' Merkle
     /// siblings), `None` on overflow.
     fn encoded_len_range(&self) -> Option<(usize, usize)> {
-        let accumulators = self.accumulator_lens.iter().sum::<usize>().checked_mul(4)?;
-        let layer_values: usize = self.layer_rounds.iter().map(|(r, b, w)| b + ROUND_VALUES * r + w).sum();
-        let values = layer_values + ROUND_VALUES * self.batch_rounds + 1;
-        let (cols, rows, queries, path) = self.opening;
-        let prefix = 1usize.checked_add(accumulators)?.checked_add(values.checked_mul(EF_BYTES)?)?;
-        let min = prefix.checked_add(OpeningProof::min_encoded_len(cols, rows, queries)?)?;
-        let max = prefix.checked_add(OpeningProof::max_encoded_len(cols, rows, queries, path)?)?;
+        let activations = self.activation_lens.iter().sum::<usize>();
+        let layer_values: usize =
+            self.layer_rounds.iter().map(|(r, b, w)| b + 1 + ROUND_VALUES * r + w + self.limb_evals).sum();
+        let d = self.lookup_depth;
+        let lookup_values = 2 + CUBIC_ROUND_VALUES * d * (d + 1) / 2 + 4 * (d + 1) + 2;
+        let batch_values = ROUND_VALUES * (self.witness.0 + self.model.0) + 2;
+        let values = layer_values + lookup_values + batch_values;
+        let prefix = (1 + crate::encoding::COMMITMENT_BYTES)
+            .checked_add(activations)?
+            .checked_add(values.checked_mul(EF_BYTES)?)?;
+        let (mut min, mut max) = (prefix, prefix);
+        for (_, (cols, rows, queries, path)) in [self.witness, self.model] {
+            min = min.checked_add(OpeningProof::min_encoded_len(cols, rows, queries)?)?;
+            max = max.checked_add(OpeningProof::max_encoded_len(cols, rows, queries, path)?)?;
+        }
         Some((min, max))
     }
 }
 
-fn read_rounds(reader: &mut Reader<'_>, rounds: usize) -> ZkResult<SumcheckProof> {
+fn read_rounds(reader: &mut Reader<'_>, rounds: usize, values: usize) -> ZkResult<SumcheckProof> {
     let rounds = (0..rounds)
-        .map(|_| (0..ROUND_VALUES).map(|_| reader.ef("sumcheck round value")).collect())
+        .map(|_| (0..values).map(|_| reader.ef("sumcheck round value")).collect())
         .collect::<ZkResult<_>>()?;
     Ok(SumcheckProof { rounds })
+}
+
+fn read_efs(reader: &mut Reader<'_>, count: usize, what: &'static str) -> ZkResult<Vec<crate::EF>> {
+    (0..count).map(|_| reader.ef(what)).collect()
+}
+
+fn put_rounds(out: &mut Vec<u8>, proof: &SumcheckProof) {
+    proof.rounds.iter().flatten().for_each(|v| put_ef(out, v));
+}
+
+fn put_batch(out: &mut Vec<u8>, batch: &BatchProof) {
+    put_rounds(out, &batch.sumcheck);
+    put_ef(out, &batch.eval);
+    batch.opening.write_to(out);
+}
+
+/// Reads a batch of `rounds` variables whose opening has `shape`; returns it and the bytes after.
+fn read_batch(bytes: &[u8], rounds: usize, shape: OpeningShape) -> ZkResult<(BatchProof, &[u8])> {
+    let mut reader = Reader { bytes, offset: 0 };
+    let sumcheck = read_rounds(&mut reader, rounds, ROUND_VALUES)?;
+    let eval = reader.ef("batch evaluation")?;
+    let mut rest = &bytes[reader.offset..];
+    let (cols, rows, queries, path) = shape;
+    let opening = OpeningProof::read_from(&mut rest, cols, rows, queries, path)?;
+    Ok((BatchProof { sumcheck, eval, opening }, rest))
 }
 
 impl ModelProof {
     /// The canonical bytes (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![PROOF_VERSION];
-        for acc in &self.accumulators {
-            for value in acc {
-                out.extend_from_slice(&value.to_le_bytes());
-            }
+        for tensor in &self.activations {
+            out.extend(tensor.iter().map(|&v| v as u8));
         }
-        let rounds =
-            |out: &mut Vec<u8>, proof: &SumcheckProof| proof.rounds.iter().flatten().for_each(|v| put_ef(out, v));
+        out.extend_from_slice(&self.witness.to_bytes());
         for layer in &self.layers {
             layer.bias_evals.iter().for_each(|v| put_ef(&mut out, v));
-            rounds(&mut out, &layer.sumcheck);
+            put_ef(&mut out, &layer.accumulators_eval);
+            put_rounds(&mut out, &layer.sumcheck);
             layer.weights_evals.iter().for_each(|v| put_ef(&mut out, v));
+            layer.limb_evals.iter().for_each(|v| put_ef(&mut out, v));
         }
-        rounds(&mut out, &self.batch);
-        put_ef(&mut out, &self.model_eval);
-        self.opening.write_to(&mut out);
+        let lookup = &self.lookup;
+        put_ef(&mut out, &lookup.root_p);
+        put_ef(&mut out, &lookup.root_q);
+        for layer in &lookup.layers {
+            put_rounds(&mut out, &layer.sumcheck);
+            layer.children.iter().for_each(|v| put_ef(&mut out, v));
+        }
+        put_ef(&mut out, &lookup.f_eval);
+        put_ef(&mut out, &lookup.m_eval);
+        put_batch(&mut out, &self.witness_batch);
+        put_batch(&mut out, &self.model_batch);
         out
     }
 
@@ -176,27 +234,41 @@ impl ModelProof {
         if version != PROOF_VERSION {
             return Err(decode(format!("proof version {version}, expected {PROOF_VERSION}")));
         }
-        let mut accumulators = Vec::with_capacity(shape.accumulator_lens.len());
-        for &len in &shape.accumulator_lens {
-            let bytes = reader.take(4 * len, "accumulators")?;
-            accumulators
-                .push(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("OK: 4 bytes"))).collect());
+        let mut activations = Vec::with_capacity(shape.activation_lens.len());
+        for &len in &shape.activation_lens {
+            activations.push(reader.take(len, "layer outputs")?.iter().map(|&b| b as i8).collect());
+        }
+        let witness = Commitment::from_bytes(reader.take(crate::encoding::COMMITMENT_BYTES, "witness commitment")?)?;
+        if witness.log_len != shape.witness.0 {
+            return Err(decode(format!(
+                "witness commitment to 2^{} values, expected 2^{}",
+                witness.log_len, shape.witness.0
+            )));
         }
         let mut layers = Vec::with_capacity(shape.layer_rounds.len());
         for &(rounds, bias_blocks, weight_blocks) in &shape.layer_rounds {
-            let bias_evals = (0..bias_blocks).map(|_| reader.ef("bias evaluation")).collect::<ZkResult<_>>()?;
-            let sumcheck = read_rounds(&mut reader, rounds)?;
-            let weights_evals = (0..weight_blocks).map(|_| reader.ef("weights evaluation")).collect::<ZkResult<_>>()?;
-            layers.push(LayerProof { bias_evals, sumcheck, weights_evals });
+            let bias_evals = read_efs(&mut reader, bias_blocks, "bias evaluation")?;
+            let accumulators_eval = reader.ef("accumulators evaluation")?;
+            let sumcheck = read_rounds(&mut reader, rounds, ROUND_VALUES)?;
+            let weights_evals = read_efs(&mut reader, weight_blocks, "weights evaluation")?;
+            let limb_evals = read_efs(&mut reader, shape.limb_evals, "limb evaluation")?;
+            layers.push(LayerProof { bias_evals, sumcheck, weights_evals, accumulators_eval, limb_evals });
         }
-        let batch = read_rounds(&mut reader, shape.batch_rounds)?;
-        let model_eval = reader.ef("model evaluation")?;
-        let mut rest = &bytes[reader.offset..];
-        let (cols, rows, queries, path) = shape.opening;
-        let opening = OpeningProof::read_from(&mut rest, cols, rows, queries, path)?;
+        let (root_p, root_q) = (reader.ef("lookup root")?, reader.ef("lookup root")?);
+        let mut lookup_layers = Vec::with_capacity(shape.lookup_depth + 1);
+        for depth in 0..=shape.lookup_depth {
+            let sumcheck = read_rounds(&mut reader, depth, CUBIC_ROUND_VALUES)?;
+            let children =
+                [reader.ef("gkr child")?, reader.ef("gkr child")?, reader.ef("gkr child")?, reader.ef("gkr child")?];
+            lookup_layers.push(logup::LayerProof { sumcheck, children });
+        }
+        let (f_eval, m_eval) = (reader.ef("lookup evaluation")?, reader.ef("lookup evaluation")?);
+        let lookup = LookupProof { root_p, root_q, layers: lookup_layers, f_eval, m_eval };
+        let (witness_batch, rest) = read_batch(&bytes[reader.offset..], shape.witness.0, shape.witness.1)?;
+        let (model_batch, rest) = read_batch(rest, shape.model.0, shape.model.1)?;
         if !rest.is_empty() {
             return Err(decode(format!("{} trailing bytes", rest.len())));
         }
-        Ok(Self { accumulators, layers, batch, model_eval, opening })
+        Ok(Self { activations, witness, layers, lookup, witness_batch, model_batch })
     }
 }

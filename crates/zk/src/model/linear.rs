@@ -5,9 +5,10 @@
 //! For row and position points `r_o`, `r_p` drawn after the trace is absorbed:
 //! `ÃCC(r_o, r_p) − b̃(r_o)·E(r_p) = Σ_k W̃(r_o, k)·X̃(k, r_p)`, where `E(r_p) = Σ_{p < positions}
 //! eq(r_p, p)` (the bias reaches real positions only; padding is zero on both sides). The
-//! prover sends `b̃(r_o)`, runs the sumcheck over `k` and sends `W̃(r_o, s)`; the verifier
-//! computes `ÃCC(r_o, r_p)`, `E(r_p)` and `X̃(s, r_p)` from public data, and the two
-//! evaluations become claims on the model commitment.
+//! prover sends `b̃(r_o)` and `ÃCC(r_o, r_p)`, runs the sumcheck over `k` and sends `W̃(r_o, s)`;
+//! the verifier computes `E(r_p)` and `X̃(s, r_p)` from public data. The weight and bias
+//! evaluations become claims on the model commitment, `ÃCC(r_o, r_p)` one on the witness (which
+//! forces its padding to zero: the right side is zero there).
 
 use p3_field::PrimeCharacteristicRing;
 use veritas_quant::QuantOp;
@@ -18,6 +19,7 @@ use crate::mle::eq_table;
 use crate::{EF, F};
 
 /// The public side of one layer's equation.
+#[derive(Clone, Debug)]
 pub struct LayerShape {
     /// Output features or channels.
     pub rows: usize,
@@ -42,17 +44,6 @@ impl LayerShape {
     pub fn pos_vars(&self) -> usize {
         log2_ceil(self.positions)
     }
-}
-
-/// `ÃCC(r_o, r_p)` from the accumulators, `rows × positions` row-major.
-pub fn accumulator_eval(shape: &LayerShape, acc: &[i32], r_o: &[EF], r_p: &[EF]) -> EF {
-    let (eq_o, eq_p) = (eq_table(r_o), eq_table(r_p));
-    let mut total = EF::ZERO;
-    for (row, values) in acc.chunks_exact(shape.positions).enumerate() {
-        let inner: EF = values.iter().zip(&eq_p).map(|(&a, &e)| e * F::from_i32(a)).sum();
-        total += eq_o[row] * inner;
-    }
-    total
 }
 
 /// `E(r_p) = Σ_{p < positions} eq(r_p, p)`.

@@ -6,28 +6,36 @@
 //! parameters, the int8 input and the int8 output. It holds when `QuantizedModel::run` of the
 //! committed parameters with this architecture gives this output on this input.
 //!
-//! **Proof** (this version): the trace in the clear, which is every `Linear`/`Conv` layer's int32
-//! accumulators (every tensor follows from them and the input: [`derive_trace`]), absorbed
-//! before any challenge; per `Linear`/`Conv` layer a sumcheck that its accumulators are
-//! `b + W·x` ([`linear`]); one sumcheck that batches the resulting claims on the model vector
-//! into one evaluation; the PCS opening of it. The verifier derives every other step with the
-//! executor's own code (requantization of each accumulator, ReLU, pooling, `Add`), so they hold
-//! exactly, and the claimed output must be the last tensor.
-
+//! **Proof** (version 3): the int8 outputs of every `Linear`/`Conv` layer in the clear (every
+//! other tensor follows from them with the executor's own code: [`derive_trace`]); a commitment
+//! to the witness ([`witness`]: the int32 accumulators, the limbs of the requantization
+//! remainders, the lookup multiplicities), absorbed with them before any challenge. Per
+//! `Linear`/`Conv` layer, at a random point `r`: a sumcheck that its accumulators are `b + W·x`
+//! ([`linear`]), and the check that `a − L(y)` and `H(y) − a` recompose from their limbs, which
+//! proves the requantization and ReLU given the range check. One LogUp range check of every
+//! limb ([`crate::logup`]). Last, the claims on the witness and on the model vector are each
+//! batched into one PCS opening ([`batch`]).
+pub mod batch;
 pub mod encoding;
 pub mod layout;
 pub mod linear;
+mod prove;
+mod verify;
+pub mod witness;
+
+pub use prove::{prove, prove_witness};
+pub use verify::verify;
 
 use p3_field::PrimeCharacteristicRing;
-use veritas_quant::quantized::{accumulate, run_layer};
+use veritas_quant::quantized::run_layer;
 use veritas_quant::{QuantOp, QuantizedModel};
 
-use self::layout::{Layout, Part, block_weight, blocks, matrix_dims};
-use self::linear::{LayerShape, accumulator_eval, bias_spread, input_column};
-use crate::mle::{eq_at, eq_table};
-use crate::pcs::{self, Commitment, CommitmentData, OpeningProof, PcsParams};
-use crate::sumcheck::{prove_product, verify_product};
-use crate::{EF, F, Mle, SumcheckProof, Transcript, ZkError, ZkResult, check_len};
+use self::batch::BatchProof;
+use self::layout::{Layout, block_weight, matrix_dims};
+use self::linear::LayerShape;
+use crate::logup::LookupProof;
+use crate::pcs::{self, Commitment, CommitmentData, PcsParams};
+use crate::{EF, F, SumcheckProof, Transcript, ZkError, ZkResult, check_len};
 
 const DOMAIN: &[u8] = b"model";
 
@@ -63,21 +71,27 @@ pub struct LayerProof {
     /// Each weight block's MLE at the low coordinates of `(r_o, s)`, row blocks first: `W̃(r_o, s)`
     /// is their combination.
     pub weights_evals: Vec<EF>,
+    /// The accumulators' MLE at `r = (r_o, r_p)`.
+    pub accumulators_eval: EF,
+    /// Each limb vector's MLE at `r`: `t`'s limbs, low first, then `u`'s ([`witness`]).
+    pub limb_evals: Vec<EF>,
 }
 
 /// A proof of one inference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelProof {
-    /// Every `Linear`/`Conv` layer's accumulators, `rows × positions`, layer order.
-    pub accumulators: Vec<Vec<i32>>,
-    /// Every `Linear`/`Conv` layer's sumcheck, layer order.
+    /// Every `Linear`/`Conv` layer's int8 output, layer order.
+    pub activations: Vec<Vec<i8>>,
+    /// The commitment to the witness ([`witness`]).
+    pub witness: Commitment,
+    /// Every `Linear`/`Conv` layer's messages, layer order.
     pub layers: Vec<LayerProof>,
-    /// The sumcheck batching the claims on the model vector.
-    pub batch: SumcheckProof,
-    /// The model vector's MLE at the batch's point.
-    pub model_eval: EF,
-    /// Its opening.
-    pub opening: OpeningProof,
+    /// The range check of every limb.
+    pub lookup: LookupProof,
+    /// The claims on the witness, opened.
+    pub witness_batch: BatchProof,
+    /// The claims on the model vector, opened.
+    pub model_batch: BatchProof,
 }
 
 impl ProvingKey {
@@ -106,13 +120,6 @@ impl ProvingKey {
     pub fn model(&self) -> &QuantizedModel {
         &self.model
     }
-}
-
-/// A claim `segment's MLE(z) = value`.
-struct Claim {
-    segment: usize,
-    z: Vec<EF>,
-    value: EF,
 }
 
 impl VerifyingKey {
@@ -176,32 +183,32 @@ fn architecture_fields(model: &QuantizedModel, out: &mut Vec<F>) {
     push(model.output as u64);
 }
 
-/// Absorbs the trace: every accumulator vector.
-fn absorb_trace(transcript: &mut Transcript, accumulators: &[Vec<i32>]) {
-    for acc in accumulators {
-        transcript.absorb_base(&acc.iter().map(|&v| F::from_i32(v)).collect::<Vec<_>>());
+/// Absorbs the public trace (every `Linear`/`Conv` output) and the witness commitment.
+fn absorb_trace(transcript: &mut Transcript, activations: &[Vec<i8>], witness: &Commitment) {
+    for tensor in activations {
+        transcript.absorb_base(&tensor.iter().map(|&v| F::from_i8(v)).collect::<Vec<_>>());
     }
+    transcript.absorb_base(&witness.to_fields());
 }
 
-/// Every tensor, the input first, from the input and the `Linear`/`Conv` layers' accumulators:
-/// each of those layers' output is its accumulators requantized, every other layer is run by the
-/// executor's own code. Only the products are left to prove. `model` is a validated architecture
-/// (or model); the accumulators' count and lengths are checked.
-pub fn derive_trace(model: &QuantizedModel, input: &[i8], accumulators: &[Vec<i32>]) -> ZkResult<Vec<Vec<i8>>> {
+/// Every tensor, the input first, from the input and the `Linear`/`Conv` layers' outputs (taken
+/// as given: the proof shows that they are the requantized products); every other layer is run
+/// by the executor's own code. `model` is a validated architecture (or model); the outputs'
+/// count and lengths are checked.
+pub fn derive_trace(model: &QuantizedModel, input: &[i8], activations: &[Vec<i8>]) -> ZkResult<Vec<Vec<i8>>> {
     check_len("input", model.input_len(), input.len())?;
-    let shapes: Vec<Option<LayerShape>> = model.layers.iter().map(|l| shape_of(&l.op)).collect();
-    check_len("accumulator vectors", shapes.iter().flatten().count(), accumulators.len())?;
+    let weighted = model.layers.iter().filter(|l| shape_of(&l.op).is_some()).count();
+    check_len("layer outputs", weighted, activations.len())?;
     let mut tensors = vec![input.to_vec()];
-    let mut accumulators = accumulators.iter();
-    for (layer, shape) in model.layers.iter().zip(&shapes) {
+    let mut given = activations.iter();
+    for layer in &model.layers {
         let out_len: usize = layer.shape.iter().product();
-        let out = match (&layer.op, shape) {
-            (QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. }, Some(shape)) => {
-                let acc = accumulators.next().expect("OK because the count was checked");
-                check_len("accumulators", shape.rows * shape.positions, acc.len())?;
-                acc.iter().map(|&a| requant.apply(i64::from(a), *relu)).collect()
-            }
-            (op, _) => run_layer(op, &tensors, out_len),
+        let out = if shape_of(&layer.op).is_some() {
+            let out = given.next().expect("OK because the count was checked");
+            check_len("layer output", out_len, out.len())?;
+            out.clone()
+        } else {
+            run_layer(&layer.op, &tensors, out_len)
         };
         tensors.push(out);
     }
@@ -212,12 +219,17 @@ pub fn derive_trace(model: &QuantizedModel, input: &[i8], accumulators: &[Vec<i3
 pub fn proven_output(key: &VerifyingKey, input: &[i8], proof: &ModelProof) -> ZkResult<Vec<i8>> {
     let model = &key.architecture;
     model.validate_architecture().map_err(|e| ZkError::Model(e.to_string()))?;
-    let mut tensors = derive_trace(model, input, &proof.accumulators)?;
+    let mut tensors = derive_trace(model, input, &proof.activations)?;
     Ok(tensors.swap_remove(model.output))
 }
 
 pub(crate) fn shape_of(op: &QuantOp) -> Option<LayerShape> {
     matrix_dims(op).map(|(rows, cols, positions)| LayerShape { rows, cols, positions })
+}
+
+/// Every `Linear`/`Conv` layer: its index, operation and shape, network order.
+fn weighted_layers(model: &QuantizedModel) -> Vec<(usize, &QuantOp, LayerShape)> {
+    model.layers.iter().enumerate().filter_map(|(i, l)| shape_of(&l.op).map(|s| (i, &l.op, s))).collect()
 }
 
 fn layer_input(op: &QuantOp) -> usize {
@@ -227,91 +239,12 @@ fn layer_input(op: &QuantOp) -> usize {
     }
 }
 
-/// Proves that the key's model maps `input` to its output; returns the output and the proof.
-pub fn prove(key: &ProvingKey, input: &[i8]) -> ZkResult<(Vec<i8>, ModelProof)> {
-    let model = &key.model;
-    let tensors = model.run_trace(input).map_err(|e| ZkError::Model(e.to_string()))?;
-    let output = tensors[model.output].clone();
-    let mut accumulators = Vec::new();
-    for (index, layer) in model.layers.iter().enumerate() {
-        let out_len = layer.shape.iter().product();
-        if let Some(acc) = accumulate(&layer.op, &tensors[..=index], out_len) {
-            let acc: Option<Vec<i32>> = acc.into_iter().map(|a| i32::try_from(a).ok()).collect();
-            accumulators.push(acc.ok_or_else(|| ZkError::Model(format!("layer {index}: accumulator beyond i32")))?);
-        }
+/// The requantization and ReLU flag of a `Linear`/`Conv` layer.
+fn requant_of(op: &QuantOp) -> (veritas_quant::requant::Requant, bool) {
+    match op {
+        QuantOp::Linear { requant, relu, .. } | QuantOp::Conv { requant, relu, .. } => (*requant, *relu),
+        _ => unreachable!("OK because only Linear and Conv layers are weighted"),
     }
-    // The executor's tensors are the ones the accumulators give: no need to derive them again.
-    let proof = prove_messages(key, input, &output, accumulators, &tensors)?;
-    Ok((output, proof))
-}
-
-/// The prover's messages for given accumulators and a claimed output, true or not: [`prove`]
-/// without its checks, for tests of what a cheating prover gets.
-#[doc(hidden)]
-pub fn prove_trace(key: &ProvingKey, input: &[i8], output: &[i8], accumulators: Vec<Vec<i32>>) -> ZkResult<ModelProof> {
-    let tensors = derive_trace(&key.model, input, &accumulators)?;
-    prove_messages(key, input, output, accumulators, &tensors)
-}
-
-/// The messages, given the accumulators and every tensor they lead to.
-fn prove_messages(
-    key: &ProvingKey,
-    input: &[i8],
-    output: &[i8],
-    accumulators: Vec<Vec<i32>>,
-    tensors: &[Vec<i8>],
-) -> ZkResult<ModelProof> {
-    let model = &key.model;
-    let vk = &key.verifying_key;
-    let mut transcript = Transcript::new(DOMAIN, &vk.statement(input, output));
-    absorb_trace(&mut transcript, &accumulators);
-
-    let mut claims = Vec::new();
-    let mut layers = Vec::new();
-    let weighted = model.layers.iter().enumerate().filter_map(|(i, l)| shape_of(&l.op).map(|s| (i, l, s)));
-    for ((index, layer, shape), acc) in weighted.zip(&accumulators) {
-        let r_o = transcript.challenges(shape.row_vars());
-        let r_p = transcript.challenges(shape.pos_vars());
-        let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
-        let mut bias_evals = Vec::with_capacity(row_blocks.len());
-        for (row, &(_, log)) in row_blocks.iter().enumerate() {
-            let segment = key.layout.segment(index, Part::Bias { row })?;
-            let z = r_o[r_o.len() - log..].to_vec();
-            bias_evals.push(Mle::new(key.segment_values(segment).to_vec())?.evaluate(&z)?);
-            claims.push(Claim { segment, z, value: *bias_evals.last().expect("OK: just pushed") });
-        }
-        transcript.absorb_ext(&bias_evals);
-        let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &bias_evals);
-        let claimed = accumulator_eval(&shape, acc, &r_o, &r_p) - bias_eval * bias_spread(&shape, &r_p);
-        let (QuantOp::Linear { weights, .. } | QuantOp::Conv { weights, .. }) = &layer.op else {
-            unreachable!("OK because shape_of is Some only for Linear and Conv")
-        };
-        let weights_at_row = fold_rows(&shape, weights, &r_o);
-        let column = input_column(&layer.op, &shape, &tensors[layer_input(&layer.op)], &r_p);
-        let (sumcheck, out) = prove_product(weights_at_row, column, claimed, &mut transcript)?;
-        let mut weights_evals = Vec::with_capacity(row_blocks.len() * col_blocks.len());
-        for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
-            for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
-                let segment = key.layout.segment(index, Part::Weights { row, col })?;
-                let z: Vec<EF> =
-                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
-                let value = Mle::new(key.segment_values(segment).to_vec())?.evaluate(&z)?;
-                weights_evals.push(value);
-                claims.push(Claim { segment, z, value });
-            }
-        }
-        transcript.absorb_ext(&weights_evals);
-        layers.push(LayerProof { bias_evals, sumcheck, weights_evals });
-    }
-
-    let alpha = transcript.challenge();
-    let (sum, combined) = combine(&key.layout, &claims, alpha);
-    let values: Vec<EF> = key.values.iter().map(|&v| EF::from(v)).collect();
-    let (batch, out) = prove_product(values, combined, sum, &mut transcript)?;
-    let model_eval = Mle::new(key.values.clone())?.evaluate(&out.point)?;
-    transcript.absorb_ext(&[model_eval]);
-    let (_, opening) = pcs::open(&key.data, &out.point, &vk.params, &mut transcript)?;
-    Ok(ModelProof { accumulators, layers, batch, model_eval, opening })
 }
 
 /// `Σ_{i,j} w_row(i)·w_col(j)·values[i·|cols| + j]`: a padded matrix's MLE at `(r, s)` from its
@@ -327,110 +260,8 @@ fn combine_blocks(rows: &[(usize, usize)], cols: &[(usize, usize)], r: &[EF], s:
     total
 }
 
-/// `W̃(r_o, k)` for every `k` of the padded column cube: the weights' rows combined by `eq(r_o, ·)`.
-fn fold_rows(shape: &LayerShape, weights: &[i8], r_o: &[EF]) -> Vec<EF> {
-    let mut folded = vec![EF::ZERO; 1 << shape.col_vars()];
-    for (row, &weight) in weights.chunks_exact(shape.cols.max(1)).zip(&eq_table(r_o)) {
-        for (slot, &w) in folded.iter_mut().zip(row) {
-            *slot += weight * F::from_i8(w);
-        }
-    }
-    folded
-}
-
-/// `Σ_i α^i·value_i` and the table of `Σ_i α^i·eq(point_i, ·)` over the model vector's cube,
-/// `point_i` being claim `i`'s point on the whole vector ([`Layout::point`]).
-fn combine(layout: &Layout, claims: &[Claim], alpha: EF) -> (EF, Vec<EF>) {
-    let mut table = vec![EF::ZERO; 1 << layout.log_len];
-    let (mut sum, mut power) = (EF::ZERO, EF::ONE);
-    for claim in claims {
-        sum += power * claim.value;
-        // eq(point_i, ·) is zero outside the segment's sub-cube and eq(z_i, ·) inside it.
-        let offset = layout.segments[claim.segment].offset;
-        for (slot, e) in table[offset..].iter_mut().zip(eq_table(&claim.z)) {
-            *slot += power * e;
-        }
-        power *= alpha;
-    }
-    (sum, table)
-}
-
-/// `Σ_i α^i·eq(point_i, ρ)`, which the verifier computes for the batch's final check.
-fn combined_at(layout: &Layout, claims: &[Claim], alpha: EF, rho: &[EF]) -> EF {
-    let mut power = EF::ONE;
-    let mut total = EF::ZERO;
-    for claim in claims {
-        total += power * eq_at(&layout.point(claim.segment, &claim.z), rho);
-        power *= alpha;
-    }
-    total
-}
-
-/// Verifies a proof that the model of `key` maps `input` to `output`.
-pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProof) -> ZkResult<()> {
-    let model = &key.architecture;
-    model.validate_architecture().map_err(|e| ZkError::Model(e.to_string()))?;
-    let layout = Layout::new(model)?;
-    if layout.log_len != key.commitment.log_len {
-        return Err(ZkError::Length {
-            what: "committed model vector (log2)",
-            expected: layout.log_len,
-            got: key.commitment.log_len,
-        });
-    }
-    let shapes: Vec<Option<LayerShape>> = model.layers.iter().map(|l| shape_of(&l.op)).collect();
-    check_len("layer proofs", shapes.iter().flatten().count(), proof.layers.len())?;
-    // Every step but the products, derived from the accumulators.
-    let tensors = derive_trace(model, input, &proof.accumulators)?;
-    if tensors[model.output] != output {
-        return Err(ZkError::Output);
-    }
-
-    let mut transcript = Transcript::new(DOMAIN, &key.statement(input, output));
-    absorb_trace(&mut transcript, &proof.accumulators);
-    let mut claims = Vec::new();
-    let weighted = model.layers.iter().enumerate().zip(&shapes).filter_map(|((i, l), s)| s.as_ref().map(|s| (i, l, s)));
-    for (((index, layer, shape), acc), messages) in weighted.zip(&proof.accumulators).zip(&proof.layers) {
-        let r_o = transcript.challenges(shape.row_vars());
-        let r_p = transcript.challenges(shape.pos_vars());
-        let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
-        check_len("bias block evaluations", row_blocks.len(), messages.bias_evals.len())?;
-        check_len("weight block evaluations", row_blocks.len() * col_blocks.len(), messages.weights_evals.len())?;
-        transcript.absorb_ext(&messages.bias_evals);
-        let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &messages.bias_evals);
-        let claimed = accumulator_eval(shape, acc, &r_o, &r_p) - bias_eval * bias_spread(shape, &r_p);
-        let out = verify_product(claimed, shape.col_vars(), &messages.sumcheck, &mut transcript)?;
-        let column = input_column(&layer.op, shape, &tensors[layer_input(&layer.op)], &r_p);
-        let x_eval: EF = eq_table(&out.point).iter().zip(&column).map(|(&e, &c)| e * c).sum();
-        let weights_eval = combine_blocks(&row_blocks, &col_blocks, &r_o, &out.point, &messages.weights_evals);
-        if out.value != weights_eval * x_eval {
-            return Err(ZkError::FinalEvaluation("layer sumcheck value is not W̃(r, s)·X̃(s, r_p)"));
-        }
-        transcript.absorb_ext(&messages.weights_evals);
-        for (row, &(_, log)) in row_blocks.iter().enumerate() {
-            let z = r_o[r_o.len() - log..].to_vec();
-            claims.push(Claim {
-                segment: layout.segment(index, Part::Bias { row })?,
-                z,
-                value: messages.bias_evals[row],
-            });
-        }
-        for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
-            for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
-                let z: Vec<EF> =
-                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
-                let segment = layout.segment(index, Part::Weights { row, col })?;
-                claims.push(Claim { segment, z, value: messages.weights_evals[row * col_blocks.len() + col] });
-            }
-        }
-    }
-
-    let alpha = transcript.challenge();
-    let sum = claims.iter().rev().fold(EF::ZERO, |acc, claim| acc * alpha + claim.value);
-    let out = verify_product(sum, layout.log_len, &proof.batch, &mut transcript)?;
-    if out.value != proof.model_eval * combined_at(&layout, &claims, alpha, &out.point) {
-        return Err(ZkError::FinalEvaluation("batch sumcheck value is not M̃(ρ)·Σ α^i eq(z_i, ρ)"));
-    }
-    transcript.absorb_ext(&[proof.model_eval]);
-    pcs::verify(&key.commitment, &out.point, proof.model_eval, &proof.opening, &key.params, &mut transcript)
+/// A claim on segment `index` of the model vector.
+fn model_claim(layout: &Layout, index: usize, z: Vec<EF>, value: EF) -> batch::Claim {
+    let segment = &layout.segments[index];
+    batch::Claim { offset: segment.offset, log_size: segment.log_size, z, value }
 }

@@ -1,0 +1,113 @@
+//! The verifier of [`super::ModelProof`]s.
+
+use super::batch::{self, Claim};
+use super::layout::{Layout, Part, blocks};
+use super::linear::{LayerShape, bias_spread, input_column};
+use super::witness::{WitnessLayout, recompose, threshold_evals, thresholds};
+use super::{
+    DOMAIN, ModelProof, VerifyingKey, absorb_trace, combine_blocks, derive_trace, layer_input, model_claim, requant_of,
+    weighted_layers,
+};
+use crate::mle::eq_table;
+use crate::sumcheck::verify_product;
+use crate::{EF, Transcript, ZkError, ZkResult, check_len, logup};
+
+/// Verifies a proof that the model of `key` maps `input` to `output`.
+pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProof) -> ZkResult<()> {
+    let model = &key.architecture;
+    model.validate_architecture().map_err(|e| ZkError::Model(e.to_string()))?;
+    let layout = Layout::new(model)?;
+    if layout.log_len != key.commitment.log_len {
+        return Err(ZkError::Length {
+            what: "committed model vector (log2)",
+            expected: layout.log_len,
+            got: key.commitment.log_len,
+        });
+    }
+    let weighted = weighted_layers(model);
+    let shapes: Vec<LayerShape> = weighted.iter().map(|(_, _, s)| s.clone()).collect();
+    let witness_layout = WitnessLayout::new(&shapes)?;
+    check_len("committed witness (log2)", witness_layout.log_len, proof.witness.log_len)?;
+    check_len("layer proofs", weighted.len(), proof.layers.len())?;
+    // Every tensor but the products' outputs, derived from them.
+    let tensors = derive_trace(model, input, &proof.activations)?;
+    if tensors[model.output] != output {
+        return Err(ZkError::Output);
+    }
+
+    let mut transcript = Transcript::new(DOMAIN, &key.statement(input, output));
+    absorb_trace(&mut transcript, &proof.activations, &proof.witness);
+    let mut model_claims = Vec::new();
+    let mut witness_claims = Vec::new();
+    let layers = weighted.iter().zip(&witness_layout.layers).zip(&proof.layers).zip(&proof.activations);
+    for (position, ((((index, op, shape), slots), messages), outputs)) in layers.enumerate() {
+        let r_o = transcript.challenges(shape.row_vars());
+        let r_p = transcript.challenges(shape.pos_vars());
+        let r: Vec<EF> = r_o.iter().chain(&r_p).copied().collect();
+        let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
+        check_len("bias block evaluations", row_blocks.len(), messages.bias_evals.len())?;
+        check_len("weight block evaluations", row_blocks.len() * col_blocks.len(), messages.weights_evals.len())?;
+        check_len("limb evaluations", 2 * witness_layout.limbs, messages.limb_evals.len())?;
+        transcript.absorb_ext(&messages.bias_evals);
+        transcript.absorb_ext(&[messages.accumulators_eval]);
+        let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &messages.bias_evals);
+        let claimed = messages.accumulators_eval - bias_eval * bias_spread(shape, &r_p);
+        let out = verify_product(claimed, shape.col_vars(), &messages.sumcheck, &mut transcript)?;
+        let column = input_column(op, shape, &tensors[layer_input(op)], &r_p);
+        let x_eval: EF = eq_table(&out.point).iter().zip(&column).map(|(&e, &c)| e * c).sum();
+        let weights_eval = combine_blocks(&row_blocks, &col_blocks, &r_o, &out.point, &messages.weights_evals);
+        if out.value != weights_eval * x_eval {
+            return Err(ZkError::FinalEvaluation("layer sumcheck value is not W̃(r, s)·X̃(s, r_p)"));
+        }
+        transcript.absorb_ext(&messages.weights_evals);
+        // Requantization: a − L(y) and H(y) − a are the values of the limbs (range-checked below).
+        let (requant, relu) = requant_of(op);
+        let (low, high) = threshold_evals(shape, slots.pos_vars, outputs, &thresholds(&requant, relu), &r);
+        let (t_limbs, u_limbs) = messages.limb_evals.split_at(witness_layout.limbs);
+        let acc = messages.accumulators_eval;
+        if recompose(t_limbs, witness_layout.limb_bits) != acc - low
+            || recompose(u_limbs, witness_layout.limb_bits) != high - acc
+        {
+            return Err(ZkError::Requantization { layer: *index });
+        }
+        transcript.absorb_ext(&messages.limb_evals);
+
+        witness_claims.push(Claim { offset: slots.accumulators, log_size: slots.vars, z: r.clone(), value: acc });
+        for (j, &value) in messages.limb_evals.iter().enumerate() {
+            let offset = witness_layout.limb(position, j);
+            witness_claims.push(Claim { offset, log_size: slots.vars, z: r.clone(), value });
+        }
+        for (row, &(_, log)) in row_blocks.iter().enumerate() {
+            let z = r_o[r_o.len() - log..].to_vec();
+            let segment = layout.segment(*index, Part::Bias { row })?;
+            model_claims.push(model_claim(&layout, segment, z, messages.bias_evals[row]));
+        }
+        for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
+            for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
+                let z: Vec<EF> =
+                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
+                let segment = layout.segment(*index, Part::Weights { row, col })?;
+                let value = messages.weights_evals[row * col_blocks.len() + col];
+                model_claims.push(model_claim(&layout, segment, z, value));
+            }
+        }
+    }
+
+    let claims = logup::verify(witness_layout.lookup_vars, witness_layout.limb_bits, &proof.lookup, &mut transcript)?;
+    witness_claims.push(Claim {
+        offset: witness_layout.lookups,
+        log_size: witness_layout.lookup_vars,
+        z: claims.f_point,
+        value: claims.f_eval,
+    });
+    witness_claims.push(Claim {
+        offset: witness_layout.multiplicities,
+        log_size: witness_layout.limb_bits,
+        z: claims.m_point,
+        value: claims.m_eval,
+    });
+    let what = "witness batch value is not W̃(ρ)·Σ α^i eq(z_i, ρ)";
+    batch::verify(&proof.witness, &key.params, &witness_claims, &proof.witness_batch, what, &mut transcript)?;
+    let what = "model batch value is not M̃(ρ)·Σ α^i eq(z_i, ρ)";
+    batch::verify(&key.commitment, &key.params, &model_claims, &proof.model_batch, what, &mut transcript)
+}
