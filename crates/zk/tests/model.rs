@@ -180,7 +180,6 @@ fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
         push(format!("layer {l} one round fewer"), &|p| {
             p.layers[l].sumcheck.rounds.pop();
         });
-        push(format!("layer {l} accumulators"), &|p| p.layers[l].accumulators_eval += EF::ONE);
         for j in 0..layer.limb_evals.len() {
             push(format!("layer {l} limb {j}"), &|p| p.layers[l].limb_evals[j] += EF::ONE);
         }

@@ -7,8 +7,8 @@
 //! the same bytes, so a key has one encoding.
 //!
 //! Proof: version [`PROOF_VERSION`]; every `Linear`/`Conv` layer's outputs (`i8` each); the
-//! witness commitment; per such layer its bias block evaluations, `ÃCC(r)`, its sumcheck's
-//! round values (3 per round), its weight block evaluations and its limb evaluations; the
+//! witness commitment; per such layer its bias block evaluations, its limb evaluations, its
+//! sumcheck's round values (3 per round) and its weight block evaluations; the
 //! lookup proof (root numerator and denominator; per GKR layer its round values, 4 per round,
 //! and its 4 child values; `f̃` and `m̃`); then the witness batch and the model batch, each its
 //! sumcheck's round values, the evaluation and the opening ([`OpeningProof::write_to`]). No
@@ -30,7 +30,7 @@ use crate::{SumcheckProof, ZkResult};
 
 /// The verifying key encoding's version byte.
 pub const KEY_VERSION: u8 = 1;
-/// The proof encoding's version byte (3: committed accumulators, requantization by lookups).
+/// The proof encoding's version byte (3: committed requantization remainders, range-checked by lookups).
 pub const PROOF_VERSION: u8 = 3;
 /// The longest architecture JSON accepted.
 pub const MAX_ARCHITECTURE_BYTES: usize = 1 << 20;
@@ -140,7 +140,7 @@ impl ProofShape {
     fn encoded_len_range(&self) -> Option<(usize, usize)> {
         let activations = self.activation_lens.iter().sum::<usize>();
         let layer_values: usize =
-            self.layer_rounds.iter().map(|(r, b, w)| b + 1 + ROUND_VALUES * r + w + self.limb_evals).sum();
+            self.layer_rounds.iter().map(|(r, b, w)| b + ROUND_VALUES * r + w + self.limb_evals).sum();
         let d = self.lookup_depth;
         let lookup_values = 2 + CUBIC_ROUND_VALUES * d * (d + 1) / 2 + 4 * (d + 1) + 2;
         let batch_values = ROUND_VALUES * (self.witness.0 + self.model.0) + 2;
@@ -199,10 +199,9 @@ impl ModelProof {
         out.extend_from_slice(&self.witness.to_bytes());
         for layer in &self.layers {
             layer.bias_evals.iter().for_each(|v| put_ef(&mut out, v));
-            put_ef(&mut out, &layer.accumulators_eval);
+            layer.limb_evals.iter().for_each(|v| put_ef(&mut out, v));
             put_rounds(&mut out, &layer.sumcheck);
             layer.weights_evals.iter().for_each(|v| put_ef(&mut out, v));
-            layer.limb_evals.iter().for_each(|v| put_ef(&mut out, v));
         }
         let lookup = &self.lookup;
         put_ef(&mut out, &lookup.root_p);
@@ -248,11 +247,10 @@ impl ModelProof {
         let mut layers = Vec::with_capacity(shape.layer_rounds.len());
         for &(rounds, bias_blocks, weight_blocks) in &shape.layer_rounds {
             let bias_evals = read_efs(&mut reader, bias_blocks, "bias evaluation")?;
-            let accumulators_eval = reader.ef("accumulators evaluation")?;
+            let limb_evals = read_efs(&mut reader, shape.limb_evals, "limb evaluation")?;
             let sumcheck = read_rounds(&mut reader, rounds, ROUND_VALUES)?;
             let weights_evals = read_efs(&mut reader, weight_blocks, "weights evaluation")?;
-            let limb_evals = read_efs(&mut reader, shape.limb_evals, "limb evaluation")?;
-            layers.push(LayerProof { bias_evals, sumcheck, weights_evals, accumulators_eval, limb_evals });
+            layers.push(LayerProof { bias_evals, limb_evals, sumcheck, weights_evals });
         }
         let (root_p, root_q) = (reader.ef("lookup root")?, reader.ef("lookup root")?);
         let mut lookup_layers = Vec::with_capacity(shape.lookup_depth + 1);

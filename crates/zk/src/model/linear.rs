@@ -5,10 +5,10 @@
 //! For row and position points `r_o`, `r_p` drawn after the trace is absorbed:
 //! `ÃCC(r_o, r_p) − b̃(r_o)·E(r_p) = Σ_k W̃(r_o, k)·X̃(k, r_p)`, where `E(r_p) = Σ_{p < positions}
 //! eq(r_p, p)` (the bias reaches real positions only; padding is zero on both sides). The
-//! prover sends `b̃(r_o)` and `ÃCC(r_o, r_p)`, runs the sumcheck over `k` and sends `W̃(r_o, s)`;
-//! the verifier computes `E(r_p)` and `X̃(s, r_p)` from public data. The weight and bias
-//! evaluations become claims on the model commitment, `ÃCC(r_o, r_p)` one on the witness (which
-//! forces its padding to zero: the right side is zero there).
+//! prover sends `b̃(r_o)` (and the witness evaluations that give `ÃCC(r_o, r_p)`), runs the
+//! sumcheck over `k` and sends `W̃(r_o, s)`; the verifier computes `E(r_p)` and `X̃(s, r_p)` from
+//! public data. The weight and bias evaluations become claims on the model commitment. The
+//! equation holds on the padding too (both sides zero there).
 
 use p3_field::PrimeCharacteristicRing;
 use veritas_quant::QuantOp;

@@ -8,11 +8,11 @@
 //!
 //! **Proof** (version 3): the int8 outputs of every `Linear`/`Conv` layer in the clear (every
 //! other tensor follows from them with the executor's own code: [`derive_trace`]); a commitment
-//! to the witness ([`witness`]: the int32 accumulators, the limbs of the requantization
-//! remainders, the lookup multiplicities), absorbed with them before any challenge. Per
-//! `Linear`/`Conv` layer, at a random point `r`: a sumcheck that its accumulators are `b + W·x`
-//! ([`linear`]), and the check that `a − L(y)` and `H(y) − a` recompose from their limbs, which
-//! proves the requantization and ReLU given the range check. One LogUp range check of every
+//! to the witness ([`witness`]: the limbs of every accumulator's distances `t = a − L(y)` and
+//! `u = H(y) − a` to its output's thresholds, and the lookup multiplicities), absorbed with them
+//! before any challenge. Per `Linear`/`Conv` layer, at a random point `r`: the check
+//! `t + u = H(y) − L(y)`, and a sumcheck that the accumulators `t + L(y)` are `b + W·x`
+//! ([`linear`]); with the range check of `t` and `u` this proves the requantization and ReLU. One LogUp range check of every
 //! limb ([`crate::logup`]). Last, the claims on the witness and on the model vector are each
 //! batched into one PCS opening ([`batch`]).
 pub mod batch;
@@ -66,15 +66,14 @@ pub struct LayerProof {
     /// Each bias row block's MLE at the low coordinates of `r_o` ([`layout`]): `b̃(r_o)` is
     /// their combination.
     pub bias_evals: Vec<EF>,
+    /// Each limb vector's MLE at `r = (r_o, r_p)`: `t`'s limbs, low first, then `u`'s
+    /// ([`witness`]); the accumulators' MLE there is `t̃ + L̃(r)`.
+    pub limb_evals: Vec<EF>,
     /// The sumcheck over the columns.
     pub sumcheck: SumcheckProof,
     /// Each weight block's MLE at the low coordinates of `(r_o, s)`, row blocks first: `W̃(r_o, s)`
     /// is their combination.
     pub weights_evals: Vec<EF>,
-    /// The accumulators' MLE at `r = (r_o, r_p)`.
-    pub accumulators_eval: EF,
-    /// Each limb vector's MLE at `r`: `t`'s limbs, low first, then `u`'s ([`witness`]).
-    pub limb_evals: Vec<EF>,
 }
 
 /// A proof of one inference.

@@ -6,7 +6,7 @@ use veritas_quant::quantized::accumulate;
 use super::batch::{self, Claim};
 use super::layout::{Part, blocks};
 use super::linear::{LayerShape, bias_spread, input_column};
-use super::witness::{LayerWitness, WitnessLayout, thresholds};
+use super::witness::{LayerWitness, WitnessLayout, recompose, threshold_evals, thresholds};
 use super::{
     DOMAIN, LayerProof, ModelProof, ProvingKey, absorb_trace, combine_blocks, derive_trace, layer_input, model_claim,
     requant_of, weighted_layers,
@@ -99,15 +99,17 @@ fn prove_messages(
             bias_evals.push(value);
             model_claims.push(model_claim(&key.layout, segment, z, value));
         }
-        let accumulators_eval = segment_mle(slots.accumulators, slots.vars)?.evaluate(&r)?;
+        let mut limb_evals = Vec::with_capacity(slots.limbs.len());
+        for &offset in &slots.limbs {
+            let value = segment_mle(offset, slots.vars)?.evaluate(&r)?;
+            limb_evals.push(value);
+            witness_claims.push(Claim { offset, log_size: slots.vars, z: r.clone(), value });
+        }
         transcript.absorb_ext(&bias_evals);
-        transcript.absorb_ext(&[accumulators_eval]);
-        witness_claims.push(Claim {
-            offset: slots.accumulators,
-            log_size: slots.vars,
-            z: r.clone(),
-            value: accumulators_eval,
-        });
+        transcript.absorb_ext(&limb_evals);
+        // The accumulators are t + L(y) (`witness`).
+        let (low, _) = threshold_evals(shape, slots.pos_vars, &activations[position], &bounds[position], &r);
+        let accumulators_eval = recompose(&limb_evals[..witness_layout.limbs], witness_layout.limb_bits) + low;
         let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &bias_evals);
         let claimed = accumulators_eval - bias_eval * bias_spread(shape, &r_p);
         let (veritas_quant::QuantOp::Linear { weights, .. } | veritas_quant::QuantOp::Conv { weights, .. }) = op else {
@@ -128,15 +130,7 @@ fn prove_messages(
             }
         }
         transcript.absorb_ext(&weights_evals);
-        let mut limb_evals = Vec::with_capacity(2 * witness_layout.limbs);
-        for j in 0..2 * witness_layout.limbs {
-            let offset = witness_layout.limb(position, j);
-            let value = segment_mle(offset, slots.vars)?.evaluate(&r)?;
-            limb_evals.push(value);
-            witness_claims.push(Claim { offset, log_size: slots.vars, z: r.clone(), value });
-        }
-        transcript.absorb_ext(&limb_evals);
-        layers.push(LayerProof { bias_evals, sumcheck, weights_evals, accumulators_eval, limb_evals });
+        layers.push(LayerProof { bias_evals, limb_evals, sumcheck, weights_evals });
     }
 
     let lookups = &values[witness_layout.lookups..][..1 << witness_layout.lookup_vars];

@@ -40,18 +40,27 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
     let mut model_claims = Vec::new();
     let mut witness_claims = Vec::new();
     let layers = weighted.iter().zip(&witness_layout.layers).zip(&proof.layers).zip(&proof.activations);
-    for (position, ((((index, op, shape), slots), messages), outputs)) in layers.enumerate() {
+    for ((((index, op, shape), slots), messages), outputs) in layers {
         let r_o = transcript.challenges(shape.row_vars());
         let r_p = transcript.challenges(shape.pos_vars());
         let r: Vec<EF> = r_o.iter().chain(&r_p).copied().collect();
         let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
         check_len("bias block evaluations", row_blocks.len(), messages.bias_evals.len())?;
         check_len("weight block evaluations", row_blocks.len() * col_blocks.len(), messages.weights_evals.len())?;
-        check_len("limb evaluations", 2 * witness_layout.limbs, messages.limb_evals.len())?;
+        check_len("limb evaluations", slots.limbs.len(), messages.limb_evals.len())?;
         transcript.absorb_ext(&messages.bias_evals);
-        transcript.absorb_ext(&[messages.accumulators_eval]);
+        transcript.absorb_ext(&messages.limb_evals);
+        // Requantization: the accumulators are t + L(y), and t + u = H(y) − L(y), t and u being
+        // the values of their limbs (range-checked below).
+        let (requant, relu) = requant_of(op);
+        let (low, high) = threshold_evals(shape, slots.pos_vars, outputs, &thresholds(&requant, relu), &r);
+        let (t_limbs, u_limbs) = messages.limb_evals.split_at(witness_layout.limbs);
+        let (t, u) = (recompose(t_limbs, witness_layout.limb_bits), recompose(u_limbs, witness_layout.limb_bits));
+        if t + u != high - low {
+            return Err(ZkError::Requantization { layer: *index });
+        }
         let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &messages.bias_evals);
-        let claimed = messages.accumulators_eval - bias_eval * bias_spread(shape, &r_p);
+        let claimed = t + low - bias_eval * bias_spread(shape, &r_p);
         let out = verify_product(claimed, shape.col_vars(), &messages.sumcheck, &mut transcript)?;
         let column = input_column(op, shape, &tensors[layer_input(op)], &r_p);
         let x_eval: EF = eq_table(&out.point).iter().zip(&column).map(|(&e, &c)| e * c).sum();
@@ -60,21 +69,8 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
             return Err(ZkError::FinalEvaluation("layer sumcheck value is not W̃(r, s)·X̃(s, r_p)"));
         }
         transcript.absorb_ext(&messages.weights_evals);
-        // Requantization: a − L(y) and H(y) − a are the values of the limbs (range-checked below).
-        let (requant, relu) = requant_of(op);
-        let (low, high) = threshold_evals(shape, slots.pos_vars, outputs, &thresholds(&requant, relu), &r);
-        let (t_limbs, u_limbs) = messages.limb_evals.split_at(witness_layout.limbs);
-        let acc = messages.accumulators_eval;
-        if recompose(t_limbs, witness_layout.limb_bits) != acc - low
-            || recompose(u_limbs, witness_layout.limb_bits) != high - acc
-        {
-            return Err(ZkError::Requantization { layer: *index });
-        }
-        transcript.absorb_ext(&messages.limb_evals);
 
-        witness_claims.push(Claim { offset: slots.accumulators, log_size: slots.vars, z: r.clone(), value: acc });
-        for (j, &value) in messages.limb_evals.iter().enumerate() {
-            let offset = witness_layout.limb(position, j);
+        for (&offset, &value) in slots.limbs.iter().zip(&messages.limb_evals) {
             witness_claims.push(Claim { offset, log_size: slots.vars, z: r.clone(), value });
         }
         for (row, &(_, log)) in row_blocks.iter().enumerate() {

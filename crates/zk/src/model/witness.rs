@@ -1,6 +1,5 @@
-//! The committed witness of one inference (docs/zk.md, "Model proofs"): every `Linear`/`Conv`
-//! layer's accumulators, the limbs of its requantization remainders and the lookup
-//! multiplicities.
+//! The committed witness of one inference (docs/zk.md, "Model proofs"): the limbs of every
+//! `Linear`/`Conv` layer's requantization remainders, and the lookup multiplicities.
 //!
 //! **Requantization as two range checks.** The executor's `y = clamp(round(a·m / 2^s))` (ReLU
 //! included) is monotone in the accumulator `a`, so each output value `y` comes from exactly the
@@ -10,12 +9,13 @@
 //! a clamped one, are all `t = a − L(y) ≥ 0` and `u = H(y) − a ≥ 0`. Both are range-checked in
 //! `[0, 2^32)`: a valid model's accumulators lie in `[−2^31, 2^31)`, so a negative `t` or `u` is a
 //! field element above `p − 2^33`, outside the range. `t` and `u` are committed as `32 / k` limbs
-//! of `k` bits each and every limb is looked up in `{0, …, 2^k − 1}` (`logup`).
+//! of `k` bits each and every limb is looked up in `{0, …, 2^k − 1}` (`logup`). The accumulator
+//! itself is not committed: it is `t + L(y)`, and `t + u = H(y) − L(y)` is checked.
 //!
-//! **Layout.** Per layer, the accumulators as a `2^row_vars × 2^pos_vars` matrix (row-major,
-//! zero padding) and `2·limbs` limb vectors of the same shape (`t`'s limbs, low first, then
-//! `u`'s). The limb vectors of every layer form the lookup region (largest layers first, padded
-//! to a power of two with zeros, which are in range); then the multiplicities (`2^k`). Regions
+//! **Layout.** Per layer, `2·limbs` limb vectors (`t`'s limbs, low first, then `u`'s), each laid
+//! out like the accumulators as a `2^row_vars × 2^pos_vars` matrix (row-major, zero padding).
+//! Every layer's limb vectors form the lookup region (placed largest first, padded to a power of
+//! two with zeros, which are in range); then the multiplicities (`2^k`). Vectors and regions
 //! are placed largest first so each starts at a multiple of its own size.
 
 use p3_field::{PrimeCharacteristicRing, PrimeField64};
@@ -73,10 +73,8 @@ pub struct LayerSlots {
     pub vars: usize,
     /// Position variables (the low ones).
     pub pos_vars: usize,
-    /// The accumulators' offset.
-    pub accumulators: usize,
-    /// The first limb vector's offset (the others follow, `2^vars` apart).
-    pub limbs: usize,
+    /// Each limb vector's offset: `t`'s limbs, low first, then `u`'s.
+    pub limbs: Vec<usize>,
 }
 
 /// Where everything sits in the witness vector; a function of the architecture alone.
@@ -125,56 +123,46 @@ impl WitnessLayout {
         let cost = |k: usize| 2 * (RANGE_BITS / k) * padded + (1 << k);
         let limb_bits = if cost(16) < cost(8) { 16 } else { 8 };
         let limbs = RANGE_BITS / limb_bits;
-        let group_log = log2_ceil(2 * limbs);
-        let (limb_offsets, lookup_vars) = place(&vars.iter().map(|v| v + group_log).collect::<Vec<_>>());
+        let vector_logs: Vec<usize> = vars.iter().flat_map(|&v| std::iter::repeat_n(v, 2 * limbs)).collect();
+        let (vector_offsets, lookup_vars) = place(&vector_logs);
         if lookup_vars > MAX_F_VARS {
             return Err(ZkError::TooLarge { what: "range-checked limbs (log2)", limit: MAX_F_VARS, got: lookup_vars });
         }
-        let mut regions = vec![lookup_vars, limb_bits];
-        regions.extend(&vars);
-        let (offsets, log_len) = place(&regions);
+        let (offsets, log_len) = place(&[lookup_vars, limb_bits]);
         let layers = shapes
             .iter()
             .zip(&vars)
-            .enumerate()
-            .map(|(i, (shape, &vars))| LayerSlots {
+            .zip(vector_offsets.chunks(2 * limbs))
+            .map(|((shape, &vars), vectors)| LayerSlots {
                 vars,
                 pos_vars: shape.pos_vars(),
-                accumulators: offsets[2 + i],
-                limbs: offsets[0] + limb_offsets[i],
+                limbs: vectors.iter().map(|&o| offsets[0] + o).collect(),
             })
             .collect();
         Ok(Self { limb_bits, limbs, lookup_vars, lookups: offsets[0], multiplicities: offsets[1], layers, log_len })
     }
 
-    /// The offset of limb vector `j` of layer `layer` (`t`'s limbs are `0..limbs`, `u`'s next).
-    pub fn limb(&self, layer: usize, j: usize) -> usize {
-        let slots = &self.layers[layer];
-        slots.limbs + (j << slots.vars)
-    }
-
-    /// The witness: per layer its accumulators (`rows × positions`, row-major) and its outputs
-    /// with their `thresholds`; the multiplicities of the lookup region. `t` and `u` are taken
+    /// The witness, from each layer's accumulators (`rows × positions`, row-major) and its
+    /// outputs with their `thresholds`; with the multiplicities of the lookup region. `t` and `u` are taken
     /// modulo `p` and split into limbs with the top limb holding the rest, so that an output
     /// the accumulator does not give still yields a witness, which the range check rejects.
     pub fn values(&self, shapes: &[LayerShape], layers: &[LayerWitness<'_>]) -> ZkResult<Vec<F>> {
         check_len("layer witnesses", self.layers.len(), layers.len())?;
         let mut values = vec![F::ZERO; 1 << self.log_len];
         let mask = (1u64 << self.limb_bits) - 1;
-        for (index, ((slots, shape), layer)) in self.layers.iter().zip(shapes).zip(layers).enumerate() {
+        for ((slots, shape), layer) in self.layers.iter().zip(shapes).zip(layers) {
             let LayerWitness { accumulators: acc, outputs, bounds } = *layer;
             check_len("accumulators", shape.rows * shape.positions, acc.len())?;
             check_len("layer outputs", acc.len(), outputs.len())?;
             for (e, (&a, &y)) in acc.iter().zip(outputs).enumerate() {
                 let slot = padded_index(shape, slots.pos_vars, e);
-                values[slots.accumulators + slot] = F::from_i64(a);
                 let (low, high) = bounds[(i16::from(y) + 128) as usize];
                 for (half, diff) in [a - low, high - a].into_iter().enumerate() {
                     let canonical = F::from_i64(diff).as_canonical_u64();
                     for j in 0..self.limbs {
                         let shifted = canonical >> (j * self.limb_bits);
                         let limb = if j + 1 == self.limbs { shifted } else { shifted & mask };
-                        values[self.limb(index, half * self.limbs + j) + slot] = F::from_u64(limb);
+                        values[slots.limbs[half * self.limbs + j] + slot] = F::from_u64(limb);
                     }
                 }
             }
