@@ -51,6 +51,15 @@ fn honest_proofs_verify_and_prove_the_executor_output() {
 }
 
 #[test]
+fn small_tables_have_public_multiplicities() {
+    let (model, input) = example("mnist-mlp");
+    let (_, proof) = prove(&key(&model), &input).unwrap();
+    assert_eq!(proof.multiplicities.len(), 256);
+    assert_eq!(proof.multiplicities.iter().map(|&c| c as usize).sum::<usize>(), 1 << 10);
+    // Committed multiplicities: `soundness.rs`, `large_tables_commit_their_multiplicities`.
+}
+
+#[test]
 fn the_statement_is_bound() {
     let (model, input) = example("mnist-mlp");
     let key = key(&model);
@@ -209,6 +218,9 @@ fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
                 });
             }
         }
+    }
+    for c in 0..proof.multiplicities.len() {
+        push(format!("multiplicity {c}"), &|p| p.multiplicities[c] += 1);
     }
     push("a layer output".into(), &|p| p.activations[0][0] = p.activations[0][0].wrapping_add(1));
     push("the witness root".into(), &|p| p.witness.root[0] += veritas_zk::F::ONE);

@@ -208,6 +208,30 @@ fn a_wrapped_accumulator_is_rejected() {
 }
 
 #[test]
+fn large_tables_commit_their_multiplicities() {
+    // 16 × 32 × 32 conv outputs: 16-bit limbs, and the 2^16 multiplicities go into the witness.
+    let weights: Vec<i8> = (0..64).map(|i| (i * 53 % 255 - 127) as i8).collect();
+    let model = network((1, 34, 34), (16, 3, 1, 0), 1, false, 2, 2, &weights, 36);
+    model.validate().unwrap();
+    let input: Vec<i8> = (0..model.input_len()).map(|i| (i * 29 % 255) as i8).collect();
+    let key = ProvingKey::new(&model, FAST).unwrap();
+    let vk = key.verifying_key();
+    let (output, proof) = prove(&key, &input).unwrap();
+    assert!(proof.multiplicities.is_empty());
+    assert_eq!(verify(vk, &input, &output, &proof), Ok(()));
+    assert_eq!(verify(vk, &input, &output, &ModelProof::from_bytes(&proof.to_bytes(), vk).unwrap()), Ok(()));
+    let mut other = proof.clone();
+    other.lookup.m_eval += EF::ONE;
+    assert!(verify(vk, &input, &output, &other).is_err());
+    let (forged_output, activations, accumulators) = forge(&model, &input, 0, 5, 0, 1);
+    let forged = prove_witness(&key, &input, &forged_output, activations, &accumulators).unwrap();
+    assert_eq!(
+        verify(vk, &input, &forged_output, &forged),
+        Err(ZkError::Lookup("the root numerator is not zero (a value outside the table)"))
+    );
+}
+
+#[test]
 fn round_shapes_and_degrees_come_from_the_model() {
     let (model, input) = small();
     let key = ProvingKey::new(&model, FAST).unwrap();

@@ -7,7 +7,7 @@
 //! the same bytes, so a key has one encoding.
 //!
 //! Proof: version [`PROOF_VERSION`]; every `Linear`/`Conv` layer's outputs (`i8` each); the
-//! witness commitment; per such layer its bias block evaluations, its limb evaluations, its
+//! public multiplicities (`u32` each, none when committed); the witness commitment; per such layer its bias block evaluations, its limb evaluations, its
 //! sumcheck's round values (3 per round) and its weight block evaluations; the
 //! lookup proof (root numerator and denominator; per GKR layer its round values, 4 per round,
 //! and its 4 child values; `f̃` and `m̃`); then the witness batch and the model batch, each its
@@ -99,6 +99,8 @@ type OpeningShape = (usize, usize, usize, usize);
 /// The sizes a proof for `key` has, from the key alone.
 struct ProofShape {
     activation_lens: Vec<usize>,
+    /// Public multiplicities (0 when committed).
+    multiplicities: usize,
     /// Per `Linear`/`Conv` layer: sumcheck rounds, bias blocks, weight blocks.
     layer_rounds: Vec<(usize, usize, usize)>,
     limb_evals: usize,
@@ -121,6 +123,7 @@ impl ProofShape {
         };
         Ok(Self {
             activation_lens: shapes.iter().map(|s| s.rows * s.positions).collect(),
+            multiplicities: if witness.multiplicities.is_none() { 1 << witness.limb_bits } else { 0 },
             layer_rounds: shapes
                 .iter()
                 .map(|s| {
@@ -147,6 +150,7 @@ impl ProofShape {
         let values = layer_values + lookup_values + batch_values;
         let prefix = (1 + crate::encoding::COMMITMENT_BYTES)
             .checked_add(activations)?
+            .checked_add(4 * self.multiplicities)?
             .checked_add(values.checked_mul(EF_BYTES)?)?;
         let (mut min, mut max) = (prefix, prefix);
         for (_, (cols, rows, queries, path)) in [self.witness, self.model] {
@@ -196,6 +200,9 @@ impl ModelProof {
         for tensor in &self.activations {
             out.extend(tensor.iter().map(|&v| v as u8));
         }
+        for count in &self.multiplicities {
+            out.extend_from_slice(&count.to_le_bytes());
+        }
         out.extend_from_slice(&self.witness.to_bytes());
         for layer in &self.layers {
             layer.bias_evals.iter().for_each(|v| put_ef(&mut out, v));
@@ -237,6 +244,11 @@ impl ModelProof {
         for &len in &shape.activation_lens {
             activations.push(reader.take(len, "layer outputs")?.iter().map(|&b| b as i8).collect());
         }
+        let multiplicities = reader
+            .take(4 * shape.multiplicities, "multiplicities")?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("OK: 4 bytes")))
+            .collect();
         let witness = Commitment::from_bytes(reader.take(crate::encoding::COMMITMENT_BYTES, "witness commitment")?)?;
         if witness.log_len != shape.witness.0 {
             return Err(decode(format!(
@@ -267,6 +279,6 @@ impl ModelProof {
         if !rest.is_empty() {
             return Err(decode(format!("{} trailing bytes", rest.len())));
         }
-        Ok(Self { activations, witness, layers, lookup, witness_batch, model_batch })
+        Ok(Self { activations, multiplicities, witness, layers, lookup, witness_batch, model_batch })
     }
 }

@@ -81,6 +81,9 @@ pub struct LayerProof {
 pub struct ModelProof {
     /// Every `Linear`/`Conv` layer's int8 output, layer order.
     pub activations: Vec<Vec<i8>>,
+    /// The lookup multiplicities when public (8-bit limbs: 256 counts), else empty
+    /// ([`witness`]).
+    pub multiplicities: Vec<u32>,
     /// The commitment to the witness ([`witness`]).
     pub witness: Commitment,
     /// Every `Linear`/`Conv` layer's messages, layer order.
@@ -182,11 +185,13 @@ fn architecture_fields(model: &QuantizedModel, out: &mut Vec<F>) {
     push(model.output as u64);
 }
 
-/// Absorbs the public trace (every `Linear`/`Conv` output) and the witness commitment.
-fn absorb_trace(transcript: &mut Transcript, activations: &[Vec<i8>], witness: &Commitment) {
+/// Absorbs the public trace (every `Linear`/`Conv` output), the public multiplicities and the
+/// witness commitment.
+fn absorb_trace(transcript: &mut Transcript, activations: &[Vec<i8>], multiplicities: &[u32], witness: &Commitment) {
     for tensor in activations {
         transcript.absorb_base(&tensor.iter().map(|&v| F::from_i8(v)).collect::<Vec<_>>());
     }
+    transcript.absorb_base(&multiplicities.iter().map(|&c| F::from_u32(c)).collect::<Vec<_>>());
     transcript.absorb_base(&witness.to_fields());
 }
 

@@ -1,6 +1,6 @@
 //! The prover of [`super::ModelProof`]s.
 
-use p3_field::PrimeCharacteristicRing;
+use p3_field::{PrimeCharacteristicRing, PrimeField64};
 use veritas_quant::quantized::accumulate;
 
 use super::batch::{self, Claim};
@@ -76,11 +76,16 @@ fn prove_messages(
         .zip(&bounds)
         .map(|((a, y), b)| LayerWitness { accumulators: a, outputs: y, bounds: b })
         .collect();
-    let values = witness_layout.values(&shapes, &parts)?;
+    let (values, counts) = witness_layout.values(&shapes, &parts)?;
+    // Public multiplicities are counts below 2^20 (the lookup region's length).
+    let multiplicities: Vec<u32> = match witness_layout.multiplicities {
+        None => counts.iter().map(|c| c.as_canonical_u64() as u32).collect(),
+        Some(_) => Vec::new(),
+    };
     let (witness, witness_data) = pcs::commit(values.clone(), &vk.params)?;
 
     let mut transcript = Transcript::new(DOMAIN, &vk.statement(input, output));
-    absorb_trace(&mut transcript, &activations, &witness);
+    absorb_trace(&mut transcript, &activations, &multiplicities, &witness);
     let segment_mle = |offset: usize, log: usize| Mle::new(values[offset..offset + (1 << log)].to_vec());
 
     let mut model_claims = Vec::new();
@@ -134,23 +139,24 @@ fn prove_messages(
     }
 
     let lookups = &values[witness_layout.lookups..][..1 << witness_layout.lookup_vars];
-    let multiplicities = &values[witness_layout.multiplicities..][..1 << witness_layout.limb_bits];
-    let (lookup, claims) = logup::prove(lookups, multiplicities, witness_layout.limb_bits, &mut transcript)?;
+    let (lookup, claims) = logup::prove(lookups, &counts, witness_layout.limb_bits, &mut transcript)?;
     witness_claims.push(Claim {
         offset: witness_layout.lookups,
         log_size: witness_layout.lookup_vars,
         z: claims.f_point,
         value: claims.f_eval,
     });
-    witness_claims.push(Claim {
-        offset: witness_layout.multiplicities,
-        log_size: witness_layout.limb_bits,
-        z: claims.m_point,
-        value: claims.m_eval,
-    });
+    if let Some(offset) = witness_layout.multiplicities {
+        witness_claims.push(Claim {
+            offset,
+            log_size: witness_layout.limb_bits,
+            z: claims.m_point,
+            value: claims.m_eval,
+        });
+    }
     let witness_batch = batch::prove(&values, &witness_data, &vk.params, &witness_claims, &mut transcript)?;
     let model_batch = batch::prove(&key.values, &key.data, &vk.params, &model_claims, &mut transcript)?;
-    Ok(ModelProof { activations, witness, layers, lookup, witness_batch, model_batch })
+    Ok(ModelProof { activations, multiplicities, witness, layers, lookup, witness_batch, model_batch })
 }
 
 /// `W̃(r_o, k)` for every `k` of the padded column cube: the weights' rows combined by `eq(r_o, ·)`.

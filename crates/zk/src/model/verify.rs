@@ -10,7 +10,9 @@ use super::{
 };
 use crate::mle::eq_table;
 use crate::sumcheck::verify_product;
-use crate::{EF, Transcript, ZkError, ZkResult, check_len, logup};
+use p3_field::PrimeCharacteristicRing;
+
+use crate::{EF, F, Mle, Transcript, ZkError, ZkResult, check_len, logup};
 
 /// Verifies a proof that the model of `key` maps `input` to `output`.
 pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProof) -> ZkResult<()> {
@@ -36,7 +38,9 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
     }
 
     let mut transcript = Transcript::new(DOMAIN, &key.statement(input, output));
-    absorb_trace(&mut transcript, &proof.activations, &proof.witness);
+    let public_multiplicities = if witness_layout.multiplicities.is_none() { 1 << witness_layout.limb_bits } else { 0 };
+    check_len("public multiplicities", public_multiplicities, proof.multiplicities.len())?;
+    absorb_trace(&mut transcript, &proof.activations, &proof.multiplicities, &proof.witness);
     let mut model_claims = Vec::new();
     let mut witness_claims = Vec::new();
     let layers = weighted.iter().zip(&witness_layout.layers).zip(&proof.layers).zip(&proof.activations);
@@ -96,12 +100,20 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
         z: claims.f_point,
         value: claims.f_eval,
     });
-    witness_claims.push(Claim {
-        offset: witness_layout.multiplicities,
-        log_size: witness_layout.limb_bits,
-        z: claims.m_point,
-        value: claims.m_eval,
-    });
+    match witness_layout.multiplicities {
+        Some(offset) => witness_claims.push(Claim {
+            offset,
+            log_size: witness_layout.limb_bits,
+            z: claims.m_point,
+            value: claims.m_eval,
+        }),
+        None => {
+            let counts: Vec<F> = proof.multiplicities.iter().map(|&c| F::from_u32(c)).collect();
+            if Mle::new(counts)?.evaluate(&claims.m_point)? != claims.m_eval {
+                return Err(ZkError::Lookup("the claimed m̃ is not the public multiplicities'"));
+            }
+        }
+    }
     let what = "witness batch value is not W̃(ρ)·Σ α^i eq(z_i, ρ)";
     batch::verify(&proof.witness, &key.params, &witness_claims, &proof.witness_batch, what, &mut transcript)?;
     let what = "model batch value is not M̃(ρ)·Σ α^i eq(z_i, ρ)";

@@ -15,8 +15,10 @@
 //! **Layout.** Per layer, `2·limbs` limb vectors (`t`'s limbs, low first, then `u`'s), each laid
 //! out like the accumulators as a `2^row_vars × 2^pos_vars` matrix (row-major, zero padding).
 //! Every layer's limb vectors form the lookup region (placed largest first, padded to a power of
-//! two with zeros, which are in range); then the multiplicities (`2^k`). Vectors and regions
-//! are placed largest first so each starts at a multiple of its own size.
+//! two with zeros, which are in range); then, with 16-bit limbs, the multiplicities (`2^k`).
+//! With 8-bit limbs the 256 multiplicities are public instead (in the proof, absorbed before
+//! the witness commitment), which keeps small witnesses half as long. Vectors and regions are
+//! placed largest first so each starts at a multiple of its own size.
 
 use p3_field::{PrimeCharacteristicRing, PrimeField64};
 use veritas_quant::requant::Requant;
@@ -27,6 +29,8 @@ use crate::logup::{self, MAX_F_VARS};
 use crate::mle::eq_table;
 use crate::{EF, F, ZkError, ZkResult, check_len};
 
+/// Multiplicities of tables up to this many bits are public, larger ones committed.
+pub const PUBLIC_MULTIPLICITY_BITS: usize = 8;
 /// The bits of the range `t` and `u` are checked in.
 pub const RANGE_BITS: usize = 32;
 /// The least accumulator a valid model has.
@@ -88,8 +92,9 @@ pub struct WitnessLayout {
     pub lookup_vars: usize,
     /// The lookup region's offset.
     pub lookups: usize,
-    /// The multiplicities' offset (`2^k` of them).
-    pub multiplicities: usize,
+    /// The multiplicities' offset (`2^k` of them) when they are committed (`k = 16`); `None`
+    /// when they are public (`k = 8`).
+    pub multiplicities: Option<usize>,
     /// Per `Linear`/`Conv` layer, network order.
     pub layers: Vec<LayerSlots>,
     /// `log2` of the witness length.
@@ -128,7 +133,9 @@ impl WitnessLayout {
         if lookup_vars > MAX_F_VARS {
             return Err(ZkError::TooLarge { what: "range-checked limbs (log2)", limit: MAX_F_VARS, got: lookup_vars });
         }
-        let (offsets, log_len) = place(&[lookup_vars, limb_bits]);
+        let committed_multiplicities = limb_bits > PUBLIC_MULTIPLICITY_BITS;
+        let regions: &[usize] = if committed_multiplicities { &[lookup_vars, limb_bits] } else { &[lookup_vars] };
+        let (offsets, log_len) = place(regions);
         let layers = shapes
             .iter()
             .zip(&vars)
@@ -139,14 +146,16 @@ impl WitnessLayout {
                 limbs: vectors.iter().map(|&o| offsets[0] + o).collect(),
             })
             .collect();
-        Ok(Self { limb_bits, limbs, lookup_vars, lookups: offsets[0], multiplicities: offsets[1], layers, log_len })
+        let multiplicities = committed_multiplicities.then(|| offsets[1]);
+        Ok(Self { limb_bits, limbs, lookup_vars, lookups: offsets[0], multiplicities, layers, log_len })
     }
 
     /// The witness, from each layer's accumulators (`rows × positions`, row-major) and its
-    /// outputs with their `thresholds`; with the multiplicities of the lookup region. `t` and `u` are taken
-    /// modulo `p` and split into limbs with the top limb holding the rest, so that an output
-    /// the accumulator does not give still yields a witness, which the range check rejects.
-    pub fn values(&self, shapes: &[LayerShape], layers: &[LayerWitness<'_>]) -> ZkResult<Vec<F>> {
+    /// outputs with their `thresholds`, and the multiplicities of its lookup region (which are
+    /// in it when committed). `t` and `u` are taken modulo `p` and split into limbs with the top
+    /// limb holding the rest, so that an output the accumulator does not give still yields a
+    /// witness, which the range check rejects.
+    pub fn values(&self, shapes: &[LayerShape], layers: &[LayerWitness<'_>]) -> ZkResult<(Vec<F>, Vec<F>)> {
         check_len("layer witnesses", self.layers.len(), layers.len())?;
         let mut values = vec![F::ZERO; 1 << self.log_len];
         let mask = (1u64 << self.limb_bits) - 1;
@@ -169,8 +178,10 @@ impl WitnessLayout {
         }
         let region = self.lookups..self.lookups + (1 << self.lookup_vars);
         let counts = logup::multiplicities(&values[region], self.limb_bits);
-        values[self.multiplicities..self.multiplicities + counts.len()].copy_from_slice(&counts);
-        Ok(values)
+        if let Some(offset) = self.multiplicities {
+            values[offset..offset + counts.len()].copy_from_slice(&counts);
+        }
+        Ok((values, counts))
     }
 }
 
