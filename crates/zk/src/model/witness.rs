@@ -116,17 +116,28 @@ fn place(logs: &[usize]) -> (Vec<usize>, usize) {
 }
 
 impl WitnessLayout {
-    /// The layout for the `Linear`/`Conv` layers of these shapes (network order).
+    /// The layout for the `Linear`/`Conv` layers of these shapes (network order): 8-bit or
+    /// 16-bit limbs, whichever gives the shorter witness, then the fewer lookups (a shallower
+    /// fraction tree).
     pub fn new(shapes: &[LayerShape]) -> ZkResult<Self> {
+        let small = Self::with_limb_bits(shapes, 8);
+        let large = Self::with_limb_bits(shapes, 16);
+        match (small, large) {
+            (Ok(small), Ok(large)) => {
+                let depth = |layout: &Self| layout.lookup_vars.max(layout.limb_bits);
+                Ok(if (large.log_len, depth(&large)) < (small.log_len, depth(&small)) { large } else { small })
+            }
+            (Ok(layout), Err(_)) | (Err(_), Ok(layout)) => Ok(layout),
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    fn with_limb_bits(shapes: &[LayerShape], limb_bits: usize) -> ZkResult<Self> {
         let vars: Vec<usize> = shapes.iter().map(|s| s.row_vars() + s.pos_vars()).collect();
         let widest = vars.iter().copied().max().unwrap_or(0);
         if widest > MAX_F_VARS {
             return Err(ZkError::TooLarge { what: "layer output variables", limit: MAX_F_VARS, got: widest });
         }
-        let padded: usize = vars.iter().map(|&v| 1usize << v).sum();
-        // 8-bit limbs (a 256-entry table) until the lookups outweigh a 2^16 table.
-        let cost = |k: usize| 2 * (RANGE_BITS / k) * padded + (1 << k);
-        let limb_bits = if cost(16) < cost(8) { 16 } else { 8 };
         let limbs = RANGE_BITS / limb_bits;
         let vector_logs: Vec<usize> = vars.iter().flat_map(|&v| std::iter::repeat_n(v, 2 * limbs)).collect();
         let (vector_offsets, lookup_vars) = place(&vector_logs);
