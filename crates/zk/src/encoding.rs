@@ -130,8 +130,9 @@ impl MatVecProof {
     }
 }
 
-/// The encoded size of a [`Commitment`]: `log_len` (`u8`) and the root's four canonical `u64`s.
-pub const COMMITMENT_BYTES: usize = 1 + 4 * F_BYTES;
+/// The encoded size of a [`Commitment`]: `log_len` (`u8`), `len` (`u32`) and the root's four
+/// canonical `u64`s.
+pub const COMMITMENT_BYTES: usize = 1 + 4 + 4 * F_BYTES;
 
 impl Commitment {
     /// The canonical encoding, [`COMMITMENT_BYTES`] long. Panics only if `log_len` exceeds
@@ -139,23 +140,29 @@ impl Commitment {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(COMMITMENT_BYTES);
         out.push(u8::try_from(self.log_len).expect("log_len fits u8"));
+        out.extend_from_slice(&u32::try_from(self.len).expect("len fits u32").to_le_bytes());
         for value in &self.root {
             put_f(&mut out, value);
         }
         out
     }
 
-    /// Decodes exactly [`COMMITMENT_BYTES`] bytes: `log_len` at most [`MAX_LOG_LEN`],
-    /// canonical root elements.
+    /// Decodes exactly [`COMMITMENT_BYTES`] bytes: `log_len` at most [`MAX_LOG_LEN`], `len` in
+    /// `1..=2^log_len`, canonical root elements.
     pub fn from_bytes(bytes: &[u8]) -> ZkResult<Self> {
         let mut reader = Reader { bytes, offset: 0 };
         let log_len = usize::from(reader.take(1, "log_len")?[0]);
         if log_len > MAX_LOG_LEN {
             return Err(decode(format!("log_len {log_len}, at most {MAX_LOG_LEN}")));
         }
+        let len = u32::from_le_bytes(reader.take(4, "len")?.try_into().expect("OK: 4 bytes"));
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        if !(1..=1 << log_len).contains(&len) {
+            return Err(decode(format!("committed prefix of {len} values, the vector has 2^{log_len}")));
+        }
         let root = [reader.f("root")?, reader.f("root")?, reader.f("root")?, reader.f("root")?];
         reader.finish()?;
-        Ok(Self { log_len, root })
+        Ok(Self { log_len, len, root })
     }
 }
 

@@ -69,11 +69,16 @@ pub struct PcsParams {
 }
 
 /// The matrix layout of a committed vector: `2^log_rows` rows of `2^log_cols` values, each row
-/// encoded into `2^log_codeword_len` symbols (the Merkle tree's leaf count).
+/// encoded into `2^log_codeword_len` symbols (the Merkle tree's leaf count). Only the first
+/// `used_rows` rows, which hold the committed prefix, are encoded; the others are zero by
+/// definition (a zero row is a codeword, so the protocol is the full matrix's with those rows
+/// opened as zeros by the verifier itself).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
-    /// `log2` of the row count `R`.
+    /// `log2` of the row count `R`: the rows' variables.
     pub log_rows: usize,
+    /// The rows encoded and opened, `⌈len / C⌉` (at least 1).
+    pub used_rows: usize,
     /// `log2` of the row length `C`.
     pub log_cols: usize,
     /// `log2` of the codeword length `N = C·2^log_blowup`; also the Merkle tree's height.
@@ -81,9 +86,9 @@ pub struct Shape {
 }
 
 impl Shape {
-    /// The row count `R`.
+    /// The rows encoded and opened (each opened column has this many values).
     pub fn rows(&self) -> usize {
-        1 << self.log_rows
+        self.used_rows
     }
 
     /// The row length `C`.
@@ -122,15 +127,19 @@ impl PcsParams {
         Ok(())
     }
 
-    /// The layout of `2^log_len` values: the row count minimizing the estimated proof size
-    /// `16·C + 8·t·R + 32·S` bytes (the combined row in `EF`, `t` columns, `S` Merkle
+    /// The layout of `2^log_len` values of which the first `len` are committed (the rest are
+    /// zero): the row count minimizing the estimated proof size `16·C + 8·t·R' + 32·S` bytes
+    /// (the combined row in `EF`, `t` columns of `R' = ⌈len / C⌉` used rows, `S` Merkle
     /// siblings with [`expected_siblings`]'s estimate), among splits whose codeword fits
-    /// Goldilocks' two-adic subgroups; ties go to fewer rows. Depends only on `log_len` and the
-    /// parameters, never on a proof.
-    pub fn shape(&self, log_len: usize) -> ZkResult<Shape> {
+    /// Goldilocks' two-adic subgroups; ties go to fewer rows. Depends only on `log_len`, `len`
+    /// and the parameters, never on a proof.
+    pub fn shape(&self, log_len: usize, len: usize) -> ZkResult<Shape> {
         self.validate()?;
         if log_len > MAX_LOG_LEN {
             return Err(ZkError::TooLarge { what: "log2 of the committed length", limit: MAX_LOG_LEN, got: log_len });
+        }
+        if !(1..=1 << log_len).contains(&len) {
+            return Err(ZkError::Dimension { what: "committed prefix", limit: 1 << log_len, got: len });
         }
         let mut best: Option<(u64, Shape)> = None;
         for log_rows in 0..=log_len {
@@ -139,11 +148,12 @@ impl PcsParams {
             if log_codeword_len > F::TWO_ADICITY {
                 continue;
             }
-            let columns = 8 * self.num_queries as u64 * (1u64 << log_rows);
+            let used_rows = len.div_ceil(1 << log_cols);
+            let columns = 8 * self.num_queries as u64 * used_rows as u64;
             let siblings = 32 * expected_siblings(self.num_queries, log_codeword_len) as u64;
             let size = 16 * (1u64 << log_cols) + columns + siblings;
             if best.is_none_or(|(best_size, _)| size < best_size) {
-                best = Some((size, Shape { log_rows, log_cols, log_codeword_len }));
+                best = Some((size, Shape { log_rows, used_rows, log_cols, log_codeword_len }));
             }
         }
         // log_rows = log_len always fits: log_blowup ≤ MAX_LOG_BLOWUP < TWO_ADICITY.
@@ -165,7 +175,7 @@ impl PcsParams {
     /// `R` and `N` from [`Self::shape`] and `|EF| = p²` (the second term is absent for one row).
     /// 0 for invalid parameters.
     pub fn security_bits_at(&self, log_len: usize) -> f64 {
-        let Ok(shape) = self.shape(log_len) else {
+        let Ok(shape) = self.shape(log_len, 1 << log_len) else {
             return 0.0;
         };
         let rate = 0.5f64.powi(self.log_blowup as i32);
@@ -190,20 +200,24 @@ pub fn expected_siblings(num_queries: usize, height: usize) -> usize {
     num_queries * height.saturating_sub(log_queries)
 }
 
-/// A commitment to `2^log_len` values: the length and the Merkle root of the codeword columns.
+/// A commitment to `2^log_len` values, of which the first `len` are committed and the rest
+/// are zero: the lengths and the Merkle root of the codeword columns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Commitment {
-    /// `log2` of the number of committed values (the number of variables).
+    /// `log2` of the vector's length (the number of variables).
     pub log_len: usize,
+    /// The committed prefix, in `1..=2^log_len`: every later value is zero.
+    pub len: usize,
     /// The Merkle root.
     pub root: Digest,
 }
 
 impl Commitment {
-    /// What a transcript absorbs: `log_len`, then the root's four elements.
+    /// What a transcript absorbs: `log_len`, `len`, then the root's four elements.
     pub fn to_fields(&self) -> Vec<F> {
-        let mut fields = Vec::with_capacity(5);
+        let mut fields = Vec::with_capacity(6);
         fields.push(F::from_usize(self.log_len));
+        fields.push(F::from_usize(self.len));
         fields.extend_from_slice(&self.root);
         fields
     }
@@ -275,6 +289,14 @@ pub struct OpeningProof {
 /// Commits to `values`, whose length must be a power of two (at least 1, at most
 /// `2^MAX_LOG_LEN`).
 pub fn commit(values: Vec<F>, params: &PcsParams) -> ZkResult<(Commitment, CommitmentData)> {
+    let len = values.len();
+    commit_prefix(values, len, params)
+}
+
+/// Commits to `values` (a power-of-two length) of which only the first `len` may be non-zero:
+/// the rows past them are neither encoded nor opened ([`Shape`]). The verifier must know `len`
+/// from its statement and check it against [`Commitment::len`].
+pub fn commit_prefix(values: Vec<F>, len: usize, params: &PcsParams) -> ZkResult<(Commitment, CommitmentData)> {
     if !values.len().is_power_of_two() {
         return Err(ZkError::Length {
             what: "committed values (a power of two)",
@@ -283,12 +305,15 @@ pub fn commit(values: Vec<F>, params: &PcsParams) -> ZkResult<(Commitment, Commi
         });
     }
     let log_len = values.len().trailing_zeros() as usize;
-    let shape = params.shape(log_len)?;
+    let shape = params.shape(log_len, len)?;
+    if values[len..].iter().any(|v| *v != F::ZERO) {
+        return Err(ZkError::Opening("a value past the committed prefix is not zero"));
+    }
     let (rows, cols) = (shape.rows(), shape.cols());
     // Column i of this matrix is row i zero-padded to the codeword length, so after the DFT its
     // row j is codeword column j: one Merkle leaf.
     let mut padded = F::zero_vec(shape.codeword_len() * rows);
-    for (row_idx, row) in values.chunks_exact(cols).enumerate() {
+    for (row_idx, row) in values.chunks_exact(cols).take(rows).enumerate() {
         for (col_idx, &value) in row.iter().enumerate() {
             padded[col_idx * rows + row_idx] = value;
         }
@@ -297,7 +322,7 @@ pub fn commit(values: Vec<F>, params: &PcsParams) -> ZkResult<(Commitment, Commi
     let (cap, tree) = column_mmcs().commit_matrix(codeword);
     // OK because a cap of height 0 holds exactly the root.
     let root = cap[0];
-    Ok((Commitment { log_len, root }, CommitmentData { params: *params, shape, values, tree }))
+    Ok((Commitment { log_len, len, root }, CommitmentData { params: *params, shape, values, tree }))
 }
 
 /// Opens the commitment at `point` (one coordinate per variable, the first selecting the
@@ -322,7 +347,7 @@ pub fn open(
     }
     let (point_hi, point_lo) = point.split_at(shape.log_rows);
     let mut combined_row = vec![EF::ZERO; shape.cols()];
-    for (row, &weight) in data.values.chunks_exact(shape.cols()).zip(&eq_table(point_hi)) {
+    for (row, &weight) in data.values.chunks_exact(shape.cols()).zip(&eq_table(point_hi)).take(shape.rows()) {
         for (sum, &value) in combined_row.iter_mut().zip(row) {
             *sum += weight * value;
         }
@@ -348,7 +373,7 @@ pub fn verify(
     params: &PcsParams,
     transcript: &mut Transcript,
 ) -> ZkResult<()> {
-    let shape = params.shape(commitment.log_len)?;
+    let shape = params.shape(commitment.log_len, commitment.len)?;
     check_len("opening point", commitment.log_len, point.len())?;
     check_len("combined row", shape.cols(), proof.combined_row.len())?;
     check_len("opened columns", params.num_queries, proof.columns.len())?;
@@ -409,7 +434,7 @@ mod tests {
     use super::*;
 
     fn shape(params: &PcsParams, log_len: usize) -> (usize, usize) {
-        let shape = params.shape(log_len).unwrap();
+        let shape = params.shape(log_len, 1 << log_len).unwrap();
         (shape.log_rows, shape.log_cols)
     }
 
@@ -426,7 +451,11 @@ mod tests {
         assert_eq!(shape(&params, 16), (5, 11));
         assert_eq!(shape(&params, 17), (6, 11));
         assert_eq!(shape(&params, 30), (12, 18));
-        assert!(params.shape(31).is_err());
+        assert!(params.shape(31, 1).is_err());
+        // The MNIST MLP's 44,530 parameters: 22 used rows of 2^11.
+        let prefix = params.shape(16, 44_530).unwrap();
+        assert_eq!((prefix.log_rows, prefix.used_rows, prefix.log_cols), (5, 22, 11));
+        assert!(params.shape(4, 0).is_err() && params.shape(4, 17).is_err());
     }
 
     #[test]

@@ -223,6 +223,7 @@ fn mutations(proof: &ModelProof) -> Vec<(String, ModelProof)> {
         push(format!("multiplicity {c}"), &|p| p.multiplicities[c] += 1);
     }
     push("a layer output".into(), &|p| p.activations[0][0] = p.activations[0][0].wrapping_add(1));
+    push("the witness prefix".into(), &|p| p.witness.len -= 1);
     push("the witness root".into(), &|p| p.witness.root[0] += veritas_zk::F::ONE);
     out
 }

@@ -81,7 +81,7 @@ fn honest_openings_verify() {
     for (log_len, seed) in [(0, 1), (1, 2), (5, 3), (10, 4), (16, 5)] {
         let (_, opened) = open_random(log_len, &PcsParams::DEFAULT, seed);
         assert_eq!(verify(&opened, &PcsParams::DEFAULT), Ok(()), "log_len {log_len}");
-        let shape = PcsParams::DEFAULT.shape(log_len).unwrap();
+        let shape = PcsParams::DEFAULT.shape(log_len, 1 << log_len).unwrap();
         assert_eq!(opened.proof.combined_row.len(), shape.cols());
         assert_eq!(opened.proof.columns.len(), PcsParams::DEFAULT.num_queries);
         let siblings = opened.proof.siblings.len();
@@ -104,12 +104,15 @@ fn wrong_value_is_rejected() {
 fn mutated_fields_are_rejected() {
     for log_len in [4, 9] {
         let (data, opened) = open_random(log_len, &FAST, 20 + log_len as u64);
-        let shape = FAST.shape(log_len).unwrap();
+        let shape = FAST.shape(log_len, 1 << log_len).unwrap();
         assert!(shape.rows() > 1 && shape.cols() > 1, "{shape:?}");
         let mutations: [(&str, Mutation); 11] = [
             ("combined row entry", |proof| proof.combined_row[1] += EF::ONE),
             ("column entry", |proof| proof.columns[3][1] += F::ONE),
-            ("sibling digest", |proof| proof.siblings[2][3] += F::ONE),
+            ("sibling digest", |proof| {
+                let middle = proof.siblings.len() / 2;
+                proof.siblings[middle][3] += F::ONE
+            }),
             ("last sibling", |proof| *proof.siblings.last_mut().unwrap() = [F::ZERO; 4]),
             ("pow witness", |proof| proof.pow_witness = F::ONE),
             ("truncated columns", |proof| drop(proof.columns.pop())),
@@ -178,7 +181,7 @@ fn opening_another_vector_is_rejected() {
         let mut replay = transcript(&commitment, &point, value);
         replay.absorb_ext(&other_proof.combined_row);
         assert!(replay.check_pow(params.pow_bits, other_proof.pow_witness));
-        let log_codeword_len = params.shape(log_len).unwrap().log_codeword_len;
+        let log_codeword_len = params.shape(log_len, 1 << log_len).unwrap().log_codeword_len;
         let mut proof = other_proof.clone();
         let indices: Vec<usize> = (0..params.num_queries).map(|_| replay.sample_index(log_codeword_len)).collect();
         (proof.columns, proof.siblings) = data.open_columns(&indices).unwrap();
@@ -213,7 +216,7 @@ fn another_root_is_rejected() {
     );
     assert_eq!(result, Err(ZkError::MerkleRoot));
     // Another length: the shape (and the point's length) no longer fit.
-    let longer = Commitment { log_len: 8, root: opened.commitment.root };
+    let longer = Commitment { log_len: 8, len: 256, root: opened.commitment.root };
     assert!(matches!(
         pcs::verify(
             &longer,
@@ -229,7 +232,7 @@ fn another_root_is_rejected() {
 
 /// The query indices `open` draws for `opened`, replayed.
 fn drawn_indices(opened: &Opened, params: &PcsParams) -> Vec<usize> {
-    let shape = params.shape(opened.commitment.log_len).unwrap();
+    let shape = params.shape(opened.commitment.log_len, 1 << opened.commitment.log_len).unwrap();
     let mut replay = transcript(&opened.commitment, &opened.point, opened.value);
     replay.absorb_ext(&opened.proof.combined_row);
     assert!(replay.check_pow(params.pow_bits, opened.proof.pow_witness));
@@ -336,7 +339,7 @@ fn rejects_bad_inputs() {
     let (_, opened) = open_random(3, &FAST, 60);
     let mut short = opened.point.clone();
     short.pop();
-    let too_long = Commitment { log_len: 31, root: opened.commitment.root };
+    let too_long = Commitment { log_len: 31, len: 1, root: opened.commitment.root };
     for (commitment, point) in [(&opened.commitment, &short), (&too_long, &opened.point)] {
         let result =
             pcs::verify(commitment, point, opened.value, &opened.proof, &FAST, &mut Transcript::new(b"x", &[]));
@@ -345,7 +348,7 @@ fn rejects_bad_inputs() {
 }
 
 fn proof_layout(log_len: usize, params: &PcsParams) -> (usize, usize, usize, usize) {
-    let shape = params.shape(log_len).unwrap();
+    let shape = params.shape(log_len, 1 << log_len).unwrap();
     (shape.cols(), shape.rows(), params.num_queries, shape.log_codeword_len)
 }
 
@@ -472,9 +475,43 @@ fn commitment_round_trips_strictly() {
     big[0] = 31;
     assert!(matches!(Commitment::from_bytes(&big), Err(ZkError::Decode(_))));
     let mut non_canonical = bytes.clone();
-    non_canonical[1..9].copy_from_slice(&P.to_le_bytes());
+    non_canonical[5..13].copy_from_slice(&P.to_le_bytes());
     assert!(matches!(Commitment::from_bytes(&non_canonical), Err(ZkError::Decode(_))));
-    assert_eq!(opened.commitment.to_fields()[0], F::from_u64(9));
+    for len in [0u32, 513] {
+        let mut bad = bytes.clone();
+        bad[1..5].copy_from_slice(&len.to_le_bytes());
+        assert!(matches!(Commitment::from_bytes(&bad), Err(ZkError::Decode(_))), "len {len}");
+    }
+    assert_eq!(opened.commitment.to_fields()[..2], [F::from_u64(9), F::from_u64(512)]);
+}
+
+#[test]
+fn a_committed_prefix_opens_only_its_rows() {
+    // 2^10 values of which 300 are committed: the rows past them are zero by definition.
+    let params = PcsParams::DEFAULT;
+    let mut rng = Rng(77);
+    let mut values: Vec<F> = (0..300).map(|_| rng.f()).collect();
+    values.resize(1 << 10, F::ZERO);
+    let point: Vec<EF> = (0..10).map(|_| rng.ef()).collect();
+    let value = Mle::new(values.clone()).unwrap().evaluate(&point).unwrap();
+    let (commitment, data) = pcs::commit_prefix(values.clone(), 300, &params).unwrap();
+    assert_eq!((commitment.log_len, commitment.len), (10, 300));
+    let shape = params.shape(10, 300).unwrap();
+    assert!(shape.rows() < 1 << shape.log_rows, "{shape:?}");
+    let (opened_value, proof) = pcs::open(&data, &point, &params, &mut transcript(&commitment, &point, value)).unwrap();
+    assert_eq!(opened_value, value);
+    assert!(proof.columns.iter().all(|c| c.len() == shape.rows()));
+    let verify = |commitment: &Commitment| {
+        pcs::verify(commitment, &point, value, &proof, &params, &mut transcript(commitment, &point, value))
+    };
+    assert_eq!(verify(&commitment), Ok(()));
+    // The same root claimed for another prefix: another shape or transcript, rejected.
+    for len in [299, 301, 1 << 10] {
+        assert!(verify(&Commitment { len, ..commitment.clone() }).is_err(), "len {len}");
+    }
+    // A non-zero value past the prefix cannot be committed.
+    values[700] = F::ONE;
+    assert!(pcs::commit_prefix(values, 300, &params).is_err());
 }
 
 #[test]
@@ -497,7 +534,7 @@ fn timing() {
     let verified = start.elapsed();
     let mut bytes = vec![];
     proof.write_to(&mut bytes);
-    let shape = params.shape(log_len).unwrap();
+    let shape = params.shape(log_len, 1 << log_len).unwrap();
     println!(
         "2^{log_len} values as {}×{} (codeword {}), {:.1} bits: commit {committed:?}, commit+open {opened:?}, \
          verify {verified:?}, proof {} bytes ({} Merkle siblings, {} without deduplication)",

@@ -268,6 +268,11 @@ fn the_commitment_parameters_are_part_of_the_statement() {
     let mut weaker = key.verifying_key().clone();
     weaker.params.num_queries -= 1;
     assert!(verify(&weaker, &input, &output, &proof).is_err());
+    // The committed prefix follows from the architecture: a key claiming fewer values is refused.
+    let mut shorter = key.verifying_key().clone();
+    shorter.commitment.len -= 1;
+    assert!(matches!(verify(&shorter, &input, &output, &proof), Err(ZkError::Length { .. })));
+    assert!(VerifyingKey::from_bytes(&shorter.to_bytes()).is_err());
 }
 
 #[test]

@@ -28,8 +28,8 @@ use crate::pcs::{Commitment, OpeningProof, PcsParams};
 use crate::sumcheck::{CUBIC_ROUND_VALUES, ROUND_VALUES};
 use crate::{SumcheckProof, ZkResult};
 
-/// The verifying key encoding's version byte.
-pub const KEY_VERSION: u8 = 1;
+/// The verifying key encoding's version byte (2: the commitment names its committed prefix).
+pub const KEY_VERSION: u8 = 2;
 /// The proof encoding's version byte (3: committed requantization remainders, range-checked by lookups).
 pub const PROOF_VERSION: u8 = 3;
 /// The longest architecture JSON accepted.
@@ -79,10 +79,10 @@ impl VerifyingKey {
             serde_json::from_slice(json).map_err(|e| decode(format!("architecture: {e}")))?;
         architecture.validate_architecture().map_err(|e| decode(format!("architecture: {e}")))?;
         let layout = Layout::new(&architecture)?;
-        if layout.log_len != commitment.log_len {
+        if (layout.log_len, layout.used) != (commitment.log_len, commitment.len) {
             return Err(decode(format!(
-                "commitment to 2^{} values, the architecture needs 2^{}",
-                commitment.log_len, layout.log_len
+                "commitment to {} of 2^{} values, the architecture needs {} of 2^{}",
+                commitment.len, commitment.log_len, layout.used, layout.log_len
             )));
         }
         let key = Self { architecture, commitment, params };
@@ -106,8 +106,9 @@ struct ProofShape {
     limb_evals: usize,
     /// The fraction tree's depth: `max(n, k)`.
     lookup_depth: usize,
-    witness: (usize, OpeningShape),
-    model: (usize, OpeningShape),
+    /// `log2` of the length, the committed prefix and the opening's shape.
+    witness: (usize, usize, OpeningShape),
+    model: (usize, usize, OpeningShape),
 }
 
 impl ProofShape {
@@ -117,8 +118,8 @@ impl ProofShape {
         let shapes: Vec<_> = weighted_layers(model).into_iter().map(|(_, _, s)| s).collect();
         let layout = Layout::new(model)?;
         let witness = WitnessLayout::new(&shapes)?;
-        let opening = |log_len: usize| -> ZkResult<OpeningShape> {
-            let pcs = key.params.shape(log_len)?;
+        let opening = |log_len: usize, len: usize| -> ZkResult<OpeningShape> {
+            let pcs = key.params.shape(log_len, len)?;
             Ok((pcs.cols(), pcs.rows(), key.params.num_queries, pcs.log_codeword_len))
         };
         Ok(Self {
@@ -133,8 +134,8 @@ impl ProofShape {
                 .collect(),
             limb_evals: 2 * witness.limbs,
             lookup_depth: witness.lookup_vars.max(witness.limb_bits),
-            witness: (witness.log_len, opening(witness.log_len)?),
-            model: (layout.log_len, opening(layout.log_len)?),
+            witness: (witness.log_len, witness.used, opening(witness.log_len, witness.used)?),
+            model: (layout.log_len, layout.used, opening(layout.log_len, layout.used)?),
         })
     }
 
@@ -153,7 +154,7 @@ impl ProofShape {
             .checked_add(4 * self.multiplicities)?
             .checked_add(values.checked_mul(EF_BYTES)?)?;
         let (mut min, mut max) = (prefix, prefix);
-        for (_, (cols, rows, queries, path)) in [self.witness, self.model] {
+        for (_, _, (cols, rows, queries, path)) in [self.witness, self.model] {
             min = min.checked_add(OpeningProof::min_encoded_len(cols, rows, queries)?)?;
             max = max.checked_add(OpeningProof::max_encoded_len(cols, rows, queries, path)?)?;
         }
@@ -274,8 +275,8 @@ impl ModelProof {
         }
         let (f_eval, m_eval) = (reader.ef("lookup evaluation")?, reader.ef("lookup evaluation")?);
         let lookup = LookupProof { root_p, root_q, layers: lookup_layers, f_eval, m_eval };
-        let (witness_batch, rest) = read_batch(&bytes[reader.offset..], shape.witness.0, shape.witness.1)?;
-        let (model_batch, rest) = read_batch(rest, shape.model.0, shape.model.1)?;
+        let (witness_batch, rest) = read_batch(&bytes[reader.offset..], shape.witness.0, shape.witness.2)?;
+        let (model_batch, rest) = read_batch(rest, shape.model.0, shape.model.2)?;
         if !rest.is_empty() {
             return Err(decode(format!("{} trailing bytes", rest.len())));
         }

@@ -103,6 +103,8 @@ pub struct Layout {
     pub segments: Vec<Segment>,
     /// `log2` of the model vector's length.
     pub log_len: usize,
+    /// The values the segments fill, from the start (the rest is zero and not committed).
+    pub used: usize,
 }
 
 impl Layout {
@@ -141,7 +143,7 @@ impl Layout {
                 return Err(ZkError::Dimension { what: "model vector", limit: 1 << MAX_LOG_LEN, got: offset });
             }
         }
-        Ok(Self { segments, log_len: log2_ceil(offset) })
+        Ok(Self { segments, log_len: log2_ceil(offset), used: offset })
     }
 
     /// The index of a segment.

@@ -103,7 +103,7 @@ impl ProvingKey {
         let architecture = model.architecture();
         let layout = Layout::new(&architecture)?;
         let values = layout.values(model)?;
-        let (commitment, data) = pcs::commit(values.clone(), &params)?;
+        let (commitment, data) = pcs::commit_prefix(values.clone(), layout.used, &params)?;
         let verifying_key = VerifyingKey { architecture, commitment, params };
         Ok(Self { model: model.clone(), layout, values, data, verifying_key })
     }

@@ -82,7 +82,7 @@ fn prove_messages(
         None => counts.iter().map(|c| c.as_canonical_u64() as u32).collect(),
         Some(_) => Vec::new(),
     };
-    let (witness, witness_data) = pcs::commit(values.clone(), &vk.params)?;
+    let (witness, witness_data) = pcs::commit_prefix(values.clone(), witness_layout.used, &vk.params)?;
 
     let mut transcript = Transcript::new(DOMAIN, &vk.statement(input, output));
     absorb_trace(&mut transcript, &activations, &multiplicities, &witness);

@@ -19,17 +19,13 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
     let model = &key.architecture;
     model.validate_architecture().map_err(|e| ZkError::Model(e.to_string()))?;
     let layout = Layout::new(model)?;
-    if layout.log_len != key.commitment.log_len {
-        return Err(ZkError::Length {
-            what: "committed model vector (log2)",
-            expected: layout.log_len,
-            got: key.commitment.log_len,
-        });
-    }
+    check_len("committed model vector (log2)", layout.log_len, key.commitment.log_len)?;
+    check_len("committed model values", layout.used, key.commitment.len)?;
     let weighted = weighted_layers(model);
     let shapes: Vec<LayerShape> = weighted.iter().map(|(_, _, s)| s.clone()).collect();
     let witness_layout = WitnessLayout::new(&shapes)?;
     check_len("committed witness (log2)", witness_layout.log_len, proof.witness.log_len)?;
+    check_len("committed witness values", witness_layout.used, proof.witness.len)?;
     check_len("layer proofs", weighted.len(), proof.layers.len())?;
     // Every tensor but the products' outputs, derived from them.
     let tensors = derive_trace(model, input, &proof.activations)?;

@@ -99,11 +99,13 @@ pub struct WitnessLayout {
     pub layers: Vec<LayerSlots>,
     /// `log2` of the witness length.
     pub log_len: usize,
+    /// The committed prefix: every later value is zero ([`crate::pcs::commit_prefix`]).
+    pub used: usize,
 }
 
-/// Places regions of the given `log2` sizes largest first (stable), returning their offsets and
-/// `log2` of the padded total.
-fn place(logs: &[usize]) -> (Vec<usize>, usize) {
+/// Places regions of the given `log2` sizes largest first (stable), returning their offsets,
+/// `log2` of the padded total and the end of the last region.
+fn place(logs: &[usize]) -> (Vec<usize>, usize, usize) {
     let mut order: Vec<usize> = (0..logs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(logs[i]));
     let mut offsets = vec![0; logs.len()];
@@ -112,7 +114,7 @@ fn place(logs: &[usize]) -> (Vec<usize>, usize) {
         offsets[i] = next;
         next += 1 << logs[i];
     }
-    (offsets, log2_ceil(next.max(1)))
+    (offsets, log2_ceil(next.max(1)), next.max(1))
 }
 
 impl WitnessLayout {
@@ -140,13 +142,15 @@ impl WitnessLayout {
         }
         let limbs = RANGE_BITS / limb_bits;
         let vector_logs: Vec<usize> = vars.iter().flat_map(|&v| std::iter::repeat_n(v, 2 * limbs)).collect();
-        let (vector_offsets, lookup_vars) = place(&vector_logs);
+        let (vector_offsets, lookup_vars, lookups_used) = place(&vector_logs);
         if lookup_vars > MAX_F_VARS {
             return Err(ZkError::TooLarge { what: "range-checked limbs (log2)", limit: MAX_F_VARS, got: lookup_vars });
         }
         let committed_multiplicities = limb_bits > PUBLIC_MULTIPLICITY_BITS;
         let regions: &[usize] = if committed_multiplicities { &[lookup_vars, limb_bits] } else { &[lookup_vars] };
-        let (offsets, log_len) = place(regions);
+        let (offsets, log_len, end) = place(regions);
+        // Only trailing zeros go uncommitted: the lookup region's padding when it is last.
+        let used = if offsets[0] + (1 << lookup_vars) == end { offsets[0] + lookups_used } else { end };
         let layers = shapes
             .iter()
             .zip(&vars)
@@ -158,7 +162,7 @@ impl WitnessLayout {
             })
             .collect();
         let multiplicities = committed_multiplicities.then(|| offsets[1]);
-        Ok(Self { limb_bits, limbs, lookup_vars, lookups: offsets[0], multiplicities, layers, log_len })
+        Ok(Self { limb_bits, limbs, lookup_vars, lookups: offsets[0], multiplicities, layers, log_len, used })
     }
 
     /// The witness, from each layer's accumulators (`rows × positions`, row-major) and its
