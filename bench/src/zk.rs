@@ -117,7 +117,7 @@ pub fn one(name: &str, model: &str, input: &str, iterations: usize) {
         "verify_ms": median_p90(verify_times).0,
         "proof_bytes": bytes.len(),
         "peak_rss_mib": peak_rss_mib(),
-        "security_bits": vk.params.security_bits_at(vk.commitment.log_len),
+        "security_bits": vk.security_bits(),
         "threads": 1,
     });
     println!("{row}");

@@ -64,7 +64,7 @@ pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<Inspected> {
     let entry = ZkEntry {
         verifying_key: hex::encode(&vk_bytes),
         commitment: hex::encode(Sha256::digest(&vk_bytes)),
-        security_bits: vk.params.security_bits_at(vk.commitment.log_len).floor() as u32,
+        security_bits: vk.security_bits().floor() as u32,
     };
     Ok(Inspected { schema, metadata, entry, key })
 }

@@ -119,7 +119,7 @@ pub(crate) fn check(receipt: &veritas_primitives::Receipt, checks: &mut Vec<Chec
     veritas_zk::model::verify(&key, &input, &claimed, &proof).map_err(VerifyError::Zk)?;
     let report = ZkReport {
         commitment,
-        security_bits: key.params.security_bits_at(key.commitment.log_len).floor() as u32,
+        security_bits: key.security_bits().floor() as u32,
         proof_bytes: proof_bytes.len(),
         layers: key.architecture.layers.len(),
     };

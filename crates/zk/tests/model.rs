@@ -60,6 +60,17 @@ fn small_tables_have_public_multiplicities() {
 }
 
 #[test]
+fn model_proofs_keep_100_bits_over_both_openings() {
+    for name in ["mnist-mlp", "mnist-cnn"] {
+        let (model, _) = example(name);
+        let vk = key(&model).verifying_key().clone();
+        let bits = vk.security_bits();
+        let one_opening = PcsParams::DEFAULT.security_bits_at(vk.commitment.log_len);
+        assert!(bits >= 100.0 && bits < one_opening, "{name}: {bits} of {one_opening}");
+    }
+}
+
+#[test]
 fn the_statement_is_bound() {
     let (model, input) = example("mnist-mlp");
     let key = key(&model);

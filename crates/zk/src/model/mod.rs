@@ -125,6 +125,29 @@ impl ProvingKey {
 }
 
 impl VerifyingKey {
+    /// The proof's proven soundness in bits, 0 for an invalid key: `−log2` of the sum of the
+    /// two openings' errors ([`PcsParams::security_bits_at`] of the model vector's and the
+    /// witness's lengths) and a bound on every other term, `(2^n + 2^k + 2^14)/|F_{p^2}|`: the
+    /// range check's `γ` over `2^n` lookups and a `2^k` table, and `2^14` for the sumcheck
+    /// rounds (at most 3/|F_{p^2}| each), random points and batched claims, far more than any
+    /// network here has (docs/zk.md, "Model proofs").
+    pub fn security_bits(&self) -> f64 {
+        let shapes: Vec<LayerShape> = weighted_layers(&self.architecture).into_iter().map(|(_, _, s)| s).collect();
+        let Ok(witness) = witness::WitnessLayout::new(&shapes) else {
+            return 0.0;
+        };
+        let model_bits = self.params.security_bits_at(self.commitment.log_len);
+        let witness_bits = self.params.security_bits_at(witness.log_len);
+        if model_bits <= 0.0 || witness_bits <= 0.0 {
+            return 0.0;
+        }
+        let log_field = 2.0 * (<F as p3_field::PrimeField64>::ORDER_U64 as f64).log2();
+        let lookups = 2f64.powi(witness.lookup_vars as i32) + 2f64.powi(witness.limb_bits as i32);
+        let error =
+            2f64.powf(-model_bits) + 2f64.powf(-witness_bits) + (lookups + 2f64.powi(14)) * 2f64.powf(-log_field);
+        -error.log2()
+    }
+
     /// The statement's field elements: PCS parameters, commitment, architecture, input, output.
     fn statement(&self, input: &[i8], output: &[i8]) -> Vec<F> {
         let params = [self.params.log_blowup, self.params.num_queries, self.params.pow_bits];
