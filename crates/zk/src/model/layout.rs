@@ -187,17 +187,6 @@ impl Layout {
         }
         Ok(values)
     }
-
-    /// The point of the model vector's MLE at which segment `index`'s MLE takes its value at `z`.
-    pub fn point(&self, index: usize, z: &[EF]) -> Vec<EF> {
-        let segment = &self.segments[index];
-        let prefix_vars = self.log_len - segment.log_size;
-        let block = segment.offset >> segment.log_size;
-        let mut point: Vec<EF> =
-            (0..prefix_vars).rev().map(|bit| if (block >> bit) & 1 == 1 { EF::ONE } else { EF::ZERO }).collect();
-        point.extend_from_slice(z);
-        point
-    }
 }
 
 #[cfg(test)]
