@@ -118,7 +118,7 @@ pub fn one(name: &str, model: &str, input: &str, iterations: usize) {
         "proof_bytes": bytes.len(),
         "peak_rss_mib": peak_rss_mib(),
         "security_bits": vk.security_bits(),
-        "threads": 1,
+        "threads": std::thread::available_parallelism().map_or(1, usize::from),
     });
     println!("{row}");
 }
