@@ -101,9 +101,8 @@ struct ProofShape {
     activation_lens: Vec<usize>,
     /// Public multiplicities (0 when committed).
     multiplicities: usize,
-    /// Per `Linear`/`Conv` layer: sumcheck rounds, bias blocks, weight blocks.
-    layer_rounds: Vec<(usize, usize, usize)>,
-    limb_evals: usize,
+    /// Per `Linear`/`Conv` layer: sumcheck rounds, bias blocks, weight blocks, limb segments.
+    layer_rounds: Vec<(usize, usize, usize, usize)>,
     /// The fraction tree's depth: `max(n, k)`.
     lookup_depth: usize,
     /// `log2` of the length, the committed prefix and the opening's shape.
@@ -127,12 +126,13 @@ impl ProofShape {
             multiplicities: if witness.multiplicities.is_none() { 1 << witness.limb_bits } else { 0 },
             layer_rounds: shapes
                 .iter()
-                .map(|s| {
+                .zip(&witness.layers)
+                .map(|(s, slots)| {
                     let (rows, cols) = (blocks(s.rows).len(), blocks(s.cols).len());
-                    (s.col_vars(), rows, rows * cols)
+                    let limb_segments = slots.segments.iter().map(Vec::len).sum();
+                    (s.col_vars(), rows, rows * cols, limb_segments)
                 })
                 .collect(),
-            limb_evals: 2 * witness.limbs,
             lookup_depth: witness.lookup_vars.max(witness.limb_bits),
             witness: (witness.log_len, witness.used, opening(witness.log_len, witness.used)?),
             model: (layout.log_len, layout.used, opening(layout.log_len, layout.used)?),
@@ -143,8 +143,7 @@ impl ProofShape {
     /// siblings), `None` on overflow.
     fn encoded_len_range(&self) -> Option<(usize, usize)> {
         let activations = self.activation_lens.iter().sum::<usize>();
-        let layer_values: usize =
-            self.layer_rounds.iter().map(|(r, b, w)| b + ROUND_VALUES * r + w + self.limb_evals).sum();
+        let layer_values: usize = self.layer_rounds.iter().map(|(r, b, w, l)| b + ROUND_VALUES * r + w + l).sum();
         let d = self.lookup_depth;
         let lookup_values = 2 + CUBIC_ROUND_VALUES * d * (d + 1) / 2 + 4 * (d + 1) + 2;
         let batch_values = ROUND_VALUES * (self.witness.0 + self.model.0) + 2;
@@ -258,9 +257,9 @@ impl ModelProof {
             )));
         }
         let mut layers = Vec::with_capacity(shape.layer_rounds.len());
-        for &(rounds, bias_blocks, weight_blocks) in &shape.layer_rounds {
+        for &(rounds, bias_blocks, weight_blocks, limb_segments) in &shape.layer_rounds {
             let bias_evals = read_efs(&mut reader, bias_blocks, "bias evaluation")?;
-            let limb_evals = read_efs(&mut reader, shape.limb_evals, "limb evaluation")?;
+            let limb_evals = read_efs(&mut reader, limb_segments, "limb evaluation")?;
             let sumcheck = read_rounds(&mut reader, rounds, ROUND_VALUES)?;
             let weights_evals = read_efs(&mut reader, weight_blocks, "weights evaluation")?;
             layers.push(LayerProof { bias_evals, limb_evals, sumcheck, weights_evals });

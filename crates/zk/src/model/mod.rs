@@ -66,8 +66,9 @@ pub struct LayerProof {
     /// Each bias row block's MLE at the low coordinates of `r_o` ([`layout`]): `b̃(r_o)` is
     /// their combination.
     pub bias_evals: Vec<EF>,
-    /// Each limb vector's MLE at `r = (r_o, r_p)`: `t`'s limbs, low first, then `u`'s
-    /// ([`witness`]); the accumulators' MLE there is `t̃ + L̃(r)`.
+    /// Each limb segment's MLE at its part of `r = (r_o, r_p)`: per limb vector (`t`'s limbs,
+    /// low first, then `u`'s), per (row block, position block) ([`witness`]). A limb vector's
+    /// MLE at `r` is its blocks' combination, and the accumulators' is `t̃ + L̃(r)`.
     pub limb_evals: Vec<EF>,
     /// The sumcheck over the columns.
     pub sumcheck: SumcheckProof,

@@ -104,17 +104,21 @@ fn prove_messages(
             bias_evals.push(value);
             model_claims.push(model_claim(&key.layout, segment, z, value));
         }
-        let mut limb_evals = Vec::with_capacity(slots.limbs.len());
-        for &offset in &slots.limbs {
-            let value = segment_mle(offset, slots.vars)?.evaluate(&r)?;
-            limb_evals.push(value);
-            witness_claims.push(Claim { offset, log_size: slots.vars, z: r.clone(), value });
+        let points = slots.block_points(&r_o, &r_p);
+        let mut limb_evals = Vec::with_capacity(slots.segments.len() * points.len());
+        for offsets in &slots.segments {
+            for (&offset, (log_size, z)) in offsets.iter().zip(&points) {
+                let value = segment_mle(offset, *log_size)?.evaluate(z)?;
+                limb_evals.push(value);
+                witness_claims.push(Claim { offset, log_size: *log_size, z: z.clone(), value });
+            }
         }
         transcript.absorb_ext(&bias_evals);
         transcript.absorb_ext(&limb_evals);
         // The accumulators are t + L(y) (`witness`).
         let (low, _) = threshold_evals(shape, slots.pos_vars, &activations[position], &bounds[position], &r);
-        let accumulators_eval = recompose(&limb_evals[..witness_layout.limbs], witness_layout.limb_bits) + low;
+        let limb_values = slots.limb_values(&r_o, &r_p, &limb_evals);
+        let accumulators_eval = recompose(&limb_values[..witness_layout.limbs], witness_layout.limb_bits) + low;
         let bias_eval = combine_blocks(&row_blocks, &[(0, 0)], &r_o, &[], &bias_evals);
         let claimed = accumulators_eval - bias_eval * bias_spread(shape, &r_p);
         let (veritas_quant::QuantOp::Linear { weights, .. } | veritas_quant::QuantOp::Conv { weights, .. }) = op else {

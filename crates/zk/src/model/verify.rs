@@ -47,14 +47,16 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
         let (row_blocks, col_blocks) = (blocks(shape.rows), blocks(shape.cols));
         check_len("bias block evaluations", row_blocks.len(), messages.bias_evals.len())?;
         check_len("weight block evaluations", row_blocks.len() * col_blocks.len(), messages.weights_evals.len())?;
-        check_len("limb evaluations", slots.limbs.len(), messages.limb_evals.len())?;
+        let points = slots.block_points(&r_o, &r_p);
+        check_len("limb evaluations", slots.segments.len() * points.len(), messages.limb_evals.len())?;
         transcript.absorb_ext(&messages.bias_evals);
         transcript.absorb_ext(&messages.limb_evals);
         // Requantization: the accumulators are t + L(y), and t + u = H(y) − L(y), t and u being
         // the values of their limbs (range-checked below).
         let (requant, relu) = requant_of(op);
         let (low, high) = threshold_evals(shape, slots.pos_vars, outputs, &thresholds(&requant, relu), &r);
-        let (t_limbs, u_limbs) = messages.limb_evals.split_at(witness_layout.limbs);
+        let limb_values = slots.limb_values(&r_o, &r_p, &messages.limb_evals);
+        let (t_limbs, u_limbs) = limb_values.split_at(witness_layout.limbs);
         let (t, u) = (recompose(t_limbs, witness_layout.limb_bits), recompose(u_limbs, witness_layout.limb_bits));
         if t + u != high - low {
             return Err(ZkError::Requantization { layer: *index });
@@ -70,8 +72,9 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
         }
         transcript.absorb_ext(&messages.weights_evals);
 
-        for (&offset, &value) in slots.limbs.iter().zip(&messages.limb_evals) {
-            witness_claims.push(Claim { offset, log_size: slots.vars, z: r.clone(), value });
+        let segments = slots.segments.iter().flat_map(|offsets| offsets.iter().zip(&points));
+        for ((&offset, (log_size, z)), &value) in segments.zip(&messages.limb_evals) {
+            witness_claims.push(Claim { offset, log_size: *log_size, z: z.clone(), value });
         }
         for (row, &(_, log)) in row_blocks.iter().enumerate() {
             let z = r_o[r_o.len() - log..].to_vec();

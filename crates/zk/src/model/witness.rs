@@ -12,10 +12,13 @@
 //! of `k` bits each and every limb is looked up in `{0, …, 2^k − 1}` (`logup`). The accumulator
 //! itself is not committed: it is `t + L(y)`, and `t + u = H(y) − L(y)` is checked.
 //!
-//! **Layout.** Per layer, `2·limbs` limb vectors (`t`'s limbs, low first, then `u`'s), each laid
-//! out like the accumulators as a `2^row_vars × 2^pos_vars` matrix (row-major, zero padding).
-//! Every layer's limb vectors form the lookup region (placed largest first, padded to a power of
-//! two with zeros, which are in range); then, with 16-bit limbs, the multiplicities (`2^k`).
+//! **Layout.** Per layer, `2·limbs` limb vectors (`t`'s limbs, low first, then `u`'s), each a
+//! `rows × positions` matrix like the accumulators. The padding to powers of two is not
+//! stored: rows and positions are split into binary blocks (784 positions are 512, 256 and 16,
+//! as the model's parameters are, [`super::layout`]) and each (row block, position block) of a
+//! limb vector is one segment; the padded matrix's MLE is the blocks' combination. Every
+//! layer's segments form the lookup region (placed largest first, padded to a power of two
+//! with zeros, which are in range); then, with 16-bit limbs, the multiplicities (`2^k`).
 //! With 8-bit limbs the 256 multiplicities are public instead (in the proof, absorbed before
 //! the witness commitment), which keeps small witnesses half as long. Vectors and regions are
 //! placed largest first so each starts at a multiple of its own size.
@@ -23,7 +26,8 @@
 use p3_field::{PrimeCharacteristicRing, PrimeField64};
 use veritas_quant::requant::Requant;
 
-use super::layout::log2_ceil;
+use super::combine_blocks;
+use super::layout::{blocks, log2_ceil};
 use super::linear::LayerShape;
 use crate::logup::{self, MAX_F_VARS};
 use crate::mle::eq_table;
@@ -73,12 +77,52 @@ pub struct LayerWitness<'a> {
 /// One layer's place in the witness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerSlots {
-    /// `row_vars + pos_vars`: each of the layer's vectors has `2^vars` values.
-    pub vars: usize,
-    /// Position variables (the low ones).
+    /// Position variables (the low ones of the padded matrix).
     pub pos_vars: usize,
-    /// Each limb vector's offset: `t`'s limbs, low first, then `u`'s.
-    pub limbs: Vec<usize>,
+    /// The binary blocks of the rows, `(start, log2 size)` ([`blocks`]).
+    pub row_blocks: Vec<(usize, usize)>,
+    /// The binary blocks of the positions.
+    pub pos_blocks: Vec<(usize, usize)>,
+    /// Per limb vector (`t`'s limbs, low first, then `u`'s), per (row block, position block),
+    /// row blocks first: the segment's offset.
+    pub segments: Vec<Vec<usize>>,
+}
+
+impl LayerSlots {
+    /// The (row block, position block) pairs, in segment order: `(row block, position block)`.
+    pub fn block_pairs(&self) -> impl Iterator<Item = ((usize, usize), (usize, usize))> + '_ {
+        self.row_blocks.iter().flat_map(|&row| self.pos_blocks.iter().map(move |&pos| (row, pos)))
+    }
+
+    /// Each block pair's segment point at `r = (r_o, r_p)`: its `log2` size and the low
+    /// coordinates of `r_o` and of `r_p` (the high ones select the block, [`super::layout`]).
+    pub fn block_points(&self, r_o: &[EF], r_p: &[EF]) -> Vec<(usize, Vec<EF>)> {
+        self.block_pairs()
+            .map(|((_, row_log), (_, pos_log))| {
+                let z = r_o[r_o.len() - row_log..].iter().chain(&r_p[r_p.len() - pos_log..]).copied().collect();
+                (row_log + pos_log, z)
+            })
+            .collect()
+    }
+
+    /// Each limb vector's padded-matrix MLE at `(r_o, r_p)`, from its segments' evaluations
+    /// (limb by limb, block pairs in order).
+    pub fn limb_values(&self, r_o: &[EF], r_p: &[EF], evals: &[EF]) -> Vec<EF> {
+        let pairs = self.row_blocks.len() * self.pos_blocks.len();
+        evals.chunks(pairs).map(|limb| combine_blocks(&self.row_blocks, &self.pos_blocks, r_o, r_p, limb)).collect()
+    }
+
+    /// Where output `e` (row-major `rows × positions`) sits: its block pair's index and its
+    /// index within that segment.
+    fn locate(&self, positions: usize, e: usize) -> (usize, usize) {
+        let (row, pos) = (e / positions, e % positions);
+        let find = |blocks: &[(usize, usize)], at: usize| {
+            blocks.iter().position(|&(start, log)| (start..start + (1 << log)).contains(&at)).unwrap_or(0)
+        };
+        let (i, j) = (find(&self.row_blocks, row), find(&self.pos_blocks, pos));
+        let ((row_start, _), (pos_start, pos_log)) = (self.row_blocks[i], self.pos_blocks[j]);
+        (i * self.pos_blocks.len() + j, ((row - row_start) << pos_log) | (pos - pos_start))
+    }
 }
 
 /// Where everything sits in the witness vector; a function of the architecture alone.
@@ -135,14 +179,29 @@ impl WitnessLayout {
     }
 
     fn with_limb_bits(shapes: &[LayerShape], limb_bits: usize) -> ZkResult<Self> {
-        let vars: Vec<usize> = shapes.iter().map(|s| s.row_vars() + s.pos_vars()).collect();
-        let widest = vars.iter().copied().max().unwrap_or(0);
+        let widest = shapes.iter().map(|s| s.row_vars() + s.pos_vars()).max().unwrap_or(0);
         if widest > MAX_F_VARS {
             return Err(ZkError::TooLarge { what: "layer output variables", limit: MAX_F_VARS, got: widest });
         }
         let limbs = RANGE_BITS / limb_bits;
-        let vector_logs: Vec<usize> = vars.iter().flat_map(|&v| std::iter::repeat_n(v, 2 * limbs)).collect();
-        let (vector_offsets, lookup_vars, lookups_used) = place(&vector_logs);
+        let mut layers: Vec<LayerSlots> = shapes
+            .iter()
+            .map(|shape| LayerSlots {
+                pos_vars: shape.pos_vars(),
+                row_blocks: blocks(shape.rows),
+                pos_blocks: blocks(shape.positions),
+                segments: Vec::new(),
+            })
+            .collect();
+        // Every segment's log2 size, layer by layer, limb by limb, block pair by block pair.
+        let segment_logs: Vec<usize> = layers
+            .iter()
+            .flat_map(|slots| {
+                let pair_logs: Vec<usize> = slots.block_pairs().map(|((_, r), (_, p))| r + p).collect();
+                std::iter::repeat_n(pair_logs, 2 * limbs).flatten()
+            })
+            .collect();
+        let (segment_offsets, lookup_vars, lookups_used) = place(&segment_logs);
         if lookup_vars > MAX_F_VARS {
             return Err(ZkError::TooLarge { what: "range-checked limbs (log2)", limit: MAX_F_VARS, got: lookup_vars });
         }
@@ -151,16 +210,11 @@ impl WitnessLayout {
         let (offsets, log_len, end) = place(regions);
         // Only trailing zeros go uncommitted: the lookup region's padding when it is last.
         let used = if offsets[0] + (1 << lookup_vars) == end { offsets[0] + lookups_used } else { end };
-        let layers = shapes
-            .iter()
-            .zip(&vars)
-            .zip(vector_offsets.chunks(2 * limbs))
-            .map(|((shape, &vars), vectors)| LayerSlots {
-                vars,
-                pos_vars: shape.pos_vars(),
-                limbs: vectors.iter().map(|&o| offsets[0] + o).collect(),
-            })
-            .collect();
+        let mut next = segment_offsets.iter().map(|&o| offsets[0] + o);
+        for slots in &mut layers {
+            let pairs = slots.row_blocks.len() * slots.pos_blocks.len();
+            slots.segments = (0..2 * limbs).map(|_| next.by_ref().take(pairs).collect()).collect();
+        }
         let multiplicities = committed_multiplicities.then(|| offsets[1]);
         Ok(Self { limb_bits, limbs, lookup_vars, lookups: offsets[0], multiplicities, layers, log_len, used })
     }
@@ -179,14 +233,14 @@ impl WitnessLayout {
             check_len("accumulators", shape.rows * shape.positions, acc.len())?;
             check_len("layer outputs", acc.len(), outputs.len())?;
             for (e, (&a, &y)) in acc.iter().zip(outputs).enumerate() {
-                let slot = padded_index(shape, slots.pos_vars, e);
+                let (pair, slot) = slots.locate(shape.positions, e);
                 let (low, high) = bounds[(i16::from(y) + 128) as usize];
                 for (half, diff) in [a - low, high - a].into_iter().enumerate() {
                     let canonical = F::from_i64(diff).as_canonical_u64();
                     for j in 0..self.limbs {
                         let shifted = canonical >> (j * self.limb_bits);
                         let limb = if j + 1 == self.limbs { shifted } else { shifted & mask };
-                        values[slots.limbs[half * self.limbs + j] + slot] = F::from_u64(limb);
+                        values[slots.segments[half * self.limbs + j][pair] + slot] = F::from_u64(limb);
                     }
                 }
             }
