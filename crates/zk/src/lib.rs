@@ -126,6 +126,15 @@ pub enum ZkError {
 /// The result of a proof operation.
 pub type ZkResult<T> = Result<T, ZkError>;
 
+/// `log2(len)` for a power-of-two `len`, else [`ZkError::Length`] naming `what`.
+pub(crate) fn log2_exact(what: &'static str, len: usize) -> ZkResult<usize> {
+    if len.is_power_of_two() {
+        Ok(len.trailing_zeros() as usize)
+    } else {
+        Err(ZkError::Length { what, expected: len.next_power_of_two(), got: len })
+    }
+}
+
 /// [`ZkError::Length`] unless `got == expected`.
 pub(crate) fn check_len(what: &'static str, expected: usize, got: usize) -> ZkResult<()> {
     if expected == got { Ok(()) } else { Err(ZkError::Length { what, expected, got }) }

@@ -84,14 +84,7 @@ pub fn multiplicities(f: &[F], k: usize) -> Vec<F> {
 /// whose commitment (and `f`'s) the caller has absorbed into `transcript`. A false statement or
 /// wrong `m` gives a proof that [`verify`] rejects.
 pub fn prove(f: &[F], m: &[F], k: usize, transcript: &mut Transcript) -> ZkResult<(LookupProof, LookupClaims)> {
-    if !f.len().is_power_of_two() {
-        return Err(ZkError::Length {
-            what: "lookup values (a power of two)",
-            expected: f.len().next_power_of_two(),
-            got: f.len(),
-        });
-    }
-    let n = f.len().trailing_zeros() as usize;
+    let n = crate::log2_exact("lookup values (a power of two)", f.len())?;
     check_dimensions(n, k)?;
     crate::check_len("multiplicities", 1 << k, m.len())?;
     let d = n.max(k);

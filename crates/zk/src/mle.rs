@@ -18,13 +18,7 @@ pub struct Mle<V> {
 impl<V: Field> Mle<V> {
     /// The MLE with these hypercube values; their number must be a power of two (at least 1).
     pub fn new(evals: Vec<V>) -> ZkResult<Self> {
-        if !evals.len().is_power_of_two() {
-            return Err(ZkError::Length {
-                what: "multilinear values (a power of two)",
-                expected: evals.len().next_power_of_two(),
-                got: evals.len(),
-            });
-        }
+        crate::log2_exact("multilinear values (a power of two)", evals.len())?;
         Ok(Self { evals })
     }
 

@@ -298,14 +298,7 @@ pub fn commit(values: Vec<F>, params: &PcsParams) -> ZkResult<(Commitment, Commi
 /// the rows past them are neither encoded nor opened ([`Shape`]). The verifier must know `len`
 /// from its statement and check it against [`Commitment::len`].
 pub fn commit_prefix(values: Vec<F>, len: usize, params: &PcsParams) -> ZkResult<(Commitment, CommitmentData)> {
-    if !values.len().is_power_of_two() {
-        return Err(ZkError::Length {
-            what: "committed values (a power of two)",
-            expected: values.len().next_power_of_two(),
-            got: values.len(),
-        });
-    }
-    let log_len = values.len().trailing_zeros() as usize;
+    let log_len = crate::log2_exact("committed values (a power of two)", values.len())?;
     let shape = params.shape(log_len, len)?;
     if values[len..].iter().any(|v| *v != F::ZERO) {
         return Err(ZkError::Opening("a value past the committed prefix is not zero"));
