@@ -66,6 +66,13 @@ pub fn block_weight(offset: usize, log: usize, r: &[EF]) -> EF {
         .product()
 }
 
+/// The point of a (row block, column block) segment within a padded matrix's point `(r, s)`:
+/// the low `row_log` coordinates of `r`, then the low `col_log` of `s` (the high ones select the
+/// block, [`block_weight`]).
+pub fn block_point(r: &[EF], row_log: usize, s: &[EF], col_log: usize) -> Vec<EF> {
+    r[r.len() - row_log..].iter().chain(&s[s.len() - col_log..]).copied().collect()
+}
+
 /// What part of a layer a segment holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {

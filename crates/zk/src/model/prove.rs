@@ -4,7 +4,7 @@ use p3_field::{PrimeCharacteristicRing, PrimeField64};
 use veritas_quant::quantized::accumulate;
 
 use super::batch::{self, Claim};
-use super::layout::{Part, blocks};
+use super::layout::{Part, block_point, blocks};
 use super::linear::{LayerShape, bias_spread, input_column};
 use super::witness::{LayerWitness, WitnessLayout, recompose, threshold_evals, thresholds};
 use super::{
@@ -99,7 +99,7 @@ fn prove_messages(
         let mut bias_evals = Vec::with_capacity(row_blocks.len());
         for (row, &(_, log)) in row_blocks.iter().enumerate() {
             let segment = key.layout.segment(*index, Part::Bias { row })?;
-            let z = r_o[r_o.len() - log..].to_vec();
+            let z = block_point(&r_o, log, &[], 0);
             let value = Mle::new(key.segment_values(segment).to_vec())?.evaluate(&z)?;
             bias_evals.push(value);
             model_claims.push(model_claim(&key.layout, segment, z, value));
@@ -131,8 +131,7 @@ fn prove_messages(
         for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
             for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
                 let segment = key.layout.segment(*index, Part::Weights { row, col })?;
-                let z: Vec<EF> =
-                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
+                let z = block_point(&r_o, row_log, &out.point, col_log);
                 let value = Mle::new(key.segment_values(segment).to_vec())?.evaluate(&z)?;
                 weights_evals.push(value);
                 model_claims.push(model_claim(&key.layout, segment, z, value));

@@ -1,7 +1,7 @@
 //! The verifier of [`super::ModelProof`]s.
 
 use super::batch::{self, Claim};
-use super::layout::{Layout, Part, blocks};
+use super::layout::{Layout, Part, block_point, blocks};
 use super::linear::{LayerShape, bias_spread, input_column};
 use super::witness::{WitnessLayout, recompose, threshold_evals, thresholds};
 use super::{
@@ -77,14 +77,13 @@ pub fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProo
             witness_claims.push(Claim { offset, log_size: *log_size, z: z.clone(), value });
         }
         for (row, &(_, log)) in row_blocks.iter().enumerate() {
-            let z = r_o[r_o.len() - log..].to_vec();
+            let z = block_point(&r_o, log, &[], 0);
             let segment = layout.segment(*index, Part::Bias { row })?;
             model_claims.push(model_claim(&layout, segment, z, messages.bias_evals[row]));
         }
         for (row, &(_, row_log)) in row_blocks.iter().enumerate() {
             for (col, &(_, col_log)) in col_blocks.iter().enumerate() {
-                let z: Vec<EF> =
-                    r_o[r_o.len() - row_log..].iter().chain(&out.point[out.point.len() - col_log..]).copied().collect();
+                let z = block_point(&r_o, row_log, &out.point, col_log);
                 let segment = layout.segment(*index, Part::Weights { row, col })?;
                 let value = messages.weights_evals[row * col_blocks.len() + col];
                 model_claims.push(model_claim(&layout, segment, z, value));

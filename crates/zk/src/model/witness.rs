@@ -27,7 +27,7 @@ use p3_field::{PrimeCharacteristicRing, PrimeField64};
 use veritas_quant::requant::Requant;
 
 use super::combine_blocks;
-use super::layout::{blocks, log2_ceil};
+use super::layout::{block_point, blocks, log2_ceil};
 use super::linear::LayerShape;
 use crate::logup::{self, MAX_F_VARS};
 use crate::mle::eq_table;
@@ -98,10 +98,7 @@ impl LayerSlots {
     /// coordinates of `r_o` and of `r_p` (the high ones select the block, [`super::layout`]).
     pub fn block_points(&self, r_o: &[EF], r_p: &[EF]) -> Vec<(usize, Vec<EF>)> {
         self.block_pairs()
-            .map(|((_, row_log), (_, pos_log))| {
-                let z = r_o[r_o.len() - row_log..].iter().chain(&r_p[r_p.len() - pos_log..]).copied().collect();
-                (row_log + pos_log, z)
-            })
+            .map(|((_, row_log), (_, pos_log))| (row_log + pos_log, block_point(r_o, row_log, r_p, pos_log)))
             .collect()
     }
 
