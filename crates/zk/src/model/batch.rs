@@ -9,7 +9,7 @@
 use crate::mle::{eq_at, eq_table};
 use crate::pcs::{self, Commitment, CommitmentData, OpeningProof, PcsParams};
 use crate::sumcheck::{prove_product, verify_product};
-use crate::{EF, F, Mle, SumcheckProof, Transcript, ZkError, ZkResult};
+use crate::{EF, Mle, SumcheckProof, Transcript, ZkError, ZkResult};
 
 use p3_field::PrimeCharacteristicRing;
 
@@ -49,15 +49,15 @@ pub struct BatchProof {
     pub opening: OpeningProof,
 }
 
-/// Proves every claim on `values` (committed as `data`); the claims' values must have been
+/// Proves every claim on the vector committed as `data`; the claims' values must have been
 /// absorbed already.
 pub fn prove(
-    values: &[F],
     data: &CommitmentData,
     params: &PcsParams,
     claims: &[Claim],
     transcript: &mut Transcript,
 ) -> ZkResult<BatchProof> {
+    let values = data.values();
     let log_len = values.len().trailing_zeros() as usize;
     let alpha = transcript.challenge();
     let mut table = vec![EF::ZERO; values.len()];

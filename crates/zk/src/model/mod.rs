@@ -51,11 +51,11 @@ pub struct VerifyingKey {
     pub params: PcsParams,
 }
 
-/// What a prover needs: the model, its layout, the model vector and the commitment's prover data.
+/// What a prover needs: the model, its layout and the commitment's prover data (which holds the
+/// model vector).
 pub struct ProvingKey {
     model: QuantizedModel,
     layout: Layout,
-    values: Vec<F>,
     data: CommitmentData,
     verifying_key: VerifyingKey,
 }
@@ -104,14 +104,14 @@ impl ProvingKey {
         let architecture = model.architecture();
         let layout = Layout::new(&architecture)?;
         let values = layout.values(model)?;
-        let (commitment, data) = pcs::commit_prefix(values.clone(), layout.used, &params)?;
+        let (commitment, data) = pcs::commit_prefix(values, layout.used, &params)?;
         let verifying_key = VerifyingKey { architecture, commitment, params };
-        Ok(Self { model: model.clone(), layout, values, data, verifying_key })
+        Ok(Self { model: model.clone(), layout, data, verifying_key })
     }
 
     fn segment_values(&self, index: usize) -> &[F] {
         let segment = &self.layout.segments[index];
-        &self.values[segment.offset..segment.offset + (1 << segment.log_size)]
+        &self.data.values()[segment.offset..segment.offset + (1 << segment.log_size)]
     }
 
     /// The public half.

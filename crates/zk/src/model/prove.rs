@@ -82,7 +82,8 @@ fn prove_messages(
         None => counts.iter().map(|c| c.as_canonical_u64() as u32).collect(),
         Some(_) => Vec::new(),
     };
-    let (witness, witness_data) = pcs::commit_prefix(values.clone(), witness_layout.used, &vk.params)?;
+    let (witness, witness_data) = pcs::commit_prefix(values, witness_layout.used, &vk.params)?;
+    let values = witness_data.values();
 
     let mut transcript = Transcript::new(DOMAIN, &vk.statement(input, output));
     absorb_trace(&mut transcript, &activations, &multiplicities, &witness);
@@ -157,8 +158,8 @@ fn prove_messages(
             value: claims.m_eval,
         });
     }
-    let witness_batch = batch::prove(&values, &witness_data, &vk.params, &witness_claims, &mut transcript)?;
-    let model_batch = batch::prove(&key.values, &key.data, &vk.params, &model_claims, &mut transcript)?;
+    let witness_batch = batch::prove(&witness_data, &vk.params, &witness_claims, &mut transcript)?;
+    let model_batch = batch::prove(&key.data, &vk.params, &model_claims, &mut transcript)?;
     Ok(ModelProof { activations, multiplicities, witness, layers, lookup, witness_batch, model_batch })
 }
 
