@@ -205,20 +205,20 @@ fn raw_llama(gguf: &str, prompt: &str, decode_tokens: u32, threads: usize, runs:
 
 #[tokio::main]
 async fn http(gguf: &str, threads: usize) {
-    use std::sync::Arc;
 
     use serde_json::{Value, json};
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH: `cargo xtask setup` fetches one");
     let home = tempfile::tempdir().unwrap();
     let mut config = veritas_node::NodeConfig::new(home.path().to_owned(), ort.into());
     config.llm_threads = Some(threads);
-    let node = Arc::new(veritas_node::Node::open(&config).await.unwrap());
-    let staged = node.stager().stage_file(gguf.as_ref()).await.unwrap();
+    let node = veritas_node::Node::open(&config).await.unwrap();
+    let staged = node.core().stager().stage_file(gguf.as_ref()).await.unwrap();
     let push = veritas_node::PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf };
-    node.push_model(push).await.unwrap();
+    node.core().push_model(push).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    let mut handle = veritas_node::NodeHandle::new(node.clone());
+    veritas_api::serve(&mut handle, listener, Default::default());
     let http = reqwest::Client::new();
     let body = |stream: bool, max_tokens: u32| {
         json!({"model": "smollm2", "messages": [{"role": "user", "content": "Tell me about the sea."}],

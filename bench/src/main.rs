@@ -14,12 +14,11 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::Arc,
     time::Instant,
 };
 
 use serde_json::{Value, json};
-use veritas_node::{InferRequest, ModelFormat, Node, NodeConfig, PushRequest};
+use veritas_node::{ModelFormat, NodeConfig, PushRequest, wire::InferRequest};
 use veritas_primitives::{B256, Claim, ClaimDomain, Mode, ModelId, Receipt, WorkerKey, keccak256};
 use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
@@ -114,10 +113,11 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
     let home = tempfile::tempdir().unwrap();
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
     config.threads = Some(threads);
-    let node = Arc::new(Node::open(&config).await.unwrap());
+    let mut handle = veritas_node::launch(&config).await.unwrap();
+    let node = handle.node().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/infer", listener.local_addr().unwrap());
-    tokio::spawn(veritas_api::serve(node.clone(), listener, Default::default(), std::future::pending()));
+    veritas_api::serve(&mut handle, listener, Default::default());
     let http = reqwest::Client::new();
     let examples = root().join("examples/models");
 
@@ -145,8 +145,8 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
             runtime.run(&id, &inputs).unwrap();
         });
 
-        let staged = node.stager().stage_file(&model_path).await.unwrap();
-        node.push_model(PushRequest { name: name.into(), staged, format: ModelFormat::Onnx }).await.unwrap();
+        let staged = node.core().stager().stage_file(&model_path).await.unwrap();
+        node.core().push_model(PushRequest { name: name.into(), staged, format: ModelFormat::Onnx }).await.unwrap();
         let request = InferRequest { model: name.into(), input: input.clone(), mode: Some(Mode::Signed), request_id: None, nonce: None };
         let (node_median, node_p90) = time_us_async(iterations, || {
             let node = node.clone();
@@ -194,12 +194,13 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
         key.sign_claim(claim(i), &domain).unwrap();
     });
     let log_dir = tempfile::tempdir().unwrap();
-    let log = veritas_node::ClaimLog::open(&log_dir.path().join("claims.redb")).unwrap();
+    let store = veritas_node::store::Store::open(&log_dir.path().join("claims.redb")).unwrap();
     let (log_median, log_p90) = time_us(iterations.min(500), || {
         i += 1;
-        let charge = veritas_node::Charge { payer: key.address(), fee: alloy_primitives::U256::from(1u64) };
-        let timing = veritas_node::Timing::since(std::time::Instant::now());
-        log.append(&Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap()), charge, timing).unwrap();
+        let charge = veritas_node::store::Charge { payer: key.address(), fee: alloy_primitives::U256::from(1u64) };
+        let timing = veritas_node::store::Timing::since(std::time::Instant::now());
+        let receipt = Receipt::new(domain, key.sign_claim(claim(i), &domain).unwrap());
+        store.settlement().append(&receipt, charge, timing).unwrap();
     });
     println!("\n| claim cost | median (p90) µs |\n|---|---|");
     println!("| sign (EIP-712 digest + secp256k1) | {sign_median:.1} ({sign_p90:.1}) |");

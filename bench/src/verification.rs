@@ -9,12 +9,14 @@ use std::{
     io::Read,
     ops::ControlFlow,
     process::{Child, Command, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
-use veritas_node::{ChainConfig, ChatInput, ChatRequest, CheckMode, InferRequest, Node, NodeConfig, PushRequest};
+use veritas_node::{
+    ChainConfig, ChatRequest, Node, NodeConfig, PushRequest,
+    wire::{ChatInput, InferRequest},
+};
 use veritas_primitives::Mode;
 
 use crate::{MODELS, median_p90, root, time_us_async};
@@ -29,7 +31,7 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
     config.threads = Some(1);
     config.llm_threads = Some(2);
     config.chain = ChainConfig::Embedded { block_time: None };
-    let node = Arc::new(Node::open(&config).await.unwrap());
+    let node = Node::open(&config).await.unwrap();
     onnx(&node, iterations).await;
     llm(&node).await;
     match std::env::var("VERITAS_BIN") {
@@ -40,7 +42,7 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
 
 /// Per ONNX model: the worker's `Node::infer` (run, hash, sign, durable log) against a
 /// validator's `judge` of the receipt, `signed` and re-executed.
-async fn onnx(node: &Arc<Node>, iterations: usize) {
+async fn onnx(node: &Node, iterations: usize) {
     println!("{iterations} iterations per figure, batch 1, 1 intra-op thread; µs, median (p90)\n");
     println!(
         "| model | worker: Node::infer | validator: signed check | ratio | validator: re-execution | ratio | re-executions/s, one validator |"
@@ -48,8 +50,8 @@ async fn onnx(node: &Arc<Node>, iterations: usize) {
     println!("|---|---|---|---|---|---|---|");
     let examples = root().join("examples/models");
     for name in MODELS {
-        let staged = node.stager().stage_file(&examples.join(format!("{name}.onnx"))).await.unwrap();
-        node.push_model(PushRequest { name: name.into(), staged, format: veritas_node::ModelFormat::Onnx })
+        let staged = node.core().stager().stage_file(&examples.join(format!("{name}.onnx"))).await.unwrap();
+        node.core().push_model(PushRequest { name: name.into(), staged, format: veritas_node::ModelFormat::Onnx })
             .await
             .unwrap();
         let input: Value =
@@ -64,15 +66,15 @@ async fn onnx(node: &Arc<Node>, iterations: usize) {
         })
         .await;
         let receipt = node.infer(request.clone(), None).await.unwrap().receipt;
-        let judge = |check: CheckMode| {
+        let judge = |check: veritas_node::wire::CheckMode| {
             let (node, receipt) = (node.clone(), receipt.clone());
             async move {
-                let judgement = node.judge(&receipt, Some(check)).await.unwrap();
+                let judgement = node.validator().unwrap().judge(&receipt, Some(check)).await.unwrap();
                 assert!(judgement.valid, "{}", judgement.reason);
             }
         };
-        let (signed, signed_p90) = time_us_async(iterations, || judge(CheckMode::Signed)).await;
-        let (reexec, reexec_p90) = time_us_async(iterations, || judge(CheckMode::Reexec)).await;
+        let (signed, signed_p90) = time_us_async(iterations, || judge(veritas_node::wire::CheckMode::Signed)).await;
+        let (reexec, reexec_p90) = time_us_async(iterations, || judge(veritas_node::wire::CheckMode::Reexec)).await;
         println!(
             "| {name} | {infer:.1} ({infer_p90:.1}) | {signed:.1} ({signed_p90:.1}) | {:.2}× | {reexec:.1} ({reexec_p90:.1}) | {:.2}× | {:.0} |",
             signed / infer,
@@ -83,13 +85,13 @@ async fn onnx(node: &Arc<Node>, iterations: usize) {
 }
 
 /// The default language model: a chat's generation against a validator's teacher-forced check.
-async fn llm(node: &Arc<Node>) {
+async fn llm(node: &Node) {
     let Ok(gguf) = std::env::var("VERITAS_TEST_GGUF") else {
         println!("\n(VERITAS_TEST_GGUF not set: the language-model check is skipped)");
         return;
     };
-    let staged = node.stager().stage_file(gguf.as_ref()).await.unwrap();
-    node.push_model(PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf })
+    let staged = node.core().stager().stage_file(gguf.as_ref()).await.unwrap();
+    node.core().push_model(PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf })
         .await
         .unwrap();
     let prompts = [
@@ -119,11 +121,11 @@ async fn llm(node: &Arc<Node>) {
             nonce: None,
         };
         let started = Instant::now();
-        let answer = node.chat(request, None, |_| ControlFlow::Continue(())).await.unwrap();
+        let answer = node.gateway().unwrap().chat(request, None, |_| ControlFlow::Continue(())).await.unwrap();
         generate_s += started.elapsed().as_secs_f64();
         tokens += answer.generation.tokens.len();
         let started = Instant::now();
-        let judgement = node.judge(&answer.receipt, Some(CheckMode::Reexec)).await.unwrap();
+        let judgement = node.validator().unwrap().judge(&answer.receipt, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
         check_s += started.elapsed().as_secs_f64();
         assert!(judgement.valid, "{}", judgement.reason);
     }

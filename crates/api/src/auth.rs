@@ -3,7 +3,7 @@
 //! node's default payer, which only the development network has).
 
 use std::{
-    sync::Arc,
+    collections::HashMap,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -13,19 +13,35 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
 };
 use serde::de::DeserializeOwned;
-use veritas_node::Node;
 use veritas_primitives::{
-    Address,
+    Address, B256,
     request::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, request_digest, verify_request},
 };
 
-use crate::ApiError;
+use crate::{ApiError, routes::AppState};
 
 /// How veritas API keys begin.
 pub const API_KEY_PREFIX: &str = "vk_";
 
 /// How far a signed request's time may be from the node's, in seconds.
 pub const SIGNATURE_WINDOW: u64 = 300;
+
+/// The digests of signed requests already accepted, with their times: each signature is
+/// accepted once.
+#[derive(Default)]
+pub(crate) struct ReplayGuard {
+    seen: std::sync::Mutex<HashMap<B256, u64>>,
+}
+
+impl ReplayGuard {
+    /// Records a signed request's digest; false if it was seen before. Digests older than ten
+    /// minutes are forgotten: their timestamps are refused anyway.
+    fn first_use(&self, digest: B256, timestamp: u64, now: u64) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, at| now.saturating_sub(*at) <= 2 * SIGNATURE_WINDOW);
+        seen.insert(digest, timestamp).is_none()
+    }
+}
 
 /// A JSON body with the account that pays for it, authenticated.
 pub(crate) struct Paid<T> {
@@ -48,7 +64,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Api
 
 /// The account a request authenticates as, if any.
 pub(crate) fn authenticate(
-    node: &Node,
+    state: &AppState,
     headers: &HeaderMap,
     method: &str,
     path: &str,
@@ -63,10 +79,11 @@ pub(crate) fn authenticate(
         // placeholder where nobody needs to be named: on a node that does not settle, or on
         // the development network, where its default payer pays. A veritas key (`vk_…`) must
         // always be one the node knows.
-        if !key.starts_with(API_KEY_PREFIX) && (!node.settles() || node.default_payer().is_some()) {
+        let core = state.node.core();
+        if !key.starts_with(API_KEY_PREFIX) && (core.chain().is_none() || core.default_payer().is_some()) {
             return Ok(None);
         }
-        return Ok(Some(node.api_key_account(key)?));
+        return Ok(Some(core.api_key_account(key)?));
     }
     let Some(signature) = header(headers, SIGNATURE_HEADER)? else {
         return Ok(None);
@@ -89,23 +106,23 @@ pub(crate) fn authenticate(
         .map_err(|err| unauthorized(format!("bad request signature: {err}")))?;
     let digest = request_digest(method, path, timestamp, body);
     let once = veritas_primitives::keccak256([digest.as_slice(), account.as_slice()].concat());
-    if !node.first_use_of_signature(once, timestamp, now) {
+    if !state.replay.first_use(once, timestamp, now) {
         return Err(unauthorized("this signed request was already used; sign each request anew"));
     }
     Ok(Some(account))
 }
 
-impl<T: DeserializeOwned> FromRequest<Arc<Node>> for Paid<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Paid<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, node: &Arc<Node>) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let (method, path, headers) = (req.method().to_string(), req.uri().path().to_owned(), req.headers().clone());
-        let bytes = Bytes::from_request(req, node).await.map_err(|rejection| {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             let status = rejection.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "invalid_request" };
             ApiError::new(status, code, format!("cannot read the request body: {}", rejection.body_text()))
         })?;
-        let account = authenticate(node, &headers, &method, &path, &bytes)?;
+        let account = authenticate(state, &headers, &method, &path, &bytes)?;
         let body = serde_json::from_slice(&bytes)
             .map_err(|err| ApiError::bad_request(format!("malformed JSON body: {err}")))?;
         Ok(Paid { account, body })

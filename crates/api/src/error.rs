@@ -5,8 +5,10 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
-use veritas_node::{HubError, LlmError, NodeError, RuntimeError};
+use veritas_node::{
+    HubError, LlmError, NodeError, RuntimeError,
+    wire::{ErrorBody, ErrorDetail},
+};
 
 /// An error answered as `{"error": {"code", "message"}}` with its status.
 #[derive(Debug)]
@@ -51,11 +53,9 @@ impl From<NodeError> for ApiError {
             NodeError::UnsupportedFormat { .. } => (S::UNPROCESSABLE_ENTITY, "unsupported_format"),
             NodeError::UnknownReceipt(_) => (S::NOT_FOUND, "unknown_receipt"),
             NodeError::InsufficientFunds { .. } => (S::PAYMENT_REQUIRED, "insufficient_funds"),
-            NodeError::PaymentRequired | NodeError::UnknownApiKey | NodeError::BadSignature(_) => {
-                (S::UNAUTHORIZED, "unauthorized")
-            }
+            NodeError::PaymentRequired | NodeError::UnknownApiKey => (S::UNAUTHORIZED, "unauthorized"),
             NodeError::NoChain => (S::NOT_FOUND, "no_chain"),
-            NodeError::ForeignClaim(_) => (S::BAD_REQUEST, "foreign_claim"),
+            NodeError::ForeignClaim { .. } => (S::BAD_REQUEST, "foreign_claim"),
             NodeError::Llm(LlmError::NotGguf | LlmError::Malformed(_) | LlmError::UnsupportedArchitecture { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "invalid_model")
             }
@@ -66,12 +66,17 @@ impl From<NodeError> for ApiError {
             NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
                 (S::SERVICE_UNAVAILABLE, "chain_unavailable")
             }
-            NodeError::Peer(_) | NodeError::PeerRejected(_) | NodeError::BadWork(_) => (S::BAD_GATEWAY, "peer_failed"),
+            NodeError::Peer(_) | NodeError::BadWork { .. } | NodeError::HubMismatch { .. } => {
+                (S::BAD_GATEWAY, "peer_failed")
+            }
+            NodeError::NoBatchQuorum { .. } => (S::BAD_GATEWAY, "peer_failed"),
             NodeError::NoWorkers(_) => (S::SERVICE_UNAVAILABLE, "no_workers"),
             NodeError::NotAValidator => (S::BAD_REQUEST, "not_a_validator"),
-            NodeError::Refused(_) => (S::UNPROCESSABLE_ENTITY, "refused"),
+            NodeError::NotAGateway => (S::BAD_REQUEST, "not_a_gateway"),
+            NodeError::NotAWorker => (S::BAD_REQUEST, "not_an_inference_node"),
+            NodeError::BatchRefused(_) | NodeError::RequestRefused { .. } => (S::UNPROCESSABLE_ENTITY, "refused"),
             NodeError::Cancelled => (S::BAD_REQUEST, "cancelled"),
-            NodeError::BadRequest(_) => (S::BAD_REQUEST, "bad_request"),
+            NodeError::BadNonce(_) | NodeError::BadQuantized(_) => (S::BAD_REQUEST, "bad_request"),
             NodeError::Tee(_) => (S::INTERNAL_SERVER_ERROR, "tee_failed"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
@@ -84,6 +89,7 @@ impl From<NodeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": {"code": self.code, "message": self.message}}))).into_response()
+        let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        (self.status, Json(body)).into_response()
     }
 }

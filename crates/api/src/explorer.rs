@@ -1,8 +1,7 @@
 //! The explorer's data: recent claims, the network's figures and its nodes, each from the
 //! node's own claim log, the registry and the chain's events.
 
-use std::sync::Arc;
-
+use crate::{ApiError, routes::AppState};
 use axum::{
     Json, Router,
     extract::{Query, State},
@@ -10,9 +9,6 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use veritas_node::Node;
-
-use crate::ApiError;
 
 #[derive(Deserialize)]
 struct Page {
@@ -29,22 +25,24 @@ struct Window {
 }
 
 /// `GET /v1/explorer/claims`: the latest claims this node logged, newest first.
-async fn claims(State(node): State<Arc<Node>>, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
-    let claims = node.recent_claims(page.limit.unwrap_or(50), page.before).await?;
+async fn claims(State(state): State<AppState>, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+    let claims = state.node.explorer().recent_claims(page.limit.unwrap_or(50), page.before).await?;
     Ok(Json(json!({ "claims": claims })))
 }
 
 /// `GET /v1/explorer/figures`: calls per minute, share verified, disputes, median latency.
-async fn figures(State(node): State<Arc<Node>>, Query(window): Query<Window>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(serde_json::to_value(node.figures(window.minutes.unwrap_or(60)).await?).unwrap_or_default()))
+async fn figures(State(state): State<AppState>, Query(window): Query<Window>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        serde_json::to_value(state.node.explorer().figures(window.minutes.unwrap_or(60)).await?).unwrap_or_default(),
+    ))
 }
 
 /// `GET /v1/explorer/nodes`: the registered nodes with stake, role, uptime, work and slashes.
-async fn nodes(State(node): State<Arc<Node>>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "nodes": node.node_summaries().await? })))
+async fn nodes(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "nodes": state.node.explorer().node_summaries().await? })))
 }
 
-pub(crate) fn routes() -> Router<Arc<Node>> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/explorer/claims", get(claims))
         .route("/v1/explorer/figures", get(figures))

@@ -6,7 +6,6 @@ use std::{
     collections::BTreeMap,
     convert::Infallible,
     ops::ControlFlow,
-    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -23,11 +22,12 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use veritas_node::{
-    ChatInput, ChatRequest, ChatResponse, Node,
+    ChatRequest, ChatResponse, Node,
     llm::{ChatMessage, FinishReason, SamplingParams},
+    wire::ChatInput,
 };
 
-use crate::{ApiError, auth::Paid};
+use crate::{ApiError, auth::Paid, routes::AppState};
 
 /// The default `max_tokens`.
 const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -216,7 +216,7 @@ fn receipt_header(response: &mut Response, answer: &ChatResponse) {
 }
 
 /// `POST /v1/chat/completions`.
-pub(crate) async fn chat(State(node): State<Arc<Node>>, paid: Paid<ChatBody>) -> Result<Response, ApiError> {
+pub(crate) async fn chat(State(state): State<AppState>, paid: Paid<ChatBody>) -> Result<Response, ApiError> {
     let body = paid.body;
     if body.top_logprobs.is_some_and(|n| n > 0) {
         return Err(invalid("top_logprobs is not supported (each token's own logprob is, with logprobs: true)"));
@@ -230,12 +230,12 @@ pub(crate) async fn chat(State(node): State<Arc<Node>>, paid: Paid<ChatBody>) ->
         mode: body.common.veritas_mode,
         nonce: body.common.veritas_nonce.clone(),
     };
-    run(node, request, paid.account, &body.common, Kind::Chat).await
+    run(state.node, request, paid.account, &body.common, Kind::Chat).await
 }
 
 /// `POST /v1/completions`.
 pub(crate) async fn completion(
-    State(node): State<Arc<Node>>,
+    State(state): State<AppState>,
     paid: Paid<CompletionBody>,
 ) -> Result<Response, ApiError> {
     let body = paid.body;
@@ -248,7 +248,7 @@ pub(crate) async fn completion(
         mode: body.common.veritas_mode,
         nonce: body.common.veritas_nonce.clone(),
     };
-    run(node, request, paid.account, &body.common, Kind::Completion).await
+    run(state.node, request, paid.account, &body.common, Kind::Completion).await
 }
 
 enum Step {
@@ -257,14 +257,15 @@ enum Step {
 }
 
 async fn run(
-    node: Arc<Node>,
+    node: Node,
     request: ChatRequest,
     account: Option<veritas_primitives::Address>,
     common: &Common,
     kind: Kind,
 ) -> Result<Response, ApiError> {
+    let gateway = node.gateway()?.clone();
     if !common.stream {
-        let answer = node.chat(request, account, |_| ControlFlow::Continue(())).await?;
+        let answer = gateway.chat(request, account, |_| ControlFlow::Continue(())).await?;
         let mut response = Json(answer_json(&answer, kind)).into_response();
         receipt_header(&mut response, &answer);
         return Ok(response);
@@ -280,7 +281,7 @@ async fn run(
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         };
-        let result = node.chat(request, account, on_text).await.map_err(ApiError::from);
+        let result = gateway.chat(request, account, on_text).await.map_err(ApiError::from);
         let _ = tx.send(Step::Done(Box::new(result)));
     });
     // Errors found before any text (unknown model, payment, prompt too long) are plain HTTP
@@ -346,19 +347,12 @@ async fn run(
 /// `POST /v1/work/chat`: a gateway's chat request to this inference node, answered as
 /// newline-delimited JSON events: text pieces, then the generation with its signed receipt.
 pub(crate) async fn work_chat(
-    State(node): State<Arc<Node>>,
-    body: Result<Json<veritas_node::WorkChat>, axum::extract::rejection::JsonRejection>,
+    State(state): State<AppState>,
+    body: Result<Json<veritas_node::wire::WorkChat>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    use veritas_node::WorkChatEvent;
+    use veritas_node::wire::WorkChatEvent;
     let Json(work) = body.map_err(|err| invalid(format!("malformed work request: {}", err.body_text())))?;
-    let request = ChatRequest {
-        model: work.model,
-        input: work.input,
-        sampling: work.sampling,
-        logprobs: work.logprobs,
-        mode: Some(work.mode),
-        nonce: work.nonce,
-    };
+    let worker = state.node.worker()?.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<WorkChatEvent>();
     let text_tx = tx.clone();
     tokio::spawn(async move {
@@ -366,8 +360,8 @@ pub(crate) async fn work_chat(
             Ok(()) => ControlFlow::Continue(()),
             Err(_) => ControlFlow::Break(()),
         };
-        let event = match node.chat(request, None, on_text).await {
-            Ok(answer) => WorkChatEvent::Done(Box::new(veritas_node::WorkChatDone {
+        let event = match worker.work_chat(work, on_text).await {
+            Ok(answer) => WorkChatEvent::Done(Box::new(veritas_node::wire::WorkChatDone {
                 generation: answer.generation,
                 pieces: answer.pieces,
                 receipt: answer.receipt,

@@ -1,6 +1,6 @@
 //! The routes.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -13,10 +13,13 @@ use axum::{
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
-use veritas_node::{InferRequest, ModelFormat, ModelVersion, Node, PushRequest, Tolerance};
+use veritas_node::{ModelFormat, ModelVersion, Node, NodeHandle, PushRequest, Tolerance, wire::InferRequest};
 use veritas_primitives::B256;
 
-use crate::{ApiError, auth::Paid};
+use crate::{
+    ApiError,
+    auth::{Paid, ReplayGuard},
+};
 
 /// The OpenAPI document served at `/openapi.json`.
 const OPENAPI: &str = include_str!("../openapi.json");
@@ -34,11 +37,17 @@ impl Default for ApiConfig {
     }
 }
 
-type AppState = Arc<Node>;
+/// What every route sees: the node, and the replay guard of signed requests.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub node: Node,
+    pub replay: Arc<ReplayGuard>,
+}
 
 /// The router over a node.
-pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
-    let rpc = node.chain().map(crate::chain_router);
+pub fn router(node: &Node, config: &ApiConfig) -> Router {
+    let rpc = node.core().chain().and_then(|c| c.embedded.clone()).map(crate::chain_router);
+    let state = AppState { node: node.clone(), replay: Default::default() };
     let router = Router::new()
         .route("/v1/models", get(list_models).post(push_model).layer(DefaultBodyLimit::disable()))
         .route("/v1/models/{reference}", get(show_model))
@@ -64,21 +73,22 @@ pub fn router(node: Arc<Node>, config: &ApiConfig) -> Router {
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(config.max_json_bytes))
-        .with_state(node);
+        .with_state(state);
     match rpc {
         Some(rpc) => router.nest("/rpc", rpc),
         None => router,
     }
 }
 
-/// Serves the API on a bound listener until `shutdown` completes.
-pub async fn serve(
-    node: Arc<Node>,
-    listener: tokio::net::TcpListener,
-    config: ApiConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(node, &config)).with_graceful_shutdown(shutdown).await
+/// Serves the API on a bound listener as one of the node's tasks: when the node is told to
+/// stop, it stops accepting connections and answers the requests it has, then ends.
+pub fn serve(handle: &mut NodeHandle, listener: tokio::net::TcpListener, config: ApiConfig) {
+    let router = router(handle.node(), &config);
+    let stopping = handle.stopping();
+    handle.spawn("api", async move {
+        axum::serve(listener, router).with_graceful_shutdown(stopping.wait()).await?;
+        Ok(())
+    });
 }
 
 fn model_json(version: &ModelVersion) -> Json_ {
@@ -98,8 +108,8 @@ fn model_json(version: &ModelVersion) -> Json_ {
 }
 
 /// `GET /v1/models`: OpenAI's list shape, with each model's version and id under `veritas`.
-async fn list_models(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
-    let models = node.models().await?;
+async fn list_models(State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
+    let models = state.node.core().models().await?;
     Ok(Json(json!({"object": "list", "data": models.iter().map(model_json).collect::<Vec<_>>()})))
 }
 
@@ -133,7 +143,7 @@ fn default_format() -> ModelFormat {
 /// the model file, streamed to disk under the size limit. A tolerance is checked before the upload
 /// is read.
 async fn push_model(
-    State(node): State<AppState>,
+    State(state): State<AppState>,
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -146,7 +156,8 @@ async fn push_model(
     veritas_node::validate_name(&query.name).map_err(veritas_node::NodeError::from)?;
     let tolerance = query.tolerance();
     veritas_node::validate_tolerance(query.format, tolerance.as_ref()).map_err(veritas_node::NodeError::from)?;
-    let mut upload = node.stager().begin().map_err(veritas_node::NodeError::from)?;
+    let core = state.node.core();
+    let mut upload = core.stager().begin().map_err(veritas_node::NodeError::from)?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|err| ApiError::bad_request(format!("upload interrupted: {err}")))?;
@@ -157,7 +168,7 @@ async fn push_model(
     }
     let staged = upload.finish().await.map_err(veritas_node::NodeError::from)?;
     let request = PushRequest { name: query.name, staged, format: query.format };
-    let outcome = node.push_model_with_tolerance(request, tolerance).await?;
+    let outcome = core.push_model_with_tolerance(request, tolerance).await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let body = json!({
         "name": outcome.version.name,
@@ -170,9 +181,10 @@ async fn push_model(
 }
 
 /// `GET /v1/models/{reference}`: a version by `name`, `name@version` or id, with the name's versions.
-async fn show_model(State(node): State<AppState>, Path(reference): Path<String>) -> Result<Json<Json_>, ApiError> {
-    let version = node.model(&reference).await?;
-    let versions = node.model_versions(&version.name).await?;
+async fn show_model(State(state): State<AppState>, Path(reference): Path<String>) -> Result<Json<Json_>, ApiError> {
+    let core = state.node.core();
+    let version = core.model(&reference).await?;
+    let versions = core.model_versions(&version.name).await?;
     let mut body = model_json(&version);
     body["veritas"]["versions"] =
         versions.iter().map(|v| json!({"version": v.version, "model_id": v.id})).collect::<Vec<_>>().into();
@@ -180,8 +192,8 @@ async fn show_model(State(node): State<AppState>, Path(reference): Path<String>)
 }
 
 /// `GET /v1/models/{reference}/content`: the model file.
-async fn pull_model(State(node): State<AppState>, Path(reference): Path<String>) -> Result<Response, ApiError> {
-    let (version, bytes) = node.model_bytes(&reference).await?;
+async fn pull_model(State(state): State<AppState>, Path(reference): Path<String>) -> Result<Response, ApiError> {
+    let (version, bytes) = state.node.core().model_bytes(&reference).await?;
     let file = version.manifest.main_file().map(|f| f.path.clone()).unwrap_or_default();
     Ok((
         [
@@ -196,14 +208,14 @@ async fn pull_model(State(node): State<AppState>, Path(reference): Path<String>)
 
 /// `GET /v1/proofs/{sha256}`: a `zk` claim's proof from the hub, by the SHA-256 its receipt's
 /// evidence carries.
-async fn proof(State(node): State<AppState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
-    let bytes = node.proof(&sha256).await?;
+async fn proof(State(state): State<AppState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
+    let bytes = state.node.core().proof(&sha256).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 /// `POST /v1/infer`: paid by the authenticated account (or the development payer).
-async fn infer(State(node): State<AppState>, paid: Paid<InferRequest>) -> Result<Response, ApiError> {
-    let response = node.infer(paid.body, paid.account).await?;
+async fn infer(State(state): State<AppState>, paid: Paid<InferRequest>) -> Result<Response, ApiError> {
+    let response = state.node.infer(paid.body, paid.account).await?;
     let id = response.receipt_id.to_string();
     Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
 }
@@ -212,51 +224,44 @@ async fn infer(State(node): State<AppState>, paid: Paid<InferRequest>) -> Result
 #[serde(deny_unknown_fields)]
 struct VerdictQuery {
     #[serde(default)]
-    check: Option<veritas_node::CheckMode>,
+    check: Option<veritas_node::wire::CheckMode>,
 }
 
 /// `POST /v1/verdicts[?check=signed|reexec]`: this node, as a validator, checks the receipt in
 /// the body and answers with its signed verdict. Without `check`, a `reexec` claim is
 /// re-executed when it falls in the node's sampled share, anything else is checked `signed`.
 async fn verdict(
-    State(node): State<AppState>,
+    State(state): State<AppState>,
     query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
     body: axum::body::Bytes,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<veritas_node::wire::Judgement>, ApiError> {
     let Query(query) = query
         .map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec|tee", err.body_text())))?;
     let receipt: veritas_primitives::Receipt =
         serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
-    let judgement = node.judge(&receipt, query.check).await?;
-    Ok(Json(json!({
-        "receipt_id": receipt.id(),
-        "valid": judgement.valid,
-        "check": judgement.check,
-        "reason": judgement.reason,
-        "verdict": judgement.verdict,
-    })))
+    Ok(Json(state.node.validator()?.judge(&receipt, query.check).await?))
 }
 
 /// `POST /v1/batches/sign`: this node, as a validator, signs a batch whose every claim carries a
 /// quorum of "valid" verdicts.
 async fn sign_batch(
-    State(node): State<AppState>,
+    State(state): State<AppState>,
     body: Result<Json<veritas_node::BatchToSign>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<veritas_node::BatchSignature>, ApiError> {
+) -> Result<Json<veritas_node::wire::BatchSignature>, ApiError> {
     let Json(batch) = body.map_err(|err| ApiError::bad_request(format!("not a batch: {}", err.body_text())))?;
-    Ok(Json(node.sign_batch(&batch).await?))
+    Ok(Json(state.node.validator()?.sign_batch(&batch).await?))
 }
 
 /// `GET /v1/network/registry`: every registered node with its role, endpoint and stake, and the
 /// validators' total stake, as the chain records them now.
-async fn registry(State(node): State<AppState>) -> Result<Json<veritas_node::Registry>, ApiError> {
-    Ok(Json(node.registry().await?))
+async fn registry(State(state): State<AppState>) -> Result<Json<veritas_node::wire::Registry>, ApiError> {
+    Ok(Json(state.node.core().registry().await?))
 }
 
 /// `POST /v1/account/keys`: an API key for the account that signed the request (EIP-191); the
 /// key is shown once and stored only as its hash.
 async fn create_key(
-    State(node): State<AppState>,
+    State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     paid: Paid<Json_>,
 ) -> Result<Response, ApiError> {
@@ -268,15 +273,15 @@ async fn create_key(
             "creating an API key needs a request signed by the account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)",
         ));
     };
-    let key = node.create_api_key(account)?;
+    let key = state.node.core().create_api_key(account)?;
     Ok((StatusCode::CREATED, Json(json!({"account": account, "api_key": key}))).into_response())
 }
 
 /// `GET /v1/accounts/{address}`: escrow on chain, what unsettled requests commit, what is free.
-async fn account(State(node): State<AppState>, Path(address): Path<String>) -> Result<Json<Json_>, ApiError> {
+async fn account(State(state): State<AppState>, Path(address): Path<String>) -> Result<Json<Json_>, ApiError> {
     let account: veritas_primitives::Address =
         address.parse().map_err(|_| ApiError::bad_request(format!("{address:?} is not an address")))?;
-    let (escrow, committed) = node.account(account).await?;
+    let (escrow, committed) = state.node.gateway()?.account(account).await?;
     Ok(Json(json!({
         "account": account,
         "escrow": escrow.to_string(),
@@ -286,10 +291,10 @@ async fn account(State(node): State<AppState>, Path(address): Path<String>) -> R
 }
 
 /// `GET /v1/receipts/{id}`.
-async fn receipt(State(node): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+async fn receipt(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
     let id: B256 =
         id.parse().map_err(|_| ApiError::bad_request(format!("receipt id {id:?} is not 32 bytes of hex")))?;
-    let receipt = node.receipt(&id).await?;
+    let receipt = state.node.core().receipt(&id).await?;
     Ok(Json(
         serde_json::to_value(receipt)
             .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?,
@@ -298,14 +303,14 @@ async fn receipt(State(node): State<AppState>, Path(id): Path<String>) -> Result
 
 /// `GET /v1/requests/{id}`: what this gateway did with a contract's on-chain request: served
 /// (with the receipt id), refused (with the reason), or not seen yet.
-async fn contract_request(State(node): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
+async fn contract_request(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
     let request: u64 =
         id.parse().map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a decimal number")))?;
-    Ok(Json(match node.contract_request(request)? {
-        Some(veritas_node::Served::Receipt(receipt)) => {
+    Ok(Json(match state.node.gateway()?.contract_request(request)? {
+        Some(veritas_node::store::Served::Receipt(receipt)) => {
             json!({"request": request, "status": "served", "receipt_id": receipt})
         }
-        Some(veritas_node::Served::Refused(reason)) => {
+        Some(veritas_node::store::Served::Refused(reason)) => {
             json!({"request": request, "status": "refused", "reason": reason})
         }
         None => json!({"request": request, "status": "unseen"}),
@@ -314,14 +319,16 @@ async fn contract_request(State(node): State<AppState>, Path(id): Path<String>) 
 
 /// `GET /v1/network`: the chain this node settles on, its contracts and, for the embedded
 /// chain, the JSON-RPC path and the development accounts.
-async fn network(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
+async fn network(State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
     use veritas_node::chain::Chain;
-    let domain = node.domain();
-    let Some((chain, contracts)) = node.network() else {
+    let core = state.node.core();
+    let domain = core.domain();
+    let Some(link) = core.chain() else {
         return Ok(Json(json!({"chain": null, "claim_domain": domain})));
     };
-    let head = chain.block_number().await.map_err(veritas_node::NodeError::from)?;
-    let embedded = node.chain().is_some();
+    let contracts = link.contracts;
+    let head = link.chain.block_number().await.map_err(veritas_node::NodeError::from)?;
+    let embedded = link.embedded.is_some();
     Ok(Json(json!({
         "chain": {
             "kind": if embedded { "embedded" } else { "rpc" },
@@ -335,32 +342,35 @@ async fn network(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> 
                 "settlement": contracts.settlement,
             },
             "dev_accounts": if embedded { veritas_node::devnet::dev_accounts() } else { Vec::new() },
-            "default_payer": node.default_payer(),
+            "default_payer": core.default_payer(),
         },
         "claim_domain": domain,
     })))
 }
 
 /// `GET /healthz`.
-async fn health(State(node): State<AppState>) -> Result<Json<Json_>, ApiError> {
-    Ok(Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "role": node.role().name(),
-        "key": node.worker(),
-        "worker": node.worker(),
-        "chain_id": node.domain().chain_id,
-        "claims_logged": node.claims_logged()?,
-        "counts": node.counts()?,
-        "uptime_s": node.uptime().as_secs(),
-    })))
+async fn health(State(state): State<AppState>) -> Result<Json<veritas_node::wire::Health>, ApiError> {
+    let core = state.node.core();
+    let counts = core.counts()?;
+    Ok(Json(veritas_node::wire::Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        role: core.role().name().into(),
+        key: core.key(),
+        worker: core.key(),
+        chain_id: core.domain().chain_id,
+        claims_logged: counts.claims_logged,
+        counts,
+        uptime_s: core.uptime().as_secs(),
+    }))
 }
 
 /// `GET /v1/tee/policy`: the enclaves this network's `tee` claims come from and the policy its
 /// gateway and validators check them by (allowlisted measurements, accepted platform states,
 /// whether simulated evidence passes). A reader chooses whether to trust it.
-async fn tee_policy(State(node): State<AppState>) -> Json<Json_> {
-    let (backend, policy) = node.tee();
+async fn tee_policy(State(state): State<AppState>) -> Json<Json_> {
+    let core = state.node.core();
+    let (backend, policy) = (core.offer().tee, core.tee_policy());
     Json(json!({
         "enclave": backend.map(veritas_node::TeeBackend::name),
         "simulated": backend == Some(veritas_node::TeeBackend::Simulated),
@@ -370,8 +380,8 @@ async fn tee_policy(State(node): State<AppState>) -> Json<Json_> {
 }
 
 /// `GET /metrics`: Prometheus text format.
-async fn metrics(State(node): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], node.metrics_text())
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.node.core().metrics_text())
 }
 
 /// `GET /openapi.json`.

@@ -40,3 +40,17 @@ pub enum ChainError {
 
 /// Result alias of the chain crate.
 pub type ChainResult<T> = Result<T, ChainError>;
+
+impl ChainError {
+    /// Whether the chain could not be reached or did not answer in time (rather than that it
+    /// refused): the same call may succeed once it is back.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ChainError::Rpc(_) | ChainError::Timeout(_))
+    }
+
+    /// Whether a call reverted with `reason` (a custom error's name or a revert string), as an
+    /// idempotent repeat of something done already does.
+    pub fn reverted_with(&self, reason: &str) -> bool {
+        matches!(self, ChainError::Reverted { reason: r, .. } if r.contains(reason))
+    }
+}

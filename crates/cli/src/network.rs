@@ -4,13 +4,13 @@
 //! validators, which reach the chain over the gateway's JSON-RPC and fetch models from its hub.
 //! `veritas network status` lists the registered nodes with their health and counts.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use veritas_node::{
-    Node, NodeRole,
+    NodeRole,
     chain::{
         Chain, Confirmations,
         contracts::NodeRegistry,
@@ -88,28 +88,26 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let mut config = node_config(&args.node, &home, onnxruntime.clone())?;
     config.role = NodeRole::Gateway;
     config.default_mode = args.node.default_mode.unwrap_or(veritas_primitives::Mode::Reexec);
-    let node = Arc::new(Node::open(&config).await.context("cannot open the gateway")?);
+    config.intervals.verdicts = Duration::from_millis(200);
+    config.intervals.requests = Duration::from_millis(500);
+    let mut handle = veritas_node::launch(&config).await.context("cannot open the gateway")?;
+    let node = handle.node().clone();
     if !args.node.no_default_model {
         push_default_llm(&node, &home, out).await?;
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let url = format!("http://{address}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(veritas_api::serve(node.clone(), listener, veritas_api::ApiConfig::default(), async {
-        let _ = stop_rx.await;
-    }));
-    let _verifier = node.spawn_verifier(Duration::from_millis(200));
-    let _requests = node.spawn_requests(Duration::from_millis(500));
-    let _batcher = node.spawn_batcher(Duration::from_secs_f64(args.node.settle_every));
+    veritas_api::serve(&mut handle, listener, veritas_api::ApiConfig::default());
 
-    let chain = node.chain().context("the gateway runs no chain")?;
+    let core = node.core();
+    let chain = core.chain().and_then(|c| c.embedded.clone()).context("the gateway runs no chain")?;
     let contracts = chain.contracts();
     let network_dir = home.join("network");
     std::fs::create_dir_all(&network_dir)?;
     let deployment = network_dir.join("deployment.json");
     let record = crate::onchain::Deployment {
-        chain_id: node.domain().chain_id,
+        chain_id: core.domain().chain_id,
         contracts,
         deployer: veritas_node::devnet::dev_accounts()[0],
         block: 0,
@@ -145,7 +143,16 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
         bail!("--node-fault names {name}, which is not a node of this network");
     }
     let funder = &veritas_node::devnet::dev_keys()[0];
-    let exe = std::env::current_exe().context("cannot find the veritas binary")?;
+    let launcher = Launcher {
+        exe: std::env::current_exe().context("cannot find the veritas binary")?,
+        gateway: url.clone(),
+        deployment,
+        onnxruntime,
+        llm_threads: args.node.llm_threads,
+        reexec_sampling: args.node.reexec_sampling,
+        tee: args.node.tee,
+        tee_policy: args.node.tee_policy.as_deref().map(std::path::absolute).transpose()?,
+    };
     let mut children = Vec::new();
     for member in &members {
         std::fs::create_dir_all(&member.home)?;
@@ -165,12 +172,12 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
                 registered.endpoint
             );
         }
-        children.push(spawn(&exe, member, &url, &deployment, &onnxruntime, &args.node)?);
+        children.push(launcher.spawn(member)?);
     }
     for member in &members {
         wait_healthy(member).await?;
     }
-    let domain = node.domain();
+    let domain = core.domain();
     if out.json {
         out.print_json(&json!({
             "api": url,
@@ -198,77 +205,119 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
             "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"
         );
     }
-    // A node that exits is started again after a pause; its claims and verdicts wait meanwhile.
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-        for (index, (name, child)) in children.iter_mut().enumerate() {
-            if let Ok(Some(status)) = child.try_wait() {
-                let member = &members[index];
-                eprintln!(
-                    "warning: {name} exited ({status}); restarting it in 3 s (log: {})",
-                    member.home.join("node.log").display()
-                );
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                *child = spawn(&exe, member, &url, &deployment, &onnxruntime, &args.node)?.1;
-            }
-        }
-    }
-    for (_, child) in &mut children {
-        let _ = child.start_kill();
-    }
-    for (_, child) in &mut children {
-        let _ = child.wait().await;
-    }
-    let _ = stop_tx.send(());
-    server.await.context("the API task failed")??;
+    let stopping = handle.stopping();
+    handle.spawn("network", async move {
+        supervise(launcher, members, children, stopping).await.map_err(|err| {
+            veritas_node::NodeError::Io(std::io::Error::other(format!("the local network's nodes: {err:#}")))
+        })
+    });
+    handle.run_until(shutdown_signal()).await?;
     Ok(0)
 }
 
-/// Starts one node's process, logging to its home's `node.log`.
-fn spawn(
-    exe: &Path,
-    member: &Member,
-    gateway: &str,
-    deployment: &Path,
-    onnxruntime: &Path,
-    args: &NodeArgs,
-) -> anyhow::Result<(String, tokio::process::Child)> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(member.home.join("node.log"))?;
-    let mut command = tokio::process::Command::new(exe);
-    command
-        .args(["node", "--exit-with-parent", "--role", member.role.name()])
-        .args(["--listen", &format!("127.0.0.1:{}", member.port)])
-        .args(["--chain-rpc", &format!("{gateway}/rpc"), "--hub-url", gateway])
-        .arg("--deployment")
-        .arg(deployment)
-        .env("VERITAS_HOME", &member.home)
-        .env("ORT_DYLIB_PATH", onnxruntime)
-        .env_remove("VERITAS_WORKER_KEY")
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true);
-    if let Some(threads) = args.llm_threads {
-        command.args(["--llm-threads", &threads.to_string()]);
+/// Keeps the network's nodes running until the gateway stops: a node that exits is started
+/// again after a pause (its claims and verdicts wait meanwhile). On stop, every node is asked
+/// to stop (SIGTERM) and waited for, so that each finishes what it is doing.
+async fn supervise(
+    launcher: Launcher,
+    members: Vec<Member>,
+    mut children: Vec<tokio::process::Child>,
+    stopping: veritas_node::Stopping,
+) -> anyhow::Result<()> {
+    let stop = stopping.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        for (member, child) in members.iter().zip(children.iter_mut()) {
+            if let Ok(Some(status)) = child.try_wait() {
+                eprintln!(
+                    "warning: {} exited ({status}); restarting it in 3 s (log: {})",
+                    member.name,
+                    member.home.join("node.log").display()
+                );
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                *child = launcher.spawn(member)?;
+            }
+        }
     }
-    if member.role == NodeRole::Validator {
-        command.args(["--reexec-sampling", &args.reexec_sampling.to_string()]);
+    for child in &children {
+        terminate(child);
     }
-    if let Some(fault) = member.fault {
-        command.args(["--fault", fault.name()]);
+    for (member, child) in members.iter().zip(children.iter_mut()) {
+        match tokio::time::timeout(NODE_STOP, child.wait()).await {
+            Ok(status) => tracing::info!(node = member.name, status = ?status.ok(), "node stopped"),
+            Err(_) => {
+                eprintln!("warning: {} did not stop within {NODE_STOP:?}; killing it", member.name);
+                let _ = child.kill().await;
+            }
+        }
     }
-    if let Some(tee) = args.tee {
-        command.args(["--tee", tee.name()]);
+    Ok(())
+}
+
+/// How long a node of the local network may take to stop before it is killed.
+const NODE_STOP: Duration = Duration::from_secs(20);
+
+/// Asks a child process to stop (SIGTERM), as its operator would.
+fn terminate(child: &tokio::process::Child) {
+    #[cfg(unix)]
+    if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
     }
-    if let Some(policy) = &args.tee_policy {
-        command.arg("--tee-policy").arg(std::path::absolute(policy)?);
+    #[cfg(not(unix))]
+    let _ = child;
+}
+
+/// How the local network's nodes are started.
+struct Launcher {
+    exe: std::path::PathBuf,
+    gateway: String,
+    deployment: std::path::PathBuf,
+    onnxruntime: std::path::PathBuf,
+    llm_threads: Option<usize>,
+    reexec_sampling: f64,
+    tee: Option<veritas_node::TeeBackend>,
+    tee_policy: Option<std::path::PathBuf>,
+}
+
+impl Launcher {
+    /// Starts one node's process, logging to its home's `node.log`.
+    fn spawn(&self, member: &Member) -> anyhow::Result<tokio::process::Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(member.home.join("node.log"))?;
+        let mut command = tokio::process::Command::new(&self.exe);
+        command
+            .args(["node", "--exit-with-parent", "--role", member.role.name()])
+            .args(["--listen", &format!("127.0.0.1:{}", member.port)])
+            .args(["--chain-rpc", &format!("{}/rpc", self.gateway), "--hub-url", &self.gateway])
+            .arg("--deployment")
+            .arg(&self.deployment)
+            .env("VERITAS_HOME", &member.home)
+            .env("ORT_DYLIB_PATH", &self.onnxruntime)
+            .env_remove("VERITAS_WORKER_KEY")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Some(threads) = self.llm_threads {
+            command.args(["--llm-threads", &threads.to_string()]);
+        }
+        if member.role == NodeRole::Validator {
+            command.args(["--reexec-sampling", &self.reexec_sampling.to_string()]);
+        }
+        if let Some(fault) = member.fault {
+            command.args(["--fault", fault.name()]);
+        }
+        if let Some(tee) = self.tee {
+            command.args(["--tee", tee.name()]);
+        }
+        if let Some(policy) = &self.tee_policy {
+            command.arg("--tee-policy").arg(policy);
+        }
+        command.spawn().with_context(|| format!("cannot start {}", member.name))
     }
-    let child = command.spawn().with_context(|| format!("cannot start {}", member.name))?;
-    Ok((member.name.clone(), child))
 }
 
 /// Waits until a node answers `/healthz` (a minute at most).

@@ -1,7 +1,7 @@
 //! `veritas node` and `veritas up --single`: a node's options, its configuration from them, and
 //! running it until Ctrl-C or SIGTERM.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -199,6 +199,7 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
         bail!("--reexec-sampling must be between 0 and 1");
     }
     config.role = args.role;
+    config.intervals.settle = std::time::Duration::from_secs_f64(args.settle_every);
     config.hub_url = args.hub_url.clone();
     config.reexec_sampling = args.reexec_sampling;
     config.default_mode = args.default_mode.unwrap_or(veritas_primitives::Mode::Signed);
@@ -213,14 +214,15 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
 
 /// Pushes the default language model unless the node has it.
 pub(crate) async fn push_default_llm(node: &Node, home: &std::path::Path, out: &Output) -> anyhow::Result<()> {
-    if node.model(setup::DEFAULT_LLM).await.is_ok() {
+    let core = node.core();
+    if core.model(setup::DEFAULT_LLM).await.is_ok() {
         return Ok(());
     }
     let gguf = setup::ensure_default_llm(home, out.json)?;
-    let staged = node.stager().stage_file(&gguf).await.map_err(veritas_node::NodeError::from)?;
+    let staged = core.stager().stage_file(&gguf).await.map_err(veritas_node::NodeError::from)?;
     let request =
         veritas_node::PushRequest { name: setup::DEFAULT_LLM.into(), staged, format: veritas_node::ModelFormat::Gguf };
-    let pushed = node.push_model(request).await.context("cannot push the default language model")?;
+    let pushed = core.push_model(request).await.context("cannot push the default language model")?;
     if !out.json {
         println!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
     }
@@ -248,21 +250,21 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
     let listen = listen_address(&args)?;
     let config = node_config(&args, &home, onnxruntime)?;
-    let node = Arc::new(Node::open(&config).await.context("cannot open the node")?);
+    // Verdicts are collected as claims come, and pending receipts settle every few seconds.
+    let mut handle = veritas_node::launch(&config).await.context("cannot open the node")?;
+    let node = handle.node().clone();
     if banner && !args.no_default_model {
         push_default_llm(&node, &home, out).await?;
     }
-    // Verdicts are collected as claims come, and pending receipts settle every few seconds.
-    let _verifier = node.settles().then(|| node.spawn_verifier(std::time::Duration::from_millis(500)));
-    let _requests = node.settles().then(|| node.spawn_requests(std::time::Duration::from_secs(1)));
-    let _batcher = node.settles().then(|| node.spawn_batcher(std::time::Duration::from_secs_f64(args.settle_every)));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    let domain = node.domain();
-    let rpc = node.chain().map(|_| format!("{url}/rpc"));
+    veritas_api::serve(&mut handle, listener, veritas_api::ApiConfig::default());
+    let core = node.core();
+    let domain = core.domain();
+    let rpc = core.chain().and_then(|c| c.embedded.as_ref()).map(|_| format!("{url}/rpc"));
     if out.json {
         out.print_json(
-            &json!({"api": url, "worker": node.worker(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}),
+            &json!({"api": url, "worker": core.key(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}),
         );
     } else if banner {
         println!("veritas is up");
@@ -271,7 +273,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
         if let Some(rpc) = &rpc {
             println!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
         }
-        println!("  worker   {}", node.worker());
+        println!("  worker   {}", core.key());
         println!("  data     {}", home.display());
         println!("try, in another terminal:");
         println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
@@ -284,7 +286,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
             );
         }
     } else {
-        println!("serving on {url} as {} {}", node.role().name(), node.worker());
+        println!("serving on {url} as {} {}", core.role().name(), core.key());
     }
     let exit_with_parent = args.exit_with_parent;
     let stop = async move {
@@ -293,7 +295,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
             () = parent_gone(), if exit_with_parent => {}
         }
     };
-    veritas_api::serve(node, listener, veritas_api::ApiConfig::default(), stop).await?;
+    handle.run_until(stop).await?;
     Ok(0)
 }
 

@@ -73,7 +73,7 @@ async fn check_quorum(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result
             snapshot.registry
         )));
     }
-    let now = veritas_node::Registry::read(&chain, registry).await?;
+    let now = veritas_node::read_registry(&chain, registry).await?;
     Ok(veritas_verifier::check_quorum(receipt, &now.validators)
         .map(|report| format!("{} (registry on chain at block {})", report.describe(receipt), now.block))
         .map_err(|err| err.to_string()))

@@ -257,7 +257,7 @@ fn re_execution_sampling_catches_exactly_the_sampled_lies() {
     for id in &ids {
         let receipt = net.receipt(id);
         let rejected = receipt["settlement"].is_null();
-        let sampled = veritas_node::sampled(&id.parse().unwrap(), 0.5);
+        let sampled = veritas_node::protocol::sampled(&id.parse().unwrap(), 0.5);
         assert_eq!(rejected, sampled, "a lie is caught exactly when its claim is sampled: {id}");
         caught += usize::from(rejected);
     }

@@ -49,7 +49,28 @@ pub enum NodeRole {
     Validator,
 }
 
+/// The services a node runs: a standalone node all three, every other role one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Services {
+    /// Serves clients: admission, payment, dispatch, verdict collection, settlement.
+    pub gateway: bool,
+    /// Runs models and signs claims.
+    pub worker: bool,
+    /// Judges claims and signs verdicts and batches.
+    pub validator: bool,
+}
+
 impl NodeRole {
+    /// The services a node in this role runs.
+    pub fn services(self) -> Services {
+        match self {
+            NodeRole::Standalone => Services { gateway: true, worker: true, validator: true },
+            NodeRole::Gateway => Services { gateway: true, worker: false, validator: false },
+            NodeRole::Inference => Services { gateway: false, worker: true, validator: false },
+            NodeRole::Validator => Services { gateway: false, worker: false, validator: true },
+        }
+    }
+
     /// The role's name, as the CLI spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -97,6 +118,55 @@ impl Fault {
     pub fn name(self) -> &'static str {
         Fault::ALL.iter().find(|(f, _)| *f == self).map_or("?", |(_, n)| n)
     }
+
+    /// Whether an inference node tells this lie (else a validator does).
+    pub fn is_worker_fault(self) -> bool {
+        matches!(self, Fault::WrongOutput | Fault::OtherModel | Fault::Truncate | Fault::MadeUp)
+    }
+}
+
+/// How often a node's background rounds run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Intervals {
+    /// A gateway asks validators about claims still waiting this often (and at once when a
+    /// claim is logged).
+    pub verdicts: std::time::Duration,
+    /// A gateway reads contracts' new requests this often.
+    pub requests: std::time::Duration,
+    /// A gateway settles a batch of verified receipts this often.
+    pub settle: std::time::Duration,
+}
+
+impl Default for Intervals {
+    fn default() -> Intervals {
+        use std::time::Duration;
+        Intervals {
+            verdicts: Duration::from_millis(500),
+            requests: Duration::from_secs(1),
+            settle: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An inference node or validator asked to run the embedded chain.
+    #[error("an inference node or validator joins a gateway's chain (--chain-rpc), it does not run one")]
+    JoinsAChain,
+    /// A test fault off the development chain.
+    #[error("the test fault {fault} is only allowed on the development chain ({dev}), this is chain {chain}")]
+    FaultOffDevChain {
+        /// The fault's name.
+        fault: &'static str,
+        /// The development chain's id.
+        dev: u64,
+        /// This node's chain.
+        chain: u64,
+    },
+    /// A TEE policy that cannot be applied.
+    #[error(transparent)]
+    TeePolicy(#[from] veritas_verifier::tee::TeeError),
 }
 
 /// How to start a node.
@@ -144,6 +214,8 @@ pub struct NodeConfig {
     /// The enclaves this node accepts when it checks `tee` claims (gateway, validator), and
     /// publishes at `/v1/tee/policy`. The default accepts none.
     pub tee_policy: veritas_verifier::tee::Policy,
+    /// How often the background rounds run.
+    pub intervals: Intervals,
 }
 
 impl NodeConfig {
@@ -167,6 +239,7 @@ impl NodeConfig {
             fault: None,
             tee: None,
             tee_policy: Default::default(),
+            intervals: Intervals::default(),
         }
     }
 }

@@ -1,7 +1,12 @@
-//! The error type of the node.
+//! The node's errors: one enum whose variants keep the errors of the domains below them (the
+//! hub, the runtime, the store, the chain, peers, the enclave, language models) as their
+//! sources, and say whether an operation that failed with them is worth trying again.
 
 use veritas_hub::HubError;
+use veritas_primitives::{Address, B256, ClaimDomain};
 use veritas_runtime::RuntimeError;
+
+use crate::{ConfigError, EnclaveError, KeyError, PeerError, StoreError, protocol::Refusal};
 
 /// What went wrong serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +49,7 @@ pub enum NodeError {
     )]
     InsufficientFunds {
         /// The paying account.
-        account: veritas_primitives::Address,
+        account: Address,
         /// Its escrow balance on chain.
         balance: alloy_primitives::U256,
         /// What its unsettled requests will take.
@@ -63,24 +68,29 @@ pub enum NodeError {
     /// An API key the node does not know.
     #[error("unknown API key")]
     UnknownApiKey,
-    /// A request signature that does not hold.
-    #[error("bad request signature: {0}")]
-    BadSignature(String),
     /// A node key that the node registry does not list.
     #[error(
         "the {role} key {signer} is not registered in the node registry at {registry}: run `veritas node register --role {role}`"
     )]
     NotRegistered {
         /// The key's address.
-        signer: veritas_primitives::Address,
+        signer: Address,
         /// Its role.
         role: &'static str,
         /// The registry.
-        registry: veritas_primitives::Address,
+        registry: Address,
     },
     /// A claim made for another network (chain or settlement contract).
-    #[error("the claim belongs to another network: {0}")]
-    ForeignClaim(String),
+    #[error(
+        "the claim belongs to another network: signed for chain {} and contract {}, this network is chain {} and contract {}",
+        claim.chain_id, claim.verifying_contract, ours.chain_id, ours.verifying_contract
+    )]
+    ForeignClaim {
+        /// The domain the claim was signed in.
+        claim: ClaimDomain,
+        /// This network's.
+        ours: ClaimDomain,
+    },
     /// A chat request to a model that is not a language model.
     #[error("{model} is a {format:?} model, not a language model (GGUF): use /v1/infer")]
     NotAnLlm {
@@ -91,13 +101,13 @@ pub enum NodeError {
     },
     /// No receipt with that id.
     #[error("unknown receipt {0}")]
-    UnknownReceipt(String),
-    /// The claim log failed; nothing was acknowledged.
+    UnknownReceipt(B256),
+    /// The store failed; nothing was acknowledged.
     #[error("claim log: {0}")]
-    ClaimLog(String),
-    /// The worker key could not be loaded or created.
+    Store(#[from] StoreError),
+    /// The node's key could not be loaded or created.
     #[error("worker key: {0}")]
-    Key(String),
+    Key(#[from] KeyError),
     /// Signing failed.
     #[error(transparent)]
     Primitive(#[from] veritas_primitives::PrimitiveError),
@@ -110,64 +120,115 @@ pub enum NodeError {
     /// A local file operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-    /// A peer (inference node, validator, hub) could not be reached or answered with an error.
+    /// A peer (inference node, validator, hub) could not be reached, answered with an error or
+    /// refused the request itself.
     #[error("peer: {0}")]
-    Peer(String),
-    /// A peer refused the request itself (400 or 422): it would be refused anywhere.
-    #[error("peer: {0}")]
-    PeerRejected(String),
-    /// No registered inference node could take the request.
-    #[error("no inference node serves this network now: {0}")]
-    NoWorkers(String),
+    Peer(#[from] PeerError),
+    /// No registered inference node could take the request: each one's failure.
+    #[error("no inference node serves this network now: {}", describe_failures(.0))]
+    NoWorkers(Vec<(Address, String)>),
+    /// A gateway's work asked of a node that runs no gateway.
+    #[error("this node is not a gateway")]
+    NotAGateway,
+    /// An inference node's work asked of a node that runs no worker.
+    #[error("this node is not an inference node")]
+    NotAWorker,
     /// A validator's work was asked of a node that is not one.
     #[error("this node is not a validator")]
     NotAValidator,
-    /// A validator refused to sign (a batch without a quorum behind every claim, …).
+    /// A validator refused to sign a batch (a claim without a quorum behind it, …).
     #[error("refused: {0}")]
-    Refused(String),
-    /// A worker's answer does not match what it was asked, or a hub sent other bytes.
-    #[error("the worker's answer does not hold: {0}")]
-    BadWork(String),
+    BatchRefused(String),
+    /// A contract's on-chain request that will never be served, and why.
+    #[error("refused: request {request}: {reason}")]
+    RequestRefused {
+        /// The on-chain request id.
+        request: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A worker's answer does not match what it was asked.
+    #[error("the worker's answer does not hold: worker {worker}: {refusal}")]
+    BadWork {
+        /// The worker asked.
+        worker: Address,
+        /// What does not hold.
+        refusal: Refusal,
+    },
+    /// A hub sent model bytes that hash to another model id.
+    #[error("the worker's answer does not hold: the hub at {hub} sent model bytes that hash to {got}, not {expected}")]
+    HubMismatch {
+        /// The hub asked.
+        hub: String,
+        /// The model id of the bytes it sent.
+        got: veritas_primitives::ModelId,
+        /// The model id asked for.
+        expected: veritas_primitives::ModelId,
+    },
     /// The client went away.
     #[error("the request was cancelled")]
     Cancelled,
-    /// A request the node cannot take as it stands (a malformed nonce, …).
-    #[error("bad request: {0}")]
-    BadRequest(String),
+    /// A `tee` request's nonce that is not hex of at most 64 bytes.
+    #[error("bad request: nonce: {0}")]
+    BadNonce(String),
+    /// A quantized model that cannot be used, or an input it cannot take.
+    #[error("bad request: quantized model: {0}")]
+    BadQuantized(String),
     /// The node's enclave failed to attest.
     #[error("tee: {0}")]
-    Tee(String),
+    Tee(#[from] EnclaveError),
     /// The node's configuration cannot work.
     #[error("configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
+    /// Too few validators signed a batch.
+    #[error(
+        "peer: the batch is signed by {signers} validators holding {stake} of {total} stake; more than 2/3 is needed"
+    )]
+    NoBatchQuorum {
+        /// How many signed.
+        signers: usize,
+        /// Their stake.
+        stake: alloy_primitives::U256,
+        /// All validators' stake.
+        total: alloy_primitives::U256,
+    },
+    /// A settlement transaction was mined and reverted; its receipts stay queued.
+    #[error("internal: settlement transaction {0} reverted")]
+    SettlementReverted(B256),
+    /// A deliberate lie cannot be told (byzantine test faults).
+    #[error("internal: test fault {0}")]
+    Fault(String),
+    /// The node is shutting down.
+    #[error("internal: the node is shutting down")]
+    ShuttingDown,
     /// A background task died.
     #[error("internal: {0}")]
-    Internal(String),
+    Join(#[from] tokio::task::JoinError),
 }
 
 /// Result alias of the node.
 pub type NodeResult<T> = Result<T, NodeError>;
 
-macro_rules! log_errors {
-    ($($ty:ty),*) => {$(
-        impl From<$ty> for NodeError {
-            fn from(err: $ty) -> NodeError {
-                NodeError::ClaimLog(err.to_string())
-            }
-        }
-    )*};
+fn describe_failures(failures: &[(Address, String)]) -> String {
+    if failures.is_empty() {
+        return "the registry lists no staked inference node with an endpoint".into();
+    }
+    failures.iter().map(|(worker, why)| format!("{worker}: {why}")).collect::<Vec<_>>().join("; ")
 }
-log_errors!(
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError,
-    redb::SetDurabilityError
-);
 
-impl From<tokio::task::JoinError> for NodeError {
-    fn from(err: tokio::task::JoinError) -> NodeError {
-        NodeError::Internal(err.to_string())
+impl NodeError {
+    /// Whether the operation that failed may succeed if tried again as it is: a peer or the
+    /// chain could not be reached or failed, no worker answered, the disk failed. A refusal
+    /// (bad input, a peer refusing the request itself, a lie caught, a cancelled request) is
+    /// not.
+    pub fn retryable(&self) -> bool {
+        match self {
+            NodeError::Peer(err) => !err.rejected(),
+            NodeError::NoWorkers(_) | NodeError::NoBatchQuorum { .. } | NodeError::Chain(_) | NodeError::NoChain => {
+                true
+            }
+            NodeError::Io(_) | NodeError::Store(_) | NodeError::Join(_) => true,
+            _ => false,
+        }
     }
 }

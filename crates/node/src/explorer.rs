@@ -2,7 +2,7 @@
 //! calls per minute, share verified, latency), the registry on chain (nodes, roles, stakes),
 //! slashes and disputes from the chain's events, and each node's own health.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy_primitives::U256;
 use alloy_sol_types::SolEvent;
@@ -13,7 +13,11 @@ use veritas_chain::{
 };
 use veritas_primitives::{Address, B256, Receipt};
 
-use crate::{Entry, Judged, Node, NodeError, NodeResult, Origin};
+use crate::{
+    NodeResult,
+    core::Core,
+    store::{Activity, Entry, Judged, Origin, now_ms},
+};
 
 /// Blocks read per `eth_getLogs` query.
 const SPAN: u64 = 1_000;
@@ -22,9 +26,15 @@ const LOOKBACK: u64 = 10_000;
 /// The most claims one figure is computed over.
 const MAX_WINDOW: usize = 100_000;
 
+/// The explorer's reader of a node's data.
+pub struct Explorer {
+    core: Arc<Core>,
+    chain_events: tokio::sync::Mutex<ChainEvents>,
+}
+
 /// Slashes and disputes read from the chain so far.
 #[derive(Debug, Default)]
-pub(crate) struct ChainEvents {
+struct ChainEvents {
     /// The next block to read; `None` before the first look.
     next: Option<u64>,
     /// Per slashed node: how often, and how much in all.
@@ -98,14 +108,14 @@ pub struct Figures {
 pub struct NodeSummary {
     /// Its signing key.
     pub signer: Address,
-    /// `inference` or `validator`.
-    pub role: String,
+    /// What it does.
+    pub role: veritas_wire::Role,
     /// Where it listens.
     pub endpoint: String,
     /// Its stake, in the token's smallest unit.
     pub stake: U256,
     /// Claims it signed, verdicts it gave, as this node's log counts them.
-    pub activity: crate::Activity,
+    pub activity: Activity,
     /// Times it was slashed, and the amount in all.
     pub slashes: (u64, U256),
     /// How long it has been up, seconds, when it answered.
@@ -114,15 +124,19 @@ pub struct NodeSummary {
     pub down: Option<String>,
 }
 
-impl Node {
+impl Explorer {
+    pub(crate) fn new(core: Arc<Core>) -> Explorer {
+        Explorer { core, chain_events: Default::default() }
+    }
+
     /// The latest claims on this node's timeline, newest first (`before`: a position, to page).
     pub async fn recent_claims(&self, limit: usize, before: Option<u64>) -> NodeResult<Vec<ClaimSummary>> {
-        let claims = self.claims.clone();
+        let store = self.core.store.clone();
         let limit = limit.clamp(1, 500);
         tokio::task::spawn_blocking(move || -> NodeResult<Vec<ClaimSummary>> {
             let mut out = Vec::new();
-            for entry in claims.recent(limit, before)? {
-                let Some(receipt) = claims.get(&entry.id)? else { continue };
+            for entry in store.timeline().recent(limit, before)? {
+                let Some(receipt) = store.receipts().get(&entry.id)? else { continue };
                 out.push(summary(entry, &receipt));
             }
             Ok(out)
@@ -133,10 +147,11 @@ impl Node {
     /// Figures over the last `minutes` minutes (at most a day).
     pub async fn figures(&self, minutes: u64) -> NodeResult<Figures> {
         let minutes = minutes.clamp(1, 24 * 60);
-        let first = (crate::claim_log::now_ms() / 60_000).saturating_sub(minutes - 1) * 60_000;
-        let claims = self.claims.clone();
+        let first = (now_ms() / 60_000).saturating_sub(minutes - 1) * 60_000;
+        let store = self.core.store.clone();
         let (entries, all_time) = tokio::task::spawn_blocking(move || -> NodeResult<_> {
-            Ok((claims.since(first, MAX_WINDOW)?, claims.timeline_len()?))
+            let timeline = store.timeline();
+            Ok((timeline.since(first, MAX_WINDOW)?, timeline.len()?))
         })
         .await??;
         let mut buckets: Vec<Minute> =
@@ -182,29 +197,29 @@ impl Node {
 
     /// The registered nodes, each with its stake, what it did, its slashes and its health.
     pub async fn node_summaries(&self) -> NodeResult<Vec<NodeSummary>> {
-        let registry = self.registry().await?;
+        let registry = self.core.chain_or_err()?.registry().await?;
         let (slashes, _, _) = self.chain_events().await?;
         let probes = registry.members.iter().map(|member| async move {
-            let health = self.peers.health(&member.endpoint, Duration::from_secs(2)).await;
+            let health = self.core.peers.health(&member.endpoint, Duration::from_secs(2)).await;
             (member, health)
         });
         let healths = futures_util::future::join_all(probes).await;
-        let claims = self.claims.clone();
+        let store = self.core.store.clone();
         let signers: Vec<Address> = registry.members.iter().map(|m| m.signer).collect();
-        let activities = tokio::task::spawn_blocking(move || -> NodeResult<Vec<crate::Activity>> {
-            signers.iter().map(|signer| claims.activity(signer)).collect()
+        let activities = tokio::task::spawn_blocking(move || -> NodeResult<Vec<Activity>> {
+            signers.iter().map(|signer| Ok(store.timeline().activity(signer)?)).collect()
         })
         .await??;
         let mut out = Vec::new();
         for ((member, health), activity) in healths.into_iter().zip(activities) {
             let signer = member.signer;
             let (uptime_s, down) = match health {
-                Ok(health) => (health["uptime_s"].as_u64(), None),
+                Ok(health) => (Some(health.uptime_s), None),
                 Err(err) => (None, Some(err.to_string())),
             };
             out.push(NodeSummary {
                 signer,
-                role: member.role.clone(),
+                role: member.role,
                 endpoint: member.endpoint.clone(),
                 stake: member.stake,
                 activity,
@@ -216,15 +231,11 @@ impl Node {
         Ok(out)
     }
 
-    /// How long this node has been running.
-    pub fn uptime(&self) -> Duration {
-        self.started.elapsed()
-    }
-
     /// Slashes per node, disputes opened, and the first block read: the chain's events read so
     /// far, brought up to the head.
     async fn chain_events(&self) -> NodeResult<(HashMap<Address, (u64, U256)>, u64, u64)> {
-        let (chain, contracts) = self.network().ok_or(NodeError::NoChain)?;
+        let link = self.core.chain_or_err()?;
+        let (chain, contracts) = (&link.chain, link.contracts);
         let mut events = self.chain_events.lock().await;
         let head = chain.block_number().await?;
         let mut from = match events.next {

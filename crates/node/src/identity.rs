@@ -4,32 +4,54 @@ use std::{io::Write, path::Path};
 
 use veritas_primitives::{B256, WorkerKey};
 
-use crate::{NodeError, NodeResult};
+/// Why a node's key cannot be loaded or created. The secret is never part of a message.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key is not 32 bytes of hex.
+    #[error("expected 32 bytes as 64 hex digits (0x prefix optional)")]
+    NotHex,
+    /// The bytes are not a secp256k1 secret key.
+    #[error(transparent)]
+    Invalid(#[from] veritas_primitives::PrimitiveError),
+    /// The key file may be read by others.
+    #[error("{} is readable by others (mode {mode:o}); run `chmod 600` on it", path.display())]
+    Exposed {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key file cannot be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
-fn parse_hex(text: &str) -> NodeResult<WorkerKey> {
-    let text = text.trim();
-    let bytes: B256 =
-        text.parse().map_err(|_| NodeError::Key("expected 32 bytes as 64 hex digits (0x prefix optional)".into()))?;
+fn parse_hex(text: &str) -> Result<WorkerKey, KeyError> {
+    let bytes: B256 = text.trim().parse().map_err(|_| KeyError::NotHex)?;
     Ok(WorkerKey::from_bytes(&bytes)?)
 }
 
 /// The key given as hex if any, else the key in `path`, else a new key written to `path` with
 /// mode 0600. The secret is never logged.
-pub fn load_or_create_key(path: &Path, key_hex: Option<&str>) -> NodeResult<WorkerKey> {
+pub fn load_or_create_key(path: &Path, key_hex: Option<&str>) -> Result<WorkerKey, KeyError> {
     if let Some(hex) = key_hex {
         return parse_hex(hex);
     }
+    let io = |source: std::io::Error| KeyError::Io { path: path.to_owned(), source };
     match std::fs::read_to_string(path) {
         Ok(text) => {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+                let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
                 if mode & 0o077 != 0 {
-                    return Err(NodeError::Key(format!(
-                        "{} is readable by others (mode {mode:o}); run `chmod 600` on it",
-                        path.display()
-                    )));
+                    return Err(KeyError::Exposed { path: path.to_owned(), mode });
                 }
             }
             parse_hex(&text)
@@ -37,19 +59,19 @@ pub fn load_or_create_key(path: &Path, key_hex: Option<&str>) -> NodeResult<Work
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             let key = WorkerKey::random();
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                std::fs::create_dir_all(dir).map_err(io)?;
             }
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path)?;
-            writeln!(file, "{}", key.secret())?;
-            file.sync_all()?;
+            let mut file = options.open(path).map_err(io)?;
+            writeln!(file, "{}", key.secret()).map_err(io)?;
+            file.sync_all().map_err(io)?;
             tracing::info!(address = %key.address(), path = %path.display(), "created a new worker key");
             Ok(key)
         }
-        Err(err) => Err(err.into()),
+        Err(err) => Err(io(err)),
     }
 }
 

@@ -1,43 +1,44 @@
-//! veritas node: the daemon as a library. It holds the worker's identity, the model hub, the
-//! runtime and the claim log, and serves inference: every result is signed as a claim and written
-//! to the log before it is returned.
+//! veritas node: the daemon as a library. A node is a [`core::Core`] (its key, chain, model hub,
+//! engines, store, peers client and metrics) and the services of its role: a [`Gateway`] serves
+//! clients (admission, payment, dispatch, verdict collection, settlement, contracts'
+//! requests), a [`Worker`] runs models and signs claims, a [`Validator`] judges claims and signs
+//! verdicts and batches; a standalone node runs all three. [`Node::open`] assembles them and
+//! [`launch`] starts their background rounds in one [`NodeHandle`]. The protocol's decisions are
+//! pure functions in [`protocol`]; the store's domains are typed accessors in [`store`].
 
-mod chat;
-mod claim_log;
+mod claims;
 mod config;
+pub mod core;
 pub mod devnet;
-mod enclave;
 mod error;
 mod explorer;
-mod faults;
-mod gateway;
+pub mod gateway;
 mod identity;
-mod infer;
+mod launch;
 mod metrics;
-mod models;
 mod network;
-mod node;
-mod payment;
 mod peers;
-mod quorum;
-mod requests;
-mod settle;
-mod validate;
-mod zk;
+pub mod protocol;
+pub mod store;
+pub mod validator;
+pub mod worker;
 
-pub use chat::{ChatInput, ChatRequest, ChatResponse, ENGINE, completion_id};
-pub use claim_log::{Activity, Charge, ClaimLog, Entry, InflightBatch, Judged, Origin, Queued, Served, Timing};
-pub use config::{ChainConfig, Fault, NodeConfig, NodeRole};
-pub use enclave::{SIMULATED_WARNING, TeeBackend, parse_nonce, simulated_measurement};
+pub use crate::core::models::PushRequest;
+pub use config::{ChainConfig, ConfigError, Fault, Intervals, NodeConfig, NodeRole, Services};
 pub use error::{NodeError, NodeResult};
-pub use explorer::{ClaimSummary, Figures, Minute, NodeSummary};
-pub use identity::load_or_create_key;
-pub use infer::{InferRequest, InferResponse};
-pub use network::{Member, Registry, sampled};
-pub use node::{Node, PushRequest};
-pub use peers::{BatchSignature, WorkChat, WorkChatDone, WorkChatEvent};
-pub use settle::{MAX_BATCH, SettledBatch};
-pub use validate::{CheckMode, Judgement};
+pub use explorer::{ClaimSummary, Explorer, Figures, Minute, NodeSummary};
+pub use gateway::{ChatRequest, Gateway, MAX_BATCH, SettledBatch};
+pub use identity::{KeyError, load_or_create_key};
+pub use launch::{Node, NodeHandle, Stopping, launch};
+pub use network::read_registry;
+pub use peers::PeerError;
+pub use store::StoreError;
+pub use validator::Validator;
+pub use worker::{
+    ChatResponse, ENGINE, EnclaveError, SIMULATED_WARNING, TeeBackend, Worker, completion_id, parse_nonce,
+    simulated_measurement,
+};
+
 /// The chain layer, for the API's JSON-RPC endpoint.
 pub use veritas_chain as chain;
 pub use veritas_hub::{
@@ -48,3 +49,5 @@ pub use veritas_llm::{self as llm, LlmError};
 pub use veritas_primitives::batch::{BatchToSign, ClaimVerdicts};
 pub use veritas_runtime::{RuntimeError, parse_inputs};
 pub use veritas_verifier::tee::Policy as TeePolicy;
+/// The HTTP API's bodies.
+pub use veritas_wire as wire;

@@ -127,14 +127,19 @@ impl Metrics {
     /// Verdicts refused, over every reason.
     pub fn verdicts_refused_total(&self) -> u64 {
         let mut total = 0;
-        for reason in crate::quorum::REFUSALS {
-            total += Metrics::value(&self.verdicts_refused, "reason", reason);
+        for refusal in crate::protocol::VerdictRefusal::ALL {
+            total += Metrics::value(&self.verdicts_refused, "reason", refusal.label());
         }
         total
     }
 
-    pub fn count_inference(&self, model: &str, outcome: &str) {
+    /// Counts an inference request by model and outcome, and times a successful one.
+    pub fn observe_inference(&self, model: &str, started: std::time::Instant, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
         self.inferences.get_or_create(&vec![("model".into(), model.into()), ("outcome".into(), outcome.into())]).inc();
+        if ok {
+            self.inference_seconds.observe(started.elapsed().as_secs_f64());
+        }
     }
 
     pub fn count_verdict(&self, valid: bool, check: &str) {

@@ -4,12 +4,76 @@
 
 use std::{ops::ControlFlow, time::Duration};
 
-use alloy_primitives::Bytes;
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 use veritas_hub::ModelVersion;
 use veritas_primitives::{Receipt, batch::BatchToSign};
+use veritas_wire::{BatchSignature, InferRequest, InferResponse, Judgement, WorkChat, WorkChatDone, WorkChatEvent};
 
-use crate::{InferRequest, InferResponse, Judgement, NodeError, NodeResult};
+use crate::{NodeError, NodeResult};
+
+/// Why a peer's answer could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// The peer could not be reached, or the connection failed.
+    #[error("{url}: {source}")]
+    Transport {
+        /// What was asked.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The peer answered with an error status.
+    #[error("{url}: {status}: {message}")]
+    Status {
+        /// What was asked.
+        url: String,
+        /// The status.
+        status: reqwest::StatusCode,
+        /// The error's message.
+        message: String,
+    },
+    /// The peer's answer is not what was asked for.
+    #[error("{url}: {what}")]
+    Malformed {
+        /// What was asked.
+        url: String,
+        /// What is wrong with the answer.
+        what: String,
+    },
+    /// The peer's answer is over the size limit.
+    #[error("{url}: answer too large")]
+    TooLarge {
+        /// What was asked.
+        url: String,
+    },
+    /// A registered node that named no endpoint to ask.
+    #[error("validator {0} registered no endpoint")]
+    NoEndpoint(veritas_primitives::Address),
+    /// The peer reported a failure of the work (a streamed chat's error event).
+    #[error("{url}: {message}")]
+    Failed {
+        /// What was asked.
+        url: String,
+        /// The peer's message.
+        message: String,
+    },
+}
+
+impl PeerError {
+    /// Whether the peer refused the request itself (400, 422): it would be refused anywhere.
+    pub fn rejected(&self) -> bool {
+        matches!(self, PeerError::Status { status, .. } if matches!(status.as_u16(), 400 | 422))
+    }
+}
+
+fn transport(url: &str) -> impl FnOnce(reqwest::Error) -> PeerError + '_ {
+    move |source| PeerError::Transport { url: url.to_owned(), source }
+}
+
+fn malformed(url: &str, what: impl std::fmt::Display) -> PeerError {
+    PeerError::Malformed { url: url.to_owned(), what: what.to_string() }
+}
 
 /// How long a peer may take to answer a short request (a verdict on a signed claim, a batch).
 pub(crate) const SHORT: Duration = Duration::from_secs(10);
@@ -17,61 +81,6 @@ pub(crate) const SHORT: Duration = Duration::from_secs(10);
 pub(crate) const LONG: Duration = Duration::from_secs(600);
 /// The largest answer read from a peer.
 const MAX_ANSWER: usize = 64 << 20;
-
-/// A chat request as a gateway sends it to an inference node.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkChat {
-    /// The model id (a gateway resolves names first).
-    pub model: String,
-    /// The conversation or prompt.
-    pub input: crate::ChatInput,
-    /// Sampling.
-    pub sampling: veritas_llm::SamplingParams,
-    /// Whether to record log-probabilities.
-    pub logprobs: bool,
-    /// The claim's mode.
-    pub mode: veritas_primitives::Mode,
-    /// A `tee` request's nonce, hex.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<String>,
-}
-
-/// One line of an inference node's streamed chat answer (newline-delimited JSON).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkChatEvent {
-    /// A piece of final text.
-    Text(String),
-    /// The finished generation with its receipt.
-    Done(Box<WorkChatDone>),
-    /// The generation failed.
-    Error(String),
-}
-
-/// The end of a streamed chat answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WorkChatDone {
-    /// The generation.
-    pub generation: veritas_llm::Generation,
-    /// Token pieces (with logprobs only).
-    pub pieces: Vec<String>,
-    /// The signed receipt.
-    pub receipt: Receipt,
-}
-
-/// A validator's signature on a batch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BatchSignature {
-    /// The validator.
-    pub validator: veritas_primitives::Address,
-    /// Its signature over the batch's EIP-712 digest.
-    pub signature: Bytes,
-}
-
-fn peer_err(endpoint: &str, what: impl std::fmt::Display) -> NodeError {
-    NodeError::Peer(format!("{endpoint}: {what}"))
-}
 
 /// The HTTP client.
 #[derive(Clone)]
@@ -93,15 +102,14 @@ impl Peers {
         timeout: Duration,
     ) -> NodeResult<R> {
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let response =
-            self.http.post(&url).json(body).timeout(timeout).send().await.map_err(|err| peer_err(&url, err))?;
+        let response = self.http.post(&url).json(body).timeout(timeout).send().await.map_err(transport(&url))?;
         read_json(&url, response).await
     }
 
     /// A peer's `/healthz`, within `timeout`.
-    pub async fn health(&self, endpoint: &str, timeout: Duration) -> NodeResult<serde_json::Value> {
+    pub async fn health(&self, endpoint: &str, timeout: Duration) -> NodeResult<veritas_wire::Health> {
         let url = format!("{}/healthz", endpoint.trim_end_matches('/'));
-        let response = self.http.get(&url).timeout(timeout).send().await.map_err(|err| peer_err(&url, err))?;
+        let response = self.http.get(&url).timeout(timeout).send().await.map_err(transport(&url))?;
         read_json(&url, response).await
     }
 
@@ -119,22 +127,21 @@ impl Peers {
     ) -> NodeResult<WorkChatDone> {
         use futures_util::StreamExt;
         let url = format!("{}/v1/work/chat", endpoint.trim_end_matches('/'));
-        let response =
-            self.http.post(&url).json(request).timeout(LONG).send().await.map_err(|err| peer_err(&url, err))?;
+        let response = self.http.post(&url).json(request).timeout(LONG).send().await.map_err(transport(&url))?;
         if !response.status().is_success() {
-            return Err(status_err(&url, response).await);
+            return Err(status_err(&url, response).await.into());
         }
         let mut stream = response.bytes_stream();
         let mut buffer = Vec::new();
         while let Some(chunk) = stream.next().await {
-            buffer.extend_from_slice(&chunk.map_err(|err| peer_err(&url, err))?);
+            buffer.extend_from_slice(&chunk.map_err(transport(&url))?);
             if buffer.len() > MAX_ANSWER {
-                return Err(peer_err(&url, "answer too large"));
+                return Err(PeerError::TooLarge { url }.into());
             }
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buffer.drain(..=end).collect();
                 let event: WorkChatEvent =
-                    serde_json::from_slice(&line).map_err(|err| peer_err(&url, format!("not a chat event: {err}")))?;
+                    serde_json::from_slice(&line).map_err(|err| malformed(&url, format!("not a chat event: {err}")))?;
                 match event {
                     WorkChatEvent::Text(text) => {
                         if on_text(&text).is_break() {
@@ -142,11 +149,11 @@ impl Peers {
                         }
                     }
                     WorkChatEvent::Done(done) => return Ok(*done),
-                    WorkChatEvent::Error(message) => return Err(peer_err(&url, message)),
+                    WorkChatEvent::Error(message) => return Err(PeerError::Failed { url, message }.into()),
                 }
             }
         }
-        Err(peer_err(&url, "the stream ended before the receipt"))
+        Err(malformed(&url, "the stream ended before the receipt").into())
     }
 
     /// Asks a validator for its verdict on a receipt.
@@ -162,7 +169,7 @@ impl Peers {
     /// The ids of every model a hub lists (latest versions).
     pub async fn model_ids(&self, hub: &str) -> NodeResult<Vec<veritas_primitives::ModelId>> {
         let url = format!("{}/v1/models", hub.trim_end_matches('/'));
-        let response = self.http.get(&url).timeout(SHORT).send().await.map_err(|err| peer_err(&url, err))?;
+        let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
         let list: serde_json::Value = read_json(&url, response).await?;
         Ok(list["data"]
             .as_array()
@@ -176,49 +183,44 @@ impl Peers {
     pub async fn model(&self, hub: &str, id: &veritas_primitives::ModelId) -> NodeResult<(ModelVersion, Vec<u8>)> {
         let base = hub.trim_end_matches('/');
         let url = format!("{base}/v1/models/{id}");
-        let response = self.http.get(&url).timeout(SHORT).send().await.map_err(|err| peer_err(&url, err))?;
+        let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
         let shown: serde_json::Value = read_json(&url, response).await?;
         let shown = &shown["veritas"];
         let version = ModelVersion {
             name: shown["name"].as_str().unwrap_or_default().to_owned(),
             version: shown["version"].as_u64().unwrap_or_default(),
             id: serde_json::from_value(shown["model_id"].clone())
-                .map_err(|err| peer_err(&url, format!("no model id: {err}")))?,
+                .map_err(|err| malformed(&url, format!("no model id: {err}")))?,
             manifest: serde_json::from_value(shown["manifest"].clone())
-                .map_err(|err| peer_err(&url, format!("no manifest: {err}")))?,
+                .map_err(|err| malformed(&url, format!("no manifest: {err}")))?,
         };
         let url = format!("{base}/v1/models/{id}/content");
-        let response = self.http.get(&url).timeout(LONG).send().await.map_err(|err| peer_err(&url, err))?;
+        let response = self.http.get(&url).timeout(LONG).send().await.map_err(transport(&url))?;
         if !response.status().is_success() {
-            return Err(status_err(&url, response).await);
+            return Err(status_err(&url, response).await.into());
         }
-        let bytes = response.bytes().await.map_err(|err| peer_err(&url, err))?;
+        let bytes = response.bytes().await.map_err(transport(&url))?;
         Ok((version, bytes.to_vec()))
     }
 }
 
-/// A peer's error answer: a refusal of the request itself (400, 422) apart from other failures.
-async fn status_err(url: &str, response: reqwest::Response) -> NodeError {
+/// A peer's error answer, with the message of its error body when it sent one.
+async fn status_err(url: &str, response: reqwest::Response) -> PeerError {
     let status = response.status();
-    let rejected = matches!(status.as_u16(), 400 | 422);
     let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| body.chars().take(300).collect());
-    match peer_err(url, format!("{status}: {message}")) {
-        NodeError::Peer(message) if rejected => NodeError::PeerRejected(message),
-        err => err,
-    }
+    let message = serde_json::from_str::<veritas_wire::ErrorBody>(&body)
+        .map(|answer| answer.error.message)
+        .unwrap_or_else(|_| body.chars().take(300).collect());
+    PeerError::Status { url: url.to_owned(), status, message }
 }
 
 async fn read_json<R: DeserializeOwned>(url: &str, response: reqwest::Response) -> NodeResult<R> {
     if !response.status().is_success() {
-        return Err(status_err(url, response).await);
+        return Err(status_err(url, response).await.into());
     }
-    let bytes = response.bytes().await.map_err(|err| peer_err(url, err))?;
+    let bytes = response.bytes().await.map_err(transport(url))?;
     if bytes.len() > MAX_ANSWER {
-        return Err(peer_err(url, "answer too large"));
+        return Err(PeerError::TooLarge { url: url.to_owned() }.into());
     }
-    serde_json::from_slice(&bytes).map_err(|err| peer_err(url, format!("unexpected answer: {err}")))
+    serde_json::from_slice(&bytes).map_err(|err| malformed(url, format!("unexpected answer: {err}")).into())
 }

@@ -1,0 +1,14 @@
+//! The API crate's integration tests, in one binary: the HTTP API on real servers on 127.0.0.1
+//! with real nodes, models, chains and clients. `harness` starts them.
+
+mod harness;
+
+mod chat;
+mod clients;
+mod contract_requests;
+mod external_chain;
+mod http;
+mod rpc;
+mod settlement;
+mod verdicts;
+mod web_verifier;

@@ -1,0 +1,140 @@
+//! The node's link to its chain: the embedded development chain (opened, its keys registered
+//! and funded on first start, mined on an interval when asked) or any EVM chain over JSON-RPC
+//! (its contracts from the deployment, the node's keys checked against the registry), and the
+//! registry as last read.
+
+use std::time::{Duration, Instant};
+
+use veritas_chain::{
+    AnyChain, Chain, Confirmations, RpcChain, contracts::NodeRegistry, embedded::SharedChain, genesis::Contracts,
+};
+use veritas_primitives::{Address, WorkerKey};
+use veritas_wire::{Registry, Role};
+
+use crate::{ChainConfig, ConfigError, NodeError, NodeResult, store::Store};
+
+/// How long the registry read is reused.
+const REGISTRY_TTL: Duration = Duration::from_secs(1);
+/// How often to look for a transaction's receipt.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The chain a node settles on and where its contracts are.
+pub struct ChainLink {
+    /// The chain.
+    pub chain: AnyChain,
+    /// Where the contracts are.
+    pub contracts: Contracts,
+    /// How long to wait for a transaction.
+    pub confirmations: Confirmations,
+    /// The embedded chain, when the node runs it.
+    pub embedded: Option<SharedChain>,
+    /// Mine the embedded chain's blocks this often (none: one per transaction).
+    pub block_time: Option<Duration>,
+    /// Pays requests that name no account (development account 1 on the embedded chain).
+    pub default_payer: Option<Address>,
+    registry: tokio::sync::Mutex<Option<(Registry, Instant)>>,
+}
+
+/// The keys a node holds in the registry: its own (a worker's) and its validator key.
+pub(crate) struct Keys<'a> {
+    pub node: &'a WorkerKey,
+    /// Registered as an inference node.
+    pub worker: bool,
+    /// The validator key, registered as a validator.
+    pub validator: Option<&'a WorkerKey>,
+    /// Whether the node serves clients (a gateway): only such a node runs the embedded chain.
+    pub gateway: bool,
+}
+
+impl ChainLink {
+    /// Connects to the configured chain; `None` without one. The embedded chain registers the
+    /// node's keys (or funds the gateway) on first start; over JSON-RPC the keys must be
+    /// registered already.
+    pub(crate) async fn open(
+        config: &ChainConfig,
+        home: &std::path::Path,
+        store: &Store,
+        keys: Keys<'_>,
+        now: u64,
+    ) -> NodeResult<Option<ChainLink>> {
+        match config {
+            ChainConfig::None => Ok(None),
+            ChainConfig::Embedded { block_time } => {
+                if !keys.gateway {
+                    return Err(ConfigError::JoinsAChain.into());
+                }
+                let path = home.join("chain.redb");
+                let chain = tokio::task::spawn_blocking(move || crate::devnet::open_dev_chain(&path, now)).await??;
+                let chain = SharedChain::new(chain);
+                match keys.validator {
+                    Some(validator) => crate::devnet::bootstrap(&chain, keys.node, validator).await?,
+                    None => crate::devnet::bootstrap_gateway(&chain, keys.node).await?,
+                }
+                if block_time.is_some() {
+                    chain.lock().set_automine(false);
+                }
+                let confirmations = Confirmations { poll: block_time.map_or(POLL, |t| t / 4), ..Default::default() };
+                Ok(Some(ChainLink {
+                    chain: AnyChain::Embedded(chain.clone()),
+                    contracts: chain.contracts(),
+                    confirmations,
+                    embedded: Some(chain),
+                    block_time: *block_time,
+                    default_payer: Some(crate::devnet::dev_accounts()[1]),
+                    registry: Default::default(),
+                }))
+            }
+            ChainConfig::Rpc { url, contracts, confirmations, from_block } => {
+                let chain = RpcChain::connect(url).await?;
+                if store.requests().cursor()?.is_none() {
+                    store.requests().set_cursor(*from_block)?;
+                }
+                let mut needed = Vec::new();
+                if keys.worker {
+                    needed.push((keys.node.address(), Role::Inference));
+                }
+                if let Some(validator) = keys.validator {
+                    needed.push((validator.address(), Role::Validator));
+                }
+                for (signer, role) in needed {
+                    let node = chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
+                    if node.operator == Address::ZERO || node.role != role.code() {
+                        let role = match role {
+                            Role::Inference => "inference",
+                            Role::Validator => "validator",
+                        };
+                        return Err(NodeError::NotRegistered { signer, role, registry: contracts.registry });
+                    }
+                }
+                Ok(Some(ChainLink {
+                    chain: AnyChain::Rpc(chain),
+                    contracts: *contracts,
+                    confirmations: Confirmations { depth: (*confirmations).max(1), ..Default::default() },
+                    embedded: None,
+                    block_time: None,
+                    default_payer: None,
+                    registry: Default::default(),
+                }))
+            }
+        }
+    }
+
+    /// The node registry, read at most once a second.
+    pub async fn registry(&self) -> NodeResult<Registry> {
+        let mut cache = self.registry.lock().await;
+        if let Some((registry, read)) = cache.as_ref()
+            && read.elapsed() < REGISTRY_TTL
+        {
+            return Ok(registry.clone());
+        }
+        let registry = crate::network::read_registry(&self.chain, self.contracts.registry).await?;
+        *cache = Some((registry.clone(), Instant::now()));
+        Ok(registry)
+    }
+
+    /// Whether `signer` is a registered, staked inference node.
+    pub async fn is_staked_worker(&self, signer: Address) -> NodeResult<bool> {
+        let node = self.chain.view(self.contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
+        Ok(!node.operator.is_zero() && !node.stake.is_zero() && node.role == Role::Inference.code())
+    }
+}

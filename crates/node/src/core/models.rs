@@ -1,0 +1,228 @@
+//! The node's models: uploads inspected and committed to the hub (and listed in the model
+//! registry), lookups, and models this node's hub lacks fetched by id from the hub it was
+//! pointed at (`--hub-url`, a gateway's API), the bytes digest-checked against the id.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::U256;
+use veritas_chain::{Chain, ChainError, contracts::ModelRegistry};
+use veritas_hub::{HubError, ModelFormat, ModelVersion, PushOutcome, PushSpec, Staged, Stager, Tolerance};
+use veritas_primitives::ModelId;
+use veritas_runtime::inspect_onnx;
+
+use super::Core;
+use crate::{NodeError, NodeResult};
+
+/// What to push.
+pub struct PushRequest {
+    /// The repository name.
+    pub name: String,
+    /// The uploaded bytes.
+    pub staged: Staged,
+    /// The declared format.
+    pub format: ModelFormat,
+}
+
+impl Core {
+    /// Publishes a model version in the model registry from the worker key at the node's
+    /// default price, unless it is listed already.
+    async fn publish(&self, version: &ModelVersion) -> NodeResult<()> {
+        let Some(link) = &self.chain else { return Ok(()) };
+        let call = ModelRegistry::publishCall {
+            modelId: version.id.digest(),
+            name: version.name.clone(),
+            // A quantized model's commitment, so that contracts and auditors read it on chain.
+            metadataUri: version
+                .manifest
+                .zk
+                .as_ref()
+                .map(|zk| format!("veritas:zk:sha256:{}", zk.commitment))
+                .unwrap_or_default(),
+            pricePerRequest: self.default_fee,
+            pricePerToken: U256::ZERO,
+        };
+        match link.chain.send_call(&self.key, link.contracts.models, call, link.confirmations).await {
+            Ok(_) => Ok(()),
+            Err(ChainError::Reverted { reason, .. }) if reason.contains("AlreadyPublished") => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Where uploads are staged, with the size limit.
+    pub fn stager(&self) -> &Stager {
+        self.hub.stager()
+    }
+
+    /// Inspects an upload and commits it as a model version. Anything the runtime cannot load
+    /// is refused here, not at inference. Re-executions of its claims must be exact.
+    pub async fn push_model(&self, request: PushRequest) -> NodeResult<PushOutcome> {
+        self.push_model_with_tolerance(request, None).await
+    }
+
+    /// [`Node::push_model`], declaring how far a validator's re-executed float outputs may be
+    /// from the claimed ones (ONNX only; `None`: exact). The tolerance goes into the manifest, so
+    /// it is part of the model id and every claim signs it.
+    pub async fn push_model_with_tolerance(
+        &self,
+        request: PushRequest,
+        tolerance: Option<Tolerance>,
+    ) -> NodeResult<PushOutcome> {
+        veritas_hub::validate_name(&request.name)?;
+        veritas_hub::validate_tolerance(request.format, tolerance.as_ref())?;
+        let (mut zk, mut proving_key) = (None, None);
+        let inspection = match request.format {
+            ModelFormat::Quantized => {
+                let path = request.staged.path().to_owned();
+                let inspected =
+                    tokio::task::spawn_blocking(move || super::quantized::inspect(&std::fs::read(path)?)).await??;
+                (zk, proving_key) = (Some(inspected.entry), Some(inspected.key));
+                veritas_runtime::Inspection { schema: inspected.schema, metadata: inspected.metadata }
+            }
+            ModelFormat::Onnx => {
+                let path = request.staged.path().to_owned();
+                tokio::task::spawn_blocking(move || -> NodeResult<_> {
+                    let bytes = std::fs::read(path)?;
+                    Ok(inspect_onnx(&bytes)?)
+                })
+                .await??
+            }
+            ModelFormat::Gguf => {
+                // A language model: its header is read and llama.cpp must know its architecture.
+                let path = request.staged.path().to_owned();
+                let info = tokio::task::spawn_blocking(move || veritas_llm::inspect_gguf(&path)).await??;
+                let mut metadata = BTreeMap::from([
+                    ("architecture".to_owned(), info.architecture),
+                    ("tensors".to_owned(), info.tensors.to_string()),
+                    ("chat_template".to_owned(), if info.chat_template.is_some() { "gguf" } else { "none" }.to_owned()),
+                ]);
+                if let Some(name) = info.name {
+                    metadata.insert("name".to_owned(), name);
+                }
+                if let Some(context) = info.context_length {
+                    metadata.insert("context_length".to_owned(), context.to_string());
+                }
+                veritas_runtime::Inspection { schema: Default::default(), metadata }
+            }
+        };
+        let spec = PushSpec {
+            format: request.format,
+            schema: inspection.schema,
+            metadata: inspection.metadata,
+            tolerance,
+            zk,
+        };
+        let outcome = self.hub.push(&request.name, request.staged, spec).await?;
+        if let Some(key) = proving_key {
+            self.engines.proving_keys.insert(outcome.version.id, std::sync::Arc::new(key));
+        }
+        if outcome.created {
+            self.metrics.models_pushed.inc();
+        }
+        if let Err(err) = self.publish(&outcome.version).await {
+            tracing::warn!(%err, model = %outcome.version.id, "not listed in the model registry; the default price applies");
+        }
+        Ok(outcome)
+    }
+
+    /// Every model with its latest version.
+    pub async fn models(&self) -> NodeResult<Vec<ModelVersion>> {
+        Ok(self.hub.list().await?)
+    }
+
+    /// Every version of a model name.
+    pub async fn model_versions(&self, name: &str) -> NodeResult<Vec<ModelVersion>> {
+        Ok(self.hub.versions(name).await?)
+    }
+
+    /// One model version by reference.
+    pub async fn model(&self, reference: &str) -> NodeResult<ModelVersion> {
+        Ok(self.hub.resolve(reference).await?)
+    }
+
+    /// A `zk` claim's proof from the hub, by its SHA-256 (lowercase hex), digest-checked.
+    pub async fn proof(&self, sha256: &str) -> NodeResult<Vec<u8>> {
+        Ok(self.hub.blob(sha256).await?)
+    }
+
+    /// The bytes of a model version, digest-checked.
+    pub async fn model_bytes(&self, reference: &str) -> NodeResult<(ModelVersion, Vec<u8>)> {
+        let version = self.hub.resolve(reference).await?;
+        let (_, bytes) = self.hub.load(&version.id).await?;
+        Ok((version, bytes))
+    }
+
+    /// A model version by reference; a model id this node's hub lacks is fetched from the
+    /// configured hub (`hub_url`) and must hash to the id.
+    pub async fn resolve_model(&self, reference: &str) -> NodeResult<ModelVersion> {
+        match self.hub.resolve(reference).await {
+            Err(HubError::UnknownModel(_)) if self.hub_url.is_some() => {
+                let id: ModelId = reference.parse().map_err(|_| HubError::UnknownModel(reference.to_owned()))?;
+                self.model_by_id(&id).await
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// A model version by id, fetched from the configured hub if this node's lacks it.
+    pub async fn model_by_id(&self, id: &ModelId) -> NodeResult<ModelVersion> {
+        if let Ok(version) = self.hub.resolve(&id.to_string()).await {
+            return Ok(version);
+        }
+        let Some(hub) = &self.hub_url else {
+            return Err(NodeError::Hub(HubError::UnknownModel(format!(
+                "{id} (not in this node's hub, and no --hub-url)"
+            ))));
+        };
+        let _one = self.fetching.lock().await;
+        if let Ok(version) = self.hub.resolve(&id.to_string()).await {
+            return Ok(version);
+        }
+        tracing::info!(model = %id, hub, "fetching a model");
+        let (remote, bytes) = self.peers.model(hub, id).await?;
+        let mut upload = self.hub.stager().begin()?;
+        upload.write(&bytes).await?;
+        drop(bytes);
+        let staged = upload.finish().await?;
+        let manifest = remote.manifest;
+        let spec = PushSpec {
+            format: manifest.format,
+            schema: manifest.schema,
+            metadata: manifest.metadata,
+            tolerance: manifest.tolerance,
+            zk: manifest.zk,
+        };
+        let outcome = self.hub.push(&remote.name, staged, spec).await?;
+        if outcome.version.id != *id {
+            return Err(NodeError::HubMismatch { hub: hub.clone(), got: outcome.version.id, expected: *id });
+        }
+        Ok(outcome.version)
+    }
+
+    /// Another ONNX model than `model` with the same inputs, from this node's hub or the one it
+    /// fetches from (the `other-model` test fault).
+    pub(crate) async fn other_model(&self, model: &ModelVersion) -> NodeResult<ModelVersion> {
+        let same_inputs = |v: &ModelVersion| {
+            v.id != model.id
+                && v.manifest.format == ModelFormat::Onnx
+                && v.manifest.schema.inputs == model.manifest.schema.inputs
+        };
+        let mut candidates: Vec<ModelVersion> = self.hub.list().await?.into_iter().filter(same_inputs).collect();
+        if candidates.is_empty()
+            && let Some(hub) = &self.hub_url
+        {
+            for id in self.peers.model_ids(hub).await? {
+                if id != model.id
+                    && let Ok(version) = self.model_by_id(&id).await
+                    && same_inputs(&version)
+                {
+                    candidates.push(version);
+                    break;
+                }
+            }
+        }
+        candidates
+            .into_iter()
+            .next()
+            .ok_or_else(|| NodeError::Fault("other-model: no other model takes the same inputs".into()))
+    }
+}

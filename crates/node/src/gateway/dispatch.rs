@@ -1,0 +1,193 @@
+//! A gateway's work on the network: it picks a registered inference node, sends it the work,
+//! checks the signed answer against the request (`protocol::admission`), and only then logs the
+//! receipt, charged, and hands it to the validators. A worker that cannot be reached (or fails
+//! before it streamed anything) is passed over for the next; a worker that refuses the request
+//! itself, or whose answer does not hold, ends the request.
+
+use std::{ops::ControlFlow, sync::atomic::Ordering, time::Instant};
+
+use futures_util::future::BoxFuture;
+
+use veritas_primitives::{Receipt, values::values_hash};
+use veritas_wire::{InferRequest, InferResponse, Member, WorkChat};
+
+use super::Gateway;
+use crate::{
+    NodeError, NodeResult,
+    claims::{Queue, log_receipt},
+    protocol::{Bill, Order, check_chat, check_work},
+    store::Timing,
+    worker::{ChatJob, ChatResponse, Job, parse_nonce},
+};
+
+/// How an attempt at one worker failed.
+enum Failed {
+    /// Try the next worker.
+    Next(NodeError),
+    /// End the request with this error.
+    Stop(NodeError),
+}
+
+impl Failed {
+    /// A failure of the call to the worker: the next worker is tried if the call may succeed
+    /// elsewhere and nothing reached the client yet.
+    fn of_call(err: NodeError, streamed: bool) -> Failed {
+        if err.retryable() && !streamed { Failed::Next(err) } else { Failed::Stop(err) }
+    }
+}
+
+impl Gateway {
+    /// The staked inference nodes, starting with the next in turn.
+    async fn workers(&self) -> NodeResult<Vec<Member>> {
+        let registry = self.registry().await?;
+        let mut workers: Vec<Member> = registry.workers().into_iter().cloned().collect();
+        if workers.is_empty() {
+            return Err(NodeError::NoWorkers(Vec::new()));
+        }
+        let start = self.next_worker.fetch_add(1, Ordering::Relaxed) % workers.len();
+        workers.rotate_left(start);
+        Ok(workers)
+    }
+
+    /// Tries the workers in turn until one attempt succeeds or says to stop.
+    async fn each_worker<'env, T>(
+        &self,
+        attempt: impl Fn(Member) -> BoxFuture<'env, Result<T, Failed>>,
+    ) -> NodeResult<T> {
+        let mut failures = Vec::new();
+        for worker in self.workers().await? {
+            match attempt(worker.clone()).await {
+                Ok(done) => return Ok(done),
+                Err(Failed::Stop(err)) => return Err(err),
+                Err(Failed::Next(err)) => {
+                    tracing::warn!(%err, worker = %worker.signer, "worker failed; trying the next");
+                    failures.push((worker.signer, err.to_string()));
+                }
+            }
+        }
+        Err(NodeError::NoWorkers(failures))
+    }
+
+    /// What a worker's answer must be to `job`'s request.
+    fn order<'a>(&'a self, worker: &Member, job: &Job, nonce: &'a [u8]) -> crate::protocol::Order<'a> {
+        Order {
+            domain: self.core.domain,
+            worker: worker.signer,
+            model: job.model.id,
+            mode: job.mode,
+            input_hash: Some(values_hash(&job.inputs)),
+            request_id: job.request_id,
+            nonce,
+            tee_policy: &self.core.tee_policy,
+        }
+    }
+
+    /// Sends an inference to the workers in turn until one answers, checks its receipt and logs
+    /// it as `queue` says.
+    pub(crate) async fn dispatch_infer(
+        &self,
+        job: Job,
+        input: serde_json::Value,
+        queue: Queue,
+    ) -> NodeResult<InferResponse> {
+        let started = Instant::now();
+        let nonce = job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default();
+        let request = InferRequest {
+            model: job.model.id.to_string(),
+            input,
+            mode: Some(job.mode),
+            request_id: job.request_id,
+            nonce: job.nonce.clone(),
+        };
+        let (request, job_ref, nonce_ref) = (&request, &job, &nonce);
+        let answer = self
+            .each_worker(|worker| {
+                Box::pin(async move {
+                    let answer = self
+                        .core
+                        .peers
+                        .infer(&worker.endpoint, request)
+                        .await
+                        .map_err(|e| Failed::of_call(e, false))?;
+                    check_work(&answer.receipt, &self.order(&worker, job_ref, nonce_ref))
+                        .map_err(|refusal| Failed::Stop(NodeError::BadWork { worker: worker.signer, refusal }))?;
+                    Ok(answer)
+                })
+            })
+            .await?;
+        // A zk claim's proof (verified by check_work) goes into this hub too, where the client's
+        // API serves it.
+        if let Some(proof) = &answer.receipt.body.zk_proof {
+            self.core.hub.put_blob(proof.to_vec()).await?;
+        }
+        let receipt = self.log_work(answer.receipt, queue, 0, started).await?;
+        let output = receipt.body.output.clone().unwrap_or_default();
+        Ok(InferResponse { receipt_id: receipt.id(), model: job.model, output, receipt })
+    }
+
+    /// Sends a chat request to the workers in turn, streaming the text of the one that answers
+    /// through; checks and logs its receipt, charged for the tokens it produced.
+    pub(crate) async fn dispatch_chat(
+        &self,
+        model: veritas_hub::ModelVersion,
+        job: ChatJob,
+        bill: Bill,
+        on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
+    ) -> NodeResult<ChatResponse> {
+        let started = Instant::now();
+        let nonce = job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default();
+        let messages = job.input.messages_json();
+        let request = WorkChat {
+            model: model.id.to_string(),
+            input: job.input,
+            sampling: job.sampling,
+            logprobs: job.logprobs,
+            mode: job.mode,
+            nonce: job.nonce,
+        };
+        let on_text = std::sync::Mutex::new(on_text);
+        let (request, on_text, nonce, messages, model_id) = (&request, &on_text, &nonce, &messages, model.id);
+        let done = self
+            .each_worker(|worker| {
+                Box::pin(async move {
+                    let mut streamed = false;
+                    let mut relay = |text: &str| {
+                        streamed = true;
+                        (on_text.lock().unwrap_or_else(|p| p.into_inner()))(text)
+                    };
+                    let done = match self.core.peers.chat(&worker.endpoint, request, &mut relay).await {
+                        Ok(done) => done,
+                        Err(err) => return Err(Failed::of_call(err, streamed)),
+                    };
+                    let order = Order {
+                        domain: self.core.domain,
+                        worker: worker.signer,
+                        model: model_id,
+                        mode: request.mode,
+                        input_hash: None,
+                        request_id: None,
+                        nonce,
+                        tee_policy: &self.core.tee_policy,
+                    };
+                    check_work(&done.receipt, &order)
+                        .and_then(|()| check_chat(&done.receipt, messages, request.input.prompt()))
+                        .map_err(|refusal| Failed::Stop(NodeError::BadWork { worker: worker.signer, refusal }))?;
+                    Ok(done)
+                })
+            })
+            .await?;
+        let tokens = done.generation.tokens.len() as u64;
+        let receipt = self.log_work(done.receipt, Queue::Paid(bill), tokens, started).await?;
+        Ok(ChatResponse { model, generation: done.generation, pieces: done.pieces, receipt })
+    }
+
+    /// Logs a worker's receipt as `queue` says and wakes the verdict collection.
+    async fn log_work(&self, receipt: Receipt, queue: Queue, tokens: u64, started: Instant) -> NodeResult<Receipt> {
+        let store = self.core.store.clone();
+        let logged = receipt.clone();
+        let timing = Timing::since(started);
+        tokio::task::spawn_blocking(move || log_receipt(&store, &logged, queue, tokens, timing)).await??;
+        self.core.claim_logged();
+        Ok(receipt)
+    }
+}

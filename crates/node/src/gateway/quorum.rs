@@ -1,0 +1,255 @@
+//! A gateway's side of verification: it asks the validators the registry names for their
+//! verdicts on each logged claim, keeps those that count, and records the claim as valid or
+//! invalid once validators holding more than 2/3 of the stake agree. Until then the claim waits
+//! (it is never lost, and never settled as valid), and it is asked about again.
+//!
+//! An "invalid" verdict opens a dispute on chain (the gateway posts the bond); the quorum's
+//! verdict resolves it, which slashes a lying worker, and every validator whose signed verdict
+//! contradicts the quorum is slashed too (`slashVerdict`). What follows from which verdicts is
+//! the protocol's (`protocol::verdicts`); this module asks and sends.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+use alloy_primitives::Bytes;
+use futures_util::future::join_all;
+use veritas_chain::{
+    Chain, ChainError,
+    contracts::{Settlement as SettlementContract, claim_struct},
+};
+use veritas_primitives::{
+    Address, B256, Receipt, Verdict, batch::BatchToSign, batch::ClaimVerdicts, recover_signer_bytes,
+};
+use veritas_wire::{Member, Registry};
+
+use super::{Backends, Gateway, settle::BatchPlan};
+use crate::{
+    NodeError, NodeResult,
+    metrics::Metrics,
+    protocol::{Step, VerdictRefusal, accept, resolve},
+};
+
+/// Claims judged per round.
+const ROUND: usize = 64;
+/// How long a validator may take for one verdict (a re-executed generation included).
+const VERDICT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a gateway holds in memory about claims awaiting verdicts (the claims themselves are in
+/// the store; after a restart the validators are simply asked again).
+#[derive(Default)]
+pub(crate) struct Verification {
+    collected: std::sync::Mutex<HashMap<B256, BTreeMap<Address, Verdict>>>,
+    first_seen: std::sync::Mutex<HashMap<B256, Instant>>,
+    disputed: std::sync::Mutex<HashSet<B256>>,
+    round: tokio::sync::Mutex<()>,
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Gateway {
+    /// One round: asks the validators about the claims awaiting verdicts (the oldest 64) and
+    /// records each quorum; returns how many claims reached one.
+    pub async fn verify_pending(&self) -> NodeResult<usize> {
+        if !self.settles() {
+            return Ok(0);
+        }
+        let Ok(_round) = self.verification.round.try_lock() else { return Ok(0) };
+        let queue = self.core.store.settlement();
+        let ids = queue.awaiting(ROUND)?;
+        if ids.is_empty() {
+            self.core.metrics.awaiting.set(0);
+            return Ok(0);
+        }
+        let registry = self.registry().await?;
+        let outcomes = join_all(ids.iter().map(|id| self.verify_claim(id, &registry))).await;
+        let mut formed = 0;
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            match outcome {
+                Ok(true) => formed += 1,
+                Ok(false) => {}
+                Err(err) => tracing::warn!(%err, claim = %id, "verdicts on this claim are not settled yet"),
+            }
+        }
+        self.core.metrics.awaiting.set(i64::try_from(queue.awaiting_count()?).unwrap_or(i64::MAX));
+        Ok(formed)
+    }
+
+    /// Asks the validators that have not answered yet about one claim; takes the steps its
+    /// verdicts call for.
+    async fn verify_claim(&self, id: &B256, registry: &Registry) -> NodeResult<bool> {
+        let store = &self.core.store;
+        let metrics = &self.core.metrics;
+        let receipt = store.receipts().get(id)?.ok_or(NodeError::UnknownReceipt(*id))?;
+        lock(&self.verification.first_seen).entry(*id).or_insert_with(Instant::now);
+        let mut have = lock(&self.verification.collected).get(id).cloned().unwrap_or_default();
+        let asked: Vec<&Member> =
+            registry.committee(id).into_iter().filter(|m| !have.contains_key(&m.signer)).collect();
+        let answers = join_all(asked.iter().map(|member| self.ask(member, &receipt))).await;
+        for (member, answer) in asked.into_iter().zip(answers) {
+            let stake = registry.validators.stake_of(&member.signer);
+            let refusal = match answer {
+                Ok(verdict) => match accept(&self.core.domain, member.signer, stake, id, verdict) {
+                    Ok(verdict) => {
+                        have.insert(verdict.validator, verdict);
+                        continue;
+                    }
+                    Err(refusal) => {
+                        tracing::warn!(validator = %member.signer, claim = %id, reason = refusal.label(), "verdict refused");
+                        refusal
+                    }
+                },
+                Err(err) => {
+                    tracing::debug!(%err, validator = %member.signer, "no verdict; asked again next round");
+                    VerdictRefusal::NoAnswer
+                }
+            };
+            Metrics::count(&metrics.verdicts_refused, "reason", refusal.label());
+        }
+        lock(&self.verification.collected).insert(*id, have.clone());
+        let disputed = lock(&self.verification.disputed).contains(id);
+        let mut recorded = None;
+        for step in resolve(&have, &registry.validators, disputed) {
+            match step {
+                Step::OpenDispute(accusation) => self.open_dispute(&receipt, &accusation).await?,
+                Step::ResolveDispute { valid, quorum } => self.resolve_dispute(id, valid, &quorum).await?,
+                Step::SlashVerdict(dissent) => self.slash_verdict(id, &dissent).await?,
+                Step::Record { valid } => recorded = Some(valid),
+            }
+        }
+        let Some(valid) = recorded else { return Ok(false) };
+        let verdicts: Vec<Verdict> = have.into_values().collect();
+        store.settlement().finish_verification(id, verdicts, registry.snapshot(), valid)?;
+        lock(&self.verification.collected).remove(id);
+        lock(&self.verification.disputed).remove(id);
+        if let Some(seen) = lock(&self.verification.first_seen).remove(id) {
+            metrics.observe_verdict(seen.elapsed().as_secs_f64());
+        }
+        Metrics::count(&metrics.quorums, "outcome", if valid { "valid" } else { "invalid" });
+        if !valid {
+            tracing::warn!(claim = %id, worker = %receipt.claim.worker, "a quorum judged the claim INVALID: not settled, not charged");
+        }
+        Ok(true)
+    }
+
+    /// One validator's verdict: this node's own when it is the validator, else over HTTP.
+    async fn ask(&self, member: &Member, receipt: &Receipt) -> NodeResult<Verdict> {
+        if let Backends::Local { validator: Some(validator), .. } = &self.backends
+            && validator.address() == member.signer
+        {
+            return Ok(validator.judge(receipt, None).await?.verdict);
+        }
+        if member.endpoint.is_empty() {
+            return Err(crate::PeerError::NoEndpoint(member.signer).into());
+        }
+        Ok(self.core.peers.judge(&member.endpoint, receipt, VERDICT_TIMEOUT).await?.verdict)
+    }
+
+    async fn send_settlement<C: alloy_sol_types::SolCall + Send>(&self, call: C) -> Result<(), ChainError> {
+        let link = self.link().map_err(|_| ChainError::Rpc("no chain".into()))?;
+        link.chain.send_call(&self.sender, link.contracts.settlement, call, link.confirmations).await?;
+        Ok(())
+    }
+
+    /// Opens a dispute on a claim with a validator's "invalid" verdict (the gateway's bond).
+    async fn open_dispute(&self, receipt: &Receipt, accusation: &Verdict) -> NodeResult<()> {
+        let call = SettlementContract::openDisputeCall {
+            claim: claim_struct(&receipt.claim),
+            workerSignature: Bytes::from(receipt.signature.to_vec()),
+            invalidVerdict: accusation.signature.clone(),
+        };
+        match self.send_settlement(call).await {
+            Ok(()) => {
+                Metrics::count(&self.core.metrics.disputes, "event", "opened");
+                tracing::warn!(claim = %receipt.id(), accuser = %accusation.validator, "dispute opened");
+            }
+            Err(err) if err.reverted_with("AlreadyDisputed") => {}
+            Err(err) => return Err(err.into()),
+        }
+        lock(&self.verification.disputed).insert(receipt.id());
+        Ok(())
+    }
+
+    /// Resolves a dispute with the quorum's verdicts (in ascending signer order).
+    async fn resolve_dispute(&self, id: &B256, valid: bool, quorum: &[Verdict]) -> NodeResult<()> {
+        let mut quorum = quorum.to_vec();
+        quorum.sort_by_key(|v| v.validator);
+        let signatures = quorum.into_iter().map(|v| v.signature).collect();
+        let call = SettlementContract::resolveDisputeCall { digest: *id, claimValid: valid, signatures };
+        match self.send_settlement(call).await {
+            Ok(()) => {
+                let event = if valid { "resolved_valid" } else { "resolved_invalid" };
+                Metrics::count(&self.core.metrics.disputes, "event", event);
+                tracing::warn!(claim = %id, claim_valid = valid, "dispute resolved by the quorum");
+                Ok(())
+            }
+            Err(err) if err.reverted_with("AlreadyResolved") => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Slashes a validator whose signed verdict contradicts the quorum's resolution.
+    async fn slash_verdict(&self, id: &B256, verdict: &Verdict) -> NodeResult<()> {
+        let call = SettlementContract::slashVerdictCall {
+            claimDigest: *id,
+            valid: verdict.valid,
+            signature: verdict.signature.clone(),
+        };
+        match self.send_settlement(call).await {
+            Ok(()) => {
+                Metrics::count(&self.core.metrics.disputes, "event", "validator_slashed");
+                tracing::warn!(claim = %id, validator = %verdict.validator, "validator slashed for a verdict against the quorum");
+                Ok(())
+            }
+            Err(err) if err.reverted_with("AlreadySlashed") || err.reverted_with("NotAValidator") => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Signatures on a batch from validators holding more than 2/3 of the stake, in ascending
+    /// signer order: this node's own validator's when standalone, else the network's.
+    pub(crate) async fn batch_signatures(&self, plan: &BatchPlan) -> NodeResult<Vec<Bytes>> {
+        match &self.backends {
+            Backends::Local { validator: Some(validator), .. } => return Ok(vec![validator.sign(&plan.digest)?]),
+            Backends::Local { validator: None, .. } => return Err(NodeError::NoChain),
+            Backends::Network => {}
+        }
+        let registry = self.registry().await?;
+        let request = BatchToSign {
+            root: plan.tree.root(),
+            claims: plan
+                .ids
+                .iter()
+                .zip(&plan.verdicts)
+                .map(|(id, verdicts)| ClaimVerdicts { id: *id, verdicts: verdicts.clone() })
+                .collect(),
+            debits: plan.debits.clone(),
+            credits: plan.credits.clone(),
+        };
+        let validators: Vec<&Member> = registry.committee(&plan.digest);
+        let answers = join_all(validators.iter().map(|m| self.core.peers.sign_batch(&m.endpoint, &request))).await;
+        let mut signed = BTreeMap::new();
+        for (member, answer) in validators.iter().zip(answers) {
+            let signature = match answer {
+                Ok(answer) => answer.signature,
+                Err(err) => {
+                    tracing::debug!(%err, validator = %member.signer, "no batch signature");
+                    continue;
+                }
+            };
+            if recover_signer_bytes(&plan.digest, &signature).ok() == Some(member.signer) {
+                signed.insert(member.signer, signature);
+            } else {
+                tracing::warn!(validator = %member.signer, "batch signature refused: it does not hold");
+            }
+        }
+        let stake = signed.keys().map(|v| registry.validators.stake_of(v)).sum();
+        if !registry.validators.is_quorum(stake) {
+            return Err(NodeError::NoBatchQuorum { signers: signed.len(), stake, total: registry.validators.total });
+        }
+        Ok(signed.into_values().collect())
+    }
+}

@@ -1,0 +1,418 @@
+//! The batcher: settles the claim log's pending receipts on the node's chain, a batch at a time.
+//!
+//! Only claims that a quorum of validators judged valid are settled (see `quorum`); their
+//! receipts already carry those verdicts. A batch is signed by validators holding more than 2/3
+//! of the stake: a standalone node's own validator key, or the network's validators, each of
+//! which checks every claim's quorum before signing. Each receipt is charged to the account
+//! that paid for its request; a batch debits each payer's escrow once and credits each worker
+//! nine tenths of its claims' fees and the validators that judged them the rest.
+//!
+//! A claim is never settled twice and never lost: the batch (its queue positions, receipt ids
+//! and the signed transaction) is written to the claim log before the transaction is sent, and
+//! the receipts leave the queue in the same write that records their settlement. After a crash
+//! or while the chain is unreachable the batch in flight is resumed: finished once its
+//! transaction is mined and confirmed, re-sent while it is not, and dropped (its receipts
+//! stay queued) only when it can never be mined: its nonce was used by another transaction or
+//! it reverted.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{Bytes, U256};
+use alloy_sol_types::SolCall;
+use veritas_chain::{
+    AnyChain, Chain, ChainError, Confirmations,
+    contracts::{Settlement as SettlementContract, settle_batch_call},
+    genesis::Contracts,
+};
+use veritas_primitives::{
+    Address, B256, ClaimDomain, MerkleTree, Receipt, Settlement, Verdict, WorkerKey,
+    batch::{Transfer, batch_digest},
+    merkle_leaf,
+};
+
+use super::Gateway;
+use crate::{
+    NodeError, NodeResult,
+    protocol::{Share, payable, settlement::payers, transfers},
+    store::{InflightBatch, Queued, Store},
+};
+
+/// The most claims one batch settles.
+pub const MAX_BATCH: usize = 1000;
+
+/// The default fee of one request: 0.001 token.
+pub fn dev_fee_per_claim() -> U256 {
+    U256::from(10u64).pow(U256::from(15u64))
+}
+
+/// A settled batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettledBatch {
+    /// The Merkle root recorded on chain.
+    pub root: B256,
+    /// How many claims it settled.
+    pub count: usize,
+    /// The settling transaction.
+    pub transaction: B256,
+    /// Its block.
+    pub block: u64,
+}
+
+/// The chain, the contracts and who sends the transactions.
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    pub chain: AnyChain,
+    pub contracts: Contracts,
+    /// Signs and pays for the settlement transactions.
+    pub sender: std::sync::Arc<WorkerKey>,
+    pub confirmations: Confirmations,
+}
+
+/// A batch before validators sign it.
+pub(crate) struct BatchPlan {
+    pub queued: Vec<Queued>,
+    pub ids: Vec<B256>,
+    pub tree: MerkleTree,
+    pub debits: Vec<Transfer>,
+    pub credits: Vec<Transfer>,
+    /// The EIP-712 digest validators sign.
+    pub digest: B256,
+    /// Each claim's "valid" verdicts, in batch order.
+    pub verdicts: Vec<Vec<Verdict>>,
+}
+
+fn chain_err(err: ChainError) -> NodeError {
+    NodeError::Chain(err)
+}
+
+impl Batcher {
+    /// The domain claims, batches and verdicts are signed in.
+    pub fn domain(&self) -> ClaimDomain {
+        self.contracts.domain(self.chain.chain_id())
+    }
+
+    /// Settles the next batch with one key's batch signature (a standalone node's validator),
+    /// or finishes the one in flight; `None` when nothing is pending.
+    #[cfg(test)]
+    pub async fn settle(&self, claims: &Store, signer: &WorkerKey) -> NodeResult<Option<SettledBatch>> {
+        if let Some(batch) = claims.settlement().inflight()? {
+            return self.resume(claims, batch).await;
+        }
+        let Some(plan) = self.plan(claims).await? else { return Ok(None) };
+        let signature = Bytes::from(signer.sign_digest(&plan.digest)?.to_vec());
+        let batch = self.commit(claims, &plan, vec![signature]).await?;
+        self.resume(claims, batch).await
+    }
+
+    /// The next batch: the oldest quorum-verified claims whose payers can pay, with their
+    /// transfers and the digest validators sign; `None` when there are none.
+    pub(crate) async fn plan(&self, claims: &Store) -> NodeResult<Option<BatchPlan>> {
+        let queued = self.payable(claims.settlement().settleable(MAX_BATCH * 4)?).await?;
+        if queued.is_empty() {
+            return Ok(None);
+        }
+        let mut shares = Vec::with_capacity(queued.len());
+        let mut verdicts = Vec::with_capacity(queued.len());
+        for entry in &queued {
+            let receipt = claims.receipts().get(&entry.id)?.ok_or(NodeError::UnknownReceipt(entry.id))?;
+            let valid: Vec<Verdict> = receipt.verdicts.iter().filter(|v| v.valid).cloned().collect();
+            shares.push(Share {
+                charge: entry.charge,
+                worker: receipt.claim.worker,
+                validators: valid.iter().map(|v| v.validator).collect(),
+            });
+            verdicts.push(valid);
+        }
+        let ids: Vec<B256> = queued.iter().map(|entry| entry.id).collect();
+        let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
+        let (debits, credits) = transfers(&shares);
+        let digest = batch_digest(&self.domain(), tree.root(), ids.len() as u32, &debits, &credits);
+        Ok(Some(BatchPlan { queued, ids, tree, debits, credits, digest, verdicts }))
+    }
+
+    /// Signs the settlement transaction with the validators' signatures (in ascending signer
+    /// order) and records the batch before anything is sent.
+    pub(crate) async fn commit(
+        &self,
+        claims: &Store,
+        plan: &BatchPlan,
+        signatures: Vec<Bytes>,
+    ) -> NodeResult<InflightBatch> {
+        let domain = self.domain();
+        let count = plan.ids.len() as u32;
+        let call = settle_batch_call(plan.tree.root(), count, &plan.debits, &plan.credits, signatures);
+        let signed = self
+            .chain
+            .sign(&self.sender, Some(domain.verifying_contract), U256::ZERO, call.abi_encode().into())
+            .await
+            .map_err(chain_err)?;
+        let batch = InflightBatch {
+            sequences: plan.queued.iter().map(|entry| entry.sequence).collect(),
+            ids: plan.ids.clone(),
+            raw_transaction: signed.raw,
+            transaction: signed.hash,
+            nonce: signed.nonce,
+        };
+        claims.settlement().begin_batch(&batch)?;
+        Ok(batch)
+    }
+
+    /// Sends the batch's transaction if it is not mined yet, waits for its confirmations, then
+    /// records the settlement.
+    pub(crate) async fn resume(&self, claims: &Store, batch: InflightBatch) -> NodeResult<Option<SettledBatch>> {
+        let queue = claims.settlement();
+        let chain = &self.chain;
+        let unmined = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none();
+        if unmined && let Err(err) = chain.send_raw(batch.raw_transaction.clone()).await {
+            // Already in the chain's pool is fine; a nonce used by another transaction means
+            // this one can never be mined, so its receipts go back to the queue.
+            let stale = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none()
+                && chain.mined_nonce(self.sender.address()).await.map_err(chain_err)? > batch.nonce;
+            if stale {
+                queue.abandon_batch()?;
+            }
+            if stale || !matches!(err, ChainError::Rejected(ref reason) if reason.contains("already known")) {
+                return Err(chain_err(err));
+            }
+        }
+        let mined = chain.wait(batch.transaction, self.confirmations).await.map_err(chain_err)?;
+        if !mined.status {
+            queue.abandon_batch()?;
+            return Err(NodeError::SettlementReverted(mined.transaction));
+        }
+        let domain = self.domain();
+        let tree = MerkleTree::new(batch.ids.iter().map(merkle_leaf).collect());
+        let mut receipts = Vec::with_capacity(batch.ids.len());
+        for (index, id) in batch.ids.iter().enumerate() {
+            let mut receipt: Receipt = claims.receipts().get(id)?.ok_or(NodeError::UnknownReceipt(*id))?;
+            receipt.settlement = Some(Settlement {
+                chain_id: domain.chain_id,
+                contract: domain.verifying_contract,
+                batch_root: tree.root(),
+                merkle_path: tree.proof(index).map(|p| p.0).unwrap_or_default(),
+                transaction: mined.transaction,
+                block: mined.block,
+            });
+            receipts.push(receipt);
+        }
+        queue.finish_batch(&batch, &receipts)?;
+        tracing::info!(root = %tree.root(), count = receipts.len(), block = mined.block, "batch settled");
+        Ok(Some(SettledBatch {
+            root: tree.root(),
+            count: receipts.len(),
+            transaction: mined.transaction,
+            block: mined.block,
+        }))
+    }
+
+    /// The oldest queued receipts whose payers' escrow covers them, at most [`MAX_BATCH`]: a
+    /// payer that can no longer pay (it withdrew) holds back only its own receipts, which stay
+    /// queued until it deposits again.
+    async fn payable(&self, queued: Vec<Queued>) -> NodeResult<Vec<Queued>> {
+        let mut escrows = BTreeMap::new();
+        for payer in payers(&queued) {
+            escrows.insert(payer, self.escrow(payer).await?);
+        }
+        let (take, held) = payable(queued, &escrows, MAX_BATCH);
+        for entry in held {
+            tracing::warn!(payer = %entry.charge.payer, receipt = %entry.id, "the payer's escrow does not cover this receipt; it stays queued");
+        }
+        Ok(take)
+    }
+
+    /// An account's escrow in the settlement contract.
+    pub async fn escrow(&self, account: Address) -> NodeResult<U256> {
+        let call = SettlementContract::balanceOfCall { account };
+        self.chain.view(self.contracts.settlement, call).await.map_err(chain_err)
+    }
+}
+
+impl Gateway {
+    /// Settles the next batch of pending receipts on the node's chain (or finishes the batch in
+    /// flight): first a round of verdicts, then contracts' verified answers, then the batch;
+    /// `None` when there is nothing to settle or no chain.
+    pub async fn settle_pending(&self) -> NodeResult<Option<SettledBatch>> {
+        let Some(batcher) = self.batcher() else { return Ok(None) };
+        let store = &self.core.store;
+        if let Some(batch) = store.settlement().inflight()? {
+            return batcher.resume(store, batch).await;
+        }
+        self.verify_pending().await?;
+        // Contracts' verified answers go out one by one, from the same key, between batches.
+        if let Err(err) = self.fulfill_requests().await {
+            tracing::warn!(%err, "delivering contracts' answers failed; they stay queued");
+        }
+        let Some(plan) = batcher.plan(store).await? else { return Ok(None) };
+        let signatures = self.batch_signatures(&plan).await?;
+        let batch = batcher.commit(store, &plan, signatures).await?;
+        batcher.resume(store, batch).await
+    }
+
+    /// The batcher, when the node settles on a chain.
+    fn batcher(&self) -> Option<Batcher> {
+        let link = self.core.chain()?;
+        Some(Batcher {
+            chain: link.chain.clone(),
+            contracts: link.contracts,
+            sender: self.sender.clone(),
+            confirmations: link.confirmations,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use veritas_chain::embedded::SharedChain;
+    use veritas_primitives::{Claim, Mode, keccak256};
+
+    use super::*;
+    use crate::{devnet, store::Charge};
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        chain: SharedChain,
+        claims: Store,
+        batcher: Batcher,
+        validator: WorkerKey,
+        worker: Address,
+        ids: Vec<B256>,
+    }
+
+    /// Plans, signs and records the next batch without sending it.
+    async fn prepare(s: &Setup) -> NodeResult<Option<InflightBatch>> {
+        let Some(plan) = s.batcher.plan(&s.claims).await? else { return Ok(None) };
+        let signature = Bytes::from(s.validator.sign_digest(&plan.digest)?.to_vec());
+        Ok(Some(s.batcher.commit(&s.claims, &plan, vec![signature]).await?))
+    }
+
+    fn fee() -> U256 {
+        dev_fee_per_claim()
+    }
+
+    async fn setup(payers: &[Address]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = SharedChain::new(devnet::open_dev_chain(&dir.path().join("chain.redb"), 1_767_225_600).unwrap());
+        let worker = WorkerKey::from_bytes(&keccak256(b"worker")).unwrap();
+        let validator = WorkerKey::from_bytes(&keccak256(b"validator")).unwrap();
+        devnet::bootstrap(&chain, &worker, &validator).await.unwrap();
+        let batcher = Batcher {
+            chain: AnyChain::Embedded(chain.clone()),
+            contracts: chain.contracts(),
+            sender: std::sync::Arc::new(WorkerKey::from_bytes(&keccak256(b"validator")).unwrap()),
+            confirmations: Confirmations::default(),
+        };
+        let domain = batcher.domain();
+        let claims = Store::open(&dir.path().join("claims.redb")).unwrap();
+        let registry =
+            crate::network::read_registry(&batcher.chain, batcher.contracts.registry).await.unwrap().snapshot();
+        let mut ids = Vec::new();
+        for (i, payer) in payers.iter().enumerate() {
+            let claim = Claim {
+                request_id: claims.receipts().next_request_id(&worker.address()),
+                model_id: veritas_primitives::ModelId::of_manifest(b"m"),
+                input_hash: keccak256([i as u8]),
+                output_hash: keccak256([i as u8, 1]),
+                params_hash: keccak256(b"{}"),
+                mode: Mode::Signed,
+                worker: worker.address(),
+                timestamp: 1,
+            };
+            let receipt = Receipt::new(domain, worker.sign_claim(claim, &domain).unwrap());
+            claims.settlement().append(&receipt, Charge { payer: *payer, fee: fee() }, Default::default()).unwrap();
+            // A quorum (the only validator) judged it valid.
+            let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true);
+            let verdict = Verdict {
+                validator: validator.address(),
+                valid: true,
+                signature: Bytes::from(validator.sign_digest(&digest).unwrap().to_vec()),
+            };
+            claims.settlement().finish_verification(&receipt.id(), vec![verdict], registry.clone(), true).unwrap();
+            ids.push(receipt.id());
+        }
+        Setup { _dir: dir, chain, claims, batcher, validator, worker: worker.address(), ids }
+    }
+
+    async fn batches_on_chain(s: &Setup) -> U256 {
+        s.chain.view(s.chain.contracts().settlement, SettlementContract::batchCountCall {}).await.unwrap()
+    }
+
+    fn payer() -> Address {
+        devnet::dev_accounts()[1]
+    }
+
+    #[tokio::test]
+    async fn a_batch_recorded_but_never_sent_is_sent_on_the_next_round() {
+        let s = setup(&[payer(); 3]).await;
+        let batch = prepare(&s).await.unwrap().unwrap();
+        // Crash here: recorded, not sent. The next round sends the very same transaction.
+        let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
+        assert_eq!(settled.transaction, batch.transaction);
+        assert_eq!(batches_on_chain(&s).await, U256::from(1));
+        assert!(s.claims.settlement().pending(10).unwrap().is_empty());
+        assert!(s.claims.settlement().inflight().unwrap().is_none());
+        assert_eq!(
+            s.claims.accounts().committed(&payer()).unwrap(),
+            U256::ZERO,
+            "settled fees are no longer committed"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_mined_before_a_crash_is_finished_not_settled_again() {
+        let s = setup(&[payer(); 3]).await;
+        let batch = prepare(&s).await.unwrap().unwrap();
+        s.chain.send_raw(batch.raw_transaction.clone()).await.unwrap();
+        // Crash here: mined, receipts not yet updated.
+        let head = s.chain.block_number().await.unwrap();
+        let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
+        assert_eq!(settled.transaction, batch.transaction);
+        assert_eq!(s.chain.block_number().await.unwrap(), head, "no second transaction");
+        assert_eq!(batches_on_chain(&s).await, U256::from(1));
+        for id in &s.ids {
+            assert!(s.claims.receipts().get(id).unwrap().unwrap().settlement.is_some());
+        }
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_nonce_was_taken_goes_back_to_the_queue() {
+        let s = setup(&[payer(); 2]).await;
+        prepare(&s).await.unwrap().unwrap();
+        // Another transaction from the validator key takes the batch's nonce.
+        let validator = &s.validator;
+        s.chain
+            .transact(validator, Some(payer()), U256::from(1u64), Bytes::new(), Confirmations::default())
+            .await
+            .unwrap();
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.is_err());
+        assert!(s.claims.settlement().inflight().unwrap().is_none());
+        assert_eq!(s.claims.settlement().pending(10).unwrap().len(), 2, "nothing lost");
+        s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
+        assert!(s.claims.settlement().pending(10).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn each_payer_is_debited_for_its_own_requests() {
+        let other = devnet::dev_keys()[2].address();
+        let s = setup(&[payer(), other, payer()]).await;
+        // Account 2 has no escrow yet: account 1's receipts settle, account 2's wait.
+        let before = s.batcher.escrow(payer()).await.unwrap();
+        assert_eq!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap().count, 2);
+        assert_eq!(s.claims.settlement().pending(10).unwrap(), vec![s.ids[1]]);
+        assert!(s.claims.settlement().inflight().unwrap().is_none());
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none(), "nothing payable");
+        let key = &devnet::dev_keys()[2];
+        let token = s.chain.contracts().token;
+        let settlement = s.chain.contracts().settlement;
+        let now = Confirmations::default();
+        let approve = veritas_chain::contracts::VeritasToken::approveCall { spender: settlement, value: fee() };
+        s.chain.send_call(key, token, approve, now).await.unwrap();
+        s.chain.send_call(key, settlement, SettlementContract::depositCall { amount: fee() }, now).await.unwrap();
+        assert_eq!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap().count, 1);
+        assert!(s.claims.settlement().pending(10).unwrap().is_empty());
+        assert_eq!(before - s.batcher.escrow(payer()).await.unwrap(), fee() * U256::from(2u64));
+        assert_eq!(s.batcher.escrow(other).await.unwrap(), U256::ZERO);
+        let worker = s.batcher.escrow(s.worker).await.unwrap();
+        assert_eq!(worker, fee() * U256::from(3u64) * U256::from(9u64) / U256::from(10u64));
+    }
+}

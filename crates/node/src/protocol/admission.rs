@@ -1,0 +1,247 @@
+//! Whether a gateway admits a worker's answer: a receipt that holds, in this network, signed by
+//! the worker asked, for the model, mode, input and request asked, a `tee` claim's evidence
+//! under the network's policy bound to the nonce sent, and nothing added after signing (no
+//! verdicts, no settlement). Whether the output is right is the validators' question.
+
+use veritas_primitives::{Address, B256, ClaimDomain, Mode, ModelId, Receipt, TensorData, Value, Values};
+use veritas_verifier::{Expectations, VerifyError, tee::Policy, verify_receipt};
+
+/// What a gateway asked a worker for.
+#[derive(Clone, Debug)]
+pub struct Order<'a> {
+    /// The network's claim domain.
+    pub domain: ClaimDomain,
+    /// The worker asked.
+    pub worker: Address,
+    /// The model asked for.
+    pub model: ModelId,
+    /// The mode asked for.
+    pub mode: Mode,
+    /// The input's hash, when the gateway knows it (ONNX: it parsed the input).
+    pub input_hash: Option<B256>,
+    /// The request id the claim must carry (a contract's request).
+    pub request_id: Option<B256>,
+    /// The nonce a `tee` attestation must bind.
+    pub nonce: &'a [u8],
+    /// The enclaves accepted.
+    pub tee_policy: &'a std::sync::Arc<Policy>,
+}
+
+/// Why a worker's answer is not admitted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The receipt itself does not hold.
+    #[error("its receipt does not hold: {0}")]
+    DoesNotHold(VerifyError),
+    /// The attestation binds another nonce.
+    #[error("its attestation binds another nonce than the one sent")]
+    OtherNonce,
+    /// Signed in another network's domain.
+    #[error("its receipt is for another network")]
+    OtherNetwork,
+    /// Signed by another key than the worker asked.
+    #[error("the receipt is signed by {0}")]
+    OtherSigner(Address),
+    /// A claim in another mode.
+    #[error("the claim's mode is {claimed}, {asked} was asked")]
+    OtherMode {
+        /// The claim's.
+        claimed: Mode,
+        /// The one asked for.
+        asked: Mode,
+    },
+    /// A claim about another input.
+    #[error("the claim is about another input")]
+    OtherInput,
+    /// A claim answering another request.
+    #[error("the claim answers request {claimed}, not {asked}")]
+    OtherRequest {
+        /// The claim's request id.
+        claimed: B256,
+        /// The one asked for.
+        asked: B256,
+    },
+    /// Verdicts or a settlement on a claim just made.
+    #[error("a fresh claim carries no verdicts or settlement")]
+    NotFresh,
+    /// A chat claim whose messages are not the ones sent.
+    #[error("changed the messages")]
+    OtherMessages,
+    /// A completion claim whose prompt is not the one sent.
+    #[error("changed the prompt")]
+    OtherPrompt,
+}
+
+/// Whether a worker's answer to `order` is admitted (see the module's documentation).
+pub fn check_work(receipt: &Receipt, order: &Order<'_>) -> Result<(), Refusal> {
+    let expect = Expectations { model_id: Some(order.model), tee_policy: order.tee_policy.clone() };
+    let report = verify_receipt(receipt, &expect).map_err(Refusal::DoesNotHold)?;
+    if order.mode == Mode::Tee && report.tee_nonce.as_deref() != Some(order.nonce) {
+        return Err(Refusal::OtherNonce);
+    }
+    if receipt.domain != order.domain {
+        return Err(Refusal::OtherNetwork);
+    }
+    if receipt.claim.worker != order.worker {
+        return Err(Refusal::OtherSigner(receipt.claim.worker));
+    }
+    if receipt.claim.mode != order.mode {
+        return Err(Refusal::OtherMode { claimed: receipt.claim.mode, asked: order.mode });
+    }
+    if let Some(hash) = order.input_hash
+        && receipt.claim.input_hash != hash
+    {
+        return Err(Refusal::OtherInput);
+    }
+    if !receipt.verdicts.is_empty() || receipt.settlement.is_some() {
+        return Err(Refusal::NotFresh);
+    }
+    if let Some(asked) = order.request_id
+        && receipt.claim.request_id != asked
+    {
+        return Err(Refusal::OtherRequest { claimed: receipt.claim.request_id, asked });
+    }
+    Ok(())
+}
+
+/// The one string of a named string tensor.
+pub fn string_value(values: Option<&Values>, name: &str) -> Option<String> {
+    match values?.get(name)? {
+        Value::Tensor(tensor) => match &tensor.data {
+            TensorData::String(strings) => strings.first().cloned(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether a chat claim's input is the conversation (as JSON) or the raw prompt sent.
+pub fn check_chat(receipt: &Receipt, messages_json: &str, prompt: Option<&str>) -> Result<(), Refusal> {
+    let input = receipt.body.input.as_ref();
+    if string_value(input, "messages").unwrap_or_default() != messages_json {
+        return Err(Refusal::OtherMessages);
+    }
+    if let Some(prompt) = prompt
+        && string_value(input, "prompt").as_deref() != Some(prompt)
+    {
+        return Err(Refusal::OtherPrompt);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, sync::Arc};
+
+    use veritas_primitives::{Claim, Params, ReceiptBody, Tensor, WorkerKey, values::values_hash};
+
+    use super::*;
+
+    fn text(name: &str, value: &str) -> Value {
+        Value::Tensor(Tensor::new(name, vec![1], TensorData::String(vec![value.into()])).unwrap())
+    }
+
+    /// An honest chat receipt from `key`, and the order it answers.
+    fn honest(key: &WorkerKey) -> (Receipt, ClaimDomain, ModelId) {
+        let domain = ClaimDomain::dev();
+        let manifest = serde_json::json!({"format": "gguf", "files": [], "schema": {"inputs": [], "outputs": []}});
+        let model = ModelId::of_manifest(&serde_json::to_vec(&manifest).unwrap());
+        let input: Values = BTreeMap::from([
+            ("messages".to_owned(), text("messages", "[{\"role\":\"user\",\"content\":\"hi\"}]")),
+            ("prompt".to_owned(), text("prompt", "hi")),
+        ]);
+        let output: Values = BTreeMap::from([("text".to_owned(), text("text", "hello"))]);
+        let claim = Claim {
+            request_id: B256::repeat_byte(9),
+            model_id: model,
+            input_hash: values_hash(&input),
+            output_hash: values_hash(&output),
+            params_hash: Params::default().hash(),
+            mode: Mode::Signed,
+            worker: key.address(),
+            timestamp: 1,
+        };
+        let mut receipt = Receipt::new(domain, key.sign_claim(claim, &domain).unwrap());
+        receipt.body = ReceiptBody { input: Some(input), output: Some(output), ..Default::default() };
+        (receipt, domain, model)
+    }
+
+    #[test]
+    fn an_answer_is_admitted_only_as_asked() {
+        let key = WorkerKey::random();
+        let policy = Arc::new(Policy::default());
+        let (receipt, domain, model) = honest(&key);
+        let order = Order {
+            domain,
+            worker: key.address(),
+            model,
+            mode: Mode::Signed,
+            input_hash: Some(receipt.claim.input_hash),
+            request_id: Some(B256::repeat_byte(9)),
+            nonce: &[],
+            tee_policy: &policy,
+        };
+        let stranger = WorkerKey::random().address();
+        let other_domain = ClaimDomain { chain_id: 1, ..domain };
+        let cases: Vec<(Order<'_>, Option<Refusal>)> = vec![
+            (order.clone(), None),
+            (Order { worker: stranger, ..order.clone() }, Some(Refusal::OtherSigner(key.address()))),
+            (
+                Order { mode: Mode::Reexec, ..order.clone() },
+                Some(Refusal::OtherMode { claimed: Mode::Signed, asked: Mode::Reexec }),
+            ),
+            (Order { input_hash: Some(B256::ZERO), ..order.clone() }, Some(Refusal::OtherInput)),
+            (Order { input_hash: None, ..order.clone() }, None),
+            (Order { domain: other_domain, ..order.clone() }, Some(Refusal::OtherNetwork)),
+            (
+                Order { request_id: Some(B256::ZERO), ..order.clone() },
+                Some(Refusal::OtherRequest { claimed: B256::repeat_byte(9), asked: B256::ZERO }),
+            ),
+        ];
+        for (order, expected) in cases {
+            assert_eq!(check_work(&receipt, &order).err(), expected, "{order:?}");
+        }
+        // Another model: the receipt does not hold for it.
+        let other = Order { model: ModelId::of_manifest(b"other"), ..order.clone() };
+        assert!(matches!(check_work(&receipt, &other), Err(Refusal::DoesNotHold(_))));
+        // A verdict added after signing, or a settlement: not a fresh claim.
+        let validator = WorkerKey::random();
+        let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true);
+        let mut verdicted = receipt.clone();
+        verdicted.verdicts.push(veritas_primitives::Verdict {
+            validator: validator.address(),
+            valid: true,
+            signature: validator.sign_digest(&digest).unwrap().to_vec().into(),
+        });
+        assert_eq!(check_work(&verdicted, &order).err(), Some(Refusal::NotFresh));
+        let mut settled = receipt.clone();
+        settled.settlement = Some(veritas_primitives::Settlement {
+            chain_id: domain.chain_id,
+            contract: domain.verifying_contract,
+            batch_root: veritas_primitives::merkle_leaf(&receipt.id()),
+            merkle_path: Vec::new(),
+            transaction: B256::ZERO,
+            block: 1,
+        });
+        assert_eq!(check_work(&settled, &order).err(), Some(Refusal::NotFresh));
+        // An output changed after signing.
+        let mut changed = receipt.clone();
+        changed.body.output = Some(BTreeMap::from([("text".to_owned(), text("text", "bye"))]));
+        assert!(matches!(check_work(&changed, &order), Err(Refusal::DoesNotHold(_))));
+    }
+
+    #[test]
+    fn a_chat_answer_must_carry_the_messages_and_prompt_sent() {
+        let key = WorkerKey::random();
+        let (receipt, _, _) = honest(&key);
+        let messages = "[{\"role\":\"user\",\"content\":\"hi\"}]";
+        for (sent, prompt, expected) in [
+            (messages, None, None),
+            (messages, Some("hi"), None),
+            ("[]", None, Some(Refusal::OtherMessages)),
+            (messages, Some("hello"), Some(Refusal::OtherPrompt)),
+        ] {
+            assert_eq!(check_chat(&receipt, sent, prompt).err(), expected, "{sent} {prompt:?}");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! What a batch settles and who is paid: the oldest quorum-verified claims whose payers' escrow
+//! covers them (a payer that cannot pay holds back only its own claims), netted into one debit
+//! per payer and one credit per worker or validator. A claim's worker earns nine tenths of its
+//! fee and the validators that judged it valid share the rest.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::U256;
+use veritas_primitives::{Address, batch::Transfer};
+
+use crate::store::{Charge, Queued};
+
+/// What one settled claim pays whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Share {
+    /// Who pays, and how much.
+    pub charge: Charge,
+    /// The worker that signed the claim.
+    pub worker: Address,
+    /// The validators whose "valid" verdicts formed its quorum.
+    pub validators: Vec<Address>,
+}
+
+/// Nets a batch's charges: one debit per payer and one credit per worker or validator (each in
+/// address order): a claim's worker earns nine tenths of its fee, the validators that judged it
+/// valid share the rest (what does not divide evenly goes to the worker); zero amounts are left
+/// out.
+pub fn transfers(shares: &[Share]) -> (Vec<Transfer>, Vec<Transfer>) {
+    let mut by_payer = BTreeMap::<Address, U256>::new();
+    let mut earned = BTreeMap::<Address, U256>::new();
+    for share in shares {
+        let fee = share.charge.fee;
+        *by_payer.entry(share.charge.payer).or_default() += fee;
+        let to_worker = fee * U256::from(9u64) / U256::from(10u64);
+        let rest = fee - to_worker;
+        let mut worker = to_worker;
+        if share.validators.is_empty() {
+            worker += rest;
+        } else {
+            let each = rest / U256::from(share.validators.len());
+            for validator in &share.validators {
+                *earned.entry(*validator).or_default() += each;
+            }
+            worker += rest - each * U256::from(share.validators.len());
+        }
+        *earned.entry(share.worker).or_default() += worker;
+    }
+    let keep = |(account, amount): (Address, U256)| (!amount.is_zero()).then_some(Transfer { account, amount });
+    (by_payer.into_iter().filter_map(keep).collect(), earned.into_iter().filter_map(keep).collect())
+}
+
+/// The payers of `queued`, each once, in order of first appearance: whose escrow to read.
+pub fn payers(queued: &[Queued]) -> Vec<Address> {
+    let mut seen = std::collections::BTreeSet::new();
+    queued.iter().map(|q| q.charge.payer).filter(|payer| seen.insert(*payer)).collect()
+}
+
+/// The oldest queued claims whose payers' escrow (`escrows`; a payer missing there has none)
+/// covers them, at most `max`: a payer that can no longer pay holds back its own claims only,
+/// and from its first uncovered claim on, so that its claims settle in order.
+pub fn payable(queued: Vec<Queued>, escrows: &BTreeMap<Address, U256>, max: usize) -> (Vec<Queued>, Vec<Queued>) {
+    let mut left = escrows.clone();
+    let mut take = Vec::with_capacity(queued.len().min(max));
+    let mut held = Vec::new();
+    for entry in queued {
+        if take.len() == max {
+            break;
+        }
+        let remaining = left.entry(entry.charge.payer).or_default();
+        if *remaining < entry.charge.fee {
+            *remaining = U256::ZERO;
+            held.push(entry);
+            continue;
+        }
+        *remaining -= entry.charge.fee;
+        take.push(entry);
+    }
+    (take, held)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use veritas_primitives::B256;
+
+    use super::*;
+
+    fn a(byte: u8) -> Address {
+        Address::repeat_byte(byte)
+    }
+
+    fn queued(sequence: u64, payer: u8, fee: u64) -> Queued {
+        Queued {
+            sequence,
+            id: B256::repeat_byte(sequence as u8),
+            charge: Charge { payer: a(payer), fee: U256::from(fee) },
+        }
+    }
+
+    fn transfer(account: u8, amount: u64) -> Transfer {
+        Transfer { account: a(account), amount: U256::from(amount) }
+    }
+
+    #[test]
+    fn a_batch_pays_workers_nine_tenths_and_validators_the_rest() {
+        let share = |payer, fee: u64, worker, validators: &[u8]| Share {
+            charge: Charge { payer: a(payer), fee: U256::from(fee) },
+            worker: a(worker),
+            validators: validators.iter().map(|v| a(*v)).collect(),
+        };
+        for (shares, debits, credits) in [
+            (vec![share(1, 100, 9, &[20])], vec![transfer(1, 100)], vec![transfer(9, 90), transfer(20, 10)]),
+            // The remainder of an uneven split goes to the worker.
+            (
+                vec![share(1, 100, 9, &[20, 21, 22])],
+                vec![transfer(1, 100)],
+                vec![transfer(9, 91), transfer(20, 3), transfer(21, 3), transfer(22, 3)],
+            ),
+            // No validators (a standalone's own): all to the worker.
+            (vec![share(1, 7, 9, &[])], vec![transfer(1, 7)], vec![transfer(9, 7)]),
+            // Netted per payer and per earner; zero amounts left out.
+            (
+                vec![share(1, 100, 9, &[20]), share(2, 50, 9, &[20]), share(1, 0, 8, &[20])],
+                vec![transfer(1, 100), transfer(2, 50)],
+                vec![transfer(9, 135), transfer(20, 15)],
+            ),
+        ] {
+            assert_eq!(transfers(&shares), (debits, credits));
+        }
+    }
+
+    #[test]
+    fn a_payer_that_cannot_pay_holds_back_only_its_own_claims() {
+        let escrows = BTreeMap::from([(a(1), U256::from(25)), (a(2), U256::from(100))]);
+        let all = vec![
+            queued(0, 1, 10),
+            queued(1, 2, 10),
+            queued(2, 1, 10),
+            queued(3, 1, 10),
+            queued(4, 3, 1),
+            queued(5, 1, 1),
+        ];
+        let (take, held) = payable(all.clone(), &escrows, 10);
+        let sequences = |q: &[Queued]| q.iter().map(|q| q.sequence).collect::<Vec<_>>();
+        assert_eq!(sequences(&take), [0, 1, 2]);
+        assert_eq!(sequences(&held), [3, 4, 5], "payer 1 is exhausted, payer 3 has no escrow");
+        let (take, _) = payable(all, &escrows, 2);
+        assert_eq!(sequences(&take), [0, 1], "at most the batch size");
+        assert_eq!(payers(&[queued(0, 2, 1), queued(1, 1, 1), queued(2, 2, 1)]), [a(2), a(1)]);
+    }
+
+    proptest! {
+        #[test]
+        fn debits_equal_credits(shares in proptest::collection::vec((1u8..4, 0u64..1_000_000, 5u8..8, proptest::collection::vec(10u8..14, 0..4)), 0..20)) {
+            let shares: Vec<Share> = shares.into_iter().map(|(payer, fee, worker, validators)| Share {
+                charge: Charge { payer: a(payer), fee: U256::from(fee) },
+                worker: a(worker),
+                validators: validators.into_iter().map(a).collect(),
+            }).collect();
+            let (debits, credits) = transfers(&shares);
+            let sum = |t: &[Transfer]| t.iter().fold(U256::ZERO, |s, t| s + t.amount);
+            prop_assert_eq!(sum(&debits), sum(&credits));
+            prop_assert!(debits.iter().chain(&credits).all(|t| !t.amount.is_zero()));
+        }
+
+        #[test]
+        fn no_payer_is_charged_beyond_its_escrow(
+            entries in proptest::collection::vec((1u8..4, 0u64..50), 0..30),
+            escrow in proptest::collection::vec(0u64..200, 3),
+        ) {
+            let queue: Vec<Queued> = entries.iter().enumerate().map(|(i, (p, f))| queued(i as u64, *p, *f)).collect();
+            let escrows: BTreeMap<Address, U256> = (1u8..4).zip(&escrow).map(|(p, e)| (a(p), U256::from(*e))).collect();
+            let (take, held) = payable(queue.clone(), &escrows, 1000);
+            prop_assert_eq!(take.len() + held.len(), queue.len());
+            for (payer, balance) in &escrows {
+                let spent: U256 = take.iter().filter(|q| q.charge.payer == *payer).map(|q| q.charge.fee).sum();
+                prop_assert!(spent <= *balance);
+            }
+        }
+    }
+}

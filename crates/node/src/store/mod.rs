@@ -1,0 +1,214 @@
+//! The node's store: one redb file (`claims.redb`) holding every receipt the node signed or
+//! logged, with a typed accessor per domain over the same database:
+//!
+//! - [`Receipts`]: receipts by id, request ids, an inference node's own records;
+//! - [`SettlementQueue`]: claims waiting for verdicts and settlement, with each one's charge,
+//!   quorums' judgements, and the batch in flight;
+//! - [`Accounts`]: API keys and what each payer's unsettled requests commit;
+//! - [`ContractRequests`]: contracts' on-chain requests served, refused and to deliver;
+//! - [`Timeline`]: the explorer's record of claims and who did what.
+//!
+//! A write that spans domains (a paid claim is a receipt, a queue entry, a committed fee and a
+//! timeline entry) is one redb transaction with immediate durability: a crash after a response
+//! means the claim is on disk, a crash before means no response was sent. Each domain module
+//! holds its tables and the steps it contributes to such a transaction.
+
+mod accounts;
+mod queue;
+mod receipts;
+mod requests;
+mod timeline;
+
+use std::{
+    path::Path,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use veritas_primitives::B256;
+
+pub use accounts::Accounts;
+pub use queue::{Charge, InflightBatch, Queued, SettlementQueue};
+pub use receipts::Receipts;
+pub use requests::{ContractRequests, Served};
+pub use timeline::{Activity, Entry, Judged, Origin, Timeline, Timing, now_ms};
+
+/// "next_sequence" → the next sequence number; "verification" → 1 once queued claims wait for
+/// verdicts; "requests_block" → the first block not yet read for contracts' requests.
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// What went wrong in the store; nothing was acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file cannot be opened.
+    #[error(transparent)]
+    Database(#[from] redb::DatabaseError),
+    /// A transaction cannot begin.
+    #[error(transparent)]
+    Transaction(#[from] redb::TransactionError),
+    /// A table cannot be opened.
+    #[error(transparent)]
+    Table(#[from] redb::TableError),
+    /// Reading or writing the file failed.
+    #[error(transparent)]
+    Storage(#[from] redb::StorageError),
+    /// A transaction cannot commit.
+    #[error(transparent)]
+    Commit(#[from] redb::CommitError),
+    /// Durability cannot be set.
+    #[error(transparent)]
+    Durability(#[from] redb::SetDurabilityError),
+    /// The directory cannot be created.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A receipt logged twice: a claim is never queued twice.
+    #[error("receipt {0} is already in the log")]
+    Duplicate(B256),
+    /// A contract's request answered twice: it is served once.
+    #[error("request {0} is answered already")]
+    AlreadyAnswered(u64),
+    /// A stored value that does not decode, or a value that does not encode.
+    #[error("{what}: {source}")]
+    Json {
+        /// What was read or written.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A settlement queue entry of the wrong length.
+    #[error("queue entry {sequence} has {len} bytes, expected 84")]
+    BadEntry {
+        /// Its position.
+        sequence: u64,
+        /// Its length.
+        len: usize,
+    },
+}
+
+/// Result alias of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The node's durable store.
+pub struct Store {
+    db: Database,
+    /// The next request sequence number. Persisted with each append: a number handed out but
+    /// never appended (a crash in between) may be handed out again, which is harmless because
+    /// no answer ever carried it.
+    next_sequence: AtomicU64,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(META)?;
+        receipts::create(&txn)?;
+        queue::create(&txn)?;
+        accounts::create(&txn)?;
+        requests::create(&txn)?;
+        timeline::create(&txn)?;
+        // Logs written before verdicts were collected: their queued claims wait for verdicts.
+        if txn.open_table(META)?.get("verification")?.is_none() {
+            queue::await_all_queued(&txn)?;
+            txn.open_table(META)?.insert("verification", 1)?;
+        }
+        txn.commit()?;
+        let next_sequence = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            meta.get("next_sequence")?.map_or(0, |v| v.value())
+        };
+        Ok(Store { db, next_sequence: AtomicU64::new(next_sequence) })
+    }
+
+    /// Receipts by id, request ids, an inference node's own records.
+    pub fn receipts(&self) -> Receipts<'_> {
+        Receipts(self)
+    }
+
+    /// Claims waiting for verdicts and settlement.
+    pub fn settlement(&self) -> SettlementQueue<'_> {
+        SettlementQueue(self)
+    }
+
+    /// API keys and payers' committed fees.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(self)
+    }
+
+    /// Contracts' on-chain requests.
+    pub fn requests(&self) -> ContractRequests<'_> {
+        ContractRequests(self)
+    }
+
+    /// The explorer's record.
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline(self)
+    }
+
+    /// One durable write: `steps` inside a transaction committed with immediate durability, or
+    /// nothing at all when they fail.
+    pub(crate) fn write<T>(&self, steps: impl FnOnce(&WriteTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)?;
+        let out = steps(&txn)?;
+        txn.commit()?;
+        Ok(out)
+    }
+
+    /// A read transaction.
+    pub(crate) fn read(&self) -> StoreResult<redb::ReadTransaction> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Hands out the next sequence number.
+    pub(crate) fn take_sequence(&self) -> u64 {
+        self.next_sequence.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// Persists the sequence counter inside a write, never moving it back.
+    pub(crate) fn persist_sequence(&self, txn: &WriteTransaction, at_least: u64) -> StoreResult<()> {
+        let mut meta = txn.open_table(META)?;
+        let stored = meta.get("next_sequence")?.map_or(0, |v| v.value());
+        let next = stored.max(at_least).max(self.next_sequence.load(Ordering::SeqCst));
+        meta.insert("next_sequence", next)?;
+        Ok(())
+    }
+}
+
+/// A value as JSON for the store.
+pub(crate) fn to_json<T: serde::Serialize>(what: &'static str, value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|source| StoreError::Json { what, source })
+}
+
+/// A stored JSON value.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Json { what, source })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, Receipt, WorkerKey};
+
+    use super::*;
+
+    /// A signed receipt with `request_id`.
+    pub(crate) fn receipt(key: &WorkerKey, request_id: B256) -> Receipt {
+        let claim = Claim {
+            request_id,
+            model_id: ModelId::of_manifest(b"m"),
+            input_hash: B256::ZERO,
+            output_hash: B256::ZERO,
+            params_hash: B256::ZERO,
+            mode: Mode::Signed,
+            worker: key.address(),
+            timestamp: 0,
+        };
+        Receipt::new(ClaimDomain::dev(), key.sign_claim(claim, &ClaimDomain::dev()).unwrap())
+    }
+}

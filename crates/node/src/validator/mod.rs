@@ -1,0 +1,147 @@
+//! The validator: it judges claims and signs verdicts, and signs settlement batches whose every
+//! claim carries a quorum of "valid" verdicts.
+//!
+//! `signed` checks what the receipt itself proves (the worker's signature, every hash, the model
+//! id) and that the worker is a registered, staked inference node; `tee` adds the attestation
+//! under the network's policy, `zk` the proof, and `reexec` runs the computation again
+//! (`check`). Which check a claim gets without one asked for is the protocol's
+//! (`protocol::sampling`).
+
+mod check;
+mod faults;
+
+use std::sync::Arc;
+
+use alloy_primitives::Bytes;
+use veritas_hub::ModelFormat;
+use veritas_primitives::{B256, Mode, Receipt, Verdict, WorkerKey, batch::BatchToSign, verdict::verdict_digest};
+use veritas_verifier::{Expectations, verify_receipt};
+use veritas_wire::{BatchSignature, CheckMode, Judgement};
+
+use crate::{Fault, NodeConfig, NodeError, NodeResult, core::Core, gateway::MAX_BATCH, protocol::check_for};
+
+/// A validator's service.
+pub struct Validator {
+    core: Arc<Core>,
+    /// The key verdicts and batch signatures are made with (a standalone node's
+    /// `validator.key`, a validator's node key).
+    key: Arc<WorkerKey>,
+    /// The share of `reexec` claims re-executed.
+    reexec_sampling: f64,
+    /// A deliberate lie (byzantine tests).
+    fault: Option<Fault>,
+}
+
+impl Validator {
+    pub(crate) fn new(core: Arc<Core>, key: Arc<WorkerKey>, config: &NodeConfig) -> Validator {
+        Validator {
+            core,
+            key,
+            reexec_sampling: config.reexec_sampling.clamp(0.0, 1.0),
+            fault: config.fault.filter(|f| !f.is_worker_fault()),
+        }
+    }
+
+    /// The key this validator signs with.
+    pub fn address(&self) -> veritas_primitives::Address {
+        self.key.address()
+    }
+
+    /// Checks a claim and signs the verdict. Without an explicit check, a `reexec` claim is
+    /// re-executed if it is in the sampled share (by its digest), a `tee` claim's attestation
+    /// and a `zk` claim's proof are checked, every other claim is checked `signed`.
+    pub async fn judge(&self, receipt: &Receipt, check: Option<CheckMode>) -> NodeResult<Judgement> {
+        let domain = self.core.domain;
+        if receipt.domain != domain {
+            return Err(NodeError::ForeignClaim { claim: receipt.domain, ours: domain });
+        }
+        let id = receipt.id();
+        let mode = check.unwrap_or_else(|| check_for(receipt.claim.mode, &id, self.reexec_sampling));
+        let (valid, reason) = if self.fault == Some(Fault::ApproveAll) {
+            (true, "approved without checking (test fault approve-all)".to_owned())
+        } else {
+            self.check(receipt, mode).await?
+        };
+        let digest = verdict_digest(&domain, id, valid);
+        let signature = Bytes::from(self.key.sign_digest(&digest)?.to_vec());
+        self.core.metrics.count_verdict(valid, mode.name());
+        let mut verdict = Verdict { validator: self.key.address(), valid, signature };
+        if self.fault == Some(Fault::BadVerdicts) {
+            verdict = faults::bad_verdict(&id, verdict, &digest)?;
+        }
+        Ok(Judgement { receipt_id: id, valid, check: mode, reason, verdict })
+    }
+
+    async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
+        let expect = Expectations { tee_policy: self.core.tee_policy.clone(), ..Expectations::default() };
+        let report = match verify_receipt(receipt, &expect) {
+            Ok(report) => report,
+            Err(err) => return Ok((false, format!("the receipt does not hold: {err}"))),
+        };
+        if mode == CheckMode::Tee && receipt.claim.mode != Mode::Tee {
+            return Ok((false, format!("a tee check of a {} claim, which carries no attestation", receipt.claim.mode)));
+        }
+        if let Some(link) = self.core.chain()
+            && !link.is_staked_worker(receipt.claim.worker).await?
+        {
+            return Ok((false, format!("worker {} is not a registered, staked inference node", receipt.claim.worker)));
+        }
+        if mode == CheckMode::Signed {
+            return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
+        }
+        if let Some(zk) = report.zk.as_ref().filter(|_| mode == CheckMode::Zk) {
+            return Ok((
+                true,
+                format!(
+                    "signature, hashes, model id, the worker's registration and the proof hold (model commitment {}, \
+                     {} bits)",
+                    zk.commitment, zk.security_bits
+                ),
+            ));
+        }
+        if mode == CheckMode::Zk {
+            return Ok((false, format!("a zk check of a {} claim, which carries no proof", receipt.claim.mode)));
+        }
+        if let Some(tee) = report.tee.filter(|_| mode == CheckMode::Tee) {
+            return Ok((
+                true,
+                format!(
+                    "signature, hashes, model id, the worker's registration and the attestation hold ({}; {})",
+                    tee.label(),
+                    tee.assumptions().join("; ")
+                ),
+            ));
+        }
+        let version = self.core.model_by_id(&receipt.claim.model_id).await?;
+        let inputs = receipt.body.input.clone().unwrap_or_default();
+        match version.manifest.format {
+            ModelFormat::Onnx => {
+                let outputs = self.core.run_onnx(&version, inputs).await?;
+                Ok(check::compare_onnx(receipt, &outputs, version.manifest.tolerance.as_ref()))
+            }
+            ModelFormat::Gguf => self.rescore(&version, receipt).await,
+            ModelFormat::Quantized => {
+                // The integer executor is bit-exact: the outputs must be the same.
+                let run = self.core.run_quantized(&version, inputs, false).await?;
+                let same = Some(&run.outputs) == receipt.body.output.as_ref();
+                let reason = if same { "re-executed: the same int8 outputs" } else { "re-executed: other outputs" };
+                Ok((same, reason.into()))
+            }
+        }
+    }
+
+    /// Signs a batch whose every claim carries a quorum of "valid" verdicts from the registry's
+    /// validators, whose root is the claims' Merkle root and whose debits equal its credits.
+    pub async fn sign_batch(&self, batch: &BatchToSign) -> NodeResult<BatchSignature> {
+        let registry = self.core.chain_or_err()?.registry().await?;
+        let digest = veritas_verifier::check_batch(&self.core.domain, batch, &registry.validators, MAX_BATCH)
+            .map_err(NodeError::BatchRefused)?;
+        Ok(BatchSignature { validator: self.key.address(), signature: self.sign(&digest)? })
+    }
+
+    /// A signature over a digest this node's gateway computed itself (a standalone node's own
+    /// batch).
+    pub(crate) fn sign(&self, digest: &B256) -> NodeResult<Bytes> {
+        Ok(Bytes::from(self.key.sign_digest(digest)?.to_vec()))
+    }
+}

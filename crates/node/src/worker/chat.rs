@@ -1,0 +1,167 @@
+//! Chat and completions with language models: the prompt (from the model's own chat template),
+//! generation on llama.cpp, and a signed receipt for what was generated.
+//!
+//! The receipt's input is the messages (as JSON) and the rendered prompt; its output the text
+//! and the token ids; its parameters the sampling parameters with the engine and thread count,
+//! which together make a generation reproducible.
+
+use std::{collections::BTreeMap, ops::ControlFlow, time::Instant};
+
+use veritas_hub::{ModelFormat, ModelVersion};
+use veritas_llm::{FinishReason, SamplingParams};
+use veritas_primitives::{B256, Mode, Params, Receipt, Tensor, TensorData, Value, Values};
+use veritas_wire::{ChatInput, WorkChat};
+
+use super::Worker;
+use crate::{
+    Fault, NodeError, NodeResult,
+    claims::{Answer, Queue, sign_and_log},
+    core::now_seconds,
+    protocol::check_zk_format,
+};
+
+/// A chat request, checked: what to complete and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatJob {
+    /// The conversation or prompt.
+    pub input: ChatInput,
+    /// Sampling.
+    pub sampling: SamplingParams,
+    /// Whether to record each token's log-probability.
+    pub logprobs: bool,
+    /// The verification mode.
+    pub mode: Mode,
+    /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
+    pub nonce: Option<String>,
+}
+
+/// A finished chat answer with its receipt.
+#[derive(Clone, Debug)]
+pub struct ChatResponse {
+    /// The model version that ran.
+    pub model: ModelVersion,
+    /// The generation.
+    pub generation: veritas_llm::Generation,
+    /// The token pieces of the generation, when logprobs were asked for (else empty).
+    pub pieces: Vec<String>,
+    /// The receipt (logged before this returns).
+    pub receipt: Receipt,
+}
+
+/// The engine named in every LLM receipt's parameters.
+pub const ENGINE: &str = "llama.cpp (llama-cpp-2 0.1.160)";
+
+fn string_tensor(name: &str, text: String) -> NodeResult<Value> {
+    Ok(Value::Tensor(Tensor::new(name, vec![1], TensorData::String(vec![text]))?))
+}
+
+impl Worker {
+    /// Runs a gateway's chat request (`POST /v1/work/chat` on an inference node): `on_text`
+    /// gets each piece of final text as it is generated; the receipt is recorded before this
+    /// returns, and the gateway queues and charges it.
+    pub async fn work_chat(
+        &self,
+        work: WorkChat,
+        on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
+    ) -> NodeResult<ChatResponse> {
+        work.sampling.validate()?;
+        let mode = self.core.offer.mode(Some(work.mode))?;
+        let version = self.core.resolve_model(&work.model).await?;
+        if version.manifest.format != ModelFormat::Gguf {
+            return Err(NodeError::NotAnLlm { model: work.model, format: version.manifest.format });
+        }
+        check_zk_format(mode, &version)?;
+        let job =
+            ChatJob { input: work.input, sampling: work.sampling, logprobs: work.logprobs, mode, nonce: work.nonce };
+        self.chat(version, job, Queue::Record, on_text).await
+    }
+
+    /// Runs a chat or completion request: `on_text` gets each piece of final text as it is
+    /// generated (returning `Break` cancels: a client that went away); the receipt covers what
+    /// was generated, cancelled or not, and is logged as `queue` says before this returns.
+    pub(crate) async fn chat(
+        &self,
+        version: ModelVersion,
+        job: ChatJob,
+        queue: Queue,
+        on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
+    ) -> NodeResult<ChatResponse> {
+        let started = Instant::now();
+        let core = &self.core;
+        let attest = self.attester(job.mode, job.nonce.as_deref())?;
+        let model = core.llm(&version).await?;
+        let prompt = match &job.input {
+            ChatInput::Messages(messages) => model.chat_prompt(messages)?,
+            ChatInput::Prompt(prompt) => prompt.clone(),
+        };
+        let _turn = self.generations.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
+        let sampling = job.sampling.clone();
+        let logprobs = job.logprobs;
+        let generating = model.clone();
+        let prompt_for_run = prompt.clone();
+        let mut generation = if self.fault == Some(Fault::MadeUp) {
+            super::faults::made_up_generation(&model, &prompt)
+        } else {
+            tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
+                .await??
+        };
+        if let Some(fault) = self.fault {
+            super::faults::alter_generation(fault, &model, &mut generation);
+        }
+        // Token texts are only shown with logprobs.
+        let pieces = if logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
+
+        let mut input = Values::new();
+        input.insert("messages".into(), string_tensor("messages", job.input.messages_json())?);
+        input.insert("prompt".into(), string_tensor("prompt", prompt)?);
+        let mut output = Values::new();
+        output.insert("text".into(), string_tensor("text", generation.text.clone())?);
+        let tokens: Vec<i64> = generation.tokens.iter().map(|t| i64::from(*t)).collect();
+        output.insert(
+            "tokens".into(),
+            Value::Tensor(Tensor::new("tokens", vec![tokens.len() as u64], TensorData::Int64(tokens))?),
+        );
+        let params = llm_params(&job.sampling, core.engines.llm_threads, generation.finish_reason);
+        let answer = Answer {
+            model_id: version.id,
+            model_name: version.name.clone(),
+            model_version: version.version,
+            manifest: version.manifest.to_json(),
+            mode: job.mode,
+            timestamp: now_seconds(),
+            input,
+            output,
+            params,
+            request_id: None,
+            zk_proof: None,
+        };
+        let signer = core.signer();
+        // Charged for the tokens produced, not the most that were allowed.
+        let produced = generation.tokens.len() as u64;
+        let receipt =
+            tokio::task::spawn_blocking(move || sign_and_log(&signer, answer, attest, queue, produced, started))
+                .await??;
+        core.claim_logged();
+        Ok(ChatResponse { model: version, generation, pieces, receipt })
+    }
+}
+
+/// The receipt's parameters of a generation.
+fn llm_params(sampling: &SamplingParams, threads: usize, finish: FinishReason) -> Params {
+    Params(BTreeMap::from([
+        ("engine".to_owned(), ENGINE.into()),
+        ("threads".to_owned(), threads.into()),
+        ("temperature".to_owned(), f64::from(sampling.temperature).into()),
+        ("top_p".to_owned(), f64::from(sampling.top_p).into()),
+        ("top_k".to_owned(), sampling.top_k.into()),
+        ("seed".to_owned(), sampling.seed.into()),
+        ("max_tokens".to_owned(), sampling.max_tokens.into()),
+        ("stop".to_owned(), sampling.stop.clone().into()),
+        ("finish_reason".to_owned(), serde_json::to_value(finish).unwrap_or_default()),
+    ]))
+}
+
+/// A receipt id as OpenAI-style completion id.
+pub fn completion_id(receipt: &B256) -> String {
+    format!("chatcmpl-{}", alloy_primitives::hex::encode(&receipt[..12]))
+}

@@ -1,0 +1,164 @@
+//! Inference, chat and verification as they cross the wire: a client's or a gateway's request
+//! to run a model, a gateway's chat request to an inference node and its streamed answer, a
+//! validator's judgement and batch signature.
+
+use alloy_primitives::Bytes;
+use serde::{Deserialize, Serialize};
+use veritas_hub::ModelVersion;
+use veritas_llm::{ChatMessage, Generation, SamplingParams};
+use veritas_primitives::{Address, B256, Mode, Receipt, Values, Verdict};
+
+/// A request to run a model (`POST /v1/infer`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferRequest {
+    /// The model: `name`, `name@version` or a model id.
+    pub model: String,
+    /// Named inputs: nested arrays typed by the model's schema, or `{"dtype","shape","data"}`.
+    pub input: serde_json::Value,
+    /// The verification mode; the node's default (`signed`, or what it was started with) if
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// The request id the claim carries; a fresh one if absent. A contract's request is
+    /// answered with its on-chain id, which `fulfill` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<B256>,
+    /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation with the
+    /// claim so that the client knows the evidence was made for its request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// The answer to an inference request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InferResponse {
+    /// The receipt's id.
+    pub receipt_id: B256,
+    /// The model that ran.
+    pub model: ModelVersion,
+    /// The outputs.
+    pub output: Values,
+    /// The receipt, with the inputs, outputs and manifest it covers.
+    pub receipt: Receipt,
+}
+
+/// What to complete: a conversation, or a raw prompt.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatInput {
+    /// Messages, rendered with the model's chat template.
+    Messages(Vec<ChatMessage>),
+    /// A prompt used as it is.
+    Prompt(String),
+}
+
+impl ChatInput {
+    /// The messages as the receipt records them (JSON); empty for a raw prompt.
+    pub fn messages_json(&self) -> String {
+        match self {
+            ChatInput::Messages(messages) => serde_json::to_string(messages).unwrap_or_default(),
+            ChatInput::Prompt(_) => String::new(),
+        }
+    }
+
+    /// The raw prompt, if this is one.
+    pub fn prompt(&self) -> Option<&str> {
+        match self {
+            ChatInput::Messages(_) => None,
+            ChatInput::Prompt(prompt) => Some(prompt),
+        }
+    }
+}
+
+/// A chat request as a gateway sends it to an inference node (`POST /v1/work/chat`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkChat {
+    /// The model id (a gateway resolves names first).
+    pub model: String,
+    /// The conversation or prompt.
+    pub input: ChatInput,
+    /// Sampling.
+    pub sampling: SamplingParams,
+    /// Whether to record log-probabilities.
+    pub logprobs: bool,
+    /// The claim's mode.
+    pub mode: Mode,
+    /// A `tee` request's nonce, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+}
+
+/// One line of an inference node's streamed chat answer (newline-delimited JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkChatEvent {
+    /// A piece of final text.
+    Text(String),
+    /// The finished generation with its receipt.
+    Done(Box<WorkChatDone>),
+    /// The generation failed.
+    Error(String),
+}
+
+/// The end of a streamed chat answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkChatDone {
+    /// The generation.
+    pub generation: Generation,
+    /// Token pieces (with logprobs only).
+    pub pieces: Vec<String>,
+    /// The signed receipt.
+    pub receipt: Receipt,
+}
+
+/// How thoroughly a validator checks a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckMode {
+    /// The receipt's own proofs and the worker's registration.
+    Signed,
+    /// All of that, and the computation run again.
+    Reexec,
+    /// All of `signed`, and the claim's TEE attestation under the network's policy.
+    Tee,
+    /// All of `signed`, and the claim's proof.
+    Zk,
+}
+
+impl CheckMode {
+    /// The check's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckMode::Signed => "signed",
+            CheckMode::Reexec => "reexec",
+            CheckMode::Tee => "tee",
+            CheckMode::Zk => "zk",
+        }
+    }
+}
+
+/// A validator's judgement of a claim (`POST /v1/verdicts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judgement {
+    /// The claim judged.
+    pub receipt_id: B256,
+    /// Whether the claim holds.
+    pub valid: bool,
+    /// How it was checked.
+    pub check: CheckMode,
+    /// Why, for people.
+    pub reason: String,
+    /// The signed verdict (EIP-712 `Verdict(claimDigest, valid)` in the node's domain).
+    pub verdict: Verdict,
+}
+
+/// A validator's signature on a batch (`POST /v1/batches/sign`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchSignature {
+    /// The validator.
+    pub validator: Address,
+    /// Its signature over the batch's EIP-712 digest.
+    pub signature: Bytes,
+}
