@@ -85,7 +85,7 @@ pub fn one(name: &str, model: &str, input: &str, iterations: usize) {
     let text = std::fs::read_to_string(root().join(Path::new(input))).expect("the input file");
     let mut sample = Vec::new();
     flatten(&serde_json::from_str(&text).expect("input JSON"), &mut sample);
-    let quantized = veritas_quant::quantize(&bytes, std::slice::from_ref(&sample)).expect("quantizes");
+    let quantized = veritas_quantize::quantize(&bytes, std::slice::from_ref(&sample)).expect("quantizes");
     let input = quantized.quantize_input(&sample);
 
     let start = Instant::now();

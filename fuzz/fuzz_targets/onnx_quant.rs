@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use veritas_quant::QuantizedModel;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(model) = veritas_quant::import(data)
+    if let Ok(model) = veritas_quantize::import(data)
         && model.input_len() <= 1 << 16
     {
         let _ = model.run(&vec![0.5; model.input_len()]);

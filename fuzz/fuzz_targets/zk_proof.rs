@@ -1,5 +1,6 @@
 //! Fuzz target: matvec proof decoding; whatever decodes re-encodes identically, and verifying it
-//! against a fixed true statement (the golden one of `crates/zk/tests/encoding.rs`) does not panic.
+//! against a fixed true statement (the golden one of `crates/zk/tests/it/encoding.rs`) does not
+//! panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

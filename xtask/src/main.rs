@@ -4,6 +4,7 @@
 //! pip, into the target directory) and runs the whole test suite with it.
 
 use std::{
+    collections::HashSet,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -279,6 +280,70 @@ const ALLOWED_VERIFIER_DEPS: &[&str] = &[
     "veritas-quant",
 ];
 
+/// The workspace crates the verifier may reach through its normal dependencies.
+const VERIFIER_WORKSPACE_DEPS: &[&str] = &["veritas-primitives", "veritas-quant", "veritas-zk"];
+
+/// Crates the verifier must not reach through its normal dependencies, however indirectly: I/O,
+/// async runtimes, servers, storage, model runtimes, and the ONNX importer (which brings prost).
+const FORBIDDEN_VERIFIER_DEPS: &[&str] = &[
+    "prost",
+    "tokio",
+    "reqwest",
+    "hyper",
+    "redb",
+    "ort",
+    "llama-cpp-2",
+    "llama-cpp-sys-2",
+    "object_store",
+    "axum",
+    "mio",
+    "veritas-quantize",
+];
+
+/// The verifier's normal (not dev, not build) dependency closure on every target, as `cargo tree`
+/// resolves it: one problem per forbidden crate or other workspace crate in it, with the path
+/// that reaches it.
+fn verifier_closure_problems(root: &Path) -> anyhow::Result<Vec<String>> {
+    let output = Command::new("cargo")
+        .args(["tree", "-p", "veritas-verifier", "-e", "normal", "--target", "all", "--prefix", "depth", "-f", "{p}"])
+        .current_dir(root)
+        .output()
+        .context("cannot run cargo tree")?;
+    if !output.status.success() {
+        bail!("cargo tree -p veritas-verifier failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let mut problems = Vec::new();
+    let mut reported = HashSet::new();
+    // `path[d]` is the crate on the current line's branch at depth `d`.
+    let mut path: Vec<&str> = Vec::new();
+    for line in std::str::from_utf8(&output.stdout)?.lines().filter(|l| !l.is_empty()) {
+        let text = line.trim_start_matches(|c: char| c.is_ascii_digit());
+        let depth: usize = line[..line.len() - text.len()].parse().context("cargo tree line without a depth")?;
+        let mut words = text.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        // Workspace crates are path dependencies: `name v0.1.0 (/path/to/crate)`.
+        let local = words.any(|w| w.starts_with("(/"));
+        path.truncate(depth);
+        path.push(name);
+        let via = path.join(" -> ");
+        let problem = if FORBIDDEN_VERIFIER_DEPS.contains(&name) {
+            format!("crates/verifier reaches {name} ({via}); xtask's FORBIDDEN_VERIFIER_DEPS keeps it out")
+        } else if depth > 0 && local && !VERIFIER_WORKSPACE_DEPS.contains(&name) {
+            let allowed = VERIFIER_WORKSPACE_DEPS.join(", ");
+            format!("crates/verifier reaches the workspace crate {name} ({via}); it may reach only {allowed}")
+        } else {
+            continue;
+        };
+        if reported.insert(name) {
+            problems.push(problem);
+        }
+    }
+    if path.is_empty() {
+        bail!("cargo tree -p veritas-verifier printed no crates");
+    }
+    Ok(problems)
+}
+
 fn tidy(root: &Path) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for dir in ["crates", "xtask", "bench", "fuzz"] {
@@ -291,7 +356,8 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
             }
         });
     }
-    // Architecture invariant: the verifier depends on primitives only.
+    // Architecture invariant: the verifier's direct dependencies are the audited ones, and nothing
+    // in its closure does I/O or decodes what it does not check.
     let manifest = std::fs::read_to_string(root.join("crates/verifier/Cargo.toml"))?;
     let deps = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
     for line in deps.lines().filter(|l| l.contains('=')) {
@@ -300,6 +366,7 @@ fn tidy(root: &Path) -> anyhow::Result<()> {
             problems.push(format!("crates/verifier depends on {name}; it may depend on primitives only"));
         }
     }
+    problems.extend(verifier_closure_problems(root)?);
     let cli_pin = std::fs::read_to_string(root.join("crates/cli/src/setup.rs"))?;
     if !cli_pin.contains(&format!("ONNXRUNTIME_VERSION: &str = \"{ONNXRUNTIME_VERSION}\"")) {
         problems.push("the CLI and xtask pin different ONNX Runtime versions".into());

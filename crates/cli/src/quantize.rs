@@ -48,12 +48,12 @@ pub(crate) fn samples(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
 pub(crate) fn quantize(onnx: &Path, calibration: &Path, json: bool) -> anyhow::Result<tempfile::NamedTempFile> {
     let bytes = std::fs::read(onnx).with_context(|| format!("cannot read {}", onnx.display()))?;
     let samples = samples(calibration)?;
-    let float = veritas_quant::import(&bytes).with_context(|| format!("cannot import {}", onnx.display()))?;
+    let float = veritas_quantize::import(&bytes).with_context(|| format!("cannot import {}", onnx.display()))?;
     if let Some((i, sample)) = samples.iter().enumerate().find(|(_, s)| s.len() != float.input_len()) {
         bail!("sample {i} has {} values; the model takes {}", sample.len(), float.input_len());
     }
-    let quantized = veritas_quant::calibrate::quantize_model(&float, &samples).context("cannot quantize")?;
-    let report = veritas_quant::compare(&float, &quantized, &samples).context("cannot compare")?;
+    let quantized = veritas_quantize::calibrate::quantize_model(&float, &samples).context("cannot quantize")?;
+    let report = veritas_quantize::compare(&float, &quantized, &samples).context("cannot compare")?;
     if !json {
         eprintln!(
             "quantized to int8 on {} samples: top-1 agrees with the float model on {}/{} ({:.1}%), max |error| {:.4} \

@@ -1,8 +1,9 @@
-//! The index arithmetic of convolutions and pools, shared by the float and integer executors.
+//! The index arithmetic of convolutions and pools, shared by the integer executor and
+//! `veritas-quantize`'s float one.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{QuantError, Result, onnx::MAX_TENSOR_ELEMENTS};
+use crate::{QuantError, Result, quantized::MAX_TENSOR_ELEMENTS};
 
 /// A 2-D convolution over one `[channels, height, width]` sample (group 1, dilation 1).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

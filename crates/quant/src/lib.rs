@@ -1,32 +1,22 @@
-//! Quantization of ONNX float networks to int8, and the bit-exact integer executor whose
-//! execution a ZK proof proves (docs/zk.md, "Quantization").
+//! The bit-exact integer executor of int8 networks, whose execution a ZK proof proves (docs/zk.md,
+//! "Quantization").
 //!
-//! [`import`] decodes an ONNX model into a [`FloatModel`] (f32 reference executor);
-//! [`quantize`] calibrates per-tensor symmetric scales on sample inputs and converts it to a
-//! [`QuantizedModel`], whose [`QuantizedModel::run`] is the definition of the statement.
-//! Pure: no I/O, no clock, no randomness.
+//! [`QuantizedModel::run`] is the definition of the statement; [`requant`] is its one rounding
+//! and [`geometry`] the index arithmetic of its convolutions and pools. Making a
+//! [`QuantizedModel`] from an ONNX float network is `veritas-quantize`'s work, so that the
+//! verifier, which runs this crate, never links an ONNX decoder. Pure: no I/O, no clock, no
+//! randomness.
 
-pub mod accuracy;
-pub mod calibrate;
-pub mod float;
 pub mod geometry;
-pub mod import;
-pub mod onnx;
 pub mod quantized;
 pub mod requant;
 
-pub use accuracy::{AccuracyReport, compare};
-pub use float::FloatModel;
-pub use import::import;
 pub use quantized::{QuantLayer, QuantOp, QuantizedModel};
 pub use requant::Requant;
 
-/// What can go wrong importing, quantizing or running a network.
+/// What can go wrong validating or running a network.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {
-    /// The model bytes are not a protobuf `ModelProto`.
-    #[error("model does not decode: {0}")]
-    Decode(String),
     /// An input beyond a size limit.
     #[error("{what}: limit {limit}, got {got}")]
     TooLarge {
@@ -36,24 +26,6 @@ pub enum QuantError {
         limit: usize,
         /// The size found.
         got: usize,
-    },
-    /// An operator, or an operator's form, the importer does not support.
-    #[error("unsupported {op} at node {node}: {reason}")]
-    Unsupported {
-        /// The ONNX op type.
-        op: String,
-        /// The node's name (or first output).
-        node: String,
-        /// What about it.
-        reason: String,
-    },
-    /// An initializer that cannot be read.
-    #[error("tensor {name}: {reason}")]
-    BadTensor {
-        /// The tensor's name.
-        name: String,
-        /// What is wrong.
-        reason: String,
     },
     /// An input of the wrong length.
     #[error("input length: expected {expected}, got {got}")]
@@ -84,9 +56,3 @@ pub enum QuantError {
 
 /// The crate's result.
 pub type Result<T, E = QuantError> = std::result::Result<T, E>;
-
-/// Imports ONNX `model_bytes`, calibrates on `calibration_inputs` (one flat f32 sample each) and
-/// quantizes.
-pub fn quantize(model_bytes: &[u8], calibration_inputs: &[Vec<f32>]) -> Result<QuantizedModel> {
-    calibrate::quantize_model(&import(model_bytes)?, calibration_inputs)
-}

@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 use crate::{
     QuantError, Result,
     geometry::{Conv2d, Pool2d},
-    onnx::MAX_TENSOR_ELEMENTS,
     requant::{MAX_SHIFT, MULTIPLIER_END, Requant, clamp_i8, round_shift},
 };
+
+/// The most elements in one tensor: an input, an activation, a weight array (and, importing, an
+/// initializer).
+pub const MAX_TENSOR_ELEMENTS: usize = 1 << 24;
 
 /// The magnitude bound of an int8 input value used in accumulator bounds (|-128|).
 pub const INPUT_MAGNITUDE: i64 = 128;

@@ -80,7 +80,7 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
     // A zk receipt: the browser verifies its proof.
     let onnx = std::fs::read(root.join("examples/models/mnist-mlp.onnx")).unwrap();
     let sample = vec![0.5f32; 784];
-    let quantized = veritas_quant::quantize(&onnx, std::slice::from_ref(&sample)).unwrap();
+    let quantized = veritas_quantize::quantize(&onnx, std::slice::from_ref(&sample)).unwrap();
     let file = home.path().join("mlp.quant.json");
     std::fs::write(&file, serde_json::to_vec(&quantized).unwrap()).unwrap();
     let staged = node.core().stager().stage_file(&file).await.unwrap();

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, float::FloatModel, quantized::QuantizedModel};
+use veritas_quant::QuantizedModel;
+
+use crate::{Result, float::FloatModel};
 
 /// Float vs quantized on a set of inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -3,13 +3,12 @@
 //! Field numbers are those of onnx/onnx `onnx/onnx.proto`; every other field is skipped.
 
 use prost::Message;
+use veritas_quant::{QuantError, quantized::MAX_TENSOR_ELEMENTS};
 
-use crate::{QuantError, Result};
+use crate::{QuantizeError, Result};
 
 /// The most model bytes accepted: the importer holds the whole model in memory.
 pub const MAX_MODEL_BYTES: usize = 64 << 20;
-/// The most elements in one initializer or activation tensor.
-pub const MAX_TENSOR_ELEMENTS: usize = 1 << 24;
 
 /// `ModelProto`: the graph only.
 #[derive(Clone, PartialEq, Message)]
@@ -168,9 +167,9 @@ pub const DATA_TYPE_INT64: i32 = 7;
 /// Decodes a model from untrusted bytes.
 pub fn decode_model(bytes: &[u8]) -> Result<ModelProto> {
     if bytes.len() > MAX_MODEL_BYTES {
-        return Err(QuantError::TooLarge { what: "model bytes", limit: MAX_MODEL_BYTES, got: bytes.len() });
+        return Err(QuantError::TooLarge { what: "model bytes", limit: MAX_MODEL_BYTES, got: bytes.len() }.into());
     }
-    ModelProto::decode(bytes).map_err(|err| QuantError::Decode(err.to_string()))
+    ModelProto::decode(bytes).map_err(|err| QuantizeError::Decode(err.to_string()))
 }
 
 impl TensorProto {
@@ -230,7 +229,7 @@ impl TensorProto {
         }
         let expected: usize = self.shape()?.iter().product();
         if got != expected || raw_remainder != 0 {
-            return Err(QuantError::BadTensor {
+            return Err(QuantizeError::BadTensor {
                 name: self.name.clone(),
                 reason: format!("expected {expected} values, got {got}"),
             });
@@ -238,8 +237,8 @@ impl TensorProto {
         Ok(())
     }
 
-    fn bad(&self, reason: &str) -> QuantError {
-        QuantError::BadTensor { name: self.name.clone(), reason: reason.to_owned() }
+    fn bad(&self, reason: &str) -> QuantizeError {
+        QuantizeError::BadTensor { name: self.name.clone(), reason: reason.to_owned() }
     }
 }
 

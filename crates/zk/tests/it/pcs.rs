@@ -515,7 +515,7 @@ fn a_committed_prefix_opens_only_its_rows() {
 }
 
 #[test]
-#[ignore = "timing: cargo test --release -p veritas-zk --test pcs -- --ignored --nocapture timing"]
+#[ignore = "timing: cargo test --release -p veritas-zk --test it -- --ignored --nocapture pcs::timing"]
 fn timing() {
     use std::time::Instant;
     let params = PcsParams::DEFAULT;

@@ -2,8 +2,9 @@
 //! its float meaning, and clear errors on bad input.
 
 use prost::Message;
-use veritas_quant::{
-    QuantError, QuantOp, QuantizedModel, import,
+use veritas_quant::{QuantError, QuantOp, QuantizedModel};
+use veritas_quantize::{
+    QuantizeError, import,
     onnx::{
         AttributeProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64, Dimension, GraphProto, ModelProto, NodeProto, TensorProto,
         TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto,
@@ -191,7 +192,10 @@ fn wrong_input_length_is_an_error() {
     let bytes = model(&[1, 3], vec![node("Relu", &["x"], "y", vec![])], vec![], "y");
     let quantized = quantize(&bytes, &[vec![1.0, -1.0, 0.5]]).expect("quantizes");
     assert!(matches!(quantized.run(&[1, 2]), Err(QuantError::InputLength { expected: 3, got: 2 })));
-    assert!(matches!(import(&bytes).expect("imports").run(&[1.0; 4]), Err(QuantError::InputLength { .. })));
+    assert!(matches!(
+        import(&bytes).expect("imports").run(&[1.0; 4]),
+        Err(QuantizeError::Quant(QuantError::InputLength { .. }))
+    ));
     assert!(quantize(&bytes, &[vec![1.0; 2]]).is_err());
     assert!(quantize(&bytes, &[]).is_err());
 }
@@ -206,7 +210,10 @@ fn accumulator_overflow_is_rejected() {
         vec![floats("w", &[n as i64, 1], &vec![1.0; n])],
         "y",
     );
-    assert!(matches!(quantize(&bytes, &[vec![1.0; n]]), Err(QuantError::Accumulator { layer: 0, .. })));
+    assert!(matches!(
+        quantize(&bytes, &[vec![1.0; n]]),
+        Err(QuantizeError::Quant(QuantError::Accumulator { layer: 0, .. }))
+    ));
 }
 
 #[test]

@@ -3,10 +3,15 @@
 
 use std::collections::HashMap;
 
-use crate::{
-    QuantError, Result,
-    float::{FloatLayer, FloatModel, FloatOp},
+use veritas_quant::{
+    QuantError,
     geometry::{Conv2d, Pool2d},
+    quantized::MAX_TENSOR_ELEMENTS,
+};
+
+use crate::{
+    QuantizeError, Result,
+    float::{FloatLayer, FloatModel, FloatOp},
     onnx::{self, NodeProto, TensorProto},
 };
 
@@ -16,19 +21,18 @@ pub const MAX_NODES: usize = 4096;
 /// Decodes ONNX model bytes into a float network (batch 1).
 pub fn import(model_bytes: &[u8]) -> Result<FloatModel> {
     let model = onnx::decode_model(model_bytes)?;
-    let graph = model.graph.ok_or_else(|| QuantError::Invalid("model has no graph".into()))?;
+    let graph = model.graph.ok_or_else(|| invalid("model has no graph".into()))?;
     if graph.node.len() > MAX_NODES {
-        return Err(QuantError::TooLarge { what: "graph nodes", limit: MAX_NODES, got: graph.node.len() });
+        return Err(QuantError::TooLarge { what: "graph nodes", limit: MAX_NODES, got: graph.node.len() }.into());
     }
     let initializers: HashMap<&str, &TensorProto> = graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
     let input = graph
         .input
         .iter()
         .find(|i| !initializers.contains_key(i.name.as_str()))
-        .ok_or_else(|| QuantError::Invalid("graph has no input".into()))?;
+        .ok_or_else(|| invalid("graph has no input".into()))?;
     let input_shape = input_shape(input)?;
-    let output_name =
-        graph.output.first().ok_or_else(|| QuantError::Invalid("graph has no output".into()))?.name.clone();
+    let output_name = graph.output.first().ok_or_else(|| invalid("graph has no output".into()))?.name.clone();
 
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for name in graph.node.iter().flat_map(|n| &n.input).chain(graph.output.iter().map(|o| &o.name)) {
@@ -42,7 +46,7 @@ pub fn import(model_bytes: &[u8]) -> Result<FloatModel> {
     }
     let (output, _) = importer.value(&output_name, "graph output")?;
     if importer.layers.is_empty() {
-        return Err(QuantError::Invalid("graph has no layers".into()));
+        return Err(invalid("graph has no layers".into()));
     }
     Ok(FloatModel { input_name: input.name.clone(), input_shape, layers: importer.layers, output })
 }
@@ -55,7 +59,7 @@ fn input_shape(input: &onnx::ValueInfoProto) -> Result<Vec<usize>> {
         .and_then(|t| t.shape.as_ref())
         .map(|s| s.dim.as_slice())
         .unwrap_or_default();
-    let bad = || QuantError::Invalid(format!("input {}: need a shape [batch, ...] with known sizes", input.name));
+    let bad = || invalid(format!("input {}: need a shape [batch, ...] with known sizes", input.name));
     let (batch, rest) = dims.split_first().ok_or_else(bad)?;
     if !matches!(batch.dim_value, None | Some(1)) {
         return Err(bad());
@@ -66,7 +70,7 @@ fn input_shape(input: &onnx::ValueInfoProto) -> Result<Vec<usize>> {
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
     if shape.is_empty()
-        || shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none_or(|n| n > onnx::MAX_TENSOR_ELEMENTS)
+        || shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).is_none_or(|n| n > MAX_TENSOR_ELEMENTS)
     {
         return Err(bad());
     }
@@ -83,8 +87,13 @@ struct Importer<'a> {
     layers: Vec<FloatLayer>,
 }
 
-fn unsupported(node: &NodeProto, reason: impl Into<String>) -> QuantError {
-    QuantError::Unsupported { op: node.op_type.clone(), node: node.label(), reason: reason.into() }
+/// A structurally invalid model, as the executor's `Invalid` says it (one message for both).
+fn invalid(reason: String) -> QuantizeError {
+    QuantError::Invalid(reason).into()
+}
+
+fn unsupported(node: &NodeProto, reason: impl Into<String>) -> QuantizeError {
+    QuantizeError::Unsupported { op: node.op_type.clone(), node: node.label(), reason: reason.into() }
 }
 
 fn to_usize(values: &[i64], node: &NodeProto, what: &str) -> Result<Vec<usize>> {
@@ -114,7 +123,7 @@ fn pads(node: &NodeProto) -> Result<[usize; 4]> {
 
 impl Importer<'_> {
     fn value(&self, name: &str, node: &str) -> Result<(usize, Vec<usize>)> {
-        self.values.get(name).cloned().ok_or_else(|| QuantError::Invalid(format!("{node}: unknown tensor {name}")))
+        self.values.get(name).cloned().ok_or_else(|| invalid(format!("{node}: unknown tensor {name}")))
     }
 
     fn constant(&self, node: &NodeProto, index: usize) -> Result<Option<&TensorProto>> {

@@ -1,9 +1,11 @@
 //! The imported float network and its f32 reference executor (calibration and accuracy).
 
-use crate::{
-    QuantError, Result,
+use veritas_quant::{
+    QuantError,
     geometry::{Conv2d, Pool2d},
 };
+
+use crate::Result;
 
 /// One float layer. Tensor ids: 0 is the model input, `k + 1` the output of layer `k`.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,7 +105,7 @@ impl FloatModel {
     /// Runs the network on one sample; returns every tensor by id (input first).
     pub fn run_trace(&self, input: &[f32]) -> Result<Vec<Vec<f32>>> {
         if input.len() != self.input_len() {
-            return Err(QuantError::InputLength { expected: self.input_len(), got: input.len() });
+            return Err(QuantError::InputLength { expected: self.input_len(), got: input.len() }.into());
         }
         let mut tensors: Vec<Vec<f32>> = vec![input.to_vec()];
         for layer in &self.layers {

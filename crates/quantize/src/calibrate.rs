@@ -1,10 +1,10 @@
 //! Calibration: per-tensor symmetric scales from sample inputs, and the float → int8 conversion.
 
+use veritas_quant::{QuantError, QuantLayer, QuantOp, QuantizedModel, Requant};
+
 use crate::{
-    QuantError, Result,
+    Result,
     float::{FloatModel, FloatOp},
-    quantized::{QuantLayer, QuantOp, QuantizedModel},
-    requant::Requant,
 };
 
 /// The most calibration samples accepted.
@@ -26,7 +26,7 @@ fn quantize_bias(layer: usize, bias: &[f32], scale: f64) -> Result<Vec<i32>> {
         .map(|&b| {
             let q = (f64::from(b) / scale).round();
             if q.abs() > f64::from(i32::MAX) {
-                return Err(QuantError::Accumulator { layer, bound: q as i64 });
+                return Err(QuantError::Accumulator { layer, bound: q as i64 }.into());
             }
             Ok(q as i32)
         })
@@ -36,19 +36,20 @@ fn quantize_bias(layer: usize, bias: &[f32], scale: f64) -> Result<Vec<i32>> {
 /// Calibrates `model` on `samples` (each one input) and converts it to int8.
 pub fn quantize_model(model: &FloatModel, samples: &[Vec<f32>]) -> Result<QuantizedModel> {
     if samples.is_empty() {
-        return Err(QuantError::Invalid("no calibration samples".into()));
+        return Err(QuantError::Invalid("no calibration samples".into()).into());
     }
     if samples.len() > MAX_CALIBRATION_SAMPLES {
         return Err(QuantError::TooLarge {
             what: "calibration samples",
             limit: MAX_CALIBRATION_SAMPLES,
             got: samples.len(),
-        });
+        }
+        .into());
     }
     let mut max_abs = vec![0.0f32; model.layers.len() + 1];
     for sample in samples {
         if sample.iter().any(|v| !v.is_finite()) {
-            return Err(QuantError::Invalid("non-finite calibration value".into()));
+            return Err(QuantError::Invalid("non-finite calibration value".into()).into());
         }
         for (max, tensor) in max_abs.iter_mut().zip(model.run_trace(sample)?) {
             *max = tensor.iter().fold(*max, |m, v| m.max(v.abs()));

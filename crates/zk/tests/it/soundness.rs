@@ -15,7 +15,7 @@ use veritas_zk::pcs::PcsParams;
 use veritas_zk::{EF, ZkError};
 
 /// Few queries keep the random cases fast; what these tests break is caught before the
-/// commitment's queries (and `tests/pcs.rs` covers those).
+/// commitment's queries (and `tests/it/pcs.rs` covers those).
 const FAST: PcsParams = PcsParams { log_blowup: 1, num_queries: 4, pow_bits: 0 };
 
 fn requant(shift: u32) -> Requant {

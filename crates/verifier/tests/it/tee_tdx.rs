@@ -10,11 +10,11 @@ use veritas_verifier::tee::{
     policy::{TdxMeasurement, TdxPolicy},
 };
 
-const QUOTE: &[u8] = include_bytes!("vectors/tee/tdx_quote.trimmed");
-const QUOTE_AS_SHIPPED: &[u8] = include_bytes!("vectors/tee/tdx_quote");
-const COLLATERAL: &[u8] = include_bytes!("vectors/tee/tdx_quote_collateral.json");
-const SGX_QUOTE: &[u8] = include_bytes!("vectors/tee/sgx_quote");
-const SGX_COLLATERAL: &[u8] = include_bytes!("vectors/tee/sgx_quote_collateral.json");
+const QUOTE: &[u8] = include_bytes!("../vectors/tee/tdx_quote.trimmed");
+const QUOTE_AS_SHIPPED: &[u8] = include_bytes!("../vectors/tee/tdx_quote");
+const COLLATERAL: &[u8] = include_bytes!("../vectors/tee/tdx_quote_collateral.json");
+const SGX_QUOTE: &[u8] = include_bytes!("../vectors/tee/sgx_quote");
+const SGX_COLLATERAL: &[u8] = include_bytes!("../vectors/tee/sgx_quote_collateral.json");
 /// 2025-07-01T00:00:00Z.
 const TIME: u64 = 1_751_328_000;
 /// The collateral window: 2025-06-19T10:32:27Z – 2025-07-19T10:00:35Z.
@@ -169,7 +169,7 @@ fn a_flipped_bit_at_every_position_of_the_quote_fails() {
 }
 
 /// Every position of the quote, each of the 8 bits (about 40 s in a debug build):
-/// `cargo test -p veritas-verifier --test tee_tdx -- --ignored`.
+/// `cargo test -p veritas-verifier --test it -- --ignored tee_tdx::`.
 #[test]
 #[ignore = "exhaustive over all 8 bits; run with --ignored"]
 fn every_bit_of_the_quote_flipped_fails() {

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use serde_json::Value;
-use veritas_quant::{FloatModel, QuantizedModel, accuracy::argmax, compare, import, quantize};
+use veritas_quant::QuantizedModel;
+use veritas_quantize::{FloatModel, accuracy::argmax, compare, import, quantize};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")

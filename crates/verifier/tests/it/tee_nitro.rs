@@ -8,10 +8,10 @@ use veritas_verifier::tee::{
     policy::{NitroMeasurement, NitroPolicy},
 };
 
-const PROD_0907: &[u8] = include_bytes!("vectors/tee/nitro_blocky_prod_2024-09-07.cose");
-const DEBUG_0907: &[u8] = include_bytes!("vectors/tee/nitro_blocky_debug_2024-09-07.cose");
-const PROD_0507: &[u8] = include_bytes!("vectors/tee/nitro_blocky_prod_2024-05-07.cose");
-const ROOT_PEM: &str = include_str!("vectors/tee/AWS_NitroEnclaves_Root-G1.pem");
+const PROD_0907: &[u8] = include_bytes!("../vectors/tee/nitro_blocky_prod_2024-09-07.cose");
+const DEBUG_0907: &[u8] = include_bytes!("../vectors/tee/nitro_blocky_debug_2024-09-07.cose");
+const PROD_0507: &[u8] = include_bytes!("../vectors/tee/nitro_blocky_prod_2024-05-07.cose");
+const ROOT_PEM: &str = include_str!("../vectors/tee/AWS_NitroEnclaves_Root-G1.pem");
 
 /// A production document, its timestamp (Unix seconds) and PCR0 (from the manifest).
 struct Vector {
