@@ -184,6 +184,63 @@ fn nodes_stop_when_veritas_up_is_killed_outright() {
 }
 
 #[test]
+fn sigterm_stops_every_process_and_every_acknowledged_receipt_settles_after_a_restart() {
+    // A fixed port, so that the restarted network finds its nodes where it registered them.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let extra = ["--no-default-model", "--workers", "1", "--validators", "1", "--settle-every", "0.2"];
+    let mut net = Network::start_listening(tempfile::tempdir().unwrap(), &listen, &extra);
+    net.push_iris();
+    let settled_before = net.infer(5.0);
+    net.wait_idle(Duration::from_secs(60));
+    let pids: Vec<String> = net.nodes.iter().map(|(n, _)| net.pid_of(n).unwrap()).collect();
+    // Requests in flight when the signal comes: each either gets its receipt, which must then
+    // survive and settle, or is refused; none is half-done.
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            let (api, home) = (net.api.clone(), net.home.path().to_owned());
+            std::thread::spawn(move || {
+                let input = format!("{{\"float_input\": [[{}, 3.5, 1.4, 0.2]]}}", 4.0 + f64::from(i) / 10.0);
+                let out = common::veritas(&api, &home, &["--json", "infer", "iris", "--input", &input]);
+                out.status.success().then(|| {
+                    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+                    answer["receipt_id"].as_str().unwrap().to_owned()
+                })
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        std::process::Command::new("kill").args(["-TERM", &net.child.id().to_string()]).status().unwrap().success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = net.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "veritas up did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "veritas up exits 0 on SIGTERM: {status}");
+    assert!(pids.iter().all(|pid| !common::runs(pid)), "every node stopped with the gateway");
+    let acknowledged: Vec<String> = clients.into_iter().filter_map(|c| c.join().unwrap()).collect();
+
+    // Started again in the same home: every receipt it acknowledged is there and settles once.
+    let home = std::mem::replace(&mut net.home, tempfile::tempdir().unwrap());
+    drop(net);
+    let net = Network::start_listening(home, &listen, &extra);
+    net.wait_idle(Duration::from_secs(60));
+    for id in acknowledged.iter().chain([&settled_before]) {
+        let receipt = net.receipt(id);
+        assert!(!receipt["settlement"].is_null(), "acknowledged before the stop, settled after it: {receipt}");
+    }
+    let rpc = format!("{}/rpc", net.api);
+    let path = net.home.path().join("r.json");
+    assert!(net.cli(&["receipt", "show", &settled_before, "-o", path.to_str().unwrap()]).status.success());
+    assert!(net.cli(&["verify", "--rpc", &rpc, path.to_str().unwrap()]).status.success());
+}
+
+#[test]
 fn verdicts_that_do_not_hold_are_refused_and_another_models_answer_is_caught() {
     let net = Network::start(&[
         "--workers",

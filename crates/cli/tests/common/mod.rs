@@ -43,8 +43,13 @@ impl Network {
     }
 
     pub fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Network {
+        Network::start_listening(home, "127.0.0.1:0", extra)
+    }
+
+    /// `veritas up` with its gateway on `listen` (its nodes on the ports after it).
+    pub fn start_listening(home: tempfile::TempDir, listen: &str, extra: &[&str]) -> Network {
         let mut child = Command::new(BIN)
-            .args(["--json", "up", "--listen", "127.0.0.1:0", "--llm-threads", "1"])
+            .args(["--json", "up", "--listen", listen, "--llm-threads", "1"])
             .args(extra)
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_LOG", "warn")
@@ -152,6 +157,12 @@ impl Network {
         let pid = self.pid_of(name).unwrap_or_else(|| panic!("{name} does not run"));
         assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
     }
+}
+
+/// Whether process `pid` still runs (a zombie, exited but not yet reaped, does not).
+pub fn runs(pid: &str) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().any(|l| l.starts_with("State:") && !l.contains("zombie"))
 }
 
 impl Drop for Network {
