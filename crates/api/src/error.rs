@@ -60,6 +60,7 @@ impl From<NodeError> for ApiError {
                 (S::UNPROCESSABLE_ENTITY, "invalid_model")
             }
             NodeError::NotAnLlm { .. } => (S::BAD_REQUEST, "not_a_language_model"),
+            NodeError::NoLanguageModels => (S::NOT_IMPLEMENTED, "no_language_models"),
             NodeError::Llm(
                 LlmError::PromptTooLong { .. } | LlmError::InvalidSampling(_) | LlmError::InvalidMessages(_),
             ) => (S::BAD_REQUEST, "invalid_request"),

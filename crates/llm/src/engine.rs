@@ -9,11 +9,14 @@ use llama_cpp_2::{
     llama_backend::LlamaBackend,
     llama_batch::LlamaBatch,
     model::{LlamaModel, params::LlamaModelParams},
+    sampling::LlamaSampler,
     token::LlamaToken,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::{LlmError, LlmResult, SamplingParams, error::engine, text::TextStream};
+use crate::{
+    FinishReason, Generation, GgufInfo, LlmError, LlmResult, SamplingParams, TokenScore, error::engine,
+    text::TextStream,
+};
 
 /// Tokens decoded per llama.cpp call while reading a prompt.
 const PROMPT_CHUNK: usize = 512;
@@ -33,21 +36,6 @@ fn backend() -> LlmResult<&'static LlamaBackend> {
         })
         .as_ref()
         .map_err(|err| LlmError::Engine(err.clone()))
-}
-
-/// What a GGUF file says about itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GgufInfo {
-    /// `general.architecture` (e.g. `llama`).
-    pub architecture: String,
-    /// `general.name`, if present.
-    pub name: Option<String>,
-    /// The context length it was trained with (`<arch>.context_length`).
-    pub context_length: Option<u64>,
-    /// `tokenizer.chat_template` (Jinja), if present.
-    pub chat_template: Option<String>,
-    /// How many tensors it holds.
-    pub tensors: u64,
 }
 
 /// Reads a GGUF file's header and checks that llama.cpp can load its architecture (by loading
@@ -82,47 +70,6 @@ pub fn inspect_gguf(path: &Path) -> LlmResult<GgufInfo> {
         reason: err.to_string(),
     })?;
     Ok(info)
-}
-
-/// Why generation ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    /// The model ended its turn or a stop sequence came.
-    Stop,
-    /// `max_tokens` were generated, or the context is full.
-    Length,
-    /// The caller stopped it (a client that went away).
-    Cancelled,
-}
-
-/// A finished generation.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Generation {
-    /// The text (cut before a stop sequence).
-    pub text: String,
-    /// The generated tokens, the end-of-turn token excluded.
-    pub tokens: Vec<u32>,
-    /// The prompt's length in tokens.
-    pub prompt_tokens: usize,
-    /// Why it ended.
-    pub finish_reason: FinishReason,
-    /// Each token's log-probability at generation time, when asked for.
-    pub logprobs: Vec<f64>,
-}
-
-/// One completion token scored against the model's distribution at its position.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TokenScore {
-    /// The token.
-    pub token: u32,
-    /// Its log-probability under the raw logits (before temperature and truncation).
-    pub logprob: f64,
-    /// 1 for the most likely token.
-    pub rank: u32,
-    /// Whether the sampler could have picked it: rank 1 when greedy; otherwise within top-k
-    /// and inside the top-p nucleus of the temperature-scaled distribution.
-    pub consistent: bool,
 }
 
 /// A loaded GGUF model.
@@ -257,7 +204,7 @@ impl LlmModel {
         let mut batch = LlamaBatch::new(PROMPT_CHUNK, 1);
         let last = prompt_tokens.len() - 1;
         self.decode(&mut ctx, &mut batch, &prompt_tokens, 0, |position| position == last)?;
-        let mut sampler = params.sampler();
+        let mut sampler = sampler(params);
         let vocab = self.model.vocab();
         let mut stream = TextStream::new(&params.stop);
         let mut tokens = Vec::new();
@@ -384,6 +331,24 @@ fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScor
     };
     let logprob = f64::from(target) - (f64::from(max) + sum.ln());
     TokenScore { token, logprob, rank, consistent }
+}
+
+/// The llama.cpp sampler chain of a request's parameters: top-k, top-p, temperature, then a
+/// seeded draw.
+pub(crate) fn sampler(params: &SamplingParams) -> LlamaSampler {
+    if params.greedy() {
+        return LlamaSampler::greedy();
+    }
+    let mut chain = Vec::with_capacity(4);
+    if params.top_k > 0 {
+        chain.push(LlamaSampler::top_k(params.top_k as i32));
+    }
+    if params.top_p < 1.0 {
+        chain.push(LlamaSampler::top_p(params.top_p, 1));
+    }
+    chain.push(LlamaSampler::temp(params.temperature));
+    chain.push(LlamaSampler::dist(params.seed));
+    LlamaSampler::chain_simple(chain)
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub enum LlmError {
 /// Result alias of the llm crate.
 pub type LlmResult<T> = Result<T, LlmError>;
 
+#[cfg(feature = "engine")]
 pub(crate) fn engine<E: std::fmt::Display>(err: E) -> LlmError {
     LlmError::Engine(err.to_string())
 }

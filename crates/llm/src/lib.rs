@@ -1,22 +1,30 @@
 //! veritas llm: GGUF language models on llama.cpp (through `llama-cpp-2`): inspection of an
 //! upload, generation with seeded sampling, and teacher-forced scoring of a claimed completion.
+//! The engine is the `engine` feature (on by default); without it, the crate is the values that
+//! cross the wire (messages, sampling parameters, generations) and chat-template rendering, and
+//! needs no C++ toolchain.
 //!
 //! Determinism: the same prompt, sampling parameters (seed included), engine build and thread
 //! count give the same tokens: the prompt is decoded in fixed chunks, then one token per
 //! decode, and the sampler is `llama.cpp`'s seeded chain.
 
 mod chat;
+#[cfg(feature = "engine")]
 mod engine;
 mod error;
 mod sampling;
 mod slots;
+#[cfg(feature = "engine")]
 mod text;
+mod types;
 
 pub use chat::{ChatMessage, ROLES, render_chat};
-pub use engine::{FinishReason, Generation, GgufInfo, LlmModel, TokenScore, inspect_gguf};
+#[cfg(feature = "engine")]
+pub use engine::{LlmModel, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
 pub use slots::{DecodeSlots, Slot};
+pub use types::{FinishReason, Generation, GgufInfo, TokenScore};
 
 /// How far (in nats) a claimed token log-probability may be from the scored one and still
 /// match: 1.7× the largest drift between batched scoring and incremental generation measured on

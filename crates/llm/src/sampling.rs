@@ -1,6 +1,5 @@
 //! Sampling parameters, checked, and the llama.cpp sampler chain they make.
 
-use llama_cpp_2::sampling::LlamaSampler;
 use serde::{Deserialize, Serialize};
 
 use crate::{LlmError, LlmResult};
@@ -60,23 +59,6 @@ impl SamplingParams {
     /// Whether sampling is greedy (the argmax every time).
     pub fn greedy(&self) -> bool {
         self.temperature == 0.0
-    }
-
-    /// The llama.cpp sampler chain: top-k, top-p, temperature, then a seeded draw.
-    pub(crate) fn sampler(&self) -> LlamaSampler {
-        if self.greedy() {
-            return LlamaSampler::greedy();
-        }
-        let mut chain = Vec::with_capacity(4);
-        if self.top_k > 0 {
-            chain.push(LlamaSampler::top_k(self.top_k as i32));
-        }
-        if self.top_p < 1.0 {
-            chain.push(LlamaSampler::top_p(self.top_p, 1));
-        }
-        chain.push(LlamaSampler::temp(self.temperature));
-        chain.push(LlamaSampler::dist(self.seed));
-        LlamaSampler::chain_simple(chain)
     }
 }
 

@@ -117,6 +117,9 @@ pub enum NodeError {
     /// A language model or a request to it.
     #[error(transparent)]
     Llm(#[from] veritas_llm::LlmError),
+    /// This node was built without language models (the `llm` feature).
+    #[error("this node was built without language models (llama.cpp): build it with the `llm` feature")]
+    NoLanguageModels,
     /// A local file operation failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),

@@ -6,11 +6,11 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use veritas_hub::ModelVersion;
-use veritas_llm::{DecodeSlots, LlmModel};
+use veritas_llm::DecodeSlots;
 use veritas_primitives::{ModelId, Values};
 use veritas_runtime::OnnxRuntime;
 
-use super::{Core, quantized::ProvingKeys};
+use super::{Core, LlmModel, quantized::ProvingKeys};
 use crate::{NodeConfig, NodeResult};
 
 pub(crate) use super::quantized::QuantRun;

@@ -7,7 +7,15 @@
 mod chain;
 mod engines;
 pub(crate) mod models;
+#[cfg(not(feature = "llm"))]
+mod no_llm;
 mod quantized;
+
+#[cfg(not(feature = "llm"))]
+pub(crate) use no_llm::{LlmModel, inspect_gguf};
+/// A loaded language model (llama.cpp), or none in a build without the `llm` feature.
+#[cfg(feature = "llm")]
+pub(crate) use veritas_llm::{LlmModel, inspect_gguf};
 
 use std::{
     path::PathBuf,

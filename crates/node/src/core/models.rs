@@ -89,7 +89,7 @@ impl Core {
             ModelFormat::Gguf => {
                 // A language model: its header is read and llama.cpp must know its architecture.
                 let path = request.staged.path().to_owned();
-                let info = tokio::task::spawn_blocking(move || veritas_llm::inspect_gguf(&path)).await??;
+                let info = tokio::task::spawn_blocking(move || super::inspect_gguf(&path)).await??;
                 let mut metadata = BTreeMap::from([
                     ("architecture".to_owned(), info.architecture),
                     ("tensors".to_owned(), info.tensors.to_string()),

@@ -90,7 +90,7 @@ impl Worker {
 }
 
 /// A completion made up without running the model: a fixed sentence's tokens.
-pub(crate) fn made_up_generation(model: &veritas_llm::LlmModel, prompt: &str) -> veritas_llm::Generation {
+pub(crate) fn made_up_generation(model: &crate::core::LlmModel, prompt: &str) -> veritas_llm::Generation {
     let tokens = model.tokenize(" I did not run the model; this answer is made up.");
     let text = model.spell(&tokens);
     veritas_llm::Generation {
@@ -105,7 +105,7 @@ pub(crate) fn made_up_generation(model: &veritas_llm::LlmModel, prompt: &str) ->
 /// A completion as a lying worker changes it after generating: `wrong-output` replaces the
 /// second half of the tokens, `truncate` cuts the completion in half and claims the model
 /// stopped there. The text is always what the claimed tokens spell.
-pub(crate) fn alter_generation(fault: Fault, model: &veritas_llm::LlmModel, generation: &mut veritas_llm::Generation) {
+pub(crate) fn alter_generation(fault: Fault, model: &crate::core::LlmModel, generation: &mut veritas_llm::Generation) {
     let half = generation.tokens.len() / 2;
     match fault {
         Fault::WrongOutput => {
