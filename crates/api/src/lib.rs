@@ -1,4 +1,5 @@
-//! veritas api: the node's HTTP API on axum.
+//! veritas api: the node's HTTP API on axum, its bodies the `veritas-wire` types, its OpenAPI
+//! document generated from them ([`openapi`]).
 //!
 //! Architecture invariant: this is the only crate that knows HTTP. Errors map to statuses in one
 //! place, [`error::ApiError`].
@@ -6,12 +7,15 @@
 mod auth;
 mod error;
 mod explorer;
+mod inference;
+mod models;
 mod openai;
 mod routes;
 mod rpc;
 mod web;
+mod work;
 
 pub use auth::SIGNATURE_WINDOW;
 pub use error::ApiError;
-pub use routes::{ApiConfig, router, serve};
+pub use routes::{ApiConfig, openapi, router, serve};
 pub use rpc::chain_router;

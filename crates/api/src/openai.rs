@@ -3,7 +3,6 @@
 //! object in the body (in the final chunk when streaming) and the `X-Veritas-Receipt` header.
 
 use std::{
-    collections::BTreeMap,
     convert::Infallible,
     ops::ControlFlow,
     time::{SystemTime, UNIX_EPOCH},
@@ -19,12 +18,18 @@ use axum::{
     },
 };
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
 use veritas_node::{
     ChatRequest, ChatResponse, Node,
-    llm::{ChatMessage, FinishReason, SamplingParams},
-    wire::ChatInput,
+    llm::{FinishReason, SamplingParams},
+    wire::{
+        ChatInput, ErrorBody, ErrorDetail,
+        openai::{
+            AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChatCompletionRequest, ChatLogprobs, ChunkChoice,
+            CompletionOptions, CompletionRequest, Delta, TextChoice, TextChunk, TextChunkChoice, TextCompletion,
+            TextLogprobs, TokenLogprob, Usage, VeritasReceipt,
+        },
+    },
 };
 
 use crate::{ApiError, auth::Paid, routes::AppState};
@@ -32,111 +37,41 @@ use crate::{ApiError, auth::Paid, routes::AppState};
 /// The default `max_tokens`.
 const DEFAULT_MAX_TOKENS: u32 = 512;
 
-/// `stop`: one string or a list.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Stop {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-/// The fields both endpoints take.
-#[derive(Deserialize)]
-struct Common {
-    model: String,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    /// An extension: OpenAI has no top_k.
-    top_k: Option<u32>,
-    /// An extension: the verification mode (`signed`, `reexec` or, on a network with an
-    /// enclave, `tee`; the node's default if absent).
-    veritas_mode: Option<veritas_primitives::Mode>,
-    /// An extension: a `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
-    veritas_nonce: Option<String>,
-    seed: Option<i64>,
-    max_tokens: Option<u32>,
-    max_completion_tokens: Option<u32>,
-    stop: Option<Stop>,
-    #[serde(default)]
-    stream: bool,
-    stream_options: Option<StreamOptions>,
-    n: Option<u32>,
-    presence_penalty: Option<f32>,
-    frequency_penalty: Option<f32>,
-    #[expect(dead_code, reason = "accepted so that clients sending it are not refused; not used")]
-    user: Option<String>,
-    /// Everything else, refused by name.
-    #[serde(flatten)]
-    unknown: BTreeMap<String, Value>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ChatBody {
-    messages: Vec<ChatMessage>,
-    #[serde(default)]
-    logprobs: bool,
-    top_logprobs: Option<u32>,
-    #[serde(flatten)]
-    common: Common,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CompletionBody {
-    prompt: String,
-    logprobs: Option<u32>,
-    #[serde(flatten)]
-    common: Common,
-}
-
 fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message)
 }
 
-impl Common {
-    fn sampling(&self) -> Result<SamplingParams, ApiError> {
-        if let Some(name) = self.unknown.keys().next() {
-            return Err(invalid(format!("unknown parameter `{name}`")));
-        }
-        if self.n.is_some_and(|n| n != 1) {
-            return Err(invalid("only n = 1 is supported"));
-        }
-        for (name, value) in
-            [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)]
-        {
-            if value.is_some_and(|v| v != 0.0) {
-                return Err(invalid(format!("{name} is not supported (only 0)")));
-            }
-        }
-        let seed = match self.seed {
-            Some(seed) => {
-                u32::try_from(seed).map_err(|_| invalid(format!("seed must be 0 to 4294967295, got {seed}")))?
-            }
-            // No seed: a fresh one, which the receipt records.
-            None => u32::from_le_bytes(alloy_primitives::B256::random()[..4].try_into().unwrap_or_default()),
-        };
-        let stop = match &self.stop {
-            None => Vec::new(),
-            Some(Stop::One(one)) => vec![one.clone()],
-            Some(Stop::Many(many)) => many.clone(),
-        };
-        let defaults = SamplingParams::default();
-        let sampling = SamplingParams {
-            temperature: self.temperature.unwrap_or(defaults.temperature),
-            top_p: self.top_p.unwrap_or(defaults.top_p),
-            top_k: self.top_k.unwrap_or(0),
-            seed,
-            max_tokens: self.max_completion_tokens.or(self.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
-            stop,
-        };
-        sampling.validate().map_err(|err| invalid(err.to_string()))?;
-        Ok(sampling)
+/// The sampling parameters of a request's options, every value checked; a fresh seed (which
+/// the receipt records) when the request names none.
+fn sampling(options: &CompletionOptions) -> Result<SamplingParams, ApiError> {
+    if let Some(name) = options.unknown.keys().next() {
+        return Err(invalid(format!("unknown parameter `{name}`")));
     }
+    if options.n.is_some_and(|n| n != 1) {
+        return Err(invalid("only n = 1 is supported"));
+    }
+    for (name, value) in
+        [("presence_penalty", options.presence_penalty), ("frequency_penalty", options.frequency_penalty)]
+    {
+        if value.is_some_and(|v| v != 0.0) {
+            return Err(invalid(format!("{name} is not supported (only 0)")));
+        }
+    }
+    let seed = match options.seed {
+        Some(seed) => u32::try_from(seed).map_err(|_| invalid(format!("seed must be 0 to 4294967295, got {seed}")))?,
+        None => u32::from_le_bytes(alloy_primitives::B256::random()[..4].try_into().unwrap_or_default()),
+    };
+    let defaults = SamplingParams::default();
+    let sampling = SamplingParams {
+        temperature: options.temperature.unwrap_or(defaults.temperature),
+        top_p: options.top_p.unwrap_or(defaults.top_p),
+        top_k: options.top_k.unwrap_or(0),
+        seed,
+        max_tokens: options.max_completion_tokens.or(options.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
+        stop: options.stop.as_ref().map(|stop| stop.sequences()).unwrap_or_default(),
+    };
+    sampling.validate().map_err(|err| invalid(err.to_string()))?;
+    Ok(sampling)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -156,56 +91,39 @@ fn finish(reason: FinishReason) -> &'static str {
     }
 }
 
-fn usage(answer: &ChatResponse) -> Value {
+fn usage(answer: &ChatResponse) -> Usage {
     let (prompt, completion) = (answer.generation.prompt_tokens, answer.generation.tokens.len());
-    json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+    Usage { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
 }
 
-fn veritas(answer: &ChatResponse) -> Value {
-    json!({"receipt_id": answer.receipt.id(), "model_id": answer.model.id, "receipt": answer.receipt})
+fn veritas(answer: &ChatResponse) -> VeritasReceipt {
+    VeritasReceipt { receipt_id: answer.receipt.id(), model_id: answer.model.id, receipt: answer.receipt.clone() }
 }
 
-fn logprobs_json(answer: &ChatResponse, kind: Kind) -> Value {
-    let pieces = &answer.pieces;
+fn chat_logprobs(answer: &ChatResponse) -> Option<ChatLogprobs> {
     let logprobs = &answer.generation.logprobs;
-    if logprobs.is_empty() {
-        return Value::Null;
-    }
-    match kind {
-        Kind::Chat => json!({"content": pieces.iter().zip(logprobs).map(|(token, logprob)| json!({
-            "token": token, "logprob": logprob, "bytes": token.as_bytes(), "top_logprobs": [],
-        })).collect::<Vec<_>>()}),
-        Kind::Completion => json!({
-            "tokens": pieces, "token_logprobs": logprobs,
-            "top_logprobs": Value::Null, "text_offset": Value::Null,
-        }),
-    }
+    (!logprobs.is_empty()).then(|| ChatLogprobs {
+        content: answer
+            .pieces
+            .iter()
+            .zip(logprobs)
+            .map(|(token, logprob)| TokenLogprob {
+                token: token.clone(),
+                logprob: *logprob,
+                bytes: token.as_bytes().to_vec(),
+                top_logprobs: Vec::new(),
+            })
+            .collect(),
+    })
 }
 
-fn answer_json(answer: &ChatResponse, kind: Kind) -> Value {
-    let id = veritas_node::completion_id(&answer.receipt.id());
-    let choice = match kind {
-        Kind::Chat => json!({
-            "index": 0,
-            "message": {"role": "assistant", "content": answer.generation.text},
-            "finish_reason": finish(answer.generation.finish_reason),
-            "logprobs": logprobs_json(answer, kind),
-        }),
-        Kind::Completion => json!({
-            "index": 0,
-            "text": answer.generation.text,
-            "finish_reason": finish(answer.generation.finish_reason),
-            "logprobs": logprobs_json(answer, kind),
-        }),
-    };
-    json!({
-        "id": id,
-        "object": if kind == Kind::Chat { "chat.completion" } else { "text_completion" },
-        "created": now(),
-        "model": answer.model.name,
-        "choices": [choice],
-        "usage": usage(answer),
-        "veritas": veritas(answer),
+fn text_logprobs(answer: &ChatResponse) -> Option<TextLogprobs> {
+    let logprobs = &answer.generation.logprobs;
+    (!logprobs.is_empty()).then(|| TextLogprobs {
+        tokens: answer.pieces.clone(),
+        token_logprobs: logprobs.clone(),
+        top_logprobs: None,
+        text_offset: None,
     })
 }
 
@@ -215,40 +133,96 @@ fn receipt_header(response: &mut Response, answer: &ChatResponse) {
     }
 }
 
-/// `POST /v1/chat/completions`.
-pub(crate) async fn chat(State(state): State<AppState>, paid: Paid<ChatBody>) -> Result<Response, ApiError> {
+/// Chat with a language model (GGUF). Each answer carries its receipt under `veritas` (in the
+/// last chunk when streaming) and in the `X-Veritas-Receipt` header; the receipt's input is the
+/// messages and the prompt rendered with the model's own chat template.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "openai", request_body = ChatCompletionRequest, responses(
+    (status = 200, description = "The answer, or server-sent `ChatChunk` events ending with `[DONE]` when `stream` is set", body = ChatCompletion),
+    (status = 400, description = "A bad request: the message names what is wrong", body = ErrorBody),
+    (status = 401, description = "An unknown API key or a signature that does not hold", body = ErrorBody),
+    (status = 402, description = "The paying account cannot cover the price", body = ErrorBody),
+    (status = 404, description = "No such model", body = ErrorBody),
+))]
+pub(crate) async fn chat(
+    State(state): State<AppState>,
+    paid: Paid<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
     let body = paid.body;
     if body.top_logprobs.is_some_and(|n| n > 0) {
         return Err(invalid("top_logprobs is not supported (each token's own logprob is, with logprobs: true)"));
     }
-    let sampling = body.common.sampling()?;
     let request = ChatRequest {
-        model: body.common.model.clone(),
+        model: body.options.model.clone(),
         input: ChatInput::Messages(body.messages),
-        sampling,
+        sampling: sampling(&body.options)?,
         logprobs: body.logprobs,
-        mode: body.common.veritas_mode,
-        nonce: body.common.veritas_nonce.clone(),
+        mode: body.options.veritas_mode,
+        nonce: body.options.veritas_nonce.clone(),
     };
-    run(state.node, request, paid.account, &body.common, Kind::Chat).await
+    run(state.node, request, paid.account, &body.options, Kind::Chat).await
 }
 
-/// `POST /v1/completions`.
+/// Complete a raw prompt with a language model (GGUF), OpenAI's legacy completions.
+#[utoipa::path(post, path = "/v1/completions", tag = "openai", request_body = CompletionRequest, responses(
+    (status = 200, description = "The answer, or server-sent `TextChunk` events ending with `[DONE]` when `stream` is set", body = TextCompletion),
+    (status = 400, description = "A bad request: the message names what is wrong", body = ErrorBody),
+    (status = 401, description = "An unknown API key or a signature that does not hold", body = ErrorBody),
+    (status = 402, description = "The paying account cannot cover the price", body = ErrorBody),
+    (status = 404, description = "No such model", body = ErrorBody),
+))]
 pub(crate) async fn completion(
     State(state): State<AppState>,
-    paid: Paid<CompletionBody>,
+    paid: Paid<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let body = paid.body;
-    let sampling = body.common.sampling()?;
     let request = ChatRequest {
-        model: body.common.model.clone(),
+        model: body.options.model.clone(),
         input: ChatInput::Prompt(body.prompt),
-        sampling,
+        sampling: sampling(&body.options)?,
         logprobs: body.logprobs.is_some(),
-        mode: body.common.veritas_mode,
-        nonce: body.common.veritas_nonce.clone(),
+        mode: body.options.veritas_mode,
+        nonce: body.options.veritas_nonce.clone(),
     };
-    run(state.node, request, paid.account, &body.common, Kind::Completion).await
+    run(state.node, request, paid.account, &body.options, Kind::Completion).await
+}
+
+/// A whole answer in its endpoint's shape.
+fn answer_json(answer: &ChatResponse, kind: Kind) -> Response {
+    let id = veritas_node::completion_id(&answer.receipt.id());
+    let (model, created, usage, veritas) = (answer.model.name.clone(), now(), usage(answer), veritas(answer));
+    let finish_reason = finish(answer.generation.finish_reason).to_owned();
+    match kind {
+        Kind::Chat => Json(ChatCompletion {
+            id,
+            object: "chat.completion".into(),
+            created,
+            model,
+            choices: vec![ChatChoice {
+                index: 0,
+                message: AssistantMessage { role: "assistant".into(), content: answer.generation.text.clone() },
+                finish_reason,
+                logprobs: chat_logprobs(answer),
+            }],
+            usage,
+            veritas,
+        })
+        .into_response(),
+        Kind::Completion => Json(TextCompletion {
+            id,
+            object: "text_completion".into(),
+            created,
+            model,
+            choices: vec![TextChoice {
+                index: 0,
+                text: answer.generation.text.clone(),
+                finish_reason,
+                logprobs: text_logprobs(answer),
+            }],
+            usage,
+            veritas,
+        })
+        .into_response(),
+    }
 }
 
 enum Step {
@@ -256,21 +230,101 @@ enum Step {
     Done(Box<Result<ChatResponse, ApiError>>),
 }
 
+/// One streamed chunk: what every chunk of a stream shares, and what this one adds.
+struct Chunks {
+    id: String,
+    model: String,
+    created: u64,
+    kind: Kind,
+}
+
+impl Chunks {
+    fn event(&self, chunk: &impl Serialize) -> Event {
+        Event::default().data(serde_json::to_string(chunk).unwrap_or_default())
+    }
+
+    fn object(&self) -> String {
+        if self.kind == Kind::Chat { "chat.completion.chunk" } else { "text_completion" }.into()
+    }
+
+    /// A chunk of the chat kind.
+    fn chat(&self, choice: Option<ChunkChoice>, usage: Option<Usage>, veritas: Option<VeritasReceipt>) -> Event {
+        let (id, object, created, model) = (self.id.clone(), self.object(), self.created, self.model.clone());
+        self.event(&ChatChunk { id, object, created, model, choices: choice.into_iter().collect(), usage, veritas })
+    }
+
+    /// A chunk of the completion kind.
+    fn text(&self, choice: Option<TextChunkChoice>, usage: Option<Usage>, veritas: Option<VeritasReceipt>) -> Event {
+        let (id, object, created, model) = (self.id.clone(), self.object(), self.created, self.model.clone());
+        self.event(&TextChunk { id, object, created, model, choices: choice.into_iter().collect(), usage, veritas })
+    }
+
+    /// The first chunk: the assistant's role (chat only).
+    fn opening(&self) -> Option<Event> {
+        let delta = Delta { role: Some("assistant".into()), content: Some(String::new()) };
+        (self.kind == Kind::Chat)
+            .then(|| self.chat(Some(ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None }), None, None))
+    }
+
+    /// A piece of text.
+    fn piece(&self, text: String) -> Event {
+        match self.kind {
+            Kind::Chat => {
+                let delta = Delta { role: None, content: Some(text) };
+                self.chat(Some(ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None }), None, None)
+            }
+            Kind::Completion => {
+                self.text(Some(TextChunkChoice { index: 0, text, finish_reason: None, logprobs: None }), None, None)
+            }
+        }
+    }
+
+    /// The last chunks: the finish reason with the receipt, the usage if asked for, `[DONE]`.
+    fn end(&self, answer: &ChatResponse, include_usage: bool) -> Vec<Event> {
+        let finish_reason = Some(finish(answer.generation.finish_reason).to_owned());
+        let mut events = vec![match self.kind {
+            Kind::Chat => {
+                let choice =
+                    ChunkChoice { index: 0, delta: Delta::default(), finish_reason, logprobs: chat_logprobs(answer) };
+                self.chat(Some(choice), None, Some(veritas(answer)))
+            }
+            Kind::Completion => {
+                let choice =
+                    TextChunkChoice { index: 0, text: String::new(), finish_reason, logprobs: text_logprobs(answer) };
+                self.text(Some(choice), None, Some(veritas(answer)))
+            }
+        }];
+        if include_usage {
+            let usage = Chunks { id: veritas_node::completion_id(&answer.receipt.id()), ..self.clone_meta() };
+            events.push(match self.kind {
+                Kind::Chat => usage.chat(None, Some(self::usage(answer)), None),
+                Kind::Completion => usage.text(None, Some(self::usage(answer)), None),
+            });
+        }
+        events.push(Event::default().data("[DONE]"));
+        events
+    }
+
+    fn clone_meta(&self) -> Chunks {
+        Chunks { id: self.id.clone(), model: self.model.clone(), created: self.created, kind: self.kind }
+    }
+}
+
 async fn run(
     node: Node,
     request: ChatRequest,
     account: Option<veritas_primitives::Address>,
-    common: &Common,
+    options: &CompletionOptions,
     kind: Kind,
 ) -> Result<Response, ApiError> {
     let gateway = node.gateway()?.clone();
-    if !common.stream {
+    if !options.stream {
         let answer = gateway.chat(request, account, |_| ControlFlow::Continue(())).await?;
-        let mut response = Json(answer_json(&answer, kind)).into_response();
+        let mut response = answer_json(&answer, kind);
         receipt_header(&mut response, &answer);
         return Ok(response);
     }
-    let include_usage = common.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let include_usage = options.stream_options.as_ref().is_some_and(|o| o.include_usage);
     // Unbounded: text is small, and the sender may be a blocking generation thread or (on a
     // gateway) an async relay of a worker's stream, which must not block.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Step>();
@@ -294,88 +348,25 @@ async fn run(
     {
         return Err(ApiError::new(err.status, err.code, err.message.clone()));
     }
-    let id = format!("chatcmpl-stream-{}", alloy_primitives::hex::encode(&alloy_primitives::B256::random()[..12]));
-    let model = common.model.clone();
-    let created = now();
-    let object = if kind == Kind::Chat { "chat.completion.chunk" } else { "text_completion" };
-    let chunk = move |choice: Value, extra: Option<(&str, Value)>| {
-        let mut body = json!({"id": id, "object": object, "created": created, "model": model, "choices": [choice]});
-        if let Some((key, value)) = extra {
-            body[key] = value;
-        }
-        Event::default().data(body.to_string())
-    };
-    let text_choice = move |text: String| match kind {
-        Kind::Chat => json!({"index": 0, "delta": {"content": text}, "finish_reason": null, "logprobs": null}),
-        Kind::Completion => json!({"index": 0, "text": text, "finish_reason": null, "logprobs": null}),
-    };
-    let opening = (kind == Kind::Chat).then(|| {
-        chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}), None)
-    });
+    let stream_id = alloy_primitives::hex::encode(&alloy_primitives::B256::random()[..12]);
+    let chunks =
+        Chunks { id: format!("chatcmpl-stream-{stream_id}"), model: options.model.clone(), created: now(), kind };
+    let opening = chunks.opening();
     let steps = futures_util::stream::once(async move { first })
         .chain(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|step| (step, rx)) }));
     let events = steps.flat_map(move |step| {
         let events: Vec<Event> = match step {
-            Step::Text(text) => vec![chunk(text_choice(text), None)],
+            Step::Text(text) => vec![chunks.piece(text)],
             Step::Done(result) => match *result {
-                Ok(answer) => {
-                    let last = match kind {
-                        Kind::Chat => json!({"index": 0, "delta": {}, "finish_reason": finish(answer.generation.finish_reason), "logprobs": logprobs_json(&answer, kind)}),
-                        Kind::Completion => json!({"index": 0, "text": "", "finish_reason": finish(answer.generation.finish_reason), "logprobs": logprobs_json(&answer, kind)}),
-                    };
-                    let mut events = vec![chunk(last, Some(("veritas", veritas(&answer))))];
-                    if include_usage {
-                        let id = veritas_node::completion_id(&answer.receipt.id());
-                        let usage_chunk = json!({"id": id, "object": object, "choices": [], "usage": usage(&answer)});
-                        events.push(Event::default().data(usage_chunk.to_string()));
-                    }
-                    events.push(Event::default().data("[DONE]"));
-                    events
+                Ok(answer) => chunks.end(&answer, include_usage),
+                Err(err) => {
+                    let error = ErrorBody { error: ErrorDetail { code: err.code.into(), message: err.message } };
+                    vec![chunks.event(&error), Event::default().data("[DONE]")]
                 }
-                Err(err) => vec![
-                    Event::default().data(json!({"error": {"code": err.code, "message": err.message}}).to_string()),
-                    Event::default().data("[DONE]"),
-                ],
             },
         };
         futures_util::stream::iter(events.into_iter().map(Ok::<_, Infallible>))
     });
     let events = futures_util::stream::iter(opening.into_iter().map(Ok::<_, Infallible>)).chain(events);
     Ok(Sse::new(events).into_response())
-}
-
-/// `POST /v1/work/chat`: a gateway's chat request to this inference node, answered as
-/// newline-delimited JSON events: text pieces, then the generation with its signed receipt.
-pub(crate) async fn work_chat(
-    State(state): State<AppState>,
-    body: Result<Json<veritas_node::wire::WorkChat>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    use veritas_node::wire::WorkChatEvent;
-    let Json(work) = body.map_err(|err| invalid(format!("malformed work request: {}", err.body_text())))?;
-    let worker = state.node.worker()?.clone();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<WorkChatEvent>();
-    let text_tx = tx.clone();
-    tokio::spawn(async move {
-        let on_text = move |text: &str| match text_tx.send(WorkChatEvent::Text(text.to_owned())) {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(_) => ControlFlow::Break(()),
-        };
-        let event = match worker.work_chat(work, on_text).await {
-            Ok(answer) => WorkChatEvent::Done(Box::new(veritas_node::wire::WorkChatDone {
-                generation: answer.generation,
-                pieces: answer.pieces,
-                receipt: answer.receipt,
-            })),
-            Err(err) => WorkChatEvent::Error(err.to_string()),
-        };
-        let _ = tx.send(event);
-    });
-    let lines = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = rx.recv().await?;
-        let mut line = serde_json::to_vec(&event).unwrap_or_default();
-        line.push(b'\n');
-        Some((Ok::<_, Infallible>(axum::body::Bytes::from(line)), rx))
-    });
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
-        .into_response())
 }

@@ -1,28 +1,32 @@
-//! The routes.
+//! The router, the OpenAPI document it is built with, and what a node says about itself:
+//! health, metrics, its chain, the registry, its TEE policy.
+//!
+//! Every route but the web pages and the chain's JSON-RPC is registered through
+//! `utoipa_axum`'s router from its handler's `#[utoipa::path]`, so the document served at
+//! `/openapi.json` lists exactly the routes served, with the `veritas-wire` types they take and
+//! answer. `crates/api/openapi.json` is that document, committed for readers and client
+//! generators; a test fails when it and the code disagree.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::{
     Json, Router,
-    body::Body,
-    extract::{DefaultBodyLimit, Path, Query, State},
+    extract::{DefaultBodyLimit, State},
     http::{StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::get,
+    response::IntoResponse,
 };
-use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::{Value as Json_, json};
-use veritas_node::{ModelFormat, ModelVersion, Node, NodeHandle, PushRequest, Tolerance, wire::InferRequest};
-use veritas_primitives::B256;
-
-use crate::{
-    ApiError,
-    auth::{Paid, ReplayGuard},
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use veritas_node::{
+    Node, NodeHandle, TeeBackend,
+    chain::Chain,
+    wire::{
+        ChainInfo, ContractAddresses, ErrorBody, Health, NetworkInfo, Registry, TeePolicyInfo,
+        openai::{ChatChunk, TextChunk},
+    },
 };
 
-/// The OpenAPI document served at `/openapi.json`.
-const OPENAPI: &str = include_str!("../openapi.json");
+use crate::{ApiError, auth::ReplayGuard, explorer, inference, models, openai, work};
 
 /// Limits of the API.
 #[derive(Clone, Debug)]
@@ -44,32 +48,73 @@ pub(crate) struct AppState {
     pub replay: Arc<ReplayGuard>,
 }
 
+/// The document's frame: what the API is, and how it fails.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "veritas",
+        description = "Verifiable AI inference: every answer carries a receipt anyone can verify offline \
+                       (docs/receipt.md). Errors are `{\"error\": {\"code\", \"message\"}}` with a 4xx or 5xx status."
+    ),
+    paths(rpc),
+    components(schemas(ErrorBody, ChatChunk, TextChunk))
+)]
+struct Frame;
+
+/// The embedded chain's Ethereum JSON-RPC (viem, alloy and wallets work against it): a request
+/// or a batch. Only on a node that runs the embedded chain.
+#[utoipa::path(post, path = "/rpc", tag = "chain",
+    request_body(content = Object, description = "A JSON-RPC 2.0 request or batch"),
+    responses((status = 200, description = "The JSON-RPC answer (errors included, as JSON-RPC errors)", body = Object)))]
+#[allow(dead_code, reason = "documents the JSON-RPC route, which `chain_router` serves")]
+fn rpc() {}
+
+/// The routes the document describes, with their state.
+fn documented() -> OpenApiRouter<AppState> {
+    // An upload is streamed to disk under the hub's own size limit, not the JSON body limit.
+    let (schemas, paths, uploads) = routes!(models::list_models, models::push_model);
+    OpenApiRouter::with_openapi(Frame::openapi())
+        .routes((schemas, paths, uploads.layer(DefaultBodyLimit::disable())))
+        .routes(routes!(models::show_model))
+        .routes(routes!(models::pull_model))
+        .routes(routes!(models::proof))
+        .routes(routes!(inference::infer))
+        .routes(routes!(inference::receipt))
+        .routes(routes!(inference::contract_request))
+        .routes(routes!(inference::create_key))
+        .routes(routes!(inference::account))
+        .routes(routes!(openai::chat))
+        .routes(routes!(openai::completion))
+        .routes(routes!(work::verdict))
+        .routes(routes!(work::sign_batch))
+        .routes(routes!(work::work_chat))
+        .routes(routes!(network))
+        .routes(routes!(registry))
+        .routes(routes!(tee_policy))
+        .routes(routes!(health))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(explorer::claims))
+        .routes(routes!(explorer::figures))
+        .routes(routes!(explorer::nodes))
+}
+
+/// The OpenAPI 3.1 document of the routes every node serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().into_openapi()
+}
+
+/// The document as served, rendered once.
+fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| openapi().to_pretty_json().unwrap_or_default())
+}
+
 /// The router over a node.
 pub fn router(node: &Node, config: &ApiConfig) -> Router {
-    let rpc = node.core().chain().and_then(|c| c.embedded.clone()).map(crate::chain_router);
+    let rpc = node.core().embedded().cloned().map(crate::chain_router);
     let state = AppState { node: node.clone(), replay: Default::default() };
-    let router = Router::new()
-        .route("/v1/models", get(list_models).post(push_model).layer(DefaultBodyLimit::disable()))
-        .route("/v1/models/{reference}", get(show_model))
-        .route("/v1/models/{reference}/content", get(pull_model))
-        .route("/v1/infer", axum::routing::post(infer))
-        .route("/v1/chat/completions", axum::routing::post(crate::openai::chat))
-        .route("/v1/completions", axum::routing::post(crate::openai::completion))
-        .route("/v1/account/keys", axum::routing::post(create_key))
-        .route("/v1/verdicts", axum::routing::post(verdict))
-        .route("/v1/batches/sign", axum::routing::post(sign_batch))
-        .route("/v1/work/chat", axum::routing::post(crate::openai::work_chat))
-        .route("/v1/network/registry", get(registry))
-        .route("/v1/accounts/{address}", get(account))
-        .route("/v1/receipts/{id}", get(receipt))
-        .route("/v1/requests/{id}", get(contract_request))
-        .route("/v1/network", get(network))
-        .route("/v1/tee/policy", get(tee_policy))
-        .route("/v1/proofs/{sha256}", get(proof))
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .merge(crate::explorer::routes())
+    let router = Router::from(documented())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(config.max_json_bytes))
@@ -91,268 +136,71 @@ pub fn serve(handle: &mut NodeHandle, listener: tokio::net::TcpListener, config:
     });
 }
 
-fn model_json(version: &ModelVersion) -> Json_ {
-    json!({
-        "id": version.name,
-        "object": "model",
-        "created": 0,
-        "owned_by": "veritas",
-        "veritas": {
-            "name": version.name,
-            "version": version.version,
-            "model_id": version.id,
-            "format": version.manifest.format,
-            "manifest": version.manifest,
-        }
-    })
-}
-
-/// `GET /v1/models`: OpenAI's list shape, with each model's version and id under `veritas`.
-async fn list_models(State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
-    let models = state.node.core().models().await?;
-    Ok(Json(json!({"object": "list", "data": models.iter().map(model_json).collect::<Vec<_>>()})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PushQuery {
-    name: String,
-    #[serde(default = "default_format")]
-    format: ModelFormat,
-    /// The absolute part of the model's tolerance (ONNX only); with `tolerance_rel`, 0 if absent.
-    tolerance_abs: Option<f64>,
-    /// The relative part of the model's tolerance (ONNX only); with `tolerance_abs`, 0 if absent.
-    tolerance_rel: Option<f64>,
-}
-
-impl PushQuery {
-    /// The declared tolerance: none when neither part is given (the outputs must be exact).
-    fn tolerance(&self) -> Option<Tolerance> {
-        if self.tolerance_abs.is_none() && self.tolerance_rel.is_none() {
-            return None;
-        }
-        Some(Tolerance { abs: self.tolerance_abs.unwrap_or(0.0), rel: self.tolerance_rel.unwrap_or(0.0) })
-    }
-}
-
-fn default_format() -> ModelFormat {
-    ModelFormat::Onnx
-}
-
-/// `POST /v1/models?name=NAME[&format=onnx|gguf][&tolerance_abs=X&tolerance_rel=Y]`: the body is
-/// the model file, streamed to disk under the size limit. A tolerance is checked before the upload
-/// is read.
-async fn push_model(
-    State(state): State<AppState>,
-    query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|err| {
-        ApiError::bad_request(format!(
-            "{}; expected ?name=NAME[&format=onnx|gguf][&tolerance_abs=X][&tolerance_rel=Y]",
-            err.body_text()
-        ))
-    })?;
-    veritas_node::validate_name(&query.name).map_err(veritas_node::NodeError::from)?;
-    let tolerance = query.tolerance();
-    veritas_node::validate_tolerance(query.format, tolerance.as_ref()).map_err(veritas_node::NodeError::from)?;
+/// The chain this node settles on, its contracts and, for the embedded chain, the JSON-RPC
+/// path and the development accounts; the claims' EIP-712 domain.
+#[utoipa::path(get, path = "/v1/network", tag = "node", responses(
+    (status = 200, description = "The chain, or null without one", body = NetworkInfo),
+    (status = "5XX", description = "The chain is unreachable", body = ErrorBody),
+))]
+async fn network(State(state): State<AppState>) -> Result<Json<NetworkInfo>, ApiError> {
     let core = state.node.core();
-    let mut upload = core.stager().begin().map_err(veritas_node::NodeError::from)?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| ApiError::bad_request(format!("upload interrupted: {err}")))?;
-        upload.write(&chunk).await.map_err(veritas_node::NodeError::from)?;
-    }
-    if upload.size() == 0 {
-        return Err(ApiError::bad_request("empty upload: the request body must be the model file"));
-    }
-    let staged = upload.finish().await.map_err(veritas_node::NodeError::from)?;
-    let request = PushRequest { name: query.name, staged, format: query.format };
-    let outcome = core.push_model_with_tolerance(request, tolerance).await?;
-    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-    let body = json!({
-        "name": outcome.version.name,
-        "version": outcome.version.version,
-        "model_id": outcome.version.id,
-        "created": outcome.created,
-        "manifest": outcome.version.manifest,
-    });
-    Ok((status, Json(body)).into_response())
+    let claim_domain = core.domain();
+    let Some(link) = core.chain() else { return Ok(Json(NetworkInfo { chain: None, claim_domain })) };
+    let contracts = link.contracts;
+    let block = link.chain.block_number().await.map_err(veritas_node::NodeError::from)?;
+    let embedded = link.embedded.is_some();
+    let chain = ChainInfo {
+        kind: if embedded { "embedded" } else { "rpc" }.into(),
+        chain_id: claim_domain.chain_id,
+        rpc: embedded.then(|| "/rpc".into()),
+        block,
+        contracts: ContractAddresses {
+            token: contracts.token,
+            node_registry: contracts.registry,
+            model_registry: contracts.models,
+            settlement: contracts.settlement,
+        },
+        dev_accounts: if embedded { veritas_node::devnet::dev_accounts() } else { Vec::new() },
+        default_payer: core.default_payer(),
+    };
+    Ok(Json(NetworkInfo { chain: Some(chain), claim_domain }))
 }
 
-/// `GET /v1/models/{reference}`: a version by `name`, `name@version` or id, with the name's versions.
-async fn show_model(State(state): State<AppState>, Path(reference): Path<String>) -> Result<Json<Json_>, ApiError> {
-    let core = state.node.core();
-    let version = core.model(&reference).await?;
-    let versions = core.model_versions(&version.name).await?;
-    let mut body = model_json(&version);
-    body["veritas"]["versions"] =
-        versions.iter().map(|v| json!({"version": v.version, "model_id": v.id})).collect::<Vec<_>>().into();
-    Ok(Json(body))
-}
-
-/// `GET /v1/models/{reference}/content`: the model file.
-async fn pull_model(State(state): State<AppState>, Path(reference): Path<String>) -> Result<Response, ApiError> {
-    let (version, bytes) = state.node.core().model_bytes(&reference).await?;
-    let file = version.manifest.main_file().map(|f| f.path.clone()).unwrap_or_default();
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
-            (header::HeaderName::from_static("x-veritas-model-id"), version.id.to_string()),
-        ],
-        bytes,
-    )
-        .into_response())
-}
-
-/// `GET /v1/proofs/{sha256}`: a `zk` claim's proof from the hub, by the SHA-256 its receipt's
-/// evidence carries.
-async fn proof(State(state): State<AppState>, Path(sha256): Path<String>) -> Result<Response, ApiError> {
-    let bytes = state.node.core().proof(&sha256).await?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
-}
-
-/// `POST /v1/infer`: paid by the authenticated account (or the development payer).
-async fn infer(State(state): State<AppState>, paid: Paid<InferRequest>) -> Result<Response, ApiError> {
-    let response = state.node.infer(paid.body, paid.account).await?;
-    let id = response.receipt_id.to_string();
-    Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerdictQuery {
-    #[serde(default)]
-    check: Option<veritas_node::wire::CheckMode>,
-}
-
-/// `POST /v1/verdicts[?check=signed|reexec]`: this node, as a validator, checks the receipt in
-/// the body and answers with its signed verdict. Without `check`, a `reexec` claim is
-/// re-executed when it falls in the node's sampled share, anything else is checked `signed`.
-async fn verdict(
-    State(state): State<AppState>,
-    query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
-    body: axum::body::Bytes,
-) -> Result<Json<veritas_node::wire::Judgement>, ApiError> {
-    let Query(query) = query
-        .map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec|tee", err.body_text())))?;
-    let receipt: veritas_primitives::Receipt =
-        serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
-    Ok(Json(state.node.validator()?.judge(&receipt, query.check).await?))
-}
-
-/// `POST /v1/batches/sign`: this node, as a validator, signs a batch whose every claim carries a
-/// quorum of "valid" verdicts.
-async fn sign_batch(
-    State(state): State<AppState>,
-    body: Result<Json<veritas_node::BatchToSign>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<veritas_node::wire::BatchSignature>, ApiError> {
-    let Json(batch) = body.map_err(|err| ApiError::bad_request(format!("not a batch: {}", err.body_text())))?;
-    Ok(Json(state.node.validator()?.sign_batch(&batch).await?))
-}
-
-/// `GET /v1/network/registry`: every registered node with its role, endpoint and stake, and the
-/// validators' total stake, as the chain records them now.
-async fn registry(State(state): State<AppState>) -> Result<Json<veritas_node::wire::Registry>, ApiError> {
+/// Every registered node with its role, endpoint and stake, and the validators' total stake, as
+/// the chain records them now.
+#[utoipa::path(get, path = "/v1/network/registry", tag = "node", responses(
+    (status = 200, description = "The registry", body = Registry),
+    (status = 404, description = "The node runs no chain", body = ErrorBody),
+))]
+async fn registry(State(state): State<AppState>) -> Result<Json<Registry>, ApiError> {
     Ok(Json(state.node.core().registry().await?))
 }
 
-/// `POST /v1/account/keys`: an API key for the account that signed the request (EIP-191); the
-/// key is shown once and stored only as its hash.
-async fn create_key(
-    State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    paid: Paid<Json_>,
-) -> Result<Response, ApiError> {
-    let signed = headers.contains_key(veritas_primitives::request::SIGNATURE_HEADER);
-    let (Some(account), true) = (paid.account, signed) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "creating an API key needs a request signed by the account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)",
-        ));
-    };
-    let key = state.node.core().create_api_key(account)?;
-    Ok((StatusCode::CREATED, Json(json!({"account": account, "api_key": key}))).into_response())
-}
-
-/// `GET /v1/accounts/{address}`: escrow on chain, what unsettled requests commit, what is free.
-async fn account(State(state): State<AppState>, Path(address): Path<String>) -> Result<Json<Json_>, ApiError> {
-    let account: veritas_primitives::Address =
-        address.parse().map_err(|_| ApiError::bad_request(format!("{address:?} is not an address")))?;
-    let (escrow, committed) = state.node.gateway()?.account(account).await?;
-    Ok(Json(json!({
-        "account": account,
-        "escrow": escrow.to_string(),
-        "committed": committed.to_string(),
-        "available": escrow.saturating_sub(committed).to_string(),
-    })))
-}
-
-/// `GET /v1/receipts/{id}`.
-async fn receipt(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
-    let id: B256 =
-        id.parse().map_err(|_| ApiError::bad_request(format!("receipt id {id:?} is not 32 bytes of hex")))?;
-    let receipt = state.node.core().receipt(&id).await?;
-    Ok(Json(
-        serde_json::to_value(receipt)
-            .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()))?,
-    ))
-}
-
-/// `GET /v1/requests/{id}`: what this gateway did with a contract's on-chain request: served
-/// (with the receipt id), refused (with the reason), or not seen yet.
-async fn contract_request(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Json_>, ApiError> {
-    let request: u64 =
-        id.parse().map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a decimal number")))?;
-    Ok(Json(match state.node.gateway()?.contract_request(request)? {
-        Some(veritas_node::store::Served::Receipt(receipt)) => {
-            json!({"request": request, "status": "served", "receipt_id": receipt})
-        }
-        Some(veritas_node::store::Served::Refused(reason)) => {
-            json!({"request": request, "status": "refused", "reason": reason})
-        }
-        None => json!({"request": request, "status": "unseen"}),
-    }))
-}
-
-/// `GET /v1/network`: the chain this node settles on, its contracts and, for the embedded
-/// chain, the JSON-RPC path and the development accounts.
-async fn network(State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
-    use veritas_node::chain::Chain;
+/// The enclave this network's `tee` claims come from and the policy its gateway and validators
+/// check them by. A reader chooses whether to trust it.
+#[utoipa::path(get, path = "/v1/tee/policy", tag = "node", responses(
+    (status = 200, description = "The enclave and the policy", body = TeePolicyInfo),
+))]
+async fn tee_policy(State(state): State<AppState>) -> Json<TeePolicyInfo> {
     let core = state.node.core();
-    let domain = core.domain();
-    let Some(link) = core.chain() else {
-        return Ok(Json(json!({"chain": null, "claim_domain": domain})));
-    };
-    let contracts = link.contracts;
-    let head = link.chain.block_number().await.map_err(veritas_node::NodeError::from)?;
-    let embedded = link.embedded.is_some();
-    Ok(Json(json!({
-        "chain": {
-            "kind": if embedded { "embedded" } else { "rpc" },
-            "chain_id": domain.chain_id,
-            "rpc": embedded.then_some("/rpc"),
-            "block": head,
-            "contracts": {
-                "token": contracts.token,
-                "node_registry": contracts.registry,
-                "model_registry": contracts.models,
-                "settlement": contracts.settlement,
-            },
-            "dev_accounts": if embedded { veritas_node::devnet::dev_accounts() } else { Vec::new() },
-            "default_payer": core.default_payer(),
-        },
-        "claim_domain": domain,
-    })))
+    let backend = core.offer().tee;
+    let simulated = backend == Some(TeeBackend::Simulated);
+    Json(TeePolicyInfo {
+        enclave: backend.map(|b| b.name().to_owned()),
+        simulated,
+        warning: simulated.then(|| veritas_node::SIMULATED_WARNING.to_owned()),
+        policy: core.tee_policy().clone(),
+    })
 }
 
-/// `GET /healthz`.
-async fn health(State(state): State<AppState>) -> Result<Json<veritas_node::wire::Health>, ApiError> {
+/// The node's health, with what it has done.
+#[utoipa::path(get, path = "/healthz", tag = "node", responses(
+    (status = 200, description = "Up", body = Health),
+))]
+async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let core = state.node.core();
     let counts = core.counts()?;
-    Ok(Json(veritas_node::wire::Health {
+    Ok(Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         role: core.role().name().into(),
@@ -365,26 +213,18 @@ async fn health(State(state): State<AppState>) -> Result<Json<veritas_node::wire
     }))
 }
 
-/// `GET /v1/tee/policy`: the enclaves this network's `tee` claims come from and the policy its
-/// gateway and validators check them by (allowlisted measurements, accepted platform states,
-/// whether simulated evidence passes). A reader chooses whether to trust it.
-async fn tee_policy(State(state): State<AppState>) -> Json<Json_> {
-    let core = state.node.core();
-    let (backend, policy) = (core.offer().tee, core.tee_policy());
-    Json(json!({
-        "enclave": backend.map(veritas_node::TeeBackend::name),
-        "simulated": backend == Some(veritas_node::TeeBackend::Simulated),
-        "warning": (backend == Some(veritas_node::TeeBackend::Simulated)).then_some(veritas_node::SIMULATED_WARNING),
-        "policy": policy,
-    }))
-}
-
-/// `GET /metrics`: Prometheus text format.
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "node", responses(
+    (status = 200, description = "The metrics", content_type = "text/plain", body = String),
+))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.node.core().metrics_text())
 }
 
-/// `GET /openapi.json`.
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "node", responses(
+    (status = 200, description = "The OpenAPI 3.1 document", body = Object),
+))]
+async fn openapi_json() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document())
 }

@@ -1,14 +1,29 @@
 //! `veritas chat`: a terminal chat with a node's language model, streamed token by token, every
 //! answer with its receipt. One-shot with `-m`.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
+use veritas_node::{
+    llm::ChatMessage,
+    wire::{
+        ErrorBody,
+        openai::{ChatChunk, ChatCompletionRequest, CompletionOptions, VeritasReceipt},
+    },
+};
 
 use crate::{client::ClientError, commands::Output, env, setup::DEFAULT_LLM};
+
+/// One server-sent event of a streamed answer: a chunk, or the error that ended it.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum StreamEvent {
+    Chunk(Box<ChatChunk>),
+    Error(ErrorBody),
+}
 
 /// Options of `veritas chat`.
 #[derive(Args)]
@@ -47,36 +62,41 @@ struct Session {
     http: reqwest::Client,
     api: String,
     args: ChatArgs,
-    messages: Vec<Value>,
-    last_receipt: Option<Value>,
+    messages: Vec<ChatMessage>,
+    last_receipt: Option<VeritasReceipt>,
+}
+
+fn message(role: &str, content: &str) -> ChatMessage {
+    ChatMessage { role: role.into(), content: content.into() }
 }
 
 impl Session {
     fn reset(&mut self) {
         self.messages.clear();
         if let Some(system) = &self.args.system {
-            self.messages.push(json!({"role": "system", "content": system}));
+            self.messages.push(message("system", system));
         }
     }
 
     /// Sends the conversation, streams the answer to stdout; Ctrl-C stops it. Returns the text.
     async fn ask(&mut self, text: &str) -> anyhow::Result<String> {
-        self.messages.push(json!({"role": "user", "content": text}));
-        let mut body = json!({
-            "model": self.args.model,
-            "messages": self.messages,
-            "temperature": self.args.temperature,
-            "max_tokens": self.args.max_tokens,
-            "stream": true,
-        });
-        if let Some(seed) = self.args.seed {
-            body["seed"] = json!(seed);
-        }
+        self.messages.push(message("user", text));
         let nonce = veritas_primitives::B256::random();
-        if let Some(mode) = self.args.mode {
-            body["veritas_mode"] = json!(mode);
-            body["veritas_nonce"] = json!(veritas_primitives::hex::encode(nonce));
-        }
+        let body = ChatCompletionRequest {
+            messages: self.messages.clone(),
+            logprobs: false,
+            top_logprobs: None,
+            options: CompletionOptions {
+                model: self.args.model.clone(),
+                temperature: Some(self.args.temperature),
+                max_tokens: Some(self.args.max_tokens),
+                stream: true,
+                seed: self.args.seed.map(i64::from),
+                veritas_mode: self.args.mode,
+                veritas_nonce: self.args.mode.map(|_| veritas_primitives::hex::encode(nonce)),
+                ..Default::default()
+            },
+        };
         let mut request = self.http.post(format!("{}/v1/chat/completions", self.api)).json(&body);
         if let Some(key) = self.args.api_key.as_deref().filter(|k| !k.is_empty()) {
             request = request.bearer_auth(key);
@@ -88,18 +108,16 @@ impl Session {
         let status = response.status();
         if !status.is_success() {
             self.messages.pop();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            return Err(ClientError::Refused {
-                status: status.as_u16(),
-                code: body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
-                message: body["error"]["message"].as_str().unwrap_or("(no message)").to_owned(),
-            }
-            .into());
+            let text = response.text().await.unwrap_or_default();
+            let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+                Ok(body) => (body.error.code, body.error.message),
+                Err(_) => ("unknown".to_owned(), text.chars().take(300).collect()),
+            };
+            return Err(ClientError::Refused { status: status.as_u16(), code, message }.into());
         }
         let mut stream = response.bytes_stream();
         let mut buffer = String::new();
         let mut answer = String::new();
-        let mut stdout = std::io::stdout();
         let interrupted = loop {
             let chunk = tokio::select! {
                 chunk = stream.next() => chunk,
@@ -113,36 +131,35 @@ impl Session {
                 if data == "[DONE]" {
                     continue;
                 }
-                let data: Value = serde_json::from_str(data).context("the node sent an event that is not JSON")?;
-                if let Some(error) = data.get("error") {
-                    bail!("{}", error["message"].as_str().unwrap_or("the generation failed"));
-                }
-                if let Some(piece) = data["choices"][0]["delta"]["content"].as_str() {
+                let chunk = match serde_json::from_str(data).context("the node sent an event that is not a chunk")? {
+                    StreamEvent::Chunk(chunk) => chunk,
+                    StreamEvent::Error(error) => bail!("{}", error.error.message),
+                };
+                if let Some(piece) = chunk.choices.first().and_then(|c| c.delta.content.as_deref()) {
                     answer.push_str(piece);
-                    print!("{piece}");
-                    stdout.flush()?;
+                    crate::output(format_args!("{piece}"));
                 }
-                if data["veritas"].is_object() {
-                    self.last_receipt = Some(data["veritas"].clone());
+                if let Some(veritas) = chunk.veritas {
+                    self.last_receipt = Some(veritas);
                 }
             }
         };
-        println!();
+        say!("");
         if interrupted {
             // Dropping the stream tells the node to stop; the partial answer stays in the chat.
             eprintln!("(stopped)");
         } else if let Some(veritas) = &self.last_receipt {
-            eprintln!("receipt {}", veritas["receipt_id"].as_str().unwrap_or("?"));
+            eprintln!("receipt {}", veritas.receipt_id);
             if self.args.mode == Some(veritas_primitives::Mode::Tee) {
                 let client = crate::client::Client::new(&self.api);
-                crate::receipts::check_tee_answer(&client, &veritas["receipt"], nonce.as_slice()).await?;
+                crate::receipts::check_tee_answer(&client, &veritas.receipt, nonce.as_slice()).await?;
             }
             if let Some(path) = &self.args.receipt {
-                std::fs::write(path, serde_json::to_string_pretty(&veritas["receipt"])? + "\n")
+                std::fs::write(path, serde_json::to_string_pretty(&veritas.receipt)? + "\n")
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
         }
-        self.messages.push(json!({"role": "assistant", "content": answer}));
+        self.messages.push(message("assistant", &answer));
         Ok(answer)
     }
 }
@@ -200,7 +217,7 @@ pub async fn chat(args: ChatArgs, out: &Output) -> anyhow::Result<u8> {
                 eprintln!("(now {name}; new conversation)");
             }
             ("/receipt", _) => match &session.last_receipt {
-                Some(veritas) => println!("{}", serde_json::to_string_pretty(&veritas["receipt"])?),
+                Some(veritas) => say!("{}", serde_json::to_string_pretty(&veritas.receipt)?),
                 None => eprintln!("(no answer yet)"),
             },
             (command, _) if command.starts_with('/') => eprintln!("unknown command {command}"),

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
+use serde::{Serialize, de::DeserializeOwned};
+use veritas_node::wire::ErrorBody;
 
 use crate::exit;
 
@@ -16,6 +17,13 @@ pub enum ClientError {
         /// The node URL.
         url: String,
         /// The transport error.
+        reason: String,
+    },
+    /// An answer that is not what the API documents.
+    Malformed {
+        /// What was asked.
+        url: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// An error answer.
@@ -40,6 +48,9 @@ impl std::fmt::Display for ClientError {
                     "cannot reach the node at {url} ({reason}); is it running? (`veritas up`, or set VERITAS_API)"
                 )
             }
+            ClientError::Malformed { url, reason } => {
+                write!(f, "the node at {url} answered something unexpected: {reason}")
+            }
             ClientError::Refused { status, code, message } => {
                 write!(f, "the node refused ({status} {code}): {message}")
             }
@@ -52,7 +63,7 @@ impl ClientError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ClientError::Unreachable { .. } => exit::UNREACHABLE,
-            ClientError::Refused { .. } => exit::REFUSED,
+            ClientError::Refused { .. } | ClientError::Malformed { .. } => exit::REFUSED,
         }
     }
 }
@@ -89,22 +100,34 @@ impl Client {
         if status.is_success() {
             return Ok(response);
         }
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        Err(ClientError::Refused {
-            status: status.as_u16(),
-            code: body["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: body["error"]["message"].as_str().unwrap_or("(no message)").to_owned(),
-        })
+        let text = response.text().await.unwrap_or_default();
+        let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => (body.error.code, body.error.message),
+            Err(_) => ("unknown".to_owned(), text.chars().take(300).collect()),
+        };
+        Err(ClientError::Refused { status: status.as_u16(), code, message })
     }
 
-    /// `GET path` as JSON.
-    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    /// An answer's JSON body as the type the API documents for it.
+    async fn read<T: DeserializeOwned>(&self, path: &str, response: reqwest::Response) -> Result<T, ClientError> {
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|err| ClientError::Malformed { url: self.url(path), reason: err.to_string() })
+    }
+
+    /// `GET path`, its answer as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let response = self.http.get(self.url(path)).send().await.map_err(|e| self.unreachable(e))?;
-        self.check(response).await?.json().await.map_err(|e| self.unreachable(e))
+        let response = self.check(response).await?;
+        self.read(path, response).await
     }
 
-    /// `POST path` with a JSON body, giving the JSON answer and its headers.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<(Value, reqwest::header::HeaderMap), ClientError> {
+    /// `POST path` with a JSON body, giving the answer as `T` and its headers.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(T, reqwest::header::HeaderMap), ClientError> {
         let mut request = self.http.post(self.url(path)).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -112,16 +135,16 @@ impl Client {
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         let response = self.check(response).await?;
         let headers = response.headers().clone();
-        Ok((response.json().await.map_err(|e| self.unreachable(e))?, headers))
+        Ok((self.read(path, response).await?, headers))
     }
 
     /// `POST path` with a JSON body signed by `key` (EIP-191, the `X-Veritas-*` headers).
-    pub async fn post_signed(
+    pub async fn post_signed<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
-        body: &Value,
+        body: &B,
         key: &veritas_primitives::WorkerKey,
-    ) -> anyhow::Result<Value> {
+    ) -> anyhow::Result<T> {
         use veritas_primitives::request::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, request_digest};
         let bytes = serde_json::to_vec(body)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
@@ -137,11 +160,12 @@ impl Client {
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
-        Ok(self.check(response).await?.json().await.map_err(|e| self.unreachable(e))?)
+        let response = self.check(response).await?;
+        Ok(self.read(path, response).await?)
     }
 
     /// Streams a file as the body of `POST path`, with a progress bar on a terminal.
-    pub async fn upload(&self, path: &str, file: &Path, quiet: bool) -> anyhow::Result<Value> {
+    pub async fn upload<T: DeserializeOwned>(&self, path: &str, file: &Path, quiet: bool) -> anyhow::Result<T> {
         let size = tokio::fs::metadata(file).await?.len();
         let handle = tokio::fs::File::open(file).await?;
         let bar = progress(size, quiet);
@@ -173,7 +197,8 @@ impl Client {
             .await
             .map_err(|e| self.unreachable(e))?;
         bar.finish_and_clear();
-        Ok(self.check(response).await?.json().await.map_err(|e| self.unreachable(e))?)
+        let response = self.check(response).await?;
+        Ok(self.read(path, response).await?)
     }
 
     /// Downloads `GET path` into a file, with a progress bar on a terminal; returns the response

@@ -5,6 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use veritas_node::{
+    chain::{AnyChain, Chain, RpcChain, contracts::VeritasToken},
+    wire::{InferRequest, InferResponse, ModelEntry, ModelList, NetworkInfo, PushAnswer},
+};
 
 use crate::{client::Client, env, setup};
 
@@ -15,8 +19,8 @@ pub struct Output {
 }
 
 impl Output {
-    pub(crate) fn print_json(&self, value: &Value) {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    pub(crate) fn print_json(&self, value: &impl serde::Serialize) {
+        say!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
     }
 }
 
@@ -31,20 +35,15 @@ pub enum ChainCommand {
     Deploy(crate::onchain::DeployArgs),
 }
 
-async fn rpc(client: &Client, method: &str, params: Value) -> anyhow::Result<Value> {
-    let (answer, _) =
-        client.post("/rpc", &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).await?;
-    if let Some(error) = answer.get("error") {
-        bail!("{method}: {}", error["message"].as_str().unwrap_or("error"));
-    }
-    Ok(answer["result"].clone())
-}
-
-pub(crate) fn hex_u256(value: &Value) -> alloy_primitives::U256 {
-    value.as_str().and_then(|s| s.parse().ok()).unwrap_or_default()
-}
-
 pub(crate) use veritas_verifier::tokens;
+
+/// The embedded chain of the node at `api`, over its JSON-RPC endpoint.
+pub(crate) async fn embedded_chain(api: &str, network: &NetworkInfo) -> anyhow::Result<AnyChain> {
+    let chain = network.chain.as_ref().context("this node runs no chain (it was started with --no-chain)")?;
+    let path =
+        chain.rpc.as_deref().context("this node settles on an external chain: it has no development accounts")?;
+    Ok(AnyChain::Rpc(RpcChain::connect(&format!("{}{path}", api.trim_end_matches('/'))).await?))
+}
 
 /// `veritas chain …`.
 pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
@@ -53,61 +52,44 @@ pub async fn chain(cmd: ChainCommand, out: &Output) -> anyhow::Result<u8> {
         ChainCommand::Status => true,
         ChainCommand::Accounts => false,
     };
-    let client = Client::new(&env::api());
-    let network = client.get("/v1/network").await?;
-    let chain = &network["chain"];
-    if chain.is_null() {
-        bail!("this node runs no chain (it was started with --no-chain)");
-    }
+    let api = env::api();
+    let network: NetworkInfo = Client::new(&api).get("/v1/network").await?;
+    let Some(chain) = &network.chain else { bail!("this node runs no chain (it was started with --no-chain)") };
     if status {
-        {
-            let block = chain["block"].as_u64().unwrap_or_default();
-            if out.json {
-                out.print_json(&json!({"network": network, "block": block}));
-            } else {
-                println!("chain id       {} ({})", chain["chain_id"], chain["kind"].as_str().unwrap_or("?"));
-                if let Some(path) = chain["rpc"].as_str() {
-                    println!("rpc            {}{path}", env::api().trim_end_matches('/'));
-                }
-                println!("block          {block}");
-                for (name, key) in [
-                    ("token", "token"),
-                    ("node registry", "node_registry"),
-                    ("model registry", "model_registry"),
-                    ("settlement", "settlement"),
-                ] {
-                    let address = chain["contracts"][key].as_str().unwrap_or("?");
-                    let address =
-                        address.parse::<alloy_primitives::Address>().map_or(address.to_owned(), |a| a.to_string());
-                    println!("{name:<14} {address}");
-                }
+        if out.json {
+            out.print_json(&json!({"network": network, "block": chain.block}));
+        } else {
+            say!("chain id       {} ({})", chain.chain_id, chain.kind);
+            if let Some(path) = &chain.rpc {
+                say!("rpc            {}{path}", api.trim_end_matches('/'));
+            }
+            say!("block          {}", chain.block);
+            let contracts = &chain.contracts;
+            for (name, address) in [
+                ("token", contracts.token),
+                ("node registry", contracts.node_registry),
+                ("model registry", contracts.model_registry),
+                ("settlement", contracts.settlement),
+            ] {
+                say!("{name:<14} {address}");
             }
         }
+        return Ok(0);
+    }
+    let rpc = embedded_chain(&api, &network).await?;
+    let mut rows = Vec::new();
+    for account in &chain.dev_accounts {
+        let ether = rpc.balance(*account).await?;
+        let vrt = rpc.view(chain.contracts.token, VeritasToken::balanceOfCall { account: *account }).await?;
+        rows.push((*account, ether, vrt));
+    }
+    if out.json {
+        let list: Vec<Value> = rows.iter().map(|(a, e, t)| json!({"address": a, "ether": e, "tokens": t})).collect();
+        out.print_json(&list);
     } else {
-        {
-            if chain["rpc"].is_null() {
-                bail!("this node settles on an external chain: it has no development accounts");
-            }
-            let token = chain["contracts"]["token"].as_str().unwrap_or_default().to_owned();
-            let mut rows = Vec::new();
-            for account in chain["dev_accounts"].as_array().into_iter().flatten() {
-                let account = account.as_str().unwrap_or_default();
-                let ether = hex_u256(&rpc(&client, "eth_getBalance", json!([account, "latest"])).await?);
-                let data = format!("0x70a08231{:0>64}", account.trim_start_matches("0x"));
-                let vrt = hex_u256(&rpc(&client, "eth_call", json!([{"to": token, "data": data}, "latest"])).await?);
-                rows.push((account.to_owned(), ether, vrt));
-            }
-            if out.json {
-                let list: Vec<Value> =
-                    rows.iter().map(|(a, e, t)| json!({"address": a, "ether": e, "tokens": t})).collect();
-                out.print_json(&json!(list));
-            } else {
-                println!("development accounts of the test mnemonic (their keys are public: development only)");
-                for (account, ether, vrt) in rows {
-                    let account = account.parse::<alloy_primitives::Address>().map_or(account, |a| a.to_string());
-                    println!("{account}  {} ETH  {} VRT", tokens(ether), tokens(vrt));
-                }
-            }
+        say!("development accounts of the test mnemonic (their keys are public: development only)");
+        for (account, ether, vrt) in rows {
+            say!("{account}  {} ETH  {} VRT", tokens(ether), tokens(vrt));
         }
     }
     Ok(0)
@@ -119,7 +101,7 @@ pub async fn setup(out: &Output) -> anyhow::Result<u8> {
     if out.json {
         out.print_json(&json!({"onnxruntime": path}));
     } else {
-        println!("ONNX Runtime {} at {}", setup::ONNXRUNTIME_VERSION, path.display());
+        say!("ONNX Runtime {} at {}", setup::ONNXRUNTIME_VERSION, path.display());
     }
     Ok(0)
 }
@@ -190,15 +172,9 @@ fn push_path(name: &str, format: &str, abs: Option<f64>, rel: Option<f64>) -> an
     Ok(path)
 }
 
-fn version_line(model: &Value) -> String {
-    let v = &model["veritas"];
-    format!(
-        "{:<20} {:>7} {:<6} {}",
-        v["name"].as_str().unwrap_or("?"),
-        v["version"].as_u64().unwrap_or(0),
-        v["format"].as_str().unwrap_or("?"),
-        v["model_id"].as_str().unwrap_or("?")
-    )
+fn version_line(model: &ModelEntry) -> String {
+    let v = &model.veritas;
+    format!("{:<20} {:>7} {:<6} {}", v.name, v.version, v.format.name(), v.model_id)
 }
 
 /// `veritas model …`.
@@ -237,28 +213,28 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
                 }
             };
             let path = push_path(&name, &format, tolerance_abs, tolerance_rel)?;
-            let answer = client.upload(&path, &file, out.json).await?;
+            let answer: PushAnswer = client.upload(&path, &file, out.json).await?;
             if out.json {
                 out.print_json(&answer);
             } else {
-                let verb = if answer["created"].as_bool() == Some(true) { "pushed" } else { "unchanged:" };
-                println!("{verb} {} version {}", answer["name"].as_str().unwrap_or(&name), answer["version"]);
-                println!("model id {}", answer["model_id"].as_str().unwrap_or("?"));
+                let verb = if answer.created { "pushed" } else { "unchanged:" };
+                say!("{verb} {} version {}", answer.name, answer.version);
+                say!("model id {}", answer.model_id);
             }
         }
         ModelCommand::Ls => {
-            let list = client.get("/v1/models").await?;
+            let list: ModelList = client.get("/v1/models").await?;
             if out.json {
                 out.print_json(&list);
             } else {
-                println!("{:<20} {:>7} {:<6} MODEL ID", "NAME", "VERSION", "FORMAT");
-                for model in list["data"].as_array().into_iter().flatten() {
-                    println!("{}", version_line(model));
+                say!("{:<20} {:>7} {:<6} MODEL ID", "NAME", "VERSION", "FORMAT");
+                for model in &list.data {
+                    say!("{}", version_line(model));
                 }
             }
         }
         ModelCommand::Show { reference } => {
-            let model = client.get(&format!("/v1/models/{reference}")).await?;
+            let model: ModelEntry = client.get(&format!("/v1/models/{reference}")).await?;
             if out.json {
                 out.print_json(&model);
             } else {
@@ -266,14 +242,12 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
             }
         }
         ModelCommand::Pull { reference, output } => {
-            let model = client.get(&format!("/v1/models/{reference}")).await?;
-            let v = &model["veritas"];
-            let ext = if v["format"] == "gguf" { "gguf" } else { "onnx" };
-            let output = output.unwrap_or_else(|| {
-                PathBuf::from(format!("{}-v{}.{ext}", v["name"].as_str().unwrap_or("model"), v["version"]))
-            });
+            let model: ModelEntry = client.get(&format!("/v1/models/{reference}")).await?;
+            let v = &model.veritas;
+            let ext = if v.format == veritas_node::ModelFormat::Gguf { "gguf" } else { "onnx" };
+            let output = output.unwrap_or_else(|| PathBuf::from(format!("{}-v{}.{ext}", v.name, v.version)));
+            let expected = v.manifest.main_file().map(|f| f.sha256.clone()).context("the manifest lists no file")?;
             client.download(&format!("/v1/models/{reference}/content"), &output, out.json).await?;
-            let expected = v["manifest"]["files"][0]["sha256"].as_str().unwrap_or_default().to_owned();
             let bytes = std::fs::read(&output)?;
             let got = veritas_primitives::hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
             if got != expected {
@@ -281,66 +255,46 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
                 bail!("downloaded bytes hash to {got}, the manifest says {expected}; file removed");
             }
             if out.json {
-                out.print_json(&json!({"file": output, "sha256": got, "model_id": v["model_id"]}));
+                out.print_json(&json!({"file": output, "sha256": got, "model_id": v.model_id}));
             } else {
-                println!("wrote {} ({} bytes, sha256 {got} matches the manifest)", output.display(), bytes.len());
+                say!("wrote {} ({} bytes, sha256 {got} matches the manifest)", output.display(), bytes.len());
             }
         }
     }
     Ok(0)
 }
 
-fn print_model(model: &Value) {
-    let v = &model["veritas"];
-    let manifest = &v["manifest"];
-    println!("name      {}", v["name"].as_str().unwrap_or("?"));
-    println!("version   {}", v["version"]);
-    println!("model id  {}", v["model_id"].as_str().unwrap_or("?"));
-    println!("format    {}", v["format"].as_str().unwrap_or("?"));
-    let tolerance = &manifest["tolerance"];
-    if tolerance.is_object() {
-        println!(
-            "tolerance abs {} + rel {} (re-executed floats; everything else exact)",
-            tolerance["abs"], tolerance["rel"]
-        );
+fn print_model(model: &ModelEntry) {
+    let v = &model.veritas;
+    let manifest = &v.manifest;
+    say!("name      {}", v.name);
+    say!("version   {}", v.version);
+    say!("model id  {}", v.model_id);
+    say!("format    {}", v.format.name());
+    if let Some(tolerance) = &manifest.tolerance {
+        say!("tolerance abs {} + rel {} (re-executed floats; everything else exact)", tolerance.abs, tolerance.rel);
     }
-    let zk = &manifest["zk"];
-    if zk.is_object() {
-        println!(
+    if let Some(zk) = &manifest.zk {
+        say!(
             "zk        model commitment {} ({} bits of proven soundness; the verifying key is in the manifest)",
-            zk["commitment"].as_str().unwrap_or("?"),
-            zk["security_bits"]
+            zk.commitment,
+            zk.security_bits
         );
     }
-    for file in manifest["files"].as_array().into_iter().flatten() {
-        println!(
-            "file      {} {} bytes sha256 {}",
-            file["path"].as_str().unwrap_or("?"),
-            file["size"],
-            file["sha256"].as_str().unwrap_or("?")
-        );
+    for file in &manifest.files {
+        say!("file      {} {} bytes sha256 {}", file.path, file.size, file.sha256);
     }
-    for (title, key) in [("inputs", "inputs"), ("outputs", "outputs")] {
-        println!("{title}:");
-        for spec in manifest["schema"][key].as_array().into_iter().flatten() {
-            let dims: Vec<String> = spec["shape"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|d| d.as_u64().map_or("?".to_owned(), |d| d.to_string()))
-                .collect();
-            println!(
-                "  {:<24} {} [{}]",
-                spec["name"].as_str().unwrap_or("?"),
-                spec["dtype"].as_str().unwrap_or("?"),
-                dims.join(", ")
-            );
+    for (title, specs) in [("inputs", &manifest.schema.inputs), ("outputs", &manifest.schema.outputs)] {
+        say!("{title}:");
+        for spec in specs {
+            let dims: Vec<String> = spec.shape.iter().map(|d| d.map_or("?".to_owned(), |d| d.to_string())).collect();
+            say!("  {:<24} {} [{}]", spec.name, spec.dtype, dims.join(", "));
         }
     }
-    if let Some(versions) = v["versions"].as_array() {
-        println!("versions:");
+    if let Some(versions) = &v.versions {
+        say!("versions:");
         for version in versions {
-            println!("  {:>4}  {}", version["version"], version["model_id"].as_str().unwrap_or("?"));
+            say!("  {:>4}  {}", version.version, version.model_id);
         }
     }
 }
@@ -384,36 +338,36 @@ pub(crate) fn read_input(text: &str) -> anyhow::Result<Value> {
 pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let input = read_input(&args.input)?;
     let client = Client::new(&env::api()).with_api_key(args.api_key.filter(|k| !k.is_empty()));
-    let mut body = json!({"model": args.model, "input": input});
-    if let Some(mode) = args.mode {
-        body["mode"] = json!(mode);
-    }
     let nonce = match (args.mode, &args.nonce) {
         (_, Some(nonce)) => Some(veritas_node::parse_nonce(nonce)?),
         (Some(veritas_primitives::Mode::Tee), None) => Some(veritas_primitives::B256::random().to_vec()),
         _ => None,
     };
-    if let Some(nonce) = &nonce {
-        body["nonce"] = json!(veritas_primitives::hex::encode(nonce));
-    }
-    let (answer, _) = client.post("/v1/infer", &body).await?;
+    let request = InferRequest {
+        model: args.model,
+        input,
+        mode: args.mode,
+        request_id: None,
+        nonce: nonce.as_ref().map(veritas_primitives::hex::encode),
+    };
+    let (answer, _): (InferResponse, _) = client.post("/v1/infer", &request).await?;
     if args.mode == Some(veritas_primitives::Mode::Tee) {
-        crate::receipts::check_tee_answer(&client, &answer["receipt"], nonce.as_deref().unwrap_or_default()).await?;
+        crate::receipts::check_tee_answer(&client, &answer.receipt, nonce.as_deref().unwrap_or_default()).await?;
     }
     if args.mode == Some(veritas_primitives::Mode::Zk) {
-        crate::receipts::check_zk_answer(&answer["receipt"])?;
+        crate::receipts::check_zk_answer(&answer.receipt)?;
     }
     if let Some(path) = &args.receipt {
-        let receipt = serde_json::to_string_pretty(&answer["receipt"])?;
+        let receipt = serde_json::to_string_pretty(&answer.receipt)?;
         std::fs::write(path, receipt + "\n")
             .with_context(|| format!("cannot write the receipt to {}", path.display()))?;
     }
     if out.json {
         out.print_json(&answer);
     } else {
-        out.print_json(&answer["output"]);
+        out.print_json(&answer.output);
         let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
-        eprintln!("receipt {}{where_}", answer["receipt_id"].as_str().unwrap_or("?"));
+        eprintln!("receipt {}{where_}", answer.receipt_id);
     }
     Ok(0)
 }

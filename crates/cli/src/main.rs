@@ -3,6 +3,14 @@
 //! Architecture invariant: this is the only crate that knows the argument parser, and with
 //! `xtask` the only one that uses `anyhow`.
 
+/// Prints a line to standard output, as `println!` does; a reader that went away (`veritas …
+/// | head`) ends the program quietly with success instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output_line(format_args!($($arg)*))
+    };
+}
+
 mod chat;
 mod client;
 mod commands;
@@ -74,6 +82,25 @@ enum Command {
     /// Read receipts from a node.
     #[command(subcommand)]
     Receipt(receipts::ReceiptCommand),
+}
+
+/// Writes one line to standard output; a closed pipe ends the program with success (its reader
+/// has all it wanted).
+pub(crate) fn output_line(line: std::fmt::Arguments<'_>) {
+    output(format_args!("{line}\n"));
+}
+
+/// Writes text to standard output at once, as [`output_line`] does.
+pub(crate) fn output(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {err}");
+        std::process::exit(i32::from(exit::LOCAL));
+    }
 }
 
 fn main() -> ExitCode {

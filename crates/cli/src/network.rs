@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use veritas_node::wire::{self, Counts, Health, Registry};
 use veritas_node::{
     NodeRole,
     chain::{
@@ -21,7 +22,7 @@ use veritas_primitives::{Address, U256};
 
 use crate::{
     client::Client,
-    commands::{Output, hex_u256},
+    commands::Output,
     env,
     node::{NodeArgs, listen_address, node_config, push_default_llm, shutdown_signal},
     setup,
@@ -188,20 +189,20 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
             "nodes": members.iter().map(|m| json!({"name": m.name, "role": m.role.name(), "endpoint": format!("http://127.0.0.1:{}", m.port)})).collect::<Vec<_>>(),
         }));
     } else {
-        println!("veritas is up: a local network of {} processes", members.len() + 1);
-        println!("  chat     {url}/   (the web chat: every answer verified in your browser)");
-        println!("  gateway  {url} (chain {url}/rpc, chain id {})", domain.chain_id);
+        say!("veritas is up: a local network of {} processes", members.len() + 1);
+        say!("  chat     {url}/   (the web chat: every answer verified in your browser)");
+        say!("  gateway  {url} (chain {url}/rpc, chain id {})", domain.chain_id);
         for member in &members {
             let lie = member.fault.map(|f| format!("  LIES ON PURPOSE ({})", f.name())).unwrap_or_default();
-            println!("  {:<11} http://127.0.0.1:{}{lie}", member.name, member.port);
+            say!("  {:<11} http://127.0.0.1:{}{lie}", member.name, member.port);
         }
-        println!("  data     {}", home.display());
-        println!("try, in another terminal:");
-        println!("  veritas network status");
-        println!("  veritas chat                          # or any OpenAI client at {url}/v1");
-        println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
-        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
-        println!(
+        say!("  data     {}", home.display());
+        say!("try, in another terminal:");
+        say!("  veritas network status");
+        say!("  veritas chat                          # or any OpenAI client at {url}/v1");
+        say!("  veritas model push examples/models/iris-logreg.onnx --name iris");
+        say!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
+        say!(
             "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"
         );
     }
@@ -325,7 +326,7 @@ async fn wait_healthy(member: &Member) -> anyhow::Result<()> {
     let client = Client::new(&format!("http://127.0.0.1:{}", member.port));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if client.get("/healthz").await.is_ok() {
+        if client.get::<veritas_node::wire::Health>("/healthz").await.is_ok() {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {
@@ -338,30 +339,47 @@ async fn wait_healthy(member: &Member) -> anyhow::Result<()> {
     }
 }
 
+/// One row of `veritas network status`.
+#[derive(serde::Serialize)]
+struct StatusRow {
+    role: String,
+    signer: Address,
+    /// Null for the gateway (it stakes nothing).
+    stake: Option<U256>,
+    endpoint: String,
+    health: String,
+    counts: Option<Counts>,
+}
+
+/// `veritas network status --json`.
+#[derive(serde::Serialize)]
+struct Status {
+    nodes: Vec<StatusRow>,
+    validator_stake: U256,
+    block: u64,
+}
+
 /// `veritas network status`.
 pub async fn network(cmd: NetworkCommand, out: &Output) -> anyhow::Result<u8> {
     let NetworkCommand::Status = cmd;
     let api = env::api();
     let client = Client::new(&api);
-    let gateway = client.get("/healthz").await?;
-    let registry = client.get("/v1/network/registry").await?;
-    let total = registry["validators"]["total"].as_str().map(str::to_owned).unwrap_or_default();
-    let mut rows = vec![json!({
-        "role": gateway["role"],
-        "signer": gateway["key"],
-        "stake": null,
-        "endpoint": api,
-        "health": "ok",
-        "counts": gateway["counts"],
-    })];
-    let members = registry["members"].as_array().cloned().unwrap_or_default();
-    let probes = members.iter().map(|member| async move {
-        let endpoint = member["endpoint"].as_str().unwrap_or_default();
-        let health = if endpoint.is_empty() {
+    let gateway: Health = client.get("/healthz").await?;
+    let registry: Registry = client.get("/v1/network/registry").await?;
+    let mut rows = vec![StatusRow {
+        role: gateway.role,
+        signer: gateway.key,
+        stake: None,
+        endpoint: api,
+        health: "ok".into(),
+        counts: Some(gateway.counts),
+    }];
+    let probes = registry.members.iter().map(|member| async move {
+        let health = if member.endpoint.is_empty() {
             Err("no endpoint".to_owned())
         } else {
-            let probe = Client::new(endpoint);
-            match tokio::time::timeout(Duration::from_secs(3), probe.get("/healthz")).await {
+            let probe = Client::new(&member.endpoint);
+            match tokio::time::timeout(Duration::from_secs(3), probe.get::<Health>("/healthz")).await {
                 Ok(Ok(health)) => Ok(health),
                 Ok(Err(err)) => Err(err.to_string()),
                 Err(_) => Err("no answer in 3 s".to_owned()),
@@ -370,42 +388,46 @@ pub async fn network(cmd: NetworkCommand, out: &Output) -> anyhow::Result<u8> {
         (member, health)
     });
     for (member, health) in futures_util::future::join_all(probes).await {
-        let (status, counts) = match health {
-            Ok(health) => ("ok".to_owned(), health["counts"].clone()),
-            Err(err) => (format!("down: {err}"), Value::Null),
+        let (health, counts) = match health {
+            Ok(health) => ("ok".to_owned(), Some(health.counts)),
+            Err(err) => (format!("down: {err}"), None),
         };
-        rows.push(json!({
-            "role": member["role"],
-            "signer": member["signer"],
-            "stake": member["stake"],
-            "endpoint": member["endpoint"],
-            "health": status,
-            "counts": counts,
-        }));
+        let role = match member.role {
+            wire::Role::Inference => "inference",
+            wire::Role::Validator => "validator",
+        };
+        rows.push(StatusRow {
+            role: role.into(),
+            signer: member.signer,
+            stake: Some(member.stake),
+            endpoint: member.endpoint.clone(),
+            health,
+            counts,
+        });
     }
     if out.json {
-        out.print_json(&json!({"nodes": rows, "validator_stake": total, "block": registry["block"]}));
+        out.print_json(&Status { nodes: rows, validator_stake: registry.validators.total, block: registry.block });
         return Ok(0);
     }
-    println!("{:<10} {:<42} {:>10} {:<24} {:<8} counts", "role", "signer", "stake", "endpoint", "health");
+    say!("{:<10} {:<42} {:>10} {:<24} {:<8} counts", "role", "signer", "stake", "endpoint", "health");
     for row in &rows {
-        let stake = if row["stake"].is_null() { "-".into() } else { crate::commands::tokens(hex_u256(&row["stake"])) };
-        println!(
+        let stake = row.stake.map_or_else(|| "-".to_owned(), crate::commands::tokens);
+        say!(
             "{:<10} {:<42} {:>10} {:<24} {:<8} {}",
-            row["role"].as_str().unwrap_or("?"),
-            row["signer"].as_str().unwrap_or("?"),
+            row.role,
+            row.signer.to_string(),
             stake,
-            row["endpoint"].as_str().unwrap_or(""),
-            row["health"].as_str().unwrap_or("?"),
-            summary(&row["counts"]),
+            row.endpoint,
+            row.health,
+            row.counts.as_ref().map(summary).unwrap_or_default(),
         );
     }
     Ok(0)
 }
 
 /// The non-zero counts, for one line.
-fn summary(counts: &Value) -> String {
-    let Some(counts) = counts.as_object() else { return String::new() };
+fn summary(counts: &Counts) -> String {
+    let Ok(Value::Object(counts)) = serde_json::to_value(counts) else { return String::new() };
     counts
         .iter()
         .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))

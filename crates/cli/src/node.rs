@@ -224,7 +224,7 @@ pub(crate) async fn push_default_llm(node: &Node, home: &std::path::Path, out: &
         veritas_node::PushRequest { name: setup::DEFAULT_LLM.into(), staged, format: veritas_node::ModelFormat::Gguf };
     let pushed = core.push_model(request).await.context("cannot push the default language model")?;
     if !out.json {
-        println!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
+        say!("pushed the default language model as {} ({})", setup::DEFAULT_LLM, pushed.version.id);
     }
     Ok(())
 }
@@ -267,26 +267,26 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
             &json!({"api": url, "worker": core.key(), "home": home, "rpc": rpc, "chain_id": domain.chain_id}),
         );
     } else if banner {
-        println!("veritas is up");
-        println!("  api      {url}");
-        println!("  chat     {url}/");
+        say!("veritas is up");
+        say!("  api      {url}");
+        say!("  chat     {url}/");
         if let Some(rpc) = &rpc {
-            println!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
+            say!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
         }
-        println!("  worker   {}", core.key());
-        println!("  data     {}", home.display());
-        println!("try, in another terminal:");
-        println!("  veritas model push examples/models/iris-logreg.onnx --name iris");
-        println!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
-        println!("  veritas verify r.json");
-        println!("  veritas chat                          # or any OpenAI client at {url}/v1");
+        say!("  worker   {}", core.key());
+        say!("  data     {}", home.display());
+        say!("try, in another terminal:");
+        say!("  veritas model push examples/models/iris-logreg.onnx --name iris");
+        say!("  veritas infer iris --input '{{\"float_input\": [[5.1, 3.5, 1.4, 0.2]]}}' --receipt r.json");
+        say!("  veritas verify r.json");
+        say!("  veritas chat                          # or any OpenAI client at {url}/v1");
         if rpc.is_some() {
-            println!(
+            say!(
                 "  veritas receipt show <receipt id> --wait-settled 30 -o r.json && veritas verify --rpc {url}/rpc r.json"
             );
         }
     } else {
-        println!("serving on {url} as {} {}", core.role().name(), core.key());
+        say!("serving on {url} as {} {}", core.role().name(), core.key());
     }
     let exit_with_parent = args.exit_with_parent;
     let stop = async move {

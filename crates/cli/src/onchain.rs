@@ -17,10 +17,15 @@ use veritas_node::{
         genesis::{Contracts, GenesisConfig, Registration, Role, deploy, register},
     },
     devnet::{DEV_CHAIN_ID, dev_keys},
+    wire::{AccountBalance, ApiKeyCreated, NetworkInfo},
 };
 use veritas_primitives::{WorkerKey, hex};
 
-use crate::{client::Client, commands::Output, env};
+use crate::{
+    client::{Client, ClientError},
+    commands::Output,
+    env,
+};
 
 /// Where to send transactions and who signs them.
 #[derive(Args, Clone)]
@@ -92,19 +97,16 @@ impl ChainArgs {
             }
             return Ok(deployment.contracts);
         }
-        let network = Client::new(&env::api()).get("/v1/network").await?;
-        let contracts = &network["chain"]["contracts"];
-        let field = |name: &str| -> anyhow::Result<Address> {
-            contracts[name]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .with_context(|| format!("the node at {} names no {name} contract; pass --deployment FILE", env::api()))
-        };
+        let network: NetworkInfo = Client::new(&env::api()).get("/v1/network").await?;
+        let contracts = network
+            .chain
+            .map(|chain| chain.contracts)
+            .with_context(|| format!("the node at {} runs no chain; pass --deployment FILE", env::api()))?;
         Ok(Contracts {
-            token: field("token")?,
-            registry: field("node_registry")?,
-            models: field("model_registry")?,
-            settlement: field("settlement")?,
+            token: contracts.token,
+            registry: contracts.node_registry,
+            models: contracts.model_registry,
+            settlement: contracts.settlement,
         })
     }
 }
@@ -171,11 +173,11 @@ pub async fn deploy_contracts(args: DeployArgs, out: &Output) -> anyhow::Result<
     if out.json {
         out.print_json(&serde_json::to_value(&deployment)?);
     } else {
-        println!("token           {}", contracts.token);
-        println!("node registry   {}", contracts.registry);
-        println!("model registry  {}", contracts.models);
-        println!("settlement      {}", contracts.settlement);
-        println!("written to {}", args.out.display());
+        say!("token           {}", contracts.token);
+        say!("node registry   {}", contracts.registry);
+        say!("model registry  {}", contracts.models);
+        say!("settlement      {}", contracts.settlement);
+        say!("written to {}", args.out.display());
     }
     Ok(0)
 }
@@ -241,7 +243,7 @@ pub async fn register_node(args: RegisterArgs, out: &Output) -> anyhow::Result<u
     if out.json {
         out.print_json(&json!({"signer": signer.address(), "role": file, "stake": stake.to_string()}));
     } else {
-        println!("registered {} ({}) with a stake of {} tokens", signer.address(), file, args.stake);
+        say!("registered {} ({}) with a stake of {} tokens", signer.address(), file, args.stake);
     }
     Ok(0)
 }
@@ -315,12 +317,14 @@ pub async fn account(cmd: AccountCommand, out: &Output) -> anyhow::Result<u8> {
             };
             let escrow = chain.view(contracts.settlement, Settlement::balanceOfCall { account }).await?;
             // What the node has served but not yet settled, if the node is reachable.
-            let node = Client::new(&env::api()).get(&format!("/v1/accounts/{account}")).await.ok();
-            let committed = node
-                .as_ref()
-                .and_then(|n| n["committed"].as_str())
-                .and_then(|s| s.parse::<U256>().ok())
-                .unwrap_or_default();
+            let committed =
+                match Client::new(&env::api()).get::<AccountBalance>(&format!("/v1/accounts/{account}")).await {
+                    Ok(balance) => U256::from_str_radix(&balance.committed, 10).with_context(|| {
+                        format!("the node's committed amount {:?} is not a number", balance.committed)
+                    })?,
+                    Err(ClientError::Unreachable { .. }) => U256::ZERO,
+                    Err(err) => return Err(err.into()),
+                };
             if out.json {
                 out.print_json(&json!({
                     "account": account,
@@ -329,10 +333,10 @@ pub async fn account(cmd: AccountCommand, out: &Output) -> anyhow::Result<u8> {
                     "available": escrow.saturating_sub(committed).to_string(),
                 }));
             } else {
-                println!("account    {account}");
-                println!("escrow     {} VRT", crate::commands::tokens(escrow));
-                println!("committed  {} VRT (served, not yet settled)", crate::commands::tokens(committed));
-                println!("available  {} VRT", crate::commands::tokens(escrow.saturating_sub(committed)));
+                say!("account    {account}");
+                say!("escrow     {} VRT", crate::commands::tokens(escrow));
+                say!("committed  {} VRT (served, not yet settled)", crate::commands::tokens(committed));
+                say!("available  {} VRT", crate::commands::tokens(escrow.saturating_sub(committed)));
             }
         }
         AccountCommand::Withdraw { amount, finish, chain: args } => {
@@ -358,13 +362,14 @@ pub async fn account(cmd: AccountCommand, out: &Output) -> anyhow::Result<u8> {
         AccountCommand::Key(KeyCommand::Create { chain: args }) => {
             let chain = args.connect().await?;
             let key = args.key(&chain, 1)?;
-            let answer = Client::new(&env::api()).post_signed("/v1/account/keys", &json!({}), &key).await?;
+            let answer: ApiKeyCreated =
+                Client::new(&env::api()).post_signed("/v1/account/keys", &json!({}), &key).await?;
             if out.json {
                 out.print_json(&answer);
             } else {
-                println!("API key for {} (shown once; the node keeps only its hash):", key.address());
-                println!("{}", answer["api_key"].as_str().unwrap_or_default());
-                println!("use it with: VERITAS_API_KEY=<key> veritas infer …");
+                say!("API key for {} (shown once; the node keeps only its hash):", key.address());
+                say!("{}", answer.api_key);
+                say!("use it with: VERITAS_API_KEY=<key> veritas infer …");
             }
         }
     }
@@ -375,6 +380,6 @@ fn print_escrow(out: &Output, account: Address, escrow: U256, transaction: Optio
     if out.json {
         out.print_json(&json!({"account": account, "escrow": escrow.to_string(), "transaction": transaction}));
     } else {
-        println!("escrow of {account}: {} VRT", crate::commands::tokens(escrow));
+        say!("escrow of {account}: {} VRT", crate::commands::tokens(escrow));
     }
 }

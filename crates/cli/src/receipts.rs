@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use veritas_node::TeePolicy;
+use veritas_node::{TeePolicy, wire::TeePolicyInfo};
 use veritas_primitives::{ModelId, Receipt};
 use veritas_verifier::{Expectations, verify_receipt};
 
@@ -51,11 +51,11 @@ pub(crate) fn reader_tee_policy(file: Option<&std::path::Path>, allow_simulated:
 /// Prints what a `tee` receipt's attestation proves and under which assumptions.
 pub(crate) fn print_tee(tee: &veritas_verifier::tee::TeeReport) {
     if tee.insecure {
-        println!("!! UNTRUSTED / SIMULATED enclave: accepted only because the policy allows simulated evidence");
+        say!("!! UNTRUSTED / SIMULATED enclave: accepted only because the policy allows simulated evidence");
     }
-    println!("tee {}: proven: this enclave produced this claim, bound with the client's nonce; assuming:", tee.label());
+    say!("tee {}: proven: this enclave produced this claim, bound with the client's nonce; assuming:", tee.label());
     for line in tee.assumptions() {
-        println!("  - {line}");
+        say!("  - {line}");
     }
 }
 
@@ -81,27 +81,24 @@ async fn check_quorum(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result
 
 /// Asks the chain whether the receipt's batch root is recorded and the receipt is in it.
 async fn check_on_chain(rpc_url: &str, receipt: &Receipt) -> anyhow::Result<Result<String, String>> {
+    use veritas_node::chain::{AnyChain, Chain, RpcChain, contracts::Settlement};
     let Some(settlement) = &receipt.settlement else {
         return Ok(Err("the receipt is not settled yet, so there is nothing to find on chain".into()));
     };
-    let client = Client::new(rpc_url);
-    let call = |method: &str, params: Value| json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let (answer, _) = client.post("", &call("eth_chainId", json!([]))).await?;
-    let chain_id = answer["result"].as_str().and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
-    if chain_id != Some(settlement.chain_id) {
+    let chain = AnyChain::Rpc(RpcChain::connect(rpc_url).await?);
+    if chain.chain_id() != settlement.chain_id {
         return Ok(Err(format!(
-            "{rpc_url} serves chain {chain_id:?}, the receipt settled on chain {}",
+            "{rpc_url} serves chain {}, the receipt settled on chain {}",
+            chain.chain_id(),
             settlement.chain_id
         )));
     }
-    let data = veritas_primitives::is_settled_calldata(settlement, &receipt.id());
-    let params =
-        json!([{"to": settlement.contract, "data": format!("0x{}", veritas_primitives::hex::encode(data))}, "latest"]);
-    let (answer, _) = client.post("", &call("eth_call", params)).await?;
-    if let Some(error) = answer.get("error") {
-        bail!("eth_call isSettled failed: {}", error["message"]);
-    }
-    let settled = answer["result"].as_str().is_some_and(|word| word.ends_with('1'));
+    let call = Settlement::isSettledCall {
+        root: settlement.batch_root,
+        leaf: veritas_primitives::merkle_leaf(&receipt.id()),
+        path: settlement.merkle_path.clone(),
+    };
+    let settled = chain.view(settlement.contract, call).await.context("eth_call isSettled failed")?;
     Ok(if settled {
         Ok(format!(
             "batch {} is recorded by {} on chain {}",
@@ -178,12 +175,12 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                     })),
                 }));
             } else {
-                println!("VALID receipt {}", report.receipt_id);
+                say!("VALID receipt {}", report.receipt_id);
                 for check in &report.checks {
                     let mark = if check.performed { "ok  " } else { "skip" };
-                    println!("  {mark} {:<9} {}", check.name, check.detail);
+                    say!("  {mark} {:<9} {}", check.name, check.detail);
                 }
-                println!("mode {}: {}", report.mode, report.guarantee());
+                say!("mode {}: {}", report.mode, report.guarantee());
                 if let Some(tee) = &report.tee {
                     print_tee(tee);
                 }
@@ -194,7 +191,7 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
             if out.json {
                 out.print_json(&json!({"valid": false, "reason": err.to_string()}));
             } else {
-                println!("INVALID receipt: {err}");
+                say!("INVALID receipt: {err}");
             }
             Ok(exit::INVALID)
         }
@@ -221,13 +218,13 @@ pub enum ReceiptCommand {
 pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
     let ReceiptCommand::Show { id, output, wait_settled } = cmd;
     let client = Client::new(&env::api());
-    let mut receipt = client.get(&format!("/v1/receipts/{id}")).await?;
+    let mut receipt: Receipt = client.get(&format!("/v1/receipts/{id}")).await?;
     if let Some(seconds) = wait_settled {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-        if receipt["settlement"].is_null() && !out.json {
+        if receipt.settlement.is_none() && !out.json {
             eprintln!("waiting for the receipt to settle …");
         }
-        while receipt["settlement"].is_null() {
+        while receipt.settlement.is_none() {
             if std::time::Instant::now() >= deadline {
                 bail!("receipt {id} was not settled within {seconds} s; it stays queued on the node");
             }
@@ -240,17 +237,14 @@ pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
         std::fs::write(&path, format!("{text}\n"))?;
     }
     let _ = out;
-    println!("{text}");
+    say!("{text}");
     Ok(0)
 }
 
-/// The client's own check of a `tee` answer: the attestation binds the nonce it sent and holds
-/// under the network's published policy (`/v1/tee/policy`); a simulated enclave is named loudly.
 /// Verifies a `zk` answer's receipt here, proof included, before its output is shown.
-pub(crate) fn check_zk_answer(receipt: &Value) -> anyhow::Result<()> {
-    let receipt: Receipt = serde_json::from_value(receipt.clone()).context("the node sent a malformed receipt")?;
+pub(crate) fn check_zk_answer(receipt: &Receipt) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let report = verify_receipt(&receipt, &Expectations::default()).context("the zk receipt does not hold")?;
+    let report = verify_receipt(receipt, &Expectations::default()).context("the zk receipt does not hold")?;
     let zk = report.zk.context("the node answered a zk request without a proof")?;
     eprintln!(
         "zk: proof verified here in {:.1} ms ({} bytes, model commitment {}, {} bits)",
@@ -262,13 +256,12 @@ pub(crate) fn check_zk_answer(receipt: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) async fn check_tee_answer(client: &Client, receipt: &Value, nonce: &[u8]) -> anyhow::Result<()> {
-    let receipt: Receipt = serde_json::from_value(receipt.clone()).context("the node sent a malformed receipt")?;
-    let published = client.get("/v1/tee/policy").await?;
-    let policy: TeePolicy =
-        serde_json::from_value(published["policy"].clone()).context("the node published a malformed TEE policy")?;
-    let expect = Expectations { tee_policy: policy.into(), ..Expectations::default() };
-    let report = verify_receipt(&receipt, &expect).context("the tee receipt does not hold")?;
+/// The client's own check of a `tee` answer: the attestation binds the nonce it sent and holds
+/// under the network's published policy (`/v1/tee/policy`); a simulated enclave is named loudly.
+pub(crate) async fn check_tee_answer(client: &Client, receipt: &Receipt, nonce: &[u8]) -> anyhow::Result<()> {
+    let published: TeePolicyInfo = client.get("/v1/tee/policy").await?;
+    let expect = Expectations { tee_policy: published.policy.into(), ..Expectations::default() };
+    let report = verify_receipt(receipt, &expect).context("the tee receipt does not hold")?;
     if report.tee_nonce.as_deref() != Some(nonce) {
         bail!("the attestation does not bind the nonce this client sent");
     }

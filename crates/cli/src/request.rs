@@ -12,12 +12,13 @@ use alloy_primitives::{U256, utils::parse_units};
 use alloy_sol_types::SolEvent;
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::{Value, json};
+use serde_json::json;
 use veritas_node::chain::{
     Chain,
     contracts::{ModelRegistry, Settlement, VeritasToken},
 };
-use veritas_primitives::{Mode, ModelId, Schema, values::canonical_bytes};
+use veritas_node::wire::{ModelEntry, RequestStatus};
+use veritas_primitives::{Mode, Receipt, values::canonical_bytes};
 
 use crate::{
     client::Client,
@@ -57,14 +58,9 @@ pub struct RequestArgs {
 pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
     let input = crate::commands::read_input(&args.input)?;
     let client = Client::new(&env::api());
-    let model = client.get(&format!("/v1/models/{}", args.model)).await?;
-    let model_id: ModelId = model["veritas"]["model_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("the node's answer about {} names no model id", args.model))?;
-    let schema: Schema = serde_json::from_value(model["veritas"]["manifest"]["schema"].clone())
-        .with_context(|| format!("the node's answer about {} has no schema", args.model))?;
-    let values = veritas_node::parse_inputs(&schema, &input).context("--input")?;
+    let model: ModelEntry = client.get(&format!("/v1/models/{}", args.model)).await?;
+    let model_id = model.veritas.model_id;
+    let values = veritas_node::parse_inputs(&model.veritas.manifest.schema, &input).context("--input")?;
     let bytes = canonical_bytes(&values);
 
     let chain = args.chain.connect().await?;
@@ -117,7 +113,7 @@ pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
         if out.json {
             out.print_json(&json!({"request": id.to_string(), "transaction": mined.transaction, "block": mined.block}));
         } else {
-            println!("{id}");
+            say!("{id}");
         }
         return Ok(0);
     }
@@ -130,11 +126,10 @@ pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
         Ok(())
     };
     let receipt_id = loop {
-        let status = client.get(&format!("/v1/requests/{id}")).await?;
-        match status["status"].as_str() {
-            Some("served") => break status["receipt_id"].as_str().unwrap_or_default().to_owned(),
-            Some("refused") => {
-                let reason = status["reason"].as_str().unwrap_or("?");
+        let status: RequestStatus = client.get(&format!("/v1/requests/{id}")).await?;
+        match &status {
+            RequestStatus::Served { receipt_id, .. } => break *receipt_id,
+            RequestStatus::Refused { reason, .. } => {
                 if out.json {
                     out.print_json(&status);
                 } else {
@@ -144,14 +139,14 @@ pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
                 }
                 return Ok(1);
             }
-            _ => waited("not served")?,
+            RequestStatus::Unseen { .. } => waited("not served")?,
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let receipt: Value = loop {
-        let receipt = client.get(&format!("/v1/receipts/{receipt_id}")).await?;
-        if !receipt["settlement"].is_null() {
-            break receipt;
+    let (receipt, settlement) = loop {
+        let receipt: Receipt = client.get(&format!("/v1/receipts/{receipt_id}")).await?;
+        if let Some(settlement) = receipt.settlement.clone() {
+            break (receipt, settlement);
         }
         waited("served, not delivered")?;
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -160,15 +155,18 @@ pub async fn request(args: RequestArgs, out: &Output) -> anyhow::Result<u8> {
         std::fs::write(path, serde_json::to_vec_pretty(&receipt)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let output = receipt.body.output.clone().unwrap_or_default();
     if out.json {
-        out.print_json(&json!({"request": id.to_string(), "receipt_id": receipt_id, "output": receipt["body"]["output"], "settlement": receipt["settlement"]}));
+        out.print_json(
+            &json!({"request": id.to_string(), "receipt_id": receipt_id, "output": output, "settlement": settlement}),
+        );
     } else {
-        out.print_json(&receipt["body"]["output"]);
+        out.print_json(&output);
         eprintln!(
             "receipt {receipt_id}: {} verdicts; delivered in transaction {} (block {})",
-            receipt["verdicts"].as_array().map_or(0, Vec::len),
-            receipt["settlement"]["transaction"].as_str().unwrap_or("?"),
-            receipt["settlement"]["block"]
+            receipt.verdicts.len(),
+            settlement.transaction,
+            settlement.block
         );
     }
     Ok(0)

@@ -131,7 +131,8 @@ fn the_quick_start_works_end_to_end() {
 
     // One changed output value: the receipt no longer holds (exit 1), and says why.
     let original = std::fs::read_to_string(&receipt).unwrap();
-    let label_at = original.find("\"output_label\"").unwrap();
+    let outputs_at = original.find("\"output\": {").unwrap();
+    let label_at = outputs_at + original[outputs_at..].find("\"output_label\"").unwrap();
     let mut tampered = original.clone();
     let zero_at = label_at + original[label_at..].find("\"data\": [\n").unwrap() + "\"data\": [\n".len();
     let digit_at = zero_at + original[zero_at..].find('0').unwrap();
@@ -212,6 +213,19 @@ fn failures_have_documented_exit_codes_and_clear_messages() {
 
     let usage = node.run(&["infer"]);
     assert_eq!(code(&usage), 2);
+
+    // A reader that stops early (`veritas … | head`): the command ends quietly, not in a panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let closed = Command::new(BIN)
+        .args(["model", "ls"])
+        .env("VERITAS_API", &node.api)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&closed), 0, "{}", stderr(&closed));
+    assert!(stderr(&closed).is_empty(), "{}", stderr(&closed));
 }
 
 #[test]

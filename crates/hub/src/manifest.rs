@@ -22,6 +22,15 @@ pub enum ModelFormat {
 }
 
 impl ModelFormat {
+    /// Its name, as the API and the CLI spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelFormat::Onnx => "onnx",
+            ModelFormat::Gguf => "gguf",
+            ModelFormat::Quantized => "quantized",
+        }
+    }
+
     /// The file name a version's single file gets.
     pub fn file_name(self) -> &'static str {
         match self {

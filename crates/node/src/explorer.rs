@@ -6,12 +6,13 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alloy_primitives::U256;
 use alloy_sol_types::SolEvent;
-use serde::Serialize;
 use veritas_chain::{
     Chain,
     contracts::{NodeRegistry, Settlement as SettlementContract},
 };
-use veritas_primitives::{Address, B256, Receipt};
+use veritas_primitives::{Address, Receipt};
+
+pub use veritas_wire::{ClaimSummary, Figures, Minute, NodeSummary};
 
 use crate::{
     NodeResult,
@@ -43,85 +44,6 @@ struct ChainEvents {
     disputes: u64,
     /// The first block read.
     since: u64,
-}
-
-/// One claim, as the explorer lists it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ClaimSummary {
-    /// Its place on the timeline.
-    #[serde(flatten)]
-    pub entry: Entry,
-    /// The model's name and version, when the receipt names them.
-    pub model: Option<String>,
-    /// The model version's id.
-    pub model_id: B256,
-    /// The claim's mode.
-    pub mode: veritas_primitives::Mode,
-    /// The worker that signed it.
-    pub worker: Address,
-    /// Verdicts that said valid, and invalid.
-    pub verdicts: (usize, usize),
-    /// The settlement transaction, when settled.
-    pub transaction: Option<B256>,
-}
-
-/// Claims in one minute.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct Minute {
-    /// The minute's start, Unix milliseconds.
-    pub start_ms: u64,
-    /// Claims logged.
-    pub calls: u64,
-    /// Of those, judged valid by a quorum.
-    pub valid: u64,
-    /// Of those, judged invalid by a quorum.
-    pub invalid: u64,
-}
-
-/// The network's figures over a window.
-#[derive(Clone, Debug, Serialize)]
-pub struct Figures {
-    /// The window, minutes, oldest first.
-    pub minutes: Vec<Minute>,
-    /// Claims in the window.
-    pub calls: u64,
-    /// Of those judged, the share judged valid (none judged: `None`).
-    pub share_verified: Option<f64>,
-    /// Claims a quorum judged invalid, in the window.
-    pub invalid: u64,
-    /// Claims still waiting for a quorum, in the window.
-    pub pending: u64,
-    /// The median time from a request's arrival to its signed claim, milliseconds.
-    pub median_latency_ms: Option<f64>,
-    /// Claims in the whole log's timeline.
-    pub all_time: u64,
-    /// Disputes opened on chain (see `chain_since`).
-    pub disputes: Option<u64>,
-    /// Slashes on chain.
-    pub slashes: Option<u64>,
-    /// The first block the dispute and slash counts cover.
-    pub chain_since: Option<u64>,
-}
-
-/// One registered node, with what it did.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeSummary {
-    /// Its signing key.
-    pub signer: Address,
-    /// What it does.
-    pub role: veritas_wire::Role,
-    /// Where it listens.
-    pub endpoint: String,
-    /// Its stake, in the token's smallest unit.
-    pub stake: U256,
-    /// Claims it signed, verdicts it gave, as this node's log counts them.
-    pub activity: Activity,
-    /// Times it was slashed, and the amount in all.
-    pub slashes: (u64, U256),
-    /// How long it has been up, seconds, when it answered.
-    pub uptime_s: Option<u64>,
-    /// Why it did not answer, when it did not.
-    pub down: Option<String>,
 }
 
 impl Explorer {

@@ -7,7 +7,10 @@ use std::{ops::ControlFlow, time::Duration};
 use serde::{Serialize, de::DeserializeOwned};
 use veritas_hub::ModelVersion;
 use veritas_primitives::{Receipt, batch::BatchToSign};
-use veritas_wire::{BatchSignature, InferRequest, InferResponse, Judgement, WorkChat, WorkChatDone, WorkChatEvent};
+use veritas_wire::{
+    BatchSignature, Health, InferRequest, InferResponse, Judgement, ModelEntry, ModelList, WorkChat, WorkChatDone,
+    WorkChatEvent,
+};
 
 use crate::{NodeError, NodeResult};
 
@@ -107,7 +110,7 @@ impl Peers {
     }
 
     /// A peer's `/healthz`, within `timeout`.
-    pub async fn health(&self, endpoint: &str, timeout: Duration) -> NodeResult<veritas_wire::Health> {
+    pub async fn health(&self, endpoint: &str, timeout: Duration) -> NodeResult<Health> {
         let url = format!("{}/healthz", endpoint.trim_end_matches('/'));
         let response = self.http.get(&url).timeout(timeout).send().await.map_err(transport(&url))?;
         read_json(&url, response).await
@@ -170,13 +173,8 @@ impl Peers {
     pub async fn model_ids(&self, hub: &str) -> NodeResult<Vec<veritas_primitives::ModelId>> {
         let url = format!("{}/v1/models", hub.trim_end_matches('/'));
         let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
-        let list: serde_json::Value = read_json(&url, response).await?;
-        Ok(list["data"]
-            .as_array()
-            .map(|models| {
-                models.iter().filter_map(|m| serde_json::from_value(m["veritas"]["model_id"].clone()).ok()).collect()
-            })
-            .unwrap_or_default())
+        let list: ModelList = read_json(&url, response).await?;
+        Ok(list.data.iter().map(|model| model.veritas.model_id).collect())
     }
 
     /// A model version's manifest and file from a hub's API, by id.
@@ -184,23 +182,14 @@ impl Peers {
         let base = hub.trim_end_matches('/');
         let url = format!("{base}/v1/models/{id}");
         let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
-        let shown: serde_json::Value = read_json(&url, response).await?;
-        let shown = &shown["veritas"];
-        let version = ModelVersion {
-            name: shown["name"].as_str().unwrap_or_default().to_owned(),
-            version: shown["version"].as_u64().unwrap_or_default(),
-            id: serde_json::from_value(shown["model_id"].clone())
-                .map_err(|err| malformed(&url, format!("no model id: {err}")))?,
-            manifest: serde_json::from_value(shown["manifest"].clone())
-                .map_err(|err| malformed(&url, format!("no manifest: {err}")))?,
-        };
+        let shown: ModelEntry = read_json(&url, response).await?;
         let url = format!("{base}/v1/models/{id}/content");
         let response = self.http.get(&url).timeout(LONG).send().await.map_err(transport(&url))?;
         if !response.status().is_success() {
             return Err(status_err(&url, response).await.into());
         }
         let bytes = response.bytes().await.map_err(transport(&url))?;
-        Ok((version, bytes.to_vec()))
+        Ok((shown.version(), bytes.to_vec()))
     }
 }
 

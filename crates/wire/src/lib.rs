@@ -2,11 +2,22 @@
 //! server (`veritas-api`), the node's client of its peers and the CLI all speak through these,
 //! so that a field renamed on one side is renamed on all of them.
 
+mod accounts;
+mod explorer;
+mod models;
 mod network;
 mod node;
+pub mod openai;
+pub mod schema;
 mod work;
 
-pub use network::{Member, Registry, Role};
+pub use accounts::{AccountBalance, ApiKeyCreated, RequestStatus};
+pub use explorer::{
+    Activity, ClaimSummary, ClaimsPage, ClaimsQuery, Entry, Figures, FiguresQuery, Judged, Minute, NodeSummary,
+    NodesPage, Origin,
+};
+pub use models::{ModelDetails, ModelEntry, ModelList, PushAnswer, PushQuery, VersionRef};
+pub use network::{ChainInfo, ContractAddresses, Member, NetworkInfo, Registry, Role, TeePolicyInfo};
 pub use node::{Counts, Health};
 pub use work::{
     BatchSignature, ChatInput, CheckMode, InferRequest, InferResponse, Judgement, WorkChat, WorkChatDone, WorkChatEvent,
@@ -15,14 +26,14 @@ pub use work::{
 use serde::{Deserialize, Serialize};
 
 /// An error answer: `{"error": {"code", "message"}}` with a 4xx or 5xx status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
 }
 
 /// The error of an [`ErrorBody`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code (`unknown_model`, `insufficient_funds`, …).
     pub code: String,

@@ -1,10 +1,11 @@
 //! A node about itself: its health (`GET /healthz`) with what it has done.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use veritas_primitives::Address;
 
 /// What a node has done, for `veritas network status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Counts {
     /// Receipts in its claim log.
     pub claims_logged: u64,
@@ -37,7 +38,7 @@ pub struct Counts {
 }
 
 /// A node's health (`GET /healthz`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// Always `ok` when it answers.
     pub status: String,
@@ -46,8 +47,10 @@ pub struct Health {
     /// What it was started as: standalone, gateway, inference or validator.
     pub role: String,
     /// Its key.
+    #[schema(value_type = crate::schema::Address)]
     pub key: Address,
     /// Its key again, as older clients read it.
+    #[schema(value_type = crate::schema::Address)]
     pub worker: Address,
     /// The chain its claims are signed for.
     pub chain_id: u64,

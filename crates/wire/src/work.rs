@@ -4,25 +4,29 @@
 
 use alloy_primitives::Bytes;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use veritas_hub::ModelVersion;
 use veritas_llm::{ChatMessage, Generation, SamplingParams};
 use veritas_primitives::{Address, B256, Mode, Receipt, Values, Verdict};
 
 /// A request to run a model (`POST /v1/infer`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InferRequest {
     /// The model: `name`, `name@version` or a model id.
     pub model: String,
     /// Named inputs: nested arrays typed by the model's schema, or `{"dtype","shape","data"}`.
+    #[schema(value_type = crate::schema::Values)]
     pub input: serde_json::Value,
     /// The verification mode; the node's default (`signed`, or what it was started with) if
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Mode>)]
     pub mode: Option<Mode>,
     /// The request id the claim carries; a fresh one if absent. A contract's request is
     /// answered with its on-chain id, which `fulfill` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Hash32>)]
     pub request_id: Option<B256>,
     /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation with the
     /// claim so that the client knows the evidence was made for its request.
@@ -31,15 +35,19 @@ pub struct InferRequest {
 }
 
 /// The answer to an inference request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct InferResponse {
-    /// The receipt's id.
+    /// The receipt's id (also in the `X-Veritas-Receipt` header).
+    #[schema(value_type = crate::schema::Hash32)]
     pub receipt_id: B256,
     /// The model that ran.
+    #[schema(value_type = crate::schema::ModelVersion)]
     pub model: ModelVersion,
     /// The outputs.
+    #[schema(value_type = crate::schema::Values)]
     pub output: Values,
     /// The receipt, with the inputs, outputs and manifest it covers.
+    #[schema(value_type = crate::schema::Receipt)]
     pub receipt: Receipt,
 }
 
@@ -72,18 +80,21 @@ impl ChatInput {
 }
 
 /// A chat request as a gateway sends it to an inference node (`POST /v1/work/chat`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkChat {
     /// The model id (a gateway resolves names first).
     pub model: String,
-    /// The conversation or prompt.
+    /// The conversation or prompt: `{"messages": [{"role", "content"}, …]}` or `{"prompt": "…"}`.
+    #[schema(value_type = Object)]
     pub input: ChatInput,
-    /// Sampling.
+    /// Sampling: `{"temperature", "top_p", "top_k", "seed", "max_tokens", "stop"}`.
+    #[schema(value_type = Object)]
     pub sampling: SamplingParams,
     /// Whether to record log-probabilities.
     pub logprobs: bool,
     /// The claim's mode.
+    #[schema(value_type = crate::schema::Mode)]
     pub mode: Mode,
     /// A `tee` request's nonce, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,7 +102,7 @@ pub struct WorkChat {
 }
 
 /// One line of an inference node's streamed chat answer (newline-delimited JSON).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkChatEvent {
     /// A piece of final text.
@@ -103,18 +114,20 @@ pub enum WorkChatEvent {
 }
 
 /// The end of a streamed chat answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct WorkChatDone {
-    /// The generation.
+    /// The generation: `{"text", "tokens", "prompt_tokens", "finish_reason", "logprobs"}`.
+    #[schema(value_type = Object)]
     pub generation: Generation,
     /// Token pieces (with logprobs only).
     pub pieces: Vec<String>,
     /// The signed receipt.
+    #[schema(value_type = crate::schema::Receipt)]
     pub receipt: Receipt,
 }
 
 /// How thoroughly a validator checks a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckMode {
     /// The receipt's own proofs and the worker's registration.
@@ -140,9 +153,10 @@ impl CheckMode {
 }
 
 /// A validator's judgement of a claim (`POST /v1/verdicts`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Judgement {
     /// The claim judged.
+    #[schema(value_type = crate::schema::Hash32)]
     pub receipt_id: B256,
     /// Whether the claim holds.
     pub valid: bool,
@@ -151,14 +165,17 @@ pub struct Judgement {
     /// Why, for people.
     pub reason: String,
     /// The signed verdict (EIP-712 `Verdict(claimDigest, valid)` in the node's domain).
+    #[schema(value_type = crate::schema::Verdict)]
     pub verdict: Verdict,
 }
 
 /// A validator's signature on a batch (`POST /v1/batches/sign`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchSignature {
     /// The validator.
+    #[schema(value_type = crate::schema::Address)]
     pub validator: Address,
     /// Its signature over the batch's EIP-712 digest.
+    #[schema(value_type = crate::schema::Bytes)]
     pub signature: Bytes,
 }

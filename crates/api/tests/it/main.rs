@@ -8,6 +8,7 @@ mod clients;
 mod contract_requests;
 mod external_chain;
 mod http;
+mod openapi;
 mod rpc;
 mod settlement;
 mod verdicts;

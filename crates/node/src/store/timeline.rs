@@ -7,6 +7,8 @@
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use veritas_primitives::{Address, B256, Receipt};
 
+pub use veritas_wire::{Activity, Entry, Judged, Origin};
+
 use super::{
     Store, StoreResult,
     queue::{AWAITING, REJECTED},
@@ -29,65 +31,20 @@ pub(super) fn create(txn: &WriteTransaction) -> StoreResult<()> {
     Ok(())
 }
 
-/// How a claim came into the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// A paid request, queued for verdicts and batch settlement.
-    Request,
-    /// A contract's on-chain request.
-    Contract,
-    /// Recorded only: an inference node's own claim, which its gateway queues.
-    Recorded,
-}
-
-impl Origin {
-    fn byte(self) -> u8 {
-        match self {
-            Origin::Request => 0,
-            Origin::Contract => 1,
-            Origin::Recorded => 2,
-        }
-    }
-
-    fn from_byte(byte: u8) -> Origin {
-        match byte {
-            0 => Origin::Request,
-            1 => Origin::Contract,
-            _ => Origin::Recorded,
-        }
+fn origin_byte(origin: Origin) -> u8 {
+    match origin {
+        Origin::Request => 0,
+        Origin::Contract => 1,
+        Origin::Recorded => 2,
     }
 }
 
-/// What the log knows of a claim's verification, from its own tables (no receipt decoded).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Judged {
-    /// Waiting for a quorum of verdicts.
-    Pending,
-    /// A quorum found it valid.
-    Valid,
-    /// A quorum found it invalid.
-    Invalid,
-    /// Not judged here (an inference node's own record).
-    NotHere,
-}
-
-/// One claim on the timeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Entry {
-    /// Its position: later claims have larger ones.
-    pub position: u64,
-    /// The receipt id.
-    pub id: B256,
-    /// When it was logged, Unix milliseconds.
-    pub logged_ms: u64,
-    /// From the request's arrival to the signed claim, microseconds.
-    pub latency_us: u64,
-    /// How it came in.
-    pub origin: Origin,
-    /// Its verification so far.
-    pub judged: Judged,
+fn origin_of(byte: u8) -> Origin {
+    match byte {
+        0 => Origin::Request,
+        1 => Origin::Contract,
+        _ => Origin::Recorded,
+    }
 }
 
 /// A claim's timing, as it is logged.
@@ -121,7 +78,7 @@ pub(super) fn note(txn: &WriteTransaction, receipt: &Receipt, timing: Timing, or
     entry[..32].copy_from_slice(receipt.id().as_slice());
     entry[32..40].copy_from_slice(&timing.logged_ms.to_be_bytes());
     entry[40..48].copy_from_slice(&timing.latency_us.to_be_bytes());
-    entry[48] = origin.byte();
+    entry[48] = origin_byte(origin);
     timeline.insert(next, entry.as_slice())?;
     let mut served = txn.open_table(SERVED_BY)?;
     let worker = &receipt.claim.worker.0.0;
@@ -155,17 +112,6 @@ fn split(value: &[u8; 16]) -> (u64, u64) {
     valid.copy_from_slice(&value[..8]);
     invalid.copy_from_slice(&value[8..]);
     (u64::from_be_bytes(valid), u64::from_be_bytes(invalid))
-}
-
-/// What one node did, as this log counts it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Activity {
-    /// Claims it signed as a worker.
-    pub claims: u64,
-    /// Its verdicts that counted in a quorum and said valid.
-    pub verdicts_valid: u64,
-    /// Its verdicts that counted in a quorum and said invalid.
-    pub verdicts_invalid: u64,
 }
 
 /// The explorer's record.
@@ -243,7 +189,7 @@ fn decode(position: u64, bytes: &[u8]) -> Option<Entry> {
         id: B256::from_slice(&bytes[..32]),
         logged_ms: u64::from_be_bytes(logged),
         latency_us: u64::from_be_bytes(latency),
-        origin: Origin::from_byte(bytes[48]),
+        origin: origin_of(bytes[48]),
         judged: Judged::NotHere,
     })
 }

@@ -1,0 +1,340 @@
+//! The OpenAI-compatible endpoints' bodies (`POST /v1/chat/completions`, `POST
+//! /v1/completions`), in OpenAI's shapes, with the extensions `top_k`, `veritas_mode` and
+//! `veritas_nonce`, and every answer's receipt under `veritas` (in the last chunk when
+//! streaming). Unknown parameters are kept so that the server can refuse them by name.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use veritas_llm::ChatMessage;
+use veritas_primitives::{B256, Mode, ModelId, Receipt};
+
+/// `POST /v1/chat/completions`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatCompletionRequest {
+    /// The conversation, rendered with the model's own chat template.
+    #[schema(value_type = Vec<crate::schema::Message>)]
+    pub messages: Vec<ChatMessage>,
+    /// Whether to return each generated token's log-probability.
+    #[serde(default)]
+    pub logprobs: bool,
+    /// Not supported beyond 0 (each token's own log-probability is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_logprobs: Option<u32>,
+    /// What both endpoints take.
+    #[serde(flatten)]
+    pub options: CompletionOptions,
+}
+
+/// `POST /v1/completions`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompletionRequest {
+    /// The prompt, used as it is.
+    pub prompt: String,
+    /// Whether to return log-probabilities (any number: each token's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<u32>,
+    /// What both endpoints take.
+    #[serde(flatten)]
+    pub options: CompletionOptions,
+}
+
+/// What both endpoints take.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompletionOptions {
+    /// The model: a name, `name@version` or a model id.
+    pub model: String,
+    /// Softmax temperature (default 1; 0 is greedy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    /// An extension: only the `top_k` most likely tokens (default 0: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    /// An extension: the verification mode (`signed`, `reexec` or, on a network with an enclave,
+    /// `tee`); the network's default if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Mode>)]
+    pub veritas_mode: Option<Mode>,
+    /// An extension: a `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veritas_nonce: Option<String>,
+    /// The sampler's seed (0 to 2^32 − 1); a fresh one, recorded in the receipt, if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// The most tokens to generate (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// The same, under its newer name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Generation stops before the first of these (one string or up to four).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    /// Server-sent events instead of one answer.
+    #[serde(default)]
+    pub stream: bool,
+    /// Streaming options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+    /// Only 1 is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    /// Only 0 is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f32>,
+    /// Only 0 is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f32>,
+    /// Accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Anything else: refused by name.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// `stop`: one string or a list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop sequence.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl Stop {
+    /// The stop sequences.
+    pub fn sequences(&self) -> Vec<String> {
+        match self {
+            Stop::One(one) => vec![one.clone()],
+            Stop::Many(many) => many.clone(),
+        }
+    }
+}
+
+/// Streaming options.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamOptions {
+    /// Send a last chunk with the usage.
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// Tokens in and out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Usage {
+    /// The prompt's tokens.
+    pub prompt_tokens: usize,
+    /// The generated tokens.
+    pub completion_tokens: usize,
+    /// Both.
+    pub total_tokens: usize,
+}
+
+/// The receipt of an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VeritasReceipt {
+    /// The receipt's id.
+    #[schema(value_type = crate::schema::Hash32)]
+    pub receipt_id: B256,
+    /// The model version that ran.
+    #[schema(value_type = crate::schema::ModelId)]
+    pub model_id: ModelId,
+    /// The receipt, logged before the answer was sent.
+    #[schema(value_type = crate::schema::Receipt)]
+    pub receipt: Receipt,
+}
+
+/// A chat answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatCompletion {
+    /// `chatcmpl-` and the receipt id's first 12 bytes.
+    pub id: String,
+    /// `chat.completion`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model's name.
+    pub model: String,
+    /// The one choice.
+    pub choices: Vec<ChatChoice>,
+    /// Tokens in and out.
+    pub usage: Usage,
+    /// The receipt.
+    pub veritas: VeritasReceipt,
+}
+
+/// A chat answer's choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The assistant's message.
+    pub message: AssistantMessage,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+    /// Each token's log-probability, when asked for.
+    pub logprobs: Option<ChatLogprobs>,
+}
+
+/// The assistant's message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AssistantMessage {
+    /// `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+/// A chat answer's log-probabilities.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatLogprobs {
+    /// One per generated token.
+    pub content: Vec<TokenLogprob>,
+}
+
+/// One generated token's log-probability.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its log-probability.
+    pub logprob: f64,
+    /// The text's UTF-8 bytes.
+    pub bytes: Vec<u8>,
+    /// Always empty (not supported).
+    #[schema(value_type = Vec<Object>)]
+    pub top_logprobs: Vec<serde_json::Value>,
+}
+
+/// A completion answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TextCompletion {
+    /// `chatcmpl-` and the receipt id's first 12 bytes.
+    pub id: String,
+    /// `text_completion`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model's name.
+    pub model: String,
+    /// The one choice.
+    pub choices: Vec<TextChoice>,
+    /// Tokens in and out.
+    pub usage: Usage,
+    /// The receipt.
+    pub veritas: VeritasReceipt,
+}
+
+/// A completion answer's choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TextChoice {
+    /// Always 0.
+    pub index: u32,
+    /// The text.
+    pub text: String,
+    /// `stop` or `length`.
+    pub finish_reason: String,
+    /// Each token's log-probability, when asked for.
+    pub logprobs: Option<TextLogprobs>,
+}
+
+/// A completion's log-probabilities, in the legacy shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TextLogprobs {
+    /// The tokens' texts.
+    pub tokens: Vec<String>,
+    /// Their log-probabilities.
+    pub token_logprobs: Vec<f64>,
+    /// Always null (not supported).
+    #[schema(value_type = Option<Object>)]
+    pub top_logprobs: Option<serde_json::Value>,
+    /// Always null (not supported).
+    #[schema(value_type = Option<Object>)]
+    pub text_offset: Option<serde_json::Value>,
+}
+
+/// One server-sent event of a streamed chat answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatChunk {
+    /// The stream's id.
+    pub id: String,
+    /// `chat.completion.chunk`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model as asked for.
+    pub model: String,
+    /// The one choice (none in the usage chunk).
+    pub choices: Vec<ChunkChoice>,
+    /// Tokens in and out (the usage chunk only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The receipt (the last chunk only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veritas: Option<VeritasReceipt>,
+}
+
+/// A streamed chat answer's choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChunkChoice {
+    /// Always 0.
+    pub index: u32,
+    /// What this chunk adds.
+    pub delta: Delta,
+    /// Null until the last chunk.
+    pub finish_reason: Option<String>,
+    /// In the last chunk, when asked for.
+    pub logprobs: Option<ChatLogprobs>,
+}
+
+/// What a chunk adds to the message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Delta {
+    /// `assistant`, in the first chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A piece of text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// One server-sent event of a streamed completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TextChunk {
+    /// The stream's id.
+    pub id: String,
+    /// `text_completion`.
+    pub object: String,
+    /// Unix seconds.
+    pub created: u64,
+    /// The model as asked for.
+    pub model: String,
+    /// The one choice (none in the usage chunk).
+    pub choices: Vec<TextChunkChoice>,
+    /// Tokens in and out (the usage chunk only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The receipt (the last chunk only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veritas: Option<VeritasReceipt>,
+}
+
+/// A streamed completion's choice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TextChunkChoice {
+    /// Always 0.
+    pub index: u32,
+    /// A piece of text (empty in the last chunk).
+    pub text: String,
+    /// Null until the last chunk.
+    pub finish_reason: Option<String>,
+    /// In the last chunk, when asked for.
+    pub logprobs: Option<TextLogprobs>,
+}
