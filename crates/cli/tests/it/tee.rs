@@ -3,11 +3,9 @@
 //! simulated enclave UNTRUSTED / SIMULATED; a verifier whose policy does not allow simulation
 //! rejects it, and so does a network whose policy does not.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Network, http_get, llm_network};
+use crate::common::{Network, Start, http_get, llm_network};
 use serde_json::Value;
 
 const IRIS: &str = r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#;

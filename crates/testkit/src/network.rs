@@ -1,54 +1,57 @@
-//! What the network tests share: `veritas up` started in a fresh home, its CLI, its HTTP API.
-
-#![allow(dead_code)]
+//! Local networks of processes: `veritas up` started in a fresh home, driven through its CLI
+//! and its HTTP API, and stopped with SIGTERM when dropped. The `veritas` binary to run is the
+//! test crate's own (`env!("CARGO_BIN_EXE_veritas")`), handed in as a [`Veritas`].
 
 use std::{
     io::Read,
-    path::PathBuf,
+    path::Path,
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_veritas");
+pub use crate::{examples, gguf};
 
-/// Runs the `veritas` CLI against the node at `api`, with `home` as its data directory.
-pub fn veritas(api: &str, home: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("VERITAS_API", api)
-        .env("VERITAS_HOME", home)
-        .env("VERITAS_LOG", "warn")
-        .output()
-        .unwrap()
-}
+/// The `veritas` binary under test.
+#[derive(Clone, Copy, Debug)]
+pub struct Veritas(pub &'static str);
 
-pub fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
-}
-
-pub struct Network {
-    pub child: Child,
-    pub api: String,
-    pub home: tempfile::TempDir,
-    /// Node name → endpoint.
-    pub nodes: Vec<(String, String)>,
-}
-
-impl Network {
-    pub fn start(extra: &[&str]) -> Network {
-        let home = tempfile::tempdir().unwrap();
-        Network::start_in(home, &[&["--no-default-model"][..], extra].concat())
+impl Veritas {
+    /// Runs the CLI against the node at `api`, with `home` as its data directory.
+    pub fn run(self, api: &str, home: &Path, args: &[&str]) -> Output {
+        Command::new(self.0)
+            .args(args)
+            .env("VERITAS_API", api)
+            .env("VERITAS_HOME", home)
+            .env("VERITAS_LOG", "warn")
+            .output()
+            .unwrap()
     }
 
-    pub fn start_in(home: tempfile::TempDir, extra: &[&str]) -> Network {
-        Network::start_listening(home, "127.0.0.1:0", extra)
+    /// `veritas up` in a fresh home, without the default language model.
+    pub fn network(self, extra: &[&str]) -> Network {
+        let home = tempfile::tempdir().unwrap();
+        self.network_in(home, &[&["--no-default-model"][..], extra].concat())
+    }
+
+    /// `veritas up` in `home`.
+    pub fn network_in(self, home: tempfile::TempDir, extra: &[&str]) -> Network {
+        self.network_listening(home, "127.0.0.1:0", extra)
+    }
+
+    /// A network whose gateway pushed the default language model (from the test copy, no
+    /// download).
+    pub fn llm_network(self, extra: &[&str]) -> Network {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("models")).unwrap();
+        std::fs::copy(gguf(), home.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
+        self.network_in(home, extra)
     }
 
     /// `veritas up` with its gateway on `listen` (its nodes on the ports after it).
-    pub fn start_listening(home: tempfile::TempDir, listen: &str, extra: &[&str]) -> Network {
-        let mut child = Command::new(BIN)
+    pub fn network_listening(self, home: tempfile::TempDir, listen: &str, extra: &[&str]) -> Network {
+        let mut child = Command::new(self.0)
             .args(["--json", "up", "--listen", listen, "--llm-threads", "1"])
             .args(extra)
             .env("VERITAS_HOME", home.path())
@@ -77,19 +80,37 @@ impl Network {
             .iter()
             .map(|n| (n["name"].as_str().unwrap().to_owned(), n["endpoint"].as_str().unwrap().to_owned()))
             .collect();
-        Network { child, api, home, nodes }
+        Network { veritas: self, child, api, home, nodes }
     }
+}
 
+/// A running `veritas up`.
+pub struct Network {
+    veritas: Veritas,
+    /// The gateway's process.
+    pub child: Child,
+    /// The gateway's API.
+    pub api: String,
+    /// The data directory.
+    pub home: tempfile::TempDir,
+    /// Node name → endpoint.
+    pub nodes: Vec<(String, String)>,
+}
+
+impl Network {
+    /// Runs the CLI against this network.
     pub fn cli(&self, args: &[&str]) -> Output {
-        veritas(&self.api, self.home.path(), args)
+        self.veritas.run(&self.api, self.home.path(), args)
     }
 
+    /// Runs the CLI with `--json`; its answer, which must be a success.
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.cli(&[&["--json"][..], args].concat());
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap_or_else(|err| panic!("{args:?}: {err}"))
     }
 
+    /// Pushes the iris example as `iris`.
     pub fn push_iris(&self) {
         let model = examples().join("iris-logreg.onnx");
         self.json(&["model", "push", model.to_str().unwrap(), "--name", "iris"]);
@@ -102,10 +123,12 @@ impl Network {
         answer["receipt_id"].as_str().unwrap().to_owned()
     }
 
+    /// A receipt by id.
     pub fn receipt(&self, id: &str) -> Value {
         self.json(&["receipt", "show", id])
     }
 
+    /// `veritas network status`.
     pub fn status(&self) -> Value {
         self.json(&["network", "status"])
     }
@@ -193,18 +216,7 @@ pub fn http_get(url: &str) -> String {
     response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(response)
 }
 
+/// The worker that signed a receipt, lowercase.
 pub fn signer_of(receipt: &Value) -> String {
     receipt["claim"]["worker"].as_str().unwrap().to_lowercase()
-}
-
-pub fn gguf() -> String {
-    std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model")
-}
-
-/// A network whose gateway pushed the default language model (from the test copy, no download).
-pub fn llm_network(extra: &[&str]) -> Network {
-    let home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(home.path().join("models")).unwrap();
-    std::fs::copy(gguf(), home.path().join("models/SmolLM2-135M-Instruct.Q4_1.gguf")).unwrap();
-    Network::start_in(home, extra)
 }

@@ -3,11 +3,9 @@
 //! validators verify, the proof is in the hub, and a tampered proof or output is rejected
 //! offline.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Network, examples};
+use crate::common::{Network, Start, examples};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 

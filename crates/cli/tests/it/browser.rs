@@ -3,8 +3,6 @@
 //! default language model. `cargo xtask test` installs both; without them this test fails and
 //! says what is missing.
 
-mod common;
-
 use std::{path::PathBuf, process::Command};
 
 #[test]
@@ -21,7 +19,7 @@ fn a_person_chats_sees_each_answer_verified_and_settled_and_browses_the_explorer
     );
     // Batches every 4 s, so that the browser sees the answer verified before it is settled.
     // With the simulated enclave, so that a tee answer's label can be seen too.
-    let net = common::llm_network(&["--settle-every", "4", "--tee", "simulated"]);
+    let net = crate::common::llm_network(&["--settle-every", "4", "--tee", "simulated"]);
     let shots = std::env::var_os("VERITAS_SCREENSHOTS").map(PathBuf::from);
     let out = Command::new("node")
         .arg(web.join("tests/browser.mjs"))

@@ -2,11 +2,9 @@
 //! its own OS process with its own key and stake, and the byzantine cases: lying workers and a
 //! lying validator caught, disputed and slashed on chain; sampling; validators down.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Network, examples, http_get, llm_network, signer_of};
+use crate::common::{Network, Start, examples, http_get, llm_network, signer_of};
 use serde_json::Value;
 
 #[test]
@@ -201,7 +199,7 @@ fn sigterm_stops_every_process_and_every_acknowledged_receipt_settles_after_a_re
             let (api, home) = (net.api.clone(), net.home.path().to_owned());
             std::thread::spawn(move || {
                 let input = format!("{{\"float_input\": [[{}, 3.5, 1.4, 0.2]]}}", 4.0 + f64::from(i) / 10.0);
-                let out = common::veritas(&api, &home, &["--json", "infer", "iris", "--input", &input]);
+                let out = crate::common::veritas(&api, &home, &["--json", "infer", "iris", "--input", &input]);
                 out.status.success().then(|| {
                     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
                     answer["receipt_id"].as_str().unwrap().to_owned()
@@ -222,7 +220,7 @@ fn sigterm_stops_every_process_and_every_acknowledged_receipt_settles_after_a_re
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "veritas up exits 0 on SIGTERM: {status}");
-    assert!(pids.iter().all(|pid| !common::runs(pid)), "every node stopped with the gateway");
+    assert!(pids.iter().all(|pid| !crate::common::runs(pid)), "every node stopped with the gateway");
     let acknowledged: Vec<String> = clients.into_iter().filter_map(|c| c.join().unwrap()).collect();
 
     // Started again in the same home: every receipt it acknowledged is there and settles once.

@@ -7,9 +7,7 @@ use std::{
     process::{Child, Command, Output, Stdio},
 };
 
-mod common;
-
-use common::{BIN, examples};
+use crate::common::{BIN, examples};
 
 /// A key fixed for the test, so the worker address is known.
 const KEY: &str = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
@@ -50,7 +48,7 @@ impl NodeProcess {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        common::veritas(&self.api, self.home.path(), args)
+        crate::common::veritas(&self.api, self.home.path(), args)
     }
 }
 

@@ -1,0 +1,10 @@
+//! The CLI's integration tests, in one binary: the `veritas` binary against real nodes and
+//! local networks of processes (`common` binds it to the shared harness, `veritas-testkit`).
+
+mod common;
+
+mod browser;
+mod cli;
+mod network;
+mod tee;
+mod zk;

@@ -1,0 +1,87 @@
+//! Nodes in the test's own process: a configuration for tests, nodes opened with the example
+//! models pushed, and a node serving its API on 127.0.0.1 until it is stopped.
+
+use std::path::Path;
+
+use veritas_node::{ChainConfig, ModelFormat, Node, NodeConfig, NodeHandle, PushRequest, wire::InferRequest};
+
+pub use crate::{examples, gguf, ort, root};
+
+/// A standalone node's configuration under `home`: one ONNX thread, two llama.cpp threads, no
+/// chain.
+pub fn config(home: &Path) -> NodeConfig {
+    let mut config = NodeConfig::new(home.to_owned(), ort());
+    config.threads = Some(1);
+    config.llm_threads = Some(2);
+    config
+}
+
+/// The same on the embedded development chain.
+pub fn config_on_chain(home: &Path) -> NodeConfig {
+    let mut config = config(home);
+    config.chain = ChainConfig::Embedded { block_time: None };
+    config
+}
+
+/// Opens a node (without its background rounds).
+pub async fn open(config: &NodeConfig) -> Node {
+    Node::open(config).await.unwrap()
+}
+
+/// Pushes a model file under `name`.
+pub async fn push(node: &Node, name: &str, file: &Path, format: ModelFormat) {
+    let core = node.core();
+    let staged = core.stager().stage_file(file).await.unwrap();
+    core.push_model(PushRequest { name: name.into(), staged, format }).await.unwrap();
+}
+
+/// Pushes the iris example as `iris`.
+pub async fn push_iris(node: &Node) {
+    push(node, "iris", &examples().join("iris-logreg.onnx"), ModelFormat::Onnx).await;
+}
+
+/// An iris request with the first feature `x`, in `mode` (the node's default if `None`).
+pub fn iris(x: f64, mode: Option<veritas_primitives::Mode>) -> InferRequest {
+    InferRequest {
+        model: "iris".into(),
+        input: serde_json::json!({"float_input": [[x, 3.5, 1.4, 0.2]]}),
+        mode,
+        request_id: None,
+        nonce: None,
+    }
+}
+
+/// A node serving its API on 127.0.0.1 (without background rounds unless `launched`).
+pub struct Served {
+    /// The API's base URL.
+    pub url: String,
+    /// The node.
+    pub node: Node,
+    handle: Option<NodeHandle>,
+}
+
+impl Served {
+    /// Serves `node`'s API with `config`'s limits.
+    pub async fn start(node: Node, config: veritas_api::ApiConfig) -> Served {
+        Served::serve(NodeHandle::new(node), config).await
+    }
+
+    /// Launches a node from `config` (background rounds included) and serves its API.
+    pub async fn launch(config: &NodeConfig) -> Served {
+        Served::serve(veritas_node::launch(config).await.unwrap(), Default::default()).await
+    }
+
+    async fn serve(mut handle: NodeHandle, config: veritas_api::ApiConfig) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        veritas_api::serve(&mut handle, listener, config);
+        Served { url, node: handle.node().clone(), handle: Some(handle) }
+    }
+
+    /// Stops the API (and every background round) and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.shutdown().await.unwrap();
+        }
+    }
+}
