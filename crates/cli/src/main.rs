@@ -18,6 +18,7 @@ mod env;
 mod network;
 mod node;
 mod onchain;
+mod pins;
 mod quantize;
 mod receipts;
 mod request;

