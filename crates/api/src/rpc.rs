@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{Json, Router, body::Bytes, extract::DefaultBodyLimit, extract::State, routing::post};
-use serde_json::{Value, json};
+use serde_json::Value;
 use veritas_node::chain::embedded::{SharedChain as Chain, rpc};
 
 /// The largest JSON-RPC request accepted, in bytes.
@@ -18,13 +18,7 @@ pub fn chain_router(chain: Chain) -> Router {
 async fn handle(State(chain): State<Chain>, body: Bytes) -> Json<Value> {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
-        Err(err) => {
-            return Json(json!({
-                "jsonrpc": "2.0",
-                "id": null,
-                "error": {"code": -32700, "message": format!("parse error: {err}")},
-            }));
-        }
+        Err(err) => return Json(rpc::parse_error(err)),
     };
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     // Mining writes to disk: off the async threads.
@@ -33,6 +27,6 @@ async fn handle(State(chain): State<Chain>, body: Bytes) -> Json<Value> {
         rpc::handle(&mut chain, &request, now)
     })
     .await
-    .unwrap_or_else(|err| json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32603, "message": err.to_string()}}));
+    .unwrap_or_else(rpc::internal_error);
     Json(answer)
 }

@@ -46,6 +46,16 @@ pub fn handle(chain: &mut EmbeddedChain, request: &Value, now: u64) -> Value {
     }
 }
 
+/// The answer to a body that is not JSON (code -32700), naming why.
+pub fn parse_error(reason: impl std::fmt::Display) -> Value {
+    error_response(Value::Null, RpcError { code: -32700, message: format!("parse error: {reason}"), data: None })
+}
+
+/// The answer to a request the server failed to handle (code -32603).
+pub fn internal_error(reason: impl std::fmt::Display) -> Value {
+    error_response(Value::Null, RpcError { code: -32603, message: reason.to_string(), data: None })
+}
+
 fn invalid_request(message: &str) -> RpcError {
     RpcError { code: -32600, message: format!("invalid request: {message}"), data: None }
 }
