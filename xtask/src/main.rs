@@ -20,7 +20,6 @@ use pins::{ONNXRUNTIME_VERSION, SMOLLM2_MEMBER, SMOLLM2_PACKAGE, SMOLLM2_SHA256}
 /// that `crates/verifier-wasm` pins.
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
 
-
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().context("xtask lives in the workspace")?.to_owned();
