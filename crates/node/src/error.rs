@@ -235,3 +235,41 @@ impl NodeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PeerError;
+
+    #[test]
+    fn what_may_pass_is_retried_and_what_was_refused_is_not() {
+        let status = |code: u16| {
+            NodeError::Peer(PeerError::Status {
+                url: "http://w".into(),
+                status: reqwest::StatusCode::from_u16(code).unwrap(),
+                message: String::new(),
+            })
+        };
+        let io = || NodeError::Io(std::io::Error::other("disk"));
+        let cases: Vec<(NodeError, bool)> = vec![
+            (status(500), true),
+            (status(503), true),
+            (status(400), false),
+            (status(422), false),
+            (NodeError::Peer(PeerError::TooLarge { url: "http://w".into() }), true),
+            (NodeError::NoWorkers(Vec::new()), true),
+            (NodeError::Chain(veritas_chain::ChainError::Rpc("down".into())), true),
+            (NodeError::NoChain, true),
+            (io(), true),
+            (NodeError::Cancelled, false),
+            (NodeError::PaymentRequired, false),
+            (NodeError::UnknownApiKey, false),
+            (NodeError::BatchRefused("no quorum".into()), false),
+            (NodeError::RequestRefused { request: 1, reason: "late".into() }, false),
+            (NodeError::BadNonce("not hex".into()), false),
+        ];
+        for (err, retryable) in cases {
+            assert_eq!(err.retryable(), retryable, "{err}");
+        }
+    }
+}
