@@ -146,7 +146,7 @@ async function showBadge(badge, message) {
   }
   const shown = await judge(message.receiptText);
   const chain = shown.badge === 'settled' ? await confirmOnChain(shown) : null;
-  const { badge: name, label, title, tee } = badgeOf(shown, chain, message.nonce);
+  const { badge: name, label, title, tee } = badgeOf(shown, chain, message.nonce, message.content);
   badge.dataset.badge = name;
   badge.dataset.tee = tee || '';
   badge.dataset.chain = chain?.state || '';

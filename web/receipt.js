@@ -24,7 +24,16 @@ export const teeSetup = fetch('/v1/tee/policy')
 export async function judge(text) {
   await verifier;
   const setup = await teeSetup;
-  return JSON.parse(describe(text, setup.policy ? JSON.stringify(setup.policy) : ''));
+  const shown = JSON.parse(describe(text, setup.policy ? JSON.stringify(setup.policy) : ''));
+  // A language model's answer: the text the receipt signs (its hash checked by the verifier
+  // above), for the page to compare with the text it showed.
+  try {
+    const signed = JSON.parse(text).body?.output?.text?.data?.[0];
+    if (typeof signed === 'string') shown.text = signed;
+  } catch {
+    // Not JSON: the verifier has said so.
+  }
+  return shown;
 }
 
 /** A receipt's JSON text, as the node stores it. */
@@ -88,7 +97,10 @@ export const LABELS = {
  * `tee` attestation binds another nonce than the one this page sent (`nonce`, hex, if any). A
  * simulated enclave's badge always says UNTRUSTED / SIMULATED.
  */
-export function badgeOf(shown, chain, nonce) {
+export function badgeOf(shown, chain, nonce, text) {
+  if (text !== undefined && shown.badge !== 'invalid' && shown.text !== undefined && shown.text !== text) {
+    return { badge: 'invalid', label: 'INVALID — the text shown is not the text the receipt signs', title: `the receipt signs:\n${shown.text}` };
+  }
   if (shown.badge === 'settled' && chain?.state === 'missing') {
     return { badge: 'invalid', label: 'INVALID — not on chain', title: chain.detail };
   }

@@ -112,6 +112,28 @@ try {
   await page.keyboard.press('Escape');
   done(`${step} (receipt ${receiptId})`);
 
+  step = 'an answer shown with other text than its receipt signs is marked invalid';
+  const shownText = await page.evaluate(() => {
+    const conversations = JSON.parse(localStorage.getItem('veritas.conversations'));
+    const message = conversations[0].messages[1];
+    const before = message.content;
+    // What a relay that rewrote the stream would leave on the page: a valid receipt, other text.
+    message.content = `${before} (and one more thing)`;
+    localStorage.setItem('veritas.conversations', JSON.stringify(conversations));
+    return before;
+  });
+  await page.reload();
+  const rewritten = await page.waitForSelector('#messages li.assistant:last-child .badge[data-badge="invalid"]', { timeout: 30_000 });
+  check(/not the text the receipt signs/.test(await rewritten.textContent()), `the badge says the text is not signed: ${await rewritten.textContent()}`);
+  await page.evaluate((before) => {
+    const conversations = JSON.parse(localStorage.getItem('veritas.conversations'));
+    conversations[0].messages[1].content = before;
+    localStorage.setItem('veritas.conversations', JSON.stringify(conversations));
+  }, shownText);
+  await page.reload();
+  await page.waitForSelector('#messages li.assistant:last-child .badge[data-badge="settled"]', { timeout: 30_000 });
+  done(step);
+
   step = 'one changed byte of the stored receipt makes the badge invalid after a reload';
   await page.evaluate(() => {
     const conversations = JSON.parse(localStorage.getItem('veritas.conversations'));

@@ -150,9 +150,18 @@ impl Session {
             eprintln!("(stopped)");
         } else if let Some(veritas) = &self.last_receipt {
             eprintln!("receipt {}", veritas.receipt_id);
-            if self.args.mode == Some(veritas_primitives::Mode::Tee) {
-                let client = crate::client::Client::new(&self.api);
-                crate::receipts::check_tee_answer(&client, &veritas.receipt, nonce.as_slice()).await?;
+            let client = crate::client::Client::new(&self.api);
+            let receipt = &veritas.receipt;
+            crate::receipts::check_answer(&client, receipt, self.args.mode, nonce.as_slice(), None).await?;
+            let signed = veritas_node::protocol::admission::string_value(receipt.body.output.as_ref(), "text");
+            if signed.as_deref() != Some(answer.as_str()) {
+                return Err(ClientError::Invalid {
+                    reason: format!(
+                        "the text shown is not the text the receipt signs, which is:\n{}",
+                        signed.unwrap_or_default()
+                    ),
+                }
+                .into());
             }
             if let Some(path) = &self.args.receipt {
                 std::fs::write(path, serde_json::to_string_pretty(&veritas.receipt)? + "\n")

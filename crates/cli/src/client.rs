@@ -19,6 +19,11 @@ pub enum ClientError {
         /// The transport error.
         reason: String,
     },
+    /// An answer whose receipt does not hold, or that shows something the receipt does not sign.
+    Invalid {
+        /// What does not hold.
+        reason: String,
+    },
     /// An answer that is not what the API documents.
     Malformed {
         /// What was asked.
@@ -48,6 +53,7 @@ impl std::fmt::Display for ClientError {
                     "cannot reach the node at {url} ({reason}); is it running? (`veritas up`, or set VERITAS_API)"
                 )
             }
+            ClientError::Invalid { reason } => write!(f, "INVALID answer: {reason}"),
             ClientError::Malformed { url, reason } => {
                 write!(f, "the node at {url} answered something unexpected: {reason}")
             }
@@ -63,6 +69,7 @@ impl ClientError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ClientError::Unreachable { .. } => exit::UNREACHABLE,
+            ClientError::Invalid { .. } => exit::INVALID,
             ClientError::Refused { .. } | ClientError::Malformed { .. } => exit::REFUSED,
         }
     }

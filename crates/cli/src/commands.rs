@@ -10,7 +10,10 @@ use veritas_node::{
     wire::{InferRequest, InferResponse, ModelEntry, ModelList, NetworkInfo, PushAnswer},
 };
 
-use crate::{client::Client, env, setup};
+use crate::{
+    client::{Client, ClientError},
+    env, setup,
+};
 
 /// How output is printed.
 pub struct Output {
@@ -350,13 +353,12 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
         request_id: None,
         nonce: nonce.as_ref().map(veritas_primitives::hex::encode),
     };
+    let sent = request.input.clone();
     let (answer, _): (InferResponse, _) = client.post("/v1/infer", &request).await?;
-    if args.mode == Some(veritas_primitives::Mode::Tee) {
-        crate::receipts::check_tee_answer(&client, &answer.receipt, nonce.as_deref().unwrap_or_default()).await?;
-    }
-    if args.mode == Some(veritas_primitives::Mode::Zk) {
-        crate::receipts::check_zk_answer(&answer.receipt)?;
-    }
+    let receipt = &answer.receipt;
+    let asked = request.model.parse::<veritas_primitives::ModelId>().ok();
+    crate::receipts::check_answer(&client, receipt, args.mode, nonce.as_deref().unwrap_or_default(), asked).await?;
+    let output = signed_output(&answer, &sent)?;
     if let Some(path) = &args.receipt {
         let receipt = serde_json::to_string_pretty(&answer.receipt)?;
         std::fs::write(path, receipt + "\n")
@@ -365,11 +367,32 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     if out.json {
         out.print_json(&answer);
     } else {
-        out.print_json(&answer.output);
+        out.print_json(output);
         let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
         eprintln!("receipt {}{where_}", answer.receipt_id);
     }
     Ok(0)
+}
+
+/// What an answer's receipt signs as the output of the input this client sent, or why the
+/// answer is not that: a model other than the one the receipt names, another input, or an
+/// output other than the signed one.
+fn signed_output<'a>(answer: &'a InferResponse, sent: &Value) -> Result<&'a veritas_primitives::Values, ClientError> {
+    let invalid = |reason: &str| ClientError::Invalid { reason: reason.to_owned() };
+    let receipt = &answer.receipt;
+    if answer.model.id != receipt.claim.model_id || answer.model.manifest.id() != answer.model.id {
+        return Err(invalid("the model the node names is not the one its receipt signs"));
+    }
+    let inputs = veritas_node::parse_inputs(&answer.model.manifest.schema, sent)
+        .map_err(|err| ClientError::Invalid { reason: format!("the input sent does not fit the model: {err}") })?;
+    if veritas_primitives::values::values_hash(&inputs) != receipt.claim.input_hash {
+        return Err(invalid("the receipt is about another input than the one sent"));
+    }
+    match &receipt.body.output {
+        Some(output) if *output == answer.output => Ok(output),
+        Some(_) => Err(invalid("the output shown is not the output the receipt signs")),
+        None => Err(invalid("the receipt carries no output")),
+    }
 }
 
 #[cfg(test)]

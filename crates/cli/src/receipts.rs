@@ -10,7 +10,11 @@ use veritas_node::{TeePolicy, wire::TeePolicyInfo};
 use veritas_primitives::{ModelId, Receipt};
 use veritas_verifier::{Expectations, verify_receipt};
 
-use crate::{client::Client, commands::Output, env, exit};
+use crate::{
+    client::{Client, ClientError},
+    commands::Output,
+    env, exit,
+};
 
 /// Options of `veritas verify`.
 #[derive(Args)]
@@ -241,40 +245,54 @@ pub async fn receipt(cmd: ReceiptCommand, out: &Output) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-/// Verifies a `zk` answer's receipt here, proof included, before its output is shown.
-pub(crate) fn check_zk_answer(receipt: &Receipt) -> anyhow::Result<()> {
+/// The client's own check of an answer's receipt, before anything of the answer is shown: it
+/// holds (signature, hashes, a `zk` proof; a `tee` attestation under the network's published
+/// policy, bound to the nonce this client sent), for the model asked when it was asked by id.
+/// What to show of the answer is then the receipt's own output.
+pub(crate) async fn check_answer(
+    client: &Client,
+    receipt: &Receipt,
+    mode: Option<veritas_primitives::Mode>,
+    nonce: &[u8],
+    model_id: Option<ModelId>,
+) -> anyhow::Result<()> {
+    let invalid = |reason: String| anyhow::Error::from(ClientError::Invalid { reason });
+    let tee = mode == Some(veritas_primitives::Mode::Tee);
+    let tee_policy = if tee {
+        let published: TeePolicyInfo = client.get("/v1/tee/policy").await?;
+        published.policy.into()
+    } else {
+        Default::default()
+    };
     let started = std::time::Instant::now();
-    let report = verify_receipt(receipt, &Expectations::default()).context("the zk receipt does not hold")?;
-    let zk = report.zk.context("the node answered a zk request without a proof")?;
-    eprintln!(
-        "zk: proof verified here in {:.1} ms ({} bytes, model commitment {}, {} bits)",
-        started.elapsed().as_secs_f64() * 1e3,
-        zk.proof_bytes,
-        zk.commitment,
-        zk.security_bits
-    );
-    Ok(())
-}
-
-/// The client's own check of a `tee` answer: the attestation binds the nonce it sent and holds
-/// under the network's published policy (`/v1/tee/policy`); a simulated enclave is named loudly.
-pub(crate) async fn check_tee_answer(client: &Client, receipt: &Receipt, nonce: &[u8]) -> anyhow::Result<()> {
-    let published: TeePolicyInfo = client.get("/v1/tee/policy").await?;
-    let expect = Expectations { tee_policy: published.policy.into(), ..Expectations::default() };
-    let report = verify_receipt(receipt, &expect).context("the tee receipt does not hold")?;
-    if report.tee_nonce.as_deref() != Some(nonce) {
-        bail!("the attestation does not bind the nonce this client sent");
+    let report = verify_receipt(receipt, &Expectations { model_id, tee_policy })
+        .map_err(|err| invalid(format!("its receipt does not hold: {err}")))?;
+    if let Some(zk) = &report.zk {
+        eprintln!(
+            "zk: proof verified here in {:.1} ms ({} bytes, model commitment {}, {} bits)",
+            started.elapsed().as_secs_f64() * 1e3,
+            zk.proof_bytes,
+            zk.commitment,
+            zk.security_bits
+        );
+    } else if mode == Some(veritas_primitives::Mode::Zk) {
+        return Err(invalid("the node answered a zk request without a proof".into()));
     }
-    if let Some(tee) = &report.tee {
-        if tee.insecure {
-            eprintln!(
-                "!! UNTRUSTED / SIMULATED enclave: this tee receipt proves nothing beyond the worker's signature"
-            );
-        } else {
-            eprintln!(
-                "tee: {} attestation holds under the network's policy, bound to this request's nonce",
-                tee.label()
-            );
+    if tee {
+        if report.tee_nonce.as_deref() != Some(nonce) {
+            return Err(invalid("the attestation does not bind the nonce this client sent".into()));
+        }
+        if let Some(tee) = &report.tee {
+            if tee.insecure {
+                eprintln!(
+                    "!! UNTRUSTED / SIMULATED enclave: this tee receipt proves nothing beyond the worker's signature"
+                );
+            } else {
+                eprintln!(
+                    "tee: {} attestation holds under the network's policy, bound to this request's nonce",
+                    tee.label()
+                );
+            }
         }
     }
     Ok(())

@@ -95,6 +95,8 @@ pub enum Fault {
     Truncate,
     /// An inference node that computes nothing and signs a made-up answer.
     MadeUp,
+    /// An inference node that streams an honest chat answer to the gateway and signs another.
+    StreamOther,
     /// A validator that signs "valid" for every claim without checking it.
     ApproveAll,
     /// A validator whose verdicts do not hold, by turns (by the claim's digest): its verdict on
@@ -105,11 +107,12 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, with its CLI name.
-    pub const ALL: [(Fault, &'static str); 6] = [
+    pub const ALL: [(Fault, &'static str); 7] = [
         (Fault::WrongOutput, "wrong-output"),
         (Fault::OtherModel, "other-model"),
         (Fault::Truncate, "truncate"),
         (Fault::MadeUp, "made-up"),
+        (Fault::StreamOther, "stream-other"),
         (Fault::ApproveAll, "approve-all"),
         (Fault::BadVerdicts, "bad-verdicts"),
     ];
@@ -121,7 +124,7 @@ impl Fault {
 
     /// Whether an inference node tells this lie (else a validator does).
     pub fn is_worker_fault(self) -> bool {
-        matches!(self, Fault::WrongOutput | Fault::OtherModel | Fault::Truncate | Fault::MadeUp)
+        matches!(self, Fault::WrongOutput | Fault::OtherModel | Fault::Truncate | Fault::MadeUp | Fault::StreamOther)
     }
 }
 

@@ -34,6 +34,7 @@ fn a_person_chats_sees_each_answer_verified_and_settled_and_browses_the_explorer
     for step in [
         "streams its answer",
         "turns verified, then settled",
+        "other text than its receipt signs is marked invalid",
         "invalid after a reload",
         "opens its receipt",
         "UNTRUSTED",

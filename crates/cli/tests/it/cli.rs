@@ -509,6 +509,22 @@ fn veritas_chat_answers_with_a_receipt_that_verifies() {
 }
 
 #[test]
+fn a_chat_answer_that_streams_other_text_than_its_receipt_signs_is_invalid_at_the_client() {
+    // A standalone node whose worker streams the honest answer and signs another (a test fault):
+    // the node trusts its own worker, so the client's own check is what catches it.
+    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--fault", "stream-other"]);
+    let push = node.run(&["model", "push", path_str(&gguf()), "--name", "smollm2"]);
+    assert_eq!(code(&push), 0, "{}", stderr(&push));
+    let lie = node.run(&["chat", "-m", "Name three colours.", "--temperature", "0", "--max-tokens", "24"]);
+    assert_eq!(code(&lie), 1, "{}", stderr(&lie));
+    assert!(
+        stderr(&lie).contains("INVALID answer: the text shown is not the text the receipt signs"),
+        "{}",
+        stderr(&lie)
+    );
+}
+
+#[test]
 fn veritas_up_pushes_the_default_language_model_once() {
     let home = tempfile::tempdir().unwrap();
     // The model as `veritas up` would have fetched it (no download in tests).

@@ -183,8 +183,14 @@ fn nodes_stop_when_veritas_up_is_killed_outright() {
 
 #[test]
 fn sigterm_stops_every_process_and_every_acknowledged_receipt_settles_after_a_restart() {
-    // A fixed port, so that the restarted network finds its nodes where it registered them.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A fixed port, so that the restarted network finds its nodes where it registered them: below
+    // the system's ephemeral range, so that other tests' sockets do not take its nodes' ports
+    // while it restarts.
+    let first = std::process::id() % 500;
+    let port = (0..500u32)
+        .map(|i| 20_000 + ((first + i) % 500) as u16 * 20)
+        .find(|base| (0..=13).all(|offset| std::net::TcpListener::bind(("127.0.0.1", base + offset)).is_ok()))
+        .expect("a free block of ports");
     let listen = format!("127.0.0.1:{port}");
     let extra = ["--no-default-model", "--workers", "1", "--validators", "1", "--settle-every", "0.2"];
     let mut net = Network::start_listening(tempfile::tempdir().unwrap(), &listen, &extra);
@@ -385,6 +391,19 @@ fn a_chat_answer_through_the_network_is_rescored_by_the_validators_and_settled()
     }
     assert_eq!(seen, 2);
     assert_eq!(net.counts()["quorums_invalid"], 1);
+}
+
+#[test]
+fn a_worker_that_streams_one_answer_and_signs_another_is_refused_by_the_gateway() {
+    let net = llm_network(&["--workers", "1", "--validators", "1", "--node-fault", "worker-1=stream-other"]);
+    let logged = net.counts()["claims_logged"].as_u64().unwrap();
+    let out = net.cli(&["chat", "-m", "Name three colours.", "--temperature", "0", "--max-tokens", "24"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("it streamed another text than its receipt signs"), "{stderr}");
+    let counts = net.counts();
+    assert_eq!(counts["claims_logged"].as_u64().unwrap(), logged, "nothing logged, nothing charged: {counts}");
+    assert_eq!(counts["pending_settlement"], 0, "{counts}");
 }
 
 /// A receipt's id, recomputed by the verifier.

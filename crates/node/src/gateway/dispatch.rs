@@ -15,7 +15,7 @@ use super::Gateway;
 use crate::{
     NodeError, NodeResult,
     claims::{Queue, log_receipt},
-    protocol::{Bill, Order, check_chat, check_work},
+    protocol::{Bill, Order, check_chat, check_chat_answer, check_work},
     store::Timing,
     worker::{ChatJob, ChatResponse, Job, parse_nonce},
 };
@@ -126,7 +126,8 @@ impl Gateway {
     }
 
     /// Sends a chat request to the workers in turn, streaming the text of the one that answers
-    /// through; checks and logs its receipt, charged for the tokens it produced.
+    /// through; checks its receipt (the text streamed must be the text it signs) and logs it,
+    /// charged for the tokens it produced.
     pub(crate) async fn dispatch_chat(
         &self,
         model: veritas_hub::ModelVersion,
@@ -150,14 +151,15 @@ impl Gateway {
         let done = self
             .each_worker(|worker| {
                 Box::pin(async move {
-                    let mut streamed = false;
+                    // What the client was shown, to be compared with what the receipt signs.
+                    let mut streamed = String::new();
                     let mut relay = |text: &str| {
-                        streamed = true;
+                        streamed.push_str(text);
                         (on_text.lock().unwrap_or_else(|p| p.into_inner()))(text)
                     };
                     let done = match self.core.peers.chat(&worker.endpoint, request, &mut relay).await {
                         Ok(done) => done,
-                        Err(err) => return Err(Failed::of_call(err, streamed)),
+                        Err(err) => return Err(Failed::of_call(err, !streamed.is_empty())),
                     };
                     let order = Order {
                         domain: self.core.domain,
@@ -171,6 +173,7 @@ impl Gateway {
                     };
                     check_work(&done.receipt, &order)
                         .and_then(|()| check_chat(&done.receipt, messages, request.input.prompt()))
+                        .and_then(|()| check_chat_answer(&done.receipt, &done.generation, &streamed, &request.sampling))
                         .map_err(|refusal| Failed::Stop(NodeError::BadWork { worker: worker.signer, refusal }))?;
                     Ok(done)
                 })

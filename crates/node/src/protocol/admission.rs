@@ -3,6 +3,7 @@
 //! under the network's policy bound to the nonce sent, and nothing added after signing (no
 //! verdicts, no settlement). Whether the output is right is the validators' question.
 
+use veritas_llm::{Generation, SamplingParams};
 use veritas_primitives::{Address, B256, ClaimDomain, Mode, ModelId, Receipt, TensorData, Value, Values};
 use veritas_verifier::{Expectations, VerifyError, tee::Policy, verify_receipt};
 
@@ -70,6 +71,15 @@ pub enum Refusal {
     /// A completion claim whose prompt is not the one sent.
     #[error("changed the prompt")]
     OtherPrompt,
+    /// The text streamed to the client is not the text the claim signs.
+    #[error("it streamed another text than its receipt signs")]
+    StreamedOther,
+    /// The generation it reported is not the receipt's output.
+    #[error("its generation is not the receipt's output ({0})")]
+    OtherGeneration(&'static str),
+    /// A sampling parameter in the claim is not the one sent.
+    #[error("the claim's sampling parameter {0} is not the one sent")]
+    OtherSampling(&'static str),
 }
 
 /// Whether a worker's answer to `order` is admitted (see the module's documentation).
@@ -100,6 +110,51 @@ pub fn check_work(receipt: &Receipt, order: &Order<'_>) -> Result<(), Refusal> {
         && receipt.claim.request_id != asked
     {
         return Err(Refusal::OtherRequest { claimed: receipt.claim.request_id, asked });
+    }
+    Ok(())
+}
+
+/// Whether a worker's chat answer is what the client saw and what was asked: the receipt's text
+/// and tokens are the generation's, the text streamed is the receipt's text, and the receipt's
+/// sampling parameters are the ones sent, with the generation's finish reason.
+pub fn check_chat_answer(
+    receipt: &Receipt,
+    generation: &Generation,
+    streamed: &str,
+    sent: &SamplingParams,
+) -> Result<(), Refusal> {
+    let output = receipt.body.output.as_ref();
+    if string_value(output, "text").as_deref() != Some(generation.text.as_str()) {
+        return Err(Refusal::OtherGeneration("text"));
+    }
+    let tokens: Vec<i64> = generation.tokens.iter().map(|t| i64::from(*t)).collect();
+    match output.and_then(|o| o.get("tokens")) {
+        Some(Value::Tensor(tensor)) if tensor.data == TensorData::Int64(tokens) => {}
+        _ => return Err(Refusal::OtherGeneration("tokens")),
+    }
+    if streamed != generation.text {
+        return Err(Refusal::StreamedOther);
+    }
+    let params = receipt.body.params.as_ref().map(|p| &p.0);
+    let param = |name: &str| params.and_then(|p| p.get(name));
+    let number = |name: &str| param(name).and_then(serde_json::Value::as_f64);
+    let expected = [
+        ("temperature", f64::from(sent.temperature)),
+        ("top_p", f64::from(sent.top_p)),
+        ("top_k", f64::from(sent.top_k)),
+        ("seed", f64::from(sent.seed)),
+        ("max_tokens", f64::from(sent.max_tokens)),
+    ];
+    for (name, value) in expected {
+        if number(name) != Some(value) {
+            return Err(Refusal::OtherSampling(name));
+        }
+    }
+    if param("stop") != Some(&serde_json::json!(sent.stop)) {
+        return Err(Refusal::OtherSampling("stop"));
+    }
+    if param("finish_reason") != serde_json::to_value(generation.finish_reason).ok().as_ref() {
+        return Err(Refusal::OtherGeneration("finish reason"));
     }
     Ok(())
 }
@@ -228,6 +283,71 @@ mod tests {
         let mut changed = receipt.clone();
         changed.body.output = Some(BTreeMap::from([("text".to_owned(), text("text", "bye"))]));
         assert!(matches!(check_work(&changed, &order), Err(Refusal::DoesNotHold(_))));
+    }
+
+    #[test]
+    fn a_chat_answer_must_be_what_was_streamed_and_asked() {
+        use veritas_llm::{FinishReason, Generation, SamplingParams};
+        let (base, _, _) = honest(&WorkerKey::random());
+        let sampling = SamplingParams {
+            temperature: 0.5,
+            top_p: 0.9,
+            top_k: 40,
+            seed: 7,
+            max_tokens: 16,
+            stop: vec!["\n".into()],
+        };
+        let generation = Generation {
+            text: "hello".into(),
+            tokens: vec![1, 2],
+            prompt_tokens: 3,
+            finish_reason: FinishReason::Stop,
+            logprobs: Vec::new(),
+        };
+        let params = |temperature: f32, finish: &str| {
+            Params(BTreeMap::from([
+                ("engine".to_owned(), serde_json::json!("llama.cpp")),
+                ("threads".to_owned(), serde_json::json!(2)),
+                ("temperature".to_owned(), serde_json::json!(f64::from(temperature))),
+                ("top_p".to_owned(), serde_json::json!(f64::from(0.9f32))),
+                ("top_k".to_owned(), serde_json::json!(40)),
+                ("seed".to_owned(), serde_json::json!(7)),
+                ("max_tokens".to_owned(), serde_json::json!(16)),
+                ("stop".to_owned(), serde_json::json!(["\n"])),
+                ("finish_reason".to_owned(), serde_json::json!(finish)),
+            ]))
+        };
+        let answer = |text: &str, tokens: Vec<i64>, params: Params| {
+            let mut receipt = base.clone();
+            let tokens = Tensor::new("tokens", vec![tokens.len() as u64], TensorData::Int64(tokens)).unwrap();
+            receipt.body.output = Some(BTreeMap::from([
+                ("text".to_owned(), self::text("text", text)),
+                ("tokens".to_owned(), Value::Tensor(tokens)),
+            ]));
+            receipt.body.params = Some(params);
+            receipt
+        };
+        let honest = answer("hello", vec![1, 2], params(0.5, "stop"));
+        for (receipt, streamed, expected) in [
+            (&honest, "hello", None),
+            (&honest, "hel", Some(Refusal::StreamedOther)),
+            (&honest, "goodbye", Some(Refusal::StreamedOther)),
+            (&answer("hullo", vec![1, 2], params(0.5, "stop")), "hello", Some(Refusal::OtherGeneration("text"))),
+            (&answer("hello", vec![1, 3], params(0.5, "stop")), "hello", Some(Refusal::OtherGeneration("tokens"))),
+            (&answer("hello", vec![1, 2], params(0.6, "stop")), "hello", Some(Refusal::OtherSampling("temperature"))),
+            (
+                &answer("hello", vec![1, 2], params(0.5, "length")),
+                "hello",
+                Some(Refusal::OtherGeneration("finish reason")),
+            ),
+        ] {
+            assert_eq!(check_chat_answer(receipt, &generation, streamed, &sampling).err(), expected, "{streamed}");
+        }
+        let other_stop = SamplingParams { stop: Vec::new(), ..sampling.clone() };
+        assert_eq!(
+            check_chat_answer(&honest, &generation, "hello", &other_stop).err(),
+            Some(Refusal::OtherSampling("stop"))
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use veritas_wire::{ChatInput, WorkChat};
 
 use super::Worker;
 use crate::{
-    Fault, NodeError, NodeResult,
+    NodeError, NodeResult,
     claims::{Answer, Queue, sign_and_log},
     core::now_seconds,
     protocol::check_zk_format,
@@ -97,17 +97,20 @@ impl Worker {
         let _turn = self.generations.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
         let sampling = job.sampling.clone();
         let logprobs = job.logprobs;
-        let generating = model.clone();
-        let prompt_for_run = prompt.clone();
-        let mut generation = if self.fault == Some(Fault::MadeUp) {
-            super::faults::made_up_generation(&model, &prompt)
-        } else {
-            tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
+        let (generating, prompt_for_run) = (model.clone(), prompt.clone());
+        let generation = match self.fault {
+            None => {
+                tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
+                    .await??
+            }
+            Some(fault) => {
+                let model = model.clone();
+                tokio::task::spawn_blocking(move || {
+                    super::faults::lie(fault, &model, &prompt_for_run, &sampling, logprobs, on_text)
+                })
                 .await??
+            }
         };
-        if let Some(fault) = self.fault {
-            super::faults::alter_generation(fault, &model, &mut generation);
-        }
         // Token texts are only shown with logprobs.
         let pieces = if logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
 

@@ -89,8 +89,34 @@ impl Worker {
     }
 }
 
+/// A chat answer as a lying worker makes it, streamed through `on_text`: a liar that wants its
+/// lie to pass the gateway streams what it signs (`wrong-output`, `truncate`, `made-up`, which
+/// only validators catch); `stream-other` streams the honest answer and signs another, which the
+/// gateway catches.
+pub(crate) fn lie(
+    fault: Fault,
+    model: &crate::core::LlmModel,
+    prompt: &str,
+    sampling: &veritas_llm::SamplingParams,
+    logprobs: bool,
+    mut on_text: impl FnMut(&str) -> std::ops::ControlFlow<()>,
+) -> NodeResult<veritas_llm::Generation> {
+    if fault == Fault::StreamOther {
+        let mut generation = model.generate(prompt, sampling, logprobs, on_text)?;
+        alter_generation(Fault::WrongOutput, model, &mut generation);
+        return Ok(generation);
+    }
+    let mut generation = match fault {
+        Fault::MadeUp => made_up_generation(model, prompt),
+        _ => model.generate(prompt, sampling, logprobs, |_| std::ops::ControlFlow::Continue(()))?,
+    };
+    alter_generation(fault, model, &mut generation);
+    let _ = on_text(&generation.text);
+    Ok(generation)
+}
+
 /// A completion made up without running the model: a fixed sentence's tokens.
-pub(crate) fn made_up_generation(model: &crate::core::LlmModel, prompt: &str) -> veritas_llm::Generation {
+fn made_up_generation(model: &crate::core::LlmModel, prompt: &str) -> veritas_llm::Generation {
     let tokens = model.tokenize(" I did not run the model; this answer is made up.");
     let text = model.spell(&tokens);
     veritas_llm::Generation {
@@ -105,7 +131,7 @@ pub(crate) fn made_up_generation(model: &crate::core::LlmModel, prompt: &str) ->
 /// A completion as a lying worker changes it after generating: `wrong-output` replaces the
 /// second half of the tokens, `truncate` cuts the completion in half and claims the model
 /// stopped there. The text is always what the claimed tokens spell.
-pub(crate) fn alter_generation(fault: Fault, model: &crate::core::LlmModel, generation: &mut veritas_llm::Generation) {
+fn alter_generation(fault: Fault, model: &crate::core::LlmModel, generation: &mut veritas_llm::Generation) {
     let half = generation.tokens.len() / 2;
     match fault {
         Fault::WrongOutput => {
