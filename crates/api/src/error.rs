@@ -75,7 +75,10 @@ impl From<NodeError> for ApiError {
             NodeError::NotAValidator => (S::BAD_REQUEST, "not_a_validator"),
             NodeError::NotAGateway => (S::BAD_REQUEST, "not_a_gateway"),
             NodeError::NotAWorker => (S::BAD_REQUEST, "not_an_inference_node"),
-            NodeError::BatchRefused(_) | NodeError::RequestRefused { .. } => (S::UNPROCESSABLE_ENTITY, "refused"),
+            NodeError::BatchRefused(_) | NodeError::RequestRefused { .. } | NodeError::Unjudgeable(_) => {
+                (S::UNPROCESSABLE_ENTITY, "refused")
+            }
+            NodeError::OtherCheck { .. } => (S::BAD_REQUEST, "other_check"),
             NodeError::Cancelled => (S::BAD_REQUEST, "cancelled"),
             NodeError::BadNonce(_) | NodeError::BadQuantized(_) => (S::BAD_REQUEST, "bad_request"),
             NodeError::Tee(_) => (S::INTERNAL_SERVER_ERROR, "tee_failed"),

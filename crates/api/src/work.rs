@@ -22,21 +22,22 @@ use crate::{ApiError, routes::AppState};
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct VerdictQuery {
-    /// How to check (`signed`, `reexec`, `tee`, `zk`); without it, `reexec` claims in the
-    /// validator's sampled share are re-executed, `tee` and `zk` evidence always checked, the
-    /// rest checked `signed`.
+    /// The check expected (`signed`, `reexec`, `tee`, `zk`); the check always follows from the
+    /// claim (`reexec` claims in the sampled share re-executed, `tee` and `zk` evidence always
+    /// checked, the rest `signed`), and naming another one is refused (400, nothing signed).
     #[serde(default)]
     #[param(value_type = Option<String>)]
     check: Option<CheckMode>,
 }
 
 /// This node, as a validator, checks the receipt in the body and answers with its signed
-/// verdict.
+/// verdict: one per claim, the same on every ask.
 #[utoipa::path(post, path = "/v1/verdicts", tag = "verification", params(VerdictQuery),
     request_body(content = veritas_node::wire::schema::Receipt, description = "The receipt to judge"),
     responses(
         (status = 200, description = "The signed verdict and why", body = Judgement),
-        (status = 400, description = "Not a receipt, another network's claim, or not a validator", body = ErrorBody),
+        (status = 400, description = "Not a receipt, another network's claim, another check than the claim's, or not a validator", body = ErrorBody),
+        (status = 422, description = "The receipt does not hold by itself (signature, data, evidence): no verdict", body = ErrorBody),
     ))]
 pub(crate) async fn verdict(
     State(state): State<AppState>,
@@ -44,7 +45,7 @@ pub(crate) async fn verdict(
     body: axum::body::Bytes,
 ) -> Result<Json<Judgement>, ApiError> {
     let Query(query) = query
-        .map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec|tee", err.body_text())))?;
+        .map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec|tee|zk", err.body_text())))?;
     let receipt: Receipt =
         serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
     Ok(Json(state.node.validator()?.judge(&receipt, query.check).await?))

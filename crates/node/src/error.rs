@@ -139,6 +139,22 @@ pub enum NodeError {
     /// A validator's work was asked of a node that is not one.
     #[error("this node is not a validator")]
     NotAValidator,
+    /// A verdict asked with another check than the claim calls for: the check follows from the
+    /// claim's mode (and, for `reexec`, its digest), never from the caller. Nothing was signed.
+    #[error("bad request: this {mode} claim is checked {derived}, not {asked}: the check follows from the claim")]
+    OtherCheck {
+        /// The claim's mode.
+        mode: veritas_primitives::Mode,
+        /// The check its mode and digest call for.
+        derived: veritas_wire::CheckMode,
+        /// The check asked for.
+        asked: veritas_wire::CheckMode,
+    },
+    /// A receipt whose own parts do not hold (its signature, the data its claim hashes, its
+    /// evidence): nothing can be said of the claim from it, so nothing was signed. A verdict is
+    /// only ever about the claim, never about how a copy of it was presented.
+    #[error("refused: no verdict: the receipt does not hold: {0}")]
+    Unjudgeable(String),
     /// A validator refused to sign a batch (a claim without a quorum behind it, …).
     #[error("refused: {0}")]
     BatchRefused(String),

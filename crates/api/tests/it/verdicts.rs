@@ -1,7 +1,8 @@
 //! A node as validator: `POST /v1/verdicts` checks a receipt (signed or re-executed) and signs its
-//! verdict. Honest claims hold; a lying worker's claim (consistent hashes, its own valid
-//! signature, a wrong output) is caught by re-execution; an unregistered worker is caught by the
-//! signed check.
+//! verdict, once per claim, with the check the claim calls for. Honest claims hold; a lying
+//! worker's claim (consistent hashes, its own valid signature, a wrong output) is caught by
+//! re-execution; an unregistered worker is caught by the signed check; a receipt that does not
+//! hold by itself gets no verdict at all.
 
 use serde_json::{Value, json};
 use veritas_node::{ChainConfig, Node, NodeConfig, wire::InferRequest};
@@ -18,6 +19,8 @@ async fn node(home: &std::path::Path) -> Node {
 async fn node_with(home: &std::path::Path, configure: impl FnOnce(&mut NodeConfig)) -> Node {
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.to_owned(), ort.into());
+    // Every reexec claim re-executed, so that these tests know each claim's check.
+    config.reexec_sampling = 1.0;
     configure(&mut config);
     config.key_hex = Some(KEY.into());
     config.threads = Some(1);
@@ -52,11 +55,16 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
     let request = InferRequest {
         model: "iris".into(),
         input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
-        mode: Default::default(),
+        mode: Some(veritas_primitives::Mode::Reexec),
         request_id: None,
         nonce: None,
     };
-    let honest = node.infer(request, None).await.unwrap().receipt;
+    let honest = node.infer(request.clone(), None).await.unwrap().receipt;
+    let fresh = || {
+        let node = node.clone();
+        let request = request.clone();
+        async move { node.infer(request, None).await.unwrap().receipt }
+    };
 
     let served = crate::harness::Served::start(node.clone(), Default::default()).await;
     let url = served.url.clone();
@@ -77,45 +85,65 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
     let digest = verdict_digest(&node.core().domain(), honest.id(), true);
     let signature: [u8; 65] = verdict.signature.to_vec().try_into().unwrap();
     assert_eq!(recover_signer(&digest, &signature).unwrap(), verdict.validator);
+    // Asked again, the same verdict; asked for another check than the claim calls for, none.
+    assert_eq!(judge(&honest, "reexec").await.1, answer, "one verdict per claim");
+    let (status, other) = judge(&honest, "signed").await;
+    assert_eq!((status, other["error"]["code"].as_str()), (400, Some("other_check")), "{other}");
+    assert!(other["error"]["message"].as_str().unwrap().contains("checked reexec, not signed"), "{other}");
 
     // The worker lies about the output, consistently: only re-execution sees it.
     let worker = WorkerKey::from_bytes(&KEY.parse().unwrap()).unwrap();
-    let forged = lie(&honest, &worker, |output| {
+    let wrong_label = |output: &mut veritas_primitives::Values| {
         let (_, first) = output.iter_mut().next().unwrap();
         if let Tensor::Tensor(tensor) = first
             && let TensorData::Int64(labels) = &mut tensor.data
         {
             labels[0] = (labels[0] + 1) % 3;
         }
-    });
+    };
+    let forged = lie(&honest, &worker, wrong_label);
     veritas_verifier::verify_receipt(&forged, &Default::default()).unwrap();
-    let (_, signed) = judge(&forged, "signed").await;
-    assert_eq!(signed["valid"], true, "the signed check cannot see a consistent lie: {signed}");
     let (_, reexec) = judge(&forged, "reexec").await;
     assert_eq!(reexec["valid"], false, "{reexec}");
     assert!(reexec["reason"].as_str().unwrap().contains("outputs differ"), "{reexec}");
+    // The same lie in a signed claim: the signed check cannot see a consistent lie.
+    let mut signed_lie = honest.clone();
+    signed_lie.claim.mode = veritas_primitives::Mode::Signed;
+    let signed_lie = lie(&signed_lie, &worker, wrong_label);
+    let (_, signed) = judge(&signed_lie, "signed").await;
+    assert_eq!(signed["valid"], true, "{signed}");
 
     // A claim by a key that is not a registered, staked inference node.
     let stranger = WorkerKey::from_bytes(&veritas_primitives::keccak256(b"stranger")).unwrap();
     let unregistered = lie(&honest, &stranger, |_| {});
-    let (_, answer) = judge(&unregistered, "signed").await;
+    let (_, answer) = judge(&unregistered, "reexec").await;
     assert_eq!(answer["valid"], false);
     assert!(answer["reason"].as_str().unwrap().contains("not a registered"), "{answer}");
 
-    // A receipt whose data does not match its claim, another network's claim, and garbage.
-    let mut tampered = honest.clone();
+    // A copy of an honest claim whose data does not match it gets no verdict, and leaves the
+    // claim's own verdict to come untouched.
+    let next = fresh().await;
+    let mut tampered = next.clone();
     tampered.body.input = forged.body.output.clone();
-    let (_, answer) = judge(&tampered, "signed").await;
-    assert_eq!(answer["valid"], false);
+    let (status, answer) = judge(&tampered, "reexec").await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (422, Some("refused")), "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("no verdict"), "{answer}");
+    let mut bare = next.clone();
+    bare.body.input = None;
+    assert_eq!(judge(&bare, "reexec").await.0, 422);
+    let (_, answer) = judge(&next, "reexec").await;
+    assert_eq!(answer["valid"], true, "{answer}");
+
+    // Another network's claim, and garbage.
     let mut foreign = honest.clone();
     foreign.domain.chain_id = 1;
-    let (status, answer) = judge(&foreign, "signed").await;
+    let (status, answer) = judge(&foreign, "reexec").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("foreign_claim")), "{answer}");
     let response = http.post(format!("{url}/v1/verdicts")).body("{\"nope\": 1}").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let metrics = node.core().metrics_text();
-    assert!(metrics.contains("veritas_verdicts_total{verdict=\"invalid\",check=\"signed\"} 2"), "{metrics}");
-    assert_eq!(node.core().counts().unwrap().verdicts_invalid, 3);
+    assert!(metrics.contains("veritas_verdicts_total{verdict=\"invalid\",check=\"reexec\"} 2"), "{metrics}");
+    assert!(metrics.contains("veritas_verdicts_total{verdict=\"valid\",check=\"signed\"} 1"), "{metrics}");
 }
 
 #[tokio::test]
@@ -134,7 +162,7 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
         }]),
         sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 24, ..Default::default() },
         logprobs: false,
-        mode: None,
+        mode: Some(veritas_primitives::Mode::Reexec),
         nonce: None,
     };
     let honest =
@@ -205,7 +233,7 @@ async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() 
         let request = InferRequest {
             model: model.into(),
             input: json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
-            mode: Default::default(),
+            mode: Some(veritas_primitives::Mode::Reexec),
             request_id: None,
             nonce: None,
         };
@@ -281,23 +309,21 @@ async fn a_validator_checks_every_tee_claims_attestation_and_its_binding() {
     assert_eq!(evidence.nonce, [0xc0, 0xff, 0xee]);
     assert!(matches!(evidence.attestation, Attestation::Simulated { .. }));
 
+    // The same attestation presented with another nonce no longer binds, and a copy without
+    // its evidence proves nothing: neither earns the claim a verdict, either way.
+    let mut renonced = honest.clone();
+    renonced.evidence = vec![TeeEvidence { nonce: b"other".to_vec(), ..evidence.clone() }.to_evidence()];
+    let err = node.validator().unwrap().judge(&renonced, None).await.unwrap_err().to_string();
+    assert!(err.contains("no verdict") && err.contains("tee binding"), "{err}");
+    let mut bare = honest.clone();
+    bare.evidence.clear();
+    let err = node.validator().unwrap().judge(&bare, None).await.unwrap_err().to_string();
+    assert!(err.contains("no verdict") && err.contains("without TEE evidence"), "{err}");
+
     let judgement = node.validator().unwrap().judge(&honest, None).await.unwrap();
     assert!(judgement.valid, "{}", judgement.reason);
     assert_eq!(judgement.check, veritas_node::wire::CheckMode::Tee);
     assert!(judgement.reason.contains("UNTRUSTED / SIMULATED"), "{}", judgement.reason);
-
-    // The same attestation presented with another nonce no longer binds.
-    let mut renonced = honest.clone();
-    renonced.evidence = vec![TeeEvidence { nonce: b"other".to_vec(), ..evidence.clone() }.to_evidence()];
-    let judgement = node.validator().unwrap().judge(&renonced, None).await.unwrap();
-    assert!(!judgement.valid);
-    assert!(judgement.reason.contains("tee binding"), "{}", judgement.reason);
-    // Without its evidence, a tee claim is invalid.
-    let mut bare = honest.clone();
-    bare.evidence.clear();
-    let judgement = node.validator().unwrap().judge(&bare, None).await.unwrap();
-    assert!(!judgement.valid);
-    assert!(judgement.reason.contains("without TEE evidence"), "{}", judgement.reason);
     // A bad nonce is refused before anything runs, naming it.
     let request = InferRequest {
         model: "iris".into(),

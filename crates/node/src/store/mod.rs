@@ -6,7 +6,8 @@
 //!   quorums' judgements, and the batch in flight;
 //! - [`Accounts`]: API keys and what each payer's unsettled requests commit;
 //! - [`ContractRequests`]: contracts' on-chain requests served, refused and to deliver;
-//! - [`Timeline`]: the explorer's record of claims and who did what.
+//! - [`Timeline`]: the explorer's record of claims and who did what;
+//! - [`Verdicts`]: a validator's one signed verdict per claim.
 //!
 //! A write that spans domains (a paid claim is a receipt, a queue entry, a committed fee and a
 //! timeline entry) is one redb transaction with immediate durability: a crash after a response
@@ -18,6 +19,7 @@ mod queue;
 mod receipts;
 mod requests;
 mod timeline;
+mod verdicts;
 
 use std::{
     path::Path,
@@ -32,6 +34,7 @@ pub use queue::{Charge, InflightBatch, Queued, SettlementQueue};
 pub use receipts::Receipts;
 pub use requests::{ContractRequests, Served};
 pub use timeline::{Activity, Entry, Judged, Origin, Timeline, Timing, now_ms};
+pub use verdicts::Verdicts;
 
 /// "next_sequence" → the next sequence number; "verification" → 1 once queued claims wait for
 /// verdicts; "requests_block" → the first block not yet read for contracts' requests.
@@ -112,6 +115,7 @@ impl Store {
         accounts::create(&txn)?;
         requests::create(&txn)?;
         timeline::create(&txn)?;
+        verdicts::create(&txn)?;
         // Logs written before verdicts were collected: their queued claims wait for verdicts.
         if txn.open_table(META)?.get("verification")?.is_none() {
             queue::await_all_queued(&txn)?;
@@ -149,6 +153,11 @@ impl Store {
     /// The explorer's record.
     pub fn timeline(&self) -> Timeline<'_> {
         Timeline(self)
+    }
+
+    /// The verdicts this node signed as a validator.
+    pub fn verdicts(&self) -> Verdicts<'_> {
+        Verdicts(self)
     }
 
     /// One durable write: `steps` inside a transaction committed with immediate durability, or

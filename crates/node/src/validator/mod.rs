@@ -4,8 +4,8 @@
 //! `signed` checks what the receipt itself proves (the worker's signature, every hash, the model
 //! id) and that the worker is a registered, staked inference node; `tee` adds the attestation
 //! under the network's policy, `zk` the proof, and `reexec` runs the computation again
-//! (`check`). Which check a claim gets without one asked for is the protocol's
-//! (`protocol::sampling`).
+//! (`check`). Which check a claim gets is the protocol's (`protocol::sampling`), never the
+//! caller's, and a validator signs one verdict per claim (kept in its store).
 
 mod check;
 mod faults;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use alloy_primitives::Bytes;
 use veritas_hub::ModelFormat;
-use veritas_primitives::{B256, Mode, Receipt, Verdict, WorkerKey, batch::BatchToSign, verdict::verdict_digest};
+use veritas_primitives::{B256, Receipt, Verdict, WorkerKey, batch::BatchToSign, verdict::verdict_digest};
 use veritas_verifier::{Expectations, verify_receipt};
 use veritas_wire::{BatchSignature, CheckMode, Judgement};
 
@@ -47,73 +47,88 @@ impl Validator {
         self.key.address()
     }
 
-    /// Checks a claim and signs the verdict. Without an explicit check, a `reexec` claim is
-    /// re-executed if it is in the sampled share (by its digest), a `tee` claim's attestation
-    /// and a `zk` claim's proof are checked, every other claim is checked `signed`.
-    pub async fn judge(&self, receipt: &Receipt, check: Option<CheckMode>) -> NodeResult<Judgement> {
+    /// Judges a claim and signs the verdict, once: the check follows from the claim (every
+    /// `tee` attestation and `zk` proof, the sampled share of `reexec` claims re-executed, by
+    /// their digest; everything else `signed`), and a check asked for must be that one. The
+    /// first verdict signed on a claim is kept and answered to every later ask. A receipt whose
+    /// own parts do not hold gets no verdict at all ([`NodeError::Unjudgeable`]): anyone can
+    /// strip or mangle a copy of an honest claim, and no such copy may earn it an "invalid".
+    pub async fn judge(&self, receipt: &Receipt, asked: Option<CheckMode>) -> NodeResult<Judgement> {
         let domain = self.core.domain;
         if receipt.domain != domain {
             return Err(NodeError::ForeignClaim { claim: receipt.domain, ours: domain });
         }
         let id = receipt.id();
-        let mode = check.unwrap_or_else(|| check_for(receipt.claim.mode, &id, self.reexec_sampling));
+        let check = check_for(receipt.claim.mode, &id, self.reexec_sampling);
+        if let Some(asked) = asked
+            && asked != check
+        {
+            return Err(NodeError::OtherCheck { mode: receipt.claim.mode, derived: check, asked });
+        }
+        let verdicts = self.core.store.verdicts();
+        if let Some(kept) = verdicts.get(&id)? {
+            return Ok(kept);
+        }
         let (valid, reason) = if self.fault == Some(Fault::ApproveAll) {
             (true, "approved without checking (test fault approve-all)".to_owned())
         } else {
-            self.check(receipt, mode).await?
+            self.check(receipt, check).await?
         };
         let digest = verdict_digest(&domain, id, valid);
         let signature = Bytes::from(self.key.sign_digest(&digest)?.to_vec());
-        self.core.metrics.count_verdict(valid, mode.name());
         let mut verdict = Verdict { validator: self.key.address(), valid, signature };
         if self.fault == Some(Fault::BadVerdicts) {
             verdict = faults::bad_verdict(&id, verdict, &digest)?;
         }
-        Ok(Judgement { receipt_id: id, valid, check: mode, reason, verdict })
+        let judgement = verdicts.keep(Judgement { receipt_id: id, valid, check, reason, verdict })?;
+        self.core.metrics.count_verdict(judgement.valid, check.name());
+        Ok(judgement)
     }
 
-    async fn check(&self, receipt: &Receipt, mode: CheckMode) -> NodeResult<(bool, String)> {
+    /// Whether the claim holds under `check`, once the receipt itself holds.
+    async fn check(&self, receipt: &Receipt, check: CheckMode) -> NodeResult<(bool, String)> {
         let expect = Expectations { tee_policy: self.core.tee_policy.clone(), ..Expectations::default() };
-        let report = match verify_receipt(receipt, &expect) {
-            Ok(report) => report,
-            Err(err) => return Ok((false, format!("the receipt does not hold: {err}"))),
-        };
-        if mode == CheckMode::Tee && receipt.claim.mode != Mode::Tee {
-            return Ok((false, format!("a tee check of a {} claim, which carries no attestation", receipt.claim.mode)));
-        }
+        let report = verify_receipt(receipt, &expect).map_err(|err| NodeError::Unjudgeable(err.to_string()))?;
         if let Some(link) = self.core.chain()
             && !link.is_staked_worker(receipt.claim.worker).await?
         {
             return Ok((false, format!("worker {} is not a registered, staked inference node", receipt.claim.worker)));
         }
-        if mode == CheckMode::Signed {
-            return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
-        }
-        if let Some(zk) = report.zk.as_ref().filter(|_| mode == CheckMode::Zk) {
-            return Ok((
-                true,
-                format!(
-                    "signature, hashes, model id, the worker's registration and the proof hold (model commitment {}, \
-                     {} bits)",
-                    zk.commitment, zk.security_bits
-                ),
-            ));
-        }
-        if mode == CheckMode::Zk {
-            return Ok((false, format!("a zk check of a {} claim, which carries no proof", receipt.claim.mode)));
-        }
-        if let Some(tee) = report.tee.filter(|_| mode == CheckMode::Tee) {
-            return Ok((
-                true,
-                format!(
-                    "signature, hashes, model id, the worker's registration and the attestation hold ({}; {})",
-                    tee.label(),
-                    tee.assumptions().join("; ")
-                ),
-            ));
+        match check {
+            CheckMode::Signed => {
+                return Ok((true, "signature, hashes, model id and the worker's registration hold".into()));
+            }
+            CheckMode::Zk => {
+                let zk = report.zk.ok_or_else(|| NodeError::Unjudgeable("a zk claim without its proof".into()))?;
+                return Ok((
+                    true,
+                    format!(
+                        "signature, hashes, model id, the worker's registration and the proof hold (model \
+                         commitment {}, {} bits)",
+                        zk.commitment, zk.security_bits
+                    ),
+                ));
+            }
+            CheckMode::Tee => {
+                let tee =
+                    report.tee.ok_or_else(|| NodeError::Unjudgeable("a tee claim without its attestation".into()))?;
+                return Ok((
+                    true,
+                    format!(
+                        "signature, hashes, model id, the worker's registration and the attestation hold ({}; {})",
+                        tee.label(),
+                        tee.assumptions().join("; ")
+                    ),
+                ));
+            }
+            CheckMode::Reexec => {}
         }
         let version = self.core.model_by_id(&receipt.claim.model_id).await?;
-        let inputs = receipt.body.input.clone().unwrap_or_default();
+        let inputs = receipt
+            .body
+            .input
+            .clone()
+            .ok_or_else(|| NodeError::Unjudgeable("a claim to re-execute without its input".into()))?;
         match version.manifest.format {
             ModelFormat::Onnx => {
                 let outputs = self.core.run_onnx(&version, inputs).await?;
