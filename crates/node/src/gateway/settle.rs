@@ -18,9 +18,9 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Bytes, U256};
-use alloy_sol_types::SolCall;
+use alloy_sol_types::{SolCall, SolEvent};
 use veritas_chain::{
-    AnyChain, Chain, ChainError, Confirmations,
+    AnyChain, Chain, ChainError, Confirmations, Mined,
     contracts::{Settlement as SettlementContract, settle_batch_call},
     genesis::Contracts,
 };
@@ -158,17 +158,26 @@ impl Batcher {
     }
 
     /// Sends the batch's transaction if it is not mined yet, waits for its confirmations, then
-    /// records the settlement.
+    /// records the settlement. A batch whose root the chain already holds was settled by
+    /// someone else's transaction (the signatures bind no sender, so anyone may replay them):
+    /// it is finished from the chain, never queued again.
     pub(crate) async fn resume(&self, claims: &Store, batch: InflightBatch) -> NodeResult<Option<SettledBatch>> {
         let queue = claims.settlement();
         let chain = &self.chain;
+        let root = MerkleTree::new(batch.ids.iter().map(merkle_leaf).collect()).root();
         let unmined = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none();
+        if unmined && let Some(mined) = self.settled_by_another(root).await? {
+            return self.finish(claims, &batch, mined);
+        }
         if unmined && let Err(err) = chain.send_raw(batch.raw_transaction.clone()).await {
             // Already in the chain's pool is fine; a nonce used by another transaction means
             // this one can never be mined, so its receipts go back to the queue.
             let stale = chain.mined(batch.transaction).await.map_err(chain_err)?.is_none()
                 && chain.mined_nonce(self.sender.address()).await.map_err(chain_err)? > batch.nonce;
             if stale {
+                if let Some(mined) = self.settled_by_another(root).await? {
+                    return self.finish(claims, &batch, mined);
+                }
                 queue.abandon_batch()?;
             }
             if stale || !matches!(err, ChainError::Rejected(ref reason) if reason.contains("already known")) {
@@ -177,9 +186,36 @@ impl Batcher {
         }
         let mined = chain.wait(batch.transaction, self.confirmations).await.map_err(chain_err)?;
         if !mined.status {
+            if let Some(mined) = self.settled_by_another(root).await? {
+                return self.finish(claims, &batch, mined);
+            }
             queue.abandon_batch()?;
             return Err(NodeError::SettlementReverted(mined.transaction));
         }
+        self.finish(claims, &batch, mined)
+    }
+
+    /// The transaction that settled `root`, when the chain records it settled: the
+    /// `BatchSettled` event in the block `settledAt` names.
+    async fn settled_by_another(&self, root: B256) -> NodeResult<Option<Mined>> {
+        let settlement = self.contracts.settlement;
+        let call = SettlementContract::settledAtCall { root };
+        let block = self.chain.view(settlement, call).await.map_err(chain_err)?;
+        if block == 0 {
+            return Ok(None);
+        }
+        let topic = SettlementContract::BatchSettled::SIGNATURE_HASH;
+        let logs = self.chain.logs(settlement, topic, block, block).await.map_err(chain_err)?;
+        let log = logs.into_iter().find(|log| log.topics.get(1) == Some(&root)).ok_or_else(|| {
+            chain_err(ChainError::Decode(format!("batch {root} is settled in block {block}, which has no BatchSettled for it")))
+        })?;
+        tracing::warn!(%root, transaction = %log.transaction, "the batch was settled by another transaction; finished from the chain");
+        Ok(Some(Mined { transaction: log.transaction, block, status: true, gas_used: 0, contract_address: None }))
+    }
+
+    /// Records a mined batch's settlement in its receipts and takes them off the queue.
+    fn finish(&self, claims: &Store, batch: &InflightBatch, mined: Mined) -> NodeResult<Option<SettledBatch>> {
+        let queue = claims.settlement();
         let domain = self.domain();
         let tree = MerkleTree::new(batch.ids.iter().map(merkle_leaf).collect());
         let mut receipts = Vec::with_capacity(batch.ids.len());
@@ -195,7 +231,7 @@ impl Batcher {
             });
             receipts.push(receipt);
         }
-        queue.finish_batch(&batch, &receipts)?;
+        queue.finish_batch(batch, &receipts)?;
         tracing::info!(root = %tree.root(), count = receipts.len(), block = mined.block, "batch settled");
         Ok(Some(SettledBatch {
             root: tree.root(),
@@ -372,6 +408,54 @@ mod tests {
             assert!(s.claims.receipts().get(id).unwrap().unwrap().settlement.is_some());
         }
         assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_replayed_by_another_account_is_finished_from_the_chain_and_charged_once() {
+        let s = setup(&[payer(); 3]).await;
+        let plan = s.batcher.plan(&s.claims).await.unwrap().unwrap();
+        let signature = Bytes::from(s.validator.sign_digest(&plan.digest).unwrap().to_vec());
+        let ours = s.batcher.commit(&s.claims, &plan, vec![signature.clone()]).await.unwrap();
+        let before = s.batcher.escrow(payer()).await.unwrap();
+        // A stranger copies the signed batch (it is public once sent) and settles it first.
+        let stranger = &devnet::dev_keys()[7];
+        let call =
+            settle_batch_call(plan.tree.root(), plan.ids.len() as u32, &plan.debits, &plan.credits, vec![signature]);
+        let settlement = s.chain.contracts().settlement;
+        let theirs = s.chain.send_call(stranger, settlement, call, Confirmations::default()).await.unwrap();
+        let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
+        assert_eq!(settled.transaction, theirs.transaction, "finished from the transaction that settled it");
+        assert_ne!(settled.transaction, ours.transaction);
+        assert_eq!(batches_on_chain(&s).await, U256::from(1));
+        assert_eq!(before - s.batcher.escrow(payer()).await.unwrap(), fee() * U256::from(3u64), "charged once");
+        for id in &s.ids {
+            let receipt = s.claims.receipts().get(id).unwrap().unwrap();
+            assert_eq!(receipt.settlement.unwrap().transaction, theirs.transaction);
+        }
+        assert!(s.claims.settlement().pending(10).unwrap().is_empty(), "nothing queued again");
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none());
+        assert_eq!(before - s.batcher.escrow(payer()).await.unwrap(), fee() * U256::from(3u64));
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_transaction_reverts_because_another_settled_it_is_finished() {
+        let s = setup(&[payer(); 2]).await;
+        let plan = s.batcher.plan(&s.claims).await.unwrap().unwrap();
+        let signature = Bytes::from(s.validator.sign_digest(&plan.digest).unwrap().to_vec());
+        let ours = s.batcher.commit(&s.claims, &plan, vec![signature.clone()]).await.unwrap();
+        // Ours is sent, and mined after a copy: it reverts with AlreadySettled.
+        let call =
+            settle_batch_call(plan.tree.root(), plan.ids.len() as u32, &plan.debits, &plan.credits, vec![signature]);
+        let settlement = s.chain.contracts().settlement;
+        let theirs =
+            s.chain.send_call(&devnet::dev_keys()[7], settlement, call, Confirmations::default()).await.unwrap();
+        s.chain.send_raw(ours.raw_transaction.clone()).await.unwrap();
+        let mined = s.chain.wait(ours.transaction, Confirmations::default()).await.unwrap();
+        assert!(!mined.status, "ours reverted");
+        let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
+        assert_eq!(settled.transaction, theirs.transaction);
+        assert!(s.claims.settlement().pending(10).unwrap().is_empty());
+        assert!(s.claims.settlement().inflight().unwrap().is_none());
     }
 
     #[tokio::test]
