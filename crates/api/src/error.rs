@@ -79,6 +79,7 @@ impl From<NodeError> for ApiError {
                 (S::UNPROCESSABLE_ENTITY, "refused")
             }
             NodeError::OtherCheck { .. } => (S::BAD_REQUEST, "other_check"),
+            NodeError::PriceOverflow { .. } => (S::UNPROCESSABLE_ENTITY, "price_overflow"),
             NodeError::Cancelled => (S::BAD_REQUEST, "cancelled"),
             NodeError::BadNonce(_) | NodeError::BadQuantized(_) => (S::BAD_REQUEST, "bad_request"),
             NodeError::Tee(_) => (S::INTERNAL_SERVER_ERROR, "tee_failed"),

@@ -57,6 +57,14 @@ pub enum NodeError {
         /// The price of this request.
         price: alloy_primitives::U256,
     },
+    /// A model's prices put the request past 2^256 token units: refused, never wrapped.
+    #[error("the price of model {model} for {tokens} tokens does not fit 256 bits; its listed prices are absurd")]
+    PriceOverflow {
+        /// The model.
+        model: veritas_primitives::ModelId,
+        /// The most tokens the request may produce.
+        tokens: u64,
+    },
     /// The request names no paying account and the node has no default payer.
     #[error(
         "payment required: this node needs an API key (Authorization: Bearer …) or a request signed by the paying account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)"

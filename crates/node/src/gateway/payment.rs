@@ -95,11 +95,13 @@ impl Gateway {
     ) -> NodeResult<(Bill, Option<Reservation<'_>>)> {
         let Some(link) = self.core.chain() else {
             // No chain: nobody is charged.
-            return Ok((Bill { payer: account.unwrap_or_default(), prices: Prices::default() }, None));
+            let bill = Bill { payer: account.unwrap_or_default(), prices: Prices::default(), reserved: U256::ZERO };
+            return Ok((bill, None));
         };
         let payer = account.or(link.default_payer).ok_or(NodeError::PaymentRequired)?;
         let prices = self.prices(model).await?;
-        let price = prices.of(tokens);
+        let bill = Bill::new(payer, prices, tokens).ok_or(NodeError::PriceOverflow { model: *model, tokens })?;
+        let price = bill.reserved;
         let balance = match self.escrow(payer).await {
             Ok(balance) => {
                 lock(&self.payments.escrows).insert(payer, balance);
@@ -116,11 +118,11 @@ impl Gateway {
             Err(err) => return Err(err),
         };
         let reservation = Reservation::new(&self.payments.reserved, payer, price);
-        let committed = self.core.store.accounts().committed(&payer)? + reservation.others;
+        let committed = self.core.store.accounts().committed(&payer)?.saturating_add(reservation.others);
         if !affordable(balance, committed, price) {
             return Err(NodeError::InsufficientFunds { account: payer, balance, committed, price });
         }
-        Ok((Bill { payer, prices }, Some(reservation)))
+        Ok((bill, Some(reservation)))
     }
 }
 
@@ -138,7 +140,8 @@ impl<'a> Reservation<'a> {
         let mut map = lock(reserved);
         let held = map.entry(payer).or_default();
         let others = *held;
-        *held += price;
+        // Saturating: a payer whose reservations pass 2^256 can afford nothing more anyway.
+        *held = held.saturating_add(price);
         Reservation { reserved, payer, price, others }
     }
 }

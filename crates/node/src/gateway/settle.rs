@@ -125,7 +125,8 @@ impl Batcher {
         }
         let ids: Vec<B256> = queued.iter().map(|entry| entry.id).collect();
         let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
-        let (debits, credits) = transfers(&shares);
+        let (debits, credits) = transfers(&shares)
+            .ok_or_else(|| NodeError::BatchRefused("the batch's transfers do not fit 256 bits".into()))?;
         let digest = batch_digest(&self.domain(), tree.root(), ids.len() as u32, &debits, &credits);
         Ok(Some(BatchPlan { queued, ids, tree, debits, credits, digest, verdicts }))
     }
@@ -207,7 +208,9 @@ impl Batcher {
         let topic = SettlementContract::BatchSettled::SIGNATURE_HASH;
         let logs = self.chain.logs(settlement, topic, block, block).await.map_err(chain_err)?;
         let log = logs.into_iter().find(|log| log.topics.get(1) == Some(&root)).ok_or_else(|| {
-            chain_err(ChainError::Decode(format!("batch {root} is settled in block {block}, which has no BatchSettled for it")))
+            chain_err(ChainError::Decode(format!(
+                "batch {root} is settled in block {block}, which has no BatchSettled for it"
+            )))
         })?;
         tracing::warn!(%root, transaction = %log.transaction, "the batch was settled by another transaction; finished from the chain");
         Ok(Some(Mined { transaction: log.transaction, block, status: true, gas_used: 0, contract_address: None }))

@@ -1,6 +1,7 @@
 //! What a request is charged: a model's price per request and per token (language models), from
 //! the model registry or the node's default, and whether the paying account can cover it on top
-//! of what its unsettled requests already commit.
+//! of what its unsettled requests already commit. Every sum and product is checked: a price that
+//! does not fit 256 bits is refused, never wrapped (`U256`'s operators wrap silently).
 
 use alloy_primitives::U256;
 use veritas_primitives::Address;
@@ -17,9 +18,10 @@ pub struct Prices {
 }
 
 impl Prices {
-    /// The price of a request that produces `tokens` tokens.
-    pub fn of(&self, tokens: u64) -> U256 {
-        self.per_request.saturating_add(self.per_token.saturating_mul(U256::from(tokens)))
+    /// The price of a request that produces `tokens` tokens; `None` when it does not fit 256
+    /// bits.
+    pub fn of(&self, tokens: u64) -> Option<U256> {
+        self.per_request.checked_add(self.per_token.checked_mul(U256::from(tokens))?)
     }
 }
 
@@ -30,13 +32,22 @@ pub struct Bill {
     pub payer: Address,
     /// The model's prices when the request was admitted.
     pub prices: Prices,
+    /// What was reserved: the price of the most it could produce.
+    pub reserved: U256,
 }
 
 impl Bill {
+    /// A bill at `prices` for a request that may produce up to `max_tokens` tokens; `None` when
+    /// that price does not fit 256 bits.
+    pub fn new(payer: Address, prices: Prices, max_tokens: u64) -> Option<Bill> {
+        Some(Bill { payer, prices, reserved: prices.of(max_tokens)? })
+    }
+
     /// The charge of an answer that produced `tokens` tokens (0 for models other than language
     /// models): never more than what was reserved for the most it could produce.
     pub fn charge(&self, tokens: u64) -> Charge {
-        Charge { payer: self.payer, fee: self.prices.of(tokens) }
+        let fee = self.prices.of(tokens).map_or(self.reserved, |fee| fee.min(self.reserved));
+        Charge { payer: self.payer, fee }
     }
 }
 
@@ -60,11 +71,20 @@ mod tests {
     fn requests_are_charged_per_request_and_per_token() {
         let prices = Prices { per_request: u(1_000), per_token: u(10) };
         for (tokens, expected) in [(0, 1_000), (1, 1_010), (512, 6_120)] {
-            assert_eq!(prices.of(tokens), u(expected), "{tokens} tokens");
+            assert_eq!(prices.of(tokens), Some(u(expected)), "{tokens} tokens");
         }
-        let bill = Bill { payer: Address::repeat_byte(1), prices };
+        let bill = Bill::new(Address::repeat_byte(1), prices, 16).unwrap();
+        assert_eq!(bill.reserved, u(1_160));
         assert_eq!(bill.charge(3), Charge { payer: Address::repeat_byte(1), fee: u(1_030) });
-        assert_eq!(Prices { per_request: U256::MAX, per_token: u(1) }.of(5), U256::MAX, "saturates");
+        assert_eq!(bill.charge(99).fee, u(1_160), "never more than reserved");
+    }
+
+    #[test]
+    fn a_price_past_256_bits_is_refused_not_wrapped() {
+        assert_eq!(Prices { per_request: U256::MAX, per_token: u(1) }.of(5), None);
+        assert_eq!(Prices { per_request: u(1), per_token: U256::MAX / u(2) }.of(3), None);
+        assert_eq!(Prices { per_request: U256::MAX, per_token: u(1) }.of(0), Some(U256::MAX));
+        assert_eq!(Bill::new(Address::ZERO, Prices { per_request: u(1), per_token: U256::MAX }, 2), None);
     }
 
     #[test]
@@ -81,7 +101,7 @@ mod tests {
         #[test]
         fn fewer_tokens_never_cost_more(per_request in any::<u64>(), per_token in any::<u32>(), a in 0u64..100_000, b in 0u64..100_000) {
             let prices = Prices { per_request: u(per_request), per_token: u(u64::from(per_token)) };
-            prop_assert_eq!(prices.of(a.min(b)) <= prices.of(a.max(b)), true);
+            prop_assert!(prices.of(a.min(b)).unwrap() <= prices.of(a.max(b)).unwrap());
         }
     }
 }

@@ -22,31 +22,37 @@ pub struct Share {
 }
 
 /// Nets a batch's charges: one debit per payer and one credit per worker or validator (each in
-/// address order): a claim's worker earns nine tenths of its fee, the validators that judged it
-/// valid share the rest (what does not divide evenly goes to the worker); zero amounts are left
-/// out.
-pub fn transfers(shares: &[Share]) -> (Vec<Transfer>, Vec<Transfer>) {
+/// address order): a claim's worker earns nine tenths of its fee (the fee less a tenth, rounded
+/// down), the validators that judged it valid share the tenth (what does not divide evenly goes
+/// to the worker); zero amounts are left out. `None` when a sum does not fit 256 bits: such a
+/// batch is refused, never wrapped.
+pub fn transfers(shares: &[Share]) -> Option<(Vec<Transfer>, Vec<Transfer>)> {
+    fn add(to: &mut U256, amount: U256) -> Option<()> {
+        *to = to.checked_add(amount)?;
+        Some(())
+    }
     let mut by_payer = BTreeMap::<Address, U256>::new();
     let mut earned = BTreeMap::<Address, U256>::new();
     for share in shares {
         let fee = share.charge.fee;
-        *by_payer.entry(share.charge.payer).or_default() += fee;
-        let to_worker = fee * U256::from(9u64) / U256::from(10u64);
-        let rest = fee - to_worker;
-        let mut worker = to_worker;
+        add(by_payer.entry(share.charge.payer).or_default(), fee)?;
+        let rest = fee / U256::from(10u64);
+        let mut worker = fee - rest;
         if share.validators.is_empty() {
-            worker += rest;
+            worker = fee;
         } else {
-            let each = rest / U256::from(share.validators.len());
+            let count = U256::from(share.validators.len());
+            let each = rest / count;
             for validator in &share.validators {
-                *earned.entry(*validator).or_default() += each;
+                add(earned.entry(*validator).or_default(), each)?;
             }
-            worker += rest - each * U256::from(share.validators.len());
+            // `each * count <= rest <= fee - worker`: no overflow.
+            worker += rest - each * count;
         }
-        *earned.entry(share.worker).or_default() += worker;
+        add(earned.entry(share.worker).or_default(), worker)?;
     }
     let keep = |(account, amount): (Address, U256)| (!amount.is_zero()).then_some(Transfer { account, amount });
-    (by_payer.into_iter().filter_map(keep).collect(), earned.into_iter().filter_map(keep).collect())
+    Some((by_payer.into_iter().filter_map(keep).collect(), earned.into_iter().filter_map(keep).collect()))
 }
 
 /// The payers of `queued`, each once, in order of first appearance: whose escrow to read.
@@ -125,8 +131,24 @@ mod tests {
                 vec![transfer(9, 135), transfer(20, 15)],
             ),
         ] {
-            assert_eq!(transfers(&shares), (debits, credits));
+            assert_eq!(transfers(&shares), Some((debits, credits)));
         }
+    }
+
+    #[test]
+    fn sums_past_256_bits_are_refused_not_wrapped() {
+        let share = |payer: u8, fee: U256, worker: u8| Share {
+            charge: Charge { payer: a(payer), fee },
+            worker: a(worker),
+            validators: vec![a(20)],
+        };
+        // One payer owing more than 2^256 in total, and one worker earning it.
+        assert_eq!(transfers(&[share(1, U256::MAX, 9), share(1, U256::from(1), 8)]), None);
+        assert_eq!(transfers(&[share(1, U256::MAX, 9), share(2, U256::MAX, 9)]), None);
+        // The largest fee alone splits without overflow.
+        let (debits, credits) = transfers(&[share(1, U256::MAX, 9)]).unwrap();
+        assert_eq!(debits, vec![Transfer { account: a(1), amount: U256::MAX }]);
+        assert_eq!(credits.iter().fold(U256::ZERO, |s, t| s + t.amount), U256::MAX);
     }
 
     #[test]
@@ -157,7 +179,7 @@ mod tests {
                 worker: a(worker),
                 validators: validators.into_iter().map(a).collect(),
             }).collect();
-            let (debits, credits) = transfers(&shares);
+            let (debits, credits) = transfers(&shares).unwrap();
             let sum = |t: &[Transfer]| t.iter().fold(U256::ZERO, |s, t| s + t.amount);
             prop_assert_eq!(sum(&debits), sum(&credits));
             prop_assert!(debits.iter().chain(&credits).all(|t| !t.amount.is_zero()));

@@ -22,7 +22,9 @@ pub(super) fn create(txn: &WriteTransaction) -> StoreResult<()> {
 pub(super) fn commit(txn: &WriteTransaction, charge: &Charge) -> StoreResult<()> {
     let mut committed = txn.open_table(COMMITTED)?;
     let before = committed.get(&charge.payer.0.0)?.map_or(U256::ZERO, |v| U256::from_be_bytes(*v.value()));
-    committed.insert(&charge.payer.0.0, &(before + charge.fee).to_be_bytes::<32>())?;
+    // Saturating: a payer committed past 2^256 can afford nothing more anyway (never wrapped
+    // back to a small number that would let it spend again).
+    committed.insert(&charge.payer.0.0, &before.saturating_add(charge.fee).to_be_bytes::<32>())?;
     Ok(())
 }
 
