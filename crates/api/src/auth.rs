@@ -1,11 +1,9 @@
 //! Who pays for a request: an API key (`Authorization: Bearer vk_…`), or a request signed by
-//! the paying account (EIP-191, see `veritas_primitives::request`), or nobody named (then the
-//! node's default payer, which only the development network has).
+//! the paying account (EIP-191 over the chain, this gateway, the request and a nonce, see
+//! `veritas_primitives::request`; each nonce accepted once, remembered on disk), or nobody named
+//! (then the node's default payer, which only the development network has).
 
-use std::{
-    collections::HashMap,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::{
     body::Bytes,
@@ -14,8 +12,10 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 use veritas_primitives::{
-    Address, B256,
-    request::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, request_digest, verify_request},
+    Address,
+    request::{
+        ACCOUNT_HEADER, NONCE_HEADER, RequestScope, SIGNATURE_HEADER, SignedRequest, TIMESTAMP_HEADER, verify_request,
+    },
 };
 
 use crate::{ApiError, routes::AppState};
@@ -25,23 +25,6 @@ pub const API_KEY_PREFIX: &str = "vk_";
 
 /// How far a signed request's time may be from the node's, in seconds.
 pub const SIGNATURE_WINDOW: u64 = 300;
-
-/// The digests of signed requests already accepted, with their times: each signature is
-/// accepted once.
-#[derive(Default)]
-pub(crate) struct ReplayGuard {
-    seen: std::sync::Mutex<HashMap<B256, u64>>,
-}
-
-impl ReplayGuard {
-    /// Records a signed request's digest; false if it was seen before. Digests older than ten
-    /// minutes are forgotten: their timestamps are refused anyway.
-    fn first_use(&self, digest: B256, timestamp: u64, now: u64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, at| now.saturating_sub(*at) <= 2 * SIGNATURE_WINDOW);
-        seen.insert(digest, timestamp).is_none()
-    }
-}
 
 /// A JSON body with the account that pays for it, authenticated.
 pub(crate) struct Paid<T> {
@@ -96,18 +79,33 @@ pub(crate) fn authenticate(
         .ok_or_else(|| unauthorized(format!("a signed request needs the {TIMESTAMP_HEADER} header")))?
         .parse()
         .map_err(|_| unauthorized(format!("{TIMESTAMP_HEADER} must be Unix seconds")))?;
+    let nonce = header(headers, NONCE_HEADER)?.ok_or_else(|| {
+        unauthorized(format!("a signed request needs the {NONCE_HEADER} header (16 to 64 hex digits)"))
+    })?;
+    let gateway = state.node.gateway().map_err(|_| {
+        unauthorized("this node is not a gateway: it takes no signed requests; send them to the network's gateway")
+    })?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     if now.abs_diff(timestamp) > SIGNATURE_WINDOW {
         return Err(unauthorized(format!(
             "the request was signed at {timestamp}, more than {SIGNATURE_WINDOW} s from the node's time {now}"
         )));
     }
-    verify_request(account, signature, method, path, timestamp, body)
+    let scope = RequestScope { chain_id: state.node.core().domain().chain_id, gateway: gateway.address() };
+    let request = SignedRequest { method, path, timestamp, nonce, body };
+    verify_request(account, signature, &scope, &request)
         .map_err(|err| unauthorized(format!("bad request signature: {err}")))?;
-    let digest = request_digest(method, path, timestamp, body);
-    let once = veritas_primitives::keccak256([digest.as_slice(), account.as_slice()].concat());
-    if !state.replay.first_use(once, timestamp, now) {
-        return Err(unauthorized("this signed request was already used; sign each request anew"));
+    // Each account's nonce once, remembered on disk while the signature's time is acceptable.
+    let once = veritas_primitives::keccak256([account.as_slice(), nonce.to_ascii_lowercase().as_bytes()].concat());
+    let first = state
+        .node
+        .core()
+        .store()
+        .nonces()
+        .first_use(&once, timestamp.saturating_add(SIGNATURE_WINDOW), now)
+        .map_err(veritas_node::NodeError::from)?;
+    if !first {
+        return Err(unauthorized("this signed request's nonce was already used; sign each request with a new nonce"));
     }
     Ok(Some(account))
 }

@@ -19,9 +19,10 @@ use crate::{ApiError, auth::Paid, routes::AppState};
 ///
 /// Paid by the account the request authenticates as: an API key (`Authorization: Bearer vk_…`, from
 /// `POST /v1/account/keys`) or an EIP-191 signature by the account over `veritas
-/// request\n{METHOD} {path}\n{unix seconds}\n{hex sha256(body)}` in `X-Veritas-Account`,
-/// `X-Veritas-Timestamp` and `X-Veritas-Signature` (accepted within 300 s of the node's time,
-/// once). On the embedded development network a request naming no account is paid by
+/// request\nchain {chain id}\ngateway {gateway}\n{METHOD} {path}\n{unix seconds}\n{nonce}\n{hex
+/// sha256(body)}` in `X-Veritas-Account`, `X-Veritas-Timestamp`, `X-Veritas-Nonce` and
+/// `X-Veritas-Signature` (the chain id and gateway of `GET /v1/network`; accepted within 300 s
+/// of the node's time, each nonce once). On the embedded development network a request naming no account is paid by
 /// development account 1. The price is the model registry's price for the model id, or the
 /// node's default for an unlisted model.
 #[utoipa::path(post, path = "/v1/infer", tag = "inference", request_body = InferRequest, responses(
@@ -90,7 +91,7 @@ pub(crate) async fn create_key(
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "creating an API key needs a request signed by the account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)",
+            "creating an API key needs a request signed by the account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Nonce, X-Veritas-Signature)",
         ));
     };
     let api_key = state.node.core().create_api_key(account)?;

@@ -7,7 +7,7 @@
 //! answer. `crates/api/openapi.json` is that document, committed for readers and client
 //! generators; a test fails when it and the code disagree.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::{
     Json, Router,
@@ -26,7 +26,7 @@ use veritas_node::{
     },
 };
 
-use crate::{ApiError, auth::ReplayGuard, explorer, inference, models, openai, work};
+use crate::{ApiError, explorer, inference, models, openai, work};
 
 /// Limits of the API.
 #[derive(Clone, Debug)]
@@ -41,11 +41,10 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every route sees: the node, and the replay guard of signed requests.
+/// What every route sees: the node.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub node: Node,
-    pub replay: Arc<ReplayGuard>,
 }
 
 /// The document's frame: what the API is, and how it fails.
@@ -113,7 +112,7 @@ fn document() -> &'static str {
 /// The router over a node.
 pub fn router(node: &Node, config: &ApiConfig) -> Router {
     let rpc = node.core().embedded().cloned().map(crate::chain_router);
-    let state = AppState { node: node.clone(), replay: Default::default() };
+    let state = AppState { node: node.clone() };
     let router = Router::from(documented())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
@@ -145,7 +144,8 @@ pub fn serve(handle: &mut NodeHandle, listener: tokio::net::TcpListener, config:
 async fn network(State(state): State<AppState>) -> Result<Json<NetworkInfo>, ApiError> {
     let core = state.node.core();
     let claim_domain = core.domain();
-    let Some(link) = core.chain() else { return Ok(Json(NetworkInfo { chain: None, claim_domain })) };
+    let gateway = state.node.gateway().ok().map(|gateway| gateway.address());
+    let Some(link) = core.chain() else { return Ok(Json(NetworkInfo { chain: None, claim_domain, gateway })) };
     let contracts = link.contracts;
     let block = link.chain.block_number().await.map_err(veritas_node::NodeError::from)?;
     let embedded = link.embedded.is_some();
@@ -163,7 +163,7 @@ async fn network(State(state): State<AppState>) -> Result<Json<NetworkInfo>, Api
         dev_accounts: if embedded { veritas_node::devnet::dev_accounts() } else { Vec::new() },
         default_payer: core.default_payer(),
     };
-    Ok(Json(NetworkInfo { chain: Some(chain), claim_domain }))
+    Ok(Json(NetworkInfo { chain: Some(chain), claim_domain, gateway }))
 }
 
 /// Every registered node with its role, endpoint and stake, and the validators' total stake, as

@@ -145,23 +145,35 @@ impl Client {
         Ok((self.read(path, response).await?, headers))
     }
 
-    /// `POST path` with a JSON body signed by `key` (EIP-191, the `X-Veritas-*` headers).
+    /// `POST path` with a JSON body signed by `key` (EIP-191, the `X-Veritas-*` headers), for
+    /// this node's chain and gateway, with a fresh nonce.
     pub async fn post_signed<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
         key: &veritas_primitives::WorkerKey,
     ) -> anyhow::Result<T> {
-        use veritas_primitives::request::{ACCOUNT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, request_digest};
+        use veritas_primitives::request::{
+            ACCOUNT_HEADER, NONCE_HEADER, RequestScope, SIGNATURE_HEADER, SignedRequest, TIMESTAMP_HEADER,
+            request_digest,
+        };
+        let network: veritas_node::wire::NetworkInfo = self.get("/v1/network").await?;
+        let Some(gateway) = network.gateway else {
+            anyhow::bail!("the node at {} is not a gateway: signed requests go to the network's gateway", self.base);
+        };
+        let scope = RequestScope { chain_id: network.claim_domain.chain_id, gateway };
         let bytes = serde_json::to_vec(body)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-        let signature = key.sign_digest(&request_digest("POST", path, now, &bytes))?;
+        let nonce = veritas_primitives::hex::encode(alloy_primitives::B256::random());
+        let request = SignedRequest { method: "POST", path, timestamp: now, nonce: &nonce, body: &bytes };
+        let signature = key.sign_digest(&request_digest(&scope, &request))?;
         let response = self
             .http
             .post(self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(ACCOUNT_HEADER, key.address().to_string())
             .header(TIMESTAMP_HEADER, now.to_string())
+            .header(NONCE_HEADER, &nonce)
             .header(SIGNATURE_HEADER, veritas_primitives::hex::encode(signature))
             .body(bytes)
             .send()

@@ -67,7 +67,7 @@ pub enum NodeError {
     },
     /// The request names no paying account and the node has no default payer.
     #[error(
-        "payment required: this node needs an API key (Authorization: Bearer …) or a request signed by the paying account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Signature)"
+        "payment required: this node needs an API key (Authorization: Bearer …) or a request signed by the paying account (X-Veritas-Account, X-Veritas-Timestamp, X-Veritas-Nonce, X-Veritas-Signature)"
     )]
     PaymentRequired,
     /// The node settles nowhere.

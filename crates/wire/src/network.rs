@@ -98,6 +98,10 @@ pub struct NetworkInfo {
     /// The EIP-712 domain of claims, verdicts and batches: `{"chain_id", "verifying_contract"}`.
     #[schema(value_type = Object)]
     pub claim_domain: veritas_primitives::ClaimDomain,
+    /// The gateway's address, when this node is one: what signed requests name, and whom
+    /// payers allow to charge their escrow.
+    #[schema(value_type = Option<crate::schema::Address>)]
+    pub gateway: Option<Address>,
 }
 
 /// The chain a node settles on.

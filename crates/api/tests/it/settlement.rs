@@ -119,21 +119,38 @@ async fn a_request_the_payer_cannot_cover_is_refused_with_402_before_it_runs() {
     assert_eq!(node.core().store().receipts().len().unwrap(), 1, "nothing refused was run or logged");
 }
 
-/// Signs a request as `key` for the `X-Veritas-*` headers.
-fn signed(
+/// Signs a request as `key` for the `X-Veritas-*` headers, for `scope`, with `nonce`.
+fn signed_for(
     request: reqwest::RequestBuilder,
     key: &veritas_primitives::WorkerKey,
+    scope: &veritas_primitives::request::RequestScope,
+    nonce: &str,
     path: &str,
     body: &[u8],
 ) -> reqwest::RequestBuilder {
+    use veritas_primitives::request::{SignedRequest, request_digest};
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let digest = veritas_primitives::request::request_digest("POST", path, now, body);
-    let signature = veritas_primitives::hex::encode(key.sign_digest(&digest).unwrap());
+    let signed = SignedRequest { method: "POST", path, timestamp: now, nonce, body };
+    let signature = veritas_primitives::hex::encode(key.sign_digest(&request_digest(scope, &signed)).unwrap());
     request
         .header("x-veritas-account", key.address().to_string())
         .header("x-veritas-timestamp", now.to_string())
+        .header("x-veritas-nonce", nonce)
         .header("x-veritas-signature", signature)
         .body(body.to_vec())
+}
+
+/// The scope of requests signed for this node's gateway on its chain.
+fn scope_of(node: &Node) -> veritas_primitives::request::RequestScope {
+    veritas_primitives::request::RequestScope {
+        chain_id: node.core().domain().chain_id,
+        gateway: node.gateway().unwrap().address(),
+    }
+}
+
+/// A fresh nonce.
+fn nonce() -> String {
+    veritas_primitives::hex::encode(alloy_primitives::B256::random())
 }
 
 #[tokio::test]
@@ -160,6 +177,8 @@ async fn accounts_pay_with_an_api_key_or_a_signed_request() {
     // An API key needs a request signed by the account; it is shown once.
     let unsigned = http.post(format!("{url}/v1/account/keys")).json(&json!({})).send().await.unwrap();
     assert_eq!(unsigned.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let scope = scope_of(&node);
+    let signed = |request, key, path, body: &[u8]| signed_for(request, key, &scope, &nonce(), path, body);
     let created =
         signed(http.post(format!("{url}/v1/account/keys")), alice, "/v1/account/keys", b"{}").send().await.unwrap();
     assert_eq!(created.status(), reqwest::StatusCode::CREATED);
@@ -196,14 +215,45 @@ async fn accounts_pay_with_an_api_key_or_a_signed_request() {
     let answer: Value = broke.json().await.unwrap();
     assert!(answer["error"]["message"].as_str().unwrap().contains(&bob.address().to_checksum(None)), "{answer}");
 
-    // A signed request by Alice is served once; the same signature again is refused.
-    let request = signed(http.post(format!("{url}/v1/infer")), alice, "/v1/infer", &bytes)
+    // A signed request by Alice is served once; the same signature again is refused, and so is
+    // a new signature with the same nonce.
+    let once = nonce();
+    let request = signed_for(http.post(format!("{url}/v1/infer")), alice, &scope, &once, "/v1/infer", &bytes)
         .header("content-type", "application/json")
         .build()
         .unwrap();
     let replay = request.try_clone().unwrap();
     assert_eq!(http.execute(request).await.unwrap().status(), reqwest::StatusCode::OK);
-    assert_eq!(http.execute(replay).await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+    let refused = http.execute(replay).await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let message = refused.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("nonce was already used"), "{message}");
+    let again = signed_for(http.post(format!("{url}/v1/infer")), alice, &scope, &once, "/v1/infer", &bytes)
+        .header("content-type", "application/json");
+    assert_eq!(again.send().await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+    // Signatures made for another gateway or another chain are worth nothing here.
+    for other in [
+        veritas_primitives::request::RequestScope { gateway: alice.address(), ..scope },
+        veritas_primitives::request::RequestScope { chain_id: 1, ..scope },
+    ] {
+        let elsewhere = signed_for(http.post(format!("{url}/v1/infer")), alice, &other, &nonce(), "/v1/infer", &bytes)
+            .header("content-type", "application/json");
+        let refused = elsewhere.send().await.unwrap();
+        assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED, "{other:?}");
+        let message = refused.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("bad request signature"), "{message}");
+    }
+    // Without a nonce, the request is refused, naming the header.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let bare = http
+        .post(format!("{url}/v1/infer"))
+        .header("x-veritas-account", alice.address().to_string())
+        .header("x-veritas-timestamp", now.to_string())
+        .header("x-veritas-signature", "00".repeat(65))
+        .json(&body);
+    let refused = bare.send().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    assert!(refused.text().await.unwrap().contains("x-veritas-nonce"));
 
     // Settlement debits Alice for her two requests and nobody else.
     let before = node.gateway().unwrap().account(keys[1].address()).await.unwrap().0;

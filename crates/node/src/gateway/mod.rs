@@ -77,6 +77,12 @@ impl Gateway {
         }
     }
 
+    /// The gateway's address: the key that signs its settlement transactions and its calls to
+    /// other nodes, that payers allow to charge them, and that signed requests name.
+    pub fn address(&self) -> Address {
+        self.sender.address()
+    }
+
     /// Whether this gateway settles on a chain (and so collects verdicts and serves contracts).
     pub fn settles(&self) -> bool {
         self.core.chain.is_some()

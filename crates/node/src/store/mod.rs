@@ -7,7 +7,8 @@
 //! - [`Accounts`]: API keys and what each payer's unsettled requests commit;
 //! - [`ContractRequests`]: contracts' on-chain requests served, refused and to deliver;
 //! - [`Timeline`]: the explorer's record of claims and who did what;
-//! - [`Verdicts`]: a validator's one signed verdict per claim.
+//! - [`Verdicts`]: a validator's one signed verdict per claim;
+//! - [`Nonces`]: the replay guard of signed requests and calls between roles.
 //!
 //! A write that spans domains (a paid claim is a receipt, a queue entry, a committed fee and a
 //! timeline entry) is one redb transaction with immediate durability: a crash after a response
@@ -15,6 +16,7 @@
 //! holds its tables and the steps it contributes to such a transaction.
 
 mod accounts;
+mod nonces;
 mod queue;
 mod receipts;
 mod requests;
@@ -30,6 +32,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use veritas_primitives::B256;
 
 pub use accounts::Accounts;
+pub use nonces::Nonces;
 pub use queue::{Charge, InflightBatch, Queued, SettlementQueue};
 pub use receipts::Receipts;
 pub use requests::{ContractRequests, Served};
@@ -116,6 +119,7 @@ impl Store {
         requests::create(&txn)?;
         timeline::create(&txn)?;
         verdicts::create(&txn)?;
+        nonces::create(&txn)?;
         // Logs written before verdicts were collected: their queued claims wait for verdicts.
         if txn.open_table(META)?.get("verification")?.is_none() {
             queue::await_all_queued(&txn)?;
@@ -158,6 +162,11 @@ impl Store {
     /// The verdicts this node signed as a validator.
     pub fn verdicts(&self) -> Verdicts<'_> {
         Verdicts(self)
+    }
+
+    /// The replay guard of signed requests and calls.
+    pub fn nonces(&self) -> Nonces<'_> {
+        Nonces(self)
     }
 
     /// One durable write: `steps` inside a transaction committed with immediate durability, or
