@@ -121,8 +121,8 @@ pub fn check_quorum(receipt: &Receipt, validators: &ValidatorSet) -> VerifyResul
     }
 }
 
-/// What a validator checks before it signs a batch: it holds 1 to `max_claims` claims, its root
-/// is their Merkle root, every claim carried hashes to its id and carries a quorum of signed
+/// What a validator checks before it signs a batch: it holds 1 to `max_claims` distinct claims
+/// (a claim paid for twice in one batch would be charged twice), its root is their Merkle root, every claim carried hashes to its id and carries a quorum of signed
 /// "valid" verdicts (each validator once) of `validators`, every one from a check that counts
 /// for the claim's mode, and its debits and credits balance. Returns the digest to sign, which
 /// binds the batch's gateway and deadline, or why not.
@@ -136,6 +136,10 @@ pub fn check_batch(
         return Err(format!("a batch holds 1 to {max_claims} claims, this one {}", batch.claims.len()));
     }
     let ids: Vec<B256> = batch.claims.iter().map(|c| c.id).collect();
+    let mut distinct = BTreeSet::new();
+    if let Some(twice) = ids.iter().find(|id| !distinct.insert(**id)) {
+        return Err(format!("claim {twice} is in the batch twice"));
+    }
     let root = MerkleTree::new(ids.iter().map(merkle_leaf).collect()).root();
     if root != batch.root {
         return Err(format!("the root {} is not the claims' Merkle root {root}", batch.root));

@@ -302,6 +302,14 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
     };
     refused(&|_| {}, 1, "1 to 1 claims");
     refused(&|b| b.root = keccak256(b"other"), 10, "is not the claims' Merkle root");
+    refused(
+        &|b| {
+            b.claims[1] = b.claims[0].clone();
+            b.root = MerkleTree::new([ids[0], ids[0]].iter().map(merkle_leaf).collect()).root();
+        },
+        10,
+        "is in the batch twice",
+    );
     // Two of three validators are exactly 2/3: not more.
     refused(&|b| drop(b.claims[1].verdicts.pop()), 10, "no quorum");
     refused(&|b| b.claims[1].verdicts[2] = b.claims[1].verdicts[0].clone(), 10, "not a valid signed");
