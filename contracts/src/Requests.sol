@@ -87,12 +87,15 @@ abstract contract Requests is Claims {
     }
 
     /// Delivers a verified result: the claim must answer this request with this output, carry
-    /// its worker's signature, and have a quorum of "valid" verdicts.
+    /// the signature of a staked worker, and have a quorum of "valid" verdicts from `check`,
+    /// which must count for the claim's mode (so a quorum that only checked signatures cannot
+    /// pass a `zk` or `tee` request off as proven or attested).
     function fulfill(
         uint256 id,
         bytes calldata output,
         Claim calldata claim,
         bytes calldata workerSignature,
+        uint8 check,
         bytes[] calldata validSignatures
     ) external nonReentrant {
         Request storage request = requests[id];
@@ -104,9 +107,10 @@ abstract contract Requests is Claims {
         if (claim.inputHash != request.inputHash) revert ClaimMismatch("inputHash");
         if (claim.outputHash != keccak256(output)) revert ClaimMismatch("outputHash");
         if (claim.mode != request.mode) revert ClaimMismatch("mode");
+        _requireCounts(claim.mode, check);
         bytes32 digest = _signedClaim(claim, workerSignature);
         if (!IWorkers(address(registry)).isStakedWorker(claim.worker)) revert NotAStakedWorker(claim.worker);
-        _quorum(verdictDigest(digest, true), validSignatures);
+        _quorum(verdictDigest(digest, true, check), validSignatures);
 
         // Effects before the callback, so a re-entering callback finds the request closed.
         request.done = true;

@@ -14,9 +14,15 @@ import {IModelPrices, Requests} from "./Requests.sol";
 ///
 /// A batch is the Merkle root of its claims' receipt ids (leaf = keccak256(receiptId), sorted
 /// pairs; see docs/receipt.md) with the net transfers it causes: what each payer pays and what
-/// each worker, validator or the treasury earns. Validators sign the batch as EIP-712 typed data
-/// in this contract's domain (so a signature cannot be replayed on another chain or contract);
-/// a batch settles once, with signatures from more than 2/3 of all validator stake.
+/// each worker, validator or the treasury earns, the gateway that took the payers' requests, and
+/// a deadline. Validators sign the batch as EIP-712 typed data in this contract's domain (so a
+/// signature cannot be replayed on another chain or contract); a batch settles once (per root),
+/// with signatures from more than 2/3 of all validator stake, before its deadline (so a batch
+/// signed long ago cannot be held back and sprung later).
+///
+/// A payer pays only through gateways it approved (`approveGateway`), and no more than it
+/// approved each: a quorum of validators alone cannot spend an escrow, nor can a gateway the
+/// payer never used, nor a batch signed for one gateway be settled as another's.
 contract Settlement is Disputes, Requests {
     using SafeERC20 for IERC20;
 
@@ -31,7 +37,7 @@ contract Settlement is Disputes, Requests {
     }
 
     bytes32 public constant BATCH_TYPEHASH =
-        keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash)");
+        keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash,address gateway,uint64 deadline)");
 
     struct Config {
         IERC20 token;
@@ -56,6 +62,9 @@ contract Settlement is Disputes, Requests {
     uint256 public immutable callbackGasLimit;
 
     mapping(address account => uint256) public balanceOf;
+    /// What each gateway may still have settled against each payer's escrow; `type(uint256).max`
+    /// is never used up (as ERC-20 allowances).
+    mapping(address payer => mapping(address gateway => uint256)) public allowance;
     mapping(address account => Withdrawal) public pendingWithdrawal;
     mapping(bytes32 root => uint64 blockNumber) public settledAt;
     uint256 public batchCount;
@@ -63,7 +72,15 @@ contract Settlement is Disputes, Requests {
     event Deposited(address indexed account, address indexed from, uint256 amount);
     event WithdrawalRequested(address indexed account, uint256 amount, uint64 readyAt);
     event Withdrawn(address indexed account, uint256 amount);
-    event BatchSettled(bytes32 indexed root, uint32 count, uint256 volume, uint256 signingStake, address submitter);
+    event GatewayApproved(address indexed payer, address indexed gateway, uint256 amount);
+    event BatchSettled(
+        bytes32 indexed root,
+        address indexed gateway,
+        uint32 count,
+        uint256 volume,
+        uint256 signingStake,
+        address submitter
+    );
     event Debited(bytes32 indexed root, address indexed account, uint256 amount);
     event Credited(bytes32 indexed root, address indexed account, uint256 amount);
 
@@ -74,8 +91,15 @@ contract Settlement is Disputes, Requests {
     error InsufficientEscrow(address account, uint256 balance, uint256 amount);
     error NoWithdrawalPending(address account);
     error WithdrawalNotReady(uint64 readyAt);
+    error BatchExpired(uint64 deadline);
+    error InsufficientAllowance(address account, address gateway, uint256 allowance, uint256 amount);
+    error MinimumStakeBelowSlash(uint256 minStake, uint256 slashAmount);
 
+    /// Refuses a registry whose minimum stake is below the slash: every staked worker and every
+    /// gateway must be able to pay a slash in full.
     constructor(Config memory config) ValidatorQuorum(config.registry) {
+        uint256 minStake = config.registry.minStake();
+        if (minStake < config.slashAmount) revert MinimumStakeBelowSlash(minStake, config.slashAmount);
         token = config.token;
         models = config.models;
         treasury = config.treasury;
@@ -132,6 +156,13 @@ contract Settlement is Disputes, Requests {
         balanceOf[treasury] += cut;
     }
 
+    /// Sets what `gateway` may have settled against the caller's escrow from now on (replacing
+    /// any earlier amount; zero revokes). Batches naming another gateway cannot debit the caller.
+    function approveGateway(address gateway, uint256 amount) external {
+        allowance[msg.sender][gateway] = amount;
+        emit GatewayApproved(msg.sender, gateway, amount);
+    }
+
     function deposit(uint256 amount) external {
         depositFor(msg.sender, amount);
     }
@@ -165,39 +196,52 @@ contract Settlement is Disputes, Requests {
     }
 
     /// The EIP-712 digest validators sign for a batch.
-    function batchDigest(bytes32 root, uint32 count, Transfer[] calldata debits, Transfer[] calldata credits)
-        public
-        view
-        returns (bytes32)
-    {
+    function batchDigest(
+        bytes32 root,
+        uint32 count,
+        address gateway,
+        uint64 deadline,
+        Transfer[] calldata debits,
+        Transfer[] calldata credits
+    ) public view returns (bytes32) {
         bytes32 transfersHash = keccak256(abi.encode(debits, credits));
-        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, root, count, transfersHash)));
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, root, count, transfersHash, gateway, deadline)));
     }
 
-    /// Settles a batch: checks the quorum's signatures (signers in ascending address order, so
-    /// none counts twice), moves the net transfers between escrow accounts, records the root.
+    /// Settles a batch: refuses it after its deadline or if its root is settled already, checks
+    /// the quorum's signatures over it (signers in ascending address order, so none counts
+    /// twice), debits each payer within its allowance for `gateway`, credits the earners, and
+    /// records the root. Anyone may submit it; the signatures decide what it does.
     function settleBatch(
         bytes32 root,
         uint32 count,
+        address gateway,
+        uint64 deadline,
         Transfer[] calldata debits,
         Transfer[] calldata credits,
         bytes[] calldata signatures
     ) external nonReentrant {
         if (count == 0) revert EmptyBatch();
+        if (block.timestamp > deadline) revert BatchExpired(deadline);
         if (settledAt[root] != 0) revert AlreadySettled(root);
-        uint256 signingStake = _quorum(batchDigest(root, count, debits, credits), signatures);
-        uint256 volume = _debit(root, debits);
+        uint256 signingStake = _quorum(batchDigest(root, count, gateway, deadline, debits, credits), signatures);
+        uint256 volume = _debit(root, gateway, debits);
         uint256 credited = _credit(root, credits);
         if (volume != credited) revert Unbalanced(volume, credited);
         settledAt[root] = uint64(block.number);
         batchCount += 1;
-        emit BatchSettled(root, count, volume, signingStake, msg.sender);
+        emit BatchSettled(root, gateway, count, volume, signingStake, msg.sender);
     }
 
-    function _debit(bytes32 root, Transfer[] calldata debits) private returns (uint256 volume) {
+    /// Takes each debit from the payer's escrow and from its allowance for `gateway`, so that a
+    /// payer is charged only through the gateways it chose, up to what it allowed each.
+    function _debit(bytes32 root, address gateway, Transfer[] calldata debits) private returns (uint256 volume) {
         for (uint256 i = 0; i < debits.length; i++) {
             address account = debits[i].account;
             uint256 amount = debits[i].amount;
+            uint256 allowed = allowance[account][gateway];
+            if (allowed < amount) revert InsufficientAllowance(account, gateway, allowed, amount);
+            if (allowed != type(uint256).max) allowance[account][gateway] = allowed - amount;
             uint256 balance = balanceOf[account];
             if (balance < amount) revert InsufficientEscrow(account, balance, amount);
             balanceOf[account] = balance - amount;

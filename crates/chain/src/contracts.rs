@@ -56,11 +56,14 @@ pub fn claim_struct(claim: &veritas_primitives::Claim) -> Claims::Claim {
     }
 }
 
-/// The `settleBatch` call of a batch: its root and claim count, its net transfers and the
-/// validators' signatures (in ascending signer order).
+/// The `settleBatch` call of a batch: its root and claim count, the gateway whose payers'
+/// allowances it uses, its deadline (Unix seconds), its net transfers and the validators'
+/// signatures (in ascending signer order).
 pub fn settle_batch_call(
     root: alloy_primitives::B256,
     count: u32,
+    gateway: alloy_primitives::Address,
+    deadline: u64,
     debits: &[veritas_primitives::batch::Transfer],
     credits: &[veritas_primitives::batch::Transfer],
     signatures: Vec<Bytes>,
@@ -70,6 +73,8 @@ pub fn settle_batch_call(
     Settlement::settleBatchCall {
         root,
         count,
+        gateway,
+        deadline,
         debits: debits.iter().map(to_abi).collect(),
         credits: credits.iter().map(to_abi).collect(),
         signatures,

@@ -18,6 +18,8 @@ pub enum Role {
     Inference = 1,
     /// Checks claims and signs verdicts.
     Validator = 2,
+    /// Takes clients' requests and settles them: payers approve it to charge their escrow.
+    Gateway = 3,
 }
 
 /// Parameters of a deployment.
@@ -31,6 +33,9 @@ pub struct GenesisConfig {
     pub treasury: Address,
     /// Seconds before unbonded stake can leave.
     pub unbonding_delay: u64,
+    /// The least stake a node holds; what makes an inference node a staked worker and a gateway
+    /// node a gateway. Must be at least `slash_amount` (the settlement contract refuses less).
+    pub min_stake: U256,
     /// Seconds before an escrow withdrawal can leave.
     pub withdrawal_delay: u64,
     /// The bond a challenger posts to open a dispute.
@@ -44,7 +49,8 @@ pub struct GenesisConfig {
 }
 
 impl GenesisConfig {
-    /// Development defaults: a billion tokens (18 decimals) to `admin`, short delays.
+    /// Development defaults: a billion tokens (18 decimals) to `admin`, short delays, a minimum
+    /// stake of 1,000 tokens (ten slashes of 100).
     pub fn dev(admin: Address) -> GenesisConfig {
         let unit = U256::from(10u64).pow(U256::from(18u64));
         GenesisConfig {
@@ -52,6 +58,7 @@ impl GenesisConfig {
             supply: unit * U256::from(1_000_000_000u64),
             treasury: admin,
             unbonding_delay: 86_400,
+            min_stake: unit * U256::from(1_000u64),
             withdrawal_delay: 3_600,
             dispute_bond: unit * U256::from(10u64),
             slash_amount: unit * U256::from(100u64),
@@ -119,7 +126,12 @@ pub fn deploy_contracts(evm: &mut LocalEvm, config: &GenesisConfig) -> ChainResu
         evm,
         admin,
         artifacts::NODE_REGISTRY,
-        &NodeRegistry::constructorCall { token_: token, unbondingDelay_: config.unbonding_delay }.abi_encode(),
+        &NodeRegistry::constructorCall {
+            token_: token,
+            unbondingDelay_: config.unbonding_delay,
+            minStake_: config.min_stake,
+        }
+        .abi_encode(),
     )?;
     let models = deploy_artifact(evm, admin, artifacts::MODEL_REGISTRY, &[])?;
     let settlement_config = config.settlement(token, registry, models);
@@ -175,7 +187,12 @@ pub async fn deploy(
         create(artifacts::TOKEN, VeritasToken::constructorCall { holder, supply: config.supply }.abi_encode()).await?;
     let registry = create(
         artifacts::NODE_REGISTRY,
-        NodeRegistry::constructorCall { token_: token, unbondingDelay_: config.unbonding_delay }.abi_encode(),
+        NodeRegistry::constructorCall {
+            token_: token,
+            unbondingDelay_: config.unbonding_delay,
+            minStake_: config.min_stake,
+        }
+        .abi_encode(),
     )
     .await?;
     let models = create(artifacts::MODEL_REGISTRY, Vec::new()).await?;

@@ -19,7 +19,8 @@ alloy_sol_types::sol! {
 
     struct Evidence { string kind; bytes data; }
 
-    struct Verdict { address validator; bool valid; bytes signature; }
+    /// A verdict; `check` is `crate::Check::code`.
+    struct Verdict { address validator; bool valid; uint8 check; bytes signature; }
 
     struct Settlement {
         uint64 chainId;

@@ -1,15 +1,17 @@
 //! Batches: what validators sign to settle a set of claims on chain.
 //!
-//! The EIP-712 type is `Batch(bytes32 root,uint32 count,bytes32 transfersHash)` in the claim
-//! domain of the settlement contract, where `root` is the Merkle root of the claims' receipt ids
-//! (see `merkle`) and `transfersHash = keccak256(abi.encode(debits, credits))` over the net
-//! transfers `Transfer(address account, uint256 amount)[]` the batch causes.
+//! The EIP-712 type is `Batch(bytes32 root,uint32 count,bytes32 transfersHash,address
+//! gateway,uint64 deadline)` in the claim domain of the settlement contract, where `root` is the
+//! Merkle root of the claims' receipt ids (see `merkle`), `transfersHash =
+//! keccak256(abi.encode(debits, credits))` over the net transfers `Transfer(address account,
+//! uint256 amount)[]` the batch causes, `gateway` the gateway whose payers' allowances the debits
+//! use, and `deadline` the last second (Unix time) at which the batch may settle.
 
 use alloy_primitives::U256;
 use alloy_sol_types::{SolStruct, SolValue};
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, B256, ClaimDomain, Verdict, keccak256};
+use crate::{Address, B256, Claim, ClaimDomain, Verdict, keccak256};
 
 mod typed {
     #![allow(missing_docs)]
@@ -19,6 +21,8 @@ mod typed {
             bytes32 root;
             uint32 count;
             bytes32 transfersHash;
+            address gateway;
+            uint64 deadline;
         }
 
         #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,9 +47,17 @@ pub fn transfers_hash(debits: &[Transfer], credits: &[Transfer]) -> B256 {
     keccak256((debits.to_vec(), credits.to_vec()).abi_encode_params())
 }
 
-/// The EIP-712 digest a validator signs to settle a batch.
-pub fn batch_digest(domain: &ClaimDomain, root: B256, count: u32, debits: &[Transfer], credits: &[Transfer]) -> B256 {
-    let batch = typed::Batch { root, count, transfersHash: transfers_hash(debits, credits) };
+/// The EIP-712 digest a validator signs to settle a batch for `gateway` until `deadline`.
+pub fn batch_digest(
+    domain: &ClaimDomain,
+    root: B256,
+    count: u32,
+    gateway: Address,
+    deadline: u64,
+    debits: &[Transfer],
+    credits: &[Transfer],
+) -> B256 {
+    let batch = typed::Batch { root, count, transfersHash: transfers_hash(debits, credits), gateway, deadline };
     batch.eip712_signing_hash(&domain.eip712())
 }
 
@@ -62,14 +74,20 @@ pub struct BatchToSign {
     pub debits: Vec<Transfer>,
     /// What each worker, validator or the treasury earns.
     pub credits: Vec<Transfer>,
+    /// The gateway that took the payers' requests: the debits use the payers' allowances for it.
+    pub gateway: Address,
+    /// The last second (Unix time) at which the batch may settle.
+    pub deadline: u64,
 }
 
-/// A claim's receipt id and the verdicts that make its quorum.
+/// A claim's receipt id, the claim itself and the verdicts that make its quorum.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimVerdicts {
     /// The receipt id (the claim's EIP-712 digest).
     pub id: B256,
+    /// The claim, whose digest must be `id`: its mode says which verdicts count for it.
+    pub claim: Claim,
     /// Its "valid" verdicts.
     pub verdicts: Vec<Verdict>,
 }
@@ -77,4 +95,30 @@ pub struct ClaimVerdicts {
 /// The sum of some transfers' amounts; `None` past 2^256.
 pub fn total(transfers: &[Transfer]) -> Option<U256> {
     transfers.iter().try_fold(U256::ZERO, |sum, t| sum.checked_add(t.amount))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_type_hash_is_the_contracts() {
+        let batch =
+            typed::Batch { root: B256::ZERO, count: 1, transfersHash: B256::ZERO, gateway: Address::ZERO, deadline: 0 };
+        assert_eq!(
+            batch.eip712_type_hash(),
+            keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash,address gateway,uint64 deadline)")
+        );
+    }
+
+    #[test]
+    fn the_digest_binds_the_gateway_and_the_deadline() {
+        let domain = ClaimDomain::dev();
+        let (root, debits, credits) = (B256::repeat_byte(1), [Transfer::of(Address::repeat_byte(2), 5)], []);
+        let digest =
+            |gateway: Address, deadline: u64| batch_digest(&domain, root, 1, gateway, deadline, &debits, &credits);
+        let (a, b) = (Address::repeat_byte(0xa), Address::repeat_byte(0xb));
+        assert_ne!(digest(a, 100), digest(b, 100), "a batch signed for one gateway is not another's");
+        assert_ne!(digest(a, 100), digest(a, 101), "nor for another deadline");
+    }
 }

@@ -5,6 +5,7 @@
 
 mod abi;
 pub mod batch;
+mod check;
 mod claim;
 mod error;
 mod merkle;
@@ -22,6 +23,7 @@ pub mod verdict;
 pub use abi::is_settled_calldata;
 pub use alloy_primitives::{Address, B256, U256, hex, keccak256, utils::format_units};
 
+pub use check::Check;
 pub use claim::{Claim, ClaimDomain, Mode, SignedClaim, recover_signer, recover_signer_bytes};
 pub use error::{PrimitiveError, PrimitiveResult};
 pub use merkle::{MerkleProof, MerkleTree, merkle_leaf};

@@ -9,12 +9,13 @@ use alloy_sol_types::SolValue;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Address, B256, Claim, ClaimDomain, ModelId, Params, PrimitiveError, PrimitiveResult, RegistrySnapshot, SignedClaim,
-    Values, abi, keccak256,
+    Address, B256, Check, Claim, ClaimDomain, ModelId, Params, PrimitiveError, PrimitiveResult, RegistrySnapshot,
+    SignedClaim, Values, abi, keccak256,
 };
 
-/// The receipt version this build writes and reads.
-pub const RECEIPT_VERSION: u8 = 1;
+/// The receipt version this build writes and reads: 2, whose verdicts name their check
+/// (version 1's did not, and are refused).
+pub const RECEIPT_VERSION: u8 = 2;
 
 /// Evidence for the claim's mode (a proof, an attestation); empty for `signed` claims.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +35,10 @@ pub struct Verdict {
     pub validator: Address,
     /// Whether the validator found the claim valid.
     pub valid: bool,
-    /// The validator's signature.
+    /// What the validator did to judge the claim; the verdict counts only if this check counts
+    /// for the claim's mode ([`Check::counts_for`]).
+    pub check: Check,
+    /// The validator's signature over [`crate::verdict::verdict_digest`] with this outcome and check.
     pub signature: Bytes,
 }
 
@@ -156,7 +160,12 @@ impl Receipt {
             verdicts: self
                 .verdicts
                 .iter()
-                .map(|v| abi::Verdict { validator: v.validator, valid: v.valid, signature: v.signature.clone() })
+                .map(|v| abi::Verdict {
+                    validator: v.validator,
+                    valid: v.valid,
+                    check: v.check.code(),
+                    signature: v.signature.clone(),
+                })
                 .collect(),
             settlement: self
                 .settlement
@@ -208,8 +217,15 @@ impl Receipt {
             verdicts: decoded
                 .verdicts
                 .into_iter()
-                .map(|v| Verdict { validator: v.validator, valid: v.valid, signature: v.signature })
-                .collect(),
+                .map(|v| {
+                    Ok(Verdict {
+                        validator: v.validator,
+                        valid: v.valid,
+                        check: Check::from_code(v.check)?,
+                        signature: v.signature,
+                    })
+                })
+                .collect::<PrimitiveResult<_>>()?,
             settlement: match decoded.settlement.len() {
                 0 => None,
                 1 => decoded.settlement.into_iter().next().map(|s| Settlement {

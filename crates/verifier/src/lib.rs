@@ -68,9 +68,10 @@ pub enum VerifyError {
         /// The validator.
         validator: Address,
     },
-    /// The verdicts do not add up to a quorum.
+    /// The verdicts that count do not add up to a quorum.
     #[error(
-        "no quorum: valid verdicts hold {valid} and invalid ones {invalid} of {total} validator stake; more than 2/3 is needed"
+        "no quorum: valid verdicts hold {valid} and invalid ones {invalid} of {total} validator stake; more than 2/3 is needed{}",
+        uncounted_note(*uncounted)
     )]
     NoQuorum {
         /// Stake behind "valid".
@@ -79,6 +80,9 @@ pub enum VerifyError {
         invalid: String,
         /// All validator stake.
         total: String,
+        /// Verdicts left out: from a check that does not count for the claim's mode, or not signed
+        /// by the validator they name.
+        uncounted: usize,
     },
     /// A quorum of validators judged the claim invalid.
     #[error("a quorum of validators judged this claim INVALID ({stake} of {total} validator stake)")]
@@ -215,6 +219,17 @@ pub struct Expectations {
     pub tee_policy: std::sync::Arc<tee::Policy>,
 }
 
+/// The end of [`VerifyError::NoQuorum`]'s message: the verdicts that did not count, if any.
+fn uncounted_note(uncounted: usize) -> String {
+    match uncounted {
+        0 => String::new(),
+        n => format!(
+            " ({n} verdicts left out: from a check that does not count for this claim's mode, or not signed by the \
+             validator named)"
+        ),
+    }
+}
+
 /// Verifies a receipt: its version, the worker's signature over the claim, and every hash in the
 /// claim against the data the receipt carries (manifest, inputs, outputs, parameters).
 pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<Report> {
@@ -283,7 +298,15 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
             return Err(VerifyError::BadVerdict { index, expected: verdict.validator, got });
         }
         let word = if verdict.valid { "valid" } else { "INVALID" };
-        checks.push(Check { name: "verdict", detail: format!("{word}, signed by validator {got}"), performed: true });
+        let detail = if verdict.check.counts_for(claim.mode) {
+            format!("{word} by a {} check, signed by validator {got}", verdict.check)
+        } else {
+            format!(
+                "{word} by a {} check, signed by validator {got}; not counted: a {} check does not count for a {} claim",
+                verdict.check, verdict.check, claim.mode
+            )
+        };
+        checks.push(Check { name: "verdict", detail, performed: true });
     }
     if !receipt.verdicts.is_empty() {
         checks.push(match &body.registry {
@@ -395,7 +418,7 @@ mod quorum;
 pub mod tee;
 pub mod zk;
 pub use badge::{Badge, badge, describe_json};
-pub use quorum::{QuorumReport, check_batch, check_quorum, tokens, verdict_quorum};
+pub use quorum::{QuorumReport, check_batch, check_quorum, tokens, verdict_counts, verdict_quorum};
 pub use veritas_primitives::{RegistrySnapshot, ValidatorSet};
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 use serde_json::json;
 use veritas_primitives::{
-    Claim, ClaimDomain, Params, ReceiptBody, WorkerKey, keccak256,
+    Check, Claim, ClaimDomain, Params, ReceiptBody, WorkerKey, keccak256,
     values::{values_from_json, values_hash},
 };
 
@@ -79,7 +79,8 @@ fn tampering_fails_with_the_reason() {
     check_fails(|r| r.claim.worker = Address::repeat_byte(1), "signed by");
     check_fails(|r| r.domain.chain_id = 1, "signed by");
     check_fails(|r| r.signature.0[64] = 0, "v must be 27 or 28");
-    check_fails(|r| r.version = 2, "unsupported receipt version: expected 1, got 2");
+    check_fails(|r| r.version = 1, "unsupported receipt version: expected 2, got 1");
+    check_fails(|r| r.version = 3, "unsupported receipt version: expected 2, got 3");
     check_fails(
         |r| {
             let output = json!({"y": {"dtype": "int64", "shape": [1], "data": [2]}});
@@ -131,7 +132,7 @@ proptest! {
 }
 
 fn settled(receipt: &mut Receipt, validator: &WorkerKey) {
-    use veritas_primitives::{MerkleTree, Settlement, Verdict, merkle_leaf, verdict::verdict_digest};
+    use veritas_primitives::{MerkleTree, Settlement, merkle_leaf};
     let others = [keccak256(b"a"), keccak256(b"b")];
     let ids = [others[0], receipt.id(), others[1]];
     let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
@@ -143,9 +144,14 @@ fn settled(receipt: &mut Receipt, validator: &WorkerKey) {
         transaction: keccak256(b"tx"),
         block: 7,
     });
-    let signature = validator.sign_digest(&verdict_digest(&receipt.domain, receipt.id(), true)).unwrap();
-    receipt.verdicts =
-        vec![Verdict { validator: validator.address(), valid: true, signature: signature.to_vec().into() }];
+    receipt.verdicts = vec![verdict_on(receipt, validator, true, Check::Signed)];
+}
+
+/// `validator`'s verdict on `receipt` from `check`, properly signed.
+fn verdict_on(receipt: &Receipt, validator: &WorkerKey, valid: bool, check: Check) -> veritas_primitives::Verdict {
+    use veritas_primitives::verdict::verdict_digest;
+    let signature = validator.sign_digest(&verdict_digest(&receipt.domain, receipt.id(), valid, check)).unwrap();
+    veritas_primitives::Verdict { validator: validator.address(), valid, check, signature: signature.to_vec().into() }
 }
 
 #[test]
@@ -226,13 +232,14 @@ fn the_quorum_is_counted_against_the_receipts_registry_snapshot() {
     assert!(err.to_string().contains("is not a staked validator"), "{err}");
     // A quorum that says invalid.
     receipt.body.registry = Some(snapshot(70, 30));
-    let signature = validator
-        .sign_digest(&veritas_primitives::verdict::verdict_digest(&receipt.domain, receipt.id(), false))
-        .unwrap();
-    receipt.verdicts[0].valid = false;
-    receipt.verdicts[0].signature = signature.to_vec().into();
+    receipt.verdicts[0] = verdict_on(&receipt, &validator, false, Check::Signed);
     let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
     assert!(err.to_string().contains("judged this claim INVALID"), "{err}");
+}
+
+/// Claims of `mode` with the given request names, with their receipt ids.
+fn claims_of(mode: Mode, names: &[&[u8]]) -> Vec<Claim> {
+    names.iter().map(|name| Claim { request_id: keccak256(name), mode, ..good_receipt().claim }).collect()
 }
 
 #[test]
@@ -247,24 +254,45 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
     let keys: Vec<WorkerKey> = (0u8..3).map(|i| WorkerKey::from_bytes(&keccak256([i])).unwrap()).collect();
     let validators =
         ValidatorSet { stakes: keys.iter().map(|k| (k.address(), U256::from(10))).collect(), total: U256::from(30) };
-    let verdict = |key: &WorkerKey, id: B256, valid: bool| Verdict {
+    let verdict_from = |key: &WorkerKey, id: B256, valid: bool, check: Check| Verdict {
         validator: key.address(),
         valid,
-        signature: key.sign_digest(&verdict_digest(&domain, id, valid)).unwrap().to_vec().into(),
+        check,
+        signature: key.sign_digest(&verdict_digest(&domain, id, valid, check)).unwrap().to_vec().into(),
     };
-    let ids = [keccak256(b"one"), keccak256(b"two")];
+    let verdict = |key: &WorkerKey, id: B256, valid: bool| verdict_from(key, id, valid, Check::Reexec);
+    let claims = claims_of(Mode::Reexec, &[b"one", b"two"]);
+    let ids: Vec<B256> = claims.iter().map(|c| c.signing_hash(&domain)).collect();
+    let gateway = Address::repeat_byte(0x6a);
     let good = || BatchToSign {
         root: MerkleTree::new(ids.iter().map(merkle_leaf).collect()).root(),
-        claims: ids
+        claims: claims
             .iter()
-            .map(|id| ClaimVerdicts { id: *id, verdicts: keys.iter().map(|k| verdict(k, *id, true)).collect() })
+            .zip(&ids)
+            .map(|(claim, id)| ClaimVerdicts {
+                id: *id,
+                claim: claim.clone(),
+                verdicts: keys.iter().map(|k| verdict(k, *id, true)).collect(),
+            })
             .collect(),
         debits: vec![Transfer::of(Address::repeat_byte(1), 10)],
         credits: vec![Transfer::of(Address::repeat_byte(2), 9), Transfer::of(Address::repeat_byte(3), 1)],
+        gateway,
+        deadline: 1_767_230_000,
     };
     let batch = good();
     let digest = check_batch(&domain, &batch, &validators, 10).unwrap();
-    assert_eq!(digest, batch_digest(&domain, batch.root, 2, &batch.debits, &batch.credits));
+    assert_eq!(digest, batch_digest(&domain, batch.root, 2, gateway, 1_767_230_000, &batch.debits, &batch.credits));
+    let mut other_gateway = good();
+    other_gateway.gateway = Address::repeat_byte(0x6b);
+    assert_ne!(check_batch(&domain, &other_gateway, &validators, 10).unwrap(), digest, "the gateway is signed");
+    let mut later = good();
+    later.deadline += 1;
+    assert_ne!(check_batch(&domain, &later, &validators, 10).unwrap(), digest, "and the deadline");
+    // Signed checks count for a reexec claim (the share sampling leaves unexecuted).
+    let mut signed = good();
+    signed.claims[0].verdicts = keys.iter().map(|k| verdict_from(k, ids[0], true, Check::Signed)).collect();
+    check_batch(&domain, &signed, &validators, 10).unwrap();
 
     let refused = |change: &dyn Fn(&mut BatchToSign), max: usize, expected: &str| {
         let mut batch = good();
@@ -274,6 +302,14 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
     };
     refused(&|_| {}, 1, "1 to 1 claims");
     refused(&|b| b.root = keccak256(b"other"), 10, "is not the claims' Merkle root");
+    refused(
+        &|b| {
+            b.claims[1] = b.claims[0].clone();
+            b.root = MerkleTree::new([ids[0], ids[0]].iter().map(merkle_leaf).collect()).root();
+        },
+        10,
+        "is in the batch twice",
+    );
     // Two of three validators are exactly 2/3: not more.
     refused(&|b| drop(b.claims[1].verdicts.pop()), 10, "no quorum");
     refused(&|b| b.claims[1].verdicts[2] = b.claims[1].verdicts[0].clone(), 10, "not a valid signed");
@@ -287,6 +323,92 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
         10,
         "more than 2^256",
     );
+    // A quorum of attestation checks says nothing about a reexec claim.
+    refused(
+        &|b| b.claims[0].verdicts = keys.iter().map(|k| verdict_from(k, ids[0], true, Check::Tee)).collect(),
+        10,
+        "a verdict from a tee check, which does not count for a reexec claim",
+    );
+    // A verdict relabelled as a stronger check than the one signed does not hold.
+    refused(&|b| b.claims[0].verdicts[0].check = Check::Signed, 10, "not a valid signed");
+    // The claim carried must be the one the id names: its mode decides which checks count.
+    refused(&|b| b.claims[0].claim.mode = Mode::Signed, 10, "the claim carried is another");
+    refused(&|b| b.claims[0].claim = b.claims[1].claim.clone(), 10, "the claim carried is another");
+}
+
+#[test]
+fn a_verdict_counts_only_from_a_check_its_claims_mode_rests_on() {
+    let validator = WorkerKey::from_bytes(&keccak256(b"validator")).unwrap();
+    for mode in [Mode::Signed, Mode::Reexec, Mode::Zk, Mode::Tee] {
+        let mut receipt = good_receipt();
+        receipt.claim.mode = mode;
+        for check in Check::ALL {
+            let verdict = verdict_on(&receipt, &validator, true, check);
+            let counts = verdict_counts(&receipt.domain, receipt.id(), mode, &verdict);
+            assert_eq!(counts, check.counts_for(mode), "a {check} check on a {mode} claim");
+            let forged = veritas_primitives::Verdict { signature: vec![1; 65].into(), ..verdict };
+            assert!(!verdict_counts(&receipt.domain, receipt.id(), mode, &forged), "a signature that does not hold");
+        }
+    }
+}
+
+#[test]
+fn a_quorum_of_tee_checks_on_a_reexec_claim_does_not_count() {
+    use veritas_primitives::{RegistrySnapshot, U256, ValidatorSet};
+    let key = WorkerKey::from_bytes(&keccak256(b"verifier test")).unwrap();
+    let validators: Vec<WorkerKey> = (0u8..3).map(|i| WorkerKey::from_bytes(&keccak256([b'v', i])).unwrap()).collect();
+    let mut receipt = good_receipt();
+    receipt.claim.mode = Mode::Reexec;
+    receipt.signature = key.sign_claim(receipt.claim.clone(), &receipt.domain).unwrap().signature.into();
+    receipt.body.registry = Some(RegistrySnapshot {
+        registry: Address::repeat_byte(1),
+        block: 9,
+        validators: ValidatorSet {
+            stakes: validators.iter().map(|v| (v.address(), U256::from(10u64))).collect(),
+            total: U256::from(30u64),
+        },
+    });
+    let judged = |check: Check| {
+        let mut receipt = receipt.clone();
+        receipt.verdicts = validators.iter().map(|v| verdict_on(&receipt, v, true, check)).collect();
+        receipt
+    };
+
+    // Every validator's signature holds, but none of them checked what a reexec claim rests on.
+    let tee = judged(Check::Tee);
+    let err = verify_receipt(&tee, &Expectations::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no quorum: valid verdicts hold 0.000000000000000000 and invalid ones 0.000000000000000000 of \
+         0.000000000000000030 validator stake; more than 2/3 is needed (3 verdicts left out: from a check that does not count for this claim's mode, or not signed by the \
+         validator named)"
+    );
+    let report = verdict_quorum(&tee, &tee.body.registry.as_ref().unwrap().validators).unwrap();
+    assert_eq!((report.valid_stake, report.uncounted, report.outcome), (U256::ZERO, 3, None));
+    assert_eq!(crate::badge(&verify_receipt(&tee, &Expectations::default())), Badge::Invalid);
+    // Nor does a zk check; re-execution and (for the unsampled share) signature checks do.
+    assert!(verify_receipt(&judged(Check::Zk), &Expectations::default()).is_err());
+    for check in [Check::Reexec, Check::Signed] {
+        let report = verify_receipt(&judged(check), &Expectations::default()).unwrap();
+        let quorum = report.checks.iter().find(|c| c.name == "quorum").unwrap();
+        assert!(quorum.performed && quorum.detail.starts_with("3 validators holding"), "{quorum:?}");
+    }
+    // One tee verdict among counted ones is reported as not counted, and left out of the sum.
+    let mut mixed = judged(Check::Reexec);
+    mixed.verdicts[2] = verdict_on(&mixed, &validators[2], true, Check::Tee);
+    let err = verify_receipt(&mixed, &Expectations::default()).unwrap_err().to_string();
+    assert!(err.starts_with("no quorum") && err.contains("1 verdicts left out"), "{err}");
+    let mut shown = mixed.clone();
+    shown.body.registry = None;
+    let report = verify_receipt(&shown, &Expectations::default()).unwrap();
+    let details: Vec<&str> = report.checks.iter().filter(|c| c.name == "verdict").map(|c| c.detail.as_str()).collect();
+    assert!(details[0].starts_with("valid by a reexec check, signed by validator"), "{details:?}");
+    assert!(details[2].ends_with("not counted: a tee check does not count for a reexec claim"), "{details:?}");
+    // A verdict relabelled with another check than the one signed is refused outright.
+    let mut relabelled = judged(Check::Signed);
+    relabelled.verdicts[0].check = Check::Reexec;
+    let err = verify_receipt(&relabelled, &Expectations::default()).unwrap_err();
+    assert!(matches!(err, VerifyError::BadVerdict { index: 0, .. }), "{err}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use alloy_primitives::{Address, B256, Bytes, U256};
 use veritas_chain::{
     Chain, ChainError, Confirmations, RpcChain,
     anvil::Anvil,
-    contracts::{Settlement, VeritasToken, settle_batch_call},
+    contracts::{NodeRegistry, Settlement, VeritasToken, settle_batch_call},
     embedded::{DevGenesis, EmbeddedChain, SharedChain, sign_eip1559},
     genesis::{Contracts, GenesisConfig, Registration, Role, deploy, register},
 };
@@ -72,18 +72,32 @@ fn reverted<T: std::fmt::Debug>(result: Result<T, ChainError>, expected: &str) {
 struct Parties {
     worker: WorkerKey,
     validator: WorkerKey,
+    gateway: WorkerKey,
     payer: WorkerKey,
 }
 
-/// Registers a worker and a validator and funds the payer's escrow.
+/// A batch's deadline that no test reaches.
+const NO_DEADLINE: u64 = u64::MAX;
+
+/// Lets `gateway` settle without limit against `payer`'s escrow.
+async fn approve_gateway(chain: &impl Chain, contracts: &Contracts, payer: &WorkerKey, gateway: Address) {
+    let call = Settlement::approveGatewayCall { gateway, amount: U256::MAX };
+    chain.send_call(payer, contracts.settlement, call, fast()).await.unwrap();
+}
+
+/// Registers a worker, a validator and a gateway, funds the payer's escrow and approves the
+/// gateway for it.
 async fn set_up(chain: &impl Chain, contracts: &Contracts) -> Parties {
     let funder = dev_key(0);
     let parties = Parties {
         worker: WorkerKey::from_bytes(&keccak256(b"conformance worker")).unwrap(),
         validator: WorkerKey::from_bytes(&keccak256(b"conformance validator")).unwrap(),
+        gateway: WorkerKey::from_bytes(&keccak256(b"conformance gateway")).unwrap(),
         payer: dev_key(1),
     };
-    for (key, role) in [(&parties.worker, Role::Inference), (&parties.validator, Role::Validator)] {
+    for (key, role) in
+        [(&parties.worker, Role::Inference), (&parties.validator, Role::Validator), (&parties.gateway, Role::Gateway)]
+    {
         register(
             chain,
             contracts,
@@ -104,6 +118,10 @@ async fn set_up(chain: &impl Chain, contracts: &Contracts) -> Parties {
     )
     .await;
     assert!(matches!(again, Err(ChainError::Reverted { .. })), "{again:?}");
+    let is_gateway = |signer: Address| chain.view(contracts.registry, NodeRegistry::isGatewayCall { signer });
+    assert!(is_gateway(parties.gateway.address()).await.unwrap());
+    assert!(!is_gateway(parties.worker.address()).await.unwrap(), "a worker is no gateway");
+    approve_gateway(chain, contracts, &parties.payer, parties.gateway.address()).await;
     chain
         .send_call(
             &parties.payer,
@@ -138,9 +156,10 @@ fn batch(chain_id: u64, contracts: &Contracts, p: &Parties, salt: u8, payer: Add
         Transfer { account: p.validator.address(), amount: fee },
     ];
     let domain = contracts.domain(chain_id);
-    let digest = batch_digest(&domain, tree.root(), 3, &debits, &credits);
+    let gateway = p.gateway.address();
+    let digest = batch_digest(&domain, tree.root(), 3, gateway, NO_DEADLINE, &debits, &credits);
     let signatures = signers.iter().map(|key| Bytes::from(key.sign_digest(&digest).unwrap().to_vec())).collect();
-    Batch { call: settle_batch_call(tree.root(), 3, &debits, &credits, signatures), tree }
+    Batch { call: settle_batch_call(tree.root(), 3, gateway, NO_DEADLINE, &debits, &credits, signatures), tree }
 }
 
 /// Every scenario, in order, on one chain.
@@ -172,6 +191,7 @@ async fn conformance(chain: &impl Chain, contracts: Contracts) {
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert_eq!((logs[0].block, logs[0].transaction), (mined.block, mined.transaction));
     assert_eq!(logs[0].topics[1], good.tree.root(), "the root is the first indexed field");
+    assert_eq!(logs[0].topics[2], p.gateway.address().into_word(), "the gateway the second");
     assert_eq!(chain.logs(contracts.settlement, topic, mined.block, mined.block).await.unwrap(), logs);
     assert!(chain.logs(contracts.settlement, topic, 0, mined.block - 1).await.unwrap().is_empty());
     assert!(chain.logs(contracts.registry, topic, 0, head).await.unwrap().is_empty(), "another address");
@@ -186,9 +206,14 @@ async fn conformance(chain: &impl Chain, contracts: Contracts) {
     reverted(chain.send_call(&p.validator, contracts.settlement, unsigned.call, fast()).await, "NoQuorum");
     let twice = batch(id, &contracts, &p, 3, p.payer.address(), &[&p.validator, &p.validator]);
     reverted(chain.send_call(&p.validator, contracts.settlement, twice.call, fast()).await, "SignersNotAscending");
-    // A payer without escrow.
-    let broke = batch(id, &contracts, &p, 4, dev_key(2).address(), &[&p.validator]);
-    reverted(chain.send_call(&p.validator, contracts.settlement, broke.call, fast()).await, "InsufficientEscrow");
+    // A payer that never approved the gateway, and one that did but has no escrow.
+    let unapproved = batch(id, &contracts, &p, 4, dev_key(2).address(), &[&p.validator]);
+    reverted(
+        chain.send_call(&p.validator, contracts.settlement, unapproved.call.clone(), fast()).await,
+        "InsufficientAllowance",
+    );
+    approve_gateway(chain, &contracts, &dev_key(2), p.gateway.address()).await;
+    reverted(chain.send_call(&p.validator, contracts.settlement, unapproved.call, fast()).await, "InsufficientEscrow");
 
     // Raw transactions the chain must refuse: garbage, another chain's, and a bad signature.
     let garbage = chain.send_raw(Bytes::from_static(&[0x02, 0xff, 0x00])).await;

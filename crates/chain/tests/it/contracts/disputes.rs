@@ -3,9 +3,12 @@
 use alloy_primitives::{Address, B256, Bytes, U256};
 use alloy_sol_types::SolEvent;
 use veritas_chain::contracts::{NodeRegistry, Settlement, VeritasToken, claim_struct};
-use veritas_primitives::{Claim, ClaimDomain, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
+use veritas_primitives::{Check, Claim, ClaimDomain, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
 
 use super::{DISPUTE_BOND, INFERENCE, Net, SLASH, TREASURY, key, reverted};
+
+/// The check the tests' verdicts come from: re-execution, which counts for their `reexec` claims.
+const CHECK: Check = Check::Reexec;
 
 pub(crate) fn claim_by(worker: &WorkerKey, request: u8) -> Claim {
     Claim {
@@ -20,21 +23,21 @@ pub(crate) fn claim_by(worker: &WorkerKey, request: u8) -> Claim {
     }
 }
 
-fn sig(key: &WorkerKey, digest: &B256) -> Bytes {
+pub(crate) fn sig(key: &WorkerKey, digest: &B256) -> Bytes {
     Bytes::from(key.sign_digest(digest).unwrap().to_vec())
 }
 
-struct Setup {
-    net: Net,
-    worker: WorkerKey,
-    validators: Vec<WorkerKey>,
+pub(crate) struct Setup {
+    pub(crate) net: Net,
+    pub(crate) worker: WorkerKey,
+    pub(crate) validators: Vec<WorkerKey>,
 }
 
 fn setup() -> Setup {
     setup_with(&[100, 100, 100])
 }
 
-fn setup_with(validator_stakes: &[u64]) -> Setup {
+pub(crate) fn setup_with(validator_stakes: &[u64]) -> Setup {
     let mut net = Net::new(validator_stakes);
     let worker = key(40);
     net.register(&worker, INFERENCE, 1_000).unwrap();
@@ -59,16 +62,31 @@ fn open(
     claim: &Claim,
     domain: &ClaimDomain,
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
+    open_by(s, claim, domain, CHECK, 0)
+}
+
+/// Opens a dispute with the "invalid" verdict, from `check`, of the validator at `accuser`
+/// (whose operator is the challenger).
+pub(crate) fn open_by(
+    s: &mut Setup,
+    claim: &Claim,
+    domain: &ClaimDomain,
+    check: Check,
+    accuser: usize,
+) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
     let digest = claim.signing_hash(domain);
     let worker_sig = sig(&s.worker, &digest);
-    let accusation =
-        sig(&s.validators[0], &verdict_digest(&s.net.domain(), claim.signing_hash(&s.net.domain()), false));
+    let accusation = sig(
+        &s.validators[accuser],
+        &verdict_digest(&s.net.domain(), claim.signing_hash(&s.net.domain()), false, check),
+    );
     let call = Settlement::openDisputeCall {
         claim: claim_struct(claim),
         workerSignature: worker_sig,
+        check: check.code(),
         invalidVerdict: accusation,
     };
-    let challenger = s.validators[0].address();
+    let challenger = s.validators[accuser].address();
     s.net.evm.send(challenger, s.net.settlement, call)
 }
 
@@ -89,14 +107,25 @@ fn resolve_by(
     claim_valid: bool,
     signers: &[usize],
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
+    resolve_with(s, claim, claim_valid, CHECK, signers)
+}
+
+/// Resolves with the verdicts, from `check`, of the validators at the given indices.
+pub(crate) fn resolve_with(
+    s: &mut Setup,
+    claim: &Claim,
+    claim_valid: bool,
+    check: Check,
+    signers: &[usize],
+) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
     let digest = claim.signing_hash(&s.net.domain());
-    let verdict = verdict_digest(&s.net.domain(), digest, claim_valid);
+    let verdict = verdict_digest(&s.net.domain(), digest, claim_valid, check);
     let keys: Vec<&WorkerKey> = signers.iter().map(|&i| &s.validators[i]).collect();
     let signatures = s.net.sign(verdict, &keys);
     s.net.evm.send(
         s.net.admin,
         s.net.settlement,
-        Settlement::resolveDisputeCall { digest, claimValid: claim_valid, signatures },
+        Settlement::resolveDisputeCall { digest, claimValid: claim_valid, check: check.code(), signatures },
     )
 }
 
@@ -153,7 +182,8 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     let call = Settlement::openDisputeCall {
         claim: claim_struct(&claim),
         workerSignature: sig(&s.worker, &digest),
-        invalidVerdict: sig(&key(77), &verdict_digest(&domain, digest, false)),
+        check: CHECK.code(),
+        invalidVerdict: sig(&key(77), &verdict_digest(&domain, digest, false, CHECK)),
     };
     let challenger = s.validators[0].address();
     reverted(s.net.evm.send(challenger, s.net.settlement, call), "NotAValidator");
@@ -161,7 +191,8 @@ fn disputes_need_a_real_claim_and_a_real_validator() {
     let call = Settlement::openDisputeCall {
         claim: claim_struct(&claim),
         workerSignature: sig(&s.worker, &digest),
-        invalidVerdict: sig(&s.validators[0], &verdict_digest(&domain, digest, true)),
+        check: CHECK.code(),
+        invalidVerdict: sig(&s.validators[0], &verdict_digest(&domain, digest, true, CHECK)),
     };
     reverted(s.net.evm.send(challenger, s.net.settlement, call), "NotAValidator");
     reverted(resolve(&mut s, &claim, false, 3), "NoSuchDispute");
@@ -179,7 +210,18 @@ fn slash_verdict(
     valid: bool,
     signature: Bytes,
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
-    let call = Settlement::slashVerdictCall { claimDigest: digest, valid, signature };
+    slash_verdict_with(s, digest, valid, CHECK, signature)
+}
+
+/// Asks for the slash of a verdict from `check`.
+pub(crate) fn slash_verdict_with(
+    s: &mut Setup,
+    digest: B256,
+    valid: bool,
+    check: Check,
+    signature: Bytes,
+) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
+    let call = Settlement::slashVerdictCall { claimDigest: digest, valid, check: check.code(), signature };
     s.net.evm.send(CALLER, s.net.settlement, call)
 }
 
@@ -191,7 +233,7 @@ fn total_stake(net: &mut Net) -> U256 {
 /// validators' total, half of it reaches the caller and the rest the treasury, and it is logged.
 fn assert_slashed(s: &mut Setup, digest: B256, valid: bool, index: usize) {
     let address = s.validators[index].address();
-    let signature = sig(&s.validators[index], &verdict_digest(&s.net.domain(), digest, valid));
+    let signature = sig(&s.validators[index], &verdict_digest(&s.net.domain(), digest, valid, CHECK));
     let stake = worker_stake(&mut s.net, address);
     let total = total_stake(&mut s.net);
     let (caller, treasury) = (balance(&mut s.net, CALLER), balance(&mut s.net, TREASURY));
@@ -226,7 +268,7 @@ fn a_validator_that_vouched_for_a_lie_is_slashed_once() {
     resolve_by(&mut s, &claim, false, &[0, 1, 2]).unwrap();
     assert_slashed(&mut s, digest, true, 3);
 
-    let vouch = sig(&s.validators[3], &verdict_digest(&domain, digest, true));
+    let vouch = sig(&s.validators[3], &verdict_digest(&domain, digest, true, CHECK));
     reverted(slash_verdict(&mut s, digest, true, vouch), "AlreadySlashed");
     let liar = s.validators[3].address();
     assert_eq!(worker_stake(&mut s.net, liar), U256::from(STAKE - SLASH), "a verdict costs once");
@@ -241,7 +283,7 @@ fn a_verdict_that_agrees_with_the_resolution_is_not_slashable() {
     resolve_by(&mut s, &lie, false, &[0, 1, 2]).unwrap();
     let digest = lie.signing_hash(&domain);
     for validator in 0..4 {
-        let agrees = sig(&s.validators[validator], &verdict_digest(&domain, digest, false));
+        let agrees = sig(&s.validators[validator], &verdict_digest(&domain, digest, false, CHECK));
         reverted(slash_verdict(&mut s, digest, false, agrees), "VerdictAgreesWithQuorum");
     }
 
@@ -250,7 +292,7 @@ fn a_verdict_that_agrees_with_the_resolution_is_not_slashable() {
     open(&mut s, &honest, &domain).unwrap();
     resolve_by(&mut s, &honest, true, &[1, 2, 3]).unwrap();
     let digest = honest.signing_hash(&domain);
-    let agrees = sig(&s.validators[1], &verdict_digest(&domain, digest, true));
+    let agrees = sig(&s.validators[1], &verdict_digest(&domain, digest, true, CHECK));
     reverted(slash_verdict(&mut s, digest, true, agrees), "VerdictAgreesWithQuorum");
     assert_eq!(total_stake(&mut s.net), U256::from(4 * STAKE), "nobody was slashed");
 }
@@ -261,12 +303,12 @@ fn verdicts_are_slashable_only_once_their_dispute_is_resolved() {
     let claim = claim_by(&s.worker, 8);
     let domain = s.net.domain();
     let digest = claim.signing_hash(&domain);
-    let vouch = sig(&s.validators[3], &verdict_digest(&domain, digest, true));
+    let vouch = sig(&s.validators[3], &verdict_digest(&domain, digest, true, CHECK));
     reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NoSuchDispute");
     open(&mut s, &claim, &domain).unwrap();
     reverted(slash_verdict(&mut s, digest, true, vouch.clone()), "NotResolved");
     // Not even the accusation that opened the dispute can be slashed before the quorum speaks.
-    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false, CHECK));
     reverted(slash_verdict(&mut s, digest, false, accusation), "NotResolved");
     resolve_by(&mut s, &claim, false, &[0, 1, 2]).unwrap();
     slash_verdict(&mut s, digest, true, vouch).unwrap();
@@ -282,7 +324,7 @@ fn a_validator_that_called_an_honest_claim_invalid_is_slashed() {
     resolve_by(&mut s, &claim, true, &[1, 2, 3]).unwrap();
     // The accusation that opened the dispute came from the first validator.
     assert_slashed(&mut s, digest, false, 0);
-    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false, CHECK));
     reverted(slash_verdict(&mut s, digest, false, accusation), "AlreadySlashed");
 }
 
@@ -295,32 +337,39 @@ fn only_a_validators_verdict_is_slashable() {
     open(&mut s, &claim, &domain).unwrap();
     resolve_by(&mut s, &claim, false, &[0, 1, 2]).unwrap();
     // A key that was never registered, and a registered inference node (no validator stake).
-    let outsider = sig(&key(77), &verdict_digest(&domain, digest, true));
+    let outsider = sig(&key(77), &verdict_digest(&domain, digest, true, CHECK));
     reverted(slash_verdict(&mut s, digest, true, outsider), "NotAValidator");
-    let worker = sig(&s.worker, &verdict_digest(&domain, digest, true));
+    let worker = sig(&s.worker, &verdict_digest(&domain, digest, true, CHECK));
     reverted(slash_verdict(&mut s, digest, true, worker), "NotAValidator");
     // A verdict on another claim does not recover to its signer here.
-    let elsewhere = sig(&s.validators[3], &verdict_digest(&domain, keccak256(b"another claim"), true));
+    let elsewhere = sig(&s.validators[3], &verdict_digest(&domain, keccak256(b"another claim"), true, CHECK));
     reverted(slash_verdict(&mut s, digest, true, elsewhere), "NotAValidator");
     assert_eq!(total_stake(&mut s.net), U256::from(4 * STAKE), "nobody was slashed");
 }
 
 #[test]
 fn a_repeat_is_reported_as_such_once_the_stake_is_slashed_out() {
-    // 100 of stake, less than a slash: the first call takes all of it (and the reward, capped at
-    // what was taken, is all of it); a second is a repeat, not a verdict by a non-validator.
+    // 100 of stake, less than two slashes: the second claim's slash takes what the first left,
+    // and a second call for it is a repeat, not a verdict by a non-validator.
     let mut s = setup();
-    let claim = claim_by(&s.worker, 11);
     let domain = s.net.domain();
-    let digest = claim.signing_hash(&domain);
-    open(&mut s, &claim, &domain).unwrap();
-    resolve(&mut s, &claim, true, 3).unwrap();
+    let (first, second) = (claim_by(&s.worker, 11), claim_by(&s.worker, 12));
+    for claim in [&first, &second] {
+        open(&mut s, claim, &domain).unwrap();
+        resolve(&mut s, claim, true, 3).unwrap();
+    }
     let accuser = s.validators[0].address();
-    let accusation = sig(&s.validators[0], &verdict_digest(&domain, digest, false));
+    let accuse = |s: &Setup, claim: &Claim| {
+        sig(&s.validators[0], &verdict_digest(&domain, claim.signing_hash(&domain), false, CHECK))
+    };
+    let accusation = accuse(&s, &first);
+    slash_verdict(&mut s, first.signing_hash(&domain), false, accusation).unwrap();
+    assert_eq!(worker_stake(&mut s.net, accuser), U256::from(100 - SLASH));
     let caller = balance(&mut s.net, CALLER);
-    slash_verdict(&mut s, digest, false, accusation.clone()).unwrap();
-    assert_eq!(worker_stake(&mut s.net, accuser), U256::ZERO);
+    let accusation = accuse(&s, &second);
+    slash_verdict(&mut s, second.signing_hash(&domain), false, accusation.clone()).unwrap();
+    assert_eq!(worker_stake(&mut s.net, accuser), U256::ZERO, "what was left, and no more");
     assert_eq!(total_stake(&mut s.net), U256::from(200));
-    assert_eq!(balance(&mut s.net, CALLER), caller + U256::from(100));
-    reverted(slash_verdict(&mut s, digest, false, accusation), "AlreadySlashed");
+    assert_eq!(balance(&mut s.net, CALLER), caller + U256::from(SLASH / 2), "half the slash, within what was taken");
+    reverted(slash_verdict(&mut s, second.signing_hash(&domain), false, accusation), "AlreadySlashed");
 }

@@ -7,7 +7,7 @@ use veritas_chain::{
     contracts::{ModelRegistry, NodeRegistry, Settlement, VeritasToken},
 };
 
-use super::{INFERENCE, Net, deploy_raw, key, reverted};
+use super::{INFERENCE, MIN_STAKE, Net, deploy_raw, key, reverted};
 
 #[test]
 fn deposits_that_would_overflow_revert_with_a_panic() {
@@ -27,22 +27,24 @@ fn slashing_more_than_the_stake_takes_the_stake_and_the_unbonding_and_no_more() 
     let mut net = Net::new(&[]);
     // A registry of its own whose slasher is an account, so the slash can be called directly.
     let slasher = key(66).address();
-    let args = NodeRegistry::constructorCall { token_: net.token, unbondingDelay_: 100 }.abi_encode();
+    let args =
+        NodeRegistry::constructorCall { token_: net.token, unbondingDelay_: 100, minStake_: U256::from(MIN_STAKE) }
+            .abi_encode();
     net.registry = deploy_raw(&mut net.evm, net.admin, veritas_chain::contracts::artifacts::NODE_REGISTRY, &args);
     net.evm.send(net.admin, net.registry, NodeRegistry::setSlasherCall { slasher_: slasher }).unwrap();
     let worker = key(61);
-    net.register(&worker, INFERENCE, 100).unwrap();
+    net.register(&worker, INFERENCE, 130).unwrap();
     let w = worker.address();
     net.evm.send(w, net.registry, NodeRegistry::startUnbondingCall { signer: w, amount: U256::from(30) }).unwrap();
     let (beneficiary, treasury) = (key(62).address(), key(63).address());
     let call = NodeRegistry::slashCall { signer: w, amount: U256::MAX, beneficiary, reward: U256::MAX, treasury };
     let out = net.evm.send(slasher, net.registry, call).unwrap();
-    assert_eq!(U256::from_be_slice(&out.output), U256::from(100), "all of it, and no more");
+    assert_eq!(U256::from_be_slice(&out.output), U256::from(130), "all of it, and no more");
     let node = net.evm.view(w, net.registry, NodeRegistry::nodeOfCall { signer: w }).unwrap();
     assert_eq!((node.stake, node.unbonding), (U256::ZERO, U256::ZERO));
     let balance =
         |net: &mut Net, account| net.evm.view(net.admin, net.token, VeritasToken::balanceOfCall { account }).unwrap();
-    assert_eq!(balance(&mut net, beneficiary), U256::from(100), "the reward is capped at what was taken");
+    assert_eq!(balance(&mut net, beneficiary), U256::from(130), "the reward is capped at what was taken");
     assert_eq!(balance(&mut net, treasury), U256::ZERO);
     net.evm.advance_time(100);
     reverted(net.evm.send(w, net.registry, NodeRegistry::withdrawCall { signer: w }), "ZeroAmount");
@@ -70,7 +72,7 @@ fn the_remaining_revert_paths() {
         signerProof: Bytes::new(),
     };
     reverted(net.evm.send(op, net.registry, call), "ZeroAmount");
-    net.register(&operator, INFERENCE, 10).unwrap();
+    net.register(&operator, INFERENCE, MIN_STAKE).unwrap();
     reverted(
         net.evm.send(op, net.registry, NodeRegistry::addStakeCall { signer: op, amount: U256::ZERO }),
         "ZeroAmount",

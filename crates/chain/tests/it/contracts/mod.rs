@@ -1,14 +1,17 @@
 //! The settlement contracts, executed by revm from their committed bytecode: happy paths and
 //! revert paths of escrow, batch settlement, the registries, disputes and contract requests.
 
+mod byzantine;
+mod checks;
 mod disputes;
 mod edges;
+mod listings;
 mod requests;
 
 use alloy_primitives::{Address, B256, Bytes, U256};
 use veritas_chain::{
     ChainError, LocalEvm,
-    contracts::{ModelRegistry, NodeRegistry, Settlement, VeritasToken},
+    contracts::{ModelRegistry, NodeRegistry, Settlement, VeritasToken, settle_batch_call},
     genesis::{Contracts, GenesisConfig, deploy_contracts},
 };
 use veritas_primitives::{
@@ -21,10 +24,16 @@ const CHAIN_ID: u64 = 31337;
 const UNBONDING: u64 = 86_400;
 const WITHDRAWAL_DELAY: u64 = 3_600;
 const DISPUTE_BOND: u64 = 40;
-const SLASH: u64 = 300;
+const SLASH: u64 = 60;
+/// The registry's minimum stake: at least a slash, as the settlement contract requires.
+const MIN_STAKE: u64 = 100;
 const REQUEST_TIMEOUT: u64 = 600;
 const CALLBACK_GAS: u64 = 200_000;
 const TREASURY: Address = Address::repeat_byte(0x77);
+/// The gateway the tests' batches are signed for, unless a test names another.
+const GATEWAY: Address = Address::repeat_byte(0x6a);
+/// A deadline the tests' batches do not reach, unless a test says otherwise.
+const FAR: u64 = u64::MAX;
 
 pub(crate) fn key(n: u8) -> WorkerKey {
     WorkerKey::from_bytes(&keccak256([n])).unwrap()
@@ -44,6 +53,7 @@ pub(crate) struct Net {
 const NONE: u8 = 0;
 const INFERENCE: u8 = 1;
 const VALIDATOR: u8 = 2;
+const GATEWAY_ROLE: u8 = 3;
 
 pub(crate) fn deploy_raw(evm: &mut LocalEvm, from: Address, artifact: &str, args: &[u8]) -> Address {
     veritas_chain::genesis::deploy_artifact(evm, from, artifact, args).unwrap()
@@ -58,21 +68,31 @@ pub(crate) fn reverted(result: Result<impl std::fmt::Debug, ChainError>, expecte
     }
 }
 
+/// The tests' deployment parameters.
+pub(crate) fn config(admin: Address) -> GenesisConfig {
+    GenesisConfig {
+        admin,
+        supply: U256::from(10u64).pow(U256::from(27u64)),
+        treasury: TREASURY,
+        unbonding_delay: UNBONDING,
+        min_stake: U256::from(MIN_STAKE),
+        withdrawal_delay: WITHDRAWAL_DELAY,
+        dispute_bond: U256::from(DISPUTE_BOND),
+        slash_amount: U256::from(SLASH),
+        request_timeout: REQUEST_TIMEOUT,
+        callback_gas_limit: CALLBACK_GAS,
+    }
+}
+
 impl Net {
     fn new(validator_stakes: &[u64]) -> Net {
+        Net::with(config(key(0).address()), validator_stakes)
+    }
+
+    /// A deployment with other parameters.
+    fn with(config: GenesisConfig, validator_stakes: &[u64]) -> Net {
         let mut evm = LocalEvm::new(CHAIN_ID, 1_767_225_600);
-        let admin = key(0).address();
-        let config = GenesisConfig {
-            admin,
-            supply: U256::from(10u64).pow(U256::from(27u64)),
-            treasury: TREASURY,
-            unbonding_delay: UNBONDING,
-            withdrawal_delay: WITHDRAWAL_DELAY,
-            dispute_bond: U256::from(DISPUTE_BOND),
-            slash_amount: U256::from(SLASH),
-            request_timeout: REQUEST_TIMEOUT,
-            callback_gas_limit: CALLBACK_GAS,
-        };
+        let admin = config.admin;
         let Contracts { token, registry, models, settlement } = deploy_contracts(&mut evm, &config).unwrap();
         let mut net = Net { evm, admin, token, registry, models, settlement, validators: Vec::new() };
         for (i, &stake) in validator_stakes.iter().enumerate() {
@@ -117,6 +137,16 @@ impl Net {
         self.evm.send(account, self.settlement, Settlement::depositCall { amount: U256::from(amount) }).unwrap();
     }
 
+    /// `payer` lets `gateway` settle up to `amount` against its escrow.
+    fn approve_gateway(&mut self, payer: Address, gateway: Address, amount: U256) {
+        let call = Settlement::approveGatewayCall { gateway, amount };
+        self.evm.send(payer, self.settlement, call).unwrap();
+    }
+
+    fn allowance(&mut self, payer: Address, gateway: Address) -> U256 {
+        self.evm.view(self.admin, self.settlement, Settlement::allowanceCall { payer, gateway }).unwrap()
+    }
+
     fn escrow(&mut self, account: Address) -> U256 {
         self.evm.view(self.admin, self.settlement, Settlement::balanceOfCall { account }).unwrap()
     }
@@ -132,6 +162,12 @@ impl Net {
         signers.iter().map(|k| Bytes::from(k.sign_digest(&digest).unwrap().to_vec())).collect()
     }
 
+    /// The digest of a batch for [`GATEWAY`] without a deadline in reach.
+    fn digest(&self, root: B256, count: u32, debits: &[Transfer], credits: &[Transfer]) -> B256 {
+        batch_digest(&self.domain(), root, count, GATEWAY, FAR, debits, credits)
+    }
+
+    /// Settles a batch for [`GATEWAY`] without a deadline in reach.
     fn settle(
         &mut self,
         root: B256,
@@ -140,13 +176,7 @@ impl Net {
         credits: Vec<Transfer>,
         signatures: Vec<Bytes>,
     ) -> Result<veritas_chain::Outcome, ChainError> {
-        let call = Settlement::settleBatchCall {
-            root,
-            count,
-            debits: debits.into_iter().map(to_abi).collect(),
-            credits: credits.into_iter().map(to_abi).collect(),
-            signatures,
-        };
+        let call = settle_batch_call(root, count, GATEWAY, FAR, &debits, &credits, signatures);
         self.evm.send(self.admin, self.settlement, call)
     }
 }
@@ -167,10 +197,11 @@ fn a_batch_settles_with_a_quorum_and_moves_the_fees() {
     let worker = key(2).address();
     let treasury = key(3).address();
     net.deposit(payer, 1_000);
+    net.approve_gateway(payer, GATEWAY, U256::MAX);
     let (tree, ids) = receipts(5);
     let debits = vec![Transfer::of(payer, 50)];
     let credits = vec![Transfer::of(worker, 45), Transfer::of(treasury, 5)];
-    let digest = batch_digest(&net.domain(), tree.root(), 5, &debits, &credits);
+    let digest = net.digest(tree.root(), 5, &debits, &credits);
 
     let on_chain = net
         .evm
@@ -180,6 +211,8 @@ fn a_batch_settles_with_a_quorum_and_moves_the_fees() {
             Settlement::batchDigestCall {
                 root: tree.root(),
                 count: 5,
+                gateway: GATEWAY,
+                deadline: FAR,
                 debits: debits.clone().into_iter().map(to_abi).collect(),
                 credits: credits.clone().into_iter().map(to_abi).collect(),
             },
@@ -212,11 +245,12 @@ fn settlement_refuses_what_it_must() {
     let payer = key(1).address();
     let worker = key(2).address();
     net.deposit(payer, 100);
+    net.approve_gateway(payer, GATEWAY, U256::MAX);
     let (tree, _) = receipts(3);
     let root = tree.root();
     let debits = vec![Transfer::of(payer, 10)];
     let credits = vec![Transfer::of(worker, 10)];
-    let digest = batch_digest(&net.domain(), root, 3, &debits, &credits);
+    let digest = net.digest(root, 3, &debits, &credits);
     let validators = std::mem::take(&mut net.validators);
     let [a, b, c] = [&validators[0], &validators[1], &validators[2]];
 
@@ -235,7 +269,7 @@ fn settlement_refuses_what_it_must() {
     for domain in
         [ClaimDomain { chain_id: 1, ..net.domain() }, ClaimDomain { verifying_contract: net.registry, ..net.domain() }]
     {
-        let foreign = batch_digest(&domain, root, 3, &debits, &credits);
+        let foreign = batch_digest(&domain, root, 3, GATEWAY, FAR, &debits, &credits);
         let sigs = net.sign(foreign, &[a, b, c]);
         let result = net.settle(root, 3, debits.clone(), credits.clone(), sigs);
         assert!(matches!(result, Err(ChainError::Reverted { .. })), "{result:?}");
@@ -248,15 +282,15 @@ fn settlement_refuses_what_it_must() {
 
     // Unbalanced and unaffordable batches, properly signed, still fail.
     let unbalanced_credits = vec![Transfer::of(worker, 9)];
-    let d = batch_digest(&net.domain(), root, 3, &debits, &unbalanced_credits);
+    let d = net.digest(root, 3, &debits, &unbalanced_credits);
     let sigs_unbalanced = net.sign(d, &[a, b, c]);
     reverted(net.settle(root, 3, debits.clone(), unbalanced_credits, sigs_unbalanced), "Unbalanced");
     let too_much = vec![Transfer::of(payer, 101)];
     let too_much_credits = vec![Transfer::of(worker, 101)];
-    let d = batch_digest(&net.domain(), root, 3, &too_much, &too_much_credits);
+    let d = net.digest(root, 3, &too_much, &too_much_credits);
     let sigs_too_much = net.sign(d, &[a, b, c]);
     reverted(net.settle(root, 3, too_much, too_much_credits, sigs_too_much), "InsufficientEscrow");
-    let d = batch_digest(&net.domain(), root, 0, &debits, &credits);
+    let d = net.digest(root, 0, &debits, &credits);
     let sigs_empty = net.sign(d, &[a, b, c]);
     reverted(net.settle(root, 0, debits.clone(), credits.clone(), sigs_empty), "EmptyBatch");
 
@@ -272,6 +306,7 @@ fn withdrawals_wait_for_the_delay_and_are_capped_by_settlement() {
     let payer = key(1).address();
     let worker = key(2).address();
     net.deposit(payer, 100);
+    net.approve_gateway(payer, GATEWAY, U256::MAX);
     reverted(net.evm.send(payer, net.settlement, Settlement::withdrawCall {}), "NoWithdrawalPending");
     net.evm.send(payer, net.settlement, Settlement::requestWithdrawalCall { amount: U256::from(80) }).unwrap();
     reverted(net.evm.send(payer, net.settlement, Settlement::withdrawCall {}), "WithdrawalNotReady");
@@ -279,7 +314,7 @@ fn withdrawals_wait_for_the_delay_and_are_capped_by_settlement() {
     let (tree, _) = receipts(1);
     let debits = vec![Transfer::of(payer, 30)];
     let credits = vec![Transfer::of(worker, 30)];
-    let digest = batch_digest(&net.domain(), tree.root(), 1, &debits, &credits);
+    let digest = net.digest(tree.root(), 1, &debits, &credits);
     let validators = std::mem::take(&mut net.validators);
     let sigs = net.sign(digest, &[&validators[0]]);
     net.settle(tree.root(), 1, debits, credits, sigs).unwrap();
@@ -294,31 +329,31 @@ fn withdrawals_wait_for_the_delay_and_are_capped_by_settlement() {
 
 #[test]
 fn registry_registers_unbonds_and_slashes_only_through_the_slasher() {
-    let mut net = Net::new(&[100, 200]);
+    let mut net = Net::new(&[100, 250]);
     assert_eq!(
         net.evm.view(net.admin, net.registry, NodeRegistry::totalValidatorStakeCall {}).unwrap(),
-        U256::from(300)
+        U256::from(350)
     );
     let worker = key(20);
-    net.register(&worker, INFERENCE, 50).unwrap();
+    net.register(&worker, INFERENCE, 100).unwrap();
     let stake = |net: &mut Net, who: Address| {
         net.evm.view(net.admin, net.registry, NodeRegistry::validatorStakeCall { signer: who }).unwrap()
     };
     assert_eq!(stake(&mut net, worker.address()), U256::ZERO, "inference nodes count for no quorum");
-    reverted(net.register(&worker, INFERENCE, 50), "AlreadyRegistered");
-    reverted(net.register(&key(21), NONE, 50), "InvalidRole");
+    reverted(net.register(&worker, INFERENCE, 100), "AlreadyRegistered");
+    reverted(net.register(&key(21), NONE, 100), "InvalidRole");
 
     // A proof signed by another key than the one registered is refused.
     let victim = key(22).address();
     let operator = key(23).address();
-    net.give(operator, 10);
-    net.approve(operator, net.registry, 10);
+    net.give(operator, MIN_STAKE);
+    net.approve(operator, net.registry, MIN_STAKE);
     let proof = net.proof(&key(23), operator);
     let call = NodeRegistry::registerCall {
         signer: victim,
         role: VALIDATOR,
         endpoint: "x".into(),
-        stake: U256::from(10),
+        stake: U256::from(MIN_STAKE),
         signerProof: proof,
     };
     reverted(net.evm.send(operator, net.registry, call), "BadSignerProof");
@@ -330,14 +365,14 @@ fn registry_registers_unbonds_and_slashes_only_through_the_slasher() {
         "NotOperator",
     );
     net.evm.send(v, net.registry, NodeRegistry::startUnbondingCall { signer: v, amount: U256::from(150) }).unwrap();
-    assert_eq!(stake(&mut net, v), U256::from(50));
+    assert_eq!(stake(&mut net, v), U256::from(100));
     assert_eq!(
         net.evm.view(net.admin, net.registry, NodeRegistry::totalValidatorStakeCall {}).unwrap(),
-        U256::from(150)
+        U256::from(200)
     );
     reverted(net.evm.send(v, net.registry, NodeRegistry::withdrawCall { signer: v }), "StillUnbonding");
     reverted(
-        net.evm.send(v, net.registry, NodeRegistry::startUnbondingCall { signer: v, amount: U256::from(51) }),
+        net.evm.send(v, net.registry, NodeRegistry::startUnbondingCall { signer: v, amount: U256::from(101) }),
         "InsufficientStake",
     );
 
@@ -402,5 +437,8 @@ fn models_are_published_by_content_id_with_prices() {
 fn the_batch_type_hash_is_the_one_primitives_sign() {
     let mut net = Net::new(&[]);
     let on_chain = net.evm.view(net.admin, net.settlement, Settlement::BATCH_TYPEHASHCall {}).unwrap();
-    assert_eq!(on_chain, keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash)"));
+    assert_eq!(
+        on_chain,
+        keccak256("Batch(bytes32 root,uint32 count,bytes32 transfersHash,address gateway,uint64 deadline)")
+    );
 }

@@ -6,21 +6,21 @@ use veritas_chain::contracts::{
     ModelRegistry, Settlement,
     test_contracts::{self, Reentrant, TestConsumer},
 };
-use veritas_primitives::{Claim, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
+use veritas_primitives::{Check, Claim, Mode, ModelId, WorkerKey, keccak256, verdict::verdict_digest};
 
 use super::{INFERENCE, Net, REQUEST_TIMEOUT, deploy_raw, key, reverted};
 
 const PRICE: u64 = 25;
 const MAX_FEE: u64 = 40;
 
-struct Setup {
-    net: Net,
-    worker: WorkerKey,
-    validators: Vec<WorkerKey>,
-    model: ModelId,
+pub(crate) struct Setup {
+    pub(crate) net: Net,
+    pub(crate) worker: WorkerKey,
+    pub(crate) validators: Vec<WorkerKey>,
+    pub(crate) model: ModelId,
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     let mut net = Net::new(&[100, 100, 100]);
     let worker = key(50);
     net.register(&worker, INFERENCE, 500).unwrap();
@@ -37,7 +37,7 @@ fn setup() -> Setup {
     Setup { net, worker, validators, model }
 }
 
-fn consumer(s: &mut Setup, artifact: &str, with_settlement: bool) -> Address {
+pub(crate) fn consumer(s: &mut Setup, artifact: &str, with_settlement: bool) -> Address {
     let args = if with_settlement {
         TestConsumer::constructorCall { settlement_: s.net.settlement }.abi_encode()
     } else {
@@ -48,6 +48,20 @@ fn consumer(s: &mut Setup, artifact: &str, with_settlement: bool) -> Address {
     address
 }
 
+/// Asks, from `consumer`, for an inference on `input` in `mode`.
+pub(crate) fn ask_mode(s: &mut Setup, consumer: Address, input: &[u8], mode: Mode) -> u64 {
+    let call = TestConsumer::askWithModeCall {
+        token: s.net.token,
+        modelId: s.model.digest(),
+        input: Bytes::copy_from_slice(input),
+        mode: mode.code(),
+        maxFee: U256::from(MAX_FEE),
+    };
+    let out = s.net.evm.send(s.net.admin, consumer, call).unwrap();
+    U256::from_be_slice(&out.output).to::<u64>()
+}
+
+/// Asks, from `consumer`, for a `signed` inference on `input`.
 fn ask(s: &mut Setup, consumer: Address, input: &[u8]) -> u64 {
     let call = TestConsumer::askCall {
         token: s.net.token,
@@ -59,7 +73,7 @@ fn ask(s: &mut Setup, consumer: Address, input: &[u8]) -> u64 {
     U256::from_be_slice(&out.output).to::<u64>()
 }
 
-fn claim_for(s: &Setup, id: u64, input: &[u8], output: &[u8]) -> Claim {
+pub(crate) fn claim_for(s: &Setup, id: u64, input: &[u8], output: &[u8]) -> Claim {
     Claim {
         request_id: B256::from(U256::from(id)),
         model_id: s.model,
@@ -79,16 +93,29 @@ fn fulfill(
     output: &[u8],
     signers: usize,
 ) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
+    fulfill_with(s, id, claim, output, Check::Signed, signers)
+}
+
+/// Delivers with "valid" verdicts from `check` by the first `signers` validators.
+pub(crate) fn fulfill_with(
+    s: &mut Setup,
+    id: u64,
+    claim: &Claim,
+    output: &[u8],
+    check: Check,
+    signers: usize,
+) -> Result<veritas_chain::Outcome, veritas_chain::ChainError> {
     let domain = s.net.domain();
     let digest = claim.signing_hash(&domain);
     let worker_sig = Bytes::from(s.worker.sign_digest(&digest).unwrap().to_vec());
     let keys: Vec<&WorkerKey> = s.validators.iter().take(signers).collect();
-    let valid = s.net.sign(verdict_digest(&domain, digest, true), &keys);
+    let valid = s.net.sign(verdict_digest(&domain, digest, true, check), &keys);
     let call = Settlement::fulfillCall {
         id: U256::from(id),
         output: Bytes::copy_from_slice(output),
         claim: veritas_chain::contracts::claim_struct(claim),
         workerSignature: worker_sig,
+        check: check.code(),
         validSignatures: valid,
     };
     // Anyone may deliver; here a stranger does.
@@ -236,7 +263,8 @@ fn a_deliverer_cannot_starve_the_callback_of_gas() {
         output: Bytes::from_static(b"out"),
         claim: veritas_chain::contracts::claim_struct(&claim),
         workerSignature: Bytes::from(s.worker.sign_digest(&digest).unwrap().to_vec()),
-        validSignatures: s.net.sign(verdict_digest(&domain, digest, true), &keys),
+        check: Check::Signed.code(),
+        validSignatures: s.net.sign(verdict_digest(&domain, digest, true, Check::Signed), &keys),
     };
     let data: Bytes = alloy_sol_types::SolCall::abi_encode(&call).into();
     let starved = s.net.evm.transact_with_gas(key(90).address(), TxKind::Call(s.net.settlement), data.clone(), 250_000);
