@@ -5,6 +5,7 @@
 
 mod abi;
 pub mod batch;
+pub mod call;
 mod claim;
 mod error;
 mod merkle;
