@@ -15,7 +15,7 @@ use veritas_node::{
 };
 use veritas_primitives::Receipt;
 
-use crate::{ApiError, routes::AppState};
+use crate::{ApiError, auth::FromGateway, routes::AppState};
 
 /// `POST /v1/verdicts`'s query.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -42,12 +42,12 @@ pub(crate) struct VerdictQuery {
 pub(crate) async fn verdict(
     State(state): State<AppState>,
     query: Result<Query<VerdictQuery>, axum::extract::rejection::QueryRejection>,
-    body: axum::body::Bytes,
+    call: FromGateway,
 ) -> Result<Json<Judgement>, ApiError> {
     let Query(query) = query
         .map_err(|err| ApiError::bad_request(format!("{}; expected ?check=signed|reexec|tee|zk", err.body_text())))?;
     let receipt: Receipt =
-        serde_json::from_slice(&body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
+        serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
     Ok(Json(state.node.validator()?.judge(&receipt, query.check).await?))
 }
 
@@ -61,9 +61,10 @@ pub(crate) async fn verdict(
     ))]
 pub(crate) async fn sign_batch(
     State(state): State<AppState>,
-    body: Result<Json<BatchToSign>, axum::extract::rejection::JsonRejection>,
+    call: FromGateway,
 ) -> Result<Json<BatchSignature>, ApiError> {
-    let Json(batch) = body.map_err(|err| ApiError::bad_request(format!("not a batch: {}", err.body_text())))?;
+    let batch: BatchToSign =
+        serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("not a batch: {err}")))?;
     Ok(Json(state.node.validator()?.sign_batch(&batch).await?))
 }
 
@@ -73,12 +74,9 @@ pub(crate) async fn sign_batch(
     (status = 200, description = "One `WorkChatEvent` per line", content_type = "application/x-ndjson", body = WorkChatEvent),
     (status = 400, description = "A malformed request, or not an inference node", body = ErrorBody),
 ))]
-pub(crate) async fn work_chat(
-    State(state): State<AppState>,
-    body: Result<Json<WorkChat>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(work) =
-        body.map_err(|err| ApiError::bad_request(format!("malformed work request: {}", err.body_text())))?;
+pub(crate) async fn work_chat(State(state): State<AppState>, call: FromGateway) -> Result<Response, ApiError> {
+    let work: WorkChat = serde_json::from_slice(&call.body)
+        .map_err(|err| ApiError::bad_request(format!("malformed work request: {err}")))?;
     let worker = state.node.worker()?.clone();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<WorkChatEvent>();
     let text_tx = tx.clone();

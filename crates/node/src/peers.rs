@@ -6,7 +6,11 @@ use std::{ops::ControlFlow, time::Duration};
 
 use serde::{Serialize, de::DeserializeOwned};
 use veritas_hub::ModelVersion;
-use veritas_primitives::{Receipt, batch::BatchToSign};
+use veritas_primitives::{
+    Address, B256, ClaimDomain, Receipt, WorkerKey,
+    batch::BatchToSign,
+    call::{CallEnvelope, CallTarget},
+};
 use veritas_wire::{
     BatchSignature, Health, InferRequest, InferResponse, Judgement, ModelEntry, ModelList, WorkChat, WorkChatDone,
     WorkChatEvent,
@@ -91,21 +95,59 @@ pub(crate) struct Peers {
     http: reqwest::Client,
 }
 
+/// Who makes a call between roles and whom it asks: the gateway's key, in the network's domain,
+/// and the registered key of the node asked. Every call it makes carries the gateway's
+/// signature (`veritas_primitives::call`).
+#[derive(Clone, Copy)]
+pub(crate) struct Caller<'a> {
+    /// The gateway's key.
+    pub key: &'a WorkerKey,
+    /// The network's domain.
+    pub domain: ClaimDomain,
+    /// The node asked.
+    pub to: Address,
+}
+
+impl Caller<'_> {
+    /// A request to `url` (`path` on the peer) with `body`, signed for this node.
+    fn request(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> NodeResult<reqwest::RequestBuilder> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let target = CallTarget { to: self.to, method: "POST", path, body: &body };
+        let envelope = CallEnvelope::sign(self.key, &self.domain, &target, now, B256::random())?;
+        let mut request = http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in envelope.headers() {
+            request = request.header(name, value);
+        }
+        Ok(request.body(body))
+    }
+}
+
 impl Peers {
     pub fn new() -> Peers {
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap_or_default();
         Peers { http }
     }
 
+    /// A call between roles: `body` as JSON, signed by the caller for the node asked.
     async fn post<T: Serialize + ?Sized, R: DeserializeOwned>(
         &self,
+        caller: &Caller<'_>,
         endpoint: &str,
         path: &str,
         body: &T,
         timeout: Duration,
     ) -> NodeResult<R> {
         let url = format!("{}{path}", endpoint.trim_end_matches('/'));
-        let response = self.http.post(&url).json(body).timeout(timeout).send().await.map_err(transport(&url))?;
+        let bytes =
+            serde_json::to_vec(body).map_err(|err| malformed(&url, format!("cannot encode the request: {err}")))?;
+        let request = caller.request(&self.http, &url, path, bytes)?;
+        let response = request.timeout(timeout).send().await.map_err(transport(&url))?;
         read_json(&url, response).await
     }
 
@@ -117,20 +159,29 @@ impl Peers {
     }
 
     /// Runs an inference on a worker.
-    pub async fn infer(&self, endpoint: &str, request: &InferRequest) -> NodeResult<InferResponse> {
-        self.post(endpoint, "/v1/infer", request, LONG).await
+    pub async fn infer(
+        &self,
+        caller: &Caller<'_>,
+        endpoint: &str,
+        request: &InferRequest,
+    ) -> NodeResult<InferResponse> {
+        self.post(caller, endpoint, "/v1/infer", request, LONG).await
     }
 
     /// Runs a chat request on a worker, passing each piece of text on as it arrives.
     pub async fn chat(
         &self,
+        caller: &Caller<'_>,
         endpoint: &str,
         request: &WorkChat,
         on_text: &mut (impl FnMut(&str) -> ControlFlow<()> + Send),
     ) -> NodeResult<WorkChatDone> {
         use futures_util::StreamExt;
         let url = format!("{}/v1/work/chat", endpoint.trim_end_matches('/'));
-        let response = self.http.post(&url).json(request).timeout(LONG).send().await.map_err(transport(&url))?;
+        let bytes =
+            serde_json::to_vec(request).map_err(|err| malformed(&url, format!("cannot encode the request: {err}")))?;
+        let request = caller.request(&self.http, &url, "/v1/work/chat", bytes)?;
+        let response = request.timeout(LONG).send().await.map_err(transport(&url))?;
         if !response.status().is_success() {
             return Err(status_err(&url, response).await.into());
         }
@@ -160,13 +211,24 @@ impl Peers {
     }
 
     /// Asks a validator for its verdict on a receipt.
-    pub async fn judge(&self, endpoint: &str, receipt: &Receipt, timeout: Duration) -> NodeResult<Judgement> {
-        self.post(endpoint, "/v1/verdicts", receipt, timeout).await
+    pub async fn judge(
+        &self,
+        caller: &Caller<'_>,
+        endpoint: &str,
+        receipt: &Receipt,
+        timeout: Duration,
+    ) -> NodeResult<Judgement> {
+        self.post(caller, endpoint, "/v1/verdicts", receipt, timeout).await
     }
 
     /// Asks a validator to sign a batch.
-    pub async fn sign_batch(&self, endpoint: &str, batch: &BatchToSign) -> NodeResult<BatchSignature> {
-        self.post(endpoint, "/v1/batches/sign", batch, SHORT).await
+    pub async fn sign_batch(
+        &self,
+        caller: &Caller<'_>,
+        endpoint: &str,
+        batch: &BatchToSign,
+    ) -> NodeResult<BatchSignature> {
+        self.post(caller, endpoint, "/v1/batches/sign", batch, SHORT).await
     }
 
     /// The ids of every model a hub lists (latest versions).

@@ -5,6 +5,7 @@
 
 mod abi;
 pub mod batch;
+pub mod call;
 mod check;
 mod claim;
 mod error;

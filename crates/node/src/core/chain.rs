@@ -15,6 +15,11 @@ use crate::{ChainConfig, ConfigError, NodeError, NodeResult, store::Store};
 
 /// How long the registry read is reused.
 const REGISTRY_TTL: Duration = Duration::from_secs(1);
+/// How long whether a caller is a registered gateway is reused.
+const GATEWAY_TTL: Duration = Duration::from_secs(10);
+/// The most callers whose registration is remembered (a cache, not a list: beyond it, it is
+/// cleared and read again).
+const GATEWAYS_KEPT: usize = 1024;
 /// How often to look for a transaction's receipt.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -33,7 +38,11 @@ pub struct ChainLink {
     /// Pays requests that name no account (development account 1 on the embedded chain).
     pub default_payer: Option<Address>,
     registry: tokio::sync::Mutex<Option<(Registry, Instant)>>,
+    gateways: std::sync::Mutex<std::collections::HashMap<Address, (bool, Instant)>>,
 }
+
+/// The registry's code of the gateway role.
+const GATEWAY_ROLE: u8 = 3;
 
 /// The keys a node holds in the registry: its own (a worker's) and its validator key.
 pub(crate) struct Keys<'a> {
@@ -82,6 +91,7 @@ impl ChainLink {
                     block_time: *block_time,
                     default_payer: Some(crate::devnet::dev_accounts()[1]),
                     registry: Default::default(),
+                    gateways: Default::default(),
                 }))
             }
             ChainConfig::Rpc { url, contracts, confirmations, from_block } => {
@@ -114,6 +124,7 @@ impl ChainLink {
                     block_time: None,
                     default_payer: None,
                     registry: Default::default(),
+                    gateways: Default::default(),
                 }))
             }
         }
@@ -130,6 +141,28 @@ impl ChainLink {
         let registry = crate::network::read_registry(&self.chain, self.contracts.registry).await?;
         *cache = Some((registry.clone(), Instant::now()));
         Ok(registry)
+    }
+
+    /// Whether `signer` is a registered gateway with stake (read at most every 10 s per caller):
+    /// who may ask this node for work, verdicts and batch signatures.
+    pub async fn is_gateway(&self, signer: Address) -> NodeResult<bool> {
+        let now = Instant::now();
+        {
+            let cache = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((is, read)) = cache.get(&signer)
+                && now.duration_since(*read) < GATEWAY_TTL
+            {
+                return Ok(*is);
+            }
+        }
+        let node = self.chain.view(self.contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
+        let is = node.role == GATEWAY_ROLE && !node.stake.is_zero();
+        let mut cache = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= GATEWAYS_KEPT {
+            cache.clear();
+        }
+        cache.insert(signer, (is, now));
+        Ok(is)
     }
 
     /// Whether `signer` is a registered, staked inference node.

@@ -152,6 +152,12 @@ impl Core {
         self.chain_or_err()?.registry().await
     }
 
+    /// Whether `signer` is a registered gateway with stake: who may call this node's work,
+    /// verdict and batch routes. [`NodeError::NoChain`] without a chain.
+    pub async fn is_gateway(&self, signer: Address) -> NodeResult<bool> {
+        self.chain_or_err()?.is_gateway(signer).await
+    }
+
     /// The embedded development chain, when this node runs it.
     pub fn embedded(&self) -> Option<&veritas_chain::embedded::SharedChain> {
         self.chain.as_ref().and_then(|c| c.embedded.as_ref())

@@ -106,7 +106,7 @@ impl Gateway {
                     let answer = self
                         .core
                         .peers
-                        .infer(&worker.endpoint, request)
+                        .infer(&self.caller(worker.signer), &worker.endpoint, request)
                         .await
                         .map_err(|e| Failed::of_call(e, false))?;
                     check_work(&answer.receipt, &self.order(&worker, job_ref, nonce_ref))
@@ -157,7 +157,8 @@ impl Gateway {
                         streamed.push_str(text);
                         (on_text.lock().unwrap_or_else(|p| p.into_inner()))(text)
                     };
-                    let done = match self.core.peers.chat(&worker.endpoint, request, &mut relay).await {
+                    let caller = self.caller(worker.signer);
+                    let done = match self.core.peers.chat(&caller, &worker.endpoint, request, &mut relay).await {
                         Ok(done) => done,
                         Err(err) => return Err(Failed::of_call(err, !streamed.is_empty())),
                     };

@@ -83,6 +83,11 @@ impl Gateway {
         self.sender.address()
     }
 
+    /// A call to the node registered as `to`, signed by this gateway.
+    pub(crate) fn caller(&self, to: Address) -> crate::peers::Caller<'_> {
+        crate::peers::Caller { key: &self.sender, domain: self.core.domain, to }
+    }
+
     /// Whether this gateway settles on a chain (and so collects verdicts and serves contracts).
     pub fn settles(&self) -> bool {
         self.core.chain.is_some()

@@ -145,7 +145,8 @@ impl Gateway {
         if member.endpoint.is_empty() {
             return Err(crate::PeerError::NoEndpoint(member.signer).into());
         }
-        Ok(self.core.peers.judge(&member.endpoint, receipt, VERDICT_TIMEOUT).await?.verdict)
+        let caller = self.caller(member.signer);
+        Ok(self.core.peers.judge(&caller, &member.endpoint, receipt, VERDICT_TIMEOUT).await?.verdict)
     }
 
     async fn send_settlement<C: alloy_sol_types::SolCall + Send>(&self, call: C) -> Result<(), ChainError> {
@@ -230,7 +231,11 @@ impl Gateway {
             credits: plan.credits.clone(),
         };
         let validators: Vec<&Member> = registry.committee(&plan.digest);
-        let answers = join_all(validators.iter().map(|m| self.core.peers.sign_batch(&m.endpoint, &request))).await;
+        let answers = join_all(validators.iter().map(|m| {
+            let request = &request;
+            async move { self.core.peers.sign_batch(&self.caller(m.signer), &m.endpoint, request).await }
+        }))
+        .await;
         let mut signed = BTreeMap::new();
         for (member, answer) in validators.iter().zip(answers) {
             let signature = match answer {
