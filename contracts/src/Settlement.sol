@@ -260,6 +260,13 @@ contract Settlement is Disputes, Requests {
         }
     }
 
+    /// Whether a batch with `root` that expires at `deadline` can never settle: not settled,
+    /// and the latest block is past its deadline (block times only grow). Validators sign a
+    /// claim into a new batch only once the batch they signed it into is dead.
+    function isDead(bytes32 root, uint64 deadline) external view returns (bool) {
+        return settledAt[root] == 0 && block.timestamp > deadline;
+    }
+
     /// Whether `leaf` (keccak256 of a receipt id) is in a settled batch, given its Merkle path.
     function isSettled(bytes32 root, bytes32 leaf, bytes32[] calldata path) external view returns (bool) {
         return settledAt[root] != 0 && MerkleProof.verifyCalldata(path, root, leaf);

@@ -203,7 +203,6 @@ async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 /// A call from a registered gateway (see [`gateway_call`]), with its body's bytes.
 pub(crate) struct FromGateway {
     /// The gateway.
-    #[allow(dead_code, reason = "who asked, for the handlers that log it")]
     pub gateway: Address,
     /// The body.
     pub body: Bytes,

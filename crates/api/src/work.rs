@@ -65,7 +65,7 @@ pub(crate) async fn sign_batch(
 ) -> Result<Json<BatchSignature>, ApiError> {
     let batch: BatchToSign =
         serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("not a batch: {err}")))?;
-    Ok(Json(state.node.validator()?.sign_batch(&batch).await?))
+    Ok(Json(state.node.validator()?.sign_batch(call.gateway, &batch).await?))
 }
 
 /// A gateway's chat request to this inference node, answered as newline-delimited JSON

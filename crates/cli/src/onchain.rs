@@ -189,6 +189,9 @@ pub enum RoleArg {
     Inference,
     /// Signs verdicts and batches (the node's validator.key).
     Validator,
+    /// Takes clients' requests and calls inference nodes and validators, which answer
+    /// registered gateways only (the node's worker.key, the key a gateway signs with).
+    Gateway,
 }
 
 /// Options of `veritas node register`.
@@ -228,10 +231,11 @@ pub async fn register_node(args: RegisterArgs, out: &Output) -> anyhow::Result<u
     let (file, role) = match args.role {
         RoleArg::Inference => ("worker.key", Role::Inference),
         RoleArg::Validator => ("validator.key", Role::Validator),
+        RoleArg::Gateway => ("worker.key", Role::Gateway),
     };
     let home = env::home();
     std::fs::create_dir_all(&home)?;
-    let key_hex = matches!(args.role, RoleArg::Inference)
+    let key_hex = matches!(args.role, RoleArg::Inference | RoleArg::Gateway)
         .then(|| std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty()))
         .flatten();
     let signer = veritas_node::load_or_create_key(&home.join(file), key_hex.as_deref())?;
@@ -241,7 +245,7 @@ pub async fn register_node(args: RegisterArgs, out: &Output) -> anyhow::Result<u
         .await
         .with_context(|| format!("cannot register {}", signer.address()))?;
     if out.json {
-        out.print_json(&json!({"signer": signer.address(), "role": file, "stake": stake.to_string()}));
+        out.print_json(&json!({"signer": signer.address(), "key": file, "stake": stake.to_string()}));
     } else {
         say!("registered {} ({}) with a stake of {} tokens", signer.address(), file, args.stake);
     }
@@ -251,10 +255,28 @@ pub async fn register_node(args: RegisterArgs, out: &Output) -> anyhow::Result<u
 /// `veritas account …`.
 #[derive(Subcommand)]
 pub enum AccountCommand {
-    /// Move tokens into the account's escrow, which pays for its requests.
+    /// Move tokens into the account's escrow, which pays for its requests, and allow the
+    /// node's gateway to charge that much more of it.
     Deposit {
         /// Tokens (e.g. 10 or 2.5).
         amount: String,
+        /// The gateway to allow; default: the node's (`GET /v1/network`).
+        #[arg(long)]
+        gateway: Option<Address>,
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
+    /// Set how much of the account's escrow a gateway may charge (a gateway charges nothing
+    /// beyond it, whatever its batches say).
+    Allow {
+        /// Tokens; omit with --unlimited, 0 revokes.
+        amount: Option<String>,
+        /// No limit.
+        #[arg(long)]
+        unlimited: bool,
+        /// The gateway; default: the node's (`GET /v1/network`).
+        #[arg(long)]
+        gateway: Option<Address>,
         #[command(flatten)]
         chain: ChainArgs,
     },
@@ -295,7 +317,7 @@ pub enum KeyCommand {
 /// `veritas account …`; development account 1 signs by default on the development chain.
 pub async fn account(cmd: AccountCommand, out: &Output) -> anyhow::Result<u8> {
     match cmd {
-        AccountCommand::Deposit { amount, chain: args } => {
+        AccountCommand::Deposit { amount, gateway, chain: args } => {
             let chain = args.connect().await?;
             let contracts = args.contracts(&chain).await?;
             let key = args.key(&chain, 1)?;
@@ -307,6 +329,54 @@ pub async fn account(cmd: AccountCommand, out: &Output) -> anyhow::Result<u8> {
                 .await?;
             let escrow = chain.view(contracts.settlement, Settlement::balanceOfCall { account: key.address() }).await?;
             print_escrow(out, key.address(), escrow, Some(mined.transaction));
+            let gateway = match gateway {
+                Some(gateway) => Ok(Some(gateway)),
+                None => node_gateway().await,
+            };
+            match gateway {
+                Ok(Some(gateway)) => {
+                    let call = Settlement::allowanceCall { payer: key.address(), gateway };
+                    let allowed = chain.view(contracts.settlement, call).await?;
+                    if allowed != U256::MAX {
+                        let amount = allowed.saturating_add(amount);
+                        let call = Settlement::approveGatewayCall { gateway, amount };
+                        chain.send_call(&key, contracts.settlement, call, args.confirmations()).await?;
+                        if !out.json {
+                            say!("gateway {gateway} may charge {} VRT of it", crate::commands::tokens(amount));
+                        }
+                    }
+                }
+                _ => eprintln!("no gateway allowed to charge it: run `veritas account allow AMOUNT --gateway ADDRESS`"),
+            }
+        }
+        AccountCommand::Allow { amount, unlimited, gateway, chain: args } => {
+            let chain = args.connect().await?;
+            let contracts = args.contracts(&chain).await?;
+            let key = args.key(&chain, 1)?;
+            let amount = match (amount, unlimited) {
+                (None, true) => U256::MAX,
+                (Some(amount), false) if amount.trim() == "0" => U256::ZERO,
+                (Some(amount), false) => parse_tokens(&amount)?,
+                _ => bail!("give an amount of tokens, or --unlimited"),
+            };
+            let gateway = match gateway {
+                Some(gateway) => gateway,
+                None => node_gateway().await?.context("the node is not a gateway: name one with --gateway")?,
+            };
+            let call = Settlement::approveGatewayCall { gateway, amount };
+            let mined = chain.send_call(&key, contracts.settlement, call, args.confirmations()).await?;
+            if out.json {
+                out.print_json(&json!({
+                    "account": key.address(),
+                    "gateway": gateway,
+                    "allowance": amount.to_string(),
+                    "transaction": mined.transaction,
+                }));
+            } else if amount == U256::MAX {
+                say!("gateway {gateway} may charge {} without limit", key.address());
+            } else {
+                say!("gateway {gateway} may charge {} up to {} VRT", key.address(), crate::commands::tokens(amount));
+            }
         }
         AccountCommand::Balance { address, chain: args } => {
             let chain = args.connect().await?;
@@ -374,6 +444,15 @@ pub async fn account(cmd: AccountCommand, out: &Output) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// The gateway of the node at `VERITAS_API`, if it runs one; `None` if it is unreachable.
+async fn node_gateway() -> anyhow::Result<Option<Address>> {
+    match Client::new(&env::api()).get::<veritas_node::wire::NetworkInfo>("/v1/network").await {
+        Ok(network) => Ok(network.gateway),
+        Err(ClientError::Unreachable { .. }) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn print_escrow(out: &Output, account: Address, escrow: U256, transaction: Option<alloy_primitives::B256>) {

@@ -65,13 +65,15 @@ pub async fn bootstrap(chain: &SharedChain, worker: &WorkerKey, validator: &Work
         let registration = Registration { signer, role, endpoint: "", stake: unit * U256::from(10_000u64) };
         register(chain, &contracts, registration, Some(&keys[0]), now).await?;
     }
-    fund_payer(chain).await?;
+    // A standalone node's gateway is its validator key (see `Node::open`).
+    fund_payer(chain, validator.address()).await?;
     tracing::info!(validator = %validator.address(), worker = %worker.address(), "registered on the development chain");
     Ok(())
 }
 
-/// Development account 1's escrow: 100,000 tokens, paid by itself.
-async fn fund_payer(chain: &SharedChain) -> ChainResult<()> {
+/// Development account 1's escrow: 100,000 tokens, paid by itself, which it allows `gateway` to
+/// charge without limit.
+async fn fund_payer(chain: &SharedChain, gateway: Address) -> ChainResult<()> {
     let contracts = chain.contracts();
     let unit = U256::from(10u64).pow(U256::from(18u64));
     let deposit = unit * U256::from(100_000u64);
@@ -86,12 +88,16 @@ async fn fund_payer(chain: &SharedChain) -> ChainResult<()> {
         )
         .await?;
     chain.send_call(payer, contracts.settlement, Settlement::depositCall { amount: deposit }, now).await?;
+    let allow = Settlement::approveGatewayCall { gateway, amount: U256::MAX };
+    chain.send_call(payer, contracts.settlement, allow, now).await?;
     Ok(())
 }
 
-/// A gateway's start on the development chain, once: development account 1's escrow, and
-/// 100,000 tokens for the gateway's key (from account 0) that the settlement contract may take
-/// as dispute bonds. The network's nodes are registered by whoever starts them (`veritas up`).
+/// A gateway's start on the development chain, once: its key registered as a gateway with
+/// 10,000 tokens of stake (inference nodes and validators take calls from registered gateways
+/// only), 100,000 tokens (from account 0) that the settlement contract may take as dispute
+/// bonds, and development account 1's escrow, which it allows this gateway to charge. The
+/// network's nodes are registered by whoever starts them (`veritas up`).
 pub async fn bootstrap_gateway(chain: &SharedChain, gateway: &WorkerKey) -> ChainResult<()> {
     let contracts = chain.contracts();
     let held = chain.view(contracts.token, VeritasToken::balanceOfCall { account: gateway.address() }).await?;
@@ -115,7 +121,10 @@ pub async fn bootstrap_gateway(chain: &SharedChain, gateway: &WorkerKey) -> Chai
             now,
         )
         .await?;
-    fund_payer(chain).await?;
-    tracing::info!(gateway = %gateway.address(), "gateway funded on the development chain");
+    let registration =
+        Registration { signer: gateway, role: Role::Gateway, endpoint: "", stake: unit * U256::from(10_000u64) };
+    register(chain, &contracts, registration, Some(&keys[0]), now).await?;
+    fund_payer(chain, gateway.address()).await?;
+    tracing::info!(gateway = %gateway.address(), "gateway registered and funded on the development chain");
     Ok(())
 }

@@ -45,7 +45,7 @@ pub enum NodeError {
     },
     /// The paying account cannot cover the price; nothing was run.
     #[error(
-        "insufficient funds: account {account} has {balance} in escrow, {committed} of it committed to unsettled requests, and the price is {price} (amounts in the token's smallest unit)"
+        "insufficient funds: account {account} has {balance} in escrow that this gateway may charge (its escrow, capped by its allowance for the gateway), {committed} of it committed to unsettled requests, and the price is {price} (amounts in the token's smallest unit)"
     )]
     InsufficientFunds {
         /// The paying account.

@@ -80,7 +80,9 @@ pub struct BatchToSign {
     pub deadline: u64,
 }
 
-/// A claim's receipt id, the claim itself and the verdicts that make its quorum.
+/// A claim in a batch: its receipt id, the claim itself, the verdicts that make its quorum, and
+/// what it charges whom, with what a validator needs to recompute the charge (the tokens a
+/// language model produced, proven by the claim's output).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimVerdicts {
@@ -90,6 +92,19 @@ pub struct ClaimVerdicts {
     pub claim: Claim,
     /// Its "valid" verdicts.
     pub verdicts: Vec<Verdict>,
+    /// The account that pays for it (its allowance for the batch's gateway is what the contract
+    /// takes it from).
+    pub payer: Address,
+    /// What it charges, in the token's smallest unit: at most the gateway's listed price for its
+    /// model and tokens.
+    pub fee: U256,
+    /// The tokens a language model produced (0 for other models).
+    #[serde(default)]
+    pub tokens: u64,
+    /// The claim's output, whose hash is the claim's output hash, when `tokens` is not 0: it
+    /// proves the count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<crate::Values>,
 }
 
 /// The sum of some transfers' amounts; `None` past 2^256.

@@ -85,3 +85,38 @@ impl Served {
         }
     }
 }
+
+/// Registers development account `n` as a gateway on `node`'s embedded chain (with 10,000
+/// tokens of stake, funded by account 0): a key whose calls inference nodes and validators take.
+pub async fn registered_gateway(node: &Node, n: usize) -> veritas_primitives::WorkerKey {
+    use veritas_node::chain::genesis::{Registration, Role, register};
+    let chain = node.core().embedded().expect("the embedded chain").clone();
+    let mut keys = veritas_node::devnet::dev_keys();
+    let key = keys.remove(n);
+    let unit = veritas_primitives::U256::from(10u64).pow(veritas_primitives::U256::from(18u64));
+    let stake = veritas_primitives::U256::from(10_000u64) * unit;
+    let registration = Registration { signer: &key, role: Role::Gateway, endpoint: "", stake };
+    register(&chain, &chain.contracts(), registration, Some(&keys[0]), Default::default()).await.unwrap();
+    key
+}
+
+/// The headers of `gateway`'s call to the node registered as `to` at `path` with `body`, signed
+/// now with a fresh nonce, in `node`'s network.
+pub fn call_headers(
+    gateway: &veritas_primitives::WorkerKey,
+    node: &Node,
+    to: veritas_primitives::Address,
+    path: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use veritas_primitives::call::{CallEnvelope, CallTarget};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let nonce = veritas_primitives::keccak256(
+        [now.as_nanos().to_be_bytes(), u128::from(CALLS.fetch_add(1, Ordering::SeqCst)).to_be_bytes()].concat(),
+    );
+    let target = CallTarget { to, method: "POST", path, body };
+    let envelope = CallEnvelope::sign(gateway, &node.core().domain(), &target, now.as_secs(), nonce).unwrap();
+    envelope.headers().to_vec()
+}

@@ -273,6 +273,10 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
                 id: *id,
                 claim: claim.clone(),
                 verdicts: keys.iter().map(|k| verdict(k, *id, true)).collect(),
+                payer: Address::repeat_byte(1),
+                fee: U256::from(5),
+                tokens: 0,
+                output: None,
             })
             .collect(),
         debits: vec![Transfer::of(Address::repeat_byte(1), 10)],

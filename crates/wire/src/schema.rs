@@ -45,6 +45,21 @@ pub enum Mode {
     Tee,
 }
 
+/// What a validator did to judge a claim: `signed` (signature, hashes, registration),
+/// `reexec` (the computation run again), `zk` (the proof), `tee` (the attestation).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Check {
+    /// The receipt's own consistency and the worker's registration.
+    Signed,
+    /// The computation run again.
+    Reexec,
+    /// The claim's proof.
+    Zk,
+    /// The claim's attestation.
+    Tee,
+}
+
 /// A model's file format.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
@@ -112,7 +127,7 @@ pub struct Manifest(());
 #[schema(value_type = Object)]
 pub struct Values(());
 
-/// A validator's signed verdict: `{"validator", "valid", "signature"}`.
+/// A validator's signed verdict: `{"validator", "valid", "check", "signature"}`.
 #[derive(ToSchema)]
 #[schema(value_type = Object)]
 pub struct Verdict(());

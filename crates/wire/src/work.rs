@@ -126,37 +126,9 @@ pub struct WorkChatDone {
     pub receipt: Receipt,
 }
 
-/// How thoroughly a validator checks a claim.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckMode {
-    /// The receipt's own proofs and the worker's registration.
-    Signed,
-    /// All of that, and the computation run again.
-    Reexec,
-    /// All of `signed`, and the claim's TEE attestation under the network's policy.
-    Tee,
-    /// All of `signed`, and the claim's proof.
-    Zk,
-}
-
-impl CheckMode {
-    /// The check's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            CheckMode::Signed => "signed",
-            CheckMode::Reexec => "reexec",
-            CheckMode::Tee => "tee",
-            CheckMode::Zk => "zk",
-        }
-    }
-}
-
-impl std::fmt::Display for CheckMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// How a validator checks a claim: the primitives' [`veritas_primitives::Check`], which the
+/// signed verdict names.
+pub use veritas_primitives::Check as CheckMode;
 
 /// A validator's judgement of a claim (`POST /v1/verdicts`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -166,11 +138,12 @@ pub struct Judgement {
     pub receipt_id: B256,
     /// Whether the claim holds.
     pub valid: bool,
-    /// How it was checked.
+    /// How it was checked (the verdict signs it too).
+    #[schema(value_type = crate::schema::Check)]
     pub check: CheckMode,
     /// Why, for people.
     pub reason: String,
-    /// The signed verdict (EIP-712 `Verdict(claimDigest, valid)` in the node's domain).
+    /// The signed verdict (EIP-712 `Verdict(claimDigest, valid, check)` in the node's domain).
     #[schema(value_type = crate::schema::Verdict)]
     pub verdict: Verdict,
 }

@@ -220,7 +220,7 @@ async fn several_chats_at_once_all_answer() {
 }
 
 #[tokio::test]
-async fn a_chat_is_charged_per_request_and_per_token_at_the_registry_price() {
+async fn a_chat_is_charged_per_request_and_per_token_at_the_gateways_listed_price() {
     use alloy_primitives::U256;
     use veritas_node::chain::{Chain, Confirmations, contracts::ModelRegistry};
     let home = tempfile::tempdir().unwrap();
@@ -231,16 +231,22 @@ async fn a_chat_is_charged_per_request_and_per_token_at_the_registry_price() {
     let staged = node.core().stager().stage_file(&harness::gguf()).await.unwrap();
     let push = veritas_node::PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf };
     let version = node.core().push_model(push).await.unwrap().version;
-    // The worker published the model; as its owner it sets a per-token price.
     let chain = node.core().embedded().unwrap().clone();
+    let models = chain.contracts().models;
+    // The worker published the model; as its owner it sets a price, which is not the gateway's.
     let owner = veritas_primitives::WorkerKey::from_bytes(&key.parse().unwrap()).unwrap();
-    let (per_request, per_token) = (U256::from(1_000_000_000_000_000u64), U256::from(10_000_000_000_000u64));
     let call = ModelRegistry::setPricesCall {
         modelId: version.id.digest(),
-        pricePerRequest: per_request,
-        pricePerToken: per_token,
+        pricePerRequest: U256::from(1),
+        pricePerToken: U256::ZERO,
     };
-    chain.send_call(&owner, chain.contracts().models, call, Confirmations::default()).await.unwrap();
+    chain.send_call(&owner, models, call, Confirmations::default()).await.unwrap();
+    // The gateway (a standalone node's validator key) lists its own per-token price.
+    let gateway = veritas_node::load_or_create_key(&home.path().join("validator.key"), None).unwrap();
+    assert_eq!(gateway.address(), node.gateway().unwrap().address());
+    let (per_request, per_token) = (U256::from(1_000_000_000_000_000u64), U256::from(10_000_000_000_000u64));
+    let call = ModelRegistry::listCall { modelId: version.id.digest(), perRequest: per_request, perToken: per_token };
+    chain.send_call(&gateway, models, call, Confirmations::default()).await.unwrap();
 
     let request = veritas_node::ChatRequest {
         model: "smollm2".into(),

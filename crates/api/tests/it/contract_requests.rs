@@ -188,6 +188,7 @@ async fn a_delivery_made_before_the_node_sends_its_own_becomes_the_receipts_sett
         output: canonical_bytes(receipt.body.output.as_ref().unwrap()).into(),
         claim: veritas_node::chain::contracts::claim_struct(&receipt.claim),
         workerSignature: receipt.signature.to_vec().into(),
+        check: valid[0].check.code(),
         validSignatures: valid.iter().map(|v| v.signature.clone()).collect(),
     };
     let stranger = &dev_keys()[5];

@@ -47,7 +47,7 @@ async fn receipts_queue_while_the_chain_is_away_and_settle_once_it_is_back() {
     let worker = load_or_create_key(&home.path().join("worker.key"), Some(WORKER)).unwrap();
     let validator = load_or_create_key(&home.path().join("validator.key"), None).unwrap();
     for (signer, role) in [(&worker, Role::Inference), (&validator, Role::Validator)] {
-        let registration = Registration { signer, role, endpoint: "", stake: unit * U256::from(100u64) };
+        let registration = Registration { signer, role, endpoint: "", stake: unit * U256::from(1_000u64) };
         register(&chain, &contracts, registration, Some(admin), now).await.unwrap();
     }
     let payer = &keys[1];
@@ -59,6 +59,9 @@ async fn receipts_queue_while_the_chain_is_away_and_settle_once_it_is_back() {
     let approve = VeritasToken::approveCall { spender: contracts.settlement, value: deposit };
     chain.send_call(payer, contracts.token, approve, now).await.unwrap();
     chain.send_call(payer, contracts.settlement, Settlement::depositCall { amount: deposit }, now).await.unwrap();
+    // The payer allows the node's gateway (a standalone node's validator key) to charge it.
+    let allow = Settlement::approveGatewayCall { gateway: validator.address(), amount: deposit };
+    chain.send_call(payer, contracts.settlement, allow, now).await.unwrap();
 
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());

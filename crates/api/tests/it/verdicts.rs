@@ -69,20 +69,60 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
     let served = crate::harness::Served::start(node.clone(), Default::default()).await;
     let url = served.url.clone();
     let http = reqwest::Client::new();
+    let gateway = crate::harness::registered_gateway(&node, 6).await;
+    let validator = node.validator().unwrap().address();
+    // A call from the registered gateway to this node's validator.
     let judge = |receipt: &Receipt, check: &str| {
-        let request = http.post(format!("{url}/v1/verdicts?check={check}")).json(receipt);
+        let body = serde_json::to_vec(receipt).unwrap();
+        let headers = crate::harness::call_headers(&gateway, &node, validator, "/v1/verdicts", &body);
+        let mut request = http.post(format!("{url}/v1/verdicts?check={check}")).body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
         async move {
             let response = request.send().await.unwrap();
             (response.status().as_u16(), response.json::<Value>().await.unwrap())
         }
     };
 
+    // Only a registered gateway's calls are taken: nobody else gets a verdict signed.
+    let body = serde_json::to_vec(&honest).unwrap();
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = http.post(format!("{url}/v1/verdicts")).body(body.clone());
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap()["error"]["message"].to_string())
+        }
+    };
+    let (status, message) = post(Vec::new()).await;
+    assert_eq!(status, 401, "{message}");
+    assert!(message.contains("only from the network's registered gateways"), "{message}");
+    let stranger = veritas_primitives::WorkerKey::from_bytes(&veritas_primitives::keccak256(b"no gateway")).unwrap();
+    let (status, message) =
+        post(crate::harness::call_headers(&stranger, &node, validator, "/v1/verdicts", &body)).await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("is not a registered gateway"), "{message}");
+    let elsewhere = crate::harness::call_headers(&gateway, &node, stranger.address(), "/v1/verdicts", &body);
+    let (status, message) = post(elsewhere).await;
+    assert_eq!(status, 401, "a call signed for another node: {message}");
+    let other_path = crate::harness::call_headers(&gateway, &node, validator, "/v1/batches/sign", &body);
+    assert_eq!(post(other_path).await.0, 401, "a call signed for another route");
+    let once = crate::harness::call_headers(&gateway, &node, validator, "/v1/verdicts", &body);
+    assert_eq!(post(once.clone()).await.0, 200);
+    let (status, message) = post(once).await;
+    assert_eq!(status, 401, "{message}");
+    assert!(message.contains("already made"), "{message}");
+
     let (status, answer) = judge(&honest, "reexec").await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["valid"], true, "{answer}");
     // The verdict is the validator's EIP-712 signature over (receipt id, valid).
     let verdict: veritas_primitives::Verdict = serde_json::from_value(answer["verdict"].clone()).unwrap();
-    let digest = verdict_digest(&node.core().domain(), honest.id(), true);
+    assert_eq!(verdict.check, veritas_primitives::Check::Reexec, "the verdict names its check");
+    let digest = verdict_digest(&node.core().domain(), honest.id(), true, verdict.check);
     let signature: [u8; 65] = verdict.signature.to_vec().try_into().unwrap();
     assert_eq!(recover_signer(&digest, &signature).unwrap(), verdict.validator);
     // Asked again, the same verdict; asked for another check than the claim calls for, none.
@@ -139,8 +179,12 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
     foreign.domain.chain_id = 1;
     let (status, answer) = judge(&foreign, "reexec").await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("foreign_claim")), "{answer}");
-    let response = http.post(format!("{url}/v1/verdicts")).body("{\"nope\": 1}").send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 400);
+    let garbage = b"{\"nope\": 1}".to_vec();
+    let mut request = http.post(format!("{url}/v1/verdicts")).body(garbage.clone());
+    for (name, value) in crate::harness::call_headers(&gateway, &node, validator, "/v1/verdicts", &garbage) {
+        request = request.header(name, value);
+    }
+    assert_eq!(request.send().await.unwrap().status().as_u16(), 400, "a registered gateway's garbage");
     let metrics = node.core().metrics_text();
     assert!(metrics.contains("veritas_verdicts_total{verdict=\"invalid\",check=\"reexec\"} 2"), "{metrics}");
     assert!(metrics.contains("veritas_verdicts_total{verdict=\"valid\",check=\"signed\"} 1"), "{metrics}");

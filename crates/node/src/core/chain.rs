@@ -42,7 +42,7 @@ pub struct ChainLink {
 }
 
 /// The registry's code of the gateway role.
-const GATEWAY_ROLE: u8 = 3;
+const GATEWAY_ROLE: u8 = veritas_chain::genesis::Role::Gateway as u8;
 
 /// The keys a node holds in the registry: its own (a worker's) and its validator key.
 pub(crate) struct Keys<'a> {
@@ -99,20 +99,20 @@ impl ChainLink {
                 if store.requests().cursor()?.is_none() {
                     store.requests().set_cursor(*from_block)?;
                 }
-                let mut needed = Vec::new();
+                // Each key this node signs with must hold its role in the registry: a gateway's
+                // calls are refused by the nodes it calls unless it is registered as one.
+                let mut needed: Vec<(Address, u8, &'static str)> = Vec::new();
                 if keys.worker {
-                    needed.push((keys.node.address(), Role::Inference));
+                    needed.push((keys.node.address(), Role::Inference.code(), "inference"));
+                } else if keys.gateway {
+                    needed.push((keys.node.address(), GATEWAY_ROLE, "gateway"));
                 }
                 if let Some(validator) = keys.validator {
-                    needed.push((validator.address(), Role::Validator));
+                    needed.push((validator.address(), Role::Validator.code(), "validator"));
                 }
-                for (signer, role) in needed {
+                for (signer, code, role) in needed {
                     let node = chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
-                    if node.operator == Address::ZERO || node.role != role.code() {
-                        let role = match role {
-                            Role::Inference => "inference",
-                            Role::Validator => "validator",
-                        };
+                    if node.operator == Address::ZERO || node.role != code {
                         return Err(NodeError::NotRegistered { signer, role, registry: contracts.registry });
                     }
                 }
@@ -143,7 +143,8 @@ impl ChainLink {
         Ok(registry)
     }
 
-    /// Whether `signer` is a registered gateway with stake (read at most every 10 s per caller):
+    /// Whether `signer` is a registered gateway with at least the minimum stake (read at most
+    /// every 10 s per caller):
     /// who may ask this node for work, verdicts and batch signatures.
     pub async fn is_gateway(&self, signer: Address) -> NodeResult<bool> {
         let now = Instant::now();
@@ -155,8 +156,7 @@ impl ChainLink {
                 return Ok(*is);
             }
         }
-        let node = self.chain.view(self.contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
-        let is = node.role == GATEWAY_ROLE && !node.stake.is_zero();
+        let is = self.chain.view(self.contracts.registry, NodeRegistry::isGatewayCall { signer }).await?;
         let mut cache = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= GATEWAYS_KEPT {
             cache.clear();
@@ -165,9 +165,8 @@ impl ChainLink {
         Ok(is)
     }
 
-    /// Whether `signer` is a registered, staked inference node.
+    /// Whether `signer` is a registered inference node holding at least the minimum stake.
     pub async fn is_staked_worker(&self, signer: Address) -> NodeResult<bool> {
-        let node = self.chain.view(self.contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
-        Ok(!node.operator.is_zero() && !node.stake.is_zero() && node.role == Role::Inference.code())
+        Ok(self.chain.view(self.contracts.registry, NodeRegistry::isStakedWorkerCall { signer }).await?)
     }
 }

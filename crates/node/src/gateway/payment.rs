@@ -1,6 +1,6 @@
-//! Who pays and how much: model prices from the registry (the node's default for a model it does
-//! not list), escrow checks with reservations for requests under way, and what an account has
-//! committed. While the chain is unreachable, the last prices and escrows read hold, so the API
+//! Who pays and how much: the prices this gateway lists in the model registry (a model it has
+//! not listed is listed at the node's default price), escrow checks with reservations for
+//! requests under way, and what an account has committed. While the chain is unreachable, the last prices and escrows read hold, so the API
 //! keeps serving.
 
 use std::{
@@ -9,7 +9,7 @@ use std::{
 };
 
 use alloy_primitives::U256;
-use veritas_chain::{Chain, ChainError, contracts::ModelRegistry};
+use veritas_chain::{Chain, contracts::ModelRegistry};
 use veritas_primitives::{Address, ModelId};
 
 use super::Gateway;
@@ -50,13 +50,24 @@ impl Gateway {
         Ok(link.chain.view(link.contracts.settlement, call).await?)
     }
 
-    /// The price of one request of `model`: the model registry's, or the node's default for a
-    /// model it does not list.
+    /// What this gateway may charge an account: its escrow, capped by the allowance the account
+    /// gave this gateway (the settlement contract takes no more).
+    pub(crate) async fn chargeable(&self, account: Address) -> NodeResult<U256> {
+        let link = self.core.chain_or_err()?;
+        let escrow = self.escrow(account).await?;
+        let call = veritas_chain::contracts::Settlement::allowanceCall { payer: account, gateway: self.address() };
+        Ok(escrow.min(link.chain.view(link.contracts.settlement, call).await?))
+    }
+
+    /// The price of one request of `model`: what this gateway lists for it in the model registry.
     pub async fn price(&self, model: &ModelId) -> NodeResult<U256> {
         Ok(self.prices(model).await?.per_request)
     }
 
-    /// A model's prices from the registry (read at most every 30 s), or the node's default.
+    /// The prices this gateway lists for a model in the model registry (read at most every
+    /// 30 s). Only this gateway's own listing counts (nobody else can set what it charges, and
+    /// validators hold each batch to it); a model it has not listed yet is listed at the node's
+    /// default price first. Without a chain, nothing is charged.
     pub(crate) async fn prices(&self, model: &ModelId) -> NodeResult<Prices> {
         let Some(link) = self.core.chain() else { return Ok(Prices::default()) };
         if let Some((prices, read)) = lock(&self.payments.prices).get(model)
@@ -64,12 +75,10 @@ impl Gateway {
         {
             return Ok(*prices);
         }
-        let call = ModelRegistry::modelOfCall { modelId: model.digest() };
+        let call = ModelRegistry::listingOfCall { modelId: model.digest(), publisher: self.address() };
         let prices = match link.chain.view(link.contracts.models, call).await {
-            Ok(listed) => Prices { per_request: listed.pricePerRequest, per_token: listed.pricePerToken },
-            Err(ChainError::Reverted { reason, .. }) if reason.contains("UnknownModel") => {
-                Prices { per_request: self.core.default_fee, per_token: U256::ZERO }
-            }
+            Ok(listing) if listing.listed => Prices { per_request: listing.perRequest, per_token: listing.perToken },
+            Ok(_) => self.list(*model).await?,
             Err(err) if err.is_unreachable() => {
                 // While the chain is away, the last prices read hold.
                 let known = lock(&self.payments.prices).get(model).map(|(p, _)| *p);
@@ -80,6 +89,20 @@ impl Gateway {
             Err(err) => return Err(err.into()),
         };
         lock(&self.payments.prices).insert(*model, (prices, Instant::now()));
+        Ok(prices)
+    }
+
+    /// Lists a model at the node's default price, from this gateway's key.
+    async fn list(&self, model: ModelId) -> NodeResult<Prices> {
+        let link = self.core.chain_or_err()?;
+        let prices = Prices { per_request: self.core.default_fee, per_token: U256::ZERO };
+        let call = ModelRegistry::listCall {
+            modelId: model.digest(),
+            perRequest: prices.per_request,
+            perToken: prices.per_token,
+        };
+        link.chain.send_call(&self.sender, link.contracts.models, call, link.confirmations).await?;
+        tracing::info!(%model, price = %prices.per_request, "listed the model's price in the model registry");
         Ok(prices)
     }
 
@@ -102,7 +125,7 @@ impl Gateway {
         let prices = self.prices(model).await?;
         let bill = Bill::new(payer, prices, tokens).ok_or(NodeError::PriceOverflow { model: *model, tokens })?;
         let price = bill.reserved;
-        let balance = match self.escrow(payer).await {
+        let balance = match self.chargeable(payer).await {
             Ok(balance) => {
                 lock(&self.payments.escrows).insert(payer, balance);
                 balance

@@ -19,9 +19,7 @@ use veritas_chain::{
     Chain, ChainError,
     contracts::{Settlement as SettlementContract, claim_struct},
 };
-use veritas_primitives::{
-    Address, B256, Receipt, Verdict, batch::BatchToSign, batch::ClaimVerdicts, recover_signer_bytes,
-};
+use veritas_primitives::{Address, B256, Check, Receipt, Verdict, batch::BatchToSign, recover_signer_bytes};
 use veritas_wire::{Member, Registry};
 
 use super::{Backends, Gateway, settle::BatchPlan};
@@ -92,7 +90,7 @@ impl Gateway {
         for (member, answer) in asked.into_iter().zip(answers) {
             let stake = registry.validators.stake_of(&member.signer);
             let refusal = match answer {
-                Ok(verdict) => match accept(&self.core.domain, member.signer, stake, id, verdict) {
+                Ok(verdict) => match accept(&self.core.domain, member.signer, stake, id, receipt.claim.mode, verdict) {
                     Ok(verdict) => {
                         have.insert(verdict.validator, verdict);
                         continue;
@@ -115,7 +113,9 @@ impl Gateway {
         for step in resolve(&have, &registry.validators, disputed) {
             match step {
                 Step::OpenDispute(accusation) => self.open_dispute(&receipt, &accusation).await?,
-                Step::ResolveDispute { valid, quorum } => self.resolve_dispute(id, valid, &quorum).await?,
+                Step::ResolveDispute { valid, check, quorum } => {
+                    self.resolve_dispute(id, valid, check, &quorum).await?
+                }
                 Step::SlashVerdict(dissent) => self.slash_verdict(id, &dissent).await?,
                 Step::Record { valid } => recorded = Some(valid),
             }
@@ -160,6 +160,7 @@ impl Gateway {
         let call = SettlementContract::openDisputeCall {
             claim: claim_struct(&receipt.claim),
             workerSignature: Bytes::from(receipt.signature.to_vec()),
+            check: accusation.check.code(),
             invalidVerdict: accusation.signature.clone(),
         };
         match self.send_settlement(call).await {
@@ -175,11 +176,12 @@ impl Gateway {
     }
 
     /// Resolves a dispute with the quorum's verdicts (in ascending signer order).
-    async fn resolve_dispute(&self, id: &B256, valid: bool, quorum: &[Verdict]) -> NodeResult<()> {
+    async fn resolve_dispute(&self, id: &B256, valid: bool, check: Check, quorum: &[Verdict]) -> NodeResult<()> {
         let mut quorum = quorum.to_vec();
         quorum.sort_by_key(|v| v.validator);
         let signatures = quorum.into_iter().map(|v| v.signature).collect();
-        let call = SettlementContract::resolveDisputeCall { digest: *id, claimValid: valid, signatures };
+        let call =
+            SettlementContract::resolveDisputeCall { digest: *id, claimValid: valid, check: check.code(), signatures };
         match self.send_settlement(call).await {
             Ok(()) => {
                 let event = if valid { "resolved_valid" } else { "resolved_invalid" };
@@ -197,6 +199,7 @@ impl Gateway {
         let call = SettlementContract::slashVerdictCall {
             claimDigest: *id,
             valid: verdict.valid,
+            check: verdict.check.code(),
             signature: verdict.signature.clone(),
         };
         match self.send_settlement(call).await {
@@ -221,14 +224,11 @@ impl Gateway {
         let registry = self.registry().await?;
         let request = BatchToSign {
             root: plan.tree.root(),
-            claims: plan
-                .ids
-                .iter()
-                .zip(&plan.verdicts)
-                .map(|(id, verdicts)| ClaimVerdicts { id: *id, verdicts: verdicts.clone() })
-                .collect(),
+            claims: plan.claims.clone(),
             debits: plan.debits.clone(),
             credits: plan.credits.clone(),
+            gateway: plan.gateway,
+            deadline: plan.deadline,
         };
         let validators: Vec<&Member> = registry.committee(&plan.digest);
         let answers = join_all(validators.iter().map(|m| {

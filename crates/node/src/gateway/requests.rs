@@ -160,13 +160,14 @@ impl Gateway {
         for (id, request) in requests.to_fulfill(DELIVERIES)? {
             let mut receipt = self.core.store.receipts().get(&id)?.ok_or(NodeError::UnknownReceipt(id))?;
             let output = canonical_bytes(&receipt.body.output.clone().unwrap_or_default());
-            let mut valid: Vec<_> = receipt.verdicts.iter().filter(|v| v.valid).collect();
-            valid.sort_by_key(|v| v.validator);
+            let (check, valid) = crate::protocol::verdicts::one_check(&receipt.verdicts, true)
+                .unwrap_or((veritas_primitives::Check::Signed, Vec::new()));
             let call = SettlementContract::fulfillCall {
                 id: U256::from(request),
                 output: Bytes::from(output),
                 claim: claim_struct(&receipt.claim),
                 workerSignature: Bytes::from(receipt.signature.to_vec()),
+                check: check.code(),
                 validSignatures: valid.iter().map(|v| v.signature.clone()).collect(),
             };
             let contract = link.contracts.settlement;

@@ -21,19 +21,22 @@ use alloy_primitives::{Bytes, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use veritas_chain::{
     AnyChain, Chain, ChainError, Confirmations, Mined,
-    contracts::{Settlement as SettlementContract, settle_batch_call},
+    contracts::{ModelRegistry, Settlement as SettlementContract, settle_batch_call},
     genesis::Contracts,
 };
 use veritas_primitives::{
-    Address, B256, ClaimDomain, MerkleTree, Receipt, Settlement, Verdict, WorkerKey,
-    batch::{Transfer, batch_digest},
+    Address, B256, ClaimDomain, MerkleTree, ModelId, Receipt, Settlement, WorkerKey,
+    batch::{ClaimVerdicts, Transfer, batch_digest},
     merkle_leaf,
 };
 
 use super::Gateway;
 use crate::{
     NodeError, NodeResult,
-    protocol::{Share, payable, settlement::payers, transfers},
+    protocol::{
+        Prices, payable,
+        settlement::{batch_transfers, payers, proven_tokens},
+    },
     store::{InflightBatch, Queued, Store},
 };
 
@@ -68,17 +71,25 @@ pub(crate) struct Batcher {
     pub confirmations: Confirmations,
 }
 
+/// How long validators' signatures on a batch may settle it: a batch that did not settle by
+/// then is dead, and its claims can be batched again.
+pub const BATCH_LIFETIME: u64 = 600;
+
 /// A batch before validators sign it.
 pub(crate) struct BatchPlan {
     pub queued: Vec<Queued>,
     pub ids: Vec<B256>,
     pub tree: MerkleTree,
+    /// Each claim with its verdicts and charge, in batch order: what validators check.
+    pub claims: Vec<ClaimVerdicts>,
     pub debits: Vec<Transfer>,
     pub credits: Vec<Transfer>,
+    /// The gateway whose payers' allowances the debits use.
+    pub gateway: Address,
+    /// The last second it may settle.
+    pub deadline: u64,
     /// The EIP-712 digest validators sign.
     pub digest: B256,
-    /// Each claim's "valid" verdicts, in batch order.
-    pub verdicts: Vec<Vec<Verdict>>,
 }
 
 fn chain_err(err: ChainError) -> NodeError {
@@ -104,31 +115,58 @@ impl Batcher {
         self.resume(claims, batch).await
     }
 
-    /// The next batch: the oldest quorum-verified claims whose payers can pay, with their
-    /// transfers and the digest validators sign; `None` when there are none.
+    /// The next batch: the oldest quorum-verified claims whose payers can pay, each charged at
+    /// most the price this gateway lists for its model now, with their transfers and the digest
+    /// validators sign; `None` when there are none. Claims of a model this gateway lists no
+    /// price for stay queued.
     pub(crate) async fn plan(&self, claims: &Store) -> NodeResult<Option<BatchPlan>> {
         let queued = self.payable(claims.settlement().settleable(MAX_BATCH * 4)?).await?;
-        if queued.is_empty() {
+        let gateway = self.sender.address();
+        let mut listings = BTreeMap::new();
+        let mut taken = Vec::with_capacity(queued.len());
+        let mut entries = Vec::with_capacity(queued.len());
+        for entry in queued {
+            let receipt = claims.receipts().get(&entry.id)?.ok_or(NodeError::UnknownReceipt(entry.id))?;
+            let model = receipt.claim.model_id;
+            if let std::collections::btree_map::Entry::Vacant(entry) = listings.entry(model) {
+                entry.insert(self.listing(model, gateway).await?);
+            }
+            let Some(prices) = listings[&model] else {
+                tracing::warn!(%model, receipt = %entry.id, "this gateway lists no price for the model on chain; the receipt stays queued");
+                continue;
+            };
+            let output = receipt.body.output.clone().unwrap_or_default();
+            let tokens = if prices.per_token.is_zero() { 0 } else { proven_tokens(&output) };
+            let fee = prices.of(tokens).map_or(entry.charge.fee, |price| entry.charge.fee.min(price));
+            entries.push(ClaimVerdicts {
+                id: entry.id,
+                claim: receipt.claim.clone(),
+                verdicts: receipt.verdicts.iter().filter(|v| v.valid).cloned().collect(),
+                payer: entry.charge.payer,
+                fee,
+                tokens,
+                output: (tokens > 0).then_some(output),
+            });
+            taken.push(entry);
+        }
+        if taken.is_empty() {
             return Ok(None);
         }
-        let mut shares = Vec::with_capacity(queued.len());
-        let mut verdicts = Vec::with_capacity(queued.len());
-        for entry in &queued {
-            let receipt = claims.receipts().get(&entry.id)?.ok_or(NodeError::UnknownReceipt(entry.id))?;
-            let valid: Vec<Verdict> = receipt.verdicts.iter().filter(|v| v.valid).cloned().collect();
-            shares.push(Share {
-                charge: entry.charge,
-                worker: receipt.claim.worker,
-                validators: valid.iter().map(|v| v.validator).collect(),
-            });
-            verdicts.push(valid);
-        }
-        let ids: Vec<B256> = queued.iter().map(|entry| entry.id).collect();
+        let listed = listings.into_iter().filter_map(|(model, prices)| Some((model, prices?))).collect();
+        let (debits, credits) = batch_transfers(&entries, &listed).map_err(NodeError::BatchRefused)?;
+        let ids: Vec<B256> = taken.iter().map(|entry| entry.id).collect();
         let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
-        let (debits, credits) = transfers(&shares)
-            .ok_or_else(|| NodeError::BatchRefused("the batch's transfers do not fit 256 bits".into()))?;
-        let digest = batch_digest(&self.domain(), tree.root(), ids.len() as u32, &debits, &credits);
-        Ok(Some(BatchPlan { queued, ids, tree, debits, credits, digest, verdicts }))
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let deadline = now + BATCH_LIFETIME;
+        let digest = batch_digest(&self.domain(), tree.root(), ids.len() as u32, gateway, deadline, &debits, &credits);
+        Ok(Some(BatchPlan { queued: taken, ids, tree, claims: entries, debits, credits, gateway, deadline, digest }))
+    }
+
+    /// The prices `gateway` lists for `model` in the model registry, if it lists any.
+    async fn listing(&self, model: ModelId, gateway: Address) -> NodeResult<Option<Prices>> {
+        let call = ModelRegistry::listingOfCall { modelId: model.digest(), publisher: gateway };
+        let listing = self.chain.view(self.contracts.models, call).await.map_err(chain_err)?;
+        Ok(listing.listed.then_some(Prices { per_request: listing.perRequest, per_token: listing.perToken }))
     }
 
     /// Signs the settlement transaction with the validators' signatures (in ascending signer
@@ -141,7 +179,15 @@ impl Batcher {
     ) -> NodeResult<InflightBatch> {
         let domain = self.domain();
         let count = plan.ids.len() as u32;
-        let call = settle_batch_call(plan.tree.root(), count, &plan.debits, &plan.credits, signatures);
+        let call = settle_batch_call(
+            plan.tree.root(),
+            count,
+            plan.gateway,
+            plan.deadline,
+            &plan.debits,
+            &plan.credits,
+            signatures,
+        );
         let signed = self
             .chain
             .sign(&self.sender, Some(domain.verifying_contract), U256::ZERO, call.abi_encode().into())
@@ -250,11 +296,11 @@ impl Batcher {
     async fn payable(&self, queued: Vec<Queued>) -> NodeResult<Vec<Queued>> {
         let mut escrows = BTreeMap::new();
         for payer in payers(&queued) {
-            escrows.insert(payer, self.escrow(payer).await?);
+            escrows.insert(payer, self.chargeable(payer).await?);
         }
         let (take, held) = payable(queued, &escrows, MAX_BATCH);
         for entry in held {
-            tracing::warn!(payer = %entry.charge.payer, receipt = %entry.id, "the payer's escrow does not cover this receipt; it stays queued");
+            tracing::warn!(payer = %entry.charge.payer, receipt = %entry.id, "the payer's escrow (or its allowance for this gateway) does not cover this receipt; it stays queued");
         }
         Ok(take)
     }
@@ -263,6 +309,15 @@ impl Batcher {
     pub async fn escrow(&self, account: Address) -> NodeResult<U256> {
         let call = SettlementContract::balanceOfCall { account };
         self.chain.view(self.contracts.settlement, call).await.map_err(chain_err)
+    }
+
+    /// What this gateway may charge an account: its escrow, capped by the allowance it gave
+    /// this gateway.
+    pub async fn chargeable(&self, account: Address) -> NodeResult<U256> {
+        let escrow = self.escrow(account).await?;
+        let call = SettlementContract::allowanceCall { payer: account, gateway: self.sender.address() };
+        let allowance = self.chain.view(self.contracts.settlement, call).await.map_err(chain_err)?;
+        Ok(escrow.min(allowance))
     }
 }
 
@@ -341,6 +396,13 @@ mod tests {
             confirmations: Confirmations::default(),
         };
         let domain = batcher.domain();
+        // The gateway (here the validator key, as in a standalone node) lists the model's price.
+        let list = ModelRegistry::listCall {
+            modelId: veritas_primitives::ModelId::of_manifest(b"m").digest(),
+            perRequest: fee(),
+            perToken: U256::ZERO,
+        };
+        chain.send_call(&validator, chain.contracts().models, list, Confirmations::default()).await.unwrap();
         let claims = Store::open(&dir.path().join("claims.redb")).unwrap();
         let registry =
             crate::network::read_registry(&batcher.chain, batcher.contracts.registry).await.unwrap().snapshot();
@@ -359,10 +421,12 @@ mod tests {
             let receipt = Receipt::new(domain, worker.sign_claim(claim, &domain).unwrap());
             claims.settlement().append(&receipt, Charge { payer: *payer, fee: fee() }, Default::default()).unwrap();
             // A quorum (the only validator) judged it valid.
-            let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true);
-            let verdict = Verdict {
+            let check = veritas_primitives::Check::Signed;
+            let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true, check);
+            let verdict = veritas_primitives::Verdict {
                 validator: validator.address(),
                 valid: true,
+                check,
                 signature: Bytes::from(validator.sign_digest(&digest).unwrap().to_vec()),
             };
             claims.settlement().finish_verification(&receipt.id(), vec![verdict], registry.clone(), true).unwrap();
@@ -422,8 +486,15 @@ mod tests {
         let before = s.batcher.escrow(payer()).await.unwrap();
         // A stranger copies the signed batch (it is public once sent) and settles it first.
         let stranger = &devnet::dev_keys()[7];
-        let call =
-            settle_batch_call(plan.tree.root(), plan.ids.len() as u32, &plan.debits, &plan.credits, vec![signature]);
+        let call = settle_batch_call(
+            plan.tree.root(),
+            plan.ids.len() as u32,
+            plan.gateway,
+            plan.deadline,
+            &plan.debits,
+            &plan.credits,
+            vec![signature],
+        );
         let settlement = s.chain.contracts().settlement;
         let theirs = s.chain.send_call(stranger, settlement, call, Confirmations::default()).await.unwrap();
         let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
@@ -447,8 +518,15 @@ mod tests {
         let signature = Bytes::from(s.validator.sign_digest(&plan.digest).unwrap().to_vec());
         let ours = s.batcher.commit(&s.claims, &plan, vec![signature.clone()]).await.unwrap();
         // Ours is sent, and mined after a copy: it reverts with AlreadySettled.
-        let call =
-            settle_batch_call(plan.tree.root(), plan.ids.len() as u32, &plan.debits, &plan.credits, vec![signature]);
+        let call = settle_batch_call(
+            plan.tree.root(),
+            plan.ids.len() as u32,
+            plan.gateway,
+            plan.deadline,
+            &plan.debits,
+            &plan.credits,
+            vec![signature],
+        );
         let settlement = s.chain.contracts().settlement;
         let theirs =
             s.chain.send_call(&devnet::dev_keys()[7], settlement, call, Confirmations::default()).await.unwrap();
@@ -495,6 +573,10 @@ mod tests {
         let approve = veritas_chain::contracts::VeritasToken::approveCall { spender: settlement, value: fee() };
         s.chain.send_call(key, token, approve, now).await.unwrap();
         s.chain.send_call(key, settlement, SettlementContract::depositCall { amount: fee() }, now).await.unwrap();
+        // Escrow alone is not enough: the account must allow this gateway to charge it.
+        assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none(), "not allowed yet");
+        let allow = SettlementContract::approveGatewayCall { gateway: s.validator.address(), amount: fee() };
+        s.chain.send_call(key, settlement, allow, now).await.unwrap();
         assert_eq!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap().count, 1);
         assert!(s.claims.settlement().pending(10).unwrap().is_empty());
         assert_eq!(before - s.batcher.escrow(payer()).await.unwrap(), fee() * U256::from(2u64));

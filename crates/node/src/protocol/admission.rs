@@ -261,9 +261,11 @@ mod tests {
         assert!(matches!(check_work(&receipt, &other), Err(Refusal::DoesNotHold(_))));
         // A verdict added after signing, or a settlement: not a fresh claim.
         let validator = WorkerKey::random();
-        let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true);
+        let check = veritas_primitives::Check::Signed;
+        let digest = veritas_primitives::verdict::verdict_digest(&domain, receipt.id(), true, check);
         let mut verdicted = receipt.clone();
         verdicted.verdicts.push(veritas_primitives::Verdict {
+            check,
             validator: validator.address(),
             valid: true,
             signature: validator.sign_digest(&digest).unwrap().to_vec().into(),

@@ -6,8 +6,13 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
-use veritas_primitives::{Address, batch::Transfer};
+use veritas_primitives::{
+    Address, ModelId, TensorData, Value, Values,
+    batch::{ClaimVerdicts, Transfer},
+    values::values_hash,
+};
 
+use super::Prices;
 use crate::store::{Charge, Queued};
 
 /// What one settled claim pays whom.
@@ -53,6 +58,61 @@ pub fn transfers(shares: &[Share]) -> Option<(Vec<Transfer>, Vec<Transfer>)> {
     }
     let keep = |(account, amount): (Address, U256)| (!amount.is_zero()).then_some(Transfer { account, amount });
     Some((by_payer.into_iter().filter_map(keep).collect(), earned.into_iter().filter_map(keep).collect()))
+}
+
+/// The tokens a claim's output proves: the length of its `tokens` tensor (a language model's
+/// completion), 0 for any other output.
+pub fn proven_tokens(output: &Values) -> u64 {
+    match output.get("tokens") {
+        Some(Value::Tensor(tensor)) => match &tensor.data {
+            TensorData::Int64(ids) => ids.len() as u64,
+            _ => 0,
+        },
+        _ => 0,
+    }
+}
+
+/// What a batch's claims move, recomputed from the claims themselves: each claim's fee at most
+/// the price the gateway lists for its model (`listings`) and the tokens its output proves, its
+/// worker and the validators whose verdicts it carries paid by [`transfers`]. What a gateway
+/// proposes and what a validator signs are both this; the reason names the claim refused.
+pub fn batch_transfers(
+    claims: &[ClaimVerdicts],
+    listings: &BTreeMap<ModelId, Prices>,
+) -> Result<(Vec<Transfer>, Vec<Transfer>), String> {
+    let mut shares = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let id = claim.id;
+        let model = claim.claim.model_id;
+        let prices =
+            listings.get(&model).ok_or_else(|| format!("claim {id}: the gateway lists no price for model {model}"))?;
+        if claim.tokens > 0 {
+            let output = claim
+                .output
+                .as_ref()
+                .ok_or_else(|| format!("claim {id}: {} tokens, without the output", claim.tokens))?;
+            if values_hash(output) != claim.claim.output_hash {
+                return Err(format!("claim {id}: the output carried is not the claim's"));
+            }
+            let proven = proven_tokens(output);
+            if proven != claim.tokens {
+                return Err(format!("claim {id}: charges for {} tokens, its output holds {proven}", claim.tokens));
+            }
+        }
+        let bound = prices.of(claim.tokens).ok_or_else(|| format!("claim {id}: its price does not fit 256 bits"))?;
+        if claim.fee > bound {
+            return Err(format!(
+                "claim {id}: charges {} where the gateway's listed price for {} tokens is {bound}",
+                claim.fee, claim.tokens
+            ));
+        }
+        shares.push(Share {
+            charge: Charge { payer: claim.payer, fee: claim.fee },
+            worker: claim.claim.worker,
+            validators: claim.verdicts.iter().map(|v| v.validator).collect(),
+        });
+    }
+    transfers(&shares).ok_or_else(|| "the batch's transfers do not fit 256 bits".to_owned())
 }
 
 /// The payers of `queued`, each once, in order of first appearance: whose escrow to read.
@@ -133,6 +193,63 @@ mod tests {
         ] {
             assert_eq!(transfers(&shares), Some((debits, credits)));
         }
+    }
+
+    #[test]
+    fn a_batch_moves_what_its_claims_prove_at_the_listed_prices_and_no_more() {
+        use veritas_primitives::{Check, Claim, Mode, Tensor, Verdict};
+        let model = ModelId::of_manifest(b"model");
+        let output = |tokens: Vec<i64>| -> Values {
+            let tensor = Tensor::new("tokens", vec![tokens.len() as u64], TensorData::Int64(tokens)).unwrap();
+            BTreeMap::from([("tokens".to_owned(), Value::Tensor(tensor))])
+        };
+        let claim = |fee: u64, tokens: u64, carried: Option<Values>, hashed: &Values| ClaimVerdicts {
+            id: B256::repeat_byte(fee as u8),
+            claim: Claim {
+                request_id: B256::ZERO,
+                model_id: model,
+                input_hash: B256::ZERO,
+                output_hash: values_hash(hashed),
+                params_hash: B256::ZERO,
+                mode: Mode::Reexec,
+                worker: a(9),
+                timestamp: 1,
+            },
+            verdicts: vec![Verdict {
+                validator: a(20),
+                valid: true,
+                check: Check::Reexec,
+                signature: Default::default(),
+            }],
+            payer: a(1),
+            fee: U256::from(fee),
+            tokens,
+            output: carried,
+        };
+        let three = output(vec![1, 2, 3]);
+        let listings = BTreeMap::from([(model, Prices { per_request: U256::from(100), per_token: U256::from(10) })]);
+        let ok = |claims: &[ClaimVerdicts]| batch_transfers(claims, &listings);
+        // 100 + 3 × 10: the most it may charge; less is the gateway's choice.
+        assert_eq!(
+            ok(&[claim(130, 3, Some(three.clone()), &three)]).unwrap(),
+            (vec![transfer(1, 130)], vec![transfer(9, 117), transfer(20, 13)])
+        );
+        ok(&[claim(50, 0, None, &three)]).unwrap();
+        for (claims, expected) in [
+            (
+                vec![claim(131, 3, Some(three.clone()), &three)],
+                "charges 131 where the gateway's listed price for 3 tokens is 130",
+            ),
+            (vec![claim(101, 0, None, &three)], "listed price for 0 tokens is 100"),
+            (vec![claim(140, 4, Some(three.clone()), &three)], "charges for 4 tokens, its output holds 3"),
+            (vec![claim(130, 3, None, &three)], "3 tokens, without the output"),
+            (vec![claim(130, 3, Some(output(vec![7, 7, 7])), &three)], "the output carried is not the claim's"),
+        ] {
+            let err = ok(&claims).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        let unlisted = batch_transfers(&[claim(1, 0, None, &three)], &BTreeMap::new()).unwrap_err();
+        assert!(unlisted.contains("lists no price"), "{unlisted}");
     }
 
     #[test]

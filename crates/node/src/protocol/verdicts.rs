@@ -1,12 +1,14 @@
-//! Verdicts and what follows from them: whether a validator's verdict counts, when validators
-//! holding more than 2/3 of the stake agree (a quorum), and the steps a gateway takes on chain:
-//! an "invalid" verdict opens a dispute (the gateway posts the bond), the quorum's verdict
-//! resolves it, and every validator whose signed verdict contradicts the quorum is slashed.
+//! Verdicts and what follows from them: whether a validator's verdict counts (signed by the
+//! validator asked, over this claim, with a check the claim's mode rests on), when validators
+//! holding more than 2/3 of the stake agree with the same check (a quorum the contracts accept),
+//! and the steps a gateway takes on chain: an "invalid" verdict opens a dispute (the gateway
+//! posts the bond), the quorum's verdict resolves it, and every validator whose signed verdict
+//! contradicts the quorum is slashed.
 
 use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
-use veritas_primitives::{Address, B256, ClaimDomain, ValidatorSet, Verdict};
+use veritas_primitives::{Address, B256, Check, ClaimDomain, Mode, ValidatorSet, Verdict};
 
 /// Why a gateway refuses a validator's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,16 +19,19 @@ pub enum VerdictRefusal {
     BadSignature,
     /// The validator holds no stake.
     NotStaked,
+    /// Its check is not one the claim's mode rests on (a `tee` check of a `reexec` claim, …).
+    CheckNotCounted,
     /// The validator did not answer.
     NoAnswer,
 }
 
 impl VerdictRefusal {
     /// Every refusal.
-    pub const ALL: [VerdictRefusal; 4] = [
+    pub const ALL: [VerdictRefusal; 5] = [
         VerdictRefusal::OtherValidator,
         VerdictRefusal::BadSignature,
         VerdictRefusal::NotStaked,
+        VerdictRefusal::CheckNotCounted,
         VerdictRefusal::NoAnswer,
     ];
 
@@ -36,19 +41,21 @@ impl VerdictRefusal {
             VerdictRefusal::OtherValidator => "names another validator",
             VerdictRefusal::BadSignature => "signature does not hold for this claim",
             VerdictRefusal::NotStaked => "not a staked validator",
+            VerdictRefusal::CheckNotCounted => "a check the claim's mode does not rest on",
             VerdictRefusal::NoAnswer => "no answer",
         }
     }
 }
 
-/// Whether the verdict a validator (`asked`, holding `stake`) sent about claim `id` counts: it
-/// must be that validator's, signed by it over this claim in this network, and it must be
-/// staked.
+/// Whether the verdict a validator (`asked`, holding `stake`) sent about claim `id` (in `mode`)
+/// counts: it must be that validator's, signed by it over this claim and its check in this
+/// network, the check one the mode rests on, and the validator staked.
 pub fn accept(
     domain: &ClaimDomain,
     asked: Address,
     stake: U256,
     id: &B256,
+    mode: Mode,
     verdict: Verdict,
 ) -> Result<Verdict, VerdictRefusal> {
     if verdict.validator != asked {
@@ -56,6 +63,9 @@ pub fn accept(
     }
     if verdict.signer(domain, *id) != Some(asked) {
         return Err(VerdictRefusal::BadSignature);
+    }
+    if !verdict.check.counts_for(mode) {
+        return Err(VerdictRefusal::CheckNotCounted);
     }
     if stake.is_zero() {
         return Err(VerdictRefusal::NotStaked);
@@ -66,29 +76,48 @@ pub fn accept(
 /// Where a claim's verdicts stand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Validators holding more than 2/3 of the stake said valid.
-    Valid,
-    /// Validators holding more than 2/3 of the stake said invalid.
-    Invalid,
+    /// Validators holding more than 2/3 of the stake said valid, with this check.
+    Valid(Check),
+    /// Validators holding more than 2/3 of the stake said invalid, with this check.
+    Invalid(Check),
     /// Neither yet.
     Pending,
 }
 
-/// The quorum, if one formed among `verdicts` (one per validator) counted against `validators`.
+/// The quorum, if one formed among `verdicts` (one per validator, each already accepted)
+/// counted against `validators`: more than 2/3 of the stake agreeing, with one check (the
+/// contracts resolve a dispute or deliver a request over signatures of one check; every
+/// validator derives the same check from the claim).
 pub fn tally(verdicts: &BTreeMap<Address, Verdict>, validators: &ValidatorSet) -> Outcome {
-    let stake = |valid: bool| -> U256 {
+    let stake = |valid: bool, check: Check| -> U256 {
         verdicts
             .values()
-            .filter(|v| v.valid == valid)
+            .filter(|v| v.valid == valid && v.check == check)
             .fold(U256::ZERO, |sum, v| sum.saturating_add(validators.stake_of(&v.validator)))
     };
-    if validators.is_quorum(stake(true)) {
-        Outcome::Valid
-    } else if validators.is_quorum(stake(false)) {
-        Outcome::Invalid
-    } else {
-        Outcome::Pending
+    for check in Check::ALL {
+        if validators.is_quorum(stake(true, check)) {
+            return Outcome::Valid(check);
+        }
+        if validators.is_quorum(stake(false, check)) {
+            return Outcome::Invalid(check);
+        }
     }
+    Outcome::Pending
+}
+
+/// The verdicts saying `valid` with the check most of them name, in ascending validator order:
+/// what a contract call that takes one check's signatures (a request's delivery) is given.
+pub fn one_check(verdicts: &[Verdict], valid: bool) -> Option<(Check, Vec<Verdict>)> {
+    let check = Check::ALL
+        .into_iter()
+        .max_by_key(|check| verdicts.iter().filter(|v| v.valid == valid && v.check == *check).count())?;
+    let mut chosen: Vec<Verdict> = verdicts.iter().filter(|v| v.valid == valid && v.check == check).cloned().collect();
+    if chosen.is_empty() {
+        return None;
+    }
+    chosen.sort_by_key(|v| v.validator);
+    Some((check, chosen))
 }
 
 /// One step a gateway takes about a claim, in order.
@@ -100,6 +129,8 @@ pub enum Step {
     ResolveDispute {
         /// The quorum's verdict.
         valid: bool,
+        /// The check its verdicts name.
+        check: Check,
         /// Its verdicts.
         quorum: Vec<Verdict>,
     },
@@ -123,14 +154,15 @@ pub fn resolve(verdicts: &BTreeMap<Address, Verdict>, validators: &ValidatorSet,
     {
         steps.push(Step::OpenDispute(accusation.clone()));
     }
-    let valid = match tally(verdicts, validators) {
-        Outcome::Valid => true,
-        Outcome::Invalid => false,
+    let (valid, check) = match tally(verdicts, validators) {
+        Outcome::Valid(check) => (true, check),
+        Outcome::Invalid(check) => (false, check),
         Outcome::Pending => return steps,
     };
     if accusation.is_some() {
-        let quorum: Vec<Verdict> = verdicts.values().filter(|v| v.valid == valid).cloned().collect();
-        steps.push(Step::ResolveDispute { valid, quorum });
+        let quorum: Vec<Verdict> =
+            verdicts.values().filter(|v| v.valid == valid && v.check == check).cloned().collect();
+        steps.push(Step::ResolveDispute { valid, check, quorum });
         steps.extend(verdicts.values().filter(|v| v.valid != valid).cloned().map(Step::SlashVerdict));
     }
     steps.push(Step::Record { valid });
@@ -156,7 +188,11 @@ mod tests {
         addresses
             .iter()
             .zip(votes)
-            .filter_map(|(a, v)| v.map(|valid| (*a, Verdict { validator: *a, valid, signature: Default::default() })))
+            .filter_map(|(a, v)| {
+                v.map(|valid| {
+                    (*a, Verdict { validator: *a, valid, check: Check::Reexec, signature: Default::default() })
+                })
+            })
             .collect()
     }
 
@@ -165,11 +201,13 @@ mod tests {
         let domain = ClaimDomain::dev();
         let key = WorkerKey::random();
         let claim = B256::repeat_byte(1);
-        let signed = |claim: B256, key: &WorkerKey| Verdict {
+        let signed_with = |claim: B256, key: &WorkerKey, check: Check| Verdict {
             validator: key.address(),
             valid: true,
-            signature: key.sign_digest(&verdict_digest(&domain, claim, true)).unwrap().to_vec().into(),
+            check,
+            signature: key.sign_digest(&verdict_digest(&domain, claim, true, check)).unwrap().to_vec().into(),
         };
+        let signed = |claim: B256, key: &WorkerKey| signed_with(claim, key, Check::Reexec);
         let honest = signed(claim, &key);
         let stake = U256::from(1);
         let stranger = WorkerKey::random();
@@ -184,14 +222,29 @@ mod tests {
                 Some(VerdictRefusal::BadSignature),
             ),
             (key.address(), stake, Verdict { valid: false, ..honest.clone() }, Some(VerdictRefusal::BadSignature)),
+            // The check is signed: relabelling it breaks the signature.
+            (
+                key.address(),
+                stake,
+                Verdict { check: Check::Signed, ..honest.clone() },
+                Some(VerdictRefusal::BadSignature),
+            ),
+            // A check the mode does not rest on, honestly signed, does not count.
+            (key.address(), stake, signed_with(claim, &key, Check::Tee), Some(VerdictRefusal::CheckNotCounted)),
+            (key.address(), stake, signed_with(claim, &key, Check::Signed), None),
             (key.address(), U256::ZERO, honest.clone(), Some(VerdictRefusal::NotStaked)),
         ] {
-            assert_eq!(accept(&domain, asked, stake, &claim, verdict).err(), expected);
+            assert_eq!(accept(&domain, asked, stake, &claim, Mode::Reexec, verdict).err(), expected);
         }
         let other_network = ClaimDomain { chain_id: 1, ..domain };
         assert_eq!(
-            accept(&other_network, key.address(), stake, &claim, honest).err(),
+            accept(&other_network, key.address(), stake, &claim, Mode::Reexec, honest.clone()).err(),
             Some(VerdictRefusal::BadSignature)
+        );
+        assert_eq!(
+            accept(&domain, key.address(), stake, &claim, Mode::Zk, honest).err(),
+            Some(VerdictRefusal::CheckNotCounted),
+            "a zk claim rests on its proof alone"
         );
     }
 
@@ -200,23 +253,32 @@ mod tests {
         let (addresses, set) = validators(&[1, 1, 1]);
         let (unequal, weighted) = validators(&[5, 1, 1]);
         for (addresses, set, votes, expected) in [
-            (&addresses, &set, [Some(true), Some(true), Some(true)], Outcome::Valid),
+            (&addresses, &set, [Some(true), Some(true), Some(true)], Outcome::Valid(Check::Reexec)),
             (&addresses, &set, [Some(true), Some(true), None], Outcome::Pending),
             (&addresses, &set, [Some(true), Some(true), Some(false)], Outcome::Pending),
-            (&addresses, &set, [Some(false), Some(false), Some(false)], Outcome::Invalid),
-            (&unequal, &weighted, [Some(true), None, None], Outcome::Valid),
-            (&unequal, &weighted, [Some(false), Some(true), Some(true)], Outcome::Invalid),
+            (&addresses, &set, [Some(false), Some(false), Some(false)], Outcome::Invalid(Check::Reexec)),
+            (&unequal, &weighted, [Some(true), None, None], Outcome::Valid(Check::Reexec)),
+            (&unequal, &weighted, [Some(false), Some(true), Some(true)], Outcome::Invalid(Check::Reexec)),
             (&unequal, &weighted, [None, Some(true), Some(true)], Outcome::Pending),
         ] {
             assert_eq!(tally(&verdicts(addresses, &votes), set), expected, "{votes:?}");
         }
+        // Agreement needs one check: two of three with one, the third with another, is none.
+        let mut mixed = verdicts(&addresses, &[Some(true), Some(true), Some(true)]);
+        mixed.get_mut(&addresses[2]).unwrap().check = Check::Signed;
+        assert_eq!(tally(&mixed, &set), Outcome::Pending);
     }
 
     #[test]
     fn disputes_open_on_an_accusation_and_close_with_the_quorum_slashing_dissent() {
         let (a, set) = validators(&[1, 1, 1, 1]);
         let v = |votes: [Option<bool>; 4]| verdicts(&a, &votes);
-        let verdict = |i: usize, valid: bool| Verdict { validator: a[i], valid, signature: Default::default() };
+        let verdict = |i: usize, valid: bool| Verdict {
+            validator: a[i],
+            valid,
+            check: Check::Reexec,
+            signature: Default::default(),
+        };
         // Unanimous: recorded, nothing on chain.
         assert_eq!(resolve(&v([Some(true); 4]), &set, false), [Step::Record { valid: true }]);
         // One accuser, no quorum yet: the dispute opens, once.
@@ -230,6 +292,7 @@ mod tests {
             [
                 Step::ResolveDispute {
                     valid: true,
+                    check: Check::Reexec,
                     quorum: vec![verdict(1, true), verdict(2, true), verdict(3, true)]
                 },
                 Step::SlashVerdict(verdict(0, false)),
@@ -244,6 +307,7 @@ mod tests {
                 Step::OpenDispute(verdict(0, false)),
                 Step::ResolveDispute {
                     valid: false,
+                    check: Check::Reexec,
                     quorum: vec![verdict(0, false), verdict(1, false), verdict(2, false)]
                 },
                 Step::SlashVerdict(verdict(3, true)),

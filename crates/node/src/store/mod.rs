@@ -37,7 +37,7 @@ pub use queue::{Charge, InflightBatch, Queued, SettlementQueue};
 pub use receipts::Receipts;
 pub use requests::{ContractRequests, Served};
 pub use timeline::{Activity, Entry, Judged, Origin, Timeline, Timing, now_ms};
-pub use verdicts::Verdicts;
+pub use verdicts::{SignedBatch, Verdicts};
 
 /// "next_sequence" → the next sequence number; "verification" → 1 once queued claims wait for
 /// verdicts; "requests_block" → the first block not yet read for contracts' requests.

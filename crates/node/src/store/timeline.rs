@@ -207,7 +207,7 @@ mod tests {
     }
 
     fn verdict(validator: Address, valid: bool) -> Verdict {
-        Verdict { validator, valid, signature: Bytes::new() }
+        Verdict { validator, valid, check: veritas_primitives::Check::Signed, signature: Bytes::new() }
     }
 
     #[test]

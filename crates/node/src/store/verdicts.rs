@@ -1,6 +1,7 @@
 //! A validator's word: the one verdict it signed on each claim, kept so that every later ask
 //! gets the same verdict (a validator that signed "valid" and "invalid" on one claim would hand
-//! anyone a dispute against an honest worker, or a quorum for a lie).
+//! anyone a dispute against an honest worker, or a quorum for a lie), and the batch it signed
+//! each claim into, so that no claim is signed into two batches that could both settle.
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use veritas_primitives::B256;
@@ -10,10 +11,37 @@ use super::{Store, StoreResult, from_json, to_json};
 
 /// claim digest (receipt id) → the judgement signed on it (JSON).
 const VERDICTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("verdicts_signed");
+/// claim digest → the batch signed with it: its root (32 bytes) and deadline (8, big-endian).
+const BATCHED: TableDefinition<&[u8; 32], &[u8; 40]> = TableDefinition::new("claims_batched");
 
 pub(super) fn create(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(VERDICTS)?;
+    txn.open_table(BATCHED)?;
     Ok(())
+}
+
+/// A batch a validator signed: its root and deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignedBatch {
+    /// The Merkle root.
+    pub root: B256,
+    /// The last second it may settle.
+    pub deadline: u64,
+}
+
+impl SignedBatch {
+    fn encode(&self) -> [u8; 40] {
+        let mut out = [0u8; 40];
+        out[..32].copy_from_slice(self.root.as_slice());
+        out[32..].copy_from_slice(&self.deadline.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8; 40]) -> SignedBatch {
+        let mut deadline = [0u8; 8];
+        deadline.copy_from_slice(&bytes[32..]);
+        SignedBatch { root: B256::from_slice(&bytes[..32]), deadline: u64::from_be_bytes(deadline) }
+    }
 }
 
 /// The verdicts this node signed as a validator.
@@ -42,6 +70,32 @@ impl Verdicts<'_> {
     }
 }
 
+impl Verdicts<'_> {
+    /// The batches this validator signed each of `claims` into, where it did.
+    pub fn batches_of(&self, claims: &[B256]) -> StoreResult<Vec<(B256, SignedBatch)>> {
+        let txn = self.0.read()?;
+        let table = txn.open_table(BATCHED)?;
+        let mut found = Vec::new();
+        for claim in claims {
+            if let Some(batch) = table.get(&claim.0)? {
+                found.push((*claim, SignedBatch::decode(batch.value())));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Records `claims` as signed into `batch`, durably (before the signature leaves).
+    pub fn sign_into(&self, claims: &[B256], batch: SignedBatch) -> StoreResult<()> {
+        self.0.write(|txn| {
+            let mut table = txn.open_table(BATCHED)?;
+            for claim in claims {
+                table.insert(&claim.0, &batch.encode())?;
+            }
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloy_primitives::Bytes;
@@ -56,7 +110,12 @@ mod tests {
             valid,
             check: CheckMode::Signed,
             reason: if valid { "holds" } else { "does not" }.into(),
-            verdict: Verdict { validator: Address::repeat_byte(1), valid, signature: Bytes::from(vec![valid as u8]) },
+            verdict: Verdict {
+                validator: Address::repeat_byte(1),
+                valid,
+                check: CheckMode::Signed,
+                signature: Bytes::from(vec![valid as u8]),
+            },
         }
     }
 
@@ -72,5 +131,22 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(store.verdicts().get(&B256::repeat_byte(7)).unwrap(), Some(judgement(true)));
+    }
+
+    #[test]
+    fn the_batch_each_claim_was_signed_into_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("claims.redb");
+        let (a, b, c) = (B256::repeat_byte(1), B256::repeat_byte(2), B256::repeat_byte(3));
+        let first = SignedBatch { root: B256::repeat_byte(9), deadline: 1_000 };
+        {
+            let store = Store::open(&path).unwrap();
+            store.verdicts().sign_into(&[a, b], first).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.verdicts().batches_of(&[a, b, c]).unwrap(), vec![(a, first), (b, first)]);
+        let second = SignedBatch { root: B256::repeat_byte(8), deadline: 2_000 };
+        store.verdicts().sign_into(&[b, c], second).unwrap();
+        assert_eq!(store.verdicts().batches_of(&[a, b, c]).unwrap(), vec![(a, first), (b, second), (c, second)]);
     }
 }

@@ -10,15 +10,26 @@
 mod check;
 mod faults;
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use alloy_primitives::Bytes;
 use veritas_hub::ModelFormat;
-use veritas_primitives::{B256, Receipt, Verdict, WorkerKey, batch::BatchToSign, verdict::verdict_digest};
+use veritas_primitives::{Address, B256, Receipt, Verdict, WorkerKey, batch::BatchToSign, verdict::verdict_digest};
 use veritas_verifier::{Expectations, verify_receipt};
 use veritas_wire::{BatchSignature, CheckMode, Judgement};
 
-use crate::{Fault, NodeConfig, NodeError, NodeResult, core::Core, gateway::MAX_BATCH, protocol::check_for};
+use veritas_chain::{
+    Chain,
+    contracts::{ModelRegistry, Settlement as SettlementContract},
+};
+
+use crate::{
+    Fault, NodeConfig, NodeError, NodeResult,
+    core::Core,
+    gateway::MAX_BATCH,
+    protocol::{Prices, check_for, settlement::batch_transfers},
+    store::SignedBatch,
+};
 
 /// A validator's service.
 pub struct Validator {
@@ -30,7 +41,12 @@ pub struct Validator {
     reexec_sampling: f64,
     /// A deliberate lie (byzantine tests).
     fault: Option<Fault>,
+    /// Batches are checked and recorded one at a time, so two cannot take the same claim.
+    batching: tokio::sync::Mutex<()>,
 }
+
+/// How far ahead a batch's deadline may be.
+pub const MAX_BATCH_LIFETIME: u64 = 900;
 
 impl Validator {
     pub(crate) fn new(core: Arc<Core>, key: Arc<WorkerKey>, config: &NodeConfig) -> Validator {
@@ -39,6 +55,7 @@ impl Validator {
             key,
             reexec_sampling: config.reexec_sampling.clamp(0.0, 1.0),
             fault: config.fault.filter(|f| !f.is_worker_fault()),
+            batching: Default::default(),
         }
     }
 
@@ -74,9 +91,9 @@ impl Validator {
         } else {
             self.check(receipt, check).await?
         };
-        let digest = verdict_digest(&domain, id, valid);
+        let digest = verdict_digest(&domain, id, valid, check);
         let signature = Bytes::from(self.key.sign_digest(&digest)?.to_vec());
-        let mut verdict = Verdict { validator: self.key.address(), valid, signature };
+        let mut verdict = Verdict { validator: self.key.address(), valid, check, signature };
         if self.fault == Some(Fault::BadVerdicts) {
             verdict = faults::bad_verdict(&id, verdict, &digest)?;
         }
@@ -145,12 +162,65 @@ impl Validator {
         }
     }
 
-    /// Signs a batch whose every claim carries a quorum of "valid" verdicts from the registry's
-    /// validators, whose root is the claims' Merkle root and whose debits equal its credits.
-    pub async fn sign_batch(&self, batch: &BatchToSign) -> NodeResult<BatchSignature> {
-        let registry = self.core.chain_or_err()?.registry().await?;
-        let digest = veritas_verifier::check_batch(&self.core.domain, batch, &registry.validators, MAX_BATCH)
-            .map_err(NodeError::BatchRefused)?;
+    /// Signs a batch for the gateway that asks (`gateway`, authenticated by its call), only if
+    /// everything it moves follows from its claims: the batch names that gateway and a deadline
+    /// within [`MAX_BATCH_LIFETIME`] s; every claim is distinct, is the claim its id names, and
+    /// carries a quorum of "valid" verdicts from the registry's validators with checks its mode
+    /// rests on; the root is the claims' Merkle root; each claim charges at most the price the
+    /// gateway lists on chain for its model and the tokens its output proves; and the transfers
+    /// are exactly those charges paid out by the protocol's split. A claim is signed into one
+    /// live batch only: the batch is recorded before the signature leaves, and a claim is signed
+    /// into another batch only once the chain says the first can never settle.
+    pub async fn sign_batch(&self, gateway: Address, batch: &BatchToSign) -> NodeResult<BatchSignature> {
+        let refuse = |why: String| NodeError::BatchRefused(why);
+        let _one_at_a_time = self.batching.lock().await;
+        if batch.gateway != gateway {
+            return Err(refuse(format!("the batch names gateway {}, but {gateway} asked", batch.gateway)));
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if batch.deadline <= now || batch.deadline > now + MAX_BATCH_LIFETIME {
+            return Err(refuse(format!(
+                "the deadline {} is not within the next {MAX_BATCH_LIFETIME} s (now {now})",
+                batch.deadline
+            )));
+        }
+        let link = self.core.chain_or_err()?;
+        let registry = link.registry().await?;
+        let digest =
+            veritas_verifier::check_batch(&self.core.domain, batch, &registry.validators, MAX_BATCH).map_err(refuse)?;
+        let mut listings = BTreeMap::new();
+        for claim in &batch.claims {
+            let model = claim.claim.model_id;
+            if listings.contains_key(&model) {
+                continue;
+            }
+            let call = ModelRegistry::listingOfCall { modelId: model.digest(), publisher: gateway };
+            let listing = link.chain.view(link.contracts.models, call).await?;
+            if listing.listed {
+                listings.insert(model, Prices { per_request: listing.perRequest, per_token: listing.perToken });
+            }
+        }
+        let (debits, credits) = batch_transfers(&batch.claims, &listings).map_err(refuse)?;
+        if debits != batch.debits || credits != batch.credits {
+            return Err(refuse(format!(
+                "its transfers are not what its claims move: debits {debits:?} and credits {credits:?}"
+            )));
+        }
+        let ids: Vec<B256> = batch.claims.iter().map(|claim| claim.id).collect();
+        let verdicts = self.core.store.verdicts();
+        for (claim, earlier) in verdicts.batches_of(&ids)? {
+            if earlier.root == batch.root {
+                continue;
+            }
+            let call = SettlementContract::isDeadCall { root: earlier.root, deadline: earlier.deadline };
+            if !link.chain.view(link.contracts.settlement, call).await? {
+                return Err(refuse(format!(
+                    "claim {claim} is in batch {} this validator signed, which may settle until {}",
+                    earlier.root, earlier.deadline
+                )));
+            }
+        }
+        verdicts.sign_into(&ids, SignedBatch { root: batch.root, deadline: batch.deadline })?;
         Ok(BatchSignature { validator: self.key.address(), signature: self.sign(&digest)? })
     }
 

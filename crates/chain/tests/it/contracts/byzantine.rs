@@ -319,6 +319,23 @@ fn a_batch_past_its_deadline_is_refused() {
 }
 
 #[test]
+fn a_batch_is_dead_once_past_its_deadline_unsettled_and_never_before() {
+    let (mut net, payer, worker) = payer_and_worker();
+    net.approve_gateway(payer, GATEWAY, U256::MAX);
+    let (debits, credits) = ([Transfer::of(payer, 10)], [Transfer::of(worker, 10)]);
+    let deadline = net.evm.timestamp() + 100;
+    let dead = |net: &mut Net, root: B256| {
+        net.evm.view(net.admin, net.settlement, Settlement::isDeadCall { root, deadline }).unwrap()
+    };
+    assert!(!dead(&mut net, root(1)), "it may still settle");
+    let admin = net.admin;
+    settle_as(&mut net, admin, root(2), GATEWAY, deadline, &debits, &credits).unwrap();
+    net.evm.advance_time(101);
+    assert!(dead(&mut net, root(1)), "past its deadline, unsettled: it never will");
+    assert!(!dead(&mut net, root(2)), "a settled batch is not dead");
+}
+
+#[test]
 fn a_signed_batch_settles_once_whoever_submits_it() {
     let (mut net, payer, worker) = payer_and_worker();
     net.approve_gateway(payer, GATEWAY, U256::from(100));
