@@ -205,7 +205,6 @@ fn raw_llama(gguf: &str, prompt: &str, decode_tokens: u32, threads: usize, runs:
 
 #[tokio::main]
 async fn http(gguf: &str, threads: usize) {
-
     use serde_json::{Value, json};
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH: `cargo xtask setup` fetches one");
     let home = tempfile::tempdir().unwrap();

@@ -147,7 +147,13 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
 
         let staged = node.core().stager().stage_file(&model_path).await.unwrap();
         node.core().push_model(PushRequest { name: name.into(), staged, format: ModelFormat::Onnx }).await.unwrap();
-        let request = InferRequest { model: name.into(), input: input.clone(), mode: Some(Mode::Signed), request_id: None, nonce: None };
+        let request = InferRequest {
+            model: name.into(),
+            input: input.clone(),
+            mode: Some(Mode::Signed),
+            request_id: None,
+            nonce: None,
+        };
         let (node_median, node_p90) = time_us_async(iterations, || {
             let node = node.clone();
             let request = request.clone();

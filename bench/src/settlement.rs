@@ -16,6 +16,10 @@ use veritas_primitives::{
 };
 
 const FEE: u128 = 1_000;
+/// The gateway the batches name (the payers allow it to charge them).
+const GATEWAY: Address = Address::repeat_byte(0x6a);
+/// A deadline far ahead of the benchmark's clock.
+const DEADLINE: u64 = 2_000_000_000;
 
 fn key(n: u64) -> WorkerKey {
     WorkerKey::from_bytes(&keccak256(n.to_be_bytes())).expect("a hash is a valid key")
@@ -63,6 +67,9 @@ impl Bench {
             )
             .expect("approve");
             evm.send(payer, contracts.settlement, Settlement::depositCall { amount }).expect("deposit");
+            // A limited allowance for the gateway, used up as batches settle (the costlier case).
+            evm.send(payer, contracts.settlement, Settlement::approveGatewayCall { gateway: GATEWAY, amount })
+                .expect("allow");
         }
         let workers = (200..202).map(|n| key(n).address()).collect();
         Bench { evm, admin, settlement: contracts.settlement, validators, payers, workers, batches: 0 }
@@ -104,11 +111,19 @@ impl Bench {
         }
         credits.push(Transfer::of(self.admin, rest - per_validator * 3));
         let domain = veritas_primitives::ClaimDomain { chain_id: 31337, verifying_contract: self.settlement };
-        let digest = batch_digest(&domain, tree.root(), count, &debits, &credits);
+        let digest = batch_digest(&domain, tree.root(), count, GATEWAY, DEADLINE, &debits, &credits);
         let mut signers: Vec<&WorkerKey> = self.validators.iter().collect();
         signers.sort_by_key(|k| k.address());
         let signatures = signers.iter().map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec())).collect();
-        let call = veritas_chain::contracts::settle_batch_call(tree.root(), count, &debits, &credits, signatures);
+        let call = veritas_chain::contracts::settle_batch_call(
+            tree.root(),
+            count,
+            GATEWAY,
+            DEADLINE,
+            &debits,
+            &credits,
+            signatures,
+        );
         self.evm.send(self.admin, self.settlement, call).expect("settle").gas_used
     }
 }
@@ -223,6 +238,8 @@ mod embedded {
             VeritasToken::approveCall { spender: contracts.settlement, value: deposit }.abi_encode(),
         );
         sender.send(payer, contracts.settlement, Settlement::depositCall { amount: deposit }.abi_encode());
+        let allow = Settlement::approveGatewayCall { gateway: super::GATEWAY, amount: deposit };
+        sender.send(payer, contracts.settlement, allow.abi_encode());
 
         let domain = contracts.domain(31337);
         let batches = 40u32;
@@ -233,12 +250,21 @@ mod embedded {
             let tree = MerkleTree::new(ids.iter().map(merkle_leaf).collect());
             let debits = vec![Transfer::of(payer.address(), 1000 * u128::from(claims))];
             let credits = vec![Transfer::of(worker, 1000 * u128::from(claims))];
-            let digest = batch_digest(&domain, tree.root(), claims, &debits, &credits);
+            let (gateway, deadline) = (super::GATEWAY, super::DEADLINE);
+            let digest = batch_digest(&domain, tree.root(), claims, gateway, deadline, &debits, &credits);
             let mut signers: Vec<&WorkerKey> = validators.iter().collect();
             signers.sort_by_key(|k| k.address());
             let signatures =
                 signers.iter().map(|k| Bytes::from(k.sign_digest(&digest).expect("sign").to_vec())).collect();
-            let call = veritas_chain::contracts::settle_batch_call(tree.root(), claims, &debits, &credits, signatures);
+            let call = veritas_chain::contracts::settle_batch_call(
+                tree.root(),
+                claims,
+                gateway,
+                deadline,
+                &debits,
+                &credits,
+                signatures,
+            );
             sender.send(admin, contracts.settlement, call.abi_encode());
         }
         let seconds = start.elapsed().as_secs_f64();

@@ -51,13 +51,15 @@ async fn onnx(node: &Node, iterations: usize) {
     let examples = root().join("examples/models");
     for name in MODELS {
         let staged = node.core().stager().stage_file(&examples.join(format!("{name}.onnx"))).await.unwrap();
-        node.core().push_model(PushRequest { name: name.into(), staged, format: veritas_node::ModelFormat::Onnx })
+        node.core()
+            .push_model(PushRequest { name: name.into(), staged, format: veritas_node::ModelFormat::Onnx })
             .await
             .unwrap();
         let input: Value =
             serde_json::from_str(&std::fs::read_to_string(examples.join(format!("{name}.input.json"))).unwrap())
                 .unwrap();
-        let request = InferRequest { model: name.into(), input, mode: Some(Mode::Reexec), request_id: None, nonce: None };
+        let request =
+            InferRequest { model: name.into(), input, mode: Some(Mode::Reexec), request_id: None, nonce: None };
         let (infer, infer_p90) = time_us_async(iterations, || {
             let (node, request) = (node.clone(), request.clone());
             async move {
@@ -91,7 +93,8 @@ async fn llm(node: &Node) {
         return;
     };
     let staged = node.core().stager().stage_file(gguf.as_ref()).await.unwrap();
-    node.core().push_model(PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf })
+    node.core()
+        .push_model(PushRequest { name: "smollm2".into(), staged, format: veritas_node::ModelFormat::Gguf })
         .await
         .unwrap();
     let prompts = [
@@ -125,7 +128,12 @@ async fn llm(node: &Node) {
         generate_s += started.elapsed().as_secs_f64();
         tokens += answer.generation.tokens.len();
         let started = Instant::now();
-        let judgement = node.validator().unwrap().judge(&answer.receipt, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
+        let judgement = node
+            .validator()
+            .unwrap()
+            .judge(&answer.receipt, Some(veritas_node::wire::CheckMode::Reexec))
+            .await
+            .unwrap();
         check_s += started.elapsed().as_secs_f64();
         assert!(judgement.valid, "{}", judgement.reason);
     }
