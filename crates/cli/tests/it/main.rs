@@ -3,6 +3,7 @@
 
 mod common;
 
+mod adversary;
 mod browser;
 mod cli;
 mod network;

@@ -15,8 +15,11 @@ use crate::{ChainConfig, ConfigError, NodeError, NodeResult, store::Store};
 
 /// How long the registry read is reused.
 const REGISTRY_TTL: Duration = Duration::from_secs(1);
-/// How long whether a caller is a registered gateway is reused.
+/// How long a caller found to be a registered gateway is taken as one without asking again.
 const GATEWAY_TTL: Duration = Duration::from_secs(10);
+/// How long a caller found not to be one is refused without asking again (a new registration is
+/// seen within this).
+const NOT_GATEWAY_TTL: Duration = Duration::from_secs(1);
 /// The most callers whose registration is remembered (a cache, not a list: beyond it, it is
 /// cleared and read again).
 const GATEWAYS_KEPT: usize = 1024;
@@ -143,15 +146,15 @@ impl ChainLink {
         Ok(registry)
     }
 
-    /// Whether `signer` is a registered gateway with at least the minimum stake (read at most
-    /// every 10 s per caller):
+    /// Whether `signer` is a registered gateway with at least the minimum stake (a yes read at
+    /// most every 10 s per caller, a no every second):
     /// who may ask this node for work, verdicts and batch signatures.
     pub async fn is_gateway(&self, signer: Address) -> NodeResult<bool> {
         let now = Instant::now();
         {
             let cache = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((is, read)) = cache.get(&signer)
-                && now.duration_since(*read) < GATEWAY_TTL
+                && now.duration_since(*read) < if *is { GATEWAY_TTL } else { NOT_GATEWAY_TTL }
             {
                 return Ok(*is);
             }
