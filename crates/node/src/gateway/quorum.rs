@@ -169,6 +169,11 @@ impl Gateway {
                 tracing::warn!(claim = %receipt.id(), accuser = %accusation.validator, "dispute opened");
             }
             Err(err) if err.reverted_with("AlreadyDisputed") => {}
+            // An accuser the contract does not take (slashed below the bond, or no longer a
+            // validator): no dispute; the quorum's verdict still decides whether it is paid.
+            Err(err) if err.reverted_with("AccuserStakeBelowBond") || err.reverted_with("NotAValidator") => {
+                tracing::warn!(claim = %receipt.id(), accuser = %accusation.validator, %err, "no dispute: the accuser cannot open one");
+            }
             Err(err) => return Err(err.into()),
         }
         lock(&self.verification.disputed).insert(receipt.id());
@@ -189,7 +194,8 @@ impl Gateway {
                 tracing::warn!(claim = %id, claim_valid = valid, "dispute resolved by the quorum");
                 Ok(())
             }
-            Err(err) if err.reverted_with("AlreadyResolved") => Ok(()),
+            // Resolved already, or never opened (its accuser could not open it).
+            Err(err) if err.reverted_with("AlreadyResolved") || err.reverted_with("NoSuchDispute") => Ok(()),
             Err(err) => Err(err.into()),
         }
     }
@@ -208,7 +214,13 @@ impl Gateway {
                 tracing::warn!(claim = %id, validator = %verdict.validator, "validator slashed for a verdict against the quorum");
                 Ok(())
             }
-            Err(err) if err.reverted_with("AlreadySlashed") || err.reverted_with("NotAValidator") => Ok(()),
+            Err(err)
+                if ["AlreadySlashed", "NotAValidator", "NoSuchDispute", "NotResolved"]
+                    .iter()
+                    .any(|reason| err.reverted_with(reason)) =>
+            {
+                Ok(())
+            }
             Err(err) => Err(err.into()),
         }
     }
