@@ -141,7 +141,7 @@ export function receiptDetails(text, shown, chain) {
     ['worker', r.claim?.worker],
     ['input hash', r.claim?.input_hash],
     ['output hash', r.claim?.output_hash],
-    ...(r.verdicts || []).map((v) => ['verdict', `${v.valid ? 'valid' : 'INVALID'} — validator ${v.validator}`]),
+    ...(r.verdicts || []).map((v) => ['verdict', `${v.valid ? 'valid' : 'INVALID'} — validator ${v.validator}, ${v.check} check`]),
     ['batch root', s?.batch_root || 'not settled yet'],
     ['transaction', s ? `${s.transaction} (block ${s.block}, chain ${s.chain_id})` : ''],
     ['Merkle path', s ? s.merkle_path.join(' ') || '(alone in its batch)' : ''],

@@ -101,8 +101,8 @@ try {
   for (const words of ['model id', 'worker', 'batch root', 'transaction', 'Merkle path', 'isSettled holds', 'Download the receipt']) {
     check(details.includes(words), `the details mention "${words}"`);
   }
-  const verdicts = (details.match(/valid — validator 0x/g) || []).length;
-  check(verdicts === 3, `three validators' verdicts are listed (found ${verdicts})`);
+  const verdicts = (details.match(/valid — validator 0x[0-9a-fA-F]{40}, (reexec|signed) check/g) || []).length;
+  check(verdicts === 3, `three validators' verdicts are listed with their checks (found ${verdicts})`);
   const receiptId = await page.evaluate(() => JSON.parse(localStorage.getItem('veritas.conversations'))[0].messages[1].receiptId);
   const downloaded = await Promise.all([page.waitForEvent('download'), page.click('#details a[download]')]);
   const saved = await downloaded[0].path().then((path) => import('node:fs').then((fs) => fs.readFileSync(path, 'utf8')));
