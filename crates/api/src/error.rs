@@ -42,6 +42,7 @@ impl From<NodeError> for ApiError {
             NodeError::Hub(HubError::InvalidName { .. }) => (S::BAD_REQUEST, "invalid_name"),
             NodeError::Hub(HubError::InvalidTolerance(_)) => (S::BAD_REQUEST, "invalid_tolerance"),
             NodeError::Hub(HubError::TooLarge { .. }) => (S::PAYLOAD_TOO_LARGE, "too_large"),
+            NodeError::Hub(HubError::NotOwner { .. }) => (S::FORBIDDEN, "not_owner"),
             NodeError::Hub(HubError::Integrity { .. } | HubError::ManifestMismatch { .. }) => {
                 (S::INTERNAL_SERVER_ERROR, "integrity_failure")
             }

@@ -7,6 +7,7 @@
 mod auth;
 mod error;
 mod explorer;
+mod guard;
 mod inference;
 mod models;
 mod openai;

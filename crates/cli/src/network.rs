@@ -87,6 +87,9 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
     let listen = listen_address(&args.node)?;
     let mut config = node_config(&args.node, &home, onnxruntime.clone())?;
+    let api = crate::node::api_config(&args.node, &home)?;
+    crate::node::check_exposure(&args.node, listen, Some(veritas_node::devnet::DEV_CHAIN_ID))?;
+    let operator = api.operators[0];
     config.role = NodeRole::Gateway;
     config.default_mode = args.node.default_mode.unwrap_or(veritas_primitives::Mode::Reexec);
     config.intervals.verdicts = Duration::from_millis(200);
@@ -99,7 +102,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let url = format!("http://{address}");
-    veritas_api::serve(&mut handle, listener, veritas_api::ApiConfig::default());
+    veritas_api::serve(&mut handle, listener, api);
 
     let core = node.core();
     let chain = core.chain().and_then(|c| c.embedded.clone()).context("the gateway runs no chain")?;
@@ -196,6 +199,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
             let lie = member.fault.map(|f| format!("  LIES ON PURPOSE ({})", f.name())).unwrap_or_default();
             say!("  {:<11} http://127.0.0.1:{}{lie}", member.name, member.port);
         }
+        say!("  operator {operator} (pushes models; key in {})", home.join(crate::node::OPERATOR_KEY_FILE).display());
         say!("  data     {}", home.display());
         say!("try, in another terminal:");
         say!("  veritas network status");
@@ -309,7 +313,7 @@ impl Launcher {
             command.args(["--reexec-sampling", &self.reexec_sampling.to_string()]);
         }
         if let Some(fault) = member.fault {
-            command.args(["--fault", fault.name()]);
+            command.args(["--test-faults", "--fault", fault.name()]);
         }
         if let Some(tee) = self.tee {
             command.args(["--tee", tee.name()]);

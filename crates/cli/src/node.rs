@@ -93,10 +93,22 @@ pub struct NodeArgs {
     /// simulated enclave running this very program.
     #[arg(long, value_name = "FILE")]
     pub(crate) tee_policy: Option<PathBuf>,
-    /// TEST ONLY, development chain only: make this node lie (wrong-output, other-model,
-    /// truncate, made-up; validators: approve-all, bad-verdicts).
-    #[arg(long, value_parser = parse_fault, hide = true)]
+    /// TEST ONLY, development chain only, with --test-faults: make this node lie (wrong-output,
+    /// other-model, truncate, made-up; validators: approve-all, bad-verdicts).
+    #[arg(long, value_parser = parse_fault, hide = true, requires = "test_faults")]
     pub(crate) fault: Option<veritas_node::Fault>,
+    /// TEST ONLY: allow --fault (on the development chain).
+    #[arg(long, hide = true)]
+    pub(crate) test_faults: bool,
+    /// Serve the development chain (whose keys are public) on an address other machines reach:
+    /// for a test network, never for value. Without it such a node listens on loopback only;
+    /// with it, requests that name no payer are refused rather than paid by a development account.
+    #[arg(long)]
+    pub(crate) dev: bool,
+    /// A publisher whose signed model pushes this node takes (repeatable). The key in the data
+    /// directory's operator.key (made on first start) always is one.
+    #[arg(long = "operator", value_name = "ADDRESS")]
+    pub(crate) operators: Vec<veritas_primitives::Address>,
     /// Exit when the process that started this one is gone (`veritas up` passes it to its
     /// nodes, so that a gateway killed outright leaves no node behind).
     #[arg(long, hide = true)]
@@ -147,6 +159,20 @@ pub(crate) fn parse_fault(text: &str) -> Result<veritas_node::Fault, String> {
         let names: Vec<&str> = veritas_node::Fault::ALL.iter().map(|(_, n)| *n).collect();
         format!("unknown fault {text:?}: {}", names.join(", "))
     })
+}
+
+/// Refuses to serve a development chain (chain id 31337: the embedded one, or an anvil, whose
+/// keys are public) beyond loopback unless `--dev` says so.
+pub(crate) fn check_exposure(args: &NodeArgs, listen: SocketAddr, chain_id: Option<u64>) -> anyhow::Result<()> {
+    if listen.ip().is_loopback() || args.dev || chain_id != Some(veritas_node::devnet::DEV_CHAIN_ID) {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve the development chain (chain id {}, whose keys are public) on {listen}, which other \
+         machines can reach: listen on 127.0.0.1, settle on a real chain (--chain-rpc), or pass --dev for a test \
+         network that holds nothing of value",
+        veritas_node::devnet::DEV_CHAIN_ID
+    )
 }
 
 pub(crate) fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
@@ -204,12 +230,28 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.reexec_sampling = args.reexec_sampling;
     config.default_mode = args.default_mode.unwrap_or(veritas_primitives::Mode::Signed);
     config.fault = args.fault;
+    // Anonymous requests are paid by a development account only where nobody else can send them.
+    config.dev_payer = listen_address(args).is_ok_and(|listen| listen.ip().is_loopback());
     config.tee = args.tee;
     config.tee_policy = tee_policy(args)?;
     if args.tee == Some(veritas_node::TeeBackend::Simulated) {
         eprintln!("\n{}\n", veritas_node::SIMULATED_WARNING);
     }
     Ok(config)
+}
+
+/// The file of the operator key a node takes pushes from, in its data directory.
+pub(crate) const OPERATOR_KEY_FILE: &str = "operator.key";
+
+/// The API's configuration: its operators are `--operator`'s and the data directory's
+/// operator key (made if absent, readable by its owner only).
+pub(crate) fn api_config(args: &NodeArgs, home: &std::path::Path) -> anyhow::Result<veritas_api::ApiConfig> {
+    let path = home.join(OPERATOR_KEY_FILE);
+    let key = veritas_node::load_or_create_key(&path, None)
+        .with_context(|| format!("cannot read or make the operator key {}", path.display()))?;
+    let mut operators = vec![key.address()];
+    operators.extend(args.operators.iter().copied().filter(|address| *address != key.address()));
+    Ok(veritas_api::ApiConfig { operators, ..Default::default() })
 }
 
 /// Pushes the default language model unless the node has it.
@@ -250,15 +292,21 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
     let listen = listen_address(&args)?;
     let config = node_config(&args, &home, onnxruntime)?;
+    let api = api_config(&args, &home)?;
+    if matches!(config.chain, ChainConfig::Embedded { .. }) {
+        check_exposure(&args, listen, Some(veritas_node::devnet::DEV_CHAIN_ID))?;
+    }
     // Verdicts are collected as claims come, and pending receipts settle every few seconds.
     let mut handle = veritas_node::launch(&config).await.context("cannot open the node")?;
     let node = handle.node().clone();
+    check_exposure(&args, listen, node.core().chain().map(|_| node.core().domain().chain_id))?;
     if banner && !args.no_default_model {
         push_default_llm(&node, &home, out).await?;
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    veritas_api::serve(&mut handle, listener, veritas_api::ApiConfig::default());
+    let operator = api.operators[0];
+    veritas_api::serve(&mut handle, listener, api);
     let core = node.core();
     let domain = core.domain();
     let rpc = core.chain().and_then(|c| c.embedded.as_ref()).map(|_| format!("{url}/rpc"));
@@ -274,6 +322,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
             say!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
         }
         say!("  worker   {}", core.key());
+        say!("  operator {operator} (pushes models; key in {})", home.join(OPERATOR_KEY_FILE).display());
         say!("  data     {}", home.display());
         say!("try, in another terminal:");
         say!("  veritas model push examples/models/iris-logreg.onnx --name iris");

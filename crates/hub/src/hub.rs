@@ -10,7 +10,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
-use veritas_primitives::{ModelId, hex};
+use veritas_primitives::{Address, ModelId, hex};
 
 use crate::{FileEntry, HubError, HubResult, Manifest, PushSpec, Staged, Stager, validate_name, validate_tolerance};
 
@@ -18,6 +18,8 @@ use crate::{FileEntry, HubError, HubResult, Manifest, PushSpec, Staged, Stager, 
 const VERSIONS: TableDefinition<(&str, u64), &str> = TableDefinition::new("versions");
 /// model id → the first `(name, version)` it was pushed as.
 const BY_ID: TableDefinition<&str, (&str, u64)> = TableDefinition::new("by_id");
+/// name → the publisher that first pushed it (20 bytes).
+const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
 
 /// Where the hub keeps bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +126,9 @@ pub trait ModelStore: Send + Sync {
     /// Every version of one name, oldest first.
     fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>>;
 
+    /// The publisher that owns `name`, if a publisher pushed it.
+    fn owner(&self, name: &str) -> HubResult<Option<Address>>;
+
     /// Finds a version by `name` (latest), `name@version`, or model id.
     fn resolve<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, HubResult<ModelVersion>>;
 
@@ -163,6 +168,7 @@ impl Hub {
         let txn = index.begin_write()?;
         txn.open_table(VERSIONS)?;
         txn.open_table(BY_ID)?;
+        txn.open_table(OWNERS)?;
         txn.commit()?;
         Ok(Hub {
             store: config.store.open()?,
@@ -253,10 +259,27 @@ impl Hub {
         Ok(ModelVersion { name: name.to_owned(), version, id, manifest: self.manifest(&id).await? })
     }
 
+    fn owner_of(&self, name: &str) -> HubResult<Option<Address>> {
+        let txn = self.index.begin_read()?;
+        let table = txn.open_table(OWNERS)?;
+        Ok(table.get(name)?.map(|owner| Address::from_slice(owner.value())))
+    }
+
+    /// Refuses a publisher's push to a name another publisher owns.
+    fn check_owner(name: &str, owner: Option<Address>, publisher: Option<Address>) -> HubResult<()> {
+        match (owner, publisher) {
+            (Some(owner), Some(publisher)) if owner != publisher => {
+                Err(HubError::NotOwner { name: name.to_owned(), owner })
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn push_inner(&self, name: &str, staged: Staged, spec: PushSpec) -> HubResult<PushOutcome> {
-        let PushSpec { format, schema, metadata, tolerance, zk } = spec;
+        let PushSpec { format, schema, metadata, tolerance, zk, owner: publisher } = spec;
         validate_name(name)?;
         validate_tolerance(format, tolerance.as_ref())?;
+        Self::check_owner(name, self.owner_of(name)?, publisher)?;
         let manifest = Manifest {
             manifest_version: 1,
             format,
@@ -282,6 +305,14 @@ impl Hub {
         let mut txn = self.index.begin_write()?;
         txn.set_durability(Durability::Immediate).map_err(|err| HubError::Index(err.to_string()))?;
         let version = {
+            // Checked again under the write lock: of two publishers racing for a new name, the
+            // first to commit owns it.
+            let mut owners = txn.open_table(OWNERS)?;
+            let owner = owners.get(name)?.map(|owner| Address::from_slice(owner.value()));
+            Self::check_owner(name, owner, publisher)?;
+            if let (None, Some(publisher)) = (owner, publisher) {
+                owners.insert(name, publisher.as_slice())?;
+            }
             let mut versions = txn.open_table(VERSIONS)?;
             let next = versions
                 .range((name, 0)..=(name, u64::MAX))?
@@ -398,6 +429,10 @@ impl ModelStore for Hub {
             }
             Ok(out)
         })
+    }
+
+    fn owner(&self, name: &str) -> HubResult<Option<Address>> {
+        self.owner_of(name)
     }
 
     fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>> {

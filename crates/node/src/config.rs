@@ -211,6 +211,10 @@ pub struct NodeConfig {
     pub default_mode: veritas_primitives::Mode,
     /// A deliberate lie (byzantine tests; development chain only).
     pub fault: Option<Fault>,
+    /// Whether the development chain's account 1 pays the requests that name no payer. The CLI
+    /// turns it off on a node that listens beyond loopback: anonymous requests are paid only on
+    /// a development node that nobody else can reach.
+    pub dev_payer: bool,
     /// The enclave the network's `tee` claims come from: an inference node attests with it, a
     /// gateway offers `tee` mode. `None`: no `tee` mode.
     pub tee: Option<crate::TeeBackend>,
@@ -240,6 +244,7 @@ impl NodeConfig {
             reexec_sampling: 1.0,
             default_mode: veritas_primitives::Mode::Signed,
             fault: None,
+            dev_payer: true,
             tee: None,
             tee_policy: Default::default(),
             intervals: Intervals::default(),

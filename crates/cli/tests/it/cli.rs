@@ -29,8 +29,10 @@ impl NodeProcess {
     }
 
     fn start_with(home: tempfile::TempDir, extra: &[&str]) -> NodeProcess {
+        let listen: &[&str] = if extra.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(BIN)
-            .args(["node", "--listen", "127.0.0.1:0", "--threads", "1"])
+            .args(["node", "--threads", "1"])
+            .args(listen)
             .args(extra)
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_WORKER_KEY", KEY)
@@ -512,7 +514,7 @@ fn veritas_chat_answers_with_a_receipt_that_verifies() {
 fn a_chat_answer_that_streams_other_text_than_its_receipt_signs_is_invalid_at_the_client() {
     // A standalone node whose worker streams the honest answer and signs another (a test fault):
     // the node trusts its own worker, so the client's own check is what catches it.
-    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--fault", "stream-other"]);
+    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--test-faults", "--fault", "stream-other"]);
     let push = node.run(&["model", "push", path_str(&gguf()), "--name", "smollm2"]);
     assert_eq!(code(&push), 0, "{}", stderr(&push));
     let lie = node.run(&["chat", "-m", "Name three colours.", "--temperature", "0", "--max-tokens", "24"]);
@@ -545,4 +547,37 @@ fn veritas_up_pushes_the_default_language_model_once() {
         child.wait().unwrap();
         assert_eq!(first.starts_with("pushed the default language model as smollm2"), expect_push, "{first}");
     }
+}
+
+/// Issue 21's development defaults: the development chain's keys are public, so a node serving
+/// it stays on loopback unless told `--dev`, and then pays for no anonymous request; test
+/// faults need their own flag.
+#[test]
+fn a_development_node_stays_on_loopback_unless_told_and_then_pays_for_nobody() {
+    let home = tempfile::tempdir().unwrap();
+    let node = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["node"])
+            .args(args)
+            .env("VERITAS_HOME", home.path())
+            .env("VERITAS_WORKER_KEY", KEY)
+            .env("VERITAS_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let public = node(&["--listen", "0.0.0.0:0"]);
+    assert_eq!(code(&public), 5, "{}", stderr(&public));
+    assert!(stderr(&public).contains("refusing to serve the development chain"), "{}", stderr(&public));
+    let faulty = node(&["--listen", "127.0.0.1:0", "--fault", "wrong-output"]);
+    assert_eq!(code(&faulty), 2, "{}", stderr(&faulty));
+    assert!(stderr(&faulty).contains("--test-faults"), "{}", stderr(&faulty));
+
+    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--listen", "0.0.0.0:0", "--dev"]);
+    assert_eq!(
+        code(&node.run(&["model", "push", path_str(&examples().join("iris-logreg.onnx")), "--name", "iris"])),
+        0
+    );
+    let anonymous = node.run(&["infer", "iris", "--input", r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#]);
+    assert_eq!(code(&anonymous), 3, "{}", stderr(&anonymous));
+    assert!(stderr(&anonymous).contains("401 unauthorized): payment required"), "{}", stderr(&anonymous));
 }

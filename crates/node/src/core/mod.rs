@@ -96,7 +96,12 @@ impl Core {
             validator: validator.as_deref(),
             gateway: services.gateway,
         };
-        let chain = ChainLink::open(&config.chain, &config.home, &store, keys, now_seconds()).await?;
+        let mut chain = ChainLink::open(&config.chain, &config.home, &store, keys, now_seconds()).await?;
+        if !config.dev_payer
+            && let Some(link) = chain.as_mut()
+        {
+            link.default_payer = None;
+        }
         let domain = chain.as_ref().map_or(config.domain, |c| c.contracts.domain(c.chain.chain_id()));
         if let Some(fault) = config.fault {
             if domain.chain_id != crate::devnet::DEV_CHAIN_ID {

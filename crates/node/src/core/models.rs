@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use veritas_chain::{Chain, ChainError, contracts::ModelRegistry};
 use veritas_hub::{HubError, ModelFormat, ModelVersion, PushOutcome, PushSpec, Staged, Stager, Tolerance};
 use veritas_primitives::ModelId;
@@ -67,6 +67,23 @@ impl Core {
         request: PushRequest,
         tolerance: Option<Tolerance>,
     ) -> NodeResult<PushOutcome> {
+        self.push_model_as(request, tolerance, None).await
+    }
+
+    /// [`Node::push_model_with_tolerance`] by a publisher (an operator whose signature the API
+    /// checked): the first publisher of a name owns it, and a push by another is refused
+    /// ([`veritas_hub::HubError::NotOwner`]). `None`: the node's own push, which claims nothing.
+    pub async fn push_model_as(
+        &self,
+        request: PushRequest,
+        tolerance: Option<Tolerance>,
+        publisher: Option<Address>,
+    ) -> NodeResult<PushOutcome> {
+        if let Some(owner) = self.hub.owner(&request.name)?
+            && publisher.is_some_and(|publisher| publisher != owner)
+        {
+            return Err(veritas_hub::HubError::NotOwner { name: request.name, owner }.into());
+        }
         veritas_hub::validate_name(&request.name)?;
         veritas_hub::validate_tolerance(request.format, tolerance.as_ref())?;
         let (mut zk, mut proving_key) = (None, None);
@@ -110,6 +127,7 @@ impl Core {
             metadata: inspection.metadata,
             tolerance,
             zk,
+            owner: publisher,
         };
         let outcome = self.hub.push(&request.name, request.staged, spec).await?;
         if let Some(key) = proving_key {
@@ -127,6 +145,11 @@ impl Core {
     /// Every model with its latest version.
     pub async fn models(&self) -> NodeResult<Vec<ModelVersion>> {
         Ok(self.hub.list().await?)
+    }
+
+    /// The publisher that owns a model name, if a publisher pushed it.
+    pub fn model_owner(&self, name: &str) -> NodeResult<Option<Address>> {
+        Ok(self.hub.owner(name)?)
     }
 
     /// Every version of a model name.
@@ -190,6 +213,7 @@ impl Core {
             metadata: manifest.metadata,
             tolerance: manifest.tolerance,
             zk: manifest.zk,
+            owner: None,
         };
         let outcome = self.hub.push(&remote.name, staged, spec).await?;
         if outcome.version.id != *id {
