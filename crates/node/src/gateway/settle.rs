@@ -227,7 +227,10 @@ impl Batcher {
                 }
                 queue.abandon_batch()?;
             }
-            if stale || !matches!(err, ChainError::Rejected(ref reason) if reason.contains("already known")) {
+            // geth and the embedded chain say "already known", anvil "already imported".
+            let pooled = matches!(err, ChainError::Rejected(ref reason)
+                if reason.contains("already known") || reason.contains("already imported"));
+            if stale || !pooled {
                 return Err(chain_err(err));
             }
         }
@@ -338,7 +341,16 @@ impl Gateway {
         }
         let Some(plan) = batcher.plan(store).await? else { return Ok(None) };
         let signatures = self.batch_signatures(&plan).await?;
+        // The key's nonce is taken and used under its sending lock, so that no other
+        // transaction of this node's key (a model's listing, a dispute, a contract's answer)
+        // takes the batch's nonce between its signing and its sending.
+        let lock = veritas_chain::sender_lock(batcher.chain.chain_id(), batcher.sender.address());
+        let sending = lock.lock().await;
         let batch = batcher.commit(store, &plan, signatures).await?;
+        if let Err(err) = batcher.chain.send_raw(batch.raw_transaction.clone()).await {
+            tracing::debug!(%err, "sending the batch failed; it is sent again as it resumes");
+        }
+        drop(sending);
         batcher.resume(store, batch).await
     }
 
