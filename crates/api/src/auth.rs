@@ -46,8 +46,22 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Api
         .transpose()
 }
 
-/// The account a request authenticates as, if any.
+/// The account a request authenticates as, if any, counted against its rate limit.
 pub(crate) fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<Address>, ApiError> {
+    let account = authenticated(state, headers, method, path, body)?;
+    if let Some(account) = account {
+        state.limiters.account(account)?;
+    }
+    Ok(account)
+}
+
+fn authenticated(
     state: &AppState,
     headers: &HeaderMap,
     method: &str,

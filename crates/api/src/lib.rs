@@ -9,6 +9,7 @@ mod error;
 mod explorer;
 mod guard;
 mod inference;
+mod limits;
 mod models;
 mod openai;
 mod routes;
@@ -18,5 +19,6 @@ mod work;
 
 pub use auth::SIGNATURE_WINDOW;
 pub use error::ApiError;
+pub use limits::{Limits, Rate};
 pub use routes::{ApiConfig, openapi, router, serve};
 pub use rpc::chain_router;

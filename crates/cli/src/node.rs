@@ -105,6 +105,22 @@ pub struct NodeArgs {
     /// with it, requests that name no payer are refused rather than paid by a development account.
     #[arg(long)]
     pub(crate) dev: bool,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_interval)]
+    header_timeout: f64,
+    /// Seconds from a request's headers to its answer's (a streamed answer then streams on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_interval)]
+    request_timeout: f64,
+    /// Connections open at once; further ones are closed as they come.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Requests per second from one IP address (bursts of twice that); 0: no limit. Calls signed
+    /// by a gateway are not counted.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 100)]
+    rate_limit_ip: u32,
+    /// Requests per second of one paying account (bursts of twice that, at least 10); 0: no limit.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 20)]
+    rate_limit_account: u32,
     /// A publisher whose signed model pushes this node takes (repeatable). The key in the data
     /// directory's operator.key (made on first start) always is one.
     #[arg(long = "operator", value_name = "ADDRESS")]
@@ -251,7 +267,18 @@ pub(crate) fn api_config(args: &NodeArgs, home: &std::path::Path) -> anyhow::Res
         .with_context(|| format!("cannot read or make the operator key {}", path.display()))?;
     let mut operators = vec![key.address()];
     operators.extend(args.operators.iter().copied().filter(|address| *address != key.address()));
-    Ok(veritas_api::ApiConfig { operators, ..Default::default() })
+    let rate = |per_second: u32, least_burst: u32| {
+        (per_second > 0).then(|| veritas_api::Rate { per_second, burst: per_second.saturating_mul(2).max(least_burst) })
+    };
+    let limits = veritas_api::Limits {
+        header_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+        request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
+        max_connections: args.max_connections.max(1),
+        per_ip: rate(args.rate_limit_ip, 1),
+        per_account: rate(args.rate_limit_account, 10),
+        ..Default::default()
+    };
+    Ok(veritas_api::ApiConfig { operators, limits, ..Default::default() })
 }
 
 /// Pushes the default language model unless the node has it.

@@ -588,3 +588,58 @@ async fn a_loopback_node_answers_only_loopback_hosts() {
         }
     }
 }
+
+/// Issue 21: a client that sends its headers, or its body, too slowly is cut off; one IP's
+/// flood gets 429 with `Retry-After`.
+#[tokio::test]
+async fn slow_clients_are_timed_out_and_one_address_flood_is_limited() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let home = tempfile::tempdir().unwrap();
+    let node = Node::open(&config(home.path())).await.unwrap();
+    let limits = veritas_api::Limits {
+        header_timeout: Duration::from_millis(500),
+        body_idle_timeout: Duration::from_millis(500),
+        per_ip: Some(veritas_api::Rate { per_second: 1, burst: 5 }),
+        ..Default::default()
+    };
+    let served = Served::start(node, veritas_api::ApiConfig { limits, ..harness::operator_config() }).await;
+    let address = served.url.trim_start_matches("http://").to_owned();
+
+    // Headers that never end: the connection is closed.
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the node still holds a connection whose headers stalled");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // A body that stalls: answered with an error, not waited for.
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        b"POST /v1/infer HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\"",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // One address's flood: its burst is served, the rest is told when to come back.
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let response = http.get(format!("{}/v1/models", served.url)).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    // The slow connections above took a place in the limiter too.
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 6, "{statuses:?}");
+    assert!(statuses.iter().take(3).all(|s| *s == 200), "{statuses:?}");
+}
