@@ -125,7 +125,8 @@ pub(crate) async fn show_model(
     Ok(Json(entry))
 }
 
-/// A version's file, digest-checked against its manifest before it is sent.
+/// A version's file, streamed, its digest checked as it passes (a changed file is cut off
+/// before its end; the model id tells the reader what it should hash to).
 #[utoipa::path(get, path = "/v1/models/{reference}/content", tag = "models",
     params(("reference" = String, Path, description = "`name`, `name@version` or a model id")),
     responses(
@@ -136,15 +137,16 @@ pub(crate) async fn pull_model(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (version, bytes) = state.node.core().model_bytes(&reference).await?;
-    let file = version.manifest.main_file().map(|f| f.path.clone()).unwrap_or_default();
+    let (version, stream) = state.node.core().model_stream(&reference).await?;
+    let (file, size) = version.manifest.main_file().map(|f| (f.path.clone(), f.size)).unwrap_or_default();
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (header::CONTENT_LENGTH, size.to_string()),
             (header::HeaderName::from_static("x-veritas-model-id"), version.id.to_string()),
         ],
-        bytes,
+        Body::from_stream(stream),
     )
         .into_response())
 }

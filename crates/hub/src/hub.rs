@@ -132,9 +132,18 @@ pub trait ModelStore: Send + Sync {
     /// Finds a version by `name` (latest), `name@version`, or model id.
     fn resolve<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, HubResult<ModelVersion>>;
 
+    /// A version's main file as a stream of chunks, with its manifest, for files too large to
+    /// hold in memory. The digest and size are checked as the chunks pass: a mismatch ends the
+    /// stream with [`HubError::Integrity`] (a reader sees a cut-off file, never a changed one
+    /// as whole).
+    fn stream<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, FileStream)>>;
+
     /// The bytes of a version's main file, checked against the manifest's digest.
     fn load<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, Vec<u8>)>>;
 }
+
+/// A file's chunks, each checked on the way (see [`ModelStore::stream`]).
+pub type FileStream = futures_util::stream::BoxStream<'static, HubResult<bytes::Bytes>>;
 
 /// The hub over an `object_store` backend.
 pub struct Hub {
@@ -356,6 +365,49 @@ impl Hub {
         self.version_of(name, version, id).await
     }
 
+    async fn stream_inner(&self, id: &ModelId) -> HubResult<(Manifest, FileStream)> {
+        use futures_util::StreamExt;
+        let manifest = self.read_manifest(id).await?;
+        let file = manifest.main_file().ok_or_else(|| HubError::UnknownModel(id.to_string()))?.clone();
+        let chunks = match self.store.get(&blob_path(&file.sha256)).await {
+            Ok(found) => found.into_stream(),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(HubError::Integrity {
+                    what: format!("{id}/{}", file.path),
+                    expected: file.sha256,
+                    got: "nothing (file missing)".into(),
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let what = format!("{id}/{}", file.path);
+        // (chunks, the digest so far (None once ended), bytes so far)
+        let checked =
+            futures_util::stream::unfold((chunks, Some(Sha256::new()), 0u64), move |(mut chunks, mut hasher, size)| {
+                let (file, what) = (file.clone(), what.clone());
+                async move {
+                    let digest = hasher.as_mut()?;
+                    match chunks.next().await {
+                        Some(Ok(chunk)) => {
+                            digest.update(&chunk);
+                            let size = size + chunk.len() as u64;
+                            Some((Ok(chunk), (chunks, hasher, size)))
+                        }
+                        Some(Err(err)) => Some((Err(err.into()), (chunks, None, size))),
+                        None => {
+                            let got = hex::encode(hasher.take()?.finalize());
+                            if got == file.sha256 && size == file.size {
+                                return None;
+                            }
+                            tracing::error!(%what, expected = %file.sha256, %got, "model bytes changed in the store");
+                            Some((Err(HubError::Integrity { what, expected: file.sha256, got }), (chunks, None, size)))
+                        }
+                    }
+                }
+            });
+        Ok((manifest, checked.boxed()))
+    }
+
     async fn load_inner(&self, id: &ModelId) -> HubResult<(Manifest, Vec<u8>)> {
         let manifest = self.read_manifest(id).await?;
         let file = manifest.main_file().ok_or_else(|| HubError::UnknownModel(id.to_string()))?.clone();
@@ -433,6 +485,10 @@ impl ModelStore for Hub {
 
     fn owner(&self, name: &str) -> HubResult<Option<Address>> {
         self.owner_of(name)
+    }
+
+    fn stream<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, FileStream)>> {
+        Box::pin(self.stream_inner(id))
     }
 
     fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>> {

@@ -239,19 +239,27 @@ impl Peers {
         Ok(list.data.iter().map(|model| model.veritas.model_id).collect())
     }
 
-    /// A model version's manifest and file from a hub's API, by id.
-    pub async fn model(&self, hub: &str, id: &veritas_primitives::ModelId) -> NodeResult<(ModelVersion, Vec<u8>)> {
+    /// A model version's manifest from a hub's API, by id, its file streamed into `upload`
+    /// (which holds it to the hub's size limit) rather than held in memory.
+    pub async fn model(
+        &self,
+        hub: &str,
+        id: &veritas_primitives::ModelId,
+        upload: &mut veritas_hub::Upload,
+    ) -> NodeResult<ModelVersion> {
         let base = hub.trim_end_matches('/');
         let url = format!("{base}/v1/models/{id}");
         let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
         let shown: ModelEntry = read_json(&url, response).await?;
         let url = format!("{base}/v1/models/{id}/content");
-        let response = self.http.get(&url).timeout(LONG).send().await.map_err(transport(&url))?;
+        let mut response = self.http.get(&url).timeout(LONG).send().await.map_err(transport(&url))?;
         if !response.status().is_success() {
             return Err(status_err(&url, response).await.into());
         }
-        let bytes = response.bytes().await.map_err(transport(&url))?;
-        Ok((shown.version(), bytes.to_vec()))
+        while let Some(chunk) = response.chunk().await.map_err(transport(&url))? {
+            upload.write(&chunk).await?;
+        }
+        Ok(shown.version())
     }
 }
 

@@ -240,3 +240,28 @@ async fn a_name_belongs_to_its_first_publisher_across_reopening() {
     push_as(&hub, "mallory-iris", b"mallory's", Some(mallory)).await.unwrap();
     assert_eq!(hub.owner("mallory-iris").unwrap(), Some(mallory));
 }
+
+#[tokio::test]
+async fn a_streamed_file_is_checked_as_it_passes() {
+    use futures_util::TryStreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    let honest: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let pushed = push(&hub, "big", &honest).await.unwrap().version;
+    let (manifest, stream) = hub.stream(&pushed.id).await.unwrap();
+    assert_eq!(manifest, pushed.manifest);
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    assert!(chunks.len() > 1, "streamed in chunks, not read whole");
+    assert_eq!(chunks.concat(), honest);
+
+    let blob = dir.path().join("objects/blobs/sha256").join(&pushed.manifest.files[0].sha256);
+    let mut evil = honest.clone();
+    evil[2_999_999] ^= 1;
+    std::fs::write(&blob, &evil).unwrap();
+    let (_, stream) = hub.stream(&pushed.id).await.unwrap();
+    let err = stream.try_collect::<Vec<bytes::Bytes>>().await.unwrap_err();
+    assert!(matches!(err, HubError::Integrity { .. }), "{err}");
+    std::fs::write(&blob, &honest[..1000]).unwrap();
+    let (_, stream) = hub.stream(&pushed.id).await.unwrap();
+    assert!(matches!(stream.try_collect::<Vec<bytes::Bytes>>().await, Err(HubError::Integrity { .. })), "cut short");
+}

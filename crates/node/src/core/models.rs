@@ -167,11 +167,12 @@ impl Core {
         Ok(self.hub.blob(sha256).await?)
     }
 
-    /// The bytes of a model version, digest-checked.
-    pub async fn model_bytes(&self, reference: &str) -> NodeResult<(ModelVersion, Vec<u8>)> {
+    /// The file of a version as a stream of chunks, digest-checked as they pass
+    /// ([`veritas_hub::ModelStore::stream`]): a download never holds the file in memory.
+    pub async fn model_stream(&self, reference: &str) -> NodeResult<(ModelVersion, veritas_hub::FileStream)> {
         let version = self.hub.resolve(reference).await?;
-        let (_, bytes) = self.hub.load(&version.id).await?;
-        Ok((version, bytes))
+        let (_, stream) = self.hub.stream(&version.id).await?;
+        Ok((version, stream))
     }
 
     /// A model version by reference; a model id this node's hub lacks is fetched from the
@@ -201,10 +202,8 @@ impl Core {
             return Ok(version);
         }
         tracing::info!(model = %id, hub, "fetching a model");
-        let (remote, bytes) = self.peers.model(hub, id).await?;
         let mut upload = self.hub.stager().begin()?;
-        upload.write(&bytes).await?;
-        drop(bytes);
+        let remote = self.peers.model(hub, id, &mut upload).await?;
         let staged = upload.finish().await?;
         let manifest = remote.manifest;
         let spec = PushSpec {
