@@ -45,6 +45,9 @@ impl From<NodeError> for ApiError {
     fn from(err: NodeError) -> ApiError {
         use StatusCode as S;
         let message = err.to_string();
+        if let NodeError::Overloaded { .. } = err {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", err.to_string()).retry_after(1);
+        }
         let (status, code) = match &err {
             NodeError::Hub(HubError::UnknownModel(_)) => (S::NOT_FOUND, "unknown_model"),
             NodeError::Hub(HubError::InvalidName { .. }) => (S::BAD_REQUEST, "invalid_name"),

@@ -105,6 +105,15 @@ pub struct NodeArgs {
     /// with it, requests that name no payer are refused rather than paid by a development account.
     #[arg(long)]
     pub(crate) dev: bool,
+    /// Requests that may wait for an inference or generation place; past it, 503 with Retry-After.
+    #[arg(long, default_value_t = 256)]
+    max_queue: usize,
+    /// ONNX models kept loaded; the least recently used is dropped past it.
+    #[arg(long, default_value_t = 32)]
+    max_sessions: usize,
+    /// Language models kept loaded; the least recently used is dropped past it.
+    #[arg(long, default_value_t = 2)]
+    max_language_models: usize,
     /// Seconds a client has to send a request's headers.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_interval)]
     header_timeout: f64,
@@ -209,6 +218,9 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.threads = args.threads;
     config.llm_threads = args.llm_threads;
     config.max_generations = args.max_generations;
+    config.max_queue = args.max_queue;
+    config.max_sessions = args.max_sessions.max(1);
+    config.max_language_models = args.max_language_models.max(1);
     config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
     config.chain = match (&args.chain_rpc, args.no_chain) {

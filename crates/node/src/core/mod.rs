@@ -6,6 +6,7 @@
 
 mod chain;
 mod engines;
+pub(crate) mod lane;
 pub(crate) mod models;
 #[cfg(not(feature = "llm"))]
 mod no_llm;

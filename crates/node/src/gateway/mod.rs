@@ -63,14 +63,22 @@ pub struct Gateway {
     verification: quorum::Verification,
     /// Which worker the next request goes to first (round robin).
     next_worker: std::sync::atomic::AtomicUsize,
+    /// How often its rounds run, and how long a contract's request is retried.
+    intervals: crate::Intervals,
 }
 
 impl Gateway {
-    pub(crate) fn new(core: Arc<Core>, backends: Backends, sender: Arc<WorkerKey>) -> Gateway {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        backends: Backends,
+        sender: Arc<WorkerKey>,
+        intervals: crate::Intervals,
+    ) -> Gateway {
         Gateway {
             core,
             backends,
             sender,
+            intervals,
             payments: Default::default(),
             verification: Default::default(),
             next_worker: Default::default(),
