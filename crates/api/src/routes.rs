@@ -97,6 +97,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(openai::chat))
         .routes(routes!(openai::completion))
         .routes(routes!(work::verdict))
+        .routes(routes!(work::verdicts))
         .routes(routes!(work::sign_batch))
         .routes(routes!(work::work_chat))
         .routes(routes!(network))

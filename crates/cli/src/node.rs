@@ -108,6 +108,9 @@ pub struct NodeArgs {
     /// Requests that may wait for an inference or generation place; past it, 503 with Retry-After.
     #[arg(long, default_value_t = 256)]
     max_queue: usize,
+    /// Claims awaiting verdicts past which a gateway refuses new requests (503, Retry-After).
+    #[arg(long, default_value_t = 10_000)]
+    max_backlog: u64,
     /// ONNX models kept loaded; the least recently used is dropped past it.
     #[arg(long, default_value_t = 32)]
     max_sessions: usize,
@@ -219,6 +222,7 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.llm_threads = args.llm_threads;
     config.max_generations = args.max_generations;
     config.max_queue = args.max_queue;
+    config.max_backlog = args.max_backlog.max(1);
     config.max_sessions = args.max_sessions.max(1);
     config.max_language_models = args.max_language_models.max(1);
     config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());

@@ -199,6 +199,8 @@ pub struct NodeConfig {
     /// Requests that may wait for an inference or a generation place; past it they are refused
     /// with 503 and `Retry-After` (`NodeError::Overloaded`).
     pub max_queue: usize,
+    /// Claims awaiting verdicts past which a gateway refuses new requests (503, `Retry-After`).
+    pub max_backlog: u64,
     /// ONNX models kept loaded (a session each); the least recently used is dropped past it.
     pub max_sessions: usize,
     /// Language models kept loaded; the least recently used is dropped past it.
@@ -248,6 +250,7 @@ impl NodeConfig {
             llm_threads: None,
             max_generations: None,
             max_queue: 256,
+            max_backlog: 10_000,
             max_sessions: 32,
             max_language_models: 2,
             key_hex: None,

@@ -229,7 +229,7 @@ pub enum NodeError {
     #[error("internal: the node is shutting down")]
     ShuttingDown,
     /// Too much of one kind of work is waiting already: try again shortly.
-    #[error("overloaded: {waiting} {what} requests are already waiting; try again shortly")]
+    #[error("overloaded: {waiting} {what} requests are waiting already; try again shortly")]
     Overloaded {
         /// The kind of work.
         what: &'static str,

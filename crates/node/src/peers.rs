@@ -12,8 +12,7 @@ use veritas_primitives::{
     call::{CallEnvelope, CallTarget},
 };
 use veritas_wire::{
-    BatchSignature, Health, InferRequest, InferResponse, Judgement, ModelEntry, ModelList, WorkChat, WorkChatDone,
-    WorkChatEvent,
+    BatchSignature, Health, InferRequest, InferResponse, ModelEntry, ModelList, WorkChat, WorkChatDone, WorkChatEvent,
 };
 
 use crate::{NodeError, NodeResult};
@@ -210,15 +209,16 @@ impl Peers {
         Err(malformed(&url, "the stream ended before the receipt").into())
     }
 
-    /// Asks a validator for its verdict on a receipt.
-    pub async fn judge(
+    /// Asks a validator for its verdicts on many claims in one call.
+    pub async fn judge_many(
         &self,
         caller: &Caller<'_>,
         endpoint: &str,
-        receipt: &Receipt,
+        receipts: &[Receipt],
         timeout: Duration,
-    ) -> NodeResult<Judgement> {
-        self.post(caller, endpoint, "/v1/verdicts", receipt, timeout).await
+    ) -> NodeResult<veritas_wire::Judgements> {
+        let body = veritas_wire::JudgeMany { receipts: receipts.to_vec() };
+        self.post(caller, endpoint, "/v1/verdicts/batch", &body, timeout).await
     }
 
     /// Asks a validator to sign a batch.

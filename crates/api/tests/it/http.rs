@@ -336,6 +336,7 @@ async fn health_metrics_and_openapi() {
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/verdicts",
+        "/v1/verdicts/batch",
         "/v1/batches/sign",
         "/v1/work/chat",
         "/v1/network/registry",

@@ -355,3 +355,33 @@ async fn a_flooding_account_gets_429s_while_a_paying_account_within_its_limit_is
     }
     assert_eq!(node.core().store().receipts().len().unwrap(), 6, "only the served requests were run");
 }
+
+/// Issue 21: past a bound of claims awaiting verdicts, the gateway refuses new work with 503
+/// and `Retry-After` instead of growing the backlog, and serves again once quorums form.
+#[tokio::test]
+async fn past_its_verification_backlog_the_gateway_answers_503_until_quorums_form() {
+    let home = tempfile::tempdir().unwrap();
+    let mut config = harness::config_on_chain(home.path());
+    config.max_backlog = 2;
+    let node = harness::open(&config).await;
+    push_iris(&node).await;
+    let served = crate::harness::Served::start(node.clone(), Default::default()).await;
+    let http = reqwest::Client::new();
+    let infer = || {
+        http.post(format!("{}/v1/infer", served.url))
+            .json(&json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(infer().await.unwrap().status(), reqwest::StatusCode::OK);
+    }
+    let refused = infer().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert_eq!(node.core().store().receipts().len().unwrap(), 2, "nothing refused was run");
+
+    assert_eq!(node.gateway().unwrap().verify_pending().await.unwrap(), 2);
+    assert_eq!(infer().await.unwrap().status(), reqwest::StatusCode::OK);
+}

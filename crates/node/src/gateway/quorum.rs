@@ -29,8 +29,8 @@ use crate::{
     protocol::{Step, VerdictRefusal, accept, resolve},
 };
 
-/// Claims judged per round.
-const ROUND: usize = 64;
+/// Claims judged per round: each validator is asked about all of them in one call.
+const ROUND: usize = veritas_wire::MAX_JUDGE_BATCH;
 /// How long a validator may take for one verdict (a re-executed generation included).
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -49,23 +49,70 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    /// One round: asks the validators about the claims awaiting verdicts (the oldest 64) and
-    /// records each quorum; returns how many claims reached one.
+    /// One round: asks the validators about the claims awaiting verdicts (the oldest 128),
+    /// each validator once for all the claims it has not answered (`POST /v1/verdicts/batch`),
+    /// and records each quorum; returns how many claims reached one.
     pub async fn verify_pending(&self) -> NodeResult<usize> {
         if !self.settles() {
             return Ok(0);
         }
         let Ok(_round) = self.verification.round.try_lock() else { return Ok(0) };
-        let queue = self.core.store.settlement();
+        let store = &self.core.store;
+        let queue = store.settlement();
         let ids = queue.awaiting(ROUND)?;
         if ids.is_empty() {
             self.core.metrics.awaiting.set(0);
             return Ok(0);
         }
         let registry = self.registry().await?;
-        let outcomes = join_all(ids.iter().map(|id| self.verify_claim(id, &registry))).await;
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in ids {
+            match store.receipts().get(&id)? {
+                Some(receipt) => claims.push((id, receipt)),
+                None => tracing::warn!(claim = %id, "awaiting verdicts but not in the log"),
+            }
+        }
+        // Which validator is asked about which claims: those of its committee it has not
+        // answered yet.
+        let mut asks: BTreeMap<Address, (&Member, Vec<usize>)> = BTreeMap::new();
+        for (index, (id, _)) in claims.iter().enumerate() {
+            lock(&self.verification.first_seen).entry(*id).or_insert_with(Instant::now);
+            let have = lock(&self.verification.collected).get(id).map(|have| have.keys().copied().collect::<Vec<_>>());
+            for member in registry.committee(id) {
+                if !have.as_ref().is_some_and(|have| have.contains(&member.signer)) {
+                    asks.entry(member.signer).or_insert((member, Vec::new())).1.push(index);
+                }
+            }
+        }
+        let replies = join_all(asks.values().map(|(member, indices)| {
+            let receipts: Vec<Receipt> = indices.iter().map(|&i| claims[i].1.clone()).collect();
+            async move { self.ask_many(member, &receipts).await }
+        }))
+        .await;
+        let mut answers: Vec<Vec<(&Member, Result<Verdict, String>)>> = claims.iter().map(|_| Vec::new()).collect();
+        for ((member, indices), reply) in asks.values().zip(replies) {
+            match reply {
+                Ok(verdicts) if verdicts.len() == indices.len() => {
+                    for (&index, verdict) in indices.iter().zip(verdicts) {
+                        answers[index].push((member, verdict));
+                    }
+                }
+                Ok(verdicts) => {
+                    let why = format!("{} answers to {} claims", verdicts.len(), indices.len());
+                    indices.iter().for_each(|&index| answers[index].push((member, Err(why.clone()))));
+                }
+                Err(err) => {
+                    let why = err.to_string();
+                    indices.iter().for_each(|&index| answers[index].push((member, Err(why.clone()))));
+                }
+            }
+        }
+        let outcomes = join_all(
+            claims.iter().zip(answers).map(|((id, receipt), answers)| self.weigh(id, receipt, answers, &registry)),
+        )
+        .await;
         let mut formed = 0;
-        for (id, outcome) in ids.iter().zip(outcomes) {
+        for ((id, _), outcome) in claims.iter().zip(outcomes) {
             match outcome {
                 Ok(true) => formed += 1,
                 Ok(false) => {}
@@ -76,18 +123,19 @@ impl Gateway {
         Ok(formed)
     }
 
-    /// Asks the validators that have not answered yet about one claim; takes the steps its
-    /// verdicts call for.
-    async fn verify_claim(&self, id: &B256, registry: &Registry) -> NodeResult<bool> {
+    /// Weighs the validators' new answers about one claim with those it has; takes the steps
+    /// its verdicts call for.
+    async fn weigh(
+        &self,
+        id: &B256,
+        receipt: &Receipt,
+        answers: Vec<(&Member, Result<Verdict, String>)>,
+        registry: &Registry,
+    ) -> NodeResult<bool> {
         let store = &self.core.store;
         let metrics = &self.core.metrics;
-        let receipt = store.receipts().get(id)?.ok_or(NodeError::UnknownReceipt(*id))?;
-        lock(&self.verification.first_seen).entry(*id).or_insert_with(Instant::now);
         let mut have = lock(&self.verification.collected).get(id).cloned().unwrap_or_default();
-        let asked: Vec<&Member> =
-            registry.committee(id).into_iter().filter(|m| !have.contains_key(&m.signer)).collect();
-        let answers = join_all(asked.iter().map(|member| self.ask(member, &receipt))).await;
-        for (member, answer) in asked.into_iter().zip(answers) {
+        for (member, answer) in answers {
             let stake = registry.validators.stake_of(&member.signer);
             let refusal = match answer {
                 Ok(verdict) => match accept(&self.core.domain, member.signer, stake, id, receipt.claim.mode, verdict) {
@@ -112,7 +160,7 @@ impl Gateway {
         let mut recorded = None;
         for step in resolve(&have, &registry.validators, disputed) {
             match step {
-                Step::OpenDispute(accusation) => self.open_dispute(&receipt, &accusation).await?,
+                Step::OpenDispute(accusation) => self.open_dispute(receipt, &accusation).await?,
                 Step::ResolveDispute { valid, check, quorum } => {
                     self.resolve_dispute(id, valid, check, &quorum).await?
                 }
@@ -135,18 +183,29 @@ impl Gateway {
         Ok(true)
     }
 
-    /// One validator's verdict: this node's own when it is the validator, else over HTTP.
-    async fn ask(&self, member: &Member, receipt: &Receipt) -> NodeResult<Verdict> {
+    /// One validator's verdicts on some claims, in their order: this node's own when it is the
+    /// validator, else one call over HTTP. `Err` when the validator did not answer at all.
+    async fn ask_many(&self, member: &Member, receipts: &[Receipt]) -> NodeResult<Vec<Result<Verdict, String>>> {
         if let Backends::Local { validator: Some(validator), .. } = &self.backends
             && validator.address() == member.signer
         {
-            return Ok(validator.judge(receipt, None).await?.verdict);
+            let judged = validator.judge_many(receipts).await;
+            return Ok(judged.into_iter().map(|j| j.map(|j| j.verdict).map_err(|err| err.to_string())).collect());
         }
         if member.endpoint.is_empty() {
             return Err(crate::PeerError::NoEndpoint(member.signer).into());
         }
         let caller = self.caller(member.signer);
-        Ok(self.core.peers.judge(&caller, &member.endpoint, receipt, VERDICT_TIMEOUT).await?.verdict)
+        let judged = self.core.peers.judge_many(&caller, &member.endpoint, receipts, VERDICT_TIMEOUT).await?;
+        Ok(judged
+            .answers
+            .into_iter()
+            .map(|answer| match (answer.judgement, answer.error) {
+                (Some(judgement), _) => Ok(judgement.verdict),
+                (None, Some(error)) => Err(format!("{} ({})", error.message, error.code)),
+                (None, None) => Err("an answer with neither a judgement nor an error".to_owned()),
+            })
+            .collect())
     }
 
     async fn send_settlement<C: alloy_sol_types::SolCall + Send>(&self, call: C) -> Result<(), ChainError> {

@@ -102,6 +102,13 @@ impl Validator {
         Ok(judgement)
     }
 
+    /// Judges many claims at once (a gateway's round), each as [`Validator::judge`] with the
+    /// check its claim calls for; their verdicts are written together (group commit) and the
+    /// registry is read once per worker.
+    pub async fn judge_many(&self, receipts: &[Receipt]) -> Vec<NodeResult<Judgement>> {
+        futures_util::future::join_all(receipts.iter().map(|receipt| self.judge(receipt, None))).await
+    }
+
     /// Whether the claim holds under `check`, once the receipt itself holds.
     async fn check(&self, receipt: &Receipt, check: CheckMode) -> NodeResult<(bool, String)> {
         let expect = Expectations { tee_policy: self.core.tee_policy.clone(), ..Expectations::default() };
