@@ -100,6 +100,8 @@ async fn ceiling(seconds: f64) -> f64 {
     let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
     config.threads = Some(1);
     config.chain = ChainConfig::Embedded { block_time: None };
+    // Nothing judges here (no rounds run): the ceiling is the worker's own path, unbounded.
+    config.max_backlog = u64::MAX;
     let node = Node::open(&config).await.unwrap();
     let staged = node.core().stager().stage_file(&root().join("examples/models/iris-logreg.onnx")).await.unwrap();
     let push = PushRequest { name: "iris".into(), staged, format: veritas_node::ModelFormat::Onnx };

@@ -194,11 +194,7 @@ pub(crate) async fn gateway_call(
     let once = veritas_primitives::keccak256(
         [b"veritas.call".as_slice(), envelope.gateway.as_slice(), envelope.nonce.as_slice()].concat(),
     );
-    let first = core
-        .store()
-        .nonces()
-        .first_use(&once, envelope.timestamp.saturating_add(CALL_WINDOW), now)
-        .map_err(veritas_node::NodeError::from)?;
+    let first = core.first_use(once, envelope.timestamp.saturating_add(CALL_WINDOW), now).await?;
     if !first {
         return Err(unauthorized("this gateway call was already made; each call carries a new nonce"));
     }

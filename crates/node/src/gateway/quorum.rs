@@ -111,28 +111,43 @@ impl Gateway {
             claims.iter().zip(answers).map(|((id, receipt), answers)| self.weigh(id, receipt, answers, &registry)),
         )
         .await;
-        let mut formed = 0;
-        for ((id, _), outcome) in claims.iter().zip(outcomes) {
+        let mut judged = Vec::new();
+        for ((id, receipt), outcome) in claims.iter().zip(outcomes) {
             match outcome {
-                Ok(true) => formed += 1,
-                Ok(false) => {}
+                Ok(Some((verdicts, valid))) => judged.push((*id, receipt.claim.worker, verdicts, valid)),
+                Ok(None) => {}
                 Err(err) => tracing::warn!(%err, claim = %id, "verdicts on this claim are not settled yet"),
             }
         }
-        self.core.metrics.awaiting.set(i64::try_from(queue.awaiting_count()?).unwrap_or(i64::MAX));
-        Ok(formed)
+        // Every quorum of the round in one durable write.
+        let records = judged.iter().map(|(id, _, verdicts, valid)| (*id, verdicts.clone(), *valid)).collect();
+        let (store, snapshot) = (self.core.store.clone(), registry.snapshot());
+        tokio::task::spawn_blocking(move || store.settlement().finish_verifications(records, &snapshot)).await??;
+        let metrics = &self.core.metrics;
+        for (id, worker, _, valid) in &judged {
+            lock(&self.verification.collected).remove(id);
+            lock(&self.verification.disputed).remove(id);
+            if let Some(seen) = lock(&self.verification.first_seen).remove(id) {
+                metrics.observe_verdict(seen.elapsed().as_secs_f64());
+            }
+            Metrics::count(&metrics.quorums, "outcome", if *valid { "valid" } else { "invalid" });
+            if !valid {
+                tracing::warn!(claim = %id, %worker, "a quorum judged the claim INVALID: not settled, not charged");
+            }
+        }
+        metrics.awaiting.set(i64::try_from(queue.awaiting_count()?).unwrap_or(i64::MAX));
+        Ok(judged.len())
     }
 
-    /// Weighs the validators' new answers about one claim with those it has; takes the steps
-    /// its verdicts call for.
+    /// Weighs the validators' new answers about one claim with those it has and takes the
+    /// steps its verdicts call for; the quorum's verdicts and judgement once there is one.
     async fn weigh(
         &self,
         id: &B256,
         receipt: &Receipt,
         answers: Vec<(&Member, Result<Verdict, String>)>,
         registry: &Registry,
-    ) -> NodeResult<bool> {
-        let store = &self.core.store;
+    ) -> NodeResult<Option<(Vec<Verdict>, bool)>> {
         let metrics = &self.core.metrics;
         let mut have = lock(&self.verification.collected).get(id).cloned().unwrap_or_default();
         for (member, answer) in answers {
@@ -168,19 +183,7 @@ impl Gateway {
                 Step::Record { valid } => recorded = Some(valid),
             }
         }
-        let Some(valid) = recorded else { return Ok(false) };
-        let verdicts: Vec<Verdict> = have.into_values().collect();
-        store.settlement().finish_verification(id, verdicts, registry.snapshot(), valid)?;
-        lock(&self.verification.collected).remove(id);
-        lock(&self.verification.disputed).remove(id);
-        if let Some(seen) = lock(&self.verification.first_seen).remove(id) {
-            metrics.observe_verdict(seen.elapsed().as_secs_f64());
-        }
-        Metrics::count(&metrics.quorums, "outcome", if valid { "valid" } else { "invalid" });
-        if !valid {
-            tracing::warn!(claim = %id, worker = %receipt.claim.worker, "a quorum judged the claim INVALID: not settled, not charged");
-        }
-        Ok(true)
+        Ok(recorded.map(|valid| (have.into_values().collect(), valid)))
     }
 
     /// One validator's verdicts on some claims, in their order: this node's own when it is the
