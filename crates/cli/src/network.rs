@@ -153,6 +153,10 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
         deployment,
         onnxruntime,
         llm_threads: args.node.llm_threads,
+        // The network's processes share this machine's cores: one intra-op thread per ONNX
+        // session unless --threads says otherwise (ONNX Runtime's default, a spinning thread per
+        // core in every process, starves the others).
+        threads: args.node.threads.unwrap_or(1),
         reexec_sampling: args.node.reexec_sampling,
         tee: args.node.tee,
         tee_policy: args.node.tee_policy.as_deref().map(std::path::absolute).transpose()?,
@@ -283,6 +287,7 @@ struct Launcher {
     deployment: std::path::PathBuf,
     onnxruntime: std::path::PathBuf,
     llm_threads: Option<usize>,
+    threads: usize,
     reexec_sampling: f64,
     tee: Option<veritas_node::TeeBackend>,
     tee_policy: Option<std::path::PathBuf>,
@@ -306,6 +311,7 @@ impl Launcher {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
+        command.args(["--threads", &self.threads.to_string()]);
         if let Some(threads) = self.llm_threads {
             command.args(["--llm-threads", &threads.to_string()]);
         }

@@ -38,7 +38,7 @@ pub struct NodeArgs {
     store: Option<String>,
     /// Intra-op threads per model session (default: ONNX Runtime's choice).
     #[arg(long)]
-    threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// The largest model accepted, in bytes.
     #[arg(long, default_value_t = 4 << 30)]
     max_model_bytes: u64,

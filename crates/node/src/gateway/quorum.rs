@@ -84,6 +84,7 @@ impl Gateway {
                 }
             }
         }
+        let asked_at = Instant::now();
         let replies = join_all(asks.values().map(|(member, indices)| {
             let receipts: Vec<Receipt> = indices.iter().map(|&i| claims[i].1.clone()).collect();
             async move { self.ask_many(member, &receipts).await }
@@ -107,6 +108,7 @@ impl Gateway {
                 }
             }
         }
+        let answered_in = asked_at.elapsed();
         let outcomes = join_all(
             claims.iter().zip(answers).map(|((id, receipt), answers)| self.weigh(id, receipt, answers, &registry)),
         )
@@ -119,6 +121,7 @@ impl Gateway {
                 Err(err) => tracing::warn!(%err, claim = %id, "verdicts on this claim are not settled yet"),
             }
         }
+        let weighed_in = asked_at.elapsed() - answered_in;
         // Every quorum of the round in one durable write.
         let records = judged.iter().map(|(id, _, verdicts, valid)| (*id, verdicts.clone(), *valid)).collect();
         let (store, snapshot) = (self.core.store.clone(), registry.snapshot());
@@ -136,6 +139,14 @@ impl Gateway {
             }
         }
         metrics.awaiting.set(i64::try_from(queue.awaiting_count()?).unwrap_or(i64::MAX));
+        tracing::debug!(
+            claims = claims.len(),
+            quorums = judged.len(),
+            answered_ms = answered_in.as_millis() as u64,
+            weighed_ms = weighed_in.as_millis() as u64,
+            total_ms = asked_at.elapsed().as_millis() as u64,
+            "verdict round"
+        );
         Ok(judged.len())
     }
 

@@ -93,6 +93,7 @@ impl Validator {
     /// check its claim calls for: the checks run side by side, and the new verdicts are kept in
     /// one durable write.
     pub async fn judge_many(&self, receipts: &[Receipt]) -> Vec<NodeResult<Judgement>> {
+        let started = std::time::Instant::now();
         let decided = futures_util::future::join_all(receipts.iter().map(|receipt| self.decide(receipt, None))).await;
         let new: Vec<Judgement> = decided
             .iter()
@@ -101,12 +102,19 @@ impl Validator {
                 _ => None,
             })
             .collect();
+        let decided_in = started.elapsed();
         let store = self.core.store.clone();
         let kept = match tokio::task::spawn_blocking(move || store.verdicts().keep_many(new)).await {
             Ok(Ok(kept)) => Ok(kept),
             Ok(Err(err)) => Err(err.to_string()),
             Err(err) => Err(err.to_string()),
         };
+        tracing::debug!(
+            claims = receipts.len(),
+            decided_ms = decided_in.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "judged a round"
+        );
         let mut kept = match kept {
             Ok(kept) => kept.into_iter(),
             Err(why) => {
