@@ -409,25 +409,10 @@ impl Hub {
     }
 
     async fn load_inner(&self, id: &ModelId) -> HubResult<(Manifest, Vec<u8>)> {
-        let manifest = self.read_manifest(id).await?;
-        let file = manifest.main_file().ok_or_else(|| HubError::UnknownModel(id.to_string()))?.clone();
-        let bytes = match self.store.get(&blob_path(&file.sha256)).await {
-            Ok(found) => found.bytes().await?.to_vec(),
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(HubError::Integrity {
-                    what: format!("{id}/{}", file.path),
-                    expected: file.sha256,
-                    got: "nothing (file missing)".into(),
-                });
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let got = hex::encode(Sha256::digest(&bytes));
-        if got != file.sha256 || bytes.len() as u64 != file.size {
-            tracing::error!(%id, expected = %file.sha256, %got, "model bytes changed in the store");
-            return Err(HubError::Integrity { what: format!("{id}/{}", file.path), expected: file.sha256, got });
-        }
-        Ok((manifest, bytes))
+        use futures_util::TryStreamExt;
+        let (manifest, chunks) = self.stream_inner(id).await?;
+        let chunks: Vec<bytes::Bytes> = chunks.try_collect().await?;
+        Ok((manifest, chunks.concat()))
     }
 }
 

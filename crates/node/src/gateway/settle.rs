@@ -489,6 +489,19 @@ mod tests {
         assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none());
     }
 
+    /// The `settleBatch` call anyone can make from a plan's public parts and its signature.
+    fn copy_of(plan: &BatchPlan, signature: Bytes) -> SettlementContract::settleBatchCall {
+        settle_batch_call(
+            plan.tree.root(),
+            plan.ids.len() as u32,
+            plan.gateway,
+            plan.deadline,
+            &plan.debits,
+            &plan.credits,
+            vec![signature],
+        )
+    }
+
     #[tokio::test]
     async fn a_batch_replayed_by_another_account_is_finished_from_the_chain_and_charged_once() {
         let s = setup(&[payer(); 3]).await;
@@ -498,15 +511,7 @@ mod tests {
         let before = s.batcher.escrow(payer()).await.unwrap();
         // A stranger copies the signed batch (it is public once sent) and settles it first.
         let stranger = &devnet::dev_keys()[7];
-        let call = settle_batch_call(
-            plan.tree.root(),
-            plan.ids.len() as u32,
-            plan.gateway,
-            plan.deadline,
-            &plan.debits,
-            &plan.credits,
-            vec![signature],
-        );
+        let call = copy_of(&plan, signature);
         let settlement = s.chain.contracts().settlement;
         let theirs = s.chain.send_call(stranger, settlement, call, Confirmations::default()).await.unwrap();
         let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
@@ -530,15 +535,7 @@ mod tests {
         let signature = Bytes::from(s.validator.sign_digest(&plan.digest).unwrap().to_vec());
         let ours = s.batcher.commit(&s.claims, &plan, vec![signature.clone()]).await.unwrap();
         // Ours is sent, and mined after a copy: it reverts with AlreadySettled.
-        let call = settle_batch_call(
-            plan.tree.root(),
-            plan.ids.len() as u32,
-            plan.gateway,
-            plan.deadline,
-            &plan.debits,
-            &plan.credits,
-            vec![signature],
-        );
+        let call = copy_of(&plan, signature);
         let settlement = s.chain.contracts().settlement;
         let theirs =
             s.chain.send_call(&devnet::dev_keys()[7], settlement, call, Confirmations::default()).await.unwrap();
