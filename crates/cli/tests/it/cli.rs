@@ -604,7 +604,6 @@ async fn a_node_killed_under_load_serves_every_answered_receipt_and_settles_each
     let payer = network["chain"]["default_payer"].as_str().unwrap().to_owned();
     let escrow = |api: String| {
         let payer = payer.clone();
-        let get = get.clone();
         async move {
             let account = get(format!("{api}/v1/accounts/{payer}")).await;
             account["escrow"].as_str().unwrap().parse::<u128>().unwrap()
