@@ -34,14 +34,17 @@ use crate::{ZkError, ZkResult, check_len};
 
 /// The least proven soundness [`Bounds::DEFAULT`] accepts, in bits.
 pub const MIN_SECURITY_BITS: u32 = 100;
-/// The most work units [`Bounds::DEFAULT`] accepts: about two seconds of one core natively.
+/// The most work units [`Bounds::DEFAULT`] accepts: two to four seconds of one core natively
+/// (1.7 to 3.4 ns per unit measured, `tests/it/bounds.rs`, `calibrate`), 200 times the largest
+/// example network's.
 pub const MAX_WORK: u64 = 1 << 30;
 /// The most bytes of memory [`Bounds::DEFAULT`] accepts (a browser's WebAssembly verifier has
 /// at most 4 GiB).
 pub const MAX_MEMORY: u64 = 1 << 29;
 /// The work units of one Poseidon2 permutation (width 8), the transcript's and the Merkle
-/// tree's hash: about 64 extension-field multiplications.
-pub const PERMUTATION_WORK: u64 = 64;
+/// tree's hash: about 128 extension-field multiplications (measured against verifications
+/// dominated by hashing, `tests/it/bounds.rs`, `calibrate`).
+pub const PERMUTATION_WORK: u64 = 128;
 /// The work units of absorbing one base-field element: a quarter of a permutation (rate 4).
 const ABSORB_WORK: u64 = PERMUTATION_WORK / 4;
 /// The work units of one layer's thresholds: 257 binary searches of 33 steps, each a
