@@ -167,9 +167,13 @@ impl VerifyingKey {
         let model = &self.architecture;
         let mut cost = Cost::default();
         let input_len = model.input_len() as u64;
-        // The statement: parameters, commitment, about 32 words per layer, input and output.
+        // The statement: parameters, commitment, about 32 words and the shape per layer, input
+        // and output.
+        let dims =
+            model.layers.iter().fold(model.input_shape.len() as u64, |n, l| n.saturating_add(l.shape.len() as u64));
         let statement = 16u64
             .saturating_add(32u64.saturating_mul(model.layers.len() as u64))
+            .saturating_add(dims)
             .saturating_add(input_len)
             .saturating_add(model.output_len() as u64);
         cost.add_work(statement.saturating_mul(ABSORB_WORK));
