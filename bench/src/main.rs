@@ -23,6 +23,7 @@ use veritas_primitives::{B256, Claim, ClaimDomain, Mode, ModelId, Receipt, Worke
 use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
 mod llm;
+mod load;
 mod settlement;
 mod verification;
 mod zk;
@@ -84,6 +85,7 @@ fn main() {
         Some("llm-drift") => llm::run(args),
         Some("llm") => llm::speed(args),
         Some("verification") => verification::run(args),
+        Some("load") => load::run(args),
         Some("zk") => {
             let iterations = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
             zk::run(iterations, args.next().as_deref());
@@ -98,7 +100,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | zk [ITERATIONS] [OUT.json]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
             );
             std::process::exit(2);
         }

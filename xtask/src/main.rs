@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
                 "warnings",
             ]))?;
             run(Command::new("cargo").args(["build", "-p", "veritas-verifier", "--target", "wasm32-unknown-unknown"]))?;
-            run(Command::new("cargo").args(["build", "--locked", "--manifest-path", "fuzz/Cargo.toml"]))?;
+            fuzz(&root, 10)?;
             // The benchmarks drive the node's API: a change to it must not break them unnoticed.
             run(Command::new("cargo").args(["build", "--locked", "--manifest-path", "bench/Cargo.toml"]))
         }
@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
             eprintln!("usage: cargo xtask <test | ci | tidy | contracts | web | setup>");
             eprintln!("  test   fetch ONNX Runtime if needed and run every test");
             eprintln!(
-                "  ci     tidy, test, clippy -D warnings, the verifier's WebAssembly build, fuzz and bench builds"
+                "  ci     tidy, test, clippy -D warnings, the verifier's WebAssembly build, each fuzz target for 10 s, the bench build"
             );
             eprintln!("  tidy   project rules: file headers, crate boundaries, pins");
             eprintln!("  contracts  compile contracts/src with the pinned solc into contracts/out");
@@ -125,6 +125,45 @@ fn web(root: &Path) -> anyhow::Result<()> {
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(root.join("web/pkg"))
         .arg(wasm))
+}
+
+/// Each fuzz target, coverage-guided, for `seconds`: built as `cargo fuzz build -s none` builds
+/// them (libFuzzer with SanitizerCoverage, through flags stable Rust takes; optimized, with
+/// debug assertions and overflow checks), for the host target only so that build scripts and
+/// proc macros stay uninstrumented. Each target keeps its corpus under the target directory.
+fn fuzz(root: &Path, seconds: u32) -> anyhow::Result<()> {
+    let version = Command::new("rustc").arg("-vV").output().context("cannot run rustc -vV")?;
+    let version = String::from_utf8_lossy(&version.stdout);
+    let host = version.lines().find_map(|line| line.strip_prefix("host: ")).context("rustc -vV names no host")?;
+    let flags = [
+        "-Cpasses=sancov-module",
+        "-Cllvm-args=-sanitizer-coverage-level=4",
+        "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+        "-Cllvm-args=-sanitizer-coverage-pc-table",
+        "-Cllvm-args=-sanitizer-coverage-trace-compares",
+        "--cfg=fuzzing",
+        "-Cdebug-assertions",
+        "-Coverflow-checks",
+    ]
+    .join(" ");
+    let target = target_dir(root).join("fuzz");
+    run(Command::new("cargo")
+        .args(["build", "--locked", "--release", "--manifest-path", "fuzz/Cargo.toml", "--target", host])
+        .env("RUSTFLAGS", flags)
+        .env("CARGO_TARGET_DIR", &target))?;
+    let mut names: Vec<String> = std::fs::read_dir(root.join("fuzz/fuzz_targets"))?
+        .filter_map(|entry| entry.ok()?.path().file_stem()?.to_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    for name in names {
+        let corpus = target.join("corpus").join(&name);
+        std::fs::create_dir_all(&corpus)?;
+        run(Command::new(target.join(host).join("release").join(&name))
+            .arg(&corpus)
+            .arg(format!("-max_total_time={seconds}"))
+            .args(["-rss_limit_mb=2048", "-print_final_stats=1"]))?;
+    }
+    Ok(())
 }
 
 fn target_dir(root: &Path) -> PathBuf {

@@ -46,8 +46,22 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, Api
         .transpose()
 }
 
-/// The account a request authenticates as, if any.
+/// The account a request authenticates as, if any, counted against its rate limit.
 pub(crate) fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Option<Address>, ApiError> {
+    let account = authenticated(state, headers, method, path, body)?;
+    if let Some(account) = account {
+        state.limiters.account(account)?;
+    }
+    Ok(account)
+}
+
+fn authenticated(
     state: &AppState,
     headers: &HeaderMap,
     method: &str,
@@ -180,11 +194,7 @@ pub(crate) async fn gateway_call(
     let once = veritas_primitives::keccak256(
         [b"veritas.call".as_slice(), envelope.gateway.as_slice(), envelope.nonce.as_slice()].concat(),
     );
-    let first = core
-        .store()
-        .nonces()
-        .first_use(&once, envelope.timestamp.saturating_add(CALL_WINDOW), now)
-        .map_err(veritas_node::NodeError::from)?;
+    let first = core.first_use(once, envelope.timestamp.saturating_add(CALL_WINDOW), now).await?;
     if !first {
         return Err(unauthorized("this gateway call was already made; each call carries a new nonce"));
     }

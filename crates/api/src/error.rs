@@ -19,12 +19,20 @@ pub struct ApiError {
     pub code: &'static str,
     /// A message for people.
     pub message: String,
+    /// When to try again, in seconds (`Retry-After`): for 429 and 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// The error with `Retry-After: seconds` (at least 1).
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds.max(1));
+        self
     }
 
     /// A 400 for a request body that is not what the route takes.
@@ -37,11 +45,15 @@ impl From<NodeError> for ApiError {
     fn from(err: NodeError) -> ApiError {
         use StatusCode as S;
         let message = err.to_string();
+        if let NodeError::Overloaded { .. } = err {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", err.to_string()).retry_after(1);
+        }
         let (status, code) = match &err {
             NodeError::Hub(HubError::UnknownModel(_)) => (S::NOT_FOUND, "unknown_model"),
             NodeError::Hub(HubError::InvalidName { .. }) => (S::BAD_REQUEST, "invalid_name"),
             NodeError::Hub(HubError::InvalidTolerance(_)) => (S::BAD_REQUEST, "invalid_tolerance"),
             NodeError::Hub(HubError::TooLarge { .. }) => (S::PAYLOAD_TOO_LARGE, "too_large"),
+            NodeError::Hub(HubError::NotOwner { .. }) => (S::FORBIDDEN, "not_owner"),
             NodeError::Hub(HubError::Integrity { .. } | HubError::ManifestMismatch { .. }) => {
                 (S::INTERNAL_SERVER_ERROR, "integrity_failure")
             }
@@ -95,6 +107,10 @@ impl From<NodeError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

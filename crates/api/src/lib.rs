@@ -7,7 +7,9 @@
 mod auth;
 mod error;
 mod explorer;
+mod guard;
 mod inference;
+mod limits;
 mod models;
 mod openai;
 mod routes;
@@ -17,5 +19,6 @@ mod work;
 
 pub use auth::SIGNATURE_WINDOW;
 pub use error::ApiError;
+pub use limits::{Limits, Rate};
 pub use routes::{ApiConfig, openapi, router, serve};
 pub use rpc::chain_router;

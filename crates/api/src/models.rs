@@ -5,7 +5,7 @@ use axum::{
     Json,
     body::Body,
     extract::{Path, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use futures_util::StreamExt;
@@ -35,21 +35,30 @@ pub(crate) async fn list_models(State(state): State<AppState>) -> Result<Json<Mo
     Ok(Json(ModelList { object: "list".into(), data: models.iter().map(ModelEntry::of).collect() }))
 }
 
-/// Uploads a model file (the raw body, streamed to disk under the size limit) as the next
-/// version of a name. A tolerance is checked before the upload is read; anything the runtime
-/// cannot load is refused here, not at inference.
+/// Uploads a model file (the raw body, `application/octet-stream`, streamed to disk under the
+/// size limit) as the next version of a name, signed by one of the node's operators (see
+/// `veritas_primitives::publish`). The first publisher of a name owns it. The signature, the
+/// tolerance and the owner are checked before the upload is read; anything the runtime cannot
+/// load is refused here, not at inference.
 #[utoipa::path(post, path = "/v1/models", tag = "models", params(PushQuery),
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The model file"),
     responses(
         (status = 201, description = "A new version", body = PushAnswer),
         (status = 200, description = "The same bytes were the latest version already", body = PushAnswer),
+        (status = 401, description = "No valid operator signature", body = ErrorBody),
+        (status = 403, description = "Not an operator, not the name's owner, or from a web page", body = ErrorBody),
+        (status = 415, description = "Not application/octet-stream", body = ErrorBody),
         (status = "4XX", description = "Refused: bad name, tolerance, format or file; too large", body = ErrorBody),
     ))]
 pub(crate) async fn push_model(
     State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
     query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let envelope = crate::guard::operator_push(&state, &headers, target)?;
     let Query(query) = query.map_err(|err| {
         ApiError::bad_request(format!(
             "{}; expected ?name=NAME[&format=onnx|gguf][&tolerance_abs=X][&tolerance_rel=Y]",
@@ -60,6 +69,11 @@ pub(crate) async fn push_model(
     let tolerance = tolerance(&query);
     veritas_node::validate_tolerance(query.format, tolerance.as_ref()).map_err(NodeError::from)?;
     let core = state.node.core();
+    if let Some(owner) = core.model_owner(&query.name)?
+        && owner != envelope.publisher
+    {
+        return Err(NodeError::from(veritas_node::HubError::NotOwner { name: query.name, owner }).into());
+    }
     let mut upload = core.stager().begin().map_err(NodeError::from)?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
@@ -70,8 +84,16 @@ pub(crate) async fn push_model(
         return Err(ApiError::bad_request("empty upload: the request body must be the model file"));
     }
     let staged = upload.finish().await.map_err(NodeError::from)?;
+    let signed = veritas_primitives::hex::encode(envelope.content_sha256);
+    if staged.sha256 != signed {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "content_mismatch",
+            format!("the uploaded file's SHA-256 is {}, not the {signed} the push was signed for", staged.sha256),
+        ));
+    }
     let request = PushRequest { name: query.name, staged, format: query.format };
-    let outcome = core.push_model_with_tolerance(request, tolerance).await?;
+    let outcome = core.push_model_as(request, tolerance, Some(envelope.publisher)).await?;
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let version = outcome.version;
     let answer = PushAnswer {
@@ -103,7 +125,8 @@ pub(crate) async fn show_model(
     Ok(Json(entry))
 }
 
-/// A version's file, digest-checked against its manifest before it is sent.
+/// A version's file, streamed, its digest checked as it passes (a changed file is cut off
+/// before its end; the model id tells the reader what it should hash to).
 #[utoipa::path(get, path = "/v1/models/{reference}/content", tag = "models",
     params(("reference" = String, Path, description = "`name`, `name@version` or a model id")),
     responses(
@@ -114,15 +137,16 @@ pub(crate) async fn pull_model(
     State(state): State<AppState>,
     Path(reference): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (version, bytes) = state.node.core().model_bytes(&reference).await?;
-    let file = version.manifest.main_file().map(|f| f.path.clone()).unwrap_or_default();
+    let (version, stream) = state.node.core().model_stream(&reference).await?;
+    let (file, size) = version.manifest.main_file().map(|f| (f.path.clone(), f.size)).unwrap_or_default();
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file}\"")),
+            (header::CONTENT_LENGTH, size.to_string()),
             (header::HeaderName::from_static("x-veritas-model-id"), version.id.to_string()),
         ],
-        bytes,
+        Body::from_stream(stream),
     )
         .into_response())
 }

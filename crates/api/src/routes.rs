@@ -7,7 +7,7 @@
 //! answer. `crates/api/openapi.json` is that document, committed for readers and client
 //! generators; a test fails when it and the code disagree.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::{
     Json, Router,
@@ -25,26 +25,38 @@ use veritas_node::{
         openai::{ChatChunk, TextChunk},
     },
 };
+use veritas_primitives::Address;
 
-use crate::{ApiError, explorer, inference, models, openai, work};
+use crate::{
+    ApiError, explorer, inference,
+    limits::{Limiters, Limits},
+    models, openai, work,
+};
 
-/// Limits of the API.
+/// Limits of the API, and whom it takes pushes from.
 #[derive(Clone, Debug)]
 pub struct ApiConfig {
     /// The largest JSON request body, in bytes.
     pub max_json_bytes: usize,
+    /// The operators: publishers whose signed pushes (`POST /v1/models`) the node takes. Empty:
+    /// the node takes no pushes over HTTP.
+    pub operators: Vec<Address>,
+    /// Time, connection and rate limits.
+    pub limits: Limits,
 }
 
 impl Default for ApiConfig {
     fn default() -> ApiConfig {
-        ApiConfig { max_json_bytes: 16 << 20 }
+        ApiConfig { max_json_bytes: 16 << 20, operators: Vec::new(), limits: Limits::default() }
     }
 }
 
-/// What every route sees: the node.
+/// What every route sees: the node, its operators, the per-account rate limit.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub node: Node,
+    pub operators: Arc<[Address]>,
+    pub limiters: Arc<Limiters>,
 }
 
 /// The document's frame: what the API is, and how it fails.
@@ -85,6 +97,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(openai::chat))
         .routes(routes!(openai::completion))
         .routes(routes!(work::verdict))
+        .routes(routes!(work::verdicts))
         .routes(routes!(work::sign_batch))
         .routes(routes!(work::work_chat))
         .routes(routes!(network))
@@ -111,26 +124,49 @@ fn document() -> &'static str {
 
 /// The router over a node.
 pub fn router(node: &Node, config: &ApiConfig) -> Router {
+    router_with(node, config, Limiters::new(&config.limits))
+}
+
+fn router_with(node: &Node, config: &ApiConfig, limiters: Arc<Limiters>) -> Router {
     let rpc = node.core().embedded().cloned().map(crate::chain_router);
-    let state = AppState { node: node.clone() };
+    let state = AppState { node: node.clone(), operators: config.operators.clone().into(), limiters: limiters.clone() };
+    let limits = &config.limits;
     let router = Router::from(documented())
         .merge(crate::web::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(config.max_json_bytes))
         .with_state(state);
-    match rpc {
+    let router = match rpc {
         Some(rpc) => router.nest("/rpc", rpc),
         None => router,
-    }
+    };
+    router
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(limits.body_idle_timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(limiters, crate::limits::per_ip))
 }
 
 /// Serves the API on a bound listener as one of the node's tasks: when the node is told to
 /// stop, it stops accepting connections and answers the requests it has, then ends.
+///
+/// Each connection has [`Limits::header_timeout`] to send a request's headers and holds one of
+/// [`Limits::max_connections`] places; further connections are closed as they come.
+///
+/// On a loopback address, only requests naming a loopback host (`localhost`, `127.0.0.1`,
+/// `[::1]`) are answered: a web page whose name an attacker rebinds to 127.0.0.1 gets 403, not
+/// the node's receipts and prompts.
 pub fn serve(handle: &mut NodeHandle, listener: tokio::net::TcpListener, config: ApiConfig) {
-    let router = router(handle.node(), &config);
+    let limiters = Limiters::new(&config.limits);
+    let mut router = router_with(handle.node(), &config, limiters.clone());
+    if listener.local_addr().is_ok_and(|address| address.ip().is_loopback()) {
+        router = router.layer(axum::middleware::from_fn(crate::guard::loopback_host));
+    }
     let stopping = handle.stopping();
     handle.spawn("api", async move {
-        axum::serve(listener, router).with_graceful_shutdown(stopping.wait()).await?;
+        crate::limits::accept(listener, router, config.limits, limiters, stopping).await;
         Ok(())
     });
 }

@@ -11,7 +11,10 @@ use axum::{
 use serde::Deserialize;
 use veritas_node::{
     BatchToSign,
-    wire::{BatchSignature, CheckMode, ErrorBody, Judgement, WorkChat, WorkChatDone, WorkChatEvent},
+    wire::{
+        BatchSignature, CheckMode, ErrorBody, JudgeMany, Judgement, JudgementOrError, Judgements, MAX_JUDGE_BATCH,
+        WorkChat, WorkChatDone, WorkChatEvent,
+    },
 };
 use veritas_primitives::Receipt;
 
@@ -49,6 +52,41 @@ pub(crate) async fn verdict(
     let receipt: Receipt =
         serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("not a receipt: {err}")))?;
     Ok(Json(state.node.validator()?.judge(&receipt, query.check).await?))
+}
+
+/// This node, as a validator, judges many claims at once (at most 128): each answer is what
+/// `POST /v1/verdicts` would answer for that receipt, a judgement or an error.
+#[utoipa::path(post, path = "/v1/verdicts/batch", tag = "verification", request_body = JudgeMany,
+    responses(
+        (status = 200, description = "One answer per receipt, in order", body = Judgements),
+        (status = 400, description = "Not a list of receipts, too many, or not a validator", body = ErrorBody),
+    ))]
+pub(crate) async fn verdicts(State(state): State<AppState>, call: FromGateway) -> Result<Json<Judgements>, ApiError> {
+    let asked: JudgeMany =
+        serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("not receipts: {err}")))?;
+    if asked.receipts.len() > MAX_JUDGE_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "{} receipts: at most {MAX_JUDGE_BATCH} are judged at once",
+            asked.receipts.len()
+        )));
+    }
+    let validator = state.node.validator()?;
+    let answers = validator
+        .judge_many(&asked.receipts)
+        .await
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(judgement) => JudgementOrError { judgement: Some(judgement), error: None },
+            Err(err) => {
+                let err = ApiError::from(err);
+                JudgementOrError {
+                    judgement: None,
+                    error: Some(veritas_node::wire::ErrorDetail { code: err.code.into(), message: err.message }),
+                }
+            }
+        })
+        .collect();
+    Ok(Json(Judgements { answers }))
 }
 
 /// This node, as a validator, signs a batch whose every claim carries a quorum of "valid"

@@ -228,8 +228,12 @@ pub trait Chain: Send + Sync {
         confirmations: Confirmations,
     ) -> impl Future<Output = ChainResult<Mined>> + Send {
         async move {
-            let signed = self.sign_with_gas(key, to, value, data, extra_gas).await?;
-            let hash = self.send_raw(signed.raw).await?;
+            let hash = {
+                let lock = sender_lock(self.chain_id(), key.address());
+                let _sending = lock.lock().await;
+                let signed = self.sign_with_gas(key, to, value, data, extra_gas).await?;
+                self.send_raw(signed.raw).await?
+            };
             let mined = self.wait(hash, confirmations).await?;
             if !mined.status {
                 return Err(ChainError::Reverted {
@@ -252,6 +256,19 @@ pub trait Chain: Send + Sync {
     ) -> impl Future<Output = ChainResult<Mined>> + Send {
         async move { self.transact(key, Some(to), U256::ZERO, call.abi_encode().into(), confirmations).await }
     }
+}
+
+/// The lock an account's transactions on a chain are signed and sent under, one per account and
+/// chain in this process: the nonce manager. A transaction's nonce is read, signed and sent
+/// (into the pool) while the lock is held, so two transactions of one key, say a gateway's batch
+/// and a model's listing, never take the same nonce, nor reach a pool out of order.
+/// [`Chain::transact`] takes it; whoever signs with [`Chain::sign`] and sends later takes it
+/// around both.
+pub fn sender_lock(chain_id: u64, account: Address) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    type Locks = std::collections::HashMap<(u64, Address), std::sync::Arc<tokio::sync::Mutex<()>>>;
+    static LOCKS: std::sync::LazyLock<std::sync::Mutex<Locks>> = std::sync::LazyLock::new(Default::default);
+    let mut locks = LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks.entry((chain_id, account)).or_default().clone()
 }
 
 /// Signs an EIP-1559 transaction; returns its EIP-2718 bytes and its hash.

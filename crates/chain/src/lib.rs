@@ -17,7 +17,7 @@ pub mod genesis;
 pub mod rpc_chain;
 
 pub use any::AnyChain;
-pub use chain::{Chain, ChainLog, Confirmations, Fees, Mined, Signed, sign_envelope};
+pub use chain::{Chain, ChainLog, Confirmations, Fees, Mined, Signed, sender_lock, sign_envelope};
 pub use error::{ChainError, ChainResult};
 pub use evm::{AccountState, Deployment, LocalEvm, Outcome};
 pub use rpc_chain::RpcChain;

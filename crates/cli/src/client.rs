@@ -184,7 +184,13 @@ impl Client {
     }
 
     /// Streams a file as the body of `POST path`, with a progress bar on a terminal.
-    pub async fn upload<T: DeserializeOwned>(&self, path: &str, file: &Path, quiet: bool) -> anyhow::Result<T> {
+    pub async fn upload<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        file: &Path,
+        headers: &[(&'static str, String)],
+        quiet: bool,
+    ) -> anyhow::Result<T> {
         let size = tokio::fs::metadata(file).await?.len();
         let handle = tokio::fs::File::open(file).await?;
         let bar = progress(size, quiet);
@@ -206,9 +212,11 @@ impl Client {
                 progress_bar.inc(chunk.len() as u64);
             }
         });
-        let response = self
-            .http
-            .post(self.url(path))
+        let mut request = self.http.post(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header(reqwest::header::CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(stream))

@@ -175,6 +175,51 @@ fn push_path(name: &str, format: &str, abs: Option<f64>, rel: Option<f64>) -> an
     Ok(path)
 }
 
+/// The operator key pushes are signed with: `VERITAS_OPERATOR_KEY` (hex), else the
+/// operator.key a node keeps in its data directory (`VERITAS_HOME`).
+fn operator_key() -> anyhow::Result<veritas_primitives::WorkerKey> {
+    if let Some(hex) = std::env::var("VERITAS_OPERATOR_KEY").ok().filter(|v| !v.is_empty()) {
+        return veritas_node::load_or_create_key(std::path::Path::new(""), Some(&hex))
+            .context("VERITAS_OPERATOR_KEY is not a key");
+    }
+    let path = env::home().join(crate::node::OPERATOR_KEY_FILE);
+    if !path.is_file() {
+        bail!(
+            "pushing a model needs the node's operator key: set VERITAS_OPERATOR_KEY to it, or run where the node \
+             keeps its data ({} does not exist)",
+            path.display()
+        );
+    }
+    veritas_node::load_or_create_key(&path, None).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The headers that sign a push of `file` to `path` on the node `client` talks to, by the
+/// operator key: its SHA-256, the node's key and network, the time and a fresh nonce.
+async fn push_headers(
+    client: &Client,
+    path: &str,
+    file: &std::path::Path,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    use sha2::Digest;
+    let key = operator_key()?;
+    let content_sha256 = {
+        let file = file.to_owned();
+        tokio::task::spawn_blocking(move || -> std::io::Result<veritas_primitives::B256> {
+            let mut hasher = sha2::Sha256::new();
+            std::io::copy(&mut std::fs::File::open(&file)?, &mut hasher)?;
+            Ok(veritas_primitives::B256::from_slice(&hasher.finalize()))
+        })
+        .await??
+    };
+    let network: NetworkInfo = client.get("/v1/network").await?;
+    let health: veritas_node::wire::Health = client.get("/healthz").await?;
+    let target = veritas_primitives::publish::PushTarget { to: health.key, target: path, content_sha256 };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let nonce = veritas_primitives::B256::random();
+    let envelope = veritas_primitives::publish::PushEnvelope::sign(&key, &network.claim_domain, &target, now, nonce)?;
+    Ok(envelope.headers().into())
+}
+
 fn version_line(model: &ModelEntry) -> String {
     let v = &model.veritas;
     format!("{:<20} {:>7} {:<6} {}", v.name, v.version, v.format.name(), v.model_id)
@@ -216,7 +261,8 @@ pub async fn model(cmd: ModelCommand, out: &Output) -> anyhow::Result<u8> {
                 }
             };
             let path = push_path(&name, &format, tolerance_abs, tolerance_rel)?;
-            let answer: PushAnswer = client.upload(&path, &file, out.json).await?;
+            let headers = push_headers(&client, &path, &file).await?;
+            let answer: PushAnswer = client.upload(&path, &file, &headers, out.json).await?;
             if out.json {
                 out.print_json(&answer);
             } else {

@@ -87,6 +87,9 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
     let listen = listen_address(&args.node)?;
     let mut config = node_config(&args.node, &home, onnxruntime.clone())?;
+    let api = crate::node::api_config(&args.node, &home)?;
+    crate::node::check_exposure(&args.node, listen, Some(veritas_node::devnet::DEV_CHAIN_ID))?;
+    let operator = api.operators[0];
     config.role = NodeRole::Gateway;
     config.default_mode = args.node.default_mode.unwrap_or(veritas_primitives::Mode::Reexec);
     config.intervals.verdicts = Duration::from_millis(200);
@@ -99,7 +102,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
     let url = format!("http://{address}");
-    veritas_api::serve(&mut handle, listener, veritas_api::ApiConfig::default());
+    veritas_api::serve(&mut handle, listener, api);
 
     let core = node.core();
     let chain = core.chain().and_then(|c| c.embedded.clone()).context("the gateway runs no chain")?;
@@ -150,6 +153,10 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
         deployment,
         onnxruntime,
         llm_threads: args.node.llm_threads,
+        // The network's processes share this machine's cores: one intra-op thread per ONNX
+        // session unless --threads says otherwise (ONNX Runtime's default, a spinning thread per
+        // core in every process, starves the others).
+        threads: args.node.threads.unwrap_or(1),
         reexec_sampling: args.node.reexec_sampling,
         tee: args.node.tee,
         tee_policy: args.node.tee_policy.as_deref().map(std::path::absolute).transpose()?,
@@ -196,6 +203,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
             let lie = member.fault.map(|f| format!("  LIES ON PURPOSE ({})", f.name())).unwrap_or_default();
             say!("  {:<11} http://127.0.0.1:{}{lie}", member.name, member.port);
         }
+        say!("  operator {operator} (pushes models; key in {})", home.join(crate::node::OPERATOR_KEY_FILE).display());
         say!("  data     {}", home.display());
         say!("try, in another terminal:");
         say!("  veritas network status");
@@ -279,6 +287,7 @@ struct Launcher {
     deployment: std::path::PathBuf,
     onnxruntime: std::path::PathBuf,
     llm_threads: Option<usize>,
+    threads: usize,
     reexec_sampling: f64,
     tee: Option<veritas_node::TeeBackend>,
     tee_policy: Option<std::path::PathBuf>,
@@ -302,6 +311,7 @@ impl Launcher {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
+        command.args(["--threads", &self.threads.to_string()]);
         if let Some(threads) = self.llm_threads {
             command.args(["--llm-threads", &threads.to_string()]);
         }
@@ -309,7 +319,7 @@ impl Launcher {
             command.args(["--reexec-sampling", &self.reexec_sampling.to_string()]);
         }
         if let Some(fault) = member.fault {
-            command.args(["--fault", fault.name()]);
+            command.args(["--test-faults", "--fault", fault.name()]);
         }
         if let Some(tee) = self.tee {
             command.args(["--tee", tee.name()]);

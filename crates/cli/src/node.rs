@@ -38,7 +38,7 @@ pub struct NodeArgs {
     store: Option<String>,
     /// Intra-op threads per model session (default: ONNX Runtime's choice).
     #[arg(long)]
-    threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// The largest model accepted, in bytes.
     #[arg(long, default_value_t = 4 << 30)]
     max_model_bytes: u64,
@@ -93,10 +93,50 @@ pub struct NodeArgs {
     /// simulated enclave running this very program.
     #[arg(long, value_name = "FILE")]
     pub(crate) tee_policy: Option<PathBuf>,
-    /// TEST ONLY, development chain only: make this node lie (wrong-output, other-model,
-    /// truncate, made-up; validators: approve-all, bad-verdicts).
-    #[arg(long, value_parser = parse_fault, hide = true)]
+    /// TEST ONLY, development chain only, with --test-faults: make this node lie (wrong-output,
+    /// other-model, truncate, made-up; validators: approve-all, bad-verdicts).
+    #[arg(long, value_parser = parse_fault, hide = true, requires = "test_faults")]
     pub(crate) fault: Option<veritas_node::Fault>,
+    /// TEST ONLY: allow --fault (on the development chain).
+    #[arg(long, hide = true)]
+    pub(crate) test_faults: bool,
+    /// Serve the development chain (whose keys are public) on an address other machines reach:
+    /// for a test network, never for value. Without it such a node listens on loopback only;
+    /// with it, requests that name no payer are refused rather than paid by a development account.
+    #[arg(long)]
+    pub(crate) dev: bool,
+    /// Requests that may wait for an inference or generation place; past it, 503 with Retry-After.
+    #[arg(long, default_value_t = 256)]
+    max_queue: usize,
+    /// Claims awaiting verdicts past which a gateway refuses new requests (503, Retry-After).
+    #[arg(long, default_value_t = 10_000)]
+    max_backlog: u64,
+    /// ONNX models kept loaded; the least recently used is dropped past it.
+    #[arg(long, default_value_t = 32)]
+    max_sessions: usize,
+    /// Language models kept loaded; the least recently used is dropped past it.
+    #[arg(long, default_value_t = 2)]
+    max_language_models: usize,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_interval)]
+    header_timeout: f64,
+    /// Seconds from a request's headers to its answer's (a streamed answer then streams on).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = parse_interval)]
+    request_timeout: f64,
+    /// Connections open at once; further ones are closed as they come.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Requests per second from one IP address (bursts of twice that); 0: no limit. Calls signed
+    /// by a gateway are not counted.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 100)]
+    rate_limit_ip: u32,
+    /// Requests per second of one paying account (bursts of twice that, at least 10); 0: no limit.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 20)]
+    rate_limit_account: u32,
+    /// A publisher whose signed model pushes this node takes (repeatable). The key in the data
+    /// directory's operator.key (made on first start) always is one.
+    #[arg(long = "operator", value_name = "ADDRESS")]
+    pub(crate) operators: Vec<veritas_primitives::Address>,
     /// Exit when the process that started this one is gone (`veritas up` passes it to its
     /// nodes, so that a gateway killed outright leaves no node behind).
     #[arg(long, hide = true)]
@@ -149,6 +189,20 @@ pub(crate) fn parse_fault(text: &str) -> Result<veritas_node::Fault, String> {
     })
 }
 
+/// Refuses to serve a development chain (chain id 31337: the embedded one, or an anvil, whose
+/// keys are public) beyond loopback unless `--dev` says so.
+pub(crate) fn check_exposure(args: &NodeArgs, listen: SocketAddr, chain_id: Option<u64>) -> anyhow::Result<()> {
+    if listen.ip().is_loopback() || args.dev || chain_id != Some(veritas_node::devnet::DEV_CHAIN_ID) {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve the development chain (chain id {}, whose keys are public) on {listen}, which other \
+         machines can reach: listen on 127.0.0.1, settle on a real chain (--chain-rpc), or pass --dev for a test \
+         network that holds nothing of value",
+        veritas_node::devnet::DEV_CHAIN_ID
+    )
+}
+
 pub(crate) fn listen_address(args: &NodeArgs) -> anyhow::Result<SocketAddr> {
     if let Some(listen) = args.listen {
         return Ok(listen);
@@ -167,6 +221,10 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.threads = args.threads;
     config.llm_threads = args.llm_threads;
     config.max_generations = args.max_generations;
+    config.max_queue = args.max_queue;
+    config.max_backlog = args.max_backlog.max(1);
+    config.max_sessions = args.max_sessions.max(1);
+    config.max_language_models = args.max_language_models.max(1);
     config.key_hex = std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty());
     config.hub.max_model_bytes = args.max_model_bytes;
     config.chain = match (&args.chain_rpc, args.no_chain) {
@@ -204,12 +262,39 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.reexec_sampling = args.reexec_sampling;
     config.default_mode = args.default_mode.unwrap_or(veritas_primitives::Mode::Signed);
     config.fault = args.fault;
+    // Anonymous requests are paid by a development account only where nobody else can send them.
+    config.dev_payer = listen_address(args).is_ok_and(|listen| listen.ip().is_loopback());
     config.tee = args.tee;
     config.tee_policy = tee_policy(args)?;
     if args.tee == Some(veritas_node::TeeBackend::Simulated) {
         eprintln!("\n{}\n", veritas_node::SIMULATED_WARNING);
     }
     Ok(config)
+}
+
+/// The file of the operator key a node takes pushes from, in its data directory.
+pub(crate) const OPERATOR_KEY_FILE: &str = "operator.key";
+
+/// The API's configuration: its operators are `--operator`'s and the data directory's
+/// operator key (made if absent, readable by its owner only).
+pub(crate) fn api_config(args: &NodeArgs, home: &std::path::Path) -> anyhow::Result<veritas_api::ApiConfig> {
+    let path = home.join(OPERATOR_KEY_FILE);
+    let key = veritas_node::load_or_create_key(&path, None)
+        .with_context(|| format!("cannot read or make the operator key {}", path.display()))?;
+    let mut operators = vec![key.address()];
+    operators.extend(args.operators.iter().copied().filter(|address| *address != key.address()));
+    let rate = |per_second: u32, least_burst: u32| {
+        (per_second > 0).then(|| veritas_api::Rate { per_second, burst: per_second.saturating_mul(2).max(least_burst) })
+    };
+    let limits = veritas_api::Limits {
+        header_timeout: std::time::Duration::from_secs_f64(args.header_timeout),
+        request_timeout: std::time::Duration::from_secs_f64(args.request_timeout),
+        max_connections: args.max_connections.max(1),
+        per_ip: rate(args.rate_limit_ip, 1),
+        per_account: rate(args.rate_limit_account, 10),
+        ..Default::default()
+    };
+    Ok(veritas_api::ApiConfig { operators, limits, ..Default::default() })
 }
 
 /// Pushes the default language model unless the node has it.
@@ -250,15 +335,21 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
     let onnxruntime = setup::ensure_onnxruntime(&home, out.json)?;
     let listen = listen_address(&args)?;
     let config = node_config(&args, &home, onnxruntime)?;
+    let api = api_config(&args, &home)?;
+    if matches!(config.chain, ChainConfig::Embedded { .. }) {
+        check_exposure(&args, listen, Some(veritas_node::devnet::DEV_CHAIN_ID))?;
+    }
     // Verdicts are collected as claims come, and pending receipts settle every few seconds.
     let mut handle = veritas_node::launch(&config).await.context("cannot open the node")?;
     let node = handle.node().clone();
+    check_exposure(&args, listen, node.core().chain().map(|_| node.core().domain().chain_id))?;
     if banner && !args.no_default_model {
         push_default_llm(&node, &home, out).await?;
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let url = format!("http://{}", listener.local_addr()?);
-    veritas_api::serve(&mut handle, listener, veritas_api::ApiConfig::default());
+    let operator = api.operators[0];
+    veritas_api::serve(&mut handle, listener, api);
     let core = node.core();
     let domain = core.domain();
     let rpc = core.chain().and_then(|c| c.embedded.as_ref()).map(|_| format!("{url}/rpc"));
@@ -274,6 +365,7 @@ async fn run_node(args: NodeArgs, out: &Output, banner: bool) -> anyhow::Result<
             say!("  chain    {rpc} (chain id {}, settlement {})", domain.chain_id, domain.verifying_contract);
         }
         say!("  worker   {}", core.key());
+        say!("  operator {operator} (pushes models; key in {})", home.join(OPERATOR_KEY_FILE).display());
         say!("  data     {}", home.display());
         say!("try, in another terminal:");
         say!("  veritas model push examples/models/iris-logreg.onnx --name iris");

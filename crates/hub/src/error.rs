@@ -1,6 +1,6 @@
 //! The error type of the hub.
 
-use veritas_primitives::ModelId;
+use veritas_primitives::{Address, ModelId};
 
 /// What went wrong in the hub.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +19,14 @@ pub enum HubError {
     /// A declared tolerance that the hub does not accept.
     #[error("invalid tolerance: {0}")]
     InvalidTolerance(String),
+    /// A push to a name another publisher owns.
+    #[error("model name {name:?} belongs to {owner}: only its owner pushes versions of it; choose another name")]
+    NotOwner {
+        /// The name.
+        name: String,
+        /// Its owner.
+        owner: Address,
+    },
     /// An upload larger than the configured limit.
     #[error("upload too large: the limit is {limit} bytes, got at least {got}")]
     TooLarge {

@@ -10,7 +10,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
-use veritas_primitives::{ModelId, hex};
+use veritas_primitives::{Address, ModelId, hex};
 
 use crate::{FileEntry, HubError, HubResult, Manifest, PushSpec, Staged, Stager, validate_name, validate_tolerance};
 
@@ -18,6 +18,8 @@ use crate::{FileEntry, HubError, HubResult, Manifest, PushSpec, Staged, Stager, 
 const VERSIONS: TableDefinition<(&str, u64), &str> = TableDefinition::new("versions");
 /// model id → the first `(name, version)` it was pushed as.
 const BY_ID: TableDefinition<&str, (&str, u64)> = TableDefinition::new("by_id");
+/// name → the publisher that first pushed it (20 bytes).
+const OWNERS: TableDefinition<&str, &[u8]> = TableDefinition::new("owners");
 
 /// Where the hub keeps bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,12 +126,24 @@ pub trait ModelStore: Send + Sync {
     /// Every version of one name, oldest first.
     fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>>;
 
+    /// The publisher that owns `name`, if a publisher pushed it.
+    fn owner(&self, name: &str) -> HubResult<Option<Address>>;
+
     /// Finds a version by `name` (latest), `name@version`, or model id.
     fn resolve<'a>(&'a self, reference: &'a str) -> BoxFuture<'a, HubResult<ModelVersion>>;
+
+    /// A version's main file as a stream of chunks, with its manifest, for files too large to
+    /// hold in memory. The digest and size are checked as the chunks pass: a mismatch ends the
+    /// stream with [`HubError::Integrity`] (a reader sees a cut-off file, never a changed one
+    /// as whole).
+    fn stream<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, FileStream)>>;
 
     /// The bytes of a version's main file, checked against the manifest's digest.
     fn load<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, Vec<u8>)>>;
 }
+
+/// A file's chunks, each checked on the way (see [`ModelStore::stream`]).
+pub type FileStream = futures_util::stream::BoxStream<'static, HubResult<bytes::Bytes>>;
 
 /// The hub over an `object_store` backend.
 pub struct Hub {
@@ -163,6 +177,7 @@ impl Hub {
         let txn = index.begin_write()?;
         txn.open_table(VERSIONS)?;
         txn.open_table(BY_ID)?;
+        txn.open_table(OWNERS)?;
         txn.commit()?;
         Ok(Hub {
             store: config.store.open()?,
@@ -253,10 +268,27 @@ impl Hub {
         Ok(ModelVersion { name: name.to_owned(), version, id, manifest: self.manifest(&id).await? })
     }
 
+    fn owner_of(&self, name: &str) -> HubResult<Option<Address>> {
+        let txn = self.index.begin_read()?;
+        let table = txn.open_table(OWNERS)?;
+        Ok(table.get(name)?.map(|owner| Address::from_slice(owner.value())))
+    }
+
+    /// Refuses a publisher's push to a name another publisher owns.
+    fn check_owner(name: &str, owner: Option<Address>, publisher: Option<Address>) -> HubResult<()> {
+        match (owner, publisher) {
+            (Some(owner), Some(publisher)) if owner != publisher => {
+                Err(HubError::NotOwner { name: name.to_owned(), owner })
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn push_inner(&self, name: &str, staged: Staged, spec: PushSpec) -> HubResult<PushOutcome> {
-        let PushSpec { format, schema, metadata, tolerance, zk } = spec;
+        let PushSpec { format, schema, metadata, tolerance, zk, owner: publisher } = spec;
         validate_name(name)?;
         validate_tolerance(format, tolerance.as_ref())?;
+        Self::check_owner(name, self.owner_of(name)?, publisher)?;
         let manifest = Manifest {
             manifest_version: 1,
             format,
@@ -282,6 +314,14 @@ impl Hub {
         let mut txn = self.index.begin_write()?;
         txn.set_durability(Durability::Immediate).map_err(|err| HubError::Index(err.to_string()))?;
         let version = {
+            // Checked again under the write lock: of two publishers racing for a new name, the
+            // first to commit owns it.
+            let mut owners = txn.open_table(OWNERS)?;
+            let owner = owners.get(name)?.map(|owner| Address::from_slice(owner.value()));
+            Self::check_owner(name, owner, publisher)?;
+            if let (None, Some(publisher)) = (owner, publisher) {
+                owners.insert(name, publisher.as_slice())?;
+            }
             let mut versions = txn.open_table(VERSIONS)?;
             let next = versions
                 .range((name, 0)..=(name, u64::MAX))?
@@ -325,11 +365,12 @@ impl Hub {
         self.version_of(name, version, id).await
     }
 
-    async fn load_inner(&self, id: &ModelId) -> HubResult<(Manifest, Vec<u8>)> {
+    async fn stream_inner(&self, id: &ModelId) -> HubResult<(Manifest, FileStream)> {
+        use futures_util::StreamExt;
         let manifest = self.read_manifest(id).await?;
         let file = manifest.main_file().ok_or_else(|| HubError::UnknownModel(id.to_string()))?.clone();
-        let bytes = match self.store.get(&blob_path(&file.sha256)).await {
-            Ok(found) => found.bytes().await?.to_vec(),
+        let chunks = match self.store.get(&blob_path(&file.sha256)).await {
+            Ok(found) => found.into_stream(),
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(HubError::Integrity {
                     what: format!("{id}/{}", file.path),
@@ -339,12 +380,39 @@ impl Hub {
             }
             Err(err) => return Err(err.into()),
         };
-        let got = hex::encode(Sha256::digest(&bytes));
-        if got != file.sha256 || bytes.len() as u64 != file.size {
-            tracing::error!(%id, expected = %file.sha256, %got, "model bytes changed in the store");
-            return Err(HubError::Integrity { what: format!("{id}/{}", file.path), expected: file.sha256, got });
-        }
-        Ok((manifest, bytes))
+        let what = format!("{id}/{}", file.path);
+        // (chunks, the digest so far (None once ended), bytes so far)
+        let checked =
+            futures_util::stream::unfold((chunks, Some(Sha256::new()), 0u64), move |(mut chunks, mut hasher, size)| {
+                let (file, what) = (file.clone(), what.clone());
+                async move {
+                    let digest = hasher.as_mut()?;
+                    match chunks.next().await {
+                        Some(Ok(chunk)) => {
+                            digest.update(&chunk);
+                            let size = size + chunk.len() as u64;
+                            Some((Ok(chunk), (chunks, hasher, size)))
+                        }
+                        Some(Err(err)) => Some((Err(err.into()), (chunks, None, size))),
+                        None => {
+                            let got = hex::encode(hasher.take()?.finalize());
+                            if got == file.sha256 && size == file.size {
+                                return None;
+                            }
+                            tracing::error!(%what, expected = %file.sha256, %got, "model bytes changed in the store");
+                            Some((Err(HubError::Integrity { what, expected: file.sha256, got }), (chunks, None, size)))
+                        }
+                    }
+                }
+            });
+        Ok((manifest, checked.boxed()))
+    }
+
+    async fn load_inner(&self, id: &ModelId) -> HubResult<(Manifest, Vec<u8>)> {
+        use futures_util::TryStreamExt;
+        let (manifest, chunks) = self.stream_inner(id).await?;
+        let chunks: Vec<bytes::Bytes> = chunks.try_collect().await?;
+        Ok((manifest, chunks.concat()))
     }
 }
 
@@ -398,6 +466,14 @@ impl ModelStore for Hub {
             }
             Ok(out)
         })
+    }
+
+    fn owner(&self, name: &str) -> HubResult<Option<Address>> {
+        self.owner_of(name)
+    }
+
+    fn stream<'a>(&'a self, id: &'a ModelId) -> BoxFuture<'a, HubResult<(Manifest, FileStream)>> {
+        Box::pin(self.stream_inner(id))
     }
 
     fn versions<'a>(&'a self, name: &'a str) -> BoxFuture<'a, HubResult<Vec<ModelVersion>>> {

@@ -10,6 +10,6 @@ mod manifest;
 mod stage;
 
 pub use error::{HubError, HubResult};
-pub use hub::{Hub, HubConfig, ModelStore, ModelVersion, PushOutcome, StoreLocation};
+pub use hub::{FileStream, Hub, HubConfig, ModelStore, ModelVersion, PushOutcome, StoreLocation};
 pub use manifest::{FileEntry, Manifest, ModelFormat, PushSpec, Tolerance, ZkEntry, validate_name, validate_tolerance};
-pub use stage::{Staged, Stager};
+pub use stage::{Staged, Stager, Upload};

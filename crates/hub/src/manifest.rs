@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use veritas_primitives::Tolerance;
-use veritas_primitives::{ModelId, Schema};
+use veritas_primitives::{Address, ModelId, Schema};
 
 use crate::{HubError, HubResult};
 
@@ -108,6 +108,9 @@ pub struct PushSpec {
     pub tolerance: Option<Tolerance>,
     /// The verifying key of a quantized model.
     pub zk: Option<ZkEntry>,
+    /// Who pushed it: the first publisher of a name owns it, and only the owner adds versions.
+    /// `None` for the node's own pushes (its examples), which neither claim nor need a name.
+    pub owner: Option<Address>,
 }
 
 impl Manifest {

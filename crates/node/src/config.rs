@@ -138,6 +138,9 @@ pub struct Intervals {
     pub requests: std::time::Duration,
     /// A gateway settles a batch of verified receipts this often.
     pub settle: std::time::Duration,
+    /// A contract's request that fails for a passing reason is tried again for this long, then
+    /// refused with the last reason.
+    pub request_retry: std::time::Duration,
 }
 
 impl Default for Intervals {
@@ -147,6 +150,7 @@ impl Default for Intervals {
             verdicts: Duration::from_millis(500),
             requests: Duration::from_secs(1),
             settle: Duration::from_secs(2),
+            request_retry: Duration::from_secs(120),
         }
     }
 }
@@ -192,6 +196,15 @@ pub struct NodeConfig {
     /// as many decodes run at once as the cores hold at `llm_threads` each (llama.cpp's threads
     /// spin: more slows every generation down many times over). `None`: 4.
     pub max_generations: Option<usize>,
+    /// Requests that may wait for an inference or a generation place; past it they are refused
+    /// with 503 and `Retry-After` (`NodeError::Overloaded`).
+    pub max_queue: usize,
+    /// Claims awaiting verdicts past which a gateway refuses new requests (503, `Retry-After`).
+    pub max_backlog: u64,
+    /// ONNX models kept loaded (a session each); the least recently used is dropped past it.
+    pub max_sessions: usize,
+    /// Language models kept loaded; the least recently used is dropped past it.
+    pub max_language_models: usize,
     /// The worker key as hex, overriding the key file (from `VERITAS_WORKER_KEY`).
     pub key_hex: Option<String>,
     /// Where results settle.
@@ -211,6 +224,10 @@ pub struct NodeConfig {
     pub default_mode: veritas_primitives::Mode,
     /// A deliberate lie (byzantine tests; development chain only).
     pub fault: Option<Fault>,
+    /// Whether the development chain's account 1 pays the requests that name no payer. The CLI
+    /// turns it off on a node that listens beyond loopback: anonymous requests are paid only on
+    /// a development node that nobody else can reach.
+    pub dev_payer: bool,
     /// The enclave the network's `tee` claims come from: an inference node attests with it, a
     /// gateway offers `tee` mode. `None`: no `tee` mode.
     pub tee: Option<crate::TeeBackend>,
@@ -232,6 +249,10 @@ impl NodeConfig {
             threads: None,
             llm_threads: None,
             max_generations: None,
+            max_queue: 256,
+            max_backlog: 10_000,
+            max_sessions: 32,
+            max_language_models: 2,
             key_hex: None,
             chain: ChainConfig::None,
             fee_per_request: None,
@@ -240,6 +261,7 @@ impl NodeConfig {
             reexec_sampling: 1.0,
             default_mode: veritas_primitives::Mode::Signed,
             fault: None,
+            dev_payer: true,
             tee: None,
             tee_policy: Default::default(),
             intervals: Intervals::default(),

@@ -228,6 +228,14 @@ pub enum NodeError {
     /// The node is shutting down.
     #[error("internal: the node is shutting down")]
     ShuttingDown,
+    /// Too much of one kind of work is waiting already: try again shortly.
+    #[error("overloaded: {waiting} {what} requests are waiting already; try again shortly")]
+    Overloaded {
+        /// The kind of work.
+        what: &'static str,
+        /// How many may wait.
+        waiting: usize,
+    },
     /// A background task died.
     #[error("internal: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -254,7 +262,7 @@ impl NodeError {
             NodeError::NoWorkers(_) | NodeError::NoBatchQuorum { .. } | NodeError::Chain(_) | NodeError::NoChain => {
                 true
             }
-            NodeError::Io(_) | NodeError::Store(_) | NodeError::Join(_) => true,
+            NodeError::Io(_) | NodeError::Store(_) | NodeError::Join(_) | NodeError::Overloaded { .. } => true,
             _ => false,
         }
     }

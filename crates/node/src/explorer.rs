@@ -46,20 +46,33 @@ struct ChainEvents {
     since: u64,
 }
 
+/// The most claims one explorer page lists.
+pub const MAX_PAGE: usize = 100;
+
+/// The most stored receipt bytes one explorer page reads.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
+
 impl Explorer {
     pub(crate) fn new(core: Arc<Core>) -> Explorer {
         Explorer { core, chain_events: Default::default() }
     }
 
-    /// The latest claims on this node's timeline, newest first (`before`: a position, to page).
+    /// The latest claims on this node's timeline, newest first (`before`: a position, to page),
+    /// at most [`MAX_PAGE`] of them and as many as fit in [`MAX_PAGE_BYTES`] of stored receipts
+    /// (at least one): a page costs a bounded read whatever the receipts hold.
     pub async fn recent_claims(&self, limit: usize, before: Option<u64>) -> NodeResult<Vec<ClaimSummary>> {
         let store = self.core.store.clone();
-        let limit = limit.clamp(1, 500);
+        let limit = limit.clamp(1, MAX_PAGE);
         tokio::task::spawn_blocking(move || -> NodeResult<Vec<ClaimSummary>> {
             let mut out = Vec::new();
+            let mut read = 0;
             for entry in store.timeline().recent(limit, before)? {
-                let Some(receipt) = store.receipts().get(&entry.id)? else { continue };
+                let Some((receipt, size)) = store.receipts().get_sized(&entry.id)? else { continue };
                 out.push(summary(entry, &receipt));
+                read += size;
+                if read >= MAX_PAGE_BYTES {
+                    break;
+                }
             }
             Ok(out)
         })

@@ -53,7 +53,7 @@ impl Node {
             // A standalone node's settlement transactions come from its validator key, which the
             // development chain funds; a gateway's from its own key.
             let sender = validator_key.unwrap_or_else(|| core.key.clone());
-            Arc::new(Gateway::new(core.clone(), backends, sender))
+            Arc::new(Gateway::new(core.clone(), backends, sender, config))
         });
         let explorer = Arc::new(Explorer::new(core.clone()));
         Ok(Node { core, gateway, worker, validator, explorer })

@@ -12,8 +12,7 @@ use veritas_primitives::{
     call::{CallEnvelope, CallTarget},
 };
 use veritas_wire::{
-    BatchSignature, Health, InferRequest, InferResponse, Judgement, ModelEntry, ModelList, WorkChat, WorkChatDone,
-    WorkChatEvent,
+    BatchSignature, Health, InferRequest, InferResponse, ModelEntry, ModelList, WorkChat, WorkChatDone, WorkChatEvent,
 };
 
 use crate::{NodeError, NodeResult};
@@ -210,15 +209,16 @@ impl Peers {
         Err(malformed(&url, "the stream ended before the receipt").into())
     }
 
-    /// Asks a validator for its verdict on a receipt.
-    pub async fn judge(
+    /// Asks a validator for its verdicts on many claims in one call.
+    pub async fn judge_many(
         &self,
         caller: &Caller<'_>,
         endpoint: &str,
-        receipt: &Receipt,
+        receipts: &[Receipt],
         timeout: Duration,
-    ) -> NodeResult<Judgement> {
-        self.post(caller, endpoint, "/v1/verdicts", receipt, timeout).await
+    ) -> NodeResult<veritas_wire::Judgements> {
+        let body = veritas_wire::JudgeMany { receipts: receipts.to_vec() };
+        self.post(caller, endpoint, "/v1/verdicts/batch", &body, timeout).await
     }
 
     /// Asks a validator to sign a batch.
@@ -239,19 +239,27 @@ impl Peers {
         Ok(list.data.iter().map(|model| model.veritas.model_id).collect())
     }
 
-    /// A model version's manifest and file from a hub's API, by id.
-    pub async fn model(&self, hub: &str, id: &veritas_primitives::ModelId) -> NodeResult<(ModelVersion, Vec<u8>)> {
+    /// A model version's manifest from a hub's API, by id, its file streamed into `upload`
+    /// (which holds it to the hub's size limit) rather than held in memory.
+    pub async fn model(
+        &self,
+        hub: &str,
+        id: &veritas_primitives::ModelId,
+        upload: &mut veritas_hub::Upload,
+    ) -> NodeResult<ModelVersion> {
         let base = hub.trim_end_matches('/');
         let url = format!("{base}/v1/models/{id}");
         let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
         let shown: ModelEntry = read_json(&url, response).await?;
         let url = format!("{base}/v1/models/{id}/content");
-        let response = self.http.get(&url).timeout(LONG).send().await.map_err(transport(&url))?;
+        let mut response = self.http.get(&url).timeout(LONG).send().await.map_err(transport(&url))?;
         if !response.status().is_success() {
             return Err(status_err(&url, response).await.into());
         }
-        let bytes = response.bytes().await.map_err(transport(&url))?;
-        Ok((shown.version(), bytes.to_vec()))
+        while let Some(chunk) = response.chunk().await.map_err(transport(&url))? {
+            upload.write(&chunk).await?;
+        }
+        Ok(shown.version())
     }
 }
 

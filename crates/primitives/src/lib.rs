@@ -11,6 +11,7 @@ mod claim;
 mod error;
 mod merkle;
 mod model_id;
+pub mod publish;
 mod receipt;
 pub mod request;
 mod schema;

@@ -20,6 +20,10 @@ pub enum RuntimeError {
     /// ONNX Runtime failed while running.
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The model's session is not loaded (never, or dropped as least recently used): load it
+    /// and run again.
+    #[error("model {0} is not loaded")]
+    NotLoaded(veritas_primitives::ModelId),
     /// The model produced an output this runtime cannot represent.
     #[error("unsupported output {name:?}: {reason}")]
     UnsupportedOutput {

@@ -117,19 +117,33 @@ pub fn inspect_onnx(bytes: &[u8]) -> RuntimeResult<Inspection> {
     Ok(Inspection { schema: schema_of(&session), metadata })
 }
 
-/// Cached ONNX Runtime sessions by model id.
+/// A cached session, with when it was last used.
+struct Cached {
+    session: Arc<Mutex<Session>>,
+    used: std::time::Instant,
+}
+
+/// Cached ONNX Runtime sessions by model id, at most `capacity` of them: past it, the least
+/// recently used is dropped (a run under way keeps its session until it ends).
 pub struct OnnxRuntime {
-    sessions: Mutex<HashMap<ModelId, Arc<Mutex<Session>>>>,
+    sessions: Mutex<HashMap<ModelId, Cached>>,
     threads: Option<usize>,
+    capacity: usize,
 }
 
 impl OnnxRuntime {
-    /// A runtime whose sessions use `threads` intra-op threads (ONNX Runtime's default if `None`).
+    /// A runtime whose sessions use `threads` intra-op threads (ONNX Runtime's default if
+    /// `None`), keeping up to 32 sessions.
     pub fn new(threads: Option<usize>) -> OnnxRuntime {
-        OnnxRuntime { sessions: Mutex::new(HashMap::new()), threads }
+        OnnxRuntime::with_capacity(threads, 32)
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ModelId, Arc<Mutex<Session>>>> {
+    /// [`OnnxRuntime::new`] keeping up to `capacity` sessions (at least one).
+    pub fn with_capacity(threads: Option<usize>, capacity: usize) -> OnnxRuntime {
+        OnnxRuntime { sessions: Mutex::new(HashMap::new()), threads, capacity: capacity.max(1) }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<ModelId, Cached>> {
         // OK because the map stays consistent even if a holder panicked.
         self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -139,10 +153,22 @@ impl OnnxRuntime {
         self.sessions().contains_key(id)
     }
 
-    /// Creates and caches a session from the model's bytes (already checked by the hub).
+    /// How many sessions are cached.
+    pub fn loaded(&self) -> usize {
+        self.sessions().len()
+    }
+
+    /// Creates and caches a session from the model's bytes (already checked by the hub),
+    /// dropping the least recently used past the capacity.
     pub fn load(&self, id: &ModelId, bytes: &[u8]) -> RuntimeResult<()> {
         let session = new_session(bytes, self.threads)?;
-        self.sessions().insert(*id, Arc::new(Mutex::new(session)));
+        let mut sessions = self.sessions();
+        while sessions.len() >= self.capacity && !sessions.contains_key(id) {
+            let Some(oldest) = sessions.iter().min_by_key(|(_, cached)| cached.used).map(|(id, _)| *id) else { break };
+            sessions.remove(&oldest);
+            tracing::info!(model = %oldest, "session dropped (least recently used)");
+        }
+        sessions.insert(*id, Cached { session: Arc::new(Mutex::new(session)), used: std::time::Instant::now() });
         Ok(())
     }
 
@@ -150,9 +176,12 @@ impl OnnxRuntime {
     pub fn run(&self, id: &ModelId, inputs: &Values) -> RuntimeResult<Values> {
         let session = self
             .sessions()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| RuntimeError::Inference(format!("model {id} is not loaded")))?;
+            .get_mut(id)
+            .map(|cached| {
+                cached.used = std::time::Instant::now();
+                cached.session.clone()
+            })
+            .ok_or(RuntimeError::NotLoaded(*id))?;
         let mut feed: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, value) in inputs {
             feed.push((name.clone(), to_ort(name, value)?));

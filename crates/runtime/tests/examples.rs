@@ -131,3 +131,27 @@ fn non_onnx_and_corrupt_files_are_refused() {
         assert!(matches!(err, RuntimeError::InvalidModel(_)), "{err}");
     }
 }
+
+/// Past its capacity the runtime drops the least recently used session; a run on it says
+/// so (and the node loads it again), and the others keep running.
+#[test]
+fn sessions_past_the_capacity_are_dropped_least_recently_used_first() {
+    init();
+    let runtime = OnnxRuntime::with_capacity(Some(1), 2);
+    let bytes = std::fs::read(examples().join("iris-logreg.onnx")).unwrap();
+    let ids: Vec<ModelId> = (0..3u8).map(|i| ModelId::of_manifest(&[i])).collect();
+    let inputs = parse_inputs(
+        &inspect_onnx(&bytes).unwrap().schema,
+        &serde_json::json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]}),
+    )
+    .unwrap();
+    runtime.load(&ids[0], &bytes).unwrap();
+    runtime.load(&ids[1], &bytes).unwrap();
+    runtime.run(&ids[0], &inputs).unwrap();
+    runtime.load(&ids[2], &bytes).unwrap();
+    assert_eq!(runtime.loaded(), 2);
+    assert!(runtime.is_loaded(&ids[0]), "used last, kept");
+    assert!(!runtime.is_loaded(&ids[1]), "least recently used, dropped");
+    assert!(matches!(runtime.run(&ids[1], &inputs), Err(RuntimeError::NotLoaded(id)) if id == ids[1]));
+    runtime.run(&ids[2], &inputs).unwrap();
+}

@@ -120,3 +120,33 @@ pub fn call_headers(
     let envelope = CallEnvelope::sign(gateway, &node.core().domain(), &target, now.as_secs(), nonce).unwrap();
     envelope.headers().to_vec()
 }
+
+/// The key the API tests' nodes take pushes from (see [`operator_config`]).
+pub fn operator() -> veritas_primitives::WorkerKey {
+    veritas_primitives::WorkerKey::from_bytes(&veritas_primitives::keccak256(b"veritas test operator")).unwrap()
+}
+
+/// API limits with [`operator`] as the node's one operator.
+pub fn operator_config() -> veritas_api::ApiConfig {
+    veritas_api::ApiConfig { operators: vec![operator().address()], ..Default::default() }
+}
+
+/// The headers of `publisher`'s push of `body` to `node` at `target` (the path and query),
+/// signed now with a fresh nonce, with the content type a push needs.
+pub fn push_headers(
+    publisher: &veritas_primitives::WorkerKey,
+    node: &Node,
+    target: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    use sha2::Digest;
+    use veritas_primitives::publish::{PushEnvelope, PushTarget};
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let content_sha256 = veritas_primitives::B256::from_slice(&sha2::Sha256::digest(body));
+    let push = PushTarget { to: node.core().key(), target, content_sha256 };
+    let nonce = veritas_primitives::B256::random();
+    let envelope = PushEnvelope::sign(publisher, &node.core().domain(), &push, now.as_secs(), nonce).unwrap();
+    let mut headers = envelope.headers().to_vec();
+    headers.push(("content-type", "application/octet-stream".to_owned()));
+    headers
+}

@@ -165,7 +165,8 @@ pub struct NodesPage {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ClaimsQuery {
-    /// How many claims, newest first (at most 500; 50 if absent).
+    /// How many claims, newest first (at most 100, fewer when their receipts are large; 50 if
+    /// absent).
     pub limit: Option<usize>,
     /// Only claims before this timeline position.
     pub before: Option<u64>,

@@ -20,7 +20,8 @@ pub use models::{ModelDetails, ModelEntry, ModelList, PushAnswer, PushQuery, Ver
 pub use network::{ChainInfo, ContractAddresses, Member, NetworkInfo, Registry, Role, TeePolicyInfo};
 pub use node::{Counts, Health};
 pub use work::{
-    BatchSignature, ChatInput, CheckMode, InferRequest, InferResponse, Judgement, WorkChat, WorkChatDone, WorkChatEvent,
+    BatchSignature, ChatInput, CheckMode, InferRequest, InferResponse, JudgeMany, Judgement, JudgementOrError,
+    Judgements, MAX_JUDGE_BATCH, WorkChat, WorkChatDone, WorkChatEvent,
 };
 
 use serde::{Deserialize, Serialize};

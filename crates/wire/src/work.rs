@@ -148,6 +148,35 @@ pub struct Judgement {
     pub verdict: Verdict,
 }
 
+/// The most claims one `POST /v1/verdicts/batch` carries.
+pub const MAX_JUDGE_BATCH: usize = 128;
+
+/// Claims for a validator to judge at once (`POST /v1/verdicts/batch`).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct JudgeMany {
+    /// The receipts, at most [`MAX_JUDGE_BATCH`].
+    #[schema(value_type = Vec<crate::schema::Receipt>)]
+    pub receipts: Vec<Receipt>,
+}
+
+/// A validator's answer about each claim of a [`JudgeMany`], in its order.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Judgements {
+    /// One per receipt asked about.
+    pub answers: Vec<JudgementOrError>,
+}
+
+/// A judgement, or why there is none (the error a single `POST /v1/verdicts` would answer).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct JudgementOrError {
+    /// The judgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<Judgement>,
+    /// Why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorDetail>,
+}
+
 /// A validator's signature on a batch (`POST /v1/batches/sign`).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct BatchSignature {

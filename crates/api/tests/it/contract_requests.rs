@@ -208,3 +208,34 @@ async fn a_delivery_made_before_the_node_sends_its_own_becomes_the_receipts_sett
     assert_eq!((settled.transaction, settled.block), (mined.transaction, mined.block));
     assert_eq!(view(&node, consumer, TestConsumer::callsCall {}).await, U256::from(1), "delivered once");
 }
+
+/// Issue 21: a request that fails for a passing reason (here, a gateway with no worker to ask)
+/// is tried again for a while, then refused with the reason, and nothing waits on it after.
+#[tokio::test]
+async fn a_request_that_keeps_failing_is_tried_for_a_while_then_refused_with_the_reason() {
+    let home = tempfile::tempdir().unwrap();
+    let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
+    let mut config = NodeConfig::new(home.path().to_owned(), ort.into());
+    config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
+    config.role = veritas_node::NodeRole::Gateway;
+    config.intervals.request_retry = Duration::from_secs(1);
+    let node = Node::open(&config).await.unwrap();
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/iris-logreg.onnx");
+    let staged = node.core().stager().stage_file(&path).await.unwrap();
+    let request = veritas_node::PushRequest { name: "iris".into(), staged, format: veritas_node::ModelFormat::Onnx };
+    node.core().push_model(request).await.unwrap();
+    let consumer = consumer(&node).await;
+    let id = ask(&node, consumer, canonical_bytes(&iris_input(5.1)), Mode::Signed).await;
+    let gateway = node.gateway().unwrap();
+
+    let err = gateway.serve_requests().await.unwrap_err();
+    assert!(err.retryable(), "{err}");
+    assert_eq!(gateway.contract_request(id).unwrap(), None, "not refused yet: tried again");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(gateway.serve_requests().await.unwrap(), 0);
+    match gateway.contract_request(id).unwrap() {
+        Some(Served::Refused(reason)) => assert!(reason.contains("serving it failed for 1 s"), "{reason}"),
+        other => panic!("request {id}: {other:?}"),
+    }
+    assert_eq!(gateway.serve_requests().await.unwrap(), 0, "nothing is tried again");
+}

@@ -40,7 +40,8 @@ impl Server {
             config.chain = veritas_node::ChainConfig::Embedded { block_time: None };
         }
         let node = Node::open(&config).await.unwrap();
-        let served = Served::start(node, veritas_api::ApiConfig { max_json_bytes: 64 << 10 }).await;
+        let config = veritas_api::ApiConfig { max_json_bytes: 64 << 10, ..crate::harness::operator_config() };
+        let served = Served::start(node, config).await;
         let home_path = home.path().to_owned();
         Server { url: served.url.clone(), http: reqwest::Client::new(), _home: home, home_path, served: Some(served) }
     }
@@ -52,7 +53,28 @@ impl Server {
     }
 
     async fn push(&self, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-        let response = self.http.post(format!("{}/v1/models?name={name}", self.url)).body(bytes).send().await.unwrap();
+        self.push_as(&crate::harness::operator(), &format!("/v1/models?name={name}"), bytes, &[]).await
+    }
+
+    /// A push to `target` (path and query) signed by `publisher`, with `extra` headers after the
+    /// signed ones (a later one of the same name replaces it).
+    async fn push_as(
+        &self,
+        publisher: &veritas_primitives::WorkerKey,
+        target: &str,
+        bytes: Vec<u8>,
+        extra: &[(&'static str, &str)],
+    ) -> (StatusCode, Value) {
+        let node = &self.served.as_ref().unwrap().node;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in crate::harness::push_headers(publisher, node, target, &bytes) {
+            headers.insert(name, value.parse().unwrap());
+        }
+        for (name, value) in extra {
+            headers.insert(*name, value.parse().unwrap());
+        }
+        let response =
+            self.http.post(format!("{}{target}", self.url)).headers(headers).body(bytes).send().await.unwrap();
         (response.status(), response.json().await.unwrap())
     }
 
@@ -249,9 +271,8 @@ async fn bad_uploads_are_refused_at_push() {
     assert_error(status, &body, 400, "invalid_name", "invalid model name");
     let (status, body) = server.push("empty", vec![]).await;
     assert_error(status, &body, 400, "invalid_request", "empty upload");
-    let response = server.http.post(format!("{}/v1/models", server.url)).body(good).send().await.unwrap();
-    let status = response.status();
-    assert_error(status, &response.json().await.unwrap(), 400, "invalid_request", "expected ?name=NAME");
+    let (status, body) = server.push_as(&crate::harness::operator(), "/v1/models", good, &[]).await;
+    assert_error(status, &body, 400, "invalid_request", "expected ?name=NAME");
     let (_, list) = server.get("/v1/models").await;
     assert_eq!(list["data"], json!([]), "nothing refused is listed");
     let staged = std::fs::read_dir(server.home_path.join("hub/staging")).map(|d| d.count()).unwrap_or(0);
@@ -315,6 +336,7 @@ async fn health_metrics_and_openapi() {
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/verdicts",
+        "/v1/verdicts/batch",
         "/v1/batches/sign",
         "/v1/work/chat",
         "/v1/network/registry",
@@ -376,11 +398,16 @@ async fn a_gguf_language_model_is_inspected_at_push() {
     let mut config = config(home.path());
     config.hub.max_model_bytes = 1 << 30;
     let node = Node::open(&config).await.unwrap();
-    let served = crate::harness::Served::start(node.clone(), Default::default()).await;
+    let served = crate::harness::Served::start(node.clone(), crate::harness::operator_config()).await;
     let url = served.url.clone();
     let http = reqwest::Client::new();
     let push = |name: &'static str, bytes: Vec<u8>| {
-        let request = http.post(format!("{url}/v1/models?name={name}&format=gguf")).body(bytes);
+        let target = format!("/v1/models?name={name}&format=gguf");
+        let mut request = http.post(format!("{url}{target}"));
+        for (header, value) in crate::harness::push_headers(&crate::harness::operator(), &node, &target, &bytes) {
+            request = request.header(header, value);
+        }
+        let request = request.body(bytes);
         async move {
             let response = request.send().await.unwrap();
             (response.status(), response.json::<Value>().await.unwrap())
@@ -441,4 +468,179 @@ async fn the_web_chat_is_served_from_the_binary_with_its_verifier() {
     let (status, _, body) = get("/assets/nothing.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(&body[..], b"no such file: /assets/nothing.js");
+}
+
+/// Issue 21's first abuse: anyone pushing a model under any name. Every way an outsider could
+/// push is refused, and `iris` stays the operator's.
+#[tokio::test]
+async fn pushes_are_taken_from_the_nodes_operators_only_and_names_from_their_owners() {
+    let server = Server::start().await;
+    let operator = harness::operator();
+    let iris = server.push_example("iris", "iris-logreg.onnx").await;
+    let other = std::fs::read(examples().join("iris-svm.onnx")).unwrap();
+    let url = format!("{}/v1/models?name=iris", server.url);
+    let latest = || async { server.get("/v1/models/iris").await.1["veritas"]["model_id"].clone() };
+
+    // Anonymous, as the issue found it: a raw body, no signature.
+    let response = server.http.post(&url).body(other.clone()).send().await.unwrap();
+    let status = response.status();
+    assert_error(status, &response.json().await.unwrap(), 415, "unsupported_media_type", "application/octet-stream");
+    let response = server
+        .http
+        .post(&url)
+        .header("content-type", "application/octet-stream")
+        .body(other.clone())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_error(status, &response.json().await.unwrap(), 401, "unauthorized", "operator's signature");
+
+    // A web page the operator visits, even with a signature it somehow holds.
+    let (status, body) =
+        server.push_as(&operator, "/v1/models?name=iris", other.clone(), &[("origin", "https://evil.example")]).await;
+    assert_error(status, &body, 403, "browser_refused", "web pages");
+    // A form post (text/plain, the content type a page may send without asking).
+    let (status, body) =
+        server.push_as(&operator, "/v1/models?name=iris", other.clone(), &[("content-type", "text/plain")]).await;
+    assert_error(status, &body, 415, "unsupported_media_type", "text/plain");
+
+    // A key of its own: signed, but not an operator of this node.
+    let stranger = veritas_primitives::WorkerKey::random();
+    let (status, body) = server.push_as(&stranger, "/v1/models?name=iris", other.clone(), &[]).await;
+    assert_error(status, &body, 403, "not_operator", "is not an operator of this node");
+
+    // The operator's signature for another name, or another file, or used twice.
+    let node = &server.served.as_ref().unwrap().node;
+    let signed = harness::push_headers(&operator, node, "/v1/models?name=iris-copy", &other);
+    let mut request = server.http.post(&url).body(other.clone());
+    for (name, value) in &signed {
+        request = request.header(*name, value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    assert_error(status, &response.json().await.unwrap(), 401, "unauthorized", "bad push signature");
+    let signed = harness::push_headers(&operator, node, "/v1/models?name=iris", &other);
+    let mut tampered = other.clone();
+    tampered[100] ^= 1;
+    let send = |body: Vec<u8>| {
+        let mut request = server.http.post(&url).body(body);
+        for (name, value) in &signed {
+            request = request.header(*name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = send(tampered).await;
+    assert_error(status, &body, 400, "content_mismatch", "not the");
+    let (status, body) = send(other.clone()).await;
+    assert_error(status, &body, 401, "unauthorized", "already made");
+    assert_eq!(latest().await, iris["model_id"], "iris is unchanged");
+
+    // A second operator of the same node owns the names it pushes first, and no others.
+    let home = server.stop().await;
+    let second = veritas_primitives::WorkerKey::random();
+    let node = Node::open(&config(home.path())).await.unwrap();
+    let config = veritas_api::ApiConfig {
+        operators: vec![operator.address(), second.address()],
+        ..crate::harness::operator_config()
+    };
+    let served = Served::start(node, config).await;
+    let server = Server {
+        url: served.url.clone(),
+        http: reqwest::Client::new(),
+        home_path: home.path().to_owned(),
+        _home: home,
+        served: Some(served),
+    };
+    let (status, body) = server.push_as(&second, "/v1/models?name=iris", other.clone(), &[]).await;
+    assert_error(status, &body, 403, "not_owner", &format!("belongs to {}", operator.address()));
+    assert_eq!(server.get("/v1/models/iris").await.1["veritas"]["model_id"], iris["model_id"], "iris is unchanged");
+    let (status, body) = server.push_as(&second, "/v1/models?name=svm", other.clone(), &[]).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = server.push_as(&operator, "/v1/models?name=svm", other, &[]).await;
+    assert_error(status, &body, 403, "not_owner", &format!("belongs to {}", second.address()));
+    let (status, body) = server
+        .push_as(&operator, "/v1/models?name=iris", std::fs::read(examples().join("iris-svm.onnx")).unwrap(), &[])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "the owner adds versions: {body}");
+}
+
+/// A page whose name an attacker rebinds to 127.0.0.1 sends its own Host: a loopback node
+/// answers it 403, and answers the same request for localhost.
+#[tokio::test]
+async fn a_loopback_node_answers_only_loopback_hosts() {
+    let server = Server::start().await;
+    for (host, expected) in [
+        ("evil.example", 403),
+        ("evil.example:80", 403),
+        ("localhost.evil.example", 403),
+        ("localhost", 200),
+        ("127.0.0.1:1234", 200),
+        ("[::1]:1", 200),
+    ] {
+        let response = server.http.get(format!("{}/v1/models", server.url)).header("host", host).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{host}");
+        if expected == 403 {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "forbidden_host", "{body}");
+        }
+    }
+}
+
+/// Issue 21: a client that sends its headers, or its body, too slowly is cut off; one IP's
+/// flood gets 429 with `Retry-After`.
+#[tokio::test]
+async fn slow_clients_are_timed_out_and_one_address_flood_is_limited() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let home = tempfile::tempdir().unwrap();
+    let node = Node::open(&config(home.path())).await.unwrap();
+    let limits = veritas_api::Limits {
+        header_timeout: Duration::from_millis(500),
+        body_idle_timeout: Duration::from_millis(500),
+        per_ip: Some(veritas_api::Rate { per_second: 1, burst: 5 }),
+        ..Default::default()
+    };
+    let served = Served::start(node, veritas_api::ApiConfig { limits, ..harness::operator_config() }).await;
+    let address = served.url.trim_start_matches("http://").to_owned();
+
+    // Headers that never end: the connection is closed.
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the node still holds a connection whose headers stalled");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // A body that stalls: answered with an error, not waited for.
+    let started = Instant::now();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        b"POST /v1/infer HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"model\"",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), slow.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // One address's flood: its burst is served, the rest is told when to come back.
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let response = http.get(format!("{}/v1/models", served.url)).send().await.unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        statuses.push(response.status().as_u16());
+    }
+    // The slow connections above took a place in the limiter too.
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 6, "{statuses:?}");
+    assert!(statuses.iter().take(3).all(|s| *s == 200), "{statuses:?}");
 }

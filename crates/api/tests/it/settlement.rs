@@ -290,3 +290,98 @@ async fn with_interval_blocks_receipts_settle_at_the_next_block() {
     assert!(on_chain(&node, &settled).await);
     handle.shutdown().await.unwrap();
 }
+
+/// Issue 21: a flood gets 429s with `Retry-After`, counted per account after its signature
+/// holds (so nobody can spend another's limit), while a paying account within its limit is
+/// served.
+#[tokio::test]
+async fn a_flooding_account_gets_429s_while_a_paying_account_within_its_limit_is_served() {
+    use veritas_node::chain::{Confirmations, contracts::VeritasToken};
+    let home = tempfile::tempdir().unwrap();
+    let node = open(home.path()).await;
+    push_iris(&node).await;
+    let keys = veritas_node::devnet::dev_keys();
+    let (alice, mallory) = (&keys[2], &keys[3]);
+    let chain = node.core().embedded().unwrap().clone();
+    let contracts = chain.contracts();
+    let one = alloy_primitives::U256::from(10u64).pow(alloy_primitives::U256::from(18u64));
+    for key in [alice, mallory] {
+        let approve = VeritasToken::approveCall { spender: contracts.settlement, value: one };
+        chain.send_call(key, contracts.token, approve, Confirmations::default()).await.unwrap();
+        let deposit = SettlementContract::depositCall { amount: one };
+        chain.send_call(key, contracts.settlement, deposit, Confirmations::default()).await.unwrap();
+        let allow = SettlementContract::approveGatewayCall { gateway: node.gateway().unwrap().address(), amount: one };
+        chain.send_call(key, contracts.settlement, allow, Confirmations::default()).await.unwrap();
+    }
+    let limits =
+        veritas_api::Limits { per_account: Some(veritas_api::Rate { per_second: 1, burst: 3 }), ..Default::default() };
+    let served =
+        crate::harness::Served::start(node.clone(), veritas_api::ApiConfig { limits, ..Default::default() }).await;
+    let (url, http, scope) = (served.url.clone(), reqwest::Client::new(), scope_of(&node));
+    let bytes =
+        serde_json::to_vec(&json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}})).unwrap();
+    let send = |key| {
+        signed_for(http.post(format!("{url}/v1/infer")), key, &scope, &nonce(), "/v1/infer", &bytes)
+            .header("content-type", "application/json")
+            .send()
+    };
+
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let response = send(mallory).await.unwrap();
+        if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=2).contains(&wait), "{wait}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+            statuses.push(429);
+        } else {
+            statuses.push(response.status().as_u16());
+        }
+    }
+    assert_eq!(statuses[..3], [200, 200, 200], "the burst is served: {statuses:?}");
+    assert!(statuses[3..].iter().filter(|s| **s == 429).count() >= 6, "the flood is refused: {statuses:?}");
+
+    // Alice, within her limit, is served throughout; a signature in Alice's name that does not
+    // hold costs her nothing.
+    let mut forged = signed_for(http.post(format!("{url}/v1/infer")), mallory, &scope, &nonce(), "/v1/infer", &bytes)
+        .header("content-type", "application/json")
+        .build()
+        .unwrap();
+    forged.headers_mut().insert("x-veritas-account", alice.address().to_string().parse().unwrap());
+    assert_eq!(http.execute(forged).await.unwrap().status(), reqwest::StatusCode::UNAUTHORIZED);
+    for _ in 0..3 {
+        assert_eq!(send(alice).await.unwrap().status(), reqwest::StatusCode::OK);
+    }
+    assert_eq!(node.core().store().receipts().len().unwrap(), 6, "only the served requests were run");
+}
+
+/// Issue 21: past a bound of claims awaiting verdicts, the gateway refuses new work with 503
+/// and `Retry-After` instead of growing the backlog, and serves again once quorums form.
+#[tokio::test]
+async fn past_its_verification_backlog_the_gateway_answers_503_until_quorums_form() {
+    let home = tempfile::tempdir().unwrap();
+    let mut config = harness::config_on_chain(home.path());
+    config.max_backlog = 2;
+    let node = harness::open(&config).await;
+    push_iris(&node).await;
+    let served = crate::harness::Served::start(node.clone(), Default::default()).await;
+    let http = reqwest::Client::new();
+    let infer = || {
+        http.post(format!("{}/v1/infer", served.url))
+            .json(&json!({"model": "iris", "input": {"float_input": [[5.1, 3.5, 1.4, 0.2]]}}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(infer().await.unwrap().status(), reqwest::StatusCode::OK);
+    }
+    let refused = infer().await.unwrap();
+    assert_eq!(refused.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert_eq!(node.core().store().receipts().len().unwrap(), 2, "nothing refused was run");
+
+    assert_eq!(node.gateway().unwrap().verify_pending().await.unwrap(), 2);
+    assert_eq!(infer().await.unwrap().status(), reqwest::StatusCode::OK);
+}

@@ -240,13 +240,17 @@ async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() 
     let home = tempfile::tempdir().unwrap();
     // `iris`: the same file pushed without a tolerance, so its outputs must be exact.
     let node = node(home.path()).await;
-    let served = crate::harness::Served::start(node.clone(), Default::default()).await;
+    let served = crate::harness::Served::start(node.clone(), crate::harness::operator_config()).await;
     let url = served.url.clone();
     let http = reqwest::Client::new();
     let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/models/iris-logreg.onnx");
     let bytes = std::fs::read(file).unwrap();
     let push = |query: &str| {
-        let request = http.post(format!("{url}/v1/models?{query}")).body(bytes.clone());
+        let target = format!("/v1/models?{query}");
+        let mut request = http.post(format!("{url}{target}")).body(bytes.clone());
+        for (name, value) in crate::harness::push_headers(&crate::harness::operator(), &node, &target, &bytes) {
+            request = request.header(name, value);
+        }
         async move {
             let response = request.send().await.unwrap();
             (response.status().as_u16(), response.json::<Value>().await.unwrap())

@@ -317,9 +317,9 @@ impl EmbeddedChain {
         if envelope.nonce() != expected {
             return Err(reject(format!("wrong nonce for {from}: expected {expected}, got {}", envelope.nonce())));
         }
-        if envelope.gas_limit() > BLOCK_GAS_LIMIT {
+        if envelope.gas_limit() > MAX_TRANSACTION_GAS {
             return Err(reject(format!(
-                "gas limit {} exceeds the block gas limit {BLOCK_GAS_LIMIT}",
+                "gas limit {} exceeds the most one transaction may use, {MAX_TRANSACTION_GAS}",
                 envelope.gas_limit()
             )));
         }
@@ -454,6 +454,11 @@ struct PendingTransaction {
 
 /// The most gas one block holds.
 pub const BLOCK_GAS_LIMIT: u64 = 1_000_000_000;
+
+/// The most gas one transaction may ask for, as on Ethereum's mainnet (and what an `eth_call`
+/// or `eth_estimateGas` runs with): the chain's lock is never held for more than one such run
+/// per request.
+pub const MAX_TRANSACTION_GAS: u64 = crate::evm::DEFAULT_GAS_LIMIT;
 
 #[cfg(test)]
 mod tests;

@@ -37,10 +37,21 @@ impl From<ChainError> for RpcError {
     }
 }
 
-/// Answers one JSON-RPC request or a batch; `now` is the time a new block gets.
+/// The most requests one batch may hold.
+pub const MAX_BATCH: usize = 100;
+
+/// Answers one JSON-RPC request or a batch (of at most [`MAX_BATCH`]); `now` is the time a new
+/// block gets.
 pub fn handle(chain: &mut EmbeddedChain, request: &Value, now: u64) -> Value {
     match request {
         Value::Array(batch) if batch.is_empty() => error_response(Value::Null, invalid_request("empty batch")),
+        Value::Array(batch) if batch.len() > MAX_BATCH => error_response(
+            Value::Null,
+            invalid_request(&format!(
+                "a batch of {} requests is over the {MAX_BATCH} this node answers at once",
+                batch.len()
+            )),
+        ),
         Value::Array(batch) => Value::Array(batch.iter().map(|one| handle_one(chain, one, now)).collect()),
         one => handle_one(chain, one, now),
     }

@@ -119,3 +119,33 @@ fn bad_transactions_are_refused_with_the_reason_and_change_nothing() {
     assert_eq!(chain.head().number, 0, "nothing was mined");
     assert_eq!(chain.nonce(alice.address()), 0);
 }
+
+#[test]
+fn a_json_rpc_batch_and_a_transactions_gas_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = EmbeddedChain::open(&dir.path().join("chain.redb"), &genesis()).unwrap();
+    let one = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+    let answer = rpc::handle(&mut chain, &serde_json::Value::Array(vec![one.clone(); rpc::MAX_BATCH]), T0);
+    assert_eq!(answer.as_array().map(Vec::len), Some(rpc::MAX_BATCH));
+    let answer = rpc::handle(&mut chain, &serde_json::Value::Array(vec![one; rpc::MAX_BATCH + 1]), T0);
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("over the 100"), "{answer}");
+
+    // A transaction that asks for more gas than one may use is refused before it runs.
+    let token = chain.contracts().token;
+    let tx = alloy_consensus::TxEip1559 {
+        chain_id: CHAIN_ID,
+        nonce: 0,
+        gas_limit: MAX_TRANSACTION_GAS + 1,
+        max_fee_per_gas: 1_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: alloy_primitives::TxKind::Call(token),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: transfer(key(2).address(), U256::from(1)).into(),
+    };
+    let (raw, _) = crate::sign_envelope(&key(1), tx).unwrap();
+    let err = chain.send_raw_transaction(&raw, T0 + 1).unwrap_err().to_string();
+    assert!(err.contains("exceeds the most one transaction may use"), "{err}");
+    assert_eq!(chain.head().number, 0);
+}

@@ -164,6 +164,7 @@ fn batch(chain_id: u64, contracts: &Contracts, p: &Parties, salt: u8, payer: Add
 
 /// Every scenario, in order, on one chain.
 async fn conformance(chain: &impl Chain, contracts: Contracts) {
+    concurrent_transactions_of_one_key_take_their_own_nonces(chain, &contracts).await;
     assert_eq!(chain.chain_id(), 31337);
     let p = set_up(chain, &contracts).await;
     let id = chain.chain_id();
@@ -237,6 +238,22 @@ async fn conformance(chain: &impl Chain, contracts: Contracts) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(chain.mined(hash).await.unwrap(), None);
     assert_eq!(chain.nonce(p.payer.address()).await.unwrap(), nonce, "the gap does not move the nonce");
+}
+
+/// One key's transactions sent at once (a gateway's listing, dispute and answer racing its
+/// batch) each take their own nonce: all are mined, none refused for a nonce another took.
+async fn concurrent_transactions_of_one_key_take_their_own_nonces(chain: &impl Chain, contracts: &Contracts) {
+    let sender = dev_key(2);
+    let before = chain.nonce(sender.address()).await.unwrap();
+    let send = |n: u64| {
+        let call = VeritasToken::transferCall { to: Address::repeat_byte(0x70 + n as u8), value: U256::from(n + 1) };
+        chain.send_call(&sender, contracts.token, call, fast())
+    };
+    let (a, b, c, d) = tokio::join!(send(0), send(1), send(2), send(3));
+    for (n, result) in [a, b, c, d].into_iter().enumerate() {
+        assert!(result.as_ref().is_ok_and(|mined| mined.status), "transaction {n}: {result:?}");
+    }
+    assert_eq!(chain.nonce(sender.address()).await.unwrap(), before + 4);
 }
 
 #[tokio::test]

@@ -29,8 +29,10 @@ impl NodeProcess {
     }
 
     fn start_with(home: tempfile::TempDir, extra: &[&str]) -> NodeProcess {
+        let listen: &[&str] = if extra.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(BIN)
-            .args(["node", "--listen", "127.0.0.1:0", "--threads", "1"])
+            .args(["node", "--threads", "1"])
+            .args(listen)
             .args(extra)
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_WORKER_KEY", KEY)
@@ -512,7 +514,7 @@ fn veritas_chat_answers_with_a_receipt_that_verifies() {
 fn a_chat_answer_that_streams_other_text_than_its_receipt_signs_is_invalid_at_the_client() {
     // A standalone node whose worker streams the honest answer and signs another (a test fault):
     // the node trusts its own worker, so the client's own check is what catches it.
-    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--fault", "stream-other"]);
+    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--test-faults", "--fault", "stream-other"]);
     let push = node.run(&["model", "push", path_str(&gguf()), "--name", "smollm2"]);
     assert_eq!(code(&push), 0, "{}", stderr(&push));
     let lie = node.run(&["chat", "-m", "Name three colours.", "--temperature", "0", "--max-tokens", "24"]);
@@ -545,4 +547,120 @@ fn veritas_up_pushes_the_default_language_model_once() {
         child.wait().unwrap();
         assert_eq!(first.starts_with("pushed the default language model as smollm2"), expect_push, "{first}");
     }
+}
+
+/// Issue 21's development defaults: the development chain's keys are public, so a node serving
+/// it stays on loopback unless told `--dev`, and then pays for no anonymous request; test
+/// faults need their own flag.
+#[test]
+fn a_development_node_stays_on_loopback_unless_told_and_then_pays_for_nobody() {
+    let home = tempfile::tempdir().unwrap();
+    let node = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["node"])
+            .args(args)
+            .env("VERITAS_HOME", home.path())
+            .env("VERITAS_WORKER_KEY", KEY)
+            .env("VERITAS_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let public = node(&["--listen", "0.0.0.0:0"]);
+    assert_eq!(code(&public), 5, "{}", stderr(&public));
+    assert!(stderr(&public).contains("refusing to serve the development chain"), "{}", stderr(&public));
+    let faulty = node(&["--listen", "127.0.0.1:0", "--fault", "wrong-output"]);
+    assert_eq!(code(&faulty), 2, "{}", stderr(&faulty));
+    assert!(stderr(&faulty).contains("--test-faults"), "{}", stderr(&faulty));
+
+    let node = NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--listen", "0.0.0.0:0", "--dev"]);
+    assert_eq!(
+        code(&node.run(&["model", "push", path_str(&examples().join("iris-logreg.onnx")), "--name", "iris"])),
+        0
+    );
+    let anonymous = node.run(&["infer", "iris", "--input", r#"{"float_input": [[5.1, 3.5, 1.4, 0.2]]}"#]);
+    assert_eq!(code(&anonymous), 3, "{}", stderr(&anonymous));
+    assert!(stderr(&anonymous).contains("401 unauthorized): payment required"), "{}", stderr(&anonymous));
+}
+
+/// Issue 21: a node killed with SIGKILL in the middle of a load, then started again, serves
+/// every receipt it answered, and settles every claim in its log exactly once: its payer is
+/// charged the fee once per claim, however the batches were cut by the crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_serves_every_answered_receipt_and_settles_each_once() {
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    };
+    let node =
+        NodeProcess::start_with(tempfile::tempdir().unwrap(), &["--settle-every", "0.3", "--rate-limit-ip", "0"]);
+    let model = examples().join("iris-logreg.onnx");
+    assert_eq!(code(&node.run(&["model", "push", path_str(&model), "--name", "iris"])), 0);
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let network = get(format!("{}/v1/network", node.api)).await;
+    let payer = network["chain"]["default_payer"].as_str().unwrap().to_owned();
+    let escrow = |api: String| {
+        let payer = payer.clone();
+        let get = get.clone();
+        async move {
+            let account = get(format!("{api}/v1/accounts/{payer}")).await;
+            account["escrow"].as_str().unwrap().parse::<u128>().unwrap()
+        }
+    };
+    let before = escrow(node.api.clone()).await;
+
+    let (stop, answered) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::<String>::new())));
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..6 {
+        let (http, stop, answered, url) =
+            (http.clone(), stop.clone(), answered.clone(), format!("{}/v1/infer", node.api));
+        clients.spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let x = 4.0 + f64::from(client * 1000 + i) / 1e4;
+                let body = serde_json::json!({"model": "iris", "input": {"float_input": [[x, 3.5, 1.4, 0.2]]}});
+                let Ok(response) = http.post(&url).json(&body).send().await else { continue };
+                if response.status().is_success()
+                    && let Ok(answer) = response.json::<serde_json::Value>().await
+                {
+                    answered.lock().unwrap().push(answer["receipt_id"].as_str().unwrap().to_owned());
+                }
+            }
+        });
+    }
+    // Load long enough for batches to settle and others to be in flight, then no shutdown at all.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let home = node.kill();
+    stop.store(true, Ordering::Relaxed);
+    clients.join_all().await;
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() > 20, "only {} answered before the kill", answered.len());
+
+    let node = NodeProcess::start_with(home, &["--settle-every", "0.3", "--rate-limit-ip", "0"]);
+    for id in &answered {
+        let receipt = get(format!("{}/v1/receipts/{id}", node.api)).await;
+        assert!(receipt["claim"]["request_id"].is_string(), "{id}: {receipt}");
+    }
+    // Everything in the log settles once; the payer pays once per claim.
+    let mut health = serde_json::Value::Null;
+    for _ in 0..300 {
+        health = get(format!("{}/healthz", node.api)).await;
+        if health["counts"]["awaiting_verdicts"] == 0 && health["counts"]["pending_settlement"] == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(health["counts"]["pending_settlement"], 0, "{health}");
+    let logged = u128::from(health["counts"]["claims_logged"].as_u64().unwrap());
+    assert!(logged >= answered.len() as u128, "{logged} logged, {} answered", answered.len());
+    for id in &answered {
+        let receipt = get(format!("{}/v1/receipts/{id}", node.api)).await;
+        assert!(receipt["settlement"].is_object(), "{id} never settled: {receipt}");
+    }
+    let fee = 1_000_000_000_000_000u128;
+    assert_eq!(before - escrow(node.api.clone()).await, fee * logged, "charged once per claim in the log");
 }

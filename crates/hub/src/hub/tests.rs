@@ -18,7 +18,7 @@ fn schema(n: u64) -> Schema {
 }
 
 fn spec(format: ModelFormat, tolerance: Option<Tolerance>) -> PushSpec {
-    PushSpec { format, schema: schema(4), metadata: BTreeMap::new(), tolerance, zk: None }
+    PushSpec { format, schema: schema(4), metadata: BTreeMap::new(), tolerance, zk: None, owner: None }
 }
 
 fn configs(dir: &std::path::Path) -> Vec<HubConfig> {
@@ -213,4 +213,55 @@ async fn blobs_are_content_addressed_and_checked() {
         assert!(matches!(hub.blob("../etc/passwd").await, Err(HubError::UnknownModel(_))));
         assert!(matches!(hub.blob(&digest.to_uppercase()).await, Err(HubError::UnknownModel(_))));
     }
+}
+
+#[tokio::test]
+async fn a_name_belongs_to_its_first_publisher_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = HubConfig::local(dir.path().join("hub"));
+    let (alice, mallory) = (Address::repeat_byte(0xa1), Address::repeat_byte(0x66));
+    async fn push_as(hub: &Hub, name: &str, bytes: &[u8], owner: Option<Address>) -> HubResult<PushOutcome> {
+        let staged = hub.stager().stage_bytes(bytes).await?;
+        hub.push(name, staged, PushSpec { owner, ..spec(ModelFormat::Onnx, None) }).await
+    }
+    {
+        let hub = Hub::open(&config).unwrap();
+        // The node's own push claims nothing; the first publisher then owns the name.
+        push_as(&hub, "iris", b"node's own", None).await.unwrap();
+        assert_eq!(hub.owner("iris").unwrap(), None);
+        push_as(&hub, "iris", b"alice v2", Some(alice)).await.unwrap();
+        assert_eq!(hub.owner("iris").unwrap(), Some(alice));
+    }
+    let hub = Hub::open(&config).unwrap();
+    let err = push_as(&hub, "iris", b"mallory's", Some(mallory)).await.unwrap_err();
+    assert!(matches!(err, HubError::NotOwner { owner, .. } if owner == alice), "{err}");
+    assert_eq!(hub.resolve("iris").await.unwrap().version, 2, "nothing was added");
+    push_as(&hub, "iris", b"alice v3", Some(alice)).await.unwrap();
+    push_as(&hub, "mallory-iris", b"mallory's", Some(mallory)).await.unwrap();
+    assert_eq!(hub.owner("mallory-iris").unwrap(), Some(mallory));
+}
+
+#[tokio::test]
+async fn a_streamed_file_is_checked_as_it_passes() {
+    use futures_util::TryStreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::open(&HubConfig::local(dir.path().to_owned())).unwrap();
+    let honest: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let pushed = push(&hub, "big", &honest).await.unwrap().version;
+    let (manifest, stream) = hub.stream(&pushed.id).await.unwrap();
+    assert_eq!(manifest, pushed.manifest);
+    let chunks: Vec<bytes::Bytes> = stream.try_collect().await.unwrap();
+    assert!(chunks.len() > 1, "streamed in chunks, not read whole");
+    assert_eq!(chunks.concat(), honest);
+
+    let blob = dir.path().join("objects/blobs/sha256").join(&pushed.manifest.files[0].sha256);
+    let mut evil = honest.clone();
+    evil[2_999_999] ^= 1;
+    std::fs::write(&blob, &evil).unwrap();
+    let (_, stream) = hub.stream(&pushed.id).await.unwrap();
+    let err = stream.try_collect::<Vec<bytes::Bytes>>().await.unwrap_err();
+    assert!(matches!(err, HubError::Integrity { .. }), "{err}");
+    std::fs::write(&blob, &honest[..1000]).unwrap();
+    let (_, stream) = hub.stream(&pushed.id).await.unwrap();
+    assert!(matches!(stream.try_collect::<Vec<bytes::Bytes>>().await, Err(HubError::Integrity { .. })), "cut short");
 }

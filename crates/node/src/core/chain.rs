@@ -42,6 +42,7 @@ pub struct ChainLink {
     pub default_payer: Option<Address>,
     registry: tokio::sync::Mutex<Option<(Registry, Instant)>>,
     gateways: std::sync::Mutex<std::collections::HashMap<Address, (bool, Instant)>>,
+    workers: std::sync::Mutex<std::collections::HashMap<Address, (bool, Instant)>>,
 }
 
 /// The registry's code of the gateway role.
@@ -95,6 +96,7 @@ impl ChainLink {
                     default_payer: Some(crate::devnet::dev_accounts()[1]),
                     registry: Default::default(),
                     gateways: Default::default(),
+                    workers: Default::default(),
                 }))
             }
             ChainConfig::Rpc { url, contracts, confirmations, from_block } => {
@@ -128,6 +130,7 @@ impl ChainLink {
                     default_payer: None,
                     registry: Default::default(),
                     gateways: Default::default(),
+                    workers: Default::default(),
                 }))
             }
         }
@@ -150,26 +153,37 @@ impl ChainLink {
     /// most every 10 s per caller, a no every second):
     /// who may ask this node for work, verdicts and batch signatures.
     pub async fn is_gateway(&self, signer: Address) -> NodeResult<bool> {
+        self.member(&self.gateways, signer, NodeRegistry::isGatewayCall { signer }).await
+    }
+
+    /// Whether `signer` is a registered inference node holding at least the minimum stake (read
+    /// like [`ChainLink::is_gateway`]: a validator judging many claims of one worker reads the
+    /// registry once, and a worker slashed below the minimum is known within 10 s).
+    pub async fn is_staked_worker(&self, signer: Address) -> NodeResult<bool> {
+        self.member(&self.workers, signer, NodeRegistry::isStakedWorkerCall { signer }).await
+    }
+
+    async fn member<C: alloy_sol_types::SolCall<Return = bool> + Send>(
+        &self,
+        cache: &std::sync::Mutex<std::collections::HashMap<Address, (bool, Instant)>>,
+        signer: Address,
+        call: C,
+    ) -> NodeResult<bool> {
         let now = Instant::now();
         {
-            let cache = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((is, read)) = cache.get(&signer)
                 && now.duration_since(*read) < if *is { GATEWAY_TTL } else { NOT_GATEWAY_TTL }
             {
                 return Ok(*is);
             }
         }
-        let is = self.chain.view(self.contracts.registry, NodeRegistry::isGatewayCall { signer }).await?;
-        let mut cache = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+        let is = self.chain.view(self.contracts.registry, call).await?;
+        let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= GATEWAYS_KEPT {
             cache.clear();
         }
         cache.insert(signer, (is, now));
         Ok(is)
-    }
-
-    /// Whether `signer` is a registered inference node holding at least the minimum stake.
-    pub async fn is_staked_worker(&self, signer: Address) -> NodeResult<bool> {
-        Ok(self.chain.view(self.contracts.registry, NodeRegistry::isStakedWorkerCall { signer }).await?)
     }
 }

@@ -23,8 +23,12 @@ pub(crate) struct Engines {
     pub(crate) llm_threads: usize,
     /// Decodes that may run at once: as many as the cores hold at `llm_threads` each.
     decode_slots: Arc<DecodeSlots>,
-    /// Loaded language models.
-    llms: std::sync::Mutex<HashMap<ModelId, Arc<LlmModel>>>,
+    /// Loaded language models, each with when it was last used.
+    llms: std::sync::Mutex<HashMap<ModelId, (Arc<LlmModel>, std::time::Instant)>>,
+    /// Inferences (ONNX and quantized) running at once, one per core, and those waiting.
+    pub(crate) inference: super::lane::Lane,
+    /// Language models kept loaded.
+    max_llms: usize,
     /// Held while a language model loads.
     llm_loading: tokio::sync::Mutex<()>,
     /// Where language models are copied to be loaded.
@@ -36,7 +40,9 @@ impl Engines {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let llm_threads = config.llm_threads.unwrap_or(cores).max(1);
         Engines {
-            onnx: Arc::new(OnnxRuntime::new(config.threads)),
+            onnx: Arc::new(OnnxRuntime::with_capacity(config.threads, config.max_sessions)),
+            inference: super::lane::Lane::new("inference", cores, config.max_queue),
+            max_llms: config.max_language_models.max(1),
             proving_keys: Default::default(),
             llm_threads,
             decode_slots: Arc::new(DecodeSlots::new(cores / llm_threads)),
@@ -63,16 +69,25 @@ impl Core {
 
     /// Runs an ONNX model version on inputs already checked.
     pub(crate) async fn run_onnx(&self, model: &ModelVersion, inputs: Values) -> NodeResult<Values> {
-        self.load_onnx(model).await?;
-        let runtime = self.engines.onnx.clone();
-        let id = model.id;
-        Ok(tokio::task::spawn_blocking(move || runtime.run(&id, &inputs)).await??)
+        let _place = self.engines.inference.enter().await?;
+        let inputs = Arc::new(inputs);
+        // A session dropped (least recently used) between its load and the run is loaded again.
+        for _ in 0..3 {
+            self.load_onnx(model).await?;
+            let (runtime, id, inputs) = (self.engines.onnx.clone(), model.id, inputs.clone());
+            match tokio::task::spawn_blocking(move || runtime.run(&id, &inputs)).await? {
+                Err(veritas_runtime::RuntimeError::NotLoaded(_)) => continue,
+                outcome => return Ok(outcome?),
+            }
+        }
+        Err(veritas_runtime::RuntimeError::NotLoaded(model.id).into())
     }
 
     /// Runs a quantized model version on inputs already checked (blocking work off the async
     /// threads), proving the run when `zk`.
     pub(crate) async fn run_quantized(&self, model: &ModelVersion, inputs: Values, zk: bool) -> NodeResult<QuantRun> {
         let key = self.proving_key(model).await?;
+        let _place = self.engines.inference.enter().await?;
         tokio::task::spawn_blocking(move || super::quantized::run(&key, &inputs, zk)).await?
     }
 
@@ -80,35 +95,58 @@ impl Core {
     /// disk) on first use.
     pub(crate) async fn llm(&self, version: &ModelVersion) -> NodeResult<Arc<LlmModel>> {
         let engines = &self.engines;
-        if let Some(model) = engines.llms.lock().unwrap_or_else(|p| p.into_inner()).get(&version.id) {
-            return Ok(model.clone());
+        let loaded = || {
+            let mut llms = engines.llms.lock().unwrap_or_else(|p| p.into_inner());
+            llms.get_mut(&version.id).map(|(model, used)| {
+                *used = std::time::Instant::now();
+                model.clone()
+            })
+        };
+        if let Some(model) = loaded() {
+            return Ok(model);
         }
         // One load at a time: concurrent first requests wait for it instead of loading (and
         // writing the cached copy) again.
         let _loading = engines.llm_loading.lock().await;
-        if let Some(model) = engines.llms.lock().unwrap_or_else(|p| p.into_inner()).get(&version.id) {
-            return Ok(model.clone());
+        if let Some(model) = loaded() {
+            return Ok(model);
         }
-        let (manifest, bytes) = self.hub.load(&version.id).await?;
-        let sha = manifest.main_file().map(|f| f.sha256.clone()).unwrap_or_default();
+        let manifest = &version.manifest;
+        let file = manifest.main_file().cloned().ok_or_else(|| {
+            veritas_hub::HubError::UnknownModel(format!("{} (its manifest names no file)", version.id))
+        })?;
         let dir = engines.llm_dir.clone();
-        let path: PathBuf = dir.join(format!("{sha}.gguf"));
+        let path: PathBuf = dir.join(format!("{}.gguf", file.sha256));
+        // The digest-checked copy on local disk, streamed from the hub rather than held in memory.
+        if tokio::fs::metadata(&path).await.map(|m| m.len()).ok() != Some(file.size) {
+            use futures_util::StreamExt;
+            use tokio::io::AsyncWriteExt;
+            tokio::fs::create_dir_all(&dir).await?;
+            let partial = path.with_extension("part");
+            let (_, mut chunks) = self.hub.stream(&version.id).await?;
+            let mut out = tokio::fs::File::create(&partial).await?;
+            while let Some(chunk) = chunks.next().await {
+                out.write_all(&chunk?).await?;
+            }
+            out.sync_all().await?;
+            tokio::fs::rename(&partial, &path).await?;
+        }
         let threads = engines.llm_threads;
         let slots = engines.decode_slots.clone();
         let model = tokio::task::spawn_blocking(move || -> NodeResult<LlmModel> {
-            if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
-                std::fs::create_dir_all(&dir)?;
-                let partial = path.with_extension("part");
-                std::fs::write(&partial, &bytes)?;
-                std::fs::rename(&partial, &path)?;
-            }
-            drop(bytes);
             Ok(LlmModel::load_with_slots(&path, threads, slots)?)
         })
         .await??;
         let model = Arc::new(model);
         tracing::info!(model = %version.name, version = version.version, id = %version.id, "language model loaded");
-        engines.llms.lock().unwrap_or_else(|p| p.into_inner()).insert(version.id, model.clone());
+        let mut llms = engines.llms.lock().unwrap_or_else(|p| p.into_inner());
+        // Past the limit, the least recently used goes (generations under way keep theirs).
+        while llms.len() >= engines.max_llms {
+            let Some(oldest) = llms.iter().min_by_key(|(_, (_, used))| *used).map(|(id, _)| *id) else { break };
+            llms.remove(&oldest);
+            tracing::info!(model = %oldest, "language model unloaded (least recently used)");
+        }
+        llms.insert(version.id, (model.clone(), std::time::Instant::now()));
         Ok(model)
     }
 }

@@ -6,6 +6,7 @@
 
 mod chain;
 mod engines;
+pub(crate) mod lane;
 pub(crate) mod models;
 #[cfg(not(feature = "llm"))]
 mod no_llm;
@@ -96,7 +97,12 @@ impl Core {
             validator: validator.as_deref(),
             gateway: services.gateway,
         };
-        let chain = ChainLink::open(&config.chain, &config.home, &store, keys, now_seconds()).await?;
+        let mut chain = ChainLink::open(&config.chain, &config.home, &store, keys, now_seconds()).await?;
+        if !config.dev_payer
+            && let Some(link) = chain.as_mut()
+        {
+            link.default_payer = None;
+        }
         let domain = chain.as_ref().map_or(config.domain, |c| c.contracts.domain(c.chain.chain_id()));
         if let Some(fault) = config.fault {
             if domain.chain_id != crate::devnet::DEV_CHAIN_ID {
@@ -171,6 +177,14 @@ impl Core {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Whether `seen` (a request's, call's or push's nonce) is used here for the first time,
+    /// keeping it until `keep_until` (see [`crate::store::Nonces::first_use`]); the durable
+    /// write runs off the async threads, so that concurrent calls share a sync.
+    pub async fn first_use(&self, seen: veritas_primitives::B256, keep_until: u64, now: u64) -> NodeResult<bool> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.nonces().first_use(&seen, keep_until, now)).await??)
     }
 
     /// What the network offers: the default mode and the enclave `tee` claims come from.

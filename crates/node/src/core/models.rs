@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use veritas_chain::{Chain, ChainError, contracts::ModelRegistry};
 use veritas_hub::{HubError, ModelFormat, ModelVersion, PushOutcome, PushSpec, Staged, Stager, Tolerance};
 use veritas_primitives::ModelId;
@@ -67,6 +67,23 @@ impl Core {
         request: PushRequest,
         tolerance: Option<Tolerance>,
     ) -> NodeResult<PushOutcome> {
+        self.push_model_as(request, tolerance, None).await
+    }
+
+    /// [`Node::push_model_with_tolerance`] by a publisher (an operator whose signature the API
+    /// checked): the first publisher of a name owns it, and a push by another is refused
+    /// ([`veritas_hub::HubError::NotOwner`]). `None`: the node's own push, which claims nothing.
+    pub async fn push_model_as(
+        &self,
+        request: PushRequest,
+        tolerance: Option<Tolerance>,
+        publisher: Option<Address>,
+    ) -> NodeResult<PushOutcome> {
+        if let Some(owner) = self.hub.owner(&request.name)?
+            && publisher.is_some_and(|publisher| publisher != owner)
+        {
+            return Err(veritas_hub::HubError::NotOwner { name: request.name, owner }.into());
+        }
         veritas_hub::validate_name(&request.name)?;
         veritas_hub::validate_tolerance(request.format, tolerance.as_ref())?;
         let (mut zk, mut proving_key) = (None, None);
@@ -110,6 +127,7 @@ impl Core {
             metadata: inspection.metadata,
             tolerance,
             zk,
+            owner: publisher,
         };
         let outcome = self.hub.push(&request.name, request.staged, spec).await?;
         if let Some(key) = proving_key {
@@ -129,6 +147,11 @@ impl Core {
         Ok(self.hub.list().await?)
     }
 
+    /// The publisher that owns a model name, if a publisher pushed it.
+    pub fn model_owner(&self, name: &str) -> NodeResult<Option<Address>> {
+        Ok(self.hub.owner(name)?)
+    }
+
     /// Every version of a model name.
     pub async fn model_versions(&self, name: &str) -> NodeResult<Vec<ModelVersion>> {
         Ok(self.hub.versions(name).await?)
@@ -144,11 +167,12 @@ impl Core {
         Ok(self.hub.blob(sha256).await?)
     }
 
-    /// The bytes of a model version, digest-checked.
-    pub async fn model_bytes(&self, reference: &str) -> NodeResult<(ModelVersion, Vec<u8>)> {
+    /// The file of a version as a stream of chunks, digest-checked as they pass
+    /// ([`veritas_hub::ModelStore::stream`]): a download never holds the file in memory.
+    pub async fn model_stream(&self, reference: &str) -> NodeResult<(ModelVersion, veritas_hub::FileStream)> {
         let version = self.hub.resolve(reference).await?;
-        let (_, bytes) = self.hub.load(&version.id).await?;
-        Ok((version, bytes))
+        let (_, stream) = self.hub.stream(&version.id).await?;
+        Ok((version, stream))
     }
 
     /// A model version by reference; a model id this node's hub lacks is fetched from the
@@ -178,10 +202,8 @@ impl Core {
             return Ok(version);
         }
         tracing::info!(model = %id, hub, "fetching a model");
-        let (remote, bytes) = self.peers.model(hub, id).await?;
         let mut upload = self.hub.stager().begin()?;
-        upload.write(&bytes).await?;
-        drop(bytes);
+        let remote = self.peers.model(hub, id, &mut upload).await?;
         let staged = upload.finish().await?;
         let manifest = remote.manifest;
         let spec = PushSpec {
@@ -190,6 +212,7 @@ impl Core {
             metadata: manifest.metadata,
             tolerance: manifest.tolerance,
             zk: manifest.zk,
+            owner: None,
         };
         let outcome = self.hub.push(&remote.name, staged, spec).await?;
         if outcome.version.id != *id {

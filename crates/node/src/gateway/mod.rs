@@ -63,14 +63,25 @@ pub struct Gateway {
     verification: quorum::Verification,
     /// Which worker the next request goes to first (round robin).
     next_worker: std::sync::atomic::AtomicUsize,
+    /// How often its rounds run, and how long a contract's request is retried.
+    intervals: crate::Intervals,
+    /// Claims awaiting verdicts past which new requests are refused (503).
+    max_backlog: u64,
 }
 
 impl Gateway {
-    pub(crate) fn new(core: Arc<Core>, backends: Backends, sender: Arc<WorkerKey>) -> Gateway {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        backends: Backends,
+        sender: Arc<WorkerKey>,
+        config: &crate::NodeConfig,
+    ) -> Gateway {
         Gateway {
             core,
             backends,
             sender,
+            intervals: config.intervals,
+            max_backlog: config.max_backlog,
             payments: Default::default(),
             verification: Default::default(),
             next_worker: Default::default(),
@@ -100,6 +111,7 @@ impl Gateway {
         let started = Instant::now();
         let model = request.model.clone();
         let result = async {
+            self.check_backlog()?;
             let (version, inputs, mode) = self.core.admit_infer(&request).await?;
             let (bill, _reservation) = self.reserve(&version.id, account, 0).await?;
             let job = Job { model: version, inputs, mode, request_id: request.request_id, nonce: request.nonce };
@@ -108,6 +120,23 @@ impl Gateway {
         .await;
         self.core.metrics.observe_inference(&model, started, result.is_ok());
         result
+    }
+
+    /// Refuses new work while the claims awaiting verdicts are past the bound: the backlog
+    /// (and the time until a receipt is verified and settled) stays bounded under any load, and
+    /// clients are told to come back (503, `Retry-After`).
+    fn check_backlog(&self) -> NodeResult<()> {
+        if !self.settles() {
+            return Ok(());
+        }
+        let awaiting = self.core.store.settlement().awaiting_count()?;
+        if awaiting >= self.max_backlog {
+            return Err(NodeError::Overloaded {
+                what: "verification",
+                waiting: usize::try_from(awaiting).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(())
     }
 
     /// Has a worker run a checked request (`input`: its inputs as the client sent them) and
@@ -128,6 +157,7 @@ impl Gateway {
         account: Option<Address>,
         on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
     ) -> NodeResult<ChatResponse> {
+        self.check_backlog()?;
         request.sampling.validate()?;
         let mode = self.core.offer.mode(request.mode)?;
         let version = self.core.resolve_model(&request.model).await?;

@@ -29,8 +29,8 @@ use crate::{
     protocol::{Step, VerdictRefusal, accept, resolve},
 };
 
-/// Claims judged per round.
-const ROUND: usize = 64;
+/// Claims judged per round: each validator is asked about all of them in one call.
+const ROUND: usize = veritas_wire::MAX_JUDGE_BATCH;
 /// How long a validator may take for one verdict (a re-executed generation included).
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -49,45 +49,119 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    /// One round: asks the validators about the claims awaiting verdicts (the oldest 64) and
-    /// records each quorum; returns how many claims reached one.
+    /// One round: asks the validators about the claims awaiting verdicts (the oldest 128),
+    /// each validator once for all the claims it has not answered (`POST /v1/verdicts/batch`),
+    /// and records each quorum; returns how many claims reached one.
     pub async fn verify_pending(&self) -> NodeResult<usize> {
         if !self.settles() {
             return Ok(0);
         }
         let Ok(_round) = self.verification.round.try_lock() else { return Ok(0) };
-        let queue = self.core.store.settlement();
+        let store = &self.core.store;
+        let queue = store.settlement();
         let ids = queue.awaiting(ROUND)?;
         if ids.is_empty() {
             self.core.metrics.awaiting.set(0);
             return Ok(0);
         }
         let registry = self.registry().await?;
-        let outcomes = join_all(ids.iter().map(|id| self.verify_claim(id, &registry))).await;
-        let mut formed = 0;
-        for (id, outcome) in ids.iter().zip(outcomes) {
+        let mut claims = Vec::with_capacity(ids.len());
+        for id in ids {
+            match store.receipts().get(&id)? {
+                Some(receipt) => claims.push((id, receipt)),
+                None => tracing::warn!(claim = %id, "awaiting verdicts but not in the log"),
+            }
+        }
+        // Which validator is asked about which claims: those of its committee it has not
+        // answered yet.
+        let mut asks: BTreeMap<Address, (&Member, Vec<usize>)> = BTreeMap::new();
+        for (index, (id, _)) in claims.iter().enumerate() {
+            lock(&self.verification.first_seen).entry(*id).or_insert_with(Instant::now);
+            let have = lock(&self.verification.collected).get(id).map(|have| have.keys().copied().collect::<Vec<_>>());
+            for member in registry.committee(id) {
+                if !have.as_ref().is_some_and(|have| have.contains(&member.signer)) {
+                    asks.entry(member.signer).or_insert((member, Vec::new())).1.push(index);
+                }
+            }
+        }
+        let asked_at = Instant::now();
+        let replies = join_all(asks.values().map(|(member, indices)| {
+            let receipts: Vec<Receipt> = indices.iter().map(|&i| claims[i].1.clone()).collect();
+            async move { self.ask_many(member, &receipts).await }
+        }))
+        .await;
+        let mut answers: Vec<Vec<(&Member, Result<Verdict, String>)>> = claims.iter().map(|_| Vec::new()).collect();
+        for ((member, indices), reply) in asks.values().zip(replies) {
+            match reply {
+                Ok(verdicts) if verdicts.len() == indices.len() => {
+                    for (&index, verdict) in indices.iter().zip(verdicts) {
+                        answers[index].push((member, verdict));
+                    }
+                }
+                Ok(verdicts) => {
+                    let why = format!("{} answers to {} claims", verdicts.len(), indices.len());
+                    indices.iter().for_each(|&index| answers[index].push((member, Err(why.clone()))));
+                }
+                Err(err) => {
+                    let why = err.to_string();
+                    indices.iter().for_each(|&index| answers[index].push((member, Err(why.clone()))));
+                }
+            }
+        }
+        let answered_in = asked_at.elapsed();
+        let outcomes = join_all(
+            claims.iter().zip(answers).map(|((id, receipt), answers)| self.weigh(id, receipt, answers, &registry)),
+        )
+        .await;
+        let mut judged = Vec::new();
+        for ((id, receipt), outcome) in claims.iter().zip(outcomes) {
             match outcome {
-                Ok(true) => formed += 1,
-                Ok(false) => {}
+                Ok(Some((verdicts, valid))) => judged.push((*id, receipt.claim.worker, verdicts, valid)),
+                Ok(None) => {}
                 Err(err) => tracing::warn!(%err, claim = %id, "verdicts on this claim are not settled yet"),
             }
         }
-        self.core.metrics.awaiting.set(i64::try_from(queue.awaiting_count()?).unwrap_or(i64::MAX));
-        Ok(formed)
+        let weighed_in = asked_at.elapsed() - answered_in;
+        // Every quorum of the round in one durable write.
+        let records = judged.iter().map(|(id, _, verdicts, valid)| (*id, verdicts.clone(), *valid)).collect();
+        let (store, snapshot) = (self.core.store.clone(), registry.snapshot());
+        tokio::task::spawn_blocking(move || store.settlement().finish_verifications(records, &snapshot)).await??;
+        let metrics = &self.core.metrics;
+        for (id, worker, _, valid) in &judged {
+            lock(&self.verification.collected).remove(id);
+            lock(&self.verification.disputed).remove(id);
+            if let Some(seen) = lock(&self.verification.first_seen).remove(id) {
+                metrics.observe_verdict(seen.elapsed().as_secs_f64());
+            }
+            Metrics::count(&metrics.quorums, "outcome", if *valid { "valid" } else { "invalid" });
+            if !valid {
+                tracing::warn!(claim = %id, %worker, "a quorum judged the claim INVALID: not settled, not charged");
+            }
+        }
+        metrics.awaiting.set(i64::try_from(queue.awaiting_count()?).unwrap_or(i64::MAX));
+        tracing::debug!(
+            claims = claims.len(),
+            quorums = judged.len(),
+            answered_ms = answered_in.as_millis() as u64,
+            weighed_ms = weighed_in.as_millis() as u64,
+            total_ms = asked_at.elapsed().as_millis() as u64,
+            "verdict round"
+        );
+        Ok(judged.len())
     }
 
-    /// Asks the validators that have not answered yet about one claim; takes the steps its
-    /// verdicts call for.
-    async fn verify_claim(&self, id: &B256, registry: &Registry) -> NodeResult<bool> {
-        let store = &self.core.store;
+    /// Weighs the validators' new answers about one claim with those it has and takes the
+    /// steps its verdicts call for; the quorum's verdicts and judgement once there is one.
+    async fn weigh(
+        &self,
+        id: &B256,
+        receipt: &Receipt,
+        answers: Vec<(&Member, Result<Verdict, String>)>,
+        registry: &Registry,
+    ) -> NodeResult<Option<(Vec<Verdict>, bool)>> {
         let metrics = &self.core.metrics;
-        let receipt = store.receipts().get(id)?.ok_or(NodeError::UnknownReceipt(*id))?;
-        lock(&self.verification.first_seen).entry(*id).or_insert_with(Instant::now);
         let mut have = lock(&self.verification.collected).get(id).cloned().unwrap_or_default();
-        let asked: Vec<&Member> =
-            registry.committee(id).into_iter().filter(|m| !have.contains_key(&m.signer)).collect();
-        let answers = join_all(asked.iter().map(|member| self.ask(member, &receipt))).await;
-        for (member, answer) in asked.into_iter().zip(answers) {
+        for (member, answer) in answers {
             let stake = registry.validators.stake_of(&member.signer);
             let refusal = match answer {
                 Ok(verdict) => match accept(&self.core.domain, member.signer, stake, id, receipt.claim.mode, verdict) {
@@ -112,7 +186,7 @@ impl Gateway {
         let mut recorded = None;
         for step in resolve(&have, &registry.validators, disputed) {
             match step {
-                Step::OpenDispute(accusation) => self.open_dispute(&receipt, &accusation).await?,
+                Step::OpenDispute(accusation) => self.open_dispute(receipt, &accusation).await?,
                 Step::ResolveDispute { valid, check, quorum } => {
                     self.resolve_dispute(id, valid, check, &quorum).await?
                 }
@@ -120,33 +194,32 @@ impl Gateway {
                 Step::Record { valid } => recorded = Some(valid),
             }
         }
-        let Some(valid) = recorded else { return Ok(false) };
-        let verdicts: Vec<Verdict> = have.into_values().collect();
-        store.settlement().finish_verification(id, verdicts, registry.snapshot(), valid)?;
-        lock(&self.verification.collected).remove(id);
-        lock(&self.verification.disputed).remove(id);
-        if let Some(seen) = lock(&self.verification.first_seen).remove(id) {
-            metrics.observe_verdict(seen.elapsed().as_secs_f64());
-        }
-        Metrics::count(&metrics.quorums, "outcome", if valid { "valid" } else { "invalid" });
-        if !valid {
-            tracing::warn!(claim = %id, worker = %receipt.claim.worker, "a quorum judged the claim INVALID: not settled, not charged");
-        }
-        Ok(true)
+        Ok(recorded.map(|valid| (have.into_values().collect(), valid)))
     }
 
-    /// One validator's verdict: this node's own when it is the validator, else over HTTP.
-    async fn ask(&self, member: &Member, receipt: &Receipt) -> NodeResult<Verdict> {
+    /// One validator's verdicts on some claims, in their order: this node's own when it is the
+    /// validator, else one call over HTTP. `Err` when the validator did not answer at all.
+    async fn ask_many(&self, member: &Member, receipts: &[Receipt]) -> NodeResult<Vec<Result<Verdict, String>>> {
         if let Backends::Local { validator: Some(validator), .. } = &self.backends
             && validator.address() == member.signer
         {
-            return Ok(validator.judge(receipt, None).await?.verdict);
+            let judged = validator.judge_many(receipts).await;
+            return Ok(judged.into_iter().map(|j| j.map(|j| j.verdict).map_err(|err| err.to_string())).collect());
         }
         if member.endpoint.is_empty() {
             return Err(crate::PeerError::NoEndpoint(member.signer).into());
         }
         let caller = self.caller(member.signer);
-        Ok(self.core.peers.judge(&caller, &member.endpoint, receipt, VERDICT_TIMEOUT).await?.verdict)
+        let judged = self.core.peers.judge_many(&caller, &member.endpoint, receipts, VERDICT_TIMEOUT).await?;
+        Ok(judged
+            .answers
+            .into_iter()
+            .map(|answer| match (answer.judgement, answer.error) {
+                (Some(judgement), _) => Ok(judgement.verdict),
+                (None, Some(error)) => Err(format!("{} ({})", error.message, error.code)),
+                (None, None) => Err("an answer with neither a judgement nor an error".to_owned()),
+            })
+            .collect())
     }
 
     async fn send_settlement<C: alloy_sol_types::SolCall + Send>(&self, call: C) -> Result<(), ChainError> {

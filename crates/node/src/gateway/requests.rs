@@ -8,7 +8,9 @@
 //! not ONNX, the mode is not offered, the deadline passed) is recorded as refused, with the
 //! reason, and never retried; its requester gets its fee back with `refund` after the deadline.
 //! A request that fails for a passing reason (no worker answers, the chain is unreachable) is
-//! tried again: the cursor stays on its block.
+//! tried again every round for a while (`Intervals::request_retry`, two minutes), then refused with the last reason; the requests
+//! after it are served meanwhile (the cursor stays on its block, and what was served since is
+//! skipped).
 
 use alloy_primitives::{Bytes, U256};
 use alloy_sol_types::SolEvent;
@@ -59,25 +61,38 @@ impl Gateway {
         let requests = self.core.store.requests();
         let head = chain.block_number().await?;
         let mut served = 0;
+        let mut next = requests.cursor()?.unwrap_or(0);
+        // The first request that failed for a passing reason: read again from its block next
+        // round (the ones served since are skipped), while those after it are served now.
+        let mut failed: Option<(u64, NodeError)> = None;
         for _ in 0..SPANS_PER_ROUND {
-            let from = requests.cursor()?.unwrap_or(0);
-            if from > head {
+            if next > head {
                 break;
             }
-            let to = head.min(from + SPAN - 1);
+            let to = head.min(next + SPAN - 1);
             let topic = SettlementContract::InferenceRequested::SIGNATURE_HASH;
-            for log in chain.logs(contracts.settlement, topic, from, to).await? {
+            for log in chain.logs(contracts.settlement, topic, next, to).await? {
                 match self.serve_request(&log).await {
                     Ok(true) => served += 1,
                     Ok(false) => {}
                     Err(err) => {
-                        // Read again from this block next round; served requests are skipped.
-                        requests.set_cursor(log.block)?;
-                        return Err(err);
+                        if failed.is_none() {
+                            failed = Some((log.block, err));
+                        }
                     }
                 }
             }
-            requests.set_cursor(to + 1)?;
+            next = to + 1;
+        }
+        match failed {
+            Some((block, err)) => {
+                requests.set_cursor(block)?;
+                if served == 0 {
+                    return Err(err);
+                }
+                tracing::warn!(%err, "a contract's request failed; tried again next round");
+            }
+            None => requests.set_cursor(next)?,
         }
         Ok(served)
     }
@@ -106,7 +121,19 @@ impl Gateway {
                 tracing::info!(request = id, receipt = %receipt.id(), "a contract's request served");
                 Ok(true)
             }
-            Err(err) if err.retryable() => Err(err),
+            Err(err) if err.retryable() => {
+                let now = now_seconds();
+                let since = self.core.store.requests().failing_since(id, now)?;
+                let retry_for = self.intervals.request_retry.as_secs();
+                if now.saturating_sub(since) < retry_for {
+                    return Err(err);
+                }
+                let reason = format!("serving it failed for {retry_for} s; the last time: {err}");
+                self.core.store.requests().refuse(id, &reason)?;
+                Metrics::count(&self.core.metrics.contract_requests, "event", "refused");
+                tracing::warn!(request = id, %reason, "a contract's request refused; its requester may take a refund after the deadline");
+                Ok(false)
+            }
             Err(err) => {
                 let reason = err.to_string();
                 self.core.store.requests().refuse(id, &reason)?;

@@ -227,7 +227,10 @@ impl Batcher {
                 }
                 queue.abandon_batch()?;
             }
-            if stale || !matches!(err, ChainError::Rejected(ref reason) if reason.contains("already known")) {
+            // geth and the embedded chain say "already known", anvil "already imported".
+            let pooled = matches!(err, ChainError::Rejected(ref reason)
+                if reason.contains("already known") || reason.contains("already imported"));
+            if stale || !pooled {
                 return Err(chain_err(err));
             }
         }
@@ -338,7 +341,16 @@ impl Gateway {
         }
         let Some(plan) = batcher.plan(store).await? else { return Ok(None) };
         let signatures = self.batch_signatures(&plan).await?;
+        // The key's nonce is taken and used under its sending lock, so that no other
+        // transaction of this node's key (a model's listing, a dispute, a contract's answer)
+        // takes the batch's nonce between its signing and its sending.
+        let lock = veritas_chain::sender_lock(batcher.chain.chain_id(), batcher.sender.address());
+        let sending = lock.lock().await;
         let batch = batcher.commit(store, &plan, signatures).await?;
+        if let Err(err) = batcher.chain.send_raw(batch.raw_transaction.clone()).await {
+            tracing::debug!(%err, "sending the batch failed; it is sent again as it resumes");
+        }
+        drop(sending);
         batcher.resume(store, batch).await
     }
 
@@ -477,6 +489,19 @@ mod tests {
         assert!(s.batcher.settle(&s.claims, &s.validator).await.unwrap().is_none());
     }
 
+    /// The `settleBatch` call anyone can make from a plan's public parts and its signature.
+    fn copy_of(plan: &BatchPlan, signature: Bytes) -> SettlementContract::settleBatchCall {
+        settle_batch_call(
+            plan.tree.root(),
+            plan.ids.len() as u32,
+            plan.gateway,
+            plan.deadline,
+            &plan.debits,
+            &plan.credits,
+            vec![signature],
+        )
+    }
+
     #[tokio::test]
     async fn a_batch_replayed_by_another_account_is_finished_from_the_chain_and_charged_once() {
         let s = setup(&[payer(); 3]).await;
@@ -486,15 +511,7 @@ mod tests {
         let before = s.batcher.escrow(payer()).await.unwrap();
         // A stranger copies the signed batch (it is public once sent) and settles it first.
         let stranger = &devnet::dev_keys()[7];
-        let call = settle_batch_call(
-            plan.tree.root(),
-            plan.ids.len() as u32,
-            plan.gateway,
-            plan.deadline,
-            &plan.debits,
-            &plan.credits,
-            vec![signature],
-        );
+        let call = copy_of(&plan, signature);
         let settlement = s.chain.contracts().settlement;
         let theirs = s.chain.send_call(stranger, settlement, call, Confirmations::default()).await.unwrap();
         let settled = s.batcher.settle(&s.claims, &s.validator).await.unwrap().unwrap();
@@ -518,15 +535,7 @@ mod tests {
         let signature = Bytes::from(s.validator.sign_digest(&plan.digest).unwrap().to_vec());
         let ours = s.batcher.commit(&s.claims, &plan, vec![signature.clone()]).await.unwrap();
         // Ours is sent, and mined after a copy: it reverts with AlreadySettled.
-        let call = settle_batch_call(
-            plan.tree.root(),
-            plan.ids.len() as u32,
-            plan.gateway,
-            plan.deadline,
-            &plan.debits,
-            &plan.credits,
-            vec![signature],
-        );
+        let call = copy_of(&plan, signature);
         let settlement = s.chain.contracts().settlement;
         let theirs =
             s.chain.send_call(&devnet::dev_keys()[7], settlement, call, Confirmations::default()).await.unwrap();

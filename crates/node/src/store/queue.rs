@@ -183,29 +183,22 @@ impl SettlementQueue<'_> {
         registry: RegistrySnapshot,
         valid: bool,
     ) -> StoreResult<()> {
+        self.finish_verifications(vec![(*id, verdicts, valid)], &registry)
+    }
+
+    /// [`SettlementQueue::finish_verification`] of many claims judged against one registry
+    /// snapshot, in one durable write.
+    pub fn finish_verifications(
+        &self,
+        judged: Vec<(B256, Vec<Verdict>, bool)>,
+        registry: &RegistrySnapshot,
+    ) -> StoreResult<()> {
+        if judged.is_empty() {
+            return Ok(());
+        }
         self.0.write(|txn| {
-            let Some(sequence) = txn.open_table(AWAITING)?.remove(&id.0)?.map(|v| v.value()) else { return Ok(()) };
-            timeline::count_verdicts(txn, &verdicts)?;
-            if let Some(mut receipt) = receipts::get_in(txn, id)? {
-                receipt.verdicts = verdicts;
-                receipt.body.registry = Some(registry);
-                receipts::update(txn, &receipt)?;
-            }
-            if let Some(request) = requests::request_of(txn, id)? {
-                // A contract's request: paid from its escrow on delivery, never batched.
-                if valid {
-                    requests::to_deliver(txn, id, request)?;
-                } else {
-                    txn.open_table(REJECTED)?.insert(&id.0, 1)?;
-                }
-            } else if valid {
-                txn.open_table(VERIFIED)?.insert(&id.0, sequence)?;
-            } else {
-                txn.open_table(REJECTED)?.insert(&id.0, 1)?;
-                let entry = txn.open_table(PENDING)?.remove(sequence)?.map(|v| v.value().to_vec());
-                if let Some(entry) = entry {
-                    accounts::release(txn, &decode_queued(sequence, &entry)?.charge)?;
-                }
+            for (id, verdicts, valid) in judged {
+                finish_in(txn, &id, verdicts, registry, valid)?;
             }
             Ok(())
         })
@@ -324,4 +317,38 @@ mod tests {
         assert_eq!(store.settlement().pending(10).unwrap().len(), 1);
         assert_eq!(store.accounts().committed(&charge().payer).unwrap(), charge().fee, "charged once");
     }
+}
+
+/// Records one quorum's judgement inside a write (see [`SettlementQueue::finish_verification`]).
+fn finish_in(
+    txn: &WriteTransaction,
+    id: &B256,
+    verdicts: Vec<Verdict>,
+    registry: &RegistrySnapshot,
+    valid: bool,
+) -> StoreResult<()> {
+    let Some(sequence) = txn.open_table(AWAITING)?.remove(&id.0)?.map(|v| v.value()) else { return Ok(()) };
+    timeline::count_verdicts(txn, &verdicts)?;
+    if let Some(mut receipt) = receipts::get_in(txn, id)? {
+        receipt.verdicts = verdicts;
+        receipt.body.registry = Some(registry.clone());
+        receipts::update(txn, &receipt)?;
+    }
+    if let Some(request) = requests::request_of(txn, id)? {
+        // A contract's request: paid from its escrow on delivery, never batched.
+        if valid {
+            requests::to_deliver(txn, id, request)?;
+        } else {
+            txn.open_table(REJECTED)?.insert(&id.0, 1)?;
+        }
+    } else if valid {
+        txn.open_table(VERIFIED)?.insert(&id.0, sequence)?;
+    } else {
+        txn.open_table(REJECTED)?.insert(&id.0, 1)?;
+        let entry = txn.open_table(PENDING)?.remove(sequence)?.map(|v| v.value().to_vec());
+        if let Some(entry) = entry {
+            accounts::release(txn, &decode_queued(sequence, &entry)?.charge)?;
+        }
+    }
+    Ok(())
 }

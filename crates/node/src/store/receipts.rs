@@ -52,6 +52,15 @@ impl Receipts<'_> {
         Ok(Some(from_json("receipt", json.value())?))
     }
 
+    /// A receipt by id, with the size of its stored JSON.
+    pub fn get_sized(&self, id: &B256) -> StoreResult<Option<(Receipt, usize)>> {
+        let txn = self.0.read()?;
+        let table = txn.open_table(RECEIPTS)?;
+        let Some(json) = table.get(&id.0)? else { return Ok(None) };
+        let json = json.value();
+        Ok(Some((from_json("receipt", json)?, json.len())))
+    }
+
     /// How many receipts the log holds.
     pub fn len(&self) -> StoreResult<u64> {
         let txn = self.0.read()?;

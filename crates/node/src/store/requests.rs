@@ -15,11 +15,14 @@ const CONTRACT: TableDefinition<&[u8; 32], u64> = TableDefinition::new("contract
 const SERVED: TableDefinition<u64, &[u8]> = TableDefinition::new("served_requests");
 /// receipt id → on-chain request id, for contract claims a quorum judged valid, not delivered.
 const FULFILL: TableDefinition<&[u8; 32], u64> = TableDefinition::new("to_fulfill");
+/// on-chain request id → when serving it first failed for a passing reason (Unix seconds).
+const FAILING: TableDefinition<u64, u64> = TableDefinition::new("failing_requests");
 
 pub(super) fn create(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(CONTRACT)?;
     txn.open_table(SERVED)?;
     txn.open_table(FULFILL)?;
+    txn.open_table(FAILING)?;
     Ok(())
 }
 
@@ -74,7 +77,24 @@ impl ContractRequests<'_> {
             if served.get(request)?.is_none() {
                 served.insert(request, reason.as_bytes())?;
             }
+            txn.open_table(FAILING)?.remove(request)?;
             Ok(())
+        })
+    }
+
+    /// When serving on-chain request `request` first failed for a passing reason, recording
+    /// `now` if this is the first time.
+    pub fn failing_since(&self, request: u64, now: u64) -> StoreResult<u64> {
+        self.0.write(|txn| {
+            let mut failing = txn.open_table(FAILING)?;
+            let since = failing.get(request)?.map(|v| v.value());
+            match since {
+                Some(since) => Ok(since),
+                None => {
+                    failing.insert(request, now)?;
+                    Ok(now)
+                }
+            }
         })
     }
 

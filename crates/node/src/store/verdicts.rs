@@ -58,14 +58,28 @@ impl Verdicts<'_> {
     /// Keeps `judgement` as the one verdict on its claim, durably, unless one was kept first
     /// (two asks judged at once): returns the verdict that stands.
     pub fn keep(&self, judgement: Judgement) -> StoreResult<Judgement> {
-        let id = judgement.receipt_id;
+        Ok(self.keep_many(vec![judgement])?.remove(0))
+    }
+
+    /// [`Verdicts::keep`] for many claims, in one durable write; the verdicts that stand, in
+    /// the order given.
+    pub fn keep_many(&self, judgements: Vec<Judgement>) -> StoreResult<Vec<Judgement>> {
+        if judgements.is_empty() {
+            return Ok(judgements);
+        }
         self.0.write(|txn| {
             let mut table = txn.open_table(VERDICTS)?;
-            if let Some(kept) = table.get(&id.0)? {
-                return from_json("a signed verdict", kept.value());
+            let mut stand = Vec::with_capacity(judgements.len());
+            for judgement in judgements {
+                let id = judgement.receipt_id;
+                if let Some(kept) = table.get(&id.0)? {
+                    stand.push(from_json("a signed verdict", kept.value())?);
+                    continue;
+                }
+                table.insert(&id.0, to_json("a signed verdict", &judgement)?.as_slice())?;
+                stand.push(judgement);
             }
-            table.insert(&id.0, to_json("a signed verdict", &judgement)?.as_slice())?;
-            Ok(judgement)
+            Ok(stand)
         })
     }
 }

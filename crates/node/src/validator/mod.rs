@@ -45,6 +45,12 @@ pub struct Validator {
     batching: tokio::sync::Mutex<()>,
 }
 
+/// A verdict decided: the one kept earlier, or a new one to keep.
+enum Decided {
+    Kept(Judgement),
+    New(Judgement),
+}
+
 /// How far ahead a batch's deadline may be.
 pub const MAX_BATCH_LIFETIME: u64 = 900;
 
@@ -71,6 +77,73 @@ impl Validator {
     /// own parts do not hold gets no verdict at all ([`NodeError::Unjudgeable`]): anyone can
     /// strip or mangle a copy of an honest claim, and no such copy may earn it an "invalid".
     pub async fn judge(&self, receipt: &Receipt, asked: Option<CheckMode>) -> NodeResult<Judgement> {
+        match self.decide(receipt, asked).await? {
+            Decided::Kept(kept) => Ok(kept),
+            Decided::New(judgement) => {
+                let store = self.core.store.clone();
+                let kept = tokio::task::spawn_blocking(move || store.verdicts().keep_many(vec![judgement])).await??;
+                let kept = kept.into_iter().next().ok_or_else(|| NodeError::Fault("no verdict kept".into()))?;
+                self.core.metrics.count_verdict(kept.valid, kept.check.name());
+                Ok(kept)
+            }
+        }
+    }
+
+    /// Judges many claims at once (a gateway's round), each as [`Validator::judge`] with the
+    /// check its claim calls for: the checks run side by side, and the new verdicts are kept in
+    /// one durable write.
+    pub async fn judge_many(&self, receipts: &[Receipt]) -> Vec<NodeResult<Judgement>> {
+        let started = std::time::Instant::now();
+        let decided = futures_util::future::join_all(receipts.iter().map(|receipt| self.decide(receipt, None))).await;
+        let new: Vec<Judgement> = decided
+            .iter()
+            .filter_map(|decided| match decided {
+                Ok(Decided::New(judgement)) => Some(judgement.clone()),
+                _ => None,
+            })
+            .collect();
+        let decided_in = started.elapsed();
+        let store = self.core.store.clone();
+        let kept = match tokio::task::spawn_blocking(move || store.verdicts().keep_many(new)).await {
+            Ok(Ok(kept)) => Ok(kept),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        tracing::debug!(
+            claims = receipts.len(),
+            decided_ms = decided_in.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "judged a round"
+        );
+        let mut kept = match kept {
+            Ok(kept) => kept.into_iter(),
+            Err(why) => {
+                return decided
+                    .into_iter()
+                    .map(|decided| match decided {
+                        Ok(Decided::Kept(kept)) => Ok(kept),
+                        Ok(Decided::New(_)) => Err(NodeError::Fault(format!("the verdict could not be kept: {why}"))),
+                        Err(err) => Err(err),
+                    })
+                    .collect();
+            }
+        };
+        decided
+            .into_iter()
+            .map(|decided| match decided {
+                Ok(Decided::Kept(judgement)) => Ok(judgement),
+                Ok(Decided::New(_)) => {
+                    let judgement = kept.next().ok_or_else(|| NodeError::Fault("a verdict not kept".into()))?;
+                    self.core.metrics.count_verdict(judgement.valid, judgement.check.name());
+                    Ok(judgement)
+                }
+                Err(err) => Err(err),
+            })
+            .collect()
+    }
+
+    /// The verdict on a claim: the one kept, or a new one signed (not kept yet).
+    async fn decide(&self, receipt: &Receipt, asked: Option<CheckMode>) -> NodeResult<Decided> {
         let domain = self.core.domain;
         if receipt.domain != domain {
             return Err(NodeError::ForeignClaim { claim: receipt.domain, ours: domain });
@@ -82,9 +155,8 @@ impl Validator {
         {
             return Err(NodeError::OtherCheck { mode: receipt.claim.mode, derived: check, asked });
         }
-        let verdicts = self.core.store.verdicts();
-        if let Some(kept) = verdicts.get(&id)? {
-            return Ok(kept);
+        if let Some(kept) = self.core.store.verdicts().get(&id)? {
+            return Ok(Decided::Kept(kept));
         }
         let (valid, reason) = if self.fault == Some(Fault::ApproveAll) {
             (true, "approved without checking (test fault approve-all)".to_owned())
@@ -97,9 +169,7 @@ impl Validator {
         if self.fault == Some(Fault::BadVerdicts) {
             verdict = faults::bad_verdict(&id, verdict, &digest)?;
         }
-        let judgement = verdicts.keep(Judgement { receipt_id: id, valid, check, reason, verdict })?;
-        self.core.metrics.count_verdict(judgement.valid, check.name());
-        Ok(judgement)
+        Ok(Decided::New(Judgement { receipt_id: id, valid, check, reason, verdict }))
     }
 
     /// Whether the claim holds under `check`, once the receipt itself holds.

@@ -94,7 +94,7 @@ impl Worker {
             ChatInput::Messages(messages) => model.chat_prompt(messages)?,
             ChatInput::Prompt(prompt) => prompt.clone(),
         };
-        let _turn = self.generations.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
+        let _turn = self.generations.enter().await?;
         let sampling = job.sampling.clone();
         let logprobs = job.logprobs;
         let (generating, prompt_for_run) = (model.clone(), prompt.clone());

@@ -47,8 +47,9 @@ pub struct Worker {
     /// A deliberate lie (byzantine tests).
     fault: Option<Fault>,
     /// Generations that may run at once; the others wait their turn, in order, so that memory
-    /// (a context and its KV cache each) stays bounded however many requests arrive.
-    generations: tokio::sync::Semaphore,
+    /// (a context and its KV cache each) stays bounded, and past `max_queue` waiting are
+    /// refused (503).
+    generations: crate::core::lane::Lane,
 }
 
 impl Worker {
@@ -59,7 +60,7 @@ impl Worker {
             core,
             enclave,
             fault: config.fault.filter(|f| f.is_worker_fault()),
-            generations: tokio::sync::Semaphore::new(generations),
+            generations: crate::core::lane::Lane::new("chat", generations, config.max_queue),
         })
     }
 
