@@ -7,8 +7,15 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use veritas_quant::{QuantLayer, QuantOp, QuantizedModel, Requant};
-use veritas_zk::model::{ModelProof, ProvingKey, VerifyingKey, prove, verify};
+use veritas_zk::ZkResult;
+use veritas_zk::model::{Bounds, ModelProof, ProvingKey, VerifyingKey, prove};
 use veritas_zk::pcs::PcsParams;
+
+/// `model::verify` with no least soundness (the fixture's few queries have a few bits); the
+/// work budget is kept, and keys decoded from the input are checked against it too.
+fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProof) -> ZkResult<()> {
+    key.bounded(&Bounds { min_security_bits: 0, ..Bounds::DEFAULT })?.verify(input, output, proof)
+}
 
 struct Fixture {
     key: ProvingKey,
@@ -52,6 +59,7 @@ fuzz_target!(|data: &[u8]| {
     let vk = fixture.key.verifying_key();
     if let Ok(key) = VerifyingKey::from_bytes(data) {
         assert_eq!(key.to_bytes(), data);
+        let _ = key.bounded(&Bounds::DEFAULT);
     }
     if let Ok(proof) = ModelProof::from_bytes(data, vk) {
         assert_eq!(proof.to_bytes(), data);

@@ -42,19 +42,23 @@ pub struct Pool2d {
 }
 
 fn out_dim(input: usize, kernel: usize, stride: usize, pad_begin: usize, pad_end: usize) -> Result<usize> {
-    let padded = input + pad_begin + pad_end;
-    if kernel == 0
-        || stride == 0
-        || padded < kernel
-        || input > MAX_TENSOR_ELEMENTS
-        || pad_begin >= kernel
-        || pad_end >= kernel
-    {
-        return Err(QuantError::Invalid(format!(
+    // Checked: every size here may come from untrusted bytes (a verifying key's architecture).
+    let padded = input.checked_add(pad_begin).and_then(|n| n.checked_add(pad_end));
+    match padded {
+        Some(padded)
+            if kernel != 0
+                && stride != 0
+                && padded >= kernel
+                && input <= MAX_TENSOR_ELEMENTS
+                && pad_begin < kernel
+                && pad_end < kernel =>
+        {
+            Ok((padded - kernel) / stride + 1)
+        }
+        _ => Err(QuantError::Invalid(format!(
             "window: input {input}, kernel {kernel}, stride {stride}, pads {pad_begin}/{pad_end}"
-        )));
+        ))),
     }
-    Ok((padded - kernel) / stride + 1)
 }
 
 fn check_count(count: usize) -> Result<usize> {
@@ -121,14 +125,16 @@ impl Pool2d {
         Ok([self.channels, height, width])
     }
 
-    /// The window size, `kernel height * kernel width`.
+    /// The window size, `kernel height * kernel width` (saturating: a kernel is not bounded by
+    /// validation, only by a verifier's work budget).
     pub fn window(&self) -> usize {
-        self.kernel[0] * self.kernel[1]
+        self.kernel[0].saturating_mul(self.kernel[1])
     }
 
     /// Calls `window(out_index, in_indices)` for every output, with the window's in-bounds inputs.
     pub fn for_each_window(&self, [_, out_height, out_width]: [usize; 3], mut window: impl FnMut(usize, &[usize])) {
-        let mut indices = Vec::with_capacity(self.window());
+        // At most the in-bounds part of a window, itself at most the input.
+        let mut indices = Vec::with_capacity(self.window().min(self.in_height.saturating_mul(self.in_width)));
         for c in 0..self.channels {
             for oy in 0..out_height {
                 for ox in 0..out_width {

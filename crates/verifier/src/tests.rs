@@ -524,3 +524,95 @@ fn tee_evidence_must_be_there_once_and_bind_this_claim() {
     let err = verify_receipt(&wrong_mode, &allow).unwrap_err().to_string();
     assert!(err.contains("only tee claims"), "{err}");
 }
+
+/// A `zk` receipt whose manifest publishes `key` (committed to by its SHA-256, as a node's
+/// does) and whose evidence names `proof`, signed by the worker.
+fn zk_receipt(key: &veritas_zk::model::VerifyingKey, proof: &[u8]) -> Receipt {
+    use sha2::{Digest, Sha256};
+    let worker = WorkerKey::from_bytes(&keccak256(b"verifier test")).unwrap();
+    let mut receipt = good_receipt();
+    let bytes = key.to_bytes();
+    let manifest = json!({"format": "quantized", "zk": {
+        "verifying_key": veritas_primitives::hex::encode(&bytes),
+        "commitment": veritas_primitives::hex::encode(Sha256::digest(&bytes)),
+        "security_bits": 100,
+    }});
+    receipt.claim.model_id = ModelId::of_manifest(&serde_json::to_vec(&manifest).unwrap());
+    receipt.claim.mode = Mode::Zk;
+    receipt.signature = worker.sign_claim(receipt.claim.clone(), &receipt.domain).unwrap().signature.into();
+    receipt.body.manifest = Some(manifest);
+    receipt.body.zk_proof = Some(proof.to_vec().into());
+    let data = Sha256::digest(proof).to_vec().into();
+    receipt.evidence = vec![veritas_primitives::Evidence { kind: zk::EVIDENCE_KIND.into(), data }];
+    receipt
+}
+
+/// The key a manifest would publish for `architecture` (no parameters) with `params`: a
+/// commitment of the length its layout needs.
+fn crafted_key(
+    architecture: veritas_quant::QuantizedModel,
+    params: veritas_zk::pcs::PcsParams,
+) -> veritas_zk::model::VerifyingKey {
+    let layout = veritas_zk::model::layout::Layout::new(&architecture).unwrap();
+    let mut commitment = vec![layout.log_len as u8];
+    commitment.extend_from_slice(&(layout.used as u32).to_le_bytes());
+    commitment.extend_from_slice(&[0; 32]);
+    let commitment = veritas_zk::pcs::Commitment::from_bytes(&commitment).unwrap();
+    veritas_zk::model::VerifyingKey { architecture, commitment, params }
+}
+
+#[test]
+fn a_zk_receipt_of_a_crafted_manifest_is_refused_in_milliseconds() {
+    use veritas_quant::geometry::Pool2d;
+    use veritas_quant::{QuantLayer, QuantOp, QuantizedModel, Requant};
+    use veritas_zk::ZkError;
+    use veritas_zk::pcs::PcsParams;
+
+    let requant = Requant { multiplier: 1 << 30, shift: 36 };
+    let linear = |input, in_features, out_features| QuantLayer {
+        op: QuantOp::Linear { input, in_features, out_features, weights: vec![], bias: vec![], requant, relu: false },
+        shape: vec![out_features],
+        scale: 1.0,
+    };
+    // A max pool of 1023 × 1023 windows of 1024 × 1024 each (2^40 comparisons), then a product.
+    let pool =
+        Pool2d { channels: 1, in_height: 1024, in_width: 1024, kernel: [1024, 1024], stride: [1, 1], pads: [511; 4] };
+    let architecture = QuantizedModel {
+        input_name: "x".into(),
+        input_shape: vec![1, 1024, 1024],
+        input_scale: 1.0,
+        layers: vec![
+            QuantLayer { op: QuantOp::MaxPool { input: 0, geometry: pool }, shape: vec![1, 1023, 1023], scale: 1.0 },
+            linear(1, 1023 * 1023, 2),
+        ],
+        output: 2,
+    };
+    let start = std::time::Instant::now();
+    let receipt = zk_receipt(&crafted_key(architecture, PcsParams::DEFAULT), &[7; 1000]);
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Zk(ZkError::OverBudget { what: "work units", estimate, budget })
+            if estimate > budget && budget == veritas_zk::model::bounds::MAX_WORK),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("zk proof: verifying this key's proofs takes an estimated"), "{err}");
+
+    // A valid small network with one query and no proof of work.
+    let architecture = QuantizedModel {
+        input_name: "x".into(),
+        input_shape: vec![1, 2],
+        input_scale: 1.0,
+        layers: vec![linear(0, 2, 2)],
+        output: 1,
+    };
+    let weak = PcsParams { log_blowup: 1, num_queries: 1, pow_bits: 0 };
+    let receipt = zk_receipt(&crafted_key(architecture, weak), &[7; 1000]);
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    assert_eq!(err, VerifyError::Zk(ZkError::Insecure { bits: 0, required: 100 }));
+    assert_eq!(
+        err.to_string(),
+        "zk proof: the key's parameters give 0 bits of proven soundness, at least 100 are required"
+    );
+    let elapsed = start.elapsed();
+    assert!(elapsed < std::time::Duration::from_secs(1), "refused in {elapsed:?}");
+}

@@ -6,11 +6,15 @@
 //! holds the verifying key, so the model id binds it) and the input and output. The statement's
 //! int8 input is the claimed float input quantized by the architecture's input scale; its int8
 //! output must dequantize to exactly the claimed float output.
+//!
+//! The key is checked against [`Bounds::DEFAULT`] before the proof is read: a manifest naming an
+//! architecture whose verification would take more work or memory than the budget, or
+//! parameters below 100 bits of proven soundness, is refused in time linear in the key's size.
 
 use sha2::{Digest, Sha256};
 use veritas_primitives::{Tensor, TensorData, Value, Values, hex};
 use veritas_quant::QuantizedModel;
-use veritas_zk::model::{ModelProof, VerifyingKey};
+use veritas_zk::model::{Bounds, VerifyingKey};
 
 use crate::{Check, VerifyError, VerifyResult};
 
@@ -107,19 +111,19 @@ pub(crate) fn check(receipt: &veritas_primitives::Receipt, checks: &mut Vec<Chec
     let manifest =
         body.manifest.as_ref().ok_or_else(|| evidence_error("a zk receipt must carry the model's manifest"))?;
     let (key, commitment) = verifying_key(manifest)?;
+    let bounded = key.bounded(&Bounds::DEFAULT).map_err(VerifyError::Zk)?;
     let (Some(input), Some(output)) = (&body.input, &body.output) else {
         return Err(evidence_error("a zk receipt must carry its input and output"));
     };
     let input = quantized_input(&key.architecture, input)?;
-    let proof = ModelProof::from_bytes(proof_bytes, &key).map_err(VerifyError::Zk)?;
-    let claimed = veritas_zk::model::proven_output(&key, &input, &proof).map_err(VerifyError::Zk)?;
-    if dequantized_output(&key.architecture, &claimed) != *output {
+    let proof = bounded.decode_proof(proof_bytes).map_err(VerifyError::Zk)?;
+    let proven = bounded.verify_output(&input, &proof).map_err(VerifyError::Zk)?;
+    if dequantized_output(&key.architecture, &proven) != *output {
         return Err(evidence_error("the claimed output is not the proven int8 output dequantized"));
     }
-    veritas_zk::model::verify(&key, &input, &claimed, &proof).map_err(VerifyError::Zk)?;
     let report = ZkReport {
         commitment,
-        security_bits: key.security_bits().floor() as u32,
+        security_bits: bounded.security_bits().floor() as u32,
         proof_bytes: proof_bytes.len(),
         layers: key.architecture.layers.len(),
     };

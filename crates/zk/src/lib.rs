@@ -121,6 +121,26 @@ pub enum ZkError {
     /// Bytes that are not the canonical encoding of a proof (`encoding`).
     #[error("malformed proof encoding: {0}")]
     Decode(String),
+    /// A verifying key whose commitment parameters give less proven soundness than required
+    /// (`model::bounds`), refused before anything runs.
+    #[error("the key's parameters give {bits} bits of proven soundness, at least {required} are required")]
+    Insecure {
+        /// The key's proven soundness, in whole bits (rounded down).
+        bits: u32,
+        /// The least accepted.
+        required: u32,
+    },
+    /// A verifying key whose proofs would take more work or memory to verify than the budget
+    /// (`model::bounds`), refused before anything runs.
+    #[error("verifying this key's proofs takes an estimated {estimate} {what}, above the budget of {budget}")]
+    OverBudget {
+        /// What was estimated: `work units` or `bytes of memory`.
+        what: &'static str,
+        /// The estimate (saturating at `u64::MAX`).
+        estimate: u64,
+        /// The budget.
+        budget: u64,
+    },
 }
 
 /// The result of a proof operation.

@@ -10,7 +10,7 @@ use veritas_hub::{ModelVersion, ZkEntry};
 use veritas_primitives::{ModelId, Schema, TensorSpec, Values, hex};
 use veritas_quant::QuantizedModel;
 use veritas_verifier::zk::{OUTPUT_NAME, dequantized_output, quantized_input};
-use veritas_zk::model::{ProvingKey, VerifyingKey, prove};
+use veritas_zk::model::{Bounds, ProvingKey, VerifyingKey, prove};
 use veritas_zk::pcs::PcsParams;
 
 use super::Core;
@@ -42,11 +42,14 @@ pub(crate) struct Inspected {
     pub key: ProvingKey,
 }
 
-/// Inspects a quantized model file (blocking: commits to every parameter).
+/// Inspects a quantized model file (blocking: commits to every parameter). A model whose
+/// proofs verifiers would refuse (its key outside [`Bounds::DEFAULT`]: too much work or memory
+/// to verify) is refused here, before it is published.
 pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<Inspected> {
     let model = parse(bytes)?;
     let key = ProvingKey::new(&model, PcsParams::DEFAULT).map_err(bad_model)?;
     let vk = key.verifying_key();
+    let bounded = vk.bounded(&Bounds::DEFAULT).map_err(|e| bad_model(format!("zk verification: {e}")))?;
     let vk_bytes = vk.to_bytes();
     let dims = |shape: &[usize]| std::iter::once(Some(1)).chain(shape.iter().map(|&d| Some(d as u64))).collect();
     let output_len = model.output_len();
@@ -65,7 +68,7 @@ pub(crate) fn inspect(bytes: &[u8]) -> NodeResult<Inspected> {
     let entry = ZkEntry {
         verifying_key: hex::encode(&vk_bytes),
         commitment: hex::encode(Sha256::digest(&vk_bytes)),
-        security_bits: vk.security_bits().floor() as u32,
+        security_bits: bounded.security_bits().floor() as u32,
     };
     Ok(Inspected { schema, metadata, entry, key })
 }

@@ -19,7 +19,9 @@
 use veritas_quant::QuantizedModel;
 
 use super::batch::BatchProof;
+use super::bounds::BoundedKey;
 use super::layout::{Layout, blocks};
+use super::linear::LayerShape;
 use super::witness::WitnessLayout;
 use super::{LayerProof, ModelProof, VerifyingKey, weighted_layers};
 use crate::encoding::{EF_BYTES, Reader, decode, put_ef};
@@ -115,8 +117,11 @@ impl ProofShape {
         let model = &key.architecture;
         model.validate_architecture().map_err(|e| decode(format!("architecture: {e}")))?;
         let shapes: Vec<_> = weighted_layers(model).into_iter().map(|(_, _, s)| s).collect();
-        let layout = Layout::new(model)?;
-        let witness = WitnessLayout::new(&shapes)?;
+        Self::with(key, &shapes, &Layout::new(model)?, &WitnessLayout::new(&shapes)?)
+    }
+
+    /// The shape given the key's (validated) layer shapes and layouts.
+    fn with(key: &VerifyingKey, shapes: &[LayerShape], layout: &Layout, witness: &WitnessLayout) -> ZkResult<Self> {
         let opening = |log_len: usize, len: usize| -> ZkResult<OpeningShape> {
             let pcs = key.params.shape(log_len, len)?;
             Ok((pcs.cols(), pcs.rows(), key.params.num_queries, pcs.log_codeword_len))
@@ -227,7 +232,10 @@ impl ModelProof {
     /// Decodes a proof for `key`, every length taken from the key; anything but exactly the
     /// canonical bytes of a proof of that shape is an error. A decoded proof must still verify.
     pub fn from_bytes(bytes: &[u8], key: &VerifyingKey) -> ZkResult<Self> {
-        let shape = ProofShape::of(key)?;
+        Self::decode(bytes, &ProofShape::of(key)?)
+    }
+
+    fn decode(bytes: &[u8], shape: &ProofShape) -> ZkResult<Self> {
         match shape.encoded_len_range() {
             Some((min, max)) if (min..=max).contains(&bytes.len()) => {}
             Some((min, max)) => {
@@ -280,5 +288,13 @@ impl ModelProof {
             return Err(decode(format!("{} trailing bytes", rest.len())));
         }
         Ok(Self { activations, multiplicities, witness, layers, lookup, witness_batch, model_batch })
+    }
+}
+
+impl BoundedKey<'_> {
+    /// [`ModelProof::from_bytes`] for this key, with the layouts its bounds were checked on.
+    pub fn decode_proof(&self, bytes: &[u8]) -> ZkResult<ModelProof> {
+        let shapes: Vec<_> = weighted_layers(&self.key.architecture).into_iter().map(|(_, _, s)| s).collect();
+        ModelProof::decode(bytes, &ProofShape::with(self.key, &shapes, &self.layout, &self.witness)?)
     }
 }

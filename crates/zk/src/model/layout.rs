@@ -12,6 +12,8 @@
 //! the model vector's MLE at `(bits(o / 2^m), z)`. The padded matrix's MLE is then
 //! `W̃(r, s) = Σ_{i,j} eq(bits(row block i), r_high)·eq(bits(col block j), s_high)·B̃_ij(r_low, s_low)`.
 
+use std::collections::BTreeMap;
+
 use p3_field::PrimeCharacteristicRing;
 use veritas_quant::{QuantOp, QuantizedModel};
 
@@ -74,7 +76,7 @@ pub fn block_point(r: &[EF], row_log: usize, s: &[EF], col_log: usize) -> Vec<EF
 }
 
 /// What part of a layer a segment holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Part {
     /// The weights of one (row block, column block).
     Weights {
@@ -112,11 +114,23 @@ pub struct Layout {
     pub log_len: usize,
     /// The values the segments fill, from the start (the rest is zero and not committed).
     pub used: usize,
+    /// Each segment's index in `segments`, by layer and part ([`Self::segment`]).
+    index: BTreeMap<(usize, Part), usize>,
 }
 
 impl Layout {
-    /// The layout of a (validated) architecture.
+    /// The layout of a (validated) architecture. The parameter count is checked against
+    /// `2^MAX_LOG_LEN` before any segment is made, so the segments are bounded too.
     pub fn new(architecture: &QuantizedModel) -> ZkResult<Self> {
+        let limit = 1usize << MAX_LOG_LEN;
+        let mut total = 0usize;
+        for (rows, cols, _) in architecture.layers.iter().filter_map(|l| matrix_dims(&l.op)) {
+            // The segments tile the weights and the bias exactly: `rows·cols + rows` values.
+            total = total.saturating_add(rows.saturating_mul(cols).saturating_add(rows));
+            if total > limit {
+                return Err(ZkError::Dimension { what: "model vector", limit, got: total });
+            }
+        }
         let mut segments = Vec::new();
         for (layer, quant_layer) in architecture.layers.iter().enumerate() {
             if let Some((rows, cols, _)) = matrix_dims(&quant_layer.op) {
@@ -150,14 +164,15 @@ impl Layout {
                 return Err(ZkError::Dimension { what: "model vector", limit: 1 << MAX_LOG_LEN, got: offset });
             }
         }
-        Ok(Self { segments, log_len: log2_ceil(offset), used: offset })
+        let index = segments.iter().enumerate().map(|(i, s)| ((s.layer, s.part), i)).collect();
+        Ok(Self { segments, log_len: log2_ceil(offset), used: offset, index })
     }
 
-    /// The index of a segment.
+    /// The index of a segment (logarithmic: a verifier looks up every block of every layer).
     pub fn segment(&self, layer: usize, part: Part) -> ZkResult<usize> {
-        self.segments
-            .iter()
-            .position(|s| s.layer == layer && s.part == part)
+        self.index
+            .get(&(layer, part))
+            .copied()
             .ok_or_else(|| ZkError::Model(format!("layer {layer} has no parameter block {part:?}")))
     }
 

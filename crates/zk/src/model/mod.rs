@@ -15,7 +15,12 @@
 //! ([`linear`]); with the range check of `t` and `u` this proves the requantization and ReLU. One LogUp range check of every
 //! limb ([`crate::logup`]). Last, the claims on the witness and on the model vector are each
 //! batched into one PCS opening ([`batch`]).
+//!
+//! **Bounds**: before anything runs, a verifier checks the key against [`Bounds`]: the
+//! parameters' proven soundness and an estimate of the work and memory verification takes, both
+//! from the key alone ([`bounds`]).
 pub mod batch;
+pub mod bounds;
 pub mod encoding;
 pub mod layout;
 pub mod linear;
@@ -23,8 +28,9 @@ mod prove;
 mod verify;
 pub mod witness;
 
+pub use bounds::{BoundedKey, Bounds, Cost};
 pub use prove::{prove, prove_witness};
-pub use verify::verify;
+pub use verify::{verify, verify_output};
 
 use p3_field::PrimeCharacteristicRing;
 use veritas_quant::quantized::run_layer;
@@ -134,9 +140,14 @@ impl VerifyingKey {
     /// network here has (docs/zk.md, "Model proofs").
     pub fn security_bits(&self) -> f64 {
         let shapes: Vec<LayerShape> = weighted_layers(&self.architecture).into_iter().map(|(_, _, s)| s).collect();
-        let Ok(witness) = witness::WitnessLayout::new(&shapes) else {
-            return 0.0;
-        };
+        match witness::WitnessLayout::new(&shapes) {
+            Ok(witness) => self.security_bits_with(&witness),
+            Err(_) => 0.0,
+        }
+    }
+
+    /// [`Self::security_bits`] given the architecture's witness layout.
+    pub(crate) fn security_bits_with(&self, witness: &witness::WitnessLayout) -> f64 {
         let model_bits = self.params.security_bits_at(self.commitment.log_len);
         let witness_bits = self.params.security_bits_at(witness.log_len);
         if model_bits <= 0.0 || witness_bits <= 0.0 {
@@ -146,7 +157,8 @@ impl VerifyingKey {
         let lookups = 2f64.powi(witness.lookup_vars as i32) + 2f64.powi(witness.limb_bits as i32);
         let error =
             2f64.powf(-model_bits) + 2f64.powf(-witness_bits) + (lookups + 2f64.powi(14)) * 2f64.powf(-log_field);
-        -error.log2()
+        // An error bound above 1 says nothing: 0 bits.
+        (-error.log2()).max(0.0)
     }
 
     /// The statement's field elements: PCS parameters, commitment, architecture, input, output.
@@ -221,8 +233,9 @@ fn absorb_trace(transcript: &mut Transcript, activations: &[Vec<i8>], multiplici
 
 /// Every tensor, the input first, from the input and the `Linear`/`Conv` layers' outputs (taken
 /// as given: the proof shows that they are the requantized products); every other layer is run
-/// by the executor's own code. `model` is a validated architecture (or model); the outputs'
-/// count and lengths are checked.
+/// by the executor's own code. `model` is a validated architecture (or model) whose work a
+/// verifier has bounded ([`VerifyingKey::bounded`]: a pooling window is not bounded by
+/// validation); the outputs' count and lengths are checked.
 pub fn derive_trace(model: &QuantizedModel, input: &[i8], activations: &[Vec<i8>]) -> ZkResult<Vec<Vec<i8>>> {
     check_len("input", model.input_len(), input.len())?;
     let weighted = model.layers.iter().filter(|l| shape_of(&l.op).is_some()).count();
@@ -241,14 +254,6 @@ pub fn derive_trace(model: &QuantizedModel, input: &[i8], activations: &[Vec<i8>
         tensors.push(out);
     }
     Ok(tensors)
-}
-
-/// The output a proof's trace leads to on `input` (what a receipt's claimed output must be).
-pub fn proven_output(key: &VerifyingKey, input: &[i8], proof: &ModelProof) -> ZkResult<Vec<i8>> {
-    let model = &key.architecture;
-    model.validate_architecture().map_err(|e| ZkError::Model(e.to_string()))?;
-    let mut tensors = derive_trace(model, input, &proof.activations)?;
-    Ok(tensors.swap_remove(model.output))
 }
 
 pub(crate) fn shape_of(op: &QuantOp) -> Option<LayerShape> {

@@ -59,7 +59,9 @@ pub fn thresholds(requant: &Requant, relu: bool) -> Vec<(i64, i64)> {
         }
         low
     };
-    (-128i64..=127).map(|y| (first_at_least(y), first_at_least(y + 1) - 1)).collect()
+    // Each search once: output `y`'s interval ends where `y + 1`'s starts.
+    let starts: Vec<i64> = (-128i64..=128).map(first_at_least).collect();
+    starts.windows(2).map(|pair| (pair[0], pair[1] - 1)).collect()
 }
 
 /// What the witness holds of one layer: its accumulators (`rows × positions`, row-major), its
@@ -181,6 +183,16 @@ impl WitnessLayout {
             return Err(ZkError::TooLarge { what: "layer output variables", limit: MAX_F_VARS, got: widest });
         }
         let limbs = RANGE_BITS / limb_bits;
+        // The segments tile each limb vector: the lookup region's length, bounded before any
+        // segment is made.
+        let lookups_total = shapes.iter().fold(0usize, |total, shape| {
+            total.saturating_add(shape.rows.saturating_mul(shape.positions).saturating_mul(2 * limbs))
+        });
+        if lookups_total > 1 << MAX_F_VARS {
+            let got =
+                lookups_total.checked_next_power_of_two().map_or(usize::BITS as usize, |n| n.trailing_zeros() as usize);
+            return Err(ZkError::TooLarge { what: "range-checked limbs (log2)", limit: MAX_F_VARS, got });
+        }
         let mut layers: Vec<LayerSlots> = shapes
             .iter()
             .map(|shape| LayerSlots {

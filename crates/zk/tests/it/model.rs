@@ -25,7 +25,7 @@ fn flatten(value: &Value, out: &mut Vec<f32>) {
 }
 
 /// The example model quantized, calibrated on its example input, and that input quantized.
-fn example(name: &str) -> (QuantizedModel, Vec<i8>) {
+pub(crate) fn example(name: &str) -> (QuantizedModel, Vec<i8>) {
     let bytes = std::fs::read(examples().join(format!("{name}.onnx"))).expect("example model");
     let text = std::fs::read_to_string(examples().join(format!("{name}.input.json"))).expect("input");
     let value: Value = serde_json::from_str(&text).expect("json");
@@ -172,7 +172,7 @@ fn an_output_other_than_the_traces_is_rejected() {
     let (model, input) = example("mnist-cnn");
     let key = key(&model);
     let (output, proof) = prove(&key, &input).unwrap();
-    assert_eq!(veritas_zk::model::proven_output(key.verifying_key(), &input, &proof), Ok(output.clone()));
+    assert_eq!(veritas_zk::model::verify_output(key.verifying_key(), &input, &proof), Ok(output.clone()));
     let mut other = output.clone();
     other[3] = other[3].wrapping_sub(1);
     assert_eq!(verify(key.verifying_key(), &input, &other, &proof), Err(ZkError::Output));

@@ -10,13 +10,19 @@ use proptest::prelude::*;
 use veritas_quant::geometry::{Conv2d, Pool2d};
 use veritas_quant::quantized::{accumulate, run_layer};
 use veritas_quant::{QuantLayer, QuantOp, QuantizedModel, Requant};
-use veritas_zk::model::{ModelProof, ProvingKey, VerifyingKey, prove, prove_witness, verify};
+use veritas_zk::model::{Bounds, ModelProof, ProvingKey, VerifyingKey, prove, prove_witness};
 use veritas_zk::pcs::PcsParams;
-use veritas_zk::{EF, ZkError};
+use veritas_zk::{EF, ZkError, ZkResult};
 
 /// Few queries keep the random cases fast; what these tests break is caught before the
 /// commitment's queries (and `tests/it/pcs.rs` covers those).
 const FAST: PcsParams = PcsParams { log_blowup: 1, num_queries: 4, pow_bits: 0 };
+
+/// `model::verify` with no least soundness: `FAST` has under 1 bit, which a verifier refuses
+/// (`tests/it/bounds.rs`); the work budget is kept.
+fn verify(key: &VerifyingKey, input: &[i8], output: &[i8], proof: &ModelProof) -> ZkResult<()> {
+    key.bounded(&Bounds { min_security_bits: 0, ..Bounds::DEFAULT })?.verify(input, output, proof)
+}
 
 fn requant(shift: u32) -> Requant {
     Requant { multiplier: 3 << 29, shift }
