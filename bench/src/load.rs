@@ -179,26 +179,32 @@ async fn counts(http: &reqwest::Client, api: &str) -> (u64, u64) {
     )
 }
 
-/// Resident memory of `pid` and its children, in MiB (Linux `/proc`).
-fn memory_mib(pid: u32) -> f64 {
-    let mut kib = 0u64;
-    let Ok(entries) = std::fs::read_dir("/proc") else { return f64::NAN };
+/// Resident memory of `pid` and of each of its children, in MiB, with each
+/// process's arguments (Linux `/proc`).
+fn memory_mib(pid: u32) -> Vec<(String, f64)> {
+    let mut processes = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return processes };
     for entry in entries.flatten() {
         let Ok(other) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let stat = std::fs::read_to_string(format!("/proc/{other}/stat")).unwrap_or_default();
-        let parent = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
+        let parent =
+            stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)).and_then(|p| p.parse().ok());
         if other != pid && parent != Some(pid) {
             continue;
         }
         let status = std::fs::read_to_string(format!("/proc/{other}/status")).unwrap_or_default();
-        kib += status
+        let kib = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(0);
+        let args = std::fs::read(format!("/proc/{other}/cmdline")).unwrap_or_default();
+        let args: Vec<String> =
+            args.split(|b| *b == 0).skip(1).take(6).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        processes.push((args.join(" "), kib as f64 / 1024.0));
     }
-    kib as f64 / 1024.0
+    processes
 }
 
 fn row(target: &str, clients: usize, outcome: &Outcome, ceiling: f64) {
@@ -262,7 +268,9 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
     row("`veritas up`", 64, &heaviest, ceiling);
     sampling.store(false, Ordering::Relaxed);
     let samples = sampler.await.unwrap();
-    println!("\n`veritas up` at 64 clients for {seconds} s, then idle: claims awaiting verdicts and quorums formed per second\n");
+    println!(
+        "\n`veritas up` at 64 clients for {seconds} s, then idle: claims awaiting verdicts and quorums formed per second\n"
+    );
     println!("| s | awaiting | quorums/s |\n|---|---|---|");
     for (at, awaiting, quorums) in &samples {
         println!("| {at:.0} | {awaiting} | {quorums} |");
@@ -270,7 +278,8 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
 
     if soak > 0.0 {
         println!("\nsoak: `veritas up` at 64 clients for {soak} s; resident memory of all its processes\n");
-        println!("| s | MiB | answered so far | awaiting |\n|---|---|---|---|");
+        println!("| s | MiB | MiB per process (up, then its nodes) | quorums so far | awaiting |");
+        println!("|---|---|---|---|---|");
         let soaking = {
             let api = api.clone();
             tokio::spawn(async move { load(&api, 64, soak).await })
@@ -278,7 +287,14 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
         let started = Instant::now();
         while started.elapsed().as_secs_f64() < soak {
             let (awaiting, quorums) = counts(&http, &api).await;
-            println!("| {:.0} | {:.0} | {quorums} | {awaiting} |", started.elapsed().as_secs_f64(), memory_mib(up.0.id()));
+            let processes = memory_mib(up.0.id());
+            let total: f64 = processes.iter().map(|(_, mib)| mib).sum();
+            let each: Vec<String> = processes.iter().map(|(_, mib)| format!("{mib:.0}")).collect();
+            println!(
+                "| {:.0} | {total:.0} | {} | {quorums} | {awaiting} |",
+                started.elapsed().as_secs_f64(),
+                each.join(" / ")
+            );
             tokio::time::sleep(Duration::from_secs_f64((soak / 20.0).max(1.0))).await;
         }
         let outcome = soaking.await.unwrap();
@@ -290,6 +306,10 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
             outcome.errors,
             outcome.refused
         );
+        println!("\nresident memory at the end, per process\n\n| process | MiB |\n|---|---|");
+        for (args, mib) in memory_mib(up.0.id()) {
+            println!("| `{args}` | {mib:.0} |");
+        }
     }
     drop(up);
 }

@@ -37,6 +37,10 @@ impl RpcChain {
         let client = reqwest::Client::builder()
             .timeout(RPC_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
+            // Below the idle limit servers put on kept-alive connections (a
+            // veritas node's is its 10 s header timeout): a connection the
+            // server has just closed is never picked for the next call.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build()
             .map_err(|err| ChainError::Rpc(format!("HTTP client: {err}")))?;
         let local = parsed.host_str().is_some_and(|host| host == "127.0.0.1" || host == "localhost" || host == "::1");

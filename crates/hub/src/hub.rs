@@ -173,7 +173,8 @@ impl Hub {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        let index = Database::create(config.dir.join("index.redb"))?;
+        // The index is small (names, versions, owners): a small page cache.
+        let index = Database::builder().set_cache_size(16 << 20).create(config.dir.join("index.redb"))?;
         let txn = index.begin_write()?;
         txn.open_table(VERSIONS)?;
         txn.open_table(BY_ID)?;

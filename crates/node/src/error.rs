@@ -209,7 +209,8 @@ pub enum NodeError {
     Config(#[from] ConfigError),
     /// Too few validators signed a batch.
     #[error(
-        "peer: the batch is signed by {signers} validators holding {stake} of {total} stake; more than 2/3 is needed"
+        "peer: the batch is signed by {signers} validators holding {stake} of {total} stake; more than 2/3 is \
+         needed; the others: {refusals}"
     )]
     NoBatchQuorum {
         /// How many signed.
@@ -218,6 +219,8 @@ pub enum NodeError {
         stake: alloy_primitives::U256,
         /// All validators' stake.
         total: alloy_primitives::U256,
+        /// Why each of the others gave no signature.
+        refusals: String,
     },
     /// A settlement transaction was mined and reverted; its receipts stay queued.
     #[error("internal: settlement transaction {0} reverted")]

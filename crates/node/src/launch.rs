@@ -198,21 +198,32 @@ pub async fn launch(config: &NodeConfig) -> NodeResult<NodeHandle> {
         handle.spawn("miner", mine(chain.0, chain.1, handle.stopping()));
     }
     if let Some(gateway) = node.gateway.clone().filter(|g| g.settles()) {
-        let (core, stopping, verifier) = (node.core.clone(), handle.stopping(), gateway.clone());
-        handle.spawn("verdicts", async move {
-            let round = || async {
-                if let Err(err) = verifier.verify_pending().await {
-                    tracing::warn!(%err, "collecting verdicts failed; the claims keep waiting");
-                }
-            };
-            rounds(stopping, intervals.verdicts, Some(&core.logged), round).await
-        });
+        // Rounds of verdicts side by side over disjoint claims, each going again at once while
+        // its rounds come back full.
+        for _ in 0..crate::gateway::PARALLEL_ROUNDS {
+            let (core, stopping, verifier) = (node.core.clone(), handle.stopping(), gateway.clone());
+            handle.spawn("verdicts", async move {
+                let round = || async {
+                    match verifier.verify_round().await {
+                        // At once again only while rounds are full and make progress: with
+                        // the validators away, the interval paces the asking.
+                        Ok((quorums, full)) => full && quorums > 0,
+                        Err(err) => {
+                            tracing::warn!(%err, "collecting verdicts failed; the claims keep waiting");
+                            false
+                        }
+                    }
+                };
+                rounds(stopping, intervals.verdicts, Some(&core.logged), round).await
+            });
+        }
         let (stopping, requests) = (handle.stopping(), gateway.clone());
         handle.spawn("requests", async move {
             let round = || async {
                 if let Err(err) = requests.serve_requests().await {
                     tracing::warn!(%err, "reading contracts' requests failed; trying again");
                 }
+                false
             };
             rounds(stopping, intervals.requests, None, round).await
         });
@@ -222,9 +233,10 @@ pub async fn launch(config: &NodeConfig) -> NodeResult<NodeHandle> {
     Ok(handle)
 }
 
-/// Runs `round` every `interval` (and when `wake` is notified) until the node stops; a round
-/// under way finishes first. A failed round is logged by `round` and tried again next time.
-async fn rounds<F: Future<Output = ()>>(
+/// Runs `round` every `interval` (and when `wake` is notified, and at once after a round that
+/// says more work is waiting) until the node stops; a round under way finishes first. A failed
+/// round is logged by `round` and tried again next time.
+async fn rounds<F: Future<Output = bool>>(
     stopping: Stopping,
     interval: Duration,
     wake: Option<&tokio::sync::Notify>,
@@ -232,6 +244,7 @@ async fn rounds<F: Future<Output = ()>>(
 ) -> NodeResult<()> {
     let stop = stopping.clone().wait();
     tokio::pin!(stop);
+    let mut more = false;
     loop {
         let woken = async {
             match wake {
@@ -239,12 +252,21 @@ async fn rounds<F: Future<Output = ()>>(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            () = tokio::time::sleep(interval) => {}
-            () = woken => {}
+        if more {
+            // Still let a stop through between back-to-back rounds.
+            tokio::select! {
+                biased;
+                () = &mut stop => return Ok(()),
+                () = std::future::ready(()) => {}
+            }
+        } else {
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = tokio::time::sleep(interval) => {}
+                () = woken => {}
+            }
         }
-        round().await;
+        more = round().await;
     }
 }
 

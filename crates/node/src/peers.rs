@@ -129,7 +129,14 @@ impl Caller<'_> {
 
 impl Peers {
     pub fn new() -> Peers {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        // Idle connections are dropped before the peer's own idle limit (its
+        // 10 s header timeout closes kept-alive connections), so a call never
+        // goes out on a connection the peer is closing.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
         Peers { http }
     }
 

@@ -385,3 +385,24 @@ async fn past_its_verification_backlog_the_gateway_answers_503_until_quorums_for
     assert_eq!(node.gateway().unwrap().verify_pending().await.unwrap(), 2);
     assert_eq!(infer().await.unwrap().status(), reqwest::StatusCode::OK);
 }
+
+/// Issue 21: rounds of verdicts run side by side over disjoint claims: two rounds started
+/// together both judge claims, and all rounds together judge every claim exactly once.
+#[tokio::test]
+async fn rounds_side_by_side_judge_disjoint_claims_each_once() {
+    let home = tempfile::tempdir().unwrap();
+    let node = open(home.path()).await;
+    push_iris(&node).await;
+    for i in 0..300 {
+        infer(&node, 4.0 + f64::from(i) / 100.0).await;
+    }
+    let gateway = node.gateway().unwrap();
+    let (a, b, c) = tokio::join!(gateway.verify_pending(), gateway.verify_pending(), gateway.verify_pending());
+    let together = [a.unwrap(), b.unwrap(), c.unwrap()];
+    assert!(together.iter().sum::<usize>() > 128, "more than one round ran at once: {together:?}");
+    let mut judged: usize = together.iter().sum();
+    while node.core().store().settlement().awaiting_count().unwrap() > 0 {
+        judged += gateway.verify_pending().await.unwrap();
+    }
+    assert_eq!(judged, 300, "each claim reached its quorum once");
+}

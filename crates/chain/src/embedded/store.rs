@@ -160,7 +160,10 @@ impl ChainStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let db = Database::create(path).map_err(io)?;
+        // The state lives in memory (`load_state`); the database is written
+        // through and read at start, so its page cache can be small (redb's
+        // default of 1 GiB grows with every block).
+        let db = Database::builder().set_cache_size(32 << 20).create(path).map_err(io)?;
         let txn = db.begin_write().map_err(io)?;
         txn.open_table(ACCOUNTS).map_err(io)?;
         txn.open_table(CODE).map_err(io)?;

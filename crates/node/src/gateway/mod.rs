@@ -16,6 +16,7 @@ use veritas_llm::SamplingParams;
 use veritas_primitives::{Address, Mode, WorkerKey};
 use veritas_wire::{ChatInput, InferRequest, InferResponse};
 
+pub(crate) use quorum::PARALLEL_ROUNDS;
 pub use settle::{MAX_BATCH, SettledBatch, dev_fee_per_claim};
 
 use crate::{

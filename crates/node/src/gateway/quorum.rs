@@ -31,17 +31,49 @@ use crate::{
 
 /// Claims judged per round: each validator is asked about all of them in one call.
 const ROUND: usize = veritas_wire::MAX_JUDGE_BATCH;
+/// Rounds under way at once, over disjoint claims: while the validators judge one round, the
+/// gateway weighs and records the previous one.
+pub(crate) const PARALLEL_ROUNDS: usize = 2;
 /// How long a validator may take for one verdict (a re-executed generation included).
 const VERDICT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a gateway holds in memory about claims awaiting verdicts (the claims themselves are in
 /// the store; after a restart the validators are simply asked again).
-#[derive(Default)]
 pub(crate) struct Verification {
     collected: std::sync::Mutex<HashMap<B256, BTreeMap<Address, Verdict>>>,
     first_seen: std::sync::Mutex<HashMap<B256, Instant>>,
     disputed: std::sync::Mutex<HashSet<B256>>,
-    round: tokio::sync::Mutex<()>,
+    /// The claims of the rounds under way: no two rounds ask about the same claim.
+    in_flight: std::sync::Mutex<HashSet<B256>>,
+    rounds: tokio::sync::Semaphore,
+}
+
+impl Default for Verification {
+    fn default() -> Verification {
+        Verification {
+            collected: Default::default(),
+            first_seen: Default::default(),
+            disputed: Default::default(),
+            in_flight: Default::default(),
+            rounds: tokio::sync::Semaphore::new(PARALLEL_ROUNDS),
+        }
+    }
+}
+
+/// A round's claims, released from [`Verification::in_flight`] when the round ends, however
+/// it ends.
+struct InFlight<'a> {
+    set: &'a std::sync::Mutex<HashSet<B256>>,
+    ids: Vec<B256>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut set = lock(self.set);
+        for id in &self.ids {
+            set.remove(id);
+        }
+    }
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -49,21 +81,39 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    /// One round: asks the validators about the claims awaiting verdicts (the oldest 128),
-    /// each validator once for all the claims it has not answered (`POST /v1/verdicts/batch`),
-    /// and records each quorum; returns how many claims reached one.
+    /// One round: asks the validators about the claims awaiting verdicts (the oldest 128 that
+    /// no other round is asking about), each validator once for all the claims it has not
+    /// answered (`POST /v1/verdicts/batch`), and records each quorum; returns how many claims
+    /// reached one. Up to [`PARALLEL_ROUNDS`] rounds run at once; a call while they all run
+    /// returns 0 at once.
     pub async fn verify_pending(&self) -> NodeResult<usize> {
+        Ok(self.verify_round().await?.0)
+    }
+
+    /// [`Gateway::verify_pending`], also saying whether the round was full (more claims are
+    /// likely waiting).
+    pub(crate) async fn verify_round(&self) -> NodeResult<(usize, bool)> {
         if !self.settles() {
-            return Ok(0);
+            return Ok((0, false));
         }
-        let Ok(_round) = self.verification.round.try_lock() else { return Ok(0) };
+        let Ok(_round) = self.verification.rounds.try_acquire() else { return Ok((0, false)) };
         let store = &self.core.store;
         let queue = store.settlement();
-        let ids = queue.awaiting(ROUND)?;
+        let ids = {
+            let oldest = queue.awaiting(ROUND * PARALLEL_ROUNDS)?;
+            let mut in_flight = lock(&self.verification.in_flight);
+            let ids: Vec<B256> = oldest.into_iter().filter(|id| !in_flight.contains(id)).take(ROUND).collect();
+            in_flight.extend(ids.iter().copied());
+            ids
+        };
+        let _in_flight = InFlight { set: &self.verification.in_flight, ids: ids.clone() };
         if ids.is_empty() {
-            self.core.metrics.awaiting.set(0);
-            return Ok(0);
+            if lock(&self.verification.in_flight).is_empty() {
+                self.core.metrics.awaiting.set(0);
+            }
+            return Ok((0, false));
         }
+        let full = ids.len() == ROUND;
         let registry = self.registry().await?;
         let mut claims = Vec::with_capacity(ids.len());
         for id in ids {
@@ -147,7 +197,7 @@ impl Gateway {
             total_ms = asked_at.elapsed().as_millis() as u64,
             "verdict round"
         );
-        Ok(judged.len())
+        Ok((judged.len(), full))
     }
 
     /// Weighs the validators' new answers about one claim with those it has and takes the
@@ -322,11 +372,13 @@ impl Gateway {
         }))
         .await;
         let mut signed = BTreeMap::new();
+        let mut refusals = Vec::new();
         for (member, answer) in validators.iter().zip(answers) {
             let signature = match answer {
                 Ok(answer) => answer.signature,
                 Err(err) => {
                     tracing::debug!(%err, validator = %member.signer, "no batch signature");
+                    refusals.push(format!("{}: {err}", member.signer));
                     continue;
                 }
             };
@@ -334,11 +386,17 @@ impl Gateway {
                 signed.insert(member.signer, signature);
             } else {
                 tracing::warn!(validator = %member.signer, "batch signature refused: it does not hold");
+                refusals.push(format!("{}: a signature that does not hold", member.signer));
             }
         }
         let stake = signed.keys().map(|v| registry.validators.stake_of(v)).sum();
         if !registry.validators.is_quorum(stake) {
-            return Err(NodeError::NoBatchQuorum { signers: signed.len(), stake, total: registry.validators.total });
+            return Err(NodeError::NoBatchQuorum {
+                signers: signed.len(),
+                stake,
+                total: registry.validators.total,
+                refusals: refusals.join("; "),
+            });
         }
         Ok(signed.into_values().collect())
     }

@@ -126,13 +126,18 @@ pub struct Store {
     next_sequence: AtomicU64,
 }
 
+/// The database's page cache. redb's default (1 GiB) would let every node
+/// process grow towards a gigabyte as its claims accumulate; the store's hot
+/// set (the queue, recent receipts, nonces) is far smaller.
+const CACHE_BYTES: usize = 64 << 20;
+
 impl Store {
     /// Opens (or creates) the store at `path`.
     pub fn open(path: &Path) -> StoreResult<Store> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path)?;
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(META)?;
         receipts::create(&txn)?;
