@@ -197,6 +197,24 @@ pub fn recover_signer(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Ad
     if sig.s() > HALF_ORDER {
         return Err(PrimitiveError::Signature("s is in the upper half of the curve order".into()));
     }
+    recover(digest, signature)
+}
+
+/// The recovery itself, with libsecp256k1 natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn recover(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Address> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let fail = |err: secp256k1::Error| PrimitiveError::Signature(format!("signature: {err}"));
+    let id = RecoveryId::try_from(i32::from(signature[64] - 27)).map_err(fail)?;
+    let sig = RecoverableSignature::from_compact(&signature[..64], id).map_err(fail)?;
+    let key = sig.recover(secp256k1::Message::from_digest(digest.0)).map_err(fail)?;
+    Ok(Address::from_raw_public_key(&key.serialize_uncompressed()[1..]))
+}
+
+/// The recovery itself, with k256 in WebAssembly.
+#[cfg(target_arch = "wasm32")]
+fn recover(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Address> {
+    let sig = Signature::from_raw_array(signature).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
     sig.recover_address_from_prehash(digest).map_err(|err| PrimitiveError::Signature(err.to_string()))
 }
 
@@ -262,5 +280,65 @@ mod tests {
         high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
         high[64] = if high[64] == 27 { 28 } else { 27 };
         assert!(recover_signer(&digest, &high).unwrap_err().to_string().contains("upper half"));
+    }
+
+    /// The native backend (libsecp256k1) gives what k256 gives, which the WebAssembly build
+    /// and every Ethereum tool agree with: the same signature bytes for a key and digest (RFC
+    /// 6979, low `s`), the same signer for any signature, and an error for the same ones.
+    #[cfg(not(target_arch = "wasm32"))]
+    mod native_matches_k256 {
+        use alloy_signer::SignerSync;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn k256_recover(digest: &B256, signature: &[u8; 65]) -> Option<Address> {
+            let sig = Signature::from_raw_array(signature).ok()?;
+            sig.recover_address_from_prehash(digest).ok()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn signatures_and_signers_agree(
+                secret in any::<[u8; 32]>(),
+                digest in any::<[u8; 32]>(),
+                flip in any::<(usize, u8)>(),
+            ) {
+                let Ok(key) = WorkerKey::from_bytes(&B256::from(secret)) else { return Ok(()) };
+                let digest = B256::from(digest);
+                let ours = key.sign_digest(&digest).unwrap();
+                let theirs = alloy_signer_local::PrivateKeySigner::from_bytes(&B256::from(secret))
+                    .unwrap()
+                    .sign_hash_sync(&digest)
+                    .unwrap()
+                    .as_bytes();
+                prop_assert_eq!(ours, theirs);
+                prop_assert_eq!(recover_signer(&digest, &ours).ok(), Some(key.address()));
+
+                // Any byte of r or s changed: both backends name the same signer or none.
+                let mut mangled = ours;
+                let (at, by) = (flip.0 % 64, flip.1.max(1));
+                mangled[at] ^= by;
+                let low_s = U256::from_be_slice(&mangled[32..64]) <= HALF_ORDER;
+                let expected = if low_s { k256_recover(&digest, &mangled) } else { None };
+                prop_assert_eq!(recover_signer(&digest, &mangled).ok(), expected);
+            }
+        }
+
+        #[test]
+        fn out_of_range_scalars_are_refused_by_both() {
+            let digest = keccak256(b"d");
+            let n = alloy_primitives::uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
+            for (r, s) in [(U256::ZERO, U256::from(1)), (U256::from(1), U256::ZERO), (n, U256::from(1))] {
+                let mut sig = [0u8; 65];
+                sig[..32].copy_from_slice(&r.to_be_bytes::<32>());
+                sig[32..64].copy_from_slice(&s.to_be_bytes::<32>());
+                sig[64] = 27;
+                assert!(recover_signer(&digest, &sig).is_err(), "r {r}, s {s}");
+                assert_eq!(k256_recover(&digest, &sig), None, "r {r}, s {s}");
+            }
+        }
     }
 }
