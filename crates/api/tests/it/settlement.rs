@@ -406,3 +406,34 @@ async fn rounds_side_by_side_judge_disjoint_claims_each_once() {
     }
     assert_eq!(judged, 300, "each claim reached its quorum once");
 }
+
+/// Issue 21: a worker's inferences take places in its inference lane (one per core) and at
+/// most `max_queue` wait: past that a request is refused at once as overloaded, and nothing
+/// refused is run or logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inferences_past_the_lane_and_its_queue_are_refused_not_run() {
+    let home = tempfile::tempdir().unwrap();
+    let mut config = harness::config_on_chain(home.path());
+    config.max_queue = 0;
+    let node = harness::open(&config).await;
+    push_iris(&node).await;
+    infer(&node, 5.0).await;
+    let outcomes = futures_util::future::join_all((0..64).map(|i| {
+        let node = node.clone();
+        tokio::spawn(async move {
+            node.infer(harness::iris(4.0 + f64::from(i) / 100.0, Some(veritas_primitives::Mode::Signed)), None).await
+        })
+    }))
+    .await;
+    let (mut served, mut refused) = (0, 0);
+    for outcome in outcomes {
+        match outcome.unwrap() {
+            Ok(_) => served += 1,
+            Err(veritas_node::NodeError::Overloaded { what: "inference", waiting: 0 }) => refused += 1,
+            Err(other) => panic!("neither served nor refused as overloaded: {other}"),
+        }
+    }
+    assert!(refused > 0, "64 at once with no queue: some are refused ({served} served)");
+    assert!(served > 0, "those with a place are served");
+    assert_eq!(node.core().store().receipts().len().unwrap(), served + 1, "nothing refused was run");
+}

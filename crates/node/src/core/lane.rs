@@ -2,16 +2,19 @@
 //! refused at once ([`NodeError::Overloaded`], 503 with `Retry-After`) rather than queued without
 //! bound, in memory and in the time until it is answered.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{NodeError, NodeResult};
 
 /// A lane: `running` places, and at most `max_waiting` requests waiting for one.
 pub(crate) struct Lane {
     what: &'static str,
-    running: Semaphore,
+    running: Arc<Semaphore>,
     waiting: AtomicUsize,
     max_waiting: usize,
 }
@@ -27,12 +30,14 @@ impl Drop for Waiting<'_> {
 
 impl Lane {
     pub(crate) fn new(what: &'static str, running: usize, max_waiting: usize) -> Lane {
-        Lane { what, running: Semaphore::new(running.max(1)), waiting: AtomicUsize::new(0), max_waiting }
+        Lane { what, running: Arc::new(Semaphore::new(running.max(1))), waiting: AtomicUsize::new(0), max_waiting }
     }
 
-    /// A place to run in, waiting for one if the queue has room.
-    pub(crate) async fn enter(&self) -> NodeResult<SemaphorePermit<'_>> {
-        if let Ok(place) = self.running.try_acquire() {
+    /// A place to run in, waiting for one if the queue has room; the place is the lane's
+    /// until dropped (it can go along to the blocking pool and be left as soon as the work
+    /// that needs it is done).
+    pub(crate) async fn enter(&self) -> NodeResult<OwnedSemaphorePermit> {
+        if let Ok(place) = self.running.clone().try_acquire_owned() {
             return Ok(place);
         }
         let waiting = Waiting(&self.waiting);
@@ -40,7 +45,7 @@ impl Lane {
             drop(waiting);
             return Err(NodeError::Overloaded { what: self.what, waiting: self.max_waiting });
         }
-        let place = self.running.acquire().await.map_err(|_| NodeError::ShuttingDown)?;
+        let place = self.running.clone().acquire_owned().await.map_err(|_| NodeError::ShuttingDown)?;
         drop(waiting);
         Ok(place)
     }

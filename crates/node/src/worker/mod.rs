@@ -115,7 +115,10 @@ impl Worker {
             core.load_onnx(&model).await?;
         }
         // Inference, hashing, signing and the durable log write are blocking work: one hop to
-        // the blocking pool for all of them.
+        // the blocking pool for all of them. The inference holds one of the lane's places
+        // (one per core, a bounded queue: 503 past it); the signing and the log do not.
+        let place =
+            if quantized.is_none() && faulty.is_none() { Some(core.engines.inference.enter().await?) } else { None };
         let runtime = core.engines.onnx.clone();
         let signer = core.signer();
         let timestamp = now_seconds();
@@ -127,6 +130,7 @@ impl Worker {
                 (None, Some(outputs)) => (outputs, None),
                 (None, None) => (runtime.run(&model_id, &inputs)?, None),
             };
+            drop(place);
             let answer = Answer {
                 model_id,
                 model_name,
