@@ -112,12 +112,14 @@ fn authenticated(
         .map_err(|err| unauthorized(format!("bad request signature: {err}")))?;
     // Each account's nonce once, remembered on disk while the signature's time is acceptable.
     let once = veritas_primitives::keccak256([account.as_slice(), nonce.to_ascii_lowercase().as_bytes()].concat());
+    // On disk with the request's own durable write (its claim logged), which the answer waits
+    // for; no sync of its own here.
     let first = state
         .node
         .core()
         .store()
         .nonces()
-        .first_use(&once, timestamp.saturating_add(SIGNATURE_WINDOW), now)
+        .first_use_lazily(&once, timestamp.saturating_add(SIGNATURE_WINDOW), now)
         .map_err(veritas_node::NodeError::from)?;
     if !first {
         return Err(unauthorized("this signed request's nonce was already used; sign each request with a new nonce"));

@@ -179,12 +179,12 @@ impl Core {
         &self.store
     }
 
-    /// Whether `seen` (a request's, call's or push's nonce) is used here for the first time,
-    /// keeping it until `keep_until` (see [`crate::store::Nonces::first_use`]); the durable
-    /// write runs off the async threads, so that concurrent calls share a sync.
+    /// Whether `seen` (a signed request's or a call's nonce) is used here for the first time,
+    /// keeping it until `keep_until`, on disk with the request's own durable write (see
+    /// [`crate::store::Nonces::first_use_lazily`]); the write runs off the async threads.
     pub async fn first_use(&self, seen: veritas_primitives::B256, keep_until: u64, now: u64) -> NodeResult<bool> {
         let store = self.store.clone();
-        Ok(tokio::task::spawn_blocking(move || store.nonces().first_use(&seen, keep_until, now)).await??)
+        Ok(tokio::task::spawn_blocking(move || store.nonces().first_use_lazily(&seen, keep_until, now)).await??)
     }
 
     /// What the network offers: the default mode and the enclave `tee` claims come from.

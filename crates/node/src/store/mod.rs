@@ -217,6 +217,22 @@ impl Store {
         Ok(out)
     }
 
+    /// A write committed without waiting for a sync: visible at once, durable with the next
+    /// durable write of this store (any [`Store::write`] that commits after it), lost if the
+    /// process dies before one. For what only has to be on disk once something that relied on
+    /// it is: a call's nonce, before the call's own durable write and answer.
+    pub(crate) fn write_unsynced<T>(&self, steps: impl FnOnce(&WriteTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::None)?;
+        let out = steps(&txn)?;
+        {
+            let mut syncs = self.syncs.lock().unwrap_or_else(|p| p.into_inner());
+            syncs.committed += 1;
+        }
+        txn.commit()?;
+        Ok(out)
+    }
+
     /// Waits until commit `number` is durable, syncing if no sync is under way.
     fn sync(&self, number: u64) -> StoreResult<()> {
         let mut syncs = self.syncs.lock().unwrap_or_else(|p| p.into_inner());
