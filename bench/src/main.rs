@@ -77,6 +77,10 @@ fn peer(model: &Path, input: &Path, iterations: usize, threads: usize) -> Value 
     serde_json::from_slice(&output.stdout).expect("the peer prints JSON")
 }
 
+/// The allocator of the `veritas` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {

@@ -104,6 +104,11 @@ pub(crate) fn output(text: std::fmt::Arguments<'_>) {
     }
 }
 
+/// mimalloc instead of glibc's malloc, whose per-thread arenas kept growing with fragments in a
+/// node under sustained load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("VERITAS_LOG").unwrap_or_else(|_| "info".into());
