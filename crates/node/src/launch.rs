@@ -254,10 +254,8 @@ async fn rounds<F: Future<Output = bool>>(
         };
         if more {
             // Still let a stop through between back-to-back rounds.
-            tokio::select! {
-                biased;
-                () = &mut stop => return Ok(()),
-                () = std::future::ready(()) => {}
+            if stopping.is_stopping() {
+                return Ok(());
             }
         } else {
             tokio::select! {

@@ -5,7 +5,7 @@
 //! `{name: "veritas", version: "1", chainId, verifyingContract}`, so a contract recovers the
 //! worker with `ecrecover` over the same digest.
 
-use alloy_primitives::{Signature, U256};
+use alloy_primitives::U256;
 use alloy_sol_types::{Eip712Domain, SolStruct};
 use serde::{Deserialize, Serialize};
 
@@ -193,8 +193,7 @@ pub fn recover_signer(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Ad
     if v != 27 && v != 28 {
         return Err(PrimitiveError::Signature(format!("v must be 27 or 28, got {v}")));
     }
-    let sig = Signature::from_raw_array(signature).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
-    if sig.s() > HALF_ORDER {
+    if U256::from_be_slice(&signature[32..64]) > HALF_ORDER {
         return Err(PrimitiveError::Signature("s is in the upper half of the curve order".into()));
     }
     recover(digest, signature)
@@ -214,7 +213,8 @@ fn recover(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Address> {
 /// The recovery itself, with k256 in WebAssembly.
 #[cfg(target_arch = "wasm32")]
 fn recover(digest: &B256, signature: &[u8; 65]) -> PrimitiveResult<Address> {
-    let sig = Signature::from_raw_array(signature).map_err(|err| PrimitiveError::Signature(err.to_string()))?;
+    let sig = alloy_primitives::Signature::from_raw_array(signature)
+        .map_err(|err| PrimitiveError::Signature(err.to_string()))?;
     sig.recover_address_from_prehash(digest).map_err(|err| PrimitiveError::Signature(err.to_string()))
 }
 
@@ -293,7 +293,7 @@ mod tests {
         use super::*;
 
         fn k256_recover(digest: &B256, signature: &[u8; 65]) -> Option<Address> {
-            let sig = Signature::from_raw_array(signature).ok()?;
+            let sig = alloy_primitives::Signature::from_raw_array(signature).ok()?;
             sig.recover_address_from_prehash(digest).ok()
         }
 

@@ -15,6 +15,15 @@ async fn open(home: &std::path::Path) -> Node {
     harness::open(&harness::config_on_chain(home)).await
 }
 
+/// A node on the embedded chain with `change` made to its configuration, serving `iris`.
+async fn open_iris_with(home: &std::path::Path, change: impl FnOnce(&mut NodeConfig)) -> Node {
+    let mut config = harness::config_on_chain(home);
+    change(&mut config);
+    let node = harness::open(&config).await;
+    push_iris(&node).await;
+    node
+}
+
 async fn infer(node: &Node, x: f64) -> Receipt {
     node.infer(harness::iris(x, Some(veritas_primitives::Mode::Signed)), None).await.unwrap().receipt
 }
@@ -361,10 +370,7 @@ async fn a_flooding_account_gets_429s_while_a_paying_account_within_its_limit_is
 #[tokio::test]
 async fn past_its_verification_backlog_the_gateway_answers_503_until_quorums_form() {
     let home = tempfile::tempdir().unwrap();
-    let mut config = harness::config_on_chain(home.path());
-    config.max_backlog = 2;
-    let node = harness::open(&config).await;
-    push_iris(&node).await;
+    let node = open_iris_with(home.path(), |config| config.max_backlog = 2).await;
     let served = crate::harness::Served::start(node.clone(), Default::default()).await;
     let http = reqwest::Client::new();
     let infer = || {
@@ -413,10 +419,7 @@ async fn rounds_side_by_side_judge_disjoint_claims_each_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inferences_past_the_lane_and_its_queue_are_refused_not_run() {
     let home = tempfile::tempdir().unwrap();
-    let mut config = harness::config_on_chain(home.path());
-    config.max_queue = 0;
-    let node = harness::open(&config).await;
-    push_iris(&node).await;
+    let node = open_iris_with(home.path(), |config| config.max_queue = 0).await;
     infer(&node, 5.0).await;
     let outcomes = futures_util::future::join_all((0..64).map(|i| {
         let node = node.clone();

@@ -96,17 +96,17 @@ impl Gateway {
         if !self.settles() {
             return Ok((0, false));
         }
-        let Ok(_round) = self.verification.rounds.try_acquire() else { return Ok((0, false)) };
+        let Ok(_turn) = self.verification.rounds.try_acquire() else { return Ok((0, false)) };
         let store = &self.core.store;
         let queue = store.settlement();
-        let ids = {
+        let round = {
             let oldest = queue.awaiting(ROUND * PARALLEL_ROUNDS)?;
             let mut in_flight = lock(&self.verification.in_flight);
             let ids: Vec<B256> = oldest.into_iter().filter(|id| !in_flight.contains(id)).take(ROUND).collect();
             in_flight.extend(ids.iter().copied());
-            ids
+            InFlight { set: &self.verification.in_flight, ids }
         };
-        let _in_flight = InFlight { set: &self.verification.in_flight, ids: ids.clone() };
+        let ids = &round.ids;
         if ids.is_empty() {
             if lock(&self.verification.in_flight).is_empty() {
                 self.core.metrics.awaiting.set(0);
@@ -116,7 +116,7 @@ impl Gateway {
         let full = ids.len() == ROUND;
         let registry = self.registry().await?;
         let mut claims = Vec::with_capacity(ids.len());
-        for id in ids {
+        for &id in ids {
             match store.receipts().get(&id)? {
                 Some(receipt) => claims.push((id, receipt)),
                 None => tracing::warn!(claim = %id, "awaiting verdicts but not in the log"),

@@ -204,15 +204,7 @@ impl Store {
     /// One durable write: `steps` inside a transaction, on disk when this returns, or nothing
     /// at all when they fail. Concurrent writes share their fsyncs (see the module's notes).
     pub(crate) fn write<T>(&self, steps: impl FnOnce(&WriteTransaction) -> StoreResult<T>) -> StoreResult<T> {
-        let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::None)?;
-        let out = steps(&txn)?;
-        let number = {
-            let mut syncs = self.syncs.lock().unwrap_or_else(|p| p.into_inner());
-            syncs.committed += 1;
-            syncs.committed
-        };
-        txn.commit()?;
+        let (out, number) = self.commit(steps)?;
         self.sync(number)?;
         Ok(out)
     }
@@ -222,15 +214,21 @@ impl Store {
     /// process dies before one. For what only has to be on disk once something that relied on
     /// it is: a call's nonce, before the call's own durable write and answer.
     pub(crate) fn write_unsynced<T>(&self, steps: impl FnOnce(&WriteTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        Ok(self.commit(steps)?.0)
+    }
+
+    /// `steps` committed without a sync, with the commit's number for [`Store::sync`].
+    fn commit<T>(&self, steps: impl FnOnce(&WriteTransaction) -> StoreResult<T>) -> StoreResult<(T, u64)> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::None)?;
         let out = steps(&txn)?;
-        {
+        let number = {
             let mut syncs = self.syncs.lock().unwrap_or_else(|p| p.into_inner());
             syncs.committed += 1;
-        }
+            syncs.committed
+        };
         txn.commit()?;
-        Ok(out)
+        Ok((out, number))
     }
 
     /// Waits until commit `number` is durable, syncing if no sync is under way.

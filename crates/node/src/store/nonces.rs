@@ -39,29 +39,27 @@ impl Nonces<'_> {
     }
 
     fn record(txn: &WriteTransaction, seen: &B256, keep_until: u64, now: u64) -> StoreResult<bool> {
-        {
-            let mut table = txn.open_table(SEEN)?;
-            let mut expiry = txn.open_table(EXPIRY)?;
-            let expired: Vec<(u64, [u8; 32])> = expiry
-                .range::<(u64, &[u8; 32])>(..(now, &[0u8; 32]))?
-                .map(|entry| {
-                    entry.map(|(key, _)| {
-                        let (at, id) = key.value();
-                        (at, *id)
-                    })
+        let mut table = txn.open_table(SEEN)?;
+        let mut expiry = txn.open_table(EXPIRY)?;
+        let expired: Vec<(u64, [u8; 32])> = expiry
+            .range::<(u64, &[u8; 32])>(..(now, &[0u8; 32]))?
+            .map(|entry| {
+                entry.map(|(key, _)| {
+                    let (at, id) = key.value();
+                    (at, *id)
                 })
-                .collect::<Result<_, _>>()?;
-            for (at, id) in &expired {
-                expiry.remove((*at, id))?;
-                table.remove(id)?;
-            }
-            if table.get(&seen.0)?.is_some() {
-                return Ok(false);
-            }
-            table.insert(&seen.0, keep_until)?;
-            expiry.insert((keep_until, &seen.0), ())?;
-            Ok(true)
+            })
+            .collect::<Result<_, _>>()?;
+        for (at, id) in &expired {
+            expiry.remove((*at, id))?;
+            table.remove(id)?;
         }
+        if table.get(&seen.0)?.is_some() {
+            return Ok(false);
+        }
+        table.insert(&seen.0, keep_until)?;
+        expiry.insert((keep_until, &seen.0), ())?;
+        Ok(true)
     }
 
     /// How many are kept now.
