@@ -104,8 +104,8 @@ pub(crate) fn output(text: std::fmt::Arguments<'_>) {
     }
 }
 
-/// mimalloc instead of glibc's malloc, whose per-thread arenas kept growing with fragments in a
-/// node under sustained load.
+/// mimalloc: under a node's sustained load glibc's per-thread arenas fill with fragments and
+/// the process keeps growing (bench/RESULTS.md, "Limits and load").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
