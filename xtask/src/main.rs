@@ -326,6 +326,13 @@ const ALLOWED_VERIFIER_DEPS: &[&str] = &[
     "p384",
     "pem",
     "x509-cert",
+    // Confidential requests: HPKE (RFC 9180) and the answer's chunks (HKDF, ChaCha20-Poly1305,
+    // the ChaCha20 generator that turns a caller's seed into the ephemeral key).
+    "hpke",
+    "hkdf",
+    "chacha20",
+    "chacha20poly1305",
+    "sha2-hkdf",
     // ZK proofs: the proof system (Plonky3 underneath) and the quantized networks it proves.
     "veritas-zk",
     "veritas-quant",

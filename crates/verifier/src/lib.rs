@@ -413,6 +413,7 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
     verify_receipt(&Receipt::from_canonical_bytes(bytes)?, expect)
 }
 
+pub mod confidential;
 mod badge;
 mod quorum;
 pub mod tee;
