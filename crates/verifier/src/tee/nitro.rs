@@ -2,6 +2,13 @@
 //! strictly, its signature checked with the leaf certificate's key, the chain to the pinned AWS
 //! root, the timestamp within the policy's window of the claim's time, no debug enclave, and
 //! PCR0/1/2 on the allowlist. Returns the document's `user_data` as the bound data.
+//!
+//! The payload's CBOR is checked item by item ([`check_items`]) rather than by re-encoding:
+//! Nitro hypervisors write the top-level map with an indefinite length (documents from 2025 on
+//! begin `bf`), older ones with a definite length, and the signature covers the exact bytes
+//! either way. Maps and arrays may have either length form; every head must use its shortest
+//! argument encoding, and byte and text strings must have a definite length (no real document
+//! chunks a string, and chunks would let the same value take many encodings).
 
 use ciborium::Value;
 use coset::{CborSerializable, CoseSign1, TaggedCborSerializable};
@@ -23,6 +30,8 @@ const MAX_MODULE_ID: usize = 256;
 const MAX_PCRS: usize = 32;
 /// The protected header every document carries: `{1: -35}` (alg: ES384).
 const PROTECTED_ES384: [u8; 4] = [0xa1, 0x01, 0x38, 0x22];
+/// The deepest nesting of maps and arrays in a payload (a document nests 2: `pcrs` in the map).
+const MAX_DEPTH: usize = 4;
 /// The payload's keys, in the order the Nitro Secure Module writes them.
 const KEYS: [&str; 9] =
     ["module_id", "digest", "timestamp", "pcrs", "certificate", "cabundle", "public_key", "user_data", "nonce"];
@@ -66,6 +75,81 @@ fn parse_cose(document: &[u8]) -> TeeResult<CoseSign1> {
     Ok(sign1)
 }
 
+/// Where a payload breaks the CBOR subset that [`check_items`] accepts.
+fn cbor_error(at: usize, what: impl core::fmt::Display) -> TeeError {
+    layout(format!("payload: {what} at byte {at}"))
+}
+
+/// Checks the CBOR item at `at` (nested `depth` deep) and everything inside it, returning the
+/// offset just past it: well-formed, every head's argument in its shortest encoding, strings of
+/// definite length, maps and arrays of definite or indefinite length at most [`MAX_DEPTH`]
+/// deep, no tags, and no simple values other than false, true and null, nor floats (no payload
+/// field is one).
+fn check_items(payload: &[u8], at: usize, depth: usize) -> TeeResult<usize> {
+    let initial = *payload.get(at).ok_or_else(|| cbor_error(at, "the payload ends inside an item"))?;
+    let (major, info) = (initial >> 5, initial & 0x1f);
+    let mut next = at + 1;
+    let argument = match info {
+        0..=23 => Some(u64::from(info)),
+        24..=27 => {
+            let len = 1usize << (info - 24);
+            let bytes =
+                payload.get(next..next + len).ok_or_else(|| cbor_error(at, "the payload ends inside a head"))?;
+            next += len;
+            let value = bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            // The shortest encoding: one byte for below 24, else the fewest bytes that hold it.
+            let shortest = match value {
+                0..=23 => 0,
+                24..=0xff => 24,
+                0x100..=0xffff => 25,
+                0x1_0000..=0xffff_ffff => 26,
+                _ => 27,
+            };
+            if major != 7 && info != shortest {
+                return Err(cbor_error(at, "an argument not in its shortest encoding"));
+            }
+            Some(value)
+        }
+        31 => None,
+        _ => return Err(cbor_error(at, format!("reserved additional information {info}"))),
+    };
+    let remaining = |from: usize| payload.len().saturating_sub(from) as u64;
+    match (major, argument) {
+        (0 | 1, Some(_)) => Ok(next),
+        (0 | 1, None) => Err(cbor_error(at, "an integer of indefinite length")),
+        (2 | 3, Some(len)) if len <= remaining(next) => Ok(next + len as usize),
+        (2 | 3, Some(_)) => Err(cbor_error(at, "a string longer than the payload")),
+        (2 | 3, None) => Err(cbor_error(at, "an indefinite-length string")),
+        (4 | 5, _) if depth >= MAX_DEPTH => Err(cbor_error(at, format!("maps or arrays nested over {MAX_DEPTH} deep"))),
+        (4 | 5, Some(count)) => {
+            let items = if major == 5 { count.saturating_mul(2) } else { count };
+            // Each item takes at least one byte, so a count beyond the rest cannot hold.
+            if items > remaining(next) {
+                return Err(cbor_error(at, "a map or array with more items than the payload has bytes"));
+            }
+            for _ in 0..items {
+                next = check_items(payload, next, depth + 1)?;
+            }
+            Ok(next)
+        }
+        (4 | 5, None) => {
+            let mut items = 0usize;
+            while payload.get(next) != Some(&0xff) {
+                next = check_items(payload, next, depth + 1)?;
+                items += 1;
+            }
+            if major == 5 && items % 2 == 1 {
+                return Err(cbor_error(at, "an indefinite-length map with a key but no value"));
+            }
+            Ok(next + 1)
+        }
+        (6, _) => Err(cbor_error(at, "a CBOR tag")),
+        (7, Some(20..=22)) if info < 24 => Ok(next),
+        (7, None) => Err(cbor_error(at, "a break outside an indefinite-length map or array")),
+        _ => Err(cbor_error(at, "a float or a simple value other than false, true and null")),
+    }
+}
+
 fn bytes(value: Value, key: &str, min: usize, max: usize) -> TeeResult<Vec<u8>> {
     match value {
         Value::Bytes(b) if (min..=max).contains(&b.len()) => Ok(b),
@@ -83,19 +167,14 @@ fn optional_bytes(value: Value, key: &str) -> TeeResult<Vec<u8>> {
 }
 
 impl Document {
-    /// Decodes the payload: a map of exactly the 9 keys, each of its type and size, in canonical
-    /// CBOR (re-encoding gives the same bytes).
+    /// Decodes the payload: one CBOR item that passes [`check_items`], a map of exactly the 9
+    /// keys, each of its type and size.
     fn parse(payload: &[u8]) -> TeeResult<Document> {
-        let mut reader = payload;
-        let value: Value = ciborium::from_reader(&mut reader).map_err(|e| layout(format!("payload: {e}")))?;
-        if !reader.is_empty() {
-            return Err(layout(format!("{} bytes after the payload's map", reader.len())));
+        let end = check_items(payload, 0, 0)?;
+        if end != payload.len() {
+            return Err(layout(format!("{} bytes after the payload's map", payload.len() - end)));
         }
-        let mut encoded = Vec::with_capacity(payload.len());
-        ciborium::into_writer(&value, &mut encoded).map_err(|e| layout(format!("payload: {e}")))?;
-        if encoded != payload {
-            return Err(layout("the payload is not in canonical CBOR (re-encoding differs)"));
-        }
+        let value: Value = ciborium::from_reader(payload).map_err(|e| layout(format!("payload: {e}")))?;
         let Value::Map(entries) = value else { return Err(layout("the payload is not a map")) };
         if entries.len() != KEYS.len() {
             return Err(layout(format!("the payload has {} keys, expected the 9 of {KEYS:?}", entries.len())));

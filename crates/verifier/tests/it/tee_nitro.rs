@@ -1,6 +1,7 @@
 //! AWS Nitro Enclaves attestation documents against the verifier: the real vectors of
-//! `tests/vectors/tee/MANIFEST.md` accept at their timestamps, and fail later, in debug mode,
-//! outside the allowlist, against a binding, and with any bit flipped.
+//! `tests/vectors/tee/MANIFEST.md` (2024 documents with a definite-length payload map, 2025
+//! documents with an indefinite-length one) accept at their timestamps, and fail later, in debug
+//! mode, outside the allowlist, against a binding, and with any bit flipped.
 
 use veritas_primitives::B256;
 use veritas_verifier::tee::{
@@ -11,6 +12,9 @@ use veritas_verifier::tee::{
 const PROD_0907: &[u8] = include_bytes!("../vectors/tee/nitro_blocky_prod_2024-09-07.cose");
 const DEBUG_0907: &[u8] = include_bytes!("../vectors/tee/nitro_blocky_debug_2024-09-07.cose");
 const PROD_0507: &[u8] = include_bytes!("../vectors/tee/nitro_blocky_prod_2024-05-07.cose");
+const PROD_1225_1604: &[u8] = include_bytes!("../vectors/tee/nitro_dstack_prod_2025-12-25T1604.cose");
+const PROD_1225_1315: &[u8] = include_bytes!("../vectors/tee/nitro_dstack_prod_2025-12-25T1315.cose");
+const DEBUG_1225: &[u8] = include_bytes!("../vectors/tee/nitro_dstack_debug_2025-12-25T0820.cose");
 const ROOT_PEM: &str = include_str!("../vectors/tee/AWS_NitroEnclaves_Root-G1.pem");
 
 /// A production document, its timestamp (Unix seconds) and PCR0 (from the manifest).
@@ -20,7 +24,7 @@ struct Vector {
     pcr0: &'static str,
 }
 
-const PROD: [Vector; 2] = [
+const PROD: [Vector; 4] = [
     Vector {
         document: PROD_0907,
         time: 1_725_719_859,
@@ -31,8 +35,19 @@ const PROD: [Vector; 2] = [
         time: 1_715_103_786,
         pcr0: "4d8ff9d3a23815b17d4a46c648da68e822ec7d32e473e023ba96fb6e388af2d5e0838d174a2d376d3593cc929b3d610e",
     },
+    Vector {
+        document: PROD_1225_1604,
+        time: 1_766_678_659,
+        pcr0: "eb7d0dab08ff41546d7e5659aee883af7b32bb2e58e46815b719f9f7bfae7b880188a10d86317e6509923740526cf74a",
+    },
+    Vector {
+        document: PROD_1225_1315,
+        time: 1_766_668_537,
+        pcr0: "5cb702954321826d7939d6da829a940d787fcf32357beb8eae1ddf33c28c17d36f3ac3ba6828fdf7edeed02889702da6",
+    },
 ];
-const DEBUG_TIME: u64 = 1_725_719_886;
+/// The debug documents and their timestamps (Unix seconds).
+const DEBUG: [(&[u8], u64); 2] = [(DEBUG_0907, 1_725_719_886), (DEBUG_1225, 1_766_650_846)];
 
 fn attestation(document: &[u8]) -> Attestation {
     Attestation::Nitro { document: document.to_vec() }
@@ -103,11 +118,20 @@ fn production_documents_verify_at_their_time_with_their_measurements() {
         // Within the window either side.
         tee::verify_attestation(&attestation(v.document), &policy, v.time + 600).unwrap();
         tee::verify_attestation(&attestation(v.document), &policy, v.time - 599).unwrap();
-        if v.document == PROD_0907 {
-            assert_eq!(bound, vec![1; 1024]);
-        } else {
-            assert!(bound.is_empty());
-        }
+        let expected_bound = match v.document {
+            d if d == PROD_0907 => vec![1; 1024],
+            d if d == PROD_0507 => Vec::new(),
+            // dstack's: the SHA-256 of the empty string, then 32 zero bytes; or 64 zero bytes.
+            d if d == PROD_1225_1604 => {
+                let mut b =
+                    veritas_primitives::hex::decode("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+                        .unwrap();
+                b.resize(64, 0);
+                b
+            }
+            _ => vec![0; 64],
+        };
+        assert_eq!(bound, expected_bound);
     }
 }
 
@@ -131,15 +155,31 @@ fn a_document_fails_hours_later_and_before() {
 }
 
 #[test]
-fn the_debug_document_fails_as_debug() {
+fn the_debug_documents_fail_as_debug() {
     let mut policy = policy_for(&PROD[0]);
     policy.nitro.measurements.push(NitroMeasurement {
         pcr0: "00".repeat(48),
         pcr1: "00".repeat(48),
         pcr2: "00".repeat(48),
     });
-    let err = tee::verify_attestation(&attestation(DEBUG_0907), &policy, DEBUG_TIME).unwrap_err();
-    assert!(matches!(err, TeeError::Debug(_)), "{err}");
+    for (document, time) in DEBUG {
+        let err = tee::verify_attestation(&attestation(document), &policy, time).unwrap_err();
+        assert!(matches!(err, TeeError::Debug(_)), "{err}");
+    }
+}
+
+/// The 2025 documents' payload map has an indefinite length (first byte `bf`), the 2024 ones' a
+/// definite one (`a9`): both verify, so neither form is rejected for its own sake.
+#[test]
+fn payload_maps_of_either_length_form_verify() {
+    let payload_first_byte = |document: &[u8]| {
+        // `84 44 a1 01 38 22 a0 59 <u16 length>` then the payload.
+        assert_eq!(&document[..8], &[0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0, 0x59]);
+        document[10]
+    };
+    let firsts: Vec<u8> = PROD.iter().map(|v| payload_first_byte(v.document)).collect();
+    assert_eq!(firsts, [0xa9, 0xa9, 0xbf, 0xbf]);
+    assert_eq!(payload_first_byte(DEBUG_1225), 0xbf);
 }
 
 #[test]
@@ -163,6 +203,12 @@ fn binding_checks_fail() {
         let err = tee::verify(&evidence, &digest, v.time, &policy_for(v)).unwrap_err();
         assert_eq!(err, TeeError::BindingLength { field: "user_data", len }, "{err}");
     }
+    // The 2025 documents bind 64 bytes, of another project: the right length, the wrong data.
+    for v in &PROD[2..] {
+        let evidence = TeeEvidence { nonce: b"nonce".to_vec(), attestation: attestation(v.document) };
+        let err = tee::verify(&evidence, &digest, v.time, &policy_for(v)).unwrap_err();
+        assert!(matches!(err, TeeError::Binding { .. }), "{err}");
+    }
 }
 
 #[test]
@@ -182,15 +228,16 @@ fn trailing_bytes_fail_and_cbor_tag_18_is_accepted() {
 /// Every byte position, bit 0 and bit 7, of each document: every flip fails.
 #[test]
 fn a_flipped_bit_anywhere_fails() {
-    let cases = [(&PROD[0], policy_for(&PROD[0])), (&PROD[1], policy_for(&PROD[1]))];
-    let debug = Vector { document: DEBUG_0907, time: DEBUG_TIME, pcr0: "" };
+    let cases: Vec<(&Vector, Policy)> = PROD.iter().map(|v| (v, policy_for(v))).collect();
+    let debug: Vec<Vector> = DEBUG.iter().map(|(document, time)| Vector { document, time: *time, pcr0: "" }).collect();
     let mut debug_policy = Policy::default();
     debug_policy.nitro.measurements.push(NitroMeasurement {
         pcr0: "00".repeat(48),
         pcr1: "00".repeat(48),
         pcr2: "00".repeat(48),
     });
-    for (v, policy) in cases.iter().map(|(v, p)| (*v, p)).chain([(&debug, &debug_policy)]) {
+    let cases = cases.iter().map(|(v, p)| (*v, p)).chain(debug.iter().map(|v| (v, &debug_policy)));
+    for (v, policy) in cases {
         let mut doc = v.document.to_vec();
         for i in 0..doc.len() {
             for bit in [0, 7] {
