@@ -94,6 +94,7 @@ impl From<NodeError> for ApiError {
             NodeError::PriceOverflow { .. } => (S::UNPROCESSABLE_ENTITY, "price_overflow"),
             NodeError::Cancelled => (S::BAD_REQUEST, "cancelled"),
             NodeError::BadNonce(_) | NodeError::BadQuantized(_) => (S::BAD_REQUEST, "bad_request"),
+            NodeError::Confidential(_) => (S::BAD_REQUEST, "bad_confidential_request"),
             NodeError::Tee(_) => (S::INTERNAL_SERVER_ERROR, "tee_failed"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };

@@ -9,7 +9,7 @@ use axum::{
 };
 use veritas_node::{
     store::Served,
-    wire::{AccountBalance, ApiKeyCreated, ErrorBody, InferRequest, InferResponse, RequestStatus},
+    wire::{AccountBalance, ApiKeyCreated, ErrorBody, InferRequest, InferResponse, KeyOffer, KeyRequest, RequestStatus},
 };
 use veritas_primitives::{Address, B256, Receipt};
 
@@ -38,6 +38,22 @@ pub(crate) async fn infer(State(state): State<AppState>, paid: Paid<InferRequest
     let response = state.node.infer(paid.body, paid.account).await?;
     let id = response.receipt_id.to_string();
     Ok(([(header::HeaderName::from_static("x-veritas-receipt"), id)], Json(response)).into_response())
+}
+
+/// An enclave's key for a confidential request (docs/tee.md, "Confidential requests"): its
+/// RFC 9458 key configuration and the TEE evidence that binds it with the client's nonce. Check
+/// the evidence under your own policy before sealing anything to the key, then send the sealed
+/// request (`sealed` on `/v1/infer`, `veritas_sealed` on the chat endpoints) naming `worker`.
+#[utoipa::path(post, path = "/v1/confidential/key", tag = "inference", request_body = KeyRequest, responses(
+    (status = 200, description = "The key offer", body = KeyOffer),
+    (status = 400, description = "A malformed nonce, or no enclave on this network", body = ErrorBody),
+    (status = "5XX", description = "No inference node answered", body = ErrorBody),
+))]
+pub(crate) async fn confidential_key(
+    State(state): State<AppState>,
+    Json(asked): Json<KeyRequest>,
+) -> Result<Json<KeyOffer>, ApiError> {
+    Ok(Json(state.node.key_offer(&asked.nonce).await?))
 }
 
 /// A logged receipt, with its verdicts and settlement as they are added.

@@ -97,7 +97,12 @@ fn usage(answer: &ChatResponse) -> Usage {
 }
 
 fn veritas(answer: &ChatResponse) -> VeritasReceipt {
-    VeritasReceipt { receipt_id: answer.receipt.id(), model_id: answer.model.id, receipt: answer.receipt.clone() }
+    VeritasReceipt {
+        receipt_id: answer.receipt.id(),
+        model_id: answer.model.id,
+        receipt: answer.receipt.clone(),
+        sealed: answer.sealed.clone(),
+    }
 }
 
 fn chat_logprobs(answer: &ChatResponse) -> Option<ChatLogprobs> {
@@ -151,9 +156,16 @@ pub(crate) async fn chat(
     if body.top_logprobs.is_some_and(|n| n > 0) {
         return Err(invalid("top_logprobs is not supported (each token's own logprob is, with logprobs: true)"));
     }
+    let input = match body.options.veritas_sealed.clone() {
+        Some(_) if !body.messages.is_empty() => {
+            return Err(invalid("a confidential request carries its messages sealed only: `messages` must be empty"));
+        }
+        Some(sealed) => ChatInput::Sealed(sealed),
+        None => ChatInput::Messages(body.messages),
+    };
     let request = ChatRequest {
         model: body.options.model.clone(),
-        input: ChatInput::Messages(body.messages),
+        input,
         sampling: sampling(&body.options)?,
         logprobs: body.logprobs,
         mode: body.options.veritas_mode,
@@ -175,9 +187,16 @@ pub(crate) async fn completion(
     paid: Paid<CompletionRequest>,
 ) -> Result<Response, ApiError> {
     let body = paid.body;
+    let input = match body.options.veritas_sealed.clone() {
+        Some(_) if !body.prompt.is_empty() => {
+            return Err(invalid("a confidential request carries its prompt sealed only: `prompt` must be empty"));
+        }
+        Some(sealed) => ChatInput::Sealed(sealed),
+        None => ChatInput::Prompt(body.prompt),
+    };
     let request = ChatRequest {
         model: body.options.model.clone(),
-        input: ChatInput::Prompt(body.prompt),
+        input,
         sampling: sampling(&body.options)?,
         logprobs: body.logprobs.is_some(),
         mode: body.options.veritas_mode,

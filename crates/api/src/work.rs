@@ -12,8 +12,8 @@ use serde::Deserialize;
 use veritas_node::{
     BatchToSign,
     wire::{
-        BatchSignature, CheckMode, ErrorBody, JudgeMany, Judgement, JudgementOrError, Judgements, MAX_JUDGE_BATCH,
-        WorkChat, WorkChatDone, WorkChatEvent,
+        BatchSignature, CheckMode, ErrorBody, JudgeMany, Judgement, JudgementOrError, Judgements, KeyOffer, KeyRequest,
+        MAX_JUDGE_BATCH, WorkChat, WorkChatDone, WorkChatEvent,
     },
 };
 use veritas_primitives::Receipt;
@@ -128,6 +128,7 @@ pub(crate) async fn work_chat(State(state): State<AppState>, call: FromGateway) 
                 generation: answer.generation,
                 pieces: answer.pieces,
                 receipt: answer.receipt,
+                sealed: answer.sealed,
             })),
             Err(err) => WorkChatEvent::Error(err.to_string()),
         };
@@ -141,4 +142,15 @@ pub(crate) async fn work_chat(State(state): State<AppState>, call: FromGateway) 
     });
     Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(lines))
         .into_response())
+}
+
+/// A gateway asks this inference node for its enclave's key offer, for a client's nonce.
+#[utoipa::path(post, path = "/v1/work/key", tag = "verification", request_body = KeyRequest, responses(
+    (status = 200, description = "The key configuration and the evidence that binds it with the nonce", body = KeyOffer),
+    (status = 400, description = "A malformed nonce, no enclave, or not an inference node", body = ErrorBody),
+))]
+pub(crate) async fn work_key(State(state): State<AppState>, call: FromGateway) -> Result<Json<KeyOffer>, ApiError> {
+    let asked: KeyRequest =
+        serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("malformed key request: {err}")))?;
+    Ok(Json(state.node.worker()?.key_offer(&asked.nonce).await?))
 }

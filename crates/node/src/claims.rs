@@ -31,6 +31,9 @@ pub(crate) struct Answer {
     pub request_id: Option<B256>,
     /// A `zk` claim's proof.
     pub zk_proof: Option<Vec<u8>>,
+    /// A confidential claim's input and output commitments: the claim signs them in place of the
+    /// hashes, and the receipt carries neither input nor output.
+    pub commitments: Option<(B256, B256)>,
 }
 
 /// What signs and logs claims: the worker key, the store, the network's domain.
@@ -70,8 +73,8 @@ pub(crate) fn sign_and_log(
     let claim = Claim {
         request_id: answer.request_id.unwrap_or_else(|| store.receipts().next_request_id(&key.address())),
         model_id: answer.model_id,
-        input_hash: values_hash(&answer.input),
-        output_hash: values_hash(&answer.output),
+        input_hash: answer.commitments.map_or_else(|| values_hash(&answer.input), |(input, _)| input),
+        output_hash: answer.commitments.map_or_else(|| values_hash(&answer.output), |(_, output)| output),
         params_hash: answer.params.hash(),
         mode: answer.mode,
         worker: key.address(),
@@ -82,8 +85,8 @@ pub(crate) fn sign_and_log(
         model_name: Some(answer.model_name),
         model_version: Some(answer.model_version),
         manifest: Some(answer.manifest),
-        input: Some(answer.input),
-        output: Some(answer.output),
+        input: answer.commitments.is_none().then_some(answer.input),
+        output: answer.commitments.is_none().then_some(answer.output),
         params: Some(answer.params),
         registry: None,
         zk_proof: None,

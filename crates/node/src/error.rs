@@ -198,6 +198,9 @@ pub enum NodeError {
     /// A `tee` request's nonce that is not hex of at most 64 bytes.
     #[error("bad request: nonce: {0}")]
     BadNonce(String),
+    /// A confidential request that cannot be served; the reason never quotes the plaintext.
+    #[error("bad request: confidential request: {0}")]
+    Confidential(String),
     /// A quantized model that cannot be used, or an input it cannot take.
     #[error("bad request: quantized model: {0}")]
     BadQuantized(String),

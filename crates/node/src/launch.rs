@@ -97,6 +97,16 @@ impl Node {
             (None, None) => Err(NodeError::NotAGateway),
         }
     }
+
+    /// `POST /v1/confidential/key`: an enclave's key offer for a client's nonce (hex), from
+    /// this node's gateway (which asks one of its inference nodes) or its own worker.
+    pub async fn key_offer(&self, nonce: &str) -> NodeResult<veritas_wire::KeyOffer> {
+        match (&self.gateway, &self.worker) {
+            (Some(gateway), _) => gateway.key_offer(nonce).await,
+            (None, Some(worker)) => worker.key_offer(nonce).await,
+            (None, None) => Err(NodeError::NotAGateway),
+        }
+    }
 }
 
 /// Resolves when a node's handle is told to stop.

@@ -174,6 +174,16 @@ impl Peers {
         self.post(caller, endpoint, "/v1/infer", request, LONG).await
     }
 
+    /// An inference node's enclave key offer for a client's nonce.
+    pub async fn key_offer(
+        &self,
+        caller: &Caller<'_>,
+        endpoint: &str,
+        request: &veritas_wire::KeyRequest,
+    ) -> NodeResult<veritas_wire::KeyOffer> {
+        self.post(caller, endpoint, "/v1/work/key", request, SHORT).await
+    }
+
     /// Runs a chat request on a worker, passing each piece of text on as it arrives.
     pub async fn chat(
         &self,

@@ -105,6 +105,11 @@ pub struct ClaimVerdicts {
     /// proves the count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<crate::Values>,
+    /// A confidential claim's parameters, whose hash is the claim's params hash, when `tokens`
+    /// is not 0: its output is a commitment, and the tokens it produced are named in its
+    /// parameters, which the enclave attests with the claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<crate::Params>,
 }
 
 /// The sum of some transfers' amounts; `None` past 2^256.

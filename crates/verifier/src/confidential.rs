@@ -57,6 +57,17 @@ pub const REQUEST_NONCE_DOMAIN: &[u8] = b"veritas/confidential-request/v1";
 pub const COMMITMENT_DOMAIN: &[u8] = b"veritas/confidential-commitment/v1";
 /// What a confidential claim's parameters name as its scheme (`"confidential"`).
 pub const SCHEME: &str = "hpke-x25519-sha256-chacha20poly1305/v1";
+/// Whether a claim's parameters mark it confidential (`"confidential"` naming [`SCHEME`]).
+pub fn is_confidential(params: &veritas_primitives::Params) -> bool {
+    params.0.get("confidential").and_then(serde_json::Value::as_str) == Some(SCHEME)
+}
+
+/// The tokens a confidential claim's parameters say its language model produced
+/// (`"completion_tokens"`): what it is charged for, attested with the claim.
+pub fn completion_tokens(params: &veritas_primitives::Params) -> Option<u64> {
+    params.0.get("completion_tokens").and_then(serde_json::Value::as_u64)
+}
+
 /// The largest sealed request accepted (bytes).
 pub const MAX_SEALED_REQUEST: usize = 4 * 1024 * 1024;
 

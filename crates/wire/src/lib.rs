@@ -3,6 +3,7 @@
 //! so that a field renamed on one side is renamed on all of them.
 
 mod accounts;
+mod confidential;
 mod explorer;
 mod models;
 mod network;
@@ -12,6 +13,7 @@ pub mod schema;
 mod work;
 
 pub use accounts::{AccountBalance, ApiKeyCreated, RequestStatus};
+pub use confidential::{ConfidentialInput, ConfidentialOpening, KeyOffer, KeyRequest, SealedAnswer, SealedRequest};
 pub use explorer::{
     Activity, ClaimSummary, ClaimsPage, ClaimsQuery, Entry, Figures, FiguresQuery, Judged, Minute, NodeSummary,
     NodesPage, Origin,

@@ -14,7 +14,9 @@ use veritas_primitives::{B256, Mode, ModelId, Receipt};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     /// The conversation, rendered with the model's own chat template.
+    /// Empty when `veritas_sealed` carries them.
     #[schema(value_type = Vec<crate::schema::Message>)]
+    #[serde(default)]
     pub messages: Vec<ChatMessage>,
     /// Whether to return each generated token's log-probability.
     #[serde(default)]
@@ -62,6 +64,12 @@ pub struct CompletionOptions {
     /// An extension: a `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub veritas_nonce: Option<String>,
+    /// An extension: a confidential request, its messages (or prompt) sealed to an enclave's
+    /// attested key (docs/tee.md, "Confidential requests"); `messages` is then empty, the mode
+    /// `tee`, and the answer's text comes sealed: each streamed `content` is one sealed chunk
+    /// (hex), the first the response nonce, and `veritas.sealed` the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veritas_sealed: Option<crate::SealedRequest>,
     /// The sampler's seed (0 to 2^32 − 1); a fresh one, recorded in the receipt, if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
@@ -149,6 +157,9 @@ pub struct VeritasReceipt {
     /// The receipt, logged before the answer was sent.
     #[schema(value_type = crate::schema::Receipt)]
     pub receipt: Receipt,
+    /// A confidential request's answer, sealed to the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::SealedAnswer>,
 }
 
 /// A chat answer.

@@ -32,6 +32,10 @@ pub struct InferRequest {
     /// claim so that the client knows the evidence was made for its request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// A confidential request: the inputs sealed to an enclave's attested key (docs/tee.md);
+    /// then `input` is `null`, the mode `tee`, and the answer's outputs are sealed too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::SealedRequest>,
 }
 
 /// The answer to an inference request.
@@ -43,12 +47,16 @@ pub struct InferResponse {
     /// The model that ran.
     #[schema(value_type = crate::schema::ModelVersion)]
     pub model: ModelVersion,
-    /// The outputs.
+    /// The outputs (empty for a confidential request: they are in `sealed`).
     #[schema(value_type = crate::schema::Values)]
     pub output: Values,
-    /// The receipt, with the inputs, outputs and manifest it covers.
+    /// The receipt, with the inputs, outputs and manifest it covers (a confidential one carries
+    /// only their commitments).
     #[schema(value_type = crate::schema::Receipt)]
     pub receipt: Receipt,
+    /// A confidential request's answer, sealed to the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::SealedAnswer>,
 }
 
 /// What to complete: a conversation, or a raw prompt.
@@ -59,6 +67,8 @@ pub enum ChatInput {
     Messages(Vec<ChatMessage>),
     /// A prompt used as it is.
     Prompt(String),
+    /// Messages or a prompt sealed to an enclave's key: a confidential request.
+    Sealed(crate::SealedRequest),
 }
 
 impl ChatInput {
@@ -66,14 +76,14 @@ impl ChatInput {
     pub fn messages_json(&self) -> String {
         match self {
             ChatInput::Messages(messages) => serde_json::to_string(messages).unwrap_or_default(),
-            ChatInput::Prompt(_) => String::new(),
+            ChatInput::Prompt(_) | ChatInput::Sealed(_) => String::new(),
         }
     }
 
     /// The raw prompt, if this is one.
     pub fn prompt(&self) -> Option<&str> {
         match self {
-            ChatInput::Messages(_) => None,
+            ChatInput::Messages(_) | ChatInput::Sealed(_) => None,
             ChatInput::Prompt(prompt) => Some(prompt),
         }
     }
@@ -124,6 +134,10 @@ pub struct WorkChatDone {
     /// The signed receipt.
     #[schema(value_type = crate::schema::Receipt)]
     pub receipt: Receipt,
+    /// A confidential request's answer, sealed to the client (the generation then holds no text
+    /// or tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::SealedAnswer>,
 }
 
 /// How a validator checks a claim: the primitives' [`veritas_primitives::Check`], which the

@@ -8,14 +8,15 @@ use std::{ops::ControlFlow, sync::atomic::Ordering, time::Instant};
 
 use futures_util::future::BoxFuture;
 
-use veritas_primitives::{Receipt, values::values_hash};
-use veritas_wire::{InferRequest, InferResponse, Member, WorkChat};
+use veritas_primitives::{Address, Receipt, values::values_hash};
+use veritas_verifier::confidential::request_nonce;
+use veritas_wire::{ChatInput, InferRequest, InferResponse, Member, WorkChat};
 
 use super::Gateway;
 use crate::{
     NodeError, NodeResult,
     claims::{Queue, log_receipt},
-    protocol::{Bill, Order, check_chat, check_chat_answer, check_work},
+    protocol::{Bill, Order, Refusal, check_chat, check_chat_answer, check_confidential_answer, check_work},
     store::Timing,
     worker::{ChatJob, ChatResponse, Job, parse_nonce},
 };
@@ -37,11 +38,19 @@ impl Failed {
 }
 
 impl Gateway {
-    /// The staked inference nodes, starting with the next in turn.
-    async fn workers(&self) -> NodeResult<Vec<Member>> {
+    /// The staked inference nodes, starting with the next in turn; only `only`, when a
+    /// confidential request was sealed to its enclave.
+    async fn workers(&self, only: Option<Address>) -> NodeResult<Vec<Member>> {
         let registry = self.registry().await?;
-        let mut workers: Vec<Member> = registry.workers().into_iter().cloned().collect();
+        let mut workers: Vec<Member> =
+            registry.workers().into_iter().filter(|w| only.is_none_or(|only| w.signer == only)).cloned().collect();
         if workers.is_empty() {
+            if let Some(only) = only {
+                return Err(NodeError::Confidential(format!(
+                    "sealed to inference node {only}, which is not a staked inference node of this network \
+                     (ask for a fresh key: POST /v1/confidential/key)"
+                )));
+            }
             return Err(NodeError::NoWorkers(Vec::new()));
         }
         let start = self.next_worker.fetch_add(1, Ordering::Relaxed) % workers.len();
@@ -52,10 +61,11 @@ impl Gateway {
     /// Tries the workers in turn until one attempt succeeds or says to stop.
     async fn each_worker<'env, T>(
         &self,
+        only: Option<Address>,
         attempt: impl Fn(Member) -> BoxFuture<'env, Result<T, Failed>>,
     ) -> NodeResult<T> {
         let mut failures = Vec::new();
-        for worker in self.workers().await? {
+        for worker in self.workers(only).await? {
             match attempt(worker.clone()).await {
                 Ok(done) => return Ok(done),
                 Err(Failed::Stop(err)) => return Err(err),
@@ -75,7 +85,8 @@ impl Gateway {
             worker: worker.signer,
             model: job.model.id,
             mode: job.mode,
-            input_hash: Some(values_hash(&job.inputs)),
+            // A confidential claim's input hash is a commitment only the client can open.
+            input_hash: job.sealed.is_none().then(|| values_hash(&job.inputs)),
             request_id: job.request_id,
             nonce,
             tee_policy: &self.core.tee_policy,
@@ -91,17 +102,22 @@ impl Gateway {
         queue: Queue,
     ) -> NodeResult<InferResponse> {
         let started = Instant::now();
-        let nonce = job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default();
+        let nonce = match &job.sealed {
+            Some(sealed) => request_nonce(&sealed.request).to_vec(),
+            None => job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default(),
+        };
         let request = InferRequest {
             model: job.model.id.to_string(),
             input,
             mode: Some(job.mode),
             request_id: job.request_id,
             nonce: job.nonce.clone(),
+            sealed: job.sealed.clone(),
         };
+        let only = job.sealed.as_ref().map(|sealed| sealed.worker);
         let (request, job_ref, nonce_ref) = (&request, &job, &nonce);
         let answer = self
-            .each_worker(|worker| {
+            .each_worker(only, |worker| {
                 Box::pin(async move {
                     let answer = self
                         .core
@@ -110,6 +126,13 @@ impl Gateway {
                         .await
                         .map_err(|e| Failed::of_call(e, false))?;
                     check_work(&answer.receipt, &self.order(&worker, job_ref, nonce_ref))
+                        .and_then(|()| match &job_ref.sealed {
+                            Some(_) if answer.sealed.is_none() => {
+                                Err(Refusal::NotConfidential("comes without its sealed answer"))
+                            }
+                            Some(_) => check_confidential_answer(&answer.receipt, None).map(|_| ()),
+                            None => Ok(()),
+                        })
                         .map_err(|refusal| Failed::Stop(NodeError::BadWork { worker: worker.signer, refusal }))?;
                     Ok(answer)
                 })
@@ -122,7 +145,7 @@ impl Gateway {
         }
         let receipt = self.log_work(answer.receipt, queue, 0, started).await?;
         let output = receipt.body.output.clone().unwrap_or_default();
-        Ok(InferResponse { receipt_id: receipt.id(), model: job.model, output, receipt })
+        Ok(InferResponse { receipt_id: receipt.id(), model: job.model, output, receipt, sealed: answer.sealed })
     }
 
     /// Sends a chat request to the workers in turn, streaming the text of the one that answers
@@ -136,7 +159,14 @@ impl Gateway {
         on_text: impl FnMut(&str) -> ControlFlow<()> + Send + 'static,
     ) -> NodeResult<ChatResponse> {
         let started = Instant::now();
-        let nonce = job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default();
+        let sealed = match &job.input {
+            ChatInput::Sealed(sealed) => Some(sealed.worker),
+            _ => None,
+        };
+        let nonce = match &job.input {
+            ChatInput::Sealed(sealed) => request_nonce(&sealed.request).to_vec(),
+            _ => job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default(),
+        };
         let messages = job.input.messages_json();
         let request = WorkChat {
             model: model.id.to_string(),
@@ -149,7 +179,7 @@ impl Gateway {
         let on_text = std::sync::Mutex::new(on_text);
         let (request, on_text, nonce, messages, model_id) = (&request, &on_text, &nonce, &messages, model.id);
         let done = self
-            .each_worker(|worker| {
+            .each_worker(sealed, |worker| {
                 Box::pin(async move {
                     // What the client was shown, to be compared with what the receipt signs.
                     let mut streamed = String::new();
@@ -172,17 +202,58 @@ impl Gateway {
                         nonce,
                         tee_policy: &self.core.tee_policy,
                     };
-                    check_work(&done.receipt, &order)
-                        .and_then(|()| check_chat(&done.receipt, messages, request.input.prompt()))
-                        .and_then(|()| check_chat_answer(&done.receipt, &done.generation, &streamed, &request.sampling))
+                    let tokens = check_work(&done.receipt, &order)
+                        .and_then(|()| match (&request.input, &done.sealed) {
+                            // Sealed: nothing to compare but the marks; the client opens and checks.
+                            (ChatInput::Sealed(_), Some(_)) => {
+                                check_confidential_answer(&done.receipt, Some(&request.sampling))
+                            }
+                            (ChatInput::Sealed(_), None) => {
+                                Err(Refusal::NotConfidential("comes without its sealed answer"))
+                            }
+                            _ => check_chat(&done.receipt, messages, request.input.prompt())
+                                .and_then(|()| {
+                                    check_chat_answer(&done.receipt, &done.generation, &streamed, &request.sampling)
+                                })
+                                .map(|()| done.generation.tokens.len() as u64),
+                        })
                         .map_err(|refusal| Failed::Stop(NodeError::BadWork { worker: worker.signer, refusal }))?;
-                    Ok(done)
+                    Ok((done, tokens))
                 })
             })
             .await?;
-        let tokens = done.generation.tokens.len() as u64;
+        let (done, tokens) = done;
         let receipt = self.log_work(done.receipt, Queue::Paid(bill), tokens, started).await?;
-        Ok(ChatResponse { model, generation: done.generation, pieces: done.pieces, receipt })
+        Ok(ChatResponse { model, generation: done.generation, pieces: done.pieces, receipt, sealed: done.sealed })
+    }
+
+    /// An enclave's key offer for a client's nonce: this node's own worker's, or the next
+    /// inference node's that answers (the client checks the offer; the gateway only relays it,
+    /// and checks that it comes from the node it asked).
+    pub async fn key_offer(&self, nonce: &str) -> NodeResult<veritas_wire::KeyOffer> {
+        parse_nonce(nonce)?;
+        if let super::Backends::Local { worker, .. } = &self.backends {
+            return worker.key_offer(nonce).await;
+        }
+        let request = &veritas_wire::KeyRequest { nonce: nonce.to_owned() };
+        self.each_worker(None, |worker| {
+            Box::pin(async move {
+                let offer = self
+                    .core
+                    .peers
+                    .key_offer(&self.caller(worker.signer), &worker.endpoint, request)
+                    .await
+                    .map_err(|e| Failed::of_call(e, false))?;
+                if offer.worker != worker.signer {
+                    return Err(Failed::Stop(NodeError::Confidential(format!(
+                        "inference node {} offered the key of {}",
+                        worker.signer, offer.worker
+                    ))));
+                }
+                Ok(offer)
+            })
+        })
+        .await
     }
 
     /// Logs a worker's receipt as `queue` says and wakes the verdict collection.

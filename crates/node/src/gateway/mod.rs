@@ -115,7 +115,14 @@ impl Gateway {
             self.check_backlog()?;
             let (version, inputs, mode) = self.core.admit_infer(&request).await?;
             let (bill, _reservation) = self.reserve(&version.id, account, 0).await?;
-            let job = Job { model: version, inputs, mode, request_id: request.request_id, nonce: request.nonce };
+            let job = Job {
+                model: version,
+                inputs,
+                mode,
+                request_id: request.request_id,
+                nonce: request.nonce,
+                sealed: request.sealed,
+            };
             self.run(job, request.input, Queue::Paid(bill)).await
         }
         .await;
@@ -160,7 +167,12 @@ impl Gateway {
     ) -> NodeResult<ChatResponse> {
         self.check_backlog()?;
         request.sampling.validate()?;
-        let mode = self.core.offer.mode(request.mode)?;
+        let sealed = matches!(request.input, ChatInput::Sealed(_));
+        // A confidential request is a tee request.
+        let mode = self.core.offer.mode(request.mode.or(sealed.then_some(Mode::Tee)))?;
+        if sealed && mode != Mode::Tee {
+            return Err(NodeError::Confidential(format!("a confidential request is a tee request, not {mode}")));
+        }
         let version = self.core.resolve_model(&request.model).await?;
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });

@@ -173,7 +173,7 @@ impl Gateway {
             return Err(refused(id, "its input does not survive the model's schema unchanged"));
         }
         let request_id = B256::from(U256::from(id));
-        let job = Job { model, inputs: checked, mode, request_id: Some(request_id), nonce: None };
+        let job = Job { model, inputs: checked, mode, request_id: Some(request_id), nonce: None, sealed: None };
         let answer = self.run(job, input, Queue::Contract(id)).await?;
         Ok(answer.receipt)
     }

@@ -136,7 +136,13 @@ impl Batcher {
                 continue;
             };
             let output = receipt.body.output.clone().unwrap_or_default();
-            let tokens = if prices.per_token.is_zero() { 0 } else { proven_tokens(&output) };
+            // A confidential claim's tokens are named in its attested parameters.
+            let confidential = receipt.body.params.clone().filter(veritas_verifier::confidential::is_confidential);
+            let proven = match &confidential {
+                Some(params) => veritas_verifier::confidential::completion_tokens(params).unwrap_or(0),
+                None => proven_tokens(&output),
+            };
+            let tokens = if prices.per_token.is_zero() { 0 } else { proven };
             let fee = prices.of(tokens).map_or(entry.charge.fee, |price| entry.charge.fee.min(price));
             entries.push(ClaimVerdicts {
                 id: entry.id,
@@ -145,7 +151,8 @@ impl Batcher {
                 payer: entry.charge.payer,
                 fee,
                 tokens,
-                output: (tokens > 0).then_some(output),
+                output: (tokens > 0 && confidential.is_none()).then_some(output),
+                params: confidential.filter(|_| tokens > 0),
             });
             taken.push(entry);
         }

@@ -65,6 +65,9 @@ pub enum Refusal {
     /// Verdicts or a settlement on a claim just made.
     #[error("a fresh claim carries no verdicts or settlement")]
     NotFresh,
+    /// A confidential claim that is not one: plaintext carried, or its parameters' marks missing.
+    #[error("its confidential answer {0}")]
+    NotConfidential(&'static str),
     /// A chat claim whose messages are not the ones sent.
     #[error("changed the messages")]
     OtherMessages,
@@ -135,6 +138,16 @@ pub fn check_chat_answer(
     if streamed != generation.text {
         return Err(Refusal::StreamedOther);
     }
+    check_sampling(receipt, sent)?;
+    let param = |name: &str| receipt.body.params.as_ref().and_then(|p| p.0.get(name));
+    if param("finish_reason") != serde_json::to_value(generation.finish_reason).ok().as_ref() {
+        return Err(Refusal::OtherGeneration("finish reason"));
+    }
+    Ok(())
+}
+
+/// Whether the receipt's sampling parameters are the ones sent.
+fn check_sampling(receipt: &Receipt, sent: &SamplingParams) -> Result<(), Refusal> {
     let params = receipt.body.params.as_ref().map(|p| &p.0);
     let param = |name: &str| params.and_then(|p| p.get(name));
     let number = |name: &str| param(name).and_then(serde_json::Value::as_f64);
@@ -153,10 +166,24 @@ pub fn check_chat_answer(
     if param("stop") != Some(&serde_json::json!(sent.stop)) {
         return Err(Refusal::OtherSampling("stop"));
     }
-    if param("finish_reason") != serde_json::to_value(generation.finish_reason).ok().as_ref() {
-        return Err(Refusal::OtherGeneration("finish reason"));
-    }
     Ok(())
+}
+
+/// Whether a worker's confidential answer is one: the receipt carries no input or output (only
+/// their commitments), its parameters name the scheme, and a chat's (`sent`: its sampling) name
+/// the sampling sent and the tokens produced, which are returned: what the answer is charged for.
+pub fn check_confidential_answer(receipt: &Receipt, sent: Option<&SamplingParams>) -> Result<u64, Refusal> {
+    if receipt.body.input.is_some() || receipt.body.output.is_some() {
+        return Err(Refusal::NotConfidential("carries plaintext"));
+    }
+    let params = receipt.body.params.as_ref().ok_or(Refusal::NotConfidential("carries no parameters"))?;
+    if !veritas_verifier::confidential::is_confidential(params) {
+        return Err(Refusal::NotConfidential("does not name the confidential scheme"));
+    }
+    let Some(sent) = sent else { return Ok(0) };
+    check_sampling(receipt, sent)?;
+    veritas_verifier::confidential::completion_tokens(params)
+        .ok_or(Refusal::NotConfidential("does not name the tokens it produced"))
 }
 
 /// The one string of a named string tensor.

@@ -14,7 +14,7 @@ pub mod sampling;
 pub mod settlement;
 pub mod verdicts;
 
-pub use admission::{Order, Refusal, check_chat, check_chat_answer, check_work};
+pub use admission::{Order, Refusal, check_chat, check_chat_answer, check_confidential_answer, check_work};
 pub use modes::{Offer, check_zk_format};
 pub use pricing::{Bill, Prices};
 pub use retry::Backoff;

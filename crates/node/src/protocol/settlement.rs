@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::U256;
 use veritas_primitives::{
-    Address, ModelId, TensorData, Value, Values,
+    Address, Mode, ModelId, TensorData, Value, Values,
     batch::{ClaimVerdicts, Transfer},
     values::values_hash,
 };
+
+use veritas_verifier::confidential;
 
 use super::Prices;
 use crate::store::{Charge, Queued};
@@ -72,6 +74,28 @@ pub fn proven_tokens(output: &Values) -> u64 {
     }
 }
 
+/// The tokens a claim carried for a batch proves: its output's (which must hash to the claim's
+/// output hash), or a confidential `tee` claim's attested parameters' (which must hash to its
+/// params hash).
+fn claim_tokens(claim: &ClaimVerdicts) -> Result<u64, String> {
+    if let Some(output) = &claim.output {
+        if values_hash(output) != claim.claim.output_hash {
+            return Err("the output carried is not the claim's".into());
+        }
+        return Ok(proven_tokens(output));
+    }
+    match &claim.params {
+        Some(params) if claim.claim.mode == Mode::Tee && confidential::is_confidential(params) => {
+            if params.hash() != claim.claim.params_hash {
+                return Err("the parameters carried are not the claim's".into());
+            }
+            confidential::completion_tokens(params)
+                .ok_or_else(|| "a confidential claim whose parameters name no tokens".into())
+        }
+        _ => Err(format!("{} tokens, without the output", claim.tokens)),
+    }
+}
+
 /// What a batch's claims move, recomputed from the claims themselves: each claim's fee at most
 /// the price the gateway lists for its model (`listings`) and the tokens its output proves, its
 /// worker and the validators whose verdicts it carries paid by [`transfers`]. What a gateway
@@ -87,14 +111,7 @@ pub fn batch_transfers(
         let prices =
             listings.get(&model).ok_or_else(|| format!("claim {id}: the gateway lists no price for model {model}"))?;
         if claim.tokens > 0 {
-            let output = claim
-                .output
-                .as_ref()
-                .ok_or_else(|| format!("claim {id}: {} tokens, without the output", claim.tokens))?;
-            if values_hash(output) != claim.claim.output_hash {
-                return Err(format!("claim {id}: the output carried is not the claim's"));
-            }
-            let proven = proven_tokens(output);
+            let proven = claim_tokens(claim).map_err(|reason| format!("claim {id}: {reason}"))?;
             if proven != claim.tokens {
                 return Err(format!("claim {id}: charges for {} tokens, its output holds {proven}", claim.tokens));
             }
@@ -225,6 +242,7 @@ mod tests {
             fee: U256::from(fee),
             tokens,
             output: carried,
+            params: None,
         };
         let three = output(vec![1, 2, 3]);
         let listings = BTreeMap::from([(model, Prices { per_request: U256::from(100), per_token: U256::from(10) })]);
@@ -244,6 +262,29 @@ mod tests {
             (vec![claim(140, 4, Some(three.clone()), &three)], "charges for 4 tokens, its output holds 3"),
             (vec![claim(130, 3, None, &three)], "3 tokens, without the output"),
             (vec![claim(130, 3, Some(output(vec![7, 7, 7])), &three)], "the output carried is not the claim's"),
+        ] {
+            let err = ok(&claims).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        // A confidential claim proves its tokens by its attested parameters, hashed into the claim.
+        let params = veritas_primitives::Params(BTreeMap::from([
+            ("confidential".to_owned(), confidential::SCHEME.into()),
+            ("completion_tokens".to_owned(), 3.into()),
+        ]));
+        let sealed = |fee: u64, tokens: u64, mode: Mode, carried: &veritas_primitives::Params| {
+            let mut claim = claim(fee, tokens, None, &three);
+            claim.claim.mode = mode;
+            claim.claim.params_hash = params.hash();
+            claim.params = Some(carried.clone());
+            claim
+        };
+        ok(&[sealed(130, 3, Mode::Tee, &params)]).unwrap();
+        let mut other = params.clone();
+        other.0.insert("completion_tokens".to_owned(), 4.into());
+        for (claims, expected) in [
+            (vec![sealed(140, 4, Mode::Tee, &params)], "charges for 4 tokens, its output holds 3"),
+            (vec![sealed(140, 4, Mode::Tee, &other)], "the parameters carried are not the claim's"),
+            (vec![sealed(130, 3, Mode::Reexec, &params)], "3 tokens, without the output"),
         ] {
             let err = ok(&claims).unwrap_err();
             assert!(err.contains(expected), "{err}");

@@ -46,6 +46,9 @@ pub struct ChatResponse {
     pub pieces: Vec<String>,
     /// The receipt (logged before this returns).
     pub receipt: Receipt,
+    /// A confidential request's answer, sealed to the client; the generation then holds no text,
+    /// tokens or log-probabilities.
+    pub sealed: Option<veritas_wire::SealedAnswer>,
 }
 
 /// The engine named in every LLM receipt's parameters.
@@ -88,17 +91,55 @@ impl Worker {
     ) -> NodeResult<ChatResponse> {
         let started = Instant::now();
         let core = &self.core;
-        let attest = self.attester(job.mode, job.nonce.as_deref())?;
+        let (input, attest, sealer) = match job.input.clone() {
+            ChatInput::Sealed(sealed) => {
+                let opened = self.open_sealed(&sealed, &version.id)?;
+                let input: ChatInput = serde_json::from_value(opened.input)
+                    .ok()
+                    .filter(|input| !matches!(input, ChatInput::Sealed(_)))
+                    .ok_or_else(|| {
+                        NodeError::Confidential(
+                            "the sealed input is not `{\"messages\": […]}` or `{\"prompt\": \"…\"}`".into(),
+                        )
+                    })?;
+                if job.logprobs {
+                    return Err(NodeError::Confidential("log-probabilities are not offered on a confidential request".into()));
+                }
+                let attest = self
+                    .attester(Mode::Tee, None)?
+                    .map(|attest| super::enclave::Attest { nonce: opened.nonce.to_vec(), ..attest });
+                let sealer = super::confidential::Sealer::new(&opened.exchange);
+                (input, attest, Some(std::sync::Arc::new(std::sync::Mutex::new(sealer))))
+            }
+            input => (input, self.attester(job.mode, job.nonce.as_deref())?, None),
+        };
         let model = core.llm(&version).await?;
-        let prompt = match &job.input {
+        let prompt = match &input {
             ChatInput::Messages(messages) => model.chat_prompt(messages)?,
             ChatInput::Prompt(prompt) => prompt.clone(),
+            ChatInput::Sealed(_) => unreachable!("opened above"),
         };
+        // A confidential answer streams sealed: the response nonce first, then each piece.
+        let mut on_text: Box<dyn FnMut(&str) -> ControlFlow<()> + Send> = match &sealer {
+            None => Box::new(on_text),
+            Some(sealer) => {
+                let (sealer, mut on_text, mut opened) = (sealer.clone(), on_text, false);
+                Box::new(move |text: &str| {
+                    let mut sealer = sealer.lock().unwrap_or_else(|p| p.into_inner());
+                    if !std::mem::replace(&mut opened, true) && on_text(&sealer.opening_piece()).is_break() {
+                        return ControlFlow::Break(());
+                    }
+                    let piece = sealer.piece(text);
+                    on_text(&piece)
+                })
+            }
+        };
+        let on_text = move |text: &str| on_text(text);
         let _turn = self.generations.enter().await?;
         let sampling = job.sampling.clone();
         let logprobs = job.logprobs;
         let (generating, prompt_for_run) = (model.clone(), prompt.clone());
-        let generation = match self.fault {
+        let mut generation = match self.fault {
             None => {
                 tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
                     .await??
@@ -114,9 +155,9 @@ impl Worker {
         // Token texts are only shown with logprobs.
         let pieces = if logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
 
-        let mut input = Values::new();
-        input.insert("messages".into(), string_tensor("messages", job.input.messages_json())?);
-        input.insert("prompt".into(), string_tensor("prompt", prompt)?);
+        let mut input_values = Values::new();
+        input_values.insert("messages".into(), string_tensor("messages", input.messages_json())?);
+        input_values.insert("prompt".into(), string_tensor("prompt", prompt)?);
         let mut output = Values::new();
         output.insert("text".into(), string_tensor("text", generation.text.clone())?);
         let tokens: Vec<i64> = generation.tokens.iter().map(|t| i64::from(*t)).collect();
@@ -124,7 +165,20 @@ impl Worker {
             "tokens".into(),
             Value::Tensor(Tensor::new("tokens", vec![tokens.len() as u64], TensorData::Int64(tokens))?),
         );
-        let params = llm_params(&job.sampling, core.engines.llm_threads, generation.finish_reason);
+        // Charged for the tokens produced, not the most that were allowed.
+        let produced = generation.tokens.len() as u64;
+        let mut params = llm_params(&job.sampling, core.engines.llm_threads, generation.finish_reason);
+        let (mut commitments, mut sealed) = (None, None);
+        if let Some(sealer) = &sealer {
+            let sealer = sealer.lock().unwrap_or_else(|p| p.into_inner());
+            params = super::confidential::confidential_params(params, Some(produced));
+            commitments = Some(sealer.commitments(&input_values, &output));
+            sealed = Some(sealer.finish(input_values.clone(), output.clone())?);
+            // Nothing of the answer leaves the enclave but sealed.
+            generation.text.clear();
+            generation.tokens.clear();
+            generation.logprobs.clear();
+        }
         let answer = Answer {
             model_id: version.id,
             model_name: version.name.clone(),
@@ -132,20 +186,19 @@ impl Worker {
             manifest: version.manifest.to_json(),
             mode: job.mode,
             timestamp: now_seconds(),
-            input,
+            input: input_values,
             output,
             params,
             request_id: None,
             zk_proof: None,
+            commitments,
         };
         let signer = core.signer();
-        // Charged for the tokens produced, not the most that were allowed.
-        let produced = generation.tokens.len() as u64;
         let receipt =
             tokio::task::spawn_blocking(move || sign_and_log(&signer, answer, attest, queue, produced, started))
                 .await??;
         core.claim_logged();
-        Ok(ChatResponse { model: version, generation, pieces, receipt })
+        Ok(ChatResponse { model: version, generation, pieces, receipt, sealed })
     }
 }
 

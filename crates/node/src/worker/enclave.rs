@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha384};
 use veritas_primitives::{B256, Evidence};
-use veritas_verifier::tee::{Attestation, MAX_NONCE, TeeEvidence, binding, simulated_evidence};
+use veritas_verifier::{
+    confidential::{EnclaveKey, KeyConfig, key_binding},
+    tee::{Attestation, MAX_NONCE, TeeEvidence, binding},
+};
 
 use crate::{NodeError, NodeResult};
 
@@ -100,16 +103,31 @@ impl Enclave {
     /// Evidence that binds a claim (its EIP-712 digest) and the client's nonce, checked by
     /// [`parse_nonce`] (blocking: the NSM answers through an ioctl).
     pub(crate) fn attest(&self, claim_digest: &B256, nonce: &[u8]) -> NodeResult<Evidence> {
-        let evidence = match self {
-            Enclave::Simulated { measurement } => simulated_evidence(*measurement, claim_digest, nonce),
-            #[cfg(target_os = "linux")]
-            Enclave::Nitro(nsm) => TeeEvidence {
-                nonce: nonce.to_vec(),
-                attestation: Attestation::Nitro { document: nsm.attest(&binding(claim_digest, nonce))? },
-            },
-        };
-        Ok(evidence.to_evidence())
+        Ok(self.evidence(binding(claim_digest, nonce), nonce)?.to_evidence())
     }
+
+    /// Evidence that binds the enclave's key configuration and a client's nonce: the key offer
+    /// of a confidential request (blocking).
+    pub(crate) fn attest_key(&self, config: &KeyConfig, nonce: &[u8]) -> NodeResult<Evidence> {
+        Ok(self.evidence(key_binding(config, nonce), nonce)?.to_evidence())
+    }
+
+    /// Evidence whose bound data is `bound`, carrying `nonce`.
+    fn evidence(&self, bound: [u8; 64], nonce: &[u8]) -> NodeResult<TeeEvidence> {
+        let attestation = match self {
+            Enclave::Simulated { measurement } => Attestation::Simulated { measurement: *measurement, report_data: bound },
+            #[cfg(target_os = "linux")]
+            Enclave::Nitro(nsm) => Attestation::Nitro { document: nsm.attest(&bound)? },
+        };
+        Ok(TeeEvidence { nonce: nonce.to_vec(), attestation })
+    }
+}
+
+/// The enclave's key for confidential requests: an X25519 key pair made inside the enclave when
+/// the node starts, from 32 random bytes of its own; the private key never leaves its memory.
+pub(crate) fn sealing_key() -> EnclaveKey {
+    let seed = B256::random();
+    EnclaveKey::from_seed(0, &seed.0)
 }
 
 /// Decodes a client's nonce: hex (an optional `0x`), at most [`MAX_NONCE`] bytes.

@@ -5,6 +5,7 @@
 //! gateways over HTTP and only records what it signed (the gateway queues and charges it).
 
 mod chat;
+mod confidential;
 pub(crate) mod enclave;
 mod faults;
 
@@ -37,6 +38,8 @@ pub(crate) struct Job {
     pub request_id: Option<B256>,
     /// A `tee` request's nonce, hex.
     pub nonce: Option<String>,
+    /// A confidential request: the inputs sealed to this node's enclave (then `inputs` is empty).
+    pub sealed: Option<veritas_wire::SealedRequest>,
 }
 
 /// An inference node's service.
@@ -44,6 +47,8 @@ pub struct Worker {
     core: Arc<Core>,
     /// The enclave this node attests `tee` claims with.
     enclave: Option<enclave::Enclave>,
+    /// The enclave's key for confidential requests (with the enclave only).
+    sealing_key: Option<Arc<veritas_verifier::confidential::EnclaveKey>>,
     /// A deliberate lie (byzantine tests).
     fault: Option<Fault>,
     /// Generations that may run at once; the others wait their turn, in order, so that memory
@@ -55,10 +60,12 @@ pub struct Worker {
 impl Worker {
     pub(crate) fn open(core: Arc<Core>, config: &NodeConfig) -> NodeResult<Worker> {
         let enclave = config.tee.map(enclave::Enclave::open).transpose()?;
+        let sealing_key = enclave.as_ref().map(|_| Arc::new(enclave::sealing_key()));
         let generations = config.max_generations.unwrap_or(DEFAULT_GENERATIONS).max(1);
         Ok(Worker {
             core,
             enclave,
+            sealing_key,
             fault: config.fault.filter(|f| f.is_worker_fault()),
             generations: crate::core::lane::Lane::new("chat", generations, config.max_queue),
         })
@@ -71,7 +78,14 @@ impl Worker {
         let model = request.model.clone();
         let result = async {
             let (version, inputs, mode) = self.core.admit_infer(&request).await?;
-            let job = Job { model: version, inputs, mode, request_id: request.request_id, nonce: request.nonce };
+            let job = Job {
+                model: version,
+                inputs,
+                mode,
+                request_id: request.request_id,
+                nonce: request.nonce,
+                sealed: request.sealed,
+            };
             self.run(job, Queue::Record).await
         }
         .await;
@@ -93,12 +107,30 @@ impl Worker {
         Ok(Some(enclave::Attest { enclave, nonce }))
     }
 
-    /// Runs a checked request, signs the claim and logs the receipt as `queue` says.
+    /// Runs a checked request, signs the claim and logs the receipt as `queue` says; a
+    /// confidential one is opened here, in the enclave, and its answer sealed.
     pub(crate) async fn run(&self, job: Job, queue: Queue) -> NodeResult<InferResponse> {
         let started = Instant::now();
-        let Job { model, inputs, mode, request_id, nonce } = job;
+        let Job { model, inputs, mode, request_id, nonce, sealed } = job;
         let core = &self.core;
-        let attest = self.attester(mode, nonce.as_deref())?;
+        let (inputs, attest, sealer) = match &sealed {
+            None => (inputs, self.attester(mode, nonce.as_deref())?, None),
+            Some(sealed) => {
+                let opened = self.open_sealed(sealed, &model.id)?;
+                let inputs = parse_inputs(&model.manifest.schema, &opened.input).map_err(|_| {
+                    NodeError::Confidential(format!(
+                        "the sealed inputs do not fit model {}'s schema (the details would show them to the gateway: \
+                         check them against GET /v1/models/{})",
+                        model.id, model.name
+                    ))
+                })?;
+                let attest = self.attester(Mode::Tee, None)?.map(|attest| enclave::Attest {
+                    nonce: opened.nonce.to_vec(),
+                    ..attest
+                });
+                (inputs, attest, Some(confidential::Sealer::new(&opened.exchange)))
+            }
+        };
         let quantized = if model.manifest.format == ModelFormat::Quantized {
             let run = core.run_quantized(&model, inputs.clone(), mode == Mode::Zk).await?;
             // The proof is in the hub before the receipt that names it leaves.
@@ -124,13 +156,21 @@ impl Worker {
         let timestamp = now_seconds();
         let manifest_json = model.manifest.to_json();
         let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
-        let receipt = tokio::task::spawn_blocking(move || -> NodeResult<_> {
+        let (receipt, sealed) = tokio::task::spawn_blocking(move || -> NodeResult<_> {
             let (outputs, zk_proof) = match (quantized, faulty) {
                 (Some(run), _) => (run.outputs, run.proof),
                 (None, Some(outputs)) => (outputs, None),
                 (None, None) => (runtime.run(&model_id, &inputs)?, None),
             };
             drop(place);
+            let (params, commitments, sealed) = match &sealer {
+                None => (Params(BTreeMap::new()), None, None),
+                Some(sealer) => (
+                    confidential::confidential_params(Params(BTreeMap::new()), None),
+                    Some(sealer.commitments(&inputs, &outputs)),
+                    Some(sealer.finish(inputs.clone(), outputs.clone())?),
+                ),
+            };
             let answer = Answer {
                 model_id,
                 model_name,
@@ -140,16 +180,17 @@ impl Worker {
                 timestamp,
                 input: inputs,
                 output: outputs,
-                params: Params(BTreeMap::new()),
+                params,
                 request_id,
                 zk_proof,
+                commitments,
             };
-            sign_and_log(&signer, answer, attest, queue, 0, started)
+            Ok((sign_and_log(&signer, answer, attest, queue, 0, started)?, sealed))
         })
         .await??;
         core.claim_logged();
         let output = receipt.body.output.clone().unwrap_or_default();
-        Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt })
+        Ok(InferResponse { receipt_id: receipt.id(), model, output, receipt, sealed })
     }
 }
 
@@ -164,6 +205,18 @@ impl Core {
             return Err(NodeError::UnsupportedFormat { model: request.model.clone(), format: model.manifest.format });
         }
         check_zk_format(mode, &model)?;
+        if request.sealed.is_some() {
+            // The inputs are sealed: the enclave that opens them checks them.
+            if mode != Mode::Tee {
+                return Err(NodeError::Confidential(format!("a confidential request is a tee request, not {mode}")));
+            }
+            if !request.input.is_null() {
+                return Err(NodeError::Confidential(
+                    "a confidential request carries its inputs sealed only: `input` must be null".into(),
+                ));
+            }
+            return Ok((model, Values::new(), mode));
+        }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
         Ok((model, inputs, mode))
     }
