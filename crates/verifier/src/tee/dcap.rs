@@ -1,12 +1,17 @@
-//! DCAP quote verification with dcap-qvl: the collateral decoded strictly (its canonical JSON,
-//! lowercase hex, canonical PEM issuer chains whose root is the pinned Intel root, and a PCK CRL
+//! DCAP quote verification with dcap-qvl: the collateral decoded as dcap-qvl decodes it, then its
+//! values checked (canonical PEM issuer chains whose root is the pinned Intel root, and a PCK CRL
 //! issuer chain equal to the quote's own PCK CA and root), then dcap-qvl's cryptographic
 //! verification against the pinned Intel SGX Root CA at the claim's time, and the platform part of
 //! the policy (TCB status, advisories, platform flags).
+//!
+//! The collateral is dcap-qvl's `QuoteCollateralV3` JSON in any layout serde_json reads
+//! (whitespace, field order, escapes, hex in either case are free), with two limits on its
+//! shape: no field other than `QuoteCollateralV3`'s, and none twice, so that every byte that
+//! reaches the verifier is a value it checks.
 
 use dcap_qvl::{PckCertFlag, QuoteClaims, QuoteCollateralV3, verify::QuoteVerifier};
-use serde::{Deserialize, Serialize};
-use veritas_primitives::hex;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::{
     TeeError, TeeResult,
@@ -17,45 +22,41 @@ use super::{
 /// The largest collateral accepted (bytes): the vectors' are 14–16 KiB.
 const MAX_COLLATERAL: usize = 128 * 1024;
 
-/// dcap-qvl's `QuoteCollateralV3` JSON, as its serde writes it pretty-printed: these nine fields
-/// in this order, hex in lowercase, and no `pck_certificate_chain` (the chain is the quote's).
-#[derive(Serialize, Deserialize)]
+/// The fields of `QuoteCollateralV3`, read only to refuse unknown and repeated ones (serde
+/// rejects a repeated field of a derived struct; `deny_unknown_fields` an unknown one), which
+/// dcap-qvl's own type would let through.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Collateral {
-    pck_crl_issuer_chain: String,
-    root_ca_crl: String,
-    pck_crl: String,
-    tcb_info_issuer_chain: String,
-    tcb_info: String,
-    tcb_info_signature: String,
-    qe_identity_issuer_chain: String,
-    qe_identity: String,
-    qe_identity_signature: String,
+#[expect(dead_code, reason = "the fields are parsed for their names; dcap-qvl reads the values")]
+struct Fields {
+    pck_crl_issuer_chain: IgnoredAny,
+    root_ca_crl: IgnoredAny,
+    pck_crl: IgnoredAny,
+    tcb_info_issuer_chain: IgnoredAny,
+    tcb_info: IgnoredAny,
+    tcb_info_signature: IgnoredAny,
+    qe_identity_issuer_chain: IgnoredAny,
+    qe_identity: IgnoredAny,
+    qe_identity_signature: IgnoredAny,
+    #[serde(default)]
+    pck_certificate_chain: Option<IgnoredAny>,
 }
 
 fn collateral_error(what: impl core::fmt::Display) -> TeeError {
     TeeError::Layout(format!("dcap collateral: {what}"))
 }
 
-/// Lowercase hex, canonical: decoding and encoding again gives the same text.
-fn lower_hex(text: &str, field: &str) -> TeeResult<Vec<u8>> {
-    let bytes = hex::decode(text).map_err(|e| collateral_error(format!("{field} is not hex: {e}")))?;
-    if hex::encode(&bytes) != text {
-        return Err(collateral_error(format!("{field} is not lowercase hex")));
-    }
-    Ok(bytes)
-}
-
-/// Decodes the collateral strictly and checks its issuer chains against the quote's.
+/// Decodes the collateral as dcap-qvl does, refusing unknown and repeated fields, and checks its
+/// issuer chains against the quote's. A `pck_certificate_chain` must be absent or null: the
+/// quote carries its own, and dcap-qvl would prefer the collateral's.
 fn collateral(json: &[u8], layout: &Layout) -> TeeResult<QuoteCollateralV3> {
     if json.len() > MAX_COLLATERAL {
         return Err(collateral_error(format!("{} bytes, at most {MAX_COLLATERAL}", json.len())));
     }
-    let c: Collateral = serde_json::from_slice(json).map_err(|e| collateral_error(e.to_string()))?;
-    if serde_json::to_vec_pretty(&c).ok().as_deref() != Some(json) {
-        return Err(collateral_error(
-            "not in canonical form (pretty-printed JSON with 2-space indents, fields in order)",
-        ));
+    serde_json::from_slice::<Fields>(json).map_err(|e| collateral_error(e.to_string()))?;
+    let c: QuoteCollateralV3 = serde_json::from_slice(json).map_err(|e| collateral_error(e.to_string()))?;
+    if c.pck_certificate_chain.is_some() {
+        return Err(collateral_error("pck_certificate_chain is given; the PCK chain must be the quote's own"));
     }
     let pck_crl_issuers = tdx_layout::pem_chain(c.pck_crl_issuer_chain.as_bytes(), 2, false, "pck_crl_issuer_chain")?;
     if pck_crl_issuers[0] != layout.pck_chain[1] {
@@ -63,18 +64,7 @@ fn collateral(json: &[u8], layout: &Layout) -> TeeResult<QuoteCollateralV3> {
     }
     tdx_layout::pem_chain(c.tcb_info_issuer_chain.as_bytes(), 2, false, "tcb_info_issuer_chain")?;
     tdx_layout::pem_chain(c.qe_identity_issuer_chain.as_bytes(), 2, false, "qe_identity_issuer_chain")?;
-    Ok(QuoteCollateralV3 {
-        root_ca_crl: lower_hex(&c.root_ca_crl, "root_ca_crl")?,
-        pck_crl: lower_hex(&c.pck_crl, "pck_crl")?,
-        tcb_info_signature: lower_hex(&c.tcb_info_signature, "tcb_info_signature")?,
-        qe_identity_signature: lower_hex(&c.qe_identity_signature, "qe_identity_signature")?,
-        pck_crl_issuer_chain: c.pck_crl_issuer_chain,
-        tcb_info_issuer_chain: c.tcb_info_issuer_chain,
-        tcb_info: c.tcb_info,
-        qe_identity_issuer_chain: c.qe_identity_issuer_chain,
-        qe_identity: c.qe_identity,
-        pck_certificate_chain: None,
-    })
+    Ok(c)
 }
 
 /// dcap-qvl's error, as a time error where it is one (expired or not yet valid collateral or

@@ -1,6 +1,12 @@
 //! Intel TDX DCAP quotes with their collateral: the strict layout ([`super::tdx_layout`]), the
 //! DCAP verification and platform policy ([`super::dcap`]), no debug TD, and MRTD (with any RTMR
 //! an allowlist entry names) on the allowlist. Returns the TD's `report_data` as the bound data.
+//!
+//! A TD report 1.5 (quote v5) adds two fields. TEE_TCB_SVN2, the TDX module's current TCB, is
+//! appraised by dcap-qvl against the TCB info next to the launch TCB, and the TCB status the
+//! policy sees accounts for both. MRSERVICETD must be all zero: a service TD bound to the TD (a
+//! migration TD, for one) can export and change its state, so no allowlisted measurement would
+//! describe what runs.
 
 use dcap_qvl::quote::Report;
 use veritas_primitives::hex;
@@ -21,10 +27,20 @@ pub(super) fn verify(
     if layout.kind != QuoteKind::Tdx {
         return Err(TeeError::Layout("dcap quote: an SGX quote; tee-tdx evidence accepts TDX quotes only".into()));
     }
+    if let Some(mr_service_td) = layout.mr_service_td.filter(|mr| mr.iter().any(|b| *b != 0)) {
+        return Err(TeeError::Platform(format!(
+            "tdx quote: MRSERVICETD {} is not zero: a service TD is bound to this TD and can export \
+             and change its state",
+            hex::encode(mr_service_td)
+        )));
+    }
     let claims = dcap::verify(quote, &layout, collateral, time)?;
     let (status, advisories) = dcap::platform(&claims, policy)?;
-    let Report::TD10(td) = &claims.report else {
-        return Err(TeeError::Layout("dcap quote: not a TD report 1.0".into()));
+    // The layout fixed the report's version; dcap-qvl decoded the same bytes.
+    let td = match &claims.report {
+        Report::TD10(td) if layout.mr_service_td.is_none() => td,
+        Report::TD15(td) if layout.mr_service_td == Some(td.mr_service_td) => &td.base,
+        _ => return Err(TeeError::Layout("dcap quote: the report is not the TD report its layout declares".into())),
     };
     // TUD (bits 7:0 of TD attributes): DEBUG and the profiling bits. Any of them makes the TD
     // readable and changeable by the host.

@@ -10,6 +10,11 @@
 //!   data) with its size (4) = the bytes that follow, QE report (384), its signature (64), QE
 //!   authentication data (2-byte size, data), then certification data type 5 (PCK certificate
 //!   chain) with its size (4) = the bytes that follow.
+//! - TDX, quote v5 (TDX 1.5 platforms): the header with version 5, then a body descriptor, body
+//!   type (2) and body size (4): type 2 with size 584 (TD report 1.0) or type 3 with size 648
+//!   (TD report 1.5: TD report 1.0, TEE_TCB_SVN2 (16), MRSERVICETD (48)), then the report and
+//!   the signature data laid out as in v4. Other body types (1: SGX, 4: TD report 1.5 with the
+//!   service-TD extension) are refused: no evidence of them has been seen to test against.
 //! - SGX, quote v3 (only for [`super::dcap`]'s own tests of the TCB-status path; `tee-tdx`
 //!   evidence rejects it): header (48, TEE type 0), enclave report (384), signature data length
 //!   (4), ECDSA signature, attestation key, QE report, its signature, QE authentication data,
@@ -31,6 +36,9 @@ pub const INTEL_SGX_ROOT_CA_SHA256: &str = "44a0196b2b99f889b8e149e95b807a350e74
 
 const HEADER: usize = 48;
 const TD_REPORT10: usize = 584;
+const TD_REPORT15: usize = 648;
+const BODY_TD_REPORT10: u16 = 2;
+const BODY_TD_REPORT15: u16 = 3;
 const SGX_REPORT: usize = 384;
 const QE_REPORT: usize = 384;
 const ECDSA_SIGNATURE: usize = 64;
@@ -44,15 +52,17 @@ const PCK_CERT_CHAIN: u16 = 5;
 /// The kind of a quote that passed the layout check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum QuoteKind {
-    /// A TDX quote (v4, TD report 1.0).
+    /// A TDX quote (v4 or v5, TD report 1.0 or 1.5).
     Tdx,
     /// An SGX quote (v3).
     Sgx,
 }
 
-/// The certificates of a quote's PCK chain, DER: the PCK certificate, its CA, the root.
+/// What the layout check found: the kind, the TD report's MRSERVICETD (TD report 1.5 only), and
+/// the certificates of the PCK chain, DER: the PCK certificate, its CA, the root.
 pub(super) struct Layout {
     pub(super) kind: QuoteKind,
+    pub(super) mr_service_td: Option<[u8; 48]>,
     pub(super) pck_chain: [Vec<u8>; 3],
 }
 
@@ -110,23 +120,30 @@ pub(super) fn parse(quote: &[u8]) -> Result<Layout, TeeError> {
     if key_type != ECDSA_P256 {
         return Err(layout(format!("attestation key type {key_type}; only 2 (ECDSA P-256) is known")));
     }
-    let kind = match (version, tee_type) {
-        (4, TEE_TYPE_TDX) => QuoteKind::Tdx,
-        (3, TEE_TYPE_SGX) => QuoteKind::Sgx,
+    let (kind, report_len) = match (version, tee_type) {
+        (4, TEE_TYPE_TDX) => (QuoteKind::Tdx, TD_REPORT10),
+        (5, TEE_TYPE_TDX) => (QuoteKind::Tdx, body_descriptor(&mut r)?),
+        (3, TEE_TYPE_SGX) => (QuoteKind::Sgx, SGX_REPORT),
         _ => {
             return Err(layout(format!(
-                "version {version} with TEE type {tee_type:#x}; known: TDX quote v4 (0x81), SGX quote v3 (0)"
+                "version {version} with TEE type {tee_type:#x}; known: TDX quote v4 or v5 (0x81), SGX quote v3 (0)"
             )));
         }
     };
-    r.take(if kind == QuoteKind::Tdx { TD_REPORT10 } else { SGX_REPORT }, "report body")?;
+    let report = r.take(report_len, "report body")?;
+    // TD report 1.5 ends with MRSERVICETD.
+    let mr_service_td = (report_len == TD_REPORT15).then(|| {
+        let mut mr = [0; 48];
+        mr.copy_from_slice(&report[TD_REPORT15 - 48..]);
+        mr
+    });
     r.size_of_rest("signature data length")?;
     r.take(ECDSA_SIGNATURE, "quote signature")?;
     r.take(ATTESTATION_KEY, "attestation key")?;
     if kind == QuoteKind::Tdx {
         let outer = r.u16("certification data type")?;
         if outer != QE_REPORT_CERTIFICATION_DATA {
-            return Err(layout(format!("certification data type {outer}; a v4 quote has 6 (QE report)")));
+            return Err(layout(format!("certification data type {outer}; a TDX quote has 6 (QE report)")));
         }
         r.size_of_rest("QE report certification data size")?;
     }
@@ -142,7 +159,26 @@ pub(super) fn parse(quote: &[u8]) -> Result<Layout, TeeError> {
     let chain = r.take(r.remaining(), "PCK certificate chain")?;
     let pck_chain = pem_chain(chain, 3, true, "the quote's PCK certificate chain")?;
     let pck_chain: [Vec<u8>; 3] = pck_chain.try_into().map_err(|_| layout("not 3 certificates"))?;
-    Ok(Layout { kind, pck_chain })
+    Ok(Layout { kind, mr_service_td, pck_chain })
+}
+
+/// A v5 quote's body descriptor: a known TD report type with its exact size; returns the size.
+fn body_descriptor(r: &mut Reader<'_>) -> Result<usize, TeeError> {
+    let body_type = r.u16("body type")?;
+    let body_size = r.u32("body size")?;
+    let expected = match body_type {
+        BODY_TD_REPORT10 => TD_REPORT10,
+        BODY_TD_REPORT15 => TD_REPORT15,
+        _ => {
+            return Err(layout(format!(
+                "body type {body_type}; known in a TDX quote v5: 2 (TD report 1.0), 3 (TD report 1.5)"
+            )));
+        }
+    };
+    if usize::try_from(body_size).ok() != Some(expected) {
+        return Err(layout(format!("body size {body_size} for body type {body_type}; expected {expected}")));
+    }
+    Ok(expected)
 }
 
 /// Decodes `count` certificates in canonical PEM (see the module's documentation), ending with

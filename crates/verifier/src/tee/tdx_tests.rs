@@ -36,3 +36,14 @@ fn the_sgx_vector_fails_outside_its_collateral_window() {
     dcap::verify(SGX_QUOTE, &layout, SGX_COLLATERAL, 1_750_330_571).unwrap();
     dcap::verify(SGX_QUOTE, &layout, SGX_COLLATERAL, 1_752_919_278 - 1).unwrap();
 }
+
+#[test]
+fn the_layout_reads_quote_v4_and_v5_td_reports() {
+    const V4: &[u8] = include_bytes!("../../tests/vectors/tee/tdx_quote.trimmed");
+    const V5: &[u8] = include_bytes!("../../tests/vectors/tee/tdx_v5_quote");
+    let v4 = tdx_layout::parse(V4).unwrap();
+    assert_eq!((v4.kind, v4.mr_service_td), (tdx_layout::QuoteKind::Tdx, None));
+    let v5 = tdx_layout::parse(V5).unwrap();
+    assert_eq!((v5.kind, v5.mr_service_td), (tdx_layout::QuoteKind::Tdx, Some([0; 48])));
+    assert_eq!(v4.pck_chain[2], v5.pck_chain[2]);
+}

@@ -2,7 +2,9 @@
 //! `tests/vectors/tee/MANIFEST.md` accepts at its time under a policy allowing its platform
 //! flags, and fails outside its collateral window, under the default policy, outside the TCB
 //! statuses or the allowlist, against a binding, with the shipped trailing bytes, and with a bit
-//! flipped at any position of the quote or in the collateral's unsigned parts.
+//! flipped at any position of the quote, or of the collateral where the flip changes a value.
+//! The quote v5 vector (TD report 1.5) passes the layout, every signature and chain, and fails
+//! only where its provenance says: its collateral's TCB info has no level for its platform.
 
 use veritas_primitives::B256;
 use veritas_verifier::tee::{
@@ -15,6 +17,17 @@ const QUOTE_AS_SHIPPED: &[u8] = include_bytes!("../vectors/tee/tdx_quote");
 const COLLATERAL: &[u8] = include_bytes!("../vectors/tee/tdx_quote_collateral.json");
 const SGX_QUOTE: &[u8] = include_bytes!("../vectors/tee/sgx_quote");
 const SGX_COLLATERAL: &[u8] = include_bytes!("../vectors/tee/sgx_quote_collateral.json");
+/// A quote v5 with a TD report 1.5, and its collateral in compact JSON.
+const V5_QUOTE: &[u8] = include_bytes!("../vectors/tee/tdx_v5_quote");
+const V5_COLLATERAL: &[u8] = include_bytes!("../vectors/tee/tdx_v5_quote_collateral.json");
+/// 2026-03-01T00:00:00Z, inside the v5 collateral's window.
+const V5_TIME: u64 = 1_772_323_200;
+/// The v5 collateral window: 2026-02-18T10:58:51Z – 2026-03-20T10:41:15Z.
+const V5_WINDOW: (u64, u64) = (1_771_412_331, 1_773_999_675);
+const V5_MRTD: &str =
+    "273828c46252fcbdd8ad2dd907130222b03466d52a2911d70c1a5950895d6bd1ae451d382d5a9b1b4c0ed0e5ae9a3dbd";
+/// Where the v5 quote's TD report 1.5 starts (after the header and the body descriptor).
+const V5_BODY: usize = 48 + 6;
 /// 2025-07-01T00:00:00Z.
 const TIME: u64 = 1_751_328_000;
 /// The collateral window: 2025-06-19T10:32:27Z – 2025-07-19T10:00:35Z.
@@ -229,30 +242,175 @@ fn the_collaterals_unsigned_parts_are_checked() {
         let err = check(QUOTE, collateral.as_bytes(), &policy, TIME).unwrap_err();
         assert!(matches!(&err, TeeError::Layout(m) if m.contains(name)), "{name}: {err}");
     }
-    // Hex digits in another case: the same bytes, not the canonical text.
-    for name in ["root_ca_crl", "pck_crl", "tcb_info_signature", "qe_identity_signature"] {
-        let hex = field(name);
-        let upper = hex.to_uppercase();
-        let collateral = text.replacen(&format!("\"{name}\": \"{hex}\""), &format!("\"{name}\": \"{upper}\""), 1);
-        let err = check(QUOTE, collateral.as_bytes(), &policy, TIME).unwrap_err();
-        assert!(matches!(&err, TeeError::Layout(m) if m.contains("lowercase")), "{name}: {err}");
-    }
-    // Unknown fields and other whitespace.
-    let collateral = collateral_with("{\n", "{\n  \"pck_certificate_chain\": \"\",\n");
-    assert!(matches!(check(QUOTE, &collateral, &policy, TIME), Err(TeeError::Layout(_))));
-    let collateral = collateral_with("{\n  ", "{\n   ");
-    assert!(matches!(check(QUOTE, &collateral, &policy, TIME), Err(TeeError::Layout(_))));
+    // A PCK chain in the collateral, which dcap-qvl would prefer to the quote's own.
+    let pck_chain = serde_json::to_string(&tcb_chain.replace("\\n", "\n")).unwrap();
+    let collateral = collateral_with("{\n", &format!("{{\n  \"pck_certificate_chain\": {pck_chain},\n"));
+    let err = check(QUOTE, &collateral, &policy, TIME).unwrap_err();
+    assert!(matches!(&err, TeeError::Layout(m) if m.contains("pck_certificate_chain is given")), "{err}");
+    // Unknown and repeated fields.
+    let collateral = collateral_with("{\n", "{\n  \"note\": \"\",\n");
+    let err = check(QUOTE, &collateral, &policy, TIME).unwrap_err();
+    assert!(matches!(&err, TeeError::Layout(m) if m.contains("unknown field `note`")), "{err}");
+    let root_ca_crl = field("root_ca_crl");
+    let collateral = collateral_with("{\n", &format!("{{\n  \"root_ca_crl\": \"{root_ca_crl}\",\n"));
+    let err = check(QUOTE, &collateral, &policy, TIME).unwrap_err();
+    assert!(matches!(&err, TeeError::Layout(m) if m.contains("duplicate field `root_ca_crl`")), "{err}");
 }
 
-/// Every position of the collateral, bit 0: every flip fails.
+/// The collateral's values, not its layout, are what count: the same values written compactly,
+/// with fields in another order, hex in uppercase, or with JSON's escapes for other characters,
+/// verify; a null `pck_certificate_chain` is the same as none.
 #[test]
-fn a_flipped_bit_at_every_position_of_the_collateral_fails() {
+fn the_collateral_verifies_in_any_json_layout_of_its_values() {
     let policy = policy();
+    let value: serde_json::Value = serde_json::from_slice(COLLATERAL).unwrap();
+    let serde_json::Value::Object(fields) = &value else { panic!("not an object") };
+    let compact = serde_json::to_vec(&value).unwrap();
+    let reversed: serde_json::Map<String, serde_json::Value> =
+        fields.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut reversed_text = b"{".to_vec();
+    for (i, (k, v)) in reversed.iter().enumerate() {
+        if i > 0 {
+            reversed_text.push(b',');
+        }
+        reversed_text.extend(format!("\n\t{}:\t{}", serde_json::to_string(k).unwrap(), v).bytes());
+    }
+    reversed_text.extend(b"\n}\n");
+    let mut upper = fields.clone();
+    for name in ["root_ca_crl", "pck_crl", "tcb_info_signature", "qe_identity_signature"] {
+        let hex = upper[name].as_str().unwrap().to_uppercase();
+        upper.insert(name.into(), hex.into());
+    }
+    let upper = serde_json::to_vec_pretty(&upper).unwrap();
+    // `\u002d` for each `-` of the PEM armour, `\/` for `/`.
+    let escaped = String::from_utf8(compact.clone()).unwrap().replace("-----", "\\u002d----").replace('/', "\\/");
+    let mut with_null = fields.clone();
+    with_null.insert("pck_certificate_chain".into(), serde_json::Value::Null);
+    let with_null = serde_json::to_vec(&with_null).unwrap();
+    for (name, collateral) in [
+        ("compact", compact),
+        ("reversed", reversed_text),
+        ("uppercase hex", upper),
+        ("escaped", escaped.into_bytes()),
+        ("null pck_certificate_chain", with_null),
+    ] {
+        assert_ne!(collateral, COLLATERAL, "{name}");
+        check(QUOTE, &collateral, &policy, TIME).unwrap_or_else(|err| panic!("{name}: {err}"));
+    }
+}
+
+/// The collateral's values as dcap-qvl reads them (hex decoded to bytes), or `None` where
+/// dcap-qvl does not read it.
+fn collateral_values(json: &[u8]) -> Option<dcap_qvl::QuoteCollateralV3> {
+    serde_json::from_slice(json).ok()
+}
+
+/// Every position of the collateral, bits 0 and 5 (5 turns hex letters into the other case):
+/// a flip that dcap-qvl reads as the same values may verify, and does; every flip that changes a
+/// value, or that dcap-qvl cannot read, fails.
+#[test]
+fn a_flipped_bit_of_the_collateral_fails_unless_the_values_stay_the_same() {
+    let policy = policy();
+    let original = collateral_values(COLLATERAL).unwrap();
     let mut collateral = COLLATERAL.to_vec();
+    let mut same_values = 0;
     for position in 0..collateral.len() {
-        collateral[position] ^= 1;
-        let result = check(QUOTE, &collateral, &policy, TIME);
-        assert!(result.is_err(), "a flip of bit 0 at byte {position} of the collateral was accepted");
-        collateral[position] ^= 1;
+        for bit in [0, 5] {
+            collateral[position] ^= 1 << bit;
+            let result = check(QUOTE, &collateral, &policy, TIME);
+            if collateral_values(&collateral).as_ref() == Some(&original) {
+                same_values += 1;
+                assert!(
+                    result.is_ok(),
+                    "a flip of bit {bit} at byte {position} keeps the values but failed: {result:?}"
+                );
+            } else {
+                assert!(result.is_err(), "a flip of bit {bit} at byte {position} changes a value but was accepted");
+            }
+            collateral[position] ^= 1 << bit;
+        }
+    }
+    // The hex digits a–f of the CRLs and signatures, each flipped to uppercase.
+    assert!(same_values > 1000, "only {same_values} flips kept the values");
+}
+
+/// The v5 vector's policy: its MRTD, every TCB status, every flag: nothing but the quote itself
+/// can fail it.
+fn v5_policy() -> Policy {
+    let mut p = policy();
+    p.tdx.measurements[0] = TdxMeasurement { mrtd: V5_MRTD.into(), rtmr0: None, rtmr1: None, rtmr2: None, rtmr3: None };
+    p.tdx.tcb_statuses = [
+        "UpToDate",
+        "SWHardeningNeeded",
+        "ConfigurationNeeded",
+        "ConfigurationAndSWHardeningNeeded",
+        "OutOfDate",
+        "OutOfDateConfigurationNeeded",
+    ]
+    .map(String::from)
+    .to_vec();
+    p
+}
+
+/// The error the v5 vector fails with at `time`.
+fn v5_error(quote: &[u8], time: u64) -> TeeError {
+    check(quote, V5_COLLATERAL, &v5_policy(), time).unwrap_err()
+}
+
+#[test]
+fn the_v5_quote_verifies_up_to_its_tcb_level_which_its_collateral_lacks() {
+    // Inside its window: the layout, the collateral's compact JSON, the QE and PCK chains and
+    // every signature hold; the platform's TCB matches no level of the TCB info.
+    for time in [V5_TIME, V5_WINDOW.0, V5_WINDOW.1 - 1] {
+        let err = v5_error(V5_QUOTE, time);
+        assert!(matches!(&err, TeeError::Quote(m) if m.contains("No matching TCB level")), "at {time}: {err}");
+    }
+    // Before the window, and after the TCB info and QE identity expire (2026-03-20T10:58:51Z;
+    // between the PCK CRL's expiry at the window's end and then, dcap-qvl stops at the missing
+    // TCB level before the window is checked).
+    for time in [V5_WINDOW.0 - 1, 1_774_004_332, 1_780_272_000] {
+        let err = v5_error(V5_QUOTE, time);
+        assert!(matches!(err, TeeError::Time(_)), "at {time}: {err}");
+    }
+}
+
+#[test]
+fn the_v5_layout_is_checked_before_dcap_qvl() {
+    let flipped = |at: usize, mask: u8| {
+        let mut quote = V5_QUOTE.to_vec();
+        quote[at] ^= mask;
+        v5_error(&quote, V5_TIME)
+    };
+    // Body type 3 → 1 (SGX) and → 4 (TD report 1.5 with the service-TD extension).
+    for mask in [2, 7] {
+        let err = flipped(48, mask);
+        assert!(matches!(&err, TeeError::Layout(m) if m.contains("body type")), "{err}");
+    }
+    // Body type 3 → 2: a TD report 1.0 declared, 648 bytes given.
+    let err = flipped(48, 1);
+    assert!(matches!(&err, TeeError::Layout(m) if m.contains("body size 648 for body type 2")), "{err}");
+    let err = flipped(50, 1);
+    assert!(matches!(&err, TeeError::Layout(m) if m.contains("body size 649")), "{err}");
+    // Version 5 → 4: the body descriptor is read as the report, and the lengths no longer add up.
+    let err = flipped(0, 1);
+    assert!(matches!(&err, TeeError::Layout(m) if m.contains("signature data length")), "{err}");
+    // MRSERVICETD, the last 48 bytes of the TD report 1.5, not zero.
+    let err = flipped(V5_BODY + 648 - 1, 1);
+    assert!(matches!(&err, TeeError::Platform(m) if m.contains("MRSERVICETD")), "{err}");
+}
+
+/// Every position of the v5 quote, bit 0 and bit 7 (about 10 s in a debug build): no flip leaves
+/// the verdict where it was (a missing TCB level), so every byte is checked before it.
+#[test]
+fn a_flipped_bit_anywhere_in_the_v5_quote_fails_earlier() {
+    let unflipped = v5_error(V5_QUOTE, V5_TIME);
+    let mut quote = V5_QUOTE.to_vec();
+    for position in 0..quote.len() {
+        for bit in [0, 7] {
+            quote[position] ^= 1 << bit;
+            let err = v5_error(&quote, V5_TIME);
+            assert_ne!(err, unflipped, "a flip of bit {bit} at byte {position} of the v5 quote went unnoticed");
+            quote[position] ^= 1 << bit;
+        }
     }
 }
