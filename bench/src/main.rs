@@ -159,6 +159,7 @@ async fn onnx(mut args: impl Iterator<Item = String>) {
             mode: Some(Mode::Signed),
             request_id: None,
             nonce: None,
+            sealed: None,
         };
         let (node_median, node_p90) = time_us_async(iterations, || {
             let node = node.clone();

@@ -398,6 +398,7 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
         mode: args.mode,
         request_id: None,
         nonce: nonce.as_ref().map(veritas_primitives::hex::encode),
+        sealed: None,
     };
     let sent = request.input.clone();
     let (answer, _): (InferResponse, _) = client.post("/v1/infer", &request).await?;

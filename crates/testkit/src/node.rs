@@ -48,6 +48,7 @@ pub fn iris(x: f64, mode: Option<veritas_primitives::Mode>) -> InferRequest {
         mode,
         request_id: None,
         nonce: None,
+        sealed: None,
     }
 }
 

@@ -277,6 +277,7 @@ fn a_batch_is_signed_only_when_its_root_quorums_and_transfers_hold() {
                 fee: U256::from(5),
                 tokens: 0,
                 output: None,
+                params: None,
             })
             .collect(),
         debits: vec![Transfer::of(Address::repeat_byte(1), 10)],

@@ -27,6 +27,7 @@ fn iris(x: f64) -> InferRequest {
         mode: Some(veritas_primitives::Mode::Signed),
         request_id: None,
         nonce: None,
+        sealed: None,
     }
 }
 

@@ -58,6 +58,7 @@ async fn re_execution_catches_a_wrong_output_and_the_signed_check_an_unregistere
         mode: Some(veritas_primitives::Mode::Reexec),
         request_id: None,
         nonce: None,
+        sealed: None,
     };
     let honest = node.infer(request.clone(), None).await.unwrap().receipt;
     let fresh = || {
@@ -284,6 +285,7 @@ async fn a_model_with_a_tolerance_accepts_float_outputs_within_it_and_no_more() 
             mode: Some(veritas_primitives::Mode::Reexec),
             request_id: None,
             nonce: None,
+            sealed: None,
         };
         let node = node.clone();
         async move { node.infer(request, None).await.unwrap().receipt }
@@ -351,6 +353,7 @@ async fn a_validator_checks_every_tee_claims_attestation_and_its_binding() {
         mode: Some(veritas_primitives::Mode::Tee),
         request_id: None,
         nonce: Some("c0ffee".into()),
+        sealed: None,
     };
     let honest = node.infer(request, None).await.unwrap().receipt;
     let evidence = TeeEvidence::from_evidence(&honest.evidence[0]).unwrap().unwrap();
@@ -379,6 +382,7 @@ async fn a_validator_checks_every_tee_claims_attestation_and_its_binding() {
         mode: Some(veritas_primitives::Mode::Tee),
         request_id: None,
         nonce: Some("ab".repeat(65)),
+        sealed: None,
     };
     let err = node.infer(request, None).await.unwrap_err().to_string();
     assert!(err.contains("nonce") && err.contains("at most 64"), "{err}");

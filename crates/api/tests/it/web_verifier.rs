@@ -27,6 +27,7 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
         mode: None,
         request_id: None,
         nonce: None,
+        sealed: None,
     };
     let id = node.infer(request, None).await.unwrap().receipt.id();
     let run_with = |path: &std::path::Path, policy: Option<&std::path::Path>| -> Vec<Value> {
@@ -63,6 +64,7 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
         mode: Some(veritas_primitives::Mode::Tee),
         request_id: None,
         nonce: Some("0123".into()),
+        sealed: None,
     };
     let receipt = tee_node.infer(request, None).await.unwrap().receipt;
     std::fs::write(&path, serde_json::to_vec(&receipt).unwrap()).unwrap();
@@ -92,6 +94,7 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
         mode: Some(veritas_primitives::Mode::Zk),
         request_id: None,
         nonce: None,
+        sealed: None,
     };
     let receipt = node.infer(request, None).await.unwrap().receipt;
     std::fs::write(&path, serde_json::to_vec(&receipt).unwrap()).unwrap();

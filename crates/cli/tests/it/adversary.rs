@@ -160,6 +160,7 @@ fn theft(claims: &[Receipt], payer: Address, stranger: Address, gateway: Address
                 fee: amount / U256::from(claims.len()),
                 tokens: 0,
                 output: None,
+                params: None,
             })
             .collect(),
         debits: vec![Transfer { account: payer, amount }],
