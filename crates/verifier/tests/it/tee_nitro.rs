@@ -225,7 +225,9 @@ fn trailing_bytes_fail_and_cbor_tag_18_is_accepted() {
     tee::verify_attestation(&attestation(&tagged), &policy, v.time).unwrap();
 }
 
-/// Every byte position, bit 0 and bit 7, of each document: every flip fails.
+/// Every byte position of each document, flipped, fails. The 2024 documents flip bit 0 and bit
+/// 7 at each position; the 2025 ones (the same format, so the same checks) one bit per position,
+/// bit `position % 8`, which keeps the test near 30 s in a debug build.
 #[test]
 fn a_flipped_bit_anywhere_fails() {
     let cases: Vec<(&Vector, Policy)> = PROD.iter().map(|v| (v, policy_for(v))).collect();
@@ -238,9 +240,11 @@ fn a_flipped_bit_anywhere_fails() {
     });
     let cases = cases.iter().map(|(v, p)| (*v, p)).chain(debug.iter().map(|v| (v, &debug_policy)));
     for (v, policy) in cases {
+        let of_2025 = [PROD_1225_1604, PROD_1225_1315, DEBUG_1225].contains(&v.document);
         let mut doc = v.document.to_vec();
         for i in 0..doc.len() {
-            for bit in [0, 7] {
+            let bits = if of_2025 { vec![i % 8] } else { vec![0, 7] };
+            for bit in bits {
                 doc[i] ^= 1 << bit;
                 let result = tee::verify_attestation(&attestation(&doc), policy, v.time);
                 assert!(result.is_err(), "a flip of bit {bit} at byte {i} was accepted");
