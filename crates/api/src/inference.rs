@@ -9,7 +9,9 @@ use axum::{
 };
 use veritas_node::{
     store::Served,
-    wire::{AccountBalance, ApiKeyCreated, ErrorBody, InferRequest, InferResponse, KeyOffer, KeyRequest, RequestStatus},
+    wire::{
+        AccountBalance, ApiKeyCreated, ErrorBody, InferRequest, InferResponse, KeyOffer, KeyRequest, RequestStatus,
+    },
 };
 use veritas_primitives::{Address, B256, Receipt};
 

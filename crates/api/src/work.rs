@@ -150,7 +150,7 @@ pub(crate) async fn work_chat(State(state): State<AppState>, call: FromGateway) 
     (status = 400, description = "A malformed nonce, no enclave, or not an inference node", body = ErrorBody),
 ))]
 pub(crate) async fn work_key(State(state): State<AppState>, call: FromGateway) -> Result<Json<KeyOffer>, ApiError> {
-    let asked: KeyRequest =
-        serde_json::from_slice(&call.body).map_err(|err| ApiError::bad_request(format!("malformed key request: {err}")))?;
+    let asked: KeyRequest = serde_json::from_slice(&call.body)
+        .map_err(|err| ApiError::bad_request(format!("malformed key request: {err}")))?;
     Ok(Json(state.node.worker()?.key_offer(&asked.nonce).await?))
 }

@@ -56,6 +56,20 @@ pub struct ChatArgs {
     /// attestation is checked here, bound to a fresh nonce per message.
     #[arg(long)]
     mode: Option<veritas_primitives::Mode>,
+    /// Seal each message to an enclave's attested key (a `tee` request): nobody outside the
+    /// enclave sees the conversation or the answers; the receipts hold only commitments.
+    #[arg(long)]
+    confidential: bool,
+    /// The TEE policy the enclave must hold under before anything is sealed to it (default: the
+    /// one the network publishes).
+    #[arg(long, value_name = "FILE", requires = "confidential")]
+    tee_policy: Option<std::path::PathBuf>,
+}
+
+/// A confidential session's enclave and the model id its messages are sealed for.
+struct Sealing {
+    enclave: crate::confidential::Enclave,
+    model_id: veritas_primitives::ModelId,
 }
 
 struct Session {
@@ -64,6 +78,8 @@ struct Session {
     args: ChatArgs,
     messages: Vec<ChatMessage>,
     last_receipt: Option<VeritasReceipt>,
+    /// With `--confidential`: the enclave, checked once per session (and again per model).
+    sealing: Option<Sealing>,
 }
 
 fn message(role: &str, content: &str) -> ChatMessage {
@@ -82,8 +98,13 @@ impl Session {
     async fn ask(&mut self, text: &str) -> anyhow::Result<String> {
         self.messages.push(message("user", text));
         let nonce = veritas_primitives::B256::random();
+        let sealed = match self.args.confidential {
+            true => Some(self.seal().await?),
+            false => None,
+        };
+        let mut stream_open = crate::confidential::Stream::new();
         let body = ChatCompletionRequest {
-            messages: self.messages.clone(),
+            messages: if sealed.is_some() { Vec::new() } else { self.messages.clone() },
             logprobs: false,
             top_logprobs: None,
             options: CompletionOptions {
@@ -92,8 +113,10 @@ impl Session {
                 max_tokens: Some(self.args.max_tokens),
                 stream: true,
                 seed: self.args.seed.map(i64::from),
-                veritas_mode: self.args.mode,
-                veritas_nonce: self.args.mode.map(|_| veritas_primitives::hex::encode(nonce)),
+                veritas_mode: if sealed.is_some() { Some(veritas_primitives::Mode::Tee) } else { self.args.mode },
+                veritas_nonce: (sealed.is_none() && self.args.mode.is_some())
+                    .then(|| veritas_primitives::hex::encode(nonce)),
+                veritas_sealed: sealed.as_ref().map(|(request, _)| request.clone()),
                 ..Default::default()
             },
         };
@@ -136,7 +159,11 @@ impl Session {
                     StreamEvent::Error(error) => bail!("{}", error.error.message),
                 };
                 if let Some(piece) = chunk.choices.first().and_then(|c| c.delta.content.as_deref()) {
-                    answer.push_str(piece);
+                    let piece = match &sealed {
+                        Some((_, exchange)) if !piece.is_empty() => stream_open.open(exchange, piece)?,
+                        _ => piece.to_owned(),
+                    };
+                    answer.push_str(&piece);
                     crate::output(format_args!("{piece}"));
                 }
                 if let Some(veritas) = chunk.veritas {
@@ -148,6 +175,37 @@ impl Session {
         if interrupted {
             // Dropping the stream tells the node to stop; the partial answer stays in the chat.
             eprintln!("(stopped)");
+        } else if let (Some(veritas), Some((request, exchange)), Some(sealing)) =
+            (&self.last_receipt, &sealed, &self.sealing)
+        {
+            eprintln!("receipt {} (confidential: it holds commitments, not the conversation)", veritas.receipt_id);
+            let last = veritas.sealed.as_ref().ok_or_else(|| ClientError::Invalid {
+                reason: "the node answered a confidential request without a sealed answer".into(),
+            })?;
+            let opening = crate::confidential::check_answer(
+                &sealing.enclave,
+                &veritas.receipt,
+                request,
+                exchange,
+                last,
+                Some(stream_open.pieces()),
+                &sealing.model_id,
+            )?;
+            let signed = veritas_node::protocol::admission::string_value(Some(&opening.output), "text");
+            let sent = veritas_node::protocol::admission::string_value(Some(&opening.input), "messages");
+            if signed.as_deref() != Some(answer.as_str()) || sent != serde_json::to_string(&self.messages).ok() {
+                return Err(ClientError::Invalid {
+                    reason: "the enclave's opening is not the conversation sent and the text shown".into(),
+                }
+                .into());
+            }
+            if sealing.enclave.report.insecure {
+                eprintln!("!! UNTRUSTED / SIMULATED enclave: this confidential answer proves nothing and hid nothing");
+            }
+            if let Some(path) = &self.args.receipt {
+                std::fs::write(path, serde_json::to_string_pretty(&veritas.receipt)? + "\n")
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
         } else if let Some(veritas) = &self.last_receipt {
             eprintln!("receipt {}", veritas.receipt_id);
             let client = crate::client::Client::new(&self.api);
@@ -173,10 +231,36 @@ impl Session {
     }
 }
 
+impl Session {
+    /// The conversation sealed to the session's enclave (its key offer checked the first time,
+    /// and again after `/model`).
+    async fn seal(
+        &mut self,
+    ) -> anyhow::Result<(veritas_node::wire::SealedRequest, veritas_verifier::confidential::Exchange)> {
+        let client =
+            crate::client::Client::new(&self.api).with_api_key(self.args.api_key.clone().filter(|k| !k.is_empty()));
+        if self.sealing.is_none() {
+            let model: veritas_node::wire::ModelEntry = client.get(&format!("/v1/models/{}", self.args.model)).await?;
+            let policy = crate::confidential::client_policy(&client, self.args.tee_policy.as_deref()).await?;
+            let enclave = crate::confidential::attested_enclave(&client, policy).await?;
+            self.sealing = Some(Sealing { enclave, model_id: model.veritas.model_id });
+        }
+        let Some(sealing) = &self.sealing else { unreachable!("set above") };
+        let input = serde_json::json!({ "messages": self.messages });
+        sealing.enclave.seal(&sealing.model_id, input)
+    }
+}
+
 /// `veritas chat`.
 pub async fn chat(args: ChatArgs, out: &Output) -> anyhow::Result<u8> {
-    let mut session =
-        Session { http: reqwest::Client::new(), api: env::api(), args, messages: Vec::new(), last_receipt: None };
+    let mut session = Session {
+        http: reqwest::Client::new(),
+        api: env::api(),
+        args,
+        messages: Vec::new(),
+        last_receipt: None,
+        sealing: None,
+    };
     session.reset();
     if let Some(message) = session.args.message.clone() {
         let answer = session.ask(&message).await?;
@@ -222,6 +306,7 @@ pub async fn chat(args: ChatArgs, out: &Output) -> anyhow::Result<u8> {
             ("/model", "") => eprintln!("model: {}", session.args.model),
             ("/model", name) => {
                 session.args.model = name.to_owned();
+                session.sealing = None;
                 session.reset();
                 eprintln!("(now {name}; new conversation)");
             }

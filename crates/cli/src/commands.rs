@@ -370,6 +370,14 @@ pub struct InferArgs {
     /// default payer pays when none is given.
     #[arg(long, env = "VERITAS_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Seal the inputs to an enclave's attested key (a `tee` request): nobody outside the
+    /// enclave sees them or the outputs; the receipt holds only commitments to both.
+    #[arg(long)]
+    confidential: bool,
+    /// The TEE policy the enclave must hold under before anything is sealed to it (default: the
+    /// one the network publishes).
+    #[arg(long, value_name = "FILE", requires = "confidential")]
+    tee_policy: Option<PathBuf>,
 }
 
 pub(crate) fn read_input(text: &str) -> anyhow::Result<Value> {
@@ -386,7 +394,10 @@ pub(crate) fn read_input(text: &str) -> anyhow::Result<Value> {
 /// `veritas infer`.
 pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
     let input = read_input(&args.input)?;
-    let client = Client::new(&env::api()).with_api_key(args.api_key.filter(|k| !k.is_empty()));
+    let client = Client::new(&env::api()).with_api_key(args.api_key.clone().filter(|k| !k.is_empty()));
+    if args.confidential {
+        return infer_confidential(args, input, &client, out).await;
+    }
     let nonce = match (args.mode, &args.nonce) {
         (_, Some(nonce)) => Some(veritas_node::parse_nonce(nonce)?),
         (Some(veritas_primitives::Mode::Tee), None) => Some(veritas_primitives::B256::random().to_vec()),
@@ -417,6 +428,64 @@ pub async fn infer(args: InferArgs, out: &Output) -> anyhow::Result<u8> {
         out.print_json(output);
         let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
         eprintln!("receipt {}{where_}", answer.receipt_id);
+    }
+    Ok(0)
+}
+
+/// `veritas infer --confidential`: the enclave's key checked, the inputs sealed to it, the sealed
+/// outputs opened and checked against the receipt's commitments.
+async fn infer_confidential(args: InferArgs, input: Value, client: &Client, out: &Output) -> anyhow::Result<u8> {
+    if args.mode.is_some_and(|mode| mode != veritas_primitives::Mode::Tee) {
+        anyhow::bail!("--confidential is a tee request: leave --mode out, or say tee");
+    }
+    let model: ModelEntry = client.get(&format!("/v1/models/{}", args.model)).await?;
+    let model = model.veritas;
+    // The inputs are checked here, since the node cannot say what is wrong with sealed ones.
+    let inputs = veritas_node::parse_inputs(&model.manifest.schema, &input)
+        .map_err(|err| ClientError::Invalid { reason: format!("the input does not fit the model: {err}") })?;
+    let policy = crate::confidential::client_policy(client, args.tee_policy.as_deref()).await?;
+    let enclave = crate::confidential::attested_enclave(client, policy).await?;
+    let (sealed, exchange) = enclave.seal(&model.model_id, input)?;
+    let request = InferRequest {
+        model: model.model_id.to_string(),
+        input: Value::Null,
+        mode: Some(veritas_primitives::Mode::Tee),
+        request_id: None,
+        nonce: None,
+        sealed: Some(sealed.clone()),
+    };
+    let (answer, _): (InferResponse, _) = client.post("/v1/infer", &request).await?;
+    let sealed_answer = answer.sealed.as_ref().ok_or_else(|| ClientError::Invalid {
+        reason: "the node answered a confidential request without a sealed answer".into(),
+    })?;
+    let opening = crate::confidential::check_answer(
+        &enclave,
+        &answer.receipt,
+        &sealed,
+        &exchange,
+        sealed_answer,
+        None,
+        &model.model_id,
+    )?;
+    if opening.input != inputs {
+        return Err(ClientError::Invalid { reason: "the enclave ran other inputs than the ones sealed".into() }.into());
+    }
+    if let Some(path) = &args.receipt {
+        let receipt = serde_json::to_string_pretty(&answer.receipt)?;
+        std::fs::write(path, receipt + "\n")
+            .with_context(|| format!("cannot write the receipt to {}", path.display()))?;
+    }
+    if out.json {
+        out.print_json(&serde_json::json!({
+            "receipt_id": answer.receipt_id,
+            "output": opening.output,
+            "receipt": answer.receipt,
+            "enclave": enclave.report.label(),
+        }));
+    } else {
+        out.print_json(&opening.output);
+        let where_ = args.receipt.as_ref().map(|p| format!(" written to {}", p.display())).unwrap_or_default();
+        eprintln!("receipt {}{where_} (confidential: it holds commitments, not the data)", answer.receipt_id);
     }
     Ok(0)
 }

@@ -14,6 +14,7 @@ macro_rules! say {
 mod chat;
 mod client;
 mod commands;
+mod confidential;
 mod env;
 mod network;
 mod node;

@@ -97,6 +97,8 @@ pub enum Fault {
     MadeUp,
     /// An inference node that streams an honest chat answer to the gateway and signs another.
     StreamOther,
+    /// An inference node whose enclave offers another key than the one its evidence binds.
+    OtherKey,
     /// A validator that signs "valid" for every claim without checking it.
     ApproveAll,
     /// A validator whose verdicts do not hold, by turns (by the claim's digest): its verdict on
@@ -107,12 +109,13 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, with its CLI name.
-    pub const ALL: [(Fault, &'static str); 7] = [
+    pub const ALL: [(Fault, &'static str); 8] = [
         (Fault::WrongOutput, "wrong-output"),
         (Fault::OtherModel, "other-model"),
         (Fault::Truncate, "truncate"),
         (Fault::MadeUp, "made-up"),
         (Fault::StreamOther, "stream-other"),
+        (Fault::OtherKey, "other-key"),
         (Fault::ApproveAll, "approve-all"),
         (Fault::BadVerdicts, "bad-verdicts"),
     ];
@@ -124,7 +127,15 @@ impl Fault {
 
     /// Whether an inference node tells this lie (else a validator does).
     pub fn is_worker_fault(self) -> bool {
-        matches!(self, Fault::WrongOutput | Fault::OtherModel | Fault::Truncate | Fault::MadeUp | Fault::StreamOther)
+        matches!(
+            self,
+            Fault::WrongOutput
+                | Fault::OtherModel
+                | Fault::Truncate
+                | Fault::MadeUp
+                | Fault::StreamOther
+                | Fault::OtherKey
+        )
     }
 }
 

@@ -51,13 +51,23 @@ impl Veritas {
 
     /// `veritas up` with its gateway on `listen` (its nodes on the ports after it).
     pub fn network_listening(self, home: tempfile::TempDir, listen: &str, extra: &[&str]) -> Network {
+        self.network_logging(home, listen, "warn", extra)
+    }
+
+    /// `veritas up` logging at `level` (`VERITAS_LOG`): its nodes into their homes' `node.log`,
+    /// the gateway into `up.log` in `home` unless the level is `warn` (then to this stderr).
+    pub fn network_logging(self, home: tempfile::TempDir, listen: &str, level: &str, extra: &[&str]) -> Network {
+        let stderr = match level {
+            "warn" => Stdio::inherit(),
+            _ => Stdio::from(std::fs::File::create(home.path().join("up.log")).unwrap()),
+        };
         let mut child = Command::new(self.0)
             .args(["--json", "up", "--listen", listen, "--llm-threads", "1"])
             .args(extra)
             .env("VERITAS_HOME", home.path())
-            .env("VERITAS_LOG", "warn")
+            .env("VERITAS_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         // The banner is one JSON object, printed once every node answers.

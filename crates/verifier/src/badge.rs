@@ -49,7 +49,9 @@ pub fn badge(result: &VerifyResult<Report>) -> Badge {
 
 /// Verifies a receipt's JSON, `tee` claims under `tee_policy`, and describes the outcome as JSON
 /// for a user interface: `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode",
-/// "guarantee", "checks": [{"name", "detail", "performed"}], "chain_check"?, "tee"?}`. A `tee`
+/// "guarantee", "checks": [{"name", "detail", "performed"}], "chain_check"?, "tee"?,
+/// "confidential"}` (`confidential`: the input and output were sealed to the enclave, and the
+/// receipt holds only commitments to them). A `tee`
 /// claim's `tee` is `{"label", "insecure", "assumptions"}`: the label of the simulated enclave
 /// is `UNTRUSTED / SIMULATED`, and an interface shows it wherever it shows the badge.
 ///
@@ -92,6 +94,7 @@ pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Va
                 "proof_bytes": zk.proof_bytes,
                 "layers": zk.layers,
             })),
+            "confidential": report.confidential,
             "badge": badge,
             "receipt_id": report.receipt_id,
             "worker": report.worker,

@@ -68,6 +68,24 @@ pub fn completion_tokens(params: &veritas_primitives::Params) -> Option<u64> {
     params.0.get("completion_tokens").and_then(serde_json::Value::as_u64)
 }
 
+/// Checks an enclave's opening of a confidential claim (the claim's input and output, from the
+/// sealed answer's last chunk) against the claim's commitments under the exchange's salt.
+pub fn check_opening(
+    claim: &veritas_primitives::Claim,
+    salt: &[u8; 32],
+    input: &veritas_primitives::Values,
+    output: &veritas_primitives::Values,
+) -> ConfidentialResult<()> {
+    use veritas_primitives::values::values_hash;
+    if commitment(salt, "input", &values_hash(input)) != claim.input_hash {
+        return Err(ConfidentialError::Commitment { what: "input" });
+    }
+    if commitment(salt, "output", &values_hash(output)) != claim.output_hash {
+        return Err(ConfidentialError::Commitment { what: "output" });
+    }
+    Ok(())
+}
+
 /// The largest sealed request accepted (bytes).
 pub const MAX_SEALED_REQUEST: usize = 4 * 1024 * 1024;
 
@@ -339,9 +357,8 @@ pub fn seal_request(config: &KeyConfig, plaintext: &[u8], seed: [u8; 32]) -> Con
     let (enc, mut context): (EncappedKey, AeadCtxS<HpkeChaCha, HkdfSha256, Kem>) =
         hpke::setup_sender_with_rng(&OpModeS::Base, &public_key, &info, &mut rng)
             .map_err(|err| ConfidentialError::Request(format!("encapsulation failed: {err}")))?;
-    let ciphertext = context
-        .seal(plaintext, &[])
-        .map_err(|err| ConfidentialError::Request(format!("sealing failed: {err}")))?;
+    let ciphertext =
+        context.seal(plaintext, &[]).map_err(|err| ConfidentialError::Request(format!("sealing failed: {err}")))?;
     let enc: [u8; ENC_LEN] = enc.to_bytes().into();
     let mut sealed = Vec::with_capacity(HEADER_LEN + ENC_LEN + ciphertext.len());
     sealed.extend_from_slice(&header);

@@ -187,6 +187,9 @@ pub struct Report {
     pub tee_nonce: Option<Vec<u8>>,
     /// What a `zk` claim's proof shows.
     pub zk: Option<zk::ZkReport>,
+    /// Whether the claim is confidential: its input and output sealed to the enclave, the claim
+    /// signing only commitments to them.
+    pub confidential: bool,
 }
 
 impl Report {
@@ -273,10 +276,20 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
             performed: false,
         }),
     }
+    // A confidential claim signs commitments to its input and output, which it never carries.
+    let confidential = body.params.as_ref().is_some_and(confidential::is_confidential);
     let mut hash_check = |what: &'static str, expected: B256, got: Option<B256>| match got {
         Some(got) if got != expected => Err(VerifyError::HashMismatch { what, expected, got }),
         Some(got) => {
             checks.push(Check { name: what, detail: format!("hashes to {got}"), performed: true });
+            Ok(())
+        }
+        None if confidential && what != "params" => {
+            checks.push(Check {
+                name: what,
+                detail: format!("confidential: {expected} commits to it; only the requester can open it"),
+                performed: false,
+            });
             Ok(())
         }
         None => {
@@ -291,6 +304,21 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
     hash_check("input", claim.input_hash, body.input.as_ref().map(values::values_hash))?;
     hash_check("output", claim.output_hash, body.output.as_ref().map(values::values_hash))?;
     hash_check("params", claim.params_hash, body.params.as_ref().map(|p| p.hash()))?;
+    if confidential {
+        if claim.mode != Mode::Tee {
+            return Err(VerifyError::TeeEvidence(format!(
+                "a confidential claim of mode {}: only a tee claim's attestation can vouch for what nobody else sees",
+                claim.mode
+            )));
+        }
+        checks.push(Check {
+            name: "confidential",
+            detail: "input and output were sealed to the enclave and never disclosed: nobody re-executed this \
+                     claim; the enclave's attestation is what vouches for it"
+                .into(),
+            performed: true,
+        });
+    }
 
     for (index, verdict) in receipt.verdicts.iter().enumerate() {
         let got = verdict.signer(&receipt.domain, receipt_id).unwrap_or(Address::ZERO);
@@ -360,7 +388,17 @@ pub fn verify_receipt(receipt: &Receipt, expect: &Expectations) -> VerifyResult<
         None => checks.push(Check { name: "batch", detail: "not settled yet".into(), performed: false }),
     }
 
-    Ok(Report { receipt_id, worker: signer, model_id: claim.model_id, mode: claim.mode, checks, tee, tee_nonce, zk })
+    Ok(Report {
+        receipt_id,
+        worker: signer,
+        model_id: claim.model_id,
+        mode: claim.mode,
+        checks,
+        tee,
+        tee_nonce,
+        zk,
+        confidential,
+    })
 }
 
 /// A `tee` claim carries exactly one piece of TEE evidence, which must hold under the policy at
@@ -413,8 +451,8 @@ pub fn verify_receipt_bytes(bytes: &[u8], expect: &Expectations) -> VerifyResult
     verify_receipt(&Receipt::from_canonical_bytes(bytes)?, expect)
 }
 
-pub mod confidential;
 mod badge;
+pub mod confidential;
 mod quorum;
 pub mod tee;
 pub mod zk;

@@ -6,6 +6,7 @@ mod common;
 mod adversary;
 mod browser;
 mod cli;
+mod confidential;
 mod network;
 mod tee;
 mod zk;

@@ -103,7 +103,9 @@ impl Worker {
                         )
                     })?;
                 if job.logprobs {
-                    return Err(NodeError::Confidential("log-probabilities are not offered on a confidential request".into()));
+                    return Err(NodeError::Confidential(
+                        "log-probabilities are not offered on a confidential request".into(),
+                    ));
                 }
                 let attest = self
                     .attester(Mode::Tee, None)?

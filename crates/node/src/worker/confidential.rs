@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use veritas_primitives::{ModelId, Params, Values, values::values_hash};
-use veritas_verifier::confidential::{Chunks, EnclaveKey, Exchange, RESPONSE_NONCE_LEN, SCHEME, commitment, request_nonce};
+use veritas_verifier::confidential::{
+    Chunks, EnclaveKey, Exchange, RESPONSE_NONCE_LEN, SCHEME, commitment, request_nonce,
+};
 use veritas_wire::{ConfidentialInput, ConfidentialOpening, KeyOffer, SealedAnswer, SealedRequest};
 
 use super::{Worker, enclave::parse_nonce};
@@ -34,7 +36,12 @@ impl Worker {
         let (enclave, key) = self.sealing()?;
         let config = key.config();
         let evidence = tokio::task::spawn_blocking(move || enclave.attest_key(&config, &nonce)).await??;
-        Ok(KeyOffer { worker: self.core.key.address(), key_config: config.encode().into(), evidence })
+        // The lie a client must catch: a key of the node's own, offered with the enclave's evidence.
+        let offered = match self.fault {
+            Some(crate::Fault::OtherKey) => super::enclave::sealing_key().config(),
+            _ => config,
+        };
+        Ok(KeyOffer { worker: self.core.key.address(), key_config: offered.encode().into(), evidence })
     }
 
     fn sealing(&self) -> NodeResult<(super::enclave::Enclave, Arc<EnclaveKey>)> {
@@ -100,7 +107,11 @@ impl Sealer {
     }
 
     /// The claim's input and output commitments.
-    pub(crate) fn commitments(&self, input: &Values, output: &Values) -> (veritas_primitives::B256, veritas_primitives::B256) {
+    pub(crate) fn commitments(
+        &self,
+        input: &Values,
+        output: &Values,
+    ) -> (veritas_primitives::B256, veritas_primitives::B256) {
         (commitment(&self.salt, "input", &values_hash(input)), commitment(&self.salt, "output", &values_hash(output)))
     }
 
@@ -125,4 +136,3 @@ pub(crate) fn confidential_params(mut params: Params, tokens: Option<u64>) -> Pa
     }
     params
 }
-

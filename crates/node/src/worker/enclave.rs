@@ -115,7 +115,9 @@ impl Enclave {
     /// Evidence whose bound data is `bound`, carrying `nonce`.
     fn evidence(&self, bound: [u8; 64], nonce: &[u8]) -> NodeResult<TeeEvidence> {
         let attestation = match self {
-            Enclave::Simulated { measurement } => Attestation::Simulated { measurement: *measurement, report_data: bound },
+            Enclave::Simulated { measurement } => {
+                Attestation::Simulated { measurement: *measurement, report_data: bound }
+            }
             #[cfg(target_os = "linux")]
             Enclave::Nitro(nsm) => Attestation::Nitro { document: nsm.attest(&bound)? },
         };

@@ -124,10 +124,9 @@ impl Worker {
                         model.id, model.name
                     ))
                 })?;
-                let attest = self.attester(Mode::Tee, None)?.map(|attest| enclave::Attest {
-                    nonce: opened.nonce.to_vec(),
-                    ..attest
-                });
+                let attest = self
+                    .attester(Mode::Tee, None)?
+                    .map(|attest| enclave::Attest { nonce: opened.nonce.to_vec(), ..attest });
                 (inputs, attest, Some(confidential::Sealer::new(&opened.exchange)))
             }
         };
