@@ -109,7 +109,7 @@ impl Stream {
         };
         let text = chunks.open(self.next, &bytes, false)?;
         self.next += 1;
-        Ok(String::from_utf8(text).context("a sealed piece that is not text")?)
+        String::from_utf8(text).context("a sealed piece that is not text")
     }
 
     /// How many text pieces were opened.

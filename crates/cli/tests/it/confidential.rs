@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::common::{BIN, Network, Start, Veritas, http_get};
 
 /// Inputs no file of the network holds by chance: their text and their f32 bytes are searched.
-const IRIS: [f32; 4] = [6.283_185_5, 2.718_281_7, 1.414_213_5, 0.577_215_7];
+const IRIS: [f32; 4] = [6.173_829, 2.941_357, 1.586_273, 0.431_962];
 /// A word no file holds by chance, in the prompt, which the model is asked to repeat.
 const MARKER: &str = "zebra-quartz-7139";
 
@@ -120,7 +120,7 @@ fn confidential_chat_and_inference_leave_no_plaintext_outside_the_enclave() {
     assert!(chat_receipt["body"]["params"]["completion_tokens"].as_u64().unwrap() > 0, "{chat_receipt}");
 
     // The control: the same kind of requests, not confidential, are found where the search looks.
-    const PLAIN: [f32; 4] = [7.389_056, 1.618_034, 2.302_585, 0.693_147_2];
+    const PLAIN: [f32; 4] = [7.251_938, 1.836_471, 2.467_193, 0.719_354];
     let plain_input = serde_json::json!({ "float_input": [PLAIN] }).to_string();
     assert!(net.cli(&["infer", "iris", "--input", &plain_input, "--mode", "tee"]).status.success());
     let plain_marker = "walrus-cobalt-2288";

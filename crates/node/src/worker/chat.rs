@@ -51,6 +51,9 @@ pub struct ChatResponse {
     pub sealed: Option<veritas_wire::SealedAnswer>,
 }
 
+/// What gets each piece of text as it is generated.
+type OnText = Box<dyn FnMut(&str) -> ControlFlow<()> + Send>;
+
 /// The engine named in every LLM receipt's parameters.
 pub const ENGINE: &str = "llama.cpp (llama-cpp-2 0.1.160)";
 
@@ -122,7 +125,7 @@ impl Worker {
             ChatInput::Sealed(_) => unreachable!("opened above"),
         };
         // A confidential answer streams sealed: the response nonce first, then each piece.
-        let mut on_text: Box<dyn FnMut(&str) -> ControlFlow<()> + Send> = match &sealer {
+        let mut on_text: OnText = match &sealer {
             None => Box::new(on_text),
             Some(sealer) => {
                 let (sealer, mut on_text, mut opened) = (sealer.clone(), on_text, false);
