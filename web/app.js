@@ -2,14 +2,14 @@
 // OpenAI-compatible API, and each answer's badge decided here by the verifier compiled to
 // WebAssembly (web/pkg), from the receipt alone — never from the server's word.
 
-import { judge, confirmOnChain, badgeOf, receiptDetails, downloadLink, fetchReceipt, verifier, teeSetup } from '/assets/receipt.js';
+import { judge, confirmOnChain, badgeOf, receiptDetails, downloadLink, fetchReceipt, verifier, teeSetup, check_enclave } from '/assets/receipt.js';
 
 const $ = (id) => document.getElementById(id);
 const STORE = 'veritas.conversations';
 const POLL_MS = 1000;
 const POLL_LIMIT = 120;
 
-const state = { conversations: load(), current: null, abort: null, following: new Set() };
+const state = { conversations: load(), current: null, abort: null, following: new Set(), modelIds: {} };
 
 function load() {
   try {
@@ -124,6 +124,15 @@ function messageItem(message) {
   text.className = 'text';
   text.innerHTML = markdown(message.content);
   item.append(role, text);
+  if (message.sealedTo) {
+    // What this page checked before it sealed anything: the enclave's attestation.
+    const sealed = document.createElement('div');
+    sealed.className = 'sealed';
+    sealed.dataset.insecure = String(message.sealedTo.insecure);
+    sealed.textContent = `confidential — sealed to ${message.sealedTo.label}${message.sealedTo.insecure ? ' (UNTRUSTED / SIMULATED: it hides nothing)' : ''}, attestation checked here`;
+    sealed.title = message.sealedTo.assumptions.join('\n');
+    item.append(sealed);
+  }
   if (message.role === 'assistant') {
     const badge = document.createElement('button');
     badge.type = 'button';
@@ -199,6 +208,28 @@ async function openDetails(message) {
   $('details').showModal();
 }
 
+// ---- Confidential requests: sealed in this browser to a key whose attestation was checked here.
+function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** An enclave whose key offer holds under the network's published policy, checked here. */
+async function attestedEnclave() {
+  await verifier;
+  const setup = await teeSetup;
+  const nonce = hex(crypto.getRandomValues(new Uint8Array(32)));
+  const offer = await (await api('/v1/confidential/key', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ nonce }),
+  })).text();
+  try {
+    return check_enclave(offer, nonce, JSON.stringify(setup.policy || {}), Date.now() / 1000);
+  } catch (err) {
+    throw new Error(`The enclave's key offer does not hold, so nothing was sent: ${err.message || err}`);
+  }
+}
+
 // ---- Sending and streaming.
 async function send(text) {
   const chat = conversation();
@@ -213,7 +244,6 @@ async function send(text) {
   renderConversations();
   renderMessages();
   const item = $('messages').lastElementChild;
-  const textBox = item.querySelector('.text');
   state.abort = new AbortController();
   $('send').hidden = true;
   $('stop').hidden = false;
@@ -229,6 +259,31 @@ async function send(text) {
     answer.nonce = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
     body.veritas_nonce = answer.nonce;
   }
+  let enclave = null;
+  try {
+    if (body.veritas_mode === 'confidential') {
+      enclave = await attestedEnclave();
+      answer.sealedTo = JSON.parse(enclave.describe());
+      const seed = hex(crypto.getRandomValues(new Uint8Array(32)));
+      const sealed = JSON.parse(enclave.seal(state.modelIds[model], JSON.stringify({ messages: body.messages }), seed));
+      answer.nonce = sealed.nonce;
+      answer.sentMessages = JSON.stringify(body.messages);
+      Object.assign(body, { messages: [], veritas_mode: 'tee', veritas_sealed: { worker: sealed.worker, request: sealed.request } });
+      item.replaceWith(messageItem(answer));
+    }
+  } catch (err) {
+    status(err.message || String(err));
+    answer.stopped = true;
+    state.abort = null;
+    $('send').hidden = false;
+    $('stop').hidden = true;
+    save();
+    renderMessages();
+    return;
+  }
+  const shownItem = $('messages').lastElementChild;
+  const shownText = shownItem.querySelector('.text');
+  let sealedLast = null;
   try {
     const response = await api('/v1/chat/completions', {
       method: 'POST',
@@ -249,26 +304,42 @@ async function send(text) {
         const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
         if (!data || data === '[DONE]') continue;
         const chunk = JSON.parse(data);
+        if (chunk.error) throw new Error(chunk.error.message);
         const delta = chunk.choices?.[0]?.delta?.content;
         if (delta) {
-          answer.content += delta;
-          textBox.innerHTML = markdown(answer.content);
+          answer.content += enclave ? enclave.open_piece(delta) : delta;
+          shownText.innerHTML = markdown(answer.content);
         }
+        if (enclave && chunk.veritas?.sealed) sealedLast = chunk.veritas.sealed;
         // The receipt itself is fetched as text once the answer is done (see judge).
         if (chunk.veritas?.receipt_id) answer.receiptId = chunk.veritas.receipt_id;
       }
     }
+    if (enclave) {
+      // The last chunk opens to what the enclave ran and answered: it must be what this page
+      // sealed and showed, and match the commitments of the receipt (its JSON text as stored:
+      // JavaScript's numbers would change the parameters' hash).
+      if (!sealedLast || !answer.receiptId) throw new Error('The confidential answer ended without its sealed last chunk.');
+      answer.receiptText = await fetchReceipt(answer.receiptId);
+      const opened = JSON.parse(enclave.finish(answer.receiptText, JSON.stringify(sealedLast)));
+      if (opened.text !== answer.content || opened.messages !== answer.sentMessages) {
+        throw new Error('The enclave opened another conversation or answer than the one sent and shown.');
+      }
+    }
   } catch (err) {
     if (err.name === 'AbortError') answer.stopped = true;
-    else status(err.message);
+    else {
+      status(err.message || String(err));
+      if (enclave) answer.stopped = true;
+    }
   } finally {
     state.abort = null;
     $('send').hidden = false;
     $('stop').hidden = true;
     save();
-    await showBadge(item.querySelector('.badge'), answer);
+    await showBadge(shownItem.querySelector('.badge'), answer);
   }
-  await follow(answer, item);
+  if (!answer.stopped) await follow(answer, shownItem);
 }
 
 async function start() {
@@ -299,11 +370,16 @@ async function start() {
   if (tee.enclave) {
     const label = tee.simulated ? 'enclave (tee) — SIMULATED, UNTRUSTED' : `enclave attestation (tee, ${tee.enclave})`;
     $('mode').append(new Option(label, 'tee'));
+    const sealed = tee.simulated ? 'confidential — SIMULATED' : `confidential (${tee.enclave})`;
+    $('mode').append(new Option(sealed, 'confidential'));
   }
   try {
     const models = (await (await api('/v1/models')).json()).data || [];
     const chat = models.filter((m) => m.veritas?.format === 'gguf');
-    for (const m of chat) $('model').append(new Option(m.id, m.id));
+    for (const m of chat) {
+      $('model').append(new Option(m.id, m.id));
+      state.modelIds[m.id] = m.veritas.model_id;
+    }
     if (!chat.length) status('No chat model on this node: push a GGUF model (veritas model push FILE.gguf).');
   } catch (err) {
     status(err.message);

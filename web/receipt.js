@@ -3,7 +3,9 @@
 // page asks the chain itself (the node's /rpc) whether the batch is recorded and the receipt
 // is in it.
 
-import init, { describe } from '/assets/pkg/veritas_verifier_wasm.js';
+import init, { describe, check_enclave } from '/assets/pkg/veritas_verifier_wasm.js';
+
+export { check_enclave };
 
 export const verifier = init();
 
@@ -112,6 +114,7 @@ export function badgeOf(shown, chain, nonce, text) {
   if (shown.badge === 'settled' && chain?.state === 'unavailable') label = 'settled (path checked; chain not asked)';
   if (shown.tee?.insecure) label = `UNTRUSTED / SIMULATED enclave · ${label}`;
   else if (shown.tee) label = `${shown.tee.label} · ${label}`;
+  if (shown.confidential) label = `confidential · ${label}`;
   else if (shown.zk) label = `proof verified · ${label}`;
   const title = chain?.detail || shown.error || (shown.tee ? shown.tee.assumptions.join('\n') : shown.guarantee) || '';
   return { badge: shown.badge, label, title, tee: shown.tee?.insecure ? 'simulated' : shown.tee ? 'attested' : '' };
@@ -134,6 +137,7 @@ export function receiptDetails(text, shown, chain) {
     ['model id', r.claim?.model_id],
     ['mode', `${r.claim?.mode}: ${shown.guarantee || ''}`],
     ['enclave', shown.tee ? shown.tee.label : ''],
+    ['confidential', shown.confidential ? 'the input and output were sealed to the enclave: the receipt holds commitments to them, which only the sender can open' : ''],
     ['tee policy', shown.tee ? 'the allowlist and platform policy this node publishes at /v1/tee/policy (its word: a reader who trusts another verifies with `veritas verify --tee-policy`)' : ''],
     ...(shown.tee?.assumptions || []).map((line) => ['tee', line]),
     ['zk proof', shown.zk ? `verified in this browser: ${shown.zk.proof_bytes} bytes, ${shown.zk.security_bits} bits of proven soundness, ${shown.zk.layers} layers` : ''],

@@ -192,6 +192,36 @@ try {
   await page.keyboard.press('Escape');
   done(step);
 
+  step = 'a confidential chat is sealed in the browser, opened here, and labelled SIMULATED';
+  await page.goto(url);
+  await page.waitForSelector('#mode option[value="confidential"]', { state: 'attached', timeout: 30_000 });
+  check(/SIMULATED/.test(await page.textContent('#mode option[value="confidential"]')), 'the mode menu says the enclave is simulated');
+  await page.selectOption('#mode', 'confidential');
+  await page.click('#new-chat');
+  const secret = 'okapi-vermilion-4417';
+  const sent = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/v1/chat/completions')) sent.push(request.postData() || '');
+  });
+  await page.fill('#prompt', `Repeat this word: ${secret}`);
+  await page.press('#prompt', 'Enter');
+  const sealedBadge = await page.waitForSelector('#messages li.assistant:last-child .badge[data-tee="simulated"]', { timeout: LONG });
+  const sealedLabel = await sealedBadge.textContent();
+  check(sealedLabel.includes('confidential') && sealedLabel.includes('UNTRUSTED / SIMULATED'), `the badge says confidential and SIMULATED: ${sealedLabel}`);
+  const opened = await page.textContent('#messages li.assistant:last-child .text');
+  check(opened.trim().length > 0, 'the answer was opened in this browser');
+  const note = await page.textContent('#messages li.assistant:last-child .sealed');
+  check(note.includes('UNTRUSTED / SIMULATED') && note.includes('attestation checked here'), `the answer says what it was sealed to: ${note}`);
+  check(sent.length === 1 && sent[0].includes('veritas_sealed') && !sent[0].includes(secret), 'the request left the browser sealed');
+  await sealedBadge.click();
+  await page.waitForSelector('#details[open]');
+  const sealedDetails = await page.textContent('#details-body');
+  check(sealedDetails.includes('sealed to the enclave'), 'the details say the receipt holds commitments only');
+  check(!sealedDetails.includes(secret), 'the receipt holds no plaintext');
+  if (shots) await page.screenshot({ path: `${shots}/confidential.png`, fullPage: true });
+  await page.keyboard.press('Escape');
+  done(step);
+
   step = 'readable at phone width, dark mode follows the system';
   const phone = await browser.newContext({ viewport: { width: 390, height: 800 }, colorScheme: 'dark' });
   const small = await phone.newPage();

@@ -339,6 +339,8 @@ async fn health_metrics_and_openapi() {
         "/v1/verdicts/batch",
         "/v1/batches/sign",
         "/v1/work/chat",
+        "/v1/work/key",
+        "/v1/confidential/key",
         "/v1/network/registry",
         "/v1/accounts/{address}",
         "/v1/explorer/claims",

@@ -38,6 +38,7 @@ fn a_person_chats_sees_each_answer_verified_and_settled_and_browses_the_explorer
         "invalid after a reload",
         "opens its receipt",
         "UNTRUSTED",
+        "sealed in the browser",
     ] {
         assert!(stdout.contains(step), "step {step:?} did not run:\n{stdout}");
     }
