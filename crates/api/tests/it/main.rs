@@ -5,6 +5,7 @@ mod harness;
 
 mod chat;
 mod clients;
+mod confidential;
 mod contract_requests;
 mod external_chain;
 mod http;

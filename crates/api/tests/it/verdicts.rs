@@ -16,7 +16,7 @@ async fn node(home: &std::path::Path) -> Node {
     node_with(home, |_| {}).await
 }
 
-async fn node_with(home: &std::path::Path, configure: impl FnOnce(&mut NodeConfig)) -> Node {
+pub(crate) async fn node_with(home: &std::path::Path, configure: impl FnOnce(&mut NodeConfig)) -> Node {
     let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH; `cargo xtask test` sets it");
     let mut config = NodeConfig::new(home.to_owned(), ort.into());
     // Every reexec claim re-executed, so that these tests know each claim's check.
