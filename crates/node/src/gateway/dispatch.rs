@@ -238,12 +238,14 @@ impl Gateway {
         let request = &veritas_wire::KeyRequest { nonce: nonce.to_owned() };
         self.each_worker(None, |worker| {
             Box::pin(async move {
+                // A node that cannot offer a key (no enclave, unreachable) is passed over: asking
+                // the next costs nothing.
                 let offer = self
                     .core
                     .peers
                     .key_offer(&self.caller(worker.signer), &worker.endpoint, request)
                     .await
-                    .map_err(|e| Failed::of_call(e, false))?;
+                    .map_err(Failed::Next)?;
                 if offer.worker != worker.signer {
                     return Err(Failed::Stop(NodeError::Confidential(format!(
                         "inference node {} offered the key of {}",

@@ -113,16 +113,8 @@ impl Gateway {
         let model = request.model.clone();
         let result = async {
             self.check_backlog()?;
-            let (version, inputs, mode) = self.core.admit_infer(&request).await?;
-            let (bill, _reservation) = self.reserve(&version.id, account, 0).await?;
-            let job = Job {
-                model: version,
-                inputs,
-                mode,
-                request_id: request.request_id,
-                nonce: request.nonce,
-                sealed: request.sealed,
-            };
+            let job = self.core.admit_infer(&request).await?;
+            let (bill, _reservation) = self.reserve(&job.model.id, account, 0).await?;
             self.run(job, request.input, Queue::Paid(bill)).await
         }
         .await;

@@ -42,6 +42,20 @@ pub(crate) struct Job {
     pub sealed: Option<veritas_wire::SealedRequest>,
 }
 
+impl Job {
+    /// The job a request asks for, once admitted.
+    fn of(request: &InferRequest, model: ModelVersion, inputs: Values, mode: Mode) -> Job {
+        Job {
+            model,
+            inputs,
+            mode,
+            request_id: request.request_id,
+            nonce: request.nonce.clone(),
+            sealed: request.sealed.clone(),
+        }
+    }
+}
+
 /// An inference node's service.
 pub struct Worker {
     core: Arc<Core>,
@@ -77,15 +91,7 @@ impl Worker {
         let started = Instant::now();
         let model = request.model.clone();
         let result = async {
-            let (version, inputs, mode) = self.core.admit_infer(&request).await?;
-            let job = Job {
-                model: version,
-                inputs,
-                mode,
-                request_id: request.request_id,
-                nonce: request.nonce,
-                sealed: request.sealed,
-            };
+            let job = self.core.admit_infer(&request).await?;
             self.run(job, Queue::Record).await
         }
         .await;
@@ -196,8 +202,9 @@ impl Worker {
 impl Core {
     /// The checks of a request to run a model, before anything runs or is charged: the mode is
     /// offered, the model is ONNX or quantized (and quantized for `zk`), the inputs are what its
-    /// schema takes.
-    pub(crate) async fn admit_infer(&self, request: &InferRequest) -> NodeResult<(ModelVersion, Values, Mode)> {
+    /// schema takes (a confidential request's are sealed: the enclave checks them). Returns the
+    /// job to run.
+    pub(crate) async fn admit_infer(&self, request: &InferRequest) -> NodeResult<Job> {
         let mode = self.offer.mode(request.mode)?;
         let model = self.resolve_model(&request.model).await?;
         if !matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) {
@@ -214,9 +221,9 @@ impl Core {
                     "a confidential request carries its inputs sealed only: `input` must be null".into(),
                 ));
             }
-            return Ok((model, Values::new(), mode));
+            return Ok(Job::of(request, model, Values::new(), mode));
         }
         let inputs = parse_inputs(&model.manifest.schema, &request.input)?;
-        Ok((model, inputs, mode))
+        Ok(Job::of(request, model, inputs, mode))
     }
 }
