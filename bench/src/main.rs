@@ -22,6 +22,7 @@ use veritas_node::{ModelFormat, NodeConfig, PushRequest, wire::InferRequest};
 use veritas_primitives::{B256, Claim, ClaimDomain, Mode, ModelId, Receipt, WorkerKey, keccak256};
 use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
+mod confidential;
 mod llm;
 mod load;
 mod settlement;
@@ -89,6 +90,7 @@ fn main() {
         Some("llm-drift") => llm::run(args),
         Some("llm") => llm::speed(args),
         Some("verification") => verification::run(args),
+        Some("confidential") => confidential::run(args),
         Some("load") => load::run(args),
         Some("zk") => {
             let iterations = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
@@ -104,7 +106,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | confidential [ITERATIONS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
             );
             std::process::exit(2);
         }

@@ -58,8 +58,14 @@ async fn onnx(node: &Node, iterations: usize) {
         let input: Value =
             serde_json::from_str(&std::fs::read_to_string(examples.join(format!("{name}.input.json"))).unwrap())
                 .unwrap();
-        let request =
-            InferRequest { model: name.into(), input, mode: Some(Mode::Reexec), request_id: None, nonce: None, sealed: None };
+        let request = InferRequest {
+            model: name.into(),
+            input,
+            mode: Some(Mode::Reexec),
+            request_id: None,
+            nonce: None,
+            sealed: None,
+        };
         let (infer, infer_p90) = time_us_async(iterations, || {
             let (node, request) = (node.clone(), request.clone());
             async move {

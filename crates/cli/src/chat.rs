@@ -253,6 +253,9 @@ impl Session {
 
 /// `veritas chat`.
 pub async fn chat(args: ChatArgs, out: &Output) -> anyhow::Result<u8> {
+    if args.confidential && args.mode.is_some_and(|mode| mode != veritas_primitives::Mode::Tee) {
+        bail!("--confidential is a tee request: leave --mode out, or say tee");
+    }
     let mut session = Session {
         http: reqwest::Client::new(),
         api: env::api(),
