@@ -3,8 +3,10 @@
 //! flags, and fails outside its collateral window, under the default policy, outside the TCB
 //! statuses or the allowlist, against a binding, with the shipped trailing bytes, and with a bit
 //! flipped at any position of the quote, or of the collateral where the flip changes a value.
-//! The quote v5 vector (TD report 1.5) passes the layout, every signature and chain, and fails
-//! only where its provenance says: its collateral's TCB info has no level for its platform.
+//! Of the two quote v5 vectors (TD report 1.5), Open Enclave's accepts at its time under a policy
+//! allowing its TCB status, advisories and platform flags, and fails outside its window and with a
+//! bit flipped anywhere; dcap-qvl's passes the layout, every signature and chain, and fails only
+//! where its provenance says: its collateral's TCB info has no level for its platform.
 
 use veritas_primitives::B256;
 use veritas_verifier::tee::{
@@ -23,11 +25,28 @@ const V5_COLLATERAL: &[u8] = include_bytes!("../vectors/tee/tdx_v5_quote_collate
 /// 2026-03-01T00:00:00Z, inside the v5 collateral's window.
 const V5_TIME: u64 = 1_772_323_200;
 /// The v5 collateral window: 2026-02-18T10:58:51Z – 2026-03-20T10:41:15Z.
-const V5_WINDOW: (u64, u64) = (1_771_412_331, 1_773_999_675);
+const V5_WINDOW: (u64, u64) = (1_771_412_331, 1_774_003_275);
 const V5_MRTD: &str =
     "273828c46252fcbdd8ad2dd907130222b03466d52a2911d70c1a5950895d6bd1ae451d382d5a9b1b4c0ed0e5ae9a3dbd";
 /// Where the v5 quote's TD report 1.5 starts (after the header and the body descriptor).
 const V5_BODY: usize = 48 + 6;
+/// Open Enclave's quote v5 with a TD report 1.5 (a TD launched before a TDX module update at run
+/// time), and the collateral Open Enclave verifies it with, as `QuoteCollateralV3` JSON.
+const OE_QUOTE: &[u8] = include_bytes!("../vectors/tee/tdx_v5_oe_quote");
+const OE_COLLATERAL: &[u8] = include_bytes!("../vectors/tee/tdx_v5_oe_quote_collateral.json");
+/// 2025-03-01T00:00:00Z, inside the collateral's window.
+const OE_TIME: u64 = 1_740_787_200;
+/// The window, both ends included: 2025-02-26T10:37:20Z (TCB info issued) – 2025-03-22T11:31:38Z
+/// (QE identity's next update).
+const OE_WINDOW: (u64, u64) = (1_740_566_240, 1_742_643_098);
+const OE_MRTD: &str =
+    "ece51dc95034ed0e1aad68e57b2d9d0a54d79f5b75626adbc4bbe9576971e85ed33702d96be68134a841fb5de7f839bf";
+/// The first 32 bytes of the OE quote's report_data (the rest are zero): not a veritas binding.
+const OE_REPORT_DATA: &str = "9aa5e2de08cdb4cc1cf982ea2179b20f2b7fd9e18b74aac533b6aa760bb3d680";
+/// The TCB status of the TD's launch-time module (`OutOfDate`) with the advisories its level names,
+/// and of the module running now (`UpToDate`): dcap-qvl reports `TDRelaunchAdvised`.
+const OE_STATUS: &str = "TDRelaunchAdvised";
+const OE_ADVISORIES: [&str; 2] = ["INTEL-SA-01036", "INTEL-SA-01099"];
 /// 2025-07-01T00:00:00Z.
 const TIME: u64 = 1_751_328_000;
 /// The collateral window: 2025-06-19T10:32:27Z – 2025-07-19T10:00:35Z.
@@ -410,6 +429,94 @@ fn a_flipped_bit_anywhere_in_the_v5_quote_fails_earlier() {
             quote[position] ^= 1 << bit;
             let err = v5_error(&quote, V5_TIME);
             assert_ne!(err, unflipped, "a flip of bit {bit} at byte {position} of the v5 quote went unnoticed");
+            quote[position] ^= 1 << bit;
+        }
+    }
+}
+
+/// The policy Open Enclave's v5 quote passes: its MRTD (and RTMR3, all zero), its TCB status and
+/// advisories, and the two platform flags its PCK certificate sets (dynamic platform, SMT; not
+/// cached keys).
+fn oe_policy() -> Policy {
+    let mut p = policy();
+    p.tdx.measurements[0].mrtd = OE_MRTD.into();
+    p.tdx.tcb_statuses = vec![OE_STATUS.into()];
+    p.tdx.advisories = OE_ADVISORIES.map(String::from).to_vec();
+    p.tdx.allow_cached_keys = false;
+    p
+}
+
+#[test]
+fn the_oe_v5_quote_verifies_at_its_time_and_inside_its_window() {
+    for time in [OE_TIME, OE_WINDOW.0, OE_WINDOW.1] {
+        let (report, bound) = tee::verify_attestation(&attestation(OE_QUOTE, OE_COLLATERAL), &oe_policy(), time)
+            .unwrap_or_else(|err| panic!("at {time}: {err}"));
+        assert_eq!(report.kind, tee::TeeKind::Tdx);
+        assert!(!report.insecure);
+        assert_eq!(report.tcb_status.as_deref(), Some(OE_STATUS));
+        assert_eq!(report.advisories, OE_ADVISORIES);
+        assert_eq!(report.measurements[0], ("MRTD".to_string(), OE_MRTD.to_string()));
+        assert_eq!(report.measurements[1], ("RTMR3".to_string(), "00".repeat(48)));
+        assert!(report.vendor_root.contains(tee::INTEL_SGX_ROOT_CA_SHA256));
+        assert_eq!(veritas_primitives::hex::encode(&bound), format!("{}{}", OE_REPORT_DATA, "00".repeat(32)));
+    }
+    // Intel's collateral for the same FMSPC a year later, published with dcap-qvl's v5 quote:
+    // the same TCB levels for this platform, so the same verdict inside that window.
+    let report = check(OE_QUOTE, V5_COLLATERAL, &oe_policy(), V5_TIME).unwrap();
+    assert_eq!(report.tcb_status.as_deref(), Some(OE_STATUS));
+}
+
+#[test]
+fn the_oe_v5_quote_fails_outside_its_window_and_against_a_binding() {
+    for time in [OE_WINDOW.0 - 1, OE_WINDOW.1 + 1, OE_WINDOW.1 + 86_400, V5_TIME - 86_400 * 30, 1_780_272_000] {
+        let err = check(OE_QUOTE, OE_COLLATERAL, &oe_policy(), time).unwrap_err();
+        assert!(matches!(err, TeeError::Time(_)), "at {time}: {err}");
+    }
+    let evidence = TeeEvidence { nonce: b"nonce".to_vec(), attestation: attestation(OE_QUOTE, OE_COLLATERAL) };
+    let err = tee::verify(&evidence, &B256::repeat_byte(0x42), OE_TIME, &oe_policy()).unwrap_err();
+    assert!(matches!(err, TeeError::Binding { .. }), "{err}");
+}
+
+/// Each part of the policy the OE quote needs, left out, fails naming it.
+#[test]
+fn the_oe_v5_quote_needs_its_status_advisories_flags_and_mrtd() {
+    let fails = |p: &Policy, what: &str| {
+        let err = check(OE_QUOTE, OE_COLLATERAL, p, OE_TIME).unwrap_err();
+        assert!(err.to_string().contains(what), "expected {what:?}: {err}");
+        err
+    };
+    let mut p = oe_policy();
+    p.tdx.tcb_statuses = TdxPolicy::default().tcb_statuses;
+    assert!(matches!(fails(&p, "TCB status TDRelaunchAdvised"), TeeError::Platform(_)));
+    for open in OE_ADVISORIES {
+        let mut p = oe_policy();
+        p.tdx.advisories.retain(|id| id != open);
+        assert!(matches!(fails(&p, open), TeeError::Platform(_)));
+    }
+    let mut p = oe_policy();
+    p.tdx.allow_dynamic_platform = false;
+    assert!(matches!(fails(&p, "dynamic platform"), TeeError::Platform(_)));
+    let mut p = oe_policy();
+    p.tdx.allow_smt = false;
+    assert!(matches!(fails(&p, "SMT"), TeeError::Platform(_)));
+    let mut p = oe_policy();
+    p.tdx.measurements[0].mrtd = V5_MRTD.into();
+    assert!(matches!(fails(&p, "MRTD"), TeeError::Measurement { name: "MRTD", .. }));
+    // The default policy (UpToDate only, no flags, an empty allowlist) stops at the status.
+    assert!(matches!(fails(&Policy::default(), "TCB status"), TeeError::Platform(_)));
+}
+
+/// Every position of the OE v5 quote, bit 0 and bit 7 (about 10 s in a debug build): every flip
+/// fails, at the strict layout parser, the MRSERVICETD check, dcap-qvl or the policy.
+#[test]
+fn a_flipped_bit_at_every_position_of_the_oe_v5_quote_fails() {
+    let policy = oe_policy();
+    let mut quote = OE_QUOTE.to_vec();
+    for position in 0..quote.len() {
+        for bit in [0, 7] {
+            quote[position] ^= 1 << bit;
+            let result = check(&quote, OE_COLLATERAL, &policy, OE_TIME);
+            assert!(result.is_err(), "a flip of bit {bit} at byte {position} of the OE v5 quote was accepted");
             quote[position] ^= 1 << bit;
         }
     }
