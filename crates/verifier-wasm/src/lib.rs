@@ -190,6 +190,7 @@ mod tests {
         let shown: serde_json::Value = serde_json::from_str(&super::describe("[1, 2", "")).unwrap();
         assert_eq!(shown["badge"], "invalid");
         assert!(shown["error"].as_str().unwrap().starts_with("malformed"), "{shown}");
+        assert_eq!(shown["failed_check"], "receipt");
         let shown: serde_json::Value = serde_json::from_str(&super::describe("{}", "{\"x\": 1}")).unwrap();
         assert!(shown["error"].as_str().unwrap().starts_with("tee policy"), "{shown}");
     }

@@ -48,7 +48,7 @@ pub fn badge(result: &VerifyResult<Report>) -> Badge {
 }
 
 /// Verifies a receipt's JSON, `tee` claims under `tee_policy`, and describes the outcome as JSON
-/// for a user interface: `{"badge", "error"?, "receipt_id", "worker", "model_id", "mode",
+/// for a user interface: `{"badge", "error"?, "failed_check"?, "receipt_id", "worker", "model_id", "mode",
 /// "guarantee", "checks": [{"name", "detail", "performed"}], "chain_check"?, "tee"?,
 /// "confidential"}` (`confidential`: the input and output were sealed to the enclave, and the
 /// receipt holds only commitments to them). A `tee`
@@ -79,7 +79,7 @@ pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Va
     };
     let badge = badge.name();
     match result {
-        Err(err) => json!({"badge": badge, "error": err.to_string()}),
+        Err(err) => json!({"badge": badge, "error": err.to_string(), "failed_check": err.check()}),
         Ok(report) => json!({
             "chain_check": chain_check,
             "tee": report.tee.as_ref().map(|tee| json!({

@@ -148,6 +148,27 @@ pub enum VerifyError {
 /// Result alias of the verifier.
 pub type VerifyResult<T> = Result<T, VerifyError>;
 
+impl VerifyError {
+    /// The check that failed, by the name [`Check`] gives it (`receipt`, `signature`, `model`,
+    /// `input`, `output`, `params`, `verdict`, `quorum`, `batch`, `tee`, `zk`): what a client
+    /// library names in its error.
+    pub fn check(&self) -> &'static str {
+        match self {
+            VerifyError::Malformed(_) | VerifyError::Version { .. } => "receipt",
+            VerifyError::Signature(_) | VerifyError::WrongSigner { .. } => "signature",
+            VerifyError::HashMismatch { what, .. } => what,
+            VerifyError::ModelMismatch { .. } | VerifyError::UnexpectedModel { .. } => "model",
+            VerifyError::NotAValidator { .. }
+            | VerifyError::DuplicateVerdict { .. }
+            | VerifyError::BadVerdict { .. } => "verdict",
+            VerifyError::NoQuorum { .. } | VerifyError::JudgedInvalid { .. } => "quorum",
+            VerifyError::NotInBatch { .. } | VerifyError::SettlementDomain { .. } => "batch",
+            VerifyError::Tee(_) | VerifyError::TeeEvidence(_) => "tee",
+            VerifyError::Zk(_) | VerifyError::ZkEvidence(_) => "zk",
+        }
+    }
+}
+
 impl From<PrimitiveError> for VerifyError {
     fn from(err: PrimitiveError) -> VerifyError {
         match err {

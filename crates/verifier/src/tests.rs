@@ -46,7 +46,8 @@ fn good_receipt() -> Receipt {
 fn check_fails(tamper: impl FnOnce(&mut Receipt), expected: &str) {
     let mut receipt = good_receipt();
     tamper(&mut receipt);
-    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err().to_string();
+    let err = verify_receipt(&receipt, &Expectations::default()).unwrap_err();
+    let err = err.to_string();
     assert!(err.contains(expected), "{err} does not contain {expected:?}");
 }
 
@@ -97,6 +98,24 @@ fn tampering_fails_with_the_reason() {
     );
     check_fails(|r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into())), "params hash mismatch");
     check_fails(|r| r.body.manifest = Some(json!({"format": "gguf"})), "model id mismatch");
+}
+
+#[test]
+fn each_failure_names_its_check() {
+    let failed = |tamper: &dyn Fn(&mut Receipt)| {
+        let mut receipt = good_receipt();
+        tamper(&mut receipt);
+        verify_receipt(&receipt, &Expectations::default()).unwrap_err().check()
+    };
+    assert_eq!(failed(&|r| r.claim.timestamp += 1), "signature");
+    assert_eq!(failed(&|r| r.version = 1), "receipt");
+    assert_eq!(failed(&|r| r.claim.input_hash = B256::ZERO), "signature");
+    let input = json!({"x": {"dtype": "float32", "shape": [2, 1], "data": [1.5, 2.0]}});
+    assert_eq!(failed(&|r| r.body.input = Some(values_from_json(&input).unwrap())), "input");
+    assert_eq!(failed(&|r| r.body.params = Some(Params([("seed".to_owned(), json!(1))].into()))), "params");
+    assert_eq!(failed(&|r| r.body.manifest = Some(json!({"format": "gguf"}))), "model");
+    let output = json!({"y": {"dtype": "int64", "shape": [1], "data": [2]}});
+    assert_eq!(failed(&|r| r.body.output = Some(values_from_json(&output).unwrap())), "output");
 }
 
 #[test]
