@@ -21,12 +21,14 @@ pub struct ApiError {
     pub message: String,
     /// When to try again, in seconds (`Retry-After`): for 429 and 503.
     pub retry_after: Option<u64>,
+    /// With `insufficient_funds`: the figures.
+    pub funds: Option<veritas_node::wire::Funds>,
 }
 
 impl ApiError {
     /// An error with a status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError { status, code, message: message.into(), retry_after: None, funds: None }
     }
 
     /// The error with `Retry-After: seconds` (at least 1).
@@ -45,6 +47,15 @@ impl From<NodeError> for ApiError {
     fn from(err: NodeError) -> ApiError {
         use StatusCode as S;
         let message = err.to_string();
+        if let NodeError::InsufficientFunds { account, balance, committed, price } = &err {
+            let funds = veritas_node::wire::Funds {
+                account: account.to_string(),
+                balance: balance.to_string(),
+                committed: committed.to_string(),
+                price: price.to_string(),
+            };
+            return ApiError { funds: Some(funds), ..ApiError::new(S::PAYMENT_REQUIRED, "insufficient_funds", message) };
+        }
         if let NodeError::Overloaded { .. } = err {
             return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", err.to_string()).retry_after(1);
         }
@@ -105,9 +116,21 @@ impl From<NodeError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error as the JSON body says it.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            code: self.code.into(),
+            message: self.message.clone(),
+            funds: self.funds.clone(),
+            retry_after: self.retry_after,
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
+        let body = ErrorBody { error: self.detail() };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));

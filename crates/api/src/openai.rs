@@ -23,7 +23,7 @@ use veritas_node::{
     ChatRequest, ChatResponse, Node,
     llm::{FinishReason, SamplingParams},
     wire::{
-        ChatInput, ErrorBody, ErrorDetail,
+        ChatInput, ErrorBody,
         openai::{
             AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChatCompletionRequest, ChatLogprobs, ChunkChoice,
             CompletionOptions, CompletionRequest, Delta, TextChoice, TextChunk, TextChunkChoice, TextCompletion,
@@ -379,7 +379,7 @@ async fn run(
             Step::Done(result) => match *result {
                 Ok(answer) => chunks.end(&answer, include_usage),
                 Err(err) => {
-                    let error = ErrorBody { error: ErrorDetail { code: err.code.into(), message: err.message } };
+                    let error = ErrorBody { error: err.detail() };
                     vec![chunks.event(&error), Event::default().data("[DONE]")]
                 }
             },

@@ -81,7 +81,7 @@ pub(crate) async fn verdicts(State(state): State<AppState>, call: FromGateway) -
                 let err = ApiError::from(err);
                 JudgementOrError {
                     judgement: None,
-                    error: Some(veritas_node::wire::ErrorDetail { code: err.code.into(), message: err.message }),
+                    error: Some(err.detail()),
                 }
             }
         })

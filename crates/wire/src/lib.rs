@@ -13,6 +13,7 @@ pub mod schema;
 mod work;
 
 pub use accounts::{AccountBalance, ApiKeyCreated, RequestStatus};
+
 pub use confidential::{ConfidentialInput, ConfidentialOpening, KeyOffer, KeyRequest, SealedAnswer, SealedRequest};
 pub use explorer::{
     Activity, ClaimSummary, ClaimsPage, ClaimsQuery, Entry, Figures, FiguresQuery, Judged, Minute, NodeSummary,
@@ -36,10 +37,30 @@ pub struct ErrorBody {
 }
 
 /// The error of an [`ErrorBody`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code (`unknown_model`, `insufficient_funds`, …).
     pub code: String,
     /// A message for people.
     pub message: String,
+    /// With `insufficient_funds`: the figures, for a program to read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub funds: Option<Funds>,
+    /// With `rate_limited` and `overloaded`: seconds to wait before trying again (also the
+    /// `Retry-After` header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+/// Why a request cannot be paid: amounts in the token's smallest unit, as decimal strings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Funds {
+    /// The paying account.
+    pub account: String,
+    /// Its escrow that this gateway may charge (its escrow, capped by its allowance).
+    pub balance: String,
+    /// What its unsettled requests already commit.
+    pub committed: String,
+    /// The price of this request.
+    pub price: String,
 }

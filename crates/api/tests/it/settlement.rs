@@ -114,7 +114,13 @@ async fn a_request_the_payer_cannot_cover_is_refused_with_402_before_it_runs() {
         assert_eq!(response.status(), reqwest::StatusCode::PAYMENT_REQUIRED);
         let answer: Value = response.json().await.unwrap();
         assert_eq!(answer["error"]["code"], "insufficient_funds");
-        answer["error"]["message"].as_str().unwrap().to_owned()
+        // The figures, for a program to read, are the ones the message says.
+        let funds = &answer["error"]["funds"];
+        let message = answer["error"]["message"].as_str().unwrap().to_owned();
+        for figure in ["balance", "committed", "price"] {
+            assert!(message.contains(funds[figure].as_str().unwrap()), "{figure}: {answer}");
+        }
+        message
     };
     let message = refuse().await;
     assert!(message.contains("has 100000000000000000000000 in escrow"), "{message}");
