@@ -33,10 +33,11 @@ fn main() -> anyhow::Result<()> {
                 "contracts/out differs from what the sources compile to: run `cargo xtask contracts` and commit",
             )?;
             web(&root)?;
-            let changed = Command::new("git").args(["status", "--porcelain", "web/pkg"]).output()?.stdout;
+            let changed =
+                Command::new("git").args(["status", "--porcelain", "web/pkg", "clients/ts/pkg"]).output()?.stdout;
             if !changed.is_empty() {
                 bail!(
-                    "web/pkg differs from what crates/verifier-wasm builds to:\n{}run `cargo xtask web` and commit",
+                    "web/pkg or clients/ts/pkg differs from what crates/verifier-wasm builds to:\n{}run `cargo xtask web` and commit",
                     String::from_utf8_lossy(&changed)
                 );
             }
@@ -104,8 +105,9 @@ fn ensure_wasm_bindgen(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds the browser's verifier into `web/pkg`: the release WebAssembly of
-/// `crates/verifier-wasm` and its JavaScript bindings. Source paths in the binary are remapped,
-/// so every machine with the same toolchain builds the same bytes (CI compares them).
+/// `crates/verifier-wasm` and its JavaScript bindings, and copies them into `clients/ts/pkg`
+/// (the TypeScript SDK's verifier). Source paths in the binary are remapped, so every machine
+/// with the same toolchain builds the same bytes (CI compares them).
 fn web(root: &Path) -> anyhow::Result<()> {
     let bindgen = ensure_wasm_bindgen(root)?;
     let cargo_home = match std::env::var_os("CARGO_HOME") {
@@ -124,7 +126,16 @@ fn web(root: &Path) -> anyhow::Result<()> {
     run(Command::new(bindgen)
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(root.join("web/pkg"))
-        .arg(wasm))
+        .arg(wasm))?;
+    let sdk = root.join("clients/ts");
+    if sdk.join("package.json").exists() {
+        std::fs::create_dir_all(sdk.join("pkg"))?;
+        for entry in std::fs::read_dir(root.join("web/pkg"))? {
+            let entry = entry?;
+            std::fs::copy(entry.path(), sdk.join("pkg").join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Each fuzz target, coverage-guided, for `seconds`: built as `cargo fuzz build -s none` builds
@@ -257,22 +268,60 @@ fn ensure_smollm2(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(gguf)
 }
 
-/// The Python clients the tests drive (the official `openai` package), pinned in
-/// `clients/requirements.txt`, installed with pip into the target directory.
+/// The Python clients the tests drive (the official `openai` package and pytest), pinned in
+/// `clients/requirements.txt`, and the Python SDK (`clients/python`, its Rust verifier built by
+/// maturin), installed with pip into the target directory; again only when one of them changed.
 fn ensure_python_clients(root: &Path) -> anyhow::Result<PathBuf> {
     let requirements = std::fs::read_to_string(root.join("clients/requirements.txt"))?;
     let dir = target_dir(root).join("python-clients");
     let stamp = dir.join(".requirements");
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(requirements.as_str()) {
-        run(Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "--target"])
+    let sdk = root.join("clients/python");
+    let with_sdk = sdk.join("pyproject.toml").exists();
+    let mut sources = std::hash::DefaultHasher::new();
+    if with_sdk {
+        for tree in ["clients/python", "crates/verifier", "crates/primitives", "crates/quant", "crates/zk"] {
+            hash_tree(&root.join(tree), &mut sources)?;
+        }
+        hash_tree(&root.join("Cargo.lock"), &mut sources)?;
+    }
+    let wanted = format!("{requirements}\nsdk {:x}", std::hash::Hasher::finish(&sources));
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let mut pip = Command::new("python3");
+        pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "--target"])
             .arg(&dir)
             .arg("-r")
             .arg(root.join("clients/requirements.txt"))
-            .env("PIP_ROOT_USER_ACTION", "ignore"))?;
-        std::fs::write(&stamp, requirements)?;
+            .env("PIP_ROOT_USER_ACTION", "ignore")
+            // The SDK's Rust build keeps its artifacts under the target directory.
+            .env("CARGO_TARGET_DIR", target_dir(root).join("python-sdk"));
+        if with_sdk {
+            pip.arg(&sdk);
+        }
+        run(&mut pip)?;
+        std::fs::write(&stamp, wanted)?;
     }
     Ok(dir)
+}
+
+/// Hashes the files under `path` (or the file itself), skipping build outputs, into `hasher`.
+fn hash_tree(path: &Path, hasher: &mut std::hash::DefaultHasher) -> anyhow::Result<()> {
+    use std::hash::Hash;
+    if path.is_file() {
+        path.strip_prefix(path.parent().unwrap_or(path)).unwrap_or(path).hash(hasher);
+        std::fs::read(path)?.hash(hasher);
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        let name = entry.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if matches!(name, "target" | "__pycache__" | "node_modules" | ".pytest_cache") {
+            continue;
+        }
+        name.hash(hasher);
+        hash_tree(&entry, hasher)?;
+    }
+    Ok(())
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
@@ -286,6 +335,12 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(Command::new("npm")
         .args(["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"])
         .current_dir(root.join("clients")))?;
+    // The TypeScript SDK and what its tests drive (the official `openai` package).
+    if root.join("clients/ts/package.json").exists() {
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(root.join("clients/ts")))?;
+    }
     // The browser tests: playwright-core from web/package-lock.json, driving Debian's Chromium.
     ensure_chromium()?;
     run(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(root.join("web")))?;
