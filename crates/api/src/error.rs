@@ -54,7 +54,10 @@ impl From<NodeError> for ApiError {
                 committed: committed.to_string(),
                 price: price.to_string(),
             };
-            return ApiError { funds: Some(funds), ..ApiError::new(S::PAYMENT_REQUIRED, "insufficient_funds", message) };
+            return ApiError {
+                funds: Some(funds),
+                ..ApiError::new(S::PAYMENT_REQUIRED, "insufficient_funds", message)
+            };
         }
         if let NodeError::Overloaded { .. } = err {
             return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", err.to_string()).retry_after(1);

@@ -79,10 +79,7 @@ pub(crate) async fn verdicts(State(state): State<AppState>, call: FromGateway) -
             Ok(judgement) => JudgementOrError { judgement: Some(judgement), error: None },
             Err(err) => {
                 let err = ApiError::from(err);
-                JudgementOrError {
-                    judgement: None,
-                    error: Some(err.detail()),
-                }
+                JudgementOrError { judgement: None, error: Some(err.detail()) }
             }
         })
         .collect();

@@ -20,6 +20,7 @@ mod network;
 mod node;
 mod onchain;
 mod pins;
+mod proxy;
 mod quantize;
 mod receipts;
 mod request;
@@ -84,6 +85,9 @@ enum Command {
     /// Read receipts from a node.
     #[command(subcommand)]
     Receipt(receipts::ReceiptCommand),
+    /// A local OpenAI-compatible endpoint that forwards to a node and passes on only answers
+    /// whose receipts verify: any OpenAI client gets verified answers.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Writes one line to standard output; a closed pipe ends the program with success (its reader
@@ -139,6 +143,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => receipts::verify(args, &out).await,
             Command::Receipt(cmd) => receipts::receipt(cmd, &out).await,
             Command::Chain(cmd) => commands::chain(cmd, &out).await,
+            Command::Proxy(args) => proxy::proxy(args, &out).await,
         }
     });
     match result {

@@ -31,7 +31,7 @@ pub use gateway::{ChatRequest, Gateway, MAX_BATCH, SettledBatch};
 pub use identity::{KeyError, load_or_create_key};
 pub use launch::{Node, NodeHandle, Stopping, launch};
 pub use network::read_registry;
-pub use peers::PeerError;
+pub use peers::{Forwarded, PeerError, Upstream};
 pub use store::StoreError;
 pub use validator::Validator;
 pub use worker::{

@@ -300,3 +300,81 @@ async fn read_json<R: DeserializeOwned>(url: &str, response: reqwest::Response) 
     }
     serde_json::from_slice(&bytes).map_err(|err| malformed(url, format!("unexpected answer: {err}")).into())
 }
+
+/// An OpenAI-compatible node that `veritas proxy` forwards to: the proxy's one HTTP client.
+/// What it answers is relayed as it came, and checked by the proxy before a client sees its end.
+#[derive(Clone)]
+pub struct Upstream {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// An upstream's answer: its status, the headers a client needs, and its body as it arrives.
+pub struct Forwarded {
+    /// The HTTP status.
+    pub status: u16,
+    /// `content-type`, `retry-after` and `x-veritas-receipt`, when present.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body, chunk by chunk.
+    pub body: futures_util::stream::BoxStream<'static, Result<Vec<u8>, String>>,
+}
+
+impl Upstream {
+    /// The node at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Upstream {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Upstream { http, base: base.trim_end_matches('/').to_owned() }
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends `method path` with the client's `authorization` and `x-veritas-*` headers and `body`.
+    pub async fn forward(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: Vec<u8>,
+    ) -> NodeResult<Forwarded> {
+        use futures_util::StreamExt;
+        let url = format!("{}{path}", self.base);
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| malformed(&url, format!("method {method} cannot be forwarded")))?;
+        let mut request = self.http.request(method, &url).timeout(LONG).body(body);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let response = request.send().await.map_err(transport(&url))?;
+        let status = response.status().as_u16();
+        let headers = ["content-type", "retry-after", "x-veritas-receipt"]
+            .into_iter()
+            .filter_map(|name| {
+                let value = response.headers().get(name)?.to_str().ok()?;
+                Some((name, value.to_owned()))
+            })
+            .collect();
+        let body = response.bytes_stream().map(|chunk| chunk.map(|c| c.to_vec()).map_err(|e| e.to_string())).boxed();
+        Ok(Forwarded { status, headers, body })
+    }
+
+    /// `GET path` as text (a receipt as the node stores it, its TEE policy).
+    pub async fn text(&self, path: &str) -> NodeResult<String> {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(&url).timeout(SHORT).send().await.map_err(transport(&url))?;
+        if !response.status().is_success() {
+            return Err(status_err(&url, response).await.into());
+        }
+        let bytes = response.bytes().await.map_err(transport(&url))?;
+        if bytes.len() > MAX_ANSWER {
+            return Err(PeerError::TooLarge { url }.into());
+        }
+        String::from_utf8(bytes.to_vec()).map_err(|_| malformed(&url, "an answer that is not text").into())
+    }
+}
