@@ -22,7 +22,7 @@ pub struct ApiError {
     /// When to try again, in seconds (`Retry-After`): for 429 and 503.
     pub retry_after: Option<u64>,
     /// With `insufficient_funds`: the figures.
-    pub funds: Option<veritas_node::wire::Funds>,
+    pub funds: Option<Box<veritas_node::wire::Funds>>,
 }
 
 impl ApiError {
@@ -55,7 +55,7 @@ impl From<NodeError> for ApiError {
                 price: price.to_string(),
             };
             return ApiError {
-                funds: Some(funds),
+                funds: Some(Box::new(funds)),
                 ..ApiError::new(S::PAYMENT_REQUIRED, "insufficient_funds", message)
             };
         }
@@ -125,7 +125,7 @@ impl ApiError {
         ErrorDetail {
             code: self.code.into(),
             message: self.message.clone(),
-            funds: self.funds.clone(),
+            funds: self.funds.as_deref().cloned(),
             retry_after: self.retry_after,
         }
     }
