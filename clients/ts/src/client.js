@@ -1,0 +1,219 @@
+// The client: models, inference, chat (streamed or not) and receipts, every answer verified by
+// its receipt unless verification is turned off explicitly.
+
+import { InvalidReceipt, Timeout, errorOfDetail } from './errors.js';
+import { rawValueAt } from './rawjson.js';
+import { sseData } from './sse.js';
+import { Transport } from './transport.js';
+import {
+  LEVELS,
+  checkChatAnswer,
+  checkInferAnswer,
+  checkLevel,
+  isModelId,
+  verifyReceipt,
+} from './verify.js';
+
+export class Client {
+  #transport;
+  #verify;
+  #teePolicy;
+  #published;
+  #wait;
+
+  /**
+   * @param {string | string[]} baseUrls the gateway, or several tried in turn
+   * @param {object} [options] apiKey or accountKey (hex private key: EIP-191 signed requests),
+   *   verify (default true), teePolicy (default: the network's), timeout (ms), retries,
+   *   backoff (ms), maxRetryWait (ms), wait (s, for `require`), fetch, headers
+   */
+  constructor(baseUrls, options = {}) {
+    this.#transport = new Transport(baseUrls, options);
+    this.#verify = options.verify ?? true;
+    this.#teePolicy = options.teePolicy;
+    this.#wait = options.wait ?? 60;
+  }
+
+  /** The gateway that last answered. */
+  get baseUrl() {
+    return this.#transport.baseUrl;
+  }
+
+  /** The models the gateway serves (OpenAI's list entries, with a `veritas` object each). */
+  async models({ signal } = {}) {
+    return (await this.#transport.getJson('/v1/models', { signal })).data;
+  }
+
+  /** `GET /v1/network`: the chain, its contracts, the claims' domain and the gateway address. */
+  async network({ signal } = {}) {
+    return this.#transport.getJson('/v1/network', { signal });
+  }
+
+  /** `GET /v1/tee/policy`: `{enclave, simulated, warning, policy}`, the network's word. */
+  async teeSetup({ signal } = {}) {
+    this.#published ??= this.#transport.getJson('/v1/tee/policy', { signal }).catch((err) => {
+      this.#published = undefined;
+      throw err;
+    });
+    return this.#published;
+  }
+
+  /**
+   * Runs a model on named inputs. Returns `{receiptId, model, output, receipt, verification}`
+   * (`receipt`: the JSON text as the node sent it).
+   */
+  async infer(model, input, { mode, verify = this.#verify, require, signal } = {}) {
+    checkLevel(require);
+    const body = { model, input };
+    if (mode !== undefined) body.mode = mode;
+    const { response } = await this.#transport.request('POST', '/v1/infer', { body, paid: true, signal });
+    const text = await response.text();
+    const answer = JSON.parse(text);
+    const receipt = rawValueAt(text, ['receipt']);
+    const result = { receiptId: answer.receipt_id, model: answer.model, output: answer.output, receipt, verification: null };
+    if (!verify) return result;
+    if (receipt === undefined) throw new InvalidReceipt('receipt', 'the answer carries no receipt', { receiptId: answer.receipt_id });
+    const report = await this.verify(receipt, { modelId: isModelId(model) ? model : undefined, signal });
+    checkInferAnswer(receipt, report, { input, output: answer.output, modelId: answer.model?.id });
+    result.verification = report;
+    return require ? this.#upgrade(result, require, signal) : result;
+  }
+
+  /**
+   * Chats with a language model. Without `stream`: `{content, completion, receiptId, receipt,
+   * verification}`. With `stream: true`: a `ChatStream`, an async iterable of OpenAI chunks
+   * whose receipt is verified before the iteration ends. Other options (max_tokens,
+   * temperature, seed, stop, …) go into the request as they are.
+   */
+  async chat(model, messages, { stream = false, verify = this.#verify, require, signal, ...params } = {}) {
+    checkLevel(require);
+    const body = { ...params, model, messages, stream };
+    const { response } = await this.#transport.request('POST', '/v1/chat/completions', { body, paid: true, stream, signal });
+    const expect = { modelId: isModelId(model) ? model : undefined, messages };
+    if (stream) return new ChatStream(response, (receipt, content) => this.#checkChat(receipt, content, expect, require, signal), verify);
+    const text = await response.text();
+    const completion = JSON.parse(text);
+    const content = completion.choices?.[0]?.message?.content ?? '';
+    const receipt = rawValueAt(text, ['veritas', 'receipt']);
+    const result = { content, completion, receiptId: completion.veritas?.receipt_id, receipt, verification: null };
+    if (!verify) return result;
+    if (receipt === undefined) throw new InvalidReceipt('receipt', 'the answer carries no receipt');
+    return Object.assign(result, await this.#checkChat(receipt, content, expect, require, signal));
+  }
+
+  async #checkChat(receipt, content, { modelId, messages }, require, signal) {
+    const report = await this.verify(receipt, { modelId, signal });
+    checkChatAnswer(receipt, report, { content, messages });
+    const result = { receiptId: report.receipt_id, receipt, verification: report };
+    return require ? this.#upgrade(result, require, signal) : result;
+  }
+
+  /**
+   * A logged receipt by id: `{receiptId, receipt, verification}`. `require` waits (up to `wait`
+   * seconds) until its badge meets that level: `signed` (the receipt holds), `quorum`
+   * (validators vouched for it), `settled` (its batch is on chain); `waitSettled: s` is
+   * `require: 'settled', wait: s`.
+   */
+  async receipt(id, { waitSettled, require, wait, verify = this.#verify, signal } = {}) {
+    if (waitSettled !== undefined) {
+      require = 'settled';
+      wait = waitSettled;
+    }
+    checkLevel(require);
+    const receipt = await this.#receiptText(id, signal);
+    const result = { receiptId: id, receipt, verification: null };
+    if (!verify) {
+      if (require) throw new TypeError('require needs verification: the badge is the verifier\'s');
+      return result;
+    }
+    result.verification = await this.verify(receipt, { signal });
+    return require ? this.#upgrade(result, require, signal, wait) : result;
+  }
+
+  /**
+   * Verifies a receipt's JSON text (keep it as the node sent it): throws `InvalidReceipt`
+   * naming the failed check, else returns the verifier's report. `teePolicy` defaults to the
+   * client's, else the network's published one (asked only for `tee` receipts).
+   */
+  async verify(receipt, { teePolicy, modelId, signal } = {}) {
+    teePolicy ??= this.#teePolicy;
+    if (teePolicy === undefined && /"mode"\s*:\s*"tee"/.test(receipt)) teePolicy = (await this.teeSetup({ signal })).policy;
+    return verifyReceipt(receipt, { teePolicy, modelId });
+  }
+
+  async #receiptText(id, signal) {
+    const { response } = await this.#transport.request('GET', `/v1/receipts/${encodeURIComponent(id)}`, { signal });
+    return response.text();
+  }
+
+  /** Polls the receipt until its badge meets `require`, for at most `wait` seconds. */
+  async #upgrade(result, require, signal, wait = this.#wait) {
+    const deadline = Date.now() + wait * 1000;
+    while (!LEVELS[require].includes(result.verification.badge)) {
+      if (Date.now() >= deadline) throw new Timeout(require, result.verification.badge, wait, result.receiptId);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      signal?.throwIfAborted();
+      const receipt = await this.#receiptText(result.receiptId, signal);
+      const report = await this.verify(receipt, { signal });
+      // A later receipt adds verdicts and a settlement to the same claim, nothing else.
+      if (report.receipt_id !== result.verification.receipt_id) {
+        throw new InvalidReceipt('receipt', 'the gateway returned another receipt for this id', { receiptId: result.receiptId, receipt, report });
+      }
+      result.receipt = receipt;
+      result.verification = report;
+    }
+    return result;
+  }
+}
+
+/**
+ * A streamed chat answer: iterate it for OpenAI chunks. The chunk carrying the receipt is
+ * yielded only once the receipt holds and signs the text streamed; otherwise the iteration
+ * throws `InvalidReceipt`. After it: `content`, `receiptId`, `receipt`, `verification`.
+ */
+export class ChatStream {
+  #response;
+  #check;
+  #verify;
+
+  constructor(response, check, verify) {
+    this.#response = response;
+    this.#check = check;
+    this.#verify = verify;
+    this.content = '';
+    this.receiptId = undefined;
+    this.receipt = undefined;
+    this.verification = null;
+  }
+
+  async *[Symbol.asyncIterator]() {
+    let receipted = false;
+    for await (const data of sseData(this.#response.body)) {
+      if (data === '[DONE]') break;
+      const chunk = JSON.parse(data);
+      if (chunk.error) throw errorOfDetail(chunk.error.status ?? 500, chunk.error);
+      const added = (chunk.choices ?? []).map((choice) => choice.delta?.content ?? '').join('');
+      if (receipted && added && this.#verify) {
+        throw new InvalidReceipt('output', 'text streamed after the receipt is not signed by it', { receiptId: this.receiptId });
+      }
+      this.content += added;
+      if (chunk.veritas) {
+        receipted = true;
+        this.receiptId = chunk.veritas.receipt_id;
+        this.receipt = rawValueAt(data, ['veritas', 'receipt']);
+        if (this.#verify) Object.assign(this, await this.#check(this.receipt, this.content));
+      }
+      yield chunk;
+    }
+    if (this.#verify && !receipted) throw new InvalidReceipt('receipt', 'the stream ended without a receipt');
+  }
+
+  /** Reads the whole stream; returns the text (verified unless verification is off). */
+  async text() {
+    for await (const _ of this) {
+      // Each chunk's text is gathered in `content`.
+    }
+    return this.content;
+  }
+}
+
