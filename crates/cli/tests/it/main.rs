@@ -8,5 +8,6 @@ mod browser;
 mod cli;
 mod confidential;
 mod network;
+mod proxy;
 mod tee;
 mod zk;
