@@ -9,5 +9,6 @@ mod cli;
 mod confidential;
 mod network;
 mod proxy;
+mod sdk;
 mod tee;
 mod zk;
