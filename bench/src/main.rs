@@ -22,6 +22,7 @@ use veritas_node::{ModelFormat, NodeConfig, PushRequest, wire::InferRequest};
 use veritas_primitives::{B256, Claim, ClaimDomain, Mode, ModelId, Receipt, WorkerKey, keccak256};
 use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 
+mod clients;
 mod confidential;
 mod llm;
 mod load;
@@ -91,6 +92,7 @@ fn main() {
         Some("llm") => llm::speed(args),
         Some("verification") => verification::run(args),
         Some("confidential") => confidential::run(args),
+        Some("clients") => clients::run(args),
         Some("load") => load::run(args),
         Some("zk") => {
             let iterations = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
@@ -106,7 +108,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | confidential [ITERATIONS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | confidential [ITERATIONS] | clients [REQUESTS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
             );
             std::process::exit(2);
         }

@@ -258,8 +258,8 @@ async fn network(bin: &str, requests: usize) {
     );
 }
 
-struct Network {
-    child: Child,
+pub(crate) struct Network {
+    pub(crate) child: Child,
 }
 
 impl Drop for Network {
@@ -270,7 +270,7 @@ impl Drop for Network {
 }
 
 /// The banner `veritas --json up` prints once every node answers.
-fn banner(child: &mut Child) -> Value {
+pub(crate) fn banner(child: &mut Child) -> Value {
     let mut stdout = child.stdout.take().unwrap();
     let mut text = String::new();
     let mut byte = [0u8; 1];
