@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Optional
 import httpx
 import pytest
 
-CHAT = dict(max_tokens=12, temperature=0, seed=7)
+CHAT = dict(max_tokens=8, temperature=0, seed=7)
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]
 IRIS_INPUT = {"float_input": [[5.1, 3.5, 1.4, 0.2]]}
 
