@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import secrets
 import shutil
 import socket
 import subprocess
 import time
-import os
 
 import httpx
 import pytest
@@ -74,6 +73,14 @@ def test_insufficient_funds_names_balance_and_price(url: str) -> None:
     assert error.account and error.account.lower() == veritas.account_address(client._s.account_key).lower()
 
 
+def test_a_signed_request_from_a_paying_account(url: str) -> None:
+    # Development account 1 of the well-known test mnemonic: funded, and allows the gateway.
+    key = "59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+    assert veritas.account_address(key) == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    answer = veritas.Client(url, account_key=key).infer("iris", IRIS_INPUT)
+    assert answer.verification is not None
+
+
 def test_failover_to_the_second_gateway(url: str, stopped_url: str) -> None:
     client = veritas.Client([stopped_url, url], retries=0)
     answer = client.infer("iris", IRIS_INPUT)
@@ -116,6 +123,8 @@ def test_receipt_waits_for_a_quorum(url: str) -> None:
     assert answer.verification.badge in ("verified", "settled")
     receipt = client.receipt(answer.receipt_id, require="quorum")
     assert client.verify(receipt).receipt_id == answer.receipt_id
+    settled = client.receipt(answer.receipt_id, wait_settled=30)
+    assert client.verify(settled, rpc=url + "/rpc").badge == "settled"
 
 
 def test_the_async_client(url: str) -> None:
