@@ -25,8 +25,10 @@ fn describe(receipt_json: &str, tee_policy_json: &str) -> String {
     };
     match policy {
         Ok(policy) => veritas_verifier::describe_json(receipt_json.as_bytes(), &policy).to_string(),
-        Err(err) => serde_json::json!({"badge": "invalid", "error": format!("the TEE policy: {err}"), "failed_check": "tee"})
-            .to_string(),
+        Err(err) => {
+            serde_json::json!({"badge": "invalid", "error": format!("the TEE policy: {err}"), "failed_check": "tee"})
+                .to_string()
+        }
     }
 }
 
@@ -49,7 +51,9 @@ fn check_answer(receipt_json: &str, input_json: &str, output_json: &str) -> Opti
     match (&receipt.body.output, shown) {
         (None, _) => Some("the receipt carries no output".into()),
         (Some(_), Err(err)) => Some(format!("the output shown is not named values: {err}")),
-        (Some(signed), Ok(shown)) if *signed != shown => Some("the output shown is not the output the receipt signs".into()),
+        (Some(signed), Ok(shown)) if *signed != shown => {
+            Some("the output shown is not the output the receipt signs".into())
+        }
         (Some(_), Ok(_)) => None,
     }
 }
@@ -86,9 +90,9 @@ fn check_input(receipt: &Receipt, input_json: &str) -> Result<(), String> {
 fn account_key(account_key_hex: &str) -> PyResult<WorkerKey> {
     let bytes = hex::decode(account_key_hex.trim().trim_start_matches("0x"))
         .map_err(|err| PyValueError::new_err(format!("the account key is not hex: {err}")))?;
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|bytes: Vec<u8>| PyValueError::new_err(format!("the account key is {} bytes, expected 32", bytes.len())))?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+        PyValueError::new_err(format!("the account key is {} bytes, expected 32", bytes.len()))
+    })?;
     WorkerKey::from_bytes(&B256::from(bytes)).map_err(|err| PyValueError::new_err(err.to_string()))
 }
 
