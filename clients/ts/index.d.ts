@@ -4,10 +4,10 @@
 export type Level = 'signed' | 'quorum' | 'settled';
 export type Badge = 'pending' | 'verified' | 'settled' | 'invalid';
 export type Mode = 'signed' | 'reexec' | 'zk' | 'tee';
-/** What a failed verification names. */
+/** What a failed verification names: the verifier's checks, then this client's (mode, nonce). */
 export type Check =
   | 'receipt' | 'signature' | 'model' | 'input' | 'output' | 'params'
-  | 'verdict' | 'quorum' | 'batch' | 'tee' | 'zk';
+  | 'verdict' | 'quorum' | 'batch' | 'tee' | 'zk' | 'mode' | 'nonce';
 
 /** The verifier's report on a receipt that holds. */
 export interface Verification {
@@ -26,7 +26,7 @@ export interface Verification {
   /** For a settled receipt: the call that asks the chain whether its batch is recorded. */
   chain_check?: { chain_id: number; to: string; data: string } | null;
   /** True when the attestation comes from the simulated enclave: it proves nothing. */
-  untrusted: boolean;
+  insecure: boolean;
   error?: string;
   failed_check?: Check;
 }
@@ -166,12 +166,14 @@ export declare class InsufficientFunds extends ApiError {
   price?: bigint;
 }
 export declare class RateLimited extends ApiError {}
+export declare class Overloaded extends ApiError {}
+export declare class Unauthorized extends ApiError {}
 export declare class Unreachable extends VeritasError {
   failures: { url: string; reason: string }[];
   urls: string[];
   timedOut: boolean;
 }
-export declare class Timeout extends VeritasError {
+export declare class NotVerifiedYet extends VeritasError {
   required: Level;
   badge: Badge;
   seconds: number;

@@ -1,7 +1,7 @@
 // The client: models, inference, chat (streamed or not) and receipts, every answer verified by
 // its receipt unless verification is turned off explicitly.
 
-import { InvalidReceipt, Timeout, errorOfDetail } from './errors.js';
+import { InvalidReceipt, NotVerifiedYet, errorOfDetail } from './errors.js';
 import { rawValueAt } from './rawjson.js';
 import { sseData } from './sse.js';
 import { Transport } from './transport.js';
@@ -66,6 +66,9 @@ export class Client {
     checkLevel(require);
     const body = { model, input };
     if (mode !== undefined) body.mode = mode;
+    // A `tee` answer's attestation must bind a nonce this client chose.
+    const nonce = mode === 'tee' ? randomHex(32) : undefined;
+    if (nonce) body.nonce = nonce;
     const { response } = await this.#transport.request('POST', '/v1/infer', { body, paid: true, signal });
     const text = await response.text();
     const answer = JSON.parse(text);
@@ -75,6 +78,7 @@ export class Client {
     if (receipt === undefined) throw new InvalidReceipt('receipt', 'the answer carries no receipt', { receiptId: answer.receipt_id });
     const report = await this.verify(receipt, { modelId: isModelId(model) ? model : undefined, signal });
     checkInferAnswer(receipt, report, { input, output: answer.output, modelId: answer.model?.id });
+    checkMode(receipt, report, mode, nonce);
     result.verification = report;
     return require ? this.#upgrade(result, require, signal) : result;
   }
@@ -150,7 +154,7 @@ export class Client {
   async #upgrade(result, require, signal, wait = this.#wait) {
     const deadline = Date.now() + wait * 1000;
     while (!LEVELS[require].includes(result.verification.badge)) {
-      if (Date.now() >= deadline) throw new Timeout(require, result.verification.badge, wait, result.receiptId);
+      if (Date.now() >= deadline) throw new NotVerifiedYet(require, result.verification.badge, wait, result.receiptId);
       await new Promise((resolve) => setTimeout(resolve, 500));
       signal?.throwIfAborted();
       const receipt = await this.#receiptText(result.receiptId, signal);
@@ -164,6 +168,22 @@ export class Client {
     }
     return result;
   }
+}
+
+/** Checks that the receipt is in the mode asked, with a proof or an attestation for our nonce. */
+function checkMode(receipt, report, mode, nonce) {
+  const evidence = { receiptId: report.receipt_id, receipt, report };
+  if (mode !== undefined && report.mode !== mode) {
+    throw new InvalidReceipt('mode', `asked for mode ${mode}, the receipt is in mode ${report.mode}`, evidence);
+  }
+  if (mode === 'zk' && !report.zk) throw new InvalidReceipt('zk', 'the node answered a zk request without a proof', evidence);
+  if (nonce !== undefined && report.tee?.nonce?.replace(/^0x/, '').toLowerCase() !== nonce) {
+    throw new InvalidReceipt('nonce', 'the attestation does not bind the nonce this client sent', evidence);
+  }
+}
+
+function randomHex(bytes) {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**

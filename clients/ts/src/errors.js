@@ -50,6 +50,12 @@ export class InsufficientFunds extends ApiError {
 /** 429: too many requests; `retryAfter` is the seconds to wait. */
 export class RateLimited extends ApiError {}
 
+/** 503: the gateway is overloaded; `retryAfter` is the seconds to wait. */
+export class Overloaded extends ApiError {}
+
+/** 401 or 403: an unknown API key, or a signature that does not hold. */
+export class Unauthorized extends ApiError {}
+
 /** No gateway answered: each URL tried and why it failed. */
 export class Unreachable extends VeritasError {
   constructor(failures, { timedOut = false } = {}) {
@@ -62,7 +68,7 @@ export class Unreachable extends VeritasError {
 }
 
 /** A receipt that did not reach the required level (quorum, settled) within the time allowed. */
-export class Timeout extends VeritasError {
+export class NotVerifiedYet extends VeritasError {
   constructor(required, badge, seconds, receiptId) {
     super(`receipt ${receiptId} is still ${badge} after ${seconds} s; required: ${required}`);
     this.required = required;
@@ -102,5 +108,7 @@ export function errorOfDetail(status, detail, { url, retryAfterHeader } = {}) {
     return new InsufficientFunds(status, code, message, detail?.funds, { url });
   }
   if (status === 429 || code === 'rate_limited') return new RateLimited(status, code, message, { url, retryAfter });
+  if (status === 503 || code === 'overloaded') return new Overloaded(status, code, message, { url, retryAfter });
+  if (status === 401 || status === 403) return new Unauthorized(status, code, message, { url });
   return new ApiError(status, code, message, { url, retryAfter });
 }

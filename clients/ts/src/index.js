@@ -4,5 +4,5 @@
 export { Client, ChatStream } from './client.js';
 export { wrapOpenAI } from './openai.js';
 export { describeReceipt, verifyReceipt, verifierReady, LEVELS } from './verify.js';
-export { VeritasError, InvalidReceipt, ApiError, InsufficientFunds, RateLimited, Unreachable, Timeout } from './errors.js';
+export { VeritasError, InvalidReceipt, ApiError, InsufficientFunds, RateLimited, Overloaded, Unauthorized, Unreachable, NotVerifiedYet } from './errors.js';
 export { accountOf, requestMessage, signMessage } from './sign.js';

@@ -72,8 +72,8 @@ export class Transport {
           }
           timedOut ||= err.name === 'TimeoutError';
           failures.push({ url: base, reason: reasonOf(err) });
-          // A request that timed out may have run: a payment is not sent twice.
-          if (err.name === 'TimeoutError' && method !== 'GET') throw new Unreachable(failures, { timedOut });
+          // A request that was sent and lost may have run and been paid: it is not sent twice.
+          if (method !== 'GET' && !neverSent(err)) throw new Unreachable(failures, { timedOut });
           continue;
         }
         if (response.ok) {
@@ -136,6 +136,15 @@ export class Transport {
       body: bytes ?? new Uint8Array(),
     });
   }
+}
+
+// Errors that mean the request never reached a gateway. A browser names no cause: there a
+// failed fetch counts as never sent.
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+function neverSent(err) {
+  if (err.name === 'TimeoutError') return false;
+  const code = err.cause?.code;
+  return code === undefined || NOT_SENT.has(code);
 }
 
 function reasonOf(err) {

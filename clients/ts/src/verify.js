@@ -35,12 +35,12 @@ function policyText(teePolicy) {
 /**
  * The verifier's report on a receipt's JSON text, whatever its badge: `{badge, error?,
  * failed_check?, checks, tee?, zk?, receipt_id, worker, model_id, mode, guarantee, …}`, with
- * `untrusted` set for a simulated enclave's attestation.
+ * `insecure` set for a simulated enclave's attestation.
  */
 export async function describeReceipt(receipt, { teePolicy } = {}) {
   await verifierReady();
   const report = JSON.parse(describe(String(receipt), policyText(teePolicy)));
-  report.untrusted = Boolean(report.tee?.insecure);
+  report.insecure = Boolean(report.tee?.insecure);
   return report;
 }
 

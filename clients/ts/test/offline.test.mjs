@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 
-import { Client, InvalidReceipt, RateLimited, ApiError, Unreachable, InsufficientFunds, verifyReceipt, accountOf, requestMessage, signMessage } from '../src/index.js';
+import { Client, InvalidReceipt, RateLimited, Overloaded, ApiError, Unreachable, InsufficientFunds, verifyReceipt, accountOf, requestMessage, signMessage } from '../src/index.js';
 import { rawValueAt } from '../src/rawjson.js';
 import { freePort } from './network.mjs';
 
@@ -117,6 +117,13 @@ test('retries: 503 and 429 are retried with backoff, a 400 is not', async () => 
     assert.equal(long.seen.length, 1, 'a wait longer than maxRetryWait is the caller\'s to decide');
   } finally {
     long.close();
+  }
+  const busy = await scripted([[503, error('overloaded', { retry_after: 0 })]]);
+  try {
+    await assert.rejects(new Client(busy.url, { retries: 1, backoff: 1 }).infer('iris', {}), (err) => err instanceof Overloaded && err.status === 503);
+    assert.equal(busy.seen.length, 2);
+  } finally {
+    busy.close();
   }
   const bad = await scripted([[400, error('bad_request')]]);
   try {

@@ -22,6 +22,6 @@ async function use(): Promise<void> {
   }
   const openai = wrapOpenAI(new OpenAI({ baseURL: 'http://127.0.0.1:7700/v1', apiKey: 'dev' }));
   const completion = await openai.chat.completions.create({ model: 'smollm2', messages: [{ role: 'user', content: 'Hi' }] });
-  console.log(badge, text, report.untrusted, completion.choices[0]?.message.content);
+  console.log(badge, text, report.insecure, completion.choices[0]?.message.content);
 }
 void use;
