@@ -2,7 +2,7 @@
 // verified by its receipt before the caller sees it (streamed: before the iteration ends).
 
 import { InvalidReceipt, errorOf } from './errors.js';
-import { checkChatAnswer, isModelId, parseReceipt, signedText, verifyReceipt } from './verify.js';
+import { checkChatAnswer, isModelId, verifyReceipt } from './verify.js';
 
 /**
  * Wraps `client.chat.completions.create` and `client.completions.create` of an `openai` client
@@ -25,7 +25,11 @@ function wrap(resource, context, contentOf, deltaOf, chat) {
   const create = resource.create.bind(resource);
   resource.create = async (params, options) => {
     const answer = await create(params, options);
-    const expect = { modelId: isModelId(params.model) ? params.model : undefined, messages: chat ? params.messages : undefined };
+    const expect = {
+      modelId: isModelId(params.model) ? params.model : undefined,
+      messages: chat ? params.messages : undefined,
+      prompt: chat ? undefined : params.prompt,
+    };
     if (!params.stream) {
       await check(context, answer.veritas?.receipt_id, contentOf(answer), expect).then((report) => {
         answer.veritas.verification = report;
@@ -60,7 +64,7 @@ function verifiedStream(stream, context, deltaOf, expect) {
   return verified;
 }
 
-async function check(context, receiptId, content, { modelId, messages }) {
+async function check(context, receiptId, content, { modelId, messages, prompt }) {
   if (typeof receiptId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(receiptId)) {
     throw new InvalidReceipt('receipt', 'the answer carries no receipt id');
   }
@@ -77,11 +81,6 @@ async function check(context, receiptId, content, { modelId, messages }) {
   if (report.receipt_id !== receiptId) {
     throw new InvalidReceipt('receipt', `asked for receipt ${receiptId}, got ${report.receipt_id}`, { receiptId, receipt, report });
   }
-  checkChatAnswer(receipt, report, { content, messages: messages && signedMessagesShape(receipt) ? messages : undefined });
+  checkChatAnswer(receipt, report, { content, messages, prompt });
   return report;
-}
-
-// Completions carry a prompt, not messages: only chat receipts are compared with messages sent.
-function signedMessagesShape(receipt) {
-  return parseReceipt(receipt)?.body?.input?.messages !== undefined && signedText(parseReceipt(receipt)) !== undefined;
 }

@@ -83,9 +83,9 @@ export function signedText(parsed) {
 
 /**
  * Checks that a chat answer is what its (verified) receipt signs: the text shown, and the
- * messages sent as the receipt's input.
+ * messages (chat) or prompt (completions) sent as the receipt's input.
  */
-export function checkChatAnswer(receipt, report, { content, messages }) {
+export function checkChatAnswer(receipt, report, { content, messages, prompt }) {
   const parsed = parseReceipt(receipt);
   const evidence = { receiptId: report.receipt_id, receipt, report };
   const signed = signedText(parsed);
@@ -96,11 +96,14 @@ export function checkChatAnswer(receipt, report, { content, messages }) {
   if (messages !== undefined && !sameMessages(parsed, messages)) {
     throw new InvalidReceipt('input', 'the receipt is about other messages than the ones sent', evidence);
   }
+  if (typeof prompt === 'string' && parsed?.body?.input?.prompt?.data?.[0] !== prompt) {
+    throw new InvalidReceipt('input', 'the receipt is about another prompt than the one sent', evidence);
+  }
 }
 
 function sameMessages(parsed, messages) {
   const field = parsed?.body?.input?.messages?.data?.[0];
-  if (typeof field !== 'string') return parsed?.body?.input?.messages === undefined;
+  if (typeof field !== 'string') return false;
   let signed;
   try {
     signed = JSON.parse(field);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 
 import { Client, InsufficientFunds, InvalidReceipt, Unreachable, accountOf } from '../src/index.js';
+import { checkChatAnswer } from '../src/verify.js';
 import { IRIS_INPUT, MESSAGES, PARAMS, URL_LIVE, URL_STOPPED, needsNetwork } from './network.mjs';
 
 test('an honest inference verifies: receipt, model, input and output', { skip: needsNetwork }, async () => {
@@ -71,6 +72,19 @@ test('a receipt changed in one byte is an InvalidReceipt naming the check', { sk
       assert.equal(err.check, check, err.message);
       return true;
     });
+  }
+});
+
+test('an honest receipt shown with other text or for other messages is refused', { skip: needsNetwork }, async () => {
+  const { receipt, content, verification } = await honestChat();
+  checkChatAnswer(receipt, verification, { content, messages: MESSAGES });
+  for (const [shown, check] of [
+    [{ content: `${content} `, messages: MESSAGES }, 'output'],
+    [{ content, messages: [{ role: 'user', content: 'What is the capital of Spain?' }] }, 'input'],
+    [{ content, messages: [{ role: 'system', content: MESSAGES[0].content }] }, 'input'],
+    [{ content, prompt: 'another prompt' }, 'input'],
+  ]) {
+    assert.throws(() => checkChatAnswer(receipt, verification, shown), (err) => err instanceof InvalidReceipt && err.check === check);
   }
 });
 
