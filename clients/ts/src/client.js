@@ -1,7 +1,7 @@
 // The client: models, inference, chat (streamed or not) and receipts, every answer verified by
 // its receipt unless verification is turned off explicitly.
 
-import { InvalidReceipt, NotVerifiedYet, errorOfDetail } from './errors.js';
+import { InvalidReceipt, NotVerifiedYet, Unreachable, VeritasError, errorOfDetail } from './errors.js';
 import { rawValueAt } from './rawjson.js';
 import { sseData } from './sse.js';
 import { Transport } from './transport.js';
@@ -92,9 +92,9 @@ export class Client {
   async chat(model, messages, { stream = false, verify = this.#verify, require, signal, ...params } = {}) {
     checkLevel(require);
     const body = { ...params, model, messages, stream };
-    const { response } = await this.#transport.request('POST', '/v1/chat/completions', { body, paid: true, stream, signal });
+    const { response, base } = await this.#transport.request('POST', '/v1/chat/completions', { body, paid: true, stream, signal });
     const expect = { modelId: isModelId(model) ? model : undefined, messages };
-    if (stream) return new ChatStream(response, (receipt, content) => this.#checkChat(receipt, content, expect, require, signal), verify);
+    if (stream) return new ChatStream(response, base, (receipt, content) => this.#checkChat(receipt, content, expect, require, signal), verify);
     const text = await response.text();
     const completion = JSON.parse(text);
     const content = completion.choices?.[0]?.message?.content ?? '';
@@ -193,11 +193,13 @@ function randomHex(bytes) {
  */
 export class ChatStream {
   #response;
+  #base;
   #check;
   #verify;
 
-  constructor(response, check, verify) {
+  constructor(response, base, check, verify) {
     this.#response = response;
+    this.#base = base;
     this.#check = check;
     this.#verify = verify;
     this.content = '';
@@ -207,6 +209,15 @@ export class ChatStream {
   }
 
   async *[Symbol.asyncIterator]() {
+    try {
+      yield* this.#chunks();
+    } catch (err) {
+      if (err instanceof VeritasError || err?.name === 'AbortError') throw err;
+      throw new Unreachable([{ url: this.#base, reason: `the answer stream broke off: ${err?.cause?.code ?? err?.message ?? err}` }]);
+    }
+  }
+
+  async *#chunks() {
     let receipted = false;
     for await (const data of sseData(this.#response.body)) {
       if (data === '[DONE]') break;

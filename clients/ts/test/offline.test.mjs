@@ -167,3 +167,28 @@ test('failover, timeouts and unreachable gateways', async () => {
     hanging.close();
   }
 });
+
+test('a stream that breaks off, or ends without its receipt, is not taken as an answer', async () => {
+  const chunk = { choices: [{ index: 0, delta: { content: 'Hello' }, finish_reason: null }] };
+  for (const [end, expected] of [
+    [(res) => res.destroy(), Unreachable],
+    [(res) => res.end('data: [DONE]\n\n'), InvalidReceipt],
+    [(res) => res.end(`data: ${JSON.stringify({ error: { code: 'overloaded', message: 'busy' } })}\n\n`), Overloaded],
+  ]) {
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      setImmediate(() => end(res));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const stream = await new Client(`http://127.0.0.1:${server.address().port}`).chat('smollm2', [], { stream: true });
+      await assert.rejects(stream.text(), expected);
+      assert.equal(stream.content, 'Hello');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+});
