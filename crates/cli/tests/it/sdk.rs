@@ -74,7 +74,10 @@ fn the_python_sdks_suite_passes_against_a_network() {
 #[test]
 fn the_typescript_sdks_suite_passes_against_a_network() {
     let sdk = clients().join("ts");
-    assert!(sdk.join("node_modules").is_dir(), "clients/ts/node_modules is missing: `cargo xtask test` runs npm install");
+    assert!(
+        sdk.join("node_modules").is_dir(),
+        "clients/ts/node_modules is missing: `cargo xtask test` runs npm install"
+    );
     let (net, stopped) = network();
     run_suite(Command::new("node").arg("--test").current_dir(&sdk), &net, &stopped);
 }
