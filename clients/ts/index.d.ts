@@ -93,6 +93,8 @@ export interface ChatAnswer extends Verified {
 
 export interface ChatOptions extends CallOptions {
   stream?: boolean;
+  /** The verification mode (`veritas_mode`); `tee` binds a fresh nonce of this client's. */
+  mode?: Mode;
   max_tokens?: number;
   temperature?: number;
   top_p?: number;

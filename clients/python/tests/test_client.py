@@ -165,3 +165,15 @@ def test_veritas_proxy_when_available(url: str) -> None:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_tee_answers_are_attested_and_labelled(url: str) -> None:
+    setup = httpx.get(url + "/v1/tee/policy").json()
+    if not setup.get("enclave"):
+        pytest.skip("the network runs no enclave (veritas up --tee simulated)")
+    client = veritas.Client(url)
+    answer = client.infer("iris", IRIS_INPUT, mode="tee")
+    assert answer.verification.mode == "tee"
+    assert answer.verification.tee["insecure"] and answer.verification.tee["label"] == "UNTRUSTED / SIMULATED"
+    chat = client.chat("smollm2", MESSAGES, mode="tee", **CHAT)
+    assert chat.verification.mode == "tee" and chat.verification.tee["insecure"]

@@ -87,13 +87,17 @@ export class Client {
    * Chats with a language model. Without `stream`: `{content, completion, receiptId, receipt,
    * verification}`. With `stream: true`: a `ChatStream`, an async iterable of OpenAI chunks
    * whose receipt is verified before the iteration ends. Other options (max_tokens,
-   * temperature, seed, stop, …) go into the request as they are.
+   * temperature, seed, stop, …) go into the request as they are; `mode` is the verification mode
+   * (`veritas_mode`), and a `tee` answer's attestation must bind a fresh nonce this client chose.
    */
-  async chat(model, messages, { stream = false, verify = this.#verify, require, signal, ...params } = {}) {
+  async chat(model, messages, { stream = false, verify = this.#verify, require, signal, mode, ...params } = {}) {
     checkLevel(require);
     const body = { ...params, model, messages, stream };
+    if (mode !== undefined) body.veritas_mode = mode;
+    const nonce = mode === 'tee' ? randomHex(32) : undefined;
+    if (nonce) body.veritas_nonce = nonce;
     const { response, base } = await this.#transport.request('POST', '/v1/chat/completions', { body, paid: true, stream, signal });
-    const expect = { modelId: isModelId(model) ? model : undefined, messages };
+    const expect = { modelId: isModelId(model) ? model : undefined, messages, mode, nonce };
     if (stream) return new ChatStream(response, base, (receipt, content) => this.#checkChat(receipt, content, expect, require, signal), verify);
     const text = await response.text();
     const completion = JSON.parse(text);
@@ -105,9 +109,10 @@ export class Client {
     return Object.assign(result, await this.#checkChat(receipt, content, expect, require, signal));
   }
 
-  async #checkChat(receipt, content, { modelId, messages }, require, signal) {
+  async #checkChat(receipt, content, { modelId, messages, mode, nonce }, require, signal) {
     const report = await this.verify(receipt, { modelId, signal });
     checkChatAnswer(receipt, report, { content, messages });
+    checkMode(receipt, report, mode, nonce);
     const result = { receiptId: report.receipt_id, receipt, verification: report };
     return require ? this.#upgrade(result, require, signal) : result;
   }

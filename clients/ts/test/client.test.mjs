@@ -134,3 +134,16 @@ test('a stopped gateway is failed over to the next one', { skip: needsNetwork ||
     return true;
   });
 });
+
+test('tee answers are attested, bound to this client\'s nonce and labelled', { skip: needsNetwork }, async (t) => {
+  const setup = await (await fetch(`${URL_LIVE}/v1/tee/policy`)).json();
+  if (!setup.enclave) return t.skip('the network runs no enclave (veritas up --tee simulated)');
+  const client = new Client(URL_LIVE);
+  const answer = await client.infer('iris', IRIS_INPUT, { mode: 'tee' });
+  assert.equal(answer.verification.mode, 'tee');
+  assert.equal(answer.verification.tee.label, 'UNTRUSTED / SIMULATED');
+  assert.equal(answer.verification.tee.insecure, true);
+  const chat = await client.chat('smollm2', MESSAGES, { ...PARAMS, mode: 'tee' });
+  assert.equal(chat.verification.mode, 'tee');
+  assert.equal(chat.verification.tee.insecure, true);
+});

@@ -3,7 +3,8 @@
 //! and the TypeScript SDK's (`clients/ts/test`, node's test runner). Each suite gets the network's
 //! gateway (`VERITAS_URL`, with the default chat model and `iris`), a gateway that was running
 //! and was stopped (`VERITAS_STOPPED_URL`, for failover), and this `veritas` binary
-//! (`VERITAS_BIN`, for `veritas proxy`).
+//! (`VERITAS_BIN`, for `veritas proxy`). The network runs the simulated enclave, so that `tee`
+//! answers and their UNTRUSTED / SIMULATED label are part of what the suites check.
 
 use std::{
     io::{BufRead, BufReader},
@@ -33,7 +34,8 @@ fn stopped_gateway() -> String {
 }
 
 fn network() -> (Network, String) {
-    let net = llm_network(&[]);
+    // With the simulated enclave, so that the suites see `tee` answers labelled as such.
+    let net = llm_network(&["--tee", "simulated"]);
     net.push_iris();
     let stopped = stopped_gateway();
     (net, stopped)
