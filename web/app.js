@@ -265,7 +265,7 @@ async function send(text) {
       enclave = await attestedEnclave();
       answer.sealedTo = JSON.parse(enclave.describe());
       const seed = hex(crypto.getRandomValues(new Uint8Array(32)));
-      const sealed = JSON.parse(enclave.seal(state.modelIds[model], JSON.stringify({ messages: body.messages }), seed));
+      const sealed = JSON.parse(enclave.seal(state.modelIds[model], JSON.stringify({ messages: body.messages }), seed, Date.now() / 1000));
       answer.nonce = sealed.nonce;
       answer.sentMessages = JSON.stringify(body.messages);
       Object.assign(body, { messages: [], veritas_mode: 'tee', veritas_sealed: { worker: sealed.worker, request: sealed.request } });

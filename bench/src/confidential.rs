@@ -109,7 +109,7 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
             let (node, input, model_id) = (node.clone(), input.clone(), model_id.clone());
             let worker = offer.worker;
             async move {
-                let plaintext = serde_json::to_vec(&ConfidentialInput { model: model_id, input }).unwrap();
+                let plaintext = serde_json::to_vec(&ConfidentialInput { model: model_id, input, time: now() }).unwrap();
                 let (request, exchange) = seal_request(&config, &plaintext, rand_seed()).unwrap();
                 let request = InferRequest {
                     model: name.into(),
@@ -131,6 +131,11 @@ pub async fn run(mut args: impl Iterator<Item = String>) {
         .await;
         println!("| {name} | {clear:.0} ({clear_p90:.0}) | {sealed:.0} ({sealed_p90:.0}) | {:.2} |", sealed / clear);
     }
+}
+
+/// The time a client seals at (Unix seconds).
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A fresh seed for each sealed request, as a client draws one.

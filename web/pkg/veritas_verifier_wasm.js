@@ -102,18 +102,21 @@ export class Enclave {
         }
     }
     /**
-     * Seals `{"model": model_id, "input": input}` (`input_json`: the chat's `{"messages": […]}`)
-     * with 32 random bytes (`seed_hex`); returns `{"worker", "request", "nonce"}`: the
-     * `veritas_sealed` to send and the nonce its receipt's attestation must bind.
+     * Seals `{"model": model_id, "input": input, "time": now}` (`input_json`: the chat's
+     * `{"messages": […]}`; `now`: Unix seconds, the enclave serves each sealed request once and
+     * only near its time) with 32 random bytes (`seed_hex`); returns `{"worker", "request",
+     * "nonce"}`: the `veritas_sealed` to send and the nonce its receipt's attestation must bind.
      * @param {string} model_id
      * @param {string} input_json
      * @param {string} seed_hex
+     * @param {number} now
      * @returns {string}
      */
-    seal(model_id, input_json, seed_hex) {
-        let deferred5_0;
-        let deferred5_1;
+    seal(model_id, input_json, seed_hex, now) {
+        let deferred6_0;
+        let deferred6_1;
         try {
+            const val4 = +now;
             let ptr0, len0, ptr1, len1, ptr2, len2;
             try {
                 ptr0 = passStringToWasm0(model_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
@@ -128,18 +131,18 @@ export class Enclave {
                 if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
                 throw e;
             }
-            const ret = wasm.enclave_seal(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
-            var ptr4 = ret[0];
-            var len4 = ret[1];
+            const ret = wasm.enclave_seal(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2, val4);
+            var ptr5 = ret[0];
+            var len5 = ret[1];
             if (ret[3]) {
-                ptr4 = 0; len4 = 0;
+                ptr5 = 0; len5 = 0;
                 throw takeFromExternrefTable0(ret[2]);
             }
-            deferred5_0 = ptr4;
-            deferred5_1 = len4;
-            return getStringFromWasm0(ptr4, len4);
+            deferred6_0 = ptr5;
+            deferred6_1 = len5;
+            return getStringFromWasm0(ptr5, len5);
         } finally {
-            wasm.__wbindgen_free(deferred5_0, deferred5_1, 1);
+            wasm.__wbindgen_free(deferred6_0, deferred6_1, 1);
         }
     }
 }

@@ -74,13 +74,15 @@ pub(crate) async fn attested_enclave(client: &Client, policy: Policy) -> anyhow:
 }
 
 impl Enclave {
-    /// Seals `{"model": model id, "input": input}` to the enclave.
+    /// Seals `{"model": model id, "input": input, "time": now}` to the enclave.
     pub(crate) fn seal(
         &self,
         model: &veritas_primitives::ModelId,
         input: serde_json::Value,
     ) -> anyhow::Result<(SealedRequest, Exchange)> {
-        let plaintext = serde_json::to_vec(&veritas_node::wire::ConfidentialInput { model: model.to_string(), input })?;
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let sealed = veritas_node::wire::ConfidentialInput { model: model.to_string(), input, time };
+        let plaintext = serde_json::to_vec(&sealed)?;
         let (request, exchange) = confidential::seal_request(&self.config, &plaintext, B256::random().0)?;
         Ok((SealedRequest { worker: self.worker, request: request.into() }, exchange))
     }

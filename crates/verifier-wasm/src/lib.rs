@@ -91,14 +91,15 @@ impl Enclave {
         .to_string()
     }
 
-    /// Seals `{"model": model_id, "input": input}` (`input_json`: the chat's `{"messages": […]}`)
-    /// with 32 random bytes (`seed_hex`); returns `{"worker", "request", "nonce"}`: the
-    /// `veritas_sealed` to send and the nonce its receipt's attestation must bind.
-    pub fn seal(&mut self, model_id: &str, input_json: &str, seed_hex: &str) -> Result<String, String> {
+    /// Seals `{"model": model_id, "input": input, "time": now}` (`input_json`: the chat's
+    /// `{"messages": […]}`; `now`: Unix seconds, the enclave serves each sealed request once and
+    /// only near its time) with 32 random bytes (`seed_hex`); returns `{"worker", "request",
+    /// "nonce"}`: the `veritas_sealed` to send and the nonce its receipt's attestation must bind.
+    pub fn seal(&mut self, model_id: &str, input_json: &str, seed_hex: &str, now: f64) -> Result<String, String> {
         let input: serde_json::Value = serde_json::from_str(input_json).map_err(|err| format!("the input: {err}"))?;
         let seed: [u8; 32] =
             hex_bytes(seed_hex, "the seed")?.try_into().map_err(|_| "the seed must be 32 bytes".to_owned())?;
-        let plaintext = serde_json::json!({ "model": model_id, "input": input }).to_string();
+        let plaintext = serde_json::json!({ "model": model_id, "input": input, "time": now as u64 }).to_string();
         let (request, exchange) =
             confidential::seal_request(&self.config, plaintext.as_bytes(), seed).map_err(|err| err.to_string())?;
         let nonce = confidential::request_nonce(&request);

@@ -56,7 +56,13 @@ pub struct ConfidentialInput {
     pub model: String,
     /// The inputs (`/v1/infer`'s `input`), or the chat's `{"messages": […]}` / `{"prompt": "…"}`.
     pub input: serde_json::Value,
+    /// When the client sealed it (Unix seconds): the enclave refuses a request sealed more than
+    /// [`SEALED_WINDOW`] seconds from its clock, and serves each sealed request once.
+    pub time: u64,
 }
+
+/// How far from the enclave's clock a sealed request's time may be (seconds).
+pub const SEALED_WINDOW: u64 = 300;
 
 /// A sealed answer: the response nonce and the last chunk, which opens to a
 /// [`ConfidentialOpening`]. A streamed answer's text chunks came before it, indices `0..index`.

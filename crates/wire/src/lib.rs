@@ -14,7 +14,9 @@ mod work;
 
 pub use accounts::{AccountBalance, ApiKeyCreated, RequestStatus};
 
-pub use confidential::{ConfidentialInput, ConfidentialOpening, KeyOffer, KeyRequest, SealedAnswer, SealedRequest};
+pub use confidential::{
+    ConfidentialInput, ConfidentialOpening, KeyOffer, KeyRequest, SEALED_WINDOW, SealedAnswer, SealedRequest,
+};
 pub use explorer::{
     Activity, ClaimSummary, ClaimsPage, ClaimsQuery, Entry, Figures, FiguresQuery, Judged, Minute, NodeSummary,
     NodesPage, Origin,

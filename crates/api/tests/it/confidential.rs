@@ -19,6 +19,10 @@ use veritas_verifier::{
 
 const MARKER: &str = "heron-saffron-5023";
 
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
 async fn enclave_node(home: &std::path::Path) -> Node {
     crate::verdicts::node_with(home, |config| {
         config.tee = Some(veritas_node::TeeBackend::Simulated);
@@ -68,7 +72,7 @@ async fn a_sealed_inference_is_answered_sealed_with_a_receipt_of_commitments() {
     let node = enclave_node(home.path()).await;
     let model = node.core().resolve_model("iris").await.unwrap().id;
     let input = json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]});
-    let plaintext = serde_json::to_vec(&ConfidentialInput { model: model.to_string(), input }).unwrap();
+    let plaintext = serde_json::to_vec(&ConfidentialInput { model: model.to_string(), input, time: now() }).unwrap();
     let (worker, request, exchange) = seal(&node, &plaintext).await;
     let answer = node.infer(sealed(worker, request.clone(), "iris"), None).await.unwrap();
 
@@ -96,6 +100,16 @@ async fn a_sealed_inference_is_answered_sealed_with_a_receipt_of_commitments() {
 
     let judgement = node.validator().unwrap().judge(receipt, None).await.unwrap();
     assert!(judgement.valid && judgement.check == veritas_node::wire::CheckMode::Tee, "{}", judgement.reason);
+
+    // The same sealed request again (a captured copy): refused, nothing run or charged.
+    let replay = node.infer(sealed(worker, request, "iris"), None).await.unwrap_err().to_string();
+    assert!(replay.contains("served already"), "{replay}");
+    // One sealed long ago (or far ahead of the enclave's clock): refused.
+    let input = json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]});
+    let stale = ConfidentialInput { model: model.to_string(), input, time: now() - 3600 };
+    let (worker, request, _) = seal(&node, &serde_json::to_vec(&stale).unwrap()).await;
+    let err = node.infer(sealed(worker, request, "iris"), None).await.unwrap_err().to_string();
+    assert!(err.contains("from this enclave's clock"), "{err}");
 }
 
 #[tokio::test]
@@ -111,27 +125,30 @@ async fn what_a_gateway_could_send_instead_is_refused_without_quoting_the_plaint
 
     // A flipped byte does not open.
     let input = json!({"float_input": [[5.1, 3.5, 1.4, 0.2]]});
-    let plaintext = serde_json::to_vec(&ConfidentialInput { model: model.clone(), input }).unwrap();
+    let plaintext = serde_json::to_vec(&ConfidentialInput { model: model.clone(), input, time: now() }).unwrap();
     let (worker, mut request, _) = seal(&node, &plaintext).await;
     let last = request.len() - 1;
     request[last] ^= 1;
     refused(node.infer(sealed(worker, request, "iris"), None).await.unwrap_err(), "does not open");
 
     // Another model than the one it names.
-    let other = ConfidentialInput { model: format!("{MARKER}-model"), input: json!({}) };
+    let other = ConfidentialInput { model: format!("{MARKER}-model"), input: json!({}), time: now() };
     let (worker, request, _) = seal(&node, &serde_json::to_vec(&other).unwrap()).await;
     refused(node.infer(sealed(worker, request, "iris"), None).await.unwrap_err(), "another model");
 
     // Inputs that do not fit the schema: an input named after the secret.
-    let misfit = ConfidentialInput { model: model.clone(), input: json!({ MARKER: [[1.0]] }) };
+    let misfit = ConfidentialInput { model: model.clone(), input: json!({ MARKER: [[1.0]] }), time: now() };
     let (worker, request, _) = seal(&node, &serde_json::to_vec(&misfit).unwrap()).await;
     refused(node.infer(sealed(worker, request, "iris"), None).await.unwrap_err(), "do not fit");
 
     // Not JSON, or the secret as a field serde would name in its error.
     let (worker, request, _) = seal(&node, format!("{{\"model\": {MARKER}").as_bytes()).await;
     refused(node.infer(sealed(worker, request, "iris"), None).await.unwrap_err(), "not a confidential input");
-    let (worker, request, _) =
-        seal(&node, format!("{{\"model\": \"{model}\", \"input\": 1, \"{MARKER}\": 2}}").as_bytes()).await;
+    let (worker, request, _) = seal(
+        &node,
+        format!("{{\"model\": \"{model}\", \"input\": 1, \"time\": {}, \"{MARKER}\": 2}}", now()).as_bytes(),
+    )
+    .await;
     refused(node.infer(sealed(worker, request, "iris"), None).await.unwrap_err(), "not a confidential input");
 
     // Sealed to another node's key, and inputs in the clear beside the sealed ones.

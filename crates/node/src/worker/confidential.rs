@@ -9,7 +9,7 @@ use veritas_primitives::{ModelId, Params, Values, values::values_hash};
 use veritas_verifier::confidential::{
     Chunks, EnclaveKey, Exchange, RESPONSE_NONCE_LEN, SCHEME, commitment, request_nonce,
 };
-use veritas_wire::{ConfidentialInput, ConfidentialOpening, KeyOffer, SealedAnswer, SealedRequest};
+use veritas_wire::{ConfidentialInput, ConfidentialOpening, KeyOffer, SEALED_WINDOW, SealedAnswer, SealedRequest};
 
 use super::{Worker, enclave::parse_nonce};
 use crate::{NodeError, NodeResult};
@@ -76,7 +76,22 @@ impl Worker {
                 "the sealed request names another model than the {model} it was sent for; refused without running"
             )));
         }
-        Ok(Opened { input: input.input, exchange, nonce: request_nonce(&sealed.request) })
+        // Each sealed request once, within its time: a captured one cannot be run (and charged)
+        // again. The guard is kept in the node's store until the request's time is past.
+        let now = crate::core::now_seconds();
+        if now.abs_diff(input.time) > SEALED_WINDOW {
+            return Err(refused(format!(
+                "sealed at {} (Unix seconds), {} s from this enclave's clock ({now}); at most {SEALED_WINDOW} s",
+                input.time,
+                now.abs_diff(input.time)
+            )));
+        }
+        let nonce = request_nonce(&sealed.request);
+        let seen = veritas_primitives::keccak256([b"veritas/sealed-request".as_slice(), &nonce].concat());
+        if !self.core.store.nonces().first_use_lazily(&seen, input.time + 2 * SEALED_WINDOW, now)? {
+            return Err(refused("this sealed request was served already: a replay is refused"));
+        }
+        Ok(Opened { input: input.input, exchange, nonce })
     }
 }
 
