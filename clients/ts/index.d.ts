@@ -126,7 +126,8 @@ export declare class Client {
   chat(model: string, messages: ChatMessage[], options: ChatOptions & { stream: true }): Promise<ChatStream>;
   chat(model: string, messages: ChatMessage[], options?: ChatOptions & { stream?: false }): Promise<ChatAnswer>;
   receipt(id: string, options?: CallOptions & { waitSettled?: number; wait?: number }): Promise<Verified>;
-  verify(receipt: string, options?: { teePolicy?: TeePolicy; modelId?: string; signal?: AbortSignal }): Promise<Verification>;
+  /** With `rpc` (an Ethereum JSON-RPC URL), a settled receipt is also confirmed on that chain (`isSettled`). */
+  verify(receipt: string, options?: { teePolicy?: TeePolicy; modelId?: string; rpc?: string; signal?: AbortSignal }): Promise<Verification>;
 }
 
 /** Verifies a receipt's JSON text offline; throws `InvalidReceipt` when it does not hold. */

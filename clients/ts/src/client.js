@@ -142,12 +142,32 @@ export class Client {
   /**
    * Verifies a receipt's JSON text (keep it as the node sent it): throws `InvalidReceipt`
    * naming the failed check, else returns the verifier's report. `teePolicy` defaults to the
-   * client's, else the network's published one (asked only for `tee` receipts).
+   * client's, else the network's published one (asked only for `tee` receipts). With `rpc` (an
+   * Ethereum JSON-RPC URL), a settled receipt's batch is also asked of that chain
+   * (`isSettled`): `InvalidReceipt('chain', …)` when the chain does not record it.
    */
-  async verify(receipt, { teePolicy, modelId, signal } = {}) {
+  async verify(receipt, { teePolicy, modelId, rpc, signal } = {}) {
     teePolicy ??= this.#teePolicy;
     if (teePolicy === undefined && /"mode"\s*:\s*"tee"/.test(receipt)) teePolicy = (await this.teeSetup({ signal })).policy;
-    return verifyReceipt(receipt, { teePolicy, modelId });
+    const report = await verifyReceipt(receipt, { teePolicy, modelId });
+    const call = report.chain_check;
+    if (rpc === undefined || !call) return report;
+    let answer;
+    try {
+      const response = await fetch(rpc, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_call', params: [{ to: call.to, data: call.data }, 'latest'] }),
+        signal,
+      });
+      answer = await response.json();
+    } catch (err) {
+      throw new Unreachable([{ url: rpc, reason: err.message }]);
+    }
+    if (typeof answer.result !== 'string' || !/^0x0*1$/.test(answer.result)) {
+      throw new InvalidReceipt('chain', `its batch is not recorded on chain ${call.chain_id} (${JSON.stringify(answer)})`, { receiptId: report.receipt_id });
+    }
+    return report;
   }
 
   async #receiptText(id, signal) {

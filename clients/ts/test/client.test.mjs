@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 
+import { keccak_256 } from '@noble/hashes/sha3.js';
+
 import { Client, InsufficientFunds, InvalidReceipt, Unreachable, accountOf } from '../src/index.js';
 import { checkChatAnswer } from '../src/verify.js';
 import { IRIS_INPUT, MESSAGES, PARAMS, URL_LIVE, URL_STOPPED, needsNetwork } from './network.mjs';
@@ -95,6 +97,22 @@ test('a receipt waits until it is settled on chain', { skip: needsNetwork }, asy
   assert.equal(settled.verification.badge, 'settled');
   assert.equal(settled.verification.receipt_id, receiptId);
   assert.ok(JSON.parse(settled.receipt).settlement.batch_root);
+  // The chain itself records it.
+  const rpc = `${URL_LIVE}/rpc`;
+  const confirmed = await client.verify(settled.receipt, { rpc });
+  assert.equal(confirmed.badge, 'settled');
+  // Claimed alone in a batch of its own (a Merkle path that holds offline), which no chain
+  // recorded: only the chain can tell, and it says no.
+  const id = Buffer.from(receiptId.slice(2), 'hex');
+  const alone = `0x${Buffer.from(keccak_256(id)).toString('hex')}`;
+  const moved = JSON.parse(settled.receipt);
+  if (moved.settlement.batch_root !== alone) {
+    moved.settlement.batch_root = alone;
+    moved.settlement.merkle_path = [];
+    const text = JSON.stringify(moved);
+    assert.equal((await client.verify(text)).badge, 'settled', 'offline, the path holds');
+    await assert.rejects(client.verify(text, { rpc }), (err) => err instanceof InvalidReceipt && err.check === 'chain');
+  }
 });
 
 test('an account without funds gets InsufficientFunds with its figures', { skip: needsNetwork }, async () => {
