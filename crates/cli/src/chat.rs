@@ -98,11 +98,10 @@ impl Session {
     async fn ask(&mut self, text: &str) -> anyhow::Result<String> {
         self.messages.push(message("user", text));
         let nonce = veritas_primitives::B256::random();
-        let sealed = match self.args.confidential {
+        let mut sealed = match self.args.confidential {
             true => Some(self.seal().await?),
             false => None,
         };
-        let mut stream_open = crate::confidential::Stream::new();
         let body = ChatCompletionRequest {
             messages: if sealed.is_some() { Vec::new() } else { self.messages.clone() },
             logprobs: false,
@@ -159,8 +158,8 @@ impl Session {
                     StreamEvent::Error(error) => bail!("{}", error.error.message),
                 };
                 if let Some(piece) = chunk.choices.first().and_then(|c| c.delta.content.as_deref()) {
-                    let piece = match &sealed {
-                        Some((_, exchange)) if !piece.is_empty() => stream_open.open(exchange, piece)?,
+                    let piece = match &mut sealed {
+                        Some((_, reader)) if !piece.is_empty() => crate::confidential::open_piece(reader, piece)?,
                         _ => piece.to_owned(),
                     };
                     answer.push_str(&piece);
@@ -175,7 +174,7 @@ impl Session {
         if interrupted {
             // Dropping the stream tells the node to stop; the partial answer stays in the chat.
             eprintln!("(stopped)");
-        } else if let (Some(veritas), Some((request, exchange)), Some(sealing)) =
+        } else if let (Some(veritas), Some((request, reader)), Some(sealing)) =
             (&self.last_receipt, &sealed, &self.sealing)
         {
             eprintln!("receipt {} (confidential: it holds commitments, not the conversation)", veritas.receipt_id);
@@ -186,9 +185,9 @@ impl Session {
                 &sealing.enclave,
                 &veritas.receipt,
                 request,
-                exchange,
+                reader,
                 last,
-                Some(stream_open.pieces()),
+                true,
                 &sealing.model_id,
             )?;
             let signed = veritas_node::protocol::admission::string_value(Some(&opening.output), "text");
@@ -236,7 +235,7 @@ impl Session {
     /// and again after `/model`).
     async fn seal(
         &mut self,
-    ) -> anyhow::Result<(veritas_node::wire::SealedRequest, veritas_verifier::confidential::Exchange)> {
+    ) -> anyhow::Result<(veritas_node::wire::SealedRequest, veritas_verifier::confidential::AnswerReader)> {
         let client =
             crate::client::Client::new(&self.api).with_api_key(self.args.api_key.clone().filter(|k| !k.is_empty()));
         if self.sealing.is_none() {

@@ -445,7 +445,7 @@ async fn infer_confidential(args: InferArgs, input: Value, client: &Client, out:
         .map_err(|err| ClientError::Invalid { reason: format!("the input does not fit the model: {err}") })?;
     let policy = crate::confidential::client_policy(client, args.tee_policy.as_deref()).await?;
     let enclave = crate::confidential::attested_enclave(client, policy).await?;
-    let (sealed, exchange) = enclave.seal(&model.model_id, input)?;
+    let (sealed, reader) = enclave.seal(&model.model_id, input)?;
     let request = InferRequest {
         model: model.model_id.to_string(),
         input: Value::Null,
@@ -462,9 +462,9 @@ async fn infer_confidential(args: InferArgs, input: Value, client: &Client, out:
         &enclave,
         &answer.receipt,
         &sealed,
-        &exchange,
+        &reader,
         sealed_answer,
-        None,
+        false,
         &model.model_id,
     )?;
     if opening.input != inputs {

@@ -9,7 +9,7 @@ use veritas_node::wire::{ConfidentialOpening, KeyOffer, KeyRequest, SealedAnswer
 use veritas_primitives::{Address, B256, Receipt, hex};
 use veritas_verifier::{
     Expectations,
-    confidential::{self, Exchange, KeyConfig, RESPONSE_NONCE_LEN},
+    confidential::{self, AnswerReader, KeyConfig},
     tee::{Policy, TeeEvidence, TeeReport},
     verify_receipt,
 };
@@ -31,8 +31,7 @@ pub(crate) struct Enclave {
 /// the one the network publishes, said out loud, since trusting it trusts the network.
 pub(crate) async fn client_policy(client: &Client, file: Option<&Path>) -> anyhow::Result<Policy> {
     if let Some(file) = file {
-        let json = std::fs::read(file).with_context(|| format!("cannot read the TEE policy {}", file.display()))?;
-        return Policy::from_json(&json).with_context(|| format!("the TEE policy {} does not hold", file.display()));
+        return crate::receipts::read_tee_policy(file);
     }
     let published: veritas_node::wire::TeePolicyInfo = client.get("/v1/tee/policy").await?;
     eprintln!(
@@ -79,58 +78,33 @@ impl Enclave {
         &self,
         model: &veritas_primitives::ModelId,
         input: serde_json::Value,
-    ) -> anyhow::Result<(SealedRequest, Exchange)> {
+    ) -> anyhow::Result<(SealedRequest, AnswerReader)> {
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let sealed = veritas_node::wire::ConfidentialInput { model: model.to_string(), input, time };
         let plaintext = serde_json::to_vec(&sealed)?;
         let (request, exchange) = confidential::seal_request(&self.config, &plaintext, B256::random().0)?;
-        Ok((SealedRequest { worker: self.worker, request: request.into() }, exchange))
+        Ok((SealedRequest { worker: self.worker, request: request.into() }, AnswerReader::new(exchange)))
     }
 }
 
-/// Opens a streamed piece of a sealed answer (hex): `None` for the first, the response nonce.
-pub(crate) struct Stream {
-    chunks: Option<confidential::Chunks>,
-    next: u64,
-}
-
-impl Stream {
-    pub(crate) fn new() -> Stream {
-        Stream { chunks: None, next: 0 }
-    }
-
-    /// The text of the next piece (empty for the response nonce that opens the stream).
-    pub(crate) fn open(&mut self, exchange: &Exchange, piece: &str) -> anyhow::Result<String> {
-        let bytes = hex::decode(piece.trim_start_matches("0x")).context("a sealed piece that is not hex")?;
-        let Some(chunks) = &self.chunks else {
-            let nonce: [u8; RESPONSE_NONCE_LEN] = bytes
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("the sealed stream does not open with a response nonce"))?;
-            self.chunks = Some(exchange.answer(&nonce));
-            return Ok(String::new());
-        };
-        let text = chunks.open(self.next, &bytes, false)?;
-        self.next += 1;
-        String::from_utf8(text).context("a sealed piece that is not text")
-    }
-
-    /// How many text pieces were opened.
-    pub(crate) fn pieces(&self) -> u64 {
-        self.next
-    }
+/// The text of a streamed piece of a sealed answer (hex); empty for the response nonce that
+/// opens the stream.
+pub(crate) fn open_piece(reader: &mut AnswerReader, piece: &str) -> anyhow::Result<String> {
+    let bytes = hex::decode(piece.trim_start_matches("0x")).context("a sealed piece that is not hex")?;
+    String::from_utf8(reader.piece(&bytes)?).context("a sealed piece that is not text")
 }
 
 /// Checks a confidential answer: the receipt holds under the client's policy, is confidential,
 /// and its attestation binds this very sealed request; the sealed answer opens (its last chunk
-/// at `streamed` when pieces were streamed) and its input and output are the claim's
-/// commitments. Returns the opening.
+/// right after the pieces `reader` read, when `streamed`) and its input and output are the
+/// claim's commitments. Returns the opening.
 pub(crate) fn check_answer(
     enclave: &Enclave,
     receipt: &Receipt,
     sealed: &SealedRequest,
-    exchange: &Exchange,
+    reader: &AnswerReader,
     answer: &SealedAnswer,
-    streamed: Option<u64>,
+    streamed: bool,
     model_id: &veritas_primitives::ModelId,
 ) -> anyhow::Result<ConfidentialOpening> {
     let invalid = |reason: String| anyhow::Error::from(ClientError::Invalid { reason });
@@ -145,21 +119,9 @@ pub(crate) fn check_answer(
     if report.tee_nonce.as_deref() != Some(confidential::request_nonce(&sealed.request).as_slice()) {
         return Err(invalid("the receipt's attestation does not bind the request this client sealed".into()));
     }
-    if streamed.is_some_and(|pieces| pieces != answer.index) {
-        return Err(invalid(format!(
-            "the sealed answer ends at chunk {}, after {} streamed",
-            answer.index,
-            streamed.unwrap_or(0)
-        )));
-    }
-    let nonce: [u8; RESPONSE_NONCE_LEN] = answer
-        .response_nonce
-        .as_ref()
-        .try_into()
-        .map_err(|_| invalid("a response nonce that is not 32 bytes".into()))?;
-    let last = exchange.answer(&nonce).open(answer.index, &answer.last, true)?;
+    let last = reader.last(&answer.response_nonce, answer.index, &answer.last, streamed)?;
     let opening: ConfidentialOpening =
         serde_json::from_slice(&last).map_err(|err| invalid(format!("the sealed answer's last chunk: {err}")))?;
-    confidential::check_opening(&receipt.claim, exchange.salt(), &opening.input, &opening.output)?;
+    confidential::check_opening(&receipt.claim, reader.exchange().salt(), &opening.input, &opening.output)?;
     Ok(opening)
 }

@@ -36,13 +36,7 @@ pub struct ProxyArgs {
 
 /// `veritas proxy`.
 pub async fn proxy(args: ProxyArgs, out: &Output) -> anyhow::Result<u8> {
-    let tee_policy = match &args.tee_policy {
-        Some(path) => {
-            let json = std::fs::read(path).with_context(|| format!("cannot read the TEE policy {}", path.display()))?;
-            Some(veritas_node::TeePolicy::from_json(&json).with_context(|| format!("{}", path.display()))?)
-        }
-        None => None,
-    };
+    let tee_policy = args.tee_policy.as_deref().map(crate::receipts::read_tee_policy).transpose()?;
     let receipts = args.receipts.unwrap_or_else(|| env::home().join("proxy-receipts"));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

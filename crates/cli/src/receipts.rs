@@ -41,15 +41,17 @@ pub struct VerifyArgs {
 /// The TEE policy a reader chose: a file, and whether simulated evidence may pass.
 pub(crate) fn reader_tee_policy(file: Option<&std::path::Path>, allow_simulated: bool) -> anyhow::Result<TeePolicy> {
     let mut policy = match file {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read the TEE policy {}", path.display()))?;
-            TeePolicy::from_json(&bytes).with_context(|| format!("the TEE policy {}", path.display()))?
-        }
+        Some(path) => read_tee_policy(path)?,
         None => TeePolicy::default(),
     };
     policy.simulated.allow |= allow_simulated;
     Ok(policy)
+}
+
+/// A TEE policy from a JSON file, checked.
+pub(crate) fn read_tee_policy(path: &std::path::Path) -> anyhow::Result<TeePolicy> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the TEE policy {}", path.display()))?;
+    TeePolicy::from_json(&bytes).with_context(|| format!("the TEE policy {}", path.display()))
 }
 
 /// Prints what a `tee` receipt's attestation proves and under which assumptions.

@@ -5,7 +5,7 @@
 use veritas_primitives::{Evidence, Receipt, TensorData, Value, Values, hex};
 use veritas_verifier::{
     Expectations,
-    confidential::{self, Chunks, Exchange, KeyConfig, RESPONSE_NONCE_LEN},
+    confidential::{self, AnswerReader, KeyConfig},
     tee::{Policy, TeeEvidence, TeeReport},
     verify_receipt,
 };
@@ -39,9 +39,8 @@ pub struct Enclave {
     config: KeyConfig,
     report: TeeReport,
     policy: std::sync::Arc<Policy>,
-    exchange: Option<(Exchange, [u8; 32])>,
-    stream: Option<Chunks>,
-    pieces: u64,
+    /// The request sealed last: the reader of its answer, and the nonce its claim must bind.
+    sealed: Option<(AnswerReader, [u8; 32])>,
 }
 
 fn hex_bytes(text: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -67,15 +66,7 @@ pub fn check_enclave(offer_json: &str, nonce_hex: &str, policy_json: &str, now: 
     let (report, config) =
         confidential::check_key_offer(&config, &evidence.attestation, &evidence.nonce, &nonce, &policy, now as u64)
             .map_err(|err| err.to_string())?;
-    Ok(Enclave {
-        worker: field("worker")?.to_owned(),
-        config,
-        report,
-        policy: policy.into(),
-        exchange: None,
-        stream: None,
-        pieces: 0,
-    })
+    Ok(Enclave { worker: field("worker")?.to_owned(), config, report, policy: policy.into(), sealed: None })
 }
 
 #[wasm_bindgen]
@@ -103,9 +94,7 @@ impl Enclave {
         let (request, exchange) =
             confidential::seal_request(&self.config, plaintext.as_bytes(), seed).map_err(|err| err.to_string())?;
         let nonce = confidential::request_nonce(&request);
-        self.exchange = Some((exchange, nonce));
-        self.stream = None;
-        self.pieces = 0;
+        self.sealed = Some((AnswerReader::new(exchange), nonce));
         Ok(serde_json::json!({
             "worker": self.worker,
             "request": format!("0x{}", hex::encode(&request)),
@@ -117,16 +106,9 @@ impl Enclave {
     /// Opens the next streamed piece (hex) of the answer: the first is the response nonce
     /// (returns ""), each after it a piece of text.
     pub fn open_piece(&mut self, piece_hex: &str) -> Result<String, String> {
-        let (exchange, _) = self.exchange.as_ref().ok_or("nothing was sealed")?;
+        let (reader, _) = self.sealed.as_mut().ok_or("nothing was sealed")?;
         let bytes = hex_bytes(piece_hex, "a sealed piece")?;
-        let Some(chunks) = &self.stream else {
-            let nonce: [u8; RESPONSE_NONCE_LEN] =
-                bytes.try_into().map_err(|_| "the sealed stream does not open with a response nonce".to_owned())?;
-            self.stream = Some(exchange.answer(&nonce));
-            return Ok(String::new());
-        };
-        let text = chunks.open(self.pieces, &bytes, false).map_err(|err| err.to_string())?;
-        self.pieces += 1;
+        let text = reader.piece(&bytes).map_err(|err| err.to_string())?;
         String::from_utf8(text).map_err(|_| "a sealed piece that is not text".to_owned())
     }
 
@@ -136,7 +118,7 @@ impl Enclave {
     /// claim's committed input and output. Returns `{"text", "messages"}` as the enclave opened
     /// them, for the page to compare with what it sent and showed.
     pub fn finish(&self, receipt_json: &str, sealed_json: &str) -> Result<String, String> {
-        let (exchange, nonce) = self.exchange.as_ref().ok_or("nothing was sealed")?;
+        let (reader, nonce) = self.sealed.as_ref().ok_or("nothing was sealed")?;
         let receipt: Receipt = serde_json::from_str(receipt_json).map_err(|err| format!("the receipt: {err}"))?;
         let expect = Expectations { tee_policy: self.policy.clone(), ..Expectations::default() };
         let report = verify_receipt(&receipt, &expect).map_err(|err| err.to_string())?;
@@ -149,22 +131,17 @@ impl Enclave {
         let sealed: serde_json::Value =
             serde_json::from_str(sealed_json).map_err(|err| format!("the sealed answer: {err}"))?;
         let index = sealed["index"].as_u64().ok_or("the sealed answer has no index")?;
-        if index != self.pieces {
-            return Err(format!("the sealed answer ends at chunk {index}, after {} streamed", self.pieces));
-        }
-        let response_nonce: [u8; RESPONSE_NONCE_LEN] =
-            hex_bytes(sealed["response_nonce"].as_str().unwrap_or_default(), "the response nonce")?
-                .try_into()
-                .map_err(|_| "a response nonce that is not 32 bytes".to_owned())?;
+        let response_nonce = hex_bytes(sealed["response_nonce"].as_str().unwrap_or_default(), "the response nonce")?;
         let last = hex_bytes(sealed["last"].as_str().unwrap_or_default(), "the last chunk")?;
-        let opened = exchange.answer(&response_nonce).open(index, &last, true).map_err(|err| err.to_string())?;
+        let opened = reader.last(&response_nonce, index, &last, true).map_err(|err| err.to_string())?;
         let opening: serde_json::Value =
             serde_json::from_slice(&opened).map_err(|err| format!("the last chunk: {err}"))?;
         let values = |name: &str| -> Result<Values, String> {
             serde_json::from_value(opening[name].clone()).map_err(|err| format!("the last chunk's {name}: {err}"))
         };
         let (input, output) = (values("input")?, values("output")?);
-        confidential::check_opening(&receipt.claim, exchange.salt(), &input, &output).map_err(|err| err.to_string())?;
+        confidential::check_opening(&receipt.claim, reader.exchange().salt(), &input, &output)
+            .map_err(|err| err.to_string())?;
         Ok(serde_json::json!({
             "text": string_value(&output, "text"),
             "messages": string_value(&input, "messages"),

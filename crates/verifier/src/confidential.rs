@@ -140,6 +140,10 @@ pub enum ConfidentialError {
         /// The chunk's index.
         index: u64,
     },
+    /// A sealed answer that is not in its form: no response nonce first, or a last chunk that
+    /// does not follow the pieces streamed.
+    #[error("sealed answer: {0}")]
+    Answer(String),
     /// The answer's opening does not match the claim's commitments.
     #[error("the {what} the enclave opened does not match the claim's commitment")]
     Commitment {
@@ -342,6 +346,59 @@ impl Chunks {
         self.cipher
             .decrypt(&self.nonce(index).into(), Payload { msg: ciphertext, aad })
             .map_err(|_| ConfidentialError::Chunk { index })
+    }
+}
+
+/// A client's reading of a sealed answer: the streamed pieces in order, the first of them the
+/// response nonce, then the last chunk, which must follow them.
+#[derive(Clone)]
+pub struct AnswerReader {
+    exchange: Exchange,
+    chunks: Option<Chunks>,
+    pieces: u64,
+}
+
+impl AnswerReader {
+    /// A reader of the answer to the request sealed with `exchange`.
+    pub fn new(exchange: Exchange) -> AnswerReader {
+        AnswerReader { exchange, chunks: None, pieces: 0 }
+    }
+
+    /// The exchange (its commitment salt).
+    pub fn exchange(&self) -> &Exchange {
+        &self.exchange
+    }
+
+    /// How many pieces of text were opened.
+    pub fn pieces(&self) -> u64 {
+        self.pieces
+    }
+
+    /// The next streamed piece: the first is the response nonce (returns nothing), each after it
+    /// a sealed piece of text.
+    pub fn piece(&mut self, sealed: &[u8]) -> ConfidentialResult<Vec<u8>> {
+        let Some(chunks) = &self.chunks else {
+            let nonce: [u8; RESPONSE_NONCE_LEN] = sealed
+                .try_into()
+                .map_err(|_| ConfidentialError::Answer("the stream does not open with a response nonce".into()))?;
+            self.chunks = Some(self.exchange.answer(&nonce));
+            return Ok(Vec::new());
+        };
+        let text = chunks.open(self.pieces, sealed, false)?;
+        self.pieces += 1;
+        Ok(text)
+    }
+
+    /// The last chunk (`index`, sealed under `response_nonce`); when the answer was `streamed`,
+    /// it must come right after the pieces read.
+    pub fn last(&self, response_nonce: &[u8], index: u64, last: &[u8], streamed: bool) -> ConfidentialResult<Vec<u8>> {
+        if streamed && index != self.pieces {
+            return Err(ConfidentialError::Answer(format!("it ends at chunk {index}, after {} streamed", self.pieces)));
+        }
+        let nonce: [u8; RESPONSE_NONCE_LEN] = response_nonce
+            .try_into()
+            .map_err(|_| ConfidentialError::Answer("a response nonce that is not 32 bytes".into()))?;
+        self.exchange.answer(&nonce).open(index, last, true)
     }
 }
 

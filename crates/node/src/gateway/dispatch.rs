@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use veritas_primitives::{Address, Receipt, values::values_hash};
 use veritas_verifier::confidential::request_nonce;
-use veritas_wire::{ChatInput, InferRequest, InferResponse, Member, WorkChat};
+use veritas_wire::{ChatInput, InferRequest, InferResponse, Member, SealedRequest, WorkChat};
 
 use super::Gateway;
 use crate::{
@@ -34,6 +34,15 @@ impl Failed {
     /// elsewhere and nothing reached the client yet.
     fn of_call(err: NodeError, streamed: bool) -> Failed {
         if err.retryable() && !streamed { Failed::Next(err) } else { Failed::Stop(err) }
+    }
+}
+
+/// The nonce a `tee` answer's evidence must bind: a confidential request's hash, else the
+/// client's nonce (none: empty).
+fn bound_nonce(sealed: Option<&SealedRequest>, nonce: Option<&str>) -> NodeResult<Vec<u8>> {
+    match sealed {
+        Some(sealed) => Ok(request_nonce(&sealed.request).to_vec()),
+        None => Ok(nonce.map(parse_nonce).transpose()?.unwrap_or_default()),
     }
 }
 
@@ -102,10 +111,7 @@ impl Gateway {
         queue: Queue,
     ) -> NodeResult<InferResponse> {
         let started = Instant::now();
-        let nonce = match &job.sealed {
-            Some(sealed) => request_nonce(&sealed.request).to_vec(),
-            None => job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default(),
-        };
+        let nonce = bound_nonce(job.sealed.as_ref(), job.nonce.as_deref())?;
         let request = InferRequest {
             model: job.model.id.to_string(),
             input,
@@ -160,13 +166,11 @@ impl Gateway {
     ) -> NodeResult<ChatResponse> {
         let started = Instant::now();
         let sealed = match &job.input {
-            ChatInput::Sealed(sealed) => Some(sealed.worker),
+            ChatInput::Sealed(sealed) => Some(sealed),
             _ => None,
         };
-        let nonce = match &job.input {
-            ChatInput::Sealed(sealed) => request_nonce(&sealed.request).to_vec(),
-            _ => job.nonce.as_deref().map(parse_nonce).transpose()?.unwrap_or_default(),
-        };
+        let nonce = bound_nonce(sealed, job.nonce.as_deref())?;
+        let sealed = sealed.map(|sealed| sealed.worker);
         let messages = job.input.messages_json();
         let request = WorkChat {
             model: model.id.to_string(),

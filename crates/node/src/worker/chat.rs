@@ -96,6 +96,11 @@ impl Worker {
         let core = &self.core;
         let (input, attest, sealer) = match job.input.clone() {
             ChatInput::Sealed(sealed) => {
+                if job.logprobs {
+                    return Err(NodeError::Confidential(
+                        "log-probabilities are not offered on a confidential request".into(),
+                    ));
+                }
                 let opened = self.open_sealed(&sealed, &version.id)?;
                 let input: ChatInput = serde_json::from_value(opened.input)
                     .ok()
@@ -105,16 +110,7 @@ impl Worker {
                             "the sealed input is not `{\"messages\": […]}` or `{\"prompt\": \"…\"}`".into(),
                         )
                     })?;
-                if job.logprobs {
-                    return Err(NodeError::Confidential(
-                        "log-probabilities are not offered on a confidential request".into(),
-                    ));
-                }
-                let attest = self
-                    .attester(Mode::Tee, None)?
-                    .map(|attest| super::enclave::Attest { nonce: opened.nonce.to_vec(), ..attest });
-                let sealer = super::confidential::Sealer::new(&opened.exchange);
-                (input, attest, Some(std::sync::Arc::new(std::sync::Mutex::new(sealer))))
+                (input, Some(opened.attest), Some(std::sync::Arc::new(std::sync::Mutex::new(opened.sealer))))
             }
             input => (input, self.attester(job.mode, job.nonce.as_deref())?, None),
         };
@@ -125,7 +121,7 @@ impl Worker {
             ChatInput::Sealed(_) => unreachable!("opened above"),
         };
         // A confidential answer streams sealed: the response nonce first, then each piece.
-        let mut on_text: OnText = match &sealer {
+        let on_text: OnText = match &sealer {
             None => Box::new(on_text),
             Some(sealer) => {
                 let (sealer, mut on_text, mut opened) = (sealer.clone(), on_text, false);
@@ -139,7 +135,6 @@ impl Worker {
                 })
             }
         };
-        let on_text = move |text: &str| on_text(text);
         let _turn = self.generations.enter().await?;
         let sampling = job.sampling.clone();
         let logprobs = job.logprobs;

@@ -18,10 +18,10 @@ use crate::{NodeError, NodeResult};
 pub(crate) struct Opened {
     /// What the client sealed: the inputs, or the chat's messages or prompt.
     pub input: serde_json::Value,
-    /// The exchange that seals the answer and salts the commitments.
-    pub exchange: Exchange,
-    /// The nonce the claim's evidence binds: the hash of the sealed request.
-    pub nonce: [u8; 32],
+    /// The claim's attestation: this enclave, binding the hash of the sealed request.
+    pub attest: super::enclave::Attest,
+    /// What seals the answer and salts the commitments.
+    pub sealer: Sealer,
 }
 
 fn refused(reason: impl Into<String>) -> NodeError {
@@ -54,7 +54,7 @@ impl Worker {
     /// Opens a sealed request for `model` inside the enclave: it must be sealed to this node's
     /// key and name this model.
     pub(crate) fn open_sealed(&self, sealed: &SealedRequest, model: &ModelId) -> NodeResult<Opened> {
-        let (_, key) = self.sealing()?;
+        let (enclave, key) = self.sealing()?;
         if sealed.worker != self.core.key.address() {
             return Err(refused(format!(
                 "sealed to inference node {}, and this is {}",
@@ -91,7 +91,8 @@ impl Worker {
         if !self.core.store.nonces().first_use_lazily(&seen, input.time + 2 * SEALED_WINDOW, now)? {
             return Err(refused("this sealed request was served already: a replay is refused"));
         }
-        Ok(Opened { input: input.input, exchange, nonce })
+        let attest = super::enclave::Attest { enclave, nonce: nonce.to_vec() };
+        Ok(Opened { input: input.input, attest, sealer: Sealer::new(&exchange) })
     }
 }
 

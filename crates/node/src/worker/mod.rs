@@ -130,10 +130,7 @@ impl Worker {
                         model.id, model.name
                     ))
                 })?;
-                let attest = self
-                    .attester(Mode::Tee, None)?
-                    .map(|attest| enclave::Attest { nonce: opened.nonce.to_vec(), ..attest });
-                (inputs, attest, Some(confidential::Sealer::new(&opened.exchange)))
+                (inputs, Some(opened.attest), Some(opened.sealer))
             }
         };
         let quantized = if model.manifest.format == ModelFormat::Quantized {

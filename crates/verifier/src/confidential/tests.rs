@@ -105,3 +105,21 @@ fn a_key_offer_holds_only_for_the_attested_key_the_clients_nonce_and_an_allowed_
     let err = check_key_offer(&config, &offer(&key, &nonce), &nonce, &nonce, &Policy::default(), 0).unwrap_err();
     assert!(matches!(err, ConfidentialError::Attestation(TeeError::SimulatedNotAllowed)), "{err}");
 }
+
+#[test]
+fn a_reader_opens_the_stream_in_order_and_its_end_only_after_the_pieces_read() {
+    let key = enclave();
+    let (sealed, client) = seal_request(&key.config(), b"prompt", [9; 32]).unwrap();
+    let (_, server) = key.open(&sealed).unwrap();
+    let response_nonce = [3; RESPONSE_NONCE_LEN];
+    let seal = server.answer(&response_nonce);
+    let mut reader = AnswerReader::new(client);
+    assert!(reader.piece(&[1; 5]).is_err(), "a stream must open with its response nonce");
+    assert_eq!(reader.piece(&response_nonce).unwrap(), b"");
+    assert_eq!(reader.piece(&seal.seal(0, b"Hi", false)).unwrap(), b"Hi");
+    let last = seal.seal(1, b"{}", true);
+    assert_eq!(reader.last(&response_nonce, 1, &last, true).unwrap(), b"{}");
+    let early = seal.seal(0, b"{}", true);
+    assert!(matches!(reader.last(&response_nonce, 0, &early, true), Err(ConfidentialError::Answer(_))));
+    assert_eq!(reader.last(&response_nonce, 0, &early, false).unwrap(), b"{}", "not streamed: any index");
+}
