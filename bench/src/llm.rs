@@ -1,7 +1,8 @@
-//! `veritas-bench llm-drift [GENERATIONS] [THREADS]`: how far teacher-forced scoring (the whole
-//! completion in one batched pass) drifts from the log-probabilities seen during incremental
-//! generation, on honest sampled generations of the default model; and what scoring costs
-//! next to generating. The verification network's acceptance tolerance comes from this.
+//! `veritas-bench llm-drift [GENERATIONS] [THREADS] [CONCURRENCY]`: how far teacher-forced
+//! scoring (the whole completion in one pass, alone) drifts from the log-probabilities seen
+//! during batched generation (concurrent generations decoding together, as a node runs them),
+//! on honest sampled generations of the default model; and what scoring costs next to
+//! generating. The verification network's acceptance tolerance comes from this.
 
 use std::{ops::ControlFlow, time::Instant};
 
@@ -32,37 +33,60 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn run(mut args: impl Iterator<Item = String>) {
     let generations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(300);
     let threads: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(2);
+    let concurrency: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(16);
     let gguf = std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF: `cargo xtask setup` fetches the model");
-    let model = LlmModel::load(gguf.as_ref(), threads).unwrap();
+    // Generations decode together, `concurrency` at a time, in one context as a node runs
+    // them; each is then scored alone, teacher-forced, as a validator scores it.
+    let options = veritas_llm::BatchOptions { threads, sequences: concurrency, context: 8192 };
+    let model = LlmModel::load_with(gguf.as_ref(), options, std::sync::Arc::new(veritas_llm::DecodeSlots::new(1))).unwrap();
+    let params = |i: usize| SamplingParams {
+        temperature: [0.0, 0.7, 1.0][i % 3],
+        top_p: 0.95,
+        top_k: 40,
+        seed: i as u32,
+        max_tokens: 16 + (i % 5) as u32 * 8,
+        stop: vec![],
+    };
+    let prompt = |i: usize| format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", PROMPTS[i % PROMPTS.len()]);
     let mut deltas = Vec::new();
     let (mut tokens, mut inconsistent, mut rank_above_top_k) = (0usize, 0usize, 0usize);
+    let mut per_generation: Vec<(usize, usize)> = Vec::new();
     let (mut generate_s, mut score_s) = (0.0f64, 0.0f64);
-    for i in 0..generations {
-        let prompt = format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", PROMPTS[i % PROMPTS.len()]);
-        let params = SamplingParams {
-            temperature: [0.0, 0.7, 1.0][i % 3],
-            top_p: 0.95,
-            top_k: 40,
-            seed: i as u32,
-            max_tokens: 48,
-            stop: vec![],
-        };
+    for wave in (0..generations).collect::<Vec<_>>().chunks(concurrency) {
         let started = Instant::now();
-        let generation = model.generate(&prompt, &params, true, |_| ControlFlow::Continue(())).unwrap();
+        let made: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&i| {
+                    let model = &model;
+                    scope.spawn(move || {
+                        let extras = veritas_llm::Extras { logprobs: true, ..Default::default() };
+                        (i, model.generate(&prompt(i), &params(i), &extras, |_| ControlFlow::Continue(())).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
         generate_s += started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        let scores = model.score(&prompt, &generation.tokens, &params).unwrap();
-        score_s += started.elapsed().as_secs_f64();
-        for (score, at_generation) in scores.iter().zip(&generation.logprobs) {
-            deltas.push((score.logprob - at_generation).abs());
-            tokens += 1;
-            inconsistent += usize::from(!score.consistent);
-            rank_above_top_k += usize::from(score.rank > params.top_k);
+        for (i, generation) in made {
+            let started = Instant::now();
+            let scores = model.score(&prompt(i), &generation.tokens, &params(i), None).unwrap();
+            score_s += started.elapsed().as_secs_f64();
+            let mut outside = 0;
+            for (score, at_generation) in scores.iter().zip(&generation.logprobs) {
+                deltas.push((score.logprob - at_generation).abs());
+                tokens += 1;
+                outside += usize::from(!score.consistent);
+                rank_above_top_k += usize::from(score.rank > params(i).top_k);
+            }
+            inconsistent += outside;
+            per_generation.push((outside, scores.len()));
         }
     }
     deltas.sort_by(f64::total_cmp);
     println!(
-        "{generations} generations ({tokens} tokens), temperatures 0 / 0.7 / 1, top_p 0.95, top_k 40, {threads} threads"
+        "{generations} generations ({tokens} tokens) decoded {concurrency} at a time in one batch, temperatures 0 / 0.7 / 1, \
+         top_p 0.95, top_k 40, {threads} threads"
     );
     println!("| |logprob(scored) − logprob(generated)| | value |\n|---|---|");
     for (name, p) in [("median", 0.5), ("p99", 0.99), ("p99.9", 0.999)] {
@@ -71,8 +95,17 @@ pub fn run(mut args: impl Iterator<Item = String>) {
     println!("| max | {:.2e} |", deltas.last().copied().unwrap_or(0.0));
     println!("| tokens the sampler could not have picked (scored) | {inconsistent} of {tokens} |");
     println!("| tokens ranked below top-k when scored | {rank_above_top_k} |");
+    let most = per_generation.iter().map(|&(outside, _)| outside).max().unwrap_or(0);
+    println!("| most such tokens in one generation | {most} |");
+    for (name, share, floor) in [("3%, at least 1", 0.03, 1usize), ("3%, at least 2", 0.03, 2), ("5%, at least 2", 0.05, 2)] {
+        let refused = per_generation
+            .iter()
+            .filter(|&&(outside, n)| outside > ((n as f64 * share).floor() as usize).max(floor))
+            .count();
+        println!("| honest generations a tolerance of {name} refuses | {refused} of {} |", per_generation.len());
+    }
     println!(
-        "| scoring time / generation time | {:.1}% ({score_s:.2} s / {generate_s:.2} s) |",
+        "| scoring time / generation time | {:.1}% ({score_s:.2} s / {generate_s:.2} s wall, batched) |",
         100.0 * score_s / generate_s
     );
 }
@@ -102,7 +135,7 @@ pub fn speed(mut args: impl Iterator<Item = String>) {
         let started = Instant::now();
         let mut first = None;
         let generation = model
-            .generate(&prompt, &params, false, |_| {
+            .generate(&prompt, &params, &veritas_llm::Extras::default(), |_| {
                 first.get_or_insert_with(|| started.elapsed().as_secs_f64());
                 ControlFlow::Continue(())
             })
@@ -131,7 +164,7 @@ pub fn speed(mut args: impl Iterator<Item = String>) {
     for seed in 0..40 {
         let long = SamplingParams { temperature: 1.0, seed, max_tokens: 256, ..Default::default() };
         let started = Instant::now();
-        let candidate = model.generate(story, &long, false, |_| ControlFlow::Continue(())).unwrap();
+        let candidate = model.generate(story, &long, &veritas_llm::Extras::default(), |_| ControlFlow::Continue(())).unwrap();
         if candidate.tokens.len() == 256 {
             generate_s = started.elapsed().as_secs_f64();
             generation = Some((candidate, long));
@@ -140,7 +173,7 @@ pub fn speed(mut args: impl Iterator<Item = String>) {
     }
     let (generation, long) = generation.expect("a 256-token story within 40 seeds");
     let started = Instant::now();
-    model.score(story, &generation.tokens, &long).unwrap();
+    model.score(story, &generation.tokens, &long, None).unwrap();
     let score_s = started.elapsed().as_secs_f64();
     println!(
         "\n| scoring {} tokens / generating them | {:.1}% ({:.3} s / {:.3} s) |",

@@ -88,7 +88,10 @@ impl From<NodeError> for ApiError {
             NodeError::NotAnLlm { .. } => (S::BAD_REQUEST, "not_a_language_model"),
             NodeError::NoLanguageModels => (S::NOT_IMPLEMENTED, "no_language_models"),
             NodeError::Llm(
-                LlmError::PromptTooLong { .. } | LlmError::InvalidSampling(_) | LlmError::InvalidMessages(_),
+                LlmError::PromptTooLong { .. }
+                | LlmError::InvalidSampling(_)
+                | LlmError::InvalidMessages(_)
+                | LlmError::InvalidGrammar(_),
             ) => (S::BAD_REQUEST, "invalid_request"),
             NodeError::Chain(veritas_node::chain::ChainError::Rpc(_) | veritas_node::chain::ChainError::Timeout(_)) => {
                 (S::SERVICE_UNAVAILABLE, "chain_unavailable")

@@ -26,8 +26,8 @@ use veritas_node::{
         ChatInput, ErrorBody,
         openai::{
             AssistantMessage, ChatChoice, ChatChunk, ChatCompletion, ChatCompletionRequest, ChatLogprobs, ChunkChoice,
-            CompletionOptions, CompletionRequest, Delta, TextChoice, TextChunk, TextChunkChoice, TextCompletion,
-            TextLogprobs, TokenLogprob, Usage, VeritasReceipt,
+            CompletionOptions, CompletionRequest, Delta, FunctionDelta, TextChoice, TextChunk, TextChunkChoice,
+            TextCompletion, TextLogprobs, TokenLogprob, ToolCallDelta, TopLogprob, Usage, VeritasReceipt,
         },
     },
 };
@@ -84,11 +84,20 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn finish(reason: FinishReason) -> &'static str {
+fn finish(reason: FinishReason, calls: bool) -> &'static str {
     match reason {
+        _ if calls => "tool_calls",
         FinishReason::Stop | FinishReason::Cancelled => "stop",
         FinishReason::Length => "length",
     }
+}
+
+/// A tool call's id: `call_` and 24 hex digits of a hash of what names the answer (its receipt,
+/// or its stream) and the call's place in it.
+fn call_id(answer: &[u8], index: usize) -> String {
+    let mut bytes = answer.to_vec();
+    bytes.extend_from_slice(&(index as u64).to_be_bytes());
+    format!("call_{}", alloy_primitives::hex::encode(&alloy_primitives::keccak256(bytes)[..12]))
 }
 
 fn usage(answer: &ChatResponse) -> Usage {
@@ -112,11 +121,27 @@ fn chat_logprobs(answer: &ChatResponse) -> Option<ChatLogprobs> {
             .pieces
             .iter()
             .zip(logprobs)
-            .map(|(token, logprob)| TokenLogprob {
+            .enumerate()
+            .map(|(i, (token, logprob))| TokenLogprob {
                 token: token.clone(),
                 logprob: *logprob,
                 bytes: token.as_bytes().to_vec(),
-                top_logprobs: Vec::new(),
+                top_logprobs: answer
+                    .generation
+                    .top_logprobs
+                    .get(i)
+                    .zip(answer.top_pieces.get(i))
+                    .map(|(top, pieces)| {
+                        top.iter()
+                            .zip(pieces)
+                            .map(|((_, logprob), piece)| TopLogprob {
+                                token: piece.clone(),
+                                logprob: *logprob,
+                                bytes: piece.as_bytes().to_vec(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect(),
     })
@@ -153,9 +178,18 @@ pub(crate) async fn chat(
     paid: Paid<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let body = paid.body;
-    if body.top_logprobs.is_some_and(|n| n > 0) {
-        return Err(invalid("top_logprobs is not supported (each token's own logprob is, with logprobs: true)"));
-    }
+    let top_logprobs = match body.top_logprobs {
+        None | Some(0) => 0,
+        Some(n) if n > u32::from(veritas_node::llm::MAX_TOP_LOGPROBS) => {
+            return Err(invalid(format!(
+                "top_logprobs must be 0 to {}, got {n}",
+                veritas_node::llm::MAX_TOP_LOGPROBS
+            )));
+        }
+        Some(_) if !body.logprobs => return Err(invalid("top_logprobs needs logprobs: true")),
+        Some(n) => n as u8,
+    };
+    let constraint = body.constraint();
     let input = match body.options.veritas_sealed.clone() {
         Some(_) if !body.messages.is_empty() => {
             return Err(invalid("a confidential request carries its messages sealed only: `messages` must be empty"));
@@ -170,6 +204,8 @@ pub(crate) async fn chat(
         logprobs: body.logprobs,
         mode: body.options.veritas_mode,
         nonce: body.options.veritas_nonce.clone(),
+        top_logprobs,
+        constraint,
     };
     run(state.node, request, paid.account, &body.options, Kind::Chat).await
 }
@@ -201,15 +237,33 @@ pub(crate) async fn completion(
         logprobs: body.logprobs.is_some(),
         mode: body.options.veritas_mode,
         nonce: body.options.veritas_nonce.clone(),
+        top_logprobs: 0,
+        constraint: Default::default(),
     };
     run(state.node, request, paid.account, &body.options, Kind::Completion).await
 }
 
-/// A whole answer in its endpoint's shape.
-fn answer_json(answer: &ChatResponse, kind: Kind) -> Response {
-    let id = veritas_node::completion_id(&answer.receipt.id());
+/// A whole answer in its endpoint's shape; with `tools`, its calls are read out of the text.
+fn answer_json(answer: &ChatResponse, kind: Kind, tools: bool) -> Response {
+    let receipt_id = answer.receipt.id();
+    let id = veritas_node::completion_id(&receipt_id);
     let (model, created, usage, veritas) = (answer.model.name.clone(), now(), usage(answer), veritas(answer));
-    let finish_reason = finish(answer.generation.finish_reason).to_owned();
+    let (content, calls) = if tools {
+        veritas_node::llm::read_tool_calls(&answer.generation.text)
+    } else {
+        (answer.generation.text.clone(), Vec::new())
+    };
+    let finish_reason = finish(answer.generation.finish_reason, !calls.is_empty()).to_owned();
+    let tool_calls: Vec<veritas_node::llm::ToolCall> = calls
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, arguments))| veritas_node::llm::ToolCall {
+            id: call_id(receipt_id.as_slice(), i),
+            kind: "function".into(),
+            function: veritas_node::llm::FunctionCall { name, arguments },
+        })
+        .collect();
+    let content = (tool_calls.is_empty() || !content.is_empty()).then_some(content);
     match kind {
         Kind::Chat => Json(ChatCompletion {
             id,
@@ -218,7 +272,7 @@ fn answer_json(answer: &ChatResponse, kind: Kind) -> Response {
             model,
             choices: vec![ChatChoice {
                 index: 0,
-                message: AssistantMessage { role: "assistant".into(), content: answer.generation.text.clone() },
+                message: AssistantMessage { role: "assistant".into(), content, tool_calls },
                 finish_reason,
                 logprobs: chat_logprobs(answer),
             }],
@@ -255,6 +309,8 @@ struct Chunks {
     model: String,
     created: u64,
     kind: Kind,
+    /// With tools in play: the reader of calls out of the text, and the calls so far.
+    tools: Option<std::sync::Mutex<(veritas_node::llm::ToolStream, usize)>>,
 }
 
 impl Chunks {
@@ -280,28 +336,75 @@ impl Chunks {
 
     /// The first chunk: the assistant's role (chat only).
     fn opening(&self) -> Option<Event> {
-        let delta = Delta { role: Some("assistant".into()), content: Some(String::new()) };
+        let delta = Delta { role: Some("assistant".into()), content: Some(String::new()), tool_calls: None };
         (self.kind == Kind::Chat)
             .then(|| self.chat(Some(ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None }), None, None))
     }
 
-    /// A piece of text.
-    fn piece(&self, text: String) -> Event {
-        match self.kind {
-            Kind::Chat => {
-                let delta = Delta { role: None, content: Some(text) };
-                self.chat(Some(ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None }), None, None)
+    /// A piece of text: its events (with tools in play, content as it comes and each call
+    /// when its block closes, or nothing while a call is being written).
+    fn piece(&self, text: String) -> Vec<Event> {
+        match (&self.tools, self.kind) {
+            (Some(tools), _) => {
+                let pieces = tools.lock().unwrap_or_else(|p| p.into_inner()).0.push(&text);
+                self.tool_pieces(pieces)
             }
-            Kind::Completion => {
-                self.text(Some(TextChunkChoice { index: 0, text, finish_reason: None, logprobs: None }), None, None)
+            (None, Kind::Chat) => vec![self.content(text)],
+            (None, Kind::Completion) => {
+                vec![self.text(Some(TextChunkChoice { index: 0, text, finish_reason: None, logprobs: None }), None, None)]
             }
         }
     }
 
+    fn content(&self, text: String) -> Event {
+        let delta = Delta { role: None, content: Some(text), tool_calls: None };
+        self.chat(Some(ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None }), None, None)
+    }
+
+    /// Content and whole calls as chunks: a call in two, OpenAI's way (its id, type and name
+    /// with empty arguments, then the arguments).
+    fn tool_pieces(&self, pieces: Vec<veritas_node::llm::Piece>) -> Vec<Event> {
+        let mut events = Vec::new();
+        for piece in pieces {
+            match piece {
+                veritas_node::llm::Piece::Content(text) => events.push(self.content(text)),
+                veritas_node::llm::Piece::Call { index, name, arguments } => {
+                    if let Some(tools) = &self.tools {
+                        tools.lock().unwrap_or_else(|p| p.into_inner()).1 = index + 1;
+                    }
+                    let call = |first: bool, function: FunctionDelta| ToolCallDelta {
+                        index,
+                        id: first.then(|| call_id(self.id.as_bytes(), index)),
+                        kind: first.then(|| "function".to_owned()),
+                        function,
+                    };
+                    let opening = call(true, FunctionDelta { name: Some(name), arguments: Some(String::new()) });
+                    let rest = call(false, FunctionDelta { name: None, arguments: Some(arguments) });
+                    for delta in [opening, rest] {
+                        let delta = Delta { role: None, content: None, tool_calls: Some(vec![delta]) };
+                        events.push(self.chat(
+                            Some(ChunkChoice { index: 0, delta, finish_reason: None, logprobs: None }),
+                            None,
+                            None,
+                        ));
+                    }
+                }
+            }
+        }
+        events
+    }
+
     /// The last chunks: the finish reason with the receipt, the usage if asked for, `[DONE]`.
     fn end(&self, answer: &ChatResponse, include_usage: bool) -> Vec<Event> {
-        let finish_reason = Some(finish(answer.generation.finish_reason).to_owned());
-        let mut events = vec![match self.kind {
+        let mut events = Vec::new();
+        let mut calls = false;
+        if let Some(tools) = &self.tools {
+            let rest = tools.lock().unwrap_or_else(|p| p.into_inner()).0.finish();
+            events.extend(self.tool_pieces(rest));
+            calls = tools.lock().unwrap_or_else(|p| p.into_inner()).1 > 0;
+        }
+        let finish_reason = Some(finish(answer.generation.finish_reason, calls).to_owned());
+        events.push(match self.kind {
             Kind::Chat => {
                 let choice =
                     ChunkChoice { index: 0, delta: Delta::default(), finish_reason, logprobs: chat_logprobs(answer) };
@@ -312,7 +415,7 @@ impl Chunks {
                     TextChunkChoice { index: 0, text: String::new(), finish_reason, logprobs: text_logprobs(answer) };
                 self.text(Some(choice), None, Some(veritas(answer)))
             }
-        }];
+        });
         if include_usage {
             let usage = Chunks { id: veritas_node::completion_id(&answer.receipt.id()), ..self.clone_meta() };
             events.push(match self.kind {
@@ -325,7 +428,7 @@ impl Chunks {
     }
 
     fn clone_meta(&self) -> Chunks {
-        Chunks { id: self.id.clone(), model: self.model.clone(), created: self.created, kind: self.kind }
+        Chunks { id: self.id.clone(), model: self.model.clone(), created: self.created, kind: self.kind, tools: None }
     }
 }
 
@@ -337,9 +440,10 @@ async fn run(
     kind: Kind,
 ) -> Result<Response, ApiError> {
     let gateway = node.gateway()?.clone();
+    let tools = !request.constraint.tools_in_play().is_empty();
     if !options.stream {
         let answer = gateway.chat(request, account, |_| ControlFlow::Continue(())).await?;
-        let mut response = answer_json(&answer, kind);
+        let mut response = answer_json(&answer, kind, tools);
         receipt_header(&mut response, &answer);
         return Ok(response);
     }
@@ -368,14 +472,19 @@ async fn run(
         return Err(ApiError::new(err.status, err.code, err.message.clone()));
     }
     let stream_id = alloy_primitives::hex::encode(&alloy_primitives::B256::random()[..12]);
-    let chunks =
-        Chunks { id: format!("chatcmpl-stream-{stream_id}"), model: options.model.clone(), created: now(), kind };
+    let chunks = Chunks {
+        id: format!("chatcmpl-stream-{stream_id}"),
+        model: options.model.clone(),
+        created: now(),
+        kind,
+        tools: tools.then(|| std::sync::Mutex::new((veritas_node::llm::ToolStream::new(), 0))),
+    };
     let opening = chunks.opening();
     let steps = futures_util::stream::once(async move { first })
         .chain(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|step| (step, rx)) }));
     let events = steps.flat_map(move |step| {
         let events: Vec<Event> = match step {
-            Step::Text(text) => vec![chunks.piece(text)],
+            Step::Text(text) => chunks.piece(text),
             Step::Done(result) => match *result {
                 Ok(answer) => chunks.end(&answer, include_usage),
                 Err(err) => {

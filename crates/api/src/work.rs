@@ -124,6 +124,7 @@ pub(crate) async fn work_chat(State(state): State<AppState>, call: FromGateway) 
             Ok(answer) => WorkChatEvent::Done(Box::new(WorkChatDone {
                 generation: answer.generation,
                 pieces: answer.pieces,
+                top_pieces: answer.top_pieces,
                 receipt: answer.receipt,
                 sealed: answer.sealed,
             })),

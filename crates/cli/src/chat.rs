@@ -83,7 +83,7 @@ struct Session {
 }
 
 fn message(role: &str, content: &str) -> ChatMessage {
-    ChatMessage { role: role.into(), content: content.into() }
+    ChatMessage::new(role, content)
 }
 
 impl Session {
@@ -106,6 +106,10 @@ impl Session {
             messages: if sealed.is_some() { Vec::new() } else { self.messages.clone() },
             logprobs: false,
             top_logprobs: None,
+            tools: Vec::new(),
+            tool_choice: None,
+            parallel_tool_calls: None,
+            response_format: None,
             options: CompletionOptions {
                 model: self.args.model.clone(),
                 temperature: Some(self.args.temperature),

@@ -61,12 +61,16 @@ pub struct NodeArgs {
     /// Settle a batch of verified receipts every this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = parse_interval)]
     pub(crate) settle_every: f64,
-    /// llama.cpp threads per generation (default: all cores).
+    /// llama.cpp threads of each language model's decode loop (default: all cores).
     #[arg(long)]
     pub(crate) llm_threads: Option<usize>,
-    /// Chats answered at once, taking turns a token at a time (default 4); further requests wait.
+    /// Chats answered at once, decoding together in one batch (default 16); further requests wait.
     #[arg(long)]
     max_generations: Option<usize>,
+    /// KV cache cells (prompt and answer tokens) the chats of one model share; a chat waits
+    /// until its prompt and max_tokens fit.
+    #[arg(long, value_name = "TOKENS", default_value_t = 16_384)]
+    llm_context: usize,
     /// `veritas up` only: do not fetch and push the default language model.
     #[arg(long)]
     pub(crate) no_default_model: bool,
@@ -221,6 +225,7 @@ pub(crate) fn node_config(args: &NodeArgs, home: &std::path::Path, onnxruntime: 
     config.threads = args.threads;
     config.llm_threads = args.llm_threads;
     config.max_generations = args.max_generations;
+    config.llm_context = args.llm_context.max(1);
     config.max_queue = args.max_queue;
     config.max_backlog = args.max_backlog.max(1);
     config.max_sessions = args.max_sessions.max(1);

@@ -1,7 +1,17 @@
 //! The engine: one llama.cpp backend per process, models loaded from GGUF files, a fresh
 //! context per request.
 
-use std::{io::Read, num::NonZeroU32, ops::ControlFlow, path::Path, sync::OnceLock};
+use std::{
+    io::Read,
+    num::NonZeroU32,
+    ops::ControlFlow,
+    path::Path,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, Ordering},
+        mpsc::Sender,
+    },
+};
 
 use llama_cpp_2::{
     context::{LlamaContext, params::LlamaContextParams},
@@ -10,13 +20,19 @@ use llama_cpp_2::{
     llama_batch::LlamaBatch,
     model::{LlamaModel, params::LlamaModelParams},
     sampling::LlamaSampler,
-    token::LlamaToken,
+    token::{LlamaToken, data::LlamaTokenData, data_array::LlamaTokenDataArray},
 };
 
 use crate::{
-    FinishReason, Generation, GgufInfo, LlmError, LlmResult, SamplingParams, TokenScore, error::engine,
+    Extras, Generation, GgufInfo, Grammar, LlmError, LlmResult, SamplingParams, TokenScore,
+    BatchOptions,
+    batch::{Event, Job},
+    error::engine,
     text::TextStream,
 };
+
+/// The most alternatives `top_logprobs` may ask for at each position (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: u8 = 20;
 
 /// Tokens decoded per llama.cpp call while reading a prompt.
 const PROMPT_CHUNK: usize = 512;
@@ -25,10 +41,10 @@ static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
 /// llama.cpp's context creation is not safe to run in parallel on one model
 /// (`LlamaModel::new_context`'s documentation): contexts are created one at a time.
-static NEW_CONTEXT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static NEW_CONTEXT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The process's llama.cpp backend, initialised once with llama.cpp's own logging silenced.
-fn backend() -> LlmResult<&'static LlamaBackend> {
+pub(crate) fn backend() -> LlmResult<&'static LlamaBackend> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
@@ -72,31 +88,31 @@ pub fn inspect_gguf(path: &Path) -> LlmResult<GgufInfo> {
     Ok(info)
 }
 
-/// A loaded GGUF model.
+/// A loaded GGUF model, with the decode loop its generations share (started at the first).
 pub struct LlmModel {
-    model: LlamaModel,
+    model: Arc<LlamaModel>,
     info: GgufInfo,
-    threads: i32,
-    slots: std::sync::Arc<crate::DecodeSlots>,
+    options: BatchOptions,
+    slots: Arc<crate::DecodeSlots>,
+    jobs: OnceLock<Sender<Job>>,
 }
 
 impl LlmModel {
     /// Loads a model (after [`inspect_gguf`]) that decodes with `threads` llama.cpp threads,
-    /// one decode at a time.
+    /// one generation at a time.
     pub fn load(path: &Path, threads: usize) -> LlmResult<LlmModel> {
-        LlmModel::load_with_slots(path, threads, std::sync::Arc::new(crate::DecodeSlots::new(1)))
+        let options = BatchOptions { threads, sequences: 1, context: usize::MAX };
+        LlmModel::load_with(path, options, Arc::new(crate::DecodeSlots::new(1)))
     }
 
-    /// Loads a model whose decodes take turns in `slots`, shared with other models on the same
-    /// cores.
-    pub fn load_with_slots(
-        path: &Path,
-        threads: usize,
-        slots: std::sync::Arc<crate::DecodeSlots>,
-    ) -> LlmResult<LlmModel> {
+    /// Loads a model whose generations decode together as `options` says, taking turns in
+    /// `slots` with other models on the same cores.
+    pub fn load_with(path: &Path, options: BatchOptions, slots: Arc<crate::DecodeSlots>) -> LlmResult<LlmModel> {
         let info = inspect_gguf(path)?;
         let model = LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default()).map_err(engine)?;
-        Ok(LlmModel { model, info, threads: threads.clamp(1, 256) as i32, slots })
+        let context = options.context.min(model.n_ctx_train() as usize).max(1);
+        let options = BatchOptions { threads: options.threads.clamp(1, 256), sequences: options.sequences.max(1), context };
+        Ok(LlmModel { model: Arc::new(model), info, options, slots, jobs: OnceLock::new() })
     }
 
     /// What the file says about itself.
@@ -109,15 +125,21 @@ impl LlmModel {
         self.model.n_ctx_train() as usize
     }
 
+    /// The most tokens (prompt and answer) one generation may hold: the trained context, or
+    /// the decode loop's KV cache if smaller.
+    pub fn generation_context(&self) -> usize {
+        self.options.context
+    }
+
     /// The prompt for a conversation: the GGUF's own chat template, rendered, ending with the
     /// assistant's turn opened. A model without a template is refused.
-    pub fn chat_prompt(&self, messages: &[crate::ChatMessage]) -> LlmResult<String> {
+    pub fn chat_prompt(&self, messages: &[crate::ChatMessage], constraint: &crate::Constraint) -> LlmResult<String> {
         let template = self.info.chat_template.as_deref().ok_or_else(|| {
             LlmError::InvalidMessages("this model has no chat template; use a plain completion".into())
         })?;
         let vocab = self.model.vocab();
         let piece = |token| String::from_utf8_lossy(&vocab.token_to_piece(token, true, None)).into_owned();
-        crate::render_chat(template, messages, &piece(vocab.bos()), &piece(vocab.eos()))
+        crate::render_chat(template, messages, constraint, &piece(vocab.bos()), &piece(vocab.eos()))
     }
 
     /// The end-of-sequence token.
@@ -150,12 +172,13 @@ impl LlmModel {
 
     fn context(&self, tokens: usize) -> LlmResult<LlamaContext<'_>> {
         let n_ctx = NonZeroU32::new(tokens.min(self.context_length()).max(1) as u32);
+        let threads = self.options.threads as i32;
         let params = LlamaContextParams::default()
             .with_n_ctx(n_ctx)
             .with_n_batch(PROMPT_CHUNK as u32)
             .with_n_ubatch(PROMPT_CHUNK as u32)
-            .with_n_threads(self.threads)
-            .with_n_threads_batch(self.threads);
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
         let _one_at_a_time = NEW_CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.model.new_context(backend()?, params).map_err(engine)
     }
@@ -182,83 +205,77 @@ impl LlmModel {
         Ok(())
     }
 
-    /// Generates a completion of `prompt` (already in the model's chat format, if any),
-    /// calling `on_text` with each piece of final text; `on_text` returning
-    /// `ControlFlow::Break` cancels. With `logprobs`, each token's log-probability under the
-    /// raw logits at generation time is recorded (it costs a pass over the vocabulary a token).
+    /// Generates a completion of `prompt` (already in the model's chat format, if any) in the
+    /// model's decode loop, beside whatever else it generates, calling `on_text` (on this
+    /// thread) with each piece of final text; `on_text` returning `ControlFlow::Break` cancels
+    /// (the loop stops the sequence at its next step, so a token or two more may be in the
+    /// result). With `extras.logprobs`, each token's log-probability under the raw logits at
+    /// generation time is recorded; with `extras.grammar`, every token follows it.
     pub fn generate(
         &self,
         prompt: &str,
         params: &SamplingParams,
-        logprobs: bool,
+        extras: &Extras,
         mut on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> LlmResult<Generation> {
         params.validate()?;
-        let prompt_tokens = self.tokenize(prompt);
-        let context = self.context_length();
-        if prompt_tokens.is_empty() || prompt_tokens.len() >= context {
-            return Err(LlmError::PromptTooLong { prompt_tokens: prompt_tokens.len(), context });
+        if extras.top_logprobs > MAX_TOP_LOGPROBS {
+            return Err(LlmError::InvalidSampling(format!(
+                "top_logprobs must be at most {MAX_TOP_LOGPROBS}, got {}",
+                extras.top_logprobs
+            )));
         }
-        let budget = (params.max_tokens as usize).min(context - prompt_tokens.len());
-        let mut ctx = self.context(prompt_tokens.len() + budget)?;
-        let mut batch = LlamaBatch::new(PROMPT_CHUNK, 1);
-        let last = prompt_tokens.len() - 1;
-        self.decode(&mut ctx, &mut batch, &prompt_tokens, 0, |position| position == last)?;
-        let mut sampler = sampler(params);
-        let vocab = self.model.vocab();
-        let mut stream = TextStream::new(&params.stop);
-        let mut tokens = Vec::new();
-        let mut token_logprobs = Vec::new();
-        let mut finish = FinishReason::Length;
-        let mut position = prompt_tokens.len();
-        while tokens.len() < budget {
-            let token = sampler.sample(&ctx, batch.n_tokens() - 1);
-            if vocab.is_eog(token) {
-                finish = FinishReason::Stop;
-                break;
-            }
-            tokens.push(token.0 as u32);
-            if logprobs {
-                token_logprobs.push(log_softmax_at(ctx.get_logits_ith(batch.n_tokens() - 1), token.0 as u32));
-            }
-            let piece = vocab.token_to_piece(token, false, None);
-            let text = stream.push(&piece);
-            if !text.is_empty() && on_text(&text).is_break() {
-                finish = FinishReason::Cancelled;
-                break;
-            }
-            if stream.stopped() {
-                finish = FinishReason::Stop;
-                break;
-            }
-            if tokens.len() == budget {
-                break;
-            }
-            batch.clear();
-            batch.add(token, position as i32, &[0], true).map_err(engine)?;
-            let _turn = self.slots.acquire();
-            ctx.decode(&mut batch).map_err(engine)?;
-            position += 1;
+        let prompt = self.tokenize(prompt);
+        let context = self.generation_context();
+        if prompt.is_empty() || prompt.len() >= context {
+            return Err(LlmError::PromptTooLong { prompt_tokens: prompt.len(), context });
         }
-        if finish != FinishReason::Cancelled {
-            let rest = stream.finish();
-            if !rest.is_empty() && on_text(&rest).is_break() {
-                finish = FinishReason::Cancelled;
+        let budget = (params.max_tokens as usize).min(context - prompt.len());
+        let (events, received) = std::sync::mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = Job { prompt, params: params.clone(), extras: extras.clone(), budget, events, cancel: cancel.clone() };
+        self.jobs().send(job).map_err(|_| LlmError::Engine("the decode loop has stopped".into()))?;
+        for event in received {
+            match event {
+                Event::Text(text) => {
+                    if !cancel.load(Ordering::Relaxed) && on_text(&text).is_break() {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                Event::Done(generation) => return generation,
             }
         }
-        Ok(Generation {
-            text: stream.text().to_owned(),
-            tokens,
-            prompt_tokens: prompt_tokens.len(),
-            finish_reason: finish,
-            logprobs: token_logprobs,
+        Err(LlmError::Engine("the decode loop stopped before the generation ended".into()))
+    }
+
+    /// The decode loop's queue, its thread started at the first call.
+    fn jobs(&self) -> &Sender<Job> {
+        self.jobs.get_or_init(|| {
+            let (jobs, received) = std::sync::mpsc::channel();
+            let (model, options, slots) = (self.model.clone(), self.options, self.slots.clone());
+            let spawned = std::thread::Builder::new()
+                .name("llm-decode".into())
+                .spawn(move || crate::batch::run(model, options, slots, received));
+            if let Err(err) = spawned {
+                tracing::error!(%err, "the decode loop's thread did not start");
+            }
+            jobs
         })
     }
 
     /// Teacher-forced scoring: decodes `prompt` and the claimed `completion` tokens in one pass
-    /// and scores each completion token against the model's distribution at its position.
-    pub fn score(&self, prompt: &str, completion: &[u32], params: &SamplingParams) -> LlmResult<Vec<TokenScore>> {
+    /// and scores each completion token against the model's distribution at its position. With
+    /// a `grammar`, each token is also checked against it (`TokenScore::allowed`; the scores
+    /// stop after the first token outside it) and the sampler's support is the grammar's.
+    pub fn score(
+        &self,
+        prompt: &str,
+        completion: &[u32],
+        params: &SamplingParams,
+        grammar: Option<&Grammar>,
+    ) -> LlmResult<Vec<TokenScore>> {
         params.validate()?;
+        let mut grammar = grammar.map(|grammar| grammar_sampler(&self.model, grammar)).transpose()?;
         let prompt_tokens = self.tokenize(prompt);
         let total = prompt_tokens.len() + completion.len();
         let context = self.context_length();
@@ -285,7 +302,22 @@ impl LlmModel {
                     continue;
                 }
                 let logits = ctx.get_logits_ith(offset as i32);
-                scores.push(score_token(logits, all[position + 1], params));
+                let token = all[position + 1];
+                let score = match grammar.as_mut() {
+                    None => score_token(logits, token, params),
+                    Some(grammar) => {
+                        let masked = mask(logits, grammar);
+                        let allowed = masked[token as usize].is_finite()
+                            && grammar.try_accept(LlamaToken(token as i32)).is_ok();
+                        if !allowed {
+                            let logprob = log_softmax_at(logits, token);
+                            scores.push(TokenScore { token, logprob, rank: u32::MAX, consistent: false, allowed });
+                            return Ok(scores);
+                        }
+                        TokenScore { logprob: log_softmax_at(logits, token), ..score_token(&masked, token, params) }
+                    }
+                };
+                scores.push(score);
             }
         }
         Ok(scores)
@@ -293,53 +325,100 @@ impl LlmModel {
 }
 
 /// The log-probability of `token` under `logits`.
-fn log_softmax_at(logits: &[f32], token: u32) -> f64 {
+pub(crate) fn log_softmax_at(logits: &[f32], token: u32) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let log_sum = f64::from(max) + logits.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
     f64::from(logits[token as usize]) - log_sum
 }
 
-/// Scores `token` against one position's logits, in two passes over the vocabulary: its
-/// log-probability, its rank, and whether the seeded sampler could have drawn it (top-k and the
-/// nucleus at the sampling temperature).
+/// Scores `token` against one position's logits: its log-probability, its rank, and whether
+/// the seeded sampler could have drawn it, as llama.cpp's chain draws: within the top-k, then
+/// inside the top-p nucleus of what top-k left, at the raw logits (llama.cpp's top-p comes
+/// before the temperature).
 fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScore {
     let target = logits[token as usize];
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let t = f64::from(params.temperature);
-    let nucleus = !params.greedy() && params.top_p < 1.0;
-    let (mut rank, mut sum, mut scaled_total, mut scaled_above) = (1u32, 0.0f64, 0.0f64, 0.0f64);
+    let (mut rank, mut sum, mut above) = (1u32, 0.0f64, 0.0f64);
     for &x in logits {
-        let shifted = f64::from(x - max);
-        let e = shifted.exp();
+        let e = f64::from(x - max).exp();
         sum += e;
-        let above = x > target;
-        rank += u32::from(above);
-        if nucleus {
-            // At temperature 1 the scaled weight is the unscaled one.
-            let scaled = if t == 1.0 { e } else { (shifted / t).exp() };
-            scaled_total += scaled;
-            if above {
-                scaled_above += scaled;
-            }
+        if x > target {
+            rank += 1;
+            above += e;
         }
     }
     let consistent = if params.greedy() {
         rank == 1
     } else {
         let within_k = params.top_k == 0 || rank <= params.top_k;
-        within_k && (!nucleus || scaled_above / scaled_total < f64::from(params.top_p))
+        within_k && (params.top_p >= 1.0 || above / kept_mass(logits, params.top_k, max, sum) < f64::from(params.top_p))
     };
     let logprob = f64::from(target) - (f64::from(max) + sum.ln());
-    TokenScore { token, logprob, rank, consistent }
+    TokenScore { token, logprob, rank, consistent, allowed: true }
 }
 
-/// The llama.cpp sampler chain of a request's parameters: top-k, top-p, temperature, then a
-/// seeded draw.
-pub(crate) fn sampler(params: &SamplingParams) -> LlamaSampler {
-    if params.greedy() {
-        return LlamaSampler::greedy();
+/// The unnormalised mass (relative to `max`) of the tokens top-k keeps: all of it (`sum`)
+/// without top-k.
+fn kept_mass(logits: &[f32], top_k: u32, max: f32, sum: f64) -> f64 {
+    let k = top_k as usize;
+    if k == 0 || k >= logits.len() {
+        return sum;
     }
-    let mut chain = Vec::with_capacity(4);
+    let mut sorted = logits.to_vec();
+    sorted.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    sorted[..k].iter().map(|&x| f64::from(x - max).exp()).sum()
+}
+
+/// `logits` with every token `grammar` refuses at this point set to −∞.
+fn mask(logits: &[f32], grammar: &mut LlamaSampler) -> Vec<f32> {
+    let data = logits.iter().enumerate().map(|(i, &logit)| LlamaTokenData::new(LlamaToken(i as i32), logit, 0.0));
+    let mut array = LlamaTokenDataArray::from_iter(data, false);
+    array.apply_sampler(grammar);
+    let mut masked = vec![f32::NEG_INFINITY; logits.len()];
+    for data in &array.data {
+        if let Some(slot) = masked.get_mut(data.id().0 as usize) {
+            *slot = data.logit();
+        }
+    }
+    masked
+}
+
+/// The `n` most likely tokens under `logits` with their log-probabilities, most likely first.
+pub(crate) fn top_logprobs(logits: &[f32], n: usize) -> Vec<(u32, f64)> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = f64::from(max) + logits.iter().map(|&x| f64::from(x - max).exp()).sum::<f64>().ln();
+    let mut best: Vec<(u32, f32)> = Vec::with_capacity(n + 1);
+    for (i, &x) in logits.iter().enumerate() {
+        if best.len() == n && best.last().is_some_and(|&(_, worst)| x <= worst) {
+            continue;
+        }
+        let at = best.partition_point(|&(_, y)| y >= x);
+        best.insert(at, (i as u32, x));
+        best.truncate(n);
+    }
+    best.into_iter().map(|(token, x)| (token, f64::from(x) - log_sum)).collect()
+}
+
+/// A grammar's sampler (lazy when it has a trigger).
+fn grammar_sampler(model: &LlamaModel, grammar: &Grammar) -> LlmResult<LlamaSampler> {
+    let made = match &grammar.trigger {
+        None => LlamaSampler::grammar(model, &grammar.gbnf, "root"),
+        Some(trigger) => LlamaSampler::grammar_lazy(model, &grammar.gbnf, "root", [trigger.as_bytes()], &[]),
+    };
+    made.map_err(|err| LlmError::InvalidGrammar(format!("llama.cpp refused the grammar: {err}")))
+}
+
+/// The llama.cpp sampler chain of a request's parameters: the grammar if any, top-k, top-p,
+/// temperature, then a seeded draw.
+pub(crate) fn sampler(model: &LlamaModel, params: &SamplingParams, grammar: Option<&Grammar>) -> LlmResult<LlamaSampler> {
+    let mut chain = Vec::with_capacity(5);
+    if let Some(grammar) = grammar {
+        chain.push(grammar_sampler(model, grammar)?);
+    }
+    if params.greedy() {
+        chain.push(LlamaSampler::greedy());
+        return Ok(LlamaSampler::chain_simple(chain));
+    }
     if params.top_k > 0 {
         chain.push(LlamaSampler::top_k(params.top_k as i32));
     }
@@ -348,22 +427,27 @@ pub(crate) fn sampler(params: &SamplingParams) -> LlamaSampler {
     }
     chain.push(LlamaSampler::temp(params.temperature));
     chain.push(LlamaSampler::dist(params.seed));
-    LlamaSampler::chain_simple(chain)
+    Ok(LlamaSampler::chain_simple(chain))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The scoring as its definition reads, one quantity per pass.
+    /// The scoring as llama.cpp's chain reads (top-k, then top-p over what is left at the raw
+    /// logits), with a full sort.
     fn naive(logits: &[f32], token: u32, params: &SamplingParams) -> (f64, u32, bool) {
         let target = logits[token as usize];
         let rank = 1 + logits.iter().filter(|&&x| x > target).count() as u32;
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let t = f64::from(params.temperature);
-        let weight = |x: f32| (f64::from(x - max) / t).exp();
-        let total: f64 = logits.iter().map(|&x| weight(x)).sum();
-        let above: f64 = logits.iter().filter(|&&x| x > target).map(|&x| weight(x)).sum();
+        let mut sorted = logits.to_vec();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        if params.top_k > 0 {
+            sorted.truncate(params.top_k as usize);
+        }
+        let weight = |x: f32| f64::from(x - max).exp();
+        let total: f64 = sorted.iter().map(|&x| weight(x)).sum();
+        let above: f64 = sorted.iter().filter(|&&x| x > target).map(|&x| weight(x)).sum();
         let consistent = if params.greedy() {
             rank == 1
         } else {

@@ -33,6 +33,10 @@ pub enum LlmError {
     /// A sampling parameter out of its range; the message names it.
     #[error("invalid sampling parameter: {0}")]
     InvalidSampling(String),
+    /// A structured-output or tool constraint that cannot be turned into a grammar; the message
+    /// says why.
+    #[error("invalid constraint: {0}")]
+    InvalidGrammar(String),
     /// llama.cpp failed.
     #[error("llama.cpp: {0}")]
     Engine(String),

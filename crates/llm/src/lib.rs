@@ -8,23 +8,30 @@
 //! count give the same tokens: the prompt is decoded in fixed chunks, then one token per
 //! decode, and the sampler is `llama.cpp`'s seeded chain.
 
+#[cfg(feature = "engine")]
+mod batch;
 mod chat;
 #[cfg(feature = "engine")]
 mod engine;
 mod error;
 mod sampling;
 mod slots;
+mod structured;
 #[cfg(feature = "engine")]
 mod text;
 mod types;
 
 pub use chat::{ChatMessage, ROLES, render_chat};
 #[cfg(feature = "engine")]
-pub use engine::{LlmModel, inspect_gguf};
+pub use engine::{LlmModel, MAX_TOP_LOGPROBS, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
 pub use slots::{DecodeSlots, Slot};
-pub use types::{FinishReason, Generation, GgufInfo, TokenScore};
+pub use structured::{
+    Constraint, Function, FunctionCall, JsonSchema, NamedFunction, Piece, ResponseFormat, TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN, Tool, ToolCall, ToolChoice, ToolMode, ToolStream, messages_for_template, read_tool_calls,
+};
+pub use types::{BatchOptions, Extras, FinishReason, Generation, GgufInfo, Grammar, TokenScore};
 
 /// How far (in nats) a claimed token log-probability may be from the scored one and still
 /// match: 1.7× the largest drift between batched scoring and incremental generation measured on

@@ -44,6 +44,33 @@ pub struct Generation {
     pub finish_reason: FinishReason,
     /// Each token's log-probability at generation time, when asked for.
     pub logprobs: Vec<f64>,
+    /// For each token, the most likely alternatives at its position (token, log-probability),
+    /// most likely first, when asked for (`top_logprobs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_logprobs: Vec<Vec<(u32, f64)>>,
+}
+
+/// A constraint on what may be generated: a llama.cpp grammar (GBNF) whose root rule is `root`.
+/// With a `trigger`, the grammar is lazy: text is free until the trigger appears, and from the
+/// trigger on it must follow the grammar (a tool call inside free text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grammar {
+    /// The grammar, in llama.cpp's GBNF.
+    pub gbnf: String,
+    /// The text that starts the constrained part, for a lazy grammar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+}
+
+/// What a generation is asked for beyond its sampling parameters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    /// Record each token's log-probability.
+    pub logprobs: bool,
+    /// How many of the most likely alternatives to record at each position (0 to 20).
+    pub top_logprobs: u8,
+    /// The grammar every generated token must follow.
+    pub grammar: Option<Grammar>,
 }
 
 /// One completion token scored against the model's distribution at its position.
@@ -58,4 +85,23 @@ pub struct TokenScore {
     /// Whether the sampler could have picked it: rank 1 when greedy; otherwise within top-k
     /// and inside the top-p nucleus of the temperature-scaled distribution.
     pub consistent: bool,
+    /// Whether the request's grammar allowed it (always, without a grammar).
+    #[serde(default = "allowed")]
+    pub allowed: bool,
 }
+
+fn allowed() -> bool {
+    true
+}
+
+/// How a model's decode loop is sized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// llama.cpp threads.
+    pub threads: usize,
+    /// Sequences decoded together at most.
+    pub sequences: usize,
+    /// KV cache cells shared by all sequences (tokens of prompt and answer together).
+    pub context: usize,
+}
+

@@ -7,7 +7,7 @@ use std::{
     sync::OnceLock,
 };
 
-use veritas_llm::{FinishReason, LlmError, LlmModel, SamplingParams, inspect_gguf};
+use veritas_llm::{Constraint, Extras, FinishReason, LlmError, LlmModel, SamplingParams, inspect_gguf};
 
 fn gguf() -> PathBuf {
     let path = std::env::var("VERITAS_TEST_GGUF")
@@ -25,7 +25,7 @@ fn chat(user: &str) -> String {
 }
 
 fn generate(prompt: &str, params: &SamplingParams) -> veritas_llm::Generation {
-    model().generate(prompt, params, false, |_| ControlFlow::Continue(())).unwrap()
+    model().generate(prompt, params, &Extras::default(), |_| ControlFlow::Continue(())).unwrap()
 }
 
 /// A GGUF header with one key, `general.architecture`, and no tensors.
@@ -99,7 +99,7 @@ fn max_tokens_stop_sequences_and_cancellation_end_a_generation() {
 
     let mut pieces = 0;
     let cancelled = model()
-        .generate(&prompt, &long_params(), false, |_| {
+        .generate(&prompt, &long_params(), &Extras::default(), |_| {
             pieces += 1;
             if pieces == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
         })
@@ -115,13 +115,13 @@ fn long_params() -> SamplingParams {
 #[test]
 fn a_prompt_longer_than_the_context_names_both_numbers() {
     let prompt = "word ".repeat(9000);
-    let err = model().generate(&prompt, &SamplingParams::default(), false, |_| ControlFlow::Continue(())).unwrap_err();
+    let err = model().generate(&prompt, &SamplingParams::default(), &Extras::default(), |_| ControlFlow::Continue(())).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, LlmError::PromptTooLong { context: 8192, .. }), "{message}");
     assert!(message.contains("8192"), "{message}");
     let bad = SamplingParams { top_p: 0.0, ..Default::default() };
     assert!(
-        model().generate("hi", &bad, false, |_| ControlFlow::Continue(())).unwrap_err().to_string().contains("top_p")
+        model().generate("hi", &bad, &Extras::default(), |_| ControlFlow::Continue(())).unwrap_err().to_string().contains("top_p")
     );
 }
 
@@ -129,9 +129,17 @@ fn a_prompt_longer_than_the_context_names_both_numbers() {
 fn scoring_a_greedy_generation_finds_every_token_consistent() {
     let prompt = chat("What is the capital of France?");
     let params = SamplingParams { temperature: 0.0, max_tokens: 32, ..Default::default() };
-    let generation = model().generate(&prompt, &params, true, |_| ControlFlow::Continue(())).unwrap();
+    let extras = Extras { logprobs: true, top_logprobs: 3, grammar: None };
+    let generation = model().generate(&prompt, &params, &extras, |_| ControlFlow::Continue(())).unwrap();
+    // The alternatives at each position: the most likely first, the greedy token among them.
+    assert_eq!(generation.top_logprobs.len(), generation.tokens.len());
+    for ((top, token), logprob) in generation.top_logprobs.iter().zip(&generation.tokens).zip(&generation.logprobs) {
+        assert_eq!(top.len(), 3);
+        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1), "{top:?}");
+        assert_eq!(top[0], (*token, *logprob));
+    }
     assert_eq!(generation.logprobs.len(), generation.tokens.len());
-    let scores = model().score(&prompt, &generation.tokens, &params).unwrap();
+    let scores = model().score(&prompt, &generation.tokens, &params, None).unwrap();
     assert_eq!(scores.len(), generation.tokens.len());
     for ((score, token), at_generation) in scores.iter().zip(&generation.tokens).zip(&generation.logprobs) {
         assert_eq!(score.token, *token);
@@ -147,14 +155,14 @@ fn scoring_a_greedy_generation_finds_every_token_consistent() {
     let mut forged = generation.tokens.clone();
     let word = model().tokenize(" Berlin");
     forged.splice(0..word.len().min(forged.len()), word);
-    let scores = model().score(&prompt, &forged, &params).unwrap();
+    let scores = model().score(&prompt, &forged, &params, None).unwrap();
     assert!(scores.iter().any(|s| !s.consistent));
 }
 
 #[test]
 fn chat_prompts_come_from_the_gguf_template() {
-    let messages = [veritas_llm::ChatMessage { role: "user".into(), content: "Hi".into() }];
-    let prompt = model().chat_prompt(&messages).unwrap();
+    let messages = [veritas_llm::ChatMessage::new("user", "Hi")];
+    let prompt = model().chat_prompt(&messages, &Constraint::default()).unwrap();
     assert!(prompt.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM"), "{prompt}");
     assert!(prompt.ends_with("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"), "{prompt}");
     let answer = generate(&prompt, &SamplingParams { temperature: 0.0, max_tokens: 16, ..Default::default() });
@@ -173,4 +181,136 @@ fn tokens_spell_characters_split_across_them_whole() {
     assert_eq!(model.spell(&tokens), text);
     // An incomplete character at the very end is replaced, as in a generation cut short.
     assert_eq!(model.spell(&tokens[..tokens.len() - 1]).chars().last(), Some('\u{FFFD}'));
+}
+
+/// A model whose generations decode together, eight at a time.
+fn batched() -> &'static LlmModel {
+    static MODEL: OnceLock<LlmModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let options = veritas_llm::BatchOptions { threads: 2, sequences: 8, context: 4096 };
+        LlmModel::load_with(&gguf(), options, std::sync::Arc::new(veritas_llm::DecodeSlots::new(1))).unwrap()
+    })
+}
+
+#[test]
+fn concurrent_generations_decode_together_and_each_scores_as_honest() {
+    let questions = [
+        "What is the capital of France?",
+        "Name three colours.",
+        "Write a haiku about rain.",
+        "What is 2 + 2?",
+        "Say hello in Spanish.",
+        "Why is the sky blue? Answer in one sentence.",
+        "List the days of the week.",
+        "Give me a word that rhymes with cat.",
+        "What do bees make?",
+        "Tell me a fun fact about octopuses.",
+    ];
+    let params = |i: usize| SamplingParams {
+        temperature: if i % 2 == 0 { 0.0 } else { 0.8 },
+        top_p: 0.95,
+        top_k: 40,
+        seed: i as u32,
+        max_tokens: 24 + 4 * i as u32,
+        stop: vec![],
+    };
+    // Ten at once (more than the loop's eight sequences: two wait for a free one), with
+    // prompts of different lengths that join while the others decode.
+    let generations: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = questions
+            .iter()
+            .enumerate()
+            .map(|(i, question)| {
+                scope.spawn(move || {
+                    let mut streamed = String::new();
+                    let extras = Extras { logprobs: true, ..Default::default() };
+                    let generation = batched()
+                        .generate(&chat(question), &params(i), &extras, |text| {
+                            streamed.push_str(text);
+                            ControlFlow::Continue(())
+                        })
+                        .unwrap();
+                    (generation, streamed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (generation, streamed)) in generations.iter().enumerate() {
+        assert!(!generation.tokens.is_empty(), "{i}");
+        assert_eq!(&generation.text, streamed, "{i}: the streamed text is the generation's");
+        assert!(generation.tokens.len() <= params(i).max_tokens as usize);
+        // Scored alone, teacher-forced, each batched answer is what the sampler could give.
+        let scores = model().score(&chat(questions[i]), &generation.tokens, &params(i), None).unwrap();
+        let inconsistent = scores.iter().filter(|s| !s.consistent).count();
+        for (k, (s, l)) in scores.iter().zip(&generation.logprobs).enumerate() { if !s.consistent { eprintln!("DEBUG {i} pos {k} rank {} scored {} gen {}", s.rank, s.logprob, l); } }
+        assert!(inconsistent <= 1, "{i}: {inconsistent} inconsistent of {}", scores.len());
+        for (score, logprob) in scores.iter().zip(&generation.logprobs) {
+            assert!((score.logprob - logprob).abs() < veritas_llm::LOGPROB_TOLERANCE, "{i}");
+        }
+    }
+    // A greedy answer decoded in the batch is the answer decoded alone, token for token here
+    // (batch shape moves logits by ~1e-6 nats, far from the gap between the top two tokens).
+    let alone = generate(&chat(questions[0]), &params(0));
+    assert_eq!(alone.tokens, generations[0].0.tokens);
+}
+
+#[test]
+fn a_json_schema_constrains_every_token_and_scoring_refuses_one_outside_it() {
+    let constraint: Constraint = serde_json::from_value(serde_json::json!({
+        "response_format": {"type": "json_schema", "json_schema": {"name": "person", "strict": true, "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+            "required": ["name", "age"],
+            "additionalProperties": false,
+        }}}
+    }))
+    .unwrap();
+    let grammar = constraint.grammar().unwrap().unwrap();
+    let prompt = chat("Invent a person. Answer in JSON.");
+    let params = SamplingParams { temperature: 0.7, seed: 3, max_tokens: 64, ..Default::default() };
+    let extras = Extras { grammar: Some(grammar.clone()), ..Default::default() };
+    let generation = batched().generate(&prompt, &params, &extras, |_| ControlFlow::Continue(())).unwrap();
+    assert_eq!(generation.finish_reason, FinishReason::Stop, "{:?}", generation.text);
+    let value: serde_json::Value = serde_json::from_str(&generation.text).expect("the answer parses");
+    assert!(value["name"].is_string() && value["age"].is_u64(), "{value}");
+    assert_eq!(value.as_object().unwrap().len(), 2, "{value}");
+
+    let scores = model().score(&prompt, &generation.tokens, &params, Some(&grammar)).unwrap();
+    assert!(scores.iter().all(|s| s.allowed && s.consistent), "{scores:?}");
+    // One token that the grammar does not allow (text where `{` must come) is caught there.
+    let mut forged = generation.tokens.clone();
+    forged[0] = model().tokenize("Sure")[0];
+    let scores = model().score(&prompt, &forged, &params, Some(&grammar)).unwrap();
+    assert_eq!(scores.len(), 1);
+    assert!(!scores[0].allowed);
+}
+
+#[test]
+fn a_required_tool_call_names_a_listed_function_with_arguments_that_fit_its_schema() {
+    let constraint: Constraint = serde_json::from_value(serde_json::json!({
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }}],
+        "tool_choice": "required",
+    }))
+    .unwrap();
+    let messages = [veritas_llm::ChatMessage::new("user", "What is the weather in Paris?")];
+    let prompt = model().chat_prompt(&messages, &constraint).unwrap();
+    assert!(prompt.contains("<tools>") && prompt.contains("get_weather"), "{prompt}");
+    let grammar = constraint.grammar().unwrap().unwrap();
+    let params = SamplingParams { temperature: 0.0, max_tokens: 64, ..Default::default() };
+    let extras = Extras { grammar: Some(grammar.clone()), ..Default::default() };
+    let generation = batched().generate(&prompt, &params, &extras, |_| ControlFlow::Continue(())).unwrap();
+    let (_, calls) = veritas_llm::read_tool_calls(&generation.text);
+    assert!(!calls.is_empty(), "{:?}", generation.text);
+    for (name, arguments) in calls {
+        assert_eq!(name, "get_weather");
+        let arguments: serde_json::Value = serde_json::from_str(&arguments).unwrap();
+        assert!(arguments["city"].is_string(), "{arguments}");
+    }
+    let scores = model().score(&prompt, &generation.tokens, &params, Some(&grammar)).unwrap();
+    assert!(scores.iter().all(|s| s.allowed), "{scores:?}");
 }

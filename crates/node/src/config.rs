@@ -202,11 +202,14 @@ pub struct NodeConfig {
     pub threads: Option<usize>,
     /// llama.cpp threads per generation; all cores if `None`.
     pub llm_threads: Option<usize>,
-    /// Generations under way at once (each holds a context and its KV cache); further chat
-    /// requests queue. They take turns decoding, a token at a time, so that all advance; only
-    /// as many decodes run at once as the cores hold at `llm_threads` each (llama.cpp's threads
-    /// spin: more slows every generation down many times over). `None`: 4.
+    /// Generations under way at once; further chat requests queue. Those of one model decode
+    /// together, one sequence each in one llama.cpp context (continuous batching: one decode
+    /// a step for all of them, with prompts read in chunks beside), so that all advance and
+    /// the cores are shared by one thread pool. `None`: 16.
     pub max_generations: Option<usize>,
+    /// KV cache cells (tokens of prompt and answer) the generations of one model share; a
+    /// request waits until its prompt and `max_tokens` fit. Default 16384.
+    pub llm_context: usize,
     /// Requests that may wait for an inference or a generation place; past it they are refused
     /// with 503 and `Retry-After` (`NodeError::Overloaded`).
     pub max_queue: usize,
@@ -260,6 +263,7 @@ impl NodeConfig {
             threads: None,
             llm_threads: None,
             max_generations: None,
+            llm_context: 16_384,
             max_queue: 256,
             max_backlog: 10_000,
             max_sessions: 32,

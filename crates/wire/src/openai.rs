@@ -21,12 +21,44 @@ pub struct ChatCompletionRequest {
     /// Whether to return each generated token's log-probability.
     #[serde(default)]
     pub logprobs: bool,
-    /// Not supported beyond 0 (each token's own log-probability is).
+    /// With `logprobs`, how many of the most likely alternatives to return at each position
+    /// (0 to 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_logprobs: Option<u32>,
+    /// Functions the model may call (`{"type": "function", "function": {"name", "description",
+    /// "parameters"}}`); their calls come back in `tool_calls`, their arguments always
+    /// matching the function's JSON Schema.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<veritas_llm::Tool>,
+    /// `none`, `auto` (the default), `required`, or `{"type": "function", "function": {"name"}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub tool_choice: Option<veritas_llm::ToolChoice>,
+    /// Whether several calls may come in one answer (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// `{"type": "text"}`, `{"type": "json_object"}` or `{"type": "json_schema", "json_schema":
+    /// {"name", "schema", "strict"}}`: the answer is then JSON that matches, enforced by
+    /// grammar-constrained sampling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub response_format: Option<veritas_llm::ResponseFormat>,
     /// What both endpoints take.
     #[serde(flatten)]
     pub options: CompletionOptions,
+}
+
+impl ChatCompletionRequest {
+    /// What shapes the answer: tools and response format, as asked.
+    pub fn constraint(&self) -> veritas_llm::Constraint {
+        veritas_llm::Constraint {
+            tools: self.tools.clone(),
+            tool_choice: self.tool_choice.clone().unwrap_or_default(),
+            parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
+            response_format: self.response_format.clone(),
+        }
+    }
 }
 
 /// `POST /v1/completions`.
@@ -199,8 +231,12 @@ pub struct ChatChoice {
 pub struct AssistantMessage {
     /// `assistant`.
     pub role: String,
-    /// The text.
-    pub content: String,
+    /// The text (null when the answer is only tool calls).
+    pub content: Option<String>,
+    /// The tools it calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub tool_calls: Vec<veritas_llm::ToolCall>,
 }
 
 /// A chat answer's log-probabilities.
@@ -219,9 +255,19 @@ pub struct TokenLogprob {
     pub logprob: f64,
     /// The text's UTF-8 bytes.
     pub bytes: Vec<u8>,
-    /// Always empty (not supported).
-    #[schema(value_type = Vec<Object>)]
-    pub top_logprobs: Vec<serde_json::Value>,
+    /// The most likely tokens at this position, most likely first (`top_logprobs` of them).
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// One of the most likely tokens at a position.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TopLogprob {
+    /// The token's text.
+    pub token: String,
+    /// Its log-probability.
+    pub logprob: f64,
+    /// The text's UTF-8 bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// A completion answer.
@@ -314,6 +360,35 @@ pub struct Delta {
     /// A piece of text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    /// Tool calls, each in two chunks: its id, type and name, then its arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+/// A piece of a streamed tool call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ToolCallDelta {
+    /// The call's place in the answer.
+    pub index: usize,
+    /// Its id (first chunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `function` (first chunk).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The function's name and a piece of its arguments.
+    pub function: FunctionDelta,
+}
+
+/// A piece of a streamed function call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FunctionDelta {
+    /// The name (first chunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A piece of the arguments' JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<String>,
 }
 
 /// One server-sent event of a streamed completion.

@@ -109,6 +109,17 @@ pub struct WorkChat {
     /// A `tee` request's nonce, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// How many of the most likely alternatives to record at each position (0 to 20).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub top_logprobs: u8,
+    /// Tools and structured output: what shapes the answer (recorded in the receipt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub constraint: Option<veritas_llm::Constraint>,
+}
+
+fn is_zero(value: &u8) -> bool {
+    *value == 0
 }
 
 /// One line of an inference node's streamed chat answer (newline-delimited JSON).
@@ -131,6 +142,9 @@ pub struct WorkChatDone {
     pub generation: Generation,
     /// Token pieces (with logprobs only).
     pub pieces: Vec<String>,
+    /// The pieces of each position's most likely alternatives (with top_logprobs only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_pieces: Vec<Vec<String>>,
     /// The signed receipt.
     #[schema(value_type = crate::schema::Receipt)]
     pub receipt: Receipt,

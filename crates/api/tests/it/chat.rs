@@ -134,6 +134,28 @@ async fn bad_chat_requests_get_clear_errors() {
         (json!({"messages": [{"role": "wizard", "content": "hi"}]}), 400, "invalid_request", "wizard"),
         (json!({"messages": [{"role": "user"}]}), 400, "invalid_request", "content"),
         (json!({"messages": [{"role": "user", "content": "word ".repeat(9000)}]}), 400, "invalid_request", "8192"),
+        (json!({"top_logprobs": 3}), 400, "invalid_request", "needs logprobs"),
+        (json!({"logprobs": true, "top_logprobs": 21}), 400, "invalid_request", "0 to 20"),
+        (json!({"tool_choice": "required"}), 400, "invalid_request", "no tools"),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "two words"}}]}),
+            400,
+            "invalid_request",
+            "letters, digits",
+        ),
+        (
+            json!({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}),
+            400,
+            "invalid_request",
+            "not among the tools",
+        ),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "#/nowhere"}}}}),
+            400,
+            "invalid_request",
+            "JSON Schema",
+        ),
+        (json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": 3}}}), 400, "invalid_request", "JSON Schema"),
     ];
     for (extra, status, code, needle) in cases {
         for stream in [false, true] {
@@ -255,6 +277,8 @@ async fn a_chat_is_charged_per_request_and_per_token_at_the_gateways_listed_pric
         logprobs: false,
         mode: None,
         nonce: None,
+        top_logprobs: 0,
+        constraint: Default::default(),
     };
     let answer = node.gateway().unwrap().chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap();
     let payer = veritas_node::devnet::dev_accounts()[1];

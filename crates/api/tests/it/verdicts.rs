@@ -201,14 +201,16 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
     node.core().push_model(push).await.unwrap();
     let request = veritas_node::ChatRequest {
         model: "smollm2".into(),
-        input: veritas_node::wire::ChatInput::Messages(vec![veritas_node::llm::ChatMessage {
-            role: "user".into(),
-            content: "What is the capital of France?".into(),
-        }]),
+        input: veritas_node::wire::ChatInput::Messages(vec![veritas_node::llm::ChatMessage::new(
+            "user",
+            "What is the capital of France?",
+        )]),
         sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 24, ..Default::default() },
         logprobs: false,
         mode: Some(veritas_primitives::Mode::Reexec),
         nonce: None,
+        top_logprobs: 0,
+        constraint: Default::default(),
     };
     let honest =
         node.gateway().unwrap().chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap().receipt;
@@ -234,6 +236,49 @@ async fn a_language_model_claim_is_rescored_and_forged_tokens_are_caught() {
         node.validator().unwrap().judge(&forged, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
     assert!(!judgement.valid, "{}", judgement.reason);
     assert!(judgement.reason.contains("could not have been sampled"), "{}", judgement.reason);
+
+    // Structured output: an honest answer constrained by a JSON Schema is judged valid by the
+    // grammar the validator derives from the recorded constraint; the same answer with its
+    // first token swapped for one the grammar refuses (re-signed, hashes consistent) is not.
+    let constraint: veritas_node::llm::Constraint = serde_json::from_value(json!({
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+            "additionalProperties": false,
+        }}}
+    }))
+    .unwrap();
+    let request = veritas_node::ChatRequest {
+        model: "smollm2".into(),
+        input: veritas_node::wire::ChatInput::Messages(vec![veritas_node::llm::ChatMessage::new(
+            "user",
+            "What is the capital of France? Answer in JSON.",
+        )]),
+        sampling: veritas_node::llm::SamplingParams { temperature: 0.0, max_tokens: 32, ..Default::default() },
+        logprobs: false,
+        mode: Some(veritas_primitives::Mode::Reexec),
+        nonce: None,
+        top_logprobs: 0,
+        constraint,
+    };
+    let constrained =
+        node.gateway().unwrap().chat(request, None, |_| std::ops::ControlFlow::Continue(())).await.unwrap().receipt;
+    let params = constrained.body.params.as_ref().unwrap();
+    assert!(params.0.contains_key("constraint"), "the receipt records the constraint: {params:?}");
+    let judgement =
+        node.validator().unwrap().judge(&constrained, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
+    assert!(judgement.valid, "{}", judgement.reason);
+    let outside = lie(&constrained, &worker, |output| {
+        let Some(Tensor::Tensor(tokens)) = output.get_mut("tokens") else { panic!("no tokens") };
+        let TensorData::Int64(ids) = &mut tokens.data else { panic!("tokens are not ids") };
+        // ` Paris` where the grammar wants `{`.
+        ids[0] = 7042;
+        let text = veritas_primitives::Tensor::new("text", vec![1], TensorData::String(vec![String::new()])).unwrap();
+        output.insert("text".into(), Tensor::Tensor(text));
+    });
+    let judgement =
+        node.validator().unwrap().judge(&outside, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
+    assert!(!judgement.valid, "{}", judgement.reason);
+    assert!(judgement.reason.contains("outside the grammar"), "{}", judgement.reason);
 }
 
 #[tokio::test]

@@ -15,12 +15,17 @@ use crate::{NodeConfig, NodeResult};
 
 pub(crate) use super::quantized::QuantRun;
 
+/// Generations of one model decoded together unless configured (`NodeConfig::max_generations`).
+pub(crate) const DEFAULT_GENERATIONS: usize = 16;
+
 /// The engines, with what they have loaded.
 pub(crate) struct Engines {
     pub(crate) onnx: Arc<OnnxRuntime>,
     pub(crate) proving_keys: ProvingKeys,
-    /// llama.cpp threads per generation.
+    /// llama.cpp threads per model's decode loop.
     pub(crate) llm_threads: usize,
+    /// Generations of one model decoded together, and the KV cache cells they share.
+    llm_batch: (usize, usize),
     /// Decodes that may run at once: as many as the cores hold at `llm_threads` each.
     decode_slots: Arc<DecodeSlots>,
     /// Loaded language models, each with when it was last used.
@@ -45,6 +50,7 @@ impl Engines {
             max_llms: config.max_language_models.max(1),
             proving_keys: Default::default(),
             llm_threads,
+            llm_batch: (config.max_generations.unwrap_or(DEFAULT_GENERATIONS).max(1), config.llm_context.max(1)),
             decode_slots: Arc::new(DecodeSlots::new(cores / llm_threads)),
             llms: Default::default(),
             llm_loading: Default::default(),
@@ -131,10 +137,11 @@ impl Core {
             out.sync_all().await?;
             tokio::fs::rename(&partial, &path).await?;
         }
-        let threads = engines.llm_threads;
+        let (sequences, context) = engines.llm_batch;
+        let options = veritas_llm::BatchOptions { threads: engines.llm_threads, sequences, context };
         let slots = engines.decode_slots.clone();
         let model = tokio::task::spawn_blocking(move || -> NodeResult<LlmModel> {
-            Ok(LlmModel::load_with_slots(&path, threads, slots)?)
+            Ok(LlmModel::load_with(&path, options, slots)?)
         })
         .await??;
         let model = Arc::new(model);

@@ -5,7 +5,7 @@
 //! (`crate::gateway`, `crate::worker`, `crate::validator`) hold their own state.
 
 mod chain;
-mod engines;
+pub(crate) mod engines;
 pub(crate) mod lane;
 pub(crate) mod models;
 #[cfg(not(feature = "llm"))]

@@ -4,7 +4,10 @@
 
 use std::{ops::ControlFlow, path::Path, sync::Arc};
 
-use veritas_llm::{ChatMessage, DecodeSlots, Generation, GgufInfo, LlmResult, SamplingParams, TokenScore};
+use veritas_llm::{
+    BatchOptions, ChatMessage, Constraint, DecodeSlots, Extras, Generation, GgufInfo, Grammar, LlmResult,
+    SamplingParams, TokenScore,
+};
 
 use crate::{NodeError, NodeResult};
 
@@ -21,15 +24,15 @@ impl From<NotBuilt> for NodeError {
 }
 
 impl LlmModel {
-    pub(crate) fn load_with_slots(
+    pub(crate) fn load_with(
         _path: &Path,
-        _threads: usize,
+        _options: BatchOptions,
         _slots: Arc<DecodeSlots>,
     ) -> Result<LlmModel, NotBuilt> {
         Err(NotBuilt)
     }
 
-    pub(crate) fn chat_prompt(&self, _messages: &[ChatMessage]) -> LlmResult<String> {
+    pub(crate) fn chat_prompt(&self, _messages: &[ChatMessage], _constraint: &Constraint) -> LlmResult<String> {
         match *self {}
     }
 
@@ -53,7 +56,7 @@ impl LlmModel {
         &self,
         _prompt: &str,
         _params: &SamplingParams,
-        _logprobs: bool,
+        _extras: &Extras,
         _on_text: impl FnMut(&str) -> ControlFlow<()>,
     ) -> LlmResult<Generation> {
         match *self {}
@@ -64,6 +67,7 @@ impl LlmModel {
         _prompt: &str,
         _completion: &[u32],
         _params: &SamplingParams,
+        _grammar: Option<&Grammar>,
     ) -> LlmResult<Vec<TokenScore>> {
         match *self {}
     }

@@ -179,6 +179,8 @@ impl Gateway {
             logprobs: job.logprobs,
             mode: job.mode,
             nonce: job.nonce,
+            top_logprobs: job.top_logprobs,
+            constraint: (!job.constraint.is_empty()).then_some(job.constraint),
         };
         let on_text = std::sync::Mutex::new(on_text);
         let (request, on_text, nonce, messages, model_id) = (&request, &on_text, &nonce, &messages, model.id);
@@ -217,7 +219,13 @@ impl Gateway {
                             }
                             _ => check_chat(&done.receipt, messages, request.input.prompt())
                                 .and_then(|()| {
-                                    check_chat_answer(&done.receipt, &done.generation, &streamed, &request.sampling)
+                                    check_chat_answer(
+                                        &done.receipt,
+                                        &done.generation,
+                                        &streamed,
+                                        &request.sampling,
+                                        request.constraint.as_ref().unwrap_or(&Default::default()),
+                                    )
                                 })
                                 .map(|()| done.generation.tokens.len() as u64),
                         })
@@ -228,7 +236,14 @@ impl Gateway {
             .await?;
         let (done, tokens) = done;
         let receipt = self.log_work(done.receipt, Queue::Paid(bill), tokens, started).await?;
-        Ok(ChatResponse { model, generation: done.generation, pieces: done.pieces, receipt, sealed: done.sealed })
+        Ok(ChatResponse {
+            model,
+            generation: done.generation,
+            pieces: done.pieces,
+            top_pieces: done.top_pieces,
+            receipt,
+            sealed: done.sealed,
+        })
     }
 
     /// An enclave's key offer for a client's nonce: this node's own worker's, or the next

@@ -44,6 +44,10 @@ pub struct ChatRequest {
     pub mode: Option<Mode>,
     /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
     pub nonce: Option<String>,
+    /// How many of the most likely alternatives to return at each position (0 to 20).
+    pub top_logprobs: u8,
+    /// Tools and structured output.
+    pub constraint: veritas_llm::Constraint,
 }
 
 /// Where a gateway's work and verdicts come from.
@@ -159,7 +163,13 @@ impl Gateway {
     ) -> NodeResult<ChatResponse> {
         self.check_backlog()?;
         request.sampling.validate()?;
+        request.constraint.validate()?;
         let sealed = matches!(request.input, ChatInput::Sealed(_));
+        if sealed && (request.top_logprobs > 0 || !request.constraint.is_empty()) {
+            return Err(NodeError::Confidential(
+                "tools, response_format and top_logprobs are not offered on a confidential request".into(),
+            ));
+        }
         // A confidential request is a tee request.
         let mode = self.core.offer.mode(request.mode.or(sealed.then_some(Mode::Tee)))?;
         if sealed && mode != Mode::Tee {
@@ -178,6 +188,8 @@ impl Gateway {
             logprobs: request.logprobs,
             mode,
             nonce: request.nonce,
+            top_logprobs: request.top_logprobs,
+            constraint: request.constraint,
         };
         match &self.backends {
             Backends::Local { worker, .. } => worker.chat(version, job, Queue::Paid(bill), on_text).await,

@@ -125,6 +125,7 @@ pub fn check_chat_answer(
     generation: &Generation,
     streamed: &str,
     sent: &SamplingParams,
+    constraint: &veritas_llm::Constraint,
 ) -> Result<(), Refusal> {
     let output = receipt.body.output.as_ref();
     if string_value(output, "text").as_deref() != Some(generation.text.as_str()) {
@@ -142,6 +143,10 @@ pub fn check_chat_answer(
     let param = |name: &str| receipt.body.params.as_ref().and_then(|p| p.0.get(name));
     if param("finish_reason") != serde_json::to_value(generation.finish_reason).ok().as_ref() {
         return Err(Refusal::OtherGeneration("finish reason"));
+    }
+    let recorded = if constraint.is_empty() { None } else { serde_json::to_value(constraint).ok() };
+    if param("constraint") != recorded.as_ref() {
+        return Err(Refusal::OtherSampling("constraint"));
     }
     Ok(())
 }
@@ -332,6 +337,7 @@ mod tests {
             prompt_tokens: 3,
             finish_reason: FinishReason::Stop,
             logprobs: Vec::new(),
+            top_logprobs: Vec::new(),
         };
         let params = |temperature: f32, finish: &str| {
             Params(BTreeMap::from([
@@ -370,12 +376,29 @@ mod tests {
                 Some(Refusal::OtherGeneration("finish reason")),
             ),
         ] {
-            assert_eq!(check_chat_answer(receipt, &generation, streamed, &sampling).err(), expected, "{streamed}");
+            assert_eq!(check_chat_answer(receipt, &generation, streamed, &sampling, &Default::default()).err(), expected, "{streamed}");
         }
         let other_stop = SamplingParams { stop: Vec::new(), ..sampling.clone() };
         assert_eq!(
-            check_chat_answer(&honest, &generation, "hello", &other_stop).err(),
+            check_chat_answer(&honest, &generation, "hello", &other_stop, &Default::default()).err(),
             Some(Refusal::OtherSampling("stop"))
+        );
+        // A response format or tools sent must be what the receipt records (and so what the
+        // validators enforce): a worker that drops the constraint is refused, as is one that
+        // records a constraint nobody sent.
+        let json: veritas_llm::Constraint =
+            serde_json::from_value(serde_json::json!({"response_format": {"type": "json_object"}})).unwrap();
+        assert_eq!(
+            check_chat_answer(&honest, &generation, "hello", &sampling, &json).err(),
+            Some(Refusal::OtherSampling("constraint"))
+        );
+        let mut recorded = params(0.5, "stop");
+        recorded.0.insert("constraint".into(), serde_json::to_value(&json).unwrap());
+        let constrained = answer("hello", vec![1, 2], recorded);
+        assert_eq!(check_chat_answer(&constrained, &generation, "hello", &sampling, &json).err(), None);
+        assert_eq!(
+            check_chat_answer(&constrained, &generation, "hello", &sampling, &Default::default()).err(),
+            Some(Refusal::OtherSampling("constraint"))
         );
     }
 

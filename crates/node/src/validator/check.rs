@@ -81,6 +81,22 @@ impl Validator {
             max_tokens: number("max_tokens").unwrap_or(1.0).max(1.0) as u32,
             stop: Vec::new(),
         };
+        // Tools and structured output: the grammar comes from the recorded constraint, derived
+        // here as the worker derived it; the tokens must follow it.
+        let constraint: veritas_llm::Constraint = match params.get("constraint") {
+            None => Default::default(),
+            Some(recorded) => match serde_json::from_value(recorded.clone()) {
+                Ok(constraint) => constraint,
+                Err(err) => return Ok((false, format!("the recorded constraint is not one: {err}"))),
+            },
+        };
+        let grammar = {
+            let constraint = constraint.clone();
+            match tokio::task::spawn_blocking(move || constraint.grammar()).await? {
+                Ok(grammar) => grammar,
+                Err(err) => return Ok((false, format!("the recorded constraint is refused: {err}"))),
+            }
+        };
         let model = self.core.llm(version).await?;
         // The prompt must be the model's own rendering of the messages.
         let messages = string_value(receipt.body.input.as_ref(), "messages").unwrap_or_default();
@@ -89,7 +105,7 @@ impl Validator {
                 Ok(parsed) => parsed,
                 Err(err) => return Ok((false, format!("the claimed messages are not a conversation: {err}"))),
             };
-            match model.chat_prompt(&parsed) {
+            match model.chat_prompt(&parsed, &constraint) {
                 Ok(rendered) if rendered == prompt => {}
                 Ok(_) => return Ok((false, "the prompt is not the model's rendering of the messages".into())),
                 Err(err) => return Ok((false, format!("the messages cannot be rendered: {err}"))),
@@ -110,7 +126,18 @@ impl Validator {
         if ends {
             scored.push(model.eos());
         }
-        let mut scores = tokio::task::spawn_blocking(move || scoring.score(&prompt, &scored, &sampling)).await??;
+        let mut scores =
+            tokio::task::spawn_blocking(move || scoring.score(&prompt, &scored, &sampling, grammar.as_ref())).await??;
+        if let Some(at) = scores.iter().position(|score| !score.allowed) {
+            return Ok((
+                false,
+                if at == tokens.len() {
+                    "the completion claims the model stopped, but the answer is not complete under its grammar".into()
+                } else {
+                    format!("token {at} is outside the grammar of the request's tools or response_format")
+                },
+            ));
+        }
         if ends
             && let Some(end) = scores.pop()
             && !end.consistent

@@ -8,7 +8,7 @@
 use std::{collections::BTreeMap, ops::ControlFlow, time::Instant};
 
 use veritas_hub::{ModelFormat, ModelVersion};
-use veritas_llm::{FinishReason, SamplingParams};
+use veritas_llm::{Constraint, Extras, FinishReason, SamplingParams};
 use veritas_primitives::{B256, Mode, Params, Receipt, Tensor, TensorData, Value, Values};
 use veritas_wire::{ChatInput, WorkChat};
 
@@ -33,6 +33,10 @@ pub struct ChatJob {
     pub mode: Mode,
     /// A `tee` request's nonce (hex, at most 64 bytes), bound into the attestation.
     pub nonce: Option<String>,
+    /// How many of the most likely alternatives to record at each position.
+    pub top_logprobs: u8,
+    /// Tools and structured output.
+    pub constraint: Constraint,
 }
 
 /// A finished chat answer with its receipt.
@@ -44,6 +48,8 @@ pub struct ChatResponse {
     pub generation: veritas_llm::Generation,
     /// The token pieces of the generation, when logprobs were asked for (else empty).
     pub pieces: Vec<String>,
+    /// The pieces of each position's most likely alternatives, when asked for (else empty).
+    pub top_pieces: Vec<Vec<String>>,
     /// The receipt (logged before this returns).
     pub receipt: Receipt,
     /// A confidential request's answer, sealed to the client; the generation then holds no text,
@@ -77,8 +83,15 @@ impl Worker {
             return Err(NodeError::NotAnLlm { model: work.model, format: version.manifest.format });
         }
         check_zk_format(mode, &version)?;
-        let job =
-            ChatJob { input: work.input, sampling: work.sampling, logprobs: work.logprobs, mode, nonce: work.nonce };
+        let job = ChatJob {
+            input: work.input,
+            sampling: work.sampling,
+            logprobs: work.logprobs,
+            mode,
+            nonce: work.nonce,
+            top_logprobs: work.top_logprobs,
+            constraint: work.constraint.unwrap_or_default(),
+        };
         self.chat(version, job, Queue::Record, on_text).await
     }
 
@@ -115,10 +128,21 @@ impl Worker {
             input => (input, self.attester(job.mode, job.nonce.as_deref())?, None),
         };
         let model = core.llm(&version).await?;
+        let constraint = &job.constraint;
         let prompt = match &input {
-            ChatInput::Messages(messages) => model.chat_prompt(messages)?,
+            ChatInput::Messages(messages) => model.chat_prompt(messages, constraint)?,
+            ChatInput::Prompt(_) if !constraint.tools_in_play().is_empty() => {
+                return Err(veritas_llm::LlmError::InvalidMessages(
+                    "tools need a conversation (messages), not a raw prompt".into(),
+                )
+                .into());
+            }
             ChatInput::Prompt(prompt) => prompt.clone(),
             ChatInput::Sealed(_) => unreachable!("opened above"),
+        };
+        let grammar = {
+            let constraint = constraint.clone();
+            tokio::task::spawn_blocking(move || constraint.grammar()).await??
         };
         // A confidential answer streams sealed: the response nonce first, then each piece.
         let on_text: OnText = match &sealer {
@@ -137,23 +161,29 @@ impl Worker {
         };
         let _turn = self.generations.enter().await?;
         let sampling = job.sampling.clone();
-        let logprobs = job.logprobs;
+        let extras = Extras { logprobs: job.logprobs, top_logprobs: job.top_logprobs, grammar };
         let (generating, prompt_for_run) = (model.clone(), prompt.clone());
         let mut generation = match self.fault {
             None => {
-                tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, logprobs, on_text))
+                tokio::task::spawn_blocking(move || generating.generate(&prompt_for_run, &sampling, &extras, on_text))
                     .await??
             }
             Some(fault) => {
                 let model = model.clone();
                 tokio::task::spawn_blocking(move || {
-                    super::faults::lie(fault, &model, &prompt_for_run, &sampling, logprobs, on_text)
+                    super::faults::lie(fault, &model, &prompt_for_run, &sampling, &extras, on_text)
                 })
                 .await??
             }
         };
         // Token texts are only shown with logprobs.
-        let pieces = if logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
+        let pieces =
+            if job.logprobs { generation.tokens.iter().map(|t| model.piece(*t)).collect() } else { Vec::new() };
+        let top_pieces = generation
+            .top_logprobs
+            .iter()
+            .map(|top| top.iter().map(|(token, _)| model.piece(*token)).collect())
+            .collect();
 
         let mut input_values = Values::new();
         input_values.insert("messages".into(), string_tensor("messages", input.messages_json())?);
@@ -167,7 +197,7 @@ impl Worker {
         );
         // Charged for the tokens produced, not the most that were allowed.
         let produced = generation.tokens.len() as u64;
-        let mut params = llm_params(&job.sampling, core.engines.llm_threads, generation.finish_reason);
+        let mut params = llm_params(&job.sampling, core.engines.llm_threads, generation.finish_reason, constraint);
         let (mut commitments, mut sealed) = (None, None);
         if let Some(sealer) = &sealer {
             let sealer = sealer.lock().unwrap_or_else(|p| p.into_inner());
@@ -178,6 +208,7 @@ impl Worker {
             generation.text.clear();
             generation.tokens.clear();
             generation.logprobs.clear();
+            generation.top_logprobs.clear();
         }
         let answer = Answer {
             model_id: version.id,
@@ -198,13 +229,15 @@ impl Worker {
             tokio::task::spawn_blocking(move || sign_and_log(&signer, answer, attest, queue, produced, started))
                 .await??;
         core.claim_logged();
-        Ok(ChatResponse { model: version, generation, pieces, receipt, sealed })
+        let top_pieces = if sealed.is_some() { Vec::new() } else { top_pieces };
+        Ok(ChatResponse { model: version, generation, pieces, top_pieces, receipt, sealed })
     }
 }
 
-/// The receipt's parameters of a generation.
-fn llm_params(sampling: &SamplingParams, threads: usize, finish: FinishReason) -> Params {
-    Params(BTreeMap::from([
+/// The receipt's parameters of a generation: the sampling, the engine, why it ended and, when
+/// tools or a response format shaped it, the constraint (`constraint`) the validators enforce.
+fn llm_params(sampling: &SamplingParams, threads: usize, finish: FinishReason, constraint: &Constraint) -> Params {
+    let mut params = BTreeMap::from([
         ("engine".to_owned(), ENGINE.into()),
         ("threads".to_owned(), threads.into()),
         ("temperature".to_owned(), f64::from(sampling.temperature).into()),
@@ -214,7 +247,11 @@ fn llm_params(sampling: &SamplingParams, threads: usize, finish: FinishReason) -
         ("max_tokens".to_owned(), sampling.max_tokens.into()),
         ("stop".to_owned(), sampling.stop.clone().into()),
         ("finish_reason".to_owned(), serde_json::to_value(finish).unwrap_or_default()),
-    ]))
+    ]);
+    if !constraint.is_empty() {
+        params.insert("constraint".to_owned(), serde_json::to_value(constraint).unwrap_or_default());
+    }
+    Params(params)
 }
 
 /// A receipt id as OpenAI-style completion id.

@@ -98,17 +98,17 @@ pub(crate) fn lie(
     model: &crate::core::LlmModel,
     prompt: &str,
     sampling: &veritas_llm::SamplingParams,
-    logprobs: bool,
+    extras: &veritas_llm::Extras,
     mut on_text: impl FnMut(&str) -> std::ops::ControlFlow<()>,
 ) -> NodeResult<veritas_llm::Generation> {
     if fault == Fault::StreamOther {
-        let mut generation = model.generate(prompt, sampling, logprobs, on_text)?;
+        let mut generation = model.generate(prompt, sampling, extras, on_text)?;
         alter_generation(Fault::WrongOutput, model, &mut generation);
         return Ok(generation);
     }
     let mut generation = match fault {
         Fault::MadeUp => made_up_generation(model, prompt),
-        _ => model.generate(prompt, sampling, logprobs, |_| std::ops::ControlFlow::Continue(()))?,
+        _ => model.generate(prompt, sampling, extras, |_| std::ops::ControlFlow::Continue(()))?,
     };
     alter_generation(fault, model, &mut generation);
     let _ = on_text(&generation.text);
@@ -124,6 +124,7 @@ fn made_up_generation(model: &crate::core::LlmModel, prompt: &str) -> veritas_ll
         tokens,
         prompt_tokens: model.tokenize(prompt).len(),
         finish_reason: veritas_llm::FinishReason::Stop,
+        top_logprobs: Vec::new(),
         logprobs: Vec::new(),
     }
 }

@@ -27,7 +27,6 @@ use crate::{
 };
 
 /// Generations under way at once by default; they take turns decoding, a token at a time.
-const DEFAULT_GENERATIONS: usize = 4;
 
 /// A checked request to run a model: the version, its parsed inputs and what the claim asks.
 pub(crate) struct Job {
@@ -75,7 +74,7 @@ impl Worker {
     pub(crate) fn open(core: Arc<Core>, config: &NodeConfig) -> NodeResult<Worker> {
         let enclave = config.tee.map(enclave::Enclave::open).transpose()?;
         let sealing_key = enclave.as_ref().map(|_| Arc::new(enclave::sealing_key()));
-        let generations = config.max_generations.unwrap_or(DEFAULT_GENERATIONS).max(1);
+        let generations = config.max_generations.unwrap_or(crate::core::engines::DEFAULT_GENERATIONS).max(1);
         Ok(Worker {
             core,
             enclave,
