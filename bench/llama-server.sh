@@ -47,12 +47,14 @@ grep -q fs_open_ifstream "$src/common/common.h" ||
   sed -i 's/fs_open_ifstream(/std::ifstream(/' "$src/tools/server/server-mcp.cpp"
 
 # Options of llama-cpp-sys-2's build script here (its CMakeCache): x86-64 baseline + AVX/AVX2/FMA/F16C/BMI2
-# (ggml's defaults with GGML_NATIVE=OFF), CPU repack, no OpenMP, static, RelWithDebInfo.
-flags="-march=x86-64 -ffunction-sections -fdata-sections -fPIC"
+# (ggml's defaults with GGML_NATIVE=OFF), CPU repack, no OpenMP, static, RelWithDebInfo (-O2 -g, as
+# cargo's release profile gets). Build number/commit are pinned, else cmake reads this repo's git.
+flags="-ffunction-sections -fdata-sections -fPIC -m64 -march=x86-64 -w"
 cmake -S "$src" -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" -DBUILD_SHARED_LIBS=OFF \
   -DGGML_NATIVE=OFF -DGGML_OPENMP=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
   -DGGML_BMI2=ON -DGGML_CPU_REPACK=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_COMMON=ON \
+  -DLLAMA_BUILD_NUMBER=0 -DLLAMA_BUILD_COMMIT=llama-cpp-sys-2-0.1.161 \
   -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
   -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF >&2
 nice -n 15 cmake --build "$out" --target llama-server -j "${JOBS:-2}" >&2

@@ -130,10 +130,7 @@ async fn llm(node: &Node) {
     for (i, prompt) in prompts.iter().enumerate() {
         let request = ChatRequest {
             model: "smollm2".into(),
-            input: ChatInput::Messages(vec![veritas_node::llm::ChatMessage {
-                role: "user".into(),
-                content: (*prompt).into(),
-            }]),
+            input: ChatInput::Messages(vec![veritas_node::llm::ChatMessage::new("user", prompt)]),
             sampling: veritas_node::llm::SamplingParams {
                 temperature: 0.7,
                 seed: i as u32,
@@ -143,6 +140,8 @@ async fn llm(node: &Node) {
             logprobs: false,
             mode: Some(Mode::Reexec),
             nonce: None,
+            top_logprobs: 0,
+            constraint: Default::default(),
         };
         let started = Instant::now();
         let answer = node.gateway().unwrap().chat(request, None, |_| ControlFlow::Continue(())).await.unwrap();

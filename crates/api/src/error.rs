@@ -85,7 +85,7 @@ impl From<NodeError> for ApiError {
             NodeError::Llm(LlmError::NotGguf | LlmError::Malformed(_) | LlmError::UnsupportedArchitecture { .. }) => {
                 (S::UNPROCESSABLE_ENTITY, "invalid_model")
             }
-            NodeError::NotAnLlm { .. } => (S::BAD_REQUEST, "not_a_language_model"),
+            NodeError::NotAnLlm { .. } | NodeError::EmbeddingModel(_) => (S::BAD_REQUEST, "not_a_language_model"),
             NodeError::NoLanguageModels => (S::NOT_IMPLEMENTED, "no_language_models"),
             NodeError::Llm(
                 LlmError::PromptTooLong { .. }

@@ -5,6 +5,7 @@
 //! place, [`error::ApiError`].
 
 mod auth;
+mod embeddings;
 mod error;
 mod explorer;
 mod guard;

@@ -97,6 +97,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(inference::account))
         .routes(routes!(openai::chat))
         .routes(routes!(openai::completion))
+        .routes(routes!(crate::embeddings::embeddings))
         .routes(routes!(work::verdict))
         .routes(routes!(work::verdicts))
         .routes(routes!(work::sign_batch))

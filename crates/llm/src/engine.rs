@@ -31,6 +31,11 @@ use crate::{
     text::TextStream,
 };
 
+/// The most tokens one embedding pass reads (texts packed together).
+pub const EMBED_BATCH_TOKENS: usize = 2048;
+/// The most texts one embedding pass reads.
+const EMBED_BATCH_SEQUENCES: usize = 64;
+
 /// The most alternatives `top_logprobs` may ask for at each position (OpenAI's limit).
 pub const MAX_TOP_LOGPROBS: u8 = 20;
 
@@ -70,15 +75,26 @@ pub fn inspect_gguf(path: &Path) -> LlmResult<GgufInfo> {
     };
     let architecture =
         string("general.architecture").ok_or_else(|| LlmError::Malformed("it has no `general.architecture`".into()))?;
-    let context_key = format!("{architecture}.context_length");
-    let index = gguf.find_key(&context_key);
-    let context_length = (index >= 0).then(|| u64::from(gguf.val_u32(index)));
+    let number = |key: String| {
+        let index = gguf.find_key(&key);
+        (index >= 0).then(|| u64::from(gguf.val_u32(index)))
+    };
+    let context_length = number(format!("{architecture}.context_length"));
+    let pooling = number(format!("{architecture}.pooling_type")).and_then(|pooling| match pooling {
+        1 => Some("mean".to_owned()),
+        2 => Some("cls".to_owned()),
+        3 => Some("last".to_owned()),
+        _ => None,
+    });
+    let embedding_length = number(format!("{architecture}.embedding_length"));
     let info = GgufInfo {
         name: string("general.name"),
         chat_template: string("tokenizer.chat_template"),
         context_length,
         tensors: u64::try_from(gguf.n_tensors()).unwrap_or(0),
         architecture,
+        pooling,
+        embedding_length,
     };
     let params = LlamaModelParams::default().with_vocab_only(true);
     LlamaModel::load_from_file(backend, path, &params).map_err(|err| LlmError::UnsupportedArchitecture {
@@ -261,6 +277,78 @@ impl LlmModel {
             }
             jobs
         })
+    }
+
+    /// Whether this is a sentence-embedding model (its GGUF names a pooling of its tokens).
+    pub fn is_embedding(&self) -> bool {
+        self.info.pooling.is_some()
+    }
+
+    /// Embeds each text: the model's pooled output (its own pooling: mean, CLS or last token),
+    /// L2-normalised, as sentence-transformers gives it. Texts are packed into as few encoder
+    /// passes as fit (at most [`EMBED_BATCH_TOKENS`] tokens and 64 texts each), in order, so the
+    /// same list is always packed the same way. Returns the vectors and the tokens read.
+    pub fn embed(&self, texts: &[String]) -> LlmResult<(Vec<Vec<f32>>, usize)> {
+        if !self.is_embedding() {
+            return Err(LlmError::InvalidMessages("this model is not an embedding model (its GGUF names no pooling)".into()));
+        }
+        let context = self.context_length().min(EMBED_BATCH_TOKENS);
+        let mut tokenized = Vec::with_capacity(texts.len());
+        for (i, text) in texts.iter().enumerate() {
+            let tokens = self.tokenize(text);
+            if tokens.len() > context {
+                return Err(LlmError::InvalidMessages(format!(
+                    "input {i} is {} tokens; this model reads at most {context}",
+                    tokens.len()
+                )));
+            }
+            tokenized.push(tokens);
+        }
+        let threads = self.options.threads as i32;
+        let params = LlamaContextParams::default()
+            .with_embeddings(true)
+            .with_n_ctx(NonZeroU32::new(EMBED_BATCH_TOKENS as u32))
+            .with_n_batch(EMBED_BATCH_TOKENS as u32)
+            .with_n_ubatch(EMBED_BATCH_TOKENS as u32)
+            .with_n_seq_max(EMBED_BATCH_SEQUENCES as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let mut ctx = {
+            let _one_at_a_time = NEW_CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.model.new_context(backend()?, params).map_err(engine)?
+        };
+        let mut batch = LlamaBatch::new(EMBED_BATCH_TOKENS, 1);
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut start = 0;
+        while start < tokenized.len() {
+            // As many texts as fit, in order.
+            let (mut end, mut tokens) = (start, 0);
+            while end < tokenized.len()
+                && end - start < EMBED_BATCH_SEQUENCES
+                && tokens + tokenized[end].len().max(1) <= EMBED_BATCH_TOKENS
+            {
+                tokens += tokenized[end].len().max(1);
+                end += 1;
+            }
+            batch.clear();
+            for (seq, text) in tokenized[start..end].iter().enumerate() {
+                for (position, token) in text.iter().enumerate() {
+                    batch.add(LlamaToken(*token as i32), position as i32, &[seq as i32], true).map_err(engine)?;
+                }
+            }
+            {
+                let _turn = self.slots.acquire();
+                ctx.clear_kv_cache();
+                ctx.decode(&mut batch).map_err(engine)?;
+            }
+            for seq in 0..end - start {
+                let pooled = ctx.embeddings_seq_ith(seq as i32).map_err(engine)?;
+                let norm = pooled.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt().max(1e-12);
+                vectors.push(pooled.iter().map(|x| (f64::from(*x) / norm) as f32).collect());
+            }
+            start = end;
+        }
+        Ok((vectors, tokenized.iter().map(Vec::len).sum()))
     }
 
     /// Teacher-forced scoring: decodes `prompt` and the claimed `completion` tokens in one pass

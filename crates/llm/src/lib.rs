@@ -23,7 +23,7 @@ mod types;
 
 pub use chat::{ChatMessage, ROLES, render_chat};
 #[cfg(feature = "engine")]
-pub use engine::{LlmModel, MAX_TOP_LOGPROBS, inspect_gguf};
+pub use engine::{EMBED_BATCH_TOKENS, LlmModel, MAX_TOP_LOGPROBS, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
 pub use slots::{DecodeSlots, Slot};
@@ -42,3 +42,8 @@ pub const LOGPROB_TOLERANCE: f64 = 1.0;
 /// before the completion is judged inconsistent with its sampling parameters: 3.3× the honest
 /// rate measured (0.90%); at least one token is always allowed.
 pub const INCONSISTENT_TOLERANCE: f64 = 0.03;
+
+/// How far (absolute, per component of an L2-normalised vector) a validator's re-computed
+/// embedding may be from the claimed one: 10× the largest difference measured between texts
+/// embedded alone and packed with others (`docs/llm.md`, "Embeddings").
+pub const EMBEDDING_TOLERANCE: f64 = 1e-3;

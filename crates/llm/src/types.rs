@@ -17,6 +17,13 @@ pub struct GgufInfo {
     pub chat_template: Option<String>,
     /// How many tensors it holds.
     pub tensors: u64,
+    /// How an embedding model pools its tokens into one vector (`mean`, `cls`, `last`); absent
+    /// for a language model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<String>,
+    /// The width of its hidden states (an embedding model's vector length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_length: Option<u64>,
 }
 
 /// Why generation ended.

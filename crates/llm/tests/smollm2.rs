@@ -243,7 +243,6 @@ fn concurrent_generations_decode_together_and_each_scores_as_honest() {
         // Scored alone, teacher-forced, each batched answer is what the sampler could give.
         let scores = model().score(&chat(questions[i]), &generation.tokens, &params(i), None).unwrap();
         let inconsistent = scores.iter().filter(|s| !s.consistent).count();
-        for (k, (s, l)) in scores.iter().zip(&generation.logprobs).enumerate() { if !s.consistent { eprintln!("DEBUG {i} pos {k} rank {} scored {} gen {}", s.rank, s.logprob, l); } }
         assert!(inconsistent <= 1, "{i}: {inconsistent} inconsistent of {}", scores.len());
         for (score, logprob) in scores.iter().zip(&generation.logprobs) {
             assert!((score.logprob - logprob).abs() < veritas_llm::LOGPROB_TOLERANCE, "{i}");

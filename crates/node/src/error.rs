@@ -99,6 +99,9 @@ pub enum NodeError {
         /// This network's.
         ours: ClaimDomain,
     },
+    /// A chat request to a sentence-embedding model.
+    #[error("{0} is a sentence-embedding model, not a language model: use /v1/embeddings")]
+    EmbeddingModel(String),
     /// A chat request to a model that is not a language model.
     #[error("{model} is a {format:?} model, not a language model (GGUF): use /v1/infer")]
     NotAnLlm {

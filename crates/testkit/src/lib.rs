@@ -28,3 +28,11 @@ pub fn ort() -> PathBuf {
 pub fn gguf() -> PathBuf {
     std::env::var("VERITAS_TEST_GGUF").expect("VERITAS_TEST_GGUF; `cargo xtask test` fetches the model").into()
 }
+
+/// The example sentence-embedding model (all-MiniLM-L6-v2 as a GGUF), as `cargo xtask test`
+/// fetches and converts it.
+pub fn embedding_gguf() -> PathBuf {
+    std::env::var("VERITAS_TEST_EMBEDDING_GGUF")
+        .expect("VERITAS_TEST_EMBEDDING_GGUF; `cargo xtask test` fetches the embedding model")
+        .into()
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use veritas_node::{ChainConfig, ModelFormat, Node, NodeConfig, NodeHandle, PushRequest, wire::InferRequest};
 
-pub use crate::{examples, gguf, ort, root};
+pub use crate::{embedding_gguf, examples, gguf, ort, root};
 
 /// A standalone node's configuration under `home`: one ONNX thread, two llama.cpp threads, no
 /// chain.

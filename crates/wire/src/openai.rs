@@ -424,3 +424,81 @@ pub struct TextChunkChoice {
     /// In the last chunk, when asked for.
     pub logprobs: Option<TextLogprobs>,
 }
+
+/// `POST /v1/embeddings`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingRequest {
+    /// The embedding model: a name, `name@version` or a model id.
+    pub model: String,
+    /// One text or a list of texts (at most 2048).
+    pub input: EmbeddingInput,
+    /// `float` (the default) or `base64` (each vector's little-endian f32 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_format: Option<String>,
+    /// The vectors' length: only the model's own is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// Accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// An extension: the verification mode; the network's default if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::schema::Mode>)]
+    pub veritas_mode: Option<Mode>,
+    /// An extension: a `tee` request's nonce (hex, at most 64 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veritas_nonce: Option<String>,
+    /// Anything else: refused by name.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+/// `input`: one text, texts, or token ids (refused: texts only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum EmbeddingInput {
+    /// One text.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+    /// Token ids, one list or several (not supported).
+    #[schema(value_type = Object)]
+    Tokens(serde_json::Value),
+}
+
+/// The embeddings of a request's texts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingResponse {
+    /// `list`.
+    pub object: String,
+    /// One per text, in order.
+    pub data: Vec<Embedding>,
+    /// The model's name.
+    pub model: String,
+    /// Tokens read.
+    pub usage: EmbeddingUsage,
+    /// The receipt.
+    pub veritas: VeritasReceipt,
+}
+
+/// One text's embedding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Embedding {
+    /// `embedding`.
+    pub object: String,
+    /// The text's place in the request.
+    pub index: usize,
+    /// The vector (L2-normalised): numbers, or base64 of its little-endian f32 bytes.
+    #[schema(value_type = Object)]
+    pub embedding: serde_json::Value,
+}
+
+/// Tokens an embedding request read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EmbeddingUsage {
+    /// The texts' tokens.
+    pub prompt_tokens: usize,
+    /// The same.
+    pub total_tokens: usize,
+}

@@ -6,6 +6,7 @@ mod harness;
 mod chat;
 mod clients;
 mod confidential;
+mod embeddings;
 mod contract_requests;
 mod external_chain;
 mod http;

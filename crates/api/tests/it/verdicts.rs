@@ -10,7 +10,7 @@ use veritas_primitives::{
     Receipt, TensorData, Value as Tensor, WorkerKey, recover_signer, values::values_hash, verdict::verdict_digest,
 };
 
-const KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+pub(crate) const KEY: &str = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 
 async fn node(home: &std::path::Path) -> Node {
     node_with(home, |_| {}).await
@@ -36,7 +36,7 @@ pub(crate) async fn node_with(home: &std::path::Path, configure: impl FnOnce(&mu
 
 /// The receipt re-signed by `key` after `change` edits its output: every hash consistent, the
 /// signature valid, the output a lie.
-fn lie(receipt: &Receipt, key: &WorkerKey, change: impl FnOnce(&mut veritas_primitives::Values)) -> Receipt {
+pub(crate) fn lie(receipt: &Receipt, key: &WorkerKey, change: impl FnOnce(&mut veritas_primitives::Values)) -> Receipt {
     let mut output = receipt.body.output.clone().unwrap();
     change(&mut output);
     let mut claim = receipt.claim.clone();

@@ -97,6 +97,38 @@ impl Core {
         tokio::task::spawn_blocking(move || super::quantized::run(&key, &inputs, zk)).await?
     }
 
+    /// Embeds the texts of a checked `input` tensor with a sentence-embedding model (GGUF),
+    /// in one of the inference lane's places: the `embeddings` output (one L2-normalised row
+    /// per text) and the receipt's parameters (engine, pooling, tokens read).
+    pub(crate) async fn embed(
+        &self,
+        model: &ModelVersion,
+        inputs: &Values,
+    ) -> NodeResult<(Values, veritas_primitives::Params)> {
+        use veritas_primitives::{Tensor, TensorData, Value};
+        let texts = match inputs.get("input") {
+            Some(Value::Tensor(Tensor { data: TensorData::String(texts), .. })) => texts.clone(),
+            _ => return Err(veritas_llm::LlmError::InvalidMessages("an embedding takes `input`: texts".into()).into()),
+        };
+        if texts.is_empty() {
+            return Err(veritas_llm::LlmError::InvalidMessages("`input` holds no text".into()).into());
+        }
+        let llm = self.llm(model).await?;
+        let _place = self.engines.inference.enter().await?;
+        let (vectors, tokens) = tokio::task::spawn_blocking(move || llm.embed(&texts)).await??;
+        let rows = vectors.len() as u64;
+        let width = vectors.first().map_or(0, Vec::len) as u64;
+        let tensor = Tensor::new("embeddings", vec![rows, width], TensorData::Float32(vectors.concat()))?;
+        let outputs = Values::from([("embeddings".to_owned(), Value::Tensor(tensor))]);
+        let params = veritas_primitives::Params(std::collections::BTreeMap::from([
+            ("engine".to_owned(), crate::worker::ENGINE.into()),
+            ("pooling".to_owned(), model.manifest.metadata.get("pooling").cloned().unwrap_or_default().into()),
+            ("normalized".to_owned(), true.into()),
+            ("prompt_tokens".to_owned(), tokens.into()),
+        ]));
+        Ok((outputs, params))
+    }
+
     /// The loaded language model for a version, loading it (from a digest-checked copy on local
     /// disk) on first use.
     pub(crate) async fn llm(&self, version: &ModelVersion) -> NodeResult<Arc<LlmModel>> {

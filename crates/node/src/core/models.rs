@@ -118,7 +118,19 @@ impl Core {
                 if let Some(context) = info.context_length {
                     metadata.insert("context_length".to_owned(), context.to_string());
                 }
-                veritas_runtime::Inspection { schema: Default::default(), metadata }
+                // A sentence-embedding model takes texts and gives one vector each.
+                let mut schema = veritas_primitives::Schema::default();
+                if let Some(pooling) = info.pooling {
+                    metadata.insert("pooling".to_owned(), pooling);
+                    let spec = |name: &str, dtype: &str, shape: Vec<Option<u64>>| veritas_primitives::TensorSpec {
+                        name: name.into(),
+                        dtype: dtype.into(),
+                        shape,
+                    };
+                    schema.inputs.push(spec("input", "string", vec![None]));
+                    schema.outputs.push(spec("embeddings", "float32", vec![None, info.embedding_length]));
+                }
+                veritas_runtime::Inspection { schema, metadata }
             }
         };
         let spec = PushSpec {

@@ -36,6 +36,10 @@ impl LlmModel {
         match *self {}
     }
 
+    pub(crate) fn embed(&self, _texts: &[String]) -> LlmResult<(Vec<Vec<f32>>, usize)> {
+        match *self {}
+    }
+
     pub(crate) fn eos(&self) -> u32 {
         match *self {}
     }

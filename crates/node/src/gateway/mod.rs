@@ -179,6 +179,9 @@ impl Gateway {
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
         }
+        if version.manifest.metadata.contains_key("pooling") {
+            return Err(NodeError::EmbeddingModel(request.model));
+        }
         check_zk_format(mode, &version)?;
         let max_tokens = u64::from(request.sampling.max_tokens);
         let (bill, _reservation) = self.reserve(&version.id, account, max_tokens).await?;

@@ -82,6 +82,9 @@ impl Worker {
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: work.model, format: version.manifest.format });
         }
+        if version.manifest.metadata.contains_key("pooling") {
+            return Err(NodeError::EmbeddingModel(work.model));
+        }
         check_zk_format(mode, &version)?;
         let job = ChatJob {
             input: work.input,

@@ -142,32 +142,49 @@ impl Worker {
         } else {
             None
         };
-        let faulty =
-            if self.fault.is_some() && quantized.is_none() { self.faulty_onnx(&model, &inputs).await? } else { None };
-        if faulty.is_none() && quantized.is_none() {
+        // A sentence-embedding model (GGUF) embeds its texts: outputs computed here.
+        let embedded = if model.manifest.format == ModelFormat::Gguf {
+            Some(core.embed(&model, &inputs).await?)
+        } else {
+            None
+        };
+        let faulty = if self.fault.is_some() && quantized.is_none() && embedded.is_none() {
+            self.faulty_onnx(&model, &inputs).await?
+        } else {
+            None
+        };
+        if faulty.is_none() && quantized.is_none() && embedded.is_none() {
             core.load_onnx(&model).await?;
         }
         // Inference, hashing, signing and the durable log write are blocking work: one hop to
         // the blocking pool for all of them. The inference holds one of the lane's places
         // (one per core, a bounded queue: 503 past it); the signing and the log do not.
-        let place =
-            if quantized.is_none() && faulty.is_none() { Some(core.engines.inference.enter().await?) } else { None };
+        let place = if quantized.is_none() && faulty.is_none() && embedded.is_none() {
+            Some(core.engines.inference.enter().await?)
+        } else {
+            None
+        };
         let runtime = core.engines.onnx.clone();
         let signer = core.signer();
         let timestamp = now_seconds();
         let manifest_json = model.manifest.to_json();
         let (model_id, model_name, model_version) = (model.id, model.name.clone(), model.version);
         let (receipt, sealed) = tokio::task::spawn_blocking(move || -> NodeResult<_> {
-            let (outputs, zk_proof) = match (quantized, faulty) {
-                (Some(run), _) => (run.outputs, run.proof),
-                (None, Some(outputs)) => (outputs, None),
-                (None, None) => (runtime.run(&model_id, &inputs)?, None),
+            let mut params = Params(BTreeMap::new());
+            let (outputs, zk_proof) = match (quantized, faulty, embedded) {
+                (Some(run), _, _) => (run.outputs, run.proof),
+                (None, Some(outputs), _) => (outputs, None),
+                (None, None, Some((outputs, facts))) => {
+                    params = facts;
+                    (outputs, None)
+                }
+                (None, None, None) => (runtime.run(&model_id, &inputs)?, None),
             };
             drop(place);
             let (params, commitments, sealed) = match &sealer {
-                None => (Params(BTreeMap::new()), None, None),
+                None => (params, None, None),
                 Some(sealer) => (
-                    confidential::confidential_params(Params(BTreeMap::new()), None),
+                    confidential::confidential_params(params, None),
                     Some(sealer.commitments(&inputs, &outputs)),
                     Some(sealer.finish(inputs.clone(), outputs.clone())?),
                 ),
@@ -203,7 +220,8 @@ impl Core {
     pub(crate) async fn admit_infer(&self, request: &InferRequest) -> NodeResult<Job> {
         let mode = self.offer.mode(request.mode)?;
         let model = self.resolve_model(&request.model).await?;
-        if !matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) {
+        let embedding = model.manifest.format == ModelFormat::Gguf && model.manifest.metadata.contains_key("pooling");
+        if !(matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) || embedding) {
             return Err(NodeError::UnsupportedFormat { model: request.model.clone(), format: model.manifest.format });
         }
         check_zk_format(mode, &model)?;
