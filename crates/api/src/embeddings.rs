@@ -82,9 +82,21 @@ pub(crate) async fn embeddings(
     let (shape, vectors) = match answer.output.get("embeddings") {
         Some(Value::Tensor(tensor)) => match &tensor.data {
             TensorData::Float32(values) => (tensor.shape.clone(), values.clone()),
-            _ => return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the embeddings are not float32")),
+            _ => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the embeddings are not float32",
+                ));
+            }
         },
-        _ => return Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the answer carries no embeddings")),
+        _ => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the answer carries no embeddings",
+            ));
+        }
     };
     let width = shape.get(1).copied().unwrap_or(0).max(1) as usize;
     let data = vectors

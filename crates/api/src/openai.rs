@@ -181,10 +181,7 @@ pub(crate) async fn chat(
     let top_logprobs = match body.top_logprobs {
         None | Some(0) => 0,
         Some(n) if n > u32::from(veritas_node::llm::MAX_TOP_LOGPROBS) => {
-            return Err(invalid(format!(
-                "top_logprobs must be 0 to {}, got {n}",
-                veritas_node::llm::MAX_TOP_LOGPROBS
-            )));
+            return Err(invalid(format!("top_logprobs must be 0 to {}, got {n}", veritas_node::llm::MAX_TOP_LOGPROBS)));
         }
         Some(_) if !body.logprobs => return Err(invalid("top_logprobs needs logprobs: true")),
         Some(n) => n as u8,
@@ -351,7 +348,11 @@ impl Chunks {
             }
             (None, Kind::Chat) => vec![self.content(text)],
             (None, Kind::Completion) => {
-                vec![self.text(Some(TextChunkChoice { index: 0, text, finish_reason: None, logprobs: None }), None, None)]
+                vec![self.text(
+                    Some(TextChunkChoice { index: 0, text, finish_reason: None, logprobs: None }),
+                    None,
+                    None,
+                )]
             }
         }
     }

@@ -24,8 +24,7 @@ use llama_cpp_2::{
 };
 
 use crate::{
-    Extras, Generation, GgufInfo, Grammar, LlmError, LlmResult, SamplingParams, TokenScore,
-    BatchOptions,
+    BatchOptions, Extras, Generation, GgufInfo, Grammar, LlmError, LlmResult, SamplingParams, TokenScore,
     batch::{Event, Job},
     error::engine,
     text::TextStream,
@@ -127,7 +126,8 @@ impl LlmModel {
         let info = inspect_gguf(path)?;
         let model = LlamaModel::load_from_file(backend()?, path, &LlamaModelParams::default()).map_err(engine)?;
         let context = options.context.min(model.n_ctx_train() as usize).max(1);
-        let options = BatchOptions { threads: options.threads.clamp(1, 256), sequences: options.sequences.max(1), context };
+        let options =
+            BatchOptions { threads: options.threads.clamp(1, 256), sequences: options.sequences.max(1), context };
         Ok(LlmModel { model: Arc::new(model), info, options, slots, jobs: OnceLock::new() })
     }
 
@@ -249,7 +249,8 @@ impl LlmModel {
         let budget = (params.max_tokens as usize).min(context - prompt.len());
         let (events, received) = std::sync::mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
-        let job = Job { prompt, params: params.clone(), extras: extras.clone(), budget, events, cancel: cancel.clone() };
+        let job =
+            Job { prompt, params: params.clone(), extras: extras.clone(), budget, events, cancel: cancel.clone() };
         self.jobs().send(job).map_err(|_| LlmError::Engine("the decode loop has stopped".into()))?;
         for event in received {
             match event {
@@ -290,7 +291,9 @@ impl LlmModel {
     /// same list is always packed the same way. Returns the vectors and the tokens read.
     pub fn embed(&self, texts: &[String]) -> LlmResult<(Vec<Vec<f32>>, usize)> {
         if !self.is_embedding() {
-            return Err(LlmError::InvalidMessages("this model is not an embedding model (its GGUF names no pooling)".into()));
+            return Err(LlmError::InvalidMessages(
+                "this model is not an embedding model (its GGUF names no pooling)".into(),
+            ));
         }
         let context = self.context_length().min(EMBED_BATCH_TOKENS);
         let mut tokenized = Vec::with_capacity(texts.len());
@@ -395,11 +398,18 @@ impl LlmModel {
                     None => score_token(logits, token, params),
                     Some(grammar) => {
                         let masked = mask(logits, grammar);
-                        let allowed = masked[token as usize].is_finite()
-                            && grammar.try_accept(LlamaToken(token as i32)).is_ok();
+                        let allowed =
+                            masked[token as usize].is_finite() && grammar.try_accept(LlamaToken(token as i32)).is_ok();
                         if !allowed {
                             let logprob = log_softmax_at(logits, token);
-                            scores.push(TokenScore { token, logprob, rank: u32::MAX, consistent: false, allowed });
+                            scores.push(TokenScore {
+                                token,
+                                logprob,
+                                rank: u32::MAX,
+                                consistent: false,
+                                near: false,
+                                allowed,
+                            });
                             return Ok(scores);
                         }
                         TokenScore { logprob: log_softmax_at(logits, token), ..score_token(&masked, token, params) }
@@ -422,8 +432,11 @@ pub(crate) fn log_softmax_at(logits: &[f32], token: u32) -> f64 {
 /// Scores `token` against one position's logits: its log-probability, its rank, and whether
 /// the seeded sampler could have drawn it, as llama.cpp's chain draws: within the top-k, then
 /// inside the top-p nucleus of what top-k left, at the raw logits (llama.cpp's top-p comes
-/// before the temperature).
+/// before the temperature). A token outside is still `near` when logits moved by
+/// [`LOGPROB_TOLERANCE`](crate::LOGPROB_TOLERANCE) could have put it inside: what batch shape
+/// does to an honest generation.
 fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScore {
+    let margin = crate::LOGPROB_TOLERANCE;
     let target = logits[token as usize];
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let (mut rank, mut sum, mut above) = (1u32, 0.0f64, 0.0f64);
@@ -435,14 +448,24 @@ fn score_token(logits: &[f32], token: u32, params: &SamplingParams) -> TokenScor
             above += e;
         }
     }
-    let consistent = if params.greedy() {
-        rank == 1
+    let (consistent, near) = if params.greedy() {
+        (rank == 1, f64::from(max) - f64::from(target) <= margin)
     } else {
-        let within_k = params.top_k == 0 || rank <= params.top_k;
-        within_k && (params.top_p >= 1.0 || above / kept_mass(logits, params.top_k, max, sum) < f64::from(params.top_p))
+        let k = params.top_k as usize;
+        let (within_k, near_k) = if k == 0 || rank as usize <= k {
+            (true, true)
+        } else {
+            // The k-th largest logit: the least a token in the top-k has.
+            let mut sorted = logits.to_vec();
+            sorted.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+            (false, f64::from(sorted[k - 1]) - f64::from(target) <= margin)
+        };
+        let share = if params.top_p >= 1.0 { 0.0 } else { above / kept_mass(logits, params.top_k, max, sum) };
+        let top_p = f64::from(params.top_p);
+        (within_k && share < top_p, near_k && share < top_p * margin.exp())
     };
     let logprob = f64::from(target) - (f64::from(max) + sum.ln());
-    TokenScore { token, logprob, rank, consistent, allowed: true }
+    TokenScore { token, logprob, rank, consistent, near: consistent || near, allowed: true }
 }
 
 /// The unnormalised mass (relative to `max`) of the tokens top-k keeps: all of it (`sum`)
@@ -498,7 +521,11 @@ fn grammar_sampler(model: &LlamaModel, grammar: &Grammar) -> LlmResult<LlamaSamp
 
 /// The llama.cpp sampler chain of a request's parameters: the grammar if any, top-k, top-p,
 /// temperature, then a seeded draw.
-pub(crate) fn sampler(model: &LlamaModel, params: &SamplingParams, grammar: Option<&Grammar>) -> LlmResult<LlamaSampler> {
+pub(crate) fn sampler(
+    model: &LlamaModel,
+    params: &SamplingParams,
+    grammar: Option<&Grammar>,
+) -> LlmResult<LlamaSampler> {
     let mut chain = Vec::with_capacity(5);
     if let Some(grammar) = grammar {
         chain.push(grammar_sampler(model, grammar)?);

@@ -228,9 +228,7 @@ impl Constraint {
                 && name.len() <= 64
                 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !valid {
-                return bad(format!(
-                    "tools[{i}].function.name {name:?} must be 1 to 64 letters, digits, `_` or `-`"
-                ));
+                return bad(format!("tools[{i}].function.name {name:?} must be 1 to 64 letters, digits, `_` or `-`"));
             }
             if !names.insert(name) {
                 return bad(format!("two tools are named {name:?}"));
@@ -325,8 +323,7 @@ impl Constraint {
         if tools.is_empty() {
             return None;
         }
-        let listed: Vec<String> =
-            tools.iter().map(|tool| serde_json::to_string(tool).unwrap_or_default()).collect();
+        let listed: Vec<String> = tools.iter().map(|tool| serde_json::to_string(tool).unwrap_or_default()).collect();
         Some(format!(
             "You may call one or more functions to assist with the user query.\n\nYou are provided with function \
              signatures within <tools></tools> XML tags:\n<tools>\n{}\n</tools>\n\nFor each function call, return a \
@@ -388,8 +385,8 @@ pub fn messages_for_template(messages: &[ChatMessage], constraint: &Constraint) 
                     .tool_calls
                     .iter()
                     .map(|call| {
-                        let arguments: Value =
-                            serde_json::from_str(&call.function.arguments).unwrap_or(Value::String(call.function.arguments.clone()));
+                        let arguments: Value = serde_json::from_str(&call.function.arguments)
+                            .unwrap_or(Value::String(call.function.arguments.clone()));
                         format!(
                             "{TOOL_CALL_OPEN}\n{}\n{TOOL_CALL_CLOSE}",
                             json!({"name": call.function.name, "arguments": arguments})
@@ -585,13 +582,20 @@ mod tests {
             (
                 Constraint {
                     tools: vec![tool("a")],
-                    tool_choice: ToolChoice::Named { kind: "function".into(), function: NamedFunction { name: "b".into() } },
+                    tool_choice: ToolChoice::Named {
+                        kind: "function".into(),
+                        function: NamedFunction { name: "b".into() },
+                    },
                     ..Default::default()
                 },
                 "not among",
             ),
             (
-                Constraint { tools: vec![tool("a")], response_format: Some(ResponseFormat::JsonObject), ..Default::default() },
+                Constraint {
+                    tools: vec![tool("a")],
+                    response_format: Some(ResponseFormat::JsonObject),
+                    ..Default::default()
+                },
                 "combined",
             ),
         ];

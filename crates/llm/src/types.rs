@@ -90,8 +90,14 @@ pub struct TokenScore {
     /// 1 for the most likely token.
     pub rank: u32,
     /// Whether the sampler could have picked it: rank 1 when greedy; otherwise within top-k
-    /// and inside the top-p nucleus of the temperature-scaled distribution.
+    /// and inside the top-p nucleus of what top-k left, at the raw logits (llama.cpp's order).
     pub consistent: bool,
+    /// Whether it is consistent, or would be with logits moved by at most
+    /// [`LOGPROB_TOLERANCE`](crate::LOGPROB_TOLERANCE) (a near-tie under greedy, just outside
+    /// the nucleus or the top-k): what batch shape does to an honest token. A token that is not
+    /// even near was not sampled with these parameters.
+    #[serde(default = "allowed")]
+    pub near: bool,
     /// Whether the request's grammar allowed it (always, without a grammar).
     #[serde(default = "allowed")]
     pub allowed: bool,
@@ -111,4 +117,3 @@ pub struct BatchOptions {
     /// KV cache cells shared by all sequences (tokens of prompt and answer together).
     pub context: usize,
 }
-

@@ -155,7 +155,12 @@ async fn bad_chat_requests_get_clear_errors() {
             "invalid_request",
             "JSON Schema",
         ),
-        (json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": 3}}}), 400, "invalid_request", "JSON Schema"),
+        (
+            json!({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": 3}}}),
+            400,
+            "invalid_request",
+            "JSON Schema",
+        ),
     ];
     for (extra, status, code, needle) in cases {
         for stream in [false, true] {

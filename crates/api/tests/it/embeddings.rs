@@ -53,7 +53,8 @@ async fn texts_are_embedded_with_a_receipt_that_re_execution_judges_valid() {
     // The receipt verifies and a re-executing validator finds the same vectors.
     let receipt: veritas_primitives::Receipt = serde_json::from_value(body["veritas"]["receipt"].clone()).unwrap();
     verify_receipt(&receipt, &Expectations::default()).unwrap();
-    let judgement = node.validator().unwrap().judge(&receipt, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
+    let judgement =
+        node.validator().unwrap().judge(&receipt, Some(veritas_node::wire::CheckMode::Reexec)).await.unwrap();
     assert!(judgement.valid, "{}", judgement.reason);
 
     // One text alone (packed differently) is the same vector within the tolerance; base64 is
@@ -61,7 +62,8 @@ async fn texts_are_embedded_with_a_receipt_that_re_execution_judges_valid() {
     let (status, alone) =
         post("/v1/embeddings", json!({"model": "minilm", "input": texts[1], "encoding_format": "base64"})).await;
     assert_eq!(status, StatusCode::OK, "{alone}");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(alone["data"][0]["embedding"].as_str().unwrap()).unwrap();
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(alone["data"][0]["embedding"].as_str().unwrap()).unwrap();
     let decoded: Vec<f64> = bytes.chunks(4).map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap()))).collect();
     let most = decoded.iter().zip(&vectors[1]).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     assert!(most < veritas_node::llm::EMBEDDING_TOLERANCE, "alone vs packed: {most}");

@@ -376,7 +376,11 @@ mod tests {
                 Some(Refusal::OtherGeneration("finish reason")),
             ),
         ] {
-            assert_eq!(check_chat_answer(receipt, &generation, streamed, &sampling, &Default::default()).err(), expected, "{streamed}");
+            assert_eq!(
+                check_chat_answer(receipt, &generation, streamed, &sampling, &Default::default()).err(),
+                expected,
+                "{streamed}"
+            );
         }
         let other_stop = SamplingParams { stop: Vec::new(), ..sampling.clone() };
         assert_eq!(

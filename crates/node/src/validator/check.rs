@@ -151,8 +151,22 @@ impl Validator {
                 ),
             ));
         }
+        // A token the sampler could not have drawn even with logits moved by the tolerance was
+        // not sampled with these parameters: one is enough.
+        if let Some(at) = scores.iter().position(|s| !s.near) {
+            let score = &scores[at];
+            return Ok((
+                false,
+                format!(
+                    "token {at} could not have been sampled: it ranks {} (log-probability {:.2}), far outside the \
+                     sampler's support",
+                    score.rank, score.logprob
+                ),
+            ));
+        }
         let inconsistent = scores.iter().filter(|s| !s.consistent).count();
-        let allowed = ((tokens.len() as f64 * veritas_llm::INCONSISTENT_TOLERANCE).floor() as usize).max(1);
+        let allowed = (tokens.len() as f64 * veritas_llm::INCONSISTENT_TOLERANCE).floor() as usize
+            + veritas_llm::INCONSISTENT_FLOOR;
         let text = string_value(receipt.body.output.as_ref(), "text").unwrap_or_default();
         // Spelled as generation spells them: a character split across tokens comes out whole.
         if !model.spell(&tokens).starts_with(&text) {

@@ -143,11 +143,8 @@ impl Worker {
             None
         };
         // A sentence-embedding model (GGUF) embeds its texts: outputs computed here.
-        let embedded = if model.manifest.format == ModelFormat::Gguf {
-            Some(core.embed(&model, &inputs).await?)
-        } else {
-            None
-        };
+        let embedded =
+            if model.manifest.format == ModelFormat::Gguf { Some(core.embed(&model, &inputs).await?) } else { None };
         let faulty = if self.fault.is_some() && quantized.is_none() && embedded.is_none() {
             self.faulty_onnx(&model, &inputs).await?
         } else {
