@@ -25,6 +25,7 @@ use veritas_runtime::{OnnxRuntime, inspect_onnx, parse_inputs};
 mod clients;
 mod confidential;
 mod llm;
+mod serve;
 mod load;
 mod settlement;
 mod verification;
@@ -90,6 +91,7 @@ fn main() {
         Some("settlement") => settlement::run(),
         Some("llm-drift") => llm::run(args),
         Some("llm") => llm::speed(args),
+        Some("llm-serve") => serve::run(args),
         Some("verification") => verification::run(args),
         Some("confidential") => confidential::run(args),
         Some("clients") => clients::run(args),
@@ -108,7 +110,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] | verification [ITERATIONS] [REQUESTS] | confidential [ITERATIONS] | clients [REQUESTS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
+                "usage: veritas-bench onnx [ITERATIONS] [THREADS] | settlement | llm [RUNS] | llm-drift [GENERATIONS] [THREADS] [CONCURRENCY] | llm-serve [THREADS] [LLAMA_SERVER] | verification [ITERATIONS] [REQUESTS] | confidential [ITERATIONS] | clients [REQUESTS] | load [SECONDS] [SOAK_SECONDS] | zk [ITERATIONS] [OUT.json]"
             );
             std::process::exit(2);
         }

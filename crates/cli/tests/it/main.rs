@@ -9,6 +9,7 @@ mod cli;
 mod confidential;
 mod network;
 mod proxy;
+mod serving;
 mod sdk;
 mod tee;
 mod zk;
