@@ -177,3 +177,20 @@ def test_tee_answers_are_attested_and_labelled(url: str) -> None:
     assert answer.verification.tee["insecure"] and answer.verification.tee["label"] == "UNTRUSTED / SIMULATED"
     chat = client.chat("smollm2", MESSAGES, mode="tee", **CHAT)
     assert chat.verification.mode == "tee" and chat.verification.tee["insecure"]
+
+
+def test_tool_calls_are_checked_against_the_signed_text() -> None:
+    # What the node reads out of the text it signs; a call shown with other arguments is refused.
+    text = 'Sure.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert veritas._core.read_tool_calls(text) == ("Sure.", [("get_weather", '{"city": "Paris"}')])
+
+    class Signed:
+        text_output = text
+
+    class Checked:
+        receipt_id = "0x00"
+
+    veritas._core.check_text(Signed(), Checked(), "Sure.", [("get_weather", '{"city":"Paris"}')])
+    for content, calls in [("Sure.", [("get_weather", '{"city": "Rome"}')]), ("Sure.", []), ("", [("get_weather", '{"city": "Paris"}')])]:
+        with pytest.raises(veritas.InvalidReceipt):
+            veritas._core.check_text(Signed(), Checked(), content, calls)

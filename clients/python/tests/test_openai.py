@@ -38,3 +38,24 @@ def test_wrapped_openai_raises_on_a_tampered_answer(proxy) -> None:
     plain = veritas.openai.wrap(openai.OpenAI(base_url=client.base_url, api_key="unused"), verify=False)
     changed = plain.chat.completions.create(model="smollm2", messages=MESSAGES, **CHAT)
     assert changed.choices[0].message.content.startswith("NOT ")
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}}]
+WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_wrapped_openai_verifies_tool_calls(url: str) -> None:
+    client = _client(url)
+    answer = client.chat.completions.create(
+        model="smollm2", messages=WEATHER, tools=TOOLS, tool_choice="required", temperature=0, max_tokens=64
+    )
+    call = answer.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and answer.choices[0].finish_reason == "tool_calls"
+    stream = client.chat.completions.create(
+        model="smollm2", messages=WEATHER, tools=TOOLS, tool_choice="required", temperature=0, max_tokens=64, stream=True
+    )
+    names = [d.function.name for c in stream if c.choices for d in (c.choices[0].delta.tool_calls or []) if d.function.name]
+    assert names == ["get_weather"] and stream.verification is not None

@@ -11,6 +11,8 @@ import {
   checkInferAnswer,
   checkLevel,
   isModelId,
+  messageCalls,
+  StreamedCalls,
   verifyReceipt,
 } from './verify.js';
 
@@ -98,7 +100,7 @@ export class Client {
     if (nonce) body.veritas_nonce = nonce;
     const { response, base } = await this.#transport.request('POST', '/v1/chat/completions', { body, paid: true, stream, signal });
     const expect = { modelId: isModelId(model) ? model : undefined, messages, mode, nonce };
-    if (stream) return new ChatStream(response, base, (receipt, content) => this.#checkChat(receipt, content, expect, require, signal), verify);
+    if (stream) return new ChatStream(response, base, (receipt, content, calls) => this.#checkChat(receipt, content, expect, require, signal, calls), verify);
     const text = await response.text();
     const completion = JSON.parse(text);
     const content = completion.choices?.[0]?.message?.content ?? '';
@@ -106,12 +108,13 @@ export class Client {
     const result = { content, completion, receiptId: completion.veritas?.receipt_id, receipt, verification: null };
     if (!verify) return result;
     if (receipt === undefined) throw new InvalidReceipt('receipt', 'the answer carries no receipt');
-    return Object.assign(result, await this.#checkChat(receipt, content, expect, require, signal));
+    const calls = messageCalls(completion.choices?.[0]?.message);
+    return Object.assign(result, await this.#checkChat(receipt, content, expect, require, signal, calls));
   }
 
-  async #checkChat(receipt, content, { modelId, messages, mode, nonce }, require, signal) {
+  async #checkChat(receipt, content, { modelId, messages, mode, nonce }, require, signal, calls = []) {
     const report = await this.verify(receipt, { modelId, signal });
-    checkChatAnswer(receipt, report, { content, messages });
+    checkChatAnswer(receipt, report, { content, messages, calls });
     checkMode(receipt, report, mode, nonce);
     const result = { receiptId: report.receipt_id, receipt, verification: report };
     return require ? this.#upgrade(result, require, signal) : result;
@@ -228,6 +231,7 @@ export class ChatStream {
     this.#check = check;
     this.#verify = verify;
     this.content = '';
+    this.calls = new StreamedCalls();
     this.receiptId = undefined;
     this.receipt = undefined;
     this.verification = null;
@@ -253,11 +257,12 @@ export class ChatStream {
         throw new InvalidReceipt('output', 'text streamed after the receipt is not signed by it', { receiptId: this.receiptId });
       }
       this.content += added;
+      for (const choice of chunk.choices ?? []) this.calls.add(choice.delta?.tool_calls);
       if (chunk.veritas) {
         receipted = true;
         this.receiptId = chunk.veritas.receipt_id;
         this.receipt = rawValueAt(data, ['veritas', 'receipt']);
-        if (this.#verify) Object.assign(this, await this.#check(this.receipt, this.content));
+        if (this.#verify) Object.assign(this, await this.#check(this.receipt, this.content, this.calls.list()));
       }
       yield chunk;
     }

@@ -2,7 +2,7 @@
 // verified by its receipt before the caller sees it (streamed: before the iteration ends).
 
 import { InvalidReceipt, errorOf } from './errors.js';
-import { checkChatAnswer, isModelId, verifyReceipt } from './verify.js';
+import { StreamedCalls, checkChatAnswer, isModelId, messageCalls, verifyReceipt } from './verify.js';
 
 /**
  * Wraps `client.chat.completions.create` and `client.completions.create` of an `openai` client
@@ -31,7 +31,8 @@ function wrap(resource, context, contentOf, deltaOf, chat) {
       prompt: chat ? undefined : params.prompt,
     };
     if (!params.stream) {
-      await check(context, answer.veritas?.receipt_id, contentOf(answer), expect).then((report) => {
+      const calls = chat ? messageCalls(answer.choices?.[0]?.message) : [];
+      await check(context, answer.veritas?.receipt_id, contentOf(answer), expect, calls).then((report) => {
         answer.veritas.verification = report;
       });
       return answer;
@@ -45,16 +46,18 @@ function verifiedStream(stream, context, deltaOf, expect) {
     controller: stream.controller,
     async *[Symbol.asyncIterator]() {
       let content = '';
+      const calls = new StreamedCalls();
       let receiptId;
       for await (const chunk of stream) {
         const added = deltaOf(chunk);
+        for (const choice of chunk.choices ?? []) calls.add(choice.delta?.tool_calls);
         if (receiptId !== undefined && added) {
           throw new InvalidReceipt('output', 'text streamed after the receipt is not signed by it', { receiptId });
         }
         content += added;
         if (chunk.veritas) {
           receiptId = chunk.veritas.receipt_id;
-          chunk.veritas.verification = await check(context, receiptId, content, expect);
+          chunk.veritas.verification = await check(context, receiptId, content, expect, calls.list());
         }
         yield chunk;
       }
@@ -64,7 +67,7 @@ function verifiedStream(stream, context, deltaOf, expect) {
   return verified;
 }
 
-async function check(context, receiptId, content, { modelId, messages, prompt }) {
+async function check(context, receiptId, content, { modelId, messages, prompt }, calls = []) {
   if (typeof receiptId !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(receiptId)) {
     throw new InvalidReceipt('receipt', 'the answer carries no receipt id');
   }
@@ -81,6 +84,6 @@ async function check(context, receiptId, content, { modelId, messages, prompt })
   if (report.receipt_id !== receiptId) {
     throw new InvalidReceipt('receipt', `asked for receipt ${receiptId}, got ${report.receipt_id}`, { receiptId, receipt, report });
   }
-  checkChatAnswer(receipt, report, { content, messages, prompt });
+  checkChatAnswer(receipt, report, { content, messages, prompt, calls });
   return report;
 }

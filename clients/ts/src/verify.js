@@ -85,12 +85,12 @@ export function signedText(parsed) {
  * Checks that a chat answer is what its (verified) receipt signs: the text shown, and the
  * messages (chat) or prompt (completions) sent as the receipt's input.
  */
-export function checkChatAnswer(receipt, report, { content, messages, prompt }) {
+export function checkChatAnswer(receipt, report, { content, messages, prompt, calls = [] }) {
   const parsed = parseReceipt(receipt);
   const evidence = { receiptId: report.receipt_id, receipt, report };
   const signed = signedText(parsed);
   if (signed === undefined) throw new InvalidReceipt('output', 'the receipt signs no text', evidence);
-  if (signed !== content) {
+  if (!(calls.length === 0 && signed === content) && !sameToolAnswer(signed, content, calls)) {
     throw new InvalidReceipt('output', `the text returned is not the text the receipt signs, which is: ${JSON.stringify(signed)}`, evidence);
   }
   if (messages !== undefined && !sameMessages(parsed, messages)) {
@@ -98,6 +98,92 @@ export function checkChatAnswer(receipt, report, { content, messages, prompt }) 
   }
   if (typeof prompt === 'string' && parsed?.body?.input?.prompt?.data?.[0] !== prompt) {
     throw new InvalidReceipt('input', 'the receipt is about another prompt than the one sent', evidence);
+  }
+}
+
+const OPEN = '<tool_call>';
+const CLOSE = '</tool_call>';
+
+/**
+ * A chat text's content and tool calls `[[name, arguments]]`, read as the node reads the text
+ * it signs (`<tool_call>{"name", "arguments"}</tool_call>` blocks).
+ */
+export function readToolCalls(text) {
+  const content = [];
+  const calls = [];
+  let rest = text;
+  for (;;) {
+    const start = rest.indexOf(OPEN);
+    if (start < 0) {
+      if (calls.length === 0) content.push(rest);
+      break;
+    }
+    if (rest.slice(0, start).trim()) content.push(rest.slice(0, start));
+    const end = rest.indexOf(CLOSE, start + OPEN.length);
+    if (end < 0) {
+      if (calls.length === 0) content.push(rest.slice(start));
+      break;
+    }
+    const body = rest.slice(start + OPEN.length, end).trim();
+    let call;
+    try {
+      const parsed = JSON.parse(body);
+      if (typeof parsed?.name === 'string' && parsed.arguments !== undefined) {
+        call = [parsed.name, typeof parsed.arguments === 'string' ? parsed.arguments : JSON.stringify(parsed.arguments)];
+      }
+    } catch {
+      call = undefined;
+    }
+    if (call) calls.push(call);
+    else content.push(`${OPEN}\n${body}\n${CLOSE}`);
+    rest = rest.slice(end + CLOSE.length);
+  }
+  return { content: content.join('').trimEnd(), calls };
+}
+
+function sameJson(a, b) {
+  try {
+    return JSON.stringify(canonical(JSON.parse(a))) === JSON.stringify(canonical(JSON.parse(b)));
+  } catch {
+    return false;
+  }
+}
+
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical(value[key])]));
+  }
+  return value;
+}
+
+function sameToolAnswer(signed, content, calls) {
+  const read = readToolCalls(signed);
+  return (
+    read.content === (content ?? '') &&
+    read.calls.length === calls.length &&
+    calls.every(([name, args], i) => name === read.calls[i][0] && sameJson(args, read.calls[i][1]))
+  );
+}
+
+/** The tool calls of an answer's message, as `[[name, arguments]]`. */
+export function messageCalls(message) {
+  return (message?.tool_calls ?? []).map((call) => [call.function?.name ?? '', call.function?.arguments ?? '']);
+}
+
+/** Gathers streamed tool-call deltas by index; `list()` gives `[[name, arguments]]`. */
+export class StreamedCalls {
+  #calls = new Map();
+
+  add(deltas) {
+    for (const delta of deltas ?? []) {
+      const [name, args] = this.#calls.get(delta.index ?? 0) ?? ['', ''];
+      this.#calls.set(delta.index ?? 0, [name + (delta.function?.name ?? ''), args + (delta.function?.arguments ?? '')]);
+    }
+  }
+
+  list() {
+    return [...this.#calls.keys()].sort((a, b) => a - b).map((index) => this.#calls.get(index));
   }
 }
 

@@ -100,3 +100,32 @@ test('veritas proxy: the openai client gets honest answers, and an error for tam
     await tampered.close();
   }
 });
+
+const TOOLS = [{ type: 'function', function: {
+  name: 'get_weather',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+} }];
+const WEATHER = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+test('tool calls verify against the text the receipt signs, plain and streamed', { skip: needsNetwork }, async () => {
+  const client = wrapOpenAI(openai(URL_LIVE));
+  const request = { model: 'smollm2', messages: WEATHER, tools: TOOLS, tool_choice: 'required', temperature: 0, max_tokens: 64 };
+  const answer = await client.chat.completions.create(request);
+  assert.equal(answer.choices[0].finish_reason, 'tool_calls');
+  assert.equal(answer.choices[0].message.tool_calls[0].function.name, 'get_weather');
+  assert.notEqual(answer.veritas.verification.badge, 'invalid');
+  const stream = await client.chat.completions.create({ ...request, stream: true });
+  const names = [];
+  let verification;
+  for await (const chunk of stream) {
+    for (const delta of chunk.choices?.[0]?.delta?.tool_calls ?? []) if (delta.function?.name) names.push(delta.function.name);
+    verification ??= chunk.veritas?.verification;
+  }
+  assert.deepEqual(names, ['get_weather']);
+  assert.notEqual(verification.badge, 'invalid');
+  // The SDK's own client checks the calls the same way.
+  const sdk = new Client(URL_LIVE);
+  const own = await sdk.chat('smollm2', WEATHER, { tools: TOOLS, tool_choice: 'required', temperature: 0, max_tokens: 64 });
+  assert.equal(own.completion.choices[0].message.tool_calls[0].function.name, 'get_weather');
+  assert.notEqual(own.verification.badge, 'invalid');
+});

@@ -222,7 +222,21 @@ impl Proxy {
         let id: B256 = serde_json::from_value(id.clone()).map_err(|_| refuse("the answer carries no receipt id"))?;
         let shown = match kind {
             Kind::Chat => {
-                Shown::Text(answer["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_owned())
+                let message = &answer["choices"][0]["message"];
+                let calls = message["tool_calls"]
+                    .as_array()
+                    .map(|calls| {
+                        calls
+                            .iter()
+                            .map(|call| {
+                                let function = &call["function"];
+                                let text = |key: &str| function[key].as_str().unwrap_or_default().to_owned();
+                                (text("name"), text("arguments"))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Shown::Chat(message["content"].as_str().unwrap_or_default().to_owned(), calls)
             }
             Kind::Completion => Shown::Text(answer["choices"][0]["text"].as_str().unwrap_or_default().to_owned()),
             Kind::Infer => Shown::Output(
@@ -290,6 +304,8 @@ impl Proxy {
 enum Shown {
     /// A language model's text.
     Text(String),
+    /// A chat answer: its content and the tools it calls (name, arguments).
+    Chat(String, Vec<(String, String)>),
     /// A model's outputs.
     Output(Values),
 }
@@ -300,6 +316,23 @@ impl Shown {
         let same = match self {
             Shown::Text(text) => {
                 veritas_node::protocol::admission::string_value(output, "text").as_deref() == Some(text.as_str())
+            }
+            Shown::Chat(content, calls) => {
+                let signed = veritas_node::protocol::admission::string_value(output, "text").unwrap_or_default();
+                (calls.is_empty() && *content == signed) || {
+                    // The calls are read out of the signed text as the node reads them.
+                    let (signed_content, signed_calls) = veritas_node::llm::read_tool_calls(&signed);
+                    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).ok();
+                    *content == signed_content
+                        && calls.len() == signed_calls.len()
+                        && calls.iter().zip(&signed_calls).all(
+                            |((name, arguments), (signed_name, signed_arguments))| {
+                                name == signed_name
+                                    && json(arguments).is_some()
+                                    && json(arguments) == json(signed_arguments)
+                            },
+                        )
+                }
             }
             Shown::Output(values) => output == Some(values),
         };
@@ -322,6 +355,8 @@ fn relay_stream(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     tokio::spawn(async move {
         let (mut buffer, mut text, mut held, mut receipt) = (String::new(), String::new(), Vec::new(), None);
+        // Streamed tool calls, by index: name and arguments, as the deltas add them.
+        let mut calls: std::collections::BTreeMap<u64, (String, String)> = Default::default();
         let mut failed = None;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
@@ -353,6 +388,11 @@ fn relay_stream(
                         _ => chunk["choices"][0]["text"].as_str(),
                     };
                     text.push_str(piece.unwrap_or_default());
+                    for delta in chunk["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+                        let call = calls.entry(delta["index"].as_u64().unwrap_or_default()).or_default();
+                        call.0.push_str(delta["function"]["name"].as_str().unwrap_or_default());
+                        call.1.push_str(delta["function"]["arguments"].as_str().unwrap_or_default());
+                    }
                 }
                 if tx.send(Bytes::from(event)).is_err() {
                     return;
@@ -362,7 +402,13 @@ fn relay_stream(
         let verdict = match (failed, receipt) {
             (Some(refusal), _) => Err(refusal),
             (None, None) => Err(Refusal { check: "receipt", message: "the stream ended without a receipt".into() }),
-            (None, Some(id)) => proxy.verify(id, &Shown::Text(text)).await,
+            (None, Some(id)) => {
+                let shown = match kind {
+                    Kind::Chat => Shown::Chat(text, calls.into_values().collect()),
+                    _ => Shown::Text(text),
+                };
+                proxy.verify(id, &shown).await
+            }
         };
         match verdict {
             Ok(()) => {

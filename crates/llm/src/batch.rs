@@ -46,6 +46,26 @@ pub(crate) const STEP_TOKENS: usize = 512;
 /// a 135M model) instead of its whole length.
 const PREFILL_BESIDE_DECODING: usize = 128;
 
+/// The shortest prefix worth sharing, in tokens.
+const MIN_SHARED: usize = 8;
+
+/// A finished sequence whose prompt's KV cells are kept for prompts that begin the same way.
+struct Kept {
+    id: i32,
+    tokens: Vec<u32>,
+    /// When it last served (the loop's admission count).
+    used: u64,
+}
+
+/// What the loop has done, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct BatchStats {
+    /// Prompt tokens not read because their KV cells were shared with an earlier prompt.
+    pub shared: std::sync::atomic::AtomicU64,
+    /// Decodes run.
+    pub steps: std::sync::atomic::AtomicU64,
+}
+
 /// One generation asked of the loop.
 pub(crate) struct Job {
     pub prompt: Vec<u32>,
@@ -111,7 +131,13 @@ impl Seq {
 }
 
 /// Runs the loop until every sender of `jobs` is gone and the last sequence finished.
-pub(crate) fn run(model: Arc<LlamaModel>, options: BatchOptions, slots: Arc<DecodeSlots>, jobs: Receiver<Job>) {
+pub(crate) fn run(
+    model: Arc<LlamaModel>,
+    options: BatchOptions,
+    slots: Arc<DecodeSlots>,
+    stats: Arc<BatchStats>,
+    jobs: Receiver<Job>,
+) {
     let ctx = match context(&model, options) {
         Ok(ctx) => ctx,
         Err(err) => {
@@ -127,11 +153,14 @@ pub(crate) fn run(model: Arc<LlamaModel>, options: BatchOptions, slots: Arc<Deco
         ctx,
         options,
         slots,
+        stats,
         batch: LlamaBatch::new(STEP_TOKENS, 1),
         active: Vec::new(),
         waiting: VecDeque::new(),
         free: (0..options.sequences as i32).rev().collect(),
         reserved: 0,
+        kept: Vec::new(),
+        kept_cells: 0,
         admitted: 0,
     }
     .run(&jobs);
@@ -156,6 +185,7 @@ struct Loop<'m> {
     ctx: LlamaContext<'m>,
     options: BatchOptions,
     slots: Arc<DecodeSlots>,
+    stats: Arc<BatchStats>,
     batch: LlamaBatch<'static>,
     active: Vec<Seq>,
     waiting: VecDeque<Job>,
@@ -163,6 +193,9 @@ struct Loop<'m> {
     free: Vec<i32>,
     /// KV cells promised to active sequences.
     reserved: usize,
+    /// Finished sequences' prompts kept in the cache, and the cells they hold.
+    kept: Vec<Kept>,
+    kept_cells: usize,
     /// Sequences admitted so far.
     admitted: u64,
 }
@@ -181,6 +214,11 @@ impl Loop<'_> {
             }
             self.admit();
             if self.active.is_empty() {
+                // Nothing runs and the first waiting job was not admitted: it never will be.
+                if let Some(job) = self.waiting.pop_front() {
+                    let message = format!("{} tokens do not fit the KV cache of {}", job.cells(), self.options.context);
+                    let _ = job.events.send(Event::Done(Err(LlmError::Engine(message))));
+                }
                 continue;
             }
             self.step();
@@ -205,27 +243,88 @@ impl Loop<'_> {
             !cancelled
         });
         while let Some(job) = self.waiting.front() {
-            if self.free.is_empty() || self.reserved + job.cells() > self.options.context {
+            // The longest prefix it shares with a running or kept sequence's prompt.
+            let (mut shared, mut source) = self.longest_prefix(&job.prompt);
+            if shared < MIN_SHARED {
+                (shared, source) = (0, None);
+            }
+            let cells = job.cells();
+            // Room: a kept prompt it shares is taken over (its sequence and cells become this
+            // one's); other kept prompts go, least recently used first, until a sequence and
+            // the cells are free; the one to share goes last.
+            let fits = loop {
+                let taken =
+                    source.and_then(|id| self.kept.iter().find(|kept| kept.id == id)).map(|kept| kept.tokens.len());
+                let kept_cells = self.kept_cells - taken.unwrap_or(0);
+                if (taken.is_some() || !self.free.is_empty())
+                    && self.reserved + kept_cells + cells <= self.options.context
+                {
+                    break true;
+                }
+                let oldest = self
+                    .kept
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, kept)| Some(kept.id) != source)
+                    .min_by_key(|(_, kept)| kept.used)
+                    .map(|(i, _)| i);
+                match oldest {
+                    Some(oldest) => {
+                        let kept = self.kept.swap_remove(oldest);
+                        self.forget(kept);
+                    }
+                    None if taken.is_some() => (shared, source) = (0, None),
+                    None => break false,
+                }
+            };
+            if !fits {
                 break;
             }
-            let (Some(job), Some(id)) = (self.waiting.pop_front(), self.free.pop()) else { break };
+            let Some(job) = self.waiting.pop_front() else { break };
+            let taken = source.and_then(|id| self.kept.iter().position(|kept| kept.id == id));
+            let id = match taken {
+                Some(at) => {
+                    // Its cells past the shared prefix go; the prefix is this sequence's now.
+                    let kept = self.kept.swap_remove(at);
+                    self.kept_cells -= kept.tokens.len();
+                    let _ = self.ctx.clear_kv_cache_seq(Some(kept.id as u32), Some(shared as u32), None);
+                    kept.id
+                }
+                None => match self.free.pop() {
+                    Some(id) => {
+                        if let Some(source) = source
+                            && self.ctx.copy_kv_cache_seq(source, id, Some(0), Some(shared as u32)).is_err()
+                        {
+                            shared = 0;
+                        }
+                        id
+                    }
+                    None => {
+                        self.waiting.push_front(job);
+                        break;
+                    }
+                },
+            };
             let sampler = match sampler(self.model, &job.params, job.extras.grammar.as_ref()) {
                 Ok(sampler) => sampler,
                 Err(err) => {
+                    let _ = self.ctx.clear_kv_cache_seq(Some(id as u32), None, None);
                     self.free.push(id);
                     let _ = job.events.send(Event::Done(Err(err)));
                     continue;
                 }
             };
-            self.reserved += job.cells();
             self.admitted += 1;
+            let read = shared;
+            self.stats.shared.fetch_add(shared as u64, Ordering::Relaxed);
+            self.reserved += cells;
             self.active.push(Seq {
                 id,
                 arrival: self.admitted,
                 stream: TextStream::new(&job.params.stop),
                 job,
                 sampler,
-                read: 0,
+                read,
                 tokens: Vec::new(),
                 logprobs: Vec::new(),
                 top: Vec::new(),
@@ -234,6 +333,26 @@ impl Loop<'_> {
                 finish: None,
             });
         }
+    }
+
+    /// The longest prefix of `prompt` whose KV cells a running or kept sequence holds (at most
+    /// all but its last token, whose logits must be computed), and that sequence.
+    fn longest_prefix(&self, prompt: &[u32]) -> (usize, Option<i32>) {
+        let common = |held: &[u32]| held.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+        let running = self.active.iter().map(|seq| (seq.id, &seq.job.prompt[..seq.read]));
+        let kept = self.kept.iter().map(|kept| (kept.id, &kept.tokens[..]));
+        running
+            .chain(kept)
+            .map(|(id, held)| (common(held).min(prompt.len().saturating_sub(1)), Some(id)))
+            .max_by_key(|(shared, _)| *shared)
+            .unwrap_or((0, None))
+    }
+
+    /// Drops a kept prompt's cells and frees its sequence.
+    fn forget(&mut self, kept: Kept) {
+        let _ = self.ctx.clear_kv_cache_seq(Some(kept.id as u32), None, None);
+        self.kept_cells -= kept.tokens.len();
+        self.free.push(kept.id);
     }
 
     /// One decode of every sequence's next token and of prompt chunks, then sampling.
@@ -274,6 +393,7 @@ impl Loop<'_> {
         if self.batch.n_tokens() > 0 {
             let decoded = added.map_err(crate::error::engine).and_then(|()| {
                 let _turn = self.slots.acquire();
+                self.stats.steps.fetch_add(1, Ordering::Relaxed);
                 self.ctx.decode(&mut self.batch).map_err(crate::error::engine)
             });
             if let Err(err) = decoded {
@@ -281,6 +401,9 @@ impl Loop<'_> {
                 for seq in std::mem::take(&mut self.active) {
                     let _ = seq.job.events.send(Event::Done(Err(LlmError::Engine(err.to_string()))));
                     self.release(seq.id, seq.job.cells());
+                }
+                for kept in std::mem::take(&mut self.kept) {
+                    self.forget(kept);
                 }
                 return;
             }
@@ -339,7 +462,19 @@ impl Loop<'_> {
         }
         let generation = seq.generation(finish);
         let _ = seq.job.events.send(Event::Done(Ok(generation)));
-        self.release(seq.id, seq.job.cells());
+        self.reserved -= seq.job.cells();
+        // Its prompt's cells stay for a prompt that begins the same way; the answer's go.
+        let prompt = std::mem::take(&mut seq.job.prompt);
+        if seq.read == prompt.len()
+            && prompt.len() >= MIN_SHARED
+            && self.ctx.clear_kv_cache_seq(Some(seq.id as u32), Some(prompt.len() as u32), None).unwrap_or(false)
+        {
+            self.kept_cells += prompt.len();
+            self.kept.push(Kept { id: seq.id, tokens: prompt, used: self.admitted });
+        } else {
+            let _ = self.ctx.clear_kv_cache_seq(Some(seq.id as u32), None, None);
+            self.free.push(seq.id);
+        }
     }
 
     fn release(&mut self, id: i32, cells: usize) {

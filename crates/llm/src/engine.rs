@@ -109,6 +109,7 @@ pub struct LlmModel {
     info: GgufInfo,
     options: BatchOptions,
     slots: Arc<crate::DecodeSlots>,
+    stats: Arc<crate::batch::BatchStats>,
     jobs: OnceLock<Sender<Job>>,
 }
 
@@ -128,7 +129,7 @@ impl LlmModel {
         let context = options.context.min(model.n_ctx_train() as usize).max(1);
         let options =
             BatchOptions { threads: options.threads.clamp(1, 256), sequences: options.sequences.max(1), context };
-        Ok(LlmModel { model: Arc::new(model), info, options, slots, jobs: OnceLock::new() })
+        Ok(LlmModel { model: Arc::new(model), info, options, slots, stats: Default::default(), jobs: OnceLock::new() })
     }
 
     /// What the file says about itself.
@@ -269,15 +270,21 @@ impl LlmModel {
     fn jobs(&self) -> &Sender<Job> {
         self.jobs.get_or_init(|| {
             let (jobs, received) = std::sync::mpsc::channel();
-            let (model, options, slots) = (self.model.clone(), self.options, self.slots.clone());
+            let (model, options, slots, stats) =
+                (self.model.clone(), self.options, self.slots.clone(), self.stats.clone());
             let spawned = std::thread::Builder::new()
                 .name("llm-decode".into())
-                .spawn(move || crate::batch::run(model, options, slots, received));
+                .spawn(move || crate::batch::run(model, options, slots, stats, received));
             if let Err(err) = spawned {
                 tracing::error!(%err, "the decode loop's thread did not start");
             }
             jobs
         })
+    }
+
+    /// What its decode loop has done.
+    pub fn stats(&self) -> &crate::batch::BatchStats {
+        &self.stats
     }
 
     /// Whether this is a sentence-embedding model (its GGUF names a pooling of its tokens).

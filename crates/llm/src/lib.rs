@@ -21,6 +21,8 @@ mod structured;
 mod text;
 mod types;
 
+#[cfg(feature = "engine")]
+pub use batch::BatchStats;
 pub use chat::{ChatMessage, ROLES, render_chat};
 #[cfg(feature = "engine")]
 pub use engine::{EMBED_BATCH_TOKENS, LlmModel, MAX_TOP_LOGPROBS, inspect_gguf};
@@ -35,7 +37,7 @@ pub use types::{BatchOptions, Extras, FinishReason, Generation, GgufInfo, Gramma
 
 /// How far (in nats) a claimed token log-probability may be from the scored one and still
 /// match, and how far logits may move before a token outside the sampler's support counts as
-/// far outside it: 1.65× the largest drift measured between batched generation (16 chats
+/// far outside it: 1.5× the largest drift measured between batched generation (16 chats
 /// decoding together) and teacher-forced scoring on 320 honest generations of the default
 /// model (`docs/llm.md`, `bench/RESULTS.md`).
 pub const LOGPROB_TOLERANCE: f64 = 1.0;

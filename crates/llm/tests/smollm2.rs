@@ -325,3 +325,25 @@ fn a_required_tool_call_names_a_listed_function_with_arguments_that_fit_its_sche
     let scores = model().score(&prompt, &generation.tokens, &params, Some(&grammar)).unwrap();
     assert!(scores.iter().all(|s| s.allowed), "{scores:?}");
 }
+
+#[test]
+fn a_prompt_that_begins_as_an_earlier_one_shares_its_cells_and_answers_the_same() {
+    // Its own model (one sequence), so that no other test's prompts are kept in its cache.
+    let model = LlmModel::load(&gguf(), 2).unwrap();
+    let system = "<|im_start|>system\nYou are a careful assistant who answers in one short sentence.<|im_end|>\n";
+    let prompt = |question: &str| format!("{system}{}", chat(question));
+    let params = SamplingParams { temperature: 0.0, max_tokens: 16, ..Default::default() };
+    let run = |text: &str| model.generate(text, &params, &Extras::default(), |_| ControlFlow::Continue(())).unwrap();
+    let first = run(&prompt("What is the capital of France?"));
+    assert_eq!(model.stats().shared.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // The same conversation again: all of its prompt but the last token is shared.
+    let again = run(&prompt("What is the capital of France?"));
+    let shared = model.stats().shared.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(shared as usize, first.prompt_tokens - 1);
+    assert_eq!(again.tokens, first.tokens);
+    // Another question after the same system prompt: the system prompt is shared.
+    let other = run(&prompt("Name a colour."));
+    let more = model.stats().shared.load(std::sync::atomic::Ordering::Relaxed) - shared;
+    assert!(more as usize >= model.tokenize(system).len() - 1 && (more as usize) < other.prompt_tokens, "{more}");
+    assert_eq!(other.tokens, run(&prompt("Name a colour.")).tokens);
+}

@@ -7,7 +7,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 from . import _native, _raw
 from .errors import (
@@ -156,13 +156,84 @@ def check_infer(receipt: Receipt, verification: Verification, answer: dict[str, 
         raise InvalidReceipt(check, reason, verification.receipt_id)
 
 
-def check_text(receipt: Receipt, verification: Verification, content: str) -> None:
-    """The text shown is the text the receipt signs."""
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+
+def read_tool_calls(text: str) -> tuple:
+    """A chat text's content and its tool calls `[(name, arguments)]`, read as the node reads
+    the text it signs (`<tool_call>{"name", "arguments"}</tool_call>` blocks)."""
+    content, calls, rest = [], [], text
+    while True:
+        start = rest.find(TOOL_CALL_OPEN)
+        if start < 0:
+            if not calls:
+                content.append(rest)
+            break
+        if rest[:start].strip():
+            content.append(rest[:start])
+        end = rest.find(TOOL_CALL_CLOSE, start + len(TOOL_CALL_OPEN))
+        if end < 0:
+            if not calls:
+                content.append(rest[start:])
+            break
+        body = rest[start + len(TOOL_CALL_OPEN) : end].strip()
+        try:
+            call = json.loads(body)
+            name, arguments = call["name"], call["arguments"]
+            if not isinstance(name, str):
+                raise ValueError(name)
+            calls.append((name, arguments if isinstance(arguments, str) else json.dumps(arguments)))
+        except (ValueError, KeyError, TypeError):
+            content.append(f"{TOOL_CALL_OPEN}\n{body}\n{TOOL_CALL_CLOSE}")
+        rest = rest[end + len(TOOL_CALL_CLOSE) :]
+    return "".join(content).rstrip(), calls
+
+
+def _same_arguments(shown: str, signed: str) -> bool:
+    try:
+        return json.loads(shown) == json.loads(signed)
+    except ValueError:
+        return False
+
+
+def check_text(receipt: Receipt, verification: Verification, content: str, calls: Sequence = ()) -> None:
+    """The text shown, and the tool calls `[(name, arguments)]` shown, are what the receipt signs."""
     signed = receipt.text_output
     if signed is None:
         raise InvalidReceipt("answer", "the receipt signs no text output", verification.receipt_id)
-    if signed != content:
+    if not calls and signed == content:
+        return
+    signed_content, signed_calls = read_tool_calls(signed)
+    same = (
+        signed_content == content
+        and len(calls) == len(signed_calls)
+        and all(name == signed_name and _same_arguments(arguments, signed_arguments)
+                for (name, arguments), (signed_name, signed_arguments) in zip(calls, signed_calls))
+    )
+    if not same:
         raise InvalidReceipt("answer", "the content shown is not the text the receipt signs", verification.receipt_id)
+
+
+def message_calls(message: dict) -> list:
+    """The tool calls of an answer's message (JSON), as `[(name, arguments)]`."""
+    return [(c["function"]["name"], c["function"]["arguments"]) for c in (message.get("tool_calls") or [])]
+
+
+class StreamedCalls:
+    """Tool calls reassembled from streamed deltas (JSON), by index."""
+
+    def __init__(self) -> None:
+        self.calls: dict = {}
+
+    def add(self, deltas: Optional[list]) -> None:
+        for delta in deltas or []:
+            function = delta.get("function") or {} if isinstance(delta, dict) else {}
+            index = delta.get("index", 0) if isinstance(delta, dict) else 0
+            name, arguments = self.calls.get(index, ("", ""))
+            self.calls[index] = (name + (function.get("name") or ""), arguments + (function.get("arguments") or ""))
+
+    def list(self) -> list:
+        return [self.calls[i] for i in sorted(self.calls)]
 
 
 def receipt_in(text: str, *path: str) -> Receipt:

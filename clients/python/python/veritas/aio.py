@@ -200,7 +200,7 @@ class AsyncClient:
         verification = None
         if self._s.verify:
             verification = _core.check_receipt(receipt, await self._policy_for(receipt), model, mode, nonce)
-            _core.check_text(receipt, verification, content)
+            _core.check_text(receipt, verification, content, _core.message_calls(choice["message"]))
             receipt, verification = await self._reach(receipt, verification, require)
         receipt_id = answer["veritas"]["receipt_id"]
         return ChatResult(content, choice.get("finish_reason"), answer.get("usage"), receipt_id, receipt, verification, answer)
@@ -209,6 +209,7 @@ class AsyncClient:
         response = await self._request("POST", "/v1/chat/completions", body, stream=True, signed=True)
         try:
             pieces: list[str] = []
+            calls = _core.StreamedCalls()
             receipt_seen = False
             async for line in response.aiter_lines():
                 data = _core.sse_data(line)
@@ -222,12 +223,13 @@ class AsyncClient:
                 choice = (event.get("choices") or [None])[0] or {}
                 content = (choice.get("delta") or {}).get("content") or ""
                 pieces.append(content)
+                calls.add((choice.get("delta") or {}).get("tool_calls"))
                 chunk = ChatChunk(content, choice.get("finish_reason"), event)
                 if event.get("veritas"):
                     chunk.receipt = _core.receipt_in(data, "veritas", "receipt")
                     if self._s.verify:
                         verification = _core.check_receipt(chunk.receipt, await self._policy_for(chunk.receipt), model, mode, nonce)
-                        _core.check_text(chunk.receipt, verification, "".join(pieces))
+                        _core.check_text(chunk.receipt, verification, "".join(pieces), calls.list())
                         chunk.receipt, chunk.verification = await self._reach(chunk.receipt, verification, require)
                     receipt_seen = True
                 yield chunk

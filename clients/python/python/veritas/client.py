@@ -253,7 +253,7 @@ class Client:
         verification = None
         if self._s.verify:
             verification = _core.check_receipt(receipt, self._policy_for(receipt), model, mode, nonce)
-            _core.check_text(receipt, verification, content)
+            _core.check_text(receipt, verification, content, _core.message_calls(choice["message"]))
             receipt, verification = self._reach(receipt, verification, require)
         receipt_id = answer["veritas"]["receipt_id"]
         return ChatResult(content, choice.get("finish_reason"), answer.get("usage"), receipt_id, receipt, verification, answer)
@@ -262,6 +262,7 @@ class Client:
         response = self._request("POST", "/v1/chat/completions", body, stream=True, signed=True)
         try:
             pieces: list[str] = []
+            calls = _core.StreamedCalls()
             receipt_seen = False
             for line in response.iter_lines():
                 data = _core.sse_data(line)
@@ -275,12 +276,13 @@ class Client:
                 choice = (event.get("choices") or [None])[0] or {}
                 content = (choice.get("delta") or {}).get("content") or ""
                 pieces.append(content)
+                calls.add((choice.get("delta") or {}).get("tool_calls"))
                 chunk = ChatChunk(content, choice.get("finish_reason"), event)
                 if event.get("veritas"):
                     chunk.receipt = _core.receipt_in(data, "veritas", "receipt")
                     if self._s.verify:
                         verification = _core.check_receipt(chunk.receipt, self._policy_for(chunk.receipt), model, mode, nonce)
-                        _core.check_text(chunk.receipt, verification, "".join(pieces))
+                        _core.check_text(chunk.receipt, verification, "".join(pieces), calls.list())
                         chunk.receipt, chunk.verification = self._reach(chunk.receipt, verification, require)
                     receipt_seen = True
                 yield chunk

@@ -45,11 +45,11 @@ class _Checker:
     def fetch(self, receipt_id: str) -> Receipt:
         return Receipt(self._get(f"/receipts/{receipt_id}").text)
 
-    def check(self, receipt: Receipt, model: Optional[str], text: str, receipt_id: Optional[str]) -> Verification:
+    def check(self, receipt: Receipt, model: Optional[str], text: str, receipt_id: Optional[str], calls: Any = ()) -> Verification:
         verification = verify(receipt, self.policy(receipt), model if model and _core.is_model_id(model) else None)
         if receipt_id is not None and verification.receipt_id != receipt_id:
             raise InvalidReceipt("receipt", f"the receipt is {verification.receipt_id}, the answer names {receipt_id}", verification.receipt_id)
-        _core.check_text(receipt, verification, text)
+        _core.check_text(receipt, verification, text, calls)
         return verification
 
 
@@ -61,6 +61,20 @@ def _content(completion: Any) -> str:
     choice = completion.choices[0]
     message = getattr(choice, "message", None)
     return (message.content if message is not None else choice.text) or ""
+
+
+def _calls(completion: Any) -> list:
+    """The tool calls a completion shows, as `[(name, arguments)]`."""
+    message = getattr(completion.choices[0], "message", None)
+    return [(c.function.name, c.function.arguments) for c in (getattr(message, "tool_calls", None) or [])]
+
+
+def _chunk_calls(chunk: Any) -> list:
+    """A chunk's tool-call deltas, as JSON."""
+    if not chunk.choices:
+        return []
+    delta = getattr(chunk.choices[0], "delta", None)
+    return [d.model_dump() for d in (getattr(delta, "tool_calls", None) or [])]
 
 
 def _chunk_text(chunk: Any) -> str:
@@ -80,7 +94,7 @@ def _wrap_create(create: Any, raw_create: Any, checker: _Checker, path: tuple[st
         completion = raw.parse()
         receipt = _core.receipt_in(raw.text, *path)
         receipt_id = (_extra(completion).get("veritas") or {}).get("receipt_id")
-        checker.check(receipt, model, _content(completion), receipt_id)
+        checker.check(receipt, model, _content(completion), receipt_id, _calls(completion))
         return completion
 
     return wrapped
@@ -99,15 +113,17 @@ class _Verified:
 
     def __iter__(self) -> Any:
         pieces: list[str] = []
+        calls = _core.StreamedCalls()
         for chunk in self._stream:
             pieces.append(_chunk_text(chunk))
+            calls.add(_chunk_calls(chunk))
             veritas = _extra(chunk).get("veritas")
             if veritas:
                 receipt_id = veritas.get("receipt_id")
                 if not receipt_id:
                     raise InvalidReceipt("receipt", "the last chunk names no receipt id")
                 self.receipt = self._checker.fetch(receipt_id)
-                self.verification = self._checker.check(self.receipt, self._model, "".join(pieces), receipt_id)
+                self.verification = self._checker.check(self.receipt, self._model, "".join(pieces), receipt_id, calls.list())
             yield chunk
         if self.verification is None:
             raise InvalidReceipt("receipt", "the stream ended without a receipt")

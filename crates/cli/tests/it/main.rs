@@ -9,7 +9,7 @@ mod cli;
 mod confidential;
 mod network;
 mod proxy;
-mod serving;
 mod sdk;
+mod serving;
 mod tee;
 mod zk;
