@@ -140,11 +140,14 @@ pub fn speed(mut args: impl Iterator<Item = String>) {
     let (raw_prefill, raw_decode) = raw_llama(&gguf, &prompt, decode_tokens, threads, runs);
 
     let model = LlmModel::load(gguf.as_ref(), threads).unwrap();
-    let prompt_tokens = model.tokenize(&prompt).len();
     let params = SamplingParams { temperature: 0.0, max_tokens: decode_tokens, ..Default::default() };
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
-    for _ in 0..runs {
+    for run in 0..runs {
+        // Each run's prompt begins differently, so that none reuses an earlier one's cached
+        // prefix: the prefill is read in full every time, as llama.cpp's is.
+        let prompt = prompt.replacen("Summarise", &format!("{run}. Summarise"), 1);
+        let prompt_tokens = model.tokenize(&prompt).len();
         let started = Instant::now();
         let mut first = None;
         let generation = model
@@ -164,7 +167,8 @@ pub fn speed(mut args: impl Iterator<Item = String>) {
     };
     let (veritas_prefill, veritas_decode) = (median(&mut prefill), median(&mut decode));
     println!(
-        "SmolLM2-135M-Instruct Q4_1, {threads} threads, prompt {prompt_tokens} tokens, {decode_tokens} greedy tokens, median of {runs}"
+        "SmolLM2-135M-Instruct Q4_1, {threads} threads, prompt {} tokens, {decode_tokens} greedy tokens, median of {runs}",
+        model.tokenize(&prompt).len()
     );
     println!("| | llama.cpp (llama-cpp-2) | veritas engine | ratio |\n|---|---|---|---|");
     println!("| prefill tokens/s | {raw_prefill:.0} | {veritas_prefill:.0} | {:.2}× |", veritas_prefill / raw_prefill);
@@ -266,8 +270,12 @@ async fn http(gguf: &str, threads: usize) {
     let mut handle = veritas_node::NodeHandle::new(node.clone());
     veritas_api::serve(&mut handle, listener, Default::default());
     let http = reqwest::Client::new();
+    // Every request numbered, so that none reuses another's cached prompt (but for the chat
+    // template's system prompt, which every chat shares).
+    let sent = std::sync::atomic::AtomicUsize::new(0);
     let body = |stream: bool, max_tokens: u32| {
-        json!({"model": "smollm2", "messages": [{"role": "user", "content": "Tell me about the sea."}],
+        let n = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        json!({"model": "smollm2", "messages": [{"role": "user", "content": format!("{n}. Tell me about the sea.")}],
                "temperature": 0, "max_tokens": max_tokens, "stream": stream})
     };
     // Warm up: load the model.

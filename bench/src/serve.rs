@@ -5,9 +5,9 @@
 //! continuous batching: a veritas node (standalone: it signs, logs and stores a receipt per
 //! answer) and `llama-server` (built by `bench/llama-server.sh` from the llama.cpp source
 //! veritas links; `-np 16 -c 16384 -kvu -t THREADS`, its other settings its defaults, prompt
-//! cache included). The same chat requests (16 different questions, greedy, at most 96 tokens)
-//! go to both through their OpenAI-compatible endpoints, 1, 4 and 16 at a time; then 16
-//! streamed at once give the time to first token. The two sides run one after the other, in
+//! cache included). The same chat requests (16 questions, each sent numbered so that no two
+//! prompts are the same; greedy, at most 96 tokens) go to both through their OpenAI-compatible
+//! endpoints, 1, 4 and 16 at a time; then 16 streamed at once give the time to first token. The two sides run one after the other, in
 //! the same run.
 
 use std::{
@@ -38,10 +38,16 @@ const QUESTIONS: [&str; 16] = [
 
 const MAX_TOKENS: u32 = 96;
 
+/// Requests sent so far: each is numbered, so that no two prompts are the same (both servers
+/// reuse a prompt's cached prefix; only the chat template's system prompt is shared here, as
+/// between different users).
+static SENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn body(i: usize, model: &str, stream: bool) -> Value {
+    let n = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "model": model,
-        "messages": [{"role": "user", "content": QUESTIONS[i % QUESTIONS.len()]}],
+        "messages": [{"role": "user", "content": format!("Question {n}. {}", QUESTIONS[i % QUESTIONS.len()])}],
         "temperature": 0, "max_tokens": MAX_TOKENS, "stream": stream,
     })
 }
@@ -180,7 +186,8 @@ pub fn run(mut args: impl Iterator<Item = String>) {
     let _ = server.kill();
     let _ = server.wait();
 
-    // Then a veritas node, alone on the machine.
+    // Then a veritas node, alone on the machine, asked the very same requests.
+    SENT.store(0, std::sync::atomic::Ordering::Relaxed);
     let (ours_rows, ours_ttft) = runtime.block_on(async {
         let ort = std::env::var("ORT_DYLIB_PATH").expect("ORT_DYLIB_PATH: `cargo xtask setup` fetches one");
         let home = tempfile::tempdir().unwrap();
