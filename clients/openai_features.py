@@ -103,6 +103,42 @@ summary["json_schema"] = {
     "receipt": receipt_id(person),
 }
 
+# Schema conformance: every schema of clients/schemas.json, sixteen requests at once, each answer
+# checked by the `jsonschema` package (formats too, where it checks them).
+import pathlib
+
+import jsonschema
+
+SCHEMAS = json.loads((pathlib.Path(__file__).parent / "schemas.json").read_text())
+
+
+def conform(i):
+    case = SCHEMAS[i]
+    answer = client.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": f"Give an example of {case['name'].replace('_', ' ')} as JSON."}],
+        response_format={"type": "json_schema", "json_schema": {"name": case["name"], "schema": case["schema"], "strict": True}},
+        temperature=0.7,
+        seed=i,
+        max_tokens=256,
+        extra_body=REEXEC,
+    )
+    text = answer.choices[0].message.content
+    result = {"name": case["name"], "finish_reason": answer.choices[0].finish_reason, "receipt": receipt_id(answer)}
+    try:
+        checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+        jsonschema.Draft202012Validator(case["schema"], format_checker=checker).validate(json.loads(text))
+        result["valid"] = True
+    except (ValueError, jsonschema.ValidationError) as err:
+        result["valid"] = False
+        result["error"] = f"{type(err).__name__}: {err}"[:300]
+        result["text"] = text[:300]
+    return result
+
+
+with ThreadPoolExecutor(16) as pool:
+    summary["schemas"] = list(pool.map(conform, range(len(SCHEMAS))))
+
 # Embeddings (the client asks for base64 and decodes it).
 vectors = client.embeddings.create(model="minilm", input=["A cat sits on the mat.", "Stocks fell sharply today."], extra_body=REEXEC)
 summary["embeddings"] = {

@@ -78,8 +78,8 @@ async fn throughput(http: &reqwest::Client, side: &Side, clients: usize, rounds:
                         .json()
                         .await
                         .unwrap();
-                    tokens += answer["usage"]["completion_tokens"].as_u64().unwrap_or_else(|| panic!("{answer}"))
-                        as usize;
+                    tokens +=
+                        answer["usage"]["completion_tokens"].as_u64().unwrap_or_else(|| panic!("{answer}")) as usize;
                 }
                 tokens
             })
@@ -126,9 +126,9 @@ async fn first_tokens(http: &reqwest::Client, side: &Side, clients: usize) -> Ve
 /// Whether a stream so far holds a chunk with text.
 fn has_content(seen: &str) -> bool {
     seen.lines().filter_map(|line| line.strip_prefix("data: ")).any(|data| {
-        serde_json::from_str::<Value>(data).ok().is_some_and(|chunk| {
-            chunk["choices"][0]["delta"]["content"].as_str().is_some_and(|text| !text.is_empty())
-        })
+        serde_json::from_str::<Value>(data)
+            .ok()
+            .is_some_and(|chunk| chunk["choices"][0]["delta"]["content"].as_str().is_some_and(|text| !text.is_empty()))
     })
 }
 
@@ -181,7 +181,8 @@ pub fn run(mut args: impl Iterator<Item = String>) {
     // llama.cpp's server first, alone on the machine.
     let port = 18_977;
     let mut server = llama_server(&binary, &gguf, threads, port);
-    let peer = Side { name: "llama-server", url: format!("http://127.0.0.1:{port}/v1/chat/completions"), model: "smollm2" };
+    let peer =
+        Side { name: "llama-server", url: format!("http://127.0.0.1:{port}/v1/chat/completions"), model: "smollm2" };
     let (peer_rows, peer_ttft) = runtime.block_on(measure(&peer));
     let _ = server.kill();
     let _ = server.wait();

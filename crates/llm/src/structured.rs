@@ -233,10 +233,11 @@ impl Constraint {
             if !names.insert(name) {
                 return bad(format!("two tools are named {name:?}"));
             }
-            if let Some(parameters) = &tool.function.parameters
-                && !parameters.is_object()
-            {
-                return bad(format!("tools[{i}].function.parameters must be a JSON Schema object"));
+            if let Some(parameters) = &tool.function.parameters {
+                if !parameters.is_object() {
+                    return bad(format!("tools[{i}].function.parameters must be a JSON Schema object"));
+                }
+                enforceable(parameters, &format!("tools[{i}].function.parameters"))?;
             }
         }
         match &self.tool_choice {
@@ -258,9 +259,11 @@ impl Constraint {
         }
         if let Some(ResponseFormat::JsonSchema { json_schema }) = &self.response_format
             && let Some(schema) = &json_schema.schema
-            && !(schema.is_object() || schema.is_boolean())
         {
-            return bad("response_format.json_schema.schema must be a JSON Schema (an object)".into());
+            if !(schema.is_object() || schema.is_boolean()) {
+                return bad("response_format.json_schema.schema must be a JSON Schema (an object)".into());
+            }
+            enforceable(schema, "response_format.json_schema.schema")?;
         }
         Ok(())
     }
@@ -332,6 +335,83 @@ impl Constraint {
             listed.join("\n")
         ))
     }
+}
+
+/// The JSON Schema keywords whose every constraint the grammar enforces (llama.cpp's converter),
+/// and those that only describe.
+const ENFORCED: [&str; 26] = [
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "$defs",
+    "definitions",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "description",
+    "title",
+    "default",
+    "examples",
+    "$schema",
+    "$comment",
+];
+
+/// The string formats the grammar enforces.
+const FORMATS: [&str; 4] = ["date", "time", "date-time", "uuid"];
+
+/// Whether every keyword of `schema` is one the grammar enforces (or only describes), so that
+/// an answer that follows the grammar matches the schema; names the first that is not.
+fn enforceable(schema: &Value, path: &str) -> LlmResult<()> {
+    let bad = |at: &str, message: String| Err(LlmError::InvalidGrammar(format!("{path}{at}: {message}")));
+    fn walk(schema: &Value, at: String, depth: usize, bad: &dyn Fn(&str, String) -> LlmResult<()>) -> LlmResult<()> {
+        if depth > 32 {
+            return bad(&at, "nested more than 32 levels".into());
+        }
+        let Some(object) = schema.as_object() else {
+            return if schema.is_boolean() { Ok(()) } else { bad(&at, "a schema must be an object".into()) };
+        };
+        let integer = object.get("type").and_then(Value::as_str) == Some("integer");
+        for (key, value) in object {
+            match key.as_str() {
+                "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" if integer => {}
+                "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
+                    return bad(&at, format!("`{key}` is enforced only on integers"));
+                }
+                "format" if !value.as_str().is_some_and(|format| FORMATS.contains(&format)) => {
+                    return bad(&at, format!("format {value} is not enforced (only date, time, date-time, uuid)"));
+                }
+                key if !ENFORCED.contains(&key) => {
+                    return bad(&at, format!("`{key}` is not enforced by the grammar; leave it out"));
+                }
+                "properties" | "$defs" | "definitions" => {
+                    for (name, child) in value.as_object().into_iter().flatten() {
+                        walk(child, format!("{at}/{key}/{name}"), depth + 1, bad)?;
+                    }
+                }
+                "items" | "additionalProperties" => walk(value, format!("{at}/{key}"), depth + 1, bad)?,
+                "prefixItems" | "anyOf" | "oneOf" | "allOf" => {
+                    for (i, child) in value.as_array().into_iter().flatten().enumerate() {
+                        walk(child, format!("{at}/{key}/{i}"), depth + 1, bad)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    walk(schema, String::new(), 0, &bad)
 }
 
 /// llama.cpp's grammar for a JSON Schema (none in a build without llama.cpp).
@@ -571,6 +651,15 @@ mod tests {
         assert_eq!(read_tool_calls("a <tool"), ("a <tool".into(), vec![]));
         // A block that is not a call stays text.
         assert_eq!(read_tool_calls("<tool_call>oops</tool_call>").1, vec![]);
+    }
+
+    fn schema(schema: Value) -> Constraint {
+        Constraint {
+            response_format: Some(ResponseFormat::JsonSchema {
+                json_schema: JsonSchema { name: "x".into(), description: None, schema: Some(schema), strict: None },
+            }),
+            ..Default::default()
+        }
     }
 
     #[test]

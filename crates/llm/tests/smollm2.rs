@@ -215,7 +215,7 @@ fn concurrent_generations_decode_together_and_each_scores_as_honest() {
         "Tell me a fun fact about octopuses.",
     ];
     let params = |i: usize| SamplingParams {
-        temperature: if i % 2 == 0 { 0.0 } else { 0.8 },
+        temperature: if i.is_multiple_of(2) { 0.0 } else { 0.8 },
         top_p: 0.95,
         top_k: 40,
         seed: i as u32,
@@ -346,4 +346,19 @@ fn a_prompt_that_begins_as_an_earlier_one_shares_its_cells_and_answers_the_same(
     let more = model.stats().shared.load(std::sync::atomic::Ordering::Relaxed) - shared;
     assert!(more as usize >= model.tokenize(system).len() - 1 && (more as usize) < other.prompt_tokens, "{more}");
     assert_eq!(other.tokens, run(&prompt("Name a colour.")).tokens);
+}
+
+#[test]
+fn every_schema_of_the_conformance_set_becomes_a_grammar() {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/schemas.json");
+    let cases: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert!(cases.len() >= 20);
+    for case in cases {
+        let constraint: Constraint = serde_json::from_value(serde_json::json!({
+            "response_format": {"type": "json_schema", "json_schema": case}
+        }))
+        .unwrap();
+        let grammar = constraint.grammar().unwrap_or_else(|err| panic!("{}: {err}", case["name"]));
+        assert!(grammar.is_some_and(|g| g.gbnf.contains("root ::=")), "{}", case["name"]);
+    }
 }

@@ -1,7 +1,8 @@
 //! LLM serving on `veritas up` with the official `openai` Python package, unmodified: a
-//! tool-calling loop (plain and streamed), a `json_schema` answer, embeddings and sixteen chats
-//! at once (decoding together in one batch), each answer with a receipt that verifies and that
-//! the validators re-executed and judged valid.
+//! tool-calling loop (plain and streamed), a `json_schema` answer, schema conformance over the
+//! schemas of clients/schemas.json, embeddings and sixteen chats at once (decoding together in
+//! one batch), each answer with a receipt that verifies and that the validators re-executed and
+//! judged valid.
 
 use std::{process::Command, time::Duration};
 
@@ -43,6 +44,21 @@ fn the_openai_client_calls_tools_gets_schema_json_and_embeddings_and_sixteen_cha
     assert!(person["age"].as_u64().unwrap() <= 150 && person["hobbies"].as_array().unwrap().len() <= 3, "{person}");
     assert_eq!(person.as_object().unwrap().len(), 3, "{person}");
 
+    // Schema conformance: every answer that finished parses and matches its schema (checked by
+    // the `jsonschema` package), over at least 20 schemas.
+    let schemas = summary["schemas"].as_array().unwrap();
+    let finished: Vec<&Value> = schemas.iter().filter(|case| case["finish_reason"] == "stop").collect();
+    assert!(finished.len() >= 20, "{} of {} schemas answered in full: {schemas:?}", finished.len(), schemas.len());
+    for case in &finished {
+        assert_eq!(case["valid"], true, "{case}");
+    }
+    eprintln!(
+        "schema conformance: {} of {} answered in full, all valid; {} cut at max_tokens",
+        finished.len(),
+        schemas.len(),
+        schemas.len() - finished.len()
+    );
+
     // Embeddings: two normalised 384-dimensional vectors.
     let embeddings = &summary["embeddings"];
     assert_eq!((embeddings["count"].as_u64(), embeddings["dimensions"].as_u64()), (Some(2), Some(384)), "{embeddings}");
@@ -66,8 +82,9 @@ fn the_openai_client_calls_tools_gets_schema_json_and_embeddings_and_sixteen_cha
     .chain(concurrent.iter().map(|chat| chat["receipt"].clone()))
     .map(|id| id.as_str().unwrap_or_else(|| panic!("an answer without a receipt: {summary}")).to_owned())
     .collect();
+    ids.extend(schemas.iter().map(|case| case["receipt"].as_str().unwrap().to_owned()));
     ids.dedup();
-    assert_eq!(ids.len(), 21);
+    assert_eq!(ids.len(), 21 + schemas.len());
     net.wait_idle(Duration::from_secs(600));
     for id in &ids {
         let receipt = net.receipt(id);

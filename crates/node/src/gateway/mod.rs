@@ -164,6 +164,13 @@ impl Gateway {
         self.check_backlog()?;
         request.sampling.validate()?;
         request.constraint.validate()?;
+        // A schema llama.cpp cannot turn into a grammar is the client's error, found here
+        // rather than as every worker's refusal.
+        #[cfg(feature = "llm")]
+        if !request.constraint.is_empty() {
+            let constraint = request.constraint.clone();
+            tokio::task::spawn_blocking(move || constraint.grammar()).await??;
+        }
         let sealed = matches!(request.input, ChatInput::Sealed(_));
         if sealed && (request.top_logprobs > 0 || !request.constraint.is_empty()) {
             return Err(NodeError::Confidential(

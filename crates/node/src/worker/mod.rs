@@ -26,8 +26,6 @@ use crate::{
     protocol::check_zk_format,
 };
 
-/// Generations under way at once by default; they take turns decoding, a token at a time.
-
 /// A checked request to run a model: the version, its parsed inputs and what the claim asks.
 pub(crate) struct Job {
     pub model: ModelVersion,
