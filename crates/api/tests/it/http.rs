@@ -335,6 +335,7 @@ async fn health_metrics_and_openapi() {
         "/v1/account/keys",
         "/v1/chat/completions",
         "/v1/completions",
+        "/v1/embeddings",
         "/v1/verdicts",
         "/v1/verdicts/batch",
         "/v1/batches/sign",
