@@ -49,13 +49,17 @@ WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 def test_wrapped_openai_verifies_tool_calls(url: str) -> None:
     client = _client(url)
+    # One call: parallel calls off.
     answer = client.chat.completions.create(
-        model="smollm2", messages=WEATHER, tools=TOOLS, tool_choice="required", temperature=0, max_tokens=64
+        model="smollm2", messages=WEATHER, tools=TOOLS, tool_choice="required", parallel_tool_calls=False,
+        temperature=0, max_tokens=64,
     )
     call = answer.choices[0].message.tool_calls[0]
     assert call.function.name == "get_weather" and answer.choices[0].finish_reason == "tool_calls"
+    assert len(answer.choices[0].message.tool_calls) == 1
     stream = client.chat.completions.create(
-        model="smollm2", messages=WEATHER, tools=TOOLS, tool_choice="required", temperature=0, max_tokens=64, stream=True
+        model="smollm2", messages=WEATHER, tools=TOOLS, tool_choice="required", parallel_tool_calls=False,
+        temperature=0, max_tokens=64, stream=True,
     )
     names = [d.function.name for c in stream if c.choices for d in (c.choices[0].delta.tool_calls or []) if d.function.name]
     assert names == ["get_weather"] and stream.verification is not None

@@ -109,9 +109,11 @@ const WEATHER = [{ role: 'user', content: 'What is the weather in Paris?' }];
 
 test('tool calls verify against the text the receipt signs, plain and streamed', { skip: needsNetwork }, async () => {
   const client = wrapOpenAI(openai(URL_LIVE));
-  const request = { model: 'smollm2', messages: WEATHER, tools: TOOLS, tool_choice: 'required', temperature: 0, max_tokens: 64 };
+  // One call: parallel calls off.
+  const request = { model: 'smollm2', messages: WEATHER, tools: TOOLS, tool_choice: 'required', parallel_tool_calls: false, temperature: 0, max_tokens: 64 };
   const answer = await client.chat.completions.create(request);
   assert.equal(answer.choices[0].finish_reason, 'tool_calls');
+  assert.equal(answer.choices[0].message.tool_calls.length, 1);
   assert.equal(answer.choices[0].message.tool_calls[0].function.name, 'get_weather');
   assert.notEqual(answer.veritas.verification.badge, 'invalid');
   const stream = await client.chat.completions.create({ ...request, stream: true });
@@ -125,7 +127,7 @@ test('tool calls verify against the text the receipt signs, plain and streamed',
   assert.notEqual(verification.badge, 'invalid');
   // The SDK's own client checks the calls the same way.
   const sdk = new Client(URL_LIVE);
-  const own = await sdk.chat('smollm2', WEATHER, { tools: TOOLS, tool_choice: 'required', temperature: 0, max_tokens: 64 });
+  const own = await sdk.chat('smollm2', WEATHER, { tools: TOOLS, tool_choice: 'required', parallel_tool_calls: false, temperature: 0, max_tokens: 64 });
   assert.equal(own.completion.choices[0].message.tool_calls[0].function.name, 'get_weather');
   assert.notEqual(own.verification.badge, 'invalid');
 });
