@@ -687,6 +687,10 @@ mod tests {
                 },
                 "combined",
             ),
+            (schema(json!({"type": "number", "multipleOf": 2})), "`multipleOf` is not enforced"),
+            (schema(json!({"type": "object", "properties": {"x": {"type": "number", "minimum": 0}}})), "/properties/x"),
+            (schema(json!({"type": "string", "format": "email"})), "format \"email\""),
+            (schema(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true})), "`uniqueItems`"),
         ];
         for (constraint, named) in cases {
             let err = constraint.validate().unwrap_err().to_string();
