@@ -63,7 +63,7 @@ pub(crate) async fn embeddings(
     };
     let node = state.node.clone();
     let model = node.core().resolve_model(&request.model).await?;
-    if model.manifest.format != veritas_node::ModelFormat::Gguf || !model.manifest.metadata.contains_key("pooling") {
+    if !model.manifest.is_embedding() {
         return Err(ApiError::bad_request(format!(
             "model {} is not a sentence-embedding model (a GGUF whose header names a pooling)",
             request.model

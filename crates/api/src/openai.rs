@@ -402,6 +402,7 @@ impl Chunks {
         if let Some(tools) = &self.tools {
             let rest = tools.lock().unwrap_or_else(|p| p.into_inner()).0.finish();
             events.extend(self.tool_pieces(rest));
+            // Read after the rest: a call may close in it.
             calls = tools.lock().unwrap_or_else(|p| p.into_inner()).1 > 0;
         }
         let finish_reason = Some(finish(answer.generation.finish_reason, calls).to_owned());

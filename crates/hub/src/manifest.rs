@@ -130,6 +130,12 @@ impl Manifest {
         ModelId::of_manifest(&self.canonical_bytes())
     }
 
+    /// Whether it is a sentence-embedding model: a GGUF whose header names a pooling (the push
+    /// records it as `pooling`).
+    pub fn is_embedding(&self) -> bool {
+        self.format == ModelFormat::Gguf && self.metadata.contains_key("pooling")
+    }
+
     /// The single file of a one-file model.
     pub fn main_file(&self) -> Option<&FileEntry> {
         self.files.first()

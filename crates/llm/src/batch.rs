@@ -34,7 +34,7 @@ use llama_cpp_2::{
 
 use crate::{
     BatchOptions, DecodeSlots, Extras, FinishReason, Generation, LlmError, LlmResult, SamplingParams,
-    engine::{backend, log_softmax_at, sampler, top_logprobs},
+    engine::{log_softmax_at, sampler, top_logprobs},
     text::TextStream,
 };
 
@@ -167,7 +167,7 @@ pub(crate) fn run(
 }
 
 fn context(model: &LlamaModel, options: BatchOptions) -> LlmResult<LlamaContext<'_>> {
-    let threads = options.threads.clamp(1, 256) as i32;
+    let threads = options.threads as i32;
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(options.context.max(1) as u32))
         .with_n_batch(STEP_TOKENS as u32)
@@ -176,8 +176,7 @@ fn context(model: &LlamaModel, options: BatchOptions) -> LlmResult<LlamaContext<
         .with_kv_unified(true)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
-    let _one_at_a_time = crate::engine::NEW_CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    model.new_context(backend()?, params).map_err(crate::error::engine)
+    crate::engine::new_context(model, params)
 }
 
 struct Loop<'m> {

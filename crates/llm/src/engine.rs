@@ -45,10 +45,16 @@ static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
 /// llama.cpp's context creation is not safe to run in parallel on one model
 /// (`LlamaModel::new_context`'s documentation): contexts are created one at a time.
-pub(crate) static NEW_CONTEXT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static NEW_CONTEXT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A context of `model`, made one at a time (see [`NEW_CONTEXT`]).
+pub(crate) fn new_context(model: &LlamaModel, params: LlamaContextParams) -> LlmResult<LlamaContext<'_>> {
+    let _one_at_a_time = NEW_CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    model.new_context(backend()?, params).map_err(engine)
+}
 
 /// The process's llama.cpp backend, initialised once with llama.cpp's own logging silenced.
-pub(crate) fn backend() -> LlmResult<&'static LlamaBackend> {
+fn backend() -> LlmResult<&'static LlamaBackend> {
     BACKEND
         .get_or_init(|| {
             llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(false));
@@ -196,8 +202,7 @@ impl LlmModel {
             .with_n_ubatch(PROMPT_CHUNK as u32)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
-        let _one_at_a_time = NEW_CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.model.new_context(backend()?, params).map_err(engine)
+        new_context(&self.model, params)
     }
 
     /// Decodes `tokens` at positions `start..` in chunks; logits are kept for the positions
@@ -323,10 +328,7 @@ impl LlmModel {
             .with_n_seq_max(EMBED_BATCH_SEQUENCES as u32)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
-        let mut ctx = {
-            let _one_at_a_time = NEW_CONTEXT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.model.new_context(backend()?, params).map_err(engine)?
-        };
+        let mut ctx = new_context(&self.model, params)?;
         let mut batch = LlamaBatch::new(EMBED_BATCH_TOKENS, 1);
         let mut vectors = Vec::with_capacity(texts.len());
         let mut start = 0;

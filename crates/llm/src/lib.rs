@@ -35,6 +35,9 @@ pub use structured::{
 };
 pub use types::{BatchOptions, Extras, FinishReason, Generation, GgufInfo, Grammar, TokenScore};
 
+/// The engine named in every language model receipt's parameters (generations and embeddings).
+pub const ENGINE: &str = "llama.cpp (llama-cpp-2 0.1.160)";
+
 /// How far (in nats) a claimed token log-probability may be from the scored one and still
 /// match, and how far logits may move before a token outside the sampler's support counts as
 /// far outside it: 1.5× the largest drift measured between batched generation (16 chats

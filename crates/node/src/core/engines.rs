@@ -121,7 +121,7 @@ impl Core {
         let tensor = Tensor::new("embeddings", vec![rows, width], TensorData::Float32(vectors.concat()))?;
         let outputs = Values::from([("embeddings".to_owned(), Value::Tensor(tensor))]);
         let params = veritas_primitives::Params(std::collections::BTreeMap::from([
-            ("engine".to_owned(), crate::worker::ENGINE.into()),
+            ("engine".to_owned(), veritas_llm::ENGINE.into()),
             ("pooling".to_owned(), model.manifest.metadata.get("pooling").cloned().unwrap_or_default().into()),
             ("normalized".to_owned(), true.into()),
             ("prompt_tokens".to_owned(), tokens.into()),

@@ -165,9 +165,9 @@ impl Gateway {
         request.sampling.validate()?;
         request.constraint.validate()?;
         // A schema llama.cpp cannot turn into a grammar is the client's error, found here
-        // rather than as every worker's refusal.
+        // rather than as every remote worker's refusal (this node's own worker says it itself).
         #[cfg(feature = "llm")]
-        if !request.constraint.is_empty() {
+        if matches!(self.backends, Backends::Network) && !request.constraint.is_empty() {
             let constraint = request.constraint.clone();
             tokio::task::spawn_blocking(move || constraint.grammar()).await??;
         }
@@ -186,7 +186,7 @@ impl Gateway {
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: request.model, format: version.manifest.format });
         }
-        if version.manifest.metadata.contains_key("pooling") {
+        if version.manifest.is_embedding() {
             return Err(NodeError::EmbeddingModel(request.model));
         }
         check_zk_format(mode, &version)?;

@@ -221,7 +221,7 @@ impl Validator {
                 let outputs = self.core.run_onnx(&version, inputs).await?;
                 Ok(check::compare_onnx(receipt, &outputs, version.manifest.tolerance.as_ref()))
             }
-            ModelFormat::Gguf if version.manifest.metadata.contains_key("pooling") => {
+            ModelFormat::Gguf if version.manifest.is_embedding() => {
                 // Embeddings: computed again, and within the declared tolerance of the claimed.
                 let (outputs, _) = self.core.embed(&version, &inputs).await?;
                 let tolerance = veritas_primitives::Tolerance { abs: veritas_llm::EMBEDDING_TOLERANCE, rel: 0.0 };

@@ -60,8 +60,7 @@ pub struct ChatResponse {
 /// What gets each piece of text as it is generated.
 type OnText = Box<dyn FnMut(&str) -> ControlFlow<()> + Send>;
 
-/// The engine named in every LLM receipt's parameters.
-pub const ENGINE: &str = "llama.cpp (llama-cpp-2 0.1.160)";
+pub use veritas_llm::ENGINE;
 
 fn string_tensor(name: &str, text: String) -> NodeResult<Value> {
     Ok(Value::Tensor(Tensor::new(name, vec![1], TensorData::String(vec![text]))?))
@@ -82,7 +81,7 @@ impl Worker {
         if version.manifest.format != ModelFormat::Gguf {
             return Err(NodeError::NotAnLlm { model: work.model, format: version.manifest.format });
         }
-        if version.manifest.metadata.contains_key("pooling") {
+        if version.manifest.is_embedding() {
             return Err(NodeError::EmbeddingModel(work.model));
         }
         check_zk_format(mode, &version)?;

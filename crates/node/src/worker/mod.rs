@@ -215,8 +215,9 @@ impl Core {
     pub(crate) async fn admit_infer(&self, request: &InferRequest) -> NodeResult<Job> {
         let mode = self.offer.mode(request.mode)?;
         let model = self.resolve_model(&request.model).await?;
-        let embedding = model.manifest.format == ModelFormat::Gguf && model.manifest.metadata.contains_key("pooling");
-        if !(matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized) || embedding) {
+        if !(matches!(model.manifest.format, ModelFormat::Onnx | ModelFormat::Quantized)
+            || model.manifest.is_embedding())
+        {
             return Err(NodeError::UnsupportedFormat { model: request.model.clone(), format: model.manifest.format });
         }
         check_zk_format(mode, &model)?;
