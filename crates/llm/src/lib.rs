@@ -19,6 +19,7 @@ mod slots;
 mod structured;
 #[cfg(feature = "engine")]
 mod text;
+mod tool_calls;
 mod types;
 
 #[cfg(feature = "engine")]
@@ -29,9 +30,9 @@ pub use engine::{EMBED_BATCH_TOKENS, LlmModel, MAX_TOP_LOGPROBS, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
 pub use slots::{DecodeSlots, Slot};
-pub use structured::{
-    Constraint, Function, FunctionCall, JsonSchema, NamedFunction, Piece, ResponseFormat, TOOL_CALL_CLOSE,
-    TOOL_CALL_OPEN, Tool, ToolCall, ToolChoice, ToolMode, ToolStream, messages_for_template, read_tool_calls,
+pub use structured::{Constraint, Function, JsonSchema, NamedFunction, ResponseFormat, Tool, ToolChoice, ToolMode};
+pub use tool_calls::{
+    FunctionCall, Piece, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolCall, ToolStream, messages_for_template, read_tool_calls,
 };
 pub use types::{BatchOptions, Extras, FinishReason, Generation, GgufInfo, Grammar, TokenScore};
 
