@@ -142,6 +142,8 @@ export function receiptDetails(text, shown, chain) {
     ...(shown.tee?.assumptions || []).map((line) => ['tee', line]),
     ['zk proof', shown.zk ? `verified in this browser: ${shown.zk.proof_bytes} bytes, ${shown.zk.security_bits} bits of proven soundness, ${shown.zk.layers} layers` : ''],
     ['model commitment', shown.zk ? shown.zk.commitment : ''],
+    ['zk proves', shown.zk?.proven || ''],
+    ['zk reveals', shown.zk?.reveals || ''],
     ['worker', r.claim?.worker],
     ['input hash', r.claim?.input_hash],
     ['output hash', r.claim?.output_hash],

@@ -178,6 +178,8 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                         "security_bits": zk.security_bits,
                         "proof_bytes": zk.proof_bytes,
                         "layers": zk.layers,
+                        "proven": veritas_verifier::zk::PROVEN,
+                        "reveals": veritas_verifier::zk::REVEALS,
                     })),
                 }));
             } else {
@@ -189,6 +191,10 @@ pub async fn verify(args: VerifyArgs, out: &Output) -> anyhow::Result<u8> {
                 say!("mode {}: {}", report.mode, report.guarantee());
                 if let Some(tee) = &report.tee {
                     print_tee(tee);
+                }
+                if report.zk.is_some() {
+                    say!("zk proves: {}", veritas_verifier::zk::PROVEN);
+                    say!("zk reveals: {}", veritas_verifier::zk::REVEALS);
                 }
             }
             Ok(0)
@@ -271,7 +277,8 @@ pub(crate) async fn check_answer(
         .map_err(|err| invalid(format!("its receipt does not hold: {err}")))?;
     if let Some(zk) = &report.zk {
         eprintln!(
-            "zk: proof verified here in {:.1} ms ({} bytes, model commitment {}, {} bits)",
+            "zk: proof verified here in {:.1} ms ({} bytes, model commitment {}, {} bits); not zero-knowledge: \
+             it reveals the layers' outputs",
             started.elapsed().as_secs_f64() * 1e3,
             zk.proof_bytes,
             zk.commitment,

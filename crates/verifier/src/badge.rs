@@ -93,6 +93,8 @@ pub fn describe_json(receipt_json: &[u8], tee_policy: &crate::tee::Policy) -> Va
                 "security_bits": zk.security_bits,
                 "proof_bytes": zk.proof_bytes,
                 "layers": zk.layers,
+                "proven": crate::zk::PROVEN,
+                "reveals": crate::zk::REVEALS,
             })),
             "confidential": report.confidential,
             "badge": badge,

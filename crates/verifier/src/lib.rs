@@ -228,7 +228,10 @@ pub fn guarantee(mode: Mode) -> &'static str {
              nobody re-executed it, so it holds the worker accountable but does not prove the computation"
         }
         Mode::Reexec => "independent validators re-executed the computation and signed verdicts",
-        Mode::Zk => "a zero-knowledge proof shows the quantized model produced this output from this input",
+        Mode::Zk => {
+            "a proof shows the committed quantized model produced this output from this input; the proof is not \
+             zero-knowledge: it reveals the layers' outputs and combinations of the weights"
+        }
         Mode::Tee => "a TEE attestation binds this result to an enclave measurement, under the vendor's assumptions",
     }
 }

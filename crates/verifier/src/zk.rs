@@ -24,6 +24,16 @@ pub const EVIDENCE_KIND: &str = "zk-model";
 /// `QuantizedModel::input_name`).
 pub const OUTPUT_NAME: &str = "output";
 
+/// What a verified `zk` proof shows, in plain words.
+pub const PROVEN: &str = "the int8 network that the model commitment binds, run by the integer executor, maps this \
+     input (quantized by the network's input scale) to this output (dequantized); its Linear and Conv layers are \
+     proven, and pooling, Add and ReLU layers are recomputed by the verifier from the proven layer outputs";
+
+/// What a `zk` proof reveals beyond the input, the output and the model commitment, in plain
+/// words: today's proofs are not zero-knowledge (docs/zk.md, "Limits").
+pub const REVEALS: &str = "not zero-knowledge: the proof carries every Linear and Conv layer's int8 output, and its \
+     openings give linear combinations of the weights, from which about a dozen proofs solve for all of them";
+
 /// What a verified proof shows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZkReport {

@@ -101,5 +101,8 @@ async fn the_web_verifier_decides_badges_from_the_receipt_alone() {
     let shown = run(&path);
     assert_eq!(shown[0]["badge"], "pending", "{}", shown[0]);
     assert!(shown[0]["zk"]["security_bits"].as_u64().unwrap() >= 100, "{}", shown[0]);
+    // What the proof shows and what it reveals, in plain words, for the page to print.
+    assert!(shown[0]["zk"]["reveals"].as_str().unwrap().starts_with("not zero-knowledge"), "{}", shown[0]);
+    assert!(shown[0]["guarantee"].as_str().unwrap().contains("not zero-knowledge"), "{}", shown[0]);
     assert_eq!(shown[1]["badge"], "invalid", "one output digit changed: {}", shown[1]);
 }

@@ -72,6 +72,8 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
         let out = net.cli(&["verify", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("ok   zk") && text(&out).contains("the proof holds"), "{}", text(&out));
+        // What was proven, and what the proof reveals, in plain words.
+        assert!(text(&out).contains("zk reveals: not zero-knowledge"), "{}", text(&out));
     }
 
     // Offline, tampering is caught: a proof byte changed (and the evidence made to match it).
