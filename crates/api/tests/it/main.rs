@@ -10,6 +10,7 @@ mod contract_requests;
 mod embeddings;
 mod external_chain;
 mod http;
+mod hub_fetch;
 mod openapi;
 mod rpc;
 mod settlement;

@@ -218,6 +218,30 @@ impl Core {
         let remote = self.peers.model(hub, id, &mut upload).await?;
         let staged = upload.finish().await?;
         let manifest = remote.manifest;
+        // A quantized model's verifying key must commit to the file fetched (the file's digest
+        // alone does not bind the key): checked before anything is stored.
+        let proving_key = match (&manifest.format, &manifest.zk) {
+            (ModelFormat::Quantized, Some(published)) => {
+                let (path, published) = (staged.path().to_owned(), published.clone());
+                let key = tokio::task::spawn_blocking(move || {
+                    super::quantized::checked_key(&std::fs::read(path)?, &published)
+                })
+                .await?
+                .map_err(|err| match err {
+                    NodeError::BadQuantized(reason) => {
+                        NodeError::BadQuantized(format!("model {id} from {hub}: {reason}"))
+                    }
+                    other => other,
+                })?;
+                Some(key)
+            }
+            (ModelFormat::Quantized, None) => {
+                return Err(NodeError::BadQuantized(format!(
+                    "model {id} from {hub}: a quantized model without a zk entry"
+                )));
+            }
+            _ => None,
+        };
         let spec = PushSpec {
             format: manifest.format,
             schema: manifest.schema,
@@ -229,6 +253,9 @@ impl Core {
         let outcome = self.hub.push(&remote.name, staged, spec).await?;
         if outcome.version.id != *id {
             return Err(NodeError::HubMismatch { hub: hub.clone(), got: outcome.version.id, expected: *id });
+        }
+        if let Some(key) = proving_key {
+            self.engines.proving_keys.insert(*id, std::sync::Arc::new(key));
         }
         Ok(outcome.version)
     }

@@ -91,6 +91,26 @@ pub(crate) fn run(key: &ProvingKey, inputs: &Values, zk: bool) -> NodeResult<Qua
     Ok(QuantRun { outputs: dequantized_output(model, &output), proof: Some(proof.to_bytes()) })
 }
 
+/// The proving key of a quantized model file, checked against the `zk` entry its manifest
+/// publishes (blocking: commits to every parameter). Every node that loads a quantized model
+/// checks it, whether pushed to it or fetched from another hub: a manifest whose verifying key
+/// commits to other parameters than its file (proofs about one network, re-execution of
+/// another) is refused.
+pub(crate) fn checked_key(bytes: &[u8], published: &ZkEntry) -> NodeResult<ProvingKey> {
+    let vk_bytes = hex::decode(&published.verifying_key).map_err(bad_model)?;
+    if hex::encode(Sha256::digest(&vk_bytes)) != published.commitment {
+        return Err(bad_model("the manifest's verifying key does not hash to its commitment"));
+    }
+    let params = VerifyingKey::from_bytes(&vk_bytes).map_err(bad_model)?.params;
+    let key = ProvingKey::new(&parse(bytes)?, params).map_err(bad_model)?;
+    if key.verifying_key().to_bytes() != vk_bytes {
+        return Err(bad_model(
+            "the manifest's verifying key does not commit to this file's parameters (or names another architecture)",
+        ));
+    }
+    Ok(key)
+}
+
 impl ProvingKeys {
     /// Keeps `key` as the proving key of `id`.
     pub(crate) fn insert(&self, id: ModelId, key: Arc<ProvingKey>) {
@@ -106,19 +126,9 @@ impl Core {
         if let Some(key) = keys.keys.lock().unwrap_or_else(|e| e.into_inner()).get(&version.id) {
             return Ok(key.clone());
         }
-        let published = version.manifest.zk.as_ref().ok_or_else(|| bad_model("the manifest has no zk entry"))?;
-        let published = published.verifying_key.clone();
+        let published = version.manifest.zk.clone().ok_or_else(|| bad_model("the manifest has no zk entry"))?;
         let (_, bytes) = self.hub.load(&version.id).await?;
-        let key = tokio::task::spawn_blocking(move || -> NodeResult<ProvingKey> {
-            let vk_bytes = hex::decode(&published).map_err(bad_model)?;
-            let params = VerifyingKey::from_bytes(&vk_bytes).map_err(bad_model)?.params;
-            let key = ProvingKey::new(&parse(&bytes)?, params).map_err(bad_model)?;
-            if hex::encode(key.verifying_key().to_bytes()) != published {
-                return Err(bad_model("the file's commitment differs from the one its manifest publishes"));
-            }
-            Ok(key)
-        })
-        .await??;
+        let key = tokio::task::spawn_blocking(move || checked_key(&bytes, &published)).await??;
         let key = Arc::new(key);
         keys.insert(version.id, key.clone());
         tracing::info!(model = %version.name, version = version.version, id = %version.id, "proving key ready");
