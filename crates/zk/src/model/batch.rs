@@ -79,8 +79,8 @@ pub fn prove(
     Ok(BatchProof { sumcheck, eval, opening })
 }
 
-/// Verifies a batch of claims on the vector behind `commitment`. `what` names the vector in the
-/// error of a final check that fails.
+/// Verifies a batch of claims on the vector behind `commitment`, returning the point it was
+/// opened at. `what` names the vector in the error of a final check that fails.
 pub fn verify(
     commitment: &Commitment,
     params: &PcsParams,
@@ -88,7 +88,7 @@ pub fn verify(
     proof: &BatchProof,
     what: &'static str,
     transcript: &mut Transcript,
-) -> ZkResult<()> {
+) -> ZkResult<Vec<EF>> {
     let log_len = commitment.log_len;
     let alpha = transcript.challenge();
     let sum = claims.iter().rev().fold(EF::ZERO, |acc, claim| acc * alpha + claim.value);
@@ -103,5 +103,6 @@ pub fn verify(
         return Err(ZkError::FinalEvaluation(what));
     }
     transcript.absorb_ext(&[proof.eval]);
-    pcs::verify(commitment, &out.point, proof.eval, &proof.opening, params, transcript)
+    pcs::verify(commitment, &out.point, proof.eval, &proof.opening, params, transcript)?;
+    Ok(out.point)
 }

@@ -23,6 +23,8 @@ pub mod batch;
 pub mod bounds;
 pub mod encoding;
 pub mod layout;
+#[cfg(test)]
+mod leak;
 pub mod linear;
 mod prove;
 mod verify;

@@ -38,10 +38,16 @@ impl BoundedKey<'_> {
 
     /// Verifies a proof of the key's model on `input` and returns the output it proves.
     pub fn verify_output(&self, input: &[i8], proof: &ModelProof) -> ZkResult<Vec<i8>> {
-        self.check(input, None, proof)
+        self.check(input, None, proof).map(|(output, _)| output)
     }
 
-    fn check(&self, input: &[i8], claimed: Option<&[i8]>, proof: &ModelProof) -> ZkResult<Vec<i8>> {
+    /// Verifies, returning the proven output and the point the model vector was opened at.
+    pub(crate) fn check(
+        &self,
+        input: &[i8],
+        claimed: Option<&[i8]>,
+        proof: &ModelProof,
+    ) -> ZkResult<(Vec<i8>, Vec<EF>)> {
         let key = self.key;
         let model = &key.architecture;
         let (layout, witness_layout) = (&self.layout, &self.witness);
@@ -140,7 +146,8 @@ impl BoundedKey<'_> {
         let what = "witness batch value is not W̃(ρ)·Σ α^i eq(z_i, ρ)";
         batch::verify(&proof.witness, &key.params, &witness_claims, &proof.witness_batch, what, &mut transcript)?;
         let what = "model batch value is not M̃(ρ)·Σ α^i eq(z_i, ρ)";
-        batch::verify(&key.commitment, &key.params, &model_claims, &proof.model_batch, what, &mut transcript)?;
-        Ok(output)
+        let point =
+            batch::verify(&key.commitment, &key.params, &model_claims, &proof.model_batch, what, &mut transcript)?;
+        Ok((output, point))
     }
 }
