@@ -1,6 +1,7 @@
 //! The engine: one llama.cpp backend per process, models loaded from GGUF files, a fresh
 //! context per request.
 
+use crate::MAX_TOP_LOGPROBS;
 use std::{
     io::Read,
     num::NonZeroU32,
@@ -34,9 +35,6 @@ use crate::{
 pub const EMBED_BATCH_TOKENS: usize = 2048;
 /// The most texts one embedding pass reads.
 const EMBED_BATCH_SEQUENCES: usize = 64;
-
-/// The most alternatives `top_logprobs` may ask for at each position (OpenAI's limit).
-pub const MAX_TOP_LOGPROBS: u8 = 20;
 
 /// Tokens decoded per llama.cpp call while reading a prompt.
 const PROMPT_CHUNK: usize = 512;

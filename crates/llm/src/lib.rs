@@ -26,7 +26,7 @@ mod types;
 pub use batch::BatchStats;
 pub use chat::{ChatMessage, ROLES, render_chat};
 #[cfg(feature = "engine")]
-pub use engine::{EMBED_BATCH_TOKENS, LlmModel, MAX_TOP_LOGPROBS, inspect_gguf};
+pub use engine::{EMBED_BATCH_TOKENS, LlmModel, inspect_gguf};
 pub use error::{LlmError, LlmResult};
 pub use sampling::SamplingParams;
 pub use slots::{DecodeSlots, Slot};
@@ -35,6 +35,9 @@ pub use tool_calls::{
     FunctionCall, Piece, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolCall, ToolStream, messages_for_template, read_tool_calls,
 };
 pub use types::{BatchOptions, Extras, FinishReason, Generation, GgufInfo, Grammar, TokenScore};
+
+/// The most alternatives `top_logprobs` may ask for at each position (OpenAI's limit).
+pub const MAX_TOP_LOGPROBS: u8 = 20;
 
 /// The engine named in every language model receipt's parameters (generations and embeddings).
 pub const ENGINE: &str = "llama.cpp (llama-cpp-2 0.1.160)";
