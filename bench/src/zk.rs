@@ -13,11 +13,12 @@ use veritas_zk::pcs::PcsParams;
 use crate::{median_p90, root};
 
 /// The models: name, ONNX file and sample input, relative to the repository root.
-const MODELS: [(&str, &str, &str); 4] = [
+const MODELS: [(&str, &str, &str); 5] = [
     ("mnist-mlp", "examples/models/mnist-mlp.onnx", "examples/models/mnist-mlp.input.json"),
     ("mnist-cnn", "examples/models/mnist-cnn.onnx", "examples/models/mnist-cnn.input.json"),
     ("lenet5", "bench/zk/models/lenet5.onnx", "bench/zk/models/lenet5.input.json"),
     ("cnn-large", "bench/zk/models/cnn-large.onnx", "bench/zk/models/cnn-large.input.json"),
+    ("resnet-small", "bench/zk/models/resnet-small.onnx", "bench/zk/models/resnet-small.input.json"),
 ];
 
 fn flatten(value: &Value, out: &mut Vec<f32>) {

@@ -11,11 +11,16 @@ Writes bench/zk/models/NAME.onnx and NAME.input.json (EZKL's input format:
   Gemm 400-120, Relu, Gemm 120-84, Relu, Gemm 84-10.
 - cnn-large: Conv 16@3x3 pad 1, Relu, Conv 32@3x3 pad 1, Relu, MaxPool 2, Conv 64@3x3 pad 1,
   Relu, MaxPool 2, Flatten, Gemm 3136-128, Relu, Gemm 128-10.
+- resnet-small: a residual CNN with batch normalisation, as ResNet's basic block: Conv 8@3x3
+  pad 1, BatchNormalization, Relu, MaxPool 2; two basic blocks of (Conv 8@3x3 pad 1, BN, Relu,
+  Conv 8@3x3 pad 1, BN, Add of the block's input, Relu); MaxPool 2, Flatten, Gemm 392-10. Every
+  BatchNormalization is its own node (with random statistics), for the importer to fold.
 
 The weights are random with He scaling so activations stay of order one; accuracy does not
 matter for a proving benchmark. Only a small set of ONNX forms is used (2-D Conv with group 1,
 dilation 1 and explicit pads; Relu; MaxPool without padding or ceil_mode; Gemm with transB=1;
-Flatten axis 1), so both provers read the same graph. The MLP of the benchmark is
+Flatten axis 1; BatchNormalization and a two-tensor Add in resnet-small), so both provers read
+the same graph. The MLP of the benchmark is
 examples/models/mnist-mlp.onnx.
 """
 import json
@@ -64,6 +69,25 @@ class Builder:
             pads=[pad, pad, pad, pad], strides=[1, 1], dilations=[1, 1], group=1))
         return name
 
+    def batchnorm(self, x, c):
+        name = self.fresh("BatchNormalization")
+        stats = {
+            ".scale": self.rng.uniform(0.5, 1.5, size=c),
+            ".bias": self.rng.normal(0.0, 0.1, size=c),
+            ".mean": self.rng.normal(0.0, 0.1, size=c),
+            ".var": self.rng.uniform(0.5, 1.5, size=c),
+        }
+        for suffix, value in stats.items():
+            self.inits.append(numpy_helper.from_array(value.astype(np.float32), name + suffix))
+        inputs = [x] + [name + suffix for suffix in stats]
+        self.nodes.append(helper.make_node("BatchNormalization", inputs, [name], name=name, epsilon=1e-5))
+        return name
+
+    def add(self, a, b):
+        name = self.fresh("Add")
+        self.nodes.append(helper.make_node("Add", [a, b], [name], name=name))
+        return name
+
     def relu(self, x):
         name = self.fresh("Relu")
         self.nodes.append(helper.make_node("Relu", [x], [name], name=name))
@@ -109,6 +133,16 @@ def cnn_large(b):
     return b.gemm(x, 128, 10, output="output")
 
 
+def resnet_small(b):
+    x = b.maxpool(b.relu(b.batchnorm(b.conv("input", 1, 8, 3, 1), 8)))
+    for _ in range(2):
+        y = b.relu(b.batchnorm(b.conv(x, 8, 8, 3, 1), 8))
+        y = b.batchnorm(b.conv(y, 8, 8, 3, 1), 8)
+        x = b.relu(b.add(y, x))
+    x = b.flatten(b.maxpool(x))
+    return b.gemm(x, 392, 10, output="output")
+
+
 def save(name, build, seed):
     b = Builder(np.random.default_rng(seed))
     build(b)
@@ -136,6 +170,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     save("lenet5", lenet5, SEED)
     save("cnn-large", cnn_large, SEED + 1)
+    save("resnet-small", resnet_small, SEED + 2)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-//! `zk` mode end to end on `veritas up`: the example MLP and CNN are quantized and pushed with
-//! `--zk-calibration`, every `zk` answer carries a proof that the CLI, the gateway and the
-//! validators verify, the proof is in the hub, and a tampered proof or output is rejected
-//! offline.
+//! `zk` mode end to end on `veritas up`: the example MLP and CNN and the benchmark's residual
+//! CNN are quantized and pushed with `--zk-calibration`, every `zk` answer carries a proof that
+//! the CLI, the gateway and the validators verify, the proof is in the hub, and a tampered proof
+//! or output is rejected offline.
 
 use std::time::Duration;
 
@@ -22,11 +22,37 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
     let net = Network::start(&["--workers", "1"]);
     let dir = net.home.path();
     let mut receipts = Vec::new();
-    for (name, file) in [("mlp-zk", "mnist-mlp"), ("cnn-zk", "mnist-cnn")] {
+    // The benchmark's residual CNN (batch normalisation folded, two skip connections), with its
+    // one sample as calibration and input, shaped [1, 1, 28, 28].
+    let bench = examples().join("../../bench/zk/models");
+    let sample: Value = serde_json::from_slice(&std::fs::read(bench.join("resnet-small.input.json")).unwrap()).unwrap();
+    let rows: Vec<Value> = sample["input_data"][0].as_array().unwrap().chunks(28).map(|r| json!(r)).collect();
+    let image = json!({"input": [[rows]]});
+    std::fs::write(dir.join("resnet-small.calibration.json"), json!([image]).to_string()).unwrap();
+    std::fs::write(dir.join("resnet-small.input.json"), image.to_string()).unwrap();
+    let models = [
+        (
+            "mlp-zk",
+            examples().join("mnist-mlp.onnx"),
+            example("mnist-mlp", "calibration"),
+            example("mnist-mlp", "input"),
+        ),
+        (
+            "cnn-zk",
+            examples().join("mnist-cnn.onnx"),
+            example("mnist-cnn", "calibration"),
+            example("mnist-cnn", "input"),
+        ),
+        (
+            "resnet-zk",
+            bench.join("resnet-small.onnx"),
+            dir.join("resnet-small.calibration.json"),
+            dir.join("resnet-small.input.json"),
+        ),
+    ];
+    for (name, onnx, calibration, input) in models {
         // The example files as they are: the calibration samples, and the ONNX model's own input
         // (the quantized network keeps its input's name).
-        let onnx = examples().join(format!("{file}.onnx"));
-        let calibration = example(file, "calibration");
         let args = ["model", "push", onnx.to_str().unwrap(), "--name", name, "--zk-calibration"];
         let out = net.cli(&[&args[..], &[calibration.to_str().unwrap()]].concat());
         assert!(out.status.success(), "{}", text(&out));
@@ -40,7 +66,7 @@ fn zk_answers_carry_proofs_verified_everywhere_and_tampering_is_caught() {
         assert!(text(&out).contains(&format!("zk        model commitment {commitment}")), "{}", text(&out));
 
         let path = dir.join(format!("{name}.receipt.json"));
-        let input = format!("@{}", example(file, "input").display());
+        let input = format!("@{}", input.display());
         let out = net.cli(&["infer", name, "--input", &input, "--mode", "zk", "--receipt", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("zk: proof verified here"), "{}", text(&out));

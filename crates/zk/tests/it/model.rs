@@ -51,6 +51,30 @@ fn honest_proofs_verify_and_prove_the_executor_output() {
     }
 }
 
+/// The benchmark's residual CNN (bench/zk/make_models.py): batch normalisation folded into the
+/// convolutions, two skip connections (`Add` of a block's input), pooling, then a linear layer.
+#[test]
+fn a_residual_cnn_with_batch_normalisation_is_proven() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/zk/models");
+    let bytes = std::fs::read(dir.join("resnet-small.onnx")).expect("bench model");
+    let value: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("resnet-small.input.json")).unwrap()).unwrap();
+    let mut sample = vec![];
+    flatten(&value["input_data"], &mut sample);
+    let model = quantize(&bytes, std::slice::from_ref(&sample)).expect("quantizes");
+    let adds = model.layers.iter().filter(|l| matches!(l.op, QuantOp::Add { .. })).count();
+    let convs = model.layers.iter().filter(|l| matches!(l.op, QuantOp::Conv { .. })).count();
+    assert_eq!((adds, convs), (2, 5), "every BatchNormalization folded, both skips kept");
+    let input = model.quantize_input(&sample);
+    let key = key(&model);
+    let (output, proof) = prove(&key, &input).expect("proves");
+    assert_eq!(output, model.run(&input).unwrap());
+    assert_eq!(verify(key.verifying_key(), &input, &output, &proof), Ok(()));
+    let mut other = output.clone();
+    other[3] = other[3].wrapping_add(1);
+    assert!(verify(key.verifying_key(), &input, &other, &proof).is_err());
+}
+
 #[test]
 fn small_tables_have_public_multiplicities() {
     let (model, input) = example("mnist-mlp");
