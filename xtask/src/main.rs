@@ -19,6 +19,12 @@ use pins::{ONNXRUNTIME_VERSION, SMOLLM2_MEMBER, SMOLLM2_PACKAGE, SMOLLM2_SHA256}
 /// The wasm-bindgen-cli that generates `web/pkg`; the same version as the `wasm-bindgen` crate
 /// that `crates/verifier-wasm` pins.
 const WASM_BINDGEN_VERSION: &str = "0.2.130";
+/// The S3-compatible server the object-store tests run against: s3s-fs, the file-system server
+/// of the `s3s` S3 protocol crate (the protocol layer RustFS is built on), from crates.io. RustFS
+/// itself builds far longer than CI can spare on two cores; s3s-fs takes about 2.5 minutes and
+/// answers the same wire protocol, SigV4 signatures included. 0.14.1 is the newest release that
+/// builds with this toolchain (0.17 needs Rust 1.96).
+const S3S_FS_VERSION: &str = "0.14.1";
 
 fn main() -> anyhow::Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -99,6 +105,20 @@ fn ensure_wasm_bindgen(root: &Path) -> anyhow::Result<PathBuf> {
     if !version.is_ok_and(|v| v.trim() == format!("wasm-bindgen {WASM_BINDGEN_VERSION}")) {
         run(Command::new("cargo")
             .args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION, "--root"])
+            .arg(&tools))?;
+    }
+    Ok(bin)
+}
+
+/// s3s-fs at the pinned version (its `binary` feature, the lock file it ships), installed under
+/// the target directory when missing.
+fn ensure_s3_server(root: &Path) -> anyhow::Result<PathBuf> {
+    let tools = target_dir(root).join("tools");
+    let bin = tools.join("bin/s3s-fs");
+    let version = Command::new(&bin).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if !version.is_ok_and(|v| v.trim() == format!("s3s-fs {S3S_FS_VERSION}")) {
+        run(Command::new("cargo")
+            .args(["install", "s3s-fs", "--locked", "--features", "binary", "--version", S3S_FS_VERSION, "--root"])
             .arg(&tools))?;
     }
     Ok(bin)
@@ -390,6 +410,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     let gguf = ensure_smollm2(root)?;
     let python = ensure_python_clients(root)?;
     let embedding = ensure_minilm(root, &python)?;
+    let s3_server = ensure_s3_server(root)?;
     // Third-party tools the tests drive (viem, anvil), pinned by exact versions and the lock
     // file. `npm install` rather than `npm ci`: anvil's per-platform binaries are optional
     // dependencies, and a lock file written on one platform may lack the others' entries.
@@ -417,7 +438,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
         .env("ORT_DYLIB_PATH", lib)
         .env("VERITAS_TEST_GGUF", gguf)
         .env("VERITAS_TEST_EMBEDDING_GGUF", embedding)
-        .env("VERITAS_TEST_PYTHONPATH", python))
+        .env("VERITAS_TEST_PYTHONPATH", python)
+        .env("VERITAS_TEST_S3_SERVER", s3_server))
 }
 
 /// Compiles the Solidity sources with the solc pinned in contracts/package.json (npm).

@@ -158,6 +158,7 @@ pub async fn up(args: UpArgs, out: &Output) -> anyhow::Result<u8> {
         // core in every process, starves the others).
         threads: args.node.threads.unwrap_or(1),
         reexec_sampling: args.node.reexec_sampling,
+        store: args.node.store.clone(),
         tee: args.node.tee,
         tee_policy: args.node.tee_policy.as_deref().map(std::path::absolute).transpose()?,
     };
@@ -291,6 +292,9 @@ struct Launcher {
     reexec_sampling: f64,
     tee: Option<veritas_node::TeeBackend>,
     tee_policy: Option<std::path::PathBuf>,
+    /// The gateway's `--store`, shared by every node: a model pushed to the gateway is read from
+    /// it by the nodes that serve it.
+    store: Option<String>,
 }
 
 impl Launcher {
@@ -326,6 +330,9 @@ impl Launcher {
         }
         if let Some(policy) = &self.tee_policy {
             command.arg("--tee-policy").arg(policy);
+        }
+        if let Some(store) = &self.store {
+            command.args(["--store", store]);
         }
         command.spawn().with_context(|| format!("cannot start {}", member.name))
     }

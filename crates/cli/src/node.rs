@@ -35,7 +35,7 @@ pub struct NodeArgs {
     listen: Option<SocketAddr>,
     /// Where model bytes go: a directory, `memory`, or `s3://bucket/prefix`; default: the data directory.
     #[arg(long)]
-    store: Option<String>,
+    pub(crate) store: Option<String>,
     /// Intra-op threads per model session (default: ONNX Runtime's choice).
     #[arg(long)]
     pub(crate) threads: Option<usize>,

@@ -53,7 +53,23 @@ impl StoreLocation {
             }
             #[cfg(feature = "aws")]
             StoreLocation::S3(url) => {
-                Ok(Arc::new(object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build()?))
+                let (bucket, prefix) = s3_bucket_and_prefix(url)?;
+                // Retries kept short, so that a store that cannot be reached fails the node's start
+                // in seconds (object_store's default retries for three minutes).
+                let retry = object_store::RetryConfig {
+                    max_retries: 4,
+                    retry_timeout: std::time::Duration::from_secs(20),
+                    ..Default::default()
+                };
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(retry)
+                    .build()
+                    .map_err(|err| HubError::Location { location: url.clone(), reason: err.to_string() })?;
+                Ok(match prefix {
+                    Some(prefix) => Arc::new(object_store::prefix::PrefixStore::new(store, prefix)),
+                    None => Arc::new(store),
+                })
             }
             #[cfg(not(feature = "aws"))]
             StoreLocation::S3(url) => Err(HubError::Location {
@@ -61,6 +77,49 @@ impl StoreLocation {
                 reason: "this build has no S3 support (feature `aws`)".into(),
             }),
         }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Local(dir) => write!(f, "{}", dir.display()),
+            StoreLocation::Memory => f.write_str("memory"),
+            StoreLocation::S3(url) => f.write_str(url),
+        }
+    }
+}
+
+/// The bucket and the key prefix of `s3://bucket/prefix` (no prefix for `s3://bucket`).
+#[cfg(feature = "aws")]
+fn s3_bucket_and_prefix(url: &str) -> HubResult<(&str, Option<&str>)> {
+    let rest = url.strip_prefix("s3://").unwrap_or(url);
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = prefix.trim_matches('/');
+    if bucket.is_empty() {
+        return Err(HubError::Location {
+            location: url.to_owned(),
+            reason: "no bucket named: s3://BUCKET/PREFIX".into(),
+        });
+    }
+    Ok((bucket, (!prefix.is_empty()).then_some(prefix)))
+}
+
+/// Why a store's first request failed, in words an operator acts on: a missing bucket, refused
+/// credentials, or a store that cannot be reached.
+fn store_failure(err: &object_store::Error) -> String {
+    let text = err.to_string();
+    let has = |needle: &str| text.contains(needle);
+    if has("NoSuchBucket") {
+        format!("the bucket does not exist: create it, or name another ({text})")
+    } else if has("InvalidAccessKeyId") || has("SignatureDoesNotMatch") || has("AccessDenied") || has("403") {
+        format!(
+            "the store refused the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): {text}"
+        )
+    } else if has("error sending request") || has("connect") || has("dns") || has("timed out") {
+        format!("the store cannot be reached (AWS_ENDPOINT_URL or AWS_ENDPOINT, AWS_REGION): {text}")
+    } else {
+        text
     }
 }
 
@@ -148,6 +207,8 @@ pub type FileStream = futures_util::stream::BoxStream<'static, HubResult<bytes::
 /// The hub over an `object_store` backend.
 pub struct Hub {
     store: Arc<dyn ObjectStore>,
+    /// Where the bytes are, as configured (for errors).
+    location: String,
     index: Database,
     stager: Stager,
     /// Manifests already read and checked against their id; content-addressed, so never stale.
@@ -162,7 +223,32 @@ fn manifest_path(id: &ModelId) -> ObjectPath {
     ObjectPath::from(format!("manifests/{id}.json"))
 }
 
+/// The name and version a model id was first pushed as, beside its manifest, so that another
+/// node on the same store can serve it by id.
+fn name_path(id: &ModelId) -> ObjectPath {
+    ObjectPath::from(format!("names/{id}.json"))
+}
+
+/// What [`name_path`] holds.
+#[derive(Serialize, Deserialize)]
+struct NameRecord {
+    name: String,
+    version: u64,
+}
+
 impl Hub {
+    /// Makes one request of the store (a listing of its top level): a missing bucket, refused
+    /// credentials or a store that cannot be reached are [`HubError::Location`] naming which,
+    /// at the node's start rather than at its first push.
+    pub async fn check(&self) -> HubResult<()> {
+        use futures_util::TryFutureExt;
+        self.store
+            .list_with_delimiter(None)
+            .map_err(|err| HubError::Location { location: self.location.clone(), reason: store_failure(&err) })
+            .await
+            .map(drop)
+    }
+
     /// Opens (or creates) a hub.
     pub fn open(config: &HubConfig) -> HubResult<Hub> {
         std::fs::create_dir_all(&config.dir)?;
@@ -182,6 +268,7 @@ impl Hub {
         txn.commit()?;
         Ok(Hub {
             store: config.store.open()?,
+            location: config.store.to_string(),
             index,
             stager: Stager::new(staging, config.max_model_bytes),
             manifests: Default::default(),
@@ -337,6 +424,11 @@ impl Hub {
             next
         };
         txn.commit()?;
+        let record = serde_json::to_vec(&NameRecord { name: name.to_owned(), version })?;
+        if let Err(err) = self.store.put(&name_path(&id), PutPayload::from(record)).await {
+            // The version is pushed; other nodes on this store then serve it under its id as name.
+            tracing::warn!(%name, version, %id, %err, "the model's name could not be written beside it in the store");
+        }
         tracing::info!(%name, version, %id, size = staged.size, "model pushed");
         Ok(PushOutcome { version: ModelVersion { name: name.to_owned(), version, id, manifest }, created: true })
     }
@@ -351,7 +443,10 @@ impl Hub {
                     (name.to_owned(), version)
                 })
             };
-            let (name, version) = found.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
+            let (name, version) = match found {
+                Some(found) => found,
+                None => self.adopt(&id).await?,
+            };
             return self.version_of(&name, version, id).await;
         }
         let (name, version) = match reference.split_once('@') {
@@ -364,6 +459,33 @@ impl Hub {
         let (version, id) =
             self.lookup_version(name, version)?.ok_or_else(|| HubError::UnknownModel(reference.to_owned()))?;
         self.version_of(name, version, id).await
+    }
+
+    /// A model id this hub's index lacks, found in the store (pushed by another node sharing
+    /// it): its manifest is read and checked against the id, and the id indexed under the name
+    /// and version it was pushed as (its id when no name was written).
+    async fn adopt(&self, id: &ModelId) -> HubResult<(String, u64)> {
+        self.manifest(id).await?;
+        let (name, version) = match self.store.get(&name_path(id)).await {
+            Ok(found) => {
+                let record: NameRecord = serde_json::from_slice(&found.bytes().await?)?;
+                validate_name(&record.name)?;
+                (record.name, record.version)
+            }
+            Err(object_store::Error::NotFound { .. }) => (id.to_string(), 1),
+            Err(err) => return Err(err.into()),
+        };
+        let text = id.to_string();
+        let txn = self.index.begin_write()?;
+        {
+            let mut by_id = txn.open_table(BY_ID)?;
+            if by_id.get(text.as_str())?.is_none() {
+                by_id.insert(text.as_str(), (name.as_str(), version))?;
+            }
+        }
+        txn.commit()?;
+        tracing::info!(%name, version, %id, store = %self.location, "model found in the shared store");
+        Ok((name, version))
     }
 
     async fn stream_inner(&self, id: &ModelId) -> HubResult<(Manifest, FileStream)> {

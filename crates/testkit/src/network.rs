@@ -57,6 +57,19 @@ impl Veritas {
     /// `veritas up` logging at `level` (`VERITAS_LOG`): its nodes into their homes' `node.log`,
     /// the gateway into `up.log` in `home` unless the level is `warn` (then to this stderr).
     pub fn network_logging(self, home: tempfile::TempDir, listen: &str, level: &str, extra: &[&str]) -> Network {
+        self.network_with_env(home, listen, level, &[], extra)
+    }
+
+    /// [`Self::network_logging`] with these environment variables set for every node (an
+    /// object store's `AWS_*` configuration, say).
+    pub fn network_with_env(
+        self,
+        home: tempfile::TempDir,
+        listen: &str,
+        level: &str,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Network {
         let stderr = match level {
             "warn" => Stdio::inherit(),
             _ => Stdio::from(std::fs::File::create(home.path().join("up.log")).unwrap()),
@@ -66,6 +79,7 @@ impl Veritas {
             .args(extra)
             .env("VERITAS_HOME", home.path())
             .env("VERITAS_LOG", level)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

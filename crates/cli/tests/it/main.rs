@@ -11,5 +11,6 @@ mod network;
 mod proxy;
 mod sdk;
 mod serving;
+mod store;
 mod tee;
 mod zk;

@@ -83,6 +83,9 @@ impl Core {
         init_onnxruntime(&config.onnxruntime)?;
         let key = Arc::new(load_or_create_key(&config.home.join("worker.key"), config.key_hex.as_deref())?);
         let hub = Hub::open(&config.hub)?;
+        // A store that cannot be used (no bucket, credentials refused, unreachable) stops the
+        // start, naming why.
+        hub.check().await?;
         let store = Store::open(&config.home.join("claims.redb"))?;
         let has_chain = !matches!(config.chain, crate::ChainConfig::None);
         // A standalone node judges with a second key of its own; a validator with its node key.
