@@ -209,6 +209,11 @@ pub struct RegisterArgs {
     /// Fund the node key first (one ether for gas, the stake in tokens) from the signing key.
     #[arg(long)]
     fund: bool,
+    /// With `--role validator`: the node runs `veritas node --role validator` and judges with
+    /// its node key (`worker.key`), which is registered; without it, a standalone node's second
+    /// key (`validator.key`) is.
+    #[arg(long)]
+    validator_node: bool,
     #[command(flatten)]
     chain: ChainArgs,
 }
@@ -228,16 +233,19 @@ pub async fn register_node(args: RegisterArgs, out: &Output) -> anyhow::Result<u
     let chain = args.chain.connect().await?;
     let contracts = args.chain.contracts(&chain).await?;
     let stake = parse_tokens(&args.stake)?;
+    if args.validator_node && !matches!(args.role, RoleArg::Validator) {
+        bail!("--validator-node goes with --role validator");
+    }
     let (file, role) = match args.role {
         RoleArg::Inference => ("worker.key", Role::Inference),
+        RoleArg::Validator if args.validator_node => ("worker.key", Role::Validator),
         RoleArg::Validator => ("validator.key", Role::Validator),
         RoleArg::Gateway => ("worker.key", Role::Gateway),
     };
     let home = env::home();
     std::fs::create_dir_all(&home)?;
-    let key_hex = matches!(args.role, RoleArg::Inference | RoleArg::Gateway)
-        .then(|| std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty()))
-        .flatten();
+    let key_hex =
+        (file == "worker.key").then(|| std::env::var("VERITAS_WORKER_KEY").ok().filter(|v| !v.is_empty())).flatten();
     let signer = veritas_node::load_or_create_key(&home.join(file), key_hex.as_deref())?;
     let funder = if args.fund { Some(args.chain.key(&chain, 0)?) } else { None };
     let registration = Registration { signer: &signer, role, endpoint: &args.endpoint, stake };

@@ -78,13 +78,15 @@ pub enum NodeError {
     UnknownApiKey,
     /// A node key that the node registry does not list.
     #[error(
-        "the {role} key {signer} is not registered in the node registry at {registry}: run `veritas node register --role {role}`"
+        "the {role} key {signer} is not registered in the node registry at {registry}: run `veritas node register {command}`"
     )]
     NotRegistered {
         /// The key's address.
         signer: Address,
         /// Its role.
         role: &'static str,
+        /// The options of `veritas node register` that register it.
+        command: &'static str,
         /// The registry.
         registry: Address,
     },

@@ -7,6 +7,7 @@ mod adversary;
 mod browser;
 mod cli;
 mod confidential;
+mod hosts;
 mod network;
 mod proxy;
 mod sdk;

@@ -106,19 +106,25 @@ impl ChainLink {
                 }
                 // Each key this node signs with must hold its role in the registry: a gateway's
                 // calls are refused by the nodes it calls unless it is registered as one.
-                let mut needed: Vec<(Address, u8, &'static str)> = Vec::new();
+                let mut needed: Vec<(Address, u8, &'static str, &'static str)> = Vec::new();
                 if keys.worker {
-                    needed.push((keys.node.address(), Role::Inference.code(), "inference"));
+                    needed.push((keys.node.address(), Role::Inference.code(), "inference", "--role inference"));
                 } else if keys.gateway {
-                    needed.push((keys.node.address(), GATEWAY_ROLE, "gateway"));
+                    needed.push((keys.node.address(), GATEWAY_ROLE, "gateway", "--role gateway"));
                 }
                 if let Some(validator) = keys.validator {
-                    needed.push((validator.address(), Role::Validator.code(), "validator"));
+                    // A validator node judges with its node key; a standalone node with a second key.
+                    let command = if validator.address() == keys.node.address() {
+                        "--role validator --validator-node"
+                    } else {
+                        "--role validator"
+                    };
+                    needed.push((validator.address(), Role::Validator.code(), "validator", command));
                 }
-                for (signer, code, role) in needed {
+                for (signer, code, role, command) in needed {
                     let node = chain.view(contracts.registry, NodeRegistry::nodeOfCall { signer }).await?;
                     if node.operator == Address::ZERO || node.role != code {
-                        return Err(NodeError::NotRegistered { signer, role, registry: contracts.registry });
+                        return Err(NodeError::NotRegistered { signer, role, command, registry: contracts.registry });
                     }
                 }
                 Ok(Some(ChainLink {
@@ -136,7 +142,8 @@ impl ChainLink {
         }
     }
 
-    /// The node registry, read at most once a second.
+    /// The node registry, read at most once a second. While the chain is unreachable the last
+    /// registry read holds, so the gateway keeps dispatching to the nodes it knew.
     pub async fn registry(&self) -> NodeResult<Registry> {
         let mut cache = self.registry.lock().await;
         if let Some((registry, read)) = cache.as_ref()
@@ -144,7 +151,14 @@ impl ChainLink {
         {
             return Ok(registry.clone());
         }
-        let registry = crate::network::read_registry(&self.chain, self.contracts.registry).await?;
+        let registry = match crate::network::read_registry(&self.chain, self.contracts.registry).await {
+            Ok(registry) => registry,
+            Err(err) if err.is_unreachable() && cache.is_some() => {
+                tracing::warn!(%err, "chain unreachable: using the last registry read");
+                return Ok(cache.as_ref().map(|(registry, _)| registry.clone()).unwrap_or_default());
+            }
+            Err(err) => return Err(err.into()),
+        };
         *cache = Some((registry.clone(), Instant::now()));
         Ok(registry)
     }
@@ -178,7 +192,17 @@ impl ChainLink {
                 return Ok(*is);
             }
         }
-        let is = self.chain.view(self.contracts.registry, call).await?;
+        let is = match self.chain.view(self.contracts.registry, call).await {
+            Ok(is) => is,
+            // While the chain is unreachable, the last answer read about this signer holds.
+            Err(err) if err.is_unreachable() => {
+                let known = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&signer).map(|(is, _)| *is);
+                let Some(is) = known else { return Err(err.into()) };
+                tracing::warn!(%err, %signer, "chain unreachable: using the last registry answer");
+                return Ok(is);
+            }
+            Err(err) => return Err(err.into()),
+        };
         let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= GATEWAYS_KEPT {
             cache.clear();
