@@ -291,6 +291,7 @@ async fn settle(gateway: Arc<Gateway>, interval: Duration, stopping: Stopping) -
             () = tokio::time::sleep(wait) => {}
         }
         let settled = gateway.settle_pending().await;
+        gateway.record_settlement(&settled);
         wait = backoff.after(settled.is_ok());
         if let Err(err) = settled {
             tracing::warn!(%err, retry_in = ?wait, "settlement failed; the receipts stay queued");

@@ -28,6 +28,15 @@ pub(crate) struct Metrics {
     pub awaiting: prometheus_client::metrics::gauge::Gauge,
     /// Contracts' requests seen on chain, by event: served, refused, fulfilled (gateway).
     pub contract_requests: Family<Labels, Counter>,
+    /// Batches settled on chain (gateway).
+    pub batches_settled: Counter,
+    /// Claims settled on chain, in those batches (gateway).
+    pub claims_settled: Counter,
+    /// Settlement rounds that failed (chain unreachable, signatures missing, a transaction
+    /// refused); the receipts stay queued (gateway).
+    pub settlement_failures: Counter,
+    /// Claims logged and not settled yet, as `network status` counts them (gateway).
+    pub pending_settlement: prometheus_client::metrics::gauge::Gauge,
     /// The latest verdict latencies in seconds (at most [`RECENT`]), for percentiles in counts.
     recent_verdict_seconds: std::sync::Mutex<std::collections::VecDeque<f64>>,
 }
@@ -73,8 +82,28 @@ impl Metrics {
             "Contracts' inference requests read from the chain, by event (served, refused, fulfilled, undeliverable)",
             contract_requests.clone(),
         );
+        let batches_settled = Counter::default();
+        registry.register("batches_settled", "Batches of receipts settled on chain", batches_settled.clone());
+        let claims_settled = Counter::default();
+        registry.register("claims_settled", "Claims settled on chain", claims_settled.clone());
+        let settlement_failures = Counter::default();
+        registry.register(
+            "settlement_failures",
+            "Settlement rounds that failed; their receipts stay queued",
+            settlement_failures.clone(),
+        );
+        let pending_settlement = prometheus_client::metrics::gauge::Gauge::default();
+        registry.register(
+            "claims_pending_settlement",
+            "Claims logged and not settled yet",
+            pending_settlement.clone(),
+        );
         Metrics {
             registry,
+            batches_settled,
+            claims_settled,
+            settlement_failures,
+            pending_settlement,
             inferences,
             inference_seconds,
             claims_logged,

@@ -361,6 +361,24 @@ impl Gateway {
         batcher.resume(store, batch).await
     }
 
+    /// Counts a settlement round's outcome in the node's metrics, with the claims still pending.
+    pub fn record_settlement(&self, outcome: &NodeResult<Option<SettledBatch>>) {
+        let metrics = &self.core.metrics;
+        match outcome {
+            Ok(Some(batch)) => {
+                metrics.batches_settled.inc();
+                metrics.claims_settled.inc_by(batch.count as u64);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                metrics.settlement_failures.inc();
+            }
+        }
+        if let Ok(pending) = self.core.store.settlement().pending_count() {
+            metrics.pending_settlement.set(i64::try_from(pending).unwrap_or(i64::MAX));
+        }
+    }
+
     /// The batcher, when the node settles on a chain.
     fn batcher(&self) -> Option<Batcher> {
         let link = self.core.chain()?;
