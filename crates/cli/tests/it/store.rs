@@ -112,6 +112,18 @@ fn models_pushed_to_the_gateway_live_in_the_bucket_and_workers_serve_them_from_i
     let from_store = logs.iter().filter(|log| log.contains("model found in the shared store")).count();
     assert!(from_store >= 1, "a worker read the model from the bucket: {logs:?}");
     assert!(logs.iter().all(|log| !log.contains("fetching a model")), "no worker fetched it over HTTP: {logs:?}");
+
+    // The bucket is trusted for availability only: bytes changed in it are refused as read.
+    let pulled = net.home.path().join("pulled.onnx");
+    let out = net.cli(&["model", "pull", "iris", "-o", pulled.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read(&pulled).unwrap(), file);
+    let mut changed = file.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    std::fs::write(s3.root.path().join(BUCKET).join(format!("models/blobs/sha256/{digest}")), &changed).unwrap();
+    let out = net.cli(&["model", "pull", "iris", "-o", pulled.to_str().unwrap()]);
+    assert!(!out.status.success(), "a changed blob was served: {}", text(&out));
 }
 
 /// `veritas node` on `store` with `env`: it must exit with an error that names `expected`.
