@@ -188,7 +188,7 @@ def main():
             "gas_per_batch": sorted(gas.values()),
             "gas_per_inference": {"mean": sum(gas.values()) / args.requests,
                                   "min": min(per_inference), "max": max(per_inference)},
-            "veritas": veritas,
+            "veritas": os.path.relpath(veritas, ROOT),
         }
         text = json.dumps(result, indent=2)
         print(text)
