@@ -93,11 +93,7 @@ impl Metrics {
             settlement_failures.clone(),
         );
         let pending_settlement = prometheus_client::metrics::gauge::Gauge::default();
-        registry.register(
-            "claims_pending_settlement",
-            "Claims logged and not settled yet",
-            pending_settlement.clone(),
-        );
+        registry.register("claims_pending_settlement", "Claims logged and not settled yet", pending_settlement.clone());
         Metrics {
             registry,
             batches_settled,

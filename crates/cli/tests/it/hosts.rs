@@ -357,6 +357,9 @@ fn gateway_workers_and_validators_on_separate_hosts_survive_faults() {
         "signed",
     ]);
     assert!(chat.status.success(), "chat: {}", text(&chat));
+    let verified = ok(net.gateway(&["--json", "verify", chat_receipt.to_str().unwrap()]), "verify the chat");
+    let verified: Value = serde_json::from_str(&verified).unwrap();
+    receipts.push(verified["receipt_id"].as_str().unwrap().to_owned());
     for id in &receipts {
         net.settled_and_verified(id, 120);
     }
