@@ -88,9 +88,22 @@ async fn receipts_queue_while_the_chain_is_away_and_settle_once_it_is_back() {
     assert!(err.to_string().contains("JSON-RPC"), "{err}");
     assert!(node.gateway().unwrap().account(payer.address()).await.is_err(), "balances need the chain");
 
-    // Back, with its state: both settle in one batch, once.
+    // Back, with its state: both settle in one batch, once. For 3 s after a request failed to
+    // reach the chain, the node's requests fail at once (`AWAY_RETRY`); its settlement round
+    // retries, as this does.
     let anvil = Anvil::with_state(port, &state).unwrap();
-    let batch = node.gateway().unwrap().settle_pending().await.unwrap().expect("two receipts were waiting");
+    let mut tries = 0;
+    let batch = loop {
+        match node.gateway().unwrap().settle_pending().await {
+            Ok(batch) => break batch.expect("two receipts were waiting"),
+            Err(err) if tries < 20 => {
+                tries += 1;
+                assert!(err.to_string().contains("JSON-RPC"), "{err}");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(err) => panic!("no settlement once the chain is back: {err}"),
+        }
+    };
     assert_eq!(batch.count, 2);
     assert!(node.gateway().unwrap().settle_pending().await.unwrap().is_none());
     for receipt in [first, second] {
