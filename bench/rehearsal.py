@@ -73,7 +73,12 @@ def main():
     parser.add_argument("--out")
     args = parser.parse_args()
     veritas = os.environ.get("VERITAS_BIN", os.path.join(ROOT, "target/debug/veritas"))
-    anvil = os.path.join(ROOT, "clients/node_modules/.bin/anvil")
+    # The platform package's binary: the npm launcher runs it as a child, which killing the
+    # launcher would leave running.
+    modules = os.path.join(ROOT, "clients/node_modules")
+    platform = [os.path.join(modules, "@foundry-rs", d, "bin/anvil")
+                for d in sorted(os.listdir(os.path.join(modules, "@foundry-rs"))) if d.startswith("anvil-")]
+    anvil = next((p for p in platform if os.path.isfile(p)), os.path.join(modules, ".bin/anvil"))
     work = tempfile.mkdtemp(prefix="veritas-rehearsal-")
     children = []
 

@@ -16,9 +16,19 @@ pub struct Anvil {
     pub port: u16,
 }
 
-/// Where `cargo xtask test` installs anvil.
+/// Where `cargo xtask test` installs anvil: the platform package's binary
+/// (`@foundry-rs/anvil-<platform>/bin/anvil`), else the npm launcher. The launcher is a Node
+/// script that runs the binary as its child, so killing it would leave anvil running.
 pub fn anvil_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules/.bin/anvil")
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules");
+    let platform = std::fs::read_dir(modules.join("@foundry-rs")).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("anvil-"))
+            .map(|entry| entry.path().join("bin/anvil"))
+            .find(|binary| binary.is_file())
+    });
+    platform.unwrap_or_else(|| modules.join(".bin/anvil"))
 }
 
 impl Anvil {

@@ -267,7 +267,7 @@ fn gateway_workers_and_validators_on_separate_hosts_survive_faults() {
     let mut net = Network { hosts, deployment: dir.path().join("deployment.json"), dir, rpc, s3 };
 
     // The chain and the object store, each on its own host.
-    let anvil = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../clients/node_modules/.bin/anvil");
+    let anvil = veritas_chain::anvil::anvil_binary();
     let chain_address = net.hosts.address("chain").to_owned();
     let anvil_args = ["--host", &chain_address, "--port", "8545", "--chain-id", "31337", "--mnemonic"];
     let mnemonic = "test test test test test test test test test test test junk";
