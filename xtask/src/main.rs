@@ -97,31 +97,30 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// wasm-bindgen-cli at the pinned version, installed under the target directory when missing.
-fn ensure_wasm_bindgen(root: &Path) -> anyhow::Result<PathBuf> {
+/// Binary `bin` of crate `package` at `version` (whose `--version` prints `{bin} {version}`),
+/// installed under the target directory with `cargo install` and `extra` when missing.
+fn ensure_cargo_tool(root: &Path, package: &str, bin: &str, version: &str, extra: &[&str]) -> anyhow::Result<PathBuf> {
     let tools = target_dir(root).join("tools");
-    let bin = tools.join("bin/wasm-bindgen");
-    let version = Command::new(&bin).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    if !version.is_ok_and(|v| v.trim() == format!("wasm-bindgen {WASM_BINDGEN_VERSION}")) {
+    let path = tools.join("bin").join(bin);
+    let found = Command::new(&path).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if !found.is_ok_and(|v| v.trim() == format!("{bin} {version}")) {
         run(Command::new("cargo")
-            .args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION, "--root"])
+            .args(["install", package, "--version", version])
+            .args(extra)
+            .arg("--root")
             .arg(&tools))?;
     }
-    Ok(bin)
+    Ok(path)
 }
 
-/// s3s-fs at the pinned version (its `binary` feature, the lock file it ships), installed under
-/// the target directory when missing.
+/// wasm-bindgen-cli at the pinned version.
+fn ensure_wasm_bindgen(root: &Path) -> anyhow::Result<PathBuf> {
+    ensure_cargo_tool(root, "wasm-bindgen-cli", "wasm-bindgen", WASM_BINDGEN_VERSION, &[])
+}
+
+/// s3s-fs at the pinned version (its `binary` feature, the lock file it ships).
 fn ensure_s3_server(root: &Path) -> anyhow::Result<PathBuf> {
-    let tools = target_dir(root).join("tools");
-    let bin = tools.join("bin/s3s-fs");
-    let version = Command::new(&bin).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-    if !version.is_ok_and(|v| v.trim() == format!("s3s-fs {S3S_FS_VERSION}")) {
-        run(Command::new("cargo")
-            .args(["install", "s3s-fs", "--locked", "--features", "binary", "--version", S3S_FS_VERSION, "--root"])
-            .arg(&tools))?;
-    }
-    Ok(bin)
+    ensure_cargo_tool(root, "s3s-fs", "s3s-fs", S3S_FS_VERSION, &["--locked", "--features", "binary"])
 }
 
 /// Builds the browser's verifier into `web/pkg`: the release WebAssembly of

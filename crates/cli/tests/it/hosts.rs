@@ -315,10 +315,8 @@ fn gateway_workers_and_validators_on_separate_hosts_survive_faults() {
     for (host, role, _) in roles {
         net.start_node(host, role);
     }
-    let workers: BTreeMap<String, &str> = [("worker-1", "worker.key"), ("worker-2", "worker.key")]
-        .iter()
-        .map(|(h, k)| (address_of(&net.home(h), k), *h))
-        .collect();
+    let workers: BTreeMap<String, &str> =
+        ["worker-1", "worker-2"].into_iter().map(|host| (address_of(&net.home(host), "worker.key"), host)).collect();
 
     // A payer's escrow and API key; a model pushed to the gateway lands in the bucket.
     let on_chain = ["--rpc", net.rpc.as_str(), "--deployment", deployment.as_str()];

@@ -153,11 +153,13 @@ impl ChainLink {
         }
         let registry = match crate::network::read_registry(&self.chain, self.contracts.registry).await {
             Ok(registry) => registry,
-            Err(err) if err.is_unreachable() && cache.is_some() => {
-                tracing::warn!(%err, "chain unreachable: using the last registry read");
-                return Ok(cache.as_ref().map(|(registry, _)| registry.clone()).unwrap_or_default());
-            }
-            Err(err) => return Err(err.into()),
+            Err(err) => match cache.as_ref() {
+                Some((registry, _)) if err.is_unreachable() => {
+                    tracing::warn!(%err, "chain unreachable: using the last registry read");
+                    return Ok(registry.clone());
+                }
+                _ => return Err(err.into()),
+            },
         };
         *cache = Some((registry.clone(), Instant::now()));
         Ok(registry)

@@ -362,7 +362,7 @@ impl Gateway {
     }
 
     /// Counts a settlement round's outcome in the node's metrics, with the claims still pending.
-    pub fn record_settlement(&self, outcome: &NodeResult<Option<SettledBatch>>) {
+    pub(crate) fn record_settlement(&self, outcome: &NodeResult<Option<SettledBatch>>) {
         let metrics = &self.core.metrics;
         match outcome {
             Ok(Some(batch)) => {
